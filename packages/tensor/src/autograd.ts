@@ -1,0 +1,175 @@
+// Reverse-mode autodiff. Every gradient rule is written with differentiable ops, so a
+// backward pass run with `createGraph` records its own graph and can be differentiated
+// again: grad(grad(f)), Hessian-vector products, and the neural memory's outer loop,
+// which differentiates through the memory's own gradient step.
+import { enableGrad, isGradEnabled, noGrad, type TensorTree } from './engine.js';
+import { add, onesLike, zerosLike } from './ops/core.js';
+import { setVjpImpl } from './ops/nn.js';
+import { formatShape } from './shape.js';
+import { Tensor, record, sameShape } from './tensor.js';
+
+export interface GradientOptions {
+  /** Seed gradient for `output` (default: ones, so `output` should be a scalar). */
+  gradOutput?: Tensor;
+  /** Record the backward pass so the result can be differentiated again. */
+  createGraph?: boolean;
+}
+
+/**
+ * d output / d inputs (vector-Jacobian product with `gradOutput`). Inputs that `output`
+ * does not depend on get zeros.
+ */
+export function gradients(output: Tensor, inputs: readonly Tensor[], options: GradientOptions = {}): Tensor[] {
+  if (options.gradOutput === undefined && output.size !== 1) {
+    throw new Error(`gradients: output has shape ${formatShape(output.shape)}; pass gradOutput for non-scalar outputs`);
+  }
+  if (options.gradOutput && !sameShape(options.gradOutput.shape, output.shape)) {
+    throw new Error(`gradients: gradOutput ${formatShape(options.gradOutput.shape)} does not match output ${formatShape(output.shape)}`);
+  }
+  const targets = new Set(inputs);
+  const order = topologicalOrder(output, targets);
+  const createGraph = options.createGraph ?? false;
+  const run = (): Tensor[] => {
+    const grads = new Map<Tensor, Tensor>();
+    if (output.requiresGrad || targets.has(output)) grads.set(output, options.gradOutput ?? onesLike(output));
+    for (let i = order.length - 1; i >= 0; i--) {
+      const t = order[i]!;
+      const g = grads.get(t);
+      if (!g || !t.node) continue;
+      const inputGrads = t.node.backward(g);
+      t.node.inputs.forEach((input, j) => {
+        const gi = inputGrads[j];
+        if (!gi || !input.requiresGrad || input.dtype === 'int32') return;
+        if (!sameShape(gi.shape, input.shape)) {
+          throw new Error(`internal: gradient of ${t.node!.name} input ${j} has shape ${formatShape(gi.shape)}, expected ${formatShape(input.shape)}`);
+        }
+        const existing = grads.get(input);
+        grads.set(input, existing ? add(existing, gi) : gi);
+      });
+    }
+    return inputs.map((x) => grads.get(x) ?? zerosLike(x));
+  };
+  return createGraph ? enableGrad(run) : noGrad(run);
+}
+
+/** Nodes between `output` and the targets, inputs before outputs (iterative: graphs can be deep). */
+function topologicalOrder(output: Tensor, targets: Set<Tensor>): Tensor[] {
+  const needed = new Map<Tensor, boolean>();
+  const order: Tensor[] = [];
+  const stack: { t: Tensor; next: number }[] = [{ t: output, next: 0 }];
+  const onStack = new Set<Tensor>([output]);
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1]!;
+    const inputs = frame.t.node?.inputs ?? [];
+    if (frame.next < inputs.length) {
+      const input = inputs[frame.next++]!;
+      if (input.requiresGrad && !needed.has(input) && !onStack.has(input)) {
+        stack.push({ t: input, next: 0 });
+        onStack.add(input);
+      }
+      continue;
+    }
+    stack.pop();
+    onStack.delete(frame.t);
+    const isNeeded = targets.has(frame.t) || inputs.some((x) => needed.get(x) === true);
+    needed.set(frame.t, isNeeded);
+    if (isNeeded && frame.t.node) order.push(frame.t);
+  }
+  return order;
+}
+
+// ---------------------------------------------------------------- functional transforms
+
+let transformDepth = 0;
+
+/** An alias of x whose gradient flows back to x (used to mark a fresh target). */
+function alias(x: Tensor): Tensor {
+  const out = x.detach();
+  if (x.requiresGrad && isGradEnabled()) return record(out, 'alias', [x], (g) => [g]);
+  out.requiresGrad = true;
+  return out;
+}
+
+function mapTree(tree: TensorTree, fn: (t: Tensor) => Tensor): TensorTree {
+  if (tree instanceof Tensor) return fn(tree);
+  if (Array.isArray(tree)) return tree.map((t: TensorTree) => mapTree(t, fn));
+  const out: Record<string, TensorTree> = {};
+  for (const [k, v] of Object.entries(tree as Record<string, TensorTree>)) out[k] = mapTree(v, fn);
+  return out;
+}
+
+function leaves(tree: TensorTree, out: Tensor[] = []): Tensor[] {
+  if (tree instanceof Tensor) out.push(tree);
+  else if (Array.isArray(tree)) for (const t of tree as TensorTree[]) leaves(t, out);
+  else for (const v of Object.values(tree as Record<string, TensorTree>)) leaves(v, out);
+  return out;
+}
+
+function rebuild<T extends TensorTree>(tree: T, values: Tensor[]): T {
+  let i = 0;
+  return mapTree(tree, () => values[i++]!) as T;
+}
+
+/**
+ * Differentiates `f` with respect to its first argument (a tensor or a tree of tensors),
+ * returning the value and the gradient with the argument's structure. The backward pass
+ * records a graph when called inside another transform or when the argument itself
+ * requires gradients, so transforms nest: grad(grad(f)).
+ */
+export function valueAndGrad<A extends TensorTree, R extends unknown[]>(
+  f: (x: A, ...rest: R) => Tensor,
+): (x: A, ...rest: R) => [Tensor, A] {
+  return (x: A, ...rest: R) => {
+    const xs = leaves(x);
+    const nested = transformDepth > 0 || xs.some((t) => t.requiresGrad);
+    const tracked = xs.map(alias);
+    transformDepth++;
+    let value: Tensor;
+    try {
+      value = enableGrad(() => f(rebuild(x, tracked), ...rest));
+    } finally {
+      transformDepth--;
+    }
+    if (!(value instanceof Tensor) || value.size !== 1) {
+      throw new Error(`grad: the function must return a scalar tensor, got ${value instanceof Tensor ? formatShape(value.shape) : typeof value}`);
+    }
+    const grads = gradients(value, tracked, { createGraph: nested && isGradEnabled() });
+    return [value, rebuild(x, grads)];
+  };
+}
+
+/** The gradient of a scalar function of a tensor (or tree of tensors). */
+export function grad<A extends TensorTree, R extends unknown[]>(f: (x: A, ...rest: R) => Tensor): (x: A, ...rest: R) => A {
+  const vg = valueAndGrad(f);
+  return (x: A, ...rest: R) => vg(x, ...rest)[1];
+}
+
+/** The output of `f` and a function mapping an output cotangent to the input cotangent. */
+export function vjp<A extends TensorTree>(f: (x: A) => Tensor, x: A): [Tensor, (cotangent: Tensor) => A] {
+  const xs = leaves(x);
+  const nested = transformDepth > 0 || xs.some((t) => t.requiresGrad);
+  const tracked = xs.map(alias);
+  transformDepth++;
+  let out: Tensor;
+  try {
+    out = enableGrad(() => f(rebuild(x, tracked)));
+  } finally {
+    transformDepth--;
+  }
+  return [out, (cotangent: Tensor) => rebuild(x, gradients(out, tracked, { gradOutput: cotangent, createGraph: nested && isGradEnabled() }))];
+}
+
+/** Hessian-vector product H(f)(x) v without forming the Hessian. */
+export function hvp(f: (x: Tensor) => Tensor, x: Tensor, v: Tensor): Tensor {
+  const gradF = grad(f);
+  return grad((y: Tensor) => {
+    const g = gradF(y);
+    return sumProduct(g, v);
+  })(x);
+}
+
+function sumProduct(a: Tensor, b: Tensor): Tensor {
+  return a.mul(b).sum();
+}
+
+setVjpImpl((out, inputs, g) => gradients(out, inputs, { gradOutput: g, createGraph: true }));

@@ -1,0 +1,126 @@
+// The small set of primitives a backend implements. Everything else in @titans/tensor
+// (composite ops, gradients, modules) is written once on top of these.
+//
+// A backend receives *views*: a storage handle plus shape, strides and offset, so that
+// transposes, slices and broadcasts reach a kernel without a copy. Elementwise primitives
+// must accept arbitrary strides (a stride of 0 means a broadcast axis); the others state
+// what layout they need and the frontend makes a contiguous copy when required.
+//
+// Primitives return new storage and never mutate their inputs. A backend may defer the
+// work (record the op and run fused kernels later); results only have to be ready when
+// `read`/`readSync` is called.
+
+export type DType = 'float32' | 'float64' | 'int32';
+export type TypedArray = Float32Array | Float64Array | Int32Array;
+
+/** An opaque block of device memory owned by one backend. */
+export interface Storage {
+  readonly backend: Backend;
+  readonly dtype: DType;
+  /** Number of elements. */
+  readonly size: number;
+}
+
+/** A strided window onto a storage. */
+export interface View {
+  readonly storage: Storage;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+}
+
+export type UnaryOp =
+  | 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'abs' | 'sign' | 'tanh' | 'sigmoid'
+  | 'relu' | 'erf' | 'recip' | 'sin' | 'cos' | 'floor' | 'softplus' | 'square' | 'copy';
+
+export type BinaryOp =
+  | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum'
+  | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
+
+export type ReduceOp = 'sum' | 'max' | 'min' | 'prod';
+export type ArgReduceOp = 'argmax' | 'argmin';
+
+export interface AttentionOptions {
+  /** Multiplier of q.k (usually 1/sqrt(headDim)). */
+  readonly scale: number;
+  /** Causal mask: query i sees keys j <= i + (keyLength - queryLength). */
+  readonly causal: boolean;
+  /** Sliding window: a query sees at most this many most recent keys (0 = unlimited). */
+  readonly window: number;
+  /** The first `prefix` keys are always visible (persistent memory tokens). */
+  readonly prefix: number;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** True when `readSync` works (the CPU backend); GPU backends only read asynchronously. */
+  readonly syncRead: boolean;
+  /** Which dtypes this backend stores. */
+  supports(dtype: DType): boolean;
+
+  fromArray(data: TypedArray, dtype: DType): Storage;
+  fill(size: number, value: number, dtype: DType): Storage;
+  read(storage: Storage): Promise<TypedArray>;
+  readSync(storage: Storage): TypedArray;
+  dispose(storage: Storage): void;
+  /** Bytes currently allocated by live storages. */
+  liveBytes(): number;
+
+  /** out[i] = op(x[i]); output is contiguous with shape x.shape. */
+  unary(op: UnaryOp, x: View, outDtype: DType): Storage;
+  /** Broadcast is already applied: a.shape == b.shape == outShape (strides may be 0). */
+  binary(op: BinaryOp, a: View, b: View, outDtype: DType): Storage;
+  /** cond ? a : b, all three with the same (broadcast) shape. */
+  where(cond: View, a: View, b: View): Storage;
+  cast(x: View, dtype: DType): Storage;
+  /** Reduce each row of a contiguous [rows, cols] matrix. */
+  reduceRows(op: ReduceOp, x: Storage, rows: number, cols: number): Storage;
+  argReduceRows(op: ArgReduceOp, x: Storage, rows: number, cols: number): Storage;
+  /**
+   * Batched matmul: a is [batch, m, k], b is [batch, k, n], any strides (a zero batch
+   * stride broadcasts; transposes arrive as swapped strides). Output contiguous [batch, m, n].
+   */
+  matmul(a: View, b: View): Storage;
+  /** Inclusive scan along each row of a contiguous [rows, cols] matrix. */
+  scanRows(op: 'sum' | 'prod', x: Storage, rows: number, cols: number, reverse: boolean): Storage;
+  /**
+   * First-order linear recurrence along each row: h_t = a_t * h_{t-1} + b_t with h_{-1} = 0
+   * (reverse: h_t = a_t * h_{t+1} + b_t, scanning from the end). Contiguous [rows, cols].
+   */
+  linearScanRows(a: Storage, b: Storage, rows: number, cols: number, reverse: boolean): Storage;
+  /** Concatenate contiguous [outer, inner_i] blocks along the inner axis. */
+  concatRows(parts: readonly Storage[], outer: number, inners: readonly number[]): Storage;
+  /** rows of a contiguous [n, width] matrix picked by int32 indices: out [k, width]. */
+  gatherRows(x: Storage, width: number, indices: Storage): Storage;
+  /** out [n, width] = zeros; out[indices[i]] += src[i] for src [k, width]. */
+  scatterAddRows(src: Storage, width: number, indices: Storage, n: number): Storage;
+  /**
+   * Fused attention over contiguous q [bh, tq, d], k [bh, tk, d], v [bh, tk, dv]. Returns
+   * the output [bh, tq, dv] and the row log-sum-exp [bh, tq] (for the backward pass).
+   */
+  attention(q: Storage, k: Storage, v: Storage, dims: AttentionDims, options: AttentionOptions): { out: Storage; lse: Storage };
+  attentionBackward(
+    q: Storage, k: Storage, v: Storage, out: Storage, lse: Storage, gradOut: Storage,
+    dims: AttentionDims, options: AttentionOptions,
+  ): { dq: Storage; dk: Storage; dv: Storage };
+}
+
+export interface AttentionDims {
+  readonly batchHeads: number;
+  readonly queryLength: number;
+  readonly keyLength: number;
+  readonly headDim: number;
+  readonly valueDim: number;
+}
+
+export function bytesPerElement(dtype: DType): number {
+  return dtype === 'float64' ? 8 : 4;
+}
+
+export function arrayConstructor(dtype: DType): Float32ArrayConstructor | Float64ArrayConstructor | Int32ArrayConstructor {
+  switch (dtype) {
+    case 'float32': return Float32Array;
+    case 'float64': return Float64Array;
+    case 'int32': return Int32Array;
+  }
+}

@@ -1,0 +1,468 @@
+// The CPU backend: plain TypeScript over typed arrays. It is the reference every other
+// backend is tested against, so clarity and exactness come before speed; elementwise
+// loops are still generated per op (so V8 sees one monomorphic expression per kernel)
+// and matmul uses a row-blocked kernel over contiguous rows of B.
+import {
+  arrayConstructor, bytesPerElement,
+  type AttentionDims, type AttentionOptions, type ArgReduceOp, type Backend, type BinaryOp,
+  type DType, type ReduceOp, type Storage, type TypedArray, type UnaryOp, type View,
+} from '../backend.js';
+import { erf } from './special.js';
+
+export class CpuStorage implements Storage {
+  disposed = false;
+  constructor(
+    readonly backend: CpuBackend,
+    readonly dtype: DType,
+    readonly data: TypedArray,
+  ) {}
+  get size(): number {
+    return this.data.length;
+  }
+}
+
+const UNARY_EXPR: Record<UnaryOp, string> = {
+  neg: '-x',
+  exp: 'Math.exp(x)',
+  log: 'Math.log(x)',
+  sqrt: 'Math.sqrt(x)',
+  rsqrt: '1 / Math.sqrt(x)',
+  abs: 'Math.abs(x)',
+  sign: '(x > 0 ? 1 : x < 0 ? -1 : 0)',
+  tanh: 'Math.tanh(x)',
+  sigmoid: '1 / (1 + Math.exp(-x))',
+  relu: '(x > 0 ? x : 0)',
+  erf: 'erf(x)',
+  recip: '1 / x',
+  sin: 'Math.sin(x)',
+  cos: 'Math.cos(x)',
+  floor: 'Math.floor(x)',
+  softplus: '(x > 30 ? x : Math.log1p(Math.exp(x)))',
+  square: 'x * x',
+  copy: 'x',
+};
+
+const BINARY_EXPR: Record<BinaryOp, string> = {
+  add: 'x + y',
+  sub: 'x - y',
+  mul: 'x * y',
+  div: 'x / y',
+  pow: 'Math.pow(x, y)',
+  maximum: '(x >= y ? x : y)',
+  minimum: '(x <= y ? x : y)',
+  eq: '(x === y ? 1 : 0)',
+  ne: '(x !== y ? 1 : 0)',
+  lt: '(x < y ? 1 : 0)',
+  le: '(x <= y ? 1 : 0)',
+  gt: '(x > y ? 1 : 0)',
+  ge: '(x >= y ? 1 : 0)',
+};
+
+/**
+ * Merges adjacent axes that are contiguous in every view, so a contiguous tensor becomes
+ * one flat loop and a broadcast row becomes two.
+ */
+function collapse(shape: readonly number[], stridesList: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = stridesList.map(() => []);
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue;
+    const last = outShape.length - 1;
+    if (last >= 0 && stridesList.every((s, i) => outStrides[i]![last] === s[d]! * shape[d]!)) {
+      outShape[last]! *= shape[d]!;
+      stridesList.forEach((s, i) => { outStrides[i]![last] = s[d]!; });
+    } else {
+      outShape.push(shape[d]!);
+      stridesList.forEach((s, i) => outStrides[i]!.push(s[d]!));
+    }
+  }
+  if (outShape.length === 0) {
+    outShape.push(1);
+    outStrides.forEach((s) => s.push(0));
+  }
+  return { shape: outShape, strides: outStrides };
+}
+
+type Kernel = (out: TypedArray, inputs: TypedArray[], shape: number[], strides: number[][], offsets: number[]) => void;
+
+/** Generates a strided n-ary elementwise loop around one expression of x, y, z. */
+function makeKernel(arity: number, expr: string): Kernel {
+  const names = ['x', 'y', 'z'].slice(0, arity);
+  const lines = [
+    'return function kernel(out, ins, shape, strides, offsets) {',
+    ...names.map((n, i) => `const in${n} = ins[${i}]; const s${n} = strides[${i}]; let p${n} = offsets[${i}];`),
+    'const nd = shape.length; const inner = shape[nd - 1]; const outer = out.length / inner;',
+    ...names.map((n) => `const is${n} = s${n}[nd - 1];`),
+    'const idx = new Int32Array(nd); let p = 0;',
+    'for (let r = 0; r < outer; r++) {',
+    ...names.map((n) => `let i${n} = p${n};`),
+    'for (let j = 0; j < inner; j++) {',
+    ...names.map((n) => `const ${n} = in${n}[i${n}]; i${n} += is${n};`),
+    `out[p++] = ${expr};`,
+    '}',
+    'for (let d = nd - 2; d >= 0; d--) {',
+    'idx[d]++;',
+    ...names.map((n) => `p${n} += s${n}[d];`),
+    'if (idx[d] < shape[d]) break;',
+    ...names.map((n) => `p${n} -= s${n}[d] * shape[d];`),
+    'idx[d] = 0;',
+    '}',
+    '}',
+    '};',
+  ];
+  return new Function('erf', lines.join('\n'))(erf) as Kernel;
+}
+
+const kernelCache = new Map<string, Kernel>();
+function kernelFor(arity: number, expr: string): Kernel {
+  const key = `${arity}:${expr}`;
+  let kernel = kernelCache.get(key);
+  if (!kernel) {
+    kernel = makeKernel(arity, expr);
+    kernelCache.set(key, kernel);
+  }
+  return kernel;
+}
+
+export class CpuBackend implements Backend {
+  readonly name = 'cpu';
+  readonly syncRead = true;
+  private bytes = 0;
+
+  supports(_dtype: DType): boolean {
+    return true;
+  }
+
+  private wrap(dtype: DType, data: TypedArray): CpuStorage {
+    this.bytes += data.length * bytesPerElement(dtype);
+    return new CpuStorage(this, dtype, data);
+  }
+
+  private alloc(dtype: DType, size: number): CpuStorage {
+    return this.wrap(dtype, new (arrayConstructor(dtype))(size));
+  }
+
+  data(storage: Storage): TypedArray {
+    const s = storage as CpuStorage;
+    if (s.disposed) throw new Error('cpu: storage used after it was disposed');
+    return s.data;
+  }
+
+  fromArray(data: TypedArray, dtype: DType): Storage {
+    const Ctor = arrayConstructor(dtype);
+    return this.wrap(dtype, data instanceof Ctor ? data.slice() : Ctor.from(data));
+  }
+
+  fill(size: number, value: number, dtype: DType): Storage {
+    const out = this.alloc(dtype, size);
+    if (value !== 0) out.data.fill(value);
+    return out;
+  }
+
+  read(storage: Storage): Promise<TypedArray> {
+    return Promise.resolve(this.readSync(storage));
+  }
+
+  readSync(storage: Storage): TypedArray {
+    return this.data(storage).slice();
+  }
+
+  dispose(storage: Storage): void {
+    const s = storage as CpuStorage;
+    if (s.disposed) return;
+    s.disposed = true;
+    this.bytes -= s.data.length * bytesPerElement(s.dtype);
+  }
+
+  liveBytes(): number {
+    return this.bytes;
+  }
+
+  private elementwise(expr: string, views: readonly View[], dtype: DType): Storage {
+    const shape = views[0]!.shape;
+    const size = shape.reduce((a, b) => a * b, 1);
+    const out = this.alloc(dtype, size);
+    if (size === 0) return out;
+    const c = collapse(shape, views.map((v) => v.strides));
+    kernelFor(views.length, expr)(out.data, views.map((v) => this.data(v.storage)), c.shape, c.strides, views.map((v) => v.offset));
+    return out;
+  }
+
+  unary(op: UnaryOp, x: View, outDtype: DType): Storage {
+    const expr = outDtype === 'int32' && op !== 'copy' && op !== 'neg' && op !== 'abs' && op !== 'sign' ? `(${UNARY_EXPR[op]}) | 0` : UNARY_EXPR[op];
+    return this.elementwise(expr, [x], outDtype);
+  }
+
+  binary(op: BinaryOp, a: View, b: View, outDtype: DType): Storage {
+    const expr = outDtype === 'int32' && (op === 'div' || op === 'pow') ? `(${BINARY_EXPR[op]}) | 0` : BINARY_EXPR[op];
+    return this.elementwise(expr, [a, b], outDtype);
+  }
+
+  where(cond: View, a: View, b: View): Storage {
+    return this.elementwise('(x !== 0 ? y : z)', [cond, a, b], a.storage.dtype);
+  }
+
+  cast(x: View, dtype: DType): Storage {
+    return this.elementwise(dtype === 'int32' ? 'Math.trunc(x)' : 'x', [x], dtype);
+  }
+
+  reduceRows(op: ReduceOp, x: Storage, rows: number, cols: number): Storage {
+    const src = this.data(x);
+    const out = this.alloc(x.dtype, rows);
+    const o = out.data;
+    for (let r = 0; r < rows; r++) {
+      const base = r * cols;
+      let acc: number;
+      switch (op) {
+        case 'sum': acc = 0; for (let c = 0; c < cols; c++) acc += src[base + c]!; break;
+        case 'prod': acc = 1; for (let c = 0; c < cols; c++) acc *= src[base + c]!; break;
+        case 'max': acc = -Infinity; for (let c = 0; c < cols; c++) { const v = src[base + c]!; if (v > acc || Number.isNaN(v)) acc = v; } break;
+        case 'min': acc = Infinity; for (let c = 0; c < cols; c++) { const v = src[base + c]!; if (v < acc || Number.isNaN(v)) acc = v; } break;
+      }
+      o[r] = acc;
+    }
+    return out;
+  }
+
+  argReduceRows(op: ArgReduceOp, x: Storage, rows: number, cols: number): Storage {
+    const src = this.data(x);
+    const out = this.alloc('int32', rows);
+    for (let r = 0; r < rows; r++) {
+      const base = r * cols;
+      let best = 0;
+      for (let c = 1; c < cols; c++) {
+        const v = src[base + c]!;
+        if (op === 'argmax' ? v > src[base + best]! : v < src[base + best]!) best = c;
+      }
+      out.data[r] = best;
+    }
+    return out;
+  }
+
+  matmul(a: View, b: View): Storage {
+    const [batch, m, k] = a.shape as [number, number, number];
+    const n = b.shape[2]!;
+    const out = this.alloc(a.storage.dtype, batch * m * n);
+    const o = out.data;
+    const A = this.data(a.storage);
+    const [sab, sam, sak] = a.strides as [number, number, number];
+    let B = this.data(b.storage);
+    let [sbb, sbk, sbn] = b.strides as [number, number, number];
+    let bOffset = b.offset;
+    if (sbn !== 1) {
+      // Pack B so that each of its k rows is contiguous: the inner loop streams over them.
+      const packed = new (arrayConstructor(b.storage.dtype))(batch * k * n);
+      const batchesOfB = sbb === 0 ? 1 : batch;
+      for (let bi = 0; bi < batchesOfB; bi++) {
+        for (let p = 0; p < k; p++) {
+          for (let j = 0; j < n; j++) packed[bi * k * n + p * n + j] = B[bOffset + bi * sbb + p * sbk + j * sbn]!;
+        }
+      }
+      B = packed;
+      sbb = sbb === 0 ? 0 : k * n;
+      sbk = n;
+      sbn = 1;
+      bOffset = 0;
+    }
+    for (let bi = 0; bi < batch; bi++) {
+      matmulBlock(o, bi * m * n, A, a.offset + bi * sab, sam, sak, B, bOffset + bi * sbb, sbk, m, k, n);
+    }
+    return out;
+  }
+
+  scanRows(op: 'sum' | 'prod', x: Storage, rows: number, cols: number, reverse: boolean): Storage {
+    const src = this.data(x);
+    const out = this.alloc(x.dtype, rows * cols);
+    const o = out.data;
+    for (let r = 0; r < rows; r++) {
+      const base = r * cols;
+      let acc = op === 'sum' ? 0 : 1;
+      for (let i = 0; i < cols; i++) {
+        const c = reverse ? cols - 1 - i : i;
+        acc = op === 'sum' ? acc + src[base + c]! : acc * src[base + c]!;
+        o[base + c] = acc;
+      }
+    }
+    return out;
+  }
+
+  linearScanRows(a: Storage, b: Storage, rows: number, cols: number, reverse: boolean): Storage {
+    const A = this.data(a);
+    const B = this.data(b);
+    const out = this.alloc(b.dtype, rows * cols);
+    const o = out.data;
+    for (let r = 0; r < rows; r++) {
+      const base = r * cols;
+      let h = 0;
+      for (let i = 0; i < cols; i++) {
+        const c = reverse ? cols - 1 - i : i;
+        h = A[base + c]! * h + B[base + c]!;
+        o[base + c] = h;
+      }
+    }
+    return out;
+  }
+
+  concatRows(parts: readonly Storage[], outer: number, inners: readonly number[]): Storage {
+    const total = inners.reduce((s, v) => s + v, 0);
+    const out = this.alloc(parts[0]!.dtype, outer * total);
+    let col = 0;
+    parts.forEach((part, i) => {
+      const src = this.data(part);
+      const inner = inners[i]!;
+      for (let r = 0; r < outer; r++) out.data.set(src.subarray(r * inner, (r + 1) * inner), r * total + col);
+      col += inner;
+    });
+    return out;
+  }
+
+  gatherRows(x: Storage, width: number, indices: Storage): Storage {
+    const src = this.data(x);
+    const idx = this.data(indices);
+    const n = src.length / width;
+    const out = this.alloc(x.dtype, idx.length * width);
+    for (let i = 0; i < idx.length; i++) {
+      const row = idx[i]!;
+      if (row < 0 || row >= n || !Number.isInteger(row)) throw new RangeError(`gather: index ${row} at position ${i} is out of range [0, ${n})`);
+      out.data.set(src.subarray(row * width, (row + 1) * width), i * width);
+    }
+    return out;
+  }
+
+  scatterAddRows(src: Storage, width: number, indices: Storage, n: number): Storage {
+    const s = this.data(src);
+    const idx = this.data(indices);
+    const out = this.alloc(src.dtype, n * width);
+    const o = out.data;
+    for (let i = 0; i < idx.length; i++) {
+      const row = idx[i]!;
+      if (row < 0 || row >= n) throw new RangeError(`scatterAdd: index ${row} at position ${i} is out of range [0, ${n})`);
+      const ob = row * width;
+      const sb = i * width;
+      for (let c = 0; c < width; c++) o[ob + c] += s[sb + c]!;
+    }
+    return out;
+  }
+
+  attention(q: Storage, k: Storage, v: Storage, dims: AttentionDims, options: AttentionOptions): { out: Storage; lse: Storage } {
+    const { batchHeads, queryLength: tq, keyLength: tk, headDim: d, valueDim: dv } = dims;
+    const Q = this.data(q); const K = this.data(k); const V = this.data(v);
+    const out = this.alloc(q.dtype, batchHeads * tq * dv);
+    const lse = this.alloc(q.dtype, batchHeads * tq);
+    const scores = new Float64Array(tk);
+    const acc = new Float64Array(dv);
+    for (let bh = 0; bh < batchHeads; bh++) {
+      for (let i = 0; i < tq; i++) {
+        const qBase = (bh * tq + i) * d;
+        let max = -Infinity;
+        for (let j = 0; j < tk; j++) {
+          if (!visible(i, j, tq, tk, options)) { scores[j] = -Infinity; continue; }
+          const kBase = (bh * tk + j) * d;
+          let dot = 0;
+          for (let c = 0; c < d; c++) dot += Q[qBase + c]! * K[kBase + c]!;
+          scores[j] = dot * options.scale;
+          if (scores[j]! > max) max = scores[j]!;
+        }
+        acc.fill(0);
+        let sum = 0;
+        if (max > -Infinity) {
+          for (let j = 0; j < tk; j++) {
+            if (scores[j] === -Infinity) continue;
+            const p = Math.exp(scores[j]! - max);
+            sum += p;
+            const vBase = (bh * tk + j) * dv;
+            for (let c = 0; c < dv; c++) acc[c] += p * V[vBase + c]!;
+          }
+        }
+        const oBase = (bh * tq + i) * dv;
+        for (let c = 0; c < dv; c++) out.data[oBase + c] = sum > 0 ? acc[c]! / sum : 0;
+        lse.data[bh * tq + i] = sum > 0 ? max + Math.log(sum) : -Infinity;
+      }
+    }
+    return { out, lse };
+  }
+
+  attentionBackward(
+    q: Storage, k: Storage, v: Storage, out: Storage, lse: Storage, gradOut: Storage,
+    dims: AttentionDims, options: AttentionOptions,
+  ): { dq: Storage; dk: Storage; dv: Storage } {
+    const { batchHeads, queryLength: tq, keyLength: tk, headDim: d, valueDim: dvDim } = dims;
+    const Q = this.data(q); const K = this.data(k); const V = this.data(v);
+    const O = this.data(out); const L = this.data(lse); const dO = this.data(gradOut);
+    const dq = this.alloc(q.dtype, batchHeads * tq * d);
+    const dk = this.alloc(q.dtype, batchHeads * tk * d);
+    const dv = this.alloc(q.dtype, batchHeads * tk * dvDim);
+    for (let bh = 0; bh < batchHeads; bh++) {
+      for (let i = 0; i < tq; i++) {
+        const l = L[bh * tq + i]!;
+        if (l === -Infinity) continue;
+        const qBase = (bh * tq + i) * d;
+        const oBase = (bh * tq + i) * dvDim;
+        // delta_i = sum_c dO_ic O_ic: the softmax Jacobian's diagonal correction.
+        let delta = 0;
+        for (let c = 0; c < dvDim; c++) delta += dO[oBase + c]! * O[oBase + c]!;
+        for (let j = 0; j < tk; j++) {
+          if (!visible(i, j, tq, tk, options)) continue;
+          const kBase = (bh * tk + j) * d;
+          const vBase = (bh * tk + j) * dvDim;
+          let dot = 0;
+          for (let c = 0; c < d; c++) dot += Q[qBase + c]! * K[kBase + c]!;
+          const p = Math.exp(dot * options.scale - l);
+          let dp = 0;
+          for (let c = 0; c < dvDim; c++) {
+            dp += dO[oBase + c]! * V[vBase + c]!;
+            dv.data[vBase + c] += p * dO[oBase + c]!;
+          }
+          const ds = p * (dp - delta) * options.scale;
+          for (let c = 0; c < d; c++) {
+            dq.data[qBase + c] += ds * K[kBase + c]!;
+            dk.data[kBase + c] += ds * Q[qBase + c]!;
+          }
+        }
+      }
+    }
+    return { dq, dk, dv };
+  }
+}
+
+/** Which keys query i may attend to: the attention mask shared by every backend. */
+export function visible(i: number, j: number, queryLength: number, keyLength: number, options: AttentionOptions): boolean {
+  if (j < options.prefix) return true;
+  const position = i + keyLength - queryLength;
+  if (options.causal && j > position) return false;
+  if (options.window > 0 && j <= position - options.window) return false;
+  return true;
+}
+
+/** out[i, :] += sum_p A[i, p] * B[p, :], four rows of A at a time so each B row is read once per block. */
+function matmulBlock(
+  o: TypedArray, oBase: number,
+  A: TypedArray, aBase: number, sam: number, sak: number,
+  B: TypedArray, bBase: number, sbk: number,
+  m: number, k: number, n: number,
+): void {
+  let i = 0;
+  for (; i + 4 <= m; i += 4) {
+    const o0 = oBase + i * n; const o1 = o0 + n; const o2 = o1 + n; const o3 = o2 + n;
+    const a0 = aBase + i * sam; const a1 = a0 + sam; const a2 = a1 + sam; const a3 = a2 + sam;
+    for (let p = 0; p < k; p++) {
+      const x0 = A[a0 + p * sak]!; const x1 = A[a1 + p * sak]!; const x2 = A[a2 + p * sak]!; const x3 = A[a3 + p * sak]!;
+      const b = bBase + p * sbk;
+      for (let j = 0; j < n; j++) {
+        const y = B[b + j]!;
+        o[o0 + j] += x0 * y; o[o1 + j] += x1 * y; o[o2 + j] += x2 * y; o[o3 + j] += x3 * y;
+      }
+    }
+  }
+  for (; i < m; i++) {
+    const o0 = oBase + i * n;
+    const a0 = aBase + i * sam;
+    for (let p = 0; p < k; p++) {
+      const x0 = A[a0 + p * sak]!;
+      const b = bBase + p * sbk;
+      for (let j = 0; j < n; j++) o[o0 + j] += x0 * B[b + j]!;
+    }
+  }
+}
+
+export const cpuBackend = new CpuBackend();

@@ -1,0 +1,18 @@
+// @titans/tensor: tensors, composable autograd, the CPU reference backend, nn and optim.
+export type {
+  ArgReduceOp, AttentionDims, AttentionOptions, Backend, BinaryOp, DType, ReduceOp, Storage, TypedArray, UnaryOp, View,
+} from './backend.js';
+export { arrayConstructor, bytesPerElement } from './backend.js';
+export { CpuBackend, cpuBackend, visible as attentionVisible } from './cpu/backend.js';
+export { erf as erfScalar } from './cpu/special.js';
+export {
+  enableGrad, getBackend, isGradEnabled, keep, liveBytes, liveTensors, noGrad, setBackend, tidy, tidyAsync, withBackend,
+  type TensorTree,
+} from './engine.js';
+export { ShapeError, broadcastShapes, contiguousStrides, formatShape, sizeOf } from './shape.js';
+export { Tensor, type GradNode, type NestedArray } from './tensor.js';
+export * from './ops/index.js';
+export { gradients, grad, hvp, valueAndGrad, vjp, type GradientOptions } from './autograd.js';
+export { Rng, rand, randn, type RandomOptions } from './random.js';
+export * as nn from './nn/index.js';
+export * as optim from './optim/index.js';

@@ -1,0 +1,286 @@
+// Composite ops for neural networks, defined once on top of the primitives, so every
+// backend gets them and their gradients (of any order) without extra kernels.
+import type { AttentionOptions } from '../backend.js';
+import { isGradEnabled } from '../engine.js';
+import { ShapeError, formatShape, normalizeAxis } from '../shape.js';
+import { Tensor, fromStorage, record } from '../tensor.js';
+import {
+  add, arange, cast, concat, contiguous, div, erf, exp, full, ge, gt, le, logsumexp, matmul, max, mean, mul, narrow, ne,
+  padAxis, reshape, rsqrt, sigmoid, square, sub, sum, takeAlongLastAxis, tanh, transpose, unsqueeze, where, zerosLike,
+  sqrt, maximum,
+} from './core.js';
+
+export const silu = (x: Tensor): Tensor => mul(x, sigmoid(x));
+
+/** GELU, exact (erf) by default or the tanh approximation. */
+export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
+  if (approximate === 'tanh') {
+    const inner = mul(add(x, mul(mul(square(x), x), 0.044715)), Math.sqrt(2 / Math.PI));
+    return mul(mul(x, 0.5), add(tanh(inner), 1));
+  }
+  return mul(mul(x, 0.5), add(erf(mul(x, Math.SQRT1_2)), 1));
+}
+
+export function logSoftmax(x: Tensor, axis = -1): Tensor {
+  return sub(x, logsumexp(x, axis, true));
+}
+
+export function softmax(x: Tensor, axis = -1): Tensor {
+  return exp(logSoftmax(x, axis));
+}
+
+export interface NormOptions {
+  eps?: number;
+  weight?: Tensor;
+  bias?: Tensor;
+}
+
+/** Layer normalisation over the last axis (biased variance). */
+export function layerNorm(x: Tensor, options: NormOptions = {}): Tensor {
+  const centred = sub(x, mean(x, -1, true));
+  const variance = mean(square(centred), -1, true);
+  let out = mul(centred, rsqrt(add(variance, options.eps ?? 1e-5)));
+  if (options.weight) out = mul(out, options.weight);
+  if (options.bias) out = add(out, options.bias);
+  return out;
+}
+
+/** RMS normalisation over the last axis. */
+export function rmsNorm(x: Tensor, options: NormOptions = {}): Tensor {
+  let out = mul(x, rsqrt(add(mean(square(x), -1, true), options.eps ?? 1e-6)));
+  if (options.weight) out = mul(out, options.weight);
+  return out;
+}
+
+/** x / max(||x||_2, eps) along an axis. */
+export function l2Normalize(x: Tensor, axis = -1, eps = 1e-12): Tensor {
+  const norm = sqrt(sum(square(x), axis, true));
+  return div(x, maximum(norm, eps));
+}
+
+/** y = x W^T + b with W stored [out, in] (as nn.Linear does). */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
+  const y = matmul(x, transpose(weight));
+  return bias ? add(y, bias) : y;
+}
+
+export interface CrossEntropyOptions {
+  /** Targets equal to this are skipped (default -100, as in PyTorch). */
+  ignoreIndex?: number;
+  reduction?: 'mean' | 'sum' | 'none';
+}
+
+/**
+ * Cross-entropy of logits [..., V] against int32 targets [...]. With 'mean', the average
+ * over non-ignored targets.
+ */
+export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntropyOptions = {}): Tensor {
+  if (targets.dtype !== 'int32') throw new TypeError(`crossEntropy: targets must be int32, got ${targets.dtype}`);
+  const lead = logits.shape.slice(0, -1);
+  if (lead.length !== targets.ndim || lead.some((d, i) => d !== targets.shape[i])) {
+    throw new ShapeError(`crossEntropy: targets ${formatShape(targets.shape)} must match logits ${formatShape(logits.shape)} without its last axis`);
+  }
+  const ignore = options.ignoreIndex ?? -100;
+  const valid = ne(targets, ignore);
+  const safeTargets = where(valid, targets, 0);
+  const logp = logSoftmax(logits, -1);
+  const picked = reshape(takeAlongLastAxis(logp, unsqueeze(safeTargets, -1)), targets.shape);
+  const mask = cast(valid, logits.dtype);
+  const nll = mul(picked, mask);
+  switch (options.reduction ?? 'mean') {
+    case 'none': return mul(nll, -1);
+    case 'sum': return mul(sum(nll), -1);
+    case 'mean': return div(mul(sum(nll), -1), maximum(sum(mask), 1));
+  }
+}
+
+export function mseLoss(prediction: Tensor, target: Tensor): Tensor {
+  return mean(square(sub(prediction, target)));
+}
+
+/**
+ * Causal depthwise 1-D convolution over time: x [..., T, C], weight [C, K], optional bias [C].
+ * y_t = sum_j weight[:, j] * x_{t - K + 1 + j}: output t sees inputs t-K+1 .. t only.
+ */
+export function causalConv1d(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
+  const channels = x.shape[x.ndim - 1]!;
+  if (weight.ndim !== 2 || weight.shape[0] !== channels) {
+    throw new ShapeError(`causalConv1d: weight ${formatShape(weight.shape)} must be [channels=${channels}, kernel]`);
+  }
+  const k = weight.shape[1]!;
+  const t = x.shape[x.ndim - 2]!;
+  const padded = padAxis(x, -2, k - 1, 0);
+  let y: Tensor | null = null;
+  for (let j = 0; j < k; j++) {
+    const term = mul(narrow(padded, -2, j, t), reshape(narrow(weight, 1, j, 1), [channels]));
+    y = y === null ? term : add(y, term);
+  }
+  return bias ? add(y!, bias) : y!;
+}
+
+/** 1 on and below the k-th diagonal of an [n, m] matrix, else 0. */
+export function tril(n: number, m = n, k = 0): Tensor {
+  const rows = reshape(arange(0, n), [n, 1]);
+  const cols = reshape(arange(0, m), [1, m]);
+  return cast(le(sub(cols, rows), k), 'float32');
+}
+
+/** 1 on and above the k-th diagonal of an [n, m] matrix, else 0. */
+export function triu(n: number, m = n, k = 0): Tensor {
+  const rows = reshape(arange(0, n), [n, 1]);
+  const cols = reshape(arange(0, m), [1, m]);
+  return cast(ge(sub(cols, rows), k), 'float32');
+}
+
+/** Inverted dropout with an explicit uniform draw `noise` in [0, 1) of x's shape. */
+export function dropout(x: Tensor, p: number, noise: Tensor): Tensor {
+  if (p <= 0) return x;
+  if (p >= 1) return zerosLike(x);
+  return div(mul(x, cast(ge(noise, p), x.dtype)), 1 - p);
+}
+
+export interface AttentionCallOptions {
+  causal?: boolean;
+  window?: number;
+  prefix?: number;
+  scale?: number;
+}
+
+function resolveAttention(q: Tensor, options: AttentionCallOptions): AttentionOptions {
+  return {
+    scale: options.scale ?? 1 / Math.sqrt(q.shape[q.ndim - 1]!),
+    causal: options.causal ?? true,
+    window: options.window ?? 0,
+    prefix: options.prefix ?? 0,
+  };
+}
+
+/** The visibility mask [tq, tk] as 0/1: the same rule as the fused kernels. */
+export function attentionMask(queryLength: number, keyLength: number, options: AttentionCallOptions): Tensor {
+  const o: AttentionOptions = { scale: 1, causal: options.causal ?? true, window: options.window ?? 0, prefix: options.prefix ?? 0 };
+  const i = reshape(arange(0, queryLength), [queryLength, 1]);
+  const j = reshape(arange(0, keyLength), [1, keyLength]);
+  const position = add(i, keyLength - queryLength);
+  let visibleMask = full([queryLength, keyLength], 1);
+  if (o.causal) visibleMask = mul(visibleMask, le(j, position));
+  if (o.window > 0) visibleMask = mul(visibleMask, gt(j, sub(position, o.window)));
+  if (o.prefix > 0) visibleMask = maximum(visibleMask, cast(le(j, o.prefix - 1), 'float32'));
+  return visibleMask;
+}
+
+/** softmax(q k^T * scale + mask) v, materialising the score matrix: the readable reference. */
+export function naiveAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionCallOptions = {}): Tensor {
+  const o = resolveAttention(q, options);
+  const tq = q.shape[q.ndim - 2]!;
+  const tk = k.shape[k.ndim - 2]!;
+  const scores = mul(matmul(q, transpose(k)), o.scale);
+  const visibleMask = cast(attentionMask(tq, tk, o), q.dtype);
+  const masked = where(visibleMask, scores, -Infinity);
+  const rowMax = max(masked, -1, true);
+  const weights = exp(sub(masked, where(ne(rowMax, -Infinity), rowMax, 0)));
+  const normalised = div(weights, maximum(sum(weights, -1, true), 1e-30));
+  return matmul(normalised, v);
+}
+
+/**
+ * Fused attention for q [..., tq, d], k [..., tk, d], v [..., tk, dv]: causal (default),
+ * sliding window, always-visible prefix. The backend's flash-style kernel runs forward and
+ * backward; when a gradient of the gradient is being recorded, the backward pass is
+ * expressed with the composite form instead so it stays differentiable.
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionCallOptions = {}): Tensor {
+  const o = resolveAttention(q, options);
+  if (q.ndim < 2 || k.ndim !== q.ndim || v.ndim !== q.ndim) {
+    throw new ShapeError(`attention: q ${formatShape(q.shape)}, k ${formatShape(k.shape)}, v ${formatShape(v.shape)} must have the same rank >= 2`);
+  }
+  const lead = q.shape.slice(0, -2);
+  const d = q.shape[q.ndim - 1]!;
+  const tq = q.shape[q.ndim - 2]!;
+  const tk = k.shape[k.ndim - 2]!;
+  const dv = v.shape[v.ndim - 1]!;
+  if (k.shape[k.ndim - 1] !== d || v.shape[v.ndim - 2] !== tk || k.shape.slice(0, -2).some((x, i) => x !== lead[i]) || v.shape.slice(0, -2).some((x, i) => x !== lead[i])) {
+    throw new ShapeError(`attention: incompatible q ${formatShape(q.shape)}, k ${formatShape(k.shape)}, v ${formatShape(v.shape)}`);
+  }
+  const bh = lead.reduce((a, b) => a * b, 1);
+  const dims = { batchHeads: bh, queryLength: tq, keyLength: tk, headDim: d, valueDim: dv };
+  const qc = contiguous(q);
+  const kc = contiguous(k);
+  const vc = contiguous(v);
+  const backend = q.backend;
+  const { out: outStorage, lse: lseStorage } = backend.attention(qc.view().storage, kc.view().storage, vc.view().storage, dims, o);
+  const out = fromStorage(outStorage, [...lead, tq, dv]);
+  const lse = fromStorage(lseStorage, [...lead, tq]);
+  return record(out, 'attention', [q, k, v], (g) => {
+    if (isGradEnabled()) {
+      // Creating a graph of the gradient: differentiate the composite form instead.
+      return compositeAttentionGrads(q, k, v, g, options);
+    }
+    const gc = contiguous(g);
+    const grads = backend.attentionBackward(qc.view().storage, kc.view().storage, vc.view().storage, out.view().storage, lse.view().storage, gc.view().storage, dims, o);
+    return [fromStorage(grads.dq, q.shape), fromStorage(grads.dk, k.shape), fromStorage(grads.dv, v.shape)];
+  });
+}
+
+function compositeAttentionGrads(q: Tensor, k: Tensor, v: Tensor, g: Tensor, options: AttentionCallOptions): Tensor[] {
+  // Local import cycle avoided: autograd depends on ops, not the reverse, so use the graph directly.
+  const o = naiveAttention(q, k, v, options);
+  return vjpThrough(o, [q, k, v], g);
+}
+
+let vjpImpl: ((out: Tensor, inputs: Tensor[], g: Tensor) => Tensor[]) | undefined;
+/** @internal Set by the autograd module. */
+export function setVjpImpl(fn: (out: Tensor, inputs: Tensor[], g: Tensor) => Tensor[]): void {
+  vjpImpl = fn;
+}
+function vjpThrough(out: Tensor, inputs: Tensor[], g: Tensor): Tensor[] {
+  if (!vjpImpl) throw new Error('internal: autograd not loaded');
+  return vjpImpl(out, inputs, g);
+}
+
+/** Splits the last axis into heads: [..., T, H*D] -> [..., H, T, D]. */
+export function splitHeads(x: Tensor, heads: number): Tensor {
+  const d = x.shape[x.ndim - 1]!;
+  if (d % heads !== 0) throw new ShapeError(`splitHeads: width ${d} is not divisible by ${heads} heads`);
+  const t = x.shape[x.ndim - 2]!;
+  const lead = x.shape.slice(0, -2);
+  return transpose(reshape(x, [...lead, t, heads, d / heads]), -3, -2);
+}
+
+/** Inverse of splitHeads: [..., H, T, D] -> [..., T, H*D]. */
+export function mergeHeads(x: Tensor): Tensor {
+  const [h, t, d] = x.shape.slice(-3) as [number, number, number];
+  const lead = x.shape.slice(0, -3);
+  return reshape(transpose(x, -3, -2), [...lead, t, h * d]);
+}
+
+/** Rotary position embedding on [..., T, D] (D even), positions starting at `offset`. */
+export function rope(x: Tensor, offset = 0, base = 10000): Tensor {
+  const d = x.shape[x.ndim - 1]!;
+  const t = x.shape[x.ndim - 2]!;
+  if (d % 2 !== 0) throw new ShapeError(`rope: head dimension ${d} must be even`);
+  const half = d / 2;
+  const inv = new Float64Array(half).map((_, i) => Math.pow(base, (-2 * i) / d));
+  const cosv = new Float32Array(t * half);
+  const sinv = new Float32Array(t * half);
+  for (let p = 0; p < t; p++) {
+    for (let i = 0; i < half; i++) {
+      const angle = (p + offset) * inv[i]!;
+      cosv[p * half + i] = Math.cos(angle);
+      sinv[p * half + i] = Math.sin(angle);
+    }
+  }
+  const tensorOf = (data: Float32Array): Tensor => cast(fromArray(data, [t, half], x), x.dtype);
+  const c = tensorOf(cosv);
+  const s = tensorOf(sinv);
+  const x1 = narrow(x, -1, 0, half);
+  const x2 = narrow(x, -1, half, half);
+  return concat([sub(mul(x1, c), mul(x2, s)), add(mul(x1, s), mul(x2, c))], -1);
+}
+
+function fromArray(data: Float32Array, shape: number[], like: Tensor): Tensor {
+  return fromStorage(like.backend.fromArray(data, 'float32'), shape);
+}
+
+export function normalizeAxisOf(x: Tensor, axis: number): number {
+  return normalizeAxis('op', axis, x.ndim);
+}

@@ -1,0 +1,184 @@
+// Optimizers update parameters in place (Tensor.assign) outside the gradient graph.
+// Their state tensors are kept out of `tidy` scopes so a training loop can wrap each step.
+import { keep, noGrad } from '../engine.js';
+import { add, div, minimum, mul, sqrt, square, sub, sum, zerosLike } from '../ops/core.js';
+import { formatShape } from '../shape.js';
+import { Tensor, sameShape } from '../tensor.js';
+
+export interface OptimizerState {
+  step: number;
+  slots: Record<string, Tensor[]>;
+}
+
+abstract class Optimizer {
+  protected stepCount = 0;
+  /** The learning rate of the next step (schedules set it). */
+  lr: number;
+  protected slots: Record<string, Tensor[]> = {};
+
+  constructor(readonly params: readonly Tensor[], lr: number) {
+    if (!(lr >= 0)) throw new Error(`optimizer: learning rate must be >= 0, got ${lr}`);
+    this.lr = lr;
+  }
+
+  get steps(): number {
+    return this.stepCount;
+  }
+
+  protected slot(name: string): Tensor[] {
+    let s = this.slots[name];
+    if (!s) {
+      s = this.params.map((p) => keep(noGrad(() => zerosLike(p))));
+      this.slots[name] = s;
+    }
+    return s;
+  }
+
+  /** Applies one update from gradients aligned with `params`. */
+  step(grads: readonly Tensor[]): void {
+    if (grads.length !== this.params.length) {
+      throw new Error(`optimizer: got ${grads.length} gradients for ${this.params.length} parameters`);
+    }
+    grads.forEach((g, i) => {
+      if (!sameShape(g.shape, this.params[i]!.shape)) {
+        throw new Error(`optimizer: gradient ${i} has shape ${formatShape(g.shape)}, parameter has ${formatShape(this.params[i]!.shape)}`);
+      }
+    });
+    this.stepCount++;
+    noGrad(() => this.update(grads));
+  }
+
+  protected abstract update(grads: readonly Tensor[]): void;
+
+  /** Replaces `slot[i]` by `value`, freeing the old tensor. */
+  protected setSlot(name: string, i: number, value: Tensor): void {
+    const s = this.slot(name);
+    s[i]!.dispose();
+    s[i] = keep(value);
+  }
+
+  state(): OptimizerState {
+    return { step: this.stepCount, slots: { ...this.slots } };
+  }
+
+  loadState(state: OptimizerState): void {
+    this.stepCount = state.step;
+    for (const [name, values] of Object.entries(state.slots)) {
+      if (values.length !== this.params.length) throw new Error(`optimizer: slot '${name}' has ${values.length} tensors for ${this.params.length} parameters`);
+      values.forEach((v, i) => {
+        if (!sameShape(v.shape, this.params[i]!.shape)) throw new Error(`optimizer: slot '${name}'[${i}] has shape ${formatShape(v.shape)}, parameter has ${formatShape(this.params[i]!.shape)}`);
+      });
+      this.slots[name] = values.map((v) => keep(v.clone()));
+    }
+  }
+
+  dispose(): void {
+    for (const s of Object.values(this.slots)) for (const t of s) t.dispose();
+    this.slots = {};
+  }
+}
+
+export interface SGDOptions {
+  lr: number;
+  momentum?: number;
+  weightDecay?: number;
+  nesterov?: boolean;
+}
+
+export class SGD extends Optimizer {
+  readonly momentum: number;
+  readonly weightDecay: number;
+  readonly nesterov: boolean;
+  constructor(params: readonly Tensor[], options: SGDOptions) {
+    super(params, options.lr);
+    this.momentum = options.momentum ?? 0;
+    this.weightDecay = options.weightDecay ?? 0;
+    this.nesterov = options.nesterov ?? false;
+  }
+  protected update(grads: readonly Tensor[]): void {
+    this.params.forEach((p, i) => {
+      let g = this.weightDecay > 0 ? add(grads[i]!, mul(p, this.weightDecay)) : grads[i]!;
+      if (this.momentum > 0) {
+        const buf = add(mul(this.slot('momentum')[i]!, this.momentum), g);
+        this.setSlot('momentum', i, buf);
+        g = this.nesterov ? add(g, mul(buf, this.momentum)) : buf;
+      }
+      p.assign(sub(p, mul(g, this.lr)));
+    });
+  }
+}
+
+export interface AdamWOptions {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** Decoupled weight decay (Loshchilov & Hutter): p -= lr * wd * p. */
+  weightDecay?: number;
+}
+
+export class AdamW extends Optimizer {
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  constructor(params: readonly Tensor[], options: AdamWOptions) {
+    super(params, options.lr);
+    this.beta1 = options.beta1 ?? 0.9;
+    this.beta2 = options.beta2 ?? 0.999;
+    this.eps = options.eps ?? 1e-8;
+    this.weightDecay = options.weightDecay ?? 0.01;
+  }
+  protected update(grads: readonly Tensor[]): void {
+    const t = this.stepCount;
+    const c1 = 1 - Math.pow(this.beta1, t);
+    const c2 = 1 - Math.pow(this.beta2, t);
+    this.params.forEach((p, i) => {
+      const g = grads[i]!;
+      const m = add(mul(this.slot('m')[i]!, this.beta1), mul(g, 1 - this.beta1));
+      const v = add(mul(this.slot('v')[i]!, this.beta2), mul(square(g), 1 - this.beta2));
+      this.setSlot('m', i, m);
+      this.setSlot('v', i, v);
+      const stepDir = div(div(m, c1), add(sqrt(div(v, c2)), this.eps));
+      const decayed = this.weightDecay > 0 ? mul(p, 1 - this.lr * this.weightDecay) : p;
+      p.assign(sub(decayed, mul(stepDir, this.lr)));
+    });
+  }
+}
+
+/**
+ * Scales gradients so their global L2 norm is at most `maxNorm`. Returns the clipped
+ * gradients and the norm before clipping (a scalar tensor).
+ */
+export function clipGradNorm(grads: readonly Tensor[], maxNorm: number): { grads: Tensor[]; norm: Tensor } {
+  return noGrad(() => {
+    let total: Tensor | null = null;
+    for (const g of grads) {
+      const s = sum(square(g));
+      total = total ? add(total, s) : s;
+    }
+    const norm = sqrt(total ?? zerosLike(grads[0]!));
+    const scale = div(maxNorm, add(norm, 1e-6));
+    const factor = scale.backend.syncRead ? Math.min(1, scale.item()) : null;
+    // On asynchronous backends the factor stays on the device: no read-back stall per step.
+    const clipped = grads.map((g) => (factor === null ? mul(g, minimum(scale, 1)) : factor < 1 ? mul(g, factor) : g));
+    return { grads: clipped, norm };
+  });
+}
+
+export interface CosineScheduleOptions {
+  peak: number;
+  warmupSteps: number;
+  totalSteps: number;
+  /** Final learning rate (default 10% of peak). */
+  min?: number;
+}
+
+/** Linear warmup to `peak`, then cosine decay to `min` at `totalSteps`. */
+export function warmupCosine(step: number, options: CosineScheduleOptions): number {
+  const min = options.min ?? options.peak * 0.1;
+  if (step < options.warmupSteps) return (options.peak * (step + 1)) / options.warmupSteps;
+  const span = Math.max(1, options.totalSteps - options.warmupSteps);
+  const progress = Math.min(1, (step - options.warmupSteps) / span);
+  return min + 0.5 * (options.peak - min) * (1 + Math.cos(Math.PI * progress));
+}

@@ -1,0 +1,168 @@
+// WGSL for the elementwise operators, matching the CPU reference backend (which computes in
+// float64 and rounds once): NaN and edge-case behaviour follows its JavaScript expressions,
+// and functions WGSL lacks or implements loosely (erf, log1p, pow with negative bases,
+// tanh for large |x|) are written out here.
+import type { BinaryOp, DType, UnaryOp } from '@titans/tensor';
+
+export type Scalar = 'f32' | 'i32';
+
+export function scalarOf(dtype: DType): Scalar {
+  if (dtype === 'float32') return 'f32';
+  if (dtype === 'int32') return 'i32';
+  throw new Error(`@titans/webgpu: dtype ${dtype} is not supported on WebGPU (WGSL has no 64-bit floats); use float32`);
+}
+
+/** Convert an expression between scalar types with the CPU's conversion rules
+ * (float to int truncates toward zero, NaN becomes 0). */
+export function convert(expr: string, from: Scalar, to: Scalar): string {
+  if (from === to) return expr;
+  return to === 'f32' ? `f32(${expr})` : `to_i32(${expr})`;
+}
+
+export const HELPERS = /* wgsl */ `
+fn to_i32(v: f32) -> i32 {
+  if (v != v) { return 0; }
+  return i32(clamp(v, -2147483648.0, 2147483520.0));
+}
+// log(1 + u) without losing u when it is far below one ulp of 1.
+fn log1p_f(u: f32) -> f32 {
+  let w = 1.0 + u;
+  if (w == 1.0) { return u; }
+  return log(w) * (u / (w - 1.0));
+}
+// erf: Taylor series near zero, Numerical Recipes' Chebyshev erfc (relative error < 1.2e-7) beyond.
+fn erf_f(x: f32) -> f32 {
+  if (x != x) { return x; }
+  let ax = abs(x);
+  var r: f32;
+  if (ax < 1.0) {
+    let x2 = ax * ax;
+    var term = ax;
+    var sum = ax;
+    for (var n = 1; n < 14; n++) {
+      term = term * (-x2 / f32(n));
+      sum += term / f32(2 * n + 1);
+    }
+    r = 1.1283791670955126 * sum;
+  } else if (ax > 6.0) {
+    r = 1.0;
+  } else {
+    let t = 1.0 / (1.0 + 0.5 * ax);
+    let poly = -ax * ax - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
+      t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+    r = 1.0 - t * exp(poly);
+  }
+  return select(r, -r, x < 0.0);
+}
+fn tanh_f(x: f32) -> f32 {
+  if (abs(x) > 15.0) { return sign(x); }
+  return tanh(x);
+}
+fn is_int_f(y: f32) -> bool { return floor(y) == y && abs(y) < 3.0e38; }
+// Math.pow: exact for small integer exponents, sign from odd integer exponents of negative bases.
+fn pow_f(x: f32, y: f32) -> f32 {
+  if (y == 0.0) { return 1.0; }
+  if (y != y || x != x) { return x + y; }
+  if (y == 1.0) { return x; }
+  if (y == 2.0) { return x * x; }
+  if (y == 0.5 && x >= 0.0) { return sqrt(x); }
+  let ax = abs(x);
+  var r: f32;
+  if (ax == 0.0) {
+    r = select(0.0, bitcast<f32>(0x7f800000u), y < 0.0);
+  } else {
+    r = exp2(y * log2(ax));
+  }
+  if (x < 0.0) {
+    if (!is_int_f(y)) { return bitcast<f32>(0x7fc00000u); }
+    if (abs(y) < 16777216.0 && (i32(abs(y)) & 1) == 1) { r = -r; }
+  }
+  return r;
+}
+// Math.pow(x, y) | 0 for int32 operands, by repeated squaring (wrapping like int32 stores).
+fn pow_i(x: i32, y: i32) -> i32 {
+  if (y < 0) {
+    if (x == 1) { return 1; }
+    if (x == -1) { return select(1, -1, (y & 1) == 1); }
+    return 0;
+  }
+  var base = x;
+  var e = y;
+  var r = 1;
+  loop {
+    if (e == 0) { break; }
+    if ((e & 1) == 1) { r = r * base; }
+    base = base * base;
+    e = e >> 1u;
+  }
+  return r;
+}
+fn div_i(a: i32, b: i32) -> i32 {
+  if (b == 0) { return 0; }
+  return a / b;
+}
+`;
+
+/** Unary ops that stay in integer arithmetic when input and output are int32. */
+const INT_UNARY = new Set<UnaryOp>(['neg', 'abs', 'sign', 'relu', 'square', 'copy']);
+
+export function unaryCompute(op: UnaryOp, input: Scalar, output: Scalar): Scalar {
+  return input === 'i32' && output === 'i32' && INT_UNARY.has(op) ? 'i32' : 'f32';
+}
+
+export function unaryExpr(op: UnaryOp, x: string, t: Scalar): string {
+  const zero = t === 'f32' ? '0.0' : '0';
+  const one = t === 'f32' ? '1.0' : '1';
+  switch (op) {
+    case 'neg': return `(-${x})`;
+    case 'abs': return `abs(${x})`;
+    case 'sign': return `select(select(${zero}, -${one}, ${x} < ${zero}), ${one}, ${x} > ${zero})`;
+    case 'relu': return `select(${zero}, ${x}, ${x} > ${zero})`;
+    case 'square': return `(${x} * ${x})`;
+    case 'copy': return x;
+    case 'exp': return `exp(${x})`;
+    case 'log': return `log(${x})`;
+    case 'sqrt': return `sqrt(${x})`;
+    case 'rsqrt': return `(1.0 / sqrt(${x}))`;
+    case 'tanh': return `tanh_f(${x})`;
+    case 'sigmoid': return `(1.0 / (1.0 + exp(-${x})))`;
+    case 'erf': return `erf_f(${x})`;
+    case 'recip': return `(1.0 / ${x})`;
+    case 'sin': return `sin(${x})`;
+    case 'cos': return `cos(${x})`;
+    case 'floor': return `floor(${x})`;
+    case 'softplus': return `select(log1p_f(exp(${x})), ${x}, ${x} > 30.0)`;
+  }
+}
+
+const COMPARISONS = new Set<BinaryOp>(['eq', 'ne', 'lt', 'le', 'gt', 'ge']);
+
+export function isComparison(op: BinaryOp): boolean {
+  return COMPARISONS.has(op);
+}
+
+/** Arithmetic happens in int32 only when everything is int32 (comparisons: both inputs). */
+export function binaryCompute(op: BinaryOp, a: Scalar, b: Scalar, out: Scalar): Scalar {
+  if (a === 'i32' && b === 'i32' && (out === 'i32' || isComparison(op))) return 'i32';
+  return 'f32';
+}
+
+/** Returns an expression of type `t` (arithmetic) or bool (comparisons). */
+export function binaryExpr(op: BinaryOp, a: string, b: string, t: Scalar): string {
+  switch (op) {
+    case 'add': return `(${a} + ${b})`;
+    case 'sub': return `(${a} - ${b})`;
+    case 'mul': return `(${a} * ${b})`;
+    case 'div': return t === 'i32' ? `div_i(${a}, ${b})` : `(${a} / ${b})`;
+    case 'pow': return t === 'i32' ? `pow_i(${a}, ${b})` : `pow_f(${a}, ${b})`;
+    // (x >= y ? x : y), including its NaN behaviour
+    case 'maximum': return `select(${b}, ${a}, ${a} >= ${b})`;
+    case 'minimum': return `select(${b}, ${a}, ${a} <= ${b})`;
+    case 'eq': return `(${a} == ${b})`;
+    case 'ne': return `(${a} != ${b})`;
+    case 'lt': return `(${a} < ${b})`;
+    case 'le': return `(${a} <= ${b})`;
+    case 'gt': return `(${a} > ${b})`;
+    case 'ge': return `(${a} >= ${b})`;
+  }
+}

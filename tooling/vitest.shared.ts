@@ -1,0 +1,33 @@
+// Shared vitest settings: workspace packages resolve to their TypeScript sources, so tests
+// never need a build step first.
+import { fileURLToPath } from 'node:url';
+import { defineConfig, type ViteUserConfig } from 'vitest/config';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const sources: Record<string, string> = {
+  '@titans/tensor': 'packages/tensor/src/index.ts',
+  '@titans/webgpu': 'packages/webgpu/src/index.ts',
+  '@titans/memory': 'packages/memory/src/index.ts',
+  '@titans/models': 'packages/models/src/index.ts',
+  '@titans/data': 'packages/data/src/index.ts',
+  '@titans/eval': 'packages/eval/src/index.ts',
+  '@titans/test-utils': 'tooling/test-utils/src/index.ts',
+};
+
+export function packageConfig(overrides: ViteUserConfig['test'] = {}): ViteUserConfig {
+  return defineConfig({
+    resolve: {
+      alias: Object.entries(sources).map(([name, path]) => ({
+        find: new RegExp(`^${name}$`),
+        replacement: `${root}${path}`,
+      })),
+    },
+    test: {
+      include: ['test/**/*.test.ts'],
+      testTimeout: 60_000,
+      hookTimeout: 60_000,
+      pool: 'forks',
+      ...overrides,
+    },
+  });
+}
