@@ -3,3 +3,4 @@ export * from './config.js';
 export { activate, activationDerivative, apply as applyMemory, biasLoss, forward as memoryForward, tokenGradients } from './network.js';
 export * from './scan.js';
 export * from './golden.js';
+export * from './neural-memory.js';

@@ -391,3 +391,39 @@ export function detachState(state: MemoryState): MemoryState {
     position: state.position,
   }));
 }
+
+/**
+ * The weights the memory holds right now, P^(position), including the tokens of a
+ * pending partial chunk (a sequence shorter than a chunk is still stored).
+ */
+export function currentWeights(rule: MemoryRule, state: MemoryState): Tensor[] {
+  const pend = state.pending;
+  if (!pend) return state.weights.map((w) => retain(rule.retention, w));
+  const arch = rule.architecture;
+  const b = rule.chunkSize;
+  const p = pend.k.shape[pend.k.ndim - 2]!;
+  const lead = pend.k.shape.slice(0, -2);
+  const gates = effectiveGates(rule, { eta: pend.eta, alpha: pend.alpha });
+  const coef = chunkCoefficients(padTokens(gates.eta, -1, b - p), padTokens(gates.alpha, -1, b - p));
+  const base = state.weights.map((w) => retain(rule.retention, w));
+  const cache = forward(arch, base, pend.k);
+  const { dOut } = biasLoss(rule.bias, cache.out, pend.v, pend.delta ? unsqueeze(pend.delta, -1) : undefined);
+  let deltas = tokenGradients(arch, base, cache, dOut);
+  if (rule.maxSurpriseNorm > 0) {
+    const factor = unsqueeze(surpriseClampFactor(deltas, cache.inputs, rule.maxSurpriseNorm), -1);
+    deltas = deltas.map((d) => mul(d, factor));
+  }
+  const hRow = reshape(narrow(narrow(coef.H, -2, p, 1), -1, 0, p), [...lead, p]);
+  const betaP = unsqueeze(narrow(coef.beta, -1, p, 1), -1);
+  const cP = unsqueeze(narrow(coef.c, -1, p, 1), -1);
+  return state.weights.map((w, l) => {
+    const scaled = mul(deltas[l]!, unsqueeze(mul(pend.theta, hRow), -1));
+    const update = matmul(transpose(scaled), cache.inputs[l]!);
+    return retain(rule.retention, sub(add(mul(w, betaP), mul(state.momentum[l]!, cP)), update));
+  });
+}
+
+/** Reads the memory at queries q [..., T, d] with its current weights (no update). */
+export function readMemory(rule: MemoryRule, state: MemoryState, q: Tensor): Tensor {
+  return apply(rule.architecture, currentWeights(rule, state), q);
+}

@@ -1,0 +1,228 @@
+// NeuralMemory: the Titans long-term memory as a module. Tokens are projected to keys,
+// values and queries (linear -> SiLU -> causal depthwise conv, q and k L2-normalised),
+// data-dependent gates are read from each token, and the memory network learns online
+// through the chunked scan. Its state (memory weights, momentum, the pending chunk, the
+// convolution's recent inputs) is an explicit value, so inputs of any length stream
+// through in pieces with constant memory.
+import {
+  concat, contiguous, expand, l2Normalize, mergeHeads, mul, narrow, nn, noGrad, rmsNorm, Rng, sigmoid, silu, splitHeads,
+  tensor, transpose, type DType, type Tensor,
+} from '@titans/tensor';
+import { memoryPreset, weightShapes, type MemoryRule, type PresetName } from './config.js';
+import {
+  detachState, initialState, readMemory, scanLoop, scanParallel, type MemoryInputs, type MemoryState,
+} from './scan.js';
+
+export interface NeuralMemoryOptions {
+  /** Number of memory heads (each its own memory network over dim / heads features). */
+  heads?: number;
+  /** The update rule: a preset name or a full rule (default 'titans'). */
+  rule?: PresetName | MemoryRule;
+  /** Overrides applied on top of the preset. */
+  ruleOverrides?: Partial<MemoryRule>;
+  /** Upper bound of the learning-rate gate theta (sigmoid scaled to this). */
+  thetaMax?: number;
+  /** Kernel of the causal depthwise convolution on q, k, v (0 = no convolution). */
+  convKernel?: number;
+  /** Learn one set of initial memory weights per head (default) or one shared by all heads. */
+  perHeadInit?: boolean;
+  /** Normalise and gate the retrieved values before the output projection (default on). */
+  outputGate?: boolean;
+  /** Which retrieval the forward pass returns: after (layer) or before (context) each token's update. */
+  read?: 'post' | 'pre';
+  /** 'parallel' (default) or the readable per-token 'loop' (for checking). */
+  path?: 'parallel' | 'loop';
+  seed?: number;
+  dtype?: DType;
+}
+
+/** The streaming state of a NeuralMemory. */
+export interface NeuralMemoryState {
+  readonly memory: MemoryState;
+  /** Last (kernel - 1) pre-convolution q, k, v rows, [B, kernel - 1, 3 * dim]. */
+  readonly convCache: Tensor | null;
+}
+
+export interface Surprise {
+  /** Per-token associative-memory loss [B, H, T]. */
+  readonly loss: Tensor;
+  readonly theta: Tensor;
+  readonly eta: Tensor;
+  readonly alpha: Tensor;
+}
+
+export interface NeuralMemoryOutput {
+  /** [B, T, dim] after the output projection. */
+  readonly output: Tensor;
+  /** Raw retrievals per head, [B, H, T, headDim]. */
+  readonly yPre: Tensor;
+  readonly yPost: Tensor;
+  readonly state: NeuralMemoryState;
+  readonly surprise: Surprise;
+}
+
+export class NeuralMemory extends nn.Module {
+  readonly heads: number;
+  readonly headDim: number;
+  readonly rule: MemoryRule;
+  readonly thetaMax: number;
+  readonly convKernel: number;
+  readonly outputGate: boolean;
+  readonly read: 'post' | 'pre';
+  readonly path: 'parallel' | 'loop';
+  readonly qkv: nn.Linear;
+  readonly conv: nn.CausalConv1d | undefined;
+  readonly gates: nn.Linear;
+  readonly initWeights: Tensor[];
+  readonly normWeight: Tensor | undefined;
+  readonly gate: nn.Linear | undefined;
+  readonly proj: nn.Linear;
+
+  constructor(readonly dim: number, options: NeuralMemoryOptions = {}) {
+    super();
+    this.heads = options.heads ?? 1;
+    if (dim % this.heads !== 0) throw new Error(`NeuralMemory: dim ${dim} is not divisible by heads ${this.heads}`);
+    this.headDim = dim / this.heads;
+    const preset = typeof options.rule === 'string' || options.rule === undefined ? memoryPreset(options.rule ?? 'titans', this.headDim) : options.rule;
+    this.rule = { ...preset, ...options.ruleOverrides };
+    this.thetaMax = options.thetaMax ?? 1;
+    this.convKernel = options.convKernel ?? 4;
+    this.outputGate = options.outputGate ?? true;
+    this.read = options.read ?? 'post';
+    this.path = options.path ?? 'parallel';
+    const rng = new Rng(options.seed ?? 0);
+    const layer = { rng, ...(options.dtype ? { dtype: options.dtype } : {}) };
+    this.qkv = new nn.Linear(dim, 3 * dim, { ...layer, bias: false });
+    this.conv = this.convKernel > 0 ? new nn.CausalConv1d(3 * dim, this.convKernel, layer) : undefined;
+    this.gates = new nn.Linear(dim, 3 * this.heads, layer);
+    const dtype = options.dtype ? { dtype: options.dtype } : {};
+    const initHeads = options.perHeadInit === false ? 1 : this.heads;
+    this.initWeights = weightShapes(this.rule.architecture, this.headDim).map(([out, inp]) =>
+      nn.parameter(rng.normal([initHeads, out, inp], 0, 1 / Math.sqrt(inp), dtype)));
+    this.normWeight = this.outputGate ? nn.parameter(tensor(new Float32Array(dim).fill(1), [dim], dtype)) : undefined;
+    this.gate = this.outputGate ? new nn.Linear(dim, dim, { ...layer, bias: false }) : undefined;
+    this.proj = new nn.Linear(dim, dim, { ...layer, bias: false });
+  }
+
+  /** A fresh state: the learned initial weights, zero momentum, position 0. */
+  initialState(): NeuralMemoryState {
+    return { memory: initialState(this.initWeights.map((w) => (w.shape[0] === this.heads ? w : expand(w, [this.heads, ...w.shape.slice(1)])))), convCache: null };
+  }
+
+  /** Keys, values, queries [B, H, T, headDim] and gates [B, H, T] for tokens x [B, T, dim]. */
+  project(x: Tensor, convCache: Tensor | null): { inputs: MemoryInputs; convCache: Tensor | null } {
+    if (x.ndim !== 3 || x.shape[2] !== this.dim) throw new Error(`NeuralMemory: input must be [batch, tokens, ${this.dim}], got [${x.shape.join(', ')}]`);
+    const t = x.shape[1]!;
+    let h = silu(this.qkv.forward(x));
+    let nextCache: Tensor | null = null;
+    if (this.conv) {
+      const keep = this.convKernel - 1;
+      const history = convCache ?? null;
+      const joined = history ? concat([history, h], 1) : h;
+      const conv = this.conv.forward(joined);
+      h = history ? narrow(conv, 1, history.shape[1]!, t) : conv;
+      const length = joined.shape[1]!;
+      nextCache = keep > 0 ? (length >= keep ? narrow(joined, 1, length - keep, keep) : joined) : null;
+    }
+    const [q0, k0, v0] = [0, 1, 2].map((i) => narrow(h, 2, i * this.dim, this.dim)) as [Tensor, Tensor, Tensor];
+    const q = l2Normalize(splitHeads(q0, this.heads), -1);
+    const k = l2Normalize(splitHeads(k0, this.heads), -1);
+    const v = splitHeads(v0, this.heads);
+    const g = sigmoid(this.gates.forward(x)); // [B, T, 3H]
+    const gate = (i: number): Tensor => contiguous(transpose(narrow(g, 2, i * this.heads, this.heads), 1, 2)); // [B, H, T]
+    const theta = mul(gate(0), this.thetaMax);
+    return { inputs: { k, v, q, theta, eta: gate(1), alpha: gate(2) }, convCache: nextCache };
+  }
+
+  /** Processes tokens x [B, T, dim]: retrieves and updates; returns the new state. */
+  forward(x: Tensor, state: NeuralMemoryState = this.initialState()): NeuralMemoryOutput {
+    const { inputs, convCache } = this.project(x, state.convCache);
+    const scan = this.path === 'loop' ? scanLoop : scanParallel;
+    const result = scan(this.rule, inputs, state.memory);
+    const y = this.read === 'post' ? result.yPost : result.yPre;
+    return {
+      output: this.outputOf(y, x),
+      yPre: result.yPre,
+      yPost: result.yPost,
+      state: { memory: result.state, convCache },
+      surprise: { loss: result.loss, theta: inputs.theta, eta: inputs.eta, alpha: inputs.alpha },
+    };
+  }
+
+  /** Reads the memory at queries from x [B, T, dim] without updating it (MAC's h = M*(q)). */
+  retrieve(x: Tensor, state: NeuralMemoryState): Tensor {
+    const { inputs } = this.project(x, state.convCache);
+    return this.outputOf(readMemory(this.rule, state.memory, inputs.q), x);
+  }
+
+  /** Merge heads, normalise, gate by the input, project. */
+  private outputOf(y: Tensor, x: Tensor): Tensor {
+    let out = mergeHeads(y);
+    if (this.outputGate) out = mul(rmsNorm(out, { weight: this.normWeight! }), sigmoid(this.gate!.forward(x)));
+    return this.proj.forward(out);
+  }
+}
+
+/** Cuts the state from the gradient graph (truncated backpropagation between segments). */
+export function detachMemoryState(state: NeuralMemoryState): NeuralMemoryState {
+  return { memory: detachState(state.memory), convCache: state.convCache ? noGrad(() => state.convCache!.detach()) : null };
+}
+
+// ---------------------------------------------------------------- serialisation
+
+export interface SerializedTensor {
+  shape: number[];
+  dtype: DType;
+  data: number[];
+}
+
+export interface SerializedMemoryState {
+  format: 'titans-memory-state/v1';
+  position: number;
+  weights: SerializedTensor[];
+  momentum: SerializedTensor[];
+  pending: Record<string, SerializedTensor> | null;
+  convCache: SerializedTensor | null;
+}
+
+async function serializeTensor(t: Tensor): Promise<SerializedTensor> {
+  return { shape: [...t.shape], dtype: t.dtype, data: Array.from(await t.data()) };
+}
+
+function deserializeTensor(s: SerializedTensor, what: string): Tensor {
+  if (!Array.isArray(s?.shape) || !Array.isArray(s?.data)) throw new Error(`memory state: ${what} is not a serialised tensor`);
+  return tensor(s.data, s.shape, { dtype: s.dtype });
+}
+
+/** A JSON-serialisable copy of the state (exact float32/float64 values). */
+export async function serializeMemoryState(state: NeuralMemoryState): Promise<SerializedMemoryState> {
+  const m = state.memory;
+  const pending = m.pending
+    ? Object.fromEntries(await Promise.all(Object.entries(m.pending).filter(([, v]) => v !== undefined).map(async ([k, v]) => [k, await serializeTensor(v as Tensor)] as const)))
+    : null;
+  return {
+    format: 'titans-memory-state/v1',
+    position: m.position,
+    weights: await Promise.all(m.weights.map(serializeTensor)),
+    momentum: await Promise.all(m.momentum.map(serializeTensor)),
+    pending,
+    convCache: state.convCache ? await serializeTensor(state.convCache) : null,
+  };
+}
+
+export function deserializeMemoryState(s: SerializedMemoryState): NeuralMemoryState {
+  if (s?.format !== 'titans-memory-state/v1') throw new Error(`memory state: unknown format ${JSON.stringify(s?.format)}`);
+  const p = s.pending;
+  const pendingTensor = (name: string): Tensor => deserializeTensor(p![name]!, `pending.${name}`);
+  return {
+    memory: {
+      position: s.position,
+      weights: s.weights.map((w, i) => deserializeTensor(w, `weights[${i}]`)),
+      momentum: s.momentum.map((w, i) => deserializeTensor(w, `momentum[${i}]`)),
+      pending: p ? { k: pendingTensor('k'), v: pendingTensor('v'), theta: pendingTensor('theta'), eta: pendingTensor('eta'), alpha: pendingTensor('alpha'), ...(p.delta ? { delta: pendingTensor('delta') } : {}) } : null,
+    },
+    convCache: s.convCache ? deserializeTensor(s.convCache, 'convCache') : null,
+  };
+}
+
+
