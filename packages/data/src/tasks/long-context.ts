@@ -179,3 +179,23 @@ export function fitCount(target: number, lengthOf: (n: number) => number): numbe
   }
   return low;
 }
+
+/**
+ * The sentence boundary (0..sentences) whose token offset inside the background is nearest
+ * to `fraction` of the background's tokens: depth measured in tokens, as RULER does, then
+ * moved to a sentence boundary.
+ */
+export function boundaryAtTokenFraction(source: SentenceSource, tokenizer: Tokenizer, start: number, sentences: number, fraction: number): number {
+  if (sentences === 0) return 0;
+  const counts = SentenceTokenCounts.of(source, tokenizer);
+  const goal = fraction * counts.spacedSum(start, sentences);
+  let low = 0;
+  let high = sentences; // find the first k with spacedSum(start, k) >= goal
+  while (low < high) {
+    const mid = Math.floor((low + high) / 2);
+    if (counts.spacedSum(start, mid) >= goal) high = mid;
+    else low = mid + 1;
+  }
+  if (low > 0 && goal - counts.spacedSum(start, low - 1) < counts.spacedSum(start, low) - goal) return low - 1;
+  return low;
+}

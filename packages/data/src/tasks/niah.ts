@@ -5,7 +5,7 @@
 import { deriveSeed, SeededRandom } from '../random.ts';
 import type { Tokenizer } from '../tokenizers/tokenizer.ts';
 import { ADJECTIVES, NOUNS } from './words.ts';
-import { fitCount, LongContext, type ChunkOptions, type TextChunk } from './long-context.ts';
+import { boundaryAtTokenFraction, fitCount, LongContext, type ChunkOptions, type TextChunk } from './long-context.ts';
 import { haystackSource, type HaystackName } from './sentence-source.ts';
 
 export type NiahTask = 'pk' | 'n' | 'w';
@@ -16,7 +16,10 @@ export interface NiahOptions {
   tokenizer: Tokenizer;
   /** Target prompt length in tokens (intro + haystack + question + answer prefix). */
   length: number;
-  /** Needle depth in [0, 1]: 0 = first sentence of the haystack, 1 = after the last. */
+  /**
+   * Needle depth in [0, 1] as a fraction of haystack tokens: 0 = before the first sentence,
+   * 1 = after the last. The needle goes to the nearest sentence boundary.
+   */
   depth: number;
   seed: number;
   /** Natural-text haystack for N and W (default 'moby-dick'); PK always uses the filler. */
@@ -35,8 +38,11 @@ export interface NiahSample {
   /** Exact prompt length in tokens (<= targetLength, short of it by less than a sentence). */
   readonly length: number;
   readonly depth: number;
-  /** Haystack sentences, and how many of them precede the needle. */
+  /** Which haystack source was used, its first sentence index, and its sentence count. */
+  readonly haystack: HaystackName;
+  readonly haystackStart: number;
   readonly haystackSentences: number;
+  /** How many haystack sentences precede the needle. */
   readonly needleSentenceIndex: number;
   /** Token offset of the needle's first token in the prompt. */
   readonly needleTokenOffset: number;
@@ -110,8 +116,9 @@ export function generateNiahSample(options: NiahOptions): NiahSample {
   const start = spec.haystack === 'repeat' ? 0 : random.int(0, source.size);
   const header = `${t.intro}\n`;
   const footer = `\n${t.question}${t.answerPrefix}`;
+  const needlePosition = (sentences: number): number => boundaryAtTokenFraction(source, tokenizer, start, sentences, depth);
   const build = (sentences: number): LongContext =>
-    new LongContext({ tokenizer, source, header, footer, start, sentences, insertions: [{ position: Math.round(depth * sentences), text: t.needle }] });
+    new LongContext({ tokenizer, source, header, footer, start, sentences, insertions: [{ position: needlePosition(sentences), text: t.needle }] });
   const sentences = fitCount(targetLength, (n) => build(n).length);
   if (sentences < 0) {
     const minimum = build(0).length;
@@ -131,8 +138,10 @@ export function generateNiahSample(options: NiahOptions): NiahSample {
     targetLength,
     length: context.length,
     depth,
+    haystack: source.id as HaystackName,
+    haystackStart: start,
     haystackSentences: sentences,
-    needleSentenceIndex: Math.round(depth * sentences),
+    needleSentenceIndex: needlePosition(sentences),
     needleTokenOffset,
     needleTokenDepth: context.backgroundTokens === 0 ? depth : beforeNeedle / context.backgroundTokens,
     chunks: (o?: ChunkOptions) => context.chunks(o),

@@ -4,7 +4,7 @@
 
 import { deriveSeed, SeededRandom } from '../random.ts';
 import type { Tokenizer } from '../tokenizers/tokenizer.ts';
-import { fitCount, LongContext, type ChunkOptions, type TextChunk } from './long-context.ts';
+import { boundaryAtTokenFraction, fitCount, LongContext, type ChunkOptions, type TextChunk } from './long-context.ts';
 import { haystackSource } from './sentence-source.ts';
 
 export interface PasskeyOptions {
@@ -51,7 +51,7 @@ export function generatePasskeySample(options: PasskeyOptions): PasskeySample {
       footer: `\n${PASSKEY_QUESTION}`,
       start: 0,
       sentences,
-      insertions: [{ position: Math.round(depth * sentences), text: needle }],
+      insertions: [{ position: boundaryAtTokenFraction(source, tokenizer, 0, sentences, depth), text: needle }],
     });
   const sentences = fitCount(length, (n) => build(n).length);
   if (sentences < 0) throw new RangeError(`generatePasskeySample: length ${length} is shorter than the prompt without filler (${build(0).length} tokens)`);

@@ -115,6 +115,8 @@ export interface ForecastWindow {
 /** Windows whose targets lie in one time range of a normalised series. */
 export class WindowDataset {
   readonly length: number;
+  /** Target start of window 0 (the first step with a full lookback before it). */
+  private readonly firstTarget: number;
 
   constructor(
     private readonly normalized: Float32Array,
@@ -126,12 +128,9 @@ export class WindowDataset {
     readonly targetTo: number,
     readonly stride: number,
   ) {
-    const first = Math.max(targetFrom, lookback);
-    this.firstTarget = first;
-    this.length = targetTo - horizon < first ? 0 : Math.floor((targetTo - horizon - first) / stride) + 1;
+    this.firstTarget = Math.max(targetFrom, lookback);
+    this.length = targetTo - horizon < this.firstTarget ? 0 : Math.floor((targetTo - horizon - this.firstTarget) / stride) + 1;
   }
-
-  private readonly firstTarget: number;
 
   get(index: number): ForecastWindow {
     if (!Number.isInteger(index) || index < 0 || index >= this.length) throw new RangeError(`WindowDataset.get: index ${index} out of range [0, ${this.length})`);
