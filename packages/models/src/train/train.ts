@@ -1,0 +1,262 @@
+// The training loop: accumulate gradients over micro-batches, clip, skip non-finite steps,
+// step the optimizer on a warmup + cosine schedule, evaluate, checkpoint. Everything a
+// step depends on (weights, optimizer slots, step, data position, RNG) is checkpointed, so
+// a run stopped at step k and resumed reproduces the uninterrupted run's losses bit for bit.
+import { Rng, add, gradients, mul, optim, tensor, tidy, tidyAsync, type Tensor } from '@titans/tensor';
+import { CheckpointError, hasCheckpoint, loadCheckpoint, nodeFileSystem, saveCheckpoint } from '../checkpoint/index.js';
+import type {
+  TrainingBatch, BatchSource, TrainOptions, TrainResult, TrainableModel, TrainableOptimizer, TrainerState,
+} from './types.js';
+
+interface StepOutcome {
+  loss: number;
+  gradNorm: number;
+  finite: boolean;
+  tokens: number;
+}
+
+/** Trains `model` for `options.steps` optimizer steps (see TrainOptions for every knob). */
+export async function train<S = unknown>(options: TrainOptions<S>): Promise<TrainResult> {
+  const { model, steps } = options;
+  const accumulation = options.gradAccumulation ?? 1;
+  const clipNorm = options.clipNorm ?? 1;
+  const evalEvery = options.evalEvery ?? 0;
+  const checkpointEvery = options.checkpointEvery ?? 0;
+  const maxSkipped = options.maxSkippedSteps ?? 10;
+  const fileSystem = options.fileSystem ?? nodeFileSystem;
+  const dir = options.checkpointDir;
+  if (!Number.isSafeInteger(steps) || steps < 0) throw new RangeError(`train: steps must be a non-negative integer, got ${steps}`);
+  if (!Number.isSafeInteger(accumulation) || accumulation < 1) throw new RangeError(`train: gradAccumulation must be a positive integer, got ${accumulation}`);
+  if (!(clipNorm >= 0)) throw new RangeError(`train: clipNorm must be >= 0, got ${clipNorm}`);
+  const log = options.log ?? ((): void => undefined);
+
+  const params = model.parameters();
+  const optimizer = makeOptimizer(options.optimizer, params);
+  const peak = optimizer.lr;
+  const learningRate = scheduleOf(options.schedule, peak, steps);
+
+  // ------------------------------------------------------------ resume
+  const ownsOptimizer = typeof options.optimizer !== 'function';
+  let saved: TrainerState<S> | undefined;
+  let source: BatchSource<S>;
+  try {
+    if (options.resume && dir !== undefined && (await hasCheckpoint(dir, fileSystem))) {
+      await loadCheckpoint(dir, {
+        model, optimizer, fileSystem,
+        validate: (loaded) => {
+          saved = parseTrainerState<S>(loaded.trainer, `${dir}/trainer.json`);
+        },
+      });
+    }
+    source = openSource(options.batches, saved?.data);
+  } catch (error) {
+    if (ownsOptimizer) optimizer.dispose?.();
+    throw error;
+  }
+  let step = saved?.step ?? 0;
+  const losses = saved ? saved.losses.slice(0, step) : [];
+  const evals = saved ? [...saved.evals] : [];
+  let skippedSteps = saved?.skippedSteps ?? 0;
+  let tokens = saved?.tokens ?? 0;
+  const priorMs = saved?.elapsedMs ?? 0;
+  const rng = saved ? Rng.fromState(saved.rng) : new Rng(options.seed ?? 0);
+  const resumedFrom = saved ? step : null;
+
+  // ------------------------------------------------------------ interruption
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) controller.abort();
+  const sigint = options.handleSigint === true && typeof process !== 'undefined';
+  if (sigint) process.once('SIGINT', onAbort);
+
+  const runStart = performance.now();
+  let runTokens = 0;
+  let lastSaved = resumedFrom ?? -1;
+  let consecutiveSkips = 0;
+  let interrupted = false;
+  const elapsed = (): number => priorMs + performance.now() - runStart;
+
+  const save = async (): Promise<void> => {
+    if (dir === undefined || lastSaved === step) return;
+    const started = performance.now();
+    const trainer: TrainerState<S> = {
+      format: 'titans-trainer', version: 1, step, totalSteps: steps, optimizerStep: optimizer.steps, lr: optimizer.lr,
+      data: source.state(), rng: rng.state(), losses, evals, skippedSteps, tokens, elapsedMs: elapsed(),
+    };
+    await saveCheckpoint(dir, { model, optimizer, config: options.config ?? model.config, trainer, fileSystem });
+    lastSaved = step;
+    log({ type: 'checkpoint', step, dir, ms: performance.now() - started });
+  };
+
+  const runEval = async (): Promise<void> => {
+    if (!options.evaluate || evals.at(-1)?.step === step) return;
+    model.eval?.();
+    try {
+      const value = await options.evaluate({ step, model });
+      evals.push({ step, value });
+      log({ type: 'eval', step, value });
+    } finally {
+      model.train?.(true);
+    }
+  };
+
+  try {
+    model.train?.(true);
+    log({ type: 'start', step, totalSteps: steps, resumed: resumedFrom !== null, parameters: params.reduce((n, p) => n + p.size, 0) });
+    while (step < steps) {
+      // CPU steps finish in microtasks; without a macrotask break Ctrl-C and timers never fire.
+      await yieldToEventLoop();
+      if (controller.signal.aborted) {
+        interrupted = true;
+        break;
+      }
+      optimizer.lr = learningRate(step);
+      const outcome = await trainStep(model, optimizer, params, source, { step, accumulation, clipNorm, rng });
+      tokens += outcome.tokens;
+      runTokens += outcome.tokens;
+      step++;
+      if (outcome.finite) {
+        consecutiveSkips = 0;
+        losses.push(outcome.loss);
+        const ms = performance.now() - runStart;
+        log({
+          type: 'step', step, totalSteps: steps, loss: outcome.loss, lr: optimizer.lr, gradNorm: outcome.gradNorm,
+          tokensPerSecond: (runTokens * 1000) / Math.max(ms, 1e-3), elapsedMs: elapsed(), etaMs: (ms / (step - (resumedFrom ?? 0))) * (steps - step),
+        });
+      } else {
+        skippedSteps++;
+        consecutiveSkips++;
+        losses.push(null);
+        const reason = !Number.isFinite(outcome.loss) ? `loss is ${outcome.loss}` : `gradient norm is ${outcome.gradNorm}`;
+        log({ type: 'skip', step, totalSteps: steps, loss: outcome.loss, gradNorm: outcome.gradNorm, skippedSteps, reason });
+        if (consecutiveSkips > maxSkipped) {
+          throw new Error(`train: ${consecutiveSkips} consecutive steps with a non-finite loss or gradient (last at step ${step}: ${reason}); the run has diverged`);
+        }
+      }
+      if (evalEvery > 0 && step % evalEvery === 0) await runEval();
+      if (checkpointEvery > 0 && step % checkpointEvery === 0 && step < steps) await save();
+    }
+    if (!interrupted) await runEval();
+    await save();
+  } finally {
+    // An optimizer the loop built is the loop's to free; one from a factory stays the caller's.
+    if (ownsOptimizer) optimizer.dispose?.();
+    options.signal?.removeEventListener('abort', onAbort);
+    if (sigint) process.off('SIGINT', onAbort);
+  }
+  log({ type: 'end', step, interrupted, elapsedMs: elapsed() });
+  return { step, interrupted, losses, evals, skippedSteps, tokens, resumedFrom };
+}
+
+interface StepSettings {
+  step: number;
+  accumulation: number;
+  clipNorm: number;
+  rng: Rng;
+}
+
+/**
+ * One optimizer step inside a tidy scope, so nothing but the parameters and optimizer
+ * slots survive it. The step is not applied when the loss or gradient is not finite.
+ */
+async function trainStep(model: TrainableModel, optimizer: TrainableOptimizer, params: Tensor[], source: BatchSource<unknown>, settings: StepSettings): Promise<StepOutcome> {
+  return tidyAsync(async () => {
+    let lossSum: Tensor | undefined;
+    let gradSum: Tensor[] | undefined;
+    let tokens = 0;
+    for (let microBatch = 0; microBatch < settings.accumulation; microBatch++) {
+      const batch = checkBatch(source.next(), settings.step);
+      tokens += batch.batchSize * batch.sequenceLength;
+      const [loss, grads] = tidy(() => {
+        const shape = [batch.batchSize, batch.sequenceLength];
+        const ids = tensor(batch.inputs, shape, { dtype: 'int32' });
+        const targets = tensor(batch.targets, shape, { dtype: 'int32' });
+        const value = model.loss(ids, targets, { step: settings.step, microBatch, rng: settings.rng });
+        if (value.size !== 1) throw new Error(`train: model.loss must return a scalar, got shape [${value.shape.join(', ')}]`);
+        return [value, gradients(value, params)] as const;
+      });
+      if (lossSum === undefined || gradSum === undefined) {
+        lossSum = loss;
+        gradSum = grads;
+      } else {
+        const previousLoss = lossSum;
+        const previousGrads = gradSum;
+        lossSum = add(previousLoss, loss);
+        gradSum = previousGrads.map((g, i) => add(g, grads[i]!));
+        // Free as we go: peak memory stays at two sets of gradients, not one per micro-batch.
+        for (const t of [previousLoss, loss, ...previousGrads, ...grads]) t.dispose();
+      }
+    }
+    const scale = 1 / settings.accumulation;
+    const meanLoss = settings.accumulation === 1 ? lossSum! : mul(lossSum!, scale);
+    const meanGrads = settings.accumulation === 1 ? gradSum! : gradSum!.map((g) => mul(g, scale));
+    const { grads, norm } = optim.clipGradNorm(meanGrads, settings.clipNorm > 0 ? settings.clipNorm : Infinity);
+    const loss = (await meanLoss.data())[0]!;
+    const gradNorm = (await norm.data())[0]!;
+    const finite = Number.isFinite(loss) && Number.isFinite(gradNorm);
+    if (finite) optimizer.step(grads);
+    return { loss, gradNorm, finite, tokens };
+  });
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
+}
+
+function checkBatch(batch: TrainingBatch, step: number): TrainingBatch {
+  const expected = batch.batchSize * batch.sequenceLength;
+  if (!(batch.batchSize > 0 && batch.sequenceLength > 0) || batch.inputs.length !== expected || batch.targets.length !== expected) {
+    throw new Error(
+      `train: step ${step} got a batch of ${batch.inputs.length} inputs and ${batch.targets.length} targets for batchSize ${batch.batchSize} x sequenceLength ${batch.sequenceLength}`,
+    );
+  }
+  return batch;
+}
+
+function makeOptimizer(setting: TrainOptions['optimizer'], params: Tensor[]): TrainableOptimizer {
+  if (typeof setting === 'function') return setting(params);
+  const s = setting ?? {};
+  return new optim.AdamW(params, {
+    lr: s.lr ?? 3e-4,
+    ...(s.betas ? { beta1: s.betas[0], beta2: s.betas[1] } : {}),
+    ...(s.eps !== undefined ? { eps: s.eps } : {}),
+    ...(s.weightDecay !== undefined ? { weightDecay: s.weightDecay } : {}),
+  });
+}
+
+function scheduleOf(setting: TrainOptions['schedule'], peak: number, totalSteps: number): (step: number) => number {
+  if (setting === 'constant') return () => peak;
+  const warmupSteps = setting?.warmupSteps ?? Math.min(1000, Math.floor(totalSteps / 10));
+  const min = setting?.minLr ?? peak * 0.1;
+  return (step) => optim.warmupCosine(step, { peak, warmupSteps, totalSteps, min });
+}
+
+function openSource<S>(batches: TrainOptions<S>['batches'], resume: S | undefined): BatchSource<S> {
+  if (typeof batches === 'function') return batches(resume);
+  if (resume !== undefined) {
+    if (!batches.restore) throw new Error('train: resuming needs the batch source to have restore(state), or pass a factory (resume) => source');
+    batches.restore(resume);
+  }
+  return batches;
+}
+
+/** Checks trainer.json's shape (not its data-source state, which the source itself checks). */
+export function parseTrainerState<S = unknown>(value: unknown, file = 'trainer.json'): TrainerState<S> {
+  const fail = (message: string): never => {
+    throw new CheckpointError(file, message);
+  };
+  if (typeof value !== 'object' || value === null) return fail('missing or not an object (a checkpoint without trainer state cannot be resumed)');
+  const t = value as Partial<Record<keyof TrainerState, unknown>>;
+  if (t.format !== 'titans-trainer' || t.version !== 1) fail(`unknown format ${JSON.stringify(t.format)} version ${JSON.stringify(t.version)}`);
+  const count = (key: keyof TrainerState): void => {
+    if (!Number.isSafeInteger(t[key]) || (t[key] as number) < 0) fail(`'${key}' is ${JSON.stringify(t[key])}, not a non-negative integer`);
+  };
+  (['step', 'totalSteps', 'optimizerStep', 'skippedSteps', 'tokens'] as const).forEach(count);
+  const rng = t.rng as { seed?: unknown; counter?: unknown } | undefined;
+  if (typeof rng?.seed !== 'number' || typeof rng.counter !== 'number') fail(`'rng' is ${JSON.stringify(t.rng)}, not { seed, counter }`);
+  if (!Array.isArray(t.losses) || !t.losses.every((l) => l === null || typeof l === 'number')) fail(`'losses' is not a list of numbers`);
+  if ((t.losses as unknown[]).length < (t.step as number)) fail(`'losses' has ${(t.losses as unknown[]).length} entries for step ${String(t.step)}`);
+  if (!Array.isArray(t.evals)) fail(`'evals' is not a list`);
+  return value as TrainerState<S>;
+}

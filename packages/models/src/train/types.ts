@@ -1,0 +1,160 @@
+// The shapes the training loop works with: a model that returns a loss, a batch source that
+// can save and restore its position, and the events the loop reports.
+import type { Rng, Tensor } from '@titans/tensor';
+import type { CheckpointFileSystem, NamedParameters, StatefulOptimizer } from '../checkpoint/index.js';
+
+/** Token ids for one step: row-major [batchSize, sequenceLength] (a TokenLoader batch fits). */
+export interface TrainingBatch {
+  readonly inputs: Int32Array;
+  readonly targets: Int32Array;
+  readonly batchSize: number;
+  readonly sequenceLength: number;
+}
+
+/** A stream of batches whose position is a JSON value (`state()`), so training can resume exactly. */
+export interface BatchSource<S = unknown> {
+  next(): TrainingBatch;
+  state(): S;
+  /** Moves to a position from `state()`. Not needed when a factory builds the source. */
+  restore?(state: S): void;
+}
+
+/** Builds the batch source, at the saved position when resuming (TokenLoader's `resume` option). */
+export type BatchSourceFactory<S = unknown> = (resume: S | undefined) => BatchSource<S>;
+
+/** Passed to `loss` so models with dropout draw from the checkpointed generator. */
+export interface StepContext {
+  /** The optimizer step being computed (0-based). */
+  readonly step: number;
+  /** Micro-batch index within the step (gradient accumulation). */
+  readonly microBatch: number;
+  readonly rng: Rng;
+}
+
+/** What the loop needs from a model; an nn.Module with a `loss` method fits. */
+export interface TrainableModel extends NamedParameters {
+  parameters(): Tensor[];
+  /** Scalar loss of predicting `targets` [B, T] from `ids` [B, T] (both int32). */
+  loss(ids: Tensor, targets: Tensor, context?: StepContext): Tensor;
+  /** JSON-serialisable config, saved as config.json. */
+  readonly config?: object;
+  /** Switch dropout and similar layers (nn.Module has both). */
+  train?(on?: boolean): unknown;
+  eval?(): unknown;
+}
+
+/** What the loop needs from an optimizer (optim.AdamW and optim.SGD fit). */
+export interface TrainableOptimizer extends StatefulOptimizer {
+  lr: number;
+  readonly steps: number;
+  step(grads: readonly Tensor[]): void;
+}
+
+export interface AdamWSettings {
+  /** Peak learning rate (default 3e-4). */
+  lr?: number;
+  betas?: readonly [number, number];
+  eps?: number;
+  weightDecay?: number;
+}
+
+export interface ScheduleSettings {
+  /** Linear warmup steps (default: 10% of the steps, at most 1000). */
+  warmupSteps?: number;
+  /** Learning rate at the last step (default 10% of the peak). */
+  minLr?: number;
+}
+
+export interface EvaluateContext {
+  readonly step: number;
+  readonly model: TrainableModel;
+}
+
+export interface TrainOptions<S = unknown> {
+  model: TrainableModel;
+  /** Total optimizer steps (a resumed run continues up to this many). */
+  steps: number;
+  batches: BatchSource<S> | BatchSourceFactory<S>;
+  /** AdamW settings, or a factory for another optimizer over the given parameters. */
+  optimizer?: AdamWSettings | ((params: Tensor[]) => TrainableOptimizer);
+  /** Warmup + cosine decay from the optimizer's learning rate; 'constant' keeps it fixed. */
+  schedule?: ScheduleSettings | 'constant';
+  /** Micro-batches per step; their gradients are averaged (default 1). */
+  gradAccumulation?: number;
+  /** Global gradient-norm limit (default 1; 0 disables clipping). */
+  clipNorm?: number;
+  /** Run `evaluate` every this many steps and after the last (0 or absent: only after the last). */
+  evalEvery?: number;
+  /** A validation metric (e.g. loss); the model is in eval mode while it runs. */
+  evaluate?: (context: EvaluateContext) => Promise<number> | number;
+  /** Where checkpoints go; absent means none are written. */
+  checkpointDir?: string;
+  /** Save every this many steps (0 or absent: only at the end or on interruption). */
+  checkpointEvery?: number;
+  /** Continue from checkpointDir when it holds a checkpoint. */
+  resume?: boolean;
+  /** Seed of the generator passed to `loss` (default 0). */
+  seed?: number;
+  log?: (event: TrainEvent) => void;
+  /** Aborting stops after the current step, saves a checkpoint and returns `interrupted: true`. */
+  signal?: AbortSignal;
+  /** Treat Ctrl-C (SIGINT) like an abort while training (default false). */
+  handleSigint?: boolean;
+  /** Saved as config.json (default `model.config`). */
+  config?: object;
+  /** Consecutive non-finite steps tolerated before training stops with an error (default 10). */
+  maxSkippedSteps?: number;
+  /** File operations for checkpoints (tests inject failures here). */
+  fileSystem?: CheckpointFileSystem;
+}
+
+export type TrainEvent =
+  | { readonly type: 'start'; readonly step: number; readonly totalSteps: number; readonly resumed: boolean; readonly parameters: number }
+  | {
+      readonly type: 'step';
+      readonly step: number;
+      readonly totalSteps: number;
+      readonly loss: number;
+      readonly lr: number;
+      /** Global gradient norm before clipping. */
+      readonly gradNorm: number;
+      readonly tokensPerSecond: number;
+      readonly elapsedMs: number;
+      readonly etaMs: number;
+    }
+  | { readonly type: 'skip'; readonly step: number; readonly totalSteps: number; readonly loss: number; readonly gradNorm: number; readonly skippedSteps: number; readonly reason: string }
+  | { readonly type: 'eval'; readonly step: number; readonly value: number }
+  | { readonly type: 'checkpoint'; readonly step: number; readonly dir: string; readonly ms: number }
+  | { readonly type: 'end'; readonly step: number; readonly interrupted: boolean; readonly elapsedMs: number };
+
+export interface TrainResult {
+  /** Steps completed (including those before a resume). */
+  step: number;
+  /** True when stopped early by the signal or Ctrl-C. */
+  interrupted: boolean;
+  /** Loss of every step from 0, null for skipped (non-finite) steps. */
+  losses: (number | null)[];
+  evals: { step: number; value: number }[];
+  skippedSteps: number;
+  /** Tokens trained on, all runs together. */
+  tokens: number;
+  /** The step the run resumed from, or null for a fresh start. */
+  resumedFrom: number | null;
+}
+
+/** trainer.json: everything besides weights and optimizer slots that an exact resume needs. */
+export interface TrainerState<S = unknown> {
+  readonly format: 'titans-trainer';
+  readonly version: 1;
+  readonly step: number;
+  readonly totalSteps: number;
+  readonly optimizerStep: number;
+  readonly lr: number;
+  readonly data: S;
+  readonly rng: { seed: number; counter: number };
+  readonly losses: (number | null)[];
+  readonly evals: { step: number; value: number }[];
+  readonly skippedSteps: number;
+  readonly tokens: number;
+  readonly elapsedMs: number;
+}
