@@ -3,7 +3,7 @@
 // again: grad(grad(f)), Hessian-vector products, and the neural memory's outer loop,
 // which differentiates through the memory's own gradient step.
 import { enableGrad, isGradEnabled, noGrad, type TensorTree } from './engine.js';
-import { add, onesLike, zerosLike } from './ops/core.js';
+import { add, concat, onesLike, padAxis, zeros, zerosLike } from './ops/core.js';
 import { setVjpImpl } from './ops/nn.js';
 import { formatShape } from './shape.js';
 import { Tensor, record, sameShape } from './tensor.js';
@@ -31,25 +31,83 @@ export function gradients(output: Tensor, inputs: readonly Tensor[], options: Gr
   const createGraph = options.createGraph ?? false;
   const run = (): Tensor[] => {
     const grads = new Map<Tensor, Tensor>();
+    const slices = new Map<Tensor, SliceGrad[]>();
+    const accumulate = (input: Tensor, g: Tensor): void => {
+      const existing = grads.get(input);
+      grads.set(input, existing ? add(existing, g) : g);
+    };
+    /** The full gradient of t: dense contributions plus its slices' gradients, assembled once. */
+    const gradOf = (t: Tensor): Tensor | undefined => {
+      const parts = slices.get(t);
+      if (parts) {
+        slices.delete(t);
+        accumulate(t, assembleSlices(t, parts));
+      }
+      return grads.get(t);
+    };
     if (output.requiresGrad || targets.has(output)) grads.set(output, options.gradOutput ?? onesLike(output));
     for (let i = order.length - 1; i >= 0; i--) {
       const t = order[i]!;
-      const g = grads.get(t);
+      const g = gradOf(t);
       if (!g || !t.node) continue;
-      const inputGrads = t.node.backward(g);
-      t.node.inputs.forEach((input, j) => {
+      const node = t.node;
+      if (node.slice) {
+        const input = node.inputs[0]!;
+        if (input.requiresGrad && input.dtype !== 'int32') {
+          const list = slices.get(input) ?? [];
+          list.push({ ...node.slice, grad: g });
+          slices.set(input, list);
+        }
+        continue;
+      }
+      const inputGrads = node.backward(g);
+      node.inputs.forEach((input, j) => {
         const gi = inputGrads[j];
         if (!gi || !input.requiresGrad || input.dtype === 'int32') return;
         if (!sameShape(gi.shape, input.shape)) {
-          throw new Error(`internal: gradient of ${t.node!.name} input ${j} has shape ${formatShape(gi.shape)}, expected ${formatShape(input.shape)}`);
+          throw new Error(`internal: gradient of ${node.name} input ${j} has shape ${formatShape(gi.shape)}, expected ${formatShape(input.shape)}`);
         }
-        const existing = grads.get(input);
-        grads.set(input, existing ? add(existing, gi) : gi);
+        accumulate(input, gi);
       });
     }
-    return inputs.map((x) => grads.get(x) ?? zerosLike(x));
+    return inputs.map((x) => gradOf(x) ?? zerosLike(x));
   };
   return createGraph ? enableGrad(run) : noGrad(run);
+}
+
+interface SliceGrad {
+  readonly axis: number;
+  readonly start: number;
+  readonly length: number;
+  readonly grad: Tensor;
+}
+
+/**
+ * The gradient of a tensor from the gradients of its slices: slices along one axis that do
+ * not overlap are laid out with one concat (zeros in the gaps); anything else is padded
+ * and summed.
+ */
+function assembleSlices(t: Tensor, parts: SliceGrad[]): Tensor {
+  const axis = parts[0]!.axis;
+  const sorted = [...parts].sort((a, b) => a.start - b.start);
+  const disjoint = parts.every((p) => p.axis === axis) && sorted.every((p, i) => i === 0 || p.start >= sorted[i - 1]!.start + sorted[i - 1]!.length);
+  if (!disjoint) {
+    return parts.map((p) => padAxis(p.grad, p.axis, p.start, t.shape[p.axis]! - p.start - p.length)).reduce((a, b) => add(a, b));
+  }
+  const pieces: Tensor[] = [];
+  let at = 0;
+  const gap = (length: number): Tensor => {
+    const shape = [...t.shape];
+    shape[axis] = length;
+    return zeros(shape, { dtype: t.dtype, backend: t.backend });
+  };
+  for (const p of sorted) {
+    if (p.start > at) pieces.push(gap(p.start - at));
+    pieces.push(p.grad);
+    at = p.start + p.length;
+  }
+  if (at < t.shape[axis]!) pieces.push(gap(t.shape[axis]! - at));
+  return pieces.length === 1 ? pieces[0]! : concat(pieces, axis);
 }
 
 /** Nodes between `output` and the targets, inputs before outputs (iterative: graphs can be deep). */
@@ -116,7 +174,7 @@ function rebuild<T extends TensorTree>(tree: T, values: Tensor[]): T {
  * records a graph when called inside another transform or when the argument itself
  * requires gradients, so transforms nest: grad(grad(f)).
  */
-export function valueAndGrad<A extends TensorTree, R extends unknown[]>(
+export function valueAndGrad<A extends TensorTree = Tensor, R extends unknown[] = []>(
   f: (x: A, ...rest: R) => Tensor,
 ): (x: A, ...rest: R) => [Tensor, A] {
   return (x: A, ...rest: R) => {
@@ -139,13 +197,13 @@ export function valueAndGrad<A extends TensorTree, R extends unknown[]>(
 }
 
 /** The gradient of a scalar function of a tensor (or tree of tensors). */
-export function grad<A extends TensorTree, R extends unknown[]>(f: (x: A, ...rest: R) => Tensor): (x: A, ...rest: R) => A {
+export function grad<A extends TensorTree = Tensor, R extends unknown[] = []>(f: (x: A, ...rest: R) => Tensor): (x: A, ...rest: R) => A {
   const vg = valueAndGrad(f);
   return (x: A, ...rest: R) => vg(x, ...rest)[1];
 }
 
 /** The output of `f` and a function mapping an output cotangent to the input cotangent. */
-export function vjp<A extends TensorTree>(f: (x: A) => Tensor, x: A): [Tensor, (cotangent: Tensor) => A] {
+export function vjp<A extends TensorTree = Tensor>(f: (x: A) => Tensor, x: A): [Tensor, (cotangent: Tensor) => A] {
   const xs = leaves(x);
   const nested = transformDepth > 0 || xs.some((t) => t.requiresGrad);
   const tracked = xs.map(alias);

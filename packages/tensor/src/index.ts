@@ -4,6 +4,7 @@ export type {
 } from './backend.js';
 export { arrayConstructor, bytesPerElement } from './backend.js';
 export { CpuBackend, cpuBackend, visible as attentionVisible } from './cpu/backend.js';
+export { configureCpu, cpuConfig, cpuInfo, startCpuWorkers, type CpuConfig, type CpuInfo } from './cpu/wasm/index.js';
 export { erf as erfScalar } from './cpu/special.js';
 export {
   enableGrad, getBackend, isGradEnabled, keep, liveBytes, liveTensors, noGrad, setBackend, tidy, tidyAsync, withBackend,

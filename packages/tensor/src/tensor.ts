@@ -11,6 +11,12 @@ export interface GradNode {
   readonly inputs: readonly Tensor[];
   /** Gradients for each input (null when an input gets none). Written with differentiable ops. */
   backward(gradOutput: Tensor): readonly (Tensor | null)[];
+  /**
+   * Set when this tensor is a slice of its single input: the engine then collects the
+   * gradients of all slices of that input and assembles them with one concat, instead of
+   * padding each to full size (which would make chunked loops quadratic).
+   */
+  readonly slice?: { readonly axis: number; readonly start: number; readonly length: number };
 }
 
 export type NestedArray = number | NestedArray[];
@@ -200,9 +206,12 @@ export function viewOf(base: Tensor, shape: readonly number[], strides: readonly
  * @internal Attaches a gradient rule to `out` when any input needs gradients and
  * recording is on. Returns `out` for chaining.
  */
-export function record(out: Tensor, name: string, inputs: readonly Tensor[], backward: (g: Tensor) => readonly (Tensor | null)[]): Tensor {
+export function record(
+  out: Tensor, name: string, inputs: readonly Tensor[], backward: (g: Tensor) => readonly (Tensor | null)[],
+  slice?: GradNode['slice'],
+): Tensor {
   if (!isGradEnabled() || !inputs.some((t) => t.requiresGrad)) return out;
   out.requiresGrad = true;
-  out.node = { name, inputs, backward };
+  out.node = slice ? { name, inputs, backward, slice } : { name, inputs, backward };
   return out;
 }

@@ -8,6 +8,7 @@ import {
   type DType, type ReduceOp, type Storage, type TypedArray, type UnaryOp, type View,
 } from '../backend.js';
 import { erf } from './special.js';
+import { matmulF32 } from './wasm/matmul.js';
 
 export class CpuStorage implements Storage {
   disposed = false;
@@ -240,6 +241,9 @@ export class CpuBackend implements Backend {
   }
 
   matmul(a: View, b: View): Storage {
+    // float32: WebAssembly SIMD kernels (wasm/matmul.ts) when available and worthwhile.
+    const fast = a.storage.dtype === 'float32' ? matmulF32(a, this.data(a.storage) as Float32Array, b, this.data(b.storage) as Float32Array) : null;
+    if (fast) return this.wrap('float32', fast);
     const [batch, m, k] = a.shape as [number, number, number];
     const n = b.shape[2]!;
     const out = this.alloc(a.storage.dtype, batch * m * n);

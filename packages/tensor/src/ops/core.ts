@@ -1,8 +1,8 @@
 // Primitive ops: each calls one backend primitive and states its gradient with other
 // differentiable ops, so gradients of gradients come for free.
-import type { Backend, BinaryOp, DType, ReduceOp, TypedArray, UnaryOp, View } from '../backend.js';
+import type { Backend, BinaryOp, DType, ReduceOp, Storage, TypedArray, UnaryOp, View } from '../backend.js';
 import { arrayConstructor } from '../backend.js';
-import { getBackend, isGradEnabled } from '../engine.js';
+import { SharedStorage, getBackend, isGradEnabled } from '../engine.js';
 import {
   ShapeError, broadcastShapes, checkShape, contiguousStrides, formatShape, normalizeAxes, normalizeAxis, sizeOf,
 } from '../shape.js';
@@ -50,9 +50,48 @@ export function tensor(data: NestedArray | TypedArray | readonly number[], shape
   return fromStorage(backend.fromArray(flat, dtype), finalShape);
 }
 
+/**
+ * Scalars are cached per (backend, dtype, value): models multiply by the same constants
+ * thousands of times per step, and a fresh allocation each time dominated small ops.
+ */
+const scalarCache = new WeakMap<Backend, Map<string, SharedStorage>>();
+/** Least-recently-used eviction keeps the cache (and the bytes it pins) bounded. */
+const SCALAR_CACHE_LIMIT = 256;
+
 export function scalar(value: number, options: CreateOptions = {}): Tensor {
   const backend = options.backend ?? getBackend();
-  return fromStorage(backend.fill(1, value, options.dtype ?? 'float32'), []);
+  const dtype = options.dtype ?? 'float32';
+  let cache = scalarCache.get(backend);
+  if (!cache) {
+    cache = new Map();
+    scalarCache.set(backend, cache);
+  }
+  const key = `${dtype}:${Object.is(value, -0) ? '-0' : value}`;
+  let shared = cache.get(key);
+  if (shared) {
+    cache.delete(key);
+  } else {
+    if (cache.size >= SCALAR_CACHE_LIMIT) {
+      const [oldestKey, oldest] = cache.entries().next().value as [string, SharedStorage];
+      cache.delete(oldestKey);
+      oldest.release();
+    }
+    shared = new SharedStorage(backend.fill(1, value, dtype));
+  }
+  cache.set(key, shared);
+  return new Tensor(shared.retain(), [], [], 0);
+}
+
+/**
+ * Drops a backend's cached scalars (the active one by default); their storage is freed once
+ * no tensor uses it. Leak checks call it before reading `liveBytes`, since the cache keeps
+ * up to SCALAR_CACHE_LIMIT values (an optimizer's per-step constants included).
+ */
+export function clearScalarCache(backend: Backend = getBackend()): void {
+  const cache = scalarCache.get(backend);
+  if (!cache) return;
+  for (const shared of cache.values()) shared.release();
+  cache.clear();
 }
 
 export function full(shape: readonly number[], value: number, options: CreateOptions = {}): Tensor {
@@ -104,6 +143,8 @@ function checkAlive(op: string, t: Tensor, arg: string): void {
 /** Numbers become scalars of the tensor's dtype; dtypes and backends must agree. */
 function coerce(op: string, a: Tensor | number, b: Tensor | number): [Tensor, Tensor] {
   if (typeof a === 'number' && typeof b === 'number') throw new Error(`${op}: at least one argument must be a tensor`);
+  if (typeof a !== 'number') checkAlive(op, a, 'a');
+  if (typeof b !== 'number') checkAlive(op, b, 'b');
   const ref = (typeof a === 'number' ? b : a) as Tensor;
   const ta = typeof a === 'number' ? scalar(a, { dtype: ref.dtype, backend: ref.backend }) : a;
   const tb = typeof b === 'number' ? scalar(b, { dtype: ref.dtype, backend: ref.backend }) : b;
@@ -344,7 +385,7 @@ export function narrow(x: Tensor, axis: number, start: number, length: number): 
   const shape = [...x.shape];
   shape[a] = length;
   const out = viewOf(x, shape, x.strides, x.offset + start * x.strides[a]!);
-  return record(out, 'narrow', [x], (g) => [padAxis(g, a, start, n - start - length)]);
+  return record(out, 'narrow', [x], (g) => [padAxis(g, a, start, n - start - length)], { axis: a, start, length });
 }
 
 /** Slices every axis: `begin[i]` and `size[i]` (size -1 means to the end). */
@@ -588,6 +629,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   checkAlive('matmul', a, 'a');
   checkAlive('matmul', b, 'b');
   if (a.ndim === 0 || b.ndim === 0) throw new ShapeError(`matmul: operands must be at least 1-D, got ${formatShape(a.shape)} and ${formatShape(b.shape)}`);
+  if (a.ndim === 1 && b.ndim === 1) return reshape(matmul(unsqueeze(a, 0), unsqueeze(b, 1)), []);
   if (a.ndim === 1) return squeeze(matmul(unsqueeze(a, 0), b), -2);
   if (b.ndim === 1) return squeeze(matmul(a, unsqueeze(b, 1)), -1);
   if (a.dtype !== b.dtype) throw new TypeError(`matmul: dtype mismatch: a is ${a.dtype}, b is ${b.dtype}`);
@@ -726,9 +768,16 @@ export function indexSelect(x: Tensor, axis: number, indices: Tensor): Tensor {
   const width = sizeOf(x.shape.slice(1));
   const dense = x.isContiguous() ? x : contiguousRaw(x);
   const idx = indices.isContiguous() ? indices : contiguousRaw(indices);
-  const storage = x.backend.gatherRows(dense.view().storage, width, idx.view().storage);
-  if (dense !== x) dense.dispose();
-  if (idx !== indices) idx.dispose();
+  let storage: Storage;
+  try {
+    storage = x.backend.gatherRows(dense.view().storage, width, idx.view().storage);
+  } catch (error) {
+    if (error instanceof RangeError) throw new RangeError(`indexSelect: ${error.message} (x ${formatShape(x.shape)})`);
+    throw error;
+  } finally {
+    if (dense !== x) dense.dispose();
+    if (idx !== indices) idx.dispose();
+  }
   const out = fromStorage(storage, [...indices.shape, ...x.shape.slice(1)]);
   return record(out, 'indexSelect', [x], (g) => [scatterAdd(reshape(g, [indices.size, ...x.shape.slice(1)]), indices, n)]);
 }
@@ -758,6 +807,12 @@ export function takeAlongLastAxis(x: Tensor, indices: Tensor): Tensor {
   }
   const k = indices.shape[indices.ndim - 1]!;
   const rows = sizeOf(lead);
+  if (indices.backend.syncRead) {
+    // A flat gather cannot see an index that spills into the next row: check here.
+    const values = indices.dataSync();
+    const bad = values.findIndex((i) => i < 0 || i >= v);
+    if (bad >= 0) throw new RangeError(`takeAlongLastAxis: index ${values[bad]} at position ${bad} is out of range [0, ${v}) for x ${formatShape(x.shape)}`);
+  }
   // Flat positions row * v + index, computed where the indices live.
   const rowStart = reshape(arange(0, rows * v, v, { dtype: 'int32', backend: indices.backend }), [rows, 1]);
   const flatIdx = reshape(add(rowStart, reshape(indices, [rows, k])), [rows * k]);

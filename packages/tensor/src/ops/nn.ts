@@ -1,13 +1,13 @@
 // Composite ops for neural networks, defined once on top of the primitives, so every
 // backend gets them and their gradients (of any order) without extra kernels.
 import type { AttentionOptions } from '../backend.js';
-import { isGradEnabled } from '../engine.js';
+import { isGradEnabled, withBackend } from '../engine.js';
 import { ShapeError, formatShape, normalizeAxis } from '../shape.js';
 import { Tensor, fromStorage, record } from '../tensor.js';
 import {
   add, arange, cast, concat, contiguous, div, erf, exp, full, ge, gt, le, logsumexp, matmul, max, mean, mul, narrow, ne,
   padAxis, reshape, rsqrt, sigmoid, square, sub, sum, takeAlongLastAxis, tanh, transpose, unsqueeze, where, zerosLike,
-  sqrt, maximum,
+  maximum,
 } from './core.js';
 
 export const silu = (x: Tensor): Tensor => mul(x, sigmoid(x));
@@ -54,8 +54,9 @@ export function rmsNorm(x: Tensor, options: NormOptions = {}): Tensor {
 
 /** x / max(||x||_2, eps) along an axis. */
 export function l2Normalize(x: Tensor, axis = -1, eps = 1e-12): Tensor {
-  const norm = sqrt(sum(square(x), axis, true));
-  return div(x, maximum(norm, eps));
+  // max(sqrt(s), eps) = sqrt(max(s, eps^2)): clamping before the root keeps the gradient of
+  // an all-zero vector (padding) finite instead of 0 * inf = NaN.
+  return mul(x, rsqrt(maximum(sum(square(x), axis, true), eps * eps)));
 }
 
 /** y = x W^T + b with W stored [out, in] (as nn.Linear does). */
@@ -174,7 +175,8 @@ export function naiveAttention(q: Tensor, k: Tensor, v: Tensor, options: Attenti
   const tq = q.shape[q.ndim - 2]!;
   const tk = k.shape[k.ndim - 2]!;
   const scores = mul(matmul(q, transpose(k)), o.scale);
-  const visibleMask = cast(attentionMask(tq, tk, o), q.dtype);
+  // The mask is built where q lives, which need not be the active backend.
+  const visibleMask = withBackend(q.backend, () => cast(attentionMask(tq, tk, o), q.dtype));
   const masked = where(visibleMask, scores, -Infinity);
   const rowMax = max(masked, -1, true);
   const weights = exp(sub(masked, where(ne(rowMax, -Infinity), rowMax, 0)));
@@ -210,6 +212,11 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionCal
   const { out: outStorage, lse: lseStorage } = backend.attention(qc.view().storage, kc.view().storage, vc.view().storage, dims, o);
   const out = fromStorage(outStorage, [...lead, tq, dv]);
   const lse = fromStorage(lseStorage, [...lead, tq]);
+  if (!isGradEnabled() || ![q, k, v].some((t) => t.requiresGrad)) {
+    // No backward pass will need the saved copies and row statistics.
+    for (const t of [qc, kc, vc, lse]) t.dispose();
+    return out;
+  }
   return record(out, 'attention', [q, k, v], (g) => {
     if (isGradEnabled()) {
       // Creating a graph of the gradient: differentiate the composite form instead.
@@ -260,8 +267,10 @@ export function rope(x: Tensor, offset = 0, base = 10000): Tensor {
   if (d % 2 !== 0) throw new ShapeError(`rope: head dimension ${d} must be even`);
   const half = d / 2;
   const inv = new Float64Array(half).map((_, i) => Math.pow(base, (-2 * i) / d));
-  const cosv = new Float32Array(t * half);
-  const sinv = new Float32Array(t * half);
+  // float64 tables for float64 inputs, so finite-difference checks see exact rotations.
+  const Table = x.dtype === 'float64' ? Float64Array : Float32Array;
+  const cosv = new Table(t * half);
+  const sinv = new Table(t * half);
   for (let p = 0; p < t; p++) {
     for (let i = 0; i < half; i++) {
       const angle = (p + offset) * inv[i]!;
@@ -269,7 +278,7 @@ export function rope(x: Tensor, offset = 0, base = 10000): Tensor {
       sinv[p * half + i] = Math.sin(angle);
     }
   }
-  const tensorOf = (data: Float32Array): Tensor => cast(fromArray(data, [t, half], x), x.dtype);
+  const tensorOf = (data: Float32Array | Float64Array): Tensor => cast(fromArray(data, [t, half], x), x.dtype);
   const c = tensorOf(cosv);
   const s = tensorOf(sinv);
   const x1 = narrow(x, -1, 0, half);
@@ -277,8 +286,8 @@ export function rope(x: Tensor, offset = 0, base = 10000): Tensor {
   return concat([sub(mul(x1, c), mul(x2, s)), add(mul(x1, s), mul(x2, c))], -1);
 }
 
-function fromArray(data: Float32Array, shape: number[], like: Tensor): Tensor {
-  return fromStorage(like.backend.fromArray(data, 'float32'), shape);
+function fromArray(data: Float32Array | Float64Array, shape: number[], like: Tensor): Tensor {
+  return fromStorage(like.backend.fromArray(data, data instanceof Float64Array ? 'float64' : 'float32'), shape);
 }
 
 export function normalizeAxisOf(x: Tensor, axis: number): number {

@@ -1,7 +1,7 @@
 // Optimizers update parameters in place (Tensor.assign) outside the gradient graph.
 // Their state tensors are kept out of `tidy` scopes so a training loop can wrap each step.
 import { keep, noGrad } from '../engine.js';
-import { add, div, minimum, mul, sqrt, square, sub, sum, zerosLike } from '../ops/core.js';
+import { add, div, minimum, mul, scalar, sqrt, square, sub, sum, zerosLike } from '../ops/core.js';
 import { formatShape } from '../shape.js';
 import { Tensor, sameShape } from '../tensor.js';
 
@@ -152,6 +152,7 @@ export class AdamW extends Optimizer {
  */
 export function clipGradNorm(grads: readonly Tensor[], maxNorm: number): { grads: Tensor[]; norm: Tensor } {
   return noGrad(() => {
+    if (grads.length === 0) return { grads: [], norm: scalar(0) };
     let total: Tensor | null = null;
     for (const g of grads) {
       const s = sum(square(g));

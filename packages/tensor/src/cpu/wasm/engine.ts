@@ -1,0 +1,282 @@
+// Loads the WebAssembly kernels (kernels.generated.ts, assembled from kernels.wat), owns their
+// linear memory and runs jobs, either on the calling thread or shared with a pool of Node
+// worker threads that instantiate the same module on the same (shared) memory.
+//
+// A job is a number of independent tasks, described at JOB in memory (see kernels.wat). The
+// threads claim tasks from one atomic counter (CLAIM counts the tasks not yet handed out) and
+// count them off in PENDING once done; the calling thread claims tasks too and then blocks in
+// Atomics.wait until PENDING reaches 0. A task is only ever run by the thread that claimed it,
+// so a worker that is slow to start (or never starts) delays nothing: the caller does the
+// work itself. Workers are unref'd, so they never keep the process alive.
+import { KERNELS_LOCAL_BASE64, KERNELS_SHARED_BASE64 } from './kernels.generated.js';
+import { cpuConfig, onCpuConfig } from './config.js';
+
+// Control block (Int32 indices at byte 0) and job description (byte 64); the arena follows.
+const GEN = 0;
+const CLAIM = 1;
+const PENDING = 2;
+const ERROR = 3;
+const STOP = 4;
+const READY = 5;
+export const JOB = 64;
+const MAX_THREADS = 64;
+/** Byte offset where the host's data begins. */
+export const ARENA = 65536;
+const PAGE = 65536;
+const MAX_PAGES = 32768;
+
+export interface Engine {
+  readonly memory: WebAssembly.Memory;
+  /** True when the memory is shared (worker threads possible). */
+  readonly shared: boolean;
+  readonly module: WebAssembly.Module;
+  readonly task: (t: number) => void;
+  /** Views on the memory; refreshed by `reserve` when it grows. */
+  f32: Float32Array;
+  i32: Int32Array;
+}
+
+function decode(base64: string): Uint8Array<ArrayBuffer> {
+  const text = atob(base64);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
+function instantiate(bytes: Uint8Array<ArrayBuffer>, shared: boolean): Engine | null {
+  if (!WebAssembly.validate(bytes)) return null;
+  const memory = new WebAssembly.Memory({ initial: 2, maximum: MAX_PAGES, shared });
+  const module = new WebAssembly.Module(bytes);
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  const task = instance.exports['task'] as (t: number) => void;
+  return { memory, shared, module, task, f32: new Float32Array(memory.buffer), i32: new Int32Array(memory.buffer) };
+}
+
+let engine: Engine | null | undefined;
+
+/** The kernels, or null where WebAssembly SIMD is unavailable. Loaded on first use. */
+export function getEngine(): Engine | null {
+  if (engine !== undefined) return engine;
+  engine = null;
+  if (typeof WebAssembly !== 'object') return engine;
+  if (typeof SharedArrayBuffer === 'function') {
+    try {
+      engine = instantiate(decode(KERNELS_SHARED_BASE64), true);
+    } catch {
+      engine = null; // e.g. shared memory refused (browser without cross-origin isolation)
+    }
+  }
+  if (!engine) {
+    try {
+      engine = instantiate(decode(KERNELS_LOCAL_BASE64), false);
+    } catch {
+      engine = null;
+    }
+  }
+  return engine;
+}
+
+/** Makes the memory at least ARENA + bytes long; false when that exceeds the 2 GiB cap. */
+export function reserve(e: Engine, bytes: number): boolean {
+  const needed = ARENA + bytes;
+  const have = e.memory.buffer.byteLength;
+  if (needed <= have) return true;
+  const pages = Math.ceil(needed / PAGE);
+  if (pages > MAX_PAGES) return false;
+  // Grow by at least a quarter of what we have, so that sizes creeping up do not grow each time.
+  const target = Math.min(MAX_PAGES, Math.max(pages, Math.ceil((have / PAGE) * 1.25)));
+  e.memory.grow(target - have / PAGE);
+  e.f32 = new Float32Array(e.memory.buffer);
+  e.i32 = new Int32Array(e.memory.buffer);
+  return true;
+}
+
+// ---------------------------------------------------------------- worker pool
+
+// The worker's whole program (CommonJS, run with `eval: true`, so there is no file to find
+// whether this package runs from source, from dist or inside a bundle).
+const WORKER_SOURCE = `
+'use strict';
+const { workerData } = require('node:worker_threads');
+const { module, memory } = workerData;
+const task = new WebAssembly.Instance(module, { env: { memory } }).exports.task;
+const ctl = new Int32Array(memory.buffer, 0, 16);
+let seen = Atomics.load(ctl, ${GEN});
+Atomics.add(ctl, ${READY}, 1);
+for (;;) {
+  Atomics.wait(ctl, ${GEN}, seen);
+  seen = Atomics.load(ctl, ${GEN});
+  if (Atomics.load(ctl, ${STOP}) !== 0) break;
+  for (;;) {
+    const left = Atomics.sub(ctl, ${CLAIM}, 1);
+    if (left <= 0) break;
+    try { task(left - 1); } catch { Atomics.store(ctl, ${ERROR}, 1); }
+    if (Atomics.sub(ctl, ${PENDING}, 1) === 1) Atomics.notify(ctl, ${PENDING});
+  }
+}
+`;
+
+interface WorkerLike {
+  unref(): void;
+  terminate(): Promise<number>;
+  on(event: 'error', listener: (error: unknown) => void): unknown;
+}
+
+interface Pool {
+  readonly workers: WorkerLike[];
+  broken: boolean;
+}
+
+let pool: Pool | null = null;
+
+function stopPool(e: Engine): void {
+  if (!pool) return;
+  const ctl = new Int32Array(e.memory.buffer, 0, 16);
+  Atomics.store(ctl, STOP, 1);
+  Atomics.add(ctl, GEN, 1);
+  Atomics.notify(ctl, GEN);
+  for (const w of pool.workers) void w.terminate().catch(() => undefined);
+  pool = null;
+}
+
+onCpuConfig((config) => {
+  if (engine && pool && (config.threads !== pool.workers.length + 1 || !config.wasm)) stopPool(engine);
+});
+
+/** Starts the worker pool for `threads - 1` workers if it is not running; null if impossible. */
+function ensurePool(e: Engine, threads: number): Pool | null {
+  if (pool) return pool.broken ? null : pool;
+  if (!e.shared || threads < 2 || typeof process === 'undefined') return null;
+  let threadsModule: typeof import('node:worker_threads') | undefined;
+  try {
+    threadsModule = process.getBuiltinModule?.('node:worker_threads');
+  } catch {
+    threadsModule = undefined;
+  }
+  if (!threadsModule) return null;
+  const ctl = new Int32Array(e.memory.buffer, 0, 16);
+  Atomics.store(ctl, STOP, 0);
+  Atomics.store(ctl, READY, 0);
+  const created: Pool = { workers: [], broken: false };
+  const count = Math.min(threads, MAX_THREADS) - 1;
+  try {
+    for (let i = 0; i < count; i++) {
+      const worker = new threadsModule.Worker(WORKER_SOURCE, {
+        eval: true,
+        // No inherited flags: loaders (tsx), --input-type=module etc. would slow the start
+        // or change how the CommonJS source above is read.
+        execArgv: [],
+        workerData: { module: e.module, memory: e.memory },
+      });
+      worker.on('error', () => { created.broken = true; });
+      worker.unref();
+      created.workers.push(worker);
+    }
+  } catch {
+    for (const w of created.workers) void w.terminate().catch(() => undefined);
+    return null;
+  }
+  pool = created;
+  return pool;
+}
+
+/** Number of workers that have started and are waiting for jobs. */
+export function readyWorkers(): number {
+  const e = engine;
+  if (!e || !pool || !e.shared) return 0;
+  return Atomics.load(new Int32Array(e.memory.buffer, 0, 16), READY);
+}
+
+/**
+ * Starts the worker pool (when the settings ask for more than one thread) and waits up to
+ * `timeoutMs` for its workers to come up. Returns the number of ready workers.
+ */
+export function startWorkers(timeoutMs = 5000): number {
+  const e = getEngine();
+  if (!e) return 0;
+  const p = ensurePool(e, cpuConfig().threads);
+  if (!p) return 0;
+  const ctl = new Int32Array(e.memory.buffer, 0, 16);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ready = Atomics.load(ctl, READY);
+    if (ready >= p.workers.length || p.broken || Date.now() >= deadline) return ready;
+    Atomics.wait(ctl, GEN + 15, 0, 5); // a plain 5 ms sleep on an unused slot
+  }
+}
+
+/**
+ * Runs tasks [0, count) of the job described at JOB. With `parallel`, the worker pool (started
+ * on first use) shares them; otherwise they run here in order. Throws if a task trapped.
+ */
+export function runJob(e: Engine, count: number, parallel: boolean): void {
+  const threads = cpuConfig().threads;
+  const p = parallel && count > 1 && threads > 1 ? ensurePool(e, threads) : null;
+  if (!p || readyWorkers() === 0) {
+    for (let t = 0; t < count; t++) e.task(t);
+    return;
+  }
+  const ctl = new Int32Array(e.memory.buffer, 0, 16);
+  Atomics.store(ctl, ERROR, 0);
+  Atomics.store(ctl, PENDING, count);
+  Atomics.store(ctl, CLAIM, count);
+  Atomics.add(ctl, GEN, 1);
+  Atomics.notify(ctl, GEN);
+  let failure: unknown = null;
+  for (;;) {
+    const left = Atomics.sub(ctl, CLAIM, 1);
+    if (left <= 0) break;
+    try {
+      e.task(left - 1);
+    } catch (error) {
+      failure = error;
+      // Hand out nothing more; count the unclaimed tasks as done so the wait below ends.
+      const rest = Atomics.exchange(ctl, CLAIM, 0);
+      if (rest > 0) Atomics.sub(ctl, PENDING, rest);
+    }
+    Atomics.sub(ctl, PENDING, 1);
+  }
+  // Wait for the tasks that workers claimed. They are running (a worker claims only when it is
+  // awake), so this ends; the timeout only guards against a worker killed from outside.
+  let last = Atomics.load(ctl, PENDING);
+  let since = Date.now();
+  while (last !== 0) {
+    Atomics.wait(ctl, PENDING, last, 100);
+    const now = Atomics.load(ctl, PENDING);
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    } else if (Date.now() - since > 60_000) {
+      p.broken = true;
+      throw new Error('cpu: a worker thread stopped in the middle of a matmul task; worker threads are now off');
+    }
+  }
+  if (failure) throw failure;
+  if (Atomics.load(ctl, ERROR) !== 0) throw new Error('cpu: a WebAssembly task failed in a worker thread');
+}
+
+export interface CpuInfo {
+  /** WebAssembly SIMD kernels load on this host. */
+  readonly simd: boolean;
+  /** float32 matmuls use them (simd and not turned off). */
+  readonly wasm: boolean;
+  /** Their memory is shared, so worker threads are possible. */
+  readonly sharedMemory: boolean;
+  /** Threads a large matmul may use: the setting, or 1 without shared memory. */
+  readonly threads: number;
+  /** Worker threads started and waiting for work. */
+  readonly workersReady: number;
+}
+
+/** What the CPU backend's fast paths can use here. */
+export function cpuInfo(): CpuInfo {
+  const e = getEngine();
+  const config = cpuConfig();
+  return {
+    simd: e !== null,
+    wasm: e !== null && config.wasm,
+    sharedMemory: e?.shared ?? false,
+    threads: e?.shared ? config.threads : 1,
+    workersReady: readyWorkers(),
+  };
+}

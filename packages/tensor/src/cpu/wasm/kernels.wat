@@ -1,0 +1,327 @@
+;; Float32 GEMM kernels for the CPU backend, hand-written WebAssembly text with 128-bit SIMD.
+;;
+;; Assembled by scripts/build-wasm.ts (wabt) twice: as written, importing a *shared* memory
+;; (worker threads run tasks on the same memory), and with `shared` removed for hosts
+;; without SharedArrayBuffer. The result is committed as kernels.generated.ts.
+;;
+;; C = A B is computed BLIS-style. Both operands are first packed into panels:
+;;   packed A: panels of MR = 4 rows,    element (row r, depth p) at panel[p][r]  (k*16 bytes)
+;;   packed B: panels of NR = 8 columns, element (depth p, col c) at panel[p][c]  (k*32 bytes)
+;; (rows/columns past the edge are zero). A 4x8 micro-kernel keeps the C tile in eight f32x4
+;; registers and walks the depth in order, so each output is summed p = 0, 1, ..., k-1 like
+;; the JavaScript reference kernel (only the rounding of products differs: f32 here).
+;;
+;; Work is split into tasks so that several threads can share it: `task(t)` reads
+;; the job description that the host wrote at JOB and runs task number t.
+;;
+;; Memory map (bytes), mirrored by src/cpu/wasm/engine.ts:
+;;   0    control block (atomics: generation, claim, pending, error, stop, ready)
+;;   64   job description (see the offsets below)
+;;   65536 arena (operands, packed panels, output), managed by the host
+(module
+  (import "env" "memory" (memory 1 32768 shared))
+
+  ;; ---------------------------------------------------------------- job description
+  ;; 64 kind: 1 = gemm, 2 = pack
+  ;; gemm: 68 m, 72 n, 76 k, 80 mc (rows per tile), 84 nc (columns per tile), 88 tiles along m,
+  ;;       92 tiles along n, 96 packed A, 100 its batch stride (bytes, 0 = broadcast), 104 packed B,
+  ;;       108 its batch stride, 112 C (contiguous [batch, m, n]), 116 kc (depth block),
+  ;;       120 tiles per task, 124 tiles in all (batch * tiles along m * tiles along n)
+  ;; pack: one record for A at 128 and one for B at 192, each:
+  ;;       +0 src, +4 src batch stride (bytes), +8 row stride, +12 depth stride (elements),
+  ;;       +16 rows, +20 depth, +24 panel width (4 or 8), +28 dst, +32 dst batch stride (bytes),
+  ;;       +36 panels per task, +40 panels in all (batches * panels per batch), +44 tasks
+
+  ;; ---------------------------------------------------------------- micro-kernel
+  ;; The first `$cnt` (0..4) floats at $p as a vector, zeros after.
+  (func $load_part (param $p i32) (param $cnt i32) (result v128)
+    (local $v v128)
+    (if (i32.ge_u (local.get $cnt) (i32.const 4)) (then (return (v128.load (local.get $p)))))
+    (if (i32.gt_u (local.get $cnt) (i32.const 0)) (then (local.set $v (v128.load32_lane 0 (local.get $p) (local.get $v)))))
+    (if (i32.gt_u (local.get $cnt) (i32.const 1)) (then (local.set $v (v128.load32_lane offset=4 1 (local.get $p) (local.get $v)))))
+    (if (i32.gt_u (local.get $cnt) (i32.const 2)) (then (local.set $v (v128.load32_lane offset=8 2 (local.get $p) (local.get $v)))))
+    (local.get $v))
+
+  ;; Stores the first `$cnt` (0..4) lanes of $v at $p.
+  (func $store_part (param $p i32) (param $v v128) (param $cnt i32)
+    (if (i32.ge_u (local.get $cnt) (i32.const 4)) (then (v128.store (local.get $p) (local.get $v)) (return)))
+    (if (i32.gt_u (local.get $cnt) (i32.const 0)) (then (v128.store32_lane 0 (local.get $p) (local.get $v))))
+    (if (i32.gt_u (local.get $cnt) (i32.const 1)) (then (v128.store32_lane offset=4 1 (local.get $p) (local.get $v))))
+    (if (i32.gt_u (local.get $cnt) (i32.const 2)) (then (v128.store32_lane offset=8 2 (local.get $p) (local.get $v)))))
+
+  ;; C[0:mr, 0:nr] (= or, with $acc, +=) Apanel[0:kc] x Bpanel[0:kc], where mr <= 4, nr <= 8
+  ;; and $ldc is C's row stride in bytes. The panels are zero-padded, so the depth loop always
+  ;; computes the full 4x8 tile; an edge tile (mr < 4 or nr < 8) only loads and stores its part.
+  (func $micro (param $a i32) (param $b i32) (param $kc i32) (param $c i32) (param $ldc i32) (param $acc i32)
+               (param $mr i32) (param $nr i32)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
+    (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (local $b0 v128) (local $b1 v128) (local $x v128)
+    (local $end i32) (local $r1 i32) (local $r2 i32) (local $r3 i32) (local $full i32) (local $n0 i32) (local $n1 i32)
+    (local.set $r1 (i32.add (local.get $c) (local.get $ldc)))
+    (local.set $r2 (i32.add (local.get $r1) (local.get $ldc)))
+    (local.set $r3 (i32.add (local.get $r2) (local.get $ldc)))
+    (local.set $full (i32.and (i32.eq (local.get $mr) (i32.const 4)) (i32.eq (local.get $nr) (i32.const 8))))
+    ;; columns valid in the first and in the second vector
+    (local.set $n0 (select (i32.const 4) (local.get $nr) (i32.gt_u (local.get $nr) (i32.const 4))))
+    (local.set $n1 (select (i32.sub (local.get $nr) (i32.const 4)) (i32.const 0) (i32.gt_u (local.get $nr) (i32.const 4))))
+    (if (local.get $acc)
+      (then
+        (if (local.get $full)
+          (then
+            (local.set $c00 (v128.load (local.get $c)))
+            (local.set $c01 (v128.load offset=16 (local.get $c)))
+            (local.set $c10 (v128.load (local.get $r1)))
+            (local.set $c11 (v128.load offset=16 (local.get $r1)))
+            (local.set $c20 (v128.load (local.get $r2)))
+            (local.set $c21 (v128.load offset=16 (local.get $r2)))
+            (local.set $c30 (v128.load (local.get $r3)))
+            (local.set $c31 (v128.load offset=16 (local.get $r3))))
+          (else
+            (local.set $c00 (call $load_part (local.get $c) (local.get $n0)))
+            (local.set $c01 (call $load_part (i32.add (local.get $c) (i32.const 16)) (local.get $n1)))
+            (if (i32.gt_u (local.get $mr) (i32.const 1)) (then
+              (local.set $c10 (call $load_part (local.get $r1) (local.get $n0)))
+              (local.set $c11 (call $load_part (i32.add (local.get $r1) (i32.const 16)) (local.get $n1)))))
+            (if (i32.gt_u (local.get $mr) (i32.const 2)) (then
+              (local.set $c20 (call $load_part (local.get $r2) (local.get $n0)))
+              (local.set $c21 (call $load_part (i32.add (local.get $r2) (i32.const 16)) (local.get $n1)))))
+            (if (i32.gt_u (local.get $mr) (i32.const 3)) (then
+              (local.set $c30 (call $load_part (local.get $r3) (local.get $n0)))
+              (local.set $c31 (call $load_part (i32.add (local.get $r3) (i32.const 16)) (local.get $n1)))))))))
+    (local.set $end (i32.add (local.get $a) (i32.shl (local.get $kc) (i32.const 4))))
+    (if (local.get $kc)
+      (then
+        (loop $depth
+          (local.set $b0 (v128.load (local.get $b)))
+          (local.set $b1 (v128.load offset=16 (local.get $b)))
+          (local.set $x (v128.load32_splat (local.get $a)))
+          (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $x) (local.get $b0))))
+          (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $x) (local.get $b1))))
+          (local.set $x (v128.load32_splat offset=4 (local.get $a)))
+          (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $x) (local.get $b0))))
+          (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $x) (local.get $b1))))
+          (local.set $x (v128.load32_splat offset=8 (local.get $a)))
+          (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $x) (local.get $b0))))
+          (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $x) (local.get $b1))))
+          (local.set $x (v128.load32_splat offset=12 (local.get $a)))
+          (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $x) (local.get $b0))))
+          (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $x) (local.get $b1))))
+          (local.set $a (i32.add (local.get $a) (i32.const 16)))
+          (local.set $b (i32.add (local.get $b) (i32.const 32)))
+          (br_if $depth (i32.ne (local.get $a) (local.get $end))))))
+    (if (local.get $full)
+      (then
+        (v128.store (local.get $c) (local.get $c00))
+        (v128.store offset=16 (local.get $c) (local.get $c01))
+        (v128.store (local.get $r1) (local.get $c10))
+        (v128.store offset=16 (local.get $r1) (local.get $c11))
+        (v128.store (local.get $r2) (local.get $c20))
+        (v128.store offset=16 (local.get $r2) (local.get $c21))
+        (v128.store (local.get $r3) (local.get $c30))
+        (v128.store offset=16 (local.get $r3) (local.get $c31)))
+      (else
+        (call $store_part (local.get $c) (local.get $c00) (local.get $n0))
+        (call $store_part (i32.add (local.get $c) (i32.const 16)) (local.get $c01) (local.get $n1))
+        (if (i32.gt_u (local.get $mr) (i32.const 1)) (then
+          (call $store_part (local.get $r1) (local.get $c10) (local.get $n0))
+          (call $store_part (i32.add (local.get $r1) (i32.const 16)) (local.get $c11) (local.get $n1))))
+        (if (i32.gt_u (local.get $mr) (i32.const 2)) (then
+          (call $store_part (local.get $r2) (local.get $c20) (local.get $n0))
+          (call $store_part (i32.add (local.get $r2) (i32.const 16)) (local.get $c21) (local.get $n1))))
+        (if (i32.gt_u (local.get $mr) (i32.const 3)) (then
+          (call $store_part (local.get $r3) (local.get $c30) (local.get $n0))
+          (call $store_part (i32.add (local.get $r3) (i32.const 16)) (local.get $c31) (local.get $n1)))))))
+
+  ;; C[i0:i1, j0:j1] of one batch (i0 a multiple of 4, j0 of 8); the depth is cut in blocks of
+  ;; kc so that a B panel (kc x 8) stays in L1 while the A block (rows x kc) sits in L2.
+  (func $gemm_tile (param $pa i32) (param $pb i32) (param $c i32) (param $m i32) (param $n i32) (param $k i32)
+                   (param $i0 i32) (param $i1 i32) (param $j0 i32) (param $j1 i32) (param $kcMax i32)
+    (local $pc i32) (local $kc i32) (local $jr i32) (local $ir i32) (local $ap i32) (local $bp i32)
+    (local $mr i32) (local $nr i32) (local $ldc i32) (local $acc i32)
+    (local.set $ldc (i32.shl (local.get $n) (i32.const 2)))
+    (loop $depth_block
+      (local.set $kc (i32.sub (local.get $k) (local.get $pc)))
+      (if (i32.gt_u (local.get $kc) (local.get $kcMax)) (then (local.set $kc (local.get $kcMax))))
+      (local.set $acc (i32.ne (local.get $pc) (i32.const 0)))
+      (local.set $jr (local.get $j0))
+      (loop $cols
+        (local.set $bp (i32.add (local.get $pb)
+          (i32.add (i32.mul (i32.shr_u (local.get $jr) (i32.const 3)) (i32.shl (local.get $k) (i32.const 5)))
+                   (i32.shl (local.get $pc) (i32.const 5)))))
+        (local.set $nr (i32.sub (local.get $n) (local.get $jr)))
+        (if (i32.gt_u (local.get $nr) (i32.const 8)) (then (local.set $nr (i32.const 8))))
+        (local.set $ir (local.get $i0))
+        (loop $rows
+          (local.set $ap (i32.add (local.get $pa)
+            (i32.add (i32.mul (i32.shr_u (local.get $ir) (i32.const 2)) (i32.shl (local.get $k) (i32.const 4)))
+                     (i32.shl (local.get $pc) (i32.const 4)))))
+          (local.set $mr (i32.sub (local.get $m) (local.get $ir)))
+          (if (i32.gt_u (local.get $mr) (i32.const 4)) (then (local.set $mr (i32.const 4))))
+          (call $micro (local.get $ap) (local.get $bp) (local.get $kc)
+            (i32.add (local.get $c) (i32.add (i32.mul (local.get $ir) (local.get $ldc)) (i32.shl (local.get $jr) (i32.const 2))))
+            (local.get $ldc) (local.get $acc) (local.get $mr) (local.get $nr))
+          (local.set $ir (i32.add (local.get $ir) (i32.const 4)))
+          (br_if $rows (i32.lt_u (local.get $ir) (local.get $i1))))
+        (local.set $jr (i32.add (local.get $jr) (i32.const 8)))
+        (br_if $cols (i32.lt_u (local.get $jr) (local.get $j1))))
+      (local.set $pc (i32.add (local.get $pc) (local.get $kc)))
+      (br_if $depth_block (i32.lt_u (local.get $pc) (local.get $k)))))
+
+  ;; ---------------------------------------------------------------- packing
+  ;; Packs panels [p0, p1) of X (rows x depth, strides rs and cs in elements) into panels of
+  ;; $w rows: dst[panel][p][r] = X[panel*w + r, p], zero past the last row.
+  (func $pack (param $dst i32) (param $src i32) (param $rows i32) (param $depth i32) (param $rs i32) (param $cs i32)
+              (param $w i32) (param $p0 i32) (param $p1 i32)
+    (local $panel i32) (local $r0 i32) (local $valid i32) (local $d i32) (local $s i32)
+    (local $p i32) (local $r i32) (local $rsb i32) (local $csb i32) (local $wb i32) (local $g i32) (local $sg i32)
+    (local $q0 v128) (local $q1 v128) (local $q2 v128) (local $q3 v128)
+    (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    (local.set $rsb (i32.shl (local.get $rs) (i32.const 2)))
+    (local.set $csb (i32.shl (local.get $cs) (i32.const 2)))
+    (local.set $wb (i32.shl (local.get $w) (i32.const 2)))
+    (local.set $panel (local.get $p0))
+    (block $done
+      (loop $panels
+        (br_if $done (i32.ge_u (local.get $panel) (local.get $p1)))
+        (local.set $r0 (i32.mul (local.get $panel) (local.get $w)))
+        (local.set $valid (i32.sub (local.get $rows) (local.get $r0)))
+        (if (i32.gt_u (local.get $valid) (local.get $w)) (then (local.set $valid (local.get $w))))
+        (local.set $d (i32.add (local.get $dst) (i32.mul (i32.mul (local.get $panel) (local.get $depth)) (local.get $wb))))
+        (local.set $s (i32.add (local.get $src) (i32.mul (local.get $r0) (local.get $rsb))))
+        (local.set $p (i32.const 0))
+        (if (i32.and (i32.eq (local.get $valid) (local.get $w)) (i32.eq (local.get $rs) (i32.const 1)))
+          (then
+            ;; The panel's w values at one depth are contiguous: vector copies.
+            (block $c_done
+              (loop $c_depth
+                (br_if $c_done (i32.ge_u (local.get $p) (local.get $depth)))
+                (v128.store (local.get $d) (v128.load (local.get $s)))
+                (if (i32.eq (local.get $w) (i32.const 8))
+                  (then (v128.store offset=16 (local.get $d) (v128.load offset=16 (local.get $s)))))
+                (local.set $d (i32.add (local.get $d) (local.get $wb)))
+                (local.set $s (i32.add (local.get $s) (local.get $csb)))
+                (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                (br $c_depth))))
+          (else
+            (if (i32.and (i32.eq (local.get $valid) (local.get $w)) (i32.eq (local.get $cs) (i32.const 1)))
+              (then
+                ;; Each row is contiguous along the depth: 4x4 transposes, then a scalar tail.
+                (local.set $g (i32.const 0))
+                (loop $groups
+                  (local.set $sg (i32.add (local.get $s) (i32.mul (local.get $g) (local.get $rsb))))
+                  (local.set $p (i32.const 0))
+                  (block $t_done
+                    (loop $t_depth
+                      (br_if $t_done (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $depth)))
+                      (local.set $q0 (v128.load (i32.add (local.get $sg) (i32.shl (local.get $p) (i32.const 2)))))
+                      (local.set $q1 (v128.load (i32.add (i32.add (local.get $sg) (local.get $rsb)) (i32.shl (local.get $p) (i32.const 2)))))
+                      (local.set $q2 (v128.load (i32.add (i32.add (local.get $sg) (i32.shl (local.get $rsb) (i32.const 1))) (i32.shl (local.get $p) (i32.const 2)))))
+                      (local.set $q3 (v128.load (i32.add (i32.add (local.get $sg) (i32.mul (local.get $rsb) (i32.const 3))) (i32.shl (local.get $p) (i32.const 2)))))
+                      (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $q0) (local.get $q1)))
+                      (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $q0) (local.get $q1)))
+                      (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $q2) (local.get $q3)))
+                      (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $q2) (local.get $q3)))
+                      (local.set $r (i32.add (local.get $d) (i32.add (i32.mul (local.get $p) (local.get $wb)) (i32.shl (local.get $g) (i32.const 2)))))
+                      (v128.store (local.get $r) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+                      (local.set $r (i32.add (local.get $r) (local.get $wb)))
+                      (v128.store (local.get $r) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+                      (local.set $r (i32.add (local.get $r) (local.get $wb)))
+                      (v128.store (local.get $r) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+                      (local.set $r (i32.add (local.get $r) (local.get $wb)))
+                      (v128.store (local.get $r) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+                      (local.set $p (i32.add (local.get $p) (i32.const 4)))
+                      (br $t_depth)))
+                  (local.set $g (i32.add (local.get $g) (i32.const 4)))
+                  (br_if $groups (i32.lt_u (local.get $g) (local.get $w))))
+                ;; depth tail (p is where the 4-wide loop stopped): scalar
+                (local.set $d (i32.add (local.get $d) (i32.mul (local.get $p) (local.get $wb))))
+                (local.set $s (i32.add (local.get $s) (i32.shl (local.get $p) (i32.const 2))))))
+            ;; Scalar path (any strides, edge panels, depth tails).
+            (block $s_done
+              (loop $s_depth
+                (br_if $s_done (i32.ge_u (local.get $p) (local.get $depth)))
+                (local.set $r (i32.const 0))
+                (block $rows_done
+                  (loop $rows
+                    (br_if $rows_done (i32.ge_u (local.get $r) (local.get $w)))
+                    (f32.store (i32.add (local.get $d) (i32.shl (local.get $r) (i32.const 2)))
+                      (if (result f32) (i32.lt_u (local.get $r) (local.get $valid))
+                        (then (f32.load (i32.add (local.get $s) (i32.mul (local.get $r) (local.get $rsb)))))
+                        (else (f32.const 0))))
+                    (local.set $r (i32.add (local.get $r) (i32.const 1)))
+                    (br $rows)))
+                (local.set $d (i32.add (local.get $d) (local.get $wb)))
+                (local.set $s (i32.add (local.get $s) (local.get $csb)))
+                (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                (br $s_depth)))))
+        (local.set $panel (i32.add (local.get $panel) (i32.const 1)))
+        (br $panels))))
+
+  ;; Runs task t of a pack record at $rec: panels [t*G, (t+1)*G) counted across batches.
+  (func $pack_task (param $rec i32) (param $t i32)
+    (local $w i32) (local $panels i32) (local $q i32) (local $q1 i32) (local $batch i32) (local $p i32)
+    (local.set $w (i32.load offset=24 (local.get $rec)))
+    (local.set $panels (i32.div_u (i32.add (i32.load offset=16 (local.get $rec)) (i32.sub (local.get $w) (i32.const 1))) (local.get $w)))
+    (local.set $q (i32.mul (local.get $t) (i32.load offset=36 (local.get $rec))))
+    (local.set $q1 (i32.add (local.get $q) (i32.load offset=36 (local.get $rec))))
+    (if (i32.gt_u (local.get $q1) (i32.load offset=40 (local.get $rec))) (then (local.set $q1 (i32.load offset=40 (local.get $rec)))))
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $q) (local.get $q1)))
+        (local.set $batch (i32.div_u (local.get $q) (local.get $panels)))
+        (local.set $p (i32.rem_u (local.get $q) (local.get $panels)))
+        (call $pack
+          (i32.add (i32.load offset=28 (local.get $rec)) (i32.mul (local.get $batch) (i32.load offset=32 (local.get $rec))))
+          (i32.add (i32.load (local.get $rec)) (i32.mul (local.get $batch) (i32.load offset=4 (local.get $rec))))
+          (i32.load offset=16 (local.get $rec)) (i32.load offset=20 (local.get $rec))
+          (i32.load offset=8 (local.get $rec)) (i32.load offset=12 (local.get $rec))
+          (local.get $w) (local.get $p) (i32.add (local.get $p) (i32.const 1)))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $each))))
+
+  ;; Computes gemm tile number $tile (batch-major, then rows, then columns).
+  (func $gemm_task_tile (param $tile i32)
+    (local $tn i32) (local $tm i32) (local $rest i32) (local $batch i32) (local $i0 i32) (local $i1 i32)
+    (local $j0 i32) (local $j1 i32) (local $m i32) (local $n i32)
+    (local.set $m (i32.load (i32.const 68)))
+    (local.set $n (i32.load (i32.const 72)))
+    (local.set $tn (i32.load (i32.const 92)))
+    (local.set $tm (i32.load (i32.const 88)))
+    (local.set $rest (i32.div_u (local.get $tile) (local.get $tn)))
+    (local.set $j0 (i32.mul (i32.rem_u (local.get $tile) (local.get $tn)) (i32.load (i32.const 84))))
+    (local.set $j1 (i32.add (local.get $j0) (i32.load (i32.const 84))))
+    (if (i32.gt_u (local.get $j1) (local.get $n)) (then (local.set $j1 (local.get $n))))
+    (local.set $i0 (i32.mul (i32.rem_u (local.get $rest) (local.get $tm)) (i32.load (i32.const 80))))
+    (local.set $i1 (i32.add (local.get $i0) (i32.load (i32.const 80))))
+    (if (i32.gt_u (local.get $i1) (local.get $m)) (then (local.set $i1 (local.get $m))))
+    (local.set $batch (i32.div_u (local.get $rest) (local.get $tm)))
+    (call $gemm_tile
+      (i32.add (i32.load (i32.const 96)) (i32.mul (local.get $batch) (i32.load (i32.const 100))))
+      (i32.add (i32.load (i32.const 104)) (i32.mul (local.get $batch) (i32.load (i32.const 108))))
+      (i32.add (i32.load (i32.const 112)) (i32.shl (i32.mul (local.get $batch) (i32.mul (local.get $m) (local.get $n))) (i32.const 2)))
+      (local.get $m) (local.get $n) (i32.load (i32.const 76))
+      (local.get $i0) (local.get $i1) (local.get $j0) (local.get $j1)
+      (i32.load (i32.const 116))))
+
+  ;; ---------------------------------------------------------------- tasks
+  ;; Runs task $t of the current job.
+  (func (export "task") (param $t i32)
+    (local $tile i32) (local $end i32) (local $tasksA i32)
+    (if (i32.eq (i32.load (i32.const 64)) (i32.const 1))
+      (then
+        (local.set $tile (i32.mul (local.get $t) (i32.load (i32.const 120))))
+        (local.set $end (i32.add (local.get $tile) (i32.load (i32.const 120))))
+        (if (i32.gt_u (local.get $end) (i32.load (i32.const 124))) (then (local.set $end (i32.load (i32.const 124)))))
+        (block $done
+          (loop $tiles
+            (br_if $done (i32.ge_u (local.get $tile) (local.get $end)))
+            (call $gemm_task_tile (local.get $tile))
+            (local.set $tile (i32.add (local.get $tile) (i32.const 1)))
+            (br $tiles)))
+        (return)))
+    (local.set $tasksA (i32.load (i32.const 172)))
+    (if (i32.lt_u (local.get $t) (local.get $tasksA))
+      (then (call $pack_task (i32.const 128) (local.get $t)))
+      (else (call $pack_task (i32.const 192) (i32.sub (local.get $t) (local.get $tasksA))))))
+)
