@@ -1,5 +1,6 @@
 // Shared vitest settings: workspace packages resolve to their TypeScript sources, so tests
 // never need a build step first.
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type ViteUserConfig } from 'vitest/config';
 
@@ -14,6 +15,11 @@ const sources: Record<string, string> = {
   '@titans/test-utils': 'tooling/test-utils/src/index.ts',
 };
 
+// WebGPU tests run on SwiftShader where no GPU driver is set up (CI, this machine).
+const swiftShader = '/usr/lib/chromium/vk_swiftshader_icd.json';
+const vulkanEnv: Record<string, string> =
+  process.env.VK_ICD_FILENAMES === undefined && existsSync(swiftShader) ? { VK_ICD_FILENAMES: swiftShader } : {};
+
 export function packageConfig(overrides: ViteUserConfig['test'] = {}): ViteUserConfig {
   return defineConfig({
     resolve: {
@@ -27,6 +33,7 @@ export function packageConfig(overrides: ViteUserConfig['test'] = {}): ViteUserC
       testTimeout: 60_000,
       hookTimeout: 60_000,
       pool: 'forks',
+      env: vulkanEnv,
       ...overrides,
     },
   });

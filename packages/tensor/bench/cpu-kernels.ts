@@ -130,6 +130,7 @@ interface Row {
   bestMs: number;
   rounds: number;
   fractionOfWasmPeak: number;
+  fractionOfNativePeak: number;
 }
 
 async function main(): Promise<void> {
@@ -150,6 +151,7 @@ async function main(): Promise<void> {
   } catch (e) { errors['tfjs-backend-wasm'] = String(e); tf = null; }
 
   // Our kernels: the worker pool stays up for the whole run; one thread = no parallel split.
+  const parallelMinFlops = cpuConfig().parallelMinFlops;
   configureCpu({ wasm: true, threads: cores });
   if (cores > 1 && startCpuWorkers(20_000) < cores - 1) errors['wasm workers'] = 'not all workers started';
   const ours = (impl: string, wasm: boolean, threads: number): Runner => ({
@@ -158,7 +160,7 @@ async function main(): Promise<void> {
       const av: View = { storage: cpuBackend.fromArray(A, 'float32'), shape: [1, m, k], strides: [m * k, k, 1], offset: 0 };
       const bv: View = { storage: cpuBackend.fromArray(B, 'float32'), shape: [1, k, n], strides: [k * n, n, 1], offset: 0 };
       return () => {
-        configureCpu({ wasm, parallelMinFlops: threads > 1 ? 2 * 128 ** 3 : Infinity });
+        configureCpu({ wasm, parallelMinFlops: threads > 1 ? parallelMinFlops : Infinity });
         cpuBackend.dispose(cpuBackend.matmul(av, bv));
       };
     },
@@ -232,12 +234,38 @@ async function main(): Promise<void> {
         bestMs: +best.toFixed(3),
         rounds,
         fractionOfWasmPeak: +(flops / best / 1e6 / (perCorePeak * p.runner.threads)).toFixed(3),
+        fractionOfNativePeak: +(flops / best / 1e6 / (2 * perCorePeak * p.runner.threads)).toFixed(3),
       };
       rows.push(row);
       console.log(`${shape.name.padEnd(24)} ${row.impl.padEnd(26)} x${row.threads}  ${row.gflops.toFixed(1).padStart(6)} GFLOP/s (median of rounds ${row.medianGflops.toFixed(1)})`);
     }
   }
-  configureCpu({ wasm: true, parallelMinFlops: 2 * 128 ** 3 });
+  // Elementwise (bit-identical to the JavaScript kernels): JS vs WebAssembly, same process.
+  const elementwise: { op: string; elements: number; jsMs: number; wasmMs: number; speedup: number }[] = [];
+  {
+    const cols = 1024;
+    const rowsN = 1024;
+    const n = rowsN * cols;
+    const x: View = { storage: cpuBackend.fromArray(random(n, 3), 'float32'), shape: [rowsN, cols], strides: [cols, 1], offset: 0 };
+    const y: View = { storage: cpuBackend.fromArray(random(n, 4), 'float32'), shape: [rowsN, cols], strides: [cols, 1], offset: 0 };
+    const bias: View = { storage: cpuBackend.fromArray(random(cols, 5), 'float32'), shape: [rowsN, cols], strides: [0, 1], offset: 0 };
+    const cases: [string, () => unknown][] = [
+      ['add [1024,1024] + [1024,1024]', () => cpuBackend.dispose(cpuBackend.binary('add', x, y, 'float32'))],
+      ['add [1024,1024] + bias [1024]', () => cpuBackend.dispose(cpuBackend.binary('add', x, bias, 'float32'))],
+      ['mul [1024,1024] * scalar', () => cpuBackend.dispose(cpuBackend.binary('mul', x, { ...bias, strides: [0, 0] }, 'float32'))],
+      ['relu [1024,1024]', () => cpuBackend.dispose(cpuBackend.unary('relu', x, 'float32'))],
+    ];
+    for (const [op, f] of cases) {
+      const ms: number[] = [];
+      for (const wasm of [false, true]) {
+        configureCpu({ wasm });
+        ms.push((await time(f, quick ? 150 : 600, 10, 5)).bestMs);
+      }
+      elementwise.push({ op, elements: n, jsMs: +ms[0]!.toFixed(3), wasmMs: +ms[1]!.toFixed(3), speedup: +(ms[0]! / ms[1]!).toFixed(2) });
+      console.log(`${op.padEnd(32)} js ${ms[0]!.toFixed(2)} ms  wasm ${ms[1]!.toFixed(2)} ms  x${(ms[0]! / ms[1]!).toFixed(2)}`);
+    }
+  }
+  configureCpu({ wasm: true, parallelMinFlops });
 
   const byKey = new Map(rows.map((r) => [`${r.shape}|${r.impl}|${r.threads}`, r.gflops]));
   const ratios = SHAPES.map(({ name }) => {
@@ -269,11 +297,13 @@ async function main(): Promise<void> {
         'multiplies and 2 FP adds per cycle, i.e. 2 f32x4 mul+add pairs = 16 flop/cycle; times the clock measured here with ' +
         'a chain of dependent integer adds gives wasmSimdGflopsPerCore, and a register-only mul/add loop confirms it ' +
         '(wasmSimdMulAddMeasuredGflopsPerCore). Native code (onnxruntime/MLAS) uses 256-bit FMA: 2 x 8-lane FMA = 32 ' +
-        'flop/cycle (nativeFmaGflopsPerCore), twice the WebAssembly ceiling. fractionOfWasmPeak = GFLOP/s / (wasm peak x threads).',
+        'flop/cycle (nativeFmaGflopsPerCore), twice the WebAssembly ceiling. fractionOfWasmPeak = GFLOP/s / (wasm peak x threads), ' +
+        'fractionOfNativePeak = GFLOP/s / (native FMA peak x threads).',
     },
     kernel: { microKernel: '4x8 f32x4 (8 accumulators), A/B packed into 4-row / 8-column panels, depth blocks of 256', config: cpuConfig(), info: cpuInfo() },
     results: rows,
     ratios,
+    elementwise,
     errors,
   };
   mkdirSync('bench-results', { recursive: true });

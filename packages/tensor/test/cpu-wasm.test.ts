@@ -7,8 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuBackend } from '../src/cpu/backend.js';
 import { GENERATED_PATH, assembleKernels, renderGeneratedModule } from '../src/cpu/wasm/assemble.js';
+import { binaryF32, unaryF32 } from '../src/cpu/wasm/elementwise.js';
 import { matmulF32 } from '../src/cpu/wasm/matmul.js';
-import type { View } from '../src/backend.js';
+import type { BinaryOp, Storage, UnaryOp, View } from '../src/backend.js';
 import {
   Rng, configureCpu, cpuConfig, cpuInfo, matmul, startCpuWorkers, tensor, transpose, type CpuConfig,
 } from '../src/index.js';
@@ -18,7 +19,7 @@ const rng = new Rng(20240611);
 const saved: CpuConfig = cpuConfig();
 afterAll(() => { configureCpu(saved); });
 
-type Layout = 'contiguous' | 'transposed' | 'strided' | 'broadcast' | 'sparse';
+type Layout = 'contiguous' | 'transposed' | 'strided' | 'broadcast' | 'repeated' | 'sparse';
 
 /**
  * A [batch, rows, cols] view of freshly drawn data in the given layout, plus the logical
@@ -33,6 +34,7 @@ function makeView(batch: number, rows: number, cols: number, layout: Layout): { 
     case 'contiguous': strides = [rows * cols, cols, 1]; size = batches * rows * cols; break;
     case 'transposed': strides = [rows * cols, 1, rows]; size = batches * rows * cols; break;
     case 'broadcast': strides = [0, cols, 1]; size = rows * cols; break;
+    case 'repeated': strides = [cols, 0, 1]; size = batches * cols; break; // one row, expanded
     case 'strided': {
       // every other column of a wider, padded matrix, starting at an offset
       const pitch = 2 * cols + 3;
@@ -95,7 +97,7 @@ function expectClose(x: Float32Array, y: Float32Array, a: Float64Array, b: Float
 }
 
 const SIZES = [1, 3, 7, 17, 33, 65, 127];
-const LAYOUTS: Layout[] = ['contiguous', 'transposed', 'strided', 'broadcast', 'sparse'];
+const LAYOUTS: Layout[] = ['contiguous', 'transposed', 'strided', 'broadcast', 'repeated', 'sparse'];
 
 describe('WebAssembly kernels', () => {
   it('the committed kernels.generated.ts is what the build makes from kernels.wat', async () => {
@@ -135,7 +137,7 @@ for (const threads of [1, 2]) {
       expect(count).toBe(49);
     });
 
-    it('on transposed, strided, offset, broadcast-batch and sparse views', () => {
+    it('on transposed, strided, offset, broadcast-batch, expanded and sparse views', () => {
       const shapes: [number, number, number, number][] = [[3, 17, 33, 7], [2, 65, 127, 33], [4, 7, 3, 65], [1, 127, 65, 17], [2, 1, 17, 1]];
       for (const [batch, m, k, n] of shapes) {
         for (const la of LAYOUTS) {
@@ -147,6 +149,26 @@ for (const threads of [1, 2]) {
           }
         }
       }
+    });
+
+    it('propagates NaN and infinities like the JavaScript kernel', () => {
+      const a = makeView(1, 9, 13, 'contiguous');
+      const b = makeView(1, 13, 11, 'contiguous');
+      const A = (a.view.storage as unknown as { data: Float32Array }).data;
+      const B = (b.view.storage as unknown as { data: Float32Array }).data;
+      A[1 * 13 + 2] = Number.NaN;
+      A[3 * 13 + 0] = Number.POSITIVE_INFINITY;
+      A[5 * 13 + 4] = Number.NEGATIVE_INFINITY;
+      B[4 * 11 + 10] = 0; // -inf * 0 = NaN in one output of row 5
+      B[7 * 11 + 3] = Number.POSITIVE_INFINITY;
+      const got = backend.readSync(backend.matmul(a.view, b.view)) as Float32Array;
+      const ref = jsMatmul(a.view, b.view);
+      let special = 0;
+      for (let i = 0; i < ref.length; i++) {
+        if (Number.isFinite(ref[i]!)) expect(Math.abs(got[i]! - ref[i]!)).toBeLessThan(1e-4);
+        else { expect(got[i]).toBe(ref[i]); special++; }
+      }
+      expect(special).toBeGreaterThan(11);
     });
 
     it('on a large batch of tiny matrices (tiles grouped into tasks)', () => {
@@ -222,6 +244,90 @@ describe('threads', () => {
     expect(() => configureCpu({ threads: 0 })).toThrow(RangeError);
     expect(() => configureCpu({ threads: 1.5 })).toThrow(RangeError);
     expect(() => configureCpu({ parallelMinFlops: -1 })).toThrow(RangeError);
+  });
+});
+
+describe('float32 elementwise ops are bit-identical to the JavaScript kernels', () => {
+  const SPECIAL = [0, -0, 1, -1, 0.5, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e-40, -3e-39, 3.4e38, -1.5e-45];
+
+  /** A float32 storage of `size` values: random, with special values sprinkled in. */
+  function values(size: number): Float32Array {
+    const out = new Float32Array(size);
+    const draws = rng.uniformArray(2 * size);
+    for (let i = 0; i < size; i++) {
+      out[i] = draws[2 * i]! < 0.1 ? SPECIAL[Math.floor(draws[2 * i + 1]! * SPECIAL.length)]! : 8 * draws[2 * i + 1]! - 4;
+    }
+    return out;
+  }
+
+  function view(data: Float32Array, shape: number[], strides: number[], offset = 0): View {
+    return { storage: backend.fromArray(data, 'float32'), shape, strides, offset };
+  }
+
+  function expectIdentical(fast: Float32Array, ref: Float32Array): void {
+    expect(fast.length).toBe(ref.length);
+    let mismatches = 0;
+    for (let i = 0; i < ref.length; i++) if (!Object.is(fast[i], ref[i])) mismatches++;
+    expect(mismatches).toBe(0);
+  }
+
+  function reference(f: () => Storage): Float32Array {
+    configureCpu({ wasm: false });
+    try { return backend.readSync(f()) as Float32Array; } finally { configureCpu({ wasm: true }); }
+  }
+
+  const [rows, cols] = [67, 131]; // odd, so every row has a tail
+  const n = rows * cols;
+  const layouts: [string, () => [View, View]][] = [
+    ['contiguous', () => [view(values(n), [rows, cols], [cols, 1]), view(values(n), [rows, cols], [cols, 1])]],
+    ['scalar on the right', () => [view(values(n), [rows, cols], [cols, 1]), view(values(5), [rows, cols], [0, 0], 3)]],
+    ['scalar on the left', () => [view(values(5), [rows, cols], [0, 0], 2), view(values(n), [rows, cols], [cols, 1])]],
+    ['row vector on the right', () => [view(values(n), [rows, cols], [cols, 1]), view(values(cols), [rows, cols], [0, 1])]],
+    ['row vector on the left', () => [view(values(cols), [rows, cols], [0, 1]), view(values(n), [rows, cols], [cols, 1])]],
+    ['column vector on the right', () => [view(values(n), [rows, cols], [cols, 1]), view(values(rows), [rows, cols], [1, 0])]],
+    ['column vector on the left', () => [view(values(rows), [rows, cols], [1, 0]), view(values(n), [rows, cols], [cols, 1])]],
+    ['strided rows with offsets', () => [view(values(rows * (cols + 9) + 4), [rows, cols], [cols + 9, 1], 4), view(values(rows * 2 * cols), [rows, cols], [2 * cols, 1], 7)]],
+  ];
+  const ops: BinaryOp[] = ['add', 'sub', 'mul', 'div', 'maximum', 'minimum'];
+
+  beforeAll(() => { configureCpu({ wasm: true }); });
+
+  for (const [name, make] of layouts) {
+    it(`binary ops, ${name}`, () => {
+      const [a, b] = make();
+      for (const op of ops) {
+        const fast = binaryF32(op, a, backend.readSync(a.storage) as Float32Array, b, backend.readSync(b.storage) as Float32Array);
+        expect(fast, op).not.toBeNull();
+        expectIdentical(fast!, reference(() => backend.binary(op, a, b, 'float32')));
+        expectIdentical(backend.readSync(backend.binary(op, a, b, 'float32')) as Float32Array, fast!);
+      }
+    });
+  }
+
+  it('unary ops', () => {
+    const x = view(values(n + 3), [rows, cols], [cols, 1], 3);
+    for (const op of ['neg', 'abs', 'sqrt', 'square', 'relu'] as UnaryOp[]) {
+      const fast = unaryF32(op, x, backend.readSync(x.storage) as Float32Array);
+      expect(fast, op).not.toBeNull();
+      expectIdentical(fast!, reference(() => backend.unary(op, x, 'float32')));
+    }
+  });
+
+  it('leave other cases to JavaScript', () => {
+    const small = view(values(100), [10, 10], [10, 1]);
+    const big = view(values(n), [rows, cols], [cols, 1]);
+    const data = (v: View): Float32Array => backend.readSync(v.storage) as Float32Array;
+    expect(binaryF32('add', small, data(small), small, data(small))).toBeNull(); // too small
+    expect(binaryF32('pow', big, data(big), big, data(big))).toBeNull(); // op without a kernel
+    expect(unaryF32('exp', big, data(big))).toBeNull();
+    const t = view(values(n), [rows, cols], [1, rows]); // transposed: not contiguous along rows
+    expect(binaryF32('add', t, data(t), t, data(t))).toBeNull();
+    expect(unaryF32('neg', t, data(t))).toBeNull();
+    const three = view(values(2 * n), [2, rows, cols], [n, cols, 1]);
+    const bcast = view(values(2 * cols), [2, rows, cols], [cols, 0, 1]);
+    expect(binaryF32('add', three, data(three), bcast, data(bcast))).toBeNull(); // three axes after merging
+    const x = reference(() => backend.binary('add', three, bcast, 'float32'));
+    expectIdentical(backend.readSync(backend.binary('add', three, bcast, 'float32')) as Float32Array, x);
   });
 });
 

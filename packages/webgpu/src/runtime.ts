@@ -12,7 +12,7 @@ const MAX_DISPATCHES_PER_SUBMIT = 512;
 
 interface Arena {
   readonly buffer: GPUBuffer;
-  readonly data: Uint8Array;
+  readonly data: Uint8Array<ArrayBuffer>;
   used: number;
 }
 
@@ -61,7 +61,9 @@ export class Runtime {
     this.lost.catch(() => undefined);
     device.addEventListener('uncapturederror', (event) => {
       const e = (event as GPUUncapturedErrorEvent).error;
-      this.error ??= new Error(`@titans/webgpu: uncaptured WebGPU error: ${e.message}`);
+      // Messages from Dawn quote whole shader sources; the first lines say what went wrong.
+      const message = e.message.length > 1500 ? `${e.message.slice(0, 1500)}...` : e.message;
+      this.error ??= new Error(`@titans/webgpu: uncaptured WebGPU error: ${message}`);
     });
   }
 
@@ -98,12 +100,14 @@ export class Runtime {
     return buffer;
   }
 
-  pipeline(key: string, code: () => string): GPUComputePipeline {
-    let p = this.pipelines.get(key);
+  /** The pipeline for a WGSL source; the source itself is the cache key (it holds the kernel
+   * structure and shape class, never concrete sizes). */
+  pipeline(label: string, code: string): GPUComputePipeline {
+    let p = this.pipelines.get(code);
     if (!p) {
-      const module = this.device.createShaderModule({ code: code(), label: key });
-      p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
-      this.pipelines.set(key, p);
+      const module = this.device.createShaderModule({ code, label });
+      p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label });
+      this.pipelines.set(code, p);
       this.stats.pipelines++;
     }
     return p;

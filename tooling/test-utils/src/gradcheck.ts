@@ -3,7 +3,7 @@
 // (second derivatives: grad of grad). On float32-only backends (WebGPU), forward values
 // and gradients are compared with a float64 reference backend instead.
 import {
-  Rng, Tensor, cpuBackend, gradients, keep, mul, noGrad, sum, tensor, tidy, type Backend,
+  Rng, Tensor, cpuBackend, gradients, keep, mul, noGrad, sum, tensor, tidy, withBackend, type Backend,
 } from '@titans/tensor';
 import { allclose, type AllcloseOptions } from './allclose.js';
 
@@ -256,7 +256,8 @@ export async function checkAgainstBackend(f: TensorFunction, inputs: readonly Te
       objective.dispose();
     }
   };
-  const actualTensors = run(inputs);
+  // Constants that f creates land on the active backend: make it the one under test.
+  const actualTensors = inputs[0] ? withBackend(inputs[0].backend, () => run(inputs)) : run(inputs);
   const actual = await Promise.all(actualTensors.map(async (t) => Float64Array.from(await t.data())));
   actualTensors.forEach((t) => t.dispose());
 
@@ -266,7 +267,7 @@ export async function checkAgainstBackend(f: TensorFunction, inputs: readonly Te
       ? tensor(Float64Array.from(values), x.shape, { dtype: 'float64', backend: reference })
       : tensor(Int32Array.from(values), x.shape, { dtype: 'int32', backend: reference });
   }));
-  const expectedTensors = run(refInputs);
+  const expectedTensors = withBackend(reference, () => run(refInputs));
   const expected = await Promise.all(expectedTensors.map(async (t) => Float64Array.from(await t.data())));
   expectedTensors.forEach((t) => t.dispose());
   refInputs.forEach((t) => t.dispose());

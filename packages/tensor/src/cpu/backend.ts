@@ -8,6 +8,7 @@ import {
   type DType, type ReduceOp, type Storage, type TypedArray, type UnaryOp, type View,
 } from '../backend.js';
 import { erf } from './special.js';
+import { binaryF32, unaryF32 } from './wasm/elementwise.js';
 import { matmulF32 } from './wasm/matmul.js';
 
 export class CpuStorage implements Storage {
@@ -190,11 +191,16 @@ export class CpuBackend implements Backend {
   }
 
   unary(op: UnaryOp, x: View, outDtype: DType): Storage {
+    const fast = outDtype === 'float32' && x.storage.dtype === 'float32' ? unaryF32(op, x, this.data(x.storage) as Float32Array) : null;
+    if (fast) return this.wrap('float32', fast); // WebAssembly SIMD, bit-identical (wasm/elementwise.ts)
     const expr = outDtype === 'int32' && op !== 'copy' && op !== 'neg' && op !== 'abs' && op !== 'sign' ? `(${UNARY_EXPR[op]}) | 0` : UNARY_EXPR[op];
     return this.elementwise(expr, [x], outDtype);
   }
 
   binary(op: BinaryOp, a: View, b: View, outDtype: DType): Storage {
+    const fast = outDtype === 'float32' && a.storage.dtype === 'float32' && b.storage.dtype === 'float32'
+      ? binaryF32(op, a, this.data(a.storage) as Float32Array, b, this.data(b.storage) as Float32Array) : null;
+    if (fast) return this.wrap('float32', fast); // WebAssembly SIMD, bit-identical (wasm/elementwise.ts)
     const expr = outDtype === 'int32' && (op === 'div' || op === 'pow') ? `(${BINARY_EXPR[op]}) | 0` : BINARY_EXPR[op];
     return this.elementwise(expr, [a, b], outDtype);
   }

@@ -19,10 +19,30 @@ export function convert(expr: string, from: Scalar, to: Scalar): string {
   return to === 'f32' ? `f32(${expr})` : `to_i32(${expr})`;
 }
 
-export const HELPERS = /* wgsl */ `
+// Infinities and NaN must not appear in WGSL constant expressions (shader creation fails),
+// so they come from private variables, which are evaluated at run time.
+export const SPECIALS = /* wgsl */ `
+var<private> POS_INF_BITS: u32 = 0x7f800000u;
+var<private> NEG_INF_BITS: u32 = 0xff800000u;
+var<private> NAN_BITS: u32 = 0x7fc00000u;
+fn pos_inf() -> f32 { return bitcast<f32>(POS_INF_BITS); }
+fn neg_inf() -> f32 { return bitcast<f32>(NEG_INF_BITS); }
+fn nan_f() -> f32 { return bitcast<f32>(NAN_BITS); }
+// Floating-point NaN tests can be folded away (WGSL lets implementations assume no NaN or
+// infinity), so these look at the bits.
+fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+fn is_finite(x: f32) -> bool { return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u; }
+`;
+
+export const HELPERS = SPECIALS + /* wgsl */ `
+// ToInt32 of JavaScript: truncate, wrap modulo 2^32, NaN and infinities to 0. (f32 values
+// at or above 2^31 are multiples of 256, so the modulo below is exact.)
 fn to_i32(v: f32) -> i32 {
-  if (v != v) { return 0; }
-  return i32(clamp(v, -2147483648.0, 2147483520.0));
+  if (!is_finite(v)) { return 0; }
+  let t = trunc(v);
+  if (abs(t) < 2147483648.0) { return i32(t); }
+  let r = t - floor(t / 4294967296.0) * 4294967296.0;
+  return bitcast<i32>(u32(r));
 }
 // log(1 + u) without losing u when it is far below one ulp of 1.
 fn log1p_f(u: f32) -> f32 {
@@ -32,7 +52,6 @@ fn log1p_f(u: f32) -> f32 {
 }
 // erf: Taylor series near zero, Numerical Recipes' Chebyshev erfc (relative error < 1.2e-7) beyond.
 fn erf_f(x: f32) -> f32 {
-  if (x != x) { return x; }
   let ax = abs(x);
   var r: f32;
   if (ax < 1.0) {
@@ -54,6 +73,43 @@ fn erf_f(x: f32) -> f32 {
   }
   return select(r, -r, x < 0.0);
 }
+// sin and cos as in Cephes' sinf/cosf: reduction by pi/4 in three parts, then minimax
+// polynomials (relative error ~1e-7). WGSL's builtins may be off by 2^-11 absolute.
+fn sincos_poly(x: f32, useCos: bool) -> f32 {
+  let z = x * x;
+  if (useCos) {
+    return ((2.443315711809948e-5 * z - 1.388731625493765e-3) * z + 4.166664568298827e-2) * z * z - 0.5 * z + 1.0;
+  }
+  return ((-1.9515295891e-4 * z + 8.3321608736e-3) * z - 1.6666654611e-1) * z * x + x;
+}
+fn reduce_quarter(ax: f32) -> vec2<f32> {
+  var j = u32(ax * 1.27323954473516);
+  var y = f32(j);
+  if ((j & 1u) == 1u) { j += 1u; y += 1.0; }
+  let r = ((ax - y * 0.78515625) - y * 2.4187564849853515625e-4) - y * 3.77489497744594108e-8;
+  return vec2<f32>(r, f32(j & 7u));
+}
+fn sin_f(x: f32) -> f32 {
+  if (!is_finite(x)) { return nan_f(); }
+  if (abs(x) > 8192.0) { return sin(x); }
+  let red = reduce_quarter(abs(x));
+  var j = u32(red.y);
+  var neg = x < 0.0;
+  if (j > 3u) { neg = !neg; j -= 4u; }
+  let v = sincos_poly(red.x, j == 1u || j == 2u);
+  return select(v, -v, neg);
+}
+fn cos_f(x: f32) -> f32 {
+  if (!is_finite(x)) { return nan_f(); }
+  if (abs(x) > 8192.0) { return cos(x); }
+  let red = reduce_quarter(abs(x));
+  var j = u32(red.y);
+  var neg = false;
+  if (j > 3u) { neg = !neg; j -= 4u; }
+  if (j > 1u) { neg = !neg; }
+  let v = sincos_poly(red.x, !(j == 1u || j == 2u));
+  return select(v, -v, neg);
+}
 fn tanh_f(x: f32) -> f32 {
   if (abs(x) > 15.0) { return sign(x); }
   return tanh(x);
@@ -62,19 +118,19 @@ fn is_int_f(y: f32) -> bool { return floor(y) == y && abs(y) < 3.0e38; }
 // Math.pow: exact for small integer exponents, sign from odd integer exponents of negative bases.
 fn pow_f(x: f32, y: f32) -> f32 {
   if (y == 0.0) { return 1.0; }
-  if (y != y || x != x) { return x + y; }
+  if (is_nan(y) || is_nan(x)) { return nan_f(); }
   if (y == 1.0) { return x; }
   if (y == 2.0) { return x * x; }
   if (y == 0.5 && x >= 0.0) { return sqrt(x); }
   let ax = abs(x);
   var r: f32;
   if (ax == 0.0) {
-    r = select(0.0, bitcast<f32>(0x7f800000u), y < 0.0);
+    r = select(0.0, pos_inf(), y < 0.0);
   } else {
     r = exp2(y * log2(ax));
   }
   if (x < 0.0) {
-    if (!is_int_f(y)) { return bitcast<f32>(0x7fc00000u); }
+    if (!is_int_f(y)) { return nan_f(); }
     if (abs(y) < 16777216.0 && (i32(abs(y)) & 1) == 1) { r = -r; }
   }
   return r;
@@ -110,14 +166,21 @@ export function unaryCompute(op: UnaryOp, input: Scalar, output: Scalar): Scalar
   return input === 'i32' && output === 'i32' && INT_UNARY.has(op) ? 'i32' : 'f32';
 }
 
+/** Float ops whose result is NaN for a NaN input in JavaScript; the hardware path may not
+ * keep it (exp(NaN) can come back as a number), so it is restored explicitly. */
+const NAN_PROPAGATING = new Set<UnaryOp>(['exp', 'log', 'sqrt', 'rsqrt', 'tanh', 'sigmoid', 'erf', 'recip', 'sin', 'cos', 'floor', 'softplus']);
+
 export function unaryExpr(op: UnaryOp, x: string, t: Scalar): string {
-  const zero = t === 'f32' ? '0.0' : '0';
-  const one = t === 'f32' ? '1.0' : '1';
+  const e = unaryRaw(op, x, t);
+  return t === 'f32' && NAN_PROPAGATING.has(op) ? `select(${e}, nan_f(), is_nan(${x}))` : e;
+}
+
+function unaryRaw(op: UnaryOp, x: string, t: Scalar): string {
   switch (op) {
     case 'neg': return `(-${x})`;
     case 'abs': return `abs(${x})`;
-    case 'sign': return `select(select(${zero}, -${one}, ${x} < ${zero}), ${one}, ${x} > ${zero})`;
-    case 'relu': return `select(${zero}, ${x}, ${x} > ${zero})`;
+    case 'sign': return t === 'f32' ? `select(sign(${x}), 0.0, is_nan(${x}))` : `sign(${x})`;
+    case 'relu': return t === 'f32' ? `select(0.0, ${x}, ${x} > 0.0 && !is_nan(${x}))` : `max(${x}, 0)`;
     case 'square': return `(${x} * ${x})`;
     case 'copy': return x;
     case 'exp': return `exp(${x})`;
@@ -128,8 +191,8 @@ export function unaryExpr(op: UnaryOp, x: string, t: Scalar): string {
     case 'sigmoid': return `(1.0 / (1.0 + exp(-${x})))`;
     case 'erf': return `erf_f(${x})`;
     case 'recip': return `(1.0 / ${x})`;
-    case 'sin': return `sin(${x})`;
-    case 'cos': return `cos(${x})`;
+    case 'sin': return `sin_f(${x})`;
+    case 'cos': return `cos_f(${x})`;
     case 'floor': return `floor(${x})`;
     case 'softplus': return `select(log1p_f(exp(${x})), ${x}, ${x} > 30.0)`;
   }
@@ -156,13 +219,23 @@ export function binaryExpr(op: BinaryOp, a: string, b: string, t: Scalar): strin
     case 'div': return t === 'i32' ? `div_i(${a}, ${b})` : `(${a} / ${b})`;
     case 'pow': return t === 'i32' ? `pow_i(${a}, ${b})` : `pow_f(${a}, ${b})`;
     // (x >= y ? x : y), including its NaN behaviour
-    case 'maximum': return `select(${b}, ${a}, ${a} >= ${b})`;
-    case 'minimum': return `select(${b}, ${a}, ${a} <= ${b})`;
-    case 'eq': return `(${a} == ${b})`;
-    case 'ne': return `(${a} != ${b})`;
-    case 'lt': return `(${a} < ${b})`;
-    case 'le': return `(${a} <= ${b})`;
-    case 'gt': return `(${a} > ${b})`;
-    case 'ge': return `(${a} >= ${b})`;
+    case 'maximum': return `select(${b}, ${a}, ${cmp('>=', a, b, t)})`;
+    case 'minimum': return `select(${b}, ${a}, ${cmp('<=', a, b, t)})`;
+    case 'eq': return cmp('==', a, b, t);
+    case 'ne': return `!${cmp('==', a, b, t)}`;
+    case 'lt': return cmp('<', a, b, t);
+    case 'le': return cmp('<=', a, b, t);
+    case 'gt': return cmp('>', a, b, t);
+    case 'ge': return cmp('>=', a, b, t);
   }
+}
+
+/** An IEEE ordered comparison: false when either side is NaN. */
+function cmp(op: string, a: string, b: string, t: Scalar): string {
+  return t === 'f32' ? `(!is_nan(${a}) && !is_nan(${b}) && ${a} ${op} ${b})` : `(${a} ${op} ${b})`;
+}
+
+/** JavaScript truthiness of a number as used by where(): x !== 0 (true for NaN). */
+export function nonZero(x: string, t: Scalar): string {
+  return t === 'f32' ? `(is_nan(${x}) || ${x} != 0.0)` : `(${x} != 0)`;
 }

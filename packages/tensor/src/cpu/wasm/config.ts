@@ -23,23 +23,23 @@ function env(name: string): string | undefined {
 
 function defaultThreads(): number {
   const fromEnv = Number.parseInt(env('TITANS_CPU_THREADS') ?? '', 10);
-  if (Number.isInteger(fromEnv) && fromEnv >= 1) return fromEnv;
+  if (Number.isInteger(fromEnv) && fromEnv >= 1) return Math.min(fromEnv, 64);
   try {
     const os = typeof process === 'undefined' ? undefined : process.getBuiltinModule?.('node:os');
-    if (os) return Math.max(1, os.availableParallelism());
+    if (os) return Math.min(Math.max(1, os.availableParallelism()), 64);
   } catch {
     // not Node: one thread
   }
   return 1;
 }
 
-const DEFAULTS = { wasmMinFlops: 2 * 16 * 16 * 16, parallelMinFlops: 2 * 128 * 128 * 128 };
+const DEFAULTS = { wasmMinFlops: 2 * 16 * 16 * 16, parallelMinFlops: 2 ** 20 };
 
-let config: CpuConfig = {
+let config: CpuConfig = Object.freeze({
   threads: defaultThreads(),
   wasm: env('TITANS_CPU_WASM') !== '0',
   ...DEFAULTS,
-};
+});
 
 const listeners: ((config: CpuConfig) => void)[] = [];
 

@@ -31,6 +31,9 @@ export interface Engine {
   readonly shared: boolean;
   readonly module: WebAssembly.Module;
   readonly task: (t: number) => void;
+  /** Elementwise kernels (see kernels.wat); run on the calling thread. */
+  readonly binary: (op: number, swap: number, out: number, x: number, xrs: number, y: number, yrs: number, ycs: number, rows: number, cols: number) => void;
+  readonly unary: (op: number, out: number, x: number, n: number) => void;
   /** Views on the memory; refreshed by `reserve` when it grows. */
   f32: Float32Array;
   i32: Int32Array;
@@ -48,8 +51,15 @@ function instantiate(bytes: Uint8Array<ArrayBuffer>, shared: boolean): Engine | 
   const memory = new WebAssembly.Memory({ initial: 2, maximum: MAX_PAGES, shared });
   const module = new WebAssembly.Module(bytes);
   const instance = new WebAssembly.Instance(module, { env: { memory } });
-  const task = instance.exports['task'] as (t: number) => void;
-  return { memory, shared, module, task, f32: new Float32Array(memory.buffer), i32: new Int32Array(memory.buffer) };
+  const exports = instance.exports as Record<string, unknown>;
+  return {
+    memory, shared, module,
+    task: exports['task'] as Engine['task'],
+    binary: exports['binary'] as Engine['binary'],
+    unary: exports['unary'] as Engine['unary'],
+    f32: new Float32Array(memory.buffer),
+    i32: new Int32Array(memory.buffer),
+  };
 }
 
 let engine: Engine | null | undefined;

@@ -1,4 +1,5 @@
-;; Float32 GEMM kernels for the CPU backend, hand-written WebAssembly text with 128-bit SIMD.
+;; Float32 kernels for the CPU backend (GEMM, and elementwise ops at the end), hand-written
+;; WebAssembly text with 128-bit SIMD.
 ;;
 ;; Assembled by scripts/build-wasm.ts (wabt) twice: as written, importing a *shared* memory
 ;; (worker threads run tasks on the same memory), and with `shared` removed for hosts
@@ -303,6 +304,347 @@
       (local.get $m) (local.get $n) (i32.load (i32.const 76))
       (local.get $i0) (local.get $i1) (local.get $j0) (local.get $j1)
       (i32.load (i32.const 116))))
+
+  ;; ---------------------------------------------------------------- elementwise (float32)
+  ;; Each op gives the same bits as the JavaScript kernels, which compute in float64 and round
+  ;; to float32: for + - * / and sqrt of float32 operands that double rounding is exact, and
+  ;; maximum/minimum/relu use the same comparisons (so NaN picks the same operand).
+
+  ;; One row of a binary op: out[c] = op(l, r) for c < n, where {l, r} = {x[c], y[c*ycs]}, in
+  ;; that order unless $swap. One function per op keeps the loop free of dispatch; the last
+  ;; n % 4 elements go through lane 0 of the same vector code.
+  (func $row_add (param $out i32) (param $x i32) (param $y i32) (param $ycs i32) (param $swap i32) (param $n i32)
+    (local $i i32) (local $xv v128) (local $yv v128) (local $ys v128) (local $l v128) (local $r v128) (local $step i32)
+    (local.set $ys (v128.load32_splat (local.get $y)))
+    (local.set $step (i32.shl (local.get $ycs) (i32.const 4)))
+    (block $done
+      (loop $vec
+        (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+        (local.set $xv (v128.load (local.get $x)))
+        (local.set $yv (select (v128.load (local.get $y)) (local.get $ys) (local.get $ycs)))
+        (local.set $l (select (local.get $yv) (local.get $xv) (local.get $swap)))
+        (local.set $r (select (local.get $xv) (local.get $yv) (local.get $swap)))
+        (v128.store (local.get $out) (f32x4.add (local.get $l) (local.get $r)))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $y (i32.add (local.get $y) (local.get $step)))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $vec)))
+    (local.set $step (i32.shl (local.get $ycs) (i32.const 2)))
+    (block $done
+      (loop $tail
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $xv (v128.load32_zero (local.get $x)))
+        (local.set $yv (select (v128.load32_zero (local.get $y)) (local.get $ys) (local.get $ycs)))
+        (local.set $l (select (local.get $yv) (local.get $xv) (local.get $swap)))
+        (local.set $r (select (local.get $xv) (local.get $yv) (local.get $swap)))
+        (v128.store32_lane 0 (local.get $out) (f32x4.add (local.get $l) (local.get $r)))
+        (local.set $x (i32.add (local.get $x) (i32.const 4)))
+        (local.set $y (i32.add (local.get $y) (local.get $step)))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
+  (func $row_sub (param $out i32) (param $x i32) (param $y i32) (param $ycs i32) (param $swap i32) (param $n i32)
+    (local $i i32) (local $xv v128) (local $yv v128) (local $ys v128) (local $l v128) (local $r v128) (local $step i32)
+    (local.set $ys (v128.load32_splat (local.get $y)))
+    (local.set $step (i32.shl (local.get $ycs) (i32.const 4)))
+    (block $done
+      (loop $vec
+        (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+        (local.set $xv (v128.load (local.get $x)))
+        (local.set $yv (select (v128.load (local.get $y)) (local.get $ys) (local.get $ycs)))
+        (local.set $l (select (local.get $yv) (local.get $xv) (local.get $swap)))
+        (local.set $r (select (local.get $xv) (local.get $yv) (local.get $swap)))
+        (v128.store (local.get $out) (f32x4.sub (local.get $l) (local.get $r)))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $y (i32.add (local.get $y) (local.get $step)))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $vec)))
+    (local.set $step (i32.shl (local.get $ycs) (i32.const 2)))
+    (block $done
+      (loop $tail
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $xv (v128.load32_zero (local.get $x)))
+        (local.set $yv (select (v128.load32_zero (local.get $y)) (local.get $ys) (local.get $ycs)))
+        (local.set $l (select (local.get $yv) (local.get $xv) (local.get $swap)))
+        (local.set $r (select (local.get $xv) (local.get $yv) (local.get $swap)))
+        (v128.store32_lane 0 (local.get $out) (f32x4.sub (local.get $l) (local.get $r)))
+        (local.set $x (i32.add (local.get $x) (i32.const 4)))
+        (local.set $y (i32.add (local.get $y) (local.get $step)))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
+  (func $row_mul (param $out i32) (param $x i32) (param $y i32) (param $ycs i32) (param $swap i32) (param $n i32)
+    (local $i i32) (local $xv v128) (local $yv v128) (local $ys v128) (local $l v128) (local $r v128) (local $step i32)
+    (local.set $ys (v128.load32_splat (local.get $y)))
+    (local.set $step (i32.shl (local.get $ycs) (i32.const 4)))
+    (block $done
+      (loop $vec
+        (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+        (local.set $xv (v128.load (local.get $x)))
+        (local.set $yv (select (v128.load (local.get $y)) (local.get $ys) (local.get $ycs)))
+        (local.set $l (select (local.get $yv) (local.get $xv) (local.get $swap)))
+        (local.set $r (select (local.get $xv) (local.get $yv) (local.get $swap)))
+        (v128.store (local.get $out) (f32x4.mul (local.get $l) (local.get $r)))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $y (i32.add (local.get $y) (local.get $step)))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $vec)))
+    (local.set $step (i32.shl (local.get $ycs) (i32.const 2)))
+    (block $done
+      (loop $tail
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $xv (v128.load32_zero (local.get $x)))
+        (local.set $yv (select (v128.load32_zero (local.get $y)) (local.get $ys) (local.get $ycs)))
+        (local.set $l (select (local.get $yv) (local.get $xv) (local.get $swap)))
+        (local.set $r (select (local.get $xv) (local.get $yv) (local.get $swap)))
+        (v128.store32_lane 0 (local.get $out) (f32x4.mul (local.get $l) (local.get $r)))
+        (local.set $x (i32.add (local.get $x) (i32.const 4)))
+        (local.set $y (i32.add (local.get $y) (local.get $step)))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
+  (func $row_div (param $out i32) (param $x i32) (param $y i32) (param $ycs i32) (param $swap i32) (param $n i32)
+    (local $i i32) (local $xv v128) (local $yv v128) (local $ys v128) (local $l v128) (local $r v128) (local $step i32)
+    (local.set $ys (v128.load32_splat (local.get $y)))
+    (local.set $step (i32.shl (local.get $ycs) (i32.const 4)))
+    (block $done
+      (loop $vec
+        (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+        (local.set $xv (v128.load (local.get $x)))
+        (local.set $yv (select (v128.load (local.get $y)) (local.get $ys) (local.get $ycs)))
+        (local.set $l (select (local.get $yv) (local.get $xv) (local.get $swap)))
+        (local.set $r (select (local.get $xv) (local.get $yv) (local.get $swap)))
+        (v128.store (local.get $out) (f32x4.div (local.get $l) (local.get $r)))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $y (i32.add (local.get $y) (local.get $step)))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $vec)))
+    (local.set $step (i32.shl (local.get $ycs) (i32.const 2)))
+    (block $done
+      (loop $tail
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $xv (v128.load32_zero (local.get $x)))
+        (local.set $yv (select (v128.load32_zero (local.get $y)) (local.get $ys) (local.get $ycs)))
+        (local.set $l (select (local.get $yv) (local.get $xv) (local.get $swap)))
+        (local.set $r (select (local.get $xv) (local.get $yv) (local.get $swap)))
+        (v128.store32_lane 0 (local.get $out) (f32x4.div (local.get $l) (local.get $r)))
+        (local.set $x (i32.add (local.get $x) (i32.const 4)))
+        (local.set $y (i32.add (local.get $y) (local.get $step)))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
+  (func $row_maximum (param $out i32) (param $x i32) (param $y i32) (param $ycs i32) (param $swap i32) (param $n i32)
+    (local $i i32) (local $xv v128) (local $yv v128) (local $ys v128) (local $l v128) (local $r v128) (local $step i32)
+    (local.set $ys (v128.load32_splat (local.get $y)))
+    (local.set $step (i32.shl (local.get $ycs) (i32.const 4)))
+    (block $done
+      (loop $vec
+        (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+        (local.set $xv (v128.load (local.get $x)))
+        (local.set $yv (select (v128.load (local.get $y)) (local.get $ys) (local.get $ycs)))
+        (local.set $l (select (local.get $yv) (local.get $xv) (local.get $swap)))
+        (local.set $r (select (local.get $xv) (local.get $yv) (local.get $swap)))
+        (v128.store (local.get $out) (v128.bitselect (local.get $l) (local.get $r) (f32x4.ge (local.get $l) (local.get $r))))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $y (i32.add (local.get $y) (local.get $step)))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $vec)))
+    (local.set $step (i32.shl (local.get $ycs) (i32.const 2)))
+    (block $done
+      (loop $tail
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $xv (v128.load32_zero (local.get $x)))
+        (local.set $yv (select (v128.load32_zero (local.get $y)) (local.get $ys) (local.get $ycs)))
+        (local.set $l (select (local.get $yv) (local.get $xv) (local.get $swap)))
+        (local.set $r (select (local.get $xv) (local.get $yv) (local.get $swap)))
+        (v128.store32_lane 0 (local.get $out) (v128.bitselect (local.get $l) (local.get $r) (f32x4.ge (local.get $l) (local.get $r))))
+        (local.set $x (i32.add (local.get $x) (i32.const 4)))
+        (local.set $y (i32.add (local.get $y) (local.get $step)))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
+  (func $row_minimum (param $out i32) (param $x i32) (param $y i32) (param $ycs i32) (param $swap i32) (param $n i32)
+    (local $i i32) (local $xv v128) (local $yv v128) (local $ys v128) (local $l v128) (local $r v128) (local $step i32)
+    (local.set $ys (v128.load32_splat (local.get $y)))
+    (local.set $step (i32.shl (local.get $ycs) (i32.const 4)))
+    (block $done
+      (loop $vec
+        (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+        (local.set $xv (v128.load (local.get $x)))
+        (local.set $yv (select (v128.load (local.get $y)) (local.get $ys) (local.get $ycs)))
+        (local.set $l (select (local.get $yv) (local.get $xv) (local.get $swap)))
+        (local.set $r (select (local.get $xv) (local.get $yv) (local.get $swap)))
+        (v128.store (local.get $out) (v128.bitselect (local.get $l) (local.get $r) (f32x4.le (local.get $l) (local.get $r))))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $y (i32.add (local.get $y) (local.get $step)))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $vec)))
+    (local.set $step (i32.shl (local.get $ycs) (i32.const 2)))
+    (block $done
+      (loop $tail
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $xv (v128.load32_zero (local.get $x)))
+        (local.set $yv (select (v128.load32_zero (local.get $y)) (local.get $ys) (local.get $ycs)))
+        (local.set $l (select (local.get $yv) (local.get $xv) (local.get $swap)))
+        (local.set $r (select (local.get $xv) (local.get $yv) (local.get $swap)))
+        (v128.store32_lane 0 (local.get $out) (v128.bitselect (local.get $l) (local.get $r) (f32x4.le (local.get $l) (local.get $r))))
+        (local.set $x (i32.add (local.get $x) (i32.const 4)))
+        (local.set $y (i32.add (local.get $y) (local.get $step)))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
+  ;; out[r, c] = op(x[r*xrs + c], y[r*yrs + c*ycs]) (operands swapped when $swap) for r < rows,
+  ;; c < cols, into a contiguous out; strides in elements, ycs is 1 or 0 (y constant along a
+  ;; row). Op codes: 0 add, 1 sub, 2 mul, 3 div, 4 maximum (l >= r ? l : r), 5 minimum
+  ;; (l <= r ? l : r).
+  (func (export "binary") (param $op i32) (param $swap i32) (param $out i32) (param $x i32) (param $xrs i32)
+                          (param $y i32) (param $yrs i32) (param $ycs i32) (param $rows i32) (param $cols i32)
+    (local $r i32) (local $px i32) (local $py i32) (local $po i32)
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $px (i32.add (local.get $x) (i32.shl (i32.mul (local.get $r) (local.get $xrs)) (i32.const 2))))
+        (local.set $py (i32.add (local.get $y) (i32.shl (i32.mul (local.get $r) (local.get $yrs)) (i32.const 2))))
+        (local.set $po (i32.add (local.get $out) (i32.shl (i32.mul (local.get $r) (local.get $cols)) (i32.const 2))))
+        (block $b5 (block $b4 (block $b3 (block $b2 (block $b1 (block $b0
+          (br_table $b0 $b1 $b2 $b3 $b4 $b5 (local.get $op)))
+          (call $row_add (local.get $po) (local.get $px) (local.get $py) (local.get $ycs) (local.get $swap) (local.get $cols)) (br $b5))
+          (call $row_sub (local.get $po) (local.get $px) (local.get $py) (local.get $ycs) (local.get $swap) (local.get $cols)) (br $b5))
+          (call $row_mul (local.get $po) (local.get $px) (local.get $py) (local.get $ycs) (local.get $swap) (local.get $cols)) (br $b5))
+          (call $row_div (local.get $po) (local.get $px) (local.get $py) (local.get $ycs) (local.get $swap) (local.get $cols)) (br $b5))
+          (call $row_maximum (local.get $po) (local.get $px) (local.get $py) (local.get $ycs) (local.get $swap) (local.get $cols)) (br $b5))
+        (if (i32.eq (local.get $op) (i32.const 5))
+          (then (call $row_minimum (local.get $po) (local.get $px) (local.get $py) (local.get $ycs) (local.get $swap) (local.get $cols))))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rows))))
+
+  ;; out[i] = op(x[i]) for i < n, both contiguous, one function per op. Op codes: 0 neg, 1 abs,
+  ;; 2 sqrt, 3 square, 4 relu (x > 0 ? x : 0).
+  (func $unary_neg (param $out i32) (param $x i32) (param $n i32)
+    (local $i i32) (local $v v128)
+    (block $done
+      (loop $vec
+        (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+        (local.set $v (v128.load (local.get $x)))
+        (v128.store (local.get $out) (f32x4.neg (local.get $v)))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $vec)))
+    (block $done
+      (loop $tail
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $v (v128.load32_zero (local.get $x)))
+        (v128.store32_lane 0 (local.get $out) (f32x4.neg (local.get $v)))
+        (local.set $x (i32.add (local.get $x) (i32.const 4)))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
+  (func $unary_abs (param $out i32) (param $x i32) (param $n i32)
+    (local $i i32) (local $v v128)
+    (block $done
+      (loop $vec
+        (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+        (local.set $v (v128.load (local.get $x)))
+        (v128.store (local.get $out) (f32x4.abs (local.get $v)))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $vec)))
+    (block $done
+      (loop $tail
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $v (v128.load32_zero (local.get $x)))
+        (v128.store32_lane 0 (local.get $out) (f32x4.abs (local.get $v)))
+        (local.set $x (i32.add (local.get $x) (i32.const 4)))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
+  (func $unary_sqrt (param $out i32) (param $x i32) (param $n i32)
+    (local $i i32) (local $v v128)
+    (block $done
+      (loop $vec
+        (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+        (local.set $v (v128.load (local.get $x)))
+        (v128.store (local.get $out) (f32x4.sqrt (local.get $v)))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $vec)))
+    (block $done
+      (loop $tail
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $v (v128.load32_zero (local.get $x)))
+        (v128.store32_lane 0 (local.get $out) (f32x4.sqrt (local.get $v)))
+        (local.set $x (i32.add (local.get $x) (i32.const 4)))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
+  (func $unary_square (param $out i32) (param $x i32) (param $n i32)
+    (local $i i32) (local $v v128)
+    (block $done
+      (loop $vec
+        (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+        (local.set $v (v128.load (local.get $x)))
+        (v128.store (local.get $out) (f32x4.mul (local.get $v) (local.get $v)))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $vec)))
+    (block $done
+      (loop $tail
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $v (v128.load32_zero (local.get $x)))
+        (v128.store32_lane 0 (local.get $out) (f32x4.mul (local.get $v) (local.get $v)))
+        (local.set $x (i32.add (local.get $x) (i32.const 4)))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
+  (func $unary_relu (param $out i32) (param $x i32) (param $n i32)
+    (local $i i32) (local $v v128)
+    (block $done
+      (loop $vec
+        (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+        (local.set $v (v128.load (local.get $x)))
+        (v128.store (local.get $out) (v128.and (local.get $v) (f32x4.gt (local.get $v) (v128.const i32x4 0 0 0 0))))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $vec)))
+    (block $done
+      (loop $tail
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $v (v128.load32_zero (local.get $x)))
+        (v128.store32_lane 0 (local.get $out) (v128.and (local.get $v) (f32x4.gt (local.get $v) (v128.const i32x4 0 0 0 0))))
+        (local.set $x (i32.add (local.get $x) (i32.const 4)))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
+  (func (export "unary") (param $op i32) (param $out i32) (param $x i32) (param $n i32)
+    (block $b4 (block $b3 (block $b2 (block $b1 (block $b0
+      (br_table $b0 $b1 $b2 $b3 $b4 (local.get $op)))
+      (call $unary_neg (local.get $out) (local.get $x) (local.get $n)) (return))
+      (call $unary_abs (local.get $out) (local.get $x) (local.get $n)) (return))
+      (call $unary_sqrt (local.get $out) (local.get $x) (local.get $n)) (return))
+      (call $unary_square (local.get $out) (local.get $x) (local.get $n)) (return))
+    (call $unary_relu (local.get $out) (local.get $x) (local.get $n)))
 
   ;; ---------------------------------------------------------------- tasks
   ;; Runs task $t of the current job.

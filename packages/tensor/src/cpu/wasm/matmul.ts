@@ -123,7 +123,7 @@ function run(e: Engine, batch: number, m: number, n: number, k: number, oa: Oper
   f32.set(ob.data.subarray(ob.lo, ob.lo + ob.span), (ARENA + rawB) >> 2);
 
   // Pack A (rows m, depth k, panels of 4) and B^T (rows n, depth k, panels of 8).
-  const parallelPack = parallel && (oa.batches * m + ob.batches * n) * k >= 16 * PACK_TASK_ELEMENTS;
+  const parallelPack = parallel && (oa.batches * m + ob.batches * n) * k >= 4 * PACK_TASK_ELEMENTS;
   i32[JOB >> 2] = 2;
   const tasksA = packRecord(i32, JOB + 64, ARENA + rawA + oa.offset * 4, oa.strides[0] * 4, oa.strides[1], oa.strides[2],
     m, k, MR, ARENA + packA, oa.batches, parallelPack);

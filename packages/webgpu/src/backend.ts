@@ -1,0 +1,563 @@
+/// <reference types="@webgpu/types" />
+// The WebGPU implementation of @titans/tensor's Backend. Elementwise ops and matmuls are
+// recorded as lazy graph nodes (graph.ts) and compiled into fused kernels on demand; the
+// other primitives record their kernels immediately. Nothing waits for the GPU except
+// `read` (and `sync`), so a whole training step is usually one or two submits.
+import type {
+  ArgReduceOp, AttentionDims, AttentionOptions, Backend, BinaryOp, DType, ReduceOp, Storage, TypedArray, UnaryOp, View,
+} from '@titans/tensor';
+import { acquireDevice, type DeviceOptions } from './device.js';
+import { Params, flatIndex, fusedCode, grid, planFusion, type FusedPlan } from './fusion.js';
+import { Node, collapseLayout, isIdentity, matmulInputs, type ElementwiseOp, type MatmulSpec, type Operand } from './graph.js';
+import {
+  MAX_FUSED_HEAD_DIM, recordAttentionBackward, recordAttentionDelta, recordAttentionForward, recordMaskedSoftmax,
+} from './kernels/attention.js';
+import { recordMatmul, type MatmulVariant } from './kernels/matmul.js';
+import { HELPERS, scalarOf } from './kernels/ops.js';
+import { recordArgReduce, recordReduce } from './kernels/reduce.js';
+import { recordConcatPart, recordFill, recordGather, recordScatterAdd } from './kernels/rows.js';
+import { recordScan } from './kernels/scan.js';
+import type { PoolStats } from './pool.js';
+import { Runtime } from './runtime.js';
+
+export interface WebGPUBackendOptions extends DeviceOptions {
+  /** Bytes of freed buffers kept for reuse before they are destroyed (default 256 MiB). */
+  readonly maxPooledBytes?: number;
+  /** Defer and fuse elementwise ops and matmul epilogues (default true). When false every
+   * op runs as its own kernel as soon as it is called. */
+  readonly fusion?: boolean;
+}
+
+export interface WebGPUStats {
+  /** Kernels recorded since the backend was created. */
+  readonly dispatches: number;
+  /** Command buffers submitted. */
+  readonly submits: number;
+  /** Distinct compute pipelines compiled. */
+  readonly pipelines: number;
+  readonly pool: PoolStats;
+  readonly liveBytes: number;
+}
+
+/** Lazy nodes inlined into one kernel at most; past this the inputs are evaluated first. */
+const MAX_FUSED_NODES = 32;
+
+export class WebGPUStorage implements Storage {
+  disposed = false;
+  constructor(
+    readonly backend: WebGPUBackend,
+    /** @internal */ readonly node: Node,
+  ) {}
+  get dtype(): DType {
+    return this.node.dtype;
+  }
+  get size(): number {
+    return this.node.size;
+  }
+}
+
+function product(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+export class WebGPUBackend implements Backend {
+  readonly name = 'webgpu';
+  readonly syncRead = false;
+  /** @internal */ readonly rt: Runtime;
+  private live = 0;
+  private destroyed = false;
+  private readonly fusion: boolean;
+  /** Which matmul variant the last matmul kernel used (for tests and benchmarks). */
+  lastMatmulVariant: MatmulVariant | null = null;
+  /** Force a matmul variant (tests and benchmarks); null picks by shape. */
+  forceMatmulVariant: MatmulVariant | null = null;
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapterName: string,
+    private readonly ownsDevice: boolean,
+    options: WebGPUBackendOptions = {},
+  ) {
+    this.rt = new Runtime(device, options.maxPooledBytes ?? 256 * 1024 * 1024);
+    this.fusion = options.fusion ?? true;
+  }
+
+  supports(dtype: DType): boolean {
+    return dtype === 'float32' || dtype === 'int32';
+  }
+
+  // ------------------------------------------------------------------ storage plumbing
+
+  private check(): void {
+    if (this.destroyed) throw new Error('@titans/webgpu: this backend was destroyed');
+    this.rt.check();
+  }
+
+  private node(s: Storage): Node {
+    if (!(s instanceof WebGPUStorage) || s.backend !== this) {
+      throw new Error(`@titans/webgpu: storage belongs to another backend (${s.backend.name})`);
+    }
+    if (s.disposed) throw new Error('@titans/webgpu: storage used after it was disposed');
+    return s.node;
+  }
+
+  private wrap(node: Node): WebGPUStorage {
+    node.userRefs++;
+    this.live += node.size * 4;
+    return new WebGPUStorage(this, node);
+  }
+
+  private alloc(elements: number): GPUBuffer {
+    return this.rt.pool.acquire(Math.max(4, elements * 4));
+  }
+
+  /** A node that owns a freshly allocated buffer (for kernels that run immediately). */
+  private dataNode(dtype: DType, size: number): Node {
+    const node = new Node(dtype, size, { kind: 'data' }, []);
+    node.buffer = this.alloc(size);
+    return node;
+  }
+
+  /** Free a node once neither storages nor unevaluated nodes refer to it. */
+  private release(node: Node): void {
+    if (node.userRefs > 0 || node.consumers > 0) return;
+    if (node.buffer) {
+      this.rt.releaseBuffer(node.buffer);
+      node.buffer = null;
+    }
+    this.dropInputs(node);
+  }
+
+  private dropInputs(node: Node): void {
+    const inputs = node.inputs;
+    node.inputs = [];
+    for (const input of inputs) {
+      input.node.consumers--;
+      this.release(input.node);
+    }
+  }
+
+  /** Evaluate a node if it is lazy; returns its buffer. */
+  private ensure(node: Node): GPUBuffer {
+    if (node.buffer) return node.buffer;
+    switch (node.what.kind) {
+      case 'const':
+        node.buffer = this.alloc(node.size);
+        recordFill(this.rt, scalarOf(node.dtype), node.buffer, node.size, node.what.value);
+        break;
+      case 'elementwise':
+        this.evaluateElementwise(node);
+        break;
+      case 'matmul': {
+        const plan: FusedPlan = { nodes: [], host: node, leaves: [], outputs: [node] };
+        this.runPlan(plan);
+        break;
+      }
+      case 'data':
+        throw new Error('@titans/webgpu: internal error: a data node lost its buffer');
+    }
+    return node.buffer!;
+  }
+
+  private evaluateElementwise(root: Node): void {
+    const max = this.rt.maxStorageBindings;
+    const evaluate = (n: Node): void => void this.ensure(n);
+    let plan = planFusion(root, max, true, evaluate);
+    if (!plan) {
+      // Too many distinct inputs for one kernel: evaluate the direct inputs separately.
+      for (const input of root.inputs) if (input.node.isLazy) this.ensure(input.node);
+      plan = planFusion(root, max, true, evaluate)!;
+    }
+    this.runPlan(plan);
+  }
+
+  private runPlan(plan: FusedPlan): void {
+    for (const out of plan.outputs) out.buffer = this.alloc(out.size);
+    if (plan.host) {
+      if (plan.host.what.kind !== 'matmul') throw new Error('@titans/webgpu: internal error: host is not a matmul');
+      this.lastMatmulVariant = recordMatmul(this.rt, plan.host.what.spec, plan, this.forceMatmulVariant ?? undefined);
+    } else {
+      const root = plan.outputs[0]!;
+      const params = new Params();
+      params.u32(root.size);
+      const fc = fusedCode(plan, 1, params);
+      const code = `${Params.decl(params.length)}
+${fc.decls}
+${HELPERS}
+${flatIndex(256)}
+  if (i >= P(0u)) { return; }
+  ${fc.body}
+}`;
+      this.rt.dispatch(this.rt.pipeline('elementwise', code), params.array(), fc.buffers, grid(root.size, 256));
+    }
+    for (const out of plan.outputs) this.dropInputs(out);
+  }
+
+  // ------------------------------------------------------------------ Backend: memory
+
+  fromArray(data: TypedArray, dtype: DType): Storage {
+    this.check();
+    scalarOf(dtype);
+    const typed = dtype === 'int32'
+      ? (data instanceof Int32Array ? data : Int32Array.from(data, (v) => Math.trunc(v)))
+      : (data instanceof Float32Array ? data : Float32Array.from(data));
+    const node = this.dataNode(dtype, typed.length);
+    this.rt.write(node.buffer!, typed);
+    return this.wrap(node);
+  }
+
+  fill(size: number, value: number, dtype: DType): Storage {
+    this.check();
+    scalarOf(dtype);
+    return this.wrap(new Node(dtype, size, { kind: 'const', value }, []));
+  }
+
+  async read(storage: Storage): Promise<TypedArray> {
+    this.check();
+    const node = this.node(storage);
+    const buffer = this.ensure(node);
+    const bytes = await this.rt.read(buffer, node.size * 4);
+    return node.dtype === 'int32' ? new Int32Array(bytes) : new Float32Array(bytes);
+  }
+
+  readSync(_storage: Storage): TypedArray {
+    throw new Error('@titans/webgpu: readSync is not available on WebGPU (GPU memory is read asynchronously); use `await backend.read(storage)`');
+  }
+
+  dispose(storage: Storage): void {
+    const s = storage as WebGPUStorage;
+    if (s.disposed) return;
+    s.disposed = true;
+    this.live -= s.node.size * 4;
+    s.node.userRefs--;
+    if (!this.destroyed) this.release(s.node);
+  }
+
+  liveBytes(): number {
+    return this.live;
+  }
+
+  // ------------------------------------------------------------------ Backend: elementwise
+
+  private operand(view: View, size: number): Operand {
+    const node = this.node(view.storage);
+    scalarOf(node.dtype);
+    // A constant has the same value everywhere, so any view of it is inlined.
+    if (node.what.kind === 'const') return { node, layout: null };
+    const layout = collapseLayout(view.shape, view.strides, view.offset);
+    if (isIdentity(layout, size)) return { node, layout: null };
+    // A lazy node is computed in its own index order; read through another layout it is
+    // evaluated first (recomputing it per broadcast element could multiply the work).
+    if (node.isLazy) this.ensure(node);
+    return { node, layout };
+  }
+
+  private elementwise(op: ElementwiseOp, views: readonly View[], dtype: DType): Storage {
+    this.check();
+    scalarOf(dtype);
+    const shape = views[0]!.shape;
+    for (const v of views) {
+      if (v.shape.length !== shape.length || v.shape.some((d, i) => d !== shape[i])) {
+        throw new Error(`@titans/webgpu: elementwise operands must share a shape: [${shape}] vs [${v.shape}]`);
+      }
+    }
+    const size = product(shape);
+    const inputs = views.map((v) => this.operand(v, size));
+    const estimate = 1 + inputs.reduce((s, o) => s + (o.layout === null && o.node.isLazy ? o.node.fusedCount : 0), 0);
+    if (estimate > MAX_FUSED_NODES) for (const o of inputs) if (o.node.isLazy) this.ensure(o.node);
+    const node = new Node(dtype, size, { kind: 'elementwise', op }, inputs);
+    if (!this.fusion) this.ensure(node);
+    return this.wrap(node);
+  }
+
+  unary(op: UnaryOp, x: View, outDtype: DType): Storage {
+    return this.elementwise({ kind: 'unary', op }, [x], outDtype);
+  }
+
+  binary(op: BinaryOp, a: View, b: View, outDtype: DType): Storage {
+    return this.elementwise({ kind: 'binary', op }, [a, b], outDtype);
+  }
+
+  where(cond: View, a: View, b: View): Storage {
+    return this.elementwise({ kind: 'where' }, [cond, a, b], a.storage.dtype);
+  }
+
+  cast(x: View, dtype: DType): Storage {
+    return this.elementwise({ kind: 'cast' }, [x], dtype);
+  }
+
+  // ------------------------------------------------------------------ Backend: matmul
+
+  matmul(a: View, b: View): Storage {
+    this.check();
+    const an = this.node(a.storage);
+    const bn = this.node(b.storage);
+    scalarOf(an.dtype);
+    if (a.shape.length !== 3 || b.shape.length !== 3) throw new Error('@titans/webgpu: matmul expects [batch, m, k] and [batch, k, n] views');
+    const [ba, m, k] = a.shape as [number, number, number];
+    const [bb, k2, n] = b.shape as [number, number, number];
+    if (k !== k2) throw new Error(`@titans/webgpu: matmul inner sizes differ: ${k} vs ${k2}`);
+    const batch = Math.max(ba, bb);
+    if ((ba !== batch && ba !== 1) || (bb !== batch && bb !== 1)) throw new Error(`@titans/webgpu: matmul batch sizes ${ba} and ${bb} do not broadcast`);
+    this.ensure(an);
+    this.ensure(bn);
+    const strides = (v: View, own: number): [number, number, number] => [own === 1 ? 0 : v.strides[0]!, v.strides[1]!, v.strides[2]!];
+    const spec: MatmulSpec = {
+      batch, m, n, k,
+      a: { node: an, offset: a.offset, strides: strides(a, ba) },
+      b: { node: bn, offset: b.offset, strides: strides(b, bb) },
+    };
+    const node = new Node(an.dtype, batch * m * n, { kind: 'matmul', spec }, matmulInputs(spec));
+    if (!this.fusion) this.ensure(node);
+    return this.wrap(node);
+  }
+
+  // ------------------------------------------------------------------ Backend: rows
+
+  private input(s: Storage, elements: number, what: string): Node {
+    const node = this.node(s);
+    scalarOf(node.dtype);
+    if (node.size < elements) throw new Error(`@titans/webgpu: ${what} needs ${elements} elements but the storage has ${node.size}`);
+    this.ensure(node);
+    return node;
+  }
+
+  reduceRows(op: ReduceOp, x: Storage, rows: number, cols: number): Storage {
+    this.check();
+    const xn = this.input(x, rows * cols, 'reduceRows');
+    if (cols === 0) {
+      // The CPU reference's empty-row values (int32 stores of +-Infinity become 0).
+      const f32 = { sum: 0, prod: 1, max: -Infinity, min: Infinity }[op];
+      return this.fill(rows, xn.dtype === 'int32' && !Number.isFinite(f32) ? 0 : f32, xn.dtype);
+    }
+    const out = this.dataNode(xn.dtype, rows);
+    recordReduce(this.rt, op, scalarOf(xn.dtype), xn.buffer!, out.buffer!, rows, cols);
+    return this.wrap(out);
+  }
+
+  argReduceRows(op: ArgReduceOp, x: Storage, rows: number, cols: number): Storage {
+    this.check();
+    const xn = this.input(x, rows * cols, 'argReduceRows');
+    if (cols === 0) return this.fill(rows, 0, 'int32');
+    const out = this.dataNode('int32', rows);
+    recordArgReduce(this.rt, op, scalarOf(xn.dtype), xn.buffer!, out.buffer!, rows, cols);
+    return this.wrap(out);
+  }
+
+  scanRows(op: 'sum' | 'prod', x: Storage, rows: number, cols: number, reverse: boolean): Storage {
+    this.check();
+    const xn = this.input(x, rows * cols, 'scanRows');
+    const out = this.dataNode(xn.dtype, rows * cols);
+    recordScan(this.rt, op, scalarOf(xn.dtype), [xn.buffer!], out.buffer!, rows, cols, reverse);
+    return this.wrap(out);
+  }
+
+  linearScanRows(a: Storage, b: Storage, rows: number, cols: number, reverse: boolean): Storage {
+    this.check();
+    const an = this.input(a, rows * cols, 'linearScanRows');
+    const bn = this.input(b, rows * cols, 'linearScanRows');
+    if (an.dtype !== bn.dtype) throw new Error('@titans/webgpu: linearScanRows needs a and b of one dtype');
+    const out = this.dataNode(bn.dtype, rows * cols);
+    recordScan(this.rt, 'linear', scalarOf(bn.dtype), [an.buffer!, bn.buffer!], out.buffer!, rows, cols, reverse);
+    return this.wrap(out);
+  }
+
+  concatRows(parts: readonly Storage[], outer: number, inners: readonly number[]): Storage {
+    this.check();
+    if (parts.length === 0 || parts.length !== inners.length) throw new Error('@titans/webgpu: concatRows needs one inner size per part');
+    const nodes = parts.map((p, i) => this.input(p, outer * inners[i]!, 'concatRows'));
+    const dtype = nodes[0]!.dtype;
+    if (nodes.some((n) => n.dtype !== dtype)) throw new Error('@titans/webgpu: concatRows parts must share a dtype');
+    const total = inners.reduce((s, v) => s + v, 0);
+    const out = this.dataNode(dtype, outer * total);
+    let col = 0;
+    nodes.forEach((n, i) => {
+      recordConcatPart(this.rt, scalarOf(dtype), n.buffer!, out.buffer!, outer, inners[i]!, total, col);
+      col += inners[i]!;
+    });
+    return this.wrap(out);
+  }
+
+  /** int32 indices, casting float indices (the CPU backend accepts integral floats). */
+  private indexNode(indices: Storage): { node: Node; temp: Storage | null } {
+    const node = this.node(indices);
+    if (node.dtype === 'int32') return { node: this.input(indices, 0, 'indices'), temp: null };
+    const temp = this.cast({ storage: indices, shape: [node.size], strides: [1], offset: 0 }, 'int32');
+    return { node: this.input(temp, 0, 'indices'), temp };
+  }
+
+  gatherRows(x: Storage, width: number, indices: Storage): Storage {
+    this.check();
+    const xn = this.input(x, 0, 'gatherRows');
+    const idx = this.indexNode(indices);
+    const k = idx.node.size;
+    const n = width === 0 ? 0 : Math.floor(xn.size / width);
+    const out = this.dataNode(xn.dtype, k * width);
+    recordGather(this.rt, scalarOf(xn.dtype), xn.buffer!, idx.node.buffer!, out.buffer!, k, width, n);
+    if (idx.temp) this.dispose(idx.temp);
+    return this.wrap(out);
+  }
+
+  scatterAddRows(src: Storage, width: number, indices: Storage, n: number): Storage {
+    this.check();
+    const idx = this.indexNode(indices);
+    const k = idx.node.size;
+    const sn = this.input(src, k * width, 'scatterAddRows');
+    const out = this.dataNode(sn.dtype, n * width);
+    recordScatterAdd(this.rt, scalarOf(sn.dtype), sn.buffer!, idx.node.buffer!, out.buffer!, k, width, n, {
+      acquire: (bytes) => this.rt.pool.acquire(Math.max(4, bytes)),
+      release: (buffer) => this.rt.releaseBuffer(buffer),
+    });
+    if (idx.temp) this.dispose(idx.temp);
+    return this.wrap(out);
+  }
+
+  // ------------------------------------------------------------------ Backend: attention
+
+  private attentionInputs(q: Storage, k: Storage, v: Storage, dims: AttentionDims): [Node, Node, Node] {
+    const { batchHeads: bh, queryLength: tq, keyLength: tk, headDim: d, valueDim: dv } = dims;
+    const nodes = [this.input(q, bh * tq * d, 'attention q'), this.input(k, bh * tk * d, 'attention k'), this.input(v, bh * tk * dv, 'attention v')] as const;
+    if (nodes.some((n) => n.dtype !== 'float32')) throw new Error('@titans/webgpu: attention needs float32 inputs');
+    return [...nodes];
+  }
+
+  private fusedAttentionFits(dims: AttentionDims): boolean {
+    return dims.headDim <= MAX_FUSED_HEAD_DIM && dims.valueDim <= MAX_FUSED_HEAD_DIM;
+  }
+
+  attention(q: Storage, k: Storage, v: Storage, dims: AttentionDims, options: AttentionOptions): { out: Storage; lse: Storage } {
+    this.check();
+    if (!this.fusedAttentionFits(dims)) return this.attentionUnfused(q, k, v, dims, options);
+    const [qn, kn, vn] = this.attentionInputs(q, k, v, dims);
+    const rows = dims.batchHeads * dims.queryLength;
+    const out = this.dataNode('float32', rows * dims.valueDim);
+    const lse = this.dataNode('float32', rows);
+    recordAttentionForward(this.rt, qn.buffer!, kn.buffer!, vn.buffer!, out.buffer!, lse.buffer!, dims, options);
+    return { out: this.wrap(out), lse: this.wrap(lse) };
+  }
+
+  attentionBackward(
+    q: Storage, k: Storage, v: Storage, out: Storage, lse: Storage, gradOut: Storage,
+    dims: AttentionDims, options: AttentionOptions,
+  ): { dq: Storage; dk: Storage; dv: Storage } {
+    this.check();
+    if (!this.fusedAttentionFits(dims)) return this.attentionBackwardUnfused(q, k, v, out, lse, gradOut, dims, options);
+    const [qn, kn, vn] = this.attentionInputs(q, k, v, dims);
+    const { batchHeads: bh, queryLength: tq, keyLength: tk, headDim: d, valueDim: dvDim } = dims;
+    const on = this.input(out, bh * tq * dvDim, 'attentionBackward out');
+    const ln = this.input(lse, bh * tq, 'attentionBackward lse');
+    const gn = this.input(gradOut, bh * tq * dvDim, 'attentionBackward gradOut');
+    const delta = this.alloc(bh * tq);
+    recordAttentionDelta(this.rt, on.buffer!, gn.buffer!, delta, bh * tq, dvDim);
+    const dq = this.dataNode('float32', bh * tq * d);
+    const dk = this.dataNode('float32', bh * tk * d);
+    const dv = this.dataNode('float32', bh * tk * dvDim);
+    recordAttentionBackward(this.rt, {
+      q: qn.buffer!, k: kn.buffer!, v: vn.buffer!, lse: ln.buffer!, delta, gradOut: gn.buffer!,
+      dq: dq.buffer!, dk: dk.buffer!, dv: dv.buffer!,
+    }, dims, options);
+    this.rt.releaseBuffer(delta);
+    return { dq: this.wrap(dq), dk: this.wrap(dk), dv: this.wrap(dv) };
+  }
+
+  private view3(storage: Storage, shape: [number, number, number], transposeLast = false): View {
+    const [b, r, c] = shape;
+    return transposeLast
+      ? { storage, shape: [b, c, r], strides: [r * c, 1, c], offset: 0 }
+      : { storage, shape, strides: [r * c, c, 1], offset: 0 };
+  }
+
+  /** Scaled, masked softmax probabilities [bh, tq, tk] (materialises the T x T matrix). */
+  private probabilities(q: Storage, k: Storage, dims: AttentionDims, options: AttentionOptions): { probs: Storage; lse: Storage } {
+    const { batchHeads: bh, queryLength: tq, keyLength: tk, headDim: d } = dims;
+    const scores = this.matmul(this.view3(q, [bh, tq, d]), this.view3(k, [bh, tk, d], true));
+    const scale = this.fill(1, options.scale, 'float32');
+    const scaled = this.binary('mul', this.view3(scores, [bh, tq, tk]), { storage: scale, shape: [bh, tq, tk], strides: [0, 0, 0], offset: 0 }, 'float32');
+    this.dispose(scores);
+    this.dispose(scale);
+    const sn = this.input(scaled, bh * tq * tk, 'attention scores');
+    const probs = this.dataNode('float32', bh * tq * tk);
+    const lse = this.dataNode('float32', bh * tq);
+    recordMaskedSoftmax(this.rt, sn.buffer!, probs.buffer!, lse.buffer!, dims, options);
+    this.dispose(scaled);
+    return { probs: this.wrap(probs), lse: this.wrap(lse) };
+  }
+
+  /** Reference attention built from matmul + softmax kernels: the T x T score matrix goes
+   * through global memory. Used for head sizes the fused kernel does not hold in registers,
+   * and as the baseline in benchmarks. */
+  attentionUnfused(q: Storage, k: Storage, v: Storage, dims: AttentionDims, options: AttentionOptions): { out: Storage; lse: Storage } {
+    this.check();
+    this.attentionInputs(q, k, v, dims);
+    const { batchHeads: bh, queryLength: tq, keyLength: tk, valueDim: dv } = dims;
+    const { probs, lse } = this.probabilities(q, k, dims, options);
+    const out = this.matmul(this.view3(probs, [bh, tq, tk]), this.view3(v, [bh, tk, dv]));
+    this.dispose(probs);
+    return { out, lse };
+  }
+
+  attentionBackwardUnfused(
+    q: Storage, k: Storage, v: Storage, out: Storage, _lse: Storage, gradOut: Storage,
+    dims: AttentionDims, options: AttentionOptions,
+  ): { dq: Storage; dk: Storage; dv: Storage } {
+    this.check();
+    this.attentionInputs(q, k, v, dims);
+    const { batchHeads: bh, queryLength: tq, keyLength: tk, headDim: d, valueDim: dvDim } = dims;
+    const { probs, lse } = this.probabilities(q, k, dims, options);
+    this.dispose(lse);
+    const dP = this.matmul(this.view3(gradOut, [bh, tq, dvDim]), this.view3(v, [bh, tk, dvDim], true));
+    const on = this.input(out, bh * tq * dvDim, 'attentionBackward out');
+    const gn = this.input(gradOut, bh * tq * dvDim, 'attentionBackward gradOut');
+    const deltaNode = this.dataNode('float32', bh * tq);
+    recordAttentionDelta(this.rt, on.buffer!, gn.buffer!, deltaNode.buffer!, bh * tq, dvDim);
+    const delta = this.wrap(deltaNode);
+    const shape: [number, number, number] = [bh, tq, tk];
+    const centred = this.binary('sub', this.view3(dP, shape), { storage: delta, shape, strides: [tq, 1, 0], offset: 0 }, 'float32');
+    const weighted = this.binary('mul', this.view3(centred, shape), this.view3(probs, shape), 'float32');
+    const scale = this.fill(1, options.scale, 'float32');
+    const dS = this.binary('mul', this.view3(weighted, shape), { storage: scale, shape, strides: [0, 0, 0], offset: 0 }, 'float32');
+    for (const s of [dP, delta, centred, weighted, scale]) this.dispose(s);
+    const dq = this.matmul(this.view3(dS, shape), this.view3(k, [bh, tk, d]));
+    const dk = this.matmul(this.view3(dS, shape, true), this.view3(q, [bh, tq, d]));
+    const dv = this.matmul(this.view3(probs, shape, true), this.view3(gradOut, [bh, tq, dvDim]));
+    this.dispose(dS);
+    this.dispose(probs);
+    return { dq, dk, dv };
+  }
+
+  // ------------------------------------------------------------------ extras
+
+  /** Record everything pending and wait until the GPU has finished it. */
+  async sync(): Promise<void> {
+    this.check();
+    await this.rt.sync();
+  }
+
+  /** Evaluate a storage's pending (fused) work without reading it back. */
+  materialize(storage: Storage): void {
+    this.check();
+    this.ensure(this.node(storage));
+  }
+
+  stats(): WebGPUStats {
+    return { ...this.rt.stats, pool: this.rt.pool.stats(), liveBytes: this.live };
+  }
+
+  /** Destroy pooled (free) buffers. */
+  trim(): void {
+    this.rt.trim();
+  }
+
+  /** Release the GPU: pooled buffers, and the device when this backend created it. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.rt.trim();
+    this.destroyed = true;
+    if (this.ownsDevice) this.device.destroy();
+  }
+}
+
+export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
+  const { device, adapterName, owned } = await acquireDevice(options);
+  return new WebGPUBackend(device, adapterName, owned, options);
+}
