@@ -46,6 +46,56 @@ export interface MemoryRule {
   readonly forgetting: boolean;
   /** Soft clamp of the per-token surprise norm (0 = off): u * c / max(c, |u|). */
   readonly maxSurpriseNorm: number;
+  /**
+   * Levels of momentum (default 1: the paper's Eq. 14). With m levels S_1..S_m, all
+   * decayed by the same eta_t:
+   *   S_1^(t+1) = eta_t S_1^(t) - theta_t u_t
+   *   S_j^(t+1) = eta_t S_j^(t) + S_(j-1)^(t+1)      j = 2..m
+   *   P^(t+1)   = (1 - alpha_t) P^(t) + S_m^(t+1)
+   * so level j smooths level j-1 (m = 2: momentum of the momentum). Every level is linear
+   * in the surprises, so the chunked parallel form stays exact.
+   */
+  readonly momentumOrder?: number;
+  /**
+   * Per weight matrix learning-rate modulation (default off): the surprise of matrix l is
+   * taken in at theta_t * r_l, with r_l from `MemoryInputs.layerLearningRates` (learned
+   * scalars in NeuralMemory). Exact in the chunked form (a per-layer scale).
+   */
+  readonly layerLearningRates?: boolean;
+  /**
+   * Orthogonalise each token's surprise, matrix by matrix, with 5 Newton-Schulz steps
+   * (Muon's quintic, coefficients 3.4445, -4.7750, 2.0315) before momentum and the norm
+   * clamp (default off). A token's gradient is rank one per matrix, so the chunked form
+   * applies the same iteration in closed form and stays exact and low-rank.
+   */
+  readonly orthogonalizeSurprise?: boolean;
+}
+
+/** The optional knobs of a rule with their defaults filled in. */
+export function ruleKnobs(rule: MemoryRule): { momentumOrder: number; layerLearningRates: boolean; orthogonalizeSurprise: boolean } {
+  return {
+    momentumOrder: rule.momentumOrder ?? 1,
+    layerLearningRates: rule.layerLearningRates ?? false,
+    orthogonalizeSurprise: rule.orthogonalizeSurprise ?? false,
+  };
+}
+
+/** Throws a clear error for a rule no scan can run (named field, offending value). */
+export function validateRule(rule: MemoryRule): void {
+  const fail = (what: string): never => {
+    throw new Error(`memory rule: ${what}`);
+  };
+  if (!Number.isInteger(rule.chunkSize) || rule.chunkSize < 1) fail(`chunkSize must be a positive integer, got ${rule.chunkSize}`);
+  const order = rule.momentumOrder ?? 1;
+  if (!Number.isInteger(order) || order < 1) fail(`momentumOrder must be a positive integer, got ${order}`);
+  if (!(rule.maxSurpriseNorm >= 0)) fail(`maxSurpriseNorm must be >= 0 (0 = off), got ${rule.maxSurpriseNorm}`);
+  const arch = rule.architecture;
+  if (!Number.isInteger(arch.depth) || arch.depth < 1) fail(`architecture.depth must be a positive integer, got ${arch.depth}`);
+  if (arch.depth > 1 && !(arch.hidden > 0)) fail(`an MLP memory needs architecture.hidden > 0, got ${arch.hidden}`);
+  if (rule.bias.kind === 'lp' && !(rule.bias.p >= 1)) fail(`the lp bias needs p >= 1, got ${rule.bias.p}`);
+  if (rule.bias.kind === 'huber' && rule.bias.delta !== undefined && !(rule.bias.delta > 0)) fail(`the huber bias needs delta > 0, got ${rule.bias.delta}`);
+  if (rule.retention.kind === 'elastic-net' && !(rule.retention.lambda >= 0)) fail(`elastic-net retention needs lambda >= 0, got ${rule.retention.lambda}`);
+  if (rule.retention.kind === 'lq' && !(rule.retention.q > 1)) fail(`lq retention needs q > 1, got ${rule.retention.q}`);
 }
 
 export function linearArchitecture(): MemoryArchitecture {

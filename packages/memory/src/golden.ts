@@ -30,13 +30,53 @@ export function parseGoldenCase(json: unknown, file = 'golden case'): GoldenCase
   const fail = (what: string): never => {
     throw new Error(`${file}: ${what}`);
   };
-  if (typeof json !== 'object' || json === null) fail('not a JSON object');
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) fail('not a JSON object');
   const c = json as Partial<GoldenCase>;
   if (c.spec !== 'neural-memory/v1') fail(`unsupported spec ${JSON.stringify(c.spec)} (expected "neural-memory/v1")`);
   if (!['linear', 'mlp2', 'mlp2_residual', 'mlp2_residual_ln'].includes(c.memory as string)) fail(`unknown memory kind ${JSON.stringify(c.memory)}`);
-  for (const key of ['dim', 'tokens', 'chunk'] as const) if (!Number.isInteger(c[key])) fail(`field '${key}' must be an integer`);
-  for (const key of ['k', 'v', 'q', 'theta', 'eta', 'alpha'] as const) if (!Array.isArray(c.inputs?.[key])) fail(`missing inputs.${key}`);
-  if (!c.outputs || !Array.isArray(c.outputs.y_pre)) fail('missing outputs');
+  if (c.activation !== 'silu' && c.activation !== 'gelu') fail(`unknown activation ${JSON.stringify(c.activation)}`);
+  for (const key of ['dim', 'tokens', 'chunk'] as const) if (!Number.isInteger(c[key]) || c[key]! < 1) fail(`field '${key}' must be a positive integer`);
+  const { dim, tokens } = c as GoldenCase;
+  const linear = c.memory === 'linear';
+  if (!linear && (!Number.isInteger(c.hidden) || c.hidden! < 1)) fail(`field 'hidden' must be a positive integer for an MLP memory`);
+  const hidden = c.hidden ?? 0;
+  const isNumbers = (x: unknown, n: number): boolean => Array.isArray(x) && x.length === n && x.every((v) => typeof v === 'number' && Number.isFinite(v));
+  const vector = (x: unknown, n: number, name: string): void => {
+    if (!isNumbers(x, n)) fail(`${name} must be ${n} finite numbers`);
+  };
+  const matrix = (x: unknown, rows: number, cols: number, name: string): void => {
+    if (!Array.isArray(x) || x.length !== rows || !x.every((row) => isNumbers(row, cols))) fail(`${name} must be a ${rows} x ${cols} matrix of finite numbers`);
+  };
+  const shapes: Record<string, [number, number]> = linear ? { W: [dim, dim] } : { W1: [hidden, dim], W2: [dim, hidden] };
+  const params = (x: unknown, name: string): void => {
+    if (typeof x !== 'object' || x === null) fail(`missing ${name}`);
+    for (const [w, [rows, cols]] of Object.entries(shapes)) matrix((x as Record<string, unknown>)[w], rows, cols, `${name}.${w}`);
+  };
+  if (typeof c.inputs !== 'object' || c.inputs === null) fail('missing inputs');
+  for (const key of ['k', 'v', 'q'] as const) matrix(c.inputs![key], tokens, dim, `inputs.${key}`);
+  for (const key of ['theta', 'eta', 'alpha'] as const) vector(c.inputs![key], tokens, `inputs.${key}`);
+  params(c.init, 'init');
+  if (typeof c.outputs !== 'object' || c.outputs === null) fail('missing outputs');
+  matrix(c.outputs!.y_pre, tokens, dim, 'outputs.y_pre');
+  matrix(c.outputs!.y_post, tokens, dim, 'outputs.y_post');
+  vector(c.outputs!.loss, tokens, 'outputs.loss');
+  params(c.outputs!.final_params, 'outputs.final_params');
+  params(c.outputs!.final_momentum, 'outputs.final_momentum');
+  if (c.outer !== undefined) {
+    matrix(c.outer.r_pre, tokens, dim, 'outer.r_pre');
+    matrix(c.outer.r_post, tokens, dim, 'outer.r_post');
+    if (typeof c.outer.grads !== 'object' || c.outer.grads === null) fail('missing outer.grads');
+    const expected: Record<string, [number, number] | number> = {
+      k: [tokens, dim], v: [tokens, dim], q: [tokens, dim], theta: tokens, eta: tokens, alpha: tokens,
+      ...Object.fromEntries(Object.entries(shapes).map(([w, shape]) => [`P0.${w}`, shape])),
+    };
+    for (const [name, value] of Object.entries(c.outer.grads)) {
+      const shape = expected[name];
+      if (shape === undefined) fail(`unknown gradient outer.grads.${name}`);
+      if (typeof shape === 'number') vector(value, shape, `outer.grads.${name}`);
+      else matrix(value, shape![0], shape![1], `outer.grads.${name}`);
+    }
+  }
   return c as GoldenCase;
 }
 

@@ -1,6 +1,9 @@
 // @titans/memory: the Titans neural long-term memory and the Miras family.
 export * from './config.js';
-export { activate, activationDerivative, apply as applyMemory, biasLoss, forward as memoryForward, tokenGradients } from './network.js';
+export {
+  NEWTON_SCHULZ, activate, activationDerivative, apply as applyMemory, biasLoss, forward as memoryForward, newtonSchulz,
+  rankOneNewtonSchulzFactor, tokenGradients,
+} from './network.js';
 export * from './scan.js';
 export * from './golden.js';
 export * from './neural-memory.js';

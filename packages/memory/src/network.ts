@@ -125,3 +125,52 @@ export function surpriseClampFactor(deltas: readonly Tensor[], inputs: readonly 
   const norm = sqrt(add(sq!, 1e-30));
   return minimum(div(maxNorm, maximum(norm, 1e-30)), 1);
 }
+
+// ---------------------------------------------------------------- orthogonalised surprise
+
+/** Muon's quintic Newton-Schulz coefficients and step count (Jordan et al. 2024). */
+export const NEWTON_SCHULZ = { a: 3.4445, b: -4.775, c: 2.0315, steps: 5, eps: 1e-7 } as const;
+
+/** Frobenius norm over the last two axes, kept as [..., 1, 1]; the tiny shift keeps its gradient finite at 0. */
+function frobenius(x: Tensor): Tensor {
+  return sqrt(add(sum(square(x), [-2, -1], true), 1e-30));
+}
+
+/**
+ * Approximate orthogonalisation (the polar factor U V^T) of each matrix [..., m, n] by
+ * Newton-Schulz steps X <- a X + b (X X^T) X + c (X X^T)^2 X from X = G / (|G|_F + eps).
+ */
+export function newtonSchulz(g: Tensor, steps: number = NEWTON_SCHULZ.steps): Tensor {
+  const { a, b, c, eps } = NEWTON_SCHULZ;
+  // Iterate on the wide orientation so the Gram matrix is the smaller one.
+  const tall = g.shape[g.ndim - 2]! > g.shape[g.ndim - 1]!;
+  let x = tall ? transpose(g) : g;
+  x = div(x, add(frobenius(x), eps));
+  for (let i = 0; i < steps; i++) {
+    const gram = matmul(x, transpose(x));
+    x = add(mul(x, a), matmul(add(mul(gram, b), mul(matmul(gram, gram), c)), x));
+  }
+  return tall ? transpose(x) : x;
+}
+
+/**
+ * Newton-Schulz of a rank-one matrix u = delta (x) input in closed form, as the factor f
+ * with NS(u) = f u. For X = s U (U rank one with unit norm) one step gives
+ * (a s + b s^3 + c s^5) U, so the iteration is a scalar recurrence on s, started at
+ * s_0 = |u| / (|u| + eps), and f = prod_k (a + b s_k^2 + c s_k^4) / (|u| + eps): the same
+ * arithmetic as `newtonSchulz` on the materialised matrix. Returns f per row, [..., T].
+ */
+export function rankOneNewtonSchulzFactor(delta: Tensor, input: Tensor, steps: number = NEWTON_SCHULZ.steps): Tensor {
+  const { a, b, c, eps } = NEWTON_SCHULZ;
+  const norm = sqrt(add(mul(sum(square(delta), -1), sum(square(input), -1)), 1e-30));
+  const shifted = add(norm, eps);
+  let s = div(norm, shifted);
+  let factor: Tensor | null = null;
+  for (let i = 0; i < steps; i++) {
+    const s2 = square(s);
+    const step = add(add(mul(s2, b), mul(square(s2), c)), a);
+    factor = factor === null ? step : mul(factor, step);
+    s = mul(s, step);
+  }
+  return div(factor!, shifted);
+}

@@ -74,6 +74,8 @@ export class NeuralMemory extends nn.Module {
   readonly conv: nn.CausalConv1d | undefined;
   readonly gates: nn.Linear;
   readonly initWeights: Tensor[];
+  /** Logits of the per-layer learning-rate multipliers r_l = 2 sigmoid(logit) in (0, 2), [heads] each (rule.layerLearningRates). */
+  readonly layerRateLogits: Tensor[];
   readonly normWeight: Tensor | undefined;
   readonly gate: nn.Linear | undefined;
   readonly proj: nn.Linear;
@@ -99,6 +101,9 @@ export class NeuralMemory extends nn.Module {
     const initHeads = options.perHeadInit === false ? 1 : this.heads;
     this.initWeights = weightShapes(this.rule.architecture, this.headDim).map(([out, inp]) =>
       nn.parameter(rng.normal([initHeads, out, inp], 0, 1 / Math.sqrt(inp), dtype)));
+    this.layerRateLogits = this.rule.layerLearningRates
+      ? this.initWeights.map(() => nn.parameter(tensor(new Float32Array(this.heads), [this.heads], dtype)))
+      : [];
     this.normWeight = this.outputGate ? nn.parameter(tensor(new Float32Array(dim).fill(1), [dim], dtype)) : undefined;
     this.gate = this.outputGate ? new nn.Linear(dim, dim, { ...layer, bias: false }) : undefined;
     this.proj = new nn.Linear(dim, dim, { ...layer, bias: false });
@@ -106,7 +111,13 @@ export class NeuralMemory extends nn.Module {
 
   /** A fresh state: the learned initial weights, zero momentum, position 0. */
   initialState(): NeuralMemoryState {
-    return { memory: initialState(this.initWeights.map((w) => (w.shape[0] === this.heads ? w : expand(w, [this.heads, ...w.shape.slice(1)])))), convCache: null };
+    const weights = this.initWeights.map((w) => (w.shape[0] === this.heads ? w : expand(w, [this.heads, ...w.shape.slice(1)])));
+    return { memory: initialState(weights, this.rule), convCache: null };
+  }
+
+  /** The per-layer learning-rate multipliers r_l [heads], or undefined when the rule has none. */
+  layerLearningRates(): Tensor[] | undefined {
+    return this.rule.layerLearningRates ? this.layerRateLogits.map((logit) => mul(sigmoid(logit), 2)) : undefined;
   }
 
   /** Keys, values, queries [B, H, T, headDim] and gates [B, H, T] for tokens x [B, T, dim]. */
@@ -131,7 +142,8 @@ export class NeuralMemory extends nn.Module {
     const g = sigmoid(this.gates.forward(x)); // [B, T, 3H]
     const gate = (i: number): Tensor => contiguous(transpose(narrow(g, 2, i * this.heads, this.heads), 1, 2)); // [B, H, T]
     const theta = mul(gate(0), this.thetaMax);
-    return { inputs: { k, v, q, theta, eta: gate(1), alpha: gate(2) }, convCache: nextCache };
+    const rates = this.layerLearningRates();
+    return { inputs: { k, v, q, theta, eta: gate(1), alpha: gate(2), ...(rates ? { layerLearningRates: rates } : {}) }, convCache: nextCache };
   }
 
   /** Processes tokens x [B, T, dim]: retrieves and updates; returns the new state. */
@@ -152,7 +164,7 @@ export class NeuralMemory extends nn.Module {
   /** Reads the memory at queries from x [B, T, dim] without updating it (MAC's h = M*(q)). */
   retrieve(x: Tensor, state: NeuralMemoryState): Tensor {
     const { inputs } = this.project(x, state.convCache);
-    return this.outputOf(readMemory(this.rule, state.memory, inputs.q), x);
+    return this.outputOf(readMemory(this.rule, state.memory, inputs.q, inputs.layerLearningRates), x);
   }
 
   /** Merge heads, normalise, gate by the input, project. */

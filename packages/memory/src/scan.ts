@@ -2,18 +2,23 @@
 // parallel form (Titans section 3.2). Both compute exactly the recurrence of
 // shared/spec/neural-memory.md:
 //
-//   u_t     = grad_P l(P^(base(t)); k_t, v_t)      surprise at the chunk's start weights
-//   S^(t+1) = eta_t S^(t) - theta_t u_t             Eq. 10: momentum over surprise
+//   u_t     = grad_P l(P^(base(t)); k_t, v_t)      Eq. 12: surprise at the chunk's start weights
+//   S^(t+1) = eta_t S^(t) - theta_t u_t             Eq. 14 (Eq. 10 without forgetting): momentum over surprise
 //   P^(t+1) = (1 - alpha_t) P^(t) + S^(t+1)          Eq. 13: forgetting as weight decay
-//   y_pre_t = M(P^(t); q_t),  y_post_t = M(P^(t+1); q_t)
+//   y_pre_t = M(P^(t); q_t),  y_post_t = M(P^(t+1); q_t)   Eq. 15: retrieval
 //
 // With a non-L2 retention (Miras), P is an accumulator and the weights used are R(P).
+// The optional knobs of config.ts (momentum order, per-layer learning rates, orthogonalised
+// surprise, the surprise norm clamp) change u_t and the momentum levels; both paths
+// implement them and stay equal.
 import {
-  abs, add, concat, div, expand, full, linearScan, matmul, maximum, mul, narrow, noGrad, pow, relu, reshape, sign, softmax,
-  sqrt, square, sub, sum, tensor, transpose, unsqueeze, valueAndGrad, zeros, type Tensor,
+  Tensor, add, concat, contiguous, div, expand, isGradEnabled, permute, stack, tidy, full, linearScan, matmul, maximum, mul, narrow, noGrad, pow, relu, reshape, sign, softmax,
+  sqrt, square, sub, sum, tensor, transpose, unsqueeze, valueAndGrad, zeros, abs, broadcastShapes,
 } from '@titans/tensor';
-import type { MemoryRule, Retention } from './config.js';
-import { activate, apply, biasLoss, finish, forward, surpriseClampFactor, tokenGradients } from './network.js';
+import { ruleKnobs, validateRule, weightShapes, type MemoryRule, type Retention } from './config.js';
+import {
+  activate, apply, biasLoss, finish, forward, newtonSchulz, rankOneNewtonSchulzFactor, surpriseClampFactor, tokenGradients,
+} from './network.js';
 
 /** Per-token inputs of the memory: leading axes [...] are batch x heads. */
 export interface MemoryInputs {
@@ -27,15 +32,24 @@ export interface MemoryInputs {
   readonly alpha: Tensor;
   /** Huber thresholds [..., T] (Yaad), when the bias is Huber and data-dependent. */
   readonly delta?: Tensor;
+  /**
+   * Learning-rate multipliers r_l, one per weight matrix, each broadcastable to the leading
+   * axes [...] (a scalar, or [heads]); required when `rule.layerLearningRates` is on.
+   */
+  readonly layerLearningRates?: readonly Tensor[];
 }
 
 /**
  * The memory between calls: weights and momentum at the start of the current chunk,
  * the tokens of that chunk seen so far (a chunk is completed by the next call), and
- * the absolute position.
+ * the absolute position (pending tokens included).
  */
 export interface MemoryState {
   readonly weights: readonly Tensor[];
+  /**
+   * Momentum of each weight matrix. With `momentumOrder` m > 1 it holds m blocks of one
+   * tensor per matrix, level 1 first: momentum[j * layers + l] is level j + 1 of matrix l.
+   */
   readonly momentum: readonly Tensor[];
   readonly pending: PendingChunk | null;
   readonly position: number;
@@ -60,9 +74,12 @@ export interface MemoryOutputs {
   readonly state: MemoryState;
 }
 
-/** A fresh state from initial weights (momentum zero). */
-export function initialState(weights: readonly Tensor[]): MemoryState {
-  return { weights, momentum: weights.map((w) => zeros(w.shape, { dtype: w.dtype, backend: w.backend })), pending: null, position: 0 };
+/** A fresh state from initial weights (momentum zero, one level per `rule.momentumOrder`). */
+export function initialState(weights: readonly Tensor[], rule?: Pick<MemoryRule, 'momentumOrder'>): MemoryState {
+  const order = rule?.momentumOrder ?? 1;
+  const momentum: Tensor[] = [];
+  for (let j = 0; j < order; j++) for (const w of weights) momentum.push(zeros(w.shape, { dtype: w.dtype, backend: w.backend }));
+  return { weights, momentum, pending: null, position: 0 };
 }
 
 /** The weights the retention makes of an accumulator. */
@@ -89,105 +106,284 @@ function effectiveGates(rule: MemoryRule, inputs: { eta: Tensor; alpha: Tensor }
   };
 }
 
-function checkInputs(inputs: MemoryInputs, state: MemoryState): void {
-  const { k, v, q, theta, eta, alpha } = inputs;
-  const t = k.shape[k.ndim - 2];
-  const describe = (name: string, x: Tensor): string => `${name} [${x.shape.join(', ')}]`;
+const describe = (name: string, x: Tensor): string => `${name} [${x.shape.join(', ')}]`;
+const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((n, i) => n === b[i]);
+const broadcastsTo = (shape: readonly number[], target: readonly number[]): boolean => {
+  try {
+    return sameShape(broadcastShapes('memory', shape, target), target);
+  } catch {
+    return false;
+  }
+};
+
+/** Validates inputs and state against the rule, naming the argument at fault. */
+function checkInputs(rule: MemoryRule, inputs: MemoryInputs, state: MemoryState): void {
+  validateRule(rule);
+  const { k, v, q, theta, eta, alpha, delta } = inputs;
+  if (k.ndim < 2) throw new Error(`memory: ${describe('k', k)} must be [..., tokens, dim]`);
+  const t = k.shape[k.ndim - 2]!;
+  const dim = k.shape[k.ndim - 1]!;
+  const lead = k.shape.slice(0, -2);
   for (const [name, x] of [['v', v], ['q', q]] as const) {
-    if (x.ndim !== k.ndim || x.shape[x.ndim - 2] !== t) throw new Error(`memory: ${describe(name, x)} does not match ${describe('k', k)}`);
+    if (x.ndim !== k.ndim || !sameShape(x.shape.slice(0, -1), k.shape.slice(0, -1))) {
+      throw new Error(`memory: ${describe(name, x)} does not match ${describe('k', k)} (same leading axes and tokens)`);
+    }
   }
-  for (const [name, x] of [['theta', theta], ['eta', eta], ['alpha', alpha]] as const) {
-    if (x.ndim !== k.ndim - 1 || x.shape[x.ndim - 1] !== t) throw new Error(`memory: gate ${describe(name, x)} must be [..., ${t}] to match ${describe('k', k)}`);
+  if (q.shape[q.ndim - 1] !== dim) throw new Error(`memory: ${describe('q', q)} must have the key dimension ${dim} of ${describe('k', k)}`);
+  const gates: [string, Tensor | undefined][] = [['theta', theta], ['eta', eta], ['alpha', alpha], ['delta', delta]];
+  for (const [name, x] of gates) {
+    if (x && !sameShape(x.shape, [...lead, t])) throw new Error(`memory: gate ${describe(name, x)} must be [${[...lead, t].join(', ')}] to match ${describe('k', k)}`);
   }
-  if (state.weights.length === 0) throw new Error('memory: the state has no weights');
+  if (delta && rule.bias.kind !== 'huber') throw new Error(`memory: inputs.delta (Huber thresholds) given, but the bias is '${rule.bias.kind}'`);
+
+  const expected = weightShapes(rule.architecture, dim);
+  const out = expected[expected.length - 1]![0];
+  if (v.shape[v.ndim - 1] !== out) throw new Error(`memory: ${describe('v', v)} must have the memory's output dimension ${out}`);
+  if (state.weights.length !== expected.length) {
+    throw new Error(`memory: state.weights has ${state.weights.length} matrices, the architecture (depth ${rule.architecture.depth}) needs ${expected.length}`);
+  }
+  state.weights.forEach((w, l) => {
+    const [o, i] = expected[l]!;
+    if (w.ndim < 2 || w.shape[w.ndim - 2] !== o || w.shape[w.ndim - 1] !== i || !broadcastsTo(w.shape.slice(0, -2), lead)) {
+      throw new Error(`memory: ${describe(`state.weights[${l}]`, w)} must be [..., ${o}, ${i}] with leading axes broadcastable to [${lead.join(', ')}]`);
+    }
+  });
+  const { momentumOrder, layerLearningRates } = ruleKnobs(rule);
+  if (state.momentum.length !== expected.length * momentumOrder) {
+    throw new Error(`memory: state.momentum has ${state.momentum.length} tensors, momentumOrder ${momentumOrder} x ${expected.length} matrices needs ${expected.length * momentumOrder} (make the state with initialState(weights, rule))`);
+  }
+  state.momentum.forEach((s, n) => {
+    const w = state.weights[n % expected.length]!;
+    if (!sameShape(s.shape.slice(-2), w.shape.slice(-2))) throw new Error(`memory: ${describe(`state.momentum[${n}]`, s)} does not match ${describe(`state.weights[${n % expected.length}]`, w)}`);
+  });
+  const rates = inputs.layerLearningRates;
+  if (layerLearningRates && !rates) throw new Error('memory: rule.layerLearningRates is on but inputs.layerLearningRates is missing');
+  if (!layerLearningRates && rates) throw new Error('memory: inputs.layerLearningRates given but rule.layerLearningRates is off');
+  if (rates) {
+    if (rates.length !== expected.length) throw new Error(`memory: inputs.layerLearningRates has ${rates.length} entries, the memory has ${expected.length} weight matrices`);
+    rates.forEach((r, l) => {
+      if (!broadcastsTo(r.shape, lead)) throw new Error(`memory: ${describe(`inputs.layerLearningRates[${l}]`, r)} must broadcast to the leading axes [${lead.join(', ')}]`);
+    });
+  }
+  const pend = state.pending;
+  if (pend) {
+    const p = pend.k.shape[pend.k.ndim - 2]!;
+    if (!sameShape(pend.k.shape.slice(0, -2), lead) || pend.k.shape[pend.k.ndim - 1] !== dim) {
+      throw new Error(`memory: ${describe('state.pending.k', pend.k)} does not match ${describe('k', k)}`);
+    }
+    if (p >= rule.chunkSize) throw new Error(`memory: state.pending holds ${p} tokens, not fewer than chunkSize ${rule.chunkSize}`);
+    if (p > state.position) throw new Error(`memory: state.pending holds ${p} tokens but state.position is ${state.position}`);
+    if (Boolean(pend.delta) !== Boolean(delta)) throw new Error('memory: inputs.delta must be given in every call or in none (state.pending disagrees)');
+  }
+}
+
+// ---------------------------------------------------------------- shared pieces
+
+/** Splits the flat momentum list into levels: levels[j][l]. */
+function momentumLevels(momentum: readonly Tensor[], layers: number): Tensor[][] {
+  const levels: Tensor[][] = [];
+  for (let j = 0; j * layers < momentum.length; j++) levels.push(momentum.slice(j * layers, (j + 1) * layers));
+  return levels;
+}
+
+/** A rate r_l [...] as a [..., 1, 1] factor on a token matrix or a weight matrix. */
+function rateFactor(rate: Tensor): Tensor {
+  return unsqueeze(unsqueeze(rate, -1), -1);
+}
+
+/**
+ * The token stream of one call: the pending chunk's tokens (if any) followed by the new
+ * ones, with zero queries for the pending tokens (their outputs were returned before).
+ */
+function joinPending(inputs: MemoryInputs, pend: PendingChunk | null): { k: Tensor; v: Tensor; q: Tensor; theta: Tensor; eta: Tensor; alpha: Tensor; delta?: Tensor; pendingCount: number } {
+  const p = pend ? pend.k.shape[pend.k.ndim - 2]! : 0;
+  if (!pend || p === 0) return { ...inputs, pendingCount: 0 };
+  const q = inputs.q;
+  const qPad = zeros([...q.shape.slice(0, -2), p, q.shape[q.ndim - 1]!], { dtype: q.dtype, backend: q.backend });
+  return {
+    k: concat([pend.k, inputs.k], -2),
+    v: concat([pend.v, inputs.v], -2),
+    q: concat([qPad, q], -2),
+    theta: concat([pend.theta, inputs.theta], -1),
+    eta: concat([pend.eta, inputs.eta], -1),
+    alpha: concat([pend.alpha, inputs.alpha], -1),
+    ...(inputs.delta && pend.delta ? { delta: concat([pend.delta, inputs.delta], -1) } : {}),
+    pendingCount: p,
+  };
+}
+
+/** The tokens of an unfinished chunk, copied out so the state does not keep the whole call's inputs alive. */
+function pendingFrom(stream: { k: Tensor; v: Tensor; theta: Tensor; eta: Tensor; alpha: Tensor; delta?: Tensor }, from: number, count: number): PendingChunk | null {
+  if (count === 0) return null;
+  const tokens = (x: Tensor): Tensor => contiguous(narrow(x, -2, from, count));
+  const gate = (x: Tensor): Tensor => contiguous(narrow(x, -1, from, count));
+  return {
+    k: tokens(stream.k),
+    v: tokens(stream.v),
+    theta: gate(stream.theta),
+    eta: gate(stream.eta),
+    alpha: gate(stream.alpha),
+    ...(stream.delta ? { delta: gate(stream.delta) } : {}),
+  };
 }
 
 // ---------------------------------------------------------------- the reference loop
 
 /**
+ * Post-processing of a token's surprise (per weight matrix): orthogonalisation, then the
+ * soft norm clamp over all matrices together.
+ */
+function transformSurprise(rule: MemoryRule, u: Tensor[]): Tensor[] {
+  let out = u;
+  if (ruleKnobs(rule).orthogonalizeSurprise) out = out.map((g) => newtonSchulz(g));
+  if (rule.maxSurpriseNorm > 0) {
+    const squares = out.map((g) => sum(square(g), [-2, -1], true)).reduce((s, n) => add(s, n));
+    const factor = div(rule.maxSurpriseNorm, maximum(sqrt(add(squares, 1e-30)), rule.maxSurpriseNorm));
+    out = out.map((g) => mul(g, factor));
+  }
+  return out;
+}
+
+/**
  * The recurrence token by token, with u_t taken by autograd (not by the hand-derived
  * formulas of the parallel form): the readable reference the fast path is tested against.
+ * It accepts and returns the same states as `scanParallel` (a pending chunk is replayed
+ * first), so the two can continue each other's streams.
  */
 export function scanLoop(rule: MemoryRule, inputs: MemoryInputs, state: MemoryState): MemoryOutputs {
-  checkInputs(inputs, state);
-  if (state.pending) throw new Error('scanLoop: takes a state without a pending chunk (the loop has none)');
-  const { eta, alpha } = effectiveGates(rule, inputs);
+  checkInputs(rule, inputs, state);
+  const stream = joinPending(inputs, state.pending);
+  const p = stream.pendingCount;
+  const { eta, alpha } = effectiveGates(rule, stream);
   const arch = rule.architecture;
-  const t = inputs.k.shape[inputs.k.ndim - 2]!;
+  const b = rule.chunkSize;
+  const layers = state.weights.length;
+  const total = stream.k.shape[stream.k.ndim - 2]!;
   const token = (x: Tensor, i: number): Tensor => narrow(x, -2, i, 1);
   const gate = (x: Tensor, i: number): Tensor => unsqueeze(narrow(x, -1, i, 1), -1);
-  const lead = inputs.k.shape.slice(0, -2);
+  const lead = stream.k.shape.slice(0, -2);
   // Every sequence and head has its own memory: broadcast shared initial weights out.
   const toLead = (w: Tensor): Tensor => expand(w, [...lead, ...w.shape.slice(-2)]);
+  const rates = inputs.layerLearningRates?.map(rateFactor);
   let acc = state.weights.map(toLead);
-  let mom = state.momentum.map(toLead);
-  let base: Tensor[] = acc.map((a) => retain(rule.retention, a));
+  let levels = momentumLevels(state.momentum, layers).map((level) => level.map(toLead));
+  let chunkStart = { acc, levels, at: 0 };
+  let base: Tensor[] = acc;
   const yPre: Tensor[] = [];
   const yPost: Tensor[] = [];
   const losses: Tensor[] = [];
-  for (let i = 0; i < t; i++) {
-    if ((state.position + i) % rule.chunkSize === 0) base = acc.map((a) => retain(rule.retention, a));
-    const k = token(inputs.k, i);
-    const v = token(inputs.v, i);
-    const delta = inputs.delta ? unsqueeze(narrow(inputs.delta, -1, i, 1), -1) : undefined;
+  for (let i = 0; i < total; i++) {
+    if (i % b === 0) {
+      chunkStart = { acc, levels, at: i };
+      base = acc.map((a) => retain(rule.retention, a));
+    }
+    const k = token(stream.k, i);
+    const v = token(stream.v, i);
+    const delta = stream.delta ? unsqueeze(narrow(stream.delta, -1, i, 1), -1) : undefined;
     const tokenLoss = (weights: Tensor[]): Tensor => sum(biasLoss(rule.bias, apply(arch, weights, k), v, delta).loss);
     const [, grads] = valueAndGrad(tokenLoss)(base);
-    let u = grads;
-    if (rule.maxSurpriseNorm > 0) {
-      const norm = sqrt(add(u.reduce((s: Tensor | null, g) => { const n = sum(square(g), [-2, -1], true); return s ? add(s, n) : n; }, null)!, 1e-30));
-      const factor = div(rule.maxSurpriseNorm, maximum(norm, rule.maxSurpriseNorm));
-      u = u.map((g) => mul(g, factor));
+    const u = transformSurprise(rule, grads);
+    const q = token(stream.q, i);
+    const isNew = i >= p;
+    if (isNew) {
+      losses.push(biasLoss(rule.bias, apply(arch, base, k), v, delta).loss);
+      yPre.push(apply(arch, acc.map((a) => retain(rule.retention, a)), q));
     }
-    losses.push(biasLoss(rule.bias, apply(arch, base, k), v, delta).loss);
-    const current = acc.map((a) => retain(rule.retention, a));
-    const q = token(inputs.q, i);
-    yPre.push(apply(arch, current, q));
-    mom = mom.map((s, l) => sub(mul(s, gate(eta, i)), mul(u[l]!, gate(inputs.theta, i))));
-    acc = acc.map((a, l) => add(mul(a, sub(1, gate(alpha, i))), mom[l]!));
-    yPost.push(apply(arch, acc.map((a) => retain(rule.retention, a)), q));
+    const theta = gate(stream.theta, i);
+    const etaT = gate(eta, i);
+    // Eq. 14 (level 1), then each higher level smooths the one below it (config.ts).
+    const next: Tensor[][] = [levels[0]!.map((s, l) => sub(mul(s, etaT), mul(u[l]!, rates ? mul(theta, rates[l]!) : theta)))];
+    for (let j = 1; j < levels.length; j++) next.push(levels[j]!.map((s, l) => add(mul(s, etaT), next[j - 1]![l]!)));
+    levels = next;
+    const top = levels[levels.length - 1]!;
+    acc = acc.map((a, l) => add(mul(a, sub(1, gate(alpha, i))), top[l]!)); // Eq. 13
+    if (isNew) yPost.push(apply(arch, acc.map((a) => retain(rule.retention, a)), q));
   }
+  const newTokens = total - p;
+  const d = inputs.q.shape[inputs.q.ndim - 1]!;
+  const remainder = total % b;
+  const state2: MemoryState = remainder === 0
+    ? { weights: acc, momentum: levels.flat(), pending: null, position: state.position + newTokens }
+    : {
+      weights: chunkStart.acc,
+      momentum: chunkStart.levels.flat(),
+      pending: pendingFrom(stream, chunkStart.at, total - chunkStart.at),
+      position: state.position + newTokens,
+    };
   return {
-    yPre: concat(yPre, -2),
-    yPost: concat(yPost, -2),
-    loss: concat(losses, -1),
-    state: { weights: acc, momentum: mom, pending: null, position: state.position + t },
+    yPre: newTokens > 0 ? concat(yPre, -2) : zeros([...lead, 0, d], { dtype: inputs.q.dtype, backend: inputs.q.backend }),
+    yPost: newTokens > 0 ? concat(yPost, -2) : zeros([...lead, 0, d], { dtype: inputs.q.dtype, backend: inputs.q.backend }),
+    loss: newTokens > 0 ? concat(losses, -1) : zeros([...lead, 0], { dtype: inputs.k.dtype, backend: inputs.k.backend }),
+    state: state2,
   };
 }
 
 // ---------------------------------------------------------------- the chunked parallel form
 
 /**
- * Coefficients of a chunk of b tokens, for times t = 0..b (t = local index; P^(t) is the
- * state before local token t):
- *   P^(t) = beta_t P0 + c_t S0 - sum_s H[t, s] theta_s u_s
- *   S^(t) = gamma_t S0 - sum_s G[t, s] theta_s u_s
- * Built with two linear scans (no logs or divisions, so gates of exactly 0 are fine).
- * Gates are [..., nChunks, b]; results [..., nChunks, b + 1, ...].
+ * Coefficients of a chunk of b tokens at local times t = 0..b (P^(t) is the state before
+ * local token t), for a memory with m momentum levels:
+ *
+ *   P^(t)   = beta_t P0 + sum_i c_i[t] S_i0 - sum_s H[t, s] theta_s u_s
+ *   S_j^(t) = sum_i gamma_j,i[t] S_i0 - sum_s G_j[t, s] theta_s u_s
+ *
+ * Each is the response of the linear recurrences to one source: a token s enters level 1
+ * at time s + 1; an initial momentum S_i0 sits in level i at time 0. The responses come
+ * from linear scans (no logs or divisions, so gates of exactly 0 are fine). Gates are
+ * [..., nChunks, b]; results [..., nChunks, b + 1, ...].
  */
-export function chunkCoefficients(eta: Tensor, alpha: Tensor): { G: Tensor; H: Tensor; beta: Tensor; gamma: Tensor; c: Tensor } {
-  const b = eta.shape[eta.ndim - 1]!;
-  const lead = eta.shape.slice(0, -1);
-  const zero = zeros([...lead, 1], { dtype: eta.dtype, backend: eta.backend });
-  const aG = concat([zero, eta], -1); // aG_t = eta_{t-1}
-  const aH = concat([zero, sub(1, alpha)], -1); // aH_t = 1 - alpha_{t-1}
-  // Source column j (j < b: token j, j = b: the initial momentum) starts at time (j + 1) mod (b + 1).
-  const n = b + 1;
-  const src = new Float32Array(n * n);
-  for (let j = 0; j < n; j++) src[j * n + ((j + 1) % n)] = 1;
-  const sources = expand(tensor(src, [n, n], { dtype: eta.dtype, backend: eta.backend }), [...lead, n, n]);
-  const G = linearScan(expand(unsqueeze(aG, -2), [...lead, n, n]), sources, -1); // [..., column, time]
-  const H = linearScan(expand(unsqueeze(aH, -2), [...lead, n, n]), G, -1);
-  const e0 = concat([full([...lead, 1], 1, { dtype: eta.dtype, backend: eta.backend }), zeros([...lead, b], { dtype: eta.dtype, backend: eta.backend })], -1);
-  const beta = linearScan(aH, e0, -1);
-  const gamma = reshape(narrow(G, -2, b, 1), [...lead, n]);
-  const c = sub(reshape(narrow(H, -2, b, 1), [...lead, n]), beta);
-  // Token columns as [..., time, token].
-  return { G: transpose(narrow(G, -2, 0, b)), H: transpose(narrow(H, -2, 0, b)), beta, gamma, c };
+export interface ChunkCoefficients {
+  /** [..., b + 1]: weight of the chunk-start weights. */
+  readonly beta: Tensor;
+  /** [..., b + 1, b]: weight of token s's update in P^(t). */
+  readonly H: Tensor;
+  /** c[i] [..., b + 1]: weight of the initial level-(i+1) momentum in P^(t). */
+  readonly c: readonly Tensor[];
+  /** G[j] [..., b + 1, b]: weight of token s's update in momentum level j + 1. */
+  readonly G: readonly Tensor[];
+  /** gamma[j][i] [..., b + 1]: weight of the initial level-(i+1) momentum in level j + 1. */
+  readonly gamma: readonly (readonly Tensor[])[];
 }
 
-/** Splits [..., T, ...rest] into chunks along `axis` (T a multiple of b). */
-function chunked(x: Tensor, axis: number, b: number, index: number): Tensor {
-  return narrow(x, axis, index * b, b);
+export function chunkCoefficients(eta: Tensor, alpha: Tensor, momentumOrder = 1): ChunkCoefficients {
+  const b = eta.shape[eta.ndim - 1]!;
+  const m = momentumOrder;
+  const lead = eta.shape.slice(0, -1);
+  const like = { dtype: eta.dtype, backend: eta.backend };
+  const zero = zeros([...lead, 1], like);
+  const aG = concat([zero, eta], -1); // a_t = eta_(t-1): momentum decay into time t
+  const aH = concat([zero, sub(1, alpha)], -1); // 1 - alpha_(t-1): weight decay into time t
+  // Columns: tokens 0..b-1, then the initial momentum of each level; rows: times 0..b.
+  const columns = b + m;
+  const times = b + 1;
+  const constant = (fill: (data: number[]) => void): Tensor => {
+    const data = new Array<number>(columns * times).fill(0);
+    fill(data);
+    return expand(tensor(data, [columns, times], like), [...lead, columns, times]);
+  };
+  const levelSource = (j: number): Tensor => constant((data) => {
+    if (j === 0) for (let s = 0; s < b; s++) data[s * times + s + 1] = 1;
+    data[(b + j) * times] = 1;
+  });
+  const afterStart = tensor(Array.from({ length: times }, (_, t) => (t === 0 ? 0 : 1)), [times], like);
+  const decayG = expand(unsqueeze(aG, -2), [...lead, columns, times]);
+  const decayH = expand(unsqueeze(aH, -2), [...lead, columns, times]);
+  // Level j + 1 takes in level j from time 1 on (its own initial value sits at time 0).
+  const responses: Tensor[] = [linearScan(decayG, levelSource(0), -1)];
+  for (let j = 1; j < m; j++) responses.push(linearScan(decayG, add(mul(responses[j - 1]!, afterStart), levelSource(j)), -1));
+  const weights = linearScan(decayH, mul(responses[m - 1]!, afterStart), -1);
+  const e0 = concat([full([...lead, 1], 1, like), zeros([...lead, b], like)], -1);
+  const beta = linearScan(aH, e0, -1);
+  const tokens = (x: Tensor): Tensor => transpose(narrow(x, -2, 0, b)); // [..., time, token]
+  const initial = (x: Tensor, i: number): Tensor => reshape(narrow(x, -2, b + i, 1), [...lead, times]);
+  const levels = Array.from({ length: m }, (_, i) => i);
+  return {
+    beta,
+    H: tokens(weights),
+    c: levels.map((i) => initial(weights, i)),
+    G: responses.map(tokens),
+    gamma: responses.map((r) => levels.map((i) => initial(r, i))),
+  };
 }
 
 function padTokens(x: Tensor, axis: number, extra: number): Tensor {
@@ -196,6 +392,40 @@ function padTokens(x: Tensor, axis: number, extra: number): Tensor {
   const a = axis < 0 ? axis + x.ndim : axis;
   shape[a] = extra;
   return concat([x, zeros(shape, { dtype: x.dtype, backend: x.backend })], a);
+}
+
+/**
+ * The surprise of every token of a chunk at the chunk-start weights, as rank-one factors
+ * per weight matrix: theta_s r_l u_s,l = scaled[l][s] (x) inputs[l][s].
+ */
+interface ChunkSurprise {
+  readonly loss: Tensor;
+  readonly inputs: readonly Tensor[];
+  readonly scaled: readonly Tensor[];
+}
+
+function chunkSurprise(
+  rule: MemoryRule, base: readonly Tensor[], k: Tensor, v: Tensor, delta: Tensor | undefined, theta: Tensor, rates: readonly Tensor[] | undefined,
+): ChunkSurprise {
+  const cache = forward(rule.architecture, base, k);
+  const { loss, dOut } = biasLoss(rule.bias, cache.out, v, delta);
+  let deltas = tokenGradients(rule.architecture, base, cache, dOut);
+  if (ruleKnobs(rule).orthogonalizeSurprise) {
+    // A token's gradient is rank one per matrix: Newton-Schulz in closed form (network.ts).
+    deltas = deltas.map((d, l) => mul(d, unsqueeze(rankOneNewtonSchulzFactor(d, cache.inputs[l]!), -1)));
+  }
+  if (rule.maxSurpriseNorm > 0) {
+    const factor = unsqueeze(surpriseClampFactor(deltas, cache.inputs, rule.maxSurpriseNorm), -1);
+    deltas = deltas.map((d) => mul(d, factor));
+  }
+  const thetaCol = unsqueeze(theta, -1);
+  const scaled = deltas.map((d, l) => (rates ? mul(d, mul(thetaCol, rateFactor(rates[l]!))) : mul(d, thetaCol)));
+  return { loss, inputs: cache.inputs, scaled };
+}
+
+/** sum_s coef_s scaled_s (x) input_s for coefficients [..., b]: a low-rank weight update. */
+function lowRankSum(surprise: ChunkSurprise, l: number, coefficients: Tensor): Tensor {
+  return matmul(transpose(mul(surprise.scaled[l]!, unsqueeze(coefficients, -1))), surprise.inputs[l]!);
 }
 
 /**
@@ -210,170 +440,217 @@ function padTokens(x: Tensor, axis: number, extra: number): Tensor {
  * re-joined with the new ones so results equal a single pass over the whole stream.
  */
 export function scanParallel(rule: MemoryRule, inputs: MemoryInputs, state: MemoryState): MemoryOutputs {
-  checkInputs(inputs, state);
+  checkInputs(rule, inputs, state);
   const b = rule.chunkSize;
-  if (!Number.isInteger(b) || b < 1) throw new Error(`memory: chunkSize must be a positive integer, got ${b}`);
-  const arch = rule.architecture;
+  const { momentumOrder } = ruleKnobs(rule);
+  const layers = state.weights.length;
+  const stream = joinPending(inputs, state.pending);
+  const p = stream.pendingCount;
   const newTokens = inputs.k.shape[inputs.k.ndim - 2]!;
-  const p = state.pending ? state.pending.k.shape[state.pending.k.ndim - 2]! : 0;
-  if (p > 0 && (state.position - p) % b !== 0) throw new Error('memory: pending chunk is misaligned with the position');
-  const joinTokens = (pend: Tensor | undefined, x: Tensor, axis: number): Tensor => (pend && p > 0 ? concat([pend, x], axis) : x);
-  const pend = state.pending;
-  const k = joinTokens(pend?.k, inputs.k, -2);
-  const v = joinTokens(pend?.v, inputs.v, -2);
-  const q = p > 0 ? concat([zeros([...inputs.q.shape.slice(0, -2), p, inputs.q.shape[inputs.q.ndim - 1]!], { dtype: inputs.q.dtype, backend: inputs.q.backend }), inputs.q], -2) : inputs.q;
-  const theta = joinTokens(pend?.theta, inputs.theta, -1);
-  const gates = effectiveGates(rule, { eta: joinTokens(pend?.eta, inputs.eta, -1), alpha: joinTokens(pend?.alpha, inputs.alpha, -1) });
-  const delta = inputs.delta ? joinTokens(pend?.delta, inputs.delta, -1) : undefined;
-
+  const gates = effectiveGates(rule, stream);
   const total = p + newTokens;
   const fullChunks = Math.floor(total / b);
   const remainder = total - fullChunks * b;
   const nChunks = fullChunks + (remainder > 0 ? 1 : 0);
   const padded = nChunks * b - total;
   const lead = inputs.k.shape.slice(0, -2);
-
-  // Gate coefficients of every chunk at once (they do not depend on the weights).
-  const chunkGates = (x: Tensor): Tensor => reshape(padTokens(x, -1, padded), [...lead, nChunks, b]);
-  const coef = nChunks > 0 ? chunkCoefficients(chunkGates(gates.eta), chunkGates(gates.alpha)) : null;
-  const thetaChunks = nChunks > 0 ? chunkGates(theta) : null;
-
-  let weights = [...state.weights];
-  let momentum = [...state.momentum];
-  const yPre: Tensor[] = [];
-  const yPost: Tensor[] = [];
-  const losses: Tensor[] = [];
-  const kP = padTokens(k, -2, padded);
-  const vP = padTokens(v, -2, padded);
-  const qP = padTokens(q, -2, padded);
-  const deltaP = delta ? padTokens(delta, -1, padded) : undefined;
-  const pick = (x: Tensor, i: number): Tensor => reshape(narrow(x, -3, i, 1), [...x.shape.slice(0, -3), ...x.shape.slice(-2)]);
-  const pickVec = (x: Tensor, i: number): Tensor => reshape(narrow(x, -2, i, 1), [...x.shape.slice(0, -2), x.shape[x.ndim - 1]!]);
-
-  for (let i = 0; i < nChunks; i++) {
-    const kc = chunked(kP, -2, b, i);
-    const vc = chunked(vP, -2, b, i);
-    const qc = chunked(qP, -2, b, i);
-    const dc = deltaP ? unsqueeze(chunked(deltaP, -1, b, i), -1) : undefined;
-    const thetaC = pickVec(thetaChunks!, i); // [..., b]
-    const G = pick(coef!.G, i); // [..., b+1, b]
-    const H = pick(coef!.H, i);
-    const beta = pickVec(coef!.beta, i); // [..., b+1]
-    const gamma = pickVec(coef!.gamma, i);
-    const c = pickVec(coef!.c, i);
-
-    // Surprise of every token of the chunk, at the chunk-start weights.
-    const base = weights.map((w) => retain(rule.retention, w));
-    const cache = forward(arch, base, kc);
-    const { loss, dOut } = biasLoss(rule.bias, cache.out, vc, dc);
-    let deltas = tokenGradients(arch, base, cache, dOut);
-    if (rule.maxSurpriseNorm > 0) {
-      const factor = unsqueeze(surpriseClampFactor(deltas, cache.inputs, rule.maxSurpriseNorm), -1);
-      deltas = deltas.map((d) => mul(d, factor));
-    }
-    // theta_s folded into the token factors: the update of token s is -theta_s delta_s (x) input_s.
-    const scaled = deltas.map((d) => mul(d, unsqueeze(thetaC, -1)));
-
-    const rows = (x: Tensor, from: number): Tensor => narrow(x, -2, from, b);
-    const entries = (x: Tensor, from: number): Tensor => narrow(x, -1, from, b);
-    const retrieveAt = (from: number): Tensor => {
-      if (rule.retention.kind === 'l2') {
-        return retrieveLowRank(rule, weights, momentum, cache.inputs, scaled, qc, entries(beta, from), entries(c, from), rows(H, from));
-      }
-      return retrieveMaterialized(rule, weights, momentum, cache.inputs, scaled, qc, entries(beta, from), entries(c, from), rows(H, from));
+  const d = inputs.q.shape[inputs.q.ndim - 1]!;
+  const like = { dtype: inputs.q.dtype, backend: inputs.q.backend };
+  if (nChunks === 0) {
+    return {
+      yPre: zeros([...lead, 0, d], like), yPost: zeros([...lead, 0, d], like), loss: zeros([...lead, 0], like),
+      state: { ...state, pending: null },
     };
-    yPre.push(retrieveAt(0));
-    yPost.push(retrieveAt(1));
-    losses.push(loss);
-
-    const isComplete = i < fullChunks;
-    if (isComplete) {
-      // End-of-chunk state: P^(b) and S^(b).
-      const hEnd = reshape(narrow(H, -2, b, 1), [...lead, b]);
-      const gEnd = reshape(narrow(G, -2, b, 1), [...lead, b]);
-      const bEnd = unsqueeze(narrow(beta, -1, b, 1), -1);
-      const cEnd = unsqueeze(narrow(c, -1, b, 1), -1);
-      const gammaEnd = unsqueeze(narrow(gamma, -1, b, 1), -1);
-      const updateSum = (coefficients: Tensor, l: number): Tensor =>
-        matmul(transpose(mul(scaled[l]!, unsqueeze(coefficients, -1))), cache.inputs[l]!); // sum_s coef_s theta_s delta_s input_s^T
-      const nextWeights = weights.map((w, l) => sub(add(mul(w, bEnd), mul(momentum[l]!, cEnd)), updateSum(hEnd, l)));
-      const nextMomentum = momentum.map((s, l) => sub(mul(s, gammaEnd), updateSum(gEnd, l)));
-      weights = nextWeights;
-      momentum = nextMomentum;
-    }
   }
 
-  const keepFrom = p;
-  const trim = (x: Tensor, axis: number): Tensor => narrow(x, axis, keepFrom, newTokens);
-  const pendingCount = remainder;
-  const pending: PendingChunk | null = pendingCount > 0
-    ? {
-      k: narrow(k, -2, fullChunks * b, pendingCount),
-      v: narrow(v, -2, fullChunks * b, pendingCount),
-      theta: narrow(theta, -1, fullChunks * b, pendingCount),
-      eta: narrow(joinTokens(pend?.eta, inputs.eta, -1), -1, fullChunks * b, pendingCount),
-      alpha: narrow(joinTokens(pend?.alpha, inputs.alpha, -1), -1, fullChunks * b, pendingCount),
-      ...(delta ? { delta: narrow(delta, -1, fullChunks * b, pendingCount) } : {}),
+  // Chunk-first layouts, [nChunks, ...lead, b, ...], so that a chunk is a dense slice (a view).
+  const chunkFirst = (x: Tensor, isGate: boolean): Tensor => {
+    const axis = isGate ? -1 : -2;
+    const split = reshape(padTokens(x, axis, padded), isGate ? [...lead, nChunks, b] : [...lead, nChunks, b, x.shape[x.ndim - 1]!]);
+    const chunkAxis = lead.length;
+    return contiguous(permute(split, [chunkAxis, ...lead.map((_, i) => i), ...(isGate ? [chunkAxis + 1] : [chunkAxis + 1, chunkAxis + 2])]));
+  };
+  const at = (x: Tensor, i: number): Tensor => reshape(narrow(x, 0, i, 1), x.shape.slice(1));
+  const [kC, vC, qC] = [stream.k, stream.v, stream.q].map((x) => chunkFirst(x, false)) as [Tensor, Tensor, Tensor];
+  const [etaC, alphaC, thetaC] = [gates.eta, gates.alpha, stream.theta].map((x) => chunkFirst(x, true)) as [Tensor, Tensor, Tensor];
+  const deltaC = stream.delta ? chunkFirst(stream.delta, true) : undefined;
+  // Gate coefficients for a group of chunks at a time (they do not depend on the weights;
+  // groups of ~4096 tokens keep their O(tokens x chunk) memory bounded).
+  const group = Math.max(1, Math.floor(COEFFICIENT_GROUP_TOKENS / b));
+  // Without a gradient graph to keep, each chunk's intermediates are freed as it ends, so
+  // memory stays flat over the length of a call (outputs aside).
+  const recording = isGradEnabled() && [...Object.values(stream), ...state.weights, ...state.momentum, ...(inputs.layerLearningRates ?? [])]
+    .some((x) => typeof x === 'object' && x.requiresGrad);
+  const scope = <T>(fn: () => T): T => (recording ? fn() : tidy(fn));
+
+  let weights = [...state.weights];
+  let levels = momentumLevels(state.momentum, layers);
+  let coef: GroupCoefficients | null = null;
+  const outputs: Tensor[] = [];
+  const losses: Tensor[] = [];
+  for (let i = 0; i < nChunks; i++) {
+    const inGroup = i % group;
+    if (inGroup === 0) {
+      const count = Math.min(group, nChunks - i);
+      const previous = coef;
+      coef = scope(() => groupCoefficients(narrow(etaC, 0, i, count), narrow(alphaC, 0, i, count), momentumOrder));
+      if (previous && !recording) disposeTree(previous);
     }
-    : null;
-  const emptyOut = (): Tensor => zeros([...lead, 0, inputs.q.shape[inputs.q.ndim - 1]!], { dtype: inputs.q.dtype, backend: inputs.q.backend });
+    const groupCoef = coef!;
+    const complete = i < fullChunks;
+    const step = scope(() => {
+      const pick = (x: Tensor): Tensor => at(x, inGroup);
+      const base = weights.map((w) => retain(rule.retention, w));
+      const dc = deltaC ? unsqueeze(at(deltaC, i), -1) : undefined;
+      const surprise = chunkSurprise(rule, base, at(kC, i), at(vC, i), dc, at(thetaC, i), inputs.layerLearningRates);
+      const rows = { beta: pick(groupCoef.rows.beta), c: groupCoef.rows.c.map(pick), H: pick(groupCoef.rows.H) };
+      const out = rule.retention.kind === 'l2'
+        ? retrieveLowRank(rule, weights, levels, surprise, at(qC, i), rows)
+        : retrieveMaterialized(rule, weights, levels, surprise, at(qC, i), { beta: pick(groupCoef.all.beta), c: groupCoef.all.c.map(pick), H: pick(groupCoef.all.H) });
+      if (!complete) return { out, loss: surprise.loss, weights, levels };
+      // End-of-chunk state: P^(b) and every momentum level S_j^(b).
+      const end = groupCoef.end;
+      const fromMomentum = (coefficients: readonly Tensor[], l: number): Tensor =>
+        coefficients.map((c, n) => mul(levels[n]![l]!, pick(c))).reduce((sum, x) => add(sum, x));
+      return {
+        out,
+        loss: surprise.loss,
+        weights: weights.map((w, l) => sub(add(mul(w, pick(end.beta)), fromMomentum(end.c, l)), lowRankSum(surprise, l, pick(end.H)))),
+        levels: levels.map((level, j) => level.map((_, l) => sub(fromMomentum(end.gamma[j]!, l), lowRankSum(surprise, l, pick(end.G[j]!))))),
+      };
+    });
+    outputs.push(step.out);
+    losses.push(step.loss);
+    if (complete && !recording && i > 0) disposeTree([weights, levels]); // the previous chunk's state, made by this call
+    weights = step.weights;
+    levels = step.levels;
+  }
+
+  const join = (parts: Tensor[], axis: number): Tensor => (parts.length === 1 ? parts[0]! : concat(parts, axis));
+  const all = join(outputs, -2); // [..., 2, tokens, d]: y_pre and y_post
+  const loss = join(losses, -1);
+  const read = (which: number): Tensor => reshape(narrow(narrow(all, -3, which, 1), -2, p, newTokens), [...lead, newTokens, d]);
+  const result = { yPre: read(0), yPost: read(1), loss: narrow(loss, -1, p, newTokens) };
+  if (!recording) disposeTree([coef!, kC, vC, qC, etaC, alphaC, thetaC, deltaC, ...(nChunks > 1 ? [outputs, losses] : [])]);
   return {
-    yPre: nChunks > 0 ? trim(narrow(concat(yPre, -2), -2, 0, total), -2) : emptyOut(),
-    yPost: nChunks > 0 ? trim(narrow(concat(yPost, -2), -2, 0, total), -2) : emptyOut(),
-    loss: nChunks > 0 ? trim(narrow(concat(losses, -1), -1, 0, total), -1) : zeros([...lead, 0], { dtype: inputs.k.dtype, backend: inputs.k.backend }),
-    state: { weights, momentum, pending, position: state.position + newTokens },
+    ...result,
+    state: { weights, momentum: levels.flat(), pending: pendingFrom(stream, fullChunks * b, remainder), position: state.position + newTokens },
+  };
+}
+
+/** Tokens of gates whose chunk coefficients are computed in one batch. */
+const COEFFICIENT_GROUP_TOKENS = 4096;
+
+/** Disposes every tensor in a nested structure of arrays and plain objects. */
+function disposeTree(value: unknown): void {
+  if (value instanceof Tensor) value.dispose();
+  else if (Array.isArray(value)) value.forEach(disposeTree);
+  else if (typeof value === 'object' && value !== null) Object.values(value).forEach(disposeTree);
+}
+
+/** The coefficients of one chunk that retrieval needs, over times 0..b: beta [..., b+1], c[i] [..., b+1], H [..., b+1, b]. */
+interface RetrievalCoefficients {
+  readonly beta: Tensor;
+  readonly c: readonly Tensor[];
+  readonly H: Tensor;
+}
+
+/**
+ * Retrieval rows: index 0 of the [2] axis reads P^(t) (y_pre, times 0..b-1), index 1 reads
+ * P^(t+1) (y_post, times 1..b). beta and c[i] are [..., 2, b, 1], H [..., 2, b, b].
+ */
+type RetrievalRows = RetrievalCoefficients;
+
+/**
+ * The coefficients of a group of chunks, laid out chunk first ([chunks, ...lead, ...]) and
+ * contiguous, so that picking one chunk is a view: the retrieval rows and the end-of-chunk
+ * entries that the chunk loop needs.
+ */
+interface GroupCoefficients {
+  readonly rows: RetrievalRows;
+  /** Times 0..b (for retentions that materialise per-token weights). */
+  readonly all: RetrievalCoefficients;
+  /** Time b: beta, c[i], gamma[j][i] as [chunks, ...lead, 1, 1]; H and G[j] as [chunks, ...lead, b]. */
+  readonly end: { beta: Tensor; c: Tensor[]; gamma: Tensor[][]; H: Tensor; G: Tensor[] };
+}
+
+function groupCoefficients(eta: Tensor, alpha: Tensor, momentumOrder: number): GroupCoefficients {
+  const coef = chunkCoefficients(eta, alpha, momentumOrder);
+  const b = eta.shape[eta.ndim - 1]!;
+  const bothTimes = (x: Tensor): Tensor => unsqueeze(stack([narrow(x, -1, 0, b), narrow(x, -1, 1, b)], -2), -1);
+  const lastTime = (x: Tensor): Tensor => unsqueeze(contiguous(narrow(x, -1, b, 1)), -1);
+  const lastRow = (x: Tensor): Tensor => reshape(contiguous(narrow(x, -2, b, 1)), [...x.shape.slice(0, -2), b]);
+  return {
+    rows: {
+      beta: bothTimes(coef.beta),
+      c: coef.c.map(bothTimes),
+      H: stack([narrow(coef.H, -2, 0, b), narrow(coef.H, -2, 1, b)], -3),
+    },
+    all: { beta: coef.beta, c: [...coef.c], H: contiguous(coef.H) },
+    end: {
+      beta: lastTime(coef.beta),
+      c: coef.c.map(lastTime),
+      gamma: coef.gamma.map((level) => level.map(lastTime)),
+      H: lastRow(coef.H),
+      G: coef.G.map(lastRow),
+    },
   };
 }
 
 /**
  * Retrieval at queries X through per-token weights without forming them (L2 retention):
- * layer l computes  Z = diag(beta) X W0^T + diag(c) X S0^T - (H o (X A^T)) (theta o Delta).
+ * layer l computes  Z = diag(beta) X W0^T + sum_i diag(c_i) X S_i0^T - (H o (X A^T)) (theta o Delta),
+ * for y_pre and y_post at once (the [2] axis); the first layer's products with the queries
+ * are shared by both. Returns [..., 2, b, d].
  */
 function retrieveLowRank(
-  rule: MemoryRule, weights: readonly Tensor[], momentum: readonly Tensor[], inputs: readonly Tensor[], scaled: readonly Tensor[],
-  q: Tensor, beta: Tensor, c: Tensor, H: Tensor,
+  rule: MemoryRule, weights: readonly Tensor[], levels: readonly (readonly Tensor[])[], surprise: ChunkSurprise, q: Tensor,
+  rows: RetrievalRows,
 ): Tensor {
-  const betaCol = unsqueeze(beta, -1);
-  const cCol = unsqueeze(c, -1);
-  let x = q;
-  let z: Tensor = q;
-  weights.forEach((w, l) => {
-    const fromStart = mul(matmul(x, transpose(w)), betaCol);
-    const fromMomentum = mul(matmul(x, transpose(momentum[l]!)), cCol);
-    const scores = mul(H, matmul(x, transpose(inputs[l]!))); // [..., tq, s]
-    z = sub(add(fromStart, fromMomentum), matmul(scores, scaled[l]!));
-    if (l < weights.length - 1) x = activateOf(rule, z);
-  });
-  return finishOf(rule, q, z);
+  const b = q.shape[q.ndim - 2]!;
+  // x is [..., r, b, in] with r = 1 (the queries) or 2 (y_pre and y_post rows); products
+  // run on the merged [..., r b, in] rows so the weights are never broadcast (copied).
+  const layer = (x: Tensor, l: number): Tensor => {
+    const outer = x.shape.slice(0, -3);
+    const r = x.shape[x.ndim - 3]!;
+    const flat = reshape(x, [...outer, r * b, x.shape[x.ndim - 1]!]);
+    const product = (w: Tensor): Tensor => reshape(matmul(flat, transpose(w)), [...outer, r, b, w.shape[w.ndim - 2]!]);
+    let z = mul(product(weights[l]!), rows.beta);
+    levels.forEach((level, i) => { z = add(z, mul(product(level[l]!), rows.c[i]!)); });
+    const scores = mul(rows.H, product(surprise.inputs[l]!)); // [..., 2, b, b]
+    const update = matmul(reshape(scores, [...outer, 2 * b, b]), surprise.scaled[l]!);
+    return sub(z, reshape(update, [...outer, 2, b, update.shape[update.ndim - 1]!]));
+  };
+  const x0 = unsqueeze(q, -3);
+  let z = layer(x0, 0);
+  for (let l = 1; l < weights.length; l++) z = layer(activate(rule.architecture, z), l);
+  return finish(rule.architecture, x0, z);
 }
 
-/** Retrieval through explicitly formed per-token weights (for retentions non-linear in P). */
+/** Retrieval through explicitly formed per-token weights (for retentions non-linear in P). Returns [..., 2, b, d]. */
 function retrieveMaterialized(
-  rule: MemoryRule, weights: readonly Tensor[], momentum: readonly Tensor[], inputs: readonly Tensor[], scaled: readonly Tensor[],
-  q: Tensor, beta: Tensor, c: Tensor, H: Tensor,
+  rule: MemoryRule, weights: readonly Tensor[], levels: readonly (readonly Tensor[])[], surprise: ChunkSurprise, q: Tensor,
+  coef: RetrievalCoefficients,
 ): Tensor {
-  const b4 = unsqueeze(unsqueeze(beta, -1), -1); // [..., t, 1, 1]
-  const c4 = unsqueeze(unsqueeze(c, -1), -1);
-  // Per-token accumulators [..., t, out, in] = beta_t W0 + c_t S0 - sum_s H[t,s] delta_s input_s^T.
+  const b = q.shape[q.ndim - 2]!;
+  const perTime = (x: Tensor): Tensor => unsqueeze(unsqueeze(x, -1), -1); // [..., b+1, 1, 1]
+  // Accumulators at times 0..b, [..., b+1, out, in] = beta_t W0 + sum_i c_i[t] S_i0 - sum_s H[t,s] scaled_s input_s^T,
+  // then the y_pre (0..b-1) and y_post (1..b) windows as [..., 2, b, out, in].
   const perToken = weights.map((w, l) => {
-    const lowRank = matmul(mul(unsqueeze(transpose(scaled[l]!), -3), unsqueeze(H, -2)), unsqueeze(inputs[l]!, -3));
-    return retain(rule.retention, sub(add(mul(unsqueeze(w, -3), b4), mul(unsqueeze(momentum[l]!, -3), c4)), lowRank));
+    const lowRank = matmul(mul(unsqueeze(transpose(surprise.scaled[l]!), -3), unsqueeze(coef.H, -2)), unsqueeze(surprise.inputs[l]!, -3));
+    let accumulator = mul(unsqueeze(w, -3), perTime(coef.beta));
+    levels.forEach((level, i) => { accumulator = add(accumulator, mul(unsqueeze(level[l]!, -3), perTime(coef.c[i]!))); });
+    const retained = retain(rule.retention, sub(accumulator, lowRank));
+    return stack([narrow(retained, -3, 0, b), narrow(retained, -3, 1, b)], -4);
   });
-  let x = unsqueeze(q, -2); // [..., t, 1, d]
+  let x = reshape(q, [...q.shape.slice(0, -2), 1, b, 1, q.shape[q.ndim - 1]!]); // one query row per token
   let z: Tensor = x;
   perToken.forEach((w, l) => {
-    z = matmul(x, transpose(w));
-    if (l < perToken.length - 1) x = activateOf(rule, z);
+    z = matmul(x, transpose(w)); // [..., 2, b, 1, out]
+    if (l < perToken.length - 1) x = activate(rule.architecture, z);
   });
-  const out = reshape(z, [...q.shape.slice(0, -1), z.shape[z.ndim - 1]!]);
-  return finishOf(rule, q, out);
-}
-
-function activateOf(rule: MemoryRule, z: Tensor): Tensor {
-  return activate(rule.architecture, z);
-}
-function finishOf(rule: MemoryRule, x: Tensor, f: Tensor): Tensor {
-  return finish(rule.architecture, x, f);
+  const out = reshape(z, [...z.shape.slice(0, -2), z.shape[z.ndim - 1]!]); // [..., 2, b, out]
+  return finish(rule.architecture, unsqueeze(q, -3), out);
 }
 
 /** Drops the gradient graph of a state (between training segments, or for storage). */
@@ -395,35 +672,31 @@ export function detachState(state: MemoryState): MemoryState {
 /**
  * The weights the memory holds right now, P^(position), including the tokens of a
  * pending partial chunk (a sequence shorter than a chunk is still stored).
+ * `layerLearningRates` are the multipliers of `MemoryInputs` (needed when the rule uses them).
  */
-export function currentWeights(rule: MemoryRule, state: MemoryState): Tensor[] {
+export function currentWeights(rule: MemoryRule, state: MemoryState, layerLearningRates?: readonly Tensor[]): Tensor[] {
   const pend = state.pending;
   if (!pend) return state.weights.map((w) => retain(rule.retention, w));
-  const arch = rule.architecture;
+  if (ruleKnobs(rule).layerLearningRates && !layerLearningRates) throw new Error('memory: rule.layerLearningRates is on: pass layerLearningRates to read a state with a pending chunk');
   const b = rule.chunkSize;
+  const layers = state.weights.length;
   const p = pend.k.shape[pend.k.ndim - 2]!;
   const lead = pend.k.shape.slice(0, -2);
-  const gates = effectiveGates(rule, { eta: pend.eta, alpha: pend.alpha });
-  const coef = chunkCoefficients(padTokens(gates.eta, -1, b - p), padTokens(gates.alpha, -1, b - p));
+  const gates = effectiveGates(rule, pend);
+  const coef = chunkCoefficients(padTokens(gates.eta, -1, b - p), padTokens(gates.alpha, -1, b - p), ruleKnobs(rule).momentumOrder);
   const base = state.weights.map((w) => retain(rule.retention, w));
-  const cache = forward(arch, base, pend.k);
-  const { dOut } = biasLoss(rule.bias, cache.out, pend.v, pend.delta ? unsqueeze(pend.delta, -1) : undefined);
-  let deltas = tokenGradients(arch, base, cache, dOut);
-  if (rule.maxSurpriseNorm > 0) {
-    const factor = unsqueeze(surpriseClampFactor(deltas, cache.inputs, rule.maxSurpriseNorm), -1);
-    deltas = deltas.map((d) => mul(d, factor));
-  }
+  const surprise = chunkSurprise(rule, base, pend.k, pend.v, pend.delta ? unsqueeze(pend.delta, -1) : undefined, pend.theta, layerLearningRates);
+  const at = (x: Tensor): Tensor => unsqueeze(narrow(x, -1, p, 1), -1); // time p, [..., 1, 1]
   const hRow = reshape(narrow(narrow(coef.H, -2, p, 1), -1, 0, p), [...lead, p]);
-  const betaP = unsqueeze(narrow(coef.beta, -1, p, 1), -1);
-  const cP = unsqueeze(narrow(coef.c, -1, p, 1), -1);
+  const levels = momentumLevels(state.momentum, layers);
   return state.weights.map((w, l) => {
-    const scaled = mul(deltas[l]!, unsqueeze(mul(pend.theta, hRow), -1));
-    const update = matmul(transpose(scaled), cache.inputs[l]!);
-    return retain(rule.retention, sub(add(mul(w, betaP), mul(state.momentum[l]!, cP)), update));
+    let accumulator = mul(w, at(coef.beta));
+    levels.forEach((level, i) => { accumulator = add(accumulator, mul(level[l]!, at(coef.c[i]!))); });
+    return retain(rule.retention, sub(accumulator, lowRankSum(surprise, l, hRow)));
   });
 }
 
 /** Reads the memory at queries q [..., T, d] with its current weights (no update). */
-export function readMemory(rule: MemoryRule, state: MemoryState, q: Tensor): Tensor {
-  return apply(rule.architecture, currentWeights(rule, state), q);
+export function readMemory(rule: MemoryRule, state: MemoryState, q: Tensor, layerLearningRates?: readonly Tensor[]): Tensor {
+  return apply(rule.architecture, currentWeights(rule, state, layerLearningRates), q);
 }

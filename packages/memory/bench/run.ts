@@ -1,0 +1,356 @@
+// Throughput and memory use of the neural memory on the CPU backend: tokens/s of the chunked
+// parallel scan (forward, and forward + backward through the outer loop) and of the reference
+// loop, dispatches per chunk, peak live bytes, how time grows with length, and a long stream
+// in pieces with flat memory. Writes bench-results/memory.json.
+//
+// Run: pnpm bench (node --conditions=source --import tsx bench/run.ts). The whole run is capped
+// at MEMORY_BENCH_BUDGET_S seconds (default 300): measurements that would not fit are skipped
+// and listed as such. Shared machines are noisy: the load average is recorded with the results.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import * as tensorLib from '@titans/tensor';
+import {
+  Rng, add, cpuBackend, l2Normalize, liveTensors, mul, noGrad, sum, tidy, valueAndGrad, type Backend, type Tensor,
+} from '@titans/tensor';
+import {
+  detachState, initialState, memoryPreset, scanLoop, scanParallel, weightShapes,
+  type MemoryInputs, type MemoryRule, type MemoryState,
+} from '../src/index.js';
+
+const budgetMs = Number(process.env.MEMORY_BENCH_BUDGET_S ?? 300) * 1000;
+const started = performance.now();
+const elapsed = (): number => performance.now() - started;
+const remaining = (): number => budgetMs - elapsed();
+
+// ---------------------------------------------------------------- backend probe
+
+/** Counts primitive calls and tracks the peak of live bytes by wrapping the backend's methods. */
+class BackendProbe {
+  readonly calls = new Map<string, number>();
+  peakBytes = 0;
+  constructor(private readonly backend: Backend) {
+    const methods = [
+      'unary', 'binary', 'where', 'cast', 'reduceRows', 'argReduceRows', 'matmul', 'scanRows', 'linearScanRows',
+      'concatRows', 'gatherRows', 'scatterAddRows', 'fill', 'fromArray', 'attention', 'attentionBackward',
+    ] as const;
+    const target = backend as unknown as Record<string, (...args: unknown[]) => unknown>;
+    for (const name of methods) {
+      const original = target[name]!.bind(backend);
+      target[name] = (...args: unknown[]): unknown => {
+        const result = original(...args);
+        const key = typeof args[0] === 'string' ? `${name}:${args[0]}` : name;
+        this.calls.set(key, (this.calls.get(key) ?? 0) + 1);
+        const live = backend.liveBytes();
+        if (live > this.peakBytes) this.peakBytes = live;
+        return result;
+      };
+    }
+  }
+  reset(): void {
+    this.calls.clear();
+    this.peakBytes = this.backend.liveBytes();
+  }
+  total(): number {
+    let n = 0;
+    for (const c of this.calls.values()) n += c;
+    return n;
+  }
+  count(prefix: string): number {
+    let n = 0;
+    for (const [k, c] of this.calls) if (k === prefix || k.startsWith(`${prefix}:`)) n += c;
+    return n;
+  }
+}
+const probe = new BackendProbe(cpuBackend);
+
+// ---------------------------------------------------------------- workloads
+
+const dim = 256;
+const heads = 4;
+const headDim = dim / heads;
+type Arch = 'linear' | 'mlp2';
+const archOf: Record<Arch, 'titans-linear' | 'titans'> = { linear: 'titans-linear', mlp2: 'titans' };
+
+function ruleOf(arch: Arch, chunkSize: number, width = headDim): MemoryRule {
+  return memoryPreset(archOf[arch], width, { chunkSize });
+}
+
+function makeInputs(tokens: number, seed: number, lead = [1, heads], width = headDim): MemoryInputs {
+  const rng = new Rng(seed);
+  const rows = [...lead, tokens, width];
+  return {
+    k: l2Normalize(rng.normal(rows), -1),
+    v: rng.normal(rows),
+    q: l2Normalize(rng.normal(rows), -1),
+    theta: rng.uniform([...lead, tokens], 0.05, 0.3),
+    eta: rng.uniform([...lead, tokens], 0.5, 0.9),
+    alpha: rng.uniform([...lead, tokens], 0, 0.02),
+  };
+}
+
+function makeWeights(rule: MemoryRule, seed: number, count = heads, width = headDim): Tensor[] {
+  const rng = new Rng(seed);
+  return weightShapes(rule.architecture, width).map(([out, inp]) => rng.normal([count, out, inp], 0, 1 / Math.sqrt(inp)));
+}
+
+type Mode = 'forward' | 'forward+backward';
+
+/**
+ * Wall and CPU (user + system, all threads) seconds of one scan, and its peak live bytes
+ * above what was live when it started (inputs are made outside the measured part).
+ */
+function runOnce(rule: MemoryRule, tokens: number, mode: Mode, path: 'parallel' | 'loop'): { seconds: number; cpuSeconds: number; peakBytes: number } {
+  const scan = path === 'loop' ? scanLoop : scanParallel;
+  let seconds = 0;
+  let cpuSeconds = 0;
+  let peakBytes = 0;
+  tidy(() => {
+    const inputs = makeInputs(tokens, 1);
+    const weights = makeWeights(rule, 2);
+    const r = new Rng(3).normal([1, heads, tokens, headDim]);
+    probe.reset();
+    const liveBefore = cpuBackend.liveBytes();
+    const start = performance.now();
+    const cpuStart = process.cpuUsage();
+    if (mode === 'forward') {
+      noGrad(() => scan(rule, inputs, initialState(weights, rule)).yPost.dataSync());
+    } else {
+      const [, grads] = valueAndGrad((x: { inputs: Tensor[]; weights: Tensor[] }) => {
+        const [k, v, q, theta, eta, alpha] = x.inputs as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+        const out = scan(rule, { k, v, q, theta, eta, alpha }, initialState(x.weights, rule));
+        return add(sum(mul(out.yPost, r)), sum(mul(out.yPre, r)));
+      })({ inputs: [inputs.k, inputs.v, inputs.q, inputs.theta, inputs.eta, inputs.alpha], weights });
+      grads.weights[0]!.dataSync();
+    }
+    seconds = (performance.now() - start) / 1000;
+    const cpu = process.cpuUsage(cpuStart);
+    cpuSeconds = (cpu.user + cpu.system) / 1e6;
+    peakBytes = probe.peakBytes - liveBefore;
+  });
+  return { seconds, cpuSeconds, peakBytes };
+}
+
+interface Measurement {
+  arch: Arch;
+  chunk: number;
+  tokens: number;
+  mode: Mode;
+  path: 'parallel' | 'loop';
+  seconds: number;
+  tokensPerSecond: number;
+  /** CPU seconds (user + system, all threads) of the median run: less sensitive to other load than wall time. */
+  cpuSeconds: number;
+  /** tokens / cpuSeconds: what an otherwise idle core would see (single-threaded runs). */
+  tokensPerCpuSecond: number;
+  runs: number;
+  /** Backend primitive calls (kernel dispatches) per chunk of the measured run. */
+  dispatchesPerChunk: number;
+  matmulsPerChunk: number;
+  /** Peak live bytes of the scan above what was live before it (intermediates, outputs, gradients; not the inputs). */
+  peakLiveBytes: number;
+}
+
+const measurements: Measurement[] = [];
+const skipped: string[] = [];
+const secondsPerToken = new Map<string, number>();
+const bytesPerToken = new Map<string, number>();
+const maxPeakBytes = Number(process.env.MEMORY_BENCH_MAX_BYTES ?? 4 * 2 ** 30);
+const keyOf = (arch: Arch, chunk: number, mode: Mode, path: string): string => `${arch}/${chunk}/${mode}/${path}`;
+
+/** Times one configuration (median of up to 3 runs while each is under a second), unless it would not fit the budget. */
+function measure(arch: Arch, chunk: number, tokens: number, mode: Mode, path: 'parallel' | 'loop', reserveMs = 0): Measurement | null {
+  const key = keyOf(arch, chunk, mode, path);
+  const label = `${arch} chunk ${chunk} ${tokens} tokens ${mode} (${path})`;
+  const known = secondsPerToken.get(key);
+  if (known !== undefined && known * tokens * 1000 > remaining() - reserveMs) {
+    skipped.push(`${label}: projected ${(known * tokens).toFixed(0)} s does not fit the remaining budget`);
+    console.log(`skip  ${label}`);
+    return null;
+  }
+  const bytes = bytesPerToken.get(key);
+  if (bytes !== undefined && bytes * tokens > maxPeakBytes) {
+    skipped.push(`${label}: projected peak ${(bytes * tokens / 2 ** 30).toFixed(1)} GiB of live tensors is above the ${(maxPeakBytes / 2 ** 30).toFixed(0)} GiB guard`);
+    console.log(`skip  ${label} (memory)`);
+    return null;
+  }
+  const rule = ruleOf(arch, chunk);
+  const times = [runOnce(rule, tokens, mode, path)];
+  const dispatches = probe.total();
+  const matmuls = probe.count('matmul');
+  const peak = times[0]!.peakBytes;
+  while (times.length < 3 && times[0]!.seconds < 1 && remaining() > 30_000) times.push(runOnce(rule, tokens, mode, path));
+  times.sort((a, b) => a.seconds - b.seconds);
+  const { seconds, cpuSeconds } = times[Math.floor(times.length / 2)]!;
+  const chunks = Math.ceil(tokens / chunk);
+  const m: Measurement = {
+    arch, chunk, tokens, mode, path, seconds: round(seconds, 4), tokensPerSecond: Math.round(tokens / seconds), cpuSeconds: round(cpuSeconds, 3),
+    tokensPerCpuSecond: Math.round(tokens / cpuSeconds), runs: times.length,
+    dispatchesPerChunk: round(dispatches / chunks, 1), matmulsPerChunk: round(matmuls / chunks, 1), peakLiveBytes: peak,
+  };
+  secondsPerToken.set(key, Math.max(known ?? 0, seconds / tokens));
+  bytesPerToken.set(key, Math.max(bytes ?? 0, peak / tokens));
+  measurements.push(m);
+  console.log(`${label.padEnd(52)} ${String(m.tokensPerSecond).padStart(8)} tok/s (${String(m.tokensPerCpuSecond).padStart(6)} per CPU s)  ${m.seconds.toFixed(2).padStart(7)} s  ` +
+    `${m.dispatchesPerChunk} dispatches/chunk  peak ${(peak / 2 ** 20).toFixed(1)} MiB`);
+  return m;
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** Least-squares fit seconds = a + b tokens, and the exponent of seconds ~ tokens^p (1 = linear). */
+function fit(points: { tokens: number; seconds: number }[]): { secondsPerToken: number; interceptSeconds: number; r2: number; exponent: number } | null {
+  if (points.length < 2) return null;
+  const n = points.length;
+  const mean = (f: (p: { tokens: number; seconds: number }) => number): number => points.reduce((s, p) => s + f(p), 0) / n;
+  const mx = mean((p) => p.tokens);
+  const my = mean((p) => p.seconds);
+  const sxy = points.reduce((s, p) => s + (p.tokens - mx) * (p.seconds - my), 0);
+  const sxx = points.reduce((s, p) => s + (p.tokens - mx) ** 2, 0);
+  const b = sxy / sxx;
+  const a = my - b * mx;
+  const ssRes = points.reduce((s, p) => s + (p.seconds - a - b * p.tokens) ** 2, 0);
+  const ssTot = points.reduce((s, p) => s + (p.seconds - my) ** 2, 0);
+  const lx = points.map((p) => Math.log(p.tokens));
+  const ly = points.map((p) => Math.log(p.seconds));
+  const lmx = lx.reduce((s, v) => s + v, 0) / n;
+  const lmy = ly.reduce((s, v) => s + v, 0) / n;
+  const exponent = lx.reduce((s, v, i) => s + (v - lmx) * (ly[i]! - lmy), 0) / lx.reduce((s, v) => s + (v - lmx) ** 2, 0);
+  return { secondsPerToken: b, interceptSeconds: round(a, 4), r2: round(1 - ssRes / Math.max(ssTot, 1e-30), 4), exponent: round(exponent, 3) };
+}
+
+// ---------------------------------------------------------------- the long stream
+
+interface StreamResult {
+  tokens: number;
+  targetTokens: number;
+  seconds: number;
+  tokensPerSecond: number;
+  cpuSeconds: number;
+  config: string;
+  /** Live bytes and tensors after each sampled piece (state, pending chunk and nothing else survives a piece). */
+  liveBytes: { tokens: number; bytes: number; tensors: number }[];
+  peakLiveBytesWithinPiece: number;
+  note?: string;
+}
+
+function stream(targetTokens: number, capMs: number): StreamResult {
+  const piece = 8192;
+  const chunk = 64;
+  const rule = ruleOf('linear', chunk, 64);
+  let state: MemoryState = initialState(makeWeights(rule, 5, 1, 64), rule);
+  const liveBytes: { tokens: number; bytes: number; tensors: number }[] = [{ tokens: 0, bytes: cpuBackend.liveBytes(), tensors: liveTensors() }];
+  let peak = 0;
+  let tokens = 0;
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  // Pieces of 8192 tokens with an odd tail, so the state crosses pieces mid-chunk (pending tokens).
+  for (let i = 0; tokens < targetTokens; i++) {
+    if (performance.now() - t0 > capMs) break;
+    const size = Math.min(piece - (i % 2) * 37, targetTokens - tokens);
+    probe.reset();
+    const next = tidy(() => noGrad(() => {
+      const out = scanParallel(rule, makeInputs(size, 100 + i, [1, 1], 64), state);
+      out.yPost.dataSync();
+      return detachState(out.state);
+    }));
+    peak = Math.max(peak, probe.peakBytes);
+    for (const t of [...state.weights, ...state.momentum]) if (!next.weights.includes(t) && !next.momentum.includes(t)) t.dispose();
+    if (state.pending) for (const t of Object.values(state.pending)) (t as Tensor).dispose();
+    state = next;
+    tokens += size;
+    if (i % 8 === 7 || tokens >= targetTokens) liveBytes.push({ tokens, bytes: cpuBackend.liveBytes(), tensors: liveTensors() });
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    tokens, targetTokens, seconds: round(seconds, 2), tokensPerSecond: Math.round(tokens / seconds), cpuSeconds: round((cpu.user + cpu.system) / 1e6, 2),
+    config: 'linear memory, d = 64, 1 head, chunk 64, float32, forward (scanParallel, noGrad), pieces of 8192/8155 tokens; ' +
+      'between pieces only the state lives: weights, momentum and the 0-63 pending tokens of the unfinished chunk',
+    liveBytes, peakLiveBytesWithinPiece: peak,
+    ...(tokens < targetTokens ? { note: `stopped at ${tokens} tokens: the ${Math.round(capMs / 1000)} s cap for the stream` } : {}),
+  };
+}
+
+// ---------------------------------------------------------------- PyTorch peer
+
+function torchPeer(): { status: 'skipped' | 'ran'; reason?: string } {
+  const probeTorch = spawnSync('python3', ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', timeout: 60_000 });
+  if (probeTorch.error) return { status: 'skipped', reason: `python3 not runnable (${probeTorch.error.message})` };
+  if (probeTorch.status !== 0) return { status: 'skipped', reason: `python3 cannot import torch (${(probeTorch.stderr.trim().split('\n').pop() ?? '').slice(0, 120)}); not installed by this bench` };
+  return { status: 'skipped', reason: `torch ${probeTorch.stdout.trim()} is importable but the peer script is not part of this bench yet` };
+}
+
+// ---------------------------------------------------------------- run
+
+const loadBefore = loadavg();
+console.log(`@titans/memory bench: d = ${dim}, ${heads} heads, float32, CPU backend; budget ${budgetMs / 1000} s; load ${loadBefore.map((l) => l.toFixed(1)).join(' ')}`);
+const torch = torchPeer();
+console.log(`PyTorch peer: ${torch.status}${torch.reason ? ` (${torch.reason})` : ''}`);
+
+// Warm the JIT, the kernel caches and the CPU backend's workers first (the first measured
+// configuration otherwise pays for them).
+for (const arch of ['linear', 'mlp2'] as const) {
+  for (const chunk of [16, 64]) runOnce(ruleOf(arch, chunk), 1024, 'forward', 'parallel');
+  runOnce(ruleOf(arch, 64), 256, 'forward+backward', 'parallel');
+}
+
+// In order of importance, so a tight budget drops the least useful runs.
+const configs: [Arch, number][] = [['linear', 16], ['linear', 64], ['mlp2', 16], ['mlp2', 64]];
+for (const [arch, chunk] of configs) measure(arch, chunk, 1024, 'forward', 'parallel');
+for (const [arch, chunk] of configs) measure(arch, chunk, 1024, 'forward+backward', 'parallel');
+const streamCapMs = Math.max(20_000, Math.min(150_000, remaining() - 90_000));
+const streamResult = stream(1_000_000, streamCapMs);
+const liveRange = (xs: number[]): string => `${Math.min(...xs)}-${Math.max(...xs)}`;
+console.log(`stream: ${streamResult.tokens} tokens in ${streamResult.seconds} s (${streamResult.tokensPerSecond} tok/s); between pieces ` +
+  `${liveRange(streamResult.liveBytes.map((x) => x.bytes))} live bytes, ${liveRange(streamResult.liveBytes.map((x) => x.tensors))} live tensors; ` +
+  `peak within a piece ${(streamResult.peakLiveBytesWithinPiece / 2 ** 20).toFixed(1)} MiB`);
+for (const tokens of [2048, 4096]) for (const [arch, chunk] of configs) measure(arch, chunk, tokens, 'forward', 'parallel');
+// The loop: estimated from 64 tokens, run at 1K when it fits.
+for (const arch of ['linear', 'mlp2'] as const) {
+  measure(arch, 16, 64, 'forward', 'loop');
+  measure(arch, 16, 1024, 'forward', 'loop', 10_000);
+}
+for (const [arch, chunk] of configs) measure(arch, chunk, 4096, 'forward+backward', 'parallel', 10_000);
+for (const tokens of [16_384, 65_536]) measure('linear', 64, tokens, 'forward', 'parallel', 5_000);
+
+// Time against length, in wall seconds and in CPU seconds (the latter is what to read on a loaded machine).
+const slopes = Object.fromEntries(configs.flatMap(([arch, chunk]) => {
+  const points = measurements.filter((m) => m.arch === arch && m.chunk === chunk && m.mode === 'forward' && m.path === 'parallel');
+  return (['seconds', 'cpuSeconds'] as const).map((clock) => {
+    const f = fit(points.map((p) => ({ tokens: p.tokens, seconds: p[clock] })));
+    return [`${arch}/chunk ${chunk}/forward/${clock}`, f && { ...f, microsecondsPerToken: round(f.secondsPerToken * 1e6, 2), fromTokens: points.map((p) => p.tokens) }];
+  });
+}));
+for (const [name, f] of Object.entries(slopes)) if (f) console.log(`slope ${name}: ${f.microsecondsPerToken} us/token (${f.interceptSeconds} s intercept), exponent ${f.exponent}, r2 ${f.r2}`);
+
+const info = (tensorLib as Record<string, unknown>).cpuInfo;
+const result = {
+  benchmark: '@titans/memory',
+  date: new Date().toISOString(),
+  machine: {
+    cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version,
+    loadAverageBefore: loadBefore.map((l) => round(l, 2)), loadAverageAfter: loadavg().map((l) => round(l, 2)),
+    cpuBackend: typeof info === 'function' ? (info as () => unknown)() : null,
+  },
+  setup: {
+    dim, heads, headDim, dtype: 'float32', batch: 1,
+    architectures: { linear: 'M(x) = W x, 64 x 64 per head', mlp2: 'x + LN(W2 silu(W1 x)), 64-256-64 per head (titans preset)' },
+    rule: 'titans presets: momentum and forgetting on, data-dependent gates',
+    forwardBackward: 'valueAndGrad of sum(y_pre r) + sum(y_post r) with respect to k, v, q, theta, eta, alpha and the initial weights',
+    peakLiveBytes: 'maximum of backend.liveBytes() after each primitive during the scan (and its backward pass), above the bytes live when it started: inputs and initial weights excluded',
+  },
+  measurements,
+  slopes,
+  stream: streamResult,
+  pytorchPeer: torch,
+  skipped,
+  totalSeconds: round(elapsed() / 1000, 1),
+};
+mkdirSync('bench-results', { recursive: true });
+writeFileSync('bench-results/memory.json', `${JSON.stringify(result, null, 2)}\n`);
+console.log(`wrote bench-results/memory.json (${result.totalSeconds} s)`);
+process.exit(0);
