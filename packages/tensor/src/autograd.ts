@@ -32,20 +32,59 @@ export function gradients(output: Tensor, inputs: readonly Tensor[], options: Gr
   const run = (): Tensor[] => {
     const grads = new Map<Tensor, Tensor>();
     const slices = new Map<Tensor, SliceGrad[]>();
+    // Without createGraph no recorded node keeps a gradient, so each is freed as soon as
+    // nothing holds it any more (the gradient map or a slice list): backward passes of
+    // long chunked loops then stay close to the forward pass's memory.
+    const holders = new Map<Tensor, number>();
+    const pinned = new Set<Tensor>(options.gradOutput ? [options.gradOutput] : []);
+    const hold = (x: Tensor): void => {
+      holders.set(x, (holders.get(x) ?? 0) + 1);
+    };
+    const release = (x: Tensor): void => {
+      if (createGraph || pinned.has(x) || (holders.get(x) ?? 0) > 0) return;
+      x.dispose();
+    };
+    const drop = (x: Tensor): void => {
+      const n = (holders.get(x) ?? 0) - 1;
+      if (n > 0) holders.set(x, n);
+      else holders.delete(x);
+      release(x);
+    };
     const accumulate = (input: Tensor, g: Tensor): void => {
       const existing = grads.get(input);
-      grads.set(input, existing ? add(existing, g) : g);
+      if (!existing) {
+        grads.set(input, g);
+        hold(g);
+        return;
+      }
+      const total = add(existing, g);
+      grads.set(input, total);
+      hold(total);
+      drop(existing);
+      release(g);
     };
     /** The full gradient of t: dense contributions plus its slices' gradients, assembled once. */
     const gradOf = (t: Tensor): Tensor | undefined => {
       const parts = slices.get(t);
       if (parts) {
         slices.delete(t);
-        accumulate(t, assembleSlices(t, parts));
+        const assembled = assembleSlices(t, parts);
+        for (const part of parts) drop(part.grad);
+        accumulate(t, assembled);
       }
       return grads.get(t);
     };
-    if (output.requiresGrad || targets.has(output)) grads.set(output, options.gradOutput ?? onesLike(output));
+    /** Forgets t's gradient once its node has passed it on (targets keep theirs). */
+    const done = (t: Tensor, g: Tensor): void => {
+      if (targets.has(t)) return;
+      grads.delete(t);
+      drop(g);
+    };
+    if (output.requiresGrad || targets.has(output)) {
+      const seed = options.gradOutput ?? onesLike(output);
+      grads.set(output, seed);
+      hold(seed);
+    }
     for (let i = order.length - 1; i >= 0; i--) {
       const t = order[i]!;
       const g = gradOf(t);
@@ -56,19 +95,28 @@ export function gradients(output: Tensor, inputs: readonly Tensor[], options: Gr
         if (input.requiresGrad && input.dtype !== 'int32') {
           const list = slices.get(input) ?? [];
           list.push({ ...node.slice, grad: g });
+          hold(g);
           slices.set(input, list);
         }
+        done(t, g);
         continue;
       }
       const inputGrads = node.backward(g);
+      pinned.add(g);
       node.inputs.forEach((input, j) => {
         const gi = inputGrads[j];
-        if (!gi || !input.requiresGrad || input.dtype === 'int32') return;
+        if (!gi) return;
+        if (!input.requiresGrad || input.dtype === 'int32') {
+          release(gi);
+          return;
+        }
         if (!sameShape(gi.shape, input.shape)) {
           throw new Error(`internal: gradient of ${node.name} input ${j} has shape ${formatShape(gi.shape)}, expected ${formatShape(input.shape)}`);
         }
         accumulate(input, gi);
       });
+      pinned.delete(g);
+      done(t, g);
     }
     return inputs.map((x) => gradOf(x) ?? zerosLike(x));
   };

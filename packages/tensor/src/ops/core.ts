@@ -358,18 +358,37 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
   return record(out, 'expand', [x], (g) => [sumTo(g, x.shape)]);
 }
 
+/** Inserts a size-1 axis: always a view (a size-1 axis can take any stride). */
 export function unsqueeze(x: Tensor, axis: number): Tensor {
+  checkAlive('unsqueeze', x, 'x');
   const a = normalizeAxis('unsqueeze', axis, x.ndim + 1);
   const shape = [...x.shape];
+  const strides = [...x.strides];
   shape.splice(a, 0, 1);
-  return reshape(x, shape);
+  strides.splice(a, 0, a < x.ndim ? x.strides[a]! * x.shape[a]! : 1);
+  const out = viewOf(x, shape, strides, x.offset);
+  return record(out, 'unsqueeze', [x], (g) => [squeeze(g, a)]);
 }
 
+/** Removes one size-1 axis (or all of them): always a view. */
 export function squeeze(x: Tensor, axis?: number): Tensor {
-  if (axis === undefined) return reshape(x, x.shape.filter((d) => d !== 1));
-  const a = normalizeAxis('squeeze', axis, x.ndim);
-  if (x.shape[a] !== 1) throw new ShapeError(`squeeze: axis ${axis} of ${formatShape(x.shape)} has size ${x.shape[a]}, not 1`);
-  return reshape(x, x.shape.filter((_, i) => i !== a));
+  checkAlive('squeeze', x, 'x');
+  let axes: number[];
+  if (axis === undefined) {
+    axes = x.shape.flatMap((d, i) => (d === 1 ? [i] : []));
+  } else {
+    const a = normalizeAxis('squeeze', axis, x.ndim);
+    if (x.shape[a] !== 1) throw new ShapeError(`squeeze: axis ${axis} of ${formatShape(x.shape)} has size ${x.shape[a]}, not 1`);
+    axes = [a];
+  }
+  if (axes.length === 0) return x;
+  const keep = (_: number, i: number): boolean => !axes.includes(i);
+  const out = viewOf(x, x.shape.filter(keep), x.strides.filter(keep), x.offset);
+  return record(out, 'squeeze', [x], (g) => {
+    let back = g;
+    for (const a of axes) back = unsqueeze(back, a);
+    return [back];
+  });
 }
 
 /** Elements [start, start + length) along an axis, as a view. */
