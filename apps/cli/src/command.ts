@@ -1,0 +1,80 @@
+// What every `titans` subcommand is: a name, a one-line summary, a usage text and a run
+// function that returns the process exit code. Commands write through `CommandContext`
+// (not to `process` directly) so they can be run in-process by tests and other tools.
+import { existsSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+
+export interface CommandContext {
+  /** Writes a line (or lines) to standard output. */
+  readonly out: (text: string) => void;
+  /** Writes a line to standard error. */
+  readonly err: (text: string) => void;
+  /** The directory the user ran the command from (INIT_CWD under `pnpm exec`). */
+  readonly cwd: string;
+}
+
+export interface Command {
+  readonly name: string;
+  readonly summary: string;
+  readonly usage: string;
+  run(args: readonly string[], context: CommandContext): Promise<number>;
+}
+
+/** Exit codes shared by every command. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+/** Bad input (unknown flag, missing or malformed file): reported on one line, exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/**
+ * The directory relative paths on the command line refer to. `pnpm --filter @titans/cli
+ * exec titans ...` runs in apps/cli but the user typed the paths where they started pnpm,
+ * which pnpm records in INIT_CWD.
+ */
+export function userDirectory(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): string {
+  return env.INIT_CWD && existsSync(env.INIT_CWD) ? env.INIT_CWD : cwd;
+}
+
+/** Resolves a path the user typed: against their directory, falling back to the process's own. */
+export function resolveUserPath(path: string, context: CommandContext): string {
+  if (isAbsolute(path)) return path;
+  const fromUser = resolve(context.cwd, path);
+  if (existsSync(fromUser)) return fromUser;
+  const fromProcess = resolve(process.cwd(), path);
+  return existsSync(fromProcess) ? fromProcess : fromUser;
+}
+
+/** Splits `--name value`, `--name=value` and `--flag` options from positional arguments. */
+export function parseOptions(
+  args: readonly string[], spec: { readonly values?: readonly string[]; readonly flags?: readonly string[] },
+): { options: Record<string, string | true>; positional: string[] } {
+  const options: Record<string, string | true> = {};
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') {
+      positional.push(...args.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith('--') || arg === '-') {
+      if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown option ${arg}`);
+      positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    if (spec.flags?.includes(name)) {
+      if (eq >= 0) throw new UsageError(`option --${name} takes no value`);
+      options[name] = true;
+    } else if (spec.values?.includes(name)) {
+      const value = eq >= 0 ? arg.slice(eq + 1) : args[++i];
+      if (value === undefined || value === '') throw new UsageError(`option --${name} needs a value`);
+      options[name] = value;
+    } else {
+      throw new UsageError(`unknown option --${name}`);
+    }
+  }
+  return { options, positional };
+}

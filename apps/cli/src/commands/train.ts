@@ -1,0 +1,147 @@
+// `titans train`: trains a model from a config file or preset plus overrides on a data task,
+// checkpointing into --out; `--resume` continues a run exactly; Ctrl-C saves and exits.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { countParameters, hasCheckpoint, progressLogger } from '@titans/models';
+import { EXIT, UsageError, resolveUserPath, type Command, type CommandContext } from '../command.js';
+import { selectBackend } from '../backend.js';
+import { readCheckpointSummary } from '../checkpoint.js';
+import { fixed, grouped } from '../format.js';
+import { choiceValue, expectPositional, integerValue, parseArgs, type ParsedArgs } from '../options.js';
+import { checkWritableDirectory, isNonEmptyDirectory, outputDirectory } from '../paths.js';
+import { progressStream } from '../progress.js';
+import {
+  DATA_TASKS, applySet, mergeInputs, parseRunConfig, readConfigFile, resolveRunConfig, type RunConfig, type RunConfigInput,
+} from '../run-config.js';
+import { RUN_FILE, checkData, runTraining, tokenizerFor } from '../training.js';
+
+const usage = `usage: titans train [--config FILE.json | --preset NAME] [--set KEY=VALUE]... [options]
+
+Trains a model and checkpoints it into --out (model.safetensors, optimizer.safetensors,
+config.json, trainer.json, run.json). Ctrl-C finishes the step, saves and exits (code 130);
+\`titans train --resume --out DIR\` continues exactly where it stopped.
+
+model and data:
+  --config FILE.json     run config { model, data, train, seed } or a bare model config
+  --preset NAME          tiny-<arch>, demo-mac, demo-swa, paper-<arch>-<size> (default tiny-mac)
+  --set KEY=VALUE        override one value, e.g. --set model.dim=64 --set train.lr=1e-3
+                         --set data.sequenceLength=512 --set model.memory.chunkSize=32
+  --data TASK            ${DATA_TASKS.join(' | ')} (default sotu)
+  --steps N              total optimizer steps (default 200)
+
+run:
+  --out DIR              checkpoint directory (default runs/train-<timestamp>)
+  --resume               continue the checkpoint in --out (only --steps may change)
+  --backend cpu|webgpu|auto, --seed N, --json
+
+config keys: model.{architecture,vocabSize,dim,layers,heads,mlpHidden,window,segmentLength,
+persistentTokens,memory.{heads,depth,expansion,chunkSize,convKernel,outputGate,thetaMax},seed},
+data.{task,tokenizer,sequenceLength,batchSize,digits,passkeyRows,answerWeight,numPairs,mqarVocab},
+train.{steps,lr,warmupSteps,minLrRatio,weightDecay,clipNorm,gradAccumulation,checkpointEvery,
+evalEvery,evalBatches}, seed
+
+exit codes: 0 trained, 2 bad input, 130 interrupted (checkpoint saved)`;
+
+/** The run config from --config/--preset/--set/--data/--steps/--seed. */
+export function runConfigFromArgs(parsed: ParsedArgs, context: CommandContext): RunConfig {
+  let input: RunConfigInput = {};
+  if (parsed.values.config !== undefined) input = readConfigFile(resolveUserPath(parsed.values.config, context), parsed.values.config);
+  if (parsed.values.preset !== undefined) input = mergeInputs(input, { model: { preset: parsed.values.preset } });
+  for (const assignment of parsed.repeated.set ?? []) input = applySet(input, assignment);
+  if (parsed.values.data !== undefined) input = mergeInputs(input, { data: { task: choiceValue('data', parsed.values.data, DATA_TASKS) } });
+  if (parsed.values.steps !== undefined) input = mergeInputs(input, { train: { steps: integerValue('steps', parsed.values.steps, { min: 1 }) } });
+  if (parsed.values.seed !== undefined) input = mergeInputs(input, { seed: parsed.global.seed });
+  return resolveRunConfig(input);
+}
+
+/** Ctrl-C once: stop after this step and save. The terminal and the launcher may both deliver it, so repeats within 2 s are the same press. */
+function interruptOnSigint(controller: AbortController, context: CommandContext): () => void {
+  let first = 0;
+  const onSigint = (): void => {
+    const now = Date.now();
+    if (first === 0) {
+      first = now;
+      context.err('titans train: interrupted; finishing the step and saving a checkpoint (Ctrl-C again to quit without saving)');
+      controller.abort();
+    } else if (now - first > 2000) {
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', onSigint);
+  return () => process.off('SIGINT', onSigint);
+}
+
+export const trainCommand: Command = {
+  name: 'train',
+  summary: 'train a model (config file or preset + overrides) on sotu, passkey or mqar; resumable',
+  usage,
+  async run(args, context) {
+    const parsed = parseArgs(args, { values: ['config', 'preset', 'data', 'steps'], repeated: ['set'], flags: ['resume'] });
+    expectPositional(parsed.positional, 0, 0, 'no arguments');
+    const resume = parsed.flags.has('resume');
+    let run: RunConfig;
+    let dir: string;
+    if (resume) {
+      if (parsed.global.out === undefined) throw new UsageError('--resume needs --out DIR (the run to continue)');
+      dir = resolveUserPath(parsed.global.out, context);
+      for (const option of ['config', 'preset', 'data', 'seed'] as const) {
+        if (parsed.values[option] !== undefined) throw new UsageError(`--resume continues the run saved in ${parsed.global.out}; --${option} cannot change it`);
+      }
+      if ((parsed.repeated.set ?? []).length > 0) throw new UsageError(`--resume continues the run saved in ${parsed.global.out}; --set cannot change it`);
+      if (!existsSync(dir) || !(await hasCheckpoint(dir))) throw new UsageError(`nothing to resume: ${parsed.global.out} holds no checkpoint`);
+      const runFile = join(dir, RUN_FILE);
+      if (!existsSync(runFile)) throw new UsageError(`cannot resume ${parsed.global.out}: no ${RUN_FILE} (not written by titans train)`);
+      let json: unknown;
+      try {
+        json = JSON.parse(readFileSync(runFile, 'utf8'));
+      } catch (error) {
+        throw new UsageError(`${parsed.global.out}/${RUN_FILE}: not valid JSON (${(error as Error).message})`);
+      }
+      run = parseRunConfig(json, `${parsed.global.out}/${RUN_FILE}`);
+      const summary = await readCheckpointSummary(dir, context);
+      const done = summary.trainer?.step ?? 0;
+      if (parsed.values.steps !== undefined) {
+        const steps = integerValue('steps', parsed.values.steps, { min: 1 });
+        if (steps <= done) throw new UsageError(`--steps ${steps} is not beyond the checkpoint's step ${done}`);
+        run = { ...run, train: { ...run.train, steps } };
+      } else if (done >= run.train.steps) {
+        throw new UsageError(`the run in ${parsed.global.out} is complete (step ${done} of ${run.train.steps}); pass a larger --steps to continue`);
+      }
+    } else {
+      run = runConfigFromArgs(parsed, context);
+      dir = outputDirectory(parsed.global.out, 'train', context);
+      checkWritableDirectory(dir);
+      if (isNonEmptyDirectory(dir) && (existsSync(join(dir, RUN_FILE)) || (await hasCheckpoint(dir)))) {
+        throw new UsageError(`${parsed.global.out ?? dir} already holds a run (use --resume to continue it, or another --out)`);
+      }
+    }
+    checkData(run, await tokenizerFor(run.data.tokenizer));
+    const backend = await selectBackend(parsed.global.backend);
+    if (backend.note) context.err(backend.note);
+    const controller = new AbortController();
+    const release = interruptOnSigint(controller, context);
+    const stream = progressStream();
+    try {
+      const params = countParameters(run.model);
+      context.err(`${resume ? 'resuming' : 'training'} ${run.model.architecture} (${grouped(params)} parameters) on ${run.data.task}, ${run.data.batchSize} x ${run.data.sequenceLength} tokens per step, ${run.train.steps} steps, ${backend.name}; checkpoints in ${dir}`);
+      const { result } = await runTraining({ run, dir, resume, log: progressLogger({ stream }), signal: controller.signal });
+      const lastLoss = [...result.losses].reverse().find((l) => l !== null) ?? null;
+      const summary = {
+        dir, architecture: run.model.architecture, parameters: params, backend: backend.name,
+        step: result.step, totalSteps: run.train.steps, interrupted: result.interrupted, resumedFrom: result.resumedFrom,
+        loss: lastLoss, validation: result.evals.at(-1)?.value ?? null, tokens: result.tokens, skippedSteps: result.skippedSteps,
+      };
+      if (parsed.global.json) context.out(JSON.stringify(summary, null, 2));
+      else {
+        context.out(`${result.interrupted ? 'interrupted' : 'trained'} ${run.model.architecture} to step ${result.step}/${run.train.steps}: loss ${fixed(lastLoss, 4)}${summary.validation === null ? '' : `, validation loss ${fixed(summary.validation, 4)}`}, ${grouped(result.tokens)} tokens`);
+        context.out(`checkpoint: ${dir}`);
+        if (result.interrupted) context.out(`continue with: titans train --resume --out ${dir}`);
+        else context.out(`next: titans info ${dir} | titans eval ${dir} | titans generate ${dir} --prompt "..."`);
+      }
+      return result.interrupted ? 130 : EXIT.ok;
+    } finally {
+      release();
+      backend.close();
+    }
+  },
+};

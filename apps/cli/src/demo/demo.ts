@@ -1,0 +1,220 @@
+// The main job: train a tiny MAC (Titans, memory as a context) and a sliding-window
+// Transformer of the same size on passkey retrieval + SOTU text, within a fixed time budget
+// each, then evaluate both on passkey prompts longer than the attention window and on
+// held-out SOTU text, and write a report. Every number it prints is measured here.
+import { join } from 'node:path';
+import { ByteTokenizer, type Tokenizer } from '@titans/data';
+import type { PerplexityResult } from '@titans/eval';
+import { countParameters, createModel, formatDuration, progressLogger, type LanguageModel, type TrainEvent } from '@titans/models';
+import { gradients, optim, tidy, tensor } from '@titans/tensor';
+import { fixed, formatTable, grouped, percent } from '../format.js';
+import { progressStream } from '../progress.js';
+import type { RunConfig } from '../run-config.js';
+import { batchSource, runTraining, WeightedLossModel, type BatchExtras } from '../training.js';
+import { evaluateCorpusPerplexity, evaluatePasskey, passkeyByLength, type PasskeyResult } from '../evaluation.js';
+import { demoModelConfig, type DemoRecipe } from './recipe.js';
+
+export const DEMO_MODELS = [
+  { key: 'mac', label: 'Titans MAC' },
+  { key: 'swa', label: 'SWA Transformer' },
+] as const;
+export type DemoModelKey = (typeof DEMO_MODELS)[number]['key'];
+
+export interface DemoModelResult {
+  readonly key: DemoModelKey;
+  readonly label: string;
+  readonly parameters: number;
+  readonly steps: number;
+  readonly plannedSteps: number;
+  readonly secondsPerStep: number;
+  readonly trainSeconds: number;
+  readonly tokens: number;
+  readonly finalLoss: number | null;
+  /** Training loss per step (null: skipped step). */
+  readonly losses: readonly (number | null)[];
+  /** Loss on the passkey answer tokens per step (null where not measured). */
+  readonly answerLosses: readonly (number | null)[];
+  readonly validation: readonly { step: number; loss: number; answerLoss: number | null }[];
+  readonly passkey: PasskeyResult;
+  readonly perplexity: PerplexityResult;
+  readonly evalSeconds: number;
+  readonly checkpoint: string;
+}
+
+export interface DemoResult {
+  readonly format: 'titans-demo';
+  readonly quick: boolean;
+  readonly backend: string;
+  readonly seed: number;
+  readonly recipe: DemoRecipe;
+  readonly passkeyLengths: readonly number[];
+  readonly models: readonly DemoModelResult[];
+  readonly totalSeconds: number;
+}
+
+export interface DemoOptions {
+  readonly recipe: DemoRecipe;
+  readonly quick: boolean;
+  readonly out: string;
+  readonly seed: number;
+  readonly backend: string;
+  /** Human-readable lines (the plan, notes); the progress display goes to stderr. */
+  readonly say: (line: string) => void;
+  readonly signal?: AbortSignal;
+}
+
+export function demoRunConfig(key: DemoModelKey, recipe: DemoRecipe, seed: number, steps: number): RunConfig {
+  const t = recipe.train;
+  return {
+    format: 'titans-run', version: 1,
+    model: demoModelConfig(key, recipe),
+    data: { task: 'passkey+sotu', tokenizer: 'byte', mqarVocab: 0, numPairs: 16, ...recipe.data },
+    train: {
+      steps, lr: t.lr, warmupSteps: Math.min(t.warmupSteps, Math.max(1, Math.floor(steps / 5))), minLrRatio: t.minLrRatio, weightDecay: t.weightDecay, clipNorm: t.clipNorm,
+      gradAccumulation: 1, checkpointEvery: 0, evalEvery: Math.max(1, Math.ceil(steps / Math.max(1, t.evalPoints))), evalBatches: 2,
+    },
+    seed,
+  };
+}
+
+/** Seconds per training step of the run's model, from a few steps on a throwaway copy. */
+export async function measureStepSeconds(run: RunConfig, tokenizer: Tokenizer, steps = 2): Promise<number> {
+  const model = createModel(run.model);
+  const extras: BatchExtras = { answerTargets: null };
+  const trainable = new WeightedLossModel(model, extras, run.data.answerWeight);
+  const params = trainable.parameters();
+  const optimizer = new optim.AdamW(params, { lr: run.train.lr });
+  const source = batchSource(run, tokenizer, extras);
+  const step = async (): Promise<void> => {
+    const batch = source.next();
+    const shape = [batch.batchSize, batch.sequenceLength];
+    const norm = tidy(() => {
+      const loss = trainable.loss(tensor(batch.inputs, shape, { dtype: 'int32' }), tensor(batch.targets, shape, { dtype: 'int32' }));
+      const grads = gradients(loss, params);
+      optimizer.step(grads);
+      return loss;
+    });
+    await norm.data();
+    norm.dispose();
+  };
+  try {
+    await step(); // warm-up: JIT, kernel caches, worker start
+    const started = performance.now();
+    for (let i = 0; i < steps; i++) await step();
+    return (performance.now() - started) / 1000 / steps;
+  } finally {
+    optimizer.dispose?.();
+    for (const p of params) p.dispose();
+  }
+}
+
+/** Runs the whole demo; returns what it measured (the caller prints and writes the report). */
+export async function runDemo(options: DemoOptions): Promise<DemoResult> {
+  const { recipe, say } = options;
+  const started = performance.now();
+  const tokenizer = new ByteTokenizer();
+  const T = recipe.data.sequenceLength;
+  const passkeyLengths = recipe.eval.lengthMultiples.map((m) => Math.round(m * T));
+  const stream = progressStream();
+
+  // ---- plan: measure each model's step time, fit the steps into the time budget
+  say(`titans demo${options.quick ? ' --quick' : ''}: ${DEMO_MODELS.map((m) => m.label).join(' vs ')}, byte-level, trained on passkey retrieval + State of the Union text`);
+  const probes = DEMO_MODELS.map(({ key, label }) => ({ key, label, run: demoRunConfig(key, recipe, options.seed, recipe.train.maxSteps) }));
+  const secondsPerStep = options.quick ? probes.map(() => Number.NaN) : [];
+  if (!options.quick) for (const probe of probes) secondsPerStep.push(await measureStepSeconds(probe.run, tokenizer));
+  // Same steps (same batches) for both models: the budget is split by their measured speeds.
+  const steps = options.quick ? recipe.train.maxSteps : Math.max(1, Math.min(recipe.train.maxSteps, Math.floor(recipe.train.trainingSeconds / secondsPerStep.reduce((a, b) => a + b, 0))));
+  const plans = probes.map((probe, i) => ({ ...probe, secondsPerStep: secondsPerStep[i]!, steps, run: demoRunConfig(probe.key, recipe, options.seed, steps) }));
+  const evalCells = passkeyLengths.length * recipe.eval.depths.length * recipe.eval.samplesPerCell;
+  say('plan:');
+  for (const p of plans) {
+    const m = p.run.model;
+    const shape = m.architecture === 'mac'
+      ? `segment ${m.segmentLength}, ${m.persistentTokens} persistent tokens, memory ${m.memory.heads} heads MLP x${m.memory.expansion} chunk ${m.memory.chunkSize}`
+      : `window ${m.window}, mlp ${m.mlpHidden}`;
+    const time = Number.isFinite(p.secondsPerStep) ? `, ${p.secondsPerStep.toFixed(2)} s/step measured = ~${formatDuration(p.steps * p.secondsPerStep * 1000)}` : '';
+    say(`  ${p.label.padEnd(16)} ${grouped(countParameters(m)).padStart(7)} params (dim ${m.dim}, ${m.layers} blocks, ${shape}): ${p.steps} steps${time}`);
+  }
+  say(`  data: ${recipe.data.batchSize} rows x ${T} bytes per step (${recipe.data.passkeyRows} passkey, ${recipe.data.batchSize - recipe.data.passkeyRows} SOTU train text), AdamW lr ${recipe.train.lr}, warmup + cosine`);
+  say(`  eval: passkey at ${passkeyLengths.join(', ')} bytes (window ${recipe.model.window}) x depths ${recipe.eval.depths.map((d) => `${Math.round(d * 100)}%`).join(' ')} x ${recipe.eval.samplesPerCell} samples (${evalCells} prompts per model); SOTU test perplexity over ${grouped(recipe.eval.perplexityTokens)} bytes`);
+  const trainEstimate = plans.reduce((s, p) => s + (Number.isFinite(p.secondsPerStep) ? p.steps * p.secondsPerStep : 0), 0);
+  // Evaluation reads ~(prompts x mean length + perplexity tokens) tokens forward only, about a third of a training step's cost per token.
+  const evalTokens = evalCells * (passkeyLengths.reduce((a, b) => a + b, 0) / passkeyLengths.length) + recipe.eval.perplexityTokens;
+  const evalEstimate = plans.reduce((s, p) => s + (Number.isFinite(p.secondsPerStep) ? (evalTokens / (recipe.data.batchSize * T)) * p.secondsPerStep * 0.6 : 0), 0);
+  if (!options.quick) say(`  estimated time: training ~${formatDuration(trainEstimate * 1000)}, evaluation ~${formatDuration(evalEstimate * 1000)}; output in ${options.out}`);
+
+  // ---- train and evaluate each model
+  const results: DemoModelResult[] = [];
+  for (const plan of plans) {
+    if (options.signal?.aborted) break;
+    say(`== ${plan.label}: training ${plan.steps} steps`);
+    const answerLosses: (number | null)[] = [];
+    const validation: { step: number; loss: number; answerLoss: number | null }[] = [];
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    // A safety stop if the machine turns out much slower than measured (other load).
+    const deadline = options.quick ? undefined : setTimeout(() => {
+      say(`  ${plan.label}: training is 60% over its measured time (is the machine busy?); stopping early`);
+      controller.abort();
+    }, (plan.steps * plan.secondsPerStep * 1.6 + 30) * 1000);
+    const log = progressLogger({ stream });
+    const trainStarted = performance.now();
+    let trained: { model: LanguageModel; steps: number; tokens: number; losses: (number | null)[] };
+    try {
+      const dir = join(options.out, plan.key);
+      const { result, model } = await runTraining({
+        run: plan.run, dir, resume: false, signal: controller.signal,
+        log: (event: TrainEvent) => log(event),
+        onStepParts: (_step, parts) => answerLosses.push(parts.answer),
+        onValidation: (step, value) => validation.push({ step, ...value }),
+      });
+      trained = { model, steps: result.step, tokens: result.tokens, losses: result.losses };
+    } finally {
+      if (deadline) clearTimeout(deadline);
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+    const trainSeconds = (performance.now() - trainStarted) / 1000;
+    if (options.signal?.aborted) break;
+    const evalStarted = performance.now();
+    const { model } = trained;
+    model.eval();
+    const passkey = await evaluatePasskey({
+      model, name: plan.label, tokenizer, lengths: passkeyLengths, depths: recipe.eval.depths, samplesPerCell: recipe.eval.samplesPerCell,
+      digits: recipe.data.digits, seed: options.seed + 1,
+    });
+    const perplexity = await evaluateCorpusPerplexity({ model, name: plan.label, tokenizer, corpus: 'sotu', split: 'test', tokens: recipe.eval.perplexityTokens });
+    const finalLosses = trained.losses.filter((l): l is number => l !== null);
+    results.push({
+      key: plan.key, label: plan.label, parameters: countParameters(model), steps: trained.steps, plannedSteps: plan.steps,
+      secondsPerStep: trainSeconds / Math.max(1, trained.steps), trainSeconds, tokens: trained.tokens,
+      finalLoss: finalLosses.length > 0 ? mean(finalLosses.slice(-Math.max(1, Math.ceil(finalLosses.length / 10)))) : null,
+      losses: trained.losses, answerLosses, validation, passkey, perplexity,
+      evalSeconds: (performance.now() - evalStarted) / 1000, checkpoint: join(options.out, plan.key),
+    });
+    say(`   ${plan.label}: ${trained.steps} steps in ${formatDuration(trainSeconds * 1000)}, evaluation ${formatDuration(performance.now() - evalStarted)}`);
+  }
+  return {
+    format: 'titans-demo', quick: options.quick, backend: options.backend, seed: options.seed, recipe, passkeyLengths, models: results,
+    totalSeconds: (performance.now() - started) / 1000,
+  };
+}
+
+function mean(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+/** The comparison table (the same rows go into the HTML report). */
+export function comparisonTable(result: DemoResult): { headers: string[]; rows: (string | number)[][] } {
+  const headers = ['model', 'params', 'steps', 'train', 'final loss', 'SOTU ppl', 'bits/byte', ...result.passkeyLengths.map((l) => `passkey@${l}`)];
+  const rows = result.models.map((m) => [
+    m.label, grouped(m.parameters), m.steps, formatDuration(m.trainSeconds * 1000), fixed(m.finalLoss, 3), fixed(m.perplexity.perplexity, 2), fixed(m.perplexity.bitsPerByte, 3),
+    ...passkeyByLength(m.passkey).map(({ stat }) => `${percent(stat.accuracy)} (${stat.correct}/${stat.total})`),
+  ]);
+  return { headers, rows };
+}
+
+export function formatComparison(result: DemoResult): string {
+  const { headers, rows } = comparisonTable(result);
+  return formatTable(headers, rows);
+}

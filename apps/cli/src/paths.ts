@@ -1,0 +1,43 @@
+// Where output goes: `runs/<kind>-<timestamp>` under the repository root (runs/ is
+// gitignored), unless --out says otherwise; and the checks that keep bad input from
+// writing anything.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UsageError, type CommandContext } from './command.js';
+
+function workspaceAbove(start: string): string | null {
+  for (let dir = resolve(start); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'pnpm-workspace.yaml'))) return dir;
+    if (dirname(dir) === dir) return null;
+  }
+}
+
+/**
+ * The titans-ts checkout: the workspace at or above `start`, else the one this CLI runs from
+ * (when started from elsewhere), else `start` itself (an installed CLI outside a checkout).
+ */
+export function repositoryRoot(start: string): string {
+  return workspaceAbove(start) ?? workspaceAbove(fileURLToPath(new URL('.', import.meta.url))) ?? resolve(start);
+}
+
+/** 2026-11-23T03-44-52 (sortable, safe in file names). */
+export function timestamp(date: Date = new Date()): string {
+  return date.toISOString().slice(0, 19).replace(/:/g, '-');
+}
+
+/** --out resolved against the user's directory, or runs/<kind>-<timestamp> under the repository root. */
+export function outputDirectory(out: string | undefined, kind: string, context: CommandContext): string {
+  if (out !== undefined) return resolve(context.cwd, out);
+  return join(repositoryRoot(context.cwd), 'runs', `${kind}-${timestamp()}`);
+}
+
+/** Fails (exit 2) when `dir` exists and is not a directory. */
+export function checkWritableDirectory(dir: string, option = 'out'): void {
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`--${option} ${dir} exists and is not a directory`);
+}
+
+/** True when `dir` exists and holds at least one entry. */
+export function isNonEmptyDirectory(dir: string): boolean {
+  return existsSync(dir) && statSync(dir).isDirectory() && readdirSync(dir).length > 0;
+}

@@ -1,0 +1,342 @@
+// A training run described as data: the model (a preset and/or explicit config fields),
+// the data (task, tokenizer, lengths) and the optimisation settings. It comes from a JSON
+// file, a preset, `--set section.key=value` overrides and shorthand flags, is validated in
+// full before anything runs (a bad value is a one-line UsageError naming the key), and is
+// saved as run.json next to the checkpoint so `--resume`, `eval` and `info` know what ran.
+import { readFileSync } from 'node:fs';
+import {
+  ARCHITECTURES, PAPER_SIZES, defineConfig, paperConfig, tinyConfig,
+  type ArchitectureName, type ModelConfig, type ModelConfigInput, type PaperSize,
+} from '@titans/models';
+import { UsageError } from './command.js';
+import { demoModelConfig } from './demo/recipe.js';
+
+export const DATA_TASKS = ['sotu', 'moby-dick', 'passkey', 'mqar', 'passkey+sotu'] as const;
+export type DataTask = (typeof DATA_TASKS)[number];
+export const TOKENIZERS = ['byte', 'gpt2'] as const;
+export type TokenizerChoice = (typeof TOKENIZERS)[number];
+
+export interface DataConfig {
+  /** sotu / moby-dick: language modelling on the corpus's train split; passkey; mqar; passkey+sotu: both in every batch. */
+  readonly task: DataTask;
+  readonly tokenizer: TokenizerChoice;
+  /** Tokens per training row. */
+  readonly sequenceLength: number;
+  readonly batchSize: number;
+  /** Passkey digits. */
+  readonly digits: number;
+  /** passkey+sotu: rows of each batch that are passkey examples (the rest is corpus text). */
+  readonly passkeyRows: number;
+  /** Extra weight of the loss on the passkey answer tokens (0 = plain language-model loss). */
+  readonly answerWeight: number;
+  /** MQAR key-value pairs per sequence. */
+  readonly numPairs: number;
+  /** MQAR vocabulary (0 = the model's vocabulary). */
+  readonly mqarVocab: number;
+}
+
+export interface TrainConfig {
+  readonly steps: number;
+  /** Peak learning rate (AdamW). */
+  readonly lr: number;
+  readonly warmupSteps: number;
+  /** Learning rate at the last step, as a fraction of the peak. */
+  readonly minLrRatio: number;
+  readonly weightDecay: number;
+  readonly clipNorm: number;
+  readonly gradAccumulation: number;
+  /** Save every this many steps (0: only at the end and on Ctrl-C). */
+  readonly checkpointEvery: number;
+  /** Validation loss every this many steps (0: only at the end). */
+  readonly evalEvery: number;
+  /** Batches of held-out data in each validation. */
+  readonly evalBatches: number;
+}
+
+export interface RunConfig {
+  readonly format: 'titans-run';
+  readonly version: 1;
+  readonly model: ModelConfig;
+  readonly data: DataConfig;
+  readonly train: TrainConfig;
+  /** Seed of the data order and the step generator (the model's weights use model.seed). */
+  readonly seed: number;
+}
+
+export const DEFAULT_DATA: DataConfig = {
+  task: 'sotu', tokenizer: 'byte', sequenceLength: 256, batchSize: 4, digits: 5, passkeyRows: 2, answerWeight: 1, numPairs: 16, mqarVocab: 0,
+};
+
+export const DEFAULT_TRAIN: TrainConfig = {
+  steps: 200, lr: 3e-3, warmupSteps: 20, minLrRatio: 0.1, weightDecay: 0.01, clipNorm: 1, gradAccumulation: 1, checkpointEvery: 50, evalEvery: 0, evalBatches: 2,
+};
+
+// ---------------------------------------------------------------- presets
+
+/** Every preset name: tiny-<arch>, paper-<arch>-<size>, demo-mac, demo-swa. */
+export function presetNames(): string[] {
+  return [
+    ...ARCHITECTURES.map((a) => `tiny-${a}`),
+    'demo-mac', 'demo-swa',
+    ...ARCHITECTURES.flatMap((a) => Object.keys(PAPER_SIZES).map((s) => `paper-${a}-${s}`)),
+  ];
+}
+
+/** The model config a preset names. */
+export function presetConfig(name: string): ModelConfig {
+  if (name === 'demo-mac' || name === 'demo-swa') return demoModelConfig(name === 'demo-mac' ? 'mac' : 'swa');
+  const tiny = /^tiny-(.+)$/.exec(name);
+  if (tiny && (ARCHITECTURES as readonly string[]).includes(tiny[1]!)) return tinyConfig(tiny[1] as ArchitectureName, { vocabSize: 259 });
+  const paper = /^paper-(.+)-(170M|340M|760M|1\.3B)$/.exec(name);
+  if (paper && (ARCHITECTURES as readonly string[]).includes(paper[1]!)) return paperConfig(paper[1] as ArchitectureName, paper[2] as PaperSize);
+  throw new UsageError(`unknown preset '${name}' (e.g. tiny-mac, tiny-swa, demo-mac, paper-mac-170M; see titans info --presets)`);
+}
+
+// ---------------------------------------------------------------- schema
+
+type FieldType = 'integer' | 'number' | 'boolean' | 'string';
+interface Field {
+  readonly type: FieldType;
+  readonly min?: number;
+  readonly max?: number;
+  readonly choices?: readonly string[];
+}
+
+const MODEL_FIELDS: Record<string, Field> = {
+  preset: { type: 'string' },
+  architecture: { type: 'string', choices: ARCHITECTURES },
+  vocabSize: { type: 'integer', min: 2 },
+  dim: { type: 'integer', min: 2 },
+  layers: { type: 'integer', min: 1 },
+  heads: { type: 'integer', min: 1 },
+  mlpHidden: { type: 'integer', min: 1 },
+  window: { type: 'integer', min: 0 },
+  segmentLength: { type: 'integer', min: 1 },
+  persistentTokens: { type: 'integer', min: 0 },
+  ropeBase: { type: 'number', min: 1 },
+  normEps: { type: 'number', min: 0 },
+  tieEmbeddings: { type: 'boolean' },
+  dtype: { type: 'string', choices: ['float32', 'float64'] },
+  seed: { type: 'integer', min: 0 },
+};
+
+const MEMORY_FIELDS: Record<string, Field> = {
+  heads: { type: 'integer', min: 1 },
+  depth: { type: 'integer', min: 1 },
+  expansion: { type: 'number', min: 0 },
+  chunkSize: { type: 'integer', min: 1 },
+  convKernel: { type: 'integer', min: 0 },
+  outputGate: { type: 'boolean' },
+  thetaMax: { type: 'number', min: 0 },
+};
+
+const DATA_FIELDS: Record<keyof DataConfig, Field> = {
+  task: { type: 'string', choices: DATA_TASKS },
+  tokenizer: { type: 'string', choices: TOKENIZERS },
+  sequenceLength: { type: 'integer', min: 2 },
+  batchSize: { type: 'integer', min: 1 },
+  digits: { type: 'integer', min: 1, max: 15 },
+  passkeyRows: { type: 'integer', min: 0 },
+  answerWeight: { type: 'number', min: 0 },
+  numPairs: { type: 'integer', min: 1 },
+  mqarVocab: { type: 'integer', min: 0 },
+};
+
+const TRAIN_FIELDS: Record<keyof TrainConfig, Field> = {
+  steps: { type: 'integer', min: 0 },
+  lr: { type: 'number', min: 0 },
+  warmupSteps: { type: 'integer', min: 0 },
+  minLrRatio: { type: 'number', min: 0, max: 1 },
+  weightDecay: { type: 'number', min: 0 },
+  clipNorm: { type: 'number', min: 0 },
+  gradAccumulation: { type: 'integer', min: 1 },
+  checkpointEvery: { type: 'integer', min: 0 },
+  evalEvery: { type: 'integer', min: 0 },
+  evalBatches: { type: 'integer', min: 1 },
+};
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? `'${value}'` : JSON.stringify(value) ?? String(value);
+}
+
+function checkField(key: string, value: unknown, field: Field): void {
+  const fail = (expected: string): never => {
+    throw new UsageError(`invalid config value ${key}=${describe(value)}: expected ${expected}`);
+  };
+  switch (field.type) {
+    case 'boolean':
+      if (typeof value !== 'boolean') fail('true or false');
+      return;
+    case 'string':
+      if (typeof value !== 'string') fail(field.choices ? `one of ${field.choices.join(', ')}` : 'a string');
+      if (field.choices && !field.choices.includes(value as string)) fail(`one of ${field.choices.join(', ')}`);
+      return;
+    case 'integer':
+    case 'number': {
+      const kind = field.type === 'integer' ? 'an integer' : 'a number';
+      const range = field.min !== undefined && field.max !== undefined ? ` in [${field.min}, ${field.max}]` : field.min !== undefined ? ` >= ${field.min}` : '';
+      if (typeof value !== 'number' || !Number.isFinite(value) || (field.type === 'integer' && !Number.isSafeInteger(value))) fail(`${kind}${range}`);
+      if ((field.min !== undefined && (value as number) < field.min) || (field.max !== undefined && (value as number) > field.max)) fail(`${kind}${range}`);
+      return;
+    }
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The config as the user wrote it: sections of loose values, checked key by key. */
+export interface RunConfigInput {
+  model?: Record<string, unknown>;
+  data?: Record<string, unknown>;
+  train?: Record<string, unknown>;
+  seed?: unknown;
+}
+
+const SECTIONS = ['model', 'data', 'train', 'seed'] as const;
+
+/** Checks every key of a (partial) config: unknown keys and wrong types are errors. */
+export function checkInput(input: RunConfigInput, origin: string): void {
+  for (const key of Object.keys(input)) {
+    if (!(SECTIONS as readonly string[]).includes(key) && key !== 'format' && key !== 'version') {
+      throw new UsageError(`${origin}: unknown config key '${key}' (sections: model, data, train, seed)`);
+    }
+  }
+  const section = (name: 'model' | 'data' | 'train', fields: Record<string, Field>): void => {
+    const values = input[name];
+    if (values === undefined) return;
+    if (!isRecord(values)) throw new UsageError(`${origin}: '${name}' must be an object`);
+    for (const [key, value] of Object.entries(values)) {
+      if (name === 'model' && key === 'memory') {
+        if (!isRecord(value)) throw new UsageError(`${origin}: 'model.memory' must be an object`);
+        for (const [memoryKey, memoryValue] of Object.entries(value)) {
+          if (memoryKey === 'ruleOverrides') continue;
+          const field = MEMORY_FIELDS[memoryKey];
+          if (!field) throw new UsageError(`${origin}: unknown config key 'model.memory.${memoryKey}'`);
+          checkField(`model.memory.${memoryKey}`, memoryValue, field);
+        }
+        continue;
+      }
+      const field = fields[key];
+      if (!field) throw new UsageError(`${origin}: unknown config key '${name}.${key}'`);
+      checkField(`${name}.${key}`, value, field);
+    }
+  };
+  section('model', MODEL_FIELDS);
+  section('data', DATA_FIELDS);
+  section('train', TRAIN_FIELDS);
+  if (input.seed !== undefined) checkField('seed', input.seed, { type: 'integer', min: 0 });
+}
+
+/** Reads a config file: a run config ({ model, data, train, seed }) or a bare model config. */
+export function readConfigFile(path: string, shown: string): RunConfigInput {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(`cannot read ${shown}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (error as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${shown}: not valid JSON (${(error as Error).message})`);
+  }
+  if (!isRecord(json)) throw new UsageError(`${shown}: expected a JSON object`);
+  // A bare model config (what a checkpoint's config.json holds) is accepted as { model }.
+  const input: RunConfigInput = 'architecture' in json || 'preset' in json ? { model: json } : (json as RunConfigInput);
+  if ('architecture' in json && 'memory' in json && isRecord(json.memory)) {
+    // A saved ModelConfig carries every memory field, ruleOverrides included; all fine.
+  }
+  checkInput(input, shown);
+  return input;
+}
+
+/** Sets `section.key[.sub]=value` (from --set); the value is JSON when it parses, else a string. */
+export function applySet(input: RunConfigInput, assignment: string): RunConfigInput {
+  const eq = assignment.indexOf('=');
+  if (eq <= 0) throw new UsageError(`--set expects key=value (e.g. model.dim=64), got '${assignment}'`);
+  const path = assignment.slice(0, eq).trim().split('.');
+  const text = assignment.slice(eq + 1).trim();
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = text;
+  }
+  const [section, ...rest] = path;
+  if (section === 'seed' && rest.length === 0) return { ...input, seed: value };
+  if (section !== 'model' && section !== 'data' && section !== 'train') {
+    throw new UsageError(`--set ${path.join('.')}: unknown config key (keys start with model., data., train. or are seed)`);
+  }
+  if (rest.length === 0 || rest.length > 2 || (rest.length === 2 && !(section === 'model' && rest[0] === 'memory'))) {
+    throw new UsageError(`--set ${path.join('.')}: unknown config key`);
+  }
+  const current = { ...(input[section] ?? {}) };
+  if (rest.length === 2) current.memory = { ...(isRecord(current.memory) ? current.memory : {}), [rest[1]!]: value };
+  else current[rest[0]!] = value;
+  const next = { ...input, [section]: current };
+  checkInput({ [section]: { [rest[0]!]: rest.length === 2 ? { [rest[1]!]: value } : value } }, '--set');
+  return next;
+}
+
+/** Merges b over a, section by section (model.memory merged too). */
+export function mergeInputs(a: RunConfigInput, b: RunConfigInput): RunConfigInput {
+  const model = a.model || b.model ? { ...a.model, ...b.model } : undefined;
+  if (model && (isRecord(a.model?.memory) || isRecord(b.model?.memory))) {
+    model.memory = { ...(isRecord(a.model?.memory) ? a.model.memory : {}), ...(isRecord(b.model?.memory) ? b.model.memory : {}) };
+  }
+  return {
+    ...(model ? { model } : {}),
+    ...(a.data || b.data ? { data: { ...a.data, ...b.data } } : {}),
+    ...(a.train || b.train ? { train: { ...a.train, ...b.train } } : {}),
+    ...(b.seed !== undefined ? { seed: b.seed } : a.seed !== undefined ? { seed: a.seed } : {}),
+  };
+}
+
+/** Fills defaults, builds the model config (preset + fields) and checks what spans sections. */
+export function resolveRunConfig(input: RunConfigInput): RunConfig {
+  checkInput(input, 'config');
+  const modelInput = { ...(input.model ?? {}) };
+  const preset = typeof modelInput.preset === 'string' ? modelInput.preset : modelInput.architecture === undefined ? 'tiny-mac' : undefined;
+  delete modelInput.preset;
+  let model: ModelConfig;
+  try {
+    if (preset !== undefined) {
+      const base = presetConfig(preset);
+      const overrides = modelInput as Partial<ModelConfigInput>;
+      model = defineConfig({ ...base, ...overrides, architecture: overrides.architecture ?? base.architecture, memory: { ...base.memory, ...overrides.memory } });
+    } else {
+      model = defineConfig(modelInput as unknown as ModelConfigInput);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`invalid config: ${(error as Error).message}`);
+  }
+  const data: DataConfig = { ...DEFAULT_DATA, ...(input.data as Partial<DataConfig> | undefined) };
+  const train: TrainConfig = { ...DEFAULT_TRAIN, ...(input.train as Partial<TrainConfig> | undefined) };
+  const seed = (input.seed as number | undefined) ?? 0;
+  const vocabNeeded = data.tokenizer === 'gpt2' ? 50257 : 259;
+  if (data.task !== 'mqar' && model.vocabSize < vocabNeeded) {
+    throw new UsageError(`invalid config: model.vocabSize ${model.vocabSize} is smaller than the ${data.tokenizer} tokenizer's ${vocabNeeded} ids`);
+  }
+  if (data.task === 'passkey+sotu' && data.passkeyRows > data.batchSize) {
+    throw new UsageError(`invalid config: data.passkeyRows ${data.passkeyRows} is more than data.batchSize ${data.batchSize}`);
+  }
+  if (data.task === 'mqar') {
+    const vocab = data.mqarVocab || model.vocabSize;
+    if (vocab > model.vocabSize) throw new UsageError(`invalid config: data.mqarVocab ${vocab} is larger than model.vocabSize ${model.vocabSize}`);
+    if (vocab <= data.sequenceLength) throw new UsageError(`invalid config: MQAR needs a vocabulary larger than the sequence length (${vocab} <= data.sequenceLength ${data.sequenceLength})`);
+    if (4 * data.numPairs > data.sequenceLength) throw new UsageError(`invalid config: MQAR needs 4 * data.numPairs <= data.sequenceLength (${data.numPairs} pairs, length ${data.sequenceLength})`);
+  }
+  return { format: 'titans-run', version: 1, model, data, train, seed };
+}
+
+/** Parses a saved run.json (written by `titans train`). */
+export function parseRunConfig(json: unknown, shown: string): RunConfig {
+  if (!isRecord(json) || json.format !== 'titans-run') throw new UsageError(`${shown}: not a titans run config (format 'titans-run')`);
+  const { format: _format, version: _version, ...rest } = json;
+  return resolveRunConfig(rest as RunConfigInput);
+}
