@@ -1,6 +1,7 @@
 // Shared vitest settings: workspace packages resolve to their TypeScript sources, so tests
 // never need a build step first.
 import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type ViteUserConfig } from 'vitest/config';
 
@@ -34,6 +35,8 @@ export function packageConfig(overrides: ViteUserConfig['test'] = {}): ViteUserC
       hookTimeout: 60_000,
       pool: 'forks',
       env: vulkanEnv,
+      // Each package also writes a JSON report; tooling/scripts/test-summary.mjs adds them up.
+      reporters: ['default', ['json', { outputFile: `${root}.test-results/${basename(process.cwd())}.json` }]],
       ...overrides,
     },
   });
