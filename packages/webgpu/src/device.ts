@@ -35,8 +35,25 @@ function isNode(): boolean {
   return typeof proc?.versions?.node === 'string';
 }
 
+/**
+ * On a machine without GPU hardware (no /dev/dri, no NVIDIA device nodes) but with Chromium's
+ * SwiftShader installed (CI, containers, this project's dev machines), point the Vulkan
+ * loader at SwiftShader instead of failing with "no adapter" (Mesa's CPU drivers do not
+ * satisfy Dawn). An explicit VK_ICD_FILENAMES / VK_DRIVER_FILES always wins.
+ */
+async function preferSwiftShaderWithoutDriver(): Promise<void> {
+  const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env;
+  if (!env || env.VK_ICD_FILENAMES !== undefined || env.VK_DRIVER_FILES !== undefined) return;
+  const fs = await import(/* @vite-ignore */ 'node:fs');
+  const swiftShader = '/usr/lib/chromium/vk_swiftshader_icd.json';
+  if (!fs.existsSync(swiftShader)) return;
+  const hasGpuDevice = fs.existsSync('/dev/dri') || (fs.existsSync('/dev') && fs.readdirSync('/dev').some((f) => f.startsWith('nvidia')));
+  if (!hasGpuDevice) env.VK_ICD_FILENAMES = swiftShader;
+}
+
 async function nodeGPU(flags: readonly string[]): Promise<GPU> {
   if (nodeGpu && flags.length === 0) return nodeGpu;
+  await preferSwiftShaderWithoutDriver();
   // A variable specifier keeps bundlers from pulling the native module into browser builds.
   const specifier = 'webgpu';
   let mod: NodeWebGPUModule;
