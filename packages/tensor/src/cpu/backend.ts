@@ -7,6 +7,7 @@ import {
   type AttentionDims, type AttentionOptions, type ArgReduceOp, type Backend, type BinaryOp,
   type DType, type ReduceOp, type Storage, type TypedArray, type UnaryOp, type View,
 } from '../backend.js';
+import { collapse } from './collapse.js';
 import { erf } from './special.js';
 import { binaryF32, unaryF32 } from './wasm/elementwise.js';
 import { matmulF32 } from './wasm/matmul.js';
@@ -59,31 +60,6 @@ const BINARY_EXPR: Record<BinaryOp, string> = {
   gt: '(x > y ? 1 : 0)',
   ge: '(x >= y ? 1 : 0)',
 };
-
-/**
- * Merges adjacent axes that are contiguous in every view, so a contiguous tensor becomes
- * one flat loop and a broadcast row becomes two.
- */
-function collapse(shape: readonly number[], stridesList: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
-  const outShape: number[] = [];
-  const outStrides: number[][] = stridesList.map(() => []);
-  for (let d = 0; d < shape.length; d++) {
-    if (shape[d] === 1) continue;
-    const last = outShape.length - 1;
-    if (last >= 0 && stridesList.every((s, i) => outStrides[i]![last] === s[d]! * shape[d]!)) {
-      outShape[last]! *= shape[d]!;
-      stridesList.forEach((s, i) => { outStrides[i]![last] = s[d]!; });
-    } else {
-      outShape.push(shape[d]!);
-      stridesList.forEach((s, i) => outStrides[i]!.push(s[d]!));
-    }
-  }
-  if (outShape.length === 0) {
-    outShape.push(1);
-    outStrides.forEach((s) => s.push(0));
-  }
-  return { shape: outShape, strides: outStrides };
-}
 
 type Kernel = (out: TypedArray, inputs: TypedArray[], shape: number[], strides: number[][], offsets: number[]) => void;
 

@@ -5,6 +5,7 @@
 import type { BinaryOp, UnaryOp, View } from '../../backend.js';
 import { cpuConfig } from './config.js';
 import { ARENA, getEngine, reserve } from './engine.js';
+import { collapse } from '../collapse.js';
 
 /** Smallest output (elements) worth the copies in and out of the kernels' memory. */
 const MIN_ELEMENTS = 2048;
@@ -15,23 +16,6 @@ const MIN_COLS = 8;
 const BINARY_CODES: Partial<Record<BinaryOp, number>> = { add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5 };
 const UNARY_CODES: Partial<Record<UnaryOp, number>> = { neg: 0, abs: 1, sqrt: 2, square: 3, relu: 4 };
 
-/** Merges axes that are contiguous in every view and drops axes of size 1. */
-function collapse(shape: readonly number[], stridesList: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
-  const outShape: number[] = [];
-  const outStrides: number[][] = stridesList.map(() => []);
-  for (let d = 0; d < shape.length; d++) {
-    if (shape[d] === 1) continue;
-    const last = outShape.length - 1;
-    if (last >= 0 && stridesList.every((s, i) => outStrides[i]![last] === s[d]! * shape[d]!)) {
-      outShape[last]! *= shape[d]!;
-      stridesList.forEach((s, i) => { outStrides[i]![last] = s[d]!; });
-    } else {
-      outShape.push(shape[d]!);
-      stridesList.forEach((s, i) => outStrides[i]!.push(s[d]!));
-    }
-  }
-  return { shape: outShape, strides: outStrides };
-}
 
 const align = (bytes: number): number => Math.ceil(bytes / 64) * 64;
 
