@@ -1,7 +1,8 @@
 // Shared vitest settings: workspace packages resolve to their TypeScript sources, so tests
 // never need a build step first.
-import { existsSync } from 'node:fs';
-import { basename } from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type ViteUserConfig } from 'vitest/config';
 
@@ -20,6 +21,12 @@ const sources: Record<string, string> = {
 const swiftShader = '/usr/lib/chromium/vk_swiftshader_icd.json';
 const vulkanEnv: Record<string, string> =
   process.env.VK_ICD_FILENAMES === undefined && existsSync(swiftShader) ? { VK_ICD_FILENAMES: swiftShader } : {};
+// Dawn's Vulkan setup complains on stderr without a runtime directory (headless CI).
+if (process.env.XDG_RUNTIME_DIR === undefined) {
+  const runtimeDir = join(tmpdir(), `titans-xdg-${process.getuid?.() ?? 0}`);
+  mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
+  vulkanEnv.XDG_RUNTIME_DIR = runtimeDir;
+}
 
 export function packageConfig(overrides: ViteUserConfig['test'] = {}): ViteUserConfig {
   return defineConfig({

@@ -99,7 +99,7 @@ export const verifyMemory: Command = {
   usage,
   async run(args, context) {
     const { options, positional } = parseOptions(args, { values: ['backend'], flags: ['json'] });
-    if (positional.length === 0) throw new UsageError('needs at least one golden file (e.g. shared/golden/neural-memory/*.json)');
+    if (positional.length === 0) throw new UsageError('needs at least one golden file (e.g. ../shared/golden/neural-memory/*.json from the repository root)');
     const backendName = (options.backend ?? 'cpu') as string;
     if (!(BACKENDS as readonly string[]).includes(backendName)) throw new UsageError(`unknown backend '${backendName}' (expected cpu or webgpu)`);
     const cases = loadCases(positional, context);
