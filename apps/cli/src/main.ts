@@ -11,9 +11,10 @@ import { generateCommand } from './commands/generate.js';
 import { infoCommand } from './commands/info.js';
 import { niahCommand } from './commands/niah.js';
 import { trainCommand } from './commands/train.js';
+import { reproduceCommand } from './reproduce/command.js';
 
 export const commands: readonly Command[] = [
-  demoCommand, trainCommand, evalCommand, niahCommand, generateCommand, infoCommand, dataCommand, benchCommand, verifyMemory, exportCommand,
+  demoCommand, trainCommand, evalCommand, niahCommand, generateCommand, infoCommand, dataCommand, benchCommand, verifyMemory, exportCommand, reproduceCommand,
 ];
 
 /** Global flags may come before the command (`titans --json info DIR`); they are passed on after it. */

@@ -1,0 +1,57 @@
+// The `titans reproduce` subcommand: parses options and hands them to runReproduce.
+import { EXIT, UsageError, parseOptions, resolveUserPath, type Command } from '../command.js';
+import { PLANS, type PlanName } from './recipes.js';
+import { ReproduceError, runReproduce } from './run.js';
+
+const USAGE = `usage: titans reproduce [--quick | --smoke | --plan NAME] [--out DIR] [--resume] [--jobs N] [--only LIST] [--report-only]
+
+Trains tiny LMM, MAC, MAG, MAL and baselines (Transformer++, SWA, DeltaNet, Gated DeltaNet,
+Moneta) plus the memory ablations on a CPU, evaluates S-NIAH (PK/N/W at 1x-8x the training
+length), MQAR and held-out perplexity by position, and writes results.json, report.html,
+summary.md and figures/*.svg next to the paper's numbers.
+
+options:
+  --plan NAME     ${Object.values(PLANS).map((p) => p.name).join(' | ')} (default full: several CPU hours)
+  --quick         the same as --plan quick (a few minutes)
+  --smoke         the same as --plan smoke (the pipeline in about a minute; numbers mean nothing)
+  --out DIR       output directory (default reproduce-<plan>)
+  --resume        continue a run in DIR: finished experiments are skipped, training resumes
+                  from its last checkpoint
+  --jobs N        experiments run at once in child processes (default 1)
+  --only LIST     comma-separated experiment ids, model names or tracks (long, mqar,
+                  passkey) to run, e.g. mac,swa or niah-lmm or passkey
+  --report-only   rebuild the report from the results in DIR`;
+
+export const reproduceCommand: Command = {
+  name: 'reproduce',
+  summary: 'reproduce the paper\'s claims at small scale (train, evaluate, report)',
+  usage: USAGE,
+  async run(args, context) {
+    const { options, positional } = parseOptions(args, { values: ['plan', 'out', 'jobs', 'only'], flags: ['quick', 'resume', 'report-only', 'smoke'] });
+    if (positional.length) throw new UsageError(`unexpected argument ${positional[0]}`);
+    const plan = (options.smoke ? 'smoke' : options.quick ? 'quick' : (options.plan as string | undefined) ?? 'full') as PlanName;
+    if (!Object.hasOwn(PLANS, plan)) throw new UsageError(`unknown plan '${plan}' (plans: ${Object.keys(PLANS).join(', ')})`);
+    const jobs = options.jobs === undefined ? 1 : Number(options.jobs);
+    if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs must be a positive integer, got ${String(options.jobs)}`);
+    const out = resolveUserPath(typeof options.out === 'string' ? options.out : `reproduce-${plan}`, context);
+    // Ctrl-C: training saves a checkpoint and stops; a later --resume continues from it.
+    const controller = new AbortController();
+    const onSigint = (): void => controller.abort();
+    process.once('SIGINT', onSigint);
+    try {
+      const summary = await runReproduce({
+        plan, out, jobs, resume: options.resume === true, reportOnly: options['report-only'] === true,
+        ...(typeof options.only === 'string' ? { only: options.only.split(',').filter(Boolean) } : {}),
+        command: ['titans', 'reproduce', ...args].join(' '),
+        log: context.out,
+        signal: controller.signal,
+      });
+      return summary.failed.length ? EXIT.failed : EXIT.ok;
+    } catch (error) {
+      if (error instanceof ReproduceError) throw new UsageError(error.message);
+      throw error;
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+  },
+};

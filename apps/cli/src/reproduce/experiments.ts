@@ -1,0 +1,369 @@
+// The experiments of a reproduction plan and how to run one. An experiment is a training
+// run (long-context or MQAR track) or an evaluation of a trained model (S-NIAH, held-out
+// perplexity by position, MQAR accuracy by number of pairs). Each one writes its result to
+// results/<id>.json atomically; training writes checkpoints (train()'s checkpointDir) so an
+// interrupted run continues from the last one, and evaluations load the final checkpoint.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ByteTokenizer, deriveSeed, loadCorpus } from '@titans/data';
+import {
+  accuracyStat, checkNiahAnswer, evaluateMqar, evaluateNiah, evaluatePerplexity, toJson, type AccuracyStat, type MqarResult, type NiahResult, type PositionBucket,
+} from '@titans/eval';
+import {
+  asGenerativeModel, asNextTokenModel, asScoringModel, countParameters, createModel, loadCheckpoint, parameterBreakdown, train,
+  type BatchSourceFactory, type ModelConfig, type TitansLanguageModel, type TrainEvent,
+} from '@titans/models';
+import { planModelConfig, planModels } from './models.js';
+import type { ModelName, ReproducePlan, Track } from './recipes.js';
+import { compactPasskey, longContextSource, mqarSource, passkeySource } from './tasks.js';
+
+export type ExperimentKind = 'train' | 'niah' | 'perplexity' | 'mqar' | 'passkey';
+
+export interface Experiment {
+  /** File-safe id, e.g. 'train-long-mac', 'niah-mac'. */
+  readonly id: string;
+  readonly kind: ExperimentKind;
+  readonly model: ModelName;
+  readonly track: Track;
+  /** Experiments whose results this one needs (its training run). */
+  readonly after: readonly string[];
+}
+
+/** Every experiment of the plan in a runnable order (each training before its evaluations). */
+export function planExperiments(plan: ReproducePlan): Experiment[] {
+  const out: Experiment[] = [];
+  // The passkey track first: it is the cheapest evidence that the models learn at all.
+  for (const model of plan.passkey.models) {
+    out.push({ id: `train-passkey-${model}`, kind: 'train', model, track: 'passkey', after: [] });
+    out.push({ id: `passkey-${model}`, kind: 'passkey', model, track: 'passkey', after: [`train-passkey-${model}`] });
+  }
+  for (const model of planModels(plan)) {
+    out.push({ id: `train-long-${model}`, kind: 'train', model, track: 'long', after: [] });
+    out.push({ id: `niah-${model}`, kind: 'niah', model, track: 'long', after: [`train-long-${model}`] });
+    out.push({ id: `perplexity-${model}`, kind: 'perplexity', model, track: 'long', after: [`train-long-${model}`] });
+    out.push({ id: `train-mqar-${model}`, kind: 'train', model, track: 'mqar', after: [] });
+    out.push({ id: `mqar-${model}`, kind: 'mqar', model, track: 'mqar', after: [`train-mqar-${model}`] });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- result files
+
+/** What results/<id>.json holds. */
+export interface ResultFile<R = unknown> {
+  readonly id: string;
+  readonly plan: string;
+  /** Hash of everything the result depends on; a result with another hash is stale. */
+  readonly specHash: string;
+  /** Wall-clock seconds (varies run to run; everything else is deterministic given the seed). */
+  readonly seconds: number;
+  readonly result: R;
+}
+
+/** FNV-1a of a string, as 8 hex digits. */
+export function hashText(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
+}
+
+function trackSettings(plan: ReproducePlan, track: Track): unknown {
+  if (track === 'long') return plan.longContext;
+  if (track === 'mqar') return plan.mqar;
+  const { models: _models, ...settings } = plan.passkey;
+  return settings;
+}
+
+/** The hash of what an experiment depends on: the plan's settings, its model config, its kind. */
+export function experimentHash(plan: ReproducePlan, experiment: Experiment): string {
+  const config = trackConfig(plan, experiment.model, experiment.track);
+  return hashText(JSON.stringify({ kind: experiment.kind, seed: plan.seed, config, settings: trackSettings(plan, experiment.track) }));
+}
+
+export function resultPath(out: string, id: string): string {
+  return join(out, 'results', `${id}.json`);
+}
+
+/** Writes JSON through a temporary file and a rename, so readers never see half a file. */
+export function writeJsonAtomically(path: string, value: unknown): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const temporary = `${path}.tmp-${process.pid}`;
+  writeFileSync(temporary, toJson(value));
+  renameSync(temporary, path);
+}
+
+/** The stored result of an experiment when it exists and matches the current spec, else null. */
+export function readResult<R = unknown>(out: string, plan: ReproducePlan, experiment: Experiment): ResultFile<R> | null {
+  const path = resultPath(out, experiment.id);
+  if (!existsSync(path)) return null;
+  try {
+    const file = JSON.parse(readFileSync(path, 'utf8')) as ResultFile<R>;
+    return file.specHash === experimentHash(plan, experiment) ? file : null;
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------- results
+
+export interface TrainResultSummary {
+  readonly model: ModelName;
+  readonly track: Track;
+  readonly config: ModelConfig;
+  readonly parameters: number;
+  readonly breakdown: ReturnType<typeof parameterBreakdown>;
+  readonly steps: number;
+  readonly tokens: number;
+  readonly losses: (number | null)[];
+  /** Mean loss over the last 10% of steps. */
+  readonly finalLoss: number;
+  readonly trainSeconds: number;
+}
+
+export interface NiahExperimentResult {
+  readonly model: ModelName;
+  readonly trainLength: number;
+  /** One harness result per task (records kept: each prompt's output). */
+  readonly tasks: NiahResult[];
+}
+
+export interface PerplexityExperimentResult {
+  readonly model: ModelName;
+  readonly documents: string[];
+  readonly predictions: number;
+  readonly meanNll: number;
+  readonly perplexity: number;
+  readonly bitsPerByte: number;
+  /** Buckets of positions summed over documents. */
+  readonly buckets: PositionBucket[];
+}
+
+export interface PasskeyCell extends AccuracyStat {
+  readonly length: number;
+  readonly depth: number;
+}
+
+export interface PasskeyExperimentResult {
+  readonly model: ModelName;
+  readonly trainLength: number;
+  readonly lengths: number[];
+  readonly depths: number[];
+  readonly cells: PasskeyCell[];
+  /** Accuracy at each length (all depths). */
+  readonly byLength: { length: number; accuracy: number }[];
+  readonly records: { length: number; depth: number; passkey: string; output: string; correct: boolean }[];
+}
+
+export interface MqarExperimentResult {
+  readonly model: ModelName;
+  readonly results: MqarResult[];
+}
+
+// ---------------------------------------------------------------- running one experiment
+
+export interface RunContext {
+  readonly out: string;
+  readonly log: (line: string) => void;
+  readonly signal?: AbortSignal;
+}
+
+export function trackConfig(plan: ReproducePlan, model: ModelName, track: Track): ModelConfig {
+  return planModelConfig(plan, model, track);
+}
+
+export function checkpointDir(out: string, plan: ReproducePlan, model: ModelName, track: Track): string {
+  const hash = hashText(JSON.stringify({ seed: plan.seed, config: trackConfig(plan, model, track), settings: trackSettings(plan, track) }));
+  return join(out, 'checkpoints', `${track}-${model}-${hash}`);
+}
+
+/** Runs one experiment and returns its result (the caller stores it). */
+export async function runExperiment(plan: ReproducePlan, experiment: Experiment, context: RunContext): Promise<unknown> {
+  switch (experiment.kind) {
+    case 'train':
+      return trainModel(plan, experiment, context);
+    case 'niah':
+      return evaluateNiahExperiment(plan, experiment, context);
+    case 'perplexity':
+      return evaluatePerplexityExperiment(plan, experiment, context);
+    case 'mqar':
+      return evaluateMqarExperiment(plan, experiment, context);
+    case 'passkey':
+      return evaluatePasskeyExperiment(plan, experiment, context);
+  }
+}
+
+async function trainModel(plan: ReproducePlan, experiment: Experiment, context: RunContext): Promise<TrainResultSummary> {
+  const { model: name, track } = experiment;
+  const config = trackConfig(plan, name, track);
+  const model = createModel(config);
+  const recipe = track === 'long' ? plan.longContext.train : track === 'mqar' ? plan.mqar.train : plan.passkey.train;
+  const seed = deriveSeed(plan.seed, 'data', track);
+  let batches: BatchSourceFactory<unknown>;
+  if (track === 'long') {
+    batches = longContextSource({
+      documents: loadCorpus('sotu', { split: 'train' }), trainLength: plan.longContext.trainLength, batchSize: recipe.batchSize,
+      seed, lmFraction: plan.longContext.lmFraction, tasks: plan.longContext.niah.tasks,
+    }) as BatchSourceFactory<unknown>;
+  } else if (track === 'mqar') {
+    batches = mqarSource({ vocabSize: plan.mqar.vocabSize, sequenceLength: plan.mqar.sequenceLength, trainPairs: plan.mqar.trainPairs, batchSize: recipe.batchSize, seed }) as BatchSourceFactory<unknown>;
+  } else {
+    batches = passkeySource({ length: plan.passkey.trainLength, batchSize: recipe.batchSize, seed, digits: plan.passkey.digits }) as BatchSourceFactory<unknown>;
+  }
+  const every = Math.max(1, Math.round(recipe.steps / 10));
+  let elapsedMs = 0;
+  const result = await train({
+    model, steps: recipe.steps, batches,
+    optimizer: { lr: recipe.lr, weightDecay: recipe.weightDecay },
+    schedule: { warmupSteps: recipe.warmupSteps },
+    clipNorm: recipe.clipNorm,
+    seed: plan.seed,
+    checkpointDir: checkpointDir(context.out, plan, name, track),
+    checkpointEvery: plan.checkpointEvery,
+    resume: true,
+    ...(context.signal ? { signal: context.signal } : {}),
+    log: (event: TrainEvent) => {
+      if (event.type === 'start' && event.resumed) context.log(`${experiment.id}: resumed at step ${event.step}/${event.totalSteps}`);
+      if (event.type === 'step' && (event.step % every === 0 || event.step === event.totalSteps)) {
+        context.log(`${experiment.id}: step ${event.step}/${event.totalSteps} loss ${event.loss.toFixed(3)} ${Math.round(event.tokensPerSecond)} tok/s, ETA ${Math.round(event.etaMs / 1000)} s`);
+      }
+      if (event.type === 'end') elapsedMs = event.elapsedMs;
+      if (event.type === 'skip') context.log(`${experiment.id}: skipped step ${event.step} (${event.reason})`);
+    },
+  });
+  if (result.interrupted) throw new InterruptedError(experiment.id);
+  const tail = result.losses.slice(-Math.max(1, Math.round(result.losses.length / 10))).filter((l): l is number => l !== null);
+  return {
+    model: name, track, config, parameters: countParameters(model), breakdown: parameterBreakdown(config),
+    steps: result.step, tokens: result.tokens, losses: result.losses,
+    finalLoss: tail.reduce((s, l) => s + l, 0) / Math.max(1, tail.length),
+    trainSeconds: elapsedMs / 1000,
+  };
+}
+
+/** Thrown when a run is stopped (Ctrl-C): the checkpoint is saved, no result is written. */
+export class InterruptedError extends Error {
+  override readonly name = 'InterruptedError';
+  constructor(id: string) {
+    super(`${id}: interrupted (checkpoint saved; run again with --resume)`);
+  }
+}
+
+/** The trained model of a track, loaded from its final checkpoint. */
+async function loadTrained(plan: ReproducePlan, name: ModelName, track: Track, out: string): Promise<TitansLanguageModel> {
+  const model = createModel(trackConfig(plan, name, track));
+  await loadCheckpoint(checkpointDir(out, plan, name, track), { model });
+  model.eval();
+  return model;
+}
+
+async function evaluateNiahExperiment(plan: ReproducePlan, experiment: Experiment, context: RunContext): Promise<NiahExperimentResult> {
+  const model = await loadTrained(plan, experiment.model, 'long', context.out);
+  const { trainLength, niah } = plan.longContext;
+  const tokenizer = new ByteTokenizer();
+  const lengths = niah.multiples.map((m) => m * trainLength);
+  const tasks: NiahResult[] = [];
+  for (const task of niah.tasks) {
+    const result = await evaluateNiah({
+      model: asGenerativeModel(model, { name: experiment.model, chunkLength: 512 }), tokenizer, task, lengths, depths: niah.depths,
+      samplesPerCell: niah.samplesPerCell, seed: deriveSeed(plan.seed, 'niah-eval'),
+    });
+    context.log(`${experiment.id}: ${task.toUpperCase()} ${result.cells.length} cells, accuracy ${(100 * result.overall.accuracy).toFixed(1)}%`);
+    tasks.push(result);
+  }
+  return { model: experiment.model, trainLength, tasks };
+}
+
+async function evaluatePerplexityExperiment(plan: ReproducePlan, experiment: Experiment, context: RunContext): Promise<PerplexityExperimentResult> {
+  const model = await loadTrained(plan, experiment.model, 'long', context.out);
+  const { documents: count, bytes, bucketSize } = plan.longContext.perplexity;
+  const tokenizer = new ByteTokenizer();
+  const documents = loadCorpus('sotu', { split: 'test' }).slice(0, count);
+  const sums: { start: number; end: number; count: number; sum: number }[] = [];
+  let totalNll = 0;
+  let predictions = 0;
+  let byteCount = 0;
+  for (const doc of documents) {
+    const tokens = Int32Array.from(tokenizer.encode(doc.text).slice(0, bytes));
+    const result = await evaluatePerplexity({ model: asScoringModel(model, { name: experiment.model, chunkLength: 512 }), tokens, bucketSize, tokenizer });
+    totalNll += result.sumNll;
+    predictions += result.predictions;
+    byteCount += result.byteCount ?? result.predictions;
+    result.buckets.forEach((b, i) => {
+      const slot = (sums[i] ??= { start: b.start, end: b.end, count: 0, sum: 0 });
+      slot.count += b.count;
+      slot.sum += b.meanNll * b.count;
+    });
+  }
+  const buckets = sums.map((s) => ({ start: s.start, end: s.end, count: s.count, meanNll: s.sum / s.count, perplexity: Math.exp(s.sum / s.count) }));
+  const meanNll = totalNll / predictions;
+  context.log(`${experiment.id}: perplexity ${Math.exp(meanNll).toFixed(3)} (${predictions} bytes)`);
+  return {
+    model: experiment.model, documents: documents.map((d) => d.id), predictions, meanNll, perplexity: Math.exp(meanNll),
+    bitsPerByte: totalNll / Math.LN2 / byteCount, buckets,
+  };
+}
+
+async function evaluateMqarExperiment(plan: ReproducePlan, experiment: Experiment, context: RunContext): Promise<MqarExperimentResult> {
+  const model = await loadTrained(plan, experiment.model, 'mqar', context.out);
+  const results: MqarResult[] = [];
+  for (const pairs of plan.mqar.evalPairs) {
+    const result = await evaluateMqar({
+      model: asNextTokenModel(model, { name: experiment.model, chunkLength: 512 }), vocabSize: plan.mqar.vocabSize,
+      sequenceLength: plan.mqar.sequenceLength, numPairs: pairs, samples: plan.mqar.evalSamples, seed: deriveSeed(plan.seed, 'mqar-eval'),
+    });
+    results.push(result);
+  }
+  context.log(`${experiment.id}: ${results.map((r) => `N=${r.numPairs} ${(100 * r.accuracy).toFixed(1)}%`).join(', ')}`);
+  return { model: experiment.model, results };
+}
+
+/** Greedy generation after each compact passkey prompt; correct when the passkey appears whole. */
+async function evaluatePasskeyExperiment(plan: ReproducePlan, experiment: Experiment, context: RunContext): Promise<PasskeyExperimentResult> {
+  const model = await loadTrained(plan, experiment.model, 'passkey', context.out);
+  const { trainLength, multiples, depths: depthCount, samplesPerCell, digits } = plan.passkey;
+  const generator = asGenerativeModel(model, { name: experiment.model, chunkLength: 512 });
+  const tokenizer = new ByteTokenizer();
+  const lengths = multiples.map((m) => m * trainLength);
+  const depths = depthCount === 1 ? [0.5] : Array.from({ length: depthCount }, (_, i) => i / (depthCount - 1));
+  const cells: PasskeyCell[] = [];
+  const records: PasskeyExperimentResult['records'] = [];
+  for (const length of lengths) {
+    for (const depth of depths) {
+      let correct = 0;
+      for (let i = 0; i < samplesPerCell; i++) {
+        const sample = compactPasskey({ length, depth, digits, seed: deriveSeed(plan.seed, 'passkey-eval', length, depth, i) });
+        const output = tokenizer.decode(await generator.generate(tokenizer.encode(sample.prompt), { maxNewTokens: digits + 2 }));
+        const ok = checkNiahAnswer(output, sample.passkey);
+        if (ok) correct++;
+        records.push({ length, depth, passkey: sample.passkey, output, correct: ok });
+      }
+      cells.push({ length, depth, ...accuracyStat(correct, samplesPerCell) });
+    }
+  }
+  const byLength = lengths.map((length) => {
+    const at = cells.filter((c) => c.length === length);
+    return { length, accuracy: at.reduce((s, c) => s + c.correct, 0) / at.reduce((s, c) => s + c.total, 0) };
+  });
+  context.log(`${experiment.id}: ${byLength.map((b) => `${b.length} bytes ${(100 * b.accuracy).toFixed(0)}%`).join(', ')}`);
+  return { model: experiment.model, trainLength, lengths, depths, cells, byLength, records };
+}
+
+/** Runs one experiment and writes results/<id>.json; false when it failed or was interrupted. */
+export async function runAndStore(plan: ReproducePlan, experiment: Experiment, context: RunContext): Promise<boolean> {
+  const started = performance.now();
+  context.log(`${experiment.id}: start`);
+  try {
+    const result = await runExperiment(plan, experiment, context);
+    const seconds = (performance.now() - started) / 1000;
+    const file: ResultFile = { id: experiment.id, plan: plan.name, specHash: experimentHash(plan, experiment), seconds, result };
+    writeJsonAtomically(resultPath(context.out, experiment.id), file);
+    context.log(`${experiment.id}: done in ${seconds.toFixed(1)} s`);
+    return true;
+  } catch (error) {
+    context.log(error instanceof InterruptedError ? error.message : `${experiment.id}: FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    return false;
+  }
+}

@@ -1,0 +1,270 @@
+// Tuned recipes and experiment plans for tiny models on a 2-core CPU, as plain JSON-able
+// objects (no imports of runtime code), so the CLI, the docs and the tests can all read them.
+//
+// Two kinds of thing live here:
+//   - task recipes (MQAR_RECIPE, PASSKEY_RECIPE): a model config, a task and a training
+//     setting that were tuned by hand until tiny models learn the task in a few CPU minutes;
+//   - the `titans reproduce` plans (smoke, quick, standard, full): which models are trained
+//     on which tracks for how long, and how they are evaluated.
+// Everything is byte-level (ByteTokenizer, vocabulary 259) except MQAR, which has its own
+// vocabulary of V ids.
+import type { ArchitectureName } from '@titans/models';
+
+// ---------------------------------------------------------------- shared shapes
+
+/** The model fields a recipe sets (the rest take defineConfig's defaults). */
+export interface ModelRecipe {
+  readonly dim: number;
+  readonly layers: number;
+  readonly heads: number;
+  /** SWA, MAG and MAL attention window (tokens). */
+  readonly window: number;
+  /** MAC segment length (tokens). */
+  readonly segmentLength: number;
+  /** Persistent tokens of attention layers in memory architectures (0 for pure attention models). */
+  readonly persistentTokens: number;
+  readonly memory: {
+    readonly heads: number;
+    readonly depth: number;
+    readonly expansion: number;
+    readonly chunkSize: number;
+    readonly convKernel: number;
+    readonly thetaMax: number;
+    /**
+     * Soft clamp of each token's surprise norm (0 = off). Without it the outer-loop gradient
+     * of an untrained memory spikes to 1e3-1e5 and clipping then starves every other weight.
+     */
+    readonly maxSurpriseNorm: number;
+    /** Weight decay of the memory (the alpha gate); default on, as in the paper. */
+    readonly forgetting?: boolean;
+  };
+}
+
+/** AdamW + warmup/cosine settings handed to train(). */
+export interface TrainRecipe {
+  readonly steps: number;
+  readonly batchSize: number;
+  readonly lr: number;
+  readonly weightDecay: number;
+  readonly warmupSteps: number;
+  /** Global gradient-norm clip. */
+  readonly clipNorm: number;
+}
+
+// ---------------------------------------------------------------- tuned task recipes
+
+/** The tiny model every tuned recipe starts from: width 32, 2 blocks, 2 heads. */
+export const TINY_MODEL: ModelRecipe = {
+  dim: 32, layers: 2, heads: 2, window: 16, segmentLength: 16, persistentTokens: 4,
+  memory: { heads: 2, depth: 2, expansion: 2, chunkSize: 8, convKernel: 4, thetaMax: 0.1, maxSurpriseNorm: 1 },
+};
+
+/**
+ * MQAR (Zoology's multi-query associative recall): keys in [1, V/2), values in [V/2, V).
+ * The loss covers the query positions only. `trainPairs` are cycled step by step (a small
+ * curriculum); accuracy is measured at each of `evalPairs`.
+ */
+export const MQAR_RECIPE = {
+  task: { vocabSize: 128, sequenceLength: 64, trainPairs: [4, 6, 8], evalPairs: [4, 8, 16], gapExponent: 1 },
+  model: TINY_MODEL,
+  train: { steps: 300, batchSize: 16, lr: 3e-3, weightDecay: 0.1, warmupSteps: 30, clipNorm: 1 } satisfies TrainRecipe,
+  evalSamples: 32,
+} as const;
+
+/**
+ * Compact byte-level passkey: filler sentences ("The grass is green. ..."), the needle
+ * "The pass key is 12345." at a random sentence boundary, then " The pass key is" and the
+ * answer " 12345.". Trained on the answer tokens only; evaluated by greedy generation at
+ * 1x, 2x and 4x the training length, needle depths evenly spaced from 0 to 1.
+ */
+export const PASSKEY_RECIPE = {
+  task: { trainLength: 64, digits: 5, multiples: [1, 2, 4] },
+  // What made the memory learn to retrieve within a few hundred steps: a linear memory whose
+  // learning-rate gate may reach 1 (one-shot delta-rule writes) and no forgetting, so the
+  // needle survives filler longer than any seen in training. With the paper's deep memory and
+  // theta <= 0.1 the answer loss stays at the no-retrieval floor (5 ln 10 / 7 = 1.64) for 400+
+  // steps; with forgetting on, MAG is perfect at 1x but falls to SWA's level at 2x.
+  model: { ...TINY_MODEL, memory: { ...TINY_MODEL.memory, depth: 1, thetaMax: 1, forgetting: false } } satisfies ModelRecipe,
+  train: { steps: 500, batchSize: 16, lr: 5e-3, weightDecay: 0.1, warmupSteps: 40, clipNorm: 1 } satisfies TrainRecipe,
+  evalDepths: 5,
+  evalSamplesPerCell: 4,
+} as const;
+
+// ---------------------------------------------------------------- reproduce plans
+
+export type PlanName = 'smoke' | 'quick' | 'standard' | 'full';
+
+/** Ablations of the Titans memory (Table 5 of the paper), each a change to a base model. */
+export const ABLATIONS = {
+  'lmm-linear': { base: 'lmm', label: 'linear memory', change: { memory: { depth: 1 } } },
+  'lmm-no-momentum': { base: 'lmm', label: 'without momentum', change: { memory: { ruleOverrides: { momentum: false } } } },
+  'lmm-no-forgetting': { base: 'lmm', label: 'without weight decay (forgetting)', change: { memory: { ruleOverrides: { forgetting: false } } } },
+  'lmm-no-conv': { base: 'lmm', label: 'without conv', change: { memory: { convKernel: 0 } } },
+  // Persistent tokens live in attention layers, which LMM has none of: ablated on MAC.
+  'mac-no-persistent': { base: 'mac', label: 'without persistent memory', change: { persistentTokens: 0 } },
+} as const;
+
+export type AblationName = keyof typeof ABLATIONS;
+
+/** The three training tracks: bytes (SOTU + S-NIAH), MQAR, compact passkey. */
+export type Track = 'long' | 'mqar' | 'passkey';
+
+/** A trained model of the plan: an architecture or an ablation. */
+export type ModelName = ArchitectureName | AblationName;
+
+export interface LongContextTrack {
+  /** The base model (window and segment in bytes). */
+  readonly model: ModelRecipe;
+  /** Training length T in bytes: an S-NIAH prompt plus its answer must fit (W needs about 411, PK and N about 370). */
+  readonly trainLength: number;
+  readonly train: TrainRecipe;
+  /** Share of steps on SOTU text (the rest on S-NIAH-format retrieval examples, answer-only loss). */
+  readonly lmFraction: number;
+  /** S-NIAH evaluation: tasks, lengths as multiples of T, depths, samples per (length, depth). */
+  readonly niah: { readonly tasks: readonly ('pk' | 'n' | 'w')[]; readonly multiples: readonly number[]; readonly depths: number; readonly samplesPerCell: number };
+  /** Held-out perplexity: the first `bytes` bytes of the first `documents` SOTU test speeches. */
+  readonly perplexity: { readonly documents: number; readonly bytes: number; readonly bucketSize: number };
+}
+
+export interface MqarTrack {
+  readonly model: ModelRecipe;
+  readonly vocabSize: number;
+  readonly sequenceLength: number;
+  readonly trainPairs: readonly number[];
+  readonly evalPairs: readonly number[];
+  readonly train: TrainRecipe;
+  readonly evalSamples: number;
+}
+
+/** The compact passkey of PASSKEY_RECIPE, for a subset of the models (the "learns" evidence). */
+export interface PasskeyTrack {
+  readonly models: readonly ModelName[];
+  readonly model: ModelRecipe;
+  readonly trainLength: number;
+  readonly digits: number;
+  /** Evaluation lengths as multiples of the training length. */
+  readonly multiples: readonly number[];
+  readonly depths: number;
+  readonly samplesPerCell: number;
+  readonly train: TrainRecipe;
+}
+
+export interface ReproducePlan {
+  readonly name: PlanName;
+  readonly description: string;
+  readonly seed: number;
+  /** Architectures compared (Titans variants and baselines) on the long-context and MQAR tracks. */
+  readonly architectures: readonly ArchitectureName[];
+  readonly ablations: readonly AblationName[];
+  /** Whether architectures get their MLP width adjusted to match the LMM's parameter count (per track). */
+  readonly matchParameters: boolean;
+  /** Language modelling + S-NIAH track (byte-level). */
+  readonly longContext: LongContextTrack;
+  readonly mqar: MqarTrack;
+  readonly passkey: PasskeyTrack;
+  /** Save a training checkpoint every this many steps (resume point). */
+  readonly checkpointEvery: number;
+}
+
+const ALL_ARCHITECTURES: readonly ArchitectureName[] = ['lmm', 'mac', 'mag', 'mal', 'transformer', 'swa', 'deltanet', 'gated-deltanet', 'moneta'];
+const ALL_ABLATIONS: readonly AblationName[] = ['lmm-linear', 'lmm-no-momentum', 'lmm-no-forgetting', 'lmm-no-conv', 'mac-no-persistent'];
+
+/** The model of the long-context track: width 32, 2 blocks; window and segment 64 bytes. */
+const LONG_MODEL: ModelRecipe = {
+  dim: 32, layers: 2, heads: 2, window: 64, segmentLength: 64, persistentTokens: 4,
+  memory: { heads: 2, depth: 2, expansion: 2, chunkSize: 16, convKernel: 4, thetaMax: 0.1, maxSurpriseNorm: 1 },
+};
+
+const MQAR_TRACK: MqarTrack = {
+  model: MQAR_RECIPE.model,
+  vocabSize: MQAR_RECIPE.task.vocabSize, sequenceLength: MQAR_RECIPE.task.sequenceLength,
+  trainPairs: MQAR_RECIPE.task.trainPairs, evalPairs: MQAR_RECIPE.task.evalPairs,
+  train: MQAR_RECIPE.train, evalSamples: MQAR_RECIPE.evalSamples,
+};
+
+const PASSKEY_TRACK: PasskeyTrack = {
+  models: ['mag', 'mac', 'mal', 'lmm', 'swa'],
+  model: PASSKEY_RECIPE.model,
+  trainLength: PASSKEY_RECIPE.task.trainLength, digits: PASSKEY_RECIPE.task.digits,
+  multiples: PASSKEY_RECIPE.task.multiples, depths: PASSKEY_RECIPE.evalDepths, samplesPerCell: PASSKEY_RECIPE.evalSamplesPerCell,
+  train: PASSKEY_RECIPE.train,
+};
+
+const SMOKE_TRAIN: TrainRecipe = { steps: 2, batchSize: 2, lr: 1e-2, weightDecay: 0.1, warmupSteps: 0, clipNorm: 1 };
+const SMOKE_MODEL: ModelRecipe = { ...LONG_MODEL, dim: 16, layers: 1, window: 32, segmentLength: 32, persistentTokens: 2 };
+
+export const PLANS: Readonly<Record<PlanName, ReproducePlan>> = {
+  // The pipeline end to end in well under two minutes (the test runs it): the numbers mean nothing.
+  smoke: {
+    name: 'smoke',
+    description: 'Pipeline check: two architectures, one ablation, two training steps per model, one sample per cell. The numbers mean nothing.',
+    seed: 0,
+    architectures: ['lmm', 'swa'],
+    ablations: ['lmm-no-conv'],
+    matchParameters: true,
+    longContext: {
+      model: SMOKE_MODEL, trainLength: 384, train: SMOKE_TRAIN, lmFraction: 0.5,
+      niah: { tasks: ['pk'], multiples: [1, 2], depths: 1, samplesPerCell: 1 },
+      perplexity: { documents: 1, bytes: 256, bucketSize: 128 },
+    },
+    mqar: { ...MQAR_TRACK, model: SMOKE_MODEL, vocabSize: 64, sequenceLength: 32, trainPairs: [4], evalPairs: [4, 8], train: SMOKE_TRAIN, evalSamples: 2 },
+    passkey: { ...PASSKEY_TRACK, models: ['swa'], model: SMOKE_MODEL, trainLength: 64, multiples: [1, 2], depths: 1, samplesPerCell: 1, train: SMOKE_TRAIN },
+    checkpointEvery: 1,
+  },
+  quick: {
+    name: 'quick',
+    description: 'A few minutes: LMM, MAC and SWA, short training on every track, a coarse S-NIAH grid (PK only). Shows the report\'s shape, not the paper\'s claims.',
+    seed: 0,
+    architectures: ['lmm', 'mac', 'swa'],
+    ablations: [],
+    matchParameters: true,
+    longContext: {
+      model: LONG_MODEL, trainLength: 384,
+      train: { steps: 10, batchSize: 2, lr: 1e-2, weightDecay: 0.1, warmupSteps: 2, clipNorm: 1 },
+      lmFraction: 0.5,
+      niah: { tasks: ['pk'], multiples: [1, 2, 4], depths: 2, samplesPerCell: 1 },
+      perplexity: { documents: 1, bytes: 1536, bucketSize: 384 },
+    },
+    mqar: { ...MQAR_TRACK, train: { ...MQAR_TRACK.train, steps: 20, batchSize: 8 }, evalSamples: 8 },
+    passkey: { ...PASSKEY_TRACK, models: ['mac', 'swa'], train: { ...PASSKEY_TRACK.train, steps: 20 }, depths: 3, samplesPerCell: 2 },
+    checkpointEvery: 10,
+  },
+  // What fits in about an hour of a shared 2-core machine (the run under apps/docs/reproduce).
+  standard: {
+    name: 'standard',
+    description: 'About an hour on a shared 2-core CPU: every architecture and ablation, short training on every track, S-NIAH PK/N/W at 1x-8x with a coarse depth grid.',
+    seed: 0,
+    architectures: ALL_ARCHITECTURES,
+    ablations: ALL_ABLATIONS,
+    matchParameters: true,
+    longContext: {
+      model: LONG_MODEL, trainLength: 512,
+      train: { steps: 80, batchSize: 4, lr: 1e-2, weightDecay: 0.1, warmupSteps: 8, clipNorm: 1 },
+      lmFraction: 0.5,
+      niah: { tasks: ['pk', 'n', 'w'], multiples: [1, 2, 4, 8], depths: 3, samplesPerCell: 1 },
+      perplexity: { documents: 2, bytes: 4096, bucketSize: 512 },
+    },
+    mqar: { ...MQAR_TRACK, train: { ...MQAR_TRACK.train, steps: 150, batchSize: 8, warmupSteps: 15 } },
+    passkey: PASSKEY_TRACK,
+    checkpointEvery: 25,
+  },
+  // The plan as designed: several CPU hours.
+  full: {
+    name: 'full',
+    description: 'The full plan, several hours on a 2-core CPU: every architecture and ablation, ~1.6M training bytes per long-context model, S-NIAH PK/N/W at 1x-8x with 5 depths x 4 samples.',
+    seed: 0,
+    architectures: ALL_ARCHITECTURES,
+    ablations: ALL_ABLATIONS,
+    matchParameters: true,
+    longContext: {
+      model: LONG_MODEL, trainLength: 512,
+      train: { steps: 800, batchSize: 4, lr: 1e-2, weightDecay: 0.1, warmupSteps: 50, clipNorm: 1 },
+      lmFraction: 0.5,
+      niah: { tasks: ['pk', 'n', 'w'], multiples: [1, 2, 4, 8], depths: 5, samplesPerCell: 4 },
+      perplexity: { documents: 4, bytes: 4096, bucketSize: 512 },
+    },
+    mqar: { ...MQAR_TRACK, train: { ...MQAR_TRACK.train, steps: 4 * MQAR_TRACK.train.steps }, evalSamples: 128 },
+    passkey: { ...PASSKEY_TRACK, models: ALL_ARCHITECTURES, samplesPerCell: 4 },
+    checkpointEvery: 50,
+  },
+};

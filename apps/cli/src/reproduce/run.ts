@@ -1,0 +1,198 @@
+// `titans reproduce`: runs a plan's experiments (skipping those whose result files already
+// exist for the same spec), then writes the report. With jobs > 1 the experiments run in
+// child processes, as many at a time as their dependencies allow; every experiment is
+// deterministic on its own, so the results do not depend on the number of jobs.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ByteTokenizer, generateNiahSample } from '@titans/data';
+import { configureCpu } from '@titans/tensor';
+import { planExperiments, readResult, runAndStore, writeJsonAtomically, type Experiment } from './experiments.js';
+import { PLANS, type PlanName, type ReproducePlan } from './recipes.js';
+import { writeReproduceReport } from './report.js';
+import { niahAnswerBytes } from './tasks.js';
+
+export interface ReproduceOptions {
+  /** Plan name (default 'full'); `quick: true` is the same as plan 'quick'. */
+  readonly plan?: PlanName | ReproducePlan;
+  readonly quick?: boolean;
+  /** Output directory (results/, checkpoints/, figures/, report.html, results.json, summary.md). */
+  readonly out: string;
+  /** Continue in a directory that already holds a run (finished experiments are skipped). */
+  readonly resume?: boolean;
+  /** Experiments run at once, in child processes (default 1: in this process). */
+  readonly jobs?: number;
+  /** Only rebuild the report from the results present. */
+  readonly reportOnly?: boolean;
+  /** Run only these experiments: each entry an experiment id or a model name (all of its experiments). */
+  readonly only?: readonly string[];
+  /** CPU threads per process for the tensor backend (default 1: tiny matmuls do not gain from more). */
+  readonly threads?: number;
+  /** The exact command line, recorded in the report. */
+  readonly command?: string;
+  readonly log?: (line: string) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface ReproduceSummary {
+  readonly plan: string;
+  readonly out: string;
+  readonly ran: string[];
+  readonly skipped: string[];
+  readonly failed: string[];
+  readonly missing: string[];
+  readonly seconds: number;
+  readonly files: string[];
+}
+
+/** Manifest of an output directory: which plan it holds (so a run never mixes two plans). */
+interface Manifest {
+  readonly format: 'titans-reproduce';
+  readonly version: 1;
+  readonly plan: string;
+}
+
+export function resolvePlan(options: Pick<ReproduceOptions, 'plan' | 'quick'>): ReproducePlan {
+  if (options.plan !== undefined && typeof options.plan === 'object') return options.plan;
+  const name = options.quick ? 'quick' : (options.plan ?? 'full');
+  const plan = PLANS[name];
+  if (!plan) throw new Error(`reproduce: unknown plan '${String(name)}' (plans: ${Object.keys(PLANS).join(', ')})`);
+  return plan;
+}
+
+export async function runReproduce(options: ReproduceOptions): Promise<ReproduceSummary> {
+  const started = performance.now();
+  const plan = resolvePlan(options);
+  const out = options.out;
+  const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const jobs = Math.max(1, Math.floor(options.jobs ?? 1));
+  configureCpu({ threads: options.threads ?? 1 });
+  validatePlan(plan);
+
+  const manifestPath = join(out, 'manifest.json');
+  if (existsSync(manifestPath)) {
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest;
+    if (manifest.plan !== plan.name) throw new ReproduceError(`${out} holds a run of plan '${manifest.plan}', not '${plan.name}'; choose another --out`);
+    if (!options.resume && !options.reportOnly) throw new ReproduceError(`${out} already holds a run; pass --resume to continue it (finished experiments are skipped) or choose another --out`);
+  } else {
+    writeJsonAtomically(manifestPath, { format: 'titans-reproduce', version: 1, plan: plan.name } satisfies Manifest);
+  }
+
+  const all = planExperiments(plan);
+  const selected = options.only?.length ? all.filter((e) => options.only!.some((s) => e.id === s || e.model === s || e.track === s)) : all;
+  const ran: string[] = [];
+  const skipped: string[] = [];
+  const failed: string[] = [];
+  if (!options.reportOnly) {
+    const todo = selected.filter((e) => {
+      if (readResult(out, plan, e)) {
+        skipped.push(e.id);
+        return false;
+      }
+      return true;
+    });
+    log(`reproduce: plan '${plan.name}', ${all.length} experiments, ${skipped.length} already done, ${todo.length} to run (${jobs} at a time)`);
+    const runOne = jobs === 1 ? inProcess(plan, out, log, options.signal) : inChild(plan, out, log, options.threads ?? 1, options.signal);
+    await schedule(todo, new Set(skipped), jobs, runOne, (e, ok) => (ok ? ran : failed).push(e.id), options.signal, log);
+  }
+  const report = writeReproduceReport({ plan, out, ...(options.command ? { command: options.command } : {}) });
+  const summary: ReproduceSummary = {
+    plan: plan.name, out, ran, skipped, failed, missing: report.missing, seconds: (performance.now() - started) / 1000, files: report.files,
+  };
+  log(`reproduce: ${ran.length} run, ${skipped.length} skipped, ${failed.length} failed, ${report.missing.length} missing; report at ${join(out, 'report.html')}`);
+  return summary;
+}
+
+/** Fails early (before any training) when a plan's training length cannot hold its S-NIAH prompts. */
+export function validatePlan(plan: ReproducePlan): void {
+  const tokenizer = new ByteTokenizer();
+  for (const task of plan.longContext.niah.tasks) {
+    try {
+      generateNiahSample({ task, tokenizer, length: plan.longContext.trainLength + 1 - niahAnswerBytes(task), depth: 0.5, seed: 0 });
+    } catch (error) {
+      throw new ReproduceError(`plan '${plan.name}': trainLength ${plan.longContext.trainLength} cannot hold an S-NIAH-${task.toUpperCase()} prompt and its answer (${error instanceof Error ? error.message : String(error)})`);
+    }
+  }
+}
+
+/** Bad input or an output directory that does not fit (a usage error for the CLI). */
+export class ReproduceError extends Error {
+  override readonly name = 'ReproduceError';
+}
+
+type Runner = (experiment: Experiment) => Promise<boolean>;
+
+/**
+ * Runs experiments at most `jobs` at a time, each once the experiments it needs have results
+ * (`finished` holds the ids that already had one). An experiment whose dependency failed or
+ * was not selected is reported and not run.
+ */
+async function schedule(
+  todo: Experiment[], finished: ReadonlySet<string>, jobs: number, run: Runner,
+  done: (e: Experiment, ok: boolean) => void, signal: AbortSignal | undefined, log: (line: string) => void,
+): Promise<void> {
+  const succeeded = new Set(finished);
+  const pending = new Set(todo.map((e) => e.id));
+  const running = new Map<string, Promise<void>>();
+  let queue = [...todo];
+  while (queue.length > 0 || running.size > 0) {
+    if (signal?.aborted) queue = [];
+    const blocked = queue.filter((e) => e.after.some((a) => !pending.has(a) && !succeeded.has(a)));
+    for (const e of blocked) {
+      log(`${e.id}: not run (needs ${e.after.filter((a) => !succeeded.has(a)).join(', ')})`);
+      pending.delete(e.id);
+      done(e, false);
+    }
+    queue = queue.filter((e) => !blocked.includes(e));
+    const ready = queue.filter((e) => e.after.every((a) => succeeded.has(a)));
+    while (running.size < jobs && ready.length > 0) {
+      const e = ready.shift()!;
+      queue = queue.filter((x) => x !== e);
+      running.set(e.id, run(e).then((ok) => {
+        running.delete(e.id);
+        pending.delete(e.id);
+        if (ok) succeeded.add(e.id);
+        done(e, ok);
+      }));
+    }
+    if (running.size === 0) {
+      // Nothing runs and nothing can start: whatever is left waits on something that never comes.
+      for (const e of queue) {
+        log(`${e.id}: not run (needs ${e.after.join(', ')})`);
+        done(e, false);
+      }
+      break;
+    }
+    await Promise.race(running.values());
+  }
+}
+
+function inProcess(plan: ReproducePlan, out: string, log: (line: string) => void, signal?: AbortSignal): Runner {
+  return (experiment) => runAndStore(plan, experiment, { out, log, ...(signal ? { signal } : {}) });
+}
+
+function inChild(plan: ReproducePlan, out: string, log: (line: string) => void, threads: number, signal?: AbortSignal): Runner {
+  const worker = fileURLToPath(new URL('./worker.ts', import.meta.url));
+  const tsx = import.meta.resolve('tsx');
+  return (experiment) => new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--conditions=source', '--import', tsx, worker], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TITANS_REPRODUCE_JOB: JSON.stringify({ plan, out, id: experiment.id, threads }) },
+    });
+    const forward = (chunk: Buffer): void => {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) log(line);
+    };
+    child.stdout.on('data', forward);
+    child.stderr.on('data', forward);
+    // Ctrl-C in a terminal reaches the children directly; an abort signal is forwarded here.
+    const onAbort = (): void => {
+      child.kill('SIGINT');
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    child.on('exit', (code) => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(code === 0);
+    });
+  });
+}

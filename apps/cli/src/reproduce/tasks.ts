@@ -1,0 +1,185 @@
+// Training data of the reproduction: seeded batch sources for train() whose whole position is
+// a small JSON value, so an interrupted run resumes with exactly the same batches.
+//   - mqarSource: MQAR sequences, loss on the query positions only;
+//   - passkeySource / compactPasskey: the compact byte-level passkey task of PASSKEY_RECIPE;
+//   - longContextSource: alternating steps of SOTU text (every byte predicted) and S-NIAH
+//     prompts in the paper's templates with the answer appended (loss on the answer only).
+import {
+  ByteTokenizer, PK_FILLER_SENTENCES, SeededRandom, TokenLoader, deriveSeed, generateMqarBatch, generateNiahSample,
+  type CorpusDocument, type LoaderState, type NiahTask,
+} from '@titans/data';
+import type { BatchSource, BatchSourceFactory, TrainingBatch } from '@titans/models';
+
+/** Target id that the loss ignores. */
+export const IGNORE = -100;
+
+// ---------------------------------------------------------------- MQAR
+
+export interface MqarSourceOptions {
+  readonly vocabSize: number;
+  readonly sequenceLength: number;
+  /** Pair counts, cycled one per step. */
+  readonly trainPairs: readonly number[];
+  readonly batchSize: number;
+  readonly seed: number;
+  readonly gapExponent?: number;
+}
+
+/** MQAR batches; step k uses trainPairs[k % n] pairs and its own seed. */
+export function mqarSource(options: MqarSourceOptions): BatchSourceFactory<{ step: number }> {
+  return (resume) => {
+    let step = resume?.step ?? 0;
+    return {
+      next(): TrainingBatch {
+        const pairs = options.trainPairs[step % options.trainPairs.length]!;
+        const batch = generateMqarBatch({
+          vocabSize: options.vocabSize, sequenceLength: options.sequenceLength, numPairs: pairs, batchSize: options.batchSize,
+          seed: deriveSeed(options.seed, 'mqar-train', step), ...(options.gapExponent === undefined ? {} : { gapExponent: options.gapExponent }),
+        });
+        step++;
+        const targets = Int32Array.from(batch.targets, (t, i) => (batch.mask[i] ? t : IGNORE));
+        return { inputs: batch.tokens, targets, batchSize: options.batchSize, sequenceLength: options.sequenceLength };
+      },
+      state: () => ({ step }),
+    };
+  };
+}
+
+// ---------------------------------------------------------------- compact passkey
+
+export interface CompactPasskey {
+  /** Filler with the needle, then " The pass key is". */
+  readonly prompt: string;
+  /** " 12345." */
+  readonly answer: string;
+  readonly passkey: string;
+}
+
+/**
+ * A byte-level passkey sample of at most `length` bytes (prompt + answer): filler sentences
+ * drawn at random, the needle at the sentence boundary nearest to `depth` (random if omitted).
+ */
+export function compactPasskey(options: { length: number; seed: number; depth?: number; digits?: number }): CompactPasskey {
+  const digits = options.digits ?? 5;
+  const random = new SeededRandom(deriveSeed(options.seed, 'compact-passkey', options.length, digits));
+  const passkey = String(random.int(10 ** (digits - 1), 10 ** digits));
+  const needle = `The pass key is ${passkey}.`;
+  const question = ' The pass key is';
+  const answer = ` ${passkey}.`;
+  const budget = options.length - needle.length - question.length - answer.length - 1;
+  if (budget < 0) throw new RangeError(`compactPasskey: length ${options.length} is too short (need ${options.length - budget - 1})`);
+  const filler: string[] = [];
+  for (let used = 0; ;) {
+    const sentence = PK_FILLER_SENTENCES[random.int(0, PK_FILLER_SENTENCES.length)]!;
+    if (used + sentence.length + 1 > budget) break;
+    filler.push(sentence);
+    used += sentence.length + 1;
+  }
+  const at = Math.round((options.depth ?? random.next()) * filler.length);
+  const prompt = [...filler.slice(0, at), needle, ...filler.slice(at)].join(' ') + question;
+  return { prompt, answer, passkey };
+}
+
+/** Passkey batches of exactly `length` tokens: prompt + answer, right-padded; loss on the answer only. */
+export function passkeySource(options: { length: number; batchSize: number; seed: number; digits?: number }): BatchSourceFactory<{ step: number }> {
+  const tokenizer = new ByteTokenizer();
+  return (resume) => {
+    let step = resume?.step ?? 0;
+    return {
+      next(): TrainingBatch {
+        const rows: { ids: number[]; answerStart: number }[] = [];
+        for (let b = 0; b < options.batchSize; b++) {
+          const sample = compactPasskey({ length: options.length + 1, seed: deriveSeed(options.seed, 'passkey-train', step, b), ...(options.digits ? { digits: options.digits } : {}) });
+          const prompt = tokenizer.encode(sample.prompt);
+          rows.push({ ids: [...prompt, ...tokenizer.encode(sample.answer)], answerStart: prompt.length });
+        }
+        step++;
+        return packRows(rows, options.length, tokenizer.padId);
+      },
+      state: () => ({ step }),
+    };
+  };
+}
+
+/**
+ * Packs sequences (each at most length + 1 ids) into one batch: inputs ids[0..length),
+ * targets ids[1..length] where position i >= answerStart - 1 predicts an answer token,
+ * IGNORE elsewhere and over the right padding.
+ */
+function packRows(rows: readonly { ids: readonly number[]; answerStart: number }[], length: number, padId: number): TrainingBatch {
+  const inputs = new Int32Array(rows.length * length).fill(padId);
+  const targets = new Int32Array(rows.length * length).fill(IGNORE);
+  rows.forEach(({ ids, answerStart }, b) => {
+    if (ids.length > length + 1) throw new Error(`packRows: a sequence of ${ids.length} ids does not fit length ${length}`);
+    for (let i = 0; i < Math.min(length, ids.length); i++) inputs[b * length + i] = ids[i]!;
+    for (let i = Math.max(0, answerStart - 1); i + 1 < ids.length; i++) targets[b * length + i] = ids[i + 1]!;
+  });
+  return { inputs, targets, batchSize: rows.length, sequenceLength: length };
+}
+
+// ---------------------------------------------------------------- long-context track
+
+/** Bytes of an S-NIAH answer (' ' + value + '.'): 9 for 7-digit numbers, 38 for UUIDs. */
+export function niahAnswerBytes(task: NiahTask): number {
+  return task === 'w' ? 38 : 9;
+}
+
+export interface LongContextSourceOptions {
+  /** SOTU training speeches. */
+  readonly documents: readonly CorpusDocument[];
+  readonly trainLength: number;
+  readonly batchSize: number;
+  readonly seed: number;
+  /** Share of steps on text; the others on S-NIAH examples. */
+  readonly lmFraction: number;
+  readonly tasks: readonly NiahTask[];
+}
+
+export interface LongContextState {
+  readonly step: number;
+  readonly loader: LoaderState | null;
+}
+
+/** Whether step `step` is a text step, spreading the text steps evenly (Bresenham). */
+export function isTextStep(step: number, lmFraction: number): boolean {
+  return Math.floor((step + 1) * lmFraction) > Math.floor(step * lmFraction);
+}
+
+/**
+ * Alternates text batches (TokenLoader over the documents, every byte predicted) with
+ * S-NIAH batches (prompt of the paper's template at the training length, random task and
+ * depth, the answer " value." appended; loss on the answer only). Each step's loss is the
+ * mean over its own targets, so the few answer tokens weigh as much as a page of text.
+ */
+export function longContextSource(options: LongContextSourceOptions): BatchSourceFactory<LongContextState> {
+  const tokenizer = new ByteTokenizer();
+  return (resume) => {
+    let step = resume?.step ?? 0;
+    const loader = new TokenLoader({
+      documents: options.documents, tokenizer, batchSize: options.batchSize, sequenceLength: options.trainLength,
+      seed: deriveSeed(options.seed, 'long-context-text'), ...(resume?.loader ? { resume: resume.loader } : {}),
+    });
+    let loaderState: LoaderState | null = resume?.loader ?? null;
+    const source: BatchSource<LongContextState> = {
+      next(): TrainingBatch {
+        const current = step++;
+        if (isTextStep(current, options.lmFraction)) {
+          const batch = loader.next();
+          loaderState = loader.state();
+          return { inputs: batch.inputs, targets: batch.targets, batchSize: batch.batchSize, sequenceLength: batch.sequenceLength };
+        }
+        const rows: { ids: number[]; answerStart: number }[] = [];
+        for (let b = 0; b < options.batchSize; b++) {
+          const random = new SeededRandom(deriveSeed(options.seed, 'niah-train', current, b));
+          const task = options.tasks[random.int(0, options.tasks.length)]!;
+          const sample = generateNiahSample({ task, tokenizer, length: options.trainLength + 1 - niahAnswerBytes(task), depth: random.next(), seed: random.nextUint32() });
+          const prompt = sample.tokens();
+          rows.push({ ids: [...prompt, ...tokenizer.encode(` ${sample.value}.`)], answerStart: prompt.length });
+        }
+        return packRows(rows, options.trainLength, tokenizer.padId);
+      },
+      state: () => ({ step, loader: loaderState }),
+    };
+    return source;
+  };
+}

@@ -1,0 +1,19 @@
+// Child-process entry of `titans reproduce --jobs N`: runs one experiment (described in the
+// TITANS_REPRODUCE_JOB environment variable) and stores its result. Exit code 0 = result written.
+import { configureCpu } from '@titans/tensor';
+import { planExperiments, runAndStore } from './experiments.js';
+import type { ReproducePlan } from './recipes.js';
+
+const job = JSON.parse(process.env.TITANS_REPRODUCE_JOB ?? 'null') as { plan: ReproducePlan; out: string; id: string; threads: number } | null;
+if (!job) throw new Error('reproduce worker: TITANS_REPRODUCE_JOB is not set');
+configureCpu({ threads: job.threads });
+const experiment = planExperiments(job.plan).find((e) => e.id === job.id);
+if (!experiment) throw new Error(`reproduce worker: no experiment '${job.id}' in plan '${job.plan.name}'`);
+const controller = new AbortController();
+process.once('SIGINT', () => controller.abort());
+process.once('SIGTERM', () => controller.abort());
+const log = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+const ok = await runAndStore(job.plan, experiment, { out: job.out, log, signal: controller.signal });
+process.exitCode = ok ? 0 : 1;
