@@ -44,7 +44,9 @@ function isNode(): boolean {
 async function preferSwiftShaderWithoutDriver(): Promise<void> {
   const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env;
   if (!env || env.VK_ICD_FILENAMES !== undefined || env.VK_DRIVER_FILES !== undefined) return;
-  const fs = await import(/* @vite-ignore */ 'node:fs');
+  // A variable specifier keeps browser bundlers from trying to resolve node:fs.
+  const fsSpecifier = 'node:fs';
+  const fs = (await import(/* @vite-ignore */ fsSpecifier)) as typeof import('node:fs');
   const swiftShader = '/usr/lib/chromium/vk_swiftshader_icd.json';
   if (!fs.existsSync(swiftShader)) return;
   const hasGpuDevice = fs.existsSync('/dev/dri') || (fs.existsSync('/dev') && fs.readdirSync('/dev').some((f) => f.startsWith('nvidia')));
