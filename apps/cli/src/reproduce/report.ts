@@ -229,7 +229,7 @@ export function buildFigures(plan: ReproducePlan, r: CollectedResults): Record<s
   for (const m of models) {
     for (const task of r.niah[m]?.tasks ?? []) {
       figures[`niah-${task.task}-${m}`] = niahHeatmapSvg({
-        title: `S-NIAH-${task.task.toUpperCase()}: ${modelLabel(m)} (trained at ${plan.longContext.trainLength} bytes)`,
+        title: `${task.task.toUpperCase()}: ${modelLabel(m)}`,
         lengths: task.lengths, depths: task.depths, accuracy: niahAccuracyMatrix(task),
       });
     }
@@ -238,7 +238,7 @@ export function buildFigures(plan: ReproducePlan, r: CollectedResults): Record<s
     const p = r.passkey[m];
     if (!p) continue;
     figures[`passkey-${m}`] = niahHeatmapSvg({
-      title: `Compact passkey: ${modelLabel(m)} (trained at ${p.trainLength} bytes)`, lengths: p.lengths, depths: p.depths,
+      title: `Passkey: ${modelLabel(m)}`, lengths: p.lengths, depths: p.depths,
       accuracy: p.depths.map((d) => p.lengths.map((l) => p.cells.find((c) => c.length === l && c.depth === d)?.accuracy ?? Number.NaN)),
     });
   }
@@ -267,7 +267,7 @@ export function buildFigures(plan: ReproducePlan, r: CollectedResults): Record<s
     figures['perplexity-by-position'] = lineChartSvg({
       title: 'Held-out byte perplexity by position (SOTU 2010-2021)',
       series: withPpl.map((m) => ({ name: modelLabel(m), points: r.perplexity[m]!.buckets.map((b) => [(b.start + b.end) / 2, b.perplexity] as const), dashed: isAblation(m) })),
-      xTitle: 'position (bytes)', yTitle: 'perplexity', markers: true,
+      xTitle: 'position (bytes)', yTitle: 'perplexity (log scale)', yScale: 'log10', markers: true,
     });
   }
   for (const [track, results] of [['bytes', r.trainLong], ['mqar', r.trainMqar], ['passkey', r.trainPasskey]] as const) {
@@ -342,7 +342,7 @@ export function writeReproduceReport(options: { plan: ReproducePlan; out: string
   const T = plan.longContext.trainLength;
   const intro = [
     `Plan '${plan.name}': ${plan.description}`,
-    `Command: ${prov.command}. Commit ${prov.commit}${prov.dirty ? ' (with uncommitted changes)' : ''}; ${prov.cpu}, ${prov.cores} cores, Node ${prov.node}; ${prov.date}. Experiments took ${(totalSeconds / 60).toFixed(1)} minutes of wall clock in all.`,
+    `Command: ${prov.command}. Commit ${prov.commit}${prov.dirty ? ' (with uncommitted changes)' : ''}; ${prov.cpu}, ${prov.cores} cores, Node ${prov.node}; ${prov.date}. The experiments' wall-clock times add up to ${(totalSeconds / 60).toFixed(1)} minutes (with --jobs N several run at once).`,
     `Everything is byte-level (vocabulary 259). Bytes track: each model trains ${plan.longContext.train.steps} steps of ${plan.longContext.train.batchSize} x ${T} bytes, alternating SOTU speeches (1790-1999, every byte predicted) with S-NIAH prompts in the paper's templates (loss on the answer). S-NIAH is evaluated at ${plan.longContext.niah.multiples.map((m) => `${m * T}`).join(', ')} bytes (${plan.longContext.niah.multiples.map((m) => `${m}x`).join(', ')} the training length), ${plan.longContext.niah.depths} depths x ${plan.longContext.niah.samplesPerCell} samples per cell, greedy decoding. MQAR track: ${plan.mqar.train.steps} steps of ${plan.mqar.train.batchSize} sequences (V=${plan.mqar.vocabSize}, L=${plan.mqar.sequenceLength}, N cycled over ${plan.mqar.trainPairs.join('/')}).`,
     'Results are deterministic given the seed (the seconds are not). The paper\'s figures are quoted from the paper; ours are measured by this run. The scales differ by 4-5 orders of magnitude: compare orderings, not values.',
   ];
@@ -351,12 +351,12 @@ export function writeReproduceReport(options: { plan: ReproducePlan; out: string
   if (r.missing.length) html.paragraph(`Missing (not run yet or failed): ${r.missing.join(', ')}.`);
   html.heading('Models').table(tables.models.headers, tables.models.rows, 'Parameter counts are matched to the LMM by the MLP width (ablations keep their base model\'s widths).');
   html.heading('Learning at all: compact passkey').table(tables.passkey.headers, tables.passkey.rows, `Accuracy % (greedy, passkey of ${plan.passkey.digits} digits must appear whole) at ${plan.passkey.multiples.map((m) => `${m}x`).join(' / ')} the training length, ${plan.passkey.depths} depths x ${plan.passkey.samplesPerCell} samples. Attention windows and MAC segments are ${plan.passkey.model.window} / ${plan.passkey.model.segmentLength} bytes.`);
-  gallery(html, figures, 'passkey-', 'Accuracy % by needle depth and prompt length, one map per model.');
+  gallery(html, figures, 'passkey-', `Accuracy % by needle depth and prompt length in bytes (trained at ${plan.passkey.trainLength}), one map per model.`);
   html.heading('S-NIAH: the paper and ours').table(tables.niah.headers, tables.niah.rows, `Paper: ${PAPER.niah.note}. Ours: accuracy % at ${plan.longContext.niah.multiples.map((m) => `${m}x`).join(' / ')} the training length (${T} bytes), mean over depths.`);
   html.table(PAPER.niah.header, PAPER.niah.rows, `The paper's full table (${PAPER.niah.note}), including models we do not train.`);
   for (const task of plan.longContext.niah.tasks) {
     if (figures[`niah-summary-${task}`]) html.figure(figures[`niah-summary-${task}`]!);
-    gallery(html, figures, `niah-${task}-`, `S-NIAH-${task.toUpperCase()} accuracy % by needle depth and length, one map per model.`);
+    gallery(html, figures, `niah-${task}-`, `S-NIAH-${task.toUpperCase()} accuracy % by needle depth and prompt length in bytes (trained at ${T}), one map per model.`);
   }
   html.heading('MQAR').table(tables.mqar.headers, tables.mqar.rows, 'Accuracy % at the query positions.');
   if (figures['mqar-accuracy']) html.figure(figures['mqar-accuracy']);
