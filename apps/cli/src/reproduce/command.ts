@@ -11,7 +11,7 @@ length), MQAR and held-out perplexity by position, and writes results.json, repo
 summary.md and figures/*.svg next to the paper's numbers.
 
 options:
-  --plan NAME     ${Object.values(PLANS).map((p) => p.name).join(' | ')} (default full: several CPU hours)
+  --plan NAME     ${Object.values(PLANS).map((p) => p.name).join(' | ')} (default full: about two hours on 2 cores with --jobs 2)
   --quick         the same as --plan quick (a few minutes)
   --smoke         the same as --plan smoke (the pipeline in about a minute; numbers mean nothing)
   --out DIR       output directory (default reproduce-<plan>)

@@ -14,7 +14,7 @@ import {
   type BatchSourceFactory, type ModelConfig, type TitansLanguageModel, type TrainEvent,
 } from '@titans/models';
 import { planModelConfig, planModels } from './models.js';
-import type { ModelName, ReproducePlan, Track } from './recipes.js';
+import type { ModelName, ReproducePlan, Track, TrainRecipe } from './recipes.js';
 import { compactPasskey, longContextSource, mqarSource, passkeySource } from './tasks.js';
 
 export type ExperimentKind = 'train' | 'niah' | 'perplexity' | 'mqar' | 'passkey';
@@ -37,10 +37,12 @@ export function planExperiments(plan: ReproducePlan): Experiment[] {
     out.push({ id: `train-passkey-${model}`, kind: 'train', model, track: 'passkey', after: [] });
     out.push({ id: `passkey-${model}`, kind: 'passkey', model, track: 'passkey', after: [`train-passkey-${model}`] });
   }
+  const mqarModels = new Set(mqarTrackModels(plan));
   for (const model of planModels(plan)) {
     out.push({ id: `train-long-${model}`, kind: 'train', model, track: 'long', after: [] });
     out.push({ id: `niah-${model}`, kind: 'niah', model, track: 'long', after: [`train-long-${model}`] });
     out.push({ id: `perplexity-${model}`, kind: 'perplexity', model, track: 'long', after: [`train-long-${model}`] });
+    if (!mqarModels.has(model)) continue;
     out.push({ id: `train-mqar-${model}`, kind: 'train', model, track: 'mqar', after: [] });
     out.push({ id: `mqar-${model}`, kind: 'mqar', model, track: 'mqar', after: [`train-mqar-${model}`] });
   }
@@ -70,17 +72,37 @@ export function hashText(text: string): string {
   return h.toString(16).padStart(8, '0');
 }
 
-function trackSettings(plan: ReproducePlan, track: Track): unknown {
+/** The models trained on the MQAR track (the plan's list, else every model of the plan). */
+export function mqarTrackModels(plan: ReproducePlan): ModelName[] {
+  return plan.mqar.models ? [...plan.mqar.models] : planModels(plan);
+}
+
+/** The training recipe of one model on one track (the passkey track may set its own steps). */
+export function trainRecipe(plan: ReproducePlan, model: ModelName, track: Track): TrainRecipe {
+  if (track === 'long') return plan.longContext.train;
+  if (track === 'mqar') return plan.mqar.train;
+  const steps = plan.passkey.stepsByModel?.[model];
+  return steps === undefined ? plan.passkey.train : { ...plan.passkey.train, steps };
+}
+
+/**
+ * What a model's results on a track depend on besides its config: the track's settings,
+ * without the lists of models and with the model's own training recipe.
+ */
+function trackSettings(plan: ReproducePlan, track: Track, model: ModelName): unknown {
   if (track === 'long') return plan.longContext;
-  if (track === 'mqar') return plan.mqar;
-  const { models: _models, ...settings } = plan.passkey;
-  return settings;
+  if (track === 'mqar') {
+    const { models: _models, ...settings } = plan.mqar;
+    return settings;
+  }
+  const { models: _models, stepsByModel: _steps, ...settings } = plan.passkey;
+  return { ...settings, train: trainRecipe(plan, model, track) };
 }
 
 /** The hash of what an experiment depends on: the plan's settings, its model config, its kind. */
 export function experimentHash(plan: ReproducePlan, experiment: Experiment): string {
   const config = trackConfig(plan, experiment.model, experiment.track);
-  return hashText(JSON.stringify({ kind: experiment.kind, seed: plan.seed, config, settings: trackSettings(plan, experiment.track) }));
+  return hashText(JSON.stringify({ kind: experiment.kind, seed: plan.seed, config, settings: trackSettings(plan, experiment.track, experiment.model) }));
 }
 
 export function resultPath(out: string, id: string): string {
@@ -175,7 +197,7 @@ export function trackConfig(plan: ReproducePlan, model: ModelName, track: Track)
 }
 
 export function checkpointDir(out: string, plan: ReproducePlan, model: ModelName, track: Track): string {
-  const hash = hashText(JSON.stringify({ seed: plan.seed, config: trackConfig(plan, model, track), settings: trackSettings(plan, track) }));
+  const hash = hashText(JSON.stringify({ seed: plan.seed, config: trackConfig(plan, model, track), settings: trackSettings(plan, track, model) }));
   return join(out, 'checkpoints', `${track}-${model}-${hash}`);
 }
 
@@ -199,7 +221,7 @@ async function trainModel(plan: ReproducePlan, experiment: Experiment, context: 
   const { model: name, track } = experiment;
   const config = trackConfig(plan, name, track);
   const model = createModel(config);
-  const recipe = track === 'long' ? plan.longContext.train : track === 'mqar' ? plan.mqar.train : plan.passkey.train;
+  const recipe = trainRecipe(plan, name, track);
   const seed = deriveSeed(plan.seed, 'data', track);
   let batches: BatchSourceFactory<unknown>;
   if (track === 'long') {
