@@ -49,6 +49,15 @@ export interface PasskeyEvalOptions {
   readonly seed: number;
   /** Label of the progress display (default 'passkey'). */
   readonly label?: string;
+  /** The prompts (default: generatePasskeySample, the long passkey format). */
+  readonly sample?: (options: { length: number; depth: number; digits: number; seed: number }) => PasskeyPrompt;
+}
+
+/** One passkey prompt: its tokens, the expected continuation and the passkey. */
+export interface PasskeyPrompt {
+  readonly tokens: Int32Array | number[];
+  readonly answer: string;
+  readonly passkey: string;
 }
 
 /**
@@ -71,8 +80,9 @@ export async function evaluatePasskey(options: PasskeyEvalOptions): Promise<Pass
       let correct = 0;
       let promptTokens = 0;
       for (let i = 0; i < samplesPerCell; i++) {
-        const sample = generatePasskeySample({ tokenizer, length, depth, digits, seed: deriveSeed(options.seed, 'passkey-eval', length, depth, i) });
-        const prompt = sample.tokens();
+        const seed = deriveSeed(options.seed, 'passkey-eval', length, depth, i);
+        const sample = options.sample?.({ length, depth, digits, seed }) ?? longPasskeyPrompt(tokenizer, { length, depth, digits, seed });
+        const prompt = sample.tokens;
         const maxNewTokens = tokenizer.encode(sample.answer).length + 2;
         const output = tokenizer.decode(await generator.generate(prompt, { maxNewTokens }));
         const ok = checkNiahAnswer(output, sample.passkey);
@@ -90,6 +100,11 @@ export async function evaluatePasskey(options: PasskeyEvalOptions): Promise<Pass
     kind: 'passkey', model: options.name, lengths: [...lengths], depths: [...depths], samplesPerCell, digits, cells,
     overall: accuracyStat(correctOverall, total), records, seconds: (performance.now() - started) / 1000,
   };
+}
+
+function longPasskeyPrompt(tokenizer: Tokenizer, options: { length: number; depth: number; digits: number; seed: number }): PasskeyPrompt {
+  const sample = generatePasskeySample({ tokenizer, ...options });
+  return { tokens: sample.tokens(), answer: sample.answer, passkey: sample.passkey };
 }
 
 /** Accuracy matrix [depth][length] for heat maps. */

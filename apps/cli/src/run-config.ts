@@ -11,13 +11,16 @@ import {
 import { UsageError } from './command.js';
 import { demoModelConfig } from './demo/recipe.js';
 
-export const DATA_TASKS = ['sotu', 'moby-dick', 'passkey', 'mqar', 'passkey+sotu'] as const;
+export const DATA_TASKS = ['sotu', 'moby-dick', 'passkey', 'mqar', 'passkey+sotu', 'compact-passkey+sotu'] as const;
 export type DataTask = (typeof DATA_TASKS)[number];
 export const TOKENIZERS = ['byte', 'gpt2'] as const;
 export type TokenizerChoice = (typeof TOKENIZERS)[number];
 
 export interface DataConfig {
-  /** sotu / moby-dick: language modelling on the corpus's train split; passkey; mqar; passkey+sotu: both in every batch. */
+  /**
+   * sotu / moby-dick: language modelling on the corpus's train split; passkey; mqar; passkey+sotu: both in every batch;
+   * compact-passkey+sotu: the compact passkey of `titans reproduce` (answer-only loss) and SOTU text in every batch.
+   */
   readonly task: DataTask;
   readonly tokenizer: TokenizerChoice;
   /** Tokens per training row. */
@@ -25,7 +28,7 @@ export interface DataConfig {
   readonly batchSize: number;
   /** Passkey digits. */
   readonly digits: number;
-  /** passkey+sotu: rows of each batch that are passkey examples (the rest is corpus text). */
+  /** passkey+sotu, compact-passkey+sotu: rows of each batch that are passkey examples (the rest is corpus text). */
   readonly passkeyRows: number;
   /** Extra weight of the loss on the passkey answer tokens (0 = plain language-model loss). */
   readonly answerWeight: number;
@@ -73,23 +76,23 @@ export const DEFAULT_TRAIN: TrainConfig = {
 
 // ---------------------------------------------------------------- presets
 
-/** Every preset name: tiny-<arch>, paper-<arch>-<size>, demo-mac, demo-swa. */
+/** Every preset name: tiny-<arch>, paper-<arch>-<size>, demo-mag, demo-swa. */
 export function presetNames(): string[] {
   return [
     ...ARCHITECTURES.map((a) => `tiny-${a}`),
-    'demo-mac', 'demo-swa',
+    'demo-mag', 'demo-swa',
     ...ARCHITECTURES.flatMap((a) => Object.keys(PAPER_SIZES).map((s) => `paper-${a}-${s}`)),
   ];
 }
 
 /** The model config a preset names. */
 export function presetConfig(name: string): ModelConfig {
-  if (name === 'demo-mac' || name === 'demo-swa') return demoModelConfig(name === 'demo-mac' ? 'mac' : 'swa');
+  if (name === 'demo-mag' || name === 'demo-swa') return demoModelConfig(name === 'demo-mag' ? 'mag' : 'swa');
   const tiny = /^tiny-(.+)$/.exec(name);
   if (tiny && (ARCHITECTURES as readonly string[]).includes(tiny[1]!)) return tinyConfig(tiny[1] as ArchitectureName, { vocabSize: 259 });
   const paper = /^paper-(.+)-(170M|340M|760M|1\.3B)$/.exec(name);
   if (paper && (ARCHITECTURES as readonly string[]).includes(paper[1]!)) return paperConfig(paper[1] as ArchitectureName, paper[2] as PaperSize);
-  throw new UsageError(`unknown preset '${name}' (e.g. tiny-mac, tiny-swa, demo-mac, paper-mac-170M; see titans info --presets)`);
+  throw new UsageError(`unknown preset '${name}' (e.g. tiny-mac, tiny-swa, demo-mag, paper-mac-170M; see titans info --presets)`);
 }
 
 // ---------------------------------------------------------------- schema
@@ -322,7 +325,7 @@ export function resolveRunConfig(input: RunConfigInput): RunConfig {
   if (data.task !== 'mqar' && model.vocabSize < vocabNeeded) {
     throw new UsageError(`invalid config: model.vocabSize ${model.vocabSize} is smaller than the ${data.tokenizer} tokenizer's ${vocabNeeded} ids`);
   }
-  if (data.task === 'passkey+sotu' && data.passkeyRows > data.batchSize) {
+  if ((data.task === 'passkey+sotu' || data.task === 'compact-passkey+sotu') && data.passkeyRows > data.batchSize) {
     throw new UsageError(`invalid config: data.passkeyRows ${data.passkeyRows} is more than data.batchSize ${data.batchSize}`);
   }
   if (data.task === 'mqar') {

@@ -12,6 +12,7 @@ import {
 } from '@titans/models';
 import { add, crossEntropy, mul, noGrad, tensor, tidy, type Tensor } from '@titans/tensor';
 import { UsageError } from './command.js';
+import { passkeySource } from './reproduce/tasks.js';
 import type { DataConfig, RunConfig, TokenizerChoice } from './run-config.js';
 
 export const RUN_FILE = 'run.json';
@@ -48,9 +49,21 @@ export function passkeyRow(tokenizer: Tokenizer, data: DataConfig, seed: number)
   return { row, answerStart: example.answerStart, answerEnd: Math.min(width, example.tokens.length) };
 }
 
+/** Whether the task has passkey rows (whose answers the loss can weigh extra). */
+export function hasPasskeyRows(task: DataConfig['task']): boolean {
+  return task === 'passkey' || task === 'passkey+sotu' || task === 'compact-passkey+sotu';
+}
+
 /** Checks up front that the data task fits the config (so bad input fails before anything is written). */
 export function checkData(run: RunConfig, tokenizer: Tokenizer): void {
   const { data } = run;
+  if (data.task === 'compact-passkey+sotu') {
+    try {
+      passkeySource({ length: data.sequenceLength, batchSize: 1, seed: 0, digits: data.digits })(undefined).next();
+    } catch (error) {
+      throw new UsageError(`invalid config: data.sequenceLength ${data.sequenceLength} is too short for a compact passkey prompt (${(error as Error).message})`);
+    }
+  }
   if (data.task === 'passkey' || data.task === 'passkey+sotu') {
     try {
       passkeyRow(tokenizer, data, 0);
@@ -71,8 +84,13 @@ export function batchSource(run: RunConfig, tokenizer: Tokenizer, extras: BatchE
   const T = data.sequenceLength;
   const seed = deriveSeed(run.seed, split);
   let step = options.resume?.step ?? 0;
-  const textRows = data.task === 'passkey' || data.task === 'mqar' ? 0 : data.task === 'passkey+sotu' ? data.batchSize - data.passkeyRows : data.batchSize;
-  const passkeyRows = data.task === 'passkey' ? data.batchSize : data.task === 'passkey+sotu' ? data.passkeyRows : 0;
+  const mixed = data.task === 'passkey+sotu' || data.task === 'compact-passkey+sotu';
+  const textRows = data.task === 'passkey' || data.task === 'mqar' ? 0 : mixed ? data.batchSize - data.passkeyRows : data.batchSize;
+  const passkeyRows = data.task === 'passkey' ? data.batchSize : mixed ? data.passkeyRows : 0;
+  // compact-passkey+sotu: the compact passkey rows of `titans reproduce` (loss on the answer only).
+  const compact = data.task === 'compact-passkey+sotu' && passkeyRows > 0
+    ? passkeySource({ length: T, batchSize: passkeyRows, seed: deriveSeed(seed, 'compact-passkey'), digits: data.digits })({ step })
+    : null;
   const loader = textRows > 0
     ? new TokenLoader({
       documents: loadCorpus(corpusOf(data.task), { split }), tokenizer, batchSize: textRows, sequenceLength: T, seed,
@@ -90,6 +108,13 @@ export function batchSource(run: RunConfig, tokenizer: Tokenizer, extras: BatchE
         inputs.set(batch.tokens);
         // Only the query positions are learnable (the values are random elsewhere).
         for (let i = 0; i < B * T; i++) targets[i] = batch.mask[i] ? batch.targets[i]! : IGNORE;
+      } else if (compact) {
+        // Every learnable target of a compact passkey row is an answer token.
+        const batch = compact.next();
+        inputs.set(batch.inputs);
+        targets.set(batch.targets);
+        answerTargets = new Int32Array(B * T).fill(IGNORE);
+        answerTargets.set(batch.targets);
       } else {
         if (passkeyRows > 0) answerTargets = new Int32Array(B * T).fill(IGNORE);
         for (let r = 0; r < passkeyRows; r++) {
@@ -101,11 +126,11 @@ export function batchSource(run: RunConfig, tokenizer: Tokenizer, extras: BatchE
             if (target >= answerStart && target < answerEnd) answerTargets![r * T + j] = row[target]!;
           }
         }
-        if (loader) {
-          const text = loader.next();
-          inputs.set(text.inputs, passkeyRows * T);
-          targets.set(text.targets, passkeyRows * T);
-        }
+      }
+      if (loader) {
+        const text = loader.next();
+        inputs.set(text.inputs, passkeyRows * T);
+        targets.set(text.targets, passkeyRows * T);
       }
       extras.answerTargets = answerTargets;
       step++;
@@ -213,7 +238,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<{ result
   checkData(run, tokenizer);
   const model = options.model ?? createModel(run.model);
   const extras: BatchExtras = { answerTargets: null };
-  const trainable = new WeightedLossModel(model, extras, run.data.task === 'passkey' || run.data.task === 'passkey+sotu' ? run.data.answerWeight : 0);
+  const trainable = new WeightedLossModel(model, extras, hasPasskeyRows(run.data.task) ? run.data.answerWeight : 0);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, RUN_FILE), `${JSON.stringify(run, null, 2)}\n`);
   const t = run.train;

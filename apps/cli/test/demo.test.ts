@@ -12,18 +12,18 @@ describe('titans demo --quick', () => {
     expect(stderr).not.toMatch(/internal error/);
     expect(code).toBe(0);
     expect(stdout).toMatch(/^plan:$/m);
-    expect(stdout).toMatch(/^model +params +steps +train +final loss +SOTU ppl +bits\/byte +passkey@256 +passkey@512$/m);
-    expect(stdout).toMatch(/^Titans MAC +[\d,]+ +3 +\S+ +\d+\.\d{3} +\d+\.\d\d +\d\.\d{3} +\d+\.\d% \(\d\/2\) +\d+\.\d% \(\d\/2\)$/m);
+    expect(stdout).toMatch(/^model +params +steps +train +final loss +SOTU ppl +bits\/byte +passkey@64 +passkey@128$/m);
+    expect(stdout).toMatch(/^Titans MAG +[\d,]+ +3 +\S+ +\d+\.\d{3} +\d+\.\d\d +\d\.\d{3} +\d+\.\d% \(\d\/2\) +\d+\.\d% \(\d\/2\)$/m);
     expect(stdout).toMatch(/^SWA Transformer +[\d,]+ +3 /m);
     expect(stdout).toMatch(/report: .*demo\/report\.html$/m);
     const files = filesUnder(join(scratch, 'demo'));
-    for (const file of ['report.html', 'report.json', 'loss-curves.svg', 'passkey-mac.svg', 'passkey-swa.svg', 'passkey-by-length.svg', 'mac/model.safetensors', 'swa/trainer.json']) {
+    for (const file of ['report.html', 'report.json', 'loss-curves.svg', 'passkey-mag.svg', 'passkey-swa.svg', 'passkey-by-length.svg', 'mag/model.safetensors', 'swa/trainer.json']) {
       expect(files).toContain(file);
     }
     const html = readFileSync(join(scratch, 'demo', 'report.html'), 'utf8');
     expect(html).toContain('Passkey retrieval beyond the attention window');
     expect(html.match(/<svg/g)?.length).toBeGreaterThanOrEqual(5);
     const report = JSON.parse(readFileSync(join(scratch, 'demo', 'report.json'), 'utf8')) as { models: { key: string; steps: number; passkey: { cells: unknown[] } }[] };
-    expect(report.models.map((m) => [m.key, m.steps, m.passkey.cells.length])).toEqual([['mac', 3, 4], ['swa', 3, 4]]);
+    expect(report.models.map((m) => [m.key, m.steps, m.passkey.cells.length])).toEqual([['mag', 3, 4], ['swa', 3, 4]]);
   }, 180_000);
 });

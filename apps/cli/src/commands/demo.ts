@@ -12,11 +12,11 @@ import { writeDemoReport } from '../demo/report.js';
 
 const usage = `usage: titans demo [--quick] [--out DIR] [--backend cpu|webgpu|auto] [--seed N] [--json]
 
-Trains a tiny Titans MAC and a sliding-window Transformer of the same size on passkey
-retrieval and State of the Union text (about 3.5 minutes each on 2 CPU cores), evaluates
-both on passkey prompts 1x, 2x and 4x the training length (beyond the attention window) and
-on held-out SOTU text, prints a comparison table and writes report.html (heat maps, loss
-curves), the SVG figures, report.json and both checkpoints into --out.
+Trains a tiny Titans MAG and a sliding-window Transformer of the same size on compact
+passkey retrieval and State of the Union text (about 6-8 minutes in all on 2 CPU cores),
+evaluates both on passkey prompts 1x, 2x and 4x the training length (beyond the attention
+window) and on held-out SOTU text, prints a comparison table and writes report.html (heat
+maps, loss curves), the SVG figures, report.json and both checkpoints into --out.
 
   --quick        a tiny version that finishes in under a minute (a smoke test)
   --out DIR      default runs/demo-<timestamp> under the repository root
@@ -28,7 +28,7 @@ exit codes: 0 done, 2 bad input, 130 interrupted`;
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'the main job: train a tiny MAC and an SWA Transformer, compare them, write a report',
+  summary: 'the main job: train a tiny MAG and an SWA Transformer, compare them, write a report',
   usage,
   async run(args, context) {
     const parsed = parseArgs(args, { flags: ['quick'] });

@@ -23,7 +23,7 @@ config.json, trainer.json, run.json). Ctrl-C finishes the step, saves and exits 
 
 model and data:
   --config FILE.json     run config { model, data, train, seed } or a bare model config
-  --preset NAME          tiny-<arch>, demo-mac, demo-swa, paper-<arch>-<size> (default tiny-mac)
+  --preset NAME          tiny-<arch>, demo-mag, demo-swa, paper-<arch>-<size> (default tiny-mac)
   --set KEY=VALUE        override one value, e.g. --set model.dim=64 --set train.lr=1e-3
                          --set data.sequenceLength=512 --set model.memory.chunkSize=32
   --data TASK            ${DATA_TASKS.join(' | ')} (default sotu)

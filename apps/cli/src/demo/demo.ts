@@ -1,7 +1,8 @@
-// The main job: train a tiny MAC (Titans, memory as a context) and a sliding-window
-// Transformer of the same size on passkey retrieval + SOTU text, within a fixed time budget
-// each, then evaluate both on passkey prompts longer than the attention window and on
-// held-out SOTU text, and write a report. Every number it prints is measured here.
+// The main job: train a tiny MAG (Titans, memory as a gate) and a sliding-window
+// Transformer of the same size on compact passkey retrieval + SOTU text, within a time
+// budget, then evaluate both on passkey prompts longer than the attention window (1x, 2x
+// and 4x the training length) and on held-out SOTU text, and write a report. Every number
+// it prints is measured here.
 import { join } from 'node:path';
 import { ByteTokenizer, type Tokenizer } from '@titans/data';
 import type { PerplexityResult } from '@titans/eval';
@@ -11,11 +12,12 @@ import { fixed, formatTable, grouped, percent } from '../format.js';
 import { progressStream } from '../progress.js';
 import type { RunConfig } from '../run-config.js';
 import { batchSource, runTraining, WeightedLossModel, type BatchExtras } from '../training.js';
-import { evaluateCorpusPerplexity, evaluatePasskey, passkeyByLength, type PasskeyResult } from '../evaluation.js';
+import { evaluateCorpusPerplexity, evaluatePasskey, passkeyByLength, type PasskeyPrompt, type PasskeyResult } from '../evaluation.js';
+import { compactPasskey } from '../reproduce/tasks.js';
 import { demoModelConfig, type DemoRecipe } from './recipe.js';
 
 export const DEMO_MODELS = [
-  { key: 'mac', label: 'Titans MAC' },
+  { key: 'mag', label: 'Titans MAG' },
   { key: 'swa', label: 'SWA Transformer' },
 ] as const;
 export type DemoModelKey = (typeof DEMO_MODELS)[number]['key'];
@@ -68,7 +70,7 @@ export function demoRunConfig(key: DemoModelKey, recipe: DemoRecipe, seed: numbe
   return {
     format: 'titans-run', version: 1,
     model: demoModelConfig(key, recipe),
-    data: { task: 'passkey+sotu', tokenizer: 'byte', mqarVocab: 0, numPairs: 16, ...recipe.data },
+    data: { task: 'compact-passkey+sotu', tokenizer: 'byte', mqarVocab: 0, numPairs: 16, ...recipe.data },
     train: {
       steps, lr: t.lr, warmupSteps: Math.min(t.warmupSteps, Math.max(1, Math.floor(steps / 5))), minLrRatio: t.minLrRatio, weightDecay: t.weightDecay, clipNorm: t.clipNorm,
       gradAccumulation: 1, checkpointEvery: 0, evalEvery: Math.max(1, Math.ceil(steps / Math.max(1, t.evalPoints))), evalBatches: 2,
@@ -78,7 +80,7 @@ export function demoRunConfig(key: DemoModelKey, recipe: DemoRecipe, seed: numbe
 }
 
 /** Seconds per training step of the run's model, from a few steps on a throwaway copy. */
-export async function measureStepSeconds(run: RunConfig, tokenizer: Tokenizer, steps = 2): Promise<number> {
+export async function measureStepSeconds(run: RunConfig, tokenizer: Tokenizer, steps = 3, warmupSteps = 2): Promise<number> {
   const model = createModel(run.model);
   const extras: BatchExtras = { answerTargets: null };
   const trainable = new WeightedLossModel(model, extras, run.data.answerWeight);
@@ -98,7 +100,7 @@ export async function measureStepSeconds(run: RunConfig, tokenizer: Tokenizer, s
     norm.dispose();
   };
   try {
-    await step(); // warm-up: JIT, kernel caches, worker start
+    for (let i = 0; i < warmupSteps; i++) await step(); // warm-up: JIT, kernel caches, worker start
     const started = performance.now();
     for (let i = 0; i < steps; i++) await step();
     return (performance.now() - started) / 1000 / steps;
@@ -118,24 +120,27 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const stream = progressStream();
 
   // ---- plan: measure each model's step time, fit the steps into the time budget
-  say(`titans demo${options.quick ? ' --quick' : ''}: ${DEMO_MODELS.map((m) => m.label).join(' vs ')}, byte-level, trained on passkey retrieval + State of the Union text`);
+  say(`titans demo${options.quick ? ' --quick' : ''}: ${DEMO_MODELS.map((m) => m.label).join(' vs ')}, byte-level, trained on compact passkey retrieval + State of the Union text`);
   const probes = DEMO_MODELS.map(({ key, label }) => ({ key, label, run: demoRunConfig(key, recipe, options.seed, recipe.train.maxSteps) }));
   const secondsPerStep = options.quick ? probes.map(() => Number.NaN) : [];
   if (!options.quick) for (const probe of probes) secondsPerStep.push(await measureStepSeconds(probe.run, tokenizer));
   // Same steps (same batches) for both models: the budget is split by their measured speeds.
-  const steps = options.quick ? recipe.train.maxSteps : Math.max(1, Math.min(recipe.train.maxSteps, Math.floor(recipe.train.trainingSeconds / secondsPerStep.reduce((a, b) => a + b, 0))));
+  const budgetSteps = Math.floor(recipe.train.trainingSeconds / secondsPerStep.reduce((a, b) => a + b, 0));
+  const steps = options.quick ? recipe.train.maxSteps : Math.max(recipe.train.minSteps, Math.min(recipe.train.maxSteps, budgetSteps));
   const plans = probes.map((probe, i) => ({ ...probe, secondsPerStep: secondsPerStep[i]!, steps, run: demoRunConfig(probe.key, recipe, options.seed, steps) }));
   const evalCells = passkeyLengths.length * recipe.eval.depths.length * recipe.eval.samplesPerCell;
   say('plan:');
   for (const p of plans) {
     const m = p.run.model;
-    const shape = m.architecture === 'mac'
-      ? `segment ${m.segmentLength}, ${m.persistentTokens} persistent tokens, memory ${m.memory.heads} heads MLP x${m.memory.expansion} chunk ${m.memory.chunkSize}`
-      : `window ${m.window}, mlp ${m.mlpHidden}`;
+    const memory = m.memory.depth === 1 ? 'linear' : `MLP depth ${m.memory.depth} x${m.memory.expansion}`;
+    const shape = m.architecture === 'swa'
+      ? `window ${m.window}, mlp ${m.mlpHidden}`
+      : `window ${m.window}, ${m.persistentTokens} persistent tokens, memory ${m.memory.heads} heads ${memory} chunk ${m.memory.chunkSize}, mlp ${m.mlpHidden}`;
     const time = Number.isFinite(p.secondsPerStep) ? `, ${p.secondsPerStep.toFixed(2)} s/step measured = ~${formatDuration(p.steps * p.secondsPerStep * 1000)}` : '';
     say(`  ${p.label.padEnd(16)} ${grouped(countParameters(m)).padStart(7)} params (dim ${m.dim}, ${m.layers} blocks, ${shape}): ${p.steps} steps${time}`);
   }
-  say(`  data: ${recipe.data.batchSize} rows x ${T} bytes per step (${recipe.data.passkeyRows} passkey, ${recipe.data.batchSize - recipe.data.passkeyRows} SOTU train text), AdamW lr ${recipe.train.lr}, warmup + cosine`);
+  if (!options.quick && budgetSteps < recipe.train.minSteps) say(`  (the time budget allows ${budgetSteps} steps on this machine now; training the minimum of ${recipe.train.minSteps}, over budget)`);
+  say(`  data: ${recipe.data.batchSize} rows x ${T} bytes per step (${recipe.data.passkeyRows} compact passkey, answer-only loss; ${recipe.data.batchSize - recipe.data.passkeyRows} SOTU train text), AdamW lr ${recipe.train.lr}, warmup + cosine`);
   say(`  eval: passkey at ${passkeyLengths.join(', ')} bytes (window ${recipe.model.window}) x depths ${recipe.eval.depths.map((d) => `${Math.round(d * 100)}%`).join(' ')} x ${recipe.eval.samplesPerCell} samples (${evalCells} prompts per model); SOTU test perplexity over ${grouped(recipe.eval.perplexityTokens)} bytes`);
   const trainEstimate = plans.reduce((s, p) => s + (Number.isFinite(p.secondsPerStep) ? p.steps * p.secondsPerStep : 0), 0);
   // Evaluation reads ~(prompts x mean length + perplexity tokens) tokens forward only, about a third of a training step's cost per token.
@@ -155,9 +160,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     options.signal?.addEventListener('abort', onAbort, { once: true });
     // A safety stop if the machine turns out much slower than measured (other load).
     const deadline = options.quick ? undefined : setTimeout(() => {
-      say(`  ${plan.label}: training is 60% over its measured time (is the machine busy?); stopping early`);
+      say(`  ${plan.label}: training takes over twice its measured time (is the machine busy?); stopping early`);
       controller.abort();
-    }, (plan.steps * plan.secondsPerStep * 1.6 + 30) * 1000);
+    }, (plan.steps * plan.secondsPerStep * 2 + 30) * 1000);
     const log = progressLogger({ stream });
     const trainStarted = performance.now();
     let trained: { model: LanguageModel; steps: number; tokens: number; losses: (number | null)[] };
@@ -181,7 +186,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     model.eval();
     const passkey = await evaluatePasskey({
       model, name: plan.label, tokenizer, lengths: passkeyLengths, depths: recipe.eval.depths, samplesPerCell: recipe.eval.samplesPerCell,
-      digits: recipe.data.digits, seed: options.seed + 1,
+      digits: recipe.data.digits, seed: options.seed + 1, sample: (o) => compactPasskeyPrompt(tokenizer, o),
     });
     const perplexity = await evaluateCorpusPerplexity({ model, name: plan.label, tokenizer, corpus: 'sotu', split: 'test', tokens: recipe.eval.perplexityTokens });
     const finalLosses = trained.losses.filter((l): l is number => l !== null);
@@ -198,6 +203,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     format: 'titans-demo', quick: options.quick, backend: options.backend, seed: options.seed, recipe, passkeyLengths, models: results,
     totalSeconds: (performance.now() - started) / 1000,
   };
+}
+
+/** An evaluation prompt in the training format: a compact passkey of at most `length` bytes (prompt + answer). */
+function compactPasskeyPrompt(tokenizer: Tokenizer, options: { length: number; depth: number; digits: number; seed: number }): PasskeyPrompt {
+  const sample = compactPasskey(options);
+  return { tokens: tokenizer.encode(sample.prompt), answer: sample.answer, passkey: sample.passkey };
 }
 
 function mean(values: readonly number[]): number {

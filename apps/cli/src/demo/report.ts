@@ -61,12 +61,14 @@ export function writeDemoReport(out: string, result: DemoResult): string[] {
 
   const { headers, rows } = comparisonTable(result);
   const recipe = result.recipe;
-  const html = new HtmlReport(`titans demo${result.quick ? ' (quick)' : ''}: Titans MAC vs sliding-window attention`)
+  const html = new HtmlReport(`titans demo${result.quick ? ' (quick)' : ''}: Titans MAG vs sliding-window attention`)
     .paragraph(
-      `Two byte-level models of about the same size, trained from scratch on this machine (${result.backend}) with the same data and budget: ` +
-      `${recipe.data.passkeyRows} passkey-retrieval rows and ${recipe.data.batchSize - recipe.data.passkeyRows} rows of State of the Union text (1790-1999) per step, ` +
-      `${recipe.data.sequenceLength} bytes each. The sliding window is ${recipe.model.window} bytes, so passkeys further back than that are out of the Transformer's sight; ` +
-      `MAC can only answer them through its neural long-term memory. Total time ${formatDuration(result.totalSeconds * 1000)}.`,
+      `Two byte-level models of about the same size, trained from scratch on this machine (${result.backend}) with the same data and steps: ` +
+      `${recipe.data.passkeyRows} compact passkey rows (filler sentences, "The pass key is NNNNN.", then " The pass key is"; loss on the answer only) ` +
+      `and ${recipe.data.batchSize - recipe.data.passkeyRows} rows of State of the Union text (1790-1999) per step, ${recipe.data.sequenceLength} bytes each. ` +
+      `Both attend over a sliding window of ${recipe.model.window} bytes, so passkeys further back than that are out of the Transformer's direct sight ` +
+      `(its ${recipe.model.layers} stacked layers reach a little further); MAG also reads its neural long-term memory, which learns at test time. ` +
+      `Evaluation prompts are ${result.passkeyLengths.join(', ')} bytes long. Total time ${formatDuration(result.totalSeconds * 1000)}.`,
     )
     .table(headers, rows, 'final loss: mean of the last 10% of training steps; SOTU ppl and bits/byte: held-out 2010-2021 speeches; passkey: accuracy over all depths')
     .heading('Training');
