@@ -1,8 +1,8 @@
 // The titans-ts docs site: guides, the paper's equations linked to the code that
 // implements them, an API reference generated from the TypeScript (scripts/api.ts), and
 // live demos that run the workspace packages in the browser.
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, createReadStream, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { extname, join, normalize } from 'node:path';
 import { defineConfig, type DefaultTheme } from 'vitepress';
 import { nodeBuiltinStubs, repoRoot, sourceLinksPlugin, workspaceAliases, workspacePackages } from './workspace';
 
@@ -11,6 +11,25 @@ const docsRoot = join(repoRoot, 'apps/docs');
 /** Node built-ins the browser bundle imported, with their importers (reported once per build). */
 const nodeImports = new Map<string, Set<string>>();
 let builds = 0;
+
+/**
+ * Files of the reproduce report that are not pages: the HTML report, every number as JSON,
+ * the figures. VitePress only serves markdown and public/, so they are copied next to the
+ * reproduce page at build time (buildEnd) and served from the source folder in dev.
+ */
+const reproduceDir = join(docsRoot, 'reproduce');
+const REPRODUCE_FILES = /^\/reproduce\/(report\.html|results\.json|figures\/[\w.-]+\.svg)$/;
+const REPRODUCE_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.json': 'application/json', '.svg': 'image/svg+xml' };
+
+function copyReproduceFiles(outDir: string): void {
+  const target = join(outDir, 'reproduce');
+  mkdirSync(target, { recursive: true });
+  for (const name of ['report.html', 'results.json', 'figures']) {
+    const from = join(reproduceDir, name);
+    if (existsSync(from)) cpSync(from, join(target, name), { recursive: true });
+    else console.warn(`docs: reproduce/${name} is missing; the Reproduce page links to it`);
+  }
+}
 
 /** The API sidebar: one entry per package page that scripts/api.ts generated. */
 function apiSidebar(): DefaultTheme.SidebarItem[] {
@@ -55,8 +74,29 @@ const guideSidebar: DefaultTheme.SidebarItem[] = [
   {
     text: 'Results',
     items: [
+      { text: 'Reproducing Titans', link: '/reproduce/' },
       { text: 'Paper vs ours', link: '/paper' },
       { text: 'Benchmarks', link: '/benchmarks' },
+    ],
+  },
+];
+
+const reproduceSidebar: DefaultTheme.SidebarItem[] = [
+  {
+    text: 'Reproducing Titans',
+    items: [
+      { text: 'The run and what it shows', link: '/reproduce/' },
+      // Plain files, not pages: a new tab keeps the router from treating them as routes.
+      { text: 'Full report (HTML)', link: '/reproduce/report.html', target: '_blank', rel: 'noopener' },
+      { text: 'Every number (results.json)', link: '/reproduce/results.json', target: '_blank', rel: 'noopener' },
+    ],
+  },
+  {
+    text: 'Results',
+    items: [
+      { text: 'Paper vs ours', link: '/paper' },
+      { text: 'Benchmarks', link: '/benchmarks' },
+      { text: 'Live demos (trained checkpoints)', link: '/demos/' },
     ],
   },
 ];
@@ -82,6 +122,12 @@ export default defineConfig({
   lastUpdated: false,
   // Source pages are generated per file and only linked to; keep them out of the search index.
   srcExclude: ['README.md', 'test-artifacts/**'],
+  // The report's plain files are copied into the build (buildEnd below), not pages.
+  // (VitePress checks only page-like links, with .html cut off: /reproduce/report, ./report.)
+  ignoreDeadLinks: [/^(\/reproduce\/|\.\/)report$/],
+  buildEnd(siteConfig) {
+    copyReproduceFiles(siteConfig.outDir);
+  },
   markdown: {
     math: true,
     lineNumbers: false,
@@ -94,6 +140,7 @@ export default defineConfig({
     nav: [
       { text: 'Guide', link: '/guide/quick-start', activeMatch: '^/(guide|concepts)/' },
       { text: 'Demos', link: '/demos/', activeMatch: '^/demos/' },
+      { text: 'Reproduce', link: '/reproduce/', activeMatch: '^/reproduce/' },
       { text: 'API', link: '/api/', activeMatch: '^/api/' },
       { text: 'Paper vs ours', link: '/paper' },
       { text: 'Benchmarks', link: '/benchmarks' },
@@ -104,6 +151,7 @@ export default defineConfig({
       '/paper': guideSidebar,
       '/benchmarks': guideSidebar,
       '/demos/': demoSidebar,
+      '/reproduce/': reproduceSidebar,
       '/api/': apiSidebar(),
     },
     outline: { level: [2, 3] },
@@ -124,6 +172,23 @@ export default defineConfig({
   vite: {
     resolve: { alias: workspaceAliases() },
     plugins: [
+      {
+        // `vitepress dev`: the reproduce report's plain files, from the source folder.
+        name: 'titans-serve-reproduce-files',
+        apply: 'serve',
+        configureServer(server) {
+          const base = server.config.base.replace(/\/$/, '');
+          server.middlewares.use((request, response, next) => {
+            const url = decodeURIComponent((request.url ?? '').split('?')[0]!);
+            const path = url.startsWith(`${base}/`) ? url.slice(base.length) : url;
+            if (!REPRODUCE_FILES.test(path)) return next();
+            const file = join(reproduceDir, normalize(path.slice('/reproduce/'.length)));
+            if (!file.startsWith(reproduceDir) || !existsSync(file) || !statSync(file).isFile()) return next();
+            response.setHeader('content-type', REPRODUCE_TYPES[extname(file)] ?? 'application/octet-stream');
+            createReadStream(file).pipe(response);
+          });
+        },
+      },
       nodeBuiltinStubs((builtin, importer) => {
         if (!nodeImports.has(builtin)) nodeImports.set(builtin, new Set());
         nodeImports.get(builtin)!.add(importer);

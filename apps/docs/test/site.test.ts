@@ -4,7 +4,7 @@
 //
 // TITANS_DOCS_REUSE_BUILD=1 skips the build when .vitepress/dist exists (for quick reruns).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -125,6 +125,7 @@ describe('docs site', () => {
     ['paper', '/paper.html'],
     ['benchmarks', '/benchmarks.html'],
     ['source-scan', '/source/memory/scan.html#L1-L12'],
+    ['reproduce', '/reproduce/'],
   ];
 
   it.each(pages)('renders %s (%s) without errors', async (name, path) => {
@@ -142,15 +143,77 @@ describe('docs site', () => {
     expect(errors).toEqual([]);
   });
 
-  const demos: [string, string][] = [
-    ['surprise', '/demos/surprise.html'],
-    ['niah', '/demos/niah.html'],
-    ['mac-vs-swa', '/demos/mac-vs-swa.html'],
+  it('serves the reproduce report files and links them from the Reproduce page', async () => {
+    const { page, errors } = await open(browser, `${origin}/reproduce/`);
+    // In the top navigation and the sidebar.
+    expect(await page.locator('.VPNavBar a[href="/reproduce/"]').count()).toBeGreaterThan(0);
+    const report = page.locator('.VPSidebar a[href="/reproduce/report.html"]');
+    expect(await report.count()).toBe(1);
+    // Every figure on the page loaded.
+    const images = await page.locator('.vp-doc img').evaluateAll((list) => list.map((img) => [(img as HTMLImageElement).src, (img as HTMLImageElement).naturalWidth]));
+    for (const [src, width] of images) expect(width, `image ${src}`).toBeGreaterThan(0);
+    // Links in the page to files of the report resolve.
+    const hrefs = await page.locator('.vp-doc a[href]').evaluateAll((list) => list.map((a) => (a as HTMLAnchorElement).href));
+    for (const href of hrefs.filter((h) => h.startsWith(`${origin}/reproduce/`) && !h.includes('#'))) {
+      expect((await page.request.get(href)).status(), href).toBe(200);
+    }
+    const html = await page.request.get(`${origin}/reproduce/report.html`);
+    expect(html.status()).toBe(200);
+    expect(html.headers()['content-type']).toContain('text/html');
+    const json = await page.request.get(`${origin}/reproduce/results.json`);
+    expect(json.status()).toBe(200);
+    expect(typeof (await json.json())).toBe('object');
+    for (const figure of readdirSync(join(docsRoot, 'reproduce/figures'))) {
+      expect((await page.request.get(`${origin}/reproduce/figures/${figure}`)).status(), figure).toBe(200);
+    }
+    // The sidebar link opens the report itself, not the router's 404 page.
+    const [tab] = await Promise.all([page.context().waitForEvent('page'), report.click()]);
+    await tab.waitForLoadState();
+    expect(tab.url()).toBe(`${origin}/reproduce/report.html`);
+    expect(await tab.locator('svg').count()).toBeGreaterThan(5);
+    await tab.close();
+    await page.close();
+    expect(errors).toEqual([]);
+  });
+
+  it('ships the trained checkpoints the demos load', async () => {
+    const manifest = JSON.parse(readFileSync(join(docsRoot, 'public/checkpoints/manifest.json'), 'utf8')) as {
+      models: { name: string; weights: string; configFile: string; bytes: number }[];
+      versus: { memory: string; window: string };
+    };
+    expect(manifest.models.length).toBeGreaterThanOrEqual(2);
+    expect(manifest.models.map((m) => m.name)).toContain(manifest.versus.memory);
+    expect(manifest.models.map((m) => m.name)).toContain(manifest.versus.window);
+    const page = await browser.newPage();
+    for (const m of manifest.models) {
+      const weights = await page.request.get(`${origin}/checkpoints/${m.weights}`);
+      expect(weights.status(), m.weights).toBe(200);
+      expect((await weights.body()).length).toBe(m.bytes);
+      expect((await page.request.get(`${origin}/checkpoints/${m.configFile}`)).status(), m.configFile).toBe(200);
+    }
+    await page.close();
+  });
+
+  // [name, path, what the finished demo must show: a selector and how many of it at least]
+  // The checkpoint demos run on WebGPU (SwiftShader) where the page offers it, except the
+  // needle-in-a-haystack one, which runs on the CPU fallback with the run's own grid so its
+  // numbers must equal what `titans reproduce` measured.
+  const demos: [string, string, string, number][] = [
+    ['surprise', '/demos/surprise.html', '[data-continuation]', 1],
+    ['niah', '/demos/niah.html', 'figure[data-model]', 2],
+    ['mac-vs-swa', '/demos/mac-vs-swa.html', 'table.versus tbody tr', 5],
+    ['mac-vs-swa-train', '/demos/mac-vs-swa.html', 'table tbody tr', 2],
   ];
 
-  it.each(demos)('runs the %s demo to completion', async (name, path) => {
+  it.each(demos)('runs the %s demo to completion', async (name, path, shows, atLeast) => {
     const { page, errors } = await open(browser, origin + path);
     const demo = page.locator(`[data-demo="${name}"]`);
+    // The checkpoint demos enable Run once the manifest is loaded.
+    await demo.locator('button[data-run]:not([disabled])').waitFor({ timeout: 30_000 });
+    if (name === 'niah') {
+      await demo.locator('input[data-webgpu]').setChecked(false);
+      await demo.locator('input[type="number"]').fill('4');
+    }
     await demo.locator('button[data-run]').click();
     await page.waitForSelector(`[data-demo="${name}"][data-state="done"], [data-demo="${name}"][data-state="error"]`, { timeout: 180_000 });
     const state = await demo.getAttribute('data-state');
@@ -159,10 +222,21 @@ describe('docs site', () => {
     await page.addStyleTag({ content: '.VPNav, .VPLocalNav { display: none !important; }' });
     await demo.screenshot({ path: join(artifacts, `demo-${name}.png`) });
     const backend = await demo.locator('[data-backend]').allTextContents();
-    if (backend.length) console.log(`demo ${name}: backend ${backend.join(', ')}`);
+    const status = await demo.locator('[data-done]').allTextContents();
+    console.log(`demo ${name}: ${status.join(' ').replace(/\s+/g, ' ').trim()}`);
+    const shown = await demo.locator(shows).count();
+    // niah's table: "here (run)" per model and length.
+    const reproduced = (await demo.locator('table tbody tr').evaluateAll((rows) => rows.map((r) => Array.from(r.querySelectorAll('td'), (td) => td.textContent ?? ''))))
+      .flatMap(([model, ...cells]) => cells.map((c) => /^(\S+) \((\S+)\)$/.exec(c.trim())).filter((m) => m !== null).map((m) => ({ model: model!, here: m[1], run: m[2] })));
     await page.close();
     expect(failure).toEqual([]);
     expect(state).toBe('done');
+    expect(shown, `${shows} in the finished ${name} demo`).toBeGreaterThanOrEqual(atLeast);
+    if (name === 'niah') {
+      expect(backend.join(' ')).toMatch(/^CPU/);
+      expect(reproduced.length).toBeGreaterThan(0);
+      for (const cell of reproduced) expect(cell.here, `${cell.model}: here vs the run`).toBe(cell.run);
+    }
     expect(errors).toEqual([]);
   });
 });

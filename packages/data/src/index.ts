@@ -31,6 +31,7 @@ export {
   type NiahSample,
 } from './tasks/niah.ts';
 export { generatePasskeySample, passkeyTrainingExample, PASSKEY_INTRO, PASSKEY_QUESTION, type PasskeyOptions, type PasskeySample, type PasskeyTrainingExample } from './tasks/passkey.ts';
+export { compactPasskey, COMPACT_PASSKEY_QUESTION, type CompactPasskey, type CompactPasskeyOptions } from './tasks/compact-passkey.ts';
 export { generateMqarBatch, validateMqarOptions, type MqarOptions, type MqarBatch } from './tasks/mqar.ts';
 export {
   generateBabilongSample,

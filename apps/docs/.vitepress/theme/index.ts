@@ -4,6 +4,7 @@ import DefaultTheme from 'vitepress/theme';
 import type { Theme } from 'vitepress';
 import BenchmarkTables from './components/BenchmarkTables.vue';
 import MacVsSwaDemo from './components/MacVsSwaDemo.vue';
+import MacVsSwaTrainDemo from './components/MacVsSwaTrainDemo.vue';
 import NiahDemo from './components/NiahDemo.vue';
 import SurpriseDemo from './components/SurpriseDemo.vue';
 import { highlightSourceLines } from './source-lines';
@@ -15,6 +16,7 @@ const theme: Theme = {
     app.component('SurpriseDemo', SurpriseDemo);
     app.component('NiahDemo', NiahDemo);
     app.component('MacVsSwaDemo', MacVsSwaDemo);
+    app.component('MacVsSwaTrainDemo', MacVsSwaTrainDemo);
     app.component('BenchmarkTables', BenchmarkTables);
     if (typeof window !== 'undefined') {
       const previous = router.onAfterRouteChange;

@@ -3,8 +3,9 @@
 // answer the digit. The gap is longer than the attention window and the MAC segment, so
 // attention alone cannot see the digit when it has to answer; the MAC can only answer by
 // writing the digit into its neural memory and reading it back segments later.
-// No trained checkpoint ships with the site yet, so both models are trained here, for a
-// few seconds, with @titans/models' own training loop.
+// This is the page's secondary, live-training part (the trained checkpoints are in
+// versus.ts): both models are trained here, for a few seconds, with @titans/models' own
+// training loop.
 import { argmax, cpuBackend, noGrad, setBackend, tensor } from '@titans/tensor';
 import { createModel, train, type BatchSource, type TrainEvent, type TitansLanguageModel } from '@titans/models';
 

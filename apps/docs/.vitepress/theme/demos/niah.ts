@@ -1,58 +1,76 @@
-// Demo 2: S-NIAH (the PK variant: a number hidden in repeated filler) at growing lengths,
-// scored by @titans/eval's harness and drawn as its heat map. The models are the harness's
-// own baselines, labelled as such: an oracle that reads the whole prompt (the upper bound)
-// and the same oracle restricted to the last W tokens (what sliding-window attention alone
-// can see). A trained Titans model takes the place of neither until a checkpoint ships.
-import { ByteTokenizer } from '@titans/data';
-import { evaluateNiah, LastWindowModel, NeedleLookupModel, niahAccuracyMatrix, niahHeatmapSvg, type GenerativeModel, type NiahResult } from '@titans/eval';
-import { nextFrame } from './backend';
+// Demo 2: needle in a haystack with trained models. The checkpoints that ship with the site
+// (public/checkpoints/, trained by `titans reproduce` on the compact byte-level passkey) read
+// the run's own evaluation prompts, a 5-digit pass key hidden in filler sentences at growing
+// lengths and depths, and answer by greedy decoding; every cell of each heat map is the share
+// of prompts whose pass key came back whole.
+import { niahHeatmapSvg } from '@titans/eval';
+import { WebGPUBackend } from '@titans/webgpu';
+import { pickBackend } from './backend';
+import { answerPasskey, loadManifest, loadShippedModel, shipped, type CheckpointManifest, type PasskeyAnswer, type ShippedModel } from './checkpoints';
 
 export interface NiahDemoOptions {
+  /** The site's base path (VitePress `site.base`). */
+  base: string;
+  /** Names of shipped models to run. */
+  models: readonly string[];
   lengths: readonly number[];
-  depths: number;
   samplesPerCell: number;
-  window: number;
-  seed?: number;
+  preferWebGPU: boolean;
   onProgress?: (done: number, total: number, label: string) => void;
 }
 
 export interface NiahDemoPanel {
-  readonly label: string;
-  readonly result: NiahResult;
+  readonly model: ShippedModel;
   readonly svg: string;
+  /** Accuracy per length in this browser. */
+  readonly byLength: { length: number; accuracy: number }[];
+  readonly overall: number;
+  readonly answers: PasskeyAnswer[];
 }
 
-export async function runNiahDemo(options: NiahDemoOptions): Promise<NiahDemoPanel[]> {
-  const tokenizer = new ByteTokenizer();
-  const oracle = new NeedleLookupModel(tokenizer);
-  const models: { label: string; title: string; model: GenerativeModel }[] = [
-    { label: 'Full-context oracle (upper bound)', title: 'Full-context oracle', model: oracle },
-    { label: `Sliding window of ${options.window} tokens (attention alone)`, title: `Last ${options.window} tokens only`, model: new LastWindowModel(oracle, options.window) },
-  ];
-  const total = models.length * options.lengths.length * options.depths * options.samplesPerCell;
+export interface NiahDemoResult {
+  readonly manifest: CheckpointManifest;
+  readonly panels: NiahDemoPanel[];
+  readonly depths: readonly number[];
+  readonly lengths: readonly number[];
+  readonly backend: string;
+  readonly seconds: number;
+}
+
+export async function runNiahDemo(options: NiahDemoOptions): Promise<NiahDemoResult> {
+  const manifest = await loadManifest(options.base);
+  const active = await pickBackend(options.preferWebGPU);
+  const depths = manifest.task.depths;
+  const models = options.models.map((name) => shipped(manifest, name));
+  const total = models.length * options.lengths.length * depths.length * options.samplesPerCell;
+  const started = performance.now();
   let done = 0;
   const panels: NiahDemoPanel[] = [];
-  for (const { label, title, model } of models) {
-    const result = await evaluateNiah({
-      model,
-      tokenizer,
-      task: 'pk',
-      lengths: options.lengths,
-      depths: options.depths,
-      samplesPerCell: options.samplesPerCell,
-      seed: options.seed ?? 1,
-      keepRecords: false,
-      onProgress: (p) => {
-        done++;
-        options.onProgress?.(done, total, `${label}: ${p.cell}`);
-      },
-    });
+  for (const entry of models) {
+    const model = await loadShippedModel(options.base, entry);
+    const answers: PasskeyAnswer[] = [];
+    try {
+      for (const length of options.lengths) {
+        for (const depth of depths) {
+          for (let i = 0; i < options.samplesPerCell; i++) {
+            answers.push(await answerPasskey(model, manifest, length, depth, i));
+            done++;
+            options.onProgress?.(done, total, `${entry.label}: ${length} bytes, depth ${Math.round(100 * depth)}%`);
+          }
+        }
+      }
+    } finally {
+      if (active.backend instanceof WebGPUBackend) for (const p of model.parameters()) p.dispose();
+    }
+    const share = (list: PasskeyAnswer[]): number => list.filter((a) => a.correct).length / Math.max(1, list.length);
+    const accuracy = depths.map((depth) => options.lengths.map((length) => share(answers.filter((a) => a.length === length && a.depth === depth))));
     panels.push({
-      label,
-      result,
-      svg: niahHeatmapSvg({ title, lengths: result.lengths, depths: result.depths, accuracy: niahAccuracyMatrix(result) }),
+      model: entry,
+      svg: niahHeatmapSvg({ title: entry.label, lengths: options.lengths, depths, accuracy }),
+      byLength: options.lengths.map((length) => ({ length, accuracy: share(answers.filter((a) => a.length === length)) })),
+      overall: share(answers),
+      answers,
     });
-    await nextFrame();
   }
-  return panels;
+  return { manifest, panels, depths, lengths: options.lengths, backend: active.label, seconds: (performance.now() - started) / 1000 };
 }

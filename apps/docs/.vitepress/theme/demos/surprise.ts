@@ -1,14 +1,19 @@
-// Demo 1: stream text through a NeuralMemory and record, per token, the surprise (the
-// associative-memory loss the memory takes a gradient step on) and the three gates.
-// The memory is untrained: its projections are random, so the demo shows the mechanism
-// (test-time learning lowers the loss on text seen before), not a trained model's gates.
-// Gate biases come from the sliders; gate weights are shrunk so the gates vary a little
-// with the token around those set points, as a trained model's would.
-import { indexSelect, mean, mul, noGrad, reshape, tensor, tidyAsync, type Tensor } from '@titans/tensor';
-import { NeuralMemory, type NeuralMemoryState, type PresetName } from '@titans/memory';
+// Demo 1: stream text through a neural memory and record, per token, the surprise (the
+// associative-memory loss the memory takes a gradient step on) and the gates.
+//   - traceTrainedSurprise: the memories inside a trained checkpoint shipped with the site
+//     (the model reads the text 64 bytes per forward call, state carried); its projections
+//     and gates are the ones training learned.
+//   - traceSurprise: a bare, untrained NeuralMemory with a Miras preset: random projections,
+//     gate biases from the sliders, gate weights shrunk so the gates vary a little with the
+//     token around those set points. It shows the mechanism (test-time learning lowers the
+//     loss on text seen before), not a trained model's gates.
+import { indexSelect, keep, mean, mul, noGrad, reshape, tensor, tidyAsync, type Tensor } from '@titans/tensor';
+import { NeuralMemory, type NeuralMemoryState, type PresetName, type Surprise } from '@titans/memory';
 import { ByteTokenizer } from '@titans/data';
+import { asGenerativeModel, releaseModelState } from '@titans/models';
 import { WebGPUBackend } from '@titans/webgpu';
 import { pickBackend } from './backend';
+import { loadManifest, loadShippedModel, shipped } from './checkpoints';
 
 export interface SurpriseOptions {
   text: string;
@@ -35,6 +40,119 @@ export interface SurpriseTrace {
   readonly pieces: number;
   /** On WebGPU: kernels dispatched and pipelines compiled during the run. */
   readonly work?: string;
+  /** Trained checkpoints only: the surprise of each memory layer, the model, what it generates next. */
+  readonly layers?: number[][];
+  readonly model?: string;
+  /** False when the checkpoint's memory does not forget (α is computed but unused). */
+  readonly forgetting?: boolean;
+  readonly continuation?: string;
+}
+
+export interface TrainedSurpriseOptions {
+  /** The site's base path (VitePress `site.base`). */
+  base: string;
+  /** A shipped checkpoint with a neural memory (mag, mal, lmm, mac). */
+  model: string;
+  text: string;
+  preferWebGPU: boolean;
+  pieceTokens?: number;
+  /** Bytes to generate after the text (greedy); 0 for none. */
+  continueTokens?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+const disposeSurprise = (s: Surprise): void => {
+  for (const t of [s.loss, s.theta, s.eta, s.alpha]) t.dispose();
+};
+
+/**
+ * Streams text through a shipped checkpoint and records what each of its neural memories
+ * saw: every block's memory.forward is wrapped for the run to keep its surprise (loss and
+ * gates, [1, heads, tokens]), read back after each piece.
+ */
+export async function traceTrainedSurprise(options: TrainedSurpriseOptions): Promise<SurpriseTrace> {
+  const manifest = await loadManifest(options.base);
+  const entry = shipped(manifest, options.model);
+  const active = await pickBackend(options.preferWebGPU);
+  const model = await loadShippedModel(options.base, entry);
+  const memories = model.blocks.map((b) => (b as { memory?: unknown }).memory).filter((m): m is NeuralMemory => m instanceof NeuralMemory);
+  if (memories.length === 0) throw new Error(`${entry.label} has no neural memory to trace`);
+  const tokenizer = new ByteTokenizer();
+  const ids = tokenizer.encode(options.text);
+  if (ids.length === 0) throw new Error('Type some text first.');
+  let sink: Surprise[][] = memories.map(() => []);
+  const originals = memories.map((memory, i) => {
+    const forward = memory.forward.bind(memory);
+    memory.forward = ((x, state) => {
+      const out = forward(x, state);
+      const { loss, theta, eta, alpha } = out.surprise;
+      sink[i]!.push({ loss: keep(loss), theta: keep(theta), eta: keep(eta), alpha: keep(alpha) });
+      return out;
+    }) as NeuralMemory['forward'];
+    return forward;
+  });
+  const restore = (): void => memories.forEach((memory, i) => (memory.forward = originals[i]!));
+  const piece = options.pieceTokens ?? 64;
+  const layers: number[][] = memories.map(() => []);
+  const gates = { theta: memories.map((): number[] => []), eta: memories.map((): number[] => []), alpha: memories.map((): number[] => []) };
+  const gpu = active.backend instanceof WebGPUBackend ? active.backend : null;
+  const before = gpu?.stats();
+  const started = performance.now();
+  let pieces = 0;
+  let continuation: string | undefined;
+  let state = model.initialState(1);
+  try {
+    for (let start = 0; start < ids.length; start += piece) {
+      const chunk = Array.from(ids.slice(start, start + piece));
+      sink = memories.map(() => []);
+      const next = await tidyAsync(async () => noGrad(() => model.forward(tensor(chunk, [1, chunk.length], { dtype: 'int32' }), state)).state);
+      releaseModelState(state, next);
+      state = next;
+      for (let i = 0; i < memories.length; i++) {
+        // MAC calls its memory once per segment; the others once per piece.
+        for (const s of sink[i]!) {
+          layers[i]!.push(...(await headMean(s.loss)));
+          gates.theta[i]!.push(...(await headMean(s.theta)));
+          gates.eta[i]!.push(...(await headMean(s.eta)));
+          gates.alpha[i]!.push(...(await headMean(s.alpha)));
+          disposeSurprise(s);
+        }
+        sink[i] = [];
+      }
+      pieces++;
+      options.onProgress?.(Math.min(ids.length, start + piece), ids.length);
+    }
+    releaseModelState(state);
+    restore();
+    if (options.continueTokens) {
+      const generated = await asGenerativeModel(model).generate(ids, { maxNewTokens: options.continueTokens });
+      continuation = tokenizer.decode(generated);
+    }
+  } finally {
+    restore();
+    for (const list of sink) for (const s of list) disposeSurprise(s);
+    if (gpu) for (const p of model.parameters()) p.dispose();
+  }
+  const milliseconds = performance.now() - started;
+  const after = gpu?.stats();
+  const work = before && after ? `${after.dispatches - before.dispatches} kernel dispatches, ${after.pipelines - before.pipelines} pipelines compiled` : undefined;
+  const overLayers = (series: number[][]): number[] => series[0]!.map((_, t) => series.reduce((s, l) => s + (l[t] ?? 0), 0) / series.length);
+  const rule = (entry.config.memory as { ruleOverrides?: { forgetting?: boolean } } | undefined)?.ruleOverrides;
+  return {
+    tokens: Array.from(ids, (id) => tokenizer.decode([id])),
+    loss: overLayers(layers),
+    theta: overLayers(gates.theta),
+    eta: overLayers(gates.eta),
+    alpha: overLayers(gates.alpha),
+    backend: active.label,
+    milliseconds,
+    pieces,
+    ...(work ? { work } : {}),
+    layers,
+    model: entry.label,
+    forgetting: rule?.forgetting !== false,
+    ...(continuation === undefined ? {} : { continuation }),
+  };
 }
 
 const DIM = 32;
