@@ -11,7 +11,7 @@ import { fixed, formatTable, grouped, percent } from '../format.js';
 import { progressStream } from '../progress.js';
 import type { RunConfig } from '../run-config.js';
 import { batchSource, runTraining, WeightedLossModel, type BatchExtras } from '../training.js';
-import { evaluateCorpusPerplexity, evaluatePasskey, passkeyByLength, type PasskeyResult } from '../evaluation.js';
+import { evaluateCorpusPerplexity, evaluatePasskey, type PasskeyResult } from '../evaluation.js';
 import { demoModelConfig, type DemoRecipe } from './recipe.js';
 
 export const DEMO_MODELS = [
@@ -209,7 +209,7 @@ export function comparisonTable(result: DemoResult): { headers: string[]; rows: 
   const headers = ['model', 'params', 'steps', 'train', 'final loss', 'SOTU ppl', 'bits/byte', ...result.passkeyLengths.map((l) => `passkey@${l}`)];
   const rows = result.models.map((m) => [
     m.label, grouped(m.parameters), m.steps, formatDuration(m.trainSeconds * 1000), fixed(m.finalLoss, 3), fixed(m.perplexity.perplexity, 2), fixed(m.perplexity.bitsPerByte, 3),
-    ...passkeyByLength(m.passkey).map(({ stat }) => `${percent(stat.accuracy)} (${stat.correct}/${stat.total})`),
+    ...m.passkey.byLength.map((stat) => `${percent(stat.accuracy)} (${stat.correct}/${stat.total})`),
   ]);
   return { headers, rows };
 }

@@ -3,16 +3,9 @@
 
 import { deriveSeed, evenlySpacedDepths, generateNiahSample, type NiahTask, type Tokenizer } from '@titans/data';
 import { checkNiahAnswer } from '../checks.ts';
-import { accuracyStat, type AccuracyStat } from '../metrics.ts';
+import type { AccuracyStat } from '../metrics.ts';
 import type { GenerativeModel } from '../model.ts';
-
-export interface EvaluationProgress {
-  readonly done: number;
-  readonly total: number;
-  /** Label of the cell just finished a sample of, e.g. 'length=16384 depth=0.5'. */
-  readonly cell: string;
-  readonly correct: boolean;
-}
+import { checkPositiveInteger, evaluateGrid, generateText, lengthDepthCells, lengthDepthMatrix, type EvaluationProgress } from './grid.ts';
 
 export interface NiahEvalOptions {
   model: GenerativeModel;
@@ -64,42 +57,28 @@ export interface NiahResult {
   readonly seconds: number;
 }
 
-function checkPositiveInteger(name: string, value: number): void {
-  if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
-}
-
 export async function evaluateNiah(options: NiahEvalOptions): Promise<NiahResult> {
   const { model, tokenizer, task, lengths, samplesPerCell, seed } = options;
   const depths = typeof options.depths === 'number' ? evenlySpacedDepths(options.depths) : [...options.depths];
   checkPositiveInteger('evaluateNiah: samplesPerCell', samplesPerCell);
   if (lengths.length === 0 || depths.length === 0) throw new RangeError('evaluateNiah: need at least one length and one depth');
   const started = performance.now();
-  const total = lengths.length * depths.length * samplesPerCell;
-  const cells: NiahCell[] = [];
-  const records: NiahRecord[] = [];
-  let done = 0;
-  let correctOverall = 0;
-  for (const length of lengths) {
-    for (const depth of depths) {
-      let correct = 0;
-      let promptTokens = 0;
-      for (let i = 0; i < samplesPerCell; i++) {
-        const sample = generateNiahSample({ task, tokenizer, length, depth, seed: deriveSeed(seed, 'niah-eval', i), ...(options.haystack ? { haystack: options.haystack } : {}) });
-        const prompt = sample.tokens();
-        const maxNewTokens = options.maxNewTokens ?? tokenizer.encode(` ${sample.value}.`).length + 8;
-        const generated = await model.generate(prompt, { maxNewTokens, ...(tokenizer.eosId === undefined ? {} : { stopIds: [tokenizer.eosId] }) });
-        const output = tokenizer.decode(generated);
-        const ok = checkNiahAnswer(output, sample.value);
-        if (ok) correct++;
-        promptTokens += prompt.length;
-        if (options.keepRecords ?? true) records.push({ length, depth, sample: i, promptTokens: prompt.length, key: sample.key, value: sample.value, output, correct: ok });
-        done++;
-        options.onProgress?.({ done, total, cell: `length=${length} depth=${depth}`, correct: ok });
-      }
-      correctOverall += correct;
-      cells.push({ length, depth, meanPromptTokens: promptTokens / samplesPerCell, ...accuracyStat(correct, samplesPerCell) });
-    }
-  }
+  const { cells, overall, records } = await evaluateGrid({
+    cells: lengthDepthCells(lengths, depths),
+    samplesPerCell,
+    keepRecords: options.keepRecords ?? true,
+    label: ({ length, depth }) => `length=${length} depth=${depth}`,
+    onProgress: options.onProgress,
+    sample: async ({ length, depth }, i) => {
+      const sample = generateNiahSample({ task, tokenizer, length, depth, seed: deriveSeed(seed, 'niah-eval', i), ...(options.haystack ? { haystack: options.haystack } : {}) });
+      const prompt = sample.tokens();
+      const maxNewTokens = options.maxNewTokens ?? tokenizer.encode(` ${sample.value}.`).length + 8;
+      const output = await generateText(model, tokenizer, prompt, maxNewTokens, true);
+      const correct = checkNiahAnswer(output, sample.value);
+      const record: NiahRecord = { length, depth, sample: i, promptTokens: prompt.length, key: sample.key, value: sample.value, output, correct };
+      return { promptTokens: prompt.length, correct, record };
+    },
+  });
   return {
     kind: 'niah',
     task,
@@ -110,7 +89,7 @@ export async function evaluateNiah(options: NiahEvalOptions): Promise<NiahResult
     depths,
     samplesPerCell,
     cells,
-    overall: accuracyStat(correctOverall, total),
+    overall,
     records,
     seconds: (performance.now() - started) / 1000,
   };
@@ -118,5 +97,5 @@ export async function evaluateNiah(options: NiahEvalOptions): Promise<NiahResult
 
 /** Cell accuracies as a matrix [depth][length] for heat maps. */
 export function niahAccuracyMatrix(result: NiahResult): number[][] {
-  return result.depths.map((depth) => result.lengths.map((length) => result.cells.find((c) => c.length === length && c.depth === depth)?.accuracy ?? Number.NaN));
+  return lengthDepthMatrix(result);
 }

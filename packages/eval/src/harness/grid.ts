@@ -1,0 +1,86 @@
+// The loop the generation harnesses share (S-NIAH, BABILong, passkey): every cell of a grid,
+// `samplesPerCell` prompts each, one accuracy per cell with its Wilson interval, the overall
+// accuracy, optional per-sample records and a progress callback after every sample.
+
+import type { Tokenizer } from '@titans/data';
+import { accuracyStat, type AccuracyStat } from '../metrics.ts';
+import type { GenerativeModel } from '../model.ts';
+
+export interface EvaluationProgress {
+  readonly done: number;
+  readonly total: number;
+  /** Label of the cell just finished a sample of, e.g. 'length=16384 depth=0.5'. */
+  readonly cell: string;
+  readonly correct: boolean;
+}
+
+/** What one sample of a cell gave: the prompt's length, whether it was answered, its record. */
+export interface GridSample<R> {
+  readonly promptTokens: number;
+  readonly correct: boolean;
+  readonly record: R;
+}
+
+export type GridCell<K> = K & { readonly meanPromptTokens: number } & AccuracyStat;
+
+export interface GridOptions<K, R> {
+  /** The cells in evaluation order (their fields lead each cell of the result). */
+  readonly cells: readonly K[];
+  readonly samplesPerCell: number;
+  /** Runs sample `index` of `cell`. */
+  readonly sample: (cell: K, index: number) => Promise<GridSample<R>>;
+  /** The progress label of a cell. */
+  readonly label: (cell: K) => string;
+  readonly keepRecords: boolean;
+  readonly onProgress?: ((progress: EvaluationProgress) => void) | undefined;
+}
+
+export interface GridOutcome<K, R> {
+  readonly cells: GridCell<K>[];
+  readonly overall: AccuracyStat;
+  readonly records: R[];
+}
+
+export function checkPositiveInteger(name: string, value: number): void {
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+}
+
+export async function evaluateGrid<K extends object, R>(options: GridOptions<K, R>): Promise<GridOutcome<K, R>> {
+  const { samplesPerCell } = options;
+  const total = options.cells.length * samplesPerCell;
+  const cells: GridCell<K>[] = [];
+  const records: R[] = [];
+  let done = 0;
+  let correctOverall = 0;
+  for (const cell of options.cells) {
+    let correct = 0;
+    let promptTokens = 0;
+    for (let i = 0; i < samplesPerCell; i++) {
+      const outcome = await options.sample(cell, i);
+      if (outcome.correct) correct++;
+      promptTokens += outcome.promptTokens;
+      if (options.keepRecords) records.push(outcome.record);
+      done++;
+      options.onProgress?.({ done, total, cell: options.label(cell), correct: outcome.correct });
+    }
+    correctOverall += correct;
+    cells.push({ ...cell, meanPromptTokens: promptTokens / samplesPerCell, ...accuracyStat(correct, samplesPerCell) });
+  }
+  return { cells, overall: accuracyStat(correctOverall, total), records };
+}
+
+/** Every (length, depth) pair, lengths outermost: the cells of the S-NIAH and passkey grids. */
+export function lengthDepthCells(lengths: readonly number[], depths: readonly number[]): { length: number; depth: number }[] {
+  return lengths.flatMap((length) => depths.map((depth) => ({ length, depth })));
+}
+
+/** Greedy continuation of `prompt`, decoded; with `stopAtEos`, generation stops at the tokenizer's EOS. */
+export async function generateText(model: GenerativeModel, tokenizer: Tokenizer, prompt: Int32Array | number[], maxNewTokens: number, stopAtEos: boolean): Promise<string> {
+  const stop = stopAtEos && tokenizer.eosId !== undefined ? { stopIds: [tokenizer.eosId] } : {};
+  return tokenizer.decode(await model.generate(prompt, { maxNewTokens, ...stop }));
+}
+
+/** A grid result's cell accuracies as a matrix [depth][length] for heat maps (NaN where a cell is missing). */
+export function lengthDepthMatrix(result: { readonly lengths: readonly number[]; readonly depths: readonly number[]; readonly cells: readonly { readonly length: number; readonly depth: number; readonly accuracy: number }[] }): number[][] {
+  return result.depths.map((depth) => result.lengths.map((length) => result.cells.find((c) => c.length === length && c.depth === depth)?.accuracy ?? Number.NaN));
+}
