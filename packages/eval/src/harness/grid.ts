@@ -2,7 +2,7 @@
 // `samplesPerCell` prompts each, one accuracy per cell with its Wilson interval, the overall
 // accuracy, optional per-sample records and a progress callback after every sample.
 
-import type { Tokenizer } from '@titans/data';
+import { evenlySpacedDepths, type Tokenizer } from '@titans/data';
 import { accuracyStat, type AccuracyStat } from '../metrics.ts';
 import type { GenerativeModel } from '../model.ts';
 
@@ -69,9 +69,46 @@ export async function evaluateGrid<K extends object, R>(options: GridOptions<K, 
   return { cells, overall: accuracyStat(correctOverall, total), records };
 }
 
-/** Every (length, depth) pair, lengths outermost: the cells of the S-NIAH and passkey grids. */
-export function lengthDepthCells(lengths: readonly number[], depths: readonly number[]): { length: number; depth: number }[] {
-  return lengths.flatMap((length) => depths.map((depth) => ({ length, depth })));
+export interface LengthDepth {
+  readonly length: number;
+  readonly depth: number;
+}
+
+export interface LengthDepthGridOptions {
+  readonly lengths: readonly number[];
+  /** Depths in [0, 1], or a count of evenly spaced depths from 0 to 1. */
+  readonly depths: readonly number[] | number;
+  readonly samplesPerCell: number;
+  readonly keepRecords?: boolean | undefined;
+  readonly onProgress?: ((progress: EvaluationProgress) => void) | undefined;
+}
+
+/**
+ * The (length x depth) grid of the S-NIAH and passkey harnesses, lengths outermost: resolves
+ * and checks the depths and sizes (`harness` names the caller in errors; `validate` adds its
+ * own checks before anything runs), runs every cell and times the run.
+ */
+export async function evaluateLengthDepthGrid<R>(
+  harness: string,
+  options: LengthDepthGridOptions,
+  sample: (cell: LengthDepth, index: number) => Promise<GridSample<R>>,
+  validate?: (depths: readonly number[]) => void,
+): Promise<GridOutcome<LengthDepth, R> & { readonly depths: number[]; readonly seconds: number }> {
+  const { lengths, samplesPerCell } = options;
+  const depths = typeof options.depths === 'number' ? evenlySpacedDepths(options.depths) : [...options.depths];
+  checkPositiveInteger(`${harness}: samplesPerCell`, samplesPerCell);
+  if (lengths.length === 0 || depths.length === 0) throw new RangeError(`${harness}: need at least one length and one depth`);
+  validate?.(depths);
+  const started = performance.now();
+  const outcome = await evaluateGrid({
+    cells: lengths.flatMap((length) => depths.map((depth) => ({ length, depth }))),
+    samplesPerCell,
+    keepRecords: options.keepRecords ?? true,
+    label: ({ length, depth }) => `length=${length} depth=${depth}`,
+    onProgress: options.onProgress,
+    sample,
+  });
+  return { ...outcome, depths, seconds: (performance.now() - started) / 1000 };
 }
 
 /** Greedy continuation of `prompt`, decoded; with `stopAtEos`, generation stops at the tokenizer's EOS. */

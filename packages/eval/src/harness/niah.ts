@@ -1,11 +1,11 @@
 // S-NIAH harness: accuracy per (context length, needle depth) cell, the Titans paper's
 // heat map, with Wilson intervals and optional per-sample records.
 
-import { deriveSeed, evenlySpacedDepths, generateNiahSample, type NiahTask, type Tokenizer } from '@titans/data';
+import { deriveSeed, generateNiahSample, type NiahTask, type Tokenizer } from '@titans/data';
 import { checkNiahAnswer } from '../checks.ts';
 import type { AccuracyStat } from '../metrics.ts';
 import type { GenerativeModel } from '../model.ts';
-import { checkPositiveInteger, evaluateGrid, generateText, lengthDepthCells, lengthDepthMatrix, type EvaluationProgress } from './grid.ts';
+import { evaluateLengthDepthGrid, generateText, lengthDepthMatrix, type EvaluationProgress } from './grid.ts';
 
 export interface NiahEvalOptions {
   model: GenerativeModel;
@@ -59,25 +59,14 @@ export interface NiahResult {
 
 export async function evaluateNiah(options: NiahEvalOptions): Promise<NiahResult> {
   const { model, tokenizer, task, lengths, samplesPerCell, seed } = options;
-  const depths = typeof options.depths === 'number' ? evenlySpacedDepths(options.depths) : [...options.depths];
-  checkPositiveInteger('evaluateNiah: samplesPerCell', samplesPerCell);
-  if (lengths.length === 0 || depths.length === 0) throw new RangeError('evaluateNiah: need at least one length and one depth');
-  const started = performance.now();
-  const { cells, overall, records } = await evaluateGrid({
-    cells: lengthDepthCells(lengths, depths),
-    samplesPerCell,
-    keepRecords: options.keepRecords ?? true,
-    label: ({ length, depth }) => `length=${length} depth=${depth}`,
-    onProgress: options.onProgress,
-    sample: async ({ length, depth }, i) => {
-      const sample = generateNiahSample({ task, tokenizer, length, depth, seed: deriveSeed(seed, 'niah-eval', i), ...(options.haystack ? { haystack: options.haystack } : {}) });
-      const prompt = sample.tokens();
-      const maxNewTokens = options.maxNewTokens ?? tokenizer.encode(` ${sample.value}.`).length + 8;
-      const output = await generateText(model, tokenizer, prompt, maxNewTokens, true);
-      const correct = checkNiahAnswer(output, sample.value);
-      const record: NiahRecord = { length, depth, sample: i, promptTokens: prompt.length, key: sample.key, value: sample.value, output, correct };
-      return { promptTokens: prompt.length, correct, record };
-    },
+  const { depths, cells, overall, records, seconds } = await evaluateLengthDepthGrid('evaluateNiah', options, async ({ length, depth }, i) => {
+    const sample = generateNiahSample({ task, tokenizer, length, depth, seed: deriveSeed(seed, 'niah-eval', i), ...(options.haystack ? { haystack: options.haystack } : {}) });
+    const prompt = sample.tokens();
+    const maxNewTokens = options.maxNewTokens ?? tokenizer.encode(` ${sample.value}.`).length + 8;
+    const output = await generateText(model, tokenizer, prompt, maxNewTokens, true);
+    const correct = checkNiahAnswer(output, sample.value);
+    const record: NiahRecord = { length, depth, sample: i, promptTokens: prompt.length, key: sample.key, value: sample.value, output, correct };
+    return { promptTokens: prompt.length, correct, record };
   });
   return {
     kind: 'niah',
@@ -91,7 +80,7 @@ export async function evaluateNiah(options: NiahEvalOptions): Promise<NiahResult
     cells,
     overall,
     records,
-    seconds: (performance.now() - started) / 1000,
+    seconds,
   };
 }
 

@@ -2,11 +2,11 @@
 // length, with Wilson intervals and optional per-sample records. The answer is decoded
 // greedily for a few tokens (no early stop) and is correct when the passkey appears whole.
 
-import { deriveSeed, evenlySpacedDepths, generatePasskeySample, type Tokenizer } from '@titans/data';
+import { deriveSeed, generatePasskeySample, type Tokenizer } from '@titans/data';
 import { checkNiahAnswer } from '../checks.ts';
 import { accuracyStat, type AccuracyStat } from '../metrics.ts';
 import type { GenerativeModel } from '../model.ts';
-import { checkPositiveInteger, evaluateGrid, generateText, lengthDepthCells, lengthDepthMatrix, type EvaluationProgress } from './grid.ts';
+import { checkPositiveInteger, evaluateLengthDepthGrid, generateText, lengthDepthMatrix, type EvaluationProgress } from './grid.ts';
 
 /** One passkey prompt: what a custom `prompt` builder returns. */
 export interface PasskeyPrompt {
@@ -81,10 +81,7 @@ export interface PasskeyResult {
 }
 
 function checkOptions(options: PasskeyEvalOptions, depths: readonly number[], digits: number): void {
-  const { lengths, samplesPerCell } = options;
-  checkPositiveInteger('evaluatePasskey: samplesPerCell', samplesPerCell);
-  if (lengths.length === 0 || depths.length === 0) throw new RangeError('evaluatePasskey: need at least one length and one depth');
-  for (const length of lengths) checkPositiveInteger('evaluatePasskey: every length', length);
+  for (const length of options.lengths) checkPositiveInteger('evaluatePasskey: every length', length);
   for (const depth of depths) if (!(depth >= 0 && depth <= 1)) throw new RangeError(`evaluatePasskey: depths must be in [0, 1], got ${depth}`);
   if (!Number.isInteger(digits) || digits < 1 || digits > 15) throw new RangeError(`evaluatePasskey: digits must be an integer from 1 to 15, got ${digits}`);
   if (options.maxNewTokens !== undefined) checkPositiveInteger('evaluatePasskey: maxNewTokens', options.maxNewTokens);
@@ -97,27 +94,18 @@ function checkOptions(options: PasskeyEvalOptions, depths: readonly number[], di
  */
 export async function evaluatePasskey(options: PasskeyEvalOptions): Promise<PasskeyResult> {
   const { model, tokenizer, lengths, samplesPerCell, seed } = options;
-  const depths = typeof options.depths === 'number' ? evenlySpacedDepths(options.depths) : [...options.depths];
   const digits = options.digits ?? 5;
-  checkOptions(options, depths, digits);
   const buildPrompt = options.prompt ?? ((o: PasskeyPromptOptions): PasskeyPrompt => generatePasskeySample({ tokenizer, ...o }));
-  const started = performance.now();
-  const { cells, overall, records } = await evaluateGrid({
-    cells: lengthDepthCells(lengths, depths),
-    samplesPerCell,
-    keepRecords: options.keepRecords ?? true,
-    label: ({ length, depth }) => `length=${length} depth=${depth}`,
-    onProgress: options.onProgress,
-    sample: async ({ length, depth }, i) => {
-      const sample = buildPrompt({ length, depth, digits, seed: deriveSeed(seed, 'passkey-eval', length, depth, i) });
-      const prompt = sample.tokens();
-      const maxNewTokens = options.maxNewTokens ?? tokenizer.encode(sample.answer).length + 2;
-      const output = await generateText(model, tokenizer, prompt, maxNewTokens, false);
-      const correct = checkNiahAnswer(output, sample.passkey);
-      const record: PasskeyRecord = { length, depth, sample: i, promptTokens: prompt.length, passkey: sample.passkey, output, correct };
-      return { promptTokens: prompt.length, correct, record };
-    },
-  });
+  const sample = async ({ length, depth }: { length: number; depth: number }, i: number) => {
+    const built = buildPrompt({ length, depth, digits, seed: deriveSeed(seed, 'passkey-eval', length, depth, i) });
+    const prompt = built.tokens();
+    const maxNewTokens = options.maxNewTokens ?? tokenizer.encode(built.answer).length + 2;
+    const output = await generateText(model, tokenizer, prompt, maxNewTokens, false);
+    const correct = checkNiahAnswer(output, built.passkey);
+    const record: PasskeyRecord = { length, depth, sample: i, promptTokens: prompt.length, passkey: built.passkey, output, correct };
+    return { promptTokens: prompt.length, correct, record };
+  };
+  const { depths, cells, overall, records, seconds } = await evaluateLengthDepthGrid('evaluatePasskey', options, sample, (d) => checkOptions(options, d, digits));
   const byLength = lengths.map((length): PasskeyLengthStat => {
     const at = cells.filter((c) => c.length === length);
     return { length, ...accuracyStat(at.reduce((n, c) => n + c.correct, 0), at.reduce((n, c) => n + c.total, 0)) };
@@ -135,7 +123,7 @@ export async function evaluatePasskey(options: PasskeyEvalOptions): Promise<Pass
     byLength,
     overall,
     records,
-    seconds: (performance.now() - started) / 1000,
+    seconds,
   };
 }
 
