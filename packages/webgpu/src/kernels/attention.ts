@@ -67,6 +67,19 @@ fn queryHi(j0: i32, j1: i32) -> i32 {
 `;
 
 /**
+ * The entry point of the fused kernels: a thread per query (or key) row, ROWS rows per
+ * workgroup; bh is the batch-head, `first` the workgroup's first row and `index` the thread's.
+ */
+function rowThreadEntry(first: string, index: string): string {
+  return `@compute @workgroup_size(${ROWS})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let bh = wid.y + P(7u);
+  let ${first} = i32(wid.x * ${ROWS}u);
+  let ${index} = ${first} + i32(lid);
+  let scale = Pf(3u);`;
+}
+
+/**
  * Stages `tile` rows of `width` floats from `src` into the workgroup array `dst`: rows
  * `first`, `first` + 1, ... of the head whose first row is `base`; rows at or past `limit`
  * read as 0.
@@ -123,13 +136,8 @@ export function recordAttentionForward(
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 ${COMMON}
 ${keyValueTiles(BC, D, DV)}
-@compute @workgroup_size(${ROWS})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let bh = wid.y + P(7u);
-  let i0 = i32(wid.x * ${ROWS}u);
-  let i = i0 + i32(lid);
+${rowThreadEntry('i0', 'i')}
   let valid = i < TQ();
-  let scale = Pf(3u);
   var qr: array<f32, ${D}>;
   var o: array<f32, ${DV}>;
   let qBase = (bh * u32(TQ()) + u32(i)) * ${D}u;
@@ -222,13 +230,8 @@ var<workgroup> Qs: array<f32, ${BR * D}>;
 var<workgroup> Gs: array<f32, ${BR * DV}>;
 var<workgroup> Ls: array<f32, ${BR}>;
 var<workgroup> Ds: array<f32, ${BR}>;
-@compute @workgroup_size(${ROWS})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let bh = wid.y + P(7u);
-  let j0 = i32(wid.x * ${ROWS}u);
-  let j = j0 + i32(lid);
+${rowThreadEntry('j0', 'j')}
   let valid = j < TK();
-  let scale = Pf(3u);
   var kr: array<f32, ${D}>;
   var vr: array<f32, ${DV}>;
   var gk: array<f32, ${D}>;
@@ -279,13 +282,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   const qCode = `${decl}
 @group(0) @binding(7) var<storage, read_write> dq: array<f32>;
 ${keyValueTiles(BC, D, DV)}
-@compute @workgroup_size(${ROWS})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let bh = wid.y + P(7u);
-  let i0 = i32(wid.x * ${ROWS}u);
-  let i = i0 + i32(lid);
+${rowThreadEntry('i0', 'i')}
   let row = bh * u32(TQ()) + u32(i);
-  let scale = Pf(3u);
   var qr: array<f32, ${D}>;
   var gr: array<f32, ${DV}>;
   var gq: array<f32, ${D}>;
