@@ -74,6 +74,33 @@ export interface LengthDepth {
   readonly depth: number;
 }
 
+/** A cell of a (length x depth) grid: its accuracy and mean prompt length. */
+export interface LengthDepthCell extends AccuracyStat, LengthDepth {
+  readonly meanPromptTokens: number;
+}
+
+/** What every per-sample record of a (length x depth) grid holds. */
+export interface LengthDepthRecord extends LengthDepth {
+  readonly sample: number;
+  readonly promptTokens: number;
+  readonly output: string;
+  readonly correct: boolean;
+}
+
+/** What the S-NIAH and passkey results share (each adds its kind and its own settings). */
+export interface LengthDepthResult<R extends LengthDepthRecord> {
+  readonly model: string;
+  readonly tokenizer: string;
+  readonly seed: number;
+  readonly lengths: readonly number[];
+  readonly depths: readonly number[];
+  readonly samplesPerCell: number;
+  readonly cells: readonly LengthDepthCell[];
+  readonly overall: AccuracyStat;
+  readonly records: readonly R[];
+  readonly seconds: number;
+}
+
 export interface LengthDepthGridOptions {
   readonly lengths: readonly number[];
   /** Depths in [0, 1], or a count of evenly spaced depths from 0 to 1. */

@@ -3,9 +3,8 @@
 
 import { deriveSeed, generateNiahSample, type NiahTask, type Tokenizer } from '@titans/data';
 import { checkNiahAnswer } from '../checks.ts';
-import type { AccuracyStat } from '../metrics.ts';
 import type { GenerativeModel } from '../model.ts';
-import { evaluateLengthDepthGrid, generateText, lengthDepthMatrix, type EvaluationProgress } from './grid.ts';
+import { evaluateLengthDepthGrid, generateText, lengthDepthMatrix, type EvaluationProgress, type LengthDepthCell, type LengthDepthRecord, type LengthDepthResult } from './grid.ts';
 
 export interface NiahEvalOptions {
   model: GenerativeModel;
@@ -25,36 +24,16 @@ export interface NiahEvalOptions {
   onProgress?: (progress: EvaluationProgress) => void;
 }
 
-export interface NiahRecord {
-  readonly length: number;
-  readonly depth: number;
-  readonly sample: number;
-  readonly promptTokens: number;
+export interface NiahRecord extends LengthDepthRecord {
   readonly key: string;
   readonly value: string;
-  readonly output: string;
-  readonly correct: boolean;
 }
 
-export interface NiahCell extends AccuracyStat {
-  readonly length: number;
-  readonly depth: number;
-  readonly meanPromptTokens: number;
-}
+export type NiahCell = LengthDepthCell;
 
-export interface NiahResult {
+export interface NiahResult extends LengthDepthResult<NiahRecord> {
   readonly kind: 'niah';
   readonly task: NiahTask;
-  readonly model: string;
-  readonly tokenizer: string;
-  readonly seed: number;
-  readonly lengths: readonly number[];
-  readonly depths: readonly number[];
-  readonly samplesPerCell: number;
-  readonly cells: readonly NiahCell[];
-  readonly overall: AccuracyStat;
-  readonly records: readonly NiahRecord[];
-  readonly seconds: number;
 }
 
 export async function evaluateNiah(options: NiahEvalOptions): Promise<NiahResult> {

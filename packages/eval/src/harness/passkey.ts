@@ -6,7 +6,9 @@ import { deriveSeed, generatePasskeySample, type Tokenizer } from '@titans/data'
 import { checkNiahAnswer } from '../checks.ts';
 import { accuracyStat, type AccuracyStat } from '../metrics.ts';
 import type { GenerativeModel } from '../model.ts';
-import { checkPositiveInteger, evaluateLengthDepthGrid, generateText, lengthDepthMatrix, type EvaluationProgress } from './grid.ts';
+import {
+  checkPositiveInteger, evaluateLengthDepthGrid, generateText, lengthDepthMatrix, type EvaluationProgress, type LengthDepthCell, type LengthDepthRecord, type LengthDepthResult,
+} from './grid.ts';
 
 /** One passkey prompt: what a custom `prompt` builder returns. */
 export interface PasskeyPrompt {
@@ -43,41 +45,22 @@ export interface PasskeyEvalOptions {
   onProgress?: (progress: EvaluationProgress) => void;
 }
 
-export interface PasskeyRecord {
-  readonly length: number;
-  readonly depth: number;
-  readonly sample: number;
-  readonly promptTokens: number;
+export interface PasskeyRecord extends LengthDepthRecord {
   readonly passkey: string;
-  readonly output: string;
-  readonly correct: boolean;
 }
 
-export interface PasskeyCell extends AccuracyStat {
-  readonly length: number;
-  readonly depth: number;
-  readonly meanPromptTokens: number;
-}
+export type PasskeyCell = LengthDepthCell;
 
 /** Accuracy at one prompt length, all depths together. */
 export interface PasskeyLengthStat extends AccuracyStat {
   readonly length: number;
 }
 
-export interface PasskeyResult {
+export interface PasskeyResult extends LengthDepthResult<PasskeyRecord> {
   readonly kind: 'passkey';
-  readonly model: string;
-  readonly tokenizer: string;
-  readonly seed: number;
-  readonly lengths: readonly number[];
-  readonly depths: readonly number[];
-  readonly samplesPerCell: number;
   readonly digits: number;
-  readonly cells: readonly PasskeyCell[];
+  /** Accuracy per prompt length (all depths together). */
   readonly byLength: readonly PasskeyLengthStat[];
-  readonly overall: AccuracyStat;
-  readonly records: readonly PasskeyRecord[];
-  readonly seconds: number;
 }
 
 function checkOptions(options: PasskeyEvalOptions, depths: readonly number[], digits: number): void {
