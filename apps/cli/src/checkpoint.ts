@@ -10,6 +10,7 @@ import {
 import type { Tokenizer } from '@titans/data';
 import { UsageError, type CommandContext } from './command.js';
 import { resolveUserPath } from './command.js';
+import { readUserJson } from './paths.js';
 import { parseRunConfig, type RunConfig, type TokenizerChoice } from './run-config.js';
 import { RUN_FILE, tokenizerFor } from './training.js';
 
@@ -56,13 +57,7 @@ export async function readCheckpointSummary(path: string, context: CommandContex
   let run: RunConfig | null = null;
   const runFile = join(dir, RUN_FILE);
   if (existsSync(runFile)) {
-    let json: unknown;
-    try {
-      json = JSON.parse(readFileSync(runFile, 'utf8'));
-    } catch (error) {
-      throw new UsageError(`${path}/${RUN_FILE}: not valid JSON (${message(error)})`);
-    }
-    run = parseRunConfig(json, `${path}/${RUN_FILE}`);
+    run = parseRunConfig(readUserJson(runFile, `${path}/${RUN_FILE}`), `${path}/${RUN_FILE}`);
   }
   let trainer: TrainerState | null = null;
   const trainerFile = join(dir, CHECKPOINT_FILES.trainer);

@@ -46,11 +46,26 @@ export function resolveUserPath(path: string, context: CommandContext): string {
   return existsSync(fromProcess) ? fromProcess : fromUser;
 }
 
-/** Splits `--name value`, `--name=value` and `--flag` options from positional arguments. */
-export function parseOptions(
-  args: readonly string[], spec: { readonly values?: readonly string[]; readonly flags?: readonly string[] },
-): { options: Record<string, string | true>; positional: string[] } {
-  const options: Record<string, string | true> = {};
+/** The options a parser accepts. */
+export interface ArgSpec {
+  /** Options taking a value (`--name value` or `--name=value`). */
+  readonly values?: Iterable<string>;
+  /** Options taking no value. */
+  readonly flags?: Iterable<string>;
+}
+
+/**
+ * The one argument scanner of the CLI: splits `--name value`, `--name=value` and `--flag`
+ * options (in the order given; true for a flag) from positional arguments; everything after
+ * `--` is positional. A single-dash argument other than `-` is an unknown option, unless
+ * `numbersArePositional` and it is a negative number.
+ */
+export function scanArgs(
+  args: readonly string[], spec: ArgSpec, numbersArePositional = false,
+): { options: [string, string | true][]; positional: string[] } {
+  const values = new Set(spec.values);
+  const flags = new Set(spec.flags);
+  const options: [string, string | true][] = [];
   const positional: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
@@ -58,23 +73,31 @@ export function parseOptions(
       positional.push(...args.slice(i + 1));
       break;
     }
-    if (!arg.startsWith('--') || arg === '-') {
-      if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown option ${arg}`);
+    if (!arg.startsWith('-') || arg === '-' || (numbersArePositional && /^-\d/.test(arg))) {
       positional.push(arg);
       continue;
     }
+    if (!arg.startsWith('--')) throw new UsageError(`unknown option ${arg}`);
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq < 0 ? undefined : eq);
-    if (spec.flags?.includes(name)) {
+    if (flags.has(name)) {
       if (eq >= 0) throw new UsageError(`option --${name} takes no value`);
-      options[name] = true;
-    } else if (spec.values?.includes(name)) {
+      options.push([name, true]);
+    } else if (values.has(name)) {
       const value = eq >= 0 ? arg.slice(eq + 1) : args[++i];
       if (value === undefined || value === '') throw new UsageError(`option --${name} needs a value`);
-      options[name] = value;
+      options.push([name, value]);
     } else {
       throw new UsageError(`unknown option --${name}`);
     }
   }
   return { options, positional };
+}
+
+/** Splits `--name value`, `--name=value` and `--flag` options from positional arguments. */
+export function parseOptions(
+  args: readonly string[], spec: { readonly values?: readonly string[]; readonly flags?: readonly string[] },
+): { options: Record<string, string | true>; positional: string[] } {
+  const { options, positional } = scanArgs(args, spec);
+  return { options: Object.fromEntries(options), positional };
 }

@@ -1,42 +1,16 @@
-// Evaluations the CLI runs on a trained model: passkey retrieval over (length, depth) cells,
-// perplexity and bits per byte on a corpus split, and thin wrappers over @titans/eval's
-// harnesses (S-NIAH, BABILong, MQAR) with progress display.
-import { deriveSeed, generatePasskeySample, loadCorpus, type CorpusName, type Split, type Tokenizer } from '@titans/data';
+// Evaluations the CLI runs on a trained model: perplexity and bits per byte on a corpus
+// split, and thin wrappers over @titans/eval's harnesses (passkey retrieval over (length,
+// depth) cells, S-NIAH, BABILong, MQAR) with progress display.
+import { loadCorpus, type CorpusName, type Split, type Tokenizer } from '@titans/data';
 import {
-  accuracyStat, checkNiahAnswer, evaluatePerplexity, heatmapSvg, type AccuracyStat, type PerplexityResult,
+  evaluatePasskey as evaluatePasskeyGrid, evaluatePerplexity, heatmapSvg, passkeyAccuracyMatrix,
+  type PasskeyPrompt, type PasskeyPromptOptions, type PasskeyResult, type PerplexityResult,
 } from '@titans/eval';
 import { asGenerativeModel, releaseModelState, type LanguageModel } from '@titans/models';
 import { crossEntropy, noGrad, tensor, tidy } from '@titans/tensor';
 import { createProgress } from './progress.js';
 
-export interface PasskeyCell extends AccuracyStat {
-  readonly length: number;
-  readonly depth: number;
-  readonly meanPromptTokens: number;
-}
-
-export interface PasskeyRecord {
-  readonly length: number;
-  readonly depth: number;
-  readonly sample: number;
-  readonly promptTokens: number;
-  readonly passkey: string;
-  readonly output: string;
-  readonly correct: boolean;
-}
-
-export interface PasskeyResult {
-  readonly kind: 'passkey';
-  readonly model: string;
-  readonly lengths: readonly number[];
-  readonly depths: readonly number[];
-  readonly samplesPerCell: number;
-  readonly digits: number;
-  readonly cells: readonly PasskeyCell[];
-  readonly overall: AccuracyStat;
-  readonly records: readonly PasskeyRecord[];
-  readonly seconds: number;
-}
+export type { PasskeyPrompt, PasskeyPromptOptions, PasskeyResult } from '@titans/eval';
 
 export interface PasskeyEvalOptions {
   readonly model: LanguageModel;
@@ -47,88 +21,37 @@ export interface PasskeyEvalOptions {
   readonly samplesPerCell: number;
   readonly digits: number;
   readonly seed: number;
-  /** Label of the progress display (default 'passkey'). */
+  /** Label of the progress display (default 'passkey <name>'). */
   readonly label?: string;
-  /** The prompts (default: generatePasskeySample, the long passkey format). */
-  readonly sample?: (options: { length: number; depth: number; digits: number; seed: number }) => PasskeyPrompt;
-}
-
-/** One passkey prompt: its tokens, the expected continuation and the passkey. */
-export interface PasskeyPrompt {
-  readonly tokens: Int32Array | number[];
-  readonly answer: string;
-  readonly passkey: string;
+  /** The prompts (default: @titans/data's generatePasskeySample, the long passkey format). */
+  readonly prompt?: (options: PasskeyPromptOptions) => PasskeyPrompt;
 }
 
 /**
- * Passkey retrieval: the prompt is prefilled through the model's streaming state (so prompts
- * longer than the attention window reach the memory), then the answer is decoded greedily;
- * correct when the passkey appears in the continuation.
+ * Passkey retrieval (@titans/eval's evaluatePasskey): the prompt is prefilled through the
+ * model's streaming state (so prompts longer than the attention window reach the memory),
+ * then the answer is decoded greedily; correct when the passkey appears in the continuation.
  */
 export async function evaluatePasskey(options: PasskeyEvalOptions): Promise<PasskeyResult> {
-  const { tokenizer, lengths, depths, samplesPerCell, digits } = options;
-  const generator = asGenerativeModel(options.model, { name: options.name, chunkLength: 256 });
-  const started = performance.now();
-  const total = lengths.length * depths.length * samplesPerCell;
-  const progress = createProgress(options.label ?? `passkey ${options.name}`, total);
-  const cells: PasskeyCell[] = [];
-  const records: PasskeyRecord[] = [];
-  let done = 0;
-  let correctOverall = 0;
-  for (const length of lengths) {
-    for (const depth of depths) {
-      let correct = 0;
-      let promptTokens = 0;
-      for (let i = 0; i < samplesPerCell; i++) {
-        const seed = deriveSeed(options.seed, 'passkey-eval', length, depth, i);
-        const sample = options.sample?.({ length, depth, digits, seed }) ?? longPasskeyPrompt(tokenizer, { length, depth, digits, seed });
-        const prompt = sample.tokens;
-        const maxNewTokens = tokenizer.encode(sample.answer).length + 2;
-        const output = tokenizer.decode(await generator.generate(prompt, { maxNewTokens }));
-        const ok = checkNiahAnswer(output, sample.passkey);
-        if (ok) correct++;
-        promptTokens += prompt.length;
-        records.push({ length, depth, sample: i, promptTokens: prompt.length, passkey: sample.passkey, output, correct: ok });
-        progress.update(++done, `length ${length} depth ${Math.round(depth * 100)}%`);
-      }
-      correctOverall += correct;
-      cells.push({ length, depth, meanPromptTokens: promptTokens / samplesPerCell, ...accuracyStat(correct, samplesPerCell) });
-    }
-  }
+  const { tokenizer, lengths, depths, samplesPerCell, digits, seed } = options;
+  const progress = createProgress(options.label ?? `passkey ${options.name}`, lengths.length * depths.length * samplesPerCell);
+  const result = await evaluatePasskeyGrid({
+    model: asGenerativeModel(options.model, { name: options.name, chunkLength: 256 }), tokenizer, lengths, depths, samplesPerCell, digits, seed,
+    onProgress: (p) => progress.update(p.done, p.cell), ...(options.prompt ? { prompt: options.prompt } : {}),
+  });
   progress.finish();
-  return {
-    kind: 'passkey', model: options.name, lengths: [...lengths], depths: [...depths], samplesPerCell, digits, cells,
-    overall: accuracyStat(correctOverall, total), records, seconds: (performance.now() - started) / 1000,
-  };
-}
-
-function longPasskeyPrompt(tokenizer: Tokenizer, options: { length: number; depth: number; digits: number; seed: number }): PasskeyPrompt {
-  const sample = generatePasskeySample({ tokenizer, ...options });
-  return { tokens: sample.tokens(), answer: sample.answer, passkey: sample.passkey };
-}
-
-/** Accuracy matrix [depth][length] for heat maps. */
-export function passkeyMatrix(result: PasskeyResult): number[][] {
-  return result.depths.map((depth) => result.lengths.map((length) => result.cells.find((c) => c.length === length && c.depth === depth)?.accuracy ?? Number.NaN));
+  return result;
 }
 
 export function passkeyHeatmapSvg(result: PasskeyResult, title: string): string {
   return heatmapSvg({
     title,
-    values: passkeyMatrix(result),
+    values: passkeyAccuracyMatrix(result),
     rowLabels: result.depths.map((d) => `${Math.round(d * 100)}%`),
     columnLabels: result.lengths.map(String),
     rowTitle: 'passkey depth',
     columnTitle: 'prompt length (bytes)',
     legendTitle: 'accuracy %',
-  });
-}
-
-/** Accuracy per length (all depths together). */
-export function passkeyByLength(result: PasskeyResult): { length: number; stat: AccuracyStat }[] {
-  return result.lengths.map((length) => {
-    const cells = result.cells.filter((c) => c.length === length);
-    return { length, stat: accuracyStat(cells.reduce((n, c) => n + c.correct, 0), cells.reduce((n, c) => n + c.total, 0)) };
   });
 }
 

@@ -1,7 +1,7 @@
 // Command-line parsing shared by the commands: the global flags every command takes
 // (--backend, --seed, --json, --out), repeatable options (--set), and typed readers that
 // turn a bad value into a UsageError naming the option (one line, exit code 2).
-import { UsageError } from './command.js';
+import { UsageError, scanArgs } from './command.js';
 
 export const BACKEND_CHOICES = ['cpu', 'webgpu', 'auto'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -37,37 +37,20 @@ const GLOBAL_FLAGS = ['json'];
 
 /** Parses a command's arguments; the global flags are always accepted. */
 export function parseArgs(args: readonly string[], spec: OptionSpec = {}): ParsedArgs {
-  const valueNames = new Set([...(spec.values ?? []), ...GLOBAL_VALUES]);
   const repeatedNames = new Set(spec.repeated ?? []);
-  const flagNames = new Set([...(spec.flags ?? []), ...GLOBAL_FLAGS]);
+  const scanned = scanArgs(args, {
+    values: [...(spec.values ?? []), ...GLOBAL_VALUES, ...repeatedNames],
+    flags: [...(spec.flags ?? []), ...GLOBAL_FLAGS],
+  }, true);
   const values: Record<string, string> = {};
   const repeated: Record<string, string[]> = {};
   const flags = new Set<string>();
-  const positional: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === '--') {
-      positional.push(...args.slice(i + 1));
-      break;
-    }
-    if (!arg.startsWith('-') || arg === '-' || /^-\d/.test(arg)) {
-      positional.push(arg);
-      continue;
-    }
-    if (!arg.startsWith('--')) throw new UsageError(`unknown option ${arg}`);
-    const eq = arg.indexOf('=');
-    const name = arg.slice(2, eq < 0 ? undefined : eq);
-    if (flagNames.has(name)) {
-      if (eq >= 0) throw new UsageError(`option --${name} takes no value`);
-      flags.add(name);
-      continue;
-    }
-    if (!valueNames.has(name) && !repeatedNames.has(name)) throw new UsageError(`unknown option --${name}`);
-    const value = eq >= 0 ? arg.slice(eq + 1) : args[++i];
-    if (value === undefined || value === '') throw new UsageError(`option --${name} needs a value`);
-    if (repeatedNames.has(name)) (repeated[name] ??= []).push(value);
+  for (const [name, value] of scanned.options) {
+    if (value === true) flags.add(name);
+    else if (repeatedNames.has(name)) (repeated[name] ??= []).push(value);
     else values[name] = value;
   }
+  const { positional } = scanned;
   const backend = values.backend ?? 'cpu';
   if (!(BACKEND_CHOICES as readonly string[]).includes(backend)) throw new UsageError(`unknown backend '${backend}' (expected cpu, webgpu or auto)`);
   const seed = values.seed === undefined ? 0 : integerValue('seed', values.seed, { min: 0 });

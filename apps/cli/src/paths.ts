@@ -1,7 +1,7 @@
 // Where output goes: `runs/<kind>-<timestamp>` under the repository root (runs/ is
 // gitignored), unless --out says otherwise; and the checks that keep bad input from
-// writing anything.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+// writing anything; and reading the user's files with one-line errors.
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError, type CommandContext } from './command.js';
@@ -40,4 +40,24 @@ export function checkWritableDirectory(dir: string, option = 'out'): void {
 /** True when `dir` exists and holds at least one entry. */
 export function isNonEmptyDirectory(dir: string): boolean {
   return existsSync(dir) && statSync(dir).isDirectory() && readdirSync(dir).length > 0;
+}
+
+/** A user's text file; a file that cannot be read is a usage error naming it as `shown`. */
+export function readUserFile(path: string, shown: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(`cannot read ${shown}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (error as Error).message}`);
+  }
+}
+
+/** A user's JSON file, parsed; unreadable files and invalid JSON are usage errors naming it as `shown`. */
+export function readUserJson(path: string, shown: string): unknown {
+  const text = readUserFile(path, shown);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new UsageError(`${shown}: not valid JSON (${(error as Error).message})`);
+  }
 }

@@ -3,12 +3,12 @@
 // file, a preset, `--set section.key=value` overrides and shorthand flags, is validated in
 // full before anything runs (a bad value is a one-line UsageError naming the key), and is
 // saved as run.json next to the checkpoint so `--resume`, `eval` and `info` know what ran.
-import { readFileSync } from 'node:fs';
 import {
   ARCHITECTURES, PAPER_SIZES, defineConfig, paperConfig, tinyConfig,
   type ArchitectureName, type ModelConfig, type ModelConfigInput, type PaperSize,
 } from '@titans/models';
 import { UsageError } from './command.js';
+import { readUserJson } from './paths.js';
 import { demoModelConfig } from './demo/recipe.js';
 
 export const DATA_TASKS = ['sotu', 'moby-dick', 'passkey', 'mqar', 'passkey+sotu', 'compact-passkey+sotu'] as const;
@@ -234,19 +234,7 @@ export function checkInput(input: RunConfigInput, origin: string): void {
 
 /** Reads a config file: a run config ({ model, data, train, seed }) or a bare model config. */
 export function readConfigFile(path: string, shown: string): RunConfigInput {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new UsageError(`cannot read ${shown}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (error as Error).message}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`${shown}: not valid JSON (${(error as Error).message})`);
-  }
+  const json = readUserJson(path, shown);
   if (!isRecord(json)) throw new UsageError(`${shown}: expected a JSON object`);
   // A bare model config (what a checkpoint's config.json holds) is accepted as { model }.
   const input: RunConfigInput = 'architecture' in json || 'preset' in json ? { model: json } : (json as RunConfigInput);

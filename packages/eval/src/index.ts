@@ -1,4 +1,4 @@
-// @titans/eval: model interfaces, baselines, metrics, evaluation harnesses (S-NIAH,
+// @titans/eval: model interfaces, baselines, metrics, evaluation harnesses (S-NIAH, passkey,
 // BABILong-style, MQAR, perplexity) and dependency-free reports (JSON, SVG, HTML).
 
 export type { GenerativeModel, ScoringModel, NextTokenModel, GenerateOptions } from './model.ts';
@@ -17,7 +17,19 @@ export {
   type AccuracyStat,
 } from './metrics.ts';
 export { checkNiahAnswer, checkBabilongAnswer, firstSentence } from './checks.ts';
-export { evaluateNiah, niahAccuracyMatrix, type NiahEvalOptions, type NiahResult, type NiahCell, type NiahRecord, type EvaluationProgress } from './harness/niah.ts';
+export type { EvaluationProgress, LengthDepthCell, LengthDepthRecord, LengthDepthResult } from './harness/grid.ts';
+export { evaluateNiah, niahAccuracyMatrix, type NiahEvalOptions, type NiahResult, type NiahCell, type NiahRecord } from './harness/niah.ts';
+export {
+  evaluatePasskey,
+  passkeyAccuracyMatrix,
+  type PasskeyEvalOptions,
+  type PasskeyPrompt,
+  type PasskeyPromptOptions,
+  type PasskeyResult,
+  type PasskeyCell,
+  type PasskeyLengthStat,
+  type PasskeyRecord,
+} from './harness/passkey.ts';
 export { evaluateBabilong, type BabilongEvalOptions, type BabilongResult, type BabilongCell, type BabilongRecord } from './harness/babilong.ts';
 export { evaluateMqar, type MqarEvalOptions, type MqarResult } from './harness/mqar.ts';
 export { evaluatePerplexity, type PerplexityEvalOptions, type PerplexityResult } from './harness/perplexity.ts';

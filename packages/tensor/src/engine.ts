@@ -124,12 +124,7 @@ export function tidy<T>(fn: () => T): T {
     throw error;
   }
   scopes.pop();
-  const survivors = new Set<Tensor>();
-  collectTensors(result, survivors);
-  for (const t of scope) if (!survivors.has(t)) t.dispose();
-  const parent = scopes[scopes.length - 1];
-  if (parent) for (const t of survivors) if (scope.has(t)) parent.add(t);
-  return result;
+  return releaseScope(scope, result);
 }
 
 /** Async version of `tidy` for loops that await reads inside the scope. */
@@ -145,6 +140,14 @@ export async function tidyAsync<T>(fn: () => Promise<T>): Promise<T> {
     throw error;
   }
   removeScope(scope);
+  return releaseScope(scope, result);
+}
+
+/**
+ * Ends a scope already taken off the stack: disposes its tensors except those in `result`,
+ * which move to the enclosing scope.
+ */
+function releaseScope<T>(scope: Set<Tensor>, result: T): T {
   const survivors = new Set<Tensor>();
   collectTensors(result, survivors);
   for (const t of scope) if (!survivors.has(t)) t.dispose();

@@ -3,6 +3,7 @@
 // parent kills it when it hangs (onnxruntime-web can wait forever under Dawn for Node).
 import { create, globals } from 'webgpu';
 import { matmulModel } from './onnx-model.js';
+import { medianTime, random } from './timing.js';
 
 Object.assign(globalThis, globals);
 const gpu = create([]);
@@ -12,22 +13,7 @@ Object.defineProperty(globalThis, 'navigator', { value: { gpu, userAgent: 'node'
 const shapes = JSON.parse(process.argv[3] ?? '[]') as [number, number, number][];
 const budgetMs = Number(process.argv[4] ?? 1500);
 
-async function time(run: () => Promise<void>): Promise<number> {
-  await run(); // compile and warm up
-  const times: number[] = [];
-  const start = performance.now();
-  while (times.length < 1 || (performance.now() - start < budgetMs && times.length < 5)) {
-    const t0 = performance.now();
-    await run();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
-}
-
-function random(n: number): Float32Array {
-  return Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
-}
+const time = (run: () => Promise<void>): Promise<number> => medianTime(run, budgetMs);
 
 async function tfjs(): Promise<Record<string, number>> {
   const tf = await import('@tensorflow/tfjs-core');

@@ -9,26 +9,12 @@ import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { AttentionDims, Storage } from '@titans/tensor';
 import { createWebGPUBackend, type MatmulVariant, type WebGPUBackend } from '../src/index.js';
+import { medianTime, random } from './timing.js';
 
 const quick = process.argv.includes('--quick');
 const BUDGET_MS = quick ? 300 : 1500;
 
-async function time(run: () => Promise<void>): Promise<number> {
-  await run();
-  const times: number[] = [];
-  const start = performance.now();
-  while (times.length < 1 || (performance.now() - start < BUDGET_MS && times.length < 5)) {
-    const t0 = performance.now();
-    await run();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
-}
-
-function random(n: number): Float32Array {
-  return Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
-}
+const time = (run: () => Promise<void>): Promise<number> => medianTime(run, BUDGET_MS);
 
 const MATMULS: [number, number, number][] = quick
   ? [[256, 256, 256], [4096, 64, 64]]

@@ -2,12 +2,12 @@
 // and streams the continuation token by token. The prompt goes through the model in chunks
 // that carry the streaming state (memory, caches), so prompts far longer than the attention
 // window are read in full.
-import { readFileSync } from 'node:fs';
 import { streamTokens } from '@titans/models';
 import { EXIT, UsageError, resolveUserPath, type Command } from '../command.js';
 import { selectBackend } from '../backend.js';
 import { openCheckpoint } from '../checkpoint.js';
 import { expectPositional, integerValue, numberValue, parseArgs } from '../options.js';
+import { readUserFile } from '../paths.js';
 
 const usage = `usage: titans generate <checkpoint-dir> [--prompt TEXT | --prompt-file FILE | < stdin] [options]
 
@@ -47,12 +47,7 @@ export const generateCommand: Command = {
     let prompt: string;
     if (v.prompt !== undefined) prompt = v.prompt;
     else if (v['prompt-file'] !== undefined) {
-      try {
-        prompt = readFileSync(resolveUserPath(v['prompt-file'], context), 'utf8');
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        throw new UsageError(`cannot read ${v['prompt-file']}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (error as Error).message}`);
-      }
+      prompt = readUserFile(resolveUserPath(v['prompt-file'], context), v['prompt-file']);
     } else if (!process.stdin.isTTY) prompt = await readStdin();
     else throw new UsageError('needs a prompt: --prompt TEXT, --prompt-file FILE or text on stdin');
     if (prompt.length === 0) throw new UsageError('the prompt is empty');

@@ -1,6 +1,6 @@
 // `titans train`: trains a model from a config file or preset plus overrides on a data task,
 // checkpointing into --out; `--resume` continues a run exactly; Ctrl-C saves and exits.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { countParameters, hasCheckpoint, progressLogger } from '@titans/models';
 import { EXIT, UsageError, resolveUserPath, type Command, type CommandContext } from '../command.js';
@@ -8,7 +8,7 @@ import { selectBackend } from '../backend.js';
 import { readCheckpointSummary } from '../checkpoint.js';
 import { fixed, grouped } from '../format.js';
 import { choiceValue, expectPositional, integerValue, parseArgs, type ParsedArgs } from '../options.js';
-import { checkWritableDirectory, isNonEmptyDirectory, outputDirectory } from '../paths.js';
+import { checkWritableDirectory, isNonEmptyDirectory, outputDirectory, readUserJson } from '../paths.js';
 import { progressStream } from '../progress.js';
 import {
   DATA_TASKS, applySet, mergeInputs, parseRunConfig, readConfigFile, resolveRunConfig, type RunConfig, type RunConfigInput,
@@ -91,13 +91,7 @@ export const trainCommand: Command = {
       if (!existsSync(dir) || !(await hasCheckpoint(dir))) throw new UsageError(`nothing to resume: ${parsed.global.out} holds no checkpoint`);
       const runFile = join(dir, RUN_FILE);
       if (!existsSync(runFile)) throw new UsageError(`cannot resume ${parsed.global.out}: no ${RUN_FILE} (not written by titans train)`);
-      let json: unknown;
-      try {
-        json = JSON.parse(readFileSync(runFile, 'utf8'));
-      } catch (error) {
-        throw new UsageError(`${parsed.global.out}/${RUN_FILE}: not valid JSON (${(error as Error).message})`);
-      }
-      run = parseRunConfig(json, `${parsed.global.out}/${RUN_FILE}`);
+      run = parseRunConfig(readUserJson(runFile, `${parsed.global.out}/${RUN_FILE}`), `${parsed.global.out}/${RUN_FILE}`);
       const summary = await readCheckpointSummary(dir, context);
       const done = summary.trainer?.step ?? 0;
       if (parsed.values.steps !== undefined) {

@@ -1,11 +1,11 @@
 // `titans verify-memory <case.json>...`: runs golden files of shared/golden/neural-memory
 // through the production (chunked parallel) path of @titans/memory on a chosen backend and
 // reports the relative error of every output and outer-loop gradient against the file.
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { getBackend, setBackend, type Backend } from '@titans/tensor';
 import { parseGoldenCase, verifyGoldenCase, type GoldenCase, type GoldenReport } from '@titans/memory';
 import { EXIT, UsageError, parseOptions, resolveUserPath, type Command, type CommandContext } from '../command.js';
+import { readUserJson } from '../paths.js';
 
 const BACKENDS = ['cpu', 'webgpu'] as const;
 type BackendName = (typeof BACKENDS)[number];
@@ -31,19 +31,7 @@ interface CaseResult {
 function loadCases(paths: readonly string[], context: CommandContext): { file: string; golden: GoldenCase }[] {
   return paths.map((path) => {
     const file = resolveUserPath(path, context);
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      throw new UsageError(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (error as Error).message}`);
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (error) {
-      throw new UsageError(`${path}: not valid JSON (${(error as Error).message})`);
-    }
+    const json = readUserJson(file, path);
     try {
       return { file: path, golden: parseGoldenCase(json, path) };
     } catch (error) {

@@ -4,7 +4,7 @@
 // and 4x the training length) and on held-out SOTU text, and write a report. Every number
 // it prints is measured here.
 import { join } from 'node:path';
-import { ByteTokenizer, type Tokenizer } from '@titans/data';
+import { ByteTokenizer, compactPasskey, type Tokenizer } from '@titans/data';
 import type { PerplexityResult } from '@titans/eval';
 import { countParameters, createModel, formatDuration, progressLogger, type LanguageModel, type TrainEvent } from '@titans/models';
 import { gradients, optim, tidy, tensor } from '@titans/tensor';
@@ -12,8 +12,7 @@ import { fixed, formatTable, grouped, percent } from '../format.js';
 import { progressStream } from '../progress.js';
 import type { RunConfig } from '../run-config.js';
 import { batchSource, runTraining, WeightedLossModel, type BatchExtras } from '../training.js';
-import { evaluateCorpusPerplexity, evaluatePasskey, passkeyByLength, type PasskeyPrompt, type PasskeyResult } from '../evaluation.js';
-import { compactPasskey } from '../reproduce/tasks.js';
+import { evaluateCorpusPerplexity, evaluatePasskey, type PasskeyPrompt, type PasskeyResult } from '../evaluation.js';
 import { demoModelConfig, type DemoRecipe } from './recipe.js';
 
 export const DEMO_MODELS = [
@@ -186,7 +185,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     model.eval();
     const passkey = await evaluatePasskey({
       model, name: plan.label, tokenizer, lengths: passkeyLengths, depths: recipe.eval.depths, samplesPerCell: recipe.eval.samplesPerCell,
-      digits: recipe.data.digits, seed: options.seed + 1, sample: (o) => compactPasskeyPrompt(tokenizer, o),
+      digits: recipe.data.digits, seed: options.seed + 1, prompt: (o) => compactPasskeyPrompt(tokenizer, o),
     });
     const perplexity = await evaluateCorpusPerplexity({ model, name: plan.label, tokenizer, corpus: 'sotu', split: 'test', tokens: recipe.eval.perplexityTokens });
     const finalLosses = trained.losses.filter((l): l is number => l !== null);
@@ -208,7 +207,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 /** An evaluation prompt in the training format: a compact passkey of at most `length` bytes (prompt + answer). */
 function compactPasskeyPrompt(tokenizer: Tokenizer, options: { length: number; depth: number; digits: number; seed: number }): PasskeyPrompt {
   const sample = compactPasskey(options);
-  return { tokens: tokenizer.encode(sample.prompt), answer: sample.answer, passkey: sample.passkey };
+  return { tokens: () => tokenizer.encode(sample.prompt), answer: sample.answer, passkey: sample.passkey };
 }
 
 function mean(values: readonly number[]): number {
@@ -220,7 +219,7 @@ export function comparisonTable(result: DemoResult): { headers: string[]; rows: 
   const headers = ['model', 'params', 'steps', 'train', 'final loss', 'SOTU ppl', 'bits/byte', ...result.passkeyLengths.map((l) => `passkey@${l}`)];
   const rows = result.models.map((m) => [
     m.label, grouped(m.parameters), m.steps, formatDuration(m.trainSeconds * 1000), fixed(m.finalLoss, 3), fixed(m.perplexity.perplexity, 2), fixed(m.perplexity.bitsPerByte, 3),
-    ...passkeyByLength(m.passkey).map(({ stat }) => `${percent(stat.accuracy)} (${stat.correct}/${stat.total})`),
+    ...m.passkey.byLength.map((stat) => `${percent(stat.accuracy)} (${stat.correct}/${stat.total})`),
   ]);
   return { headers, rows };
 }

@@ -2,7 +2,7 @@
 // and per-position perplexity, plus every figure as its own SVG and the raw results as JSON.
 import { HtmlReport, barChartSvg, lineChartSvg, writeReport, type LineSeries } from '@titans/eval';
 import { formatDuration } from '@titans/models';
-import { passkeyByLength, passkeyHeatmapSvg } from '../evaluation.js';
+import { passkeyHeatmapSvg } from '../evaluation.js';
 import { comparisonTable, type DemoResult } from './demo.js';
 
 /** Moving average over `window` points (skipping missing values), as chart points. */
@@ -47,10 +47,7 @@ export function writeDemoReport(out: string, result: DemoResult): string[] {
     figures['passkey-by-length'] = barChartSvg({
       title: 'Passkey accuracy by prompt length (all depths, 95% CI)',
       categories: result.passkeyLengths.map((l) => `${l} bytes`),
-      series: models.map((m) => {
-        const byLength = passkeyByLength(m.passkey);
-        return { name: m.label, values: byLength.map((b) => b.stat.accuracy), intervals: byLength.map((b) => b.stat.ci95) };
-      }),
+      series: models.map((m) => ({ name: m.label, values: m.passkey.byLength.map((b) => b.accuracy), intervals: m.passkey.byLength.map((b) => b.ci95) })),
       yDomain: [0, 1], yTitle: 'accuracy', formatValue: (v) => `${Math.round(v * 100)}%`,
     });
     const positionSeries: LineSeries[] = models.map((m) => ({ name: m.label, points: m.perplexity.buckets.map((b) => [(b.start + b.end) / 2, b.perplexity] as [number, number]) }));

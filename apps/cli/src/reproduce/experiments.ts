@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname, join } from 'node:path';
 import { ByteTokenizer, deriveSeed, loadCorpus } from '@titans/data';
 import {
-  accuracyStat, checkNiahAnswer, evaluateMqar, evaluateNiah, evaluatePerplexity, toJson, type AccuracyStat, type MqarResult, type NiahResult, type PositionBucket,
+  evaluateMqar, evaluateNiah, evaluatePasskey, evaluatePerplexity, toJson, type AccuracyStat, type MqarResult, type NiahResult, type PositionBucket,
 } from '@titans/eval';
 import {
   asGenerativeModel, asNextTokenModel, asScoringModel, countParameters, createModel, loadCheckpoint, parameterBreakdown, train,
@@ -345,32 +345,25 @@ async function evaluateMqarExperiment(plan: ReproducePlan, experiment: Experimen
 /** Greedy generation after each compact passkey prompt; correct when the passkey appears whole. */
 async function evaluatePasskeyExperiment(plan: ReproducePlan, experiment: Experiment, context: RunContext): Promise<PasskeyExperimentResult> {
   const model = await loadTrained(plan, experiment.model, 'passkey', context.out);
-  const { trainLength, multiples, depths: depthCount, samplesPerCell, digits } = plan.passkey;
-  const generator = asGenerativeModel(model, { name: experiment.model, chunkLength: 512 });
+  const { trainLength, multiples, depths, samplesPerCell, digits } = plan.passkey;
   const tokenizer = new ByteTokenizer();
-  const lengths = multiples.map((m) => m * trainLength);
-  const depths = depthCount === 1 ? [0.5] : Array.from({ length: depthCount }, (_, i) => i / (depthCount - 1));
-  const cells: PasskeyCell[] = [];
-  const records: PasskeyExperimentResult['records'] = [];
-  for (const length of lengths) {
-    for (const depth of depths) {
-      let correct = 0;
-      for (let i = 0; i < samplesPerCell; i++) {
-        const sample = compactPasskey({ length, depth, digits, seed: deriveSeed(plan.seed, 'passkey-eval', length, depth, i) });
-        const output = tokenizer.decode(await generator.generate(tokenizer.encode(sample.prompt), { maxNewTokens: digits + 2 }));
-        const ok = checkNiahAnswer(output, sample.passkey);
-        if (ok) correct++;
-        records.push({ length, depth, passkey: sample.passkey, output, correct: ok });
-      }
-      cells.push({ length, depth, ...accuracyStat(correct, samplesPerCell) });
-    }
-  }
-  const byLength = lengths.map((length) => {
-    const at = cells.filter((c) => c.length === length);
-    return { length, accuracy: at.reduce((s, c) => s + c.correct, 0) / at.reduce((s, c) => s + c.total, 0) };
+  const result = await evaluatePasskey({
+    model: asGenerativeModel(model, { name: experiment.model, chunkLength: 512 }), tokenizer,
+    lengths: multiples.map((m) => m * trainLength), depths, samplesPerCell, digits, seed: plan.seed, maxNewTokens: digits + 2,
+    prompt: (options) => {
+      const sample = compactPasskey(options);
+      return { passkey: sample.passkey, answer: sample.answer, tokens: () => tokenizer.encode(sample.prompt) };
+    },
   });
+  // The stored result keeps its own (smaller) shape, so results files written before stay comparable.
+  const byLength = result.byLength.map(({ length, accuracy }) => ({ length, accuracy }));
   context.log(`${experiment.id}: ${byLength.map((b) => `${b.length} bytes ${(100 * b.accuracy).toFixed(0)}%`).join(', ')}`);
-  return { model: experiment.model, trainLength, lengths, depths, cells, byLength, records };
+  return {
+    model: experiment.model, trainLength, lengths: [...result.lengths], depths: [...result.depths],
+    cells: result.cells.map(({ length, depth, correct, total, accuracy, ci95 }) => ({ length, depth, correct, total, accuracy, ci95 })),
+    byLength,
+    records: result.records.map(({ length, depth, passkey, output, correct }) => ({ length, depth, passkey, output, correct })),
+  };
 }
 
 /** Runs one experiment and writes results/<id>.json; false when it failed or was interrupted. */

@@ -3,9 +3,9 @@
 
 import { babilongLabels, deriveSeed, generateBabilongSample, type BabilongTask, type Tokenizer } from '@titans/data';
 import { checkBabilongAnswer } from '../checks.ts';
-import { accuracyStat, type AccuracyStat } from '../metrics.ts';
+import type { AccuracyStat } from '../metrics.ts';
 import type { GenerativeModel } from '../model.ts';
-import type { EvaluationProgress } from './niah.ts';
+import { checkPositiveInteger, evaluateGrid, generateText, type EvaluationProgress } from './grid.ts';
 
 export interface BabilongEvalOptions {
   model: GenerativeModel;
@@ -55,34 +55,23 @@ export interface BabilongResult {
 
 export async function evaluateBabilong(options: BabilongEvalOptions): Promise<BabilongResult> {
   const { model, tokenizer, tasks, lengths, samplesPerCell, seed } = options;
-  if (!Number.isInteger(samplesPerCell) || samplesPerCell < 1) throw new RangeError(`evaluateBabilong: samplesPerCell must be a positive integer, got ${samplesPerCell}`);
+  checkPositiveInteger('evaluateBabilong: samplesPerCell', samplesPerCell);
   const started = performance.now();
-  const total = tasks.length * lengths.length * samplesPerCell;
-  const cells: BabilongCell[] = [];
-  const records: BabilongRecord[] = [];
-  let done = 0;
-  let correctOverall = 0;
-  for (const task of tasks) {
-    const labels = babilongLabels(task);
-    for (const length of lengths) {
-      let correct = 0;
-      let promptTokens = 0;
-      for (let i = 0; i < samplesPerCell; i++) {
-        const sample = generateBabilongSample({ task, tokenizer, length, seed: deriveSeed(seed, 'babilong-eval', i), ...(options.background ? { background: options.background } : {}) });
-        const prompt = sample.tokens();
-        const generated = await model.generate(prompt, { maxNewTokens: options.maxNewTokens ?? 16, ...(tokenizer.eosId === undefined ? {} : { stopIds: [tokenizer.eosId] }) });
-        const output = tokenizer.decode(generated);
-        const ok = checkBabilongAnswer(output, sample.target, labels);
-        if (ok) correct++;
-        promptTokens += prompt.length;
-        if (options.keepRecords ?? true) records.push({ task, length, sample: i, promptTokens: prompt.length, question: sample.question, target: sample.target, output, correct: ok });
-        done++;
-        options.onProgress?.({ done, total, cell: `task=${task} length=${length}`, correct: ok });
-      }
-      correctOverall += correct;
-      cells.push({ task, length, meanPromptTokens: promptTokens / samplesPerCell, ...accuracyStat(correct, samplesPerCell) });
-    }
-  }
+  const { cells, overall, records } = await evaluateGrid({
+    cells: tasks.flatMap((task) => lengths.map((length) => ({ task, length }))),
+    samplesPerCell,
+    keepRecords: options.keepRecords ?? true,
+    label: ({ task, length }) => `task=${task} length=${length}`,
+    onProgress: options.onProgress,
+    sample: async ({ task, length }, i) => {
+      const sample = generateBabilongSample({ task, tokenizer, length, seed: deriveSeed(seed, 'babilong-eval', i), ...(options.background ? { background: options.background } : {}) });
+      const prompt = sample.tokens();
+      const output = await generateText(model, tokenizer, prompt, options.maxNewTokens ?? 16, true);
+      const correct = checkBabilongAnswer(output, sample.target, babilongLabels(task));
+      const record: BabilongRecord = { task, length, sample: i, promptTokens: prompt.length, question: sample.question, target: sample.target, output, correct };
+      return { promptTokens: prompt.length, correct, record };
+    },
+  });
   return {
     kind: 'babilong',
     model: model.name,
@@ -92,7 +81,7 @@ export async function evaluateBabilong(options: BabilongEvalOptions): Promise<Ba
     lengths: [...lengths],
     samplesPerCell,
     cells,
-    overall: accuracyStat(correctOverall, total),
+    overall,
     records,
     seconds: (performance.now() - started) / 1000,
   };

@@ -1,18 +1,10 @@
 // S-NIAH harness: accuracy per (context length, needle depth) cell, the Titans paper's
 // heat map, with Wilson intervals and optional per-sample records.
 
-import { deriveSeed, evenlySpacedDepths, generateNiahSample, type NiahTask, type Tokenizer } from '@titans/data';
+import { deriveSeed, generateNiahSample, type NiahTask, type Tokenizer } from '@titans/data';
 import { checkNiahAnswer } from '../checks.ts';
-import { accuracyStat, type AccuracyStat } from '../metrics.ts';
 import type { GenerativeModel } from '../model.ts';
-
-export interface EvaluationProgress {
-  readonly done: number;
-  readonly total: number;
-  /** Label of the cell just finished a sample of, e.g. 'length=16384 depth=0.5'. */
-  readonly cell: string;
-  readonly correct: boolean;
-}
+import { evaluateLengthDepthGrid, generateText, lengthDepthMatrix, type EvaluationProgress, type LengthDepthCell, type LengthDepthRecord, type LengthDepthResult } from './grid.ts';
 
 export interface NiahEvalOptions {
   model: GenerativeModel;
@@ -32,74 +24,29 @@ export interface NiahEvalOptions {
   onProgress?: (progress: EvaluationProgress) => void;
 }
 
-export interface NiahRecord {
-  readonly length: number;
-  readonly depth: number;
-  readonly sample: number;
-  readonly promptTokens: number;
+export interface NiahRecord extends LengthDepthRecord {
   readonly key: string;
   readonly value: string;
-  readonly output: string;
-  readonly correct: boolean;
 }
 
-export interface NiahCell extends AccuracyStat {
-  readonly length: number;
-  readonly depth: number;
-  readonly meanPromptTokens: number;
-}
+export type NiahCell = LengthDepthCell;
 
-export interface NiahResult {
+export interface NiahResult extends LengthDepthResult<NiahRecord> {
   readonly kind: 'niah';
   readonly task: NiahTask;
-  readonly model: string;
-  readonly tokenizer: string;
-  readonly seed: number;
-  readonly lengths: readonly number[];
-  readonly depths: readonly number[];
-  readonly samplesPerCell: number;
-  readonly cells: readonly NiahCell[];
-  readonly overall: AccuracyStat;
-  readonly records: readonly NiahRecord[];
-  readonly seconds: number;
-}
-
-function checkPositiveInteger(name: string, value: number): void {
-  if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
 }
 
 export async function evaluateNiah(options: NiahEvalOptions): Promise<NiahResult> {
   const { model, tokenizer, task, lengths, samplesPerCell, seed } = options;
-  const depths = typeof options.depths === 'number' ? evenlySpacedDepths(options.depths) : [...options.depths];
-  checkPositiveInteger('evaluateNiah: samplesPerCell', samplesPerCell);
-  if (lengths.length === 0 || depths.length === 0) throw new RangeError('evaluateNiah: need at least one length and one depth');
-  const started = performance.now();
-  const total = lengths.length * depths.length * samplesPerCell;
-  const cells: NiahCell[] = [];
-  const records: NiahRecord[] = [];
-  let done = 0;
-  let correctOverall = 0;
-  for (const length of lengths) {
-    for (const depth of depths) {
-      let correct = 0;
-      let promptTokens = 0;
-      for (let i = 0; i < samplesPerCell; i++) {
-        const sample = generateNiahSample({ task, tokenizer, length, depth, seed: deriveSeed(seed, 'niah-eval', i), ...(options.haystack ? { haystack: options.haystack } : {}) });
-        const prompt = sample.tokens();
-        const maxNewTokens = options.maxNewTokens ?? tokenizer.encode(` ${sample.value}.`).length + 8;
-        const generated = await model.generate(prompt, { maxNewTokens, ...(tokenizer.eosId === undefined ? {} : { stopIds: [tokenizer.eosId] }) });
-        const output = tokenizer.decode(generated);
-        const ok = checkNiahAnswer(output, sample.value);
-        if (ok) correct++;
-        promptTokens += prompt.length;
-        if (options.keepRecords ?? true) records.push({ length, depth, sample: i, promptTokens: prompt.length, key: sample.key, value: sample.value, output, correct: ok });
-        done++;
-        options.onProgress?.({ done, total, cell: `length=${length} depth=${depth}`, correct: ok });
-      }
-      correctOverall += correct;
-      cells.push({ length, depth, meanPromptTokens: promptTokens / samplesPerCell, ...accuracyStat(correct, samplesPerCell) });
-    }
-  }
+  const { depths, cells, overall, records, seconds } = await evaluateLengthDepthGrid('evaluateNiah', options, async ({ length, depth }, i) => {
+    const sample = generateNiahSample({ task, tokenizer, length, depth, seed: deriveSeed(seed, 'niah-eval', i), ...(options.haystack ? { haystack: options.haystack } : {}) });
+    const prompt = sample.tokens();
+    const maxNewTokens = options.maxNewTokens ?? tokenizer.encode(` ${sample.value}.`).length + 8;
+    const output = await generateText(model, tokenizer, prompt, maxNewTokens, true);
+    const correct = checkNiahAnswer(output, sample.value);
+    const record: NiahRecord = { length, depth, sample: i, promptTokens: prompt.length, key: sample.key, value: sample.value, output, correct };
+    return { promptTokens: prompt.length, correct, record };
+  });
   return {
     kind: 'niah',
     task,
@@ -110,13 +57,13 @@ export async function evaluateNiah(options: NiahEvalOptions): Promise<NiahResult
     depths,
     samplesPerCell,
     cells,
-    overall: accuracyStat(correctOverall, total),
+    overall,
     records,
-    seconds: (performance.now() - started) / 1000,
+    seconds,
   };
 }
 
 /** Cell accuracies as a matrix [depth][length] for heat maps. */
 export function niahAccuracyMatrix(result: NiahResult): number[][] {
-  return result.depths.map((depth) => result.lengths.map((length) => result.cells.find((c) => c.length === length && c.depth === depth)?.accuracy ?? Number.NaN));
+  return lengthDepthMatrix(result);
 }

@@ -2,7 +2,7 @@
 // steps each run inside `tidy` holds a constant number of tensors and bytes.
 import { describe, expect, test } from 'vitest';
 import * as ops from '@titans/tensor';
-import { Rng, clearScalarCache, keep, liveBytes, liveTensors, nn, optim, tensor, tidy, valueAndGrad, type Backend, type Tensor } from '@titans/tensor';
+import { Rng, clearScalarCache, keep, liveBytes, liveTensors, nn, optim, tensor, tidy, tidyAsync, valueAndGrad, type Backend, type Tensor } from '@titans/tensor';
 
 export interface MemorySuiteOptions {
   /** Steps of the training-loop leak check (10,000 on the CPU). */
@@ -69,6 +69,30 @@ export function defineMemorySuite(getBackend: () => Backend, options: MemorySuit
         ops.ones([4]);
         throw new Error('boom');
       })).toThrow('boom');
+      expect(liveTensors()).toBe(before);
+    });
+
+    test('tidyAsync frees what it created across awaits and moves its result to the enclosing scope', async () => {
+      const before = liveTensors();
+      const outer = await tidyAsync(async () => {
+        const inner = await tidyAsync(async () => {
+          const a = ops.ones([3]);
+          await a.data();
+          ops.mul(a, 2); // garbage
+          return { a, b: ops.add(a, 1) };
+        });
+        expect(inner.a.disposed).toBe(false);
+        return inner.b;
+      });
+      // inner.a was returned by the inner scope only: the outer scope freed it.
+      expect(outer.disposed).toBe(false);
+      expect(liveTensors()).toBe(before + 1);
+      await expect(tidyAsync(async () => {
+        ops.ones([4]);
+        throw new Error('boom');
+      })).rejects.toThrow('boom');
+      expect(liveTensors()).toBe(before + 1);
+      outer.dispose();
       expect(liveTensors()).toBe(before);
     });
 

@@ -66,6 +66,54 @@ fn queryHi(j0: i32, j1: i32) -> i32 {
 }
 `;
 
+/**
+ * The entry point of the fused kernels: a thread per query (or key) row, ROWS rows per
+ * workgroup; bh is the batch-head, `first` the workgroup's first row and `index` the thread's.
+ */
+function rowThreadEntry(first: string, index: string): string {
+  return `@compute @workgroup_size(${ROWS})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let bh = wid.y + P(7u);
+  let ${first} = i32(wid.x * ${ROWS}u);
+  let ${index} = ${first} + i32(lid);
+  let scale = Pf(3u);`;
+}
+
+/**
+ * Stages `tile` rows of `width` floats from `src` into the workgroup array `dst`: rows
+ * `first`, `first` + 1, ... of the head whose first row is `base`; rows at or past `limit`
+ * read as 0.
+ */
+function stageTile(dst: string, src: string, base: string, first: string, index: string, tile: number, width: number, limit: string): string {
+  return `for (var e = lid; e < ${tile * width}u; e += ${ROWS}u) {
+      let ${index} = ${first} + i32(e / ${width}u);
+      ${dst}[e] = select(0.0, ${src}[(${base} + u32(${index})) * ${width}u + e % ${width}u], ${index} < ${limit});
+    }`;
+}
+
+/** Workgroup arrays for a tile of BC keys and their values (the kernels with a thread per query). */
+function keyValueTiles(BC: number, D: number, DV: number): string {
+  return `var<workgroup> Ks: array<f32, ${BC * D}>;
+var<workgroup> Vs: array<f32, ${BC * DV}>;`;
+}
+
+/**
+ * Opens the loop over the key tiles that the ROWS queries from i0 can see (the prefix and
+ * the band from keyLo to keyHi) and stages each tile's keys and values in Ks and Vs. The
+ * caller's code follows the barrier; it ends the loop with a barrier and a closing brace.
+ */
+function keyTileLoop(BC: number, D: number, DV: number): string {
+  return `let kvBase = bh * u32(TK());
+  let lo = keyLo(i0);
+  let hi = max(keyHi(min(i0 + ${ROWS - 1}, TQ() - 1)), min(i32(P(6u)), TK()));
+  let prefix = i32(P(6u));
+  for (var kb = 0; kb < hi; kb += ${BC}) {
+    if (kb >= prefix && kb + ${BC} <= lo) { continue; }
+    ${stageTile('Ks', 'k', 'kvBase', 'kb', 'j', BC, D, 'TK()')}
+    ${stageTile('Vs', 'v', 'kvBase', 'kb', 'j', BC, DV, 'TK()')}
+    workgroupBarrier();`;
+}
+
 function dispatchPerHead(rt: Runtime, pipeline: GPUComputePipeline, params: Params, buffers: GPUBuffer[], blocks: number, heads: number): void {
   for (let h0 = 0; h0 < heads; h0 += 65535) {
     const words = params.array();
@@ -87,36 +135,16 @@ export function recordAttentionForward(
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 ${COMMON}
-var<workgroup> Ks: array<f32, ${BC * D}>;
-var<workgroup> Vs: array<f32, ${BC * DV}>;
-@compute @workgroup_size(${ROWS})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let bh = wid.y + P(7u);
-  let i0 = i32(wid.x * ${ROWS}u);
-  let i = i0 + i32(lid);
+${keyValueTiles(BC, D, DV)}
+${rowThreadEntry('i0', 'i')}
   let valid = i < TQ();
-  let scale = Pf(3u);
   var qr: array<f32, ${D}>;
   var o: array<f32, ${DV}>;
   let qBase = (bh * u32(TQ()) + u32(i)) * ${D}u;
   if (valid) { for (var c = 0u; c < ${D}u; c++) { qr[c] = q[qBase + c]; } }
   var m = neg_inf();
   var l = 0.0;
-  let kvBase = bh * u32(TK());
-  let lo = keyLo(i0);
-  let hi = max(keyHi(min(i0 + ${ROWS - 1}, TQ() - 1)), min(i32(P(6u)), TK()));
-  let prefix = i32(P(6u));
-  for (var kb = 0; kb < hi; kb += ${BC}) {
-    if (kb >= prefix && kb + ${BC} <= lo) { continue; }
-    for (var e = lid; e < ${BC * D}u; e += ${ROWS}u) {
-      let j = kb + i32(e / ${D}u);
-      Ks[e] = select(0.0, k[(kvBase + u32(j)) * ${D}u + e % ${D}u], j < TK());
-    }
-    for (var e = lid; e < ${BC * DV}u; e += ${ROWS}u) {
-      let j = kb + i32(e / ${DV}u);
-      Vs[e] = select(0.0, v[(kvBase + u32(j)) * ${DV}u + e % ${DV}u], j < TK());
-    }
-    workgroupBarrier();
+  ${keyTileLoop(BC, D, DV)}
     if (valid) {
       var s: array<f32, ${BC}>;
       var tmax = neg_inf();
@@ -202,13 +230,8 @@ var<workgroup> Qs: array<f32, ${BR * D}>;
 var<workgroup> Gs: array<f32, ${BR * DV}>;
 var<workgroup> Ls: array<f32, ${BR}>;
 var<workgroup> Ds: array<f32, ${BR}>;
-@compute @workgroup_size(${ROWS})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let bh = wid.y + P(7u);
-  let j0 = i32(wid.x * ${ROWS}u);
-  let j = j0 + i32(lid);
+${rowThreadEntry('j0', 'j')}
   let valid = j < TK();
-  let scale = Pf(3u);
   var kr: array<f32, ${D}>;
   var vr: array<f32, ${DV}>;
   var gk: array<f32, ${D}>;
@@ -222,14 +245,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let lo = queryLo(j0);
   let hi = queryHi(j0, min(j0 + ${ROWS - 1}, TK() - 1));
   for (var ib = lo; ib < hi; ib += ${BR}) {
-    for (var e = lid; e < ${BR * D}u; e += ${ROWS}u) {
-      let i = ib + i32(e / ${D}u);
-      Qs[e] = select(0.0, q[(qBase + u32(i)) * ${D}u + e % ${D}u], i < TQ());
-    }
-    for (var e = lid; e < ${BR * DV}u; e += ${ROWS}u) {
-      let i = ib + i32(e / ${DV}u);
-      Gs[e] = select(0.0, g[(qBase + u32(i)) * ${DV}u + e % ${DV}u], i < TQ());
-    }
+    ${stageTile('Qs', 'q', 'qBase', 'ib', 'i', BR, D, 'TQ()')}
+    ${stageTile('Gs', 'g', 'qBase', 'ib', 'i', BR, DV, 'TQ()')}
     for (var e = lid; e < ${BR}u; e += ${ROWS}u) {
       let i = ib + i32(e);
       Ls[e] = select(neg_inf(), lse[qBase + u32(i)], i < TQ());
@@ -264,15 +281,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   const BC = tileKeys(D + DV);
   const qCode = `${decl}
 @group(0) @binding(7) var<storage, read_write> dq: array<f32>;
-var<workgroup> Ks: array<f32, ${BC * D}>;
-var<workgroup> Vs: array<f32, ${BC * DV}>;
-@compute @workgroup_size(${ROWS})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let bh = wid.y + P(7u);
-  let i0 = i32(wid.x * ${ROWS}u);
-  let i = i0 + i32(lid);
+${keyValueTiles(BC, D, DV)}
+${rowThreadEntry('i0', 'i')}
   let row = bh * u32(TQ()) + u32(i);
-  let scale = Pf(3u);
   var qr: array<f32, ${D}>;
   var gr: array<f32, ${DV}>;
   var gq: array<f32, ${D}>;
@@ -285,21 +296,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     dl = delta[row];
   }
   let valid = i < TQ() && L != neg_inf();
-  let kvBase = bh * u32(TK());
-  let lo = keyLo(i0);
-  let hi = max(keyHi(min(i0 + ${ROWS - 1}, TQ() - 1)), min(i32(P(6u)), TK()));
-  let prefix = i32(P(6u));
-  for (var kb = 0; kb < hi; kb += ${BC}) {
-    if (kb >= prefix && kb + ${BC} <= lo) { continue; }
-    for (var e = lid; e < ${BC * D}u; e += ${ROWS}u) {
-      let j = kb + i32(e / ${D}u);
-      Ks[e] = select(0.0, k[(kvBase + u32(j)) * ${D}u + e % ${D}u], j < TK());
-    }
-    for (var e = lid; e < ${BC * DV}u; e += ${ROWS}u) {
-      let j = kb + i32(e / ${DV}u);
-      Vs[e] = select(0.0, v[(kvBase + u32(j)) * ${DV}u + e % ${DV}u], j < TK());
-    }
-    workgroupBarrier();
+  ${keyTileLoop(BC, D, DV)}
     if (valid) {
       for (var jj = 0; jj < ${BC}; jj++) {
         let j = kb + jj;

@@ -67,12 +67,62 @@ function epilogueFn(t: Scalar, body: string): string {
 }`;
 }
 
+function zeroOf(t: Scalar): string {
+  return t === 'f32' ? '0.0' : '0';
+}
+
+/** Everything before a variant's own code: parameters, operands, the epilogue and its helpers. */
+function prelude(t: Scalar, vecA: boolean, vecB: boolean, epilogue: { decls: string; body: string }, words: number): string {
+  return `${Params.decl(words)}
+${header(t, vecA, vecB)}
+${epilogue.decls}
+${HELPERS}
+${epilogueFn(t, epilogue.body)}`;
+}
+
+/** One axis of a staged tile: its index in the tile, its index in the product, and the view's stride. */
+interface TileAxis {
+  readonly local: string;
+  readonly global: string;
+  readonly origin: string;
+  readonly limit: string;
+  readonly stride: string;
+}
+
+/**
+ * Stages a rows x cols tile of an operand into workgroup memory, zero outside the product;
+ * with `vec`, one vec4 along the (contiguous, 4-aligned) column axis per load.
+ */
+function tileLoad(o: { t: Scalar; tile: string; buffer: string; base: string; rows: number; cols: number; row: TileAxis; col: TileAxis; vec: boolean; threads: number }): string {
+  const { row, col, cols } = o;
+  const inside = `${row.global} < ${row.limit} && ${col.global} < ${col.limit}`;
+  const globals = `let ${row.global} = ${row.origin} + ${row.local}; let ${col.global} = ${col.origin} + ${col.local};`;
+  if (o.vec) {
+    const at = `${row.local} * ${cols}u + ${col.local}`;
+    return `// one vec4 along the contiguous axis per thread (the tile is ${o.rows}x${cols} = ${(o.rows * cols) / 4} vec4s)
+    for (var e = lid; e < ${(o.rows * cols) / 4}u; e += ${o.threads}u) {
+      let ${row.local} = e / ${cols / 4}u; let ${col.local} = (e % ${cols / 4}u) * 4u;
+      ${globals}
+      var v = vec4<f32>(0.0);
+      if (${inside}) { v = ${o.buffer}[u32(${o.base} + i32(${row.global}) * ${row.stride} + i32(${col.global})) / 4u]; }
+      ${o.tile}[${at}] = v.x; ${o.tile}[${at} + 1u] = v.y; ${o.tile}[${at} + 2u] = v.z; ${o.tile}[${at} + 3u] = v.w;
+    }`;
+  }
+  return `for (var e = lid; e < ${o.rows * cols}u; e += ${o.threads}u) {
+      let ${row.local} = e / ${cols}u; let ${col.local} = e % ${cols}u;
+      ${globals}
+      var v: ${o.t} = ${zeroOf(o.t)};
+      if (${inside}) { v = ${o.buffer}[u32(${o.base} + i32(${row.global}) * ${row.stride} + i32(${col.global}) * ${col.stride})]; }
+      ${o.tile}[e] = v;
+    }`;
+}
+
 function tiledSource(t: Scalar, tiling: Tiling, vecA: boolean, vecB: boolean, epilogue: { decls: string; body: string }, words: number): string {
   const { bm, bn, bk, tm, tn } = tiling;
   const tx = bn / tn;
   const ty = bm / tm;
   const threads = tx * ty;
-  const zero = t === 'f32' ? '0.0' : '0';
+  const zero = zeroOf(t);
   const accDecl: string[] = [];
   const fma: string[] = [];
   const store: string[] = [];
@@ -83,46 +133,20 @@ function tiledSource(t: Scalar, tiling: Tiling, vecA: boolean, vecB: boolean, ep
       store.push(`if (gr${r} < M && gc${c} < N) { epilogue(obase + gr${r} * N + gc${c}, acc${r}_${c}); }`);
     }
   }
-  const aLoad = vecA
-    ? `// one vec4 along k per thread (the A tile is ${bm}x${bk} = ${(bm * bk) / 4} vec4s)
-    for (var e = lid; e < ${(bm * bk) / 4}u; e += ${threads}u) {
-      let r = e / ${bk / 4}u; let kk = (e % ${bk / 4}u) * 4u;
-      let gr = row0 + r; let gk = k0 + kk;
-      var v = vec4<f32>(0.0);
-      if (gr < M && gk < K) { v = A[u32(aBase + i32(gr) * aSm + i32(gk)) / 4u]; }
-      As[r * ${bk}u + kk] = v.x; As[r * ${bk}u + kk + 1u] = v.y; As[r * ${bk}u + kk + 2u] = v.z; As[r * ${bk}u + kk + 3u] = v.w;
-    }`
-    : `for (var e = lid; e < ${bm * bk}u; e += ${threads}u) {
-      let r = e / ${bk}u; let kk = e % ${bk}u;
-      let gr = row0 + r; let gk = k0 + kk;
-      var v: ${t} = ${zero};
-      if (gr < M && gk < K) { v = A[u32(aBase + i32(gr) * aSm + i32(gk) * aSk)]; }
-      As[e] = v;
-    }`;
-  const bLoad = vecB
-    ? `for (var e = lid; e < ${(bk * bn) / 4}u; e += ${threads}u) {
-      let kk = e / ${bn / 4}u; let c = (e % ${bn / 4}u) * 4u;
-      let gk = k0 + kk; let gc = col0 + c;
-      var v = vec4<f32>(0.0);
-      if (gk < K && gc < N) { v = B[u32(bBase + i32(gk) * bSk + i32(gc)) / 4u]; }
-      Bs[kk * ${bn}u + c] = v.x; Bs[kk * ${bn}u + c + 1u] = v.y; Bs[kk * ${bn}u + c + 2u] = v.z; Bs[kk * ${bn}u + c + 3u] = v.w;
-    }`
-    : `for (var e = lid; e < ${bk * bn}u; e += ${threads}u) {
-      let kk = e / ${bn}u; let c = e % ${bn}u;
-      let gk = k0 + kk; let gc = col0 + c;
-      var v: ${t} = ${zero};
-      if (gk < K && gc < N) { v = B[u32(bBase + i32(gk) * bSk + i32(gc) * bSn)]; }
-      Bs[e] = v;
-    }`;
+  const kAxis = (stride: string): TileAxis => ({ local: 'kk', global: 'gk', origin: 'k0', limit: 'K', stride });
+  const aLoad = tileLoad({
+    t, tile: 'As', buffer: 'A', base: 'aBase', rows: bm, cols: bk, vec: vecA, threads,
+    row: { local: 'r', global: 'gr', origin: 'row0', limit: 'M', stride: 'aSm' }, col: kAxis('aSk'),
+  });
+  const bLoad = tileLoad({
+    t, tile: 'Bs', buffer: 'B', base: 'bBase', rows: bk, cols: bn, vec: vecB, threads,
+    row: kAxis('bSk'), col: { local: 'c', global: 'gc', origin: 'col0', limit: 'N', stride: 'bSn' },
+  });
   const aRegs = Array.from({ length: tm }, (_, r) => `let a${r} = As[(ty * ${tm}u + ${r}u) * ${bk}u + kk];`).join(' ');
   const bRegs = Array.from({ length: tn }, (_, c) => `let b${c} = Bs[kk * ${bn}u + tx * ${tn}u + ${c}u];`).join(' ');
   const rows = Array.from({ length: tm }, (_, r) => `let gr${r} = row0 + ty * ${tm}u + ${r}u;`).join(' ');
   const cols = Array.from({ length: tn }, (_, c) => `let gc${c} = col0 + tx * ${tn}u + ${c}u;`).join(' ');
-  return `${Params.decl(words)}
-${header(t, vecA, vecB)}
-${epilogue.decls}
-${HELPERS}
-${epilogueFn(t, epilogue.body)}
+  return `${prelude(t, vecA, vecB, epilogue, words)}
 var<workgroup> As: array<${t}, ${bm * bk}>;
 var<workgroup> Bs: array<${t}, ${bk * bn}>;
 @compute @workgroup_size(${tx}, ${ty})
@@ -152,22 +176,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }`;
 }
 
+/** Output `o` (batch bt, row r, column c) and where its row of A and column of B start. */
+const OUTPUT_OPERANDS = `let bt = o / (M * N); let rem = o % (M * N); let r = rem / N; let c = rem % N;
+  let aBase = Pi(4u) + i32(bt) * Pi(5u) + i32(r) * Pi(6u); let aSk = Pi(7u);
+  let bBase = Pi(8u) + i32(bt) * Pi(9u) + i32(c) * Pi(11u); let bSk = Pi(10u);`;
+
 function dotSource(t: Scalar, epilogue: { decls: string; body: string }, words: number): string {
-  const zero = t === 'f32' ? '0.0' : '0';
-  return `${Params.decl(words)}
-${header(t, false, false)}
-${epilogue.decls}
-${HELPERS}
-${epilogueFn(t, epilogue.body)}
+  return `${prelude(t, false, false, epilogue, words)}
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let o = (wid.y * nwg.x + wid.x) * 64u + lid;
   let M = P(0u); let N = P(1u); let K = P(2u);
   if (o >= M * N * P(3u)) { return; }
-  let bt = o / (M * N); let rem = o % (M * N); let r = rem / N; let c = rem % N;
-  var pa = Pi(4u) + i32(bt) * Pi(5u) + i32(r) * Pi(6u); let aSk = Pi(7u);
-  var pb = Pi(8u) + i32(bt) * Pi(9u) + i32(c) * Pi(11u); let bSk = Pi(10u);
-  var acc: ${t} = ${zero};
+  ${OUTPUT_OPERANDS}
+  var pa = aBase; var pb = bBase;
+  var acc: ${t} = ${zeroOf(t)};
   for (var p = 0u; p < K; p++) {
     acc += A[u32(pa)] * B[u32(pb)];
     pa += aSk; pb += bSk;
@@ -177,22 +200,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }
 
 function splitkSource(t: Scalar, epilogue: { decls: string; body: string }, words: number): string {
-  const zero = t === 'f32' ? '0.0' : '0';
-  return `${Params.decl(words)}
-${header(t, false, false)}
-${epilogue.decls}
-${HELPERS}
-${epilogueFn(t, epilogue.body)}
+  return `${prelude(t, false, false, epilogue, words)}
 var<workgroup> part: array<${t}, 64>;
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let o = wid.y * nwg.x + wid.x;
   let M = P(0u); let N = P(1u); let K = P(2u);
-  let bt = o / (M * N); let rem = o % (M * N); let r = rem / N; let c = rem % N;
-  let aBase = Pi(4u) + i32(bt) * Pi(5u) + i32(r) * Pi(6u); let aSk = Pi(7u);
-  let bBase = Pi(8u) + i32(bt) * Pi(9u) + i32(c) * Pi(11u); let bSk = Pi(10u);
+  ${OUTPUT_OPERANDS}
   let valid = o < M * N * P(3u);
-  var acc: ${t} = ${zero};
+  var acc: ${t} = ${zeroOf(t)};
   for (var p = lid; valid && p < K; p += 64u) {
     acc += A[u32(aBase + i32(p) * aSk)] * B[u32(bBase + i32(p) * bSk)];
   }
