@@ -63,9 +63,19 @@ export interface MemoryConfig {
    * extremely sensitive to its inputs).
    */
   readonly thetaMax: number;
-  /** Extra overrides of the update rule (e.g. maxSurpriseNorm); the architecture comes from depth/expansion. */
+  /**
+   * Extra overrides of the update rule; the architecture comes from depth/expansion. Models
+   * default `maxSurpriseNorm` to 1 (DEFAULT_MAX_SURPRISE_NORM): without the clamp, the
+   * gradient of the loss through an untrained MLP memory grows exponentially with sequence
+   * length (tiny LMM: max |grad| 2.5e8 at 256 tokens, 1.5e27 at 1024, non-finite at 2048;
+   * with it 0.1-1.5), so training on long sequences would skip every step. Pass
+   * `ruleOverrides: { maxSurpriseNorm: 0 }` for the paper's unclamped rule.
+   */
   readonly ruleOverrides?: Partial<Omit<MemoryRule, 'architecture'>>;
 }
+
+/** Models' default soft clamp of each token's surprise norm (see MemoryConfig.ruleOverrides). */
+export const DEFAULT_MAX_SURPRISE_NORM = 1;
 
 export interface ModelConfig {
   readonly architecture: ArchitectureName;
@@ -120,7 +130,7 @@ export function defineConfig(input: ModelConfigInput): ModelConfig {
     convKernel: input.memory?.convKernel ?? 4,
     outputGate: input.memory?.outputGate ?? true,
     thetaMax: input.memory?.thetaMax ?? 0.1,
-    ...(input.memory?.ruleOverrides ? { ruleOverrides: input.memory.ruleOverrides } : {}),
+    ruleOverrides: { maxSurpriseNorm: DEFAULT_MAX_SURPRISE_NORM, ...input.memory?.ruleOverrides },
   };
   const config: ModelConfig = {
     architecture: input.architecture,
