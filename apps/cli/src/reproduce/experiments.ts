@@ -5,7 +5,7 @@
 // interrupted run continues from the last one, and evaluations load the final checkpoint.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ByteTokenizer, deriveSeed, loadCorpus } from '@titans/data';
+import { ByteTokenizer, compactPasskey, deriveSeed, loadCorpus } from '@titans/data';
 import {
   evaluateMqar, evaluateNiah, evaluatePasskey, evaluatePerplexity, toJson, type AccuracyStat, type MqarResult, type NiahResult, type PositionBucket,
 } from '@titans/eval';
@@ -15,7 +15,7 @@ import {
 } from '@titans/models';
 import { planModelConfig, planModels } from './models.js';
 import type { ModelName, ReproducePlan, Track, TrainRecipe } from './recipes.js';
-import { compactPasskey, longContextSource, mqarSource, passkeySource } from './tasks.js';
+import { longContextSource, mqarSource, passkeySource } from './tasks.js';
 
 export type ExperimentKind = 'train' | 'niah' | 'perplexity' | 'mqar' | 'passkey';
 

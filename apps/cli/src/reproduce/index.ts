@@ -5,4 +5,4 @@ export { reproduceCommand } from './command.js';
 export { PLANS, MQAR_RECIPE, PASSKEY_RECIPE, TINY_MODEL, ABLATIONS, type PlanName, type ReproducePlan, type ModelRecipe, type TrainRecipe } from './recipes.js';
 export { planExperiments, type Experiment } from './experiments.js';
 export { planModelConfig, planModels } from './models.js';
-export { compactPasskey, mqarSource, passkeySource, longContextSource } from './tasks.js';
+export { mqarSource, passkeySource, longContextSource } from './tasks.js';

@@ -1,11 +1,12 @@
 // Training data of the reproduction: seeded batch sources for train() whose whole position is
 // a small JSON value, so an interrupted run resumes with exactly the same batches.
 //   - mqarSource: MQAR sequences, loss on the query positions only;
-//   - passkeySource / compactPasskey: the compact byte-level passkey task of PASSKEY_RECIPE;
+//   - passkeySource: the compact byte-level passkey task of PASSKEY_RECIPE (prompts from
+//     @titans/data's compactPasskey, which the docs site also uses in the browser);
 //   - longContextSource: alternating steps of SOTU text (every byte predicted) and S-NIAH
 //     prompts in the paper's templates with the answer appended (loss on the answer only).
 import {
-  ByteTokenizer, PK_FILLER_SENTENCES, SeededRandom, TokenLoader, deriveSeed, generateMqarBatch, generateNiahSample,
+  ByteTokenizer, SeededRandom, TokenLoader, compactPasskey, deriveSeed, generateMqarBatch, generateNiahSample,
   type CorpusDocument, type LoaderState, type NiahTask,
 } from '@titans/data';
 import type { BatchSource, BatchSourceFactory, TrainingBatch } from '@titans/models';
@@ -46,39 +47,6 @@ export function mqarSource(options: MqarSourceOptions): BatchSourceFactory<{ ste
 }
 
 // ---------------------------------------------------------------- compact passkey
-
-export interface CompactPasskey {
-  /** Filler with the needle, then " The pass key is". */
-  readonly prompt: string;
-  /** " 12345." */
-  readonly answer: string;
-  readonly passkey: string;
-}
-
-/**
- * A byte-level passkey sample of at most `length` bytes (prompt + answer): filler sentences
- * drawn at random, the needle at the sentence boundary nearest to `depth` (random if omitted).
- */
-export function compactPasskey(options: { length: number; seed: number; depth?: number; digits?: number }): CompactPasskey {
-  const digits = options.digits ?? 5;
-  const random = new SeededRandom(deriveSeed(options.seed, 'compact-passkey', options.length, digits));
-  const passkey = String(random.int(10 ** (digits - 1), 10 ** digits));
-  const needle = `The pass key is ${passkey}.`;
-  const question = ' The pass key is';
-  const answer = ` ${passkey}.`;
-  const budget = options.length - needle.length - question.length - answer.length - 1;
-  if (budget < 0) throw new RangeError(`compactPasskey: length ${options.length} is too short (need ${options.length - budget - 1})`);
-  const filler: string[] = [];
-  for (let used = 0; ;) {
-    const sentence = PK_FILLER_SENTENCES[random.int(0, PK_FILLER_SENTENCES.length)]!;
-    if (used + sentence.length + 1 > budget) break;
-    filler.push(sentence);
-    used += sentence.length + 1;
-  }
-  const at = Math.round((options.depth ?? random.next()) * filler.length);
-  const prompt = [...filler.slice(0, at), needle, ...filler.slice(at)].join(' ') + question;
-  return { prompt, answer, passkey };
-}
 
 /** Passkey batches of exactly `length` tokens: prompt + answer, right-padded; loss on the answer only. */
 export function passkeySource(options: { length: number; batchSize: number; seed: number; digits?: number }): BatchSourceFactory<{ step: number }> {
