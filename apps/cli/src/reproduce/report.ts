@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { HtmlReport, barChartSvg, heatmapSvg, lineChartSvg, niahAccuracyMatrix, niahHeatmapSvg, type TableCell } from '@titans/eval';
 import {
-  planExperiments, readResult, writeJsonAtomically,
+  mqarTrackModels, planExperiments, readResult, writeJsonAtomically,
   type MqarExperimentResult, type NiahExperimentResult, type PasskeyExperimentResult, type PerplexityExperimentResult, type ResultFile, type TrainResultSummary,
 } from './experiments.js';
 import { isAblation, planModels } from './models.js';
@@ -188,7 +188,7 @@ export function buildTables(plan: ReproducePlan, r: CollectedResults): Tables {
   };
   const mqarTable = {
     headers: ['model', ...plan.mqar.evalPairs.map((n) => `N=${n}`)],
-    rows: models.map((m): TableCell[] => [modelLabel(m), ...plan.mqar.evalPairs.map((n) => pct(r.mqar[m]?.results.find((x) => x.numPairs === n)?.accuracy))]),
+    rows: mqarTrackModels(plan).map((m): TableCell[] => [modelLabel(m), ...plan.mqar.evalPairs.map((n) => pct(r.mqar[m]?.results.find((x) => x.numPairs === n)?.accuracy))]),
   };
   const perplexityTable = {
     headers: ['model', 'paper 340M (Wiki / LMB / acc)', 'paper 760M (Wiki / LMB / acc)', 'ours: byte ppl', 'bits per byte', 'first bucket ppl', 'last bucket ppl'],
@@ -203,11 +203,13 @@ export function buildTables(plan: ReproducePlan, r: CollectedResults): Tables {
     lmm: 'LMM', 'lmm-linear': 'linear memory', 'lmm-no-conv': 'without conv', 'lmm-no-momentum': 'without momentum',
     'lmm-no-forgetting': 'without weight decay', 'mac-no-persistent': 'without persistent memory',
   };
+  // The MQAR column only when the plan trains its ablations on MQAR too.
+  const ablationRecall = plan.ablations.some((a) => mqarTrackModels(plan).includes(a));
   const ablationTable = {
-    headers: ['model', 'paper: LM ppl / reasoning / long-context', 'ours: SOTU byte ppl', 'MQAR acc % (recall)', 'S-NIAH acc % (long context)'],
+    headers: ['model', 'paper: LM ppl / reasoning / long-context', 'ours: SOTU byte ppl', ...(ablationRecall ? ['MQAR acc % (recall)'] : []), 'S-NIAH acc % (long context)'],
     rows: ablationModels.map((m): TableCell[] => {
       const paper = PAPER.ablation.rows.find((x) => x[0] === paperAblation[m]);
-      return [modelLabel(m), paper ? paper.slice(1).join(' / ') : '–', fixed(r.perplexity[m]?.perplexity), pct(mqarOverall(r.mqar[m])), pct(niahOverall(r.niah[m]))];
+      return [modelLabel(m), paper ? paper.slice(1).join(' / ') : '–', fixed(r.perplexity[m]?.perplexity), ...(ablationRecall ? [pct(mqarOverall(r.mqar[m]))] : []), pct(niahOverall(r.niah[m]))];
     }),
   };
   const passkeyLengths = plan.passkey.multiples.map((m) => m * plan.passkey.trainLength);
@@ -283,7 +285,7 @@ export function buildFigures(plan: ReproducePlan, r: CollectedResults): Record<s
   if (plan.ablations.length) {
     const categories = ablationModels.map((m) => (isAblation(m) ? ABLATIONS[m].label : `${m.toUpperCase()} (full)`));
     figures['ablation-perplexity'] = barChartSvg({ title: 'Ablations: held-out byte perplexity (lower is better)', categories, series: [{ name: 'perplexity', values: ablationModels.map((m) => r.perplexity[m]?.perplexity ?? Number.NaN) }], yTitle: 'perplexity' });
-    figures['ablation-recall'] = barChartSvg({ title: 'Ablations: MQAR accuracy % (mean over N)', categories, series: [{ name: 'MQAR', values: ablationModels.map((m) => 100 * (mqarOverall(r.mqar[m]) ?? Number.NaN)) }], yTitle: 'accuracy %', yDomain: [0, 100] });
+    if (plan.ablations.some((a) => mqarTrackModels(plan).includes(a))) figures['ablation-recall'] = barChartSvg({ title: 'Ablations: MQAR accuracy % (mean over N)', categories, series: [{ name: 'MQAR', values: ablationModels.map((m) => 100 * (mqarOverall(r.mqar[m]) ?? Number.NaN)) }], yTitle: 'accuracy %', yDomain: [0, 100] });
     figures['ablation-long-context'] = barChartSvg({ title: 'Ablations: S-NIAH accuracy % (all tasks, lengths, depths)', categories, series: [{ name: 'S-NIAH', values: ablationModels.map((m) => 100 * (niahOverall(r.niah[m]) ?? Number.NaN)) }], yTitle: 'accuracy %', yDomain: [0, 100] });
   }
   return figures;
