@@ -271,7 +271,8 @@ export const PLANS: Readonly<Record<PlanName, ReproducePlan>> = {
     },
     // 800 steps: the recall breakthrough comes at a run-dependent step (in single LMM runs
     // between 120 and 200, or not within 300; at 400 steps this plan's LMM reached 25% at N=4).
-    mqar: { ...MQAR_TRACK, train: { ...MQAR_TRACK.train, steps: 800, warmupSteps: 40 }, evalSamples: 64, models: ALL_ARCHITECTURES },
+    mqar: { ...MQAR_TRACK, train: { ...MQAR_TRACK.train, steps: 800, warmupSteps: 40 }, evalSamples: 64, models: [...ALL_ARCHITECTURES, 'lmm-no-momentum', 'lmm-no-conv'] },
+    // (The MQAR memory is already linear and never forgets, so those two ablations would repeat the LMM.)
     passkey: { ...PASSKEY_TRACK, models: ['mag', 'mac', 'mal', 'lmm', 'swa', 'transformer', 'gated-deltanet'], stepsByModel: { mac: 1000 } },
     checkpointEvery: 25,
   },
