@@ -15,13 +15,16 @@ export function isAblation(name: ModelName): name is AblationName {
 export function recipeConfig(architecture: ArchitectureName, recipe: ModelRecipe, vocabSize: number, seed: number): ModelConfigInput {
   const attentionOnly = architecture === 'transformer' || architecture === 'swa';
   const { maxSurpriseNorm, forgetting, ...memory } = recipe.memory;
-  // DeltaNet and Gated DeltaNet are linear memories by definition (the recipe's depth is Titans').
-  const depth = architecture === 'deltanet' || architecture === 'gated-deltanet' ? 1 : memory.depth;
+  // DeltaNet and Gated DeltaNet are linear memories by definition (the recipe's depth is
+  // Titans'), and whether they forget is what tells them apart, so the recipe's forgetting
+  // switch (a Titans knob) does not apply to them.
+  const deltaFamily = architecture === 'deltanet' || architecture === 'gated-deltanet';
+  const depth = deltaFamily ? 1 : memory.depth;
   return {
     architecture, vocabSize, seed,
     dim: recipe.dim, layers: recipe.layers, heads: recipe.heads, window: recipe.window, segmentLength: recipe.segmentLength,
     persistentTokens: attentionOnly ? 0 : recipe.persistentTokens,
-    memory: { ...memory, depth, ruleOverrides: { maxSurpriseNorm, ...(forgetting === undefined ? {} : { forgetting }) } },
+    memory: { ...memory, depth, ruleOverrides: { maxSurpriseNorm, ...(forgetting === undefined || deltaFamily ? {} : { forgetting }) } },
   };
 }
 
