@@ -117,3 +117,24 @@ describe('NeuralMemory', () => {
     expect(maxRelDiff(memory.forward(rest, restored).output, memory.forward(rest, first.state).output)).toBe(0);
   });
 });
+
+describe('NeuralMemory gateBias', () => {
+  it('starts the chosen gates at the given logits and leaves the others at the random init', () => {
+    const x = new Rng(3).normal([2, 12, 16]);
+    const plain = new NeuralMemory(16, { heads: 2, seed: 5 });
+    const biased = new NeuralMemory(16, { heads: 2, seed: 5, gateBias: { alpha: -4, theta: 1 } });
+    const bias = Array.from(biased.gates.bias!.dataSync());
+    expect(bias.slice(0, 2)).toEqual([1, 1]);
+    expect(bias.slice(4, 6)).toEqual([-4, -4]);
+    expect(bias.slice(2, 4)).toEqual(Array.from(plain.gates.bias!.dataSync()).slice(2, 4));
+    const meanOf = (t: Tensor): number => { const d = t.dataSync(); return d.reduce((a, b) => a + b, 0) / d.length; };
+    const alphaPlain = meanOf(plain.forward(x).surprise.alpha);
+    const alphaBiased = meanOf(biased.forward(x).surprise.alpha);
+    expect(alphaPlain).toBeGreaterThan(0.3);
+    expect(alphaBiased).toBeLessThan(0.05);
+  });
+
+  it('rejects a non-finite bias by name', () => {
+    expect(() => new NeuralMemory(16, { heads: 2, gateBias: { eta: Number.NaN } })).toThrow(/gateBias\.eta must be a finite number/);
+  });
+});

@@ -72,6 +72,13 @@ export interface MemoryConfig {
    * `ruleOverrides: { maxSurpriseNorm: 0 }` for the paper's unclamped rule.
    */
   readonly ruleOverrides?: Partial<Omit<MemoryRule, 'architecture'>>;
+  /**
+   * Initial biases of the memory's gate logits (theta, eta, alpha), e.g. `{ alpha: -4 }` to
+   * start the forget gate near "retain" (alpha = 0.018) instead of sigmoid(0) = 0.5 per token,
+   * which erases an untrained memory within a few tokens (see NeuralMemoryOptions.gateBias).
+   * Absent = the Linear layer's random init.
+   */
+  readonly gateBias?: { readonly theta?: number; readonly eta?: number; readonly alpha?: number };
 }
 
 /** Models' default soft clamp of each token's surprise norm (see MemoryConfig.ruleOverrides). */
@@ -131,6 +138,7 @@ export function defineConfig(input: ModelConfigInput): ModelConfig {
     outputGate: input.memory?.outputGate ?? true,
     thetaMax: input.memory?.thetaMax ?? 0.1,
     ruleOverrides: { maxSurpriseNorm: DEFAULT_MAX_SURPRISE_NORM, ...input.memory?.ruleOverrides },
+    ...(input.memory?.gateBias ? { gateBias: input.memory.gateBias } : {}),
   };
   const config: ModelConfig = {
     architecture: input.architecture,

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   ARCHITECTURES, PAPER_SIZES, countParameters, createModel, defineConfig, paperConfig, parameterBreakdown, tinyConfig,
 } from '../src/index.js';
+import { NeuralMemory } from '@titans/memory';
 import { testConfig } from './helpers.js';
 
 describe('configs', () => {
@@ -53,5 +54,17 @@ describe('configs', () => {
     expect(() => defineConfig({ architecture: 'swa', dim: 15, heads: 3 })).toThrow(/head width 5 must be even/);
     expect(() => defineConfig({ architecture: 'lmm', segmentLength: 0 })).toThrow(/segmentLength/);
     expect(() => defineConfig({ architecture: 'nope' as 'lmm' })).toThrow(/unknown architecture/);
+  });
+});
+
+describe('memory gateBias', () => {
+  it('reaches every layer\'s memory and survives the config round trip', () => {
+    const config = defineConfig({ architecture: 'mag', memory: { gateBias: { alpha: -4 } } });
+    expect(config.memory.gateBias).toEqual({ alpha: -4 });
+    expect(defineConfig({ architecture: 'mag' }).memory.gateBias).toBeUndefined();
+    const model = createModel(defineConfig(JSON.parse(JSON.stringify(config)) as typeof config));
+    const memories = model.modules().filter((m): m is NeuralMemory => m instanceof NeuralMemory);
+    expect(memories).toHaveLength(config.layers);
+    for (const m of memories) expect(Array.from(m.gates.bias!.dataSync()).slice(2 * m.heads)).toEqual(new Array(m.heads).fill(-4));
   });
 });

@@ -13,6 +13,7 @@ export function createMemory(config: ModelConfig, layer: number): NeuralMemory {
     convKernel: config.memory.convKernel,
     outputGate: config.memory.outputGate,
     read: 'post',
+    ...(config.memory.gateBias ? { gateBias: config.memory.gateBias } : {}),
     seed: config.seed * 7919 + 101 * (layer + 1),
     dtype: config.dtype,
   });
