@@ -13,10 +13,10 @@ import { PLANS, planExperiments } from '../src/reproduce/index.js';
 const launcher = fileURLToPath(new URL('../bin/titans.js', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'titans-reproduce-'));
 
-function titans(args: string[]): { code: number | null; stdout: string; stderr: string } {
+function titans(args: string[], timeout = 110_000): { code: number | null; stdout: string; stderr: string } {
   const env: NodeJS.ProcessEnv = { ...process.env, TITANS_CPU_THREADS: '1' };
   delete env.INIT_CWD;
-  const result = spawnSync(process.execPath, [launcher, ...args], { cwd: scratch, env, encoding: 'utf8', timeout: 110_000 });
+  const result = spawnSync(process.execPath, [launcher, ...args], { cwd: scratch, env, encoding: 'utf8', timeout });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -63,4 +63,19 @@ describe('titans reproduce --smoke', () => {
     expect(again.code).toBe(0);
     for (const id of ['train-mqar-lmm', 'mqar-lmm']) expect(resultOf(join(scratch, 'again'), id)).toEqual(resultOf(out, id));
   }, 60_000);
+});
+
+// The `--quick` plan end to end, as the issue asks of CI (about 1-2 minutes here): every
+// experiment runs and the report is complete. Numbers are not checked.
+describe('titans reproduce --quick', () => {
+  it('runs every experiment of the quick plan and writes a complete report', () => {
+    const run = titans(['reproduce', '--quick', '--out', 'quick'], 420_000);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const out = join(scratch, 'quick');
+    for (const e of planExperiments(PLANS.quick)) expect(existsSync(join(out, 'results', `${e.id}.json`)), e.id).toBe(true);
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { missing: string[] };
+    expect(results.missing).toEqual([]);
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('Titans MAC');
+  }, 450_000);
 });
