@@ -127,7 +127,7 @@ describe('NeuralMemory gateBias', () => {
     expect(bias.slice(0, 2)).toEqual([1, 1]);
     expect(bias.slice(4, 6)).toEqual([-4, -4]);
     expect(bias.slice(2, 4)).toEqual(Array.from(plain.gates.bias!.dataSync()).slice(2, 4));
-    const meanOf = (t: Tensor): number => { const d = t.dataSync(); return d.reduce((a, b) => a + b, 0) / d.length; };
+    const meanOf = (t: Tensor): number => { const d = Array.from(t.dataSync()); return d.reduce((a, b) => a + b, 0) / d.length; };
     const alphaPlain = meanOf(plain.forward(x).surprise.alpha);
     const alphaBiased = meanOf(biased.forward(x).surprise.alpha);
     expect(alphaPlain).toBeGreaterThan(0.3);
