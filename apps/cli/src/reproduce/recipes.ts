@@ -217,6 +217,30 @@ const PASSKEY_TRACK: PasskeyTrack = {
 const SMOKE_TRAIN: TrainRecipe = { steps: 2, batchSize: 2, lr: 1e-2, weightDecay: 0.1, warmupSteps: 0, clipNorm: 1 };
 const SMOKE_MODEL: ModelRecipe = { ...LONG_MODEL, dim: 16, layers: 1, window: 32, segmentLength: 32, persistentTokens: 2 };
 
+/** The plan of `titans reproduce` (its report is under apps/docs/reproduce): about two
+ * hours of a 2-core CPU with --jobs 2. */
+const FULL_PLAN: ReproducePlan = {
+  name: 'full',
+  description: 'About two hours on a 2-core CPU with --jobs 2: every architecture and ablation on the bytes track (SOTU + S-NIAH PK/N/W at 1x-8x, coarse depth grid), the architectures on MQAR, the Titans variants and three baselines on the compact passkey.',
+  seed: 0,
+  architectures: ALL_ARCHITECTURES,
+  ablations: ALL_ABLATIONS,
+  matchParameters: true,
+  longContext: {
+    model: LONG_MODEL, trainLength: 512,
+    train: { steps: 80, batchSize: 4, lr: 1e-2, weightDecay: 0.1, warmupSteps: 8, clipNorm: 1 },
+    lmFraction: 0.5,
+    niah: { tasks: ['pk', 'n', 'w'], multiples: [1, 2, 4, 8], depths: 3, samplesPerCell: 1 },
+    perplexity: { documents: 2, bytes: 4096, bucketSize: 512 },
+  },
+  // 800 steps: the recall breakthrough comes at a run-dependent step (in single LMM runs
+  // between 120 and 200, or not within 300; at 400 steps this plan's LMM reached 25% at N=4).
+  mqar: { ...MQAR_TRACK, train: { ...MQAR_TRACK.train, steps: 800, warmupSteps: 40 }, evalSamples: 64, models: [...ALL_ARCHITECTURES, 'lmm-no-momentum', 'lmm-no-conv'] },
+  // (The MQAR memory is already linear and never forgets, so those two ablations would repeat the LMM.)
+  passkey: { ...PASSKEY_TRACK, models: ['mag', 'mac', 'mal', 'lmm', 'swa', 'transformer', 'gated-deltanet'], stepsByModel: { mac: 1000 } },
+  checkpointEvery: 25,
+};
+
 export const PLANS: Readonly<Record<PlanName, ReproducePlan>> = {
   // The pipeline end to end in well under two minutes (the test runs it): the numbers mean nothing.
   smoke: {
@@ -253,43 +277,17 @@ export const PLANS: Readonly<Record<PlanName, ReproducePlan>> = {
     passkey: { ...PASSKEY_TRACK, models: ['mac', 'swa'], train: { ...PASSKEY_TRACK.train, steps: 20 }, depths: 3, samplesPerCell: 2 },
     checkpointEvery: 10,
   },
-  // The plan of `titans reproduce` (its report is under apps/docs/reproduce): about two
-  // hours of a 2-core CPU with --jobs 2.
-  full: {
-    name: 'full',
-    description: 'About two hours on a 2-core CPU with --jobs 2: every architecture and ablation on the bytes track (SOTU + S-NIAH PK/N/W at 1x-8x, coarse depth grid), the architectures on MQAR, the Titans variants and three baselines on the compact passkey.',
-    seed: 0,
-    architectures: ALL_ARCHITECTURES,
-    ablations: ALL_ABLATIONS,
-    matchParameters: true,
-    longContext: {
-      model: LONG_MODEL, trainLength: 512,
-      train: { steps: 80, batchSize: 4, lr: 1e-2, weightDecay: 0.1, warmupSteps: 8, clipNorm: 1 },
-      lmFraction: 0.5,
-      niah: { tasks: ['pk', 'n', 'w'], multiples: [1, 2, 4, 8], depths: 3, samplesPerCell: 1 },
-      perplexity: { documents: 2, bytes: 4096, bucketSize: 512 },
-    },
-    // 800 steps: the recall breakthrough comes at a run-dependent step (in single LMM runs
-    // between 120 and 200, or not within 300; at 400 steps this plan's LMM reached 25% at N=4).
-    mqar: { ...MQAR_TRACK, train: { ...MQAR_TRACK.train, steps: 800, warmupSteps: 40 }, evalSamples: 64, models: [...ALL_ARCHITECTURES, 'lmm-no-momentum', 'lmm-no-conv'] },
-    // (The MQAR memory is already linear and never forgets, so those two ablations would repeat the LMM.)
-    passkey: { ...PASSKEY_TRACK, models: ['mag', 'mac', 'mal', 'lmm', 'swa', 'transformer', 'gated-deltanet'], stepsByModel: { mac: 1000 } },
-    checkpointEvery: 25,
-  },
+  full: FULL_PLAN,
   // Ten times the bytes-track training and a finer S-NIAH grid: most of a day on 2 cores (not run yet).
   extended: {
+    ...FULL_PLAN,
     name: 'extended',
     description: 'Most of a day on a 2-core CPU: every architecture and ablation, ~1.6M training bytes per bytes-track model, S-NIAH PK/N/W at 1x-8x with 5 depths x 4 samples, every architecture on the passkey.',
-    seed: 0,
-    architectures: ALL_ARCHITECTURES,
-    ablations: ALL_ABLATIONS,
-    matchParameters: true,
     longContext: {
-      model: LONG_MODEL, trainLength: 512,
-      train: { steps: 800, batchSize: 4, lr: 1e-2, weightDecay: 0.1, warmupSteps: 50, clipNorm: 1 },
-      lmFraction: 0.5,
-      niah: { tasks: ['pk', 'n', 'w'], multiples: [1, 2, 4, 8], depths: 5, samplesPerCell: 4 },
-      perplexity: { documents: 4, bytes: 4096, bucketSize: 512 },
+      ...FULL_PLAN.longContext,
+      train: { ...FULL_PLAN.longContext.train, steps: 800, warmupSteps: 50 },
+      niah: { ...FULL_PLAN.longContext.niah, depths: 5, samplesPerCell: 4 },
+      perplexity: { ...FULL_PLAN.longContext.perplexity, documents: 4 },
     },
     mqar: { ...MQAR_TRACK, train: { ...MQAR_TRACK.train, steps: 4 * MQAR_TRACK.train.steps }, evalSamples: 128 },
     passkey: { ...PASSKEY_TRACK, models: ALL_ARCHITECTURES, samplesPerCell: 4, stepsByModel: { mac: 1000 } },
