@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { PLANS, planExperiments } from '../src/reproduce/index.js';
+import { PLANS, planExperiments, type ReproducePlan } from '../src/reproduce/index.js';
+import { experimentHash, trainRecipe, type Experiment } from '../src/reproduce/experiments.js';
+import type { ModelName } from '../src/reproduce/recipes.js';
 
 const launcher = fileURLToPath(new URL('../bin/titans.js', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'titans-reproduce-'));
@@ -78,4 +80,18 @@ describe('titans reproduce --quick', () => {
     expect(results.missing).toEqual([]);
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('Titans MAC');
   }, 450_000);
+});
+
+describe('per-model training steps', () => {
+  it('give a model of the MQAR or passkey track its own steps and spec hash, leaving the others alone', () => {
+    const plan = PLANS.full;
+    const mqar = (model: ModelName): Experiment => ({ id: `train-mqar-${model}`, kind: 'train', model, track: 'mqar', after: [] });
+    expect(trainRecipe(plan, 'mag', 'mqar').steps).toBe(plan.mqar.stepsByModel!.mag);
+    expect(trainRecipe(plan, 'lmm', 'mqar')).toEqual(plan.mqar.train);
+    expect(trainRecipe(plan, 'mac', 'passkey').steps).toBe(plan.passkey.stepsByModel!.mac);
+    // Changing MAG's steps changes MAG's spec hash only.
+    const longer: ReproducePlan = { ...plan, mqar: { ...plan.mqar, stepsByModel: { ...plan.mqar.stepsByModel, mag: 5000 } } };
+    expect(experimentHash(longer, mqar('mag'))).not.toBe(experimentHash(plan, mqar('mag')));
+    expect(experimentHash(longer, mqar('lmm'))).toBe(experimentHash(plan, mqar('lmm')));
+  });
 });

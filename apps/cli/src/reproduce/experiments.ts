@@ -77,12 +77,12 @@ export function mqarTrackModels(plan: ReproducePlan): ModelName[] {
   return plan.mqar.models ? [...plan.mqar.models] : planModels(plan);
 }
 
-/** The training recipe of one model on one track (the passkey track may set its own steps). */
+/** The training recipe of one model on one track (the MQAR and passkey tracks may set a model's steps). */
 export function trainRecipe(plan: ReproducePlan, model: ModelName, track: Track): TrainRecipe {
   if (track === 'long') return plan.longContext.train;
-  if (track === 'mqar') return plan.mqar.train;
-  const steps = plan.passkey.stepsByModel?.[model];
-  return steps === undefined ? plan.passkey.train : { ...plan.passkey.train, steps };
+  const { train, stepsByModel } = track === 'mqar' ? plan.mqar : plan.passkey;
+  const steps = stepsByModel?.[model];
+  return steps === undefined ? train : { ...train, steps };
 }
 
 /**
@@ -91,11 +91,7 @@ export function trainRecipe(plan: ReproducePlan, model: ModelName, track: Track)
  */
 function trackSettings(plan: ReproducePlan, track: Track, model: ModelName): unknown {
   if (track === 'long') return plan.longContext;
-  if (track === 'mqar') {
-    const { models: _models, ...settings } = plan.mqar;
-    return settings;
-  }
-  const { models: _models, stepsByModel: _steps, ...settings } = plan.passkey;
+  const { models: _models, stepsByModel: _steps, ...settings } = track === 'mqar' ? plan.mqar : plan.passkey;
   return { ...settings, train: trainRecipe(plan, model, track) };
 }
 
