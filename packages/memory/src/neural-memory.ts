@@ -123,14 +123,19 @@ export class NeuralMemory extends nn.Module {
   private initGateBias(bias: NonNullable<NeuralMemoryOptions['gateBias']>): void {
     const current = this.gates.bias;
     if (!current) return;
-    const values = Float64Array.from(current.dataSync());
+    // Built with tensor ops, not read back: on an asynchronous backend (WebGPU) the current
+    // biases cannot be read synchronously. keep = 1 where the init stays, fill = the new value.
+    const keep = new Float64Array(3 * this.heads).fill(1);
+    const fill = new Float64Array(3 * this.heads);
     (['theta', 'eta', 'alpha'] as const).forEach((name, block) => {
       const value = bias[name];
       if (value === undefined) return;
       if (!Number.isFinite(value)) throw new Error(`NeuralMemory: gateBias.${name} must be a finite number, got ${value}`);
-      values.fill(value, block * this.heads, (block + 1) * this.heads);
+      keep.fill(0, block * this.heads, (block + 1) * this.heads);
+      fill.fill(value, block * this.heads, (block + 1) * this.heads);
     });
-    current.assign(tensor(values, [3 * this.heads], { dtype: current.dtype }));
+    const shape = [3 * this.heads];
+    current.assign(noGrad(() => current.mul(tensor(keep, shape, { dtype: current.dtype })).add(tensor(fill, shape, { dtype: current.dtype }))));
   }
 
   /** A fresh state: the learned initial weights, zero momentum, position 0. */
