@@ -8,7 +8,7 @@
 //     on which tracks for how long, and how they are evaluated.
 // Everything is byte-level (ByteTokenizer, vocabulary 259) except MQAR, which has its own
 // vocabulary of V ids.
-import type { ArchitectureName } from '@titans/models';
+import type { ArchitectureName, ModelConfig } from '@titans/models';
 
 // ---------------------------------------------------------------- shared shapes
 
@@ -38,7 +38,7 @@ export interface ModelRecipe {
     /** Weight decay of the memory (the alpha gate); default on, as in the paper. */
     readonly forgetting?: boolean;
     /** Initial logits of the memory's data-dependent gates (NeuralMemoryOptions.gateBias; default 0 each). */
-    readonly gateBias?: { readonly theta?: number; readonly eta?: number; readonly alpha?: number };
+    readonly gateBias?: ModelConfig['memory']['gateBias'];
   };
 }
 
@@ -92,7 +92,7 @@ export const GATE_BIAS = { eta: -4, alpha: -4 } as const;
  *     at 4/6/8 pairs by step 200, but V = 34 and V = 40 had not broken through by 300 steps
  *     (V = 34 at 600 steps: 61/53/39% at 4/8/16 pairs): the run-to-run luck dominates.
  * V = 66 is the smallest vocabulary that the generator accepts at L = 64 (it asks V > L).
- * The other architectures were not measured with this recipe yet.
+ * With GATE_BIAS every memory architecture but MAC learns it: see apps/docs/reproduce.
  */
 export const MQAR_RECIPE = {
   task: { vocabSize: 66, sequenceLength: 64, trainPairs: [4, 6, 8], evalPairs: [4, 8, 16], gapExponent: 1 },
