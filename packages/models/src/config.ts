@@ -2,7 +2,7 @@
 // Titans variants and the baselines built from the same parts), presets mirror the paper's
 // sizes, and the parameter count is computed from the config alone (no weights needed).
 import {
-  linearArchitecture, memoryPreset, mlpArchitecture, weightShapes, type MemoryRule, type PresetName,
+  linearArchitecture, memoryPreset, mlpArchitecture, weightShapes, type MemoryRule, type NeuralMemoryOptions, type PresetName,
 } from '@titans/memory';
 
 /** Every sequence mixer the package builds. */
@@ -78,7 +78,7 @@ export interface MemoryConfig {
    * which erases an untrained memory within a few tokens (see NeuralMemoryOptions.gateBias).
    * Absent = the Linear layer's random init.
    */
-  readonly gateBias?: { readonly theta?: number; readonly eta?: number; readonly alpha?: number };
+  readonly gateBias?: NeuralMemoryOptions['gateBias'];
 }
 
 /** Models' default soft clamp of each token's surprise norm (see MemoryConfig.ruleOverrides). */
