@@ -15,6 +15,10 @@ describe('titans demo --quick', () => {
     expect(stdout).toMatch(/^model +params +steps +train +final loss +SOTU ppl +bits\/byte +passkey@64 +passkey@128$/m);
     expect(stdout).toMatch(/^Titans MAG +[\d,]+ +3 +\S+ +\d+\.\d{3} +\d+\.\d\d +\d\.\d{3} +\d+\.\d% \(\d\/2\) +\d+\.\d% \(\d\/2\)$/m);
     expect(stdout).toMatch(/^SWA Transformer +[\d,]+ +3 /m);
+    expect(stdout).toMatch(/^passkey answers by needle depth .*attention window \d+ bytes\):$/m);
+    expect(stdout).toMatch(/^model +bytes +depth 0% +depth 100%$/m);
+    expect(stdout).toMatch(/^Titans MAG +64 +[01]\/1 +[01]\/1$/m);
+    expect(stdout).toMatch(/^SWA Transformer +128 +[01]\/1 +[01]\/1$/m);
     expect(stdout).toMatch(/report: .*demo\/report\.html$/m);
     const files = filesUnder(join(scratch, 'demo'));
     for (const file of ['report.html', 'report.json', 'loss-curves.svg', 'passkey-mag.svg', 'passkey-swa.svg', 'passkey-by-length.svg', 'mag/model.safetensors', 'swa/trainer.json']) {

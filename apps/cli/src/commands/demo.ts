@@ -6,7 +6,7 @@ import { selectBackend } from '../backend.js';
 import { expectPositional, parseArgs } from '../options.js';
 import { checkWritableDirectory, isNonEmptyDirectory, outputDirectory } from '../paths.js';
 import { UsageError } from '../command.js';
-import { DEMO_MODELS, formatComparison, runDemo } from '../demo/demo.js';
+import { DEMO_MODELS, formatComparison, formatPasskeyDepths, runDemo } from '../demo/demo.js';
 import { DEMO_RECIPE, quickRecipe } from '../demo/recipe.js';
 import { writeDemoReport } from '../demo/report.js';
 
@@ -61,6 +61,9 @@ export const demoCommand: Command = {
       else {
         say('');
         say(formatComparison(result));
+        say('');
+        say(`passkey answers by needle depth (0% = start of the prompt, 100% = right before the question; attention window ${result.recipe.model.window} bytes):`);
+        say(formatPasskeyDepths(result));
         say('');
         say(`total ${formatDuration(result.totalSeconds * 1000)}; report: ${report}`);
       }

@@ -228,3 +228,26 @@ export function formatComparison(result: DemoResult): string {
   const { headers, rows } = comparisonTable(result);
   return formatTable(headers, rows);
 }
+
+/**
+ * Passkey answers per (model, prompt length) and needle depth, as "correct/total": the
+ * comparison table's passkey columns split by where the needle sits (depth 0 = the start of
+ * the prompt, 1 = right before the question). Cells missing from a result read "-".
+ */
+export function passkeyDepthTable(result: DemoResult): { headers: string[]; rows: string[][] } {
+  const depths = result.recipe.eval.depths;
+  const headers = ['model', 'bytes', ...depths.map((d) => `depth ${Math.round(d * 100)}%`)];
+  const rows = result.models.flatMap((m) => result.passkeyLengths.map((length) => [
+    m.label, String(length),
+    ...depths.map((depth) => {
+      const cell = m.passkey.cells.find((c) => c.length === length && c.depth === depth);
+      return cell ? `${cell.correct}/${cell.total}` : '-';
+    }),
+  ]));
+  return { headers, rows };
+}
+
+export function formatPasskeyDepths(result: DemoResult): string {
+  const { headers, rows } = passkeyDepthTable(result);
+  return formatTable(headers, rows);
+}

@@ -3,7 +3,7 @@
 import { HtmlReport, barChartSvg, lineChartSvg, writeReport, type LineSeries } from '@titans/eval';
 import { formatDuration } from '@titans/models';
 import { passkeyHeatmapSvg } from '../evaluation.js';
-import { comparisonTable, type DemoResult } from './demo.js';
+import { comparisonTable, passkeyDepthTable, type DemoResult } from './demo.js';
 
 /** Moving average over `window` points (skipping missing values), as chart points. */
 function smooth(values: readonly (number | null)[], window: number): [number, number][] {
@@ -72,6 +72,8 @@ export function writeDemoReport(out: string, result: DemoResult): string[] {
   for (const name of ['loss-curves', 'answer-loss', 'validation-loss']) if (figures[name]) html.figure(figures[name]!);
   html.heading('Passkey retrieval beyond the attention window');
   if (figures['passkey-by-length']) html.figure(figures['passkey-by-length']!);
+  const byDepth = passkeyDepthTable(result);
+  html.table(byDepth.headers, byDepth.rows, `correct answers per needle depth (0% = start of the prompt, 100% = right before the question); the attention window is ${recipe.model.window} bytes`);
   for (const m of models) html.figure(figures[`passkey-${m.key}`]!, `${m.label} (trained at ${recipe.data.sequenceLength} bytes): accuracy per (passkey depth, prompt length), ${m.passkey.samplesPerCell} samples per cell`);
   html.heading('Held-out text');
   if (figures['perplexity-by-position']) html.figure(figures['perplexity-by-position']!);
