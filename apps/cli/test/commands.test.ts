@@ -68,6 +68,24 @@ describe('using the checkpoint', () => {
     expect(run(['info', '--preset', 'paper-mac-170M']).stdout).toMatch(/parameters +[\d,]{11}/);
   }, 60_000);
 
+  it('info --presets lists each preset with its shape, and the note on paper size labels holds', () => {
+    const text = run(['info', '--presets']).stdout;
+    expect(text).toMatch(/paper-mac-170M +[\d,]+ parameters +12 blocks x 768, 16 heads/);
+    expect(text).toMatch(/The label names the paper's shape, not a parameter count/);
+    const rows = JSON.parse(run(['info', '--presets', '--json']).stdout) as { name: string; parameters: number; layers: number }[];
+    const nominal: Record<string, number> = { '170M': 170e6, '340M': 340e6, '760M': 760e6, '1.3B': 1.3e9 };
+    // The ranges PAPER_PRESET_NOTE states, checked for every paper preset.
+    const range = (arch: string): [number, number] => ['transformer', 'swa'].includes(arch) ? [0.75, 1.1] : ['mac', 'mag', 'mal'].includes(arch) ? [1.0, 1.55] : [0.8, 1.25];
+    const paper = rows.filter((r) => r.name.startsWith('paper-'));
+    expect(paper.length).toBeGreaterThanOrEqual(44);
+    for (const r of paper) {
+      const [, arch, size] = /^paper-(.+)-(170M|340M|760M|1\.3B)$/.exec(r.name)!;
+      const [lo, hi] = range(arch!);
+      expect(r.parameters / nominal[size!]!, r.name).toBeGreaterThanOrEqual(lo);
+      expect(r.parameters / nominal[size!]!, r.name).toBeLessThanOrEqual(hi);
+    }
+  }, 60_000);
+
   it('eval reports perplexity, passkey, S-NIAH, BABILong and MQAR', () => {
     const result = run([
       'eval', 'ckpt', '--tokens', '256', '--lengths', '400', '--depths', '2', '--samples', '1',

@@ -55,6 +55,15 @@ function runLines(run: RunConfig): string[] {
   ];
 }
 
+/** Why a paper-<arch>-<size> preset's count differs from its size label. */
+export const PAPER_PRESET_NOTE = [
+  'paper-<arch>-<size>: the paper\'s blocks, width and heads for that size label, with a 32K vocabulary',
+  'and the Llama MLP width. The label names the paper\'s shape, not a parameter count: Transformer++',
+  'and SWA come out at 0.8-1.1x of it, the memory-only models at 0.8-1.2x, and MAC, MAG and MAL,',
+  'which carry attention and a memory in every block, at 1.0-1.5x. To fit a parameter budget, set',
+  'the MLP width: --set model.mlpHidden=N with --preset, or paperConfig(arch, size, { mlpHidden }).',
+].join('\n');
+
 export const infoCommand: Command = {
   name: 'info',
   summary: 'summarise a checkpoint, config file or preset (architecture, parameters, trainer step)',
@@ -64,8 +73,16 @@ export const infoCommand: Command = {
     if (parsed.flags.has('presets')) {
       expectPositional(parsed.positional, 0, 0, 'no arguments');
       const names = presetNames();
-      if (parsed.global.json) context.out(JSON.stringify(names.map((name) => ({ name, parameters: parameterBreakdown(presetConfig(name)).total })), null, 2));
-      else for (const name of names) context.out(`${name.padEnd(28)} ${grouped(parameterBreakdown(presetConfig(name)).total).padStart(15)} parameters`);
+      const rows = names.map((name) => {
+        const c = presetConfig(name);
+        return { name, parameters: parameterBreakdown(c).total, layers: c.layers, dim: c.dim, heads: c.heads };
+      });
+      if (parsed.global.json) context.out(JSON.stringify(rows, null, 2));
+      else {
+        for (const r of rows) context.out(`${r.name.padEnd(28)} ${grouped(r.parameters).padStart(15)} parameters   ${r.layers} blocks x ${r.dim}, ${r.heads} heads`);
+        context.out('');
+        context.out(PAPER_PRESET_NOTE);
+      }
       return EXIT.ok;
     }
     if (parsed.values.preset !== undefined) {

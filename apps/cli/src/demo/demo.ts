@@ -78,8 +78,17 @@ export function demoRunConfig(key: DemoModelKey, recipe: DemoRecipe, seed: numbe
   };
 }
 
-/** Seconds per training step of the run's model, from a few steps on a throwaway copy. */
-export async function measureStepSeconds(run: RunConfig, tokenizer: Tokenizer, steps = 3, warmupSteps = 2): Promise<number> {
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+/**
+ * Seconds per training step of the run's model, from a few steps on a throwaway copy: the
+ * median of the timed steps, so one slow step (JIT, garbage collection) does not inflate it.
+ */
+export async function measureStepSeconds(run: RunConfig, tokenizer: Tokenizer, steps = 5, warmupSteps = 3): Promise<number> {
   const model = createModel(run.model);
   const extras: BatchExtras = { answerTargets: null };
   const trainable = new WeightedLossModel(model, extras, run.data.answerWeight);
@@ -100,9 +109,13 @@ export async function measureStepSeconds(run: RunConfig, tokenizer: Tokenizer, s
   };
   try {
     for (let i = 0; i < warmupSteps; i++) await step(); // warm-up: JIT, kernel caches, worker start
-    const started = performance.now();
-    for (let i = 0; i < steps; i++) await step();
-    return (performance.now() - started) / 1000 / steps;
+    const times: number[] = [];
+    for (let i = 0; i < steps; i++) {
+      const started = performance.now();
+      await step();
+      times.push((performance.now() - started) / 1000);
+    }
+    return median(times);
   } finally {
     optimizer.dispose?.();
     for (const p of params) p.dispose();
