@@ -59,9 +59,10 @@ function runLines(run: RunConfig): string[] {
 export const PAPER_PRESET_NOTE = [
   'paper-<arch>-<size>: the paper\'s blocks, width and heads for that size label, with a 32K vocabulary',
   'and the Llama MLP width. The label names the paper\'s shape, not a parameter count: Transformer++',
-  'and SWA come out at 0.8-1.1x of it, the memory-only models at 0.8-1.2x, and MAC, MAG and MAL,',
-  'which carry attention and a memory in every block, at 1.0-1.5x. To fit a parameter budget, set',
-  'the MLP width: --set model.mlpHidden=N with --preset, or paperConfig(arch, size, { mlpHidden }).',
+  'and SWA come out at 0.8-1.1x of it, the memory-only models (LMM, DeltaNet, Gated DeltaNet, Moneta,',
+  'Yaad, Memora) at 0.8-1.2x, and MAC, MAG and MAL, which carry attention and a memory in every',
+  'block, at 1.0-1.5x. To fit a parameter budget, set the MLP width: --set model.mlpHidden=N with',
+  '--preset, or paperConfig(arch, size, { mlpHidden }).',
 ].join('\n');
 
 export const infoCommand: Command = {
