@@ -56,7 +56,7 @@ function runLines(run: RunConfig): string[] {
 }
 
 /** Why a paper-<arch>-<size> preset's count differs from its size label. */
-export const PAPER_PRESET_NOTE = [
+const PAPER_PRESET_NOTE = [
   'paper-<arch>-<size>: the paper\'s blocks, width and heads for that size label, with a 32K vocabulary',
   'and the Llama MLP width. The label names the paper\'s shape, not a parameter count: Transformer++',
   'and SWA come out at 0.8-1.1x of it, the memory-only models (LMM, DeltaNet, Gated DeltaNet, Moneta,',
