@@ -86,12 +86,17 @@ describe('per-model training steps', () => {
   it('give a model of the MQAR or passkey track its own steps and spec hash, leaving the others alone', () => {
     const plan = PLANS.full;
     const mqar = (model: ModelName): Experiment => ({ id: `train-mqar-${model}`, kind: 'train', model, track: 'mqar', after: [] });
-    expect(trainRecipe(plan, 'mag', 'mqar').steps).toBe(plan.mqar.stepsByModel!.mag);
+    expect(trainRecipe(plan, 'mag', 'mqar').steps).toBe(plan.mqar.trainByModel!.mag!.steps);
     expect(trainRecipe(plan, 'lmm', 'mqar')).toEqual(plan.mqar.train);
-    expect(trainRecipe(plan, 'mac', 'passkey').steps).toBe(plan.passkey.stepsByModel!.mac);
+    expect(trainRecipe(plan, 'mac', 'passkey').steps).toBe(plan.passkey.trainByModel!.mac!.steps);
     // Changing MAG's steps changes MAG's spec hash only.
-    const longer: ReproducePlan = { ...plan, mqar: { ...plan.mqar, stepsByModel: { ...plan.mqar.stepsByModel, mag: 5000 } } };
+    const longer: ReproducePlan = { ...plan, mqar: { ...plan.mqar, trainByModel: { ...plan.mqar.trainByModel, mag: { steps: 5000 } } } };
     expect(experimentHash(longer, mqar('mag'))).not.toBe(experimentHash(plan, mqar('mag')));
     expect(experimentHash(longer, mqar('lmm'))).toBe(experimentHash(plan, mqar('lmm')));
+    // Other settings too, in the recipe's own key order (the hash is of the JSON text).
+    const slower: ReproducePlan = { ...plan, mqar: { ...plan.mqar, trainByModel: { mag: { lr: 1e-3, steps: 1200 } } } };
+    expect(trainRecipe(slower, 'mag', 'mqar')).toEqual({ ...plan.mqar.train, lr: 1e-3, steps: 1200 });
+    expect(Object.keys(trainRecipe(slower, 'mag', 'mqar'))).toEqual(Object.keys(plan.mqar.train));
+    expect(experimentHash(slower, mqar('mag'))).not.toBe(experimentHash(plan, mqar('mag')));
   });
 });

@@ -77,12 +77,13 @@ export function mqarTrackModels(plan: ReproducePlan): ModelName[] {
   return plan.mqar.models ? [...plan.mqar.models] : planModels(plan);
 }
 
-/** The training recipe of one model on one track (the MQAR and passkey tracks may set a model's steps). */
+/** The training recipe of one model on one track (the MQAR and passkey tracks may change a model's). */
 export function trainRecipe(plan: ReproducePlan, model: ModelName, track: Track): TrainRecipe {
   if (track === 'long') return plan.longContext.train;
-  const { train, stepsByModel } = track === 'mqar' ? plan.mqar : plan.passkey;
-  const steps = stepsByModel?.[model];
-  return steps === undefined ? train : { ...train, steps };
+  const { train, trainByModel } = track === 'mqar' ? plan.mqar : plan.passkey;
+  const change = trainByModel?.[model];
+  // Spread over `train`, so the keys keep their order and a spec hash depends only on the values.
+  return change === undefined ? train : { ...train, ...change };
 }
 
 /**
@@ -91,7 +92,7 @@ export function trainRecipe(plan: ReproducePlan, model: ModelName, track: Track)
  */
 function trackSettings(plan: ReproducePlan, track: Track, model: ModelName): unknown {
   if (track === 'long') return plan.longContext;
-  const { models: _models, stepsByModel: _steps, ...settings } = track === 'mqar' ? plan.mqar : plan.passkey;
+  const { models: _models, trainByModel: _train, ...settings } = track === 'mqar' ? plan.mqar : plan.passkey;
   return { ...settings, train: trainRecipe(plan, model, track) };
 }
 
