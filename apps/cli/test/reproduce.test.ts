@@ -82,8 +82,8 @@ describe('titans reproduce --quick', () => {
   }, 450_000);
 });
 
-describe('per-model training steps', () => {
-  it('give a model of the MQAR or passkey track its own steps and spec hash, leaving the others alone', () => {
+describe('per-model training changes', () => {
+  it('give a model of the MQAR or passkey track its own steps, learning rate and spec hash, leaving the others alone', () => {
     const plan = PLANS.full;
     const mqar = (model: ModelName): Experiment => ({ id: `train-mqar-${model}`, kind: 'train', model, track: 'mqar', after: [] });
     expect(trainRecipe(plan, 'mag', 'mqar').steps).toBe(plan.mqar.trainByModel!.mag!.steps);
