@@ -26,10 +26,13 @@ export function timestamp(date: Date = new Date()): string {
   return date.toISOString().slice(0, 19).replace(/:/g, '-');
 }
 
-/** --out resolved against the user's directory, or runs/<kind>-<timestamp> under the repository root. */
-export function outputDirectory(out: string | undefined, kind: string, context: CommandContext): string {
+/**
+ * --out resolved against the user's directory, or runs/<kind>-<timestamp> under the repository
+ * root (runs/<kind> with `stamped: false`, for commands whose runs are resumed by name).
+ */
+export function outputDirectory(out: string | undefined, kind: string, context: CommandContext, options: { stamped?: boolean } = {}): string {
   if (out !== undefined) return resolve(context.cwd, out);
-  return join(repositoryRoot(context.cwd), 'runs', `${kind}-${timestamp()}`);
+  return join(repositoryRoot(context.cwd), 'runs', options.stamped === false ? kind : `${kind}-${timestamp()}`);
 }
 
 /** Fails (exit 2) when `dir` exists and is not a directory. */

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { PLANS, planExperiments, type ReproducePlan } from '../src/reproduce/index.js';
 import { experimentHash, trainRecipe, type Experiment } from '../src/reproduce/experiments.js';
+import { outputDirectory, repositoryRoot } from '../src/paths.js';
 import type { ModelName } from '../src/reproduce/recipes.js';
 
 const launcher = fileURLToPath(new URL('../bin/titans.js', import.meta.url));
@@ -98,5 +99,18 @@ describe('per-model training changes', () => {
     expect(trainRecipe(slower, 'mag', 'mqar')).toEqual({ ...plan.mqar.train, lr: 1e-3, steps: 1200 });
     expect(Object.keys(trainRecipe(slower, 'mag', 'mqar'))).toEqual(Object.keys(plan.mqar.train));
     expect(experimentHash(slower, mqar('mag'))).not.toBe(experimentHash(plan, mqar('mag')));
+  });
+});
+
+describe('the default output directory', () => {
+  it('is runs/reproduce-<plan> under the repository root, from any directory inside it, so --resume finds it', () => {
+    const here = fileURLToPath(new URL('.', import.meta.url));
+    const root = repositoryRoot(here);
+    expect(existsSync(join(root, 'pnpm-workspace.yaml'))).toBe(true);
+    const context = { out: () => {}, err: () => {}, cwd: here };
+    expect(outputDirectory(undefined, 'reproduce-quick', context, { stamped: false })).toBe(join(root, 'runs', 'reproduce-quick'));
+    // Other commands' runs get a timestamp; --out wins over both, relative to the user's directory.
+    expect(outputDirectory(undefined, 'demo', context)).toMatch(/[/\\]runs[/\\]demo-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d$/);
+    expect(outputDirectory('mine', 'reproduce-quick', context, { stamped: false })).toBe(join(here, 'mine'));
   });
 });

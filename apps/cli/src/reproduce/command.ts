@@ -1,5 +1,6 @@
 // The `titans reproduce` subcommand: parses options and hands them to runReproduce.
 import { EXIT, UsageError, parseOptions, resolveUserPath, type Command } from '../command.js';
+import { outputDirectory } from '../paths.js';
 import { PLANS, type PlanName } from './recipes.js';
 import { ReproduceError, runReproduce } from './run.js';
 
@@ -14,7 +15,8 @@ options:
   --plan NAME     ${Object.values(PLANS).map((p) => p.name).join(' | ')} (default full: about two hours on 2 cores with --jobs 2)
   --quick         the same as --plan quick (a few minutes)
   --smoke         the same as --plan smoke (the pipeline in about a minute; numbers mean nothing)
-  --out DIR       output directory (default reproduce-<plan>)
+  --out DIR       output directory (default runs/reproduce-<plan> under the repository root:
+                  no timestamp, so a later --resume finds the run)
   --resume        continue a run in DIR: finished experiments are skipped, training resumes
                   from its last checkpoint
   --jobs N        experiments run at once in child processes (default 1)
@@ -33,7 +35,7 @@ export const reproduceCommand: Command = {
     if (!Object.hasOwn(PLANS, plan)) throw new UsageError(`unknown plan '${plan}' (plans: ${Object.keys(PLANS).join(', ')})`);
     const jobs = options.jobs === undefined ? 1 : Number(options.jobs);
     if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs must be a positive integer, got ${String(options.jobs)}`);
-    const out = resolveUserPath(typeof options.out === 'string' ? options.out : `reproduce-${plan}`, context);
+    const out = typeof options.out === 'string' ? resolveUserPath(options.out, context) : outputDirectory(undefined, `reproduce-${plan}`, context, { stamped: false });
     // Ctrl-C: training saves a checkpoint and stops; a later --resume continues from it.
     const controller = new AbortController();
     const onSigint = (): void => controller.abort();
