@@ -258,7 +258,9 @@ const FULL_PLAN: ReproducePlan = {
   // MAC gets 3000 steps at half the learning rate: at 800 steps (lr 1e-2) its loss had barely
   // left ln 32 (3.35); 3000 steps at 1e-2 reach 2.6 and recall 25 / 19 / 7 %; at 5e-3 the
   // loss is 2.4 by step 1500 and recall 34 / 31 / 6 % (2.5e-3: 25 / 32 / 7 %; 2e-2 and 3e-2
-  // stay at chance). No breakthrough like the other memory models' (see apps/docs/reproduce).
+  // stay at chance). With plan seed 1 both 1e-2 and 5e-3 end near 22 / 17 / 7 %: the gain is
+  // within seed-to-seed variation. No breakthrough like the other memory models' (see
+  // apps/docs/reproduce).
   mqar: {
     ...MQAR_TRACK, train: { ...MQAR_TRACK.train, steps: 800, warmupSteps: 40 }, evalSamples: 64,
     models: [...ALL_ARCHITECTURES, 'lmm-no-momentum', 'lmm-no-conv'], trainByModel: { mag: { steps: 1200 }, mal: { steps: 1200 }, mac: { steps: 3000, lr: 5e-3 } },
