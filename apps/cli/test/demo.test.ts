@@ -15,6 +15,7 @@ describe('titans demo --quick', () => {
     expect(stdout).toMatch(/^model +params +steps +train +final loss +SOTU ppl +bits\/byte +passkey@64 +passkey@128$/m);
     expect(stdout).toMatch(/^Titans MAG +[\d,]+ +3 +\S+ +\d+\.\d{3} +\d+\.\d\d +\d\.\d{3} +\d+\.\d% \(\d\/2\) +\d+\.\d% \(\d\/2\)$/m);
     expect(stdout).toMatch(/^SWA Transformer +[\d,]+ +3 /m);
+    expect(stdout).toMatch(/^final loss: the training objective over the last 10% of steps .* does not rank the models' SOTU perplexity$/m);
     expect(stdout).toMatch(/^passkey answers by needle depth .*attention window \d+ bytes\):$/m);
     expect(stdout).toMatch(/^model +bytes +depth 0% +depth 100%$/m);
     expect(stdout).toMatch(/^Titans MAG +64 +[01]\/1 +[01]\/1$/m);
@@ -26,6 +27,7 @@ describe('titans demo --quick', () => {
     }
     const html = readFileSync(join(scratch, 'demo', 'report.html'), 'utf8');
     expect(html).toContain('Passkey retrieval beyond the attention window');
+    expect(html).toContain('final loss: the training objective over the last 10% of steps');
     expect(html.match(/<svg/g)?.length).toBeGreaterThanOrEqual(5);
     const report = JSON.parse(readFileSync(join(scratch, 'demo', 'report.json'), 'utf8')) as { models: { key: string; steps: number; passkey: { cells: unknown[] } }[] };
     expect(report.models.map((m) => [m.key, m.steps, m.passkey.cells.length])).toEqual([['mag', 3, 4], ['swa', 3, 4]]);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { PLANS, planExperiments, type ReproducePlan } from '../src/reproduce/index.js';
-import { experimentHash, trainRecipe, type Experiment } from '../src/reproduce/experiments.js';
+import { experimentHash, hashText, trackConfig, trackSettings, trainRecipe, type Experiment } from '../src/reproduce/experiments.js';
 import { outputDirectory, repositoryRoot } from '../src/paths.js';
 import type { ModelName } from '../src/reproduce/recipes.js';
 
@@ -61,6 +61,20 @@ describe('titans reproduce --smoke', () => {
     expect(refused.stderr).toContain('--resume');
   });
 
+  it('rejects an --only name that matches nothing, before touching the output directory', () => {
+    const refused = titans(['reproduce', '--smoke', '--out', 'typo', '--only', 'mqar-lmm,mag,bytez']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("'mag', 'bytez' names no experiment, model or track");
+    expect(existsSync(join(scratch, 'typo'))).toBe(false);
+  });
+
+  it("selects the bytes track by its name (its ids keep the 'long' prefix)", () => {
+    const bytes = titans(['reproduce', '--smoke', '--out', 'run', '--resume', '--only', 'bytes']);
+    expect(bytes.code).toBe(0);
+    const longIds = planExperiments(PLANS.smoke).filter((e) => e.track === 'long').length;
+    expect(bytes.stdout).toContain(`${longIds} already done, 0 to run`);
+  });
+
   it('recomputes the same results (deterministic given the seed)', () => {
     const again = titans(['reproduce', '--smoke', '--out', 'again', '--only', 'train-mqar-lmm,mqar-lmm']);
     expect(again.code).toBe(0);
@@ -89,7 +103,8 @@ describe('per-model training changes', () => {
     const mqar = (model: ModelName): Experiment => ({ id: `train-mqar-${model}`, kind: 'train', model, track: 'mqar', after: [] });
     expect(trainRecipe(plan, 'mag', 'mqar').steps).toBe(plan.mqar.trainByModel!.mag!.steps);
     expect(trainRecipe(plan, 'lmm', 'mqar')).toEqual(plan.mqar.train);
-    expect(trainRecipe(plan, 'mac', 'passkey').steps).toBe(plan.passkey.trainByModel!.mac!.steps);
+    expect(trainRecipe(plan, 'mac', 'mqar').steps).toBe(plan.mqar.trainByModel!.mac!.steps);
+    expect(trainRecipe(plan, 'mac', 'passkey')).toEqual(plan.passkey.train);
     // Changing MAG's steps changes MAG's spec hash only.
     const longer: ReproducePlan = { ...plan, mqar: { ...plan.mqar, trainByModel: { ...plan.mqar.trainByModel, mag: { steps: 5000 } } } };
     expect(experimentHash(longer, mqar('mag'))).not.toBe(experimentHash(plan, mqar('mag')));
@@ -99,6 +114,21 @@ describe('per-model training changes', () => {
     expect(trainRecipe(slower, 'mag', 'mqar')).toEqual({ ...plan.mqar.train, lr: 1e-3, steps: 1200 });
     expect(Object.keys(trainRecipe(slower, 'mag', 'mqar'))).toEqual(Object.keys(plan.mqar.train));
     expect(experimentHash(slower, mqar('mag'))).not.toBe(experimentHash(plan, mqar('mag')));
+  });
+});
+
+describe('architecture revisions', () => {
+  it("make a resumed run redo a changed architecture's experiments and keep every other hash as it was", () => {
+    const plan = PLANS.full;
+    const experiments = planExperiments(plan);
+    // The hash before revisions existed: the JSON of kind, seed, config and track settings.
+    const unrevised = (e: Experiment): string => hashText(JSON.stringify({
+      kind: e.kind, seed: plan.seed, config: trackConfig(plan, e.model, e.track), settings: trackSettings(plan, e.track, e.model),
+    }));
+    const changed = experiments.filter((e) => experimentHash(plan, e) !== unrevised(e)).map((e) => e.id);
+    const macBased = experiments.filter((e) => trackConfig(plan, e.model, e.track).architecture === 'mac').map((e) => e.id);
+    expect(macBased).toContain('train-long-mac-no-persistent');
+    expect(changed).toEqual(macBased);
   });
 });
 

@@ -1,8 +1,8 @@
 // MAC follows the paper's order (Eqs. 21-25): retrieve from the memory as it was at the
 // segment start, attend over [persistent || h || segment], then update the memory with the
-// attention output y, and gate y with the updated memory read at y.
+// attention block's output y = z + Attn(...), and gate the updated memory's read at y with y.
 import { describe, expect, it } from 'vitest';
-import { concat, narrow, noGrad, tidy, type Tensor } from '@titans/tensor';
+import { concat, narrow, noGrad, sigmoid, tidy, type Tensor } from '@titans/tensor';
 import type { NeuralMemoryState } from '@titans/memory';
 import { MemoryAsContextBlock, createModel } from '../src/index.js';
 import { maxAbsDiff, randomIds, testConfig } from './helpers.js';
@@ -18,21 +18,26 @@ describe('MAC (memory as a context)', () => {
   const block = model.blocks[0] as MemoryAsContextBlock;
   const ids = randomIds(1, 2 * S + 3, 21);
 
-  it('segment 1 retrieves from the initial memory and writes the attention output, not its input', () => {
+  it('segment 1 retrieves from the initial memory and writes the attention block output, not its input', () => {
     tidy(() => noGrad(() => {
       const x = model.embedding.forward(ids);
       const initial = block.memory.initialState();
       const first = block.segment(narrow(x, 1, 0, S), initial, null, 0);
       // Eq. 21: h = M*_{t-1}(q) with the memory from before the segment, for every token of it.
       expect(maxAbsDiff(first.retrieved, block.memory.retrieve(first.normalized, initial))).toBeLessThan(1e-12);
+      // Eq. 22-23: y is the attention over [p || h || z] plus the block's residual z.
+      const attention = block.attention.attendWithMemory(first.normalized, first.retrieved, 0);
+      expect(maxAbsDiff(first.attended, first.normalized.add(attention))).toBeLessThan(1e-12);
       // Eq. 24: the memory after the segment is the initial memory updated with y ...
       const fromAttention = block.memory.forward(first.attended, initial);
       expect(maxAbsDiff(weightsOf(first.memoryState), weightsOf(fromAttention.state))).toBeLessThan(1e-12);
       // ... (it did change) and not with the segment's own tokens.
       expect(maxAbsDiff(weightsOf(first.memoryState), weightsOf(initial))).toBeGreaterThan(1e-6);
       expect(maxAbsDiff(weightsOf(first.memoryState), weightsOf(block.memory.forward(first.normalized, initial).state))).toBeGreaterThan(1e-6);
-      // Eq. 25: the gate reads the updated memory at y, token by token.
+      // Eq. 25: the gate reads the updated memory at y, token by token, and y gates that read.
       expect(maxAbsDiff(first.memoryRead, fromAttention.output)).toBeLessThan(1e-12);
+      const o = block.gate.valueNorm.forward(first.memoryRead).mul(sigmoid(block.gate.gateNorm.forward(first.attended)));
+      expect(maxAbsDiff(first.output, block.mlp.forward(narrow(x, 1, 0, S).add(o)))).toBeLessThan(1e-12);
     }));
   });
 

@@ -3,7 +3,7 @@
 import { HtmlReport, barChartSvg, lineChartSvg, writeReport, type LineSeries } from '@titans/eval';
 import { formatDuration } from '@titans/models';
 import { passkeyHeatmapSvg } from '../evaluation.js';
-import { comparisonTable, passkeyDepthTable, type DemoResult } from './demo.js';
+import { COMPARISON_NOTES, comparisonTable, passkeyDepthTable, type DemoResult } from './demo.js';
 
 /** Moving average over `window` points (skipping missing values), as chart points. */
 function smooth(values: readonly (number | null)[], window: number): [number, number][] {
@@ -67,7 +67,7 @@ export function writeDemoReport(out: string, result: DemoResult): string[] {
       `(its ${recipe.model.layers} stacked layers reach a little further); MAG also reads its neural long-term memory, which learns at test time. ` +
       `Evaluation prompts are ${result.passkeyLengths.join(', ')} bytes long. Total time ${formatDuration(result.totalSeconds * 1000)}.`,
     )
-    .table(headers, rows, 'final loss: mean of the last 10% of training steps; SOTU ppl and bits/byte: held-out 2010-2021 speeches; passkey: accuracy over all depths')
+    .table(headers, rows, COMPARISON_NOTES.join('. '))
     .heading('Training');
   for (const name of ['loss-curves', 'answer-loss', 'validation-loss']) if (figures[name]) html.figure(figures[name]!);
   html.heading('Passkey retrieval beyond the attention window');

@@ -20,8 +20,9 @@ options:
   --resume        continue a run in DIR: finished experiments are skipped, training resumes
                   from its last checkpoint
   --jobs N        experiments run at once in child processes (default 1)
-  --only LIST     comma-separated experiment ids, model names or tracks (long, mqar,
-                  passkey) to run, e.g. mac,swa or niah-lmm or passkey
+  --only LIST     comma-separated experiment ids, model names or tracks (bytes, mqar,
+                  passkey) to run, e.g. mac,swa or niah-lmm or passkey (the bytes
+                  track's ids are train-long-*, niah-* and perplexity-*)
   --report-only   rebuild the report from the results in DIR`;
 
 export const reproduceCommand: Command = {

@@ -90,16 +90,31 @@ export function trainRecipe(plan: ReproducePlan, model: ModelName, track: Track)
  * What a model's results on a track depend on besides its config: the track's settings,
  * without the lists of models and with the model's own training recipe.
  */
-function trackSettings(plan: ReproducePlan, track: Track, model: ModelName): unknown {
+export function trackSettings(plan: ReproducePlan, track: Track, model: ModelName): unknown {
   if (track === 'long') return plan.longContext;
   const { models: _models, trainByModel: _train, ...settings } = track === 'mqar' ? plan.mqar : plan.passkey;
   return { ...settings, train: trainRecipe(plan, model, track) };
 }
 
+/**
+ * Revisions of an architecture's computation, bumped when the same config starts computing
+ * something else, so that a resumed run redoes that architecture's experiments instead of
+ * mixing old results with new ones. Revision 1 is left out of the hash (the hashes of runs
+ * made before revisions existed stay valid).
+ *   mac 2: y carries the attention block's residual and the gate's sigmoid is on y.
+ */
+const ARCHITECTURE_REVISIONS: Readonly<Partial<Record<ModelConfig['architecture'], number>>> = { mac: 2 };
+
+/** What a model's results and checkpoints depend on, hashed into their names. */
+function trackSpec(plan: ReproducePlan, model: ModelName, track: Track): object {
+  const config = trackConfig(plan, model, track);
+  const revision = ARCHITECTURE_REVISIONS[config.architecture];
+  return { seed: plan.seed, config, settings: trackSettings(plan, track, model), ...(revision ? { revision } : {}) };
+}
+
 /** The hash of what an experiment depends on: the plan's settings, its model config, its kind. */
 export function experimentHash(plan: ReproducePlan, experiment: Experiment): string {
-  const config = trackConfig(plan, experiment.model, experiment.track);
-  return hashText(JSON.stringify({ kind: experiment.kind, seed: plan.seed, config, settings: trackSettings(plan, experiment.track, experiment.model) }));
+  return hashText(JSON.stringify({ kind: experiment.kind, ...trackSpec(plan, experiment.model, experiment.track) }));
 }
 
 export function resultPath(out: string, id: string): string {
@@ -194,7 +209,7 @@ export function trackConfig(plan: ReproducePlan, model: ModelName, track: Track)
 }
 
 export function checkpointDir(out: string, plan: ReproducePlan, model: ModelName, track: Track): string {
-  const hash = hashText(JSON.stringify({ seed: plan.seed, config: trackConfig(plan, model, track), settings: trackSettings(plan, track, model) }));
+  const hash = hashText(JSON.stringify(trackSpec(plan, model, track)));
   return join(out, 'checkpoints', `${track}-${model}-${hash}`);
 }
 

@@ -25,7 +25,7 @@ export interface ReproduceOptions {
   readonly jobs?: number;
   /** Only rebuild the report from the results present. */
   readonly reportOnly?: boolean;
-  /** Run only these experiments: each entry an experiment id or a model name (all of its experiments). */
+  /** Run only these experiments: each entry an experiment id, a model name (all of its experiments) or a track (bytes, mqar, passkey); a name that matches nothing is an error. */
   readonly only?: readonly string[];
   /** CPU threads per process for the tensor backend (default 1: tiny matmuls do not gain from more). */
   readonly threads?: number;
@@ -69,6 +69,8 @@ export async function runReproduce(options: ReproduceOptions): Promise<Reproduce
   const jobs = Math.max(1, Math.floor(options.jobs ?? 1));
   configureCpu({ threads: options.threads ?? 1 });
   validatePlan(plan);
+  const all = planExperiments(plan);
+  const selected = options.only?.length ? selectExperiments(all, options.only) : all;
 
   const manifestPath = join(out, 'manifest.json');
   if (existsSync(manifestPath)) {
@@ -79,8 +81,6 @@ export async function runReproduce(options: ReproduceOptions): Promise<Reproduce
     writeJsonAtomically(manifestPath, { format: 'titans-reproduce', version: 1, plan: plan.name } satisfies Manifest);
   }
 
-  const all = planExperiments(plan);
-  const selected = options.only?.length ? all.filter((e) => options.only!.some((s) => e.id === s || e.model === s || e.track === s)) : all;
   const ran: string[] = [];
   const skipped: string[] = [];
   const failed: string[] = [];
@@ -166,6 +166,21 @@ async function schedule(
     }
     await Promise.race(running.values());
   }
+}
+
+/**
+ * The experiments named by --only: experiment ids, model names or tracks ('bytes' is the
+ * bytes track, whose experiment ids keep their historical 'long' prefix). A name that
+ * matches nothing is an error, not an empty run.
+ */
+function selectExperiments(all: readonly Experiment[], only: readonly string[]): Experiment[] {
+  const track = (name: string): string => (name === 'bytes' ? 'long' : name);
+  const matches = (e: Experiment, name: string): boolean => e.id === name || e.model === name || e.track === track(name);
+  const unknown = only.filter((name) => !all.some((e) => matches(e, name)));
+  if (unknown.length) {
+    throw new ReproduceError(`--only: ${unknown.map((n) => `'${n}'`).join(', ')} names no experiment, model or track of this plan (tracks: bytes, mqar, passkey)`);
+  }
+  return all.filter((e) => only.some((name) => matches(e, name)));
 }
 
 function inProcess(plan: ReproducePlan, out: string, log: (line: string) => void, signal?: AbortSignal): Runner {

@@ -2,13 +2,24 @@
 // segments of S tokens; for each segment, with z = RMSNorm(x):
 //
 //   h   = M*_{t-1}(q)                  Eq. 21: retrieve with the memory as it was at the segment start
-//   y   = Attn([p || h || z])          Eq. 22-23: persistent tokens, retrievals, then the segment
-//   M_t = update of M_{t-1} with y       Eq. 24: the memory learns from the attention output
-//   o   = y ⊗ M*_t(y)                  Eq. 25: read the updated memory at y, gate y with it
+//   y   = z + Attn([p || h || z])      Eq. 22-23: persistent tokens, retrievals, then the segment
+//   M_t = update of M_{t-1} with y       Eq. 24: the memory learns from the attention block's output
+//   o   = y ⊗ M*_t(y)                  Eq. 25: read the updated memory at y, gate it with y
 //
 // then x + o and the MLP sub-layer. The memory is written with y, after attention; the
 // NeuralMemory's post-update read (yPost) gives M*_t(y) token by token, so token i's gate
-// depends on y_0..y_i only. The gate is the BranchGate (normalised, sigmoid on the memory side).
+// depends on y_0..y_i only.
+//
+// Two readings the equations leave open, chosen by what a tiny model can learn (measured on
+// the `full` plan's MQAR, apps/docs/reproduce):
+//   - y carries the attention block's residual connection (the paper: "in all blocks, we use
+//     residual connections"), so each row of y keeps its own token however diffuse the
+//     attention still is. Without it the memory is written with blends of the segment and
+//     MAC reached 34 / 31 / 6 % at N = 4 / 8 / 16 after 3000 steps;
+//   - ⊗ puts the sigmoid on the attention side, o = RMSNorm(M*_t(y)) * sigmoid(RMSNorm(y)),
+//     so what the memory recalls reaches the output directly and y decides how much of it
+//     passes (MAG keeps the paper's MAG form, sigmoid on the memory side). With the residual
+//     but the memory-side sigmoid the loss stayed near chance (3.3) for 900 steps.
 //
 // Streaming: the layer state holds the memory as of the current segment's start plus the
 // block inputs of the unfinished segment. A call appends its tokens to that buffer and
@@ -33,7 +44,7 @@ export interface SegmentStep {
   readonly normalized: Tensor;
   /** h = M*_{t-1}(q): retrievals from the segment-start memory [B, L, dim]. */
   readonly retrieved: Tensor;
-  /** y: attention output over [p || h || z] [B, L, dim]. */
+  /** y = z + Attn([p || h || z]): the attention block's output, residual included [B, L, dim]. */
   readonly attended: Tensor;
   /** M*_t(y): the updated memory read at y [B, L, dim]. */
   readonly memoryRead: Tensor;
@@ -75,9 +86,9 @@ export class MemoryAsContextBlock extends Block {
     // convolution continues across segments from z's own previous rows, not from y's.
     const retrieval: NeuralMemoryState = { memory: start.memory, convCache: this.retrievalConvCache(tail) };
     const h = this.memory.retrieve(z, retrieval); // Eq. 21
-    const y = this.attention.attendWithMemory(z, h, position); // Eq. 22-23
+    const y = z.add(this.attention.attendWithMemory(z, h, position)); // Eq. 22-23, with the block's residual
     const learned = this.memory.forward(y, start); // Eq. 24, and M*_t(y) per token
-    const o = this.gate.forward(y, learned.output); // Eq. 25
+    const o = this.gate.forward(learned.output, y); // Eq. 25: the recall, gated by sigmoid(RMSNorm(y))
     const afterAttention = x.add(o);
     return {
       output: this.mlp.forward(afterAttention),

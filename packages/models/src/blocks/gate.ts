@@ -1,8 +1,10 @@
 // The elementwise gate that joins an attention branch and a memory branch (MAC's
-// y ⊗ M*(y), Eq. 25; MAG's y ⊗ M(x), Eq. 28). Following the paper's MAG description, both
-// branches are normalised with learnable vector-valued weights and the memory side goes
-// through a non-linearity: o = RMSNorm_a(y) * sigmoid(RMSNorm_m(m)). The sigmoid keeps the
-// gate in (0, 1), so the memory scales the attention output instead of adding to it.
+// y ⊗ M*(y), Eq. 25; MAG's y ⊗ M(x), Eq. 28): o = RMSNorm_a(value) * sigmoid(RMSNorm_b(gate)),
+// both branches normalised with learnable vector-valued weights as the paper describes for
+// MAG. MAG passes the attention output as the value and the memory as the gate (the
+// non-linearity on the memory side, as in the paper's MAG); MAC passes them the other way
+// round (see architectures/mac.ts). The sigmoid keeps the gate in (0, 1), so one branch
+// scales the other instead of adding to it.
 import { nn, sigmoid, type Tensor } from '@titans/tensor';
 
 export class BranchGate extends nn.Module {
