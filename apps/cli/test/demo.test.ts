@@ -15,7 +15,7 @@ describe('titans demo --quick', () => {
     expect(stdout).toMatch(/^model +params +steps +train +final loss +SOTU ppl +bits\/byte +passkey@64 +passkey@128$/m);
     expect(stdout).toMatch(/^Titans MAG +[\d,]+ +3 +\S+ +\d+\.\d{3} +\d+\.\d\d +\d\.\d{3} +\d+\.\d% \(\d\/2\) +\d+\.\d% \(\d\/2\)$/m);
     expect(stdout).toMatch(/^SWA Transformer +[\d,]+ +3 /m);
-    expect(stdout).toMatch(/^final loss: the training objective over the last 10% of steps .* does not rank the models' SOTU perplexity$/m);
+    expect(stdout).toMatch(/^final loss: the training objective over the last 10% of steps, .* does not rank the models' SOTU perplexity$/m);
     expect(stdout).toMatch(/^passkey answers by needle depth .*attention window \d+ bytes\):$/m);
     expect(stdout).toMatch(/^model +bytes +depth 0% +depth 100%$/m);
     expect(stdout).toMatch(/^Titans MAG +64 +[01]\/1 +[01]\/1$/m);

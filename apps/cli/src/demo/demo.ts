@@ -239,8 +239,8 @@ export function comparisonTable(result: DemoResult): { headers: string[]; rows: 
 
 /** What the comparison table's columns mean (under the table in the terminal and in the report). */
 export const COMPARISON_NOTES: readonly string[] = [
-  'final loss: the training objective over the last 10% of steps (next-byte loss on the SOTU rows and the passkey answers, ' +
-    'plus the answer loss again); it mixes both tasks, so it does not rank the models\' SOTU perplexity',
+  'final loss: the training objective over the last 10% of steps, next-byte loss on the SOTU rows and the passkey answers ' +
+    'plus 1x the passkey answer loss (the answers count twice); it mixes both tasks, so it does not rank the models\' SOTU perplexity',
   'SOTU ppl, bits/byte: held-out 2010-2021 speeches; passkey@N: answer accuracy over all needle depths at N-byte prompts',
 ];
 

@@ -350,7 +350,7 @@ export function writeReproduceReport(options: { plan: ReproducePlan; out: string
   ];
   const html = new HtmlReport(`Titans at small scale: reproduction report (plan '${plan.name}')`);
   intro.forEach((p) => html.paragraph(p));
-  if (r.missing.length) html.paragraph(`Missing (not run yet or failed): ${r.missing.join(', ')}.`);
+  if (r.missing.length) html.paragraph(`Missing (not run yet, left out by --only, or failed): ${r.missing.join(', ')}.`);
   html.heading('Models').table(tables.models.headers, tables.models.rows, 'Parameter counts are matched to the LMM by the MLP width (ablations keep their base model\'s widths).');
   html.heading('Learning at all: compact passkey').table(tables.passkey.headers, tables.passkey.rows, `Accuracy % (greedy, passkey of ${plan.passkey.digits} digits must appear whole) at ${plan.passkey.multiples.map((m) => `${m}x`).join(' / ')} the training length, ${plan.passkey.depths} depths x ${plan.passkey.samplesPerCell} samples. Attention windows and MAC segments are ${plan.passkey.model.window} / ${plan.passkey.model.segmentLength} bytes.`);
   gallery(html, figures, 'passkey-', `Accuracy % by needle depth and prompt length in bytes (trained at ${plan.passkey.trainLength}), one map per model.`);
@@ -374,7 +374,7 @@ export function writeReproduceReport(options: { plan: ReproducePlan; out: string
 
   const md = [
     `# Reproduction report (plan '${plan.name}')`, '', ...intro.flatMap((p) => [p, '']),
-    ...(r.missing.length ? [`Missing (not run yet or failed): ${r.missing.join(', ')}.`, ''] : []),
+    ...(r.missing.length ? [`Missing (not run yet, left out by --only, or failed): ${r.missing.join(', ')}.`, ''] : []),
     '## Models', '', markdownTable(tables.models.headers, tables.models.rows), '',
     '## Compact passkey', '', markdownTable(tables.passkey.headers, tables.passkey.rows), '',
     '## S-NIAH', '', `Paper: ${PAPER.niah.note}. Ours: accuracy % at ${plan.longContext.niah.multiples.map((m) => `${m}x`).join(' / ')} of ${T} bytes, mean over depths.`, '', markdownTable(tables.niah.headers, tables.niah.rows), '',
