@@ -23,6 +23,18 @@ export const ARCHITECTURES: readonly ArchitectureName[] = [
   'lmm', 'mac', 'mag', 'mal', 'transformer', 'swa', 'deltanet', 'gated-deltanet', 'moneta', 'yaad', 'memora',
 ];
 
+/**
+ * The revision of each architecture's computation: bumped when the same config and weights
+ * start computing something else, so that tools which cache results (or checkpoints) per
+ * config can tell them apart. Revision 1 for every architecture not listed.
+ *   mac 2: y carries the attention block's residual connection and the gate's sigmoid is on y.
+ */
+const ARCHITECTURE_REVISIONS: Readonly<Partial<Record<ArchitectureName, number>>> = { mac: 2 };
+
+export function architectureRevision(name: ArchitectureName): number {
+  return ARCHITECTURE_REVISIONS[name] ?? 1;
+}
+
 /** What a block of the architecture contains. */
 export interface ArchitectureParts {
   readonly attention: boolean;

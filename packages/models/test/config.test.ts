@@ -2,7 +2,7 @@
 // are counted without building them, and bad configs fail with a message naming the field.
 import { describe, expect, it } from 'vitest';
 import {
-  ARCHITECTURES, PAPER_SIZES, countParameters, createModel, defineConfig, paperConfig, parameterBreakdown, tinyConfig,
+  ARCHITECTURES, PAPER_SIZES, architectureRevision, countParameters, createModel, defineConfig, paperConfig, parameterBreakdown, tinyConfig,
 } from '../src/index.js';
 import { NeuralMemory } from '@titans/memory';
 import { testConfig } from './helpers.js';
@@ -66,5 +66,12 @@ describe('memory gateBias', () => {
     const memories = model.modules().filter((m): m is NeuralMemory => m instanceof NeuralMemory);
     expect(memories).toHaveLength(config.layers);
     for (const m of memories) expect(Array.from(m.gates.bias!.dataSync()).slice(2 * m.heads)).toEqual(new Array(m.heads).fill(-4));
+  });
+});
+
+describe('architectureRevision', () => {
+  it('is 2 for MAC (residual in y, sigmoid on y) and 1 for every other architecture', () => {
+    expect(architectureRevision('mac')).toBe(2);
+    for (const name of ARCHITECTURES.filter((a) => a !== 'mac')) expect(architectureRevision(name), name).toBe(1);
   });
 });

@@ -10,7 +10,7 @@ import {
   evaluateMqar, evaluateNiah, evaluatePasskey, evaluatePerplexity, toJson, type AccuracyStat, type MqarResult, type NiahResult, type PositionBucket,
 } from '@titans/eval';
 import {
-  asGenerativeModel, asNextTokenModel, asScoringModel, countParameters, createModel, loadCheckpoint, parameterBreakdown, train,
+  architectureRevision, asGenerativeModel, asNextTokenModel, asScoringModel, countParameters, createModel, loadCheckpoint, parameterBreakdown, train,
   type BatchSourceFactory, type ModelConfig, type TitansLanguageModel, type TrainEvent,
 } from '@titans/models';
 import { planModelConfig, planModels } from './models.js';
@@ -97,19 +97,15 @@ export function trackSettings(plan: ReproducePlan, track: Track, model: ModelNam
 }
 
 /**
- * Revisions of an architecture's computation, bumped when the same config starts computing
- * something else, so that a resumed run redoes that architecture's experiments instead of
- * mixing old results with new ones. Revision 1 is left out of the hash (the hashes of runs
- * made before revisions existed stay valid).
- *   mac 2: y carries the attention block's residual and the gate's sigmoid is on y.
+ * What a model's results and checkpoints depend on, hashed into their names. The
+ * architecture's revision (@titans/models) is part of it from revision 2 on, so a resumed
+ * run redoes a changed architecture's experiments; revision 1 is left out, so the hashes of
+ * runs made before revisions existed stay valid.
  */
-const ARCHITECTURE_REVISIONS: Readonly<Partial<Record<ModelConfig['architecture'], number>>> = { mac: 2 };
-
-/** What a model's results and checkpoints depend on, hashed into their names. */
 function trackSpec(plan: ReproducePlan, model: ModelName, track: Track): object {
   const config = trackConfig(plan, model, track);
-  const revision = ARCHITECTURE_REVISIONS[config.architecture];
-  return { seed: plan.seed, config, settings: trackSettings(plan, track, model), ...(revision ? { revision } : {}) };
+  const revision = architectureRevision(config.architecture);
+  return { seed: plan.seed, config, settings: trackSettings(plan, track, model), ...(revision > 1 ? { revision } : {}) };
 }
 
 /** The hash of what an experiment depends on: the plan's settings, its model config, its kind. */

@@ -20,6 +20,7 @@
 //     so what the memory recalls reaches the output directly and y decides how much of it
 //     passes (MAG keeps the paper's MAG form, sigmoid on the memory side). With the residual
 //     but the memory-side sigmoid the loss stayed near chance (3.3) for 900 steps.
+// Both together are MAC's revision 2 (architectureRevision in config.ts).
 //
 // Streaming: the layer state holds the memory as of the current segment's start plus the
 // block inputs of the unfinished segment. A call appends its tokens to that buffer and
