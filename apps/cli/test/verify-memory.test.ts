@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 
 const launcher = fileURLToPath(new URL('../bin/titans.js', import.meta.url));
 const cliDir = fileURLToPath(new URL('..', import.meta.url));
-const goldenDir = process.env.TITANS_GOLDEN_DIR ?? fileURLToPath(new URL('../../../../shared/golden/neural-memory/', import.meta.url));
+const goldenDir = process.env.TITANS_GOLDEN_DIR ?? fileURLToPath(new URL('../../../packages/memory/golden/neural-memory/', import.meta.url));
 const goldenFiles = readdirSync(goldenDir).filter((f) => f.endsWith('.json')).sort().map((f) => join(goldenDir, f));
 const scratch = mkdtempSync(join(tmpdir(), 'titans-cli-'));
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWebGPUBackend, type WebGPUBackend } from '@titans/webgpu';
 import { parseGoldenCase, verifyGoldenCase } from '../src/index.js';
 
-const dir = process.env.TITANS_GOLDEN_DIR ?? fileURLToPath(new URL('../../../../shared/golden/neural-memory/', import.meta.url));
+const dir = process.env.TITANS_GOLDEN_DIR ?? fileURLToPath(new URL('../golden/neural-memory/', import.meta.url));
 const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
 
 describe('golden files on WebGPU', () => {

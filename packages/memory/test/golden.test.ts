@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseGoldenCase, verifyGoldenCase } from '../src/index.js';
 
-const dir = process.env.TITANS_GOLDEN_DIR ?? fileURLToPath(new URL('../../../../shared/golden/neural-memory/', import.meta.url));
+const dir = process.env.TITANS_GOLDEN_DIR ?? fileURLToPath(new URL('../golden/neural-memory/', import.meta.url));
 const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
 
 describe('golden files (shared/golden/neural-memory)', () => {
