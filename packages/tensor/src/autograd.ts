@@ -26,8 +26,17 @@ export function gradients(output: Tensor, inputs: readonly Tensor[], options: Gr
   if (options.gradOutput && !sameShape(options.gradOutput.shape, output.shape)) {
     throw new Error(`gradients: gradOutput ${formatShape(options.gradOutput.shape)} does not match output ${formatShape(output.shape)}`);
   }
+  return gradientsOf(output, inputs, options, false);
+}
+
+/**
+ * The backward pass. With `stopAtInputs` the inputs are treated as leaves: the pass does not
+ * continue into whatever they were computed from (composite backward rules use it, with
+ * fresh aliases as inputs, to get each input's own gradient).
+ */
+function gradientsOf(output: Tensor, inputs: readonly Tensor[], options: GradientOptions, stopAtInputs: boolean): Tensor[] {
   const targets = new Set(inputs);
-  const order = topologicalOrder(output, targets);
+  const order = topologicalOrder(output, targets, stopAtInputs);
   const createGraph = options.createGraph ?? false;
   const run = (): Tensor[] => {
     const grads = new Map<Tensor, Tensor>();
@@ -36,12 +45,14 @@ export function gradients(output: Tensor, inputs: readonly Tensor[], options: Gr
     // nothing holds it any more (the gradient map or a slice list): backward passes of
     // long chunked loops then stay close to the forward pass's memory.
     const holders = new Map<Tensor, number>();
-    const pinned = new Set<Tensor>(options.gradOutput ? [options.gradOutput] : []);
+    // The caller's gradOutput is never freed here: it is theirs (a vjp cotangent may be reused).
+    const callers = new Set<Tensor>(options.gradOutput ? [options.gradOutput] : []);
+    const pinned = new Set<Tensor>();
     const hold = (x: Tensor): void => {
       holders.set(x, (holders.get(x) ?? 0) + 1);
     };
     const release = (x: Tensor): void => {
-      if (createGraph || pinned.has(x) || (holders.get(x) ?? 0) > 0) return;
+      if (createGraph || pinned.has(x) || callers.has(x) || (holders.get(x) ?? 0) > 0) return;
       x.dispose();
     };
     const drop = (x: Tensor): void => {
@@ -159,14 +170,15 @@ function assembleSlices(t: Tensor, parts: SliceGrad[]): Tensor {
 }
 
 /** Nodes between `output` and the targets, inputs before outputs (iterative: graphs can be deep). */
-function topologicalOrder(output: Tensor, targets: Set<Tensor>): Tensor[] {
+function topologicalOrder(output: Tensor, targets: Set<Tensor>, stopAtTargets: boolean): Tensor[] {
   const needed = new Map<Tensor, boolean>();
   const order: Tensor[] = [];
   const stack: { t: Tensor; next: number }[] = [{ t: output, next: 0 }];
   const onStack = new Set<Tensor>([output]);
   while (stack.length > 0) {
     const frame = stack[stack.length - 1]!;
-    const inputs = frame.t.node?.inputs ?? [];
+    const leaf = stopAtTargets && targets.has(frame.t);
+    const inputs = leaf ? [] : (frame.t.node?.inputs ?? []);
     if (frame.next < inputs.length) {
       const input = inputs[frame.next++]!;
       if (input.requiresGrad && !needed.has(input) && !onStack.has(input)) {
@@ -179,7 +191,7 @@ function topologicalOrder(output: Tensor, targets: Set<Tensor>): Tensor[] {
     onStack.delete(frame.t);
     const isNeeded = targets.has(frame.t) || inputs.some((x) => needed.get(x) === true);
     needed.set(frame.t, isNeeded);
-    if (isNeeded && frame.t.node) order.push(frame.t);
+    if (isNeeded && frame.t.node && !leaf) order.push(frame.t);
   }
   return order;
 }
@@ -278,4 +290,17 @@ function sumProduct(a: Tensor, b: Tensor): Tensor {
   return a.mul(b).sum();
 }
 
-setVjpImpl((out, inputs, g) => gradients(out, inputs, { gradOutput: g, createGraph: true }));
+/**
+ * The recorded backward of a composite rule: differentiates `f` at `inputs` along `g`. `f`
+ * runs on fresh aliases of the inputs, so an input that is passed twice (attention(x, x, x))
+ * or that depends on another input (attention(x, 2x, x)) gets only the gradient of its own
+ * argument slot; the aliases keep the result differentiable with respect to the inputs.
+ */
+setVjpImpl((f, inputs, g) => enableGrad(() => {
+  const slots = inputs.map((x) => {
+    const out = x.detach();
+    return x.requiresGrad ? record(out, 'alias', [x], (gx) => [gx]) : out;
+  });
+  for (const s of slots) s.requiresGrad = true;
+  return gradientsOf(f(...slots), slots, { gradOutput: g, createGraph: true }, true);
+}));

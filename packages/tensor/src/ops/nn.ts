@@ -229,19 +229,21 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionCal
 }
 
 function compositeAttentionGrads(q: Tensor, k: Tensor, v: Tensor, g: Tensor, options: AttentionCallOptions): Tensor[] {
-  // Local import cycle avoided: autograd depends on ops, not the reverse, so use the graph directly.
-  const o = naiveAttention(q, k, v, options);
-  return vjpThrough(o, [q, k, v], g);
+  // Each of q, k, v gets the gradient of its own slot, even when they are the same tensor
+  // or one is computed from another (the autograd module differentiates at fresh aliases).
+  return vjpThrough((qs, ks, vs) => naiveAttention(qs!, ks!, vs!, options), [q, k, v], g);
 }
 
-let vjpImpl: ((out: Tensor, inputs: Tensor[], g: Tensor) => Tensor[]) | undefined;
-/** @internal Set by the autograd module. */
-export function setVjpImpl(fn: (out: Tensor, inputs: Tensor[], g: Tensor) => Tensor[]): void {
+/** A composite backward: the gradients of `f` at `inputs` along `g`, one per argument slot. */
+type VjpImpl = (f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], g: Tensor) => Tensor[];
+let vjpImpl: VjpImpl | undefined;
+/** @internal Set by the autograd module (autograd depends on ops, not the reverse). */
+export function setVjpImpl(fn: VjpImpl): void {
   vjpImpl = fn;
 }
-function vjpThrough(out: Tensor, inputs: Tensor[], g: Tensor): Tensor[] {
+function vjpThrough(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], g: Tensor): Tensor[] {
   if (!vjpImpl) throw new Error('internal: autograd not loaded');
-  return vjpImpl(out, inputs, g);
+  return vjpImpl(f, inputs, g);
 }
 
 /** Splits the last axis into heads: [..., T, H*D] -> [..., H, T, D]. */
