@@ -26,7 +26,19 @@ export function gradients(output: Tensor, inputs: readonly Tensor[], options: Gr
   if (options.gradOutput && !sameShape(options.gradOutput.shape, output.shape)) {
     throw new Error(`gradients: gradOutput ${formatShape(options.gradOutput.shape)} does not match output ${formatShape(output.shape)}`);
   }
+  inputs.forEach((x, i) => {
+    if (x.dtype === 'int32') throw new TypeError(`gradients: input ${i} ${formatShape(x.shape)} is int32; only float32 and float64 tensors have gradients`);
+  });
   return gradientsOf(output, inputs, options, false);
+}
+
+/** The functional transforms differentiate floating-point arguments only. */
+function checkDifferentiable(op: string, xs: readonly Tensor[]): void {
+  xs.forEach((x, i) => {
+    if (x.dtype === 'int32') {
+      throw new TypeError(`${op}: argument leaf ${i} ${formatShape(x.shape)} is int32; only float32 and float64 tensors can be differentiated (pass integer data as a further argument)`);
+    }
+  });
 }
 
 /**
@@ -239,6 +251,7 @@ export function valueAndGrad<A extends TensorTree = Tensor, R extends unknown[] 
 ): (x: A, ...rest: R) => [Tensor, A] {
   return (x: A, ...rest: R) => {
     const xs = leaves(x);
+    checkDifferentiable('grad', xs);
     const nested = transformDepth > 0 || xs.some((t) => t.requiresGrad);
     const tracked = xs.map(alias);
     transformDepth++;
@@ -265,6 +278,7 @@ export function grad<A extends TensorTree = Tensor, R extends unknown[] = []>(f:
 /** The output of `f` and a function mapping an output cotangent to the input cotangent. */
 export function vjp<A extends TensorTree = Tensor>(f: (x: A) => Tensor, x: A): [Tensor, (cotangent: Tensor) => A] {
   const xs = leaves(x);
+  checkDifferentiable('vjp', xs);
   const nested = transformDepth > 0 || xs.some((t) => t.requiresGrad);
   const tracked = xs.map(alias);
   transformDepth++;

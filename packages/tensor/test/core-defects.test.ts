@@ -104,3 +104,85 @@ describe('gradients and vjp leave the caller\'s cotangent alive', () => {
     expect(Array.from(pull(cotangent).dataSync())).toEqual(first);
   });
 });
+
+describe('max, min, argmax, argmin over zero rows give an empty result', () => {
+  test('reductions of [0, 5] along the non-empty axis', () => {
+    const x = ops.zeros([0, 5]);
+    for (const f of [ops.max, ops.min, ops.sum, ops.logsumexp]) expect(f(x, -1).shape).toEqual([0]);
+    expect(ops.max(x, -1, true).shape).toEqual([0, 1]);
+    expect(ops.argmax(x, -1).shape).toEqual([0]);
+    expect(ops.argmin(x, 1).dtype).toBe('int32');
+    expect(ops.max(ops.zeros([2, 0, 3]), [0, 2]).shape).toEqual([0]);
+  });
+
+  test('softmax, logSoftmax and crossEntropy on an empty batch, with gradients', () => {
+    const logits = ops.zeros([0, 4], { dtype: 'float64' });
+    logits.requiresGrad = true;
+    expect(ops.softmax(logits).shape).toEqual([0, 4]);
+    expect(ops.logSoftmax(logits, 0).shape).toEqual([0, 4]);
+    expect(Array.from(ops.logsumexp(ops.zeros([2, 0]), -1).dataSync())).toEqual([-Infinity, -Infinity]);
+    const loss = ops.crossEntropy(logits, ops.zeros([0], { dtype: 'int32' }));
+    expect(loss.item() === 0).toBe(true); // -0: the negated sum of nothing
+    expect(gradients(loss, [logits])[0]!.shape).toEqual([0, 4]);
+    const [g] = gradients(ops.sum(ops.max(logits, -1)), [logits], { createGraph: true });
+    expect(g!.shape).toEqual([0, 4]);
+  });
+
+  test('an empty reduced axis is still refused, naming the op and the axis', () => {
+    expect(() => ops.max(ops.zeros([3, 0]), -1)).toThrow(/^max: cannot reduce over axis 1 of size 0 \(shape \[3, 0\]\)/);
+    expect(() => ops.min(ops.zeros([0]))).toThrow(/^min: cannot reduce over axis 0 of size 0/);
+    expect(() => ops.argmax(ops.zeros([0, 0]), 0)).toThrow(/^argmax: cannot reduce over axis 0/);
+    expect(ops.sum(ops.zeros([3, 0]), -1).dataSync()).toEqual(new Float32Array(3));
+  });
+});
+
+describe('float-only ops refuse int32', () => {
+  const i32 = (): Tensor => tensor([1, 2, 3], [1, 3], { dtype: 'int32' });
+  const refused: [string, (x: Tensor) => Tensor][] = [
+    ['exp', ops.exp], ['log', ops.log], ['sqrt', ops.sqrt], ['rsqrt', ops.rsqrt], ['tanh', ops.tanh],
+    ['sigmoid', ops.sigmoid], ['erf', ops.erf], ['reciprocal', ops.reciprocal], ['sin', ops.sin], ['cos', ops.cos],
+    ['softplus', ops.softplus], ['mean', (x) => ops.mean(x)], ['variance', (x) => ops.variance(x)],
+    ['logsumexp', (x) => ops.logsumexp(x, -1)], ['softmax', (x) => ops.softmax(x)], ['logSoftmax', (x) => ops.logSoftmax(x)],
+    ['layerNorm', (x) => ops.layerNorm(x)], ['rmsNorm', (x) => ops.rmsNorm(x)], ['l2Normalize', (x) => ops.l2Normalize(x)],
+    ['silu', ops.silu], ['gelu', (x) => ops.gelu(x)], ['mseLoss', (x) => ops.mseLoss(x, x)],
+    ['dropout', (x) => ops.dropout(x, 0.5, ops.zeros([1, 3]))], ['rope', (x) => ops.rope(ops.reshape(ops.concat([x, x], 1), [1, 6]))],
+    ['attention', (x) => ops.attention(x, x, x)], ['naiveAttention', (x) => ops.naiveAttention(x, x, x)],
+    ['crossEntropy', (x) => ops.crossEntropy(x, tensor([0], [1], { dtype: 'int32' }))],
+  ];
+  for (const [name, f] of refused) {
+    test(name, () => {
+      expect(() => f(i32())).toThrow(TypeError);
+      expect(() => f(i32())).toThrow(new RegExp(`^${name}: '\\w+' is int32, but ${name} is defined for float32 and float64 tensors only`));
+    });
+  }
+
+  test('gradients, grad and vjp refuse int32 arguments', () => {
+    expect(() => grad((x: Tensor) => ops.sum(ops.mul(x, x)))(i32())).toThrow(/^grad: argument leaf 0 \[1, 3\] is int32/);
+    expect(() => vjp((x: Tensor) => ops.mul(x, x), i32())).toThrow(/^vjp: argument leaf 0 \[1, 3\] is int32/);
+    const f = tensor([1, 2], [2]);
+    f.requiresGrad = true;
+    expect(() => gradients(ops.sum(f), [f, i32()])).toThrow(/^gradients: input 1 \[1, 3\] is int32/);
+  });
+
+  test('integer ops keep working on int32', () => {
+    const x = i32();
+    const y = tensor([3, -1, 2], [1, 3], { dtype: 'int32' });
+    expect(Array.from(ops.add(x, y).dataSync())).toEqual([4, 1, 5]);
+    expect(Array.from(ops.mul(x, y).dataSync())).toEqual([3, -2, 6]);
+    expect(Array.from(ops.sub(x, 1).dataSync())).toEqual([0, 1, 2]);
+    expect(Array.from(ops.maximum(x, y).dataSync())).toEqual([3, 2, 3]);
+    expect(Array.from(ops.gt(x, y).dataSync())).toEqual([0, 1, 1]);
+    expect(ops.sum(x).item()).toBe(6);
+    expect(ops.max(y).item()).toBe(3);
+    expect(ops.prod(x).item()).toBe(6);
+    expect(Array.from(ops.cumsum(x).dataSync())).toEqual([1, 3, 6]);
+    expect(Array.from(ops.abs(ops.neg(y)).dataSync())).toEqual([3, 1, 2]);
+    expect(Array.from(ops.square(y).dataSync())).toEqual([9, 1, 4]);
+    expect(Array.from(ops.relu(y).dataSync())).toEqual([3, 0, 2]);
+    expect(Array.from(ops.sign(y).dataSync())).toEqual([1, -1, 1]);
+    expect(ops.argmax(y).dataSync()[0]).toBe(0);
+    expect(Array.from(ops.matmul(x, ops.transpose(y)).dataSync())).toEqual([7]);
+    expect(Array.from(ops.indexSelect(tensor([10, 20, 30]), 0, tensor([2, 0], [2], { dtype: 'int32' })).dataSync())).toEqual([30, 10]);
+    expect(ops.cast(x, 'float32').dtype).toBe('float32');
+  });
+});

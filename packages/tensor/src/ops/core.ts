@@ -7,6 +7,7 @@ import {
   ShapeError, broadcastShapes, checkShape, contiguousStrides, formatShape, normalizeAxes, normalizeAxis, sizeOf,
 } from '../shape.js';
 import { Tensor, fromStorage, record, sameShape, viewOf, type NestedArray } from '../tensor.js';
+import { requireFloat } from './dtype.js';
 
 // ---------------------------------------------------------------- creation
 
@@ -184,8 +185,16 @@ export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
 
 // ---------------------------------------------------------------- elementwise
 
+/** Unary ops without an integer meaning, by their public names. */
+const FLOAT_ONLY_UNARY: Partial<Record<UnaryOp, string>> = {
+  exp: 'exp', log: 'log', sqrt: 'sqrt', rsqrt: 'rsqrt', tanh: 'tanh', sigmoid: 'sigmoid', erf: 'erf',
+  recip: 'reciprocal', sin: 'sin', cos: 'cos', softplus: 'softplus',
+};
+
 function unaryPrimitive(op: UnaryOp, x: Tensor, backward: ((g: Tensor, out: Tensor) => Tensor) | null): Tensor {
   checkAlive(op, x, 'x');
+  const floatName = FLOAT_ONLY_UNARY[op];
+  if (floatName !== undefined) requireFloat(floatName, x);
   const out = fromStorage(x.backend.unary(op, x.view(), x.dtype), x.shape);
   if (backward === null || x.dtype === 'int32') return out;
   return record(out, op, [x], (g) => [backward(g, out)]);
@@ -507,14 +516,17 @@ export function split(x: Tensor, sizes: number | readonly number[], axis = 0): T
  * Moves the reduced axes last, makes the tensor contiguous and hands the backend a
  * [kept, reduced] matrix.
  */
-function reduceRowsOf(x: Tensor, axes: number[], run: (storage: import('../backend.js').Storage, rows: number, cols: number) => import('../backend.js').Storage): { storage: import('../backend.js').Storage; kept: number[] } {
+function reduceRowsOf(
+  x: Tensor, axes: number[], outDtype: DType, run: (storage: Storage, rows: number, cols: number) => Storage,
+): { storage: Storage; kept: number[] } {
   const keptAxes = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
   const perm = [...keptAxes, ...axes];
   const moved = permuteRaw(x, perm);
   const dense = moved.isContiguous() ? moved : contiguousRaw(moved);
   const rows = sizeOf(keptAxes.map((i) => x.shape[i]!));
   const cols = sizeOf(axes.map((i) => x.shape[i]!));
-  const storage = run(dense.view().storage, rows, cols);
+  // No rows: an empty result on every backend, without a kernel launch.
+  const storage = rows === 0 ? x.backend.fill(0, 0, outDtype) : run(dense.view().storage, rows, cols);
   if (dense !== moved) dense.dispose();
   if (moved !== x) moved.dispose();
   return { storage, kept: keptAxes.map((i) => x.shape[i]!) };
@@ -533,11 +545,22 @@ function keepDimsShape(shape: readonly number[], axes: readonly number[]): numbe
   return shape.map((d, i) => (axes.includes(i) ? 1 : d));
 }
 
+/**
+ * max/min/argmax/argmin have no value over an empty axis (there is no identity), as in
+ * PyTorch; zero rows with a non-empty axis are fine and give an empty result.
+ */
+function checkReducedNotEmpty(op: string, x: Tensor, axes: readonly number[]): void {
+  const empty = axes.filter((a) => x.shape[a] === 0);
+  if (empty.length > 0) {
+    throw new ShapeError(`${op}: cannot reduce over axis ${empty[0]} of size 0 (shape ${formatShape(x.shape)}): the ${op} of no values is undefined`);
+  }
+}
+
 function reducePrimitive(op: ReduceOp, x: Tensor, axis: number | readonly number[] | undefined, keepDims: boolean): Tensor {
   checkAlive(op, x, 'x');
   const axes = normalizeAxes(op, axis, x.ndim);
-  if (x.size === 0 && (op === 'max' || op === 'min')) throw new ShapeError(`${op}: reduction of an empty tensor ${formatShape(x.shape)}`);
-  const { storage, kept } = reduceRowsOf(x, axes, (s, rows, cols) => x.backend.reduceRows(op, s, rows, cols));
+  if (op === 'max' || op === 'min') checkReducedNotEmpty(op, x, axes);
+  const { storage, kept } = reduceRowsOf(x, axes, x.dtype, (s, rows, cols) => x.backend.reduceRows(op, s, rows, cols));
   const outShape = keepDims ? keepDimsShape(x.shape, axes) : kept;
   const out = fromStorage(storage, outShape);
   if (x.dtype === 'int32') return out;
@@ -574,6 +597,7 @@ export function prod(x: Tensor, axis?: number | readonly number[], keepDims = fa
 }
 
 export function mean(x: Tensor, axis?: number | readonly number[], keepDims = false): Tensor {
+  requireFloat('mean', x);
   const axes = normalizeAxes('mean', axis, x.ndim);
   const count = sizeOf(axes.map((a) => x.shape[a]!));
   return div(sum(x, axes, keepDims), count);
@@ -581,6 +605,7 @@ export function mean(x: Tensor, axis?: number | readonly number[], keepDims = fa
 
 /** Variance (biased by default, `correction: 1` for the unbiased estimate). */
 export function variance(x: Tensor, axis?: number | readonly number[], keepDims = false, correction = 0): Tensor {
+  requireFloat('variance', x);
   const axes = normalizeAxes('var', axis, x.ndim);
   const count = sizeOf(axes.map((a) => x.shape[a]!));
   const centred = sub(x, mean(x, axes, true));
@@ -588,7 +613,13 @@ export function variance(x: Tensor, axis?: number | readonly number[], keepDims 
 }
 
 export function logsumexp(x: Tensor, axis?: number | readonly number[], keepDims = false): Tensor {
+  requireFloat('logsumexp', x);
   const axes = normalizeAxes('logsumexp', axis, x.ndim);
+  if (x.size === 0) {
+    // Nothing to shift by: log(0) = -Infinity over an empty axis, an empty result over no rows.
+    const empty = log(sum(exp(x), axes, true));
+    return keepDims ? empty : reshape(empty, x.shape.filter((_, i) => !axes.includes(i)));
+  }
   const m = detach(max(x, axes, true));
   const safeM = where(ne(m, m), 0, where(eq(abs(m), Infinity), 0, m));
   const out = add(log(sum(exp(sub(x, safeM)), axes, true)), safeM);
@@ -598,7 +629,8 @@ export function logsumexp(x: Tensor, axis?: number | readonly number[], keepDims
 function argReduce(op: 'argmax' | 'argmin', x: Tensor, axis: number, keepDims: boolean): Tensor {
   checkAlive(op, x, 'x');
   const a = normalizeAxis(op, axis, x.ndim);
-  const { storage, kept } = reduceRowsOf(x, [a], (s, rows, cols) => x.backend.argReduceRows(op, s, rows, cols));
+  checkReducedNotEmpty(op, x, [a]);
+  const { storage, kept } = reduceRowsOf(x, [a], 'int32', (s, rows, cols) => x.backend.argReduceRows(op, s, rows, cols));
   return fromStorage(storage, keepDims ? keepDimsShape(x.shape, [a]) : kept);
 }
 

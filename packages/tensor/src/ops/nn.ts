@@ -9,11 +9,16 @@ import {
   padAxis, reshape, rsqrt, sigmoid, square, sub, sum, takeAlongLastAxis, tanh, transpose, unsqueeze, where, zerosLike,
   maximum,
 } from './core.js';
+import { requireFloat } from './dtype.js';
 
-export const silu = (x: Tensor): Tensor => mul(x, sigmoid(x));
+export function silu(x: Tensor): Tensor {
+  requireFloat('silu', x);
+  return mul(x, sigmoid(x));
+}
 
 /** GELU, exact (erf) by default or the tanh approximation. */
 export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
+  requireFloat('gelu', x);
   if (approximate === 'tanh') {
     const inner = mul(add(x, mul(mul(square(x), x), 0.044715)), Math.sqrt(2 / Math.PI));
     return mul(mul(x, 0.5), add(tanh(inner), 1));
@@ -22,10 +27,12 @@ export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
 }
 
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
+  requireFloat('logSoftmax', x);
   return sub(x, logsumexp(x, axis, true));
 }
 
 export function softmax(x: Tensor, axis = -1): Tensor {
+  requireFloat('softmax', x);
   return exp(logSoftmax(x, axis));
 }
 
@@ -37,6 +44,7 @@ export interface NormOptions {
 
 /** Layer normalisation over the last axis (biased variance). */
 export function layerNorm(x: Tensor, options: NormOptions = {}): Tensor {
+  requireFloat('layerNorm', x);
   const centred = sub(x, mean(x, -1, true));
   const variance = mean(square(centred), -1, true);
   let out = mul(centred, rsqrt(add(variance, options.eps ?? 1e-5)));
@@ -47,6 +55,7 @@ export function layerNorm(x: Tensor, options: NormOptions = {}): Tensor {
 
 /** RMS normalisation over the last axis. */
 export function rmsNorm(x: Tensor, options: NormOptions = {}): Tensor {
+  requireFloat('rmsNorm', x);
   let out = mul(x, rsqrt(add(mean(square(x), -1, true), options.eps ?? 1e-6)));
   if (options.weight) out = mul(out, options.weight);
   return out;
@@ -54,6 +63,7 @@ export function rmsNorm(x: Tensor, options: NormOptions = {}): Tensor {
 
 /** x / max(||x||_2, eps) along an axis. */
 export function l2Normalize(x: Tensor, axis = -1, eps = 1e-12): Tensor {
+  requireFloat('l2Normalize', x);
   // max(sqrt(s), eps) = sqrt(max(s, eps^2)): clamping before the root keeps the gradient of
   // an all-zero vector (padding) finite instead of 0 * inf = NaN.
   return mul(x, rsqrt(maximum(sum(square(x), axis, true), eps * eps)));
@@ -76,6 +86,7 @@ export interface CrossEntropyOptions {
  * over non-ignored targets.
  */
 export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntropyOptions = {}): Tensor {
+  requireFloat('crossEntropy', logits, 'logits');
   if (targets.dtype !== 'int32') throw new TypeError(`crossEntropy: targets must be int32, got ${targets.dtype}`);
   const lead = logits.shape.slice(0, -1);
   if (lead.length !== targets.ndim || lead.some((d, i) => d !== targets.shape[i])) {
@@ -96,6 +107,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
 }
 
 export function mseLoss(prediction: Tensor, target: Tensor): Tensor {
+  requireFloat('mseLoss', prediction, 'prediction');
   return mean(square(sub(prediction, target)));
 }
 
@@ -135,6 +147,7 @@ export function triu(n: number, m = n, k = 0): Tensor {
 
 /** Inverted dropout with an explicit uniform draw `noise` in [0, 1) of x's shape. */
 export function dropout(x: Tensor, p: number, noise: Tensor): Tensor {
+  requireFloat('dropout', x);
   if (p <= 0) return x;
   if (p >= 1) return zerosLike(x);
   return div(mul(x, cast(ge(noise, p), x.dtype)), 1 - p);
@@ -171,6 +184,7 @@ export function attentionMask(queryLength: number, keyLength: number, options: A
 
 /** softmax(q k^T * scale + mask) v, materialising the score matrix: the readable reference. */
 export function naiveAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionCallOptions = {}): Tensor {
+  for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) requireFloat('naiveAttention', t, name);
   const o = resolveAttention(q, options);
   const tq = q.shape[q.ndim - 2]!;
   const tk = k.shape[k.ndim - 2]!;
@@ -191,6 +205,7 @@ export function naiveAttention(q: Tensor, k: Tensor, v: Tensor, options: Attenti
  * expressed with the composite form instead so it stays differentiable.
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionCallOptions = {}): Tensor {
+  for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) requireFloat('attention', t, name);
   const o = resolveAttention(q, options);
   if (q.ndim < 2 || k.ndim !== q.ndim || v.ndim !== q.ndim) {
     throw new ShapeError(`attention: q ${formatShape(q.shape)}, k ${formatShape(k.shape)}, v ${formatShape(v.shape)} must have the same rank >= 2`);
@@ -264,6 +279,7 @@ export function mergeHeads(x: Tensor): Tensor {
 
 /** Rotary position embedding on [..., T, D] (D even), positions starting at `offset`. */
 export function rope(x: Tensor, offset = 0, base = 10000): Tensor {
+  requireFloat('rope', x);
   const d = x.shape[x.ndim - 1]!;
   const t = x.shape[x.ndim - 2]!;
   if (d % 2 !== 0) throw new ShapeError(`rope: head dimension ${d} must be even`);
