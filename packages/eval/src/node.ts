@@ -1,0 +1,2 @@
+// Node entry of @titans/eval (the package's "node" export condition).
+export * from './index.ts';
