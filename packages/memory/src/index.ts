@@ -7,3 +7,5 @@ export {
 export * from './scan.js';
 export * from './golden.js';
 export * from './neural-memory.js';
+export * from './omega.js';
+export * from './omega-golden.js';
