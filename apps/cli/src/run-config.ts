@@ -4,9 +4,10 @@
 // full before anything runs (a bad value is a one-line UsageError naming the key), and is
 // saved as run.json next to the checkpoint so `--resume`, `eval` and `info` know what ran.
 import {
-  ARCHITECTURES, PAPER_SIZES, defineConfig, paperConfig, tinyConfig,
-  type ArchitectureName, type ModelConfig, type ModelConfigInput, type PaperSize,
+  ARCHITECTURES, PAPER_SIZES, defineConfig, memoryRuleOf, paperConfig, tinyConfig,
+  type ArchitectureName, type MemoryConfig, type ModelConfig, type ModelConfigInput, type PaperSize,
 } from '@titans/models';
+import { validateRule, type MemoryRule } from '@titans/memory';
 import { UsageError } from './command.js';
 import { readUserJson } from './paths.js';
 import { demoModelConfig } from './demo/recipe.js';
@@ -97,7 +98,7 @@ export function presetConfig(name: string): ModelConfig {
 
 // ---------------------------------------------------------------- schema
 
-type FieldType = 'integer' | 'number' | 'boolean' | 'string';
+type FieldType = 'integer' | 'number' | 'boolean' | 'string' | 'gates' | 'rule';
 interface Field {
   readonly type: FieldType;
   readonly min?: number;
@@ -105,7 +106,9 @@ interface Field {
   readonly choices?: readonly string[];
 }
 
-const MODEL_FIELDS: Record<string, Field> = {
+// Typed against ModelConfig / MemoryConfig so a field added there and written into every
+// saved config.json / run.json fails to compile here until the reader knows it.
+const MODEL_FIELDS: Record<Exclude<keyof ModelConfig, 'memory'> | 'preset', Field> = {
   preset: { type: 'string' },
   architecture: { type: 'string', choices: ARCHITECTURES },
   vocabSize: { type: 'integer', min: 2 },
@@ -123,7 +126,7 @@ const MODEL_FIELDS: Record<string, Field> = {
   seed: { type: 'integer', min: 0 },
 };
 
-const MEMORY_FIELDS: Record<string, Field> = {
+const MEMORY_FIELDS: Record<keyof MemoryConfig, Field> = {
   heads: { type: 'integer', min: 1 },
   depth: { type: 'integer', min: 1 },
   expansion: { type: 'number', min: 0 },
@@ -131,6 +134,23 @@ const MEMORY_FIELDS: Record<string, Field> = {
   convKernel: { type: 'integer', min: 0 },
   outputGate: { type: 'boolean' },
   thetaMax: { type: 'number', min: 0 },
+  /** { theta?, eta?, alpha? }: initial gate logits. */
+  gateBias: { type: 'gates' },
+  /** Overrides of the update rule (MemoryRule fields except the architecture). */
+  ruleOverrides: { type: 'rule' },
+};
+
+/** The MemoryRule fields `model.memory.ruleOverrides` may set, with their checks (bias and retention are objects checked by the rule's own validation). */
+const RULE_FIELDS: Record<Exclude<keyof MemoryRule, 'architecture'>, Field | 'object'> = {
+  bias: 'object',
+  retention: 'object',
+  chunkSize: { type: 'integer', min: 1 },
+  momentum: { type: 'boolean' },
+  forgetting: { type: 'boolean' },
+  maxSurpriseNorm: { type: 'number', min: 0 },
+  momentumOrder: { type: 'integer', min: 1 },
+  layerLearningRates: { type: 'boolean' },
+  orthogonalizeSurprise: { type: 'boolean' },
 };
 
 const DATA_FIELDS: Record<keyof DataConfig, Field> = {
@@ -167,6 +187,27 @@ function checkField(key: string, value: unknown, field: Field): void {
     throw new UsageError(`invalid config value ${key}=${describe(value)}: expected ${expected}`);
   };
   switch (field.type) {
+    case 'gates': {
+      if (!isRecord(value)) fail('an object { theta?, eta?, alpha? } of finite numbers');
+      for (const [gate, bias] of Object.entries(value as Record<string, unknown>)) {
+        if (gate !== 'theta' && gate !== 'eta' && gate !== 'alpha') throw new UsageError(`unknown config key '${key}.${gate}' (gates: theta, eta, alpha)`);
+        if (typeof bias !== 'number' || !Number.isFinite(bias)) throw new UsageError(`invalid config value ${key}.${gate}=${describe(bias)}: expected a finite number`);
+      }
+      return;
+    }
+    case 'rule': {
+      if (!isRecord(value)) fail('an object of memory-rule fields');
+      for (const [name, ruleValue] of Object.entries(value as Record<string, unknown>)) {
+        const ruleField = Object.hasOwn(RULE_FIELDS, name) ? (RULE_FIELDS as Record<string, Field | 'object'>)[name] : undefined;
+        if (!ruleField) throw new UsageError(`unknown config key '${key}.${name}' (${Object.keys(RULE_FIELDS).join(', ')})`);
+        if (ruleField === 'object') {
+          if (!isRecord(ruleValue) || typeof ruleValue.kind !== 'string') throw new UsageError(`invalid config value ${key}.${name}=${describe(ruleValue)}: expected an object with a 'kind'`);
+        } else {
+          checkField(`${key}.${name}`, ruleValue, ruleField);
+        }
+      }
+      return;
+    }
     case 'boolean':
       if (typeof value !== 'boolean') fail('true or false');
       return;
@@ -214,14 +255,13 @@ export function checkInput(input: RunConfigInput, origin: string): void {
       if (name === 'model' && key === 'memory') {
         if (!isRecord(value)) throw new UsageError(`${origin}: 'model.memory' must be an object`);
         for (const [memoryKey, memoryValue] of Object.entries(value)) {
-          if (memoryKey === 'ruleOverrides') continue;
-          const field = MEMORY_FIELDS[memoryKey];
+          const field = Object.hasOwn(MEMORY_FIELDS, memoryKey) ? (MEMORY_FIELDS as Record<string, Field>)[memoryKey] : undefined;
           if (!field) throw new UsageError(`${origin}: unknown config key 'model.memory.${memoryKey}'`);
           checkField(`model.memory.${memoryKey}`, memoryValue, field);
         }
         continue;
       }
-      const field = fields[key];
+      const field = Object.hasOwn(fields, key) ? fields[key] : undefined;
       if (!field) throw new UsageError(`${origin}: unknown config key '${name}.${key}'`);
       checkField(`${name}.${key}`, value, field);
     }
@@ -237,10 +277,9 @@ export function readConfigFile(path: string, shown: string): RunConfigInput {
   const json = readUserJson(path, shown);
   if (!isRecord(json)) throw new UsageError(`${shown}: expected a JSON object`);
   // A bare model config (what a checkpoint's config.json holds) is accepted as { model }.
-  const input: RunConfigInput = 'architecture' in json || 'preset' in json ? { model: json } : (json as RunConfigInput);
-  if ('architecture' in json && 'memory' in json && isRecord(json.memory)) {
-    // A saved ModelConfig carries every memory field, ruleOverrides included; all fine.
-  }
+  // A checkpoint's config.json also carries its save's step and run id ('__checkpoint__'): not a config key.
+  const { __checkpoint__: _mark, ...bare } = json;
+  const input: RunConfigInput = 'architecture' in json || 'preset' in json ? { model: bare } : (json as RunConfigInput);
   checkInput(input, shown);
   return input;
 }
@@ -258,6 +297,8 @@ export function applySet(input: RunConfigInput, assignment: string): RunConfigIn
     value = text;
   }
   const [section, ...rest] = path;
+  const unsafe = path.find((part) => part === '__proto__' || part === 'constructor' || part === 'prototype');
+  if (unsafe !== undefined) throw new UsageError(`--set ${path.join('.')}: '${unsafe}' is not a config key`);
   if (section === 'seed' && rest.length === 0) return { ...input, seed: value };
   if (section !== 'model' && section !== 'data' && section !== 'train') {
     throw new UsageError(`--set ${path.join('.')}: unknown config key (keys start with model., data., train. or are seed)`);
@@ -298,10 +339,13 @@ export function resolveRunConfig(input: RunConfigInput): RunConfig {
     if (preset !== undefined) {
       const base = presetConfig(preset);
       const overrides = modelInput as Partial<ModelConfigInput>;
-      model = defineConfig({ ...base, ...overrides, architecture: overrides.architecture ?? base.architecture, memory: { ...base.memory, ...overrides.memory } });
+      const memory = { ...base.memory, ...overrides.memory, ruleOverrides: { ...base.memory.ruleOverrides, ...overrides.memory?.ruleOverrides } };
+      model = defineConfig({ ...base, ...overrides, architecture: overrides.architecture ?? base.architecture, memory });
     } else {
       model = defineConfig(modelInput as unknown as ModelConfigInput);
     }
+    const rule = memoryRuleOf(model);
+    if (rule) validateRule(rule);
   } catch (error) {
     if (error instanceof UsageError) throw error;
     throw new UsageError(`invalid config: ${(error as Error).message}`);

@@ -1,11 +1,14 @@
 // `titans train`: trains a model from a config file or preset plus overrides on a data task,
 // checkpointing into --out; `--resume` continues a run exactly; Ctrl-C saves and exits.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { countParameters, hasCheckpoint, progressLogger } from '@titans/models';
+import {
+  CHECKPOINT_FILES, CheckpointError, CheckpointSaveError, TrainingDivergedError, countParameters, hasCheckpoint, progressLogger, type TrainResult,
+} from '@titans/models';
 import { EXIT, UsageError, resolveUserPath, type Command, type CommandContext } from '../command.js';
 import { selectBackend } from '../backend.js';
-import { readCheckpointSummary } from '../checkpoint.js';
+import { checkpointMessage, readCheckpointSummary } from '../checkpoint.js';
+import { checkModelFits, checkTrainingFits } from '../limits.js';
 import { fixed, grouped } from '../format.js';
 import { choiceValue, expectPositional, integerValue, parseArgs, type ParsedArgs } from '../options.js';
 import { checkWritableDirectory, isNonEmptyDirectory, outputDirectory, readUserJson } from '../paths.js';
@@ -35,12 +38,18 @@ run:
   --backend cpu|webgpu|auto, --seed N, --json
 
 config keys: model.{architecture,vocabSize,dim,layers,heads,mlpHidden,window,segmentLength,
-persistentTokens,memory.{heads,depth,expansion,chunkSize,convKernel,outputGate,thetaMax},seed},
+persistentTokens,ropeBase,normEps,tieEmbeddings,dtype,seed,memory.{heads,depth,expansion,
+chunkSize,convKernel,outputGate,thetaMax,gateBias,ruleOverrides}},
 data.{task,tokenizer,sequenceLength,batchSize,digits,passkeyRows,answerWeight,numPairs,mqarVocab},
 train.{steps,lr,warmupSteps,minLrRatio,weightDecay,clipNorm,gradAccumulation,checkpointEvery,
 evalEvery,evalBatches}, seed
 
-exit codes: 0 trained, 2 bad input, 130 interrupted (checkpoint saved)`;
+A second trainer on the same --out is refused (the first holds a lock file, .titans-lock).
+If training diverges (the loss stays non-finite) or a save fails (disk full), it stops and
+names the step of the checkpoint left on disk, which is intact. A first run that stops
+before its first save can be started again with the same command (not --resume).
+
+exit codes: 0 trained, 1 diverged or could not save, 2 bad input, 130 interrupted (checkpoint saved)`;
 
 /** The run config from --config/--preset/--set/--data/--steps/--seed. */
 export function runConfigFromArgs(parsed: ParsedArgs, context: CommandContext): RunConfig {
@@ -88,12 +97,21 @@ export const trainCommand: Command = {
         if (parsed.values[option] !== undefined) throw new UsageError(`--resume continues the run saved in ${parsed.global.out}; --${option} cannot change it`);
       }
       if ((parsed.repeated.set ?? []).length > 0) throw new UsageError(`--resume continues the run saved in ${parsed.global.out}; --set cannot change it`);
-      if (!existsSync(dir) || !(await hasCheckpoint(dir))) throw new UsageError(`nothing to resume: ${parsed.global.out} holds no checkpoint`);
+      if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`nothing to resume: ${parsed.global.out} is not a directory`);
       const runFile = join(dir, RUN_FILE);
+      if (!existsSync(dir) || !(await hasCheckpoint(dir))) {
+        if (existsSync(runFile)) {
+          throw new UsageError(`nothing to resume: ${parsed.global.out} holds no checkpoint (its run stopped before the first save); start it again with the same command without --resume`);
+        }
+        throw new UsageError(`nothing to resume: ${parsed.global.out} holds no checkpoint`);
+      }
       if (!existsSync(runFile)) throw new UsageError(`cannot resume ${parsed.global.out}: no ${RUN_FILE} (not written by titans train)`);
       run = parseRunConfig(readUserJson(runFile, `${parsed.global.out}/${RUN_FILE}`), `${parsed.global.out}/${RUN_FILE}`);
+      // Validates every file's header, size and save mark (no weights read); the weights are checked as they load.
       const summary = await readCheckpointSummary(dir, context);
       const done = summary.trainer?.step ?? 0;
+      if (summary.trainer === null) throw new UsageError(`cannot resume ${parsed.global.out}: it has no ${CHECKPOINT_FILES.trainer} (weights only)`);
+      if (!summary.files[CHECKPOINT_FILES.optimizer]) throw new UsageError(`cannot resume ${parsed.global.out}: it has no ${CHECKPOINT_FILES.optimizer}`);
       if (parsed.values.steps !== undefined) {
         const steps = integerValue('steps', parsed.values.steps, { min: 1 });
         if (steps <= done) throw new UsageError(`--steps ${steps} is not beyond the checkpoint's step ${done}`);
@@ -105,10 +123,14 @@ export const trainCommand: Command = {
       run = runConfigFromArgs(parsed, context);
       dir = outputDirectory(parsed.global.out, 'train', context);
       checkWritableDirectory(dir);
-      if (isNonEmptyDirectory(dir) && (existsSync(join(dir, RUN_FILE)) || (await hasCheckpoint(dir)))) {
+      if (isNonEmptyDirectory(dir) && (await hasCheckpoint(dir))) {
         throw new UsageError(`${parsed.global.out ?? dir} already holds a run (use --resume to continue it, or another --out)`);
       }
+      // A run.json without a checkpoint is a first run that stopped before saving: it starts again.
+      if (existsSync(join(dir, RUN_FILE))) context.err(`note: ${parsed.global.out ?? dir} holds a run that stopped before its first checkpoint; starting it again`);
     }
+    checkModelFits(run.model, 'invalid config', 4);
+    checkTrainingFits(run.model, run.data.batchSize, run.data.sequenceLength);
     checkData(run, await tokenizerFor(run.data.tokenizer));
     const backend = await selectBackend(parsed.global.backend);
     if (backend.note) context.err(backend.note);
@@ -118,7 +140,21 @@ export const trainCommand: Command = {
     try {
       const params = countParameters(run.model);
       context.err(`${resume ? 'resuming' : 'training'} ${run.model.architecture} (${grouped(params)} parameters) on ${run.data.task}, ${run.data.batchSize} x ${run.data.sequenceLength} tokens per step, ${run.train.steps} steps, ${backend.name}; checkpoints in ${dir}`);
-      const { result } = await runTraining({ run, dir, resume, log: progressLogger({ stream }), signal: controller.signal });
+      let result: TrainResult;
+      try {
+        ({ result } = await runTraining({
+          run, dir, resume, log: progressLogger({ stream }), signal: controller.signal, ...(context.checkpointFileSystem ? { fileSystem: context.checkpointFileSystem } : {}),
+        }));
+      } catch (error) {
+        // A checkpoint that cannot be resumed, or a directory another trainer holds: bad input.
+        if (error instanceof CheckpointError) throw new UsageError(checkpointMessage(parsed.global.out ?? dir, error));
+        // Divergence or a failed save: the run stops; the message names the checkpoint on disk.
+        if (error instanceof TrainingDivergedError || error instanceof CheckpointSaveError) {
+          context.err(`titans train: ${error.message.replace(/^train: /, '')}`);
+          return EXIT.failed;
+        }
+        throw error;
+      }
       const lastLoss = [...result.losses].reverse().find((l) => l !== null) ?? null;
       const summary = {
         dir, architecture: run.model.architecture, parameters: params, backend: backend.name,
