@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gradients, optim, tensor, tidy, type Tensor } from '@titans/tensor';
 import {
-  CheckpointError, hasCheckpoint, loadCheckpoint, nodeFileSystem, readCheckpointConfig, readSafetensors, saveCheckpoint, writeSafetensors,
+  CheckpointError, hasCheckpoint, loadCheckpoint, nodeFileSystem, readCheckpointConfig, readSafetensors, recoverCheckpoint, saveCheckpoint, writeSafetensors,
   type CheckpointFileSystem,
 } from '../src/checkpoint/index.ts';
 import { Big } from './checkpoint-crash-child.ts';
@@ -203,8 +203,11 @@ describe('atomic checkpoint writes', () => {
       expect(loaded.config).toEqual({ version: outcome });
       expect(values(model)).toEqual(values(outcome === 'old' ? oldModel : newModel));
       expect(opt.steps).toBe(outcome === 'old' ? 1 : 2);
-      // Recovery leaves no temporaries or journal behind.
+      // Reading changed nothing; the next writer's recovery leaves no temporaries or journal behind.
+      await recoverCheckpoint(dir);
       expect((await readdir(dir)).sort()).toEqual(['config.json', 'model.safetensors', 'optimizer.safetensors', 'trainer.json']);
+      const again = new Bigram({ vocabSize: 16, dim: 8, seed: 4 });
+      expect((await loadCheckpoint(dir, { model: again })).config).toEqual({ version: outcome });
       if (!fileSystem.crashed) break;
       expect(crashAt).toBeLessThan(100);
     }

@@ -83,25 +83,47 @@ export interface DecodeOptions {
   maxHeaderBytes?: number;
 }
 
+/** One tensor's entry in a safetensors header, checked against the file's size. */
+export interface SafetensorsEntry {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /** Byte range in the data section (after the 8-byte length and the header). */
+  readonly begin: number;
+  readonly end: number;
+}
+
+/** A validated header: where every tensor's bytes are, without the bytes themselves. */
+export interface SafetensorsHeader {
+  /** Entries in the order of their data. */
+  readonly entries: readonly SafetensorsEntry[];
+  readonly metadata: Record<string, string>;
+  /** 8 + the header's length: where the data section starts. */
+  readonly dataStart: number;
+}
+
+/** The 8-byte little-endian header length at the start of a safetensors file. */
+export function headerLengthOf(prefix: Uint8Array, file = 'safetensors', fileSize = prefix.length, maxHeaderBytes = MAX_HEADER_BYTES): number {
+  if (fileSize < 8 || prefix.length < 8) throw new CheckpointError(file, `truncated: ${fileSize} bytes, too short for the 8-byte header length`);
+  const view = new DataView(prefix.buffer, prefix.byteOffset, 8);
+  const headerLength = view.getUint32(0, true) + view.getUint32(4, true) * 2 ** 32;
+  if (headerLength > maxHeaderBytes) throw new CheckpointError(file, `oversized header: it claims ${headerLength} bytes (limit ${maxHeaderBytes}); the file is corrupt`);
+  if (8 + headerLength > fileSize) throw new CheckpointError(file, `truncated: the header claims ${headerLength} bytes but only ${fileSize - 8} follow`);
+  return headerLength;
+}
+
 /**
- * Parses safetensors bytes. Rejects truncated files, oversized headers, malformed JSON,
- * unknown dtypes, shapes that disagree with their byte ranges, ranges outside the data or
- * overlapping each other, and holes or trailing bytes in the data section.
+ * Parses and validates a header (its JSON bytes) against the file's total size: dtypes,
+ * shapes against byte ranges, ranges inside the data, no overlaps, holes or trailing bytes.
+ * Reads no tensor data, so it is what `titans info` and size checks use.
  */
-export function decodeSafetensors(bytes: Uint8Array, options: DecodeOptions = {}): SafetensorsContents {
-  const file = options.file ?? 'safetensors';
-  const limit = options.maxHeaderBytes ?? MAX_HEADER_BYTES;
+export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number, file = 'safetensors'): SafetensorsHeader {
   const fail = (message: string, tensor?: string): never => {
     throw new CheckpointError(file, message, tensor);
   };
-  if (bytes.length < 8) fail(`truncated: ${bytes.length} bytes, too short for the 8-byte header length`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = view.getUint32(0, true) + view.getUint32(4, true) * 2 ** 32;
-  if (headerLength > limit) fail(`oversized header: it claims ${headerLength} bytes (limit ${limit}); the file is corrupt`);
-  if (8 + headerLength > bytes.length) fail(`truncated: the header claims ${headerLength} bytes but only ${bytes.length - 8} follow`);
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength)));
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
   } catch (error) {
     fail(`the header is not valid JSON (${(error as Error).message})`);
   }
@@ -117,13 +139,13 @@ export function decodeSafetensors(bytes: Uint8Array, options: DecodeOptions = {}
     }
   }
 
-  const dataStart = 8 + headerLength;
-  const dataLength = bytes.length - dataStart;
-  const entries: { name: string; dtype: DType; shape: number[]; begin: number; end: number }[] = [];
+  const dataStart = 8 + headerBytes.length;
+  const dataLength = fileSize - dataStart;
+  const entries: SafetensorsEntry[] = [];
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     if (!isRecord(entry)) return fail('the header entry is not an object', name);
-    const dtype = typeof entry.dtype === 'string' ? FORMAT_DTYPES[entry.dtype] : undefined;
+    const dtype = typeof entry.dtype === 'string' && Object.hasOwn(FORMAT_DTYPES, entry.dtype) ? FORMAT_DTYPES[entry.dtype] : undefined;
     if (dtype === undefined) fail(`unsupported dtype ${JSON.stringify(entry.dtype)} (supported: ${Object.keys(FORMAT_DTYPES).join(', ')})`, name);
     const shape = entry.shape;
     const count = Array.isArray(shape) ? elementCount(shape as unknown[]) : null;
@@ -151,12 +173,37 @@ export function decodeSafetensors(bytes: Uint8Array, options: DecodeOptions = {}
     previous = e.name;
   }
   if (covered !== dataLength) fail(`${dataLength - covered} unexpected bytes after the last tensor`);
+  return { entries: byBegin, metadata, dataStart };
+}
 
+/** One tensor's values from the data section (`bytes` holds the data section from `dataStart`, or the whole file). */
+export function readTensorData(bytes: Uint8Array, at: number, entry: SafetensorsEntry): TypedArray {
+  return readLittleEndian(bytes, at, entry.end - entry.begin, entry.dtype);
+}
+
+/**
+ * Parses safetensors bytes. Rejects truncated files, oversized headers, malformed JSON,
+ * unknown dtypes, shapes that disagree with their byte ranges, ranges outside the data or
+ * overlapping each other, and holes or trailing bytes in the data section.
+ */
+export function decodeSafetensors(bytes: Uint8Array, options: DecodeOptions = {}): SafetensorsContents {
+  const file = options.file ?? 'safetensors';
+  const headerLength = headerLengthOf(bytes, file, bytes.length, options.maxHeaderBytes ?? MAX_HEADER_BYTES);
+  const { entries, metadata, dataStart } = parseSafetensorsHeader(bytes.subarray(8, 8 + headerLength), bytes.length, file);
   const tensors: Record<string, HostTensor> = Object.create(null) as Record<string, HostTensor>;
-  for (const e of byBegin) {
-    tensors[e.name] = { dtype: e.dtype, shape: e.shape, data: readLittleEndian(bytes, dataStart + e.begin, e.end - e.begin, e.dtype) };
-  }
+  for (const e of entries) tensors[e.name] = { dtype: e.dtype, shape: e.shape, data: readTensorData(bytes, dataStart + e.begin, e) };
   return { tensors, metadata };
+}
+
+/** The index and value of the first NaN or infinite value, or null when all are finite (int32: always null). */
+export function firstNonFinite(data: TypedArray): { index: number; value: number } | null {
+  if (data instanceof Int32Array) return null;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    // v - v is 0 for finite v and NaN for NaN and +-Infinity: one subtraction per value.
+    if (v - v !== 0) return { index: i, value: v };
+  }
+  return null;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

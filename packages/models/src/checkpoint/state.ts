@@ -2,7 +2,7 @@
 // Loading is all-or-nothing: every tensor is checked against the model (names, shapes,
 // dtypes) and uploaded to a temporary first; parameters are assigned only when all passed.
 import { keep, noGrad, tensor, type optim, type Tensor } from '@titans/tensor';
-import { CheckpointError, decodeSafetensors, encodeSafetensors, type HostTensor } from './safetensors.js';
+import { CheckpointError, decodeSafetensors, encodeSafetensors, firstNonFinite, type HostTensor } from './safetensors.js';
 
 /** What checkpoints need from a model: named parameters (an nn.Module has them). */
 export interface NamedParameters {
@@ -35,9 +35,9 @@ export async function encodeModel(model: NamedParameters, metadata: Record<strin
  * match; float dtypes convert to the parameter's, integer and float do not mix. Throws a
  * CheckpointError naming `file` and the tensor, leaving the model untouched.
  */
-export function loadModelBytes(model: NamedParameters, bytes: Uint8Array, file = 'model.safetensors'): Record<string, string> {
+export function loadModelBytes(model: NamedParameters, bytes: Uint8Array, file = 'model.safetensors', options: StageOptions = {}): Record<string, string> {
   const { tensors, metadata } = decodeSafetensors(bytes, { file });
-  const staged = stageModel(model, tensors, file);
+  const staged = stageModel(model, tensors, file, options);
   commit(staged);
   return metadata;
 }
@@ -48,15 +48,20 @@ export interface StagedAssignment {
   readonly value: HostTensor;
 }
 
+export interface StageOptions {
+  /** Accept NaN and infinite values (default false: a CheckpointError names the tensor). */
+  readonly allowNonFinite?: boolean;
+}
+
 /** Checks decoded tensors against the model without changing it. */
-export function stageModel(model: NamedParameters, tensors: Readonly<Record<string, HostTensor>>, file: string): StagedAssignment[] {
+export function stageModel(model: NamedParameters, tensors: Readonly<Record<string, HostTensor>>, file: string, options: StageOptions = {}): StagedAssignment[] {
   const named = model.namedParameters();
   const known = new Set(named.map(([name]) => name));
   const missing = named.map(([name]) => name).filter((name) => !(name in tensors));
   if (missing.length > 0) throw new CheckpointError(file, `missing ${missing.length} tensor(s) the model has: ${list(missing)}`, missing[0]);
   const unexpected = Object.keys(tensors).filter((name) => !known.has(name));
   if (unexpected.length > 0) throw new CheckpointError(file, `has ${unexpected.length} tensor(s) the model does not: ${list(unexpected)}`, unexpected[0]);
-  return named.map(([name, target]) => ({ target, value: checkFits(tensors[name]!, target, file, name) }));
+  return named.map(([name, target]) => ({ target, value: checkFits(tensors[name]!, target, file, name, options) }));
 }
 
 /** Assigns staged values; cannot fail on shape or dtype because staging checked them. */
@@ -75,10 +80,19 @@ function toTensorOf(value: HostTensor, like: Tensor): Tensor {
   return tensor(data, like.shape, { dtype: like.dtype, backend: like.backend });
 }
 
-function checkFits(value: HostTensor, target: Tensor, file: string, name: string): HostTensor {
+function checkFits(value: HostTensor, target: Tensor, file: string, name: string, options: StageOptions): HostTensor {
   const shapeMatches = value.shape.length === target.shape.length && value.shape.every((d, i) => d === target.shape[i]);
   if (!shapeMatches) throw new CheckpointError(file, `shape [${value.shape.join(', ')}] does not match the model's [${target.shape.join(', ')}]`, name);
   if ((value.dtype === 'int32') !== (target.dtype === 'int32')) throw new CheckpointError(file, `dtype ${value.dtype} does not match the model's ${target.dtype}`, name);
+  if (options.allowNonFinite !== true) {
+    const bad = firstNonFinite(value.data);
+    if (bad) throw new CheckpointError(file, `holds a non-finite value (${bad.value} at element ${bad.index}); the checkpoint is corrupt or its training diverged`, name);
+  }
+  // A float64 checkpoint loaded into float32 parameters can overflow to infinity.
+  if (options.allowNonFinite !== true && value.dtype === 'float64' && target.dtype === 'float32') {
+    const bad = firstNonFinite(Float32Array.from(value.data));
+    if (bad) throw new CheckpointError(file, `holds a value (element ${bad.index}) outside float32's range`, name);
+  }
   return value;
 }
 
@@ -99,21 +113,22 @@ export async function encodeOptimizer(optimizer: StatefulOptimizer, model: Named
 }
 
 /** Checks optimizer bytes against the optimizer; returns a commit function that cannot fail on shapes. */
-export function stageOptimizer(optimizer: StatefulOptimizer, model: NamedParameters, bytes: Uint8Array, file = 'optimizer.safetensors'): () => void {
+export function stageOptimizer(optimizer: StatefulOptimizer, model: NamedParameters, bytes: Uint8Array, file = 'optimizer.safetensors', options: StageOptions = {}): () => void {
   const { tensors, metadata } = decodeSafetensors(bytes, { file });
   const step = Number(metadata.step);
   if (!Number.isSafeInteger(step) || step < 0) throw new CheckpointError(file, `__metadata__.step is ${JSON.stringify(metadata.step)}, not a step count`);
   const slotNames = metadata.slots ? metadata.slots.split(',') : [];
   const names = parameterNames(optimizer, model);
   const used = new Set<string>();
-  const slots: Record<string, StagedAssignment[]> = {};
+  const slots: Record<string, StagedAssignment[]> = Object.create(null) as Record<string, StagedAssignment[]>;
+  if (new Set(slotNames).size !== slotNames.length) throw new CheckpointError(file, `__metadata__.slots names a slot twice (${JSON.stringify(metadata.slots)})`);
   for (const slot of slotNames) {
     slots[slot] = names.map((name, i) => {
       const key = `${slot}.${name}`;
       const value = tensors[key];
       if (!value) throw new CheckpointError(file, `missing optimizer slot '${slot}' for parameter '${name}'`, key);
       used.add(key);
-      return { target: optimizer.params[i]!, value: checkFits(value, optimizer.params[i]!, file, key) };
+      return { target: optimizer.params[i]!, value: checkFits(value, optimizer.params[i]!, file, key, options) };
     });
   }
   const unexpected = Object.keys(tensors).filter((key) => !used.has(key));

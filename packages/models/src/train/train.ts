@@ -3,7 +3,9 @@
 // step depends on (weights, optimizer slots, step, data position, RNG) is checkpointed, so
 // a run stopped at step k and resumed reproduces the uninterrupted run's losses bit for bit.
 import { Rng, add, gradients, mul, optim, tensor, tidy, tidyAsync, type Tensor } from '@titans/tensor';
-import { CheckpointError, hasCheckpoint, loadCheckpoint, nodeFileSystem, saveCheckpoint } from '../checkpoint/index.js';
+import {
+  CheckpointError, firstNonFinite, hasCheckpoint, loadCheckpoint, lockCheckpoint, nodeFileSystem, recoverCheckpoint, saveCheckpoint, type CheckpointLock,
+} from '../checkpoint/index.js';
 import type {
   TrainingBatch, BatchSource, TrainOptions, TrainResult, TrainableModel, TrainableOptimizer, TrainerState,
 } from './types.js';
@@ -35,22 +37,33 @@ export async function train<S = unknown>(options: TrainOptions<S>): Promise<Trai
   const peak = optimizer.lr;
   const learningRate = scheduleOf(options.schedule, peak, steps);
 
-  // ------------------------------------------------------------ resume
+  // ------------------------------------------------------------ lock and resume
   const ownsOptimizer = typeof options.optimizer !== 'function';
   let saved: TrainerState<S> | undefined;
   let source: BatchSource<S>;
+  let runId = newRunId();
+  // One writer per checkpoint directory for the whole run; readers never write.
+  let lock: CheckpointLock | undefined;
   try {
-    if (options.resume && dir !== undefined && (await hasCheckpoint(dir, fileSystem))) {
-      await loadCheckpoint(dir, {
-        model, optimizer, fileSystem,
-        validate: (loaded) => {
-          saved = parseTrainerState<S>(loaded.trainer, `${dir}/trainer.json`);
-        },
-      });
+    if (dir !== undefined) lock = await lockCheckpoint(dir);
+    if (options.resume && dir !== undefined) {
+      // Finishing an interrupted save is a write: done here, under the lock.
+      await recoverCheckpoint(dir, fileSystem);
+      if (await hasCheckpoint(dir, fileSystem)) {
+        const loaded = await loadCheckpoint(dir, {
+          model, optimizer, fileSystem,
+          validate: (checkpoint) => {
+            saved = parseTrainerState<S>(checkpoint.trainer, `${dir}/trainer.json`);
+          },
+        });
+        if (loaded.mark) runId = loaded.mark.run;
+      }
     }
     source = openSource(options.batches, saved?.data);
+    await options.onReady?.({ resumedFrom: saved ? saved.step : null });
   } catch (error) {
     if (ownsOptimizer) optimizer.dispose?.();
+    await lock?.release();
     throw error;
   }
   let step = saved?.step ?? 0;
@@ -74,17 +87,30 @@ export async function train<S = unknown>(options: TrainOptions<S>): Promise<Trai
   let runTokens = 0;
   let lastSaved = resumedFrom ?? -1;
   let consecutiveSkips = 0;
+  let firstSkipped = 0;
   let interrupted = false;
   const elapsed = (): number => priorMs + performance.now() - runStart;
 
+  const lastGood = (): string => (dir === undefined ? 'no checkpoint directory' : lastSaved < 0 ? `no checkpoint was saved in ${dir}` : `the last good checkpoint is step ${lastSaved} in ${dir}`);
   const save = async (): Promise<void> => {
     if (dir === undefined || lastSaved === step) return;
+    // Never overwrite a good checkpoint with non-finite weights.
+    for (const [name, p] of model.namedParameters()) {
+      const bad = firstNonFinite(await p.data());
+      if (bad) throw new TrainingDivergedError(`train: parameter '${name}' became non-finite (${bad.value}) by step ${step}; not saved: ${lastGood()}`, step, lastSaved < 0 ? null : lastSaved);
+    }
     const started = performance.now();
     const trainer: TrainerState<S> = {
       format: 'titans-trainer', version: 1, step, totalSteps: steps, optimizerStep: optimizer.steps, lr: optimizer.lr,
       data: source.state(), rng: rng.state(), losses, evals, skippedSteps, tokens, elapsedMs: elapsed(),
     };
-    await saveCheckpoint(dir, { model, optimizer, config: options.config ?? model.config, trainer, fileSystem });
+    try {
+      await saveCheckpoint(dir, { model, optimizer, config: options.config ?? model.config, trainer, fileSystem, step, runId });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const why = code ? `${code}: ${(error as Error).message}` : (error as Error).message;
+      throw new CheckpointSaveError(`train: could not save the checkpoint of step ${step} in ${dir} (${why}); ${lastSaved < 0 ? 'no earlier checkpoint was saved' : `the checkpoint there is still step ${lastSaved}`}`, step, lastSaved < 0 ? null : lastSaved, { cause: error });
+    }
     lastSaved = step;
     log({ type: 'checkpoint', step, dir, ms: performance.now() - started });
   };
@@ -126,16 +152,21 @@ export async function train<S = unknown>(options: TrainOptions<S>): Promise<Trai
         });
       } else {
         skippedSteps++;
+        if (consecutiveSkips === 0) firstSkipped = step;
         consecutiveSkips++;
         losses.push(null);
         const reason = !Number.isFinite(outcome.loss) ? `loss is ${outcome.loss}` : `gradient norm is ${outcome.gradNorm}`;
         log({ type: 'skip', step, totalSteps: steps, loss: outcome.loss, gradNorm: outcome.gradNorm, skippedSteps, reason });
         if (consecutiveSkips > maxSkipped) {
-          throw new Error(`train: ${consecutiveSkips} consecutive steps with a non-finite loss or gradient (last at step ${step}: ${reason}); the run has diverged`);
+          throw new TrainingDivergedError(
+            `train: loss became non-finite at step ${firstSkipped} and stayed so for ${consecutiveSkips} steps (${reason}); the run has diverged: ${lastGood()}`,
+            firstSkipped, lastSaved < 0 ? null : lastSaved,
+          );
         }
       }
       if (evalEvery > 0 && step % evalEvery === 0) await runEval();
-      if (checkpointEvery > 0 && step % checkpointEvery === 0 && step < steps) await save();
+      // No periodic save in the middle of non-finite steps: the last good checkpoint stays.
+      if (checkpointEvery > 0 && step % checkpointEvery === 0 && step < steps && consecutiveSkips === 0) await save();
     }
     if (!interrupted) await runEval();
     await save();
@@ -144,9 +175,28 @@ export async function train<S = unknown>(options: TrainOptions<S>): Promise<Trai
     if (ownsOptimizer) optimizer.dispose?.();
     options.signal?.removeEventListener('abort', onAbort);
     if (sigint) process.off('SIGINT', onAbort);
+    await lock?.release();
   }
   log({ type: 'end', step, interrupted, elapsedMs: elapsed() });
   return { step, interrupted, losses, evals, skippedSteps, tokens, resumedFrom };
+}
+
+const newRunId = (): string => `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+
+/** Training stopped because the loss or the weights became non-finite. */
+export class TrainingDivergedError extends Error {
+  override readonly name = 'TrainingDivergedError';
+  constructor(message: string, readonly step: number, readonly lastCheckpointStep: number | null) {
+    super(message);
+  }
+}
+
+/** A checkpoint could not be written (disk full, permissions); the previous one is intact. */
+export class CheckpointSaveError extends Error {
+  override readonly name = 'CheckpointSaveError';
+  constructor(message: string, readonly step: number, readonly lastCheckpointStep: number | null, options?: ErrorOptions) {
+    super(message, options);
+  }
 }
 
 interface StepSettings {

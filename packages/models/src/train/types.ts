@@ -106,6 +106,11 @@ export interface TrainOptions<S = unknown> {
   maxSkippedSteps?: number;
   /** File operations for checkpoints (tests inject failures here). */
   fileSystem?: CheckpointFileSystem;
+  /**
+   * Called once the checkpoint directory is locked and any resume has loaded, before the
+   * first step (a CLI writes its own files here, so a refused resume writes nothing).
+   */
+  onReady?: (info: { readonly resumedFrom: number | null }) => void | Promise<void>;
 }
 
 export type TrainEvent =
