@@ -3,10 +3,10 @@
 // again: grad(grad(f)), Hessian-vector products, and the neural memory's outer loop,
 // which differentiates through the memory's own gradient step.
 import { enableGrad, isGradEnabled, noGrad, type TensorTree } from './engine.js';
-import { add, concat, onesLike, padAxis, zeros, zerosLike } from './ops/core.js';
+import { add, concat, mul, onesLike, padAxis, sum, zeros, zerosLike } from './ops/core.js';
 import { setVjpImpl } from './ops/nn.js';
 import { formatShape } from './shape.js';
-import { Tensor, record, sameShape } from './tensor.js';
+import { Tensor, fromStorage, record, sameShape } from './tensor.js';
 
 export interface GradientOptions {
   /** Seed gradient for `output` (default: ones, so `output` should be a scalar). */
@@ -29,7 +29,69 @@ export function gradients(output: Tensor, inputs: readonly Tensor[], options: Gr
   inputs.forEach((x, i) => {
     if (x.dtype === 'int32') throw new TypeError(`gradients: input ${i} ${formatShape(x.shape)} is int32; only float32 and float64 tensors have gradients`);
   });
-  return gradientsOf(output, inputs, options, false);
+  return gradientsOf(output, inputs, options, null);
+}
+
+/**
+ * `gradients` for graphs that copy tensors with `toBackend` from a backend that reads
+ * synchronously (the CPU) to one that does not (WebGPU): the gradient of such a copy has to
+ * come back to the CPU, which is a GPU read, so it is awaited here. The backward pass runs on
+ * the GPU side first (stopping at the copies), the copies' gradients are read back, then the
+ * CPU side is differentiated. Without such copies it is `gradients`. First order only: the
+ * read-back gradients are constants, so `createGraph` is refused.
+ */
+export async function gradientsAsync(output: Tensor, inputs: readonly Tensor[], options: Omit<GradientOptions, 'createGraph'> = {}): Promise<Tensor[]> {
+  if ((options as GradientOptions).createGraph) {
+    throw new Error('gradientsAsync: createGraph is not supported (a gradient read back from another device is a constant); keep the graph on one backend to differentiate twice');
+  }
+  const copies = deviceCopies(output);
+  if (copies.length === 0) return gradients(output, inputs, options);
+  inputs.forEach((x, i) => {
+    if (x.dtype === 'int32') throw new TypeError(`gradientsAsync: input ${i} ${formatShape(x.shape)} is int32; only float32 and float64 tensors have gradients`);
+  });
+  const near = noGrad(() => gradientsOf(output, [...inputs, ...copies], options, new Set(copies)));
+  const copyGrads = near.slice(inputs.length);
+  const sources = copies.map((c) => c.node!.inputs[0]!);
+  const back = await Promise.all(copyGrads.map(async (g, i) => {
+    const source = sources[i]!;
+    const values = await g.data();
+    return fromStorage(source.backend.fromArray(values, g.dtype), g.shape);
+  }));
+  // The far side: the vector-Jacobian product of the copies' sources with their gradients.
+  const surrogate = enableGrad(() => sources.map((src, i) => sum(mul(src, detachConstant(back[i]!)))).reduce((a, b) => add(a, b)));
+  const far = gradients(surrogate, inputs);
+  const totals = inputs.map((_, i) => {
+    const a = near[i]!;
+    const b = far[i]!;
+    if (a.backend !== b.backend) throw new Error(`internal: gradientsAsync input ${i} got gradients on ${a.backend.name} and ${b.backend.name}`);
+    return noGrad(() => add(a, b));
+  });
+  // A backward rule may hand one tensor to several inputs: free each part once.
+  for (const t of new Set([...near, ...far, ...back])) t.dispose();
+  return totals;
+}
+
+function detachConstant(t: Tensor): Tensor {
+  return t.requiresGrad ? t.detach() : t;
+}
+
+/** toBackend nodes whose gradient needs an asynchronous read (a copy to a backend without syncRead). */
+function deviceCopies(output: Tensor): Tensor[] {
+  const seen = new Set<Tensor>();
+  const copies: Tensor[] = [];
+  const stack = [output];
+  while (stack.length > 0) {
+    const t = stack.pop()!;
+    if (seen.has(t) || !t.node) continue;
+    seen.add(t);
+    const source = t.node.inputs[0];
+    if (t.node.name === 'to' && source && source.backend !== t.backend && !t.backend.syncRead) {
+      copies.push(t);
+      continue;
+    }
+    for (const input of t.node.inputs) if (input.requiresGrad) stack.push(input);
+  }
+  return copies;
 }
 
 /** The functional transforms differentiate floating-point arguments only. */
@@ -42,13 +104,13 @@ function checkDifferentiable(op: string, xs: readonly Tensor[]): void {
 }
 
 /**
- * The backward pass. With `stopAtInputs` the inputs are treated as leaves: the pass does not
- * continue into whatever they were computed from (composite backward rules use it, with
- * fresh aliases as inputs, to get each input's own gradient).
+ * The backward pass. Tensors in `stopAt` are treated as leaves: the pass does not continue
+ * into whatever they were computed from (composite backward rules use it, with fresh aliases
+ * as inputs, to get each input's own gradient; gradientsAsync to stop at device copies).
  */
-function gradientsOf(output: Tensor, inputs: readonly Tensor[], options: GradientOptions, stopAtInputs: boolean): Tensor[] {
+function gradientsOf(output: Tensor, inputs: readonly Tensor[], options: GradientOptions, stopAt: ReadonlySet<Tensor> | null): Tensor[] {
   const targets = new Set(inputs);
-  const order = topologicalOrder(output, targets, stopAtInputs);
+  const order = topologicalOrder(output, targets, stopAt);
   const createGraph = options.createGraph ?? false;
   const run = (): Tensor[] => {
     const grads = new Map<Tensor, Tensor>();
@@ -182,14 +244,14 @@ function assembleSlices(t: Tensor, parts: SliceGrad[]): Tensor {
 }
 
 /** Nodes between `output` and the targets, inputs before outputs (iterative: graphs can be deep). */
-function topologicalOrder(output: Tensor, targets: Set<Tensor>, stopAtTargets: boolean): Tensor[] {
+function topologicalOrder(output: Tensor, targets: Set<Tensor>, stopAt: ReadonlySet<Tensor> | null): Tensor[] {
   const needed = new Map<Tensor, boolean>();
   const order: Tensor[] = [];
   const stack: { t: Tensor; next: number }[] = [{ t: output, next: 0 }];
   const onStack = new Set<Tensor>([output]);
   while (stack.length > 0) {
     const frame = stack[stack.length - 1]!;
-    const leaf = stopAtTargets && targets.has(frame.t);
+    const leaf = stopAt !== null && stopAt.has(frame.t);
     const inputs = leaf ? [] : (frame.t.node?.inputs ?? []);
     if (frame.next < inputs.length) {
       const input = inputs[frame.next++]!;
@@ -316,5 +378,5 @@ setVjpImpl((f, inputs, g) => enableGrad(() => {
     return x.requiresGrad ? record(out, 'alias', [x], (gx) => [gx]) : out;
   });
   for (const s of slots) s.requiresGrad = true;
-  return gradientsOf(f(...slots), slots, { gradOutput: g, createGraph: true }, true);
+  return gradientsOf(f(...slots), slots, { gradOutput: g, createGraph: true }, new Set(slots));
 }));

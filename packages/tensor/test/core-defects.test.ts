@@ -1,7 +1,7 @@
 // Regression tests for the tensor-core defects of issue 24, one block per defect.
 import { describe, expect, test } from 'vitest';
 import * as ops from '@titans/tensor';
-import { gradients, grad, hvp, randn, tensor, vjp, type Tensor } from '@titans/tensor';
+import { CpuBackend, gradients, gradientsAsync, grad, hvp, randn, tensor, vjp, type Tensor } from '@titans/tensor';
 import { checkGradients, checkSecondDerivatives } from '@titans/test-utils';
 
 const f64 = (data: number[], shape: number[]): Tensor => tensor(data, shape, { dtype: 'float64' });
@@ -184,5 +184,46 @@ describe('float-only ops refuse int32', () => {
     expect(Array.from(ops.matmul(x, ops.transpose(y)).dataSync())).toEqual([7]);
     expect(Array.from(ops.indexSelect(tensor([10, 20, 30]), 0, tensor([2, 0], [2], { dtype: 'int32' })).dataSync())).toEqual([30, 10]);
     expect(ops.cast(x, 'float32').dtype).toBe('float32');
+  });
+});
+
+describe('gradients through toBackend', () => {
+  /** A CPU backend that, like WebGPU, only reads asynchronously. */
+  const asyncBackend = (): CpuBackend => {
+    const b = new CpuBackend();
+    Object.defineProperty(b, 'syncRead', { value: false });
+    Object.defineProperty(b, 'name', { value: 'async-cpu' });
+    return b;
+  };
+
+  test('between backends that read synchronously, gradients flows back', () => {
+    const other = new CpuBackend();
+    const x = f64([1, 2, 3], [3]);
+    x.requiresGrad = true;
+    const y = ops.sum(ops.mul(ops.toBackend(x, other), ops.toBackend(x, other)));
+    const [g] = gradients(y, [x]);
+    expect(g!.backend).toBe(x.backend);
+    expect(Array.from(g!.dataSync())).toEqual([2, 4, 6]);
+  });
+
+  test('to a backend that reads asynchronously: gradients explains, gradientsAsync works', async () => {
+    const gpuLike = asyncBackend();
+    const w = f64([0.5, -1, 2], [3]);
+    w.requiresGrad = true;
+    const x = ops.mul(w, 3); // computed on the CPU from the parameter
+    const onDevice = ops.toBackend(x, gpuLike);
+    const bias = tensor([1, 1, 1], [3], { dtype: 'float64', backend: gpuLike });
+    bias.requiresGrad = true;
+    const loss = ops.sum(ops.mul(ops.add(onDevice, bias), 2));
+    expect(() => gradients(loss, [w])).toThrow(/^gradients: the gradient of toBackend\(x, async-cpu\) must be read back from async-cpu to cpu, which only reads asynchronously: use await gradientsAsync/);
+    const [gw, gb] = await gradientsAsync(loss, [w, bias]);
+    expect(gw!.backend).toBe(w.backend);
+    expect(gb!.backend).toBe(gpuLike);
+    expect(Array.from(gw!.dataSync())).toEqual([6, 6, 6]);
+    expect(Array.from(await gb!.data())).toEqual([2, 2, 2]);
+    await expect(gradientsAsync(loss, [w], { createGraph: true } as never)).rejects.toThrow(/createGraph is not supported/);
+    // Without device copies it is gradients.
+    const [gl] = await gradientsAsync(ops.sum(ops.square(w)), [w]);
+    expect(Array.from(gl!.dataSync())).toEqual([1, -2, 4]);
   });
 });

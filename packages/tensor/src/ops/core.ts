@@ -298,12 +298,24 @@ export function detach(x: Tensor): Tensor {
   return viewOf(x, x.shape, x.strides, x.offset);
 }
 
-/** Copies a tensor to another backend (gradients flow back). */
+/**
+ * Copies a tensor to another backend. Gradients flow back: `gradients` handles copies
+ * between backends that read synchronously (CPU to CPU); a copy from the CPU to WebGPU needs
+ * its gradient read back from the GPU, which is asynchronous: use `await gradientsAsync(...)`.
+ */
 export function toBackend(x: Tensor, backend: Backend): Tensor {
   if (x.backend === backend) return x;
-  if (!x.backend.syncRead) throw new Error(`to: copy from ${x.backend.name} with await toBackendAsync(x, backend)`);
+  if (!x.backend.syncRead) throw new Error(`toBackend: ${x.backend.name} reads asynchronously; copy with await toBackendAsync(x, backend)`);
   const out = fromStorage(backend.fromArray(x.dataSync(), x.dtype), x.shape);
-  return record(out, 'to', [x], (g) => [toBackend(g, x.backend)]);
+  return record(out, 'to', [x], (g) => {
+    if (!g.backend.syncRead) {
+      throw new Error(
+        `gradients: the gradient of toBackend(x, ${backend.name}) must be read back from ${backend.name} to ${x.backend.name}, ` +
+        `which only reads asynchronously: use await gradientsAsync(output, inputs) (or create x on ${backend.name})`,
+      );
+    }
+    return [toBackend(g, x.backend)];
+  });
 }
 
 export async function toBackendAsync(x: Tensor, backend: Backend): Promise<Tensor> {

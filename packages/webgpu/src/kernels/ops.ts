@@ -91,6 +91,7 @@ fn reduce_quarter(ax: f32) -> vec2<f32> {
 }
 fn sin_f(x: f32) -> f32 {
   if (!is_finite(x)) { return nan_f(); }
+  if (abs(x) < 2.44140625e-4) { return x; }
   if (abs(x) > 8192.0) { return sin(x); }
   let red = reduce_quarter(abs(x));
   var j = u32(red.y);
@@ -110,29 +111,75 @@ fn cos_f(x: f32) -> f32 {
   let v = sincos_poly(red.x, !(j == 1u || j == 2u));
   return select(v, -v, neg);
 }
+// WGSL leaves exp, log, sqrt and division indeterminate outside their finite domains (and
+// SwiftShader returns log(-1) = 0, log(-Inf) = 88.7), so the special values are explicit:
+// the results are JavaScript's Math functions rounded to float32, as on the CPU.
+fn sign_bit(x: f32) -> bool { return (bitcast<u32>(x) & 0x80000000u) != 0u; }
+fn signed_inf(negative: bool) -> f32 { return select(pos_inf(), neg_inf(), negative); }
+fn exp_f(x: f32) -> f32 {
+  if (x > 88.72283935546875) { return pos_inf(); }
+  if (x < -104.0) { return 0.0; }
+  return exp(x);
+}
+fn log_f(x: f32) -> f32 {
+  if (x < 0.0) { return nan_f(); }
+  if (x == 0.0) { return neg_inf(); }
+  if (!is_finite(x)) { return x; }
+  // Denormals (where the device keeps them): scale into the normal range first.
+  if (x < 1.1754943508222875e-38) { return log(x * 16777216.0) - 16.635532333438686; }
+  return log(x);
+}
+fn sqrt_f(x: f32) -> f32 {
+  if (x < 0.0) { return nan_f(); }
+  if (x == 0.0 || !is_finite(x)) { return x; }
+  return sqrt(x);
+}
+fn rsqrt_f(x: f32) -> f32 {
+  if (x == 0.0) { return signed_inf(sign_bit(x)); }
+  if (x < 0.0) { return nan_f(); }
+  if (!is_finite(x)) { return 0.0; }
+  return 1.0 / sqrt(x);
+}
+fn div_f(a: f32, b: f32) -> f32 {
+  if (b == 0.0) {
+    if (a == 0.0 || is_nan(a)) { return nan_f(); }
+    return signed_inf(sign_bit(a) != sign_bit(b));
+  }
+  return a / b;
+}
 fn tanh_f(x: f32) -> f32 {
   if (abs(x) > 15.0) { return sign(x); }
+  // tanh(x) rounds to x below 2^-12 (keeps -0 and tiny values the builtin may flush).
+  if (abs(x) < 2.44140625e-4) { return x; }
   return tanh(x);
 }
-fn is_int_f(y: f32) -> bool { return floor(y) == y && abs(y) < 3.0e38; }
-// Math.pow: exact for small integer exponents, sign from odd integer exponents of negative bases.
+fn is_int_f(y: f32) -> bool { return is_finite(y) && floor(y) == y; }
+// Every float32 at or above 2^24 is an even integer.
+fn is_odd_int_f(y: f32) -> bool { return is_int_f(y) && abs(y) < 16777216.0 && (i32(abs(y)) & 1) == 1; }
+// Math.pow: exact for small integer exponents, sign from odd integer exponents of negative
+// bases (-0 and -Inf included), and JavaScript's rules for infinite exponents (1^Inf is NaN).
 fn pow_f(x: f32, y: f32) -> f32 {
   if (y == 0.0) { return 1.0; }
   if (is_nan(y) || is_nan(x)) { return nan_f(); }
+  let ax = abs(x);
+  if (!is_finite(y)) {
+    if (ax == 1.0) { return nan_f(); }
+    return select(0.0, pos_inf(), (ax > 1.0) == (y > 0.0));
+  }
   if (y == 1.0) { return x; }
   if (y == 2.0) { return x * x; }
-  if (y == 0.5 && x >= 0.0) { return sqrt(x); }
-  let ax = abs(x);
+  let negative = sign_bit(x);
   var r: f32;
   if (ax == 0.0) {
     r = select(0.0, pos_inf(), y < 0.0);
+  } else if (!is_finite(ax)) {
+    r = select(pos_inf(), 0.0, y < 0.0);
   } else {
+    if (negative && !is_int_f(y)) { return nan_f(); }
+    if (y == 0.5) { return sqrt(ax); }
     r = exp2(y * log2(ax));
   }
-  if (x < 0.0) {
-    if (!is_int_f(y)) { return nan_f(); }
-    if (abs(y) < 16777216.0 && (i32(abs(y)) & 1) == 1) { r = -r; }
-  }
+  if (negative && is_odd_int_f(y)) { r = -r; }
   return r;
 }
 // Math.pow(x, y) | 0 for int32 operands, by repeated squaring (wrapping like int32 stores).
@@ -183,18 +230,18 @@ function unaryRaw(op: UnaryOp, x: string, t: Scalar): string {
     case 'relu': return t === 'f32' ? `select(0.0, ${x}, ${x} > 0.0 && !is_nan(${x}))` : `max(${x}, 0)`;
     case 'square': return `(${x} * ${x})`;
     case 'copy': return x;
-    case 'exp': return `exp(${x})`;
-    case 'log': return `log(${x})`;
-    case 'sqrt': return `sqrt(${x})`;
-    case 'rsqrt': return `(1.0 / sqrt(${x}))`;
+    case 'exp': return `exp_f(${x})`;
+    case 'log': return `log_f(${x})`;
+    case 'sqrt': return `sqrt_f(${x})`;
+    case 'rsqrt': return `rsqrt_f(${x})`;
     case 'tanh': return `tanh_f(${x})`;
-    case 'sigmoid': return `(1.0 / (1.0 + exp(-${x})))`;
+    case 'sigmoid': return `(1.0 / (1.0 + exp_f(-${x})))`;
     case 'erf': return `erf_f(${x})`;
-    case 'recip': return `(1.0 / ${x})`;
+    case 'recip': return `div_f(1.0, ${x})`;
     case 'sin': return `sin_f(${x})`;
     case 'cos': return `cos_f(${x})`;
     case 'floor': return `floor(${x})`;
-    case 'softplus': return `select(log1p_f(exp(${x})), ${x}, ${x} > 30.0)`;
+    case 'softplus': return `select(log1p_f(exp_f(${x})), ${x}, ${x} > 30.0)`;
   }
 }
 
@@ -216,7 +263,7 @@ export function binaryExpr(op: BinaryOp, a: string, b: string, t: Scalar): strin
     case 'add': return `(${a} + ${b})`;
     case 'sub': return `(${a} - ${b})`;
     case 'mul': return `(${a} * ${b})`;
-    case 'div': return t === 'i32' ? `div_i(${a}, ${b})` : `(${a} / ${b})`;
+    case 'div': return t === 'i32' ? `div_i(${a}, ${b})` : `div_f(${a}, ${b})`;
     case 'pow': return t === 'i32' ? `pow_i(${a}, ${b})` : `pow_f(${a}, ${b})`;
     // (x >= y ? x : y), including its NaN behaviour
     case 'maximum': return `select(${b}, ${a}, ${cmp('>=', a, b, t)})`;

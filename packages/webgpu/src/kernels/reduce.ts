@@ -25,8 +25,9 @@ function combineFn(op: ReduceOp, t: Scalar): string {
   switch (op) {
     case 'sum': body = 'return a + b;'; break;
     case 'prod': body = 'return a * b;'; break;
-    case 'max': body = t === 'f32' ? 'if (is_nan(a) || is_nan(b)) { return nan_f(); } return max(a, b);' : 'return max(a, b);'; break;
-    case 'min': body = t === 'f32' ? 'if (is_nan(a) || is_nan(b)) { return nan_f(); } return min(a, b);' : 'return min(a, b);'; break;
+    // On ties (0 and -0) the earlier value stays, as in the CPU's loop (WGSL's max/min may pick either zero).
+    case 'max': body = t === 'f32' ? 'if (is_nan(a) || is_nan(b)) { return nan_f(); } return select(a, b, b > a);' : 'return max(a, b);'; break;
+    case 'min': body = t === 'f32' ? 'if (is_nan(a) || is_nan(b)) { return nan_f(); } return select(a, b, b < a);' : 'return min(a, b);'; break;
   }
   return `fn comb(a: ${t}, b: ${t}) -> ${t} { ${body} }`;
 }
