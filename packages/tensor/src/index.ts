@@ -1,6 +1,6 @@
 // @titans/tensor: tensors, composable autograd, the CPU reference backend, nn and optim.
 export type {
-  ArgReduceOp, AttentionDims, AttentionOptions, Backend, BinaryOp, DType, MemoryScanDims, MemoryScanInputs, ReduceOp, Storage, TypedArray, UnaryOp, View,
+  ArgReduceOp, AttentionDims, AttentionOptions, Backend, BinaryOp, DType, ReduceOp, Storage, TypedArray, UnaryOp, View,
 } from './backend.js';
 export { arrayConstructor, bytesPerElement } from './backend.js';
 export { CpuBackend, cpuBackend, visible as attentionVisible } from './cpu/backend.js';
@@ -17,7 +17,3 @@ export { gradients, gradientsAsync, grad, hvp, valueAndGrad, vjp, type GradientO
 export { Rng, rand, randn, type RandomOptions } from './random.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
-export {
-  CompileError, compile, hostScalar, isTracing, onReplay, type CompileOptions, type CompileStats, type Compiled,
-} from './compile/index.js';
-export type { PlanStats } from './compile/plan.js';
