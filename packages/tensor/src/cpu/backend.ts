@@ -7,6 +7,7 @@ import {
   type AttentionDims, type AttentionOptions, type ArgReduceOp, type Backend, type BinaryOp,
   type DType, type ReduceOp, type Storage, type TypedArray, type UnaryOp, type View,
 } from '../backend.js';
+import { attentionBackwardF32, attentionFastApplies, attentionForwardF32 } from './attention-f32.js';
 import { collapse } from './collapse.js';
 import { erf } from './special.js';
 import { binaryF32, unaryF32 } from './wasm/elementwise.js';
@@ -331,6 +332,10 @@ export class CpuBackend implements Backend {
   }
 
   attention(q: Storage, k: Storage, v: Storage, dims: AttentionDims, options: AttentionOptions): { out: Storage; lse: Storage } {
+    if (q.dtype === 'float32' && attentionFastApplies(dims)) { // matmul blocks on the WebAssembly kernels (attention-f32.ts)
+      const r = attentionForwardF32(this.data(q) as Float32Array, this.data(k) as Float32Array, this.data(v) as Float32Array, dims, options);
+      return { out: this.wrap('float32', r.out), lse: this.wrap('float32', r.lse) };
+    }
     const { batchHeads, queryLength: tq, keyLength: tk, headDim: d, valueDim: dv } = dims;
     const Q = this.data(q); const K = this.data(k); const V = this.data(v);
     const out = this.alloc(q.dtype, batchHeads * tq * dv);
@@ -372,6 +377,11 @@ export class CpuBackend implements Backend {
     q: Storage, k: Storage, v: Storage, out: Storage, lse: Storage, gradOut: Storage,
     dims: AttentionDims, options: AttentionOptions,
   ): { dq: Storage; dk: Storage; dv: Storage } {
+    if (q.dtype === 'float32' && attentionFastApplies(dims)) {
+      const f = (s: Storage): Float32Array => this.data(s) as Float32Array;
+      const r = attentionBackwardF32(f(q), f(k), f(v), f(out), f(lse), f(gradOut), dims, options);
+      return { dq: this.wrap('float32', r.dq), dk: this.wrap('float32', r.dk), dv: this.wrap('float32', r.dv) };
+    }
     const { batchHeads, queryLength: tq, keyLength: tk, headDim: d, valueDim: dvDim } = dims;
     const Q = this.data(q); const K = this.data(k); const V = this.data(v);
     const O = this.data(out); const L = this.data(lse); const dO = this.data(gradOut);

@@ -1,0 +1,112 @@
+// The float32 attention fast path (src/cpu/attention-f32.ts: matmul blocks on the WebAssembly
+// kernels) against the JavaScript reference kernels it replaces, forward and backward, on
+// random shapes with empty, single and odd sizes, every mask kind, queries shorter than keys,
+// one thread and two. The reference itself is checked by finite differences elsewhere.
+import { afterAll, describe, expect, it } from 'vitest';
+import type { AttentionDims, AttentionOptions } from '../src/backend.js';
+import { CpuBackend } from '../src/cpu/backend.js';
+import { attentionBackwardF32, attentionFastApplies, attentionForwardF32 } from '../src/cpu/attention-f32.js';
+import { Rng, configureCpu, cpuConfig, startCpuWorkers, type CpuConfig } from '../src/index.js';
+
+const saved: CpuConfig = cpuConfig();
+afterAll(() => { configureCpu(saved); });
+const rng = new Rng(77);
+const backend = new CpuBackend();
+
+function draw(n: number, scale = 1): Float32Array {
+  return Float32Array.from(rng.normalArray(n), (x) => x * scale);
+}
+
+/** The reference kernels (WebAssembly off, so the fast path declines). */
+function reference(q: Float32Array, k: Float32Array, v: Float32Array, g: Float32Array, dims: AttentionDims, o: AttentionOptions) {
+  const before = cpuConfig();
+  configureCpu({ wasm: false });
+  try {
+    const s = (a: Float32Array) => backend.fromArray(a, 'float32');
+    const [qs, ks, vs, gs] = [q, k, v, g].map(s) as [ReturnType<typeof s>, ReturnType<typeof s>, ReturnType<typeof s>, ReturnType<typeof s>];
+    const f = backend.attention(qs, ks, vs, dims, o);
+    const b = backend.attentionBackward(qs, ks, vs, f.out, f.lse, gs, dims, o);
+    const r = (x: typeof qs) => backend.readSync(x) as Float32Array;
+    return { out: r(f.out), lse: r(f.lse), dq: r(b.dq), dk: r(b.dk), dv: r(b.dv) };
+  } finally {
+    configureCpu(before);
+  }
+}
+
+function close(actual: Float32Array, expected: Float32Array, label: string): void {
+  expect(actual.length, label).toBe(expected.length);
+  let scale = 0;
+  for (const x of expected) if (Number.isFinite(x)) scale = Math.max(scale, Math.abs(x));
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i]!;
+    const e = expected[i]!;
+    if (!Number.isFinite(e)) {
+      expect(a, `${label}[${i}]`).toBe(e);
+      continue;
+    }
+    expect(Math.abs(a - e), `${label}[${i}]: ${a} vs ${e}`).toBeLessThanOrEqual(2e-5 * (1 + scale) + 1e-5 * Math.abs(e));
+  }
+}
+
+interface Case { bh: number; tq: number; tk: number; d: number; dv: number; o: Partial<AttentionOptions> }
+
+const CASES: Case[] = [
+  { bh: 1, tq: 1, tk: 1, d: 1, dv: 1, o: {} },
+  { bh: 2, tq: 5, tk: 5, d: 3, dv: 7, o: {} },
+  { bh: 3, tq: 130, tk: 130, d: 16, dv: 16, o: {} },
+  { bh: 2, tq: 200, tk: 200, d: 9, dv: 5, o: { causal: false } },
+  { bh: 2, tq: 257, tk: 257, d: 8, dv: 8, o: { window: 33 } },
+  { bh: 1, tq: 300, tk: 300, d: 8, dv: 6, o: { window: 100, prefix: 3 } },
+  { bh: 2, tq: 70, tk: 199, d: 8, dv: 8, o: {} },                  // queries after a cache
+  { bh: 2, tq: 150, tk: 40, d: 4, dv: 4, o: {} },                  // more queries than keys: early rows see nothing
+  { bh: 2, tq: 150, tk: 40, d: 4, dv: 4, o: { prefix: 2 } },
+  { bh: 1, tq: 140, tk: 140, d: 5, dv: 3, o: { causal: false, window: 7 } },
+  { bh: 4, tq: 64, tk: 64, d: 64, dv: 64, o: { window: 1 } },
+];
+
+describe('float32 attention fast path', () => {
+  for (const threads of [1, 2]) {
+    for (const c of CASES) {
+      const o: AttentionOptions = { scale: 1 / Math.sqrt(c.d), causal: c.o.causal ?? true, window: c.o.window ?? 0, prefix: c.o.prefix ?? 0 };
+      it(`bh ${c.bh}, tq ${c.tq}, tk ${c.tk}, d ${c.d}, dv ${c.dv}, ${JSON.stringify(c.o)}, ${threads} thread(s): equals the reference`, () => {
+        configureCpu({ threads, wasm: true });
+        if (threads > 1) startCpuWorkers();
+        const dims: AttentionDims = { batchHeads: c.bh, queryLength: c.tq, keyLength: c.tk, headDim: c.d, valueDim: c.dv };
+        const q = draw(c.bh * c.tq * c.d, 2);
+        const k = draw(c.bh * c.tk * c.d, 2);
+        const v = draw(c.bh * c.tk * c.dv);
+        const g = draw(c.bh * c.tq * c.dv);
+        const ref = reference(q, k, v, g, dims, o);
+        const fwd = attentionForwardF32(q, k, v, dims, o);
+        close(fwd.out, ref.out, 'out');
+        close(fwd.lse, ref.lse, 'lse');
+        const bwd = attentionBackwardF32(q, k, v, fwd.out, fwd.lse, g, dims, o);
+        close(bwd.dq, ref.dq, 'dq');
+        close(bwd.dk, ref.dk, 'dk');
+        close(bwd.dv, ref.dv, 'dv');
+      });
+    }
+  }
+
+  it('declines empty problems, float64 stays on the reference, and the backend routes large float32 problems to it', () => {
+    configureCpu({ threads: 1, wasm: true });
+    expect(attentionFastApplies({ batchHeads: 0, queryLength: 512, keyLength: 512, headDim: 64, valueDim: 64 })).toBe(false);
+    expect(attentionFastApplies({ batchHeads: 8, queryLength: 512, keyLength: 0, headDim: 64, valueDim: 64 })).toBe(false);
+    expect(attentionFastApplies({ batchHeads: 8, queryLength: 512, keyLength: 512, headDim: 64, valueDim: 64 })).toBe(true);
+    configureCpu({ wasm: false });
+    expect(attentionFastApplies({ batchHeads: 8, queryLength: 512, keyLength: 512, headDim: 64, valueDim: 64 })).toBe(false);
+    configureCpu({ wasm: true });
+    // Through the backend: the same numbers as calling the fast path directly (float32), and
+    // float64 gives the reference's result.
+    const dims: AttentionDims = { batchHeads: 2, queryLength: 130, keyLength: 130, headDim: 16, valueDim: 16 };
+    const o: AttentionOptions = { scale: 0.25, causal: true, window: 0, prefix: 0 };
+    const q = draw(2 * 130 * 16); const k = draw(2 * 130 * 16); const v = draw(2 * 130 * 16);
+    const viaBackend = backend.attention(backend.fromArray(q, 'float32'), backend.fromArray(k, 'float32'), backend.fromArray(v, 'float32'), dims, o);
+    expect(Array.from(backend.readSync(viaBackend.out))).toEqual(Array.from(attentionForwardF32(q, k, v, dims, o).out));
+    const f64 = (a: Float32Array) => backend.fromArray(Float64Array.from(a), 'float64');
+    const d64 = backend.readSync(backend.attention(f64(q), f64(k), f64(v), dims, o).out);
+    expect(d64).toBeInstanceOf(Float64Array);
+    const ref = reference(q, k, v, draw(2 * 130 * 16), dims, o).out;
+    close(Float32Array.from(d64), ref, 'float64 out');
+  });
+});
