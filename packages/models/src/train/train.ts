@@ -108,7 +108,8 @@ export async function train<S = unknown>(options: TrainOptions<S>): Promise<Trai
       await saveCheckpoint(dir, { model, optimizer, config: options.config ?? model.config, trainer, fileSystem, step, runId });
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      const why = code ? `${code}: ${(error as Error).message}` : (error as Error).message;
+      const text = (error as Error).message;
+      const why = code && !text.startsWith(code) ? `${code}: ${text}` : text;
       throw new CheckpointSaveError(`train: could not save the checkpoint of step ${step} in ${dir} (${why}); ${lastSaved < 0 ? 'no earlier checkpoint was saved' : `the checkpoint there is still step ${lastSaved}`}`, step, lastSaved < 0 ? null : lastSaved, { cause: error });
     }
     lastSaved = step;
