@@ -1,6 +1,6 @@
 // The CLI reads every config it writes: for every preset and every model of the reproduce
 // plans and the demo, a 1-step `titans train` (shrunk data, the model exactly as configured),
-// then `info`, `eval` and `generate` on the checkpoint it wrote; the paper-size presets (too
+// then `info`, `eval`, `export` (ONNX) and `generate` on the checkpoint it wrote; the paper-size presets (too
 // large to build on a CPU) round-trip through run.json / config.json and `titans info FILE`.
 // Commands run in-process through main() (one process, no launcher start per command).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -61,7 +61,7 @@ describe('every config the CLI writes, it reads back', () => {
     for (const { config } of configs) expect(countParameters(config)).toBeLessThan(2_000_000);
   });
 
-  it('train 1 step, then info, eval and generate, on each', async () => {
+  it('train 1 step, then info, eval, export and generate, on each', async () => {
     const root = scratchDirectory('roundtrip');
     const failures: string[] = [];
     for (const [i, { name, config }] of configs.entries()) {
@@ -79,6 +79,7 @@ describe('every config the CLI writes, it reads back', () => {
         ['eval', byte
           ? ['eval', join(dir, 'ckpt'), '--tasks', 'perplexity', '--tokens', '32']
           : ['eval', join(dir, 'ckpt'), '--tasks', 'mqar', '--mqar-length', '16', '--mqar-pairs', '2', '--mqar-samples', '1']],
+        ['export', ['export', join(dir, 'ckpt'), '--out', join(dir, 'model.onnx')]],
         ['generate', ['generate', join(dir, 'ckpt'), '--prompt', byte ? 'The ' : '', '--max-tokens', '3', '--temperature', '0', '--json']],
       ];
       if (!byte) steps.pop(); // generate decodes text: byte models only
