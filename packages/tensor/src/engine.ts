@@ -89,6 +89,11 @@ export function unregisterTensor(t: Tensor): void {
   for (const scope of scopes) scope.delete(t);
 }
 
+/** @internal The id the next tensor will get (tensors with smaller ids existed before). */
+export function peekTensorId(): number {
+  return nextId;
+}
+
 /** Number of tensors created and not yet disposed. */
 export function liveTensors(): number {
   return liveCount;

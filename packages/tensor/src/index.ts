@@ -17,3 +17,7 @@ export { gradients, gradientsAsync, grad, hvp, valueAndGrad, vjp, type GradientO
 export { Rng, rand, randn, type RandomOptions } from './random.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
+export {
+  CompileError, compile, hostScalar, isTracing, onReplay, type CompileOptions, type CompileStats, type Compiled,
+} from './compile/index.js';
+export type { PlanStats } from './compile/plan.js';

@@ -4,6 +4,7 @@ import type { Backend, DType, TypedArray, View } from './backend.js';
 import { SharedStorage, isGradEnabled, registerTensor, setTensorClass, unregisterTensor } from './engine.js';
 import { contiguousStrides, sizeOf, formatShape } from './shape.js';
 import * as ops from './ops/index.js';
+import { hooks as traceHooks } from './compile/host.js';
 
 /** How a tensor was produced: its inputs and the rule that maps its gradient to theirs. */
 export interface GradNode {
@@ -57,6 +58,7 @@ export class Tensor {
   /** @internal */
   sharedStorage(): SharedStorage {
     if (this.shared === null) throw new Error(`tensor #${this.id} ${formatShape(this._shape)} was used after dispose()`);
+    if (traceHooks !== null) traceHooks.touched(this, this.shared.storage);
     return this.shared;
   }
 
@@ -89,16 +91,29 @@ export class Tensor {
     if (value.dtype !== this._dtype) throw new Error(`assign: dtype ${value.dtype} does not match ${this._dtype}`);
     const source = value.isContiguous() ? value : ops.contiguous(value);
     const next = source.sharedStorage().retain();
-    this.sharedStorage().release();
+    const previous = this.sharedStorage();
+    const previousStrides = this._strides;
+    const previousOffset = this._offset;
+    previous.release();
     this.shared = next;
     this._strides = source.strides;
     this._offset = source.offset;
     if (source !== value) source.dispose();
+    if (traceHooks !== null) traceHooks.assigned(this, previous.storage, previousStrides, previousOffset);
     return this;
+  }
+
+  /** @internal A compiled function's replay of `assign`: takes over `shared` (one reference). */
+  replaceStorage(shared: SharedStorage, strides: readonly number[], offset: number): void {
+    this.sharedStorage().release();
+    this.shared = shared;
+    this._strides = strides;
+    this._offset = offset;
   }
 
   /** A contiguous copy of the values, read asynchronously (works on every backend). */
   async data(): Promise<TypedArray> {
+    if (traceHooks !== null) traceHooks.hostRead('tensor.data()');
     const t = this.isContiguous() ? this : ops.contiguous(this);
     const out = await t.backend.read(t.sharedStorage().storage);
     if (t !== this) t.dispose();
@@ -107,6 +122,7 @@ export class Tensor {
 
   /** A contiguous copy of the values, read synchronously (CPU backend only). */
   dataSync(): TypedArray {
+    if (traceHooks !== null) traceHooks.hostRead('tensor.dataSync()');
     if (!this.backend.syncRead) throw new Error(`dataSync: the ${this.backend.name} backend reads asynchronously; use await tensor.data()`);
     const t = this.isContiguous() ? this : ops.contiguous(this);
     const out = t.backend.readSync(t.sharedStorage().storage);
@@ -117,6 +133,7 @@ export class Tensor {
   /** The single value of a one-element tensor (CPU backend). */
   item(): number {
     if (this.size !== 1) throw new Error(`item: tensor has shape ${formatShape(this._shape)}, not a single element`);
+    if (traceHooks !== null) traceHooks.hostRead('tensor.item()');
     return this.dataSync()[0]!;
   }
 
@@ -127,6 +144,7 @@ export class Tensor {
 
   /** Values as nested arrays (CPU backend). */
   toArray(): NestedArray {
+    if (traceHooks !== null) traceHooks.hostRead('tensor.toArray()');
     return nest(Array.from(this.dataSync()), this._shape);
   }
 

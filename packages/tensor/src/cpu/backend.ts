@@ -25,7 +25,8 @@ export class CpuStorage implements Storage {
   }
 }
 
-const UNARY_EXPR: Record<UnaryOp, string> = {
+/** @internal The expression of each unary op over `x` (also used by compiled kernels). */
+export const UNARY_EXPR: Record<UnaryOp, string> = {
   neg: '-x',
   exp: 'Math.exp(x)',
   log: 'Math.log(x)',
@@ -46,7 +47,8 @@ const UNARY_EXPR: Record<UnaryOp, string> = {
   copy: 'x',
 };
 
-const BINARY_EXPR: Record<BinaryOp, string> = {
+/** @internal The expression of each binary op over `x` and `y` (also used by compiled kernels). */
+export const BINARY_EXPR: Record<BinaryOp, string> = {
   add: 'x + y',
   sub: 'x - y',
   mul: 'x * y',

@@ -1,5 +1,6 @@
 // Optimizers update parameters in place (Tensor.assign) outside the gradient graph.
 // Their state tensors are kept out of `tidy` scopes so a training loop can wrap each step.
+import { hostScalar, isTracing, onReplay } from '../compile/host.js';
 import { keep, noGrad } from '../engine.js';
 import { add, div, minimum, mul, scalar, sqrt, square, sub, sum, zerosLike } from '../ops/core.js';
 import { formatShape } from '../shape.js';
@@ -44,17 +45,23 @@ abstract class Optimizer {
         throw new Error(`optimizer: gradient ${i} has shape ${formatShape(g.shape)}, parameter has ${formatShape(this.params[i]!.shape)}`);
       }
     });
-    this.stepCount++;
+    // Under compile(), the counter keeps counting at every replay (and the learning rate and
+    // bias corrections below are hostScalar()s, read again at every replay).
+    onReplay(() => { this.stepCount++; });
     noGrad(() => this.update(grads));
   }
 
   protected abstract update(grads: readonly Tensor[]): void;
 
-  /** Replaces `slot[i]` by `value`, freeing the old tensor. */
-  protected setSlot(name: string, i: number, value: Tensor): void {
-    const s = this.slot(name);
-    s[i]!.dispose();
-    s[i] = keep(value);
+  /**
+   * Gives `slot[i]` the values of `value` in place (its old storage is freed, `value` is
+   * disposed) and returns the slot. In place, so a compiled step updates the same tensor.
+   */
+  protected setSlot(name: string, i: number, value: Tensor): Tensor {
+    const slot = this.slot(name)[i]!;
+    slot.assign(value);
+    value.dispose();
+    return slot;
   }
 
   state(): OptimizerState {
@@ -99,11 +106,10 @@ export class SGD extends Optimizer {
     this.params.forEach((p, i) => {
       let g = this.weightDecay > 0 ? add(grads[i]!, mul(p, this.weightDecay)) : grads[i]!;
       if (this.momentum > 0) {
-        const buf = add(mul(this.slot('momentum')[i]!, this.momentum), g);
-        this.setSlot('momentum', i, buf);
+        const buf = this.setSlot('momentum', i, add(mul(this.slot('momentum')[i]!, this.momentum), g));
         g = this.nesterov ? add(g, mul(buf, this.momentum)) : buf;
       }
-      p.assign(sub(p, mul(g, this.lr)));
+      p.assign(sub(p, mul(g, hostScalar(() => this.lr, p))));
     });
   }
 }
@@ -130,18 +136,18 @@ export class AdamW extends Optimizer {
     this.weightDecay = options.weightDecay ?? 0.01;
   }
   protected update(grads: readonly Tensor[]): void {
-    const t = this.stepCount;
-    const c1 = 1 - Math.pow(this.beta1, t);
-    const c2 = 1 - Math.pow(this.beta2, t);
+    // Host values that change from step to step: hostScalar()s, so compiled steps read them.
+    const c1 = (): number => 1 - Math.pow(this.beta1, this.stepCount);
+    const c2 = (): number => 1 - Math.pow(this.beta2, this.stepCount);
+    const decay = (): number => 1 - this.lr * this.weightDecay;
+    const lr = (): number => this.lr;
     this.params.forEach((p, i) => {
       const g = grads[i]!;
-      const m = add(mul(this.slot('m')[i]!, this.beta1), mul(g, 1 - this.beta1));
-      const v = add(mul(this.slot('v')[i]!, this.beta2), mul(square(g), 1 - this.beta2));
-      this.setSlot('m', i, m);
-      this.setSlot('v', i, v);
-      const stepDir = div(div(m, c1), add(sqrt(div(v, c2)), this.eps));
-      const decayed = this.weightDecay > 0 ? mul(p, 1 - this.lr * this.weightDecay) : p;
-      p.assign(sub(decayed, mul(stepDir, this.lr)));
+      const m = this.setSlot('m', i, add(mul(this.slot('m')[i]!, this.beta1), mul(g, 1 - this.beta1)));
+      const v = this.setSlot('v', i, add(mul(this.slot('v')[i]!, this.beta2), mul(square(g), 1 - this.beta2)));
+      const stepDir = div(div(m, hostScalar(c1, p)), add(sqrt(div(v, hostScalar(c2, p))), this.eps));
+      const decayed = this.weightDecay > 0 ? mul(p, hostScalar(decay, p)) : p;
+      p.assign(sub(decayed, mul(stepDir, hostScalar(lr, p))));
     });
   }
 }
@@ -160,7 +166,9 @@ export function clipGradNorm(grads: readonly Tensor[], maxNorm: number): { grads
     }
     const norm = sqrt(total ?? zerosLike(grads[0]!));
     const scale = div(maxNorm, add(norm, 1e-6));
-    const factor = scale.backend.syncRead ? Math.min(1, scale.item()) : null;
+    // Compiled steps take the device path too: a host read cannot be replayed (and both paths
+    // give the same values: min(scale, 1) is the factor, and x * 1 is x).
+    const factor = scale.backend.syncRead && !isTracing() ? Math.min(1, scale.item()) : null;
     // On asynchronous backends the factor stays on the device: no read-back stall per step.
     const clipped = grads.map((g) => (factor === null ? mul(g, minimum(scale, 1)) : factor < 1 ? mul(g, factor) : g));
     return { grads: clipped, norm };

@@ -1,0 +1,490 @@
+// A plan: the trace turned into a program that replays on new input storages. Dead calls
+// are dropped, constants are made once, on the CPU elementwise chains become fused kernels
+// whose intermediates live in an arena of buffers reused by liveness, and every other
+// primitive runs through the real backend (its storages freed right after their last use).
+import type { Backend, DType, Storage } from '../backend.js';
+import { bytesPerElement } from '../backend.js';
+import { CpuBackend, CpuStorage } from '../cpu/backend.js';
+import { SharedStorage } from '../engine.js';
+import { contiguousStrides, formatShape } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import {
+  WHERE_EXPR, binaryExpr, castExpr, generateKernel, stored, unaryExpr, type FusedGroup, type FusedOp, type Operand,
+} from './kernels.js';
+import { CompileError, ValueRef, ViewRef, type Arg, type Trace, type TraceRecord } from './trace.js';
+import type { BinaryOp, UnaryOp } from '../backend.js';
+
+export interface PlanStats {
+  /** Primitive calls in the trace. */
+  readonly tracedCalls: number;
+  /** Calls a replay makes: fused kernels plus backend primitives. */
+  readonly kernels: number;
+  /** Fused elementwise kernels (CPU), and the primitives they replace. */
+  readonly fusedGroups: number;
+  readonly fusedOps: number;
+  /** Bytes of the arena (reused intermediate buffers) and of the plan's constants. */
+  readonly arenaBytes: number;
+  readonly constantBytes: number;
+}
+
+type Step = () => void;
+
+const ELEMENTWISE = new Set(['unary', 'binary', 'where', 'cast']);
+
+/** Signals that a replay cannot use this plan (a captured tensor changed layout): retrace. */
+export class StalePlan extends Error {}
+
+export class Plan {
+  readonly stats: PlanStats;
+  private readonly S: (Storage | undefined)[];
+  private readonly steps: Step[];
+  private readonly owned: Storage[] = [];
+  private readonly finish: (leaves: readonly Tensor[]) => unknown;
+  private readonly bind: (leaves: readonly Tensor[]) => void;
+  private disposed = false;
+  /** Values whose storage a replay makes afresh (not arena, constants or bound inputs). */
+  private readonly transient = new Set<number>();
+
+  constructor(private readonly trace: Trace, fuse: boolean) {
+    const { records, values, backend } = trace;
+    const S: (Storage | undefined)[] = new Array<Storage | undefined>(values.length).fill(undefined);
+    this.S = S;
+    const cpu = fuse && backend instanceof CpuBackend;
+
+    // ------------------------------------------------------------ roots and dead calls
+    const escaping = new Map<number, number>(); // value -> holders
+    const outputIds = trace.outputs.map((o) => o.id);
+    for (const id of outputIds) escaping.set(id, (escaping.get(id) ?? 0) + 1);
+    for (const s of trace.states) escaping.set(s.id, (escaping.get(s.id) ?? 0) + 1);
+    const needed = new Set<number>(escaping.keys());
+    const live: boolean[] = new Array<boolean>(records.length).fill(false);
+    for (let i = records.length - 1; i >= 0; i--) {
+      const r = records[i]!;
+      if (!r.outs.some((o) => needed.has(o))) continue;
+      live[i] = true;
+      forEachRef(r.args, (id) => needed.add(id));
+    }
+
+    // ------------------------------------------------------------ steps (fused groups on the CPU)
+    interface Unit { readonly records: number[]; readonly fused: boolean }
+    const units: Unit[] = [];
+    const producedIn = new Map<number, number>(); // value -> unit index (for fused units)
+    let group: Unit | null = null;
+    let groupShape: readonly number[] = [];
+    for (let i = 0; i < records.length; i++) {
+      if (!live[i]) continue;
+      const r = records[i]!;
+      if (cpu && ELEMENTWISE.has(r.method)) {
+        const views = r.args.filter((a): a is ViewRef => a instanceof ViewRef);
+        const shape = views[0]!.shape;
+        const joins = group !== null && sameShape(shape, groupShape) && views.every((v) => {
+          const at = producedIn.get(v.id);
+          return at !== units.length - 1 || (v.offset === 0 && sameShape(v.strides, contiguousStrides(shape)));
+        }) && views.every((v) => producedIn.get(v.id) !== units.length - 1 || sameShape(v.shape, shape));
+        if (!joins) {
+          group = { records: [], fused: true };
+          units.push(group);
+          groupShape = shape;
+        }
+        group!.records.push(i);
+        producedIn.set(r.outs[0]!, units.length - 1);
+        continue;
+      }
+      group = null;
+      units.push({ records: [i], fused: false });
+    }
+
+    const unitOfRecord = new Map<number, number>();
+    units.forEach((u, k) => { for (const i of u.records) unitOfRecord.set(i, k); });
+
+    // ------------------------------------------------------------ liveness
+    const lastUse = new Map<number, number>();
+    units.forEach((u, k) => {
+      for (const i of u.records) {
+        forEachRef(records[i]!.args, (id) => {
+          // A use inside the producing fused unit does not keep the value in memory.
+          if (u.fused && producedIn.get(id) === k) return;
+          lastUse.set(id, k);
+        });
+      }
+    });
+
+    // ------------------------------------------------------------ constants
+    const constants = new Map<number, Storage>();
+    let constantBytes = 0;
+    const constant = (id: number): Storage => {
+      let s = constants.get(id);
+      if (s) return s;
+      const v = values[id]!;
+      switch (v.origin.kind) {
+        case 'fill': s = backend.fill(v.size, v.origin.value, v.dtype); break;
+        case 'array': s = backend.fromArray(v.origin.data, v.dtype); break;
+        case 'constant': s = v.origin.copy; break;
+        default: throw new Error(`internal: value ${id} (${v.origin.kind}) is not a constant`);
+      }
+      constants.set(id, s);
+      this.owned.push(s);
+      constantBytes += v.size * bytesPerElement(v.dtype);
+      return s;
+    };
+    // Cached scalars copied by the trace belong to the plan whether used or not.
+    for (const v of values) if (v.origin.kind === 'constant' && !needed.has(v.id)) this.owned.push(v.origin.copy);
+    /** The single value of a uniform constant (CPU only), or undefined. */
+    const uniform = (id: number): number | undefined => {
+      const v = values[id]!;
+      if (v.origin.kind === 'fill') return stored(v.origin.value, v.dtype);
+      if (v.size !== 1) return undefined;
+      if (v.origin.kind === 'array') return stored(v.origin.data[0]!, v.dtype);
+      if (v.origin.kind === 'constant') return (v.origin.copy as CpuStorage).data[0]!;
+      return undefined;
+    };
+
+    // ------------------------------------------------------------ host program
+    const steps: Step[] = [];
+    const dynamicFresh = new Set<number>();
+    for (const h of trace.host) {
+      if (h.kind === 'effect') {
+        steps.push(h.run);
+        continue;
+      }
+      const { id, get } = h;
+      if (!needed.has(id)) continue;
+      const dtype = values[id]!.dtype;
+      if (cpu) {
+        const s = backend.fill(1, 0, dtype) as CpuStorage;
+        this.owned.push(s);
+        S[id] = s;
+        steps.push(() => { s.data[0] = get(); });
+      } else {
+        dynamicFresh.add(id);
+        steps.push(() => { S[id] = backend.fill(1, get(), dtype); });
+      }
+    }
+    const hostSteps = steps.length;
+
+    // ------------------------------------------------------------ arena (CPU fused outputs)
+    interface Slot { readonly dtype: DType; readonly storage: CpuStorage; freeFrom: number }
+    const slots: Slot[] = [];
+    let arenaBytes = 0;
+    const arenaSlot = (dtype: DType, size: number, at: number, until: number): Storage => {
+      let best: Slot | undefined;
+      for (const s of slots) {
+        if (s.dtype !== dtype || s.freeFrom > at || s.storage.size < size || s.storage.size > 2 * size + 64) continue;
+        if (!best || s.storage.size < best.storage.size) best = s;
+      }
+      if (!best) {
+        best = { dtype, storage: backend.fill(size, 0, dtype) as CpuStorage, freeFrom: 0 };
+        this.owned.push(best.storage);
+        arenaBytes += size * bytesPerElement(dtype);
+        slots.push(best);
+      }
+      best.freeFrom = until + 1;
+      return best.storage.size === size ? best.storage : new CpuStorage(backend as CpuBackend, dtype, best.storage.data.subarray(0, size));
+    };
+
+    const isFresh = (id: number): boolean => {
+      const kind = values[id]!.origin.kind;
+      return kind === 'op' || dynamicFresh.has(id);
+    };
+    const freeAfter: number[][] = units.map(() => []);
+    for (const [id, k] of lastUse) {
+      if (escaping.has(id) || !isFresh(id)) continue;
+      const producer = values[id]!.origin;
+      if (producer.kind === 'op' && units[unitOfRecord.get(producer.record)!]!.fused) continue; // arena
+      freeAfter[k]!.push(id);
+    }
+    // Generic calls' results that nothing reads (an unused second result) are freed at once.
+    units.forEach((u, k) => {
+      if (u.fused) return;
+      for (const id of records[u.records[0]!]!.outs) if (!lastUse.has(id) && !escaping.has(id)) freeAfter[k]!.push(id);
+    });
+
+    let kernels = 0;
+    let fusedGroups = 0;
+    let fusedOps = 0;
+    units.forEach((u, k) => {
+      const frees = freeAfter[k]!;
+      const free: Step = frees.length === 0 ? () => {} : () => {
+        for (const id of frees) {
+          backend.dispose(S[id]!);
+          S[id] = undefined;
+        }
+      };
+      kernels++;
+      if (u.fused) {
+        const g = this.fusedGroup(u.records, k, producedIn, lastUse, escaping, uniform, constant, arenaSlot);
+        fusedGroups++;
+        fusedOps += u.records.length;
+        const { kernel } = generateKernel(g.group);
+        const fresh = g.fresh;
+        if (fresh.length === 0 && frees.length === 0) steps.push(() => kernel(S));
+        else {
+          steps.push(() => {
+            for (const [id, size, dtype] of fresh) S[id] = backend.fill(size, 0, dtype);
+            kernel(S);
+            free();
+          });
+        }
+        return;
+      }
+      const r = records[u.records[0]!]!;
+      const resolve = resolver(r.args, S, (id) => {
+        const kind = values[id]!.origin.kind;
+        if (kind === 'fill' || kind === 'array' || kind === 'constant') S[id] = constant(id);
+      });
+      const method = r.method;
+      const outs = r.outs;
+      const keys = r.keys;
+      const impl = (backend as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!;
+      const call = (): unknown => impl.apply(backend, resolve());
+      if (keys === null) {
+        const out = outs[0]!;
+        steps.push(() => {
+          S[out] = call() as Storage;
+          free();
+        });
+      } else {
+        steps.push(() => {
+          const result = call() as Record<string, Storage>;
+          for (let j = 0; j < outs.length; j++) S[outs[j]!] = result[keys[j]!];
+          free();
+        });
+      }
+    });
+    this.steps = steps;
+    for (const v of values) {
+      if ((v.origin.kind === 'op' || dynamicFresh.has(v.id)) && !(v.origin.kind === 'op' && units[unitOfRecord.get(v.origin.record) ?? -1]?.fused && !escaping.has(v.id))) this.transient.add(v.id);
+    }
+
+    // ------------------------------------------------------------ binding and results
+    const inputs = values.filter((v) => v.origin.kind === 'input' && needed.has(v.id)).map((v) => [v.id, (v.origin as { leaf: number }).leaf] as const);
+    const states = values.filter((v) => v.origin.kind === 'state' && needed.has(v.id)).map((v) => {
+      const owner = (v.origin as { owner: Tensor }).owner;
+      return { id: v.id, owner, layout: trace.stateLayouts.get(owner)! };
+    });
+    for (const v of values) {
+      if (needed.has(v.id) && (v.origin.kind === 'fill' || v.origin.kind === 'array' || v.origin.kind === 'constant') && (escaping.has(v.id) || !cpu)) {
+        S[v.id] = constant(v.id);
+      }
+    }
+    this.bind = (leaves) => {
+      for (const [id, leaf] of inputs) S[id] = leaves[leaf]!.sharedStorage().storage;
+      for (const { id, owner, layout } of states) {
+        if (owner.disposed) throw new CompileError(`compile: tensor #${owner.id} ${formatShape(owner.shape)}, captured by the compiled function, was disposed`);
+        const storage = owner.sharedStorage().storage;
+        if (storage.size !== layout.size || owner.offset !== layout.offset || !sameShape(owner.strides, layout.strides)) throw new StalePlan();
+        S[id] = storage;
+      }
+    };
+
+    // Escaping values: one SharedStorage each per replay; values not computed by the
+    // replay itself (inputs, state, constants) are copied so results never alias them.
+    const escapes = [...escaping.keys()].map((id) => ({ id, holders: escaping.get(id)!, copy: !isFresh(id), dtype: values[id]!.dtype, size: values[id]!.size }));
+    const outLayouts = trace.outputs;
+    const stateUpdates = trace.states.map((s) => ({ owner: s.owner, id: s.id, strides: s.strides, offset: s.offset }));
+    const template = trace.result;
+    const shared: (SharedStorage | undefined)[] = new Array<SharedStorage | undefined>(values.length).fill(undefined);
+    const used: number[] = new Array<number>(values.length).fill(0);
+    const take = (id: number): SharedStorage => {
+      const sh = shared[id]!;
+      if (used[id]!++ > 0) sh.retain();
+      return sh;
+    };
+    this.finish = () => {
+      for (const e of escapes) {
+        let s = S[e.id]!;
+        if (e.copy) s = backend.unary('copy', { storage: s, shape: [e.size], strides: [1], offset: 0 }, e.dtype);
+        shared[e.id] = new SharedStorage(s);
+        used[e.id] = 0;
+      }
+      const tensors = outLayouts.map((o) => new Tensor(take(o.id), o.shape, o.strides, o.offset));
+      for (const u of stateUpdates) u.owner.replaceStorage(take(u.id), u.strides, u.offset);
+      for (const e of escapes) shared[e.id] = undefined;
+      for (let i = 0; i < S.length; i++) {
+        const kind = values[i]!.origin.kind;
+        if (kind === 'input' || kind === 'state' || (kind === 'op' && escaping.has(i))) S[i] = undefined;
+      }
+      let at = 0;
+      return rebuild(template, () => tensors[at++]!);
+    };
+
+    this.stats = {
+      tracedCalls: records.length,
+      kernels,
+      fusedGroups,
+      fusedOps,
+      arenaBytes,
+      constantBytes,
+    };
+    void hostSteps;
+  }
+
+  /** Builds a fused group's operands and decides where its outputs live. */
+  private fusedGroup(
+    recordIds: number[], unit: number, producedIn: Map<number, number>, lastUse: Map<number, number>, escaping: Map<number, number>,
+    uniform: (id: number) => number | undefined, constant: (id: number) => Storage,
+    arenaSlot: (dtype: DType, size: number, at: number, until: number) => Storage,
+  ): { group: FusedGroup; fresh: [number, number, DType][] } {
+    const { records, values } = this.trace;
+    const ops: FusedOp[] = [];
+    const outputs: number[] = [];
+    const fresh: [number, number, DType][] = [];
+    let shape: readonly number[] = [];
+    const operand = (a: Arg): Operand => {
+      if (!(a instanceof ViewRef)) throw new Error('internal: elementwise operand is not a view');
+      if (producedIn.get(a.id) === unit) return { kind: 'register', id: a.id };
+      const u = uniform(a.id);
+      if (u !== undefined) return { kind: 'literal', value: u };
+      const v = values[a.id]!;
+      if (v.origin.kind === 'dynamic') return { kind: 'dynamic', id: a.id, offset: a.offset };
+      if (v.origin.kind === 'array' || v.origin.kind === 'constant') this.S[a.id] = constant(a.id);
+      return { kind: 'load', id: a.id, strides: a.strides, offset: a.offset };
+    };
+    for (const i of recordIds) {
+      const r = records[i]!;
+      const id = r.outs[0]!;
+      const dtype = values[id]!.dtype;
+      let expr: string;
+      let operands: Operand[];
+      const args = r.args;
+      switch (r.method) {
+        case 'unary':
+          expr = unaryExpr(args[0] as UnaryOp);
+          operands = [operand(args[1]!)];
+          shape = (args[1] as ViewRef).shape;
+          break;
+        case 'binary':
+          expr = binaryExpr(args[0] as BinaryOp);
+          operands = [operand(args[1]!), operand(args[2]!)];
+          shape = (args[1] as ViewRef).shape;
+          break;
+        case 'where':
+          expr = WHERE_EXPR;
+          operands = [operand(args[0]!), operand(args[1]!), operand(args[2]!)];
+          shape = (args[0] as ViewRef).shape;
+          break;
+        case 'cast':
+          expr = castExpr(args[1] as DType);
+          operands = [operand(args[0]!)];
+          shape = (args[0] as ViewRef).shape;
+          break;
+        default:
+          throw new Error(`internal: ${r.method} is not elementwise`);
+      }
+      ops.push({ id, dtype, expr, operands });
+      const usedLater = lastUse.has(id);
+      if (escaping.has(id)) {
+        outputs.push(id);
+        fresh.push([id, values[id]!.size, dtype]);
+      } else if (usedLater) {
+        outputs.push(id);
+        this.S[id] = arenaSlot(dtype, values[id]!.size, unit, lastUse.get(id)!);
+      }
+    }
+    return { group: { shape, ops, outputs }, fresh };
+  }
+
+  /** Runs the plan on new inputs: binds them, runs every step, returns the result tree. */
+  run(leaves: readonly Tensor[]): unknown {
+    if (this.disposed) throw new Error('internal: replay of a disposed plan');
+    this.bind(leaves);
+    const steps = this.steps;
+    try {
+      for (let i = 0; i < steps.length; i++) steps[i]!();
+    } catch (error) {
+      this.release();
+      throw error;
+    }
+    return this.finish(leaves);
+  }
+
+  /** After a failed replay: frees the fresh storages it made. */
+  private release(): void {
+    const { values, backend } = this.trace;
+    for (let i = 0; i < this.S.length; i++) {
+      const kind = values[i]!.origin.kind;
+      if (kind === 'input' || kind === 'state') this.S[i] = undefined;
+      else if (this.transient.has(i) && this.S[i] !== undefined) {
+        backend.dispose(this.S[i]!);
+        this.S[i] = undefined;
+      }
+    }
+  }
+
+  /** Frees the plan's constants and arena. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const s of this.owned) this.trace.backend.dispose(s);
+    this.owned.length = 0;
+  }
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((n, i) => n === b[i]);
+}
+
+function forEachRef(args: readonly Arg[] | Arg, fn: (id: number) => void): void {
+  if (args instanceof ValueRef || args instanceof ViewRef) {
+    fn(args.id);
+    return;
+  }
+  if (Array.isArray(args)) {
+    for (const a of args as Arg[]) forEachRef(a, fn);
+    return;
+  }
+  if (args !== null && typeof args === 'object') for (const v of Object.values(args)) forEachRef(v as Arg, fn);
+}
+
+/** A function producing a call's arguments from the current storages (views built fresh). */
+function resolver(args: readonly Arg[], S: (Storage | undefined)[], prepare: (id: number) => void): () => unknown[] {
+  const make = (a: Arg): (() => unknown) => {
+    if (a instanceof ViewRef) {
+      prepare(a.id);
+      const { id, shape, strides, offset } = a;
+      return () => ({ storage: S[id], shape, strides, offset });
+    }
+    if (a instanceof ValueRef) {
+      prepare(a.id);
+      const id = a.id;
+      return () => S[id];
+    }
+    if (Array.isArray(a)) {
+      const parts = (a as Arg[]).map(make);
+      return () => parts.map((p) => p());
+    }
+    if (a !== null && typeof a === 'object') {
+      const entries = Object.entries(a).map(([k, v]) => [k, make(v as Arg)] as const);
+      if (entries.every(([, f]) => f.length === 0 && !containsRef(a))) return () => a;
+      return () => {
+        const out: Record<string, unknown> = {};
+        for (const [k, f] of entries) out[k] = f();
+        return out;
+      };
+    }
+    return () => a;
+  };
+  const parts = args.map(make);
+  return () => parts.map((p) => p());
+}
+
+function containsRef(a: Arg): boolean {
+  let found = false;
+  forEachRef(a, () => { found = true; });
+  return found;
+}
+
+/** Rebuilds the traced result's structure with new tensors (in the same tree order). */
+export function rebuild(template: unknown, next: () => Tensor): unknown {
+  if (template instanceof Tensor) return next();
+  if (template === null || template === undefined) return template;
+  if (Array.isArray(template)) return template.map((t: unknown) => rebuild(t, next));
+  if (typeof template === 'object' && Object.getPrototypeOf(template) === Object.prototype) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(template)) out[k] = rebuild(v, next);
+    return out;
+  }
+  return template;
+}
+
+export type { Backend, TraceRecord };

@@ -1,0 +1,280 @@
+// Tracing: run a function once with a recording wrapper around the backend's primitives.
+// Every op, forward and backward, ends in one of those primitives, so the recording is a
+// straight-line program over storages: no autograd graph, modules or scopes in it.
+import type { Backend, DType, Storage, TypedArray, View } from '../backend.js';
+import { peekTensorId, tidy } from '../engine.js';
+import type { Tensor } from '../tensor.js';
+import { setTraceHooks, type TraceHooks } from './host.js';
+
+/** An argument of a recorded call that refers to a traced value. */
+export class ValueRef {
+  constructor(readonly id: number) {}
+}
+
+/** A strided view of a traced value, resolved at trace time. */
+export class ViewRef {
+  constructor(
+    readonly id: number,
+    readonly shape: readonly number[],
+    readonly strides: readonly number[],
+    readonly offset: number,
+  ) {}
+}
+
+export type Arg = number | string | boolean | null | undefined | ValueRef | ViewRef | readonly Arg[] | { readonly [key: string]: Arg };
+
+export interface TraceRecord {
+  readonly method: string;
+  readonly args: readonly Arg[];
+  /** Values the call produced: one storage, or the named storages of an object result. */
+  readonly outs: readonly number[];
+  /** null: the result is one storage; else the keys of the result object, aligned with `outs`. */
+  readonly keys: readonly string[] | null;
+}
+
+export type ValueOrigin =
+  | { readonly kind: 'op'; readonly record: number }
+  | { readonly kind: 'fill'; readonly value: number }
+  | { readonly kind: 'array'; readonly data: TypedArray }
+  | { readonly kind: 'input'; readonly leaf: number }
+  | { readonly kind: 'state'; readonly owner: Tensor }
+  /** A storage from before the trace that no live tensor owns (a cached scalar): copied. */
+  | { readonly kind: 'constant'; readonly copy: Storage }
+  | { readonly kind: 'dynamic'; readonly get: () => number };
+
+export interface TraceValue {
+  readonly id: number;
+  readonly dtype: DType;
+  readonly size: number;
+  origin: ValueOrigin;
+}
+
+export type HostStep = { readonly kind: 'effect'; readonly run: () => void } | { readonly kind: 'scalar'; readonly id: number; readonly get: () => number };
+
+export interface StateUpdate {
+  readonly owner: Tensor;
+  readonly id: number;
+  readonly strides: readonly number[];
+  readonly offset: number;
+}
+
+export interface Trace {
+  readonly backend: Backend;
+  readonly records: TraceRecord[];
+  readonly values: TraceValue[];
+  readonly host: HostStep[];
+  readonly states: StateUpdate[];
+  /** Layout of each state owner at trace start, checked before every replay. */
+  readonly stateLayouts: Map<Tensor, Layout>;
+  readonly result: unknown;
+  /** The traced result's tensors (value id and layout), in tree order. */
+  readonly outputs: readonly OutputLayout[];
+  /** The value id of a storage seen by the trace. */
+  idOf(storage: Storage): number;
+}
+
+export interface OutputLayout {
+  readonly id: number;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+}
+
+interface Layout {
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+  readonly size: number;
+}
+
+/** The primitives recorded as calls; fill and fromArray become constants. */
+const PRIMITIVES = [
+  'unary', 'binary', 'where', 'cast', 'reduceRows', 'argReduceRows', 'matmul', 'scanRows', 'linearScanRows', 'concatRows',
+  'gatherRows', 'scatterAddRows', 'attention', 'attentionBackward', 'memoryScan',
+] as const;
+
+export class CompileError extends Error {
+  override name = 'CompileError';
+}
+
+function isStorage(x: unknown, backend: Backend): x is Storage {
+  return typeof x === 'object' && x !== null && (x as Storage).backend === backend && typeof (x as Storage).size === 'number' && typeof (x as Storage).dtype === 'string';
+}
+
+function isView(x: unknown, backend: Backend): x is View {
+  return typeof x === 'object' && x !== null && 'storage' in x && isStorage((x as View).storage, backend) && Array.isArray((x as View).shape);
+}
+
+/**
+ * Runs `fn(...args)` once on `backend` with its primitives recorded. `leaves` are the input
+ * tensors (in the order the compiled plan binds them).
+ */
+export function trace(backend: Backend, leaves: readonly Tensor[], run: () => unknown, collect: (result: unknown) => Tensor[]): Trace {
+  const startId = peekTensorId();
+  const records: TraceRecord[] = [];
+  const values: TraceValue[] = [];
+  const ids = new Map<Storage, number>();
+  const owners = new Map<Storage, Tensor>();
+  const host: HostStep[] = [];
+  const assigned = new Map<Tensor, { storage: Storage; strides: readonly number[]; offset: number }>();
+  const stateLayouts: Trace['stateLayouts'] = new Map();
+  let depth = 0;
+
+  const newValue = (storage: Storage, origin: ValueOrigin): number => {
+    const id = values.length;
+    values.push({ id, dtype: storage.dtype, size: storage.size, origin });
+    ids.set(storage, id);
+    return id;
+  };
+  for (const [i, leaf] of leaves.entries()) {
+    const storage = leaf.sharedStorage().storage;
+    if (!ids.has(storage)) newValue(storage, { kind: 'input', leaf: i });
+  }
+
+  const originals = new Map<string, PropertyDescriptor | undefined>();
+  const target = backend as unknown as Record<string, unknown>;
+  const call = (name: string, ...a: unknown[]): unknown => (Reflect.get(Object.getPrototypeOf(backend) as object, name) as (...x: unknown[]) => unknown).apply(backend, a);
+  const original = (name: string): ((...a: unknown[]) => unknown) => {
+    const own = originals.get(name);
+    if (own && typeof own.value === 'function') return (...a: unknown[]) => (own.value as (...x: unknown[]) => unknown).apply(backend, a);
+    return (...a: unknown[]) => call(name, ...a);
+  };
+
+  /** The value id of a storage seen as an argument; storages from before the trace become inputs. */
+  const valueOf = (storage: Storage): number => {
+    const known = ids.get(storage);
+    if (known !== undefined) return known;
+    const owner = owners.get(storage);
+    if (owner) {
+      stateLayouts.set(owner, { shape: owner.shape, strides: owner.strides, offset: owner.offset, size: storage.size });
+      return newValue(storage, { kind: 'state', owner });
+    }
+    const copy = original('unary')('copy', { storage, shape: [storage.size], strides: [1], offset: 0 }, storage.dtype) as Storage;
+    return newValue(storage, { kind: 'constant', copy });
+  };
+
+  const encode = (x: unknown): Arg => {
+    if (isView(x, backend)) return new ViewRef(valueOf(x.storage), [...x.shape], [...x.strides], x.offset);
+    if (isStorage(x, backend)) return new ValueRef(valueOf(x));
+    if (Array.isArray(x)) return x.map(encode);
+    if (x === null || x === undefined || typeof x === 'number' || typeof x === 'string' || typeof x === 'boolean') return x;
+    if (typeof x === 'object' && Object.getPrototypeOf(x) === Object.prototype) {
+      const out: Record<string, Arg> = {};
+      for (const [k, v] of Object.entries(x)) out[k] = encode(v);
+      return out;
+    }
+    throw new CompileError(`compile: cannot record an argument of type ${Object.prototype.toString.call(x)} passed to the ${backend.name} backend`);
+  };
+
+  const patch = (name: string, impl: (...a: unknown[]) => unknown): void => {
+    originals.set(name, Object.getOwnPropertyDescriptor(backend, name));
+    Object.defineProperty(target, name, { value: impl, configurable: true, writable: true, enumerable: false });
+  };
+
+  for (const name of PRIMITIVES) {
+    if (typeof target[name] !== 'function') continue;
+    const orig = original(name);
+    patch(name, (...a: unknown[]) => {
+      if (depth > 0) return orig(...a);
+      const args = a.map(encode);
+      depth++;
+      let result: unknown;
+      try {
+        result = orig(...a);
+      } finally {
+        depth--;
+      }
+      const index = records.length;
+      if (isStorage(result, backend)) {
+        records.push({ method: name, args, outs: [newValue(result, { kind: 'op', record: index })], keys: null });
+      } else {
+        const entries = Object.entries(result as Record<string, unknown>);
+        const outs = entries.map(([, s]) => {
+          if (!isStorage(s, backend)) throw new CompileError(`compile: the ${backend.name} backend's ${name} returned something other than storages`);
+          return newValue(s, { kind: 'op', record: index });
+        });
+        records.push({ method: name, args, outs, keys: entries.map(([k]) => k) });
+      }
+      return result;
+    });
+  }
+  const origFill = original('fill');
+  patch('fill', (size: unknown, value: unknown, dtype: unknown) => {
+    const s = origFill(size, value, dtype) as Storage;
+    if (depth === 0) newValue(s, { kind: 'fill', value: value as number });
+    return s;
+  });
+  const origFromArray = original('fromArray');
+  patch('fromArray', (data: unknown, dtype: unknown) => {
+    const s = origFromArray(data, dtype) as Storage;
+    if (depth === 0) newValue(s, { kind: 'array', data: (data as TypedArray).slice() });
+    return s;
+  });
+  const refuse = (op: string) => (): never => {
+    throw new CompileError(`compile: ${op} inside a compiled function reads a value back to the host; a compiled plan cannot depend on tensor values (move the read out of the function, or compute with tensor ops)`);
+  };
+  patch('readSync', refuse(`${backend.name} backend readSync`));
+  patch('read', refuse(`${backend.name} backend read`));
+
+  const hooks: TraceHooks = {
+    dynamicScalar(storage, get) {
+      const id = ids.get(storage);
+      if (id === undefined) throw new Error('internal: dynamic scalar storage was not recorded');
+      values[id]!.origin = { kind: 'dynamic', get };
+      host.push({ kind: 'scalar', id, get });
+    },
+    effect(fn) {
+      host.push({ kind: 'effect', run: fn });
+    },
+    hostRead(op) {
+      throw new CompileError(`compile: ${op} inside a compiled function reads a value back to the host; a compiled plan cannot depend on tensor values (move the read out of the function, or compute with tensor ops)`);
+    },
+    assigned(t, previous, strides, offset) {
+      if (!assigned.has(t)) assigned.set(t, { storage: previous, strides, offset });
+    },
+    touched(t, storage) {
+      if (t.id < startId && !owners.has(storage)) owners.set(storage, t);
+    },
+  };
+
+  const previousHooks = setTraceHooks(hooks);
+  let result: unknown;
+  try {
+    result = tidy(() => run());
+  } finally {
+    setTraceHooks(previousHooks);
+    for (const [name, desc] of originals) {
+      if (desc) Object.defineProperty(target, name, desc);
+      else delete target[name];
+    }
+  }
+
+  const states: StateUpdate[] = [];
+  for (const [t, initial] of assigned) {
+    if (t.disposed) continue;
+    const storage = t.sharedStorage().storage;
+    let id = ids.get(storage);
+    if (id === undefined) id = valueOf(storage);
+    // State created inside the trace (an optimizer's lazily created slots): its first value
+    // is read from the tensor at every replay instead of being recomputed.
+    const initialId = ids.get(initial.storage);
+    if (t.id >= startId && initialId !== undefined && values[initialId]!.origin.kind !== 'input' && values[initialId]!.origin.kind !== 'state') {
+      values[initialId]!.origin = { kind: 'state', owner: t };
+      stateLayouts.set(t, { shape: t.shape, strides: initial.strides, offset: initial.offset, size: values[initialId]!.size });
+    }
+    states.push({ owner: t, id, strides: [...t.strides], offset: t.offset });
+  }
+  const outputs = collect(result).map((t): OutputLayout => {
+    const storage = t.sharedStorage().storage;
+    const id = ids.get(storage) ?? valueOf(storage);
+    return { id, shape: [...t.shape], strides: [...t.strides], offset: t.offset };
+  });
+  return {
+    backend, records, values, host, states, stateLayouts, result, outputs,
+    idOf: (storage) => {
+      const id = ids.get(storage);
+      if (id === undefined) throw new Error('internal: storage not seen by the trace');
+      return id;
+    },
+  };
+}

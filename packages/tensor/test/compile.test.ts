@@ -1,0 +1,268 @@
+// compile(fn): replays equal eager runs bit for bit on the CPU (forward, gradients, second
+// order, optimizer steps on an MLP and an attention block, float32 and float64), retrace on
+// a new signature, a bounded cache, clear errors for host reads and changing host values,
+// and no growth of live tensors or bytes over 10,000 compiled training steps.
+import { describe, expect, test } from 'vitest';
+import {
+  CompileError, Rng, attention, clearScalarCache, compile, cpuBackend, getBackend, grad, gradients, hostScalar, keep, liveBytes,
+  liveTensors, matmul, mergeHeads, mseLoss, nn, optim, rmsNorm, split, splitHeads, tensor, tidy, valueAndGrad, type DType, type Tensor,
+} from '@titans/tensor';
+
+const DTYPES: DType[] = ['float32', 'float64'];
+
+function values(t: Tensor): number[] {
+  return Array.from(t.dataSync());
+}
+
+/** Bit-identical (NaN equal to NaN, -0 distinct from 0). */
+function expectSame(actual: Tensor | readonly Tensor[], expected: Tensor | readonly Tensor[]): void {
+  const a = Array.isArray(actual) ? actual : [actual as Tensor];
+  const e = Array.isArray(expected) ? expected : [expected as Tensor];
+  expect(a.length).toBe(e.length);
+  a.forEach((t, i) => {
+    expect(t.shape).toEqual(e[i]!.shape);
+    expect(t.dtype).toBe(e[i]!.dtype);
+    const x = values(t);
+    const y = values(e[i]!);
+    const bad = x.findIndex((v, j) => !Object.is(v, y[j]));
+    expect(bad, bad < 0 ? '' : `element ${bad}: ${x[bad]} vs ${y[bad]}`).toBe(-1);
+  });
+}
+
+function randomTensor(rng: Rng, shape: number[], dtype: DType, scale = 1): Tensor {
+  return tidy(() => rng.normal(shape, 0, scale).cast(dtype));
+}
+
+describe.each(DTYPES)('compile, %s', (dtype) => {
+  test('forward: fused elementwise chains with broadcasts, views, reductions and matmul equal eager', () => {
+    const rng = new Rng(1);
+    const a = randomTensor(rng, [5, 7], dtype);
+    const b = randomTensor(rng, [7], dtype);
+    const w = randomTensor(rng, [7, 3], dtype);
+    const f = (x: Tensor, y: Tensor): Tensor[] => {
+      const h = x.add(y).mul(0.5).tanh().sub(x.T.T.exp().mul(0.1));
+      const s = h.sum(-1, true);
+      const z = h.div(s.abs().add(1)).matmul(w).sigmoid();
+      const t = z.T.add(1).sqrt(); // a transposed read of a fused result
+      return [z, t, s.squeeze(), h.max(0), x];
+    };
+    const compiled = compile(f);
+    for (let call = 0; call < 4; call++) {
+      const x = randomTensor(rng, [5, 7], dtype);
+      tidy(() => expectSame(compiled(x, b), f(x, b)));
+      x.dispose();
+    }
+    const stats = compiled.stats();
+    expect(stats.replays).toBe(2);
+    expect(stats.traces).toBe(2); // the first call and its verification
+    expect(stats.plan.fusedGroups).toBeGreaterThan(0);
+    expect(stats.plan.kernels).toBeLessThan(stats.plan.tracedCalls);
+    for (const t of [a, b, w]) t.dispose();
+  });
+
+  test('broadcast strides, offsets and transposed inputs are part of the signature', () => {
+    const rng = new Rng(2);
+    const base = randomTensor(rng, [6, 4], dtype);
+    const f = (x: Tensor, y: Tensor): Tensor => x.mul(y).add(x.square()).relu();
+    const compiled = compile(f);
+    const y = randomTensor(rng, [4], dtype);
+    const variants = (): Tensor[] => [base, base.T.T, base.narrow(0, 1, 4).T.contiguous().T, base.narrow(0, 2, 3)];
+    for (let round = 0; round < 3; round++) {
+      tidy(() => { for (const x of variants()) expectSame(compiled(x, y), f(x, y)); });
+    }
+    expect(compiled.stats().replays).toBeGreaterThan(0);
+  });
+
+  test('gradients inside the function, and second order through grad', () => {
+    const rng = new Rng(3);
+    const w = randomTensor(rng, [4, 3], dtype);
+    const loss = (p: Tensor, x: Tensor): Tensor => matmul(x, p).tanh().square().mean();
+    const first = (p: Tensor, x: Tensor): Tensor[] => {
+      const [value, g] = valueAndGrad(loss)(p, x);
+      return [value, g];
+    };
+    const second = (p: Tensor, x: Tensor): Tensor => grad((q: Tensor) => grad(loss)(q, x).square().sum())(p);
+    const c1 = compile(first);
+    const c2 = compile(second);
+    for (let call = 0; call < 3; call++) {
+      const x = randomTensor(rng, [5, 4], dtype);
+      tidy(() => {
+        expectSame(c1(w, x), first(w, x));
+        expectSame(c2(w, x), second(w, x));
+      });
+      x.dispose();
+    }
+    expect(c2.stats().replays).toBe(1);
+    w.dispose();
+  });
+});
+
+class Mlp extends nn.Module {
+  readonly up: nn.Linear;
+  readonly down: nn.Linear;
+  constructor(dtype: DType) {
+    super();
+    this.up = new nn.Linear(6, 16, { rng: new Rng(11), dtype });
+    this.down = new nn.Linear(16, 3, { rng: new Rng(12), dtype });
+  }
+  forward(x: Tensor): Tensor {
+    return this.down.forward(this.up.forward(x).tanh());
+  }
+}
+
+class AttentionBlock extends nn.Module {
+  readonly qkv: nn.Linear;
+  readonly out: nn.Linear;
+  constructor(readonly dim: number, readonly heads: number, dtype: DType) {
+    super();
+    this.qkv = new nn.Linear(dim, 3 * dim, { rng: new Rng(21), dtype });
+    this.out = new nn.Linear(dim, dim, { rng: new Rng(22), dtype });
+  }
+  forward(x: Tensor): Tensor {
+    const h = rmsNorm(x);
+    const [q, k, v] = split(this.qkv.forward(h), 3, -1).map((t) => splitHeads(t, this.heads)) as [Tensor, Tensor, Tensor];
+    return x.add(this.out.forward(mergeHeads(attention(q, k, v, { causal: true }))));
+  }
+}
+
+type Optimizer = optim.AdamW | optim.SGD;
+
+/** A training step: loss, gradients, clipping, optimizer update; returns the loss. */
+function trainingStep(model: nn.Module & { forward(x: Tensor): Tensor }, opt: Optimizer, clip: number | null) {
+  return (x: Tensor, y: Tensor): Tensor => {
+    const params = model.parameters();
+    const loss = mseLoss(model.forward(x), y);
+    let grads = gradients(loss, params);
+    if (clip !== null) grads = optim.clipGradNorm(grads, clip).grads;
+    opt.step(grads);
+    return loss;
+  };
+}
+
+const makeOptimizer = (kind: 'adamw' | 'sgd', params: Tensor[]): Optimizer =>
+  kind === 'adamw' ? new optim.AdamW(params, { lr: 1e-2, weightDecay: 0.1 }) : new optim.SGD(params, { lr: 5e-2, momentum: 0.9, weightDecay: 1e-3 });
+
+describe.each(DTYPES)('compiled training steps, %s', (dtype) => {
+  const cases = [
+    { name: 'MLP', make: () => new Mlp(dtype), x: [8, 6], y: [8, 3] },
+    { name: 'attention block', make: () => new AttentionBlock(8, 2, dtype), x: [2, 5, 8], y: [2, 5, 8] },
+  ];
+  for (const c of cases) {
+    for (const kind of ['adamw', 'sgd'] as const) {
+      test(`${c.name}, ${kind}: compiled steps equal eager steps (loss, parameters, optimizer state)`, () => {
+        const eagerModel = c.make();
+        const compiledModel = c.make();
+        const eagerOpt = makeOptimizer(kind, eagerModel.parameters());
+        const compiledOpt = makeOptimizer(kind, compiledModel.parameters());
+        const eagerStep = trainingStep(eagerModel, eagerOpt, 0.5);
+        const step = compile(trainingStep(compiledModel, compiledOpt, 0.5));
+        const rng = new Rng(5);
+        for (let i = 0; i < 6; i++) {
+          const x = randomTensor(rng, c.x, dtype);
+          const y = randomTensor(rng, c.y, dtype);
+          // The learning rate changes between calls: a dynamic value, not a baked constant.
+          eagerOpt.lr *= 0.9;
+          compiledOpt.lr *= 0.9;
+          const le = tidy(() => eagerStep(x, y));
+          const lc = tidy(() => step(x, y));
+          expectSame(lc, le);
+          for (const t of [x, y, le, lc]) t.dispose();
+        }
+        expectSame(compiledModel.parameters(), eagerModel.parameters());
+        const es = eagerOpt.state();
+        const cs = compiledOpt.state();
+        expect(cs.step).toBe(es.step);
+        for (const name of Object.keys(es.slots)) expectSame(cs.slots[name]!, es.slots[name]!);
+        expect(step.stats().replays).toBe(4);
+        expect(step.stats().plan.fusedGroups).toBeGreaterThan(0);
+        eagerOpt.dispose();
+        compiledOpt.dispose();
+        step.dispose();
+      });
+    }
+  }
+});
+
+describe('compile: signatures, cache and errors', () => {
+  test('a new shape retraces; the cache is bounded (LRU) and counts evictions and retraces', () => {
+    const f = compile((x: Tensor) => x.mul(2).add(1), { cacheSize: 2, verify: false });
+    const shapes = [[2], [3], [2], [4], [2], [3]];
+    for (const s of shapes) {
+      const x = tensor(Array.from({ length: s[0]! }, (_, i) => i), s);
+      tidy(() => expect(values(f(x))).toEqual(values(x).map((v) => v * 2 + 1)));
+      x.dispose();
+    }
+    const st = f.stats();
+    // [2] trace, [3] trace, [2] replay, [4] trace (evicts [3]), [2] replay, [3] retrace (evicts [4]).
+    expect(st).toMatchObject({ traces: 4, replays: 2, retraces: 1, evictions: 2, cached: 2 });
+    f.dispose();
+  });
+
+  test('host reads inside the function are errors naming the read', () => {
+    const x = tensor([1, 2, 3]);
+    expect(() => compile((t: Tensor) => t.mul(t.sum().item()))(x)).toThrow(CompileError);
+    expect(() => compile((t: Tensor) => t.mul(t.sum().item()))(x)).toThrow(/tensor\.item\(\)/);
+    expect(() => compile((t: Tensor) => tensor(Array.from(t.dataSync())))(x)).toThrow(/tensor\.dataSync\(\)/);
+    expect(() => compile((t: Tensor) => { cpuBackend.readSync(t.view().storage); return t; })(x)).toThrow(/cpu backend readSync/);
+    x.dispose();
+  });
+
+  test('a host number that changes between calls is caught by the verification trace', () => {
+    let scale = 1;
+    const f = compile((t: Tensor) => t.mul(scale++));
+    const x = tensor([1, 2]);
+    tidy(() => f(x));
+    expect(() => f(x)).toThrow(/the constant 1 and then the constant 2/);
+    // hostScalar makes the same value dynamic: replays read it again.
+    let factor = 1;
+    const g = compile((t: Tensor) => t.mul(hostScalar(() => factor, t)));
+    for (factor = 1; factor < 5; factor++) tidy(() => expect(values(g(x))).toEqual([factor, 2 * factor]));
+    expect(g.stats().replays).toBe(2);
+    x.dispose();
+  });
+
+  test('Tensor.assign on captured state carries across replays; results are new tensors', () => {
+    const total = keep(tensor([0, 0], [2], { dtype: 'float64' }));
+    const accumulate = compile((x: Tensor) => {
+      total.assign(total.add(x));
+      return total.mul(1);
+    });
+    const x = tensor([1, 2], [2], { dtype: 'float64' });
+    for (let i = 1; i <= 5; i++) tidy(() => expect(values(accumulate(x))).toEqual([i, 2 * i]));
+    expect(values(total)).toEqual([5, 10]);
+    expect(accumulate.stats().replays).toBe(3);
+    // Replays of a function returning its input give a copy (eagerly it is the input itself).
+    const identity = compile((t: Tensor) => t);
+    for (let i = 0; i < 4; i++) {
+      const r = identity(x);
+      expect(values(r)).toEqual([1, 2]);
+      if (r !== x) r.dispose();
+    }
+    expect(values(x)).toEqual([1, 2]);
+    for (const t of [total, x]) t.dispose();
+  });
+
+  test('live tensors and bytes stay flat over 10,000 compiled training steps', () => {
+    const model = new Mlp('float32');
+    const opt = new optim.AdamW(model.parameters(), { lr: 1e-3 });
+    const step = compile(trainingStep(model, opt, 1));
+    const rng = new Rng(9);
+    const x = randomTensor(rng, [8, 6], 'float32');
+    const y = randomTensor(rng, [8, 3], 'float32');
+    const run = (): void => tidy(() => { step(x, y); });
+    for (let i = 0; i < 10; i++) run();
+    clearScalarCache();
+    const tensors = liveTensors();
+    const bytes = liveBytes();
+    for (let i = 0; i < 10_000; i++) run();
+    clearScalarCache();
+    expect(liveTensors()).toBe(tensors);
+    expect(liveBytes()).toBe(bytes);
+    expect(step.stats().replays).toBe(10_008);
+    expect(opt.steps).toBe(10_010);
+    step.dispose();
+    opt.dispose();
+    for (const t of [x, y]) t.dispose();
+    expect(getBackend()).toBe(cpuBackend);
+  });
+});
