@@ -9,3 +9,4 @@ export * from './golden.js';
 export * from './neural-memory.js';
 export * from './omega.js';
 export * from './omega-golden.js';
+export * from './omega-module.js';

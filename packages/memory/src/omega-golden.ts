@@ -138,7 +138,7 @@ export async function verifyOmegaGoldenCase(c: OmegaGoldenCase, options: OmegaVe
       k: x.k!, v: x.v!, q: x.q!, theta: x.theta!, eta: x.eta!, alpha: x.alpha!, gamma: x.gamma!,
       ...(x.coef ? { coef: x.coef } : {}), ...(x.lr ? { lr: x.lr } : {}),
     };
-    const state = omegaInitialState(rule, names.map((n) => x[`P0.${n}`]!), [], c.dim);
+    const state = omegaInitialState(names.map((n) => x[`P0.${n}`]!));
     const out = (options.path ?? 'parallel') === 'loop' ? omegaLoop(rule, inputs, state) : omegaParallel(rule, inputs, state);
     return { yPre: out.yPre, yPost: out.yPost, loss: out.loss, weights: out.state.weights, momentum: out.state.momentum };
   };

@@ -145,14 +145,13 @@ export function validateOmegaRule(rule: OmegaRule): void {
   }
 }
 
-/** A fresh state from initial weights [..., out, in] for keys of width `dim` and leading axes `lead`. */
-export function omegaInitialState(rule: OmegaRule, weights: readonly Tensor[], lead: readonly number[], dim: number): OmegaState {
+/**
+ * A fresh state from initial weights [..., out, in]: zero momentum, no tokens before (the
+ * window's tail is made, as zeros, when the first chunk completes).
+ */
+export function omegaInitialState(weights: readonly Tensor[]): OmegaState {
   const like = { dtype: weights[0]!.dtype, backend: weights[0]!.backend };
-  const momentum = weights.map((w) => zeros(w.shape, like));
-  const last = weights[weights.length - 1]!;
-  const out = last.shape[last.ndim - 2]!;
-  const tail = rule.window > 1 ? { k: zeros([...lead, rule.window - 1, dim], like), v: zeros([...lead, rule.window - 1, out], like) } : null;
-  return { weights, momentum, tail, pending: null, position: 0 };
+  return { weights, momentum: weights.map((w) => zeros(w.shape, like)), tail: null, pending: null, position: 0 };
 }
 
 // ---------------------------------------------------------------- the feature map
@@ -251,10 +250,12 @@ function checkInputs(rule: OmegaRule, inputs: OmegaInputs, state: OmegaState): v
     if (!sameShape(s.shape.slice(-2), state.weights[l]!.shape.slice(-2))) throw new Error(`omega memory: ${describe(`state.momentum[${l}]`, s)} does not match ${describe(`state.weights[${l}]`, state.weights[l]!)}`);
   });
   const c = rule.window;
-  if (c > 1) {
-    if (!state.tail) throw new Error(`omega memory: window ${c} needs state.tail (make the state with omegaInitialState)`);
+  if (c > 1 && state.tail) {
     if (!sameShape(state.tail.k.shape, [...lead, c - 1, dim])) throw new Error(`omega memory: ${describe('state.tail.k', state.tail.k)} must be [${[...lead, c - 1, dim].join(', ')}]`);
-  } else if (state.tail) {
+    if (!sameShape(state.tail.v.shape, [...lead, c - 1, out])) throw new Error(`omega memory: ${describe('state.tail.v', state.tail.v)} must be [${[...lead, c - 1, out].join(', ')}]`);
+  } else if (c > 1 && state.position - (state.pending ? state.pending.k.shape[state.pending.k.ndim - 2]! : 0) > 0) {
+    throw new Error(`omega memory: window ${c} needs state.tail once a chunk has completed (state.position ${state.position})`);
+  } else if (c === 1 && state.tail) {
     throw new Error('omega memory: state.tail is set but the window is 1');
   }
   const pend = state.pending;
@@ -315,9 +316,14 @@ function rawGates(inputs: OmegaInputs, pend: OmegaPending | null): { eta: Tensor
   return { eta: concat([pend.eta, inputs.eta], -1), alpha: concat([pend.alpha, inputs.alpha], -1) };
 }
 
-/** The tail (c - 1 tokens) followed by the stream: the window's sources, ext index = stream index + c - 1. */
-function withTail(tail: Tensor | undefined, x: Tensor): Tensor {
-  return tail ? concat([tail, x], -2) : x;
+/**
+ * The tail (c - 1 tokens) followed by the stream: the window's sources, ext index = stream
+ * index + c - 1. A missing tail (no chunk completed yet) is zeros (its tokens are masked out).
+ */
+function withTail(window: number, tail: Tensor | undefined, x: Tensor): Tensor {
+  if (window === 1) return x;
+  const before = tail ?? zeros([...x.shape.slice(0, -2), window - 1, x.shape[x.ndim - 1]!], { dtype: x.dtype, backend: x.backend });
+  return concat([before, x], -2);
 }
 
 /** Newton-Schulz with kappa steps; kappa = 0 is the identity (no normalisation). */
@@ -341,8 +347,13 @@ export function omegaLoop(rule: OmegaRule, inputs: OmegaInputs, state: OmegaStat
   const total = stream.k.shape[stream.k.ndim - 2]!;
   const lead = stream.k.shape.slice(0, -2);
   const start = state.position - p; // absolute position of stream token 0
-  const kExt = withTail(state.tail?.k, stream.k);
-  const vExt = withTail(state.tail?.v, stream.v);
+  if (total === 0) {
+    const like = { dtype: inputs.q.dtype, backend: inputs.q.backend };
+    const d = inputs.q.shape[inputs.q.ndim - 1]!;
+    return { yPre: zeros([...lead, 0, d], like), yPost: zeros([...lead, 0, d], like), loss: zeros([...lead, 0], like), state };
+  }
+  const kExt = withTail(c, state.tail?.k, stream.k);
+  const vExt = withTail(c, state.tail?.v, stream.v);
   const token = (x: Tensor, i: number): Tensor => narrow(x, -2, i, 1);
   const gate = (x: Tensor, i: number): Tensor => unsqueeze(narrow(x, -1, i, 1), -1);
   const toLead = (w: Tensor): Tensor => expand(w, [...lead, ...w.shape.slice(-2)]);
@@ -516,8 +527,8 @@ export function omegaParallel(rule: OmegaRule, inputs: OmegaInputs, state: Omega
   if (nChunks === 0) {
     return { yPre: zeros([...lead, 0, d], like), yPost: zeros([...lead, 0, d], like), loss: zeros([...lead, 0], like), state: { ...state, pending: null } };
   }
-  const kExt = withTail(state.tail?.k, padTokens(stream.k, -2, padded));
-  const vExt = withTail(state.tail?.v, padTokens(stream.v, -2, padded));
+  const kExt = withTail(c, state.tail?.k, padTokens(stream.k, -2, padded));
+  const vExt = withTail(c, state.tail?.v, padTokens(stream.v, -2, padded));
   const qS = padTokens(stream.q, -2, padded);
   const gammaS = padTokens(stream.gamma, -2, padded);
   const [thetaS, etaS, alphaS] = [stream.theta, stream.eta, stream.alpha].map((x) => padTokens(x, -1, padded)) as [Tensor, Tensor, Tensor];
