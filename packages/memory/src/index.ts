@@ -10,3 +10,4 @@ export * from './neural-memory.js';
 export * from './omega.js';
 export * from './omega-golden.js';
 export * from './omega-module.js';
+export * from './fused.js';

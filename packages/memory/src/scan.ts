@@ -13,9 +13,11 @@
 // implement them and stay equal.
 import {
   Tensor, add, concat, contiguous, div, expand, isGradEnabled, permute, stack, tidy, full, linearScan, matmul, maximum, mul, narrow, noGrad, pow, relu, reshape, sign, softmax,
-  sqrt, square, sub, sum, tensor, transpose, unsqueeze, valueAndGrad, zeros, abs, broadcastShapes,
+  sqrt, square, sub, sum, tensor, transpose, unsqueeze, valueAndGrad, zeros, abs, broadcastShapes, enableGrad, gradients, memoryScan, sizeOf,
+  type MemoryScanTensors,
 } from '@titans/tensor';
 import { ruleKnobs, validateRule, weightShapes, type MemoryRule, type Retention } from './config.js';
+import { fusedUnsupported } from './fused.js';
 import {
   activate, apply, biasLoss, finish, forward, newtonSchulz, rankOneNewtonSchulzFactor, surpriseClampFactor, tokenGradients,
 } from './network.js';
@@ -441,6 +443,110 @@ function lowRankSum(surprise: ChunkSurprise, l: number, coefficients: Tensor): T
  */
 export function scanParallel(rule: MemoryRule, inputs: MemoryInputs, state: MemoryState): MemoryOutputs {
   checkInputs(rule, inputs, state);
+  const total = (state.pending ? state.pending.k.shape[state.pending.k.ndim - 2]! : 0) + inputs.k.shape[inputs.k.ndim - 2]!;
+  if (fusedUnsupported(rule, inputs, total) === null) return scanFused(rule, inputs, state);
+  return chunkedComposite(rule, inputs, state);
+}
+
+/**
+ * The composite chunked form (many small ops per chunk), whatever the backend offers: what
+ * `scanParallel` runs when the fused kernel does not apply, and the reference it is tested
+ * against. Same results as `scanParallel`.
+ */
+export function scanChunked(rule: MemoryRule, inputs: MemoryInputs, state: MemoryState): MemoryOutputs {
+  checkInputs(rule, inputs, state);
+  return chunkedComposite(rule, inputs, state);
+}
+
+/**
+ * The chunked form on the backend's fused kernel (Backend.memoryScan): one primitive call
+ * for the whole stream. Its gradient rule recomputes the composite form and differentiates
+ * it (with ops, so gradients of gradients work too).
+ */
+function scanFused(rule: MemoryRule, inputs: MemoryInputs, state: MemoryState): MemoryOutputs {
+  const stream = joinPending(inputs, state.pending);
+  const p = stream.pendingCount;
+  const gates = effectiveGates(rule, stream);
+  const lead = inputs.k.shape.slice(0, -2);
+  const total = stream.k.shape[stream.k.ndim - 2]!;
+  const newTokens = total - p;
+  const d = inputs.q.shape[inputs.q.ndim - 1]!;
+  const dOut = inputs.v.shape[inputs.v.ndim - 1]!;
+  const b = rule.chunkSize;
+  const fullChunks = Math.floor(total / b);
+  const shapes = weightShapes(rule.architecture, d);
+  const toLead = (w: Tensor): Tensor => expand(w, [...lead, ...w.shape.slice(-2)]);
+  const tensors: MemoryScanTensors = {
+    k: stream.k, v: stream.v, q: stream.q, theta: stream.theta, eta: gates.eta, alpha: gates.alpha,
+    weights: state.weights.map(toLead), momentum: state.momentum.map(toLead),
+  };
+  const { activation, residual, norm } = rule.architecture;
+  const dims = { memories: sizeOf(lead), tokens: total, chunk: b, layers: shapes, activation, residual, norm };
+  const flat = memoryScan(tensors, dims, (g) => fusedBackward(rule, tensors, g));
+  let at = 0;
+  const take = (shape: readonly number[]): Tensor => {
+    const n = sizeOf(shape);
+    const x = reshape(narrow(flat, 0, at, n), shape);
+    at += n;
+    return x;
+  };
+  const yPre = take([...lead, total, dOut]);
+  const yPost = take([...lead, total, dOut]);
+  const loss = take([...lead, total]);
+  const weights = shapes.map((shape) => take([...lead, ...shape]));
+  const momentum = shapes.map((shape) => take([...lead, ...shape]));
+  const fresh = (x: Tensor, axis: number): Tensor => (p === 0 ? x : narrow(x, axis, p, newTokens));
+  return {
+    yPre: fresh(yPre, -2),
+    yPost: fresh(yPost, -2),
+    loss: fresh(loss, -1),
+    state: {
+      // Without a complete chunk the state is the one given (as the composite form returns it).
+      weights: fullChunks === 0 ? state.weights : weights,
+      momentum: fullChunks === 0 ? state.momentum : momentum,
+      pending: pendingFrom(stream, fullChunks * b, total - fullChunks * b),
+      position: state.position + newTokens,
+    },
+  };
+}
+
+/**
+ * The gradient of the fused scan's packed output: the composite chunked form recomputed
+ * from the same tensors and differentiated (first order on detached copies inside a tidy
+ * scope; with a recorded graph when the caller differentiates the gradient again).
+ */
+function fusedBackward(rule: MemoryRule, x: MemoryScanTensors, g: Tensor): (Tensor | null)[] {
+  const list = [x.k, x.v, x.q, x.theta, x.eta, x.alpha, ...x.weights, ...x.momentum];
+  const layers = x.weights.length;
+  // The gates arrive already switched off where the rule says so (effectiveGates).
+  const inner = { ...rule, momentum: true, forgetting: true };
+  const packed = (t: readonly Tensor[]): Tensor => {
+    const [k, v, q, theta, eta, alpha] = t as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+    const o = chunkedComposite(inner, { k, v, q, theta, eta, alpha }, { weights: t.slice(6, 6 + layers), momentum: t.slice(6 + layers), pending: null, position: 0 });
+    return concat([o.yPre, o.yPost, o.loss, ...o.state.weights, ...o.state.momentum].map((y) => reshape(y, [y.size])), 0);
+  };
+  const needed = list.map((t) => t.requiresGrad);
+  if (isGradEnabled()) {
+    // Recording (createGraph): the gradient must itself be differentiable in the inputs.
+    const grads = gradients(packed(list), list, { gradOutput: g, createGraph: true });
+    return grads.map((gr, i) => (needed[i] ? gr : null));
+  }
+  const grads = tidy(() => {
+    const leaves = list.map((t) => {
+      const leaf = t.detach();
+      leaf.requiresGrad = t.requiresGrad;
+      return leaf;
+    });
+    return gradients(enableGrad(() => packed(leaves)), leaves, { gradOutput: g });
+  });
+  return grads.map((gr, i) => {
+    if (needed[i]) return gr;
+    gr.dispose();
+    return null;
+  });
+}
+
+function chunkedComposite(rule: MemoryRule, inputs: MemoryInputs, state: MemoryState): MemoryOutputs {
   const b = rule.chunkSize;
   const { momentumOrder } = ruleKnobs(rule);
   const layers = state.weights.length;

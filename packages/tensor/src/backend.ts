@@ -103,6 +103,51 @@ export interface Backend {
     q: Storage, k: Storage, v: Storage, out: Storage, lse: Storage, gradOut: Storage,
     dims: AttentionDims, options: AttentionOptions,
   ): { dq: Storage; dk: Storage; dv: Storage };
+  /**
+   * Optional fused neural-memory recurrence (see MemoryScanDims): the whole chunked scan of
+   * `memories` independent memories in one call. Backends without it leave it undefined and
+   * the memory runs its composite path. Never differentiated directly (the op's gradient
+   * rule is written with differentiable ops).
+   */
+  memoryScan?(inputs: MemoryScanInputs, dims: MemoryScanDims): Storage;
+}
+
+/**
+ * Contiguous storages of a fused memory scan: k, q [memories, tokens, in_0], v [memories,
+ * tokens, out_last], the gates theta, eta, alpha [memories, tokens], and the chunk-start
+ * weights and momentum of each layer l, [memories, out_l, in_l].
+ */
+export interface MemoryScanInputs {
+  readonly k: Storage;
+  readonly v: Storage;
+  readonly q: Storage;
+  readonly theta: Storage;
+  readonly eta: Storage;
+  readonly alpha: Storage;
+  readonly weights: readonly Storage[];
+  readonly momentum: readonly Storage[];
+}
+
+/**
+ * The neural memory's recurrence with an L2 attentional bias, L2 retention and one momentum
+ * level (shared/spec/neural-memory.md): per memory, chunks of `chunk` tokens take their
+ * surprise u_s = grad l(P^(chunk start); k_s, v_s), then token by token
+ * S <- eta_t S - theta_t u_t, P <- (1 - alpha_t) P + S, with y_pre_t = M(P^(t); q_t) and
+ * y_post_t = M(P^(t+1); q_t). M is x -> W_L act(... act(W_1 x)), then LayerNorm (no affine,
+ * eps 1e-5) when `norm`, then + x when `residual`. The result is one storage holding, in
+ * order: y_pre and y_post [memories, tokens, out_last], the loss l(P^(chunk start); k_t, v_t)
+ * [memories, tokens], then each layer's weights and then each layer's momentum after the
+ * last complete chunk (the initial ones when there is none), [memories, out_l, in_l].
+ */
+export interface MemoryScanDims {
+  readonly memories: number;
+  readonly tokens: number;
+  readonly chunk: number;
+  /** [out, in] of each weight matrix, first layer first (in_0 = key width). */
+  readonly layers: readonly (readonly [number, number])[];
+  readonly activation: 'silu' | 'gelu';
+  readonly residual: boolean;
+  readonly norm: boolean;
 }
 
 export interface AttentionDims {

@@ -5,11 +5,12 @@
 import {
   arrayConstructor, bytesPerElement,
   type AttentionDims, type AttentionOptions, type ArgReduceOp, type Backend, type BinaryOp,
-  type DType, type ReduceOp, type Storage, type TypedArray, type UnaryOp, type View,
+  type DType, type MemoryScanDims, type MemoryScanInputs, type ReduceOp, type Storage, type TypedArray, type UnaryOp, type View,
 } from '../backend.js';
 import { attentionBackwardF32, attentionFastApplies, attentionForwardF32 } from './attention-f32.js';
 import { collapse } from './collapse.js';
 import { erf } from './special.js';
+import { memoryScanCpu } from './memory-scan.js';
 import { binaryF32, unaryF32 } from './wasm/elementwise.js';
 import { matmulF32 } from './wasm/matmul.js';
 
@@ -373,6 +374,18 @@ export class CpuBackend implements Backend {
       }
     }
     return { out, lse };
+  }
+
+  /** The fused neural-memory scan (cpu/memory-scan.ts). */
+  memoryScan(inputs: MemoryScanInputs, dims: MemoryScanDims): Storage {
+    const dtype = inputs.k.dtype;
+    if (dtype !== 'float32' && dtype !== 'float64') throw new TypeError(`cpu memoryScan: float32 or float64 inputs, got ${dtype}`);
+    const d = (s: Storage): TypedArray => this.data(s);
+    const arrays = {
+      k: d(inputs.k), v: d(inputs.v), q: d(inputs.q), theta: d(inputs.theta), eta: d(inputs.eta), alpha: d(inputs.alpha),
+      weights: inputs.weights.map(d), momentum: inputs.momentum.map(d),
+    };
+    return this.wrap(dtype, memoryScanCpu(arrays, dims, dtype));
   }
 
   attentionBackward(

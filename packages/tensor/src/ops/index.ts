@@ -1,2 +1,3 @@
 export * from './core.js';
 export * from './nn.js';
+export * from './memory-scan.js';

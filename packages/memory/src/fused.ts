@@ -1,0 +1,44 @@
+// When the memory runs on the fused kernel (Backend.memoryScan, through the `memoryScan`
+// op of @titans/tensor) instead of the composite chunked form of scan.ts, and the switch
+// that turns the fused path off (for checking and benchmarking the composite one).
+import { hasMemoryScan, sizeOf, type Tensor } from '@titans/tensor';
+import { ruleKnobs, type MemoryRule } from './config.js';
+
+let enabled = true;
+
+/**
+ * Turns the fused memory kernel on (default) or off for `scanParallel`, NeuralMemory and
+ * everything built on them; returns the previous setting. Off, every backend runs the
+ * composite chunked form (the two agree to rounding: test/fused.test.ts).
+ */
+export function setFusedMemoryKernels(on: boolean): boolean {
+  const previous = enabled;
+  enabled = on;
+  return previous;
+}
+
+export function fusedMemoryKernels(): boolean {
+  return enabled;
+}
+
+/**
+ * Why a scan cannot take the fused kernel, or null when it can. The kernel covers the
+ * Titans rule: L2 attentional bias, L2 retention (weight decay), one momentum level, no
+ * per-layer learning rates, no orthogonalised or clamped surprise, any depth, activation,
+ * residual and norm; float32 or float64 on a backend that implements `memoryScan`.
+ */
+export function fusedUnsupported(rule: MemoryRule, inputs: { k: Tensor; delta?: Tensor | undefined }, total: number): string | null {
+  if (!enabled) return 'fused kernels are switched off';
+  const knobs = ruleKnobs(rule);
+  if (rule.bias.kind !== 'l2') return `bias '${rule.bias.kind}'`;
+  if (rule.retention.kind !== 'l2') return `retention '${rule.retention.kind}'`;
+  if (knobs.momentumOrder !== 1) return `momentumOrder ${knobs.momentumOrder}`;
+  if (knobs.layerLearningRates) return 'layerLearningRates';
+  if (knobs.orthogonalizeSurprise) return 'orthogonalizeSurprise';
+  if (rule.maxSurpriseNorm > 0) return 'maxSurpriseNorm';
+  if (inputs.delta) return 'Huber thresholds';
+  if (inputs.k.dtype !== 'float32' && inputs.k.dtype !== 'float64') return `dtype ${inputs.k.dtype}`;
+  if (!hasMemoryScan(inputs.k)) return `the ${inputs.k.backend.name} backend has no memoryScan`;
+  if (total === 0 || sizeOf(inputs.k.shape.slice(0, -2)) === 0) return 'no tokens';
+  return null;
+}

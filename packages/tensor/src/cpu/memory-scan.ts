@@ -1,0 +1,358 @@
+// The fused neural-memory scan on the CPU (Backend.memoryScan, see backend.ts for the
+// contract). Per memory, the weights and momentum live in float64 scratch matrices and are
+// updated in place token by token: one pass over each matrix per token does the momentum
+// step, the forgetting step and both retrievals (y_pre reads each row before its update,
+// y_post after), so a token costs about 4 multiply-adds per weight and no tensor is made.
+// The chunk-start surprise of every token of a chunk is computed first, from the weights
+// before the chunk's first update, as rank-one factors (scaled delta, layer input).
+//
+// float32 runs whose widths are multiples of 4 take the three matrix loops (update + read,
+// W x, W^T g) from WebAssembly SIMD (memory-scan.wat) with float32 state; everything else
+// runs the same loops in JavaScript with float64 state.
+import { arrayConstructor, type MemoryScanDims, type TypedArray } from '../backend.js';
+import { MEMORY_SCAN_WASM_BASE64 } from './memory-scan-wasm.generated.js';
+import { erf } from './special.js';
+
+const LN_EPS = 1e-5;
+const INV_SQRT2 = Math.SQRT1_2;
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+export interface MemoryScanArrays {
+  readonly k: TypedArray;
+  readonly v: TypedArray;
+  readonly q: TypedArray;
+  readonly theta: TypedArray;
+  readonly eta: TypedArray;
+  readonly alpha: TypedArray;
+  readonly weights: readonly TypedArray[];
+  readonly momentum: readonly TypedArray[];
+}
+
+/** Checks the sizes of every input against the dims, naming the one at fault. */
+function checkSizes(x: MemoryScanArrays, dims: MemoryScanDims): void {
+  const { memories: m, tokens: t, layers, chunk } = dims;
+  if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`memoryScan: chunk must be a positive integer, got ${chunk}`);
+  if (layers.length < 1) throw new Error('memoryScan: at least one layer is needed');
+  for (let l = 1; l < layers.length; l++) {
+    if (layers[l]![1] !== layers[l - 1]![0]) throw new Error(`memoryScan: layer ${l} takes ${layers[l]![1]} inputs but layer ${l - 1} gives ${layers[l - 1]![0]}`);
+  }
+  const din = layers[0]![1];
+  const dout = layers[layers.length - 1]![0];
+  if ((dims.residual) && din !== dout) throw new Error(`memoryScan: a residual memory needs equal input and output widths, got ${din} and ${dout}`);
+  const expect = (name: string, a: TypedArray, n: number): void => {
+    if (a.length !== n) throw new Error(`memoryScan: ${name} has ${a.length} elements, expected ${n}`);
+  };
+  expect('k', x.k, m * t * din);
+  expect('q', x.q, m * t * din);
+  expect('v', x.v, m * t * dout);
+  expect('theta', x.theta, m * t);
+  expect('eta', x.eta, m * t);
+  expect('alpha', x.alpha, m * t);
+  if (x.weights.length !== layers.length || x.momentum.length !== layers.length) {
+    throw new Error(`memoryScan: ${x.weights.length} weight and ${x.momentum.length} momentum matrices for ${layers.length} layers`);
+  }
+  layers.forEach(([o, i], l) => {
+    expect(`weights[${l}]`, x.weights[l]!, m * o * i);
+    expect(`momentum[${l}]`, x.momentum[l]!, m * o * i);
+  });
+}
+
+type Vec = Float32Array | Float64Array;
+
+/** A scratch buffer: its elements, and its byte address in the WebAssembly memory (0 for JavaScript buffers). */
+interface Buf {
+  readonly a: Vec;
+  readonly p: number;
+}
+
+/** The matrix loops, on scratch buffers (offsets in elements). */
+interface Loops {
+  /** Scratch buffers of these sizes (elements), valid until the next call. */
+  alloc(sizes: readonly number[]): Buf[];
+  /**
+   * One token's update of one matrix [rows, cols], fused with its two readings:
+   * pre[r] = P[r] . xPre (before), S <- eta S - sc[r] inp, P <- decay P + S, post[r] = P[r] . xPost (after).
+   */
+  update(P: Buf, S: Buf, rows: number, cols: number, eta: number, decay: number, sc: Buf, scAt: number, inp: Buf, inpAt: number, xPre: Buf, xPost: Buf, pre: Buf, post: Buf): void;
+  /** out[r] = W[r] . x for a [rows, cols] matrix. */
+  matVec(W: Buf, rows: number, cols: number, x: Buf, xAt: number, out: Buf): void;
+  /** out = W^T g. */
+  matTVec(W: Buf, rows: number, cols: number, g: Buf, out: Buf): void;
+}
+
+const jsLoops: Loops = {
+  alloc: (sizes) => sizes.map((n) => ({ a: new Float64Array(n), p: 0 })),
+  update(Pb, Sb, rows, cols, eta, decay, scb, scAt, inpb, inpAt, xPreb, xPostb, preb, postb) {
+    const P = Pb.a as Float64Array;
+    const S = Sb.a as Float64Array;
+    const sc = scb.a as Float64Array;
+    const inp = inpb.a as Float64Array;
+    const xPre = xPreb.a as Float64Array;
+    const xPost = xPostb.a as Float64Array;
+    for (let r = 0; r < rows; r++) {
+      const c = sc[scAt + r]!;
+      const base = r * cols;
+      let a = 0;
+      let b = 0;
+      for (let j = 0; j < cols; j++) {
+        const at = base + j;
+        const p = P[at]!;
+        a += p * xPre[j]!;
+        const s = eta * S[at]! - c * inp[inpAt + j]!;
+        S[at] = s;
+        const pn = decay * p + s;
+        P[at] = pn;
+        b += pn * xPost[j]!;
+      }
+      preb.a[r] = a;
+      postb.a[r] = b;
+    }
+  },
+  matVec(Wb, rows, cols, xb, xAt, outb) {
+    const W = Wb.a as Float64Array;
+    const x = xb.a as Float64Array;
+    for (let r = 0; r < rows; r++) {
+      const base = r * cols;
+      let a = 0;
+      for (let j = 0; j < cols; j++) a += W[base + j]! * x[xAt + j]!;
+      outb.a[r] = a;
+    }
+  },
+  matTVec(Wb, rows, cols, gb, outb) {
+    const W = Wb.a as Float64Array;
+    const g = gb.a as Float64Array;
+    const out = outb.a as Float64Array;
+    out.fill(0, 0, cols);
+    for (let r = 0; r < rows; r++) {
+      const base = r * cols;
+      const gr = g[r]!;
+      if (gr === 0) continue;
+      for (let j = 0; j < cols; j++) out[j] += W[base + j]! * gr;
+    }
+  },
+};
+
+interface WasmExports {
+  readonly memory: WebAssembly.Memory;
+  update(P: number, S: number, rows: number, cols: number, eta: number, decay: number, sc: number, inp: number, xPre: number, xPost: number, pre: number, post: number): void;
+  matVec(W: number, rows: number, cols: number, x: number, out: number): void;
+  matTVec(W: number, rows: number, cols: number, g: number, out: number): void;
+}
+
+let wasm: WasmExports | null | undefined;
+
+/** The SIMD module, instantiated on first use; null where WebAssembly SIMD is unavailable. */
+function wasmExports(): WasmExports | null {
+  if (wasm !== undefined) return wasm;
+  try {
+    const bytes = typeof Buffer !== 'undefined'
+      ? Uint8Array.from(Buffer.from(MEMORY_SCAN_WASM_BASE64, 'base64'))
+      : Uint8Array.from(atob(MEMORY_SCAN_WASM_BASE64), (c) => c.charCodeAt(0));
+    wasm = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as WasmExports;
+  } catch {
+    wasm = null;
+  }
+  return wasm;
+}
+
+function wasmLoops(w: WasmExports): Loops {
+  return {
+    alloc(sizes) {
+      const bytes = sizes.reduce((s, n) => s + 16 * Math.ceil((4 * n) / 16), 0);
+      const have = w.memory.buffer.byteLength;
+      if (bytes > have) w.memory.grow(Math.ceil((bytes - have) / 65536));
+      const buffer = w.memory.buffer;
+      let at = 0;
+      return sizes.map((n) => {
+        const buf = { a: new Float32Array(buffer, at, n), p: at };
+        at += 16 * Math.ceil((4 * n) / 16);
+        return buf;
+      });
+    },
+    update: (P, S, rows, cols, eta, decay, sc, scAt, inp, inpAt, xPre, xPost, pre, post) =>
+      w.update(P.p, S.p, rows, cols, eta, decay, sc.p + 4 * scAt, inp.p + 4 * inpAt, xPre.p, xPost.p, pre.p, post.p),
+    matVec: (W, rows, cols, x, xAt, out) => w.matVec(W.p, rows, cols, x.p + 4 * xAt, out.p),
+    matTVec: (W, rows, cols, g, out) => w.matTVec(W.p, rows, cols, g.p, out.p),
+  };
+}
+
+/** LayerNorm (no affine, biased variance) of f into out; returns 1 / sqrt(var + eps). */
+function layerNorm(f: Vec, out: Vec, n: number): number {
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += f[i]!;
+  mean /= n;
+  let variance = 0;
+  for (let i = 0; i < n; i++) {
+    const c = f[i]! - mean;
+    variance += c * c;
+  }
+  const inv = 1 / Math.sqrt(variance / n + LN_EPS);
+  for (let i = 0; i < n; i++) out[i] = (f[i]! - mean) * inv;
+  return inv;
+}
+
+/**
+ * The vector-Jacobian product of that LayerNorm: given n = normalised f and inv, maps
+ * g (in place) to inv (g - mean(g) - n mean(g n)).
+ */
+function layerNormBackward(normed: Vec, inv: number, g: Vec, n: number): void {
+  let gMean = 0;
+  let gnMean = 0;
+  for (let i = 0; i < n; i++) {
+    gMean += g[i]!;
+    gnMean += g[i]! * normed[i]!;
+  }
+  gMean /= n;
+  gnMean /= n;
+  for (let i = 0; i < n; i++) g[i] = inv * (g[i]! - gMean - normed[i]! * gnMean);
+}
+
+/** act(z) into out[outAt..] (and act'(z) into slope, when given). */
+function activate(gelu: boolean, z: Vec, out: Vec, outAt: number, slope: Vec | null, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const x = z[i]!;
+    if (gelu) {
+      const cdf = 0.5 * (1 + erf(x * INV_SQRT2));
+      out[outAt + i] = x * cdf;
+      if (slope) slope[i] = cdf + x * Math.exp(-0.5 * x * x) * INV_SQRT_2PI;
+    } else {
+      const s = 1 / (1 + Math.exp(-x));
+      out[outAt + i] = x * s;
+      if (slope) slope[i] = s * (1 + x * (1 - s));
+    }
+  }
+}
+
+/** Runs the scan; returns the packed output of Backend.memoryScan in the inputs' dtype. */
+export function memoryScanCpu(x: MemoryScanArrays, dims: MemoryScanDims, dtype: 'float32' | 'float64', options: { simd?: boolean } = {}): TypedArray {
+  checkSizes(x, dims);
+  const { memories, tokens, chunk, layers, residual, norm } = dims;
+  const gelu = dims.activation === 'gelu';
+  const depth = layers.length;
+  const last = depth - 1;
+  const din = layers[0]![1];
+  const dout = layers[last]![0];
+  const rowsOf = layers.map(([o]) => o);
+  const colsOf = layers.map(([, i]) => i);
+  const sizes = layers.map(([o, i]) => o * i);
+  const totalWeights = sizes.reduce((s, n) => s + n, 0);
+  const yLen = memories * tokens * dout;
+  const out = new (arrayConstructor(dtype))(2 * yLen + memories * tokens + 2 * memories * totalWeights);
+  const lossAt = 2 * yLen;
+  const stateAt = lossAt + memories * tokens;
+  const fullChunks = Math.floor(tokens / chunk);
+  const widest = Math.max(din, dout, ...rowsOf);
+
+  const w = dtype === 'float32' && (options.simd ?? true) && layers.every(([o, i]) => o % 4 === 0 && i % 4 === 0) ? wasmExports() : null;
+  const loops = w ? wasmLoops(w) : jsLoops;
+  // Scratch: state, per-chunk surprise factors (theta_s delta_l[s], layer inputs x_l[s]), per-token vectors.
+  const buffers = loops.alloc([
+    ...sizes, ...sizes, ...rowsOf.map((o) => chunk * o), ...colsOf.map((i) => chunk * i),
+    ...rowsOf, ...rowsOf, ...rowsOf, ...rowsOf, ...rowsOf, ...rowsOf, widest, widest, dout, din, dout,
+  ]);
+  let next = 0;
+  const take = (n: number): Buf[] => buffers.slice(next, (next += n));
+  const P = take(depth);
+  const S = take(depth);
+  const scaled = take(depth);
+  const inputs = take(depth);
+  const zs = take(depth); // pre-activations of one token (surprise pass)
+  const slopes = take(depth);
+  const zPre = take(depth);
+  const zPost = take(depth);
+  const hPre = take(depth);
+  const hPost = take(depth);
+  const [grad, back, normed, qRow, fOut] = take(5) as [Buf, Buf, Buf, Buf, Buf];
+
+  /** Writes M's output for the last layer's pre-activation f and input row x into out at offset. */
+  const finishInto = (f: Vec, target: TypedArray, offset: number): void => {
+    const g = fOut.a;
+    if (norm) layerNorm(f, g, dout);
+    else for (let i = 0; i < dout; i++) g[i] = f[i]!;
+    for (let i = 0; i < dout; i++) target[offset + i] = residual ? qRow.a[i]! + g[i]! : g[i]!;
+  };
+  // Layer l's weights start at stateAt + memories * (sizes of layers before l); the momentum blocks follow all weights.
+  const blockAt = sizes.map((_, l) => stateAt + memories * sizes.slice(0, l).reduce((a, b) => a + b, 0));
+  const snapshot = (memory: number): void => {
+    for (let l = 0; l < depth; l++) {
+      const at = blockAt[l]! + memory * sizes[l]!;
+      out.set(P[l]!.a, at);
+      out.set(S[l]!.a, at + memories * totalWeights);
+    }
+  };
+
+  for (let mem = 0; mem < memories; mem++) {
+    for (let l = 0; l < depth; l++) {
+      const off = mem * sizes[l]!;
+      P[l]!.a.set(x.weights[l]!.subarray(off, off + sizes[l]!));
+      S[l]!.a.set(x.momentum[l]!.subarray(off, off + sizes[l]!));
+    }
+    let snapped = false;
+    for (let start = 0; start < tokens; start += chunk) {
+      if (start === fullChunks * chunk) {
+        snapshot(mem);
+        snapped = true;
+      }
+      const n = Math.min(chunk, tokens - start);
+      // 1. Surprise of each token of the chunk at the chunk-start weights.
+      for (let s = 0; s < n; s++) {
+        const t = mem * tokens + start + s;
+        const in0 = inputs[0]!.a;
+        for (let i = 0; i < din; i++) in0[s * din + i] = x.k[t * din + i]!;
+        for (let l = 0; l < depth; l++) {
+          loops.matVec(P[l]!, rowsOf[l]!, colsOf[l]!, inputs[l]!, s * colsOf[l]!, zs[l]!);
+          if (l < last) activate(gelu, zs[l]!.a, inputs[l + 1]!.a, s * rowsOf[l]!, slopes[l]!.a, rowsOf[l]!);
+        }
+        // Loss and dOut = 2 (M(k) - v), then back through the norm and the layers.
+        const f = zs[last]!.a;
+        const g = grad.a;
+        let inv = 0;
+        if (norm) inv = layerNorm(f, normed.a, dout);
+        let loss = 0;
+        for (let i = 0; i < dout; i++) {
+          const y = norm ? normed.a[i]! : f[i]!;
+          const e = (residual ? in0[s * din + i]! + y : y) - x.v[t * dout + i]!;
+          loss += e * e;
+          g[i] = 2 * e;
+        }
+        out[lossAt + t] = loss;
+        if (norm) layerNormBackward(normed.a, inv, g, dout);
+        const th = x.theta[t]!;
+        for (let l = last; l >= 0; l--) {
+          const o = rowsOf[l]!;
+          const sc = scaled[l]!.a;
+          for (let r = 0; r < o; r++) sc[s * o + r] = th * g[r]!;
+          if (l > 0) {
+            loops.matTVec(P[l]!, o, colsOf[l]!, grad, back);
+            const slope = slopes[l - 1]!.a;
+            for (let j = 0; j < colsOf[l]!; j++) g[j] = back.a[j]! * slope[j]!;
+          }
+        }
+      }
+      // 2. Token by token: momentum, forgetting, and both retrievals.
+      for (let s = 0; s < n; s++) {
+        const t = mem * tokens + start + s;
+        const eta = x.eta[t]!;
+        const decay = 1 - x.alpha[t]!;
+        for (let i = 0; i < din; i++) qRow.a[i] = x.q[t * din + i]!;
+        let xPre = qRow;
+        let xPost = qRow;
+        for (let l = 0; l < depth; l++) {
+          const o = rowsOf[l]!;
+          const c = colsOf[l]!;
+          loops.update(P[l]!, S[l]!, o, c, eta, decay, scaled[l]!, s * o, inputs[l]!, s * c, xPre, xPost, zPre[l]!, zPost[l]!);
+          if (l < last) {
+            activate(gelu, zPre[l]!.a, hPre[l]!.a, 0, null, o);
+            activate(gelu, zPost[l]!.a, hPost[l]!.a, 0, null, o);
+            xPre = hPre[l]!;
+            xPost = hPost[l]!;
+          }
+        }
+        finishInto(zPre[last]!.a, out, t * dout);
+        finishInto(zPost[last]!.a, out, yLen + t * dout);
+      }
+    }
+    if (!snapped) snapshot(mem);
+  }
+  return out;
+}
