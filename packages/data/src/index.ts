@@ -11,6 +11,7 @@ export { Gpt2Tokenizer } from './tokenizers/gpt2.ts';
 export { loadTokenizer, tokenizerNames, type TokenizerName } from './tokenizers/index.ts';
 
 export { loadCorpus, corpusSplits, mobyDickText, documentOrdinal, type CorpusDocument, type CorpusName, type Split, type LoadCorpusOptions } from './corpora/corpus.ts';
+export { TextInputError, decodeText, firstInvalidUtf8Offset, textDocuments, textSplitPoint, type DecodeTextOptions, type SplitTextOptions, type TextSplit } from './corpora/text.ts';
 export { splitSentences, documentSentences, normalizeWhitespace, type SentenceFilter } from './corpora/sentences.ts';
 
 export { TokenPacker, TokenLoader, type TokenLoaderOptions, type LoaderState, type TokenBatch } from './loader/loader.ts';
