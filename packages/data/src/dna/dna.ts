@@ -2,9 +2,7 @@
 // dataset of fixed-length windows with contiguous train/val/test regions. The package
 // ships a real 120 kbp excerpt of the E. coli 536 genome (see assets/README.md).
 
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { existsSync, gunzipSync, join, readFileSync } from '../node-host.ts';
 import { ownPackageDir } from '../paths.ts';
 import { deriveSeed, SeededRandom } from '../random.ts';
 import { DnaTokenizer } from './dna-tokenizer.ts';

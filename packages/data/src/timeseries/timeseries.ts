@@ -2,8 +2,7 @@
 // horizon) windows with a chronological train/val/test split and z-normalisation fitted
 // on the training part only (no look-ahead leakage).
 
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, readFileSync } from '../node-host.ts';
 import { dependencyDir } from '../paths.ts';
 import { parseCsv } from './csv.ts';
 

@@ -1,8 +1,7 @@
 // Writes a result bundle: <name>.json plus one .svg per figure and, optionally, an HTML
 // report, all in one directory.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, mkdirSync, writeFileSync } from '../node-host.ts';
 import { toJson, type HtmlReport } from './html.ts';
 
 export interface ReportBundle {
