@@ -268,8 +268,9 @@ export class Plan {
       }
     }
     this.bind = (leaves) => {
-      for (const [id, leaf] of inputs) S[id] = leaves[leaf]!.sharedStorage().storage;
-      for (const { id, owner, layout } of states) {
+      for (let i = 0; i < inputs.length; i++) S[inputs[i]![0]] = leaves[inputs[i]![1]]!.sharedStorage().storage;
+      for (let i = 0; i < states.length; i++) {
+        const { id, owner, layout } = states[i]!;
         if (owner.disposed) throw new CompileError(`compile: tensor #${owner.id} ${formatShape(owner.shape)}, captured by the compiled function, was disposed`);
         const storage = owner.sharedStorage().storage;
         if (storage.size !== layout.size || owner.offset !== layout.offset || !sameShape(owner.strides, layout.strides)) throw new StalePlan();
@@ -290,20 +291,28 @@ export class Plan {
       if (used[id]!++ > 0) sh.retain();
       return sh;
     };
+    const clear = values.filter((v) => v.origin.kind === 'input' || v.origin.kind === 'state' || (v.origin.kind === 'op' && escaping.has(v.id))).map((v) => v.id);
+    const single = template instanceof Tensor;
     this.finish = () => {
-      for (const e of escapes) {
+      for (let i = 0; i < escapes.length; i++) {
+        const e = escapes[i]!;
         let s = S[e.id]!;
         if (e.copy) s = backend.unary('copy', { storage: s, shape: [e.size], strides: [1], offset: 0 }, e.dtype);
         shared[e.id] = new SharedStorage(s);
         used[e.id] = 0;
       }
-      const tensors = outLayouts.map((o) => new Tensor(take(o.id), o.shape, o.strides, o.offset));
-      for (const u of stateUpdates) u.owner.replaceStorage(take(u.id), u.strides, u.offset);
-      for (const e of escapes) shared[e.id] = undefined;
-      for (let i = 0; i < S.length; i++) {
-        const kind = values[i]!.origin.kind;
-        if (kind === 'input' || kind === 'state' || (kind === 'op' && escaping.has(i))) S[i] = undefined;
+      const tensors: Tensor[] = [];
+      for (let i = 0; i < outLayouts.length; i++) {
+        const o = outLayouts[i]!;
+        tensors.push(new Tensor(take(o.id), o.shape, o.strides, o.offset));
       }
+      for (let i = 0; i < stateUpdates.length; i++) {
+        const u = stateUpdates[i]!;
+        u.owner.replaceStorage(take(u.id), u.strides, u.offset);
+      }
+      for (let i = 0; i < escapes.length; i++) shared[escapes[i]!.id] = undefined;
+      for (let i = 0; i < clear.length; i++) S[clear[i]!] = undefined;
+      if (single) return tensors[0];
       let at = 0;
       return rebuild(template, () => tensors[at++]!);
     };

@@ -1,0 +1,108 @@
+// Per-op overhead of tiny ops, eager against compile(fn), on the CPU backend with one
+// thread: the same four measurements as the PyTorch peer (a + b on 32x32, silu(a * b + a)
+// per op, 64x32 @ 32x32, and the forward+backward of silu(x @ p).sum() per op).
+//
+//   node --conditions=source --import tsx bench/compile.ts     (BENCH_QUICK=1: shorter)
+//
+// Standalone it writes the figures into bench-results/tensor.json under `compile` (keeping
+// the rest of that file); bench/run.ts calls benchCompile() and does the same.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Rng, compile, configureCpu, grad, keep, silu, tidy, type Compiled, type Tensor } from '@titans/tensor';
+
+export interface OverheadRow {
+  /** Stable name, matching the PyTorch peer's key. */
+  readonly name: string;
+  readonly description: string;
+  /** Primitive ops the figure is divided by (1 for single ops). */
+  readonly opsPerCall: number;
+  readonly eagerUsPerOp: number;
+  readonly compiledUsPerOp: number;
+  /** The compiled plan: backend calls per replay, fused groups, arena bytes. */
+  readonly plan: { readonly kernels: number; readonly fusedGroups: number; readonly tracedCalls: number; readonly arenaBytes: number };
+}
+
+export interface CompileBench {
+  readonly threads: number;
+  readonly rows: readonly OverheadRow[];
+}
+
+/** Microseconds per call: the median of `rounds` timed loops of `n` calls, after a warm-up. */
+function perCall(fn: () => void, n: number, rounds: number): number {
+  for (let i = 0; i < Math.min(n, 500); i++) fn();
+  const samples: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) fn();
+    samples.push(((performance.now() - t0) * 1000) / n);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor(samples.length / 2)]!;
+}
+
+export function benchCompile(quick = process.env['BENCH_QUICK'] === '1'): CompileBench {
+  configureCpu({ threads: 1 });
+  const rng = new Rng(1);
+  const a = keep(rng.normal([32, 32]));
+  const b = keep(rng.normal([32, 32]));
+  const x = keep(rng.normal([64, 32]));
+  const scale = quick ? 0.2 : 1;
+  const rounds = quick ? 3 : 7;
+  const rows: OverheadRow[] = [];
+
+  const measure = <A extends Tensor[]>(
+    name: string, description: string, opsPerCall: number, n: number, fn: (...args: A) => Tensor, args: A, eagerInTidy: boolean,
+  ): void => {
+    const compiled: Compiled<A, Tensor> = compile(fn);
+    const eager = eagerInTidy ? (): void => tidy(() => { fn(...args); }) : (): void => fn(...args).dispose();
+    const replay = (): void => compiled(...args).dispose();
+    const calls = Math.max(50, Math.round(n * scale));
+    const eagerUs = perCall(eager, calls, rounds);
+    const compiledUs = perCall(replay, calls, rounds);
+    const plan = compiled.stats().plan;
+    rows.push({
+      name, description, opsPerCall,
+      eagerUsPerOp: eagerUs / opsPerCall,
+      compiledUsPerOp: compiledUs / opsPerCall,
+      plan: { kernels: plan.kernels, fusedGroups: plan.fusedGroups, tracedCalls: plan.tracedCalls, arenaBytes: plan.arenaBytes },
+    });
+    compiled.dispose();
+  };
+
+  measure('add_32x32_us', 'a + b, 32x32 float32', 1, 20000, (p: Tensor, q: Tensor) => p.add(q), [a, b], false);
+  measure('mul_add_silu_chain_us_per_op', 'silu(a * b + a), 32x32 float32, per op (3 ops)', 3, 5000, (p: Tensor, q: Tensor) => silu(p.mul(q).add(p)), [a, b], true);
+  measure('matmul_64x32x32_us', '64x32 @ 32x32 float32', 1, 20000, (p: Tensor, q: Tensor) => p.matmul(q), [x, a], false);
+  const lossOf = (p: Tensor): Tensor => silu(x.matmul(p)).sum();
+  measure('fwd_bwd_3ops_us_per_op', 'gradient of silu(x @ p).sum() w.r.t. p, per op (3 forward + 3 backward)', 6, 3000, (p: Tensor) => grad(lossOf)(p), [a], true);
+  for (const t of [a, b, x]) t.dispose();
+  return { threads: 1, rows };
+}
+
+export function printCompileBench(result: CompileBench): void {
+  console.log('per-op overhead, CPU, 1 thread (microseconds per op, median):');
+  for (const r of result.rows) {
+    console.log(`  ${r.name.padEnd(30)} eager ${r.eagerUsPerOp.toFixed(2).padStart(7)}  compiled ${r.compiledUsPerOp.toFixed(2).padStart(7)}  (${r.plan.tracedCalls} traced calls -> ${r.plan.kernels} kernels, ${r.plan.fusedGroups} fused)`);
+  }
+}
+
+/** Sets `compile` in bench-results/tensor.json (written atomically, other keys kept). */
+export function writeCompileBench(result: CompileBench, packageDir: string): string {
+  const dir = join(packageDir, 'bench-results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'tensor.json');
+  const existing: Record<string, unknown> = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> : { benchmark: '@titans/tensor' };
+  existing['compile'] = { date: new Date().toISOString(), ...result };
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(existing, null, 2)}\n`);
+  renameSync(tmp, file);
+  return file;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const result = benchCompile();
+  printCompileBench(result);
+  const file = writeCompileBench(result, join(dirname(fileURLToPath(import.meta.url)), '..'));
+  console.log(`wrote ${file} (compile)`);
+  process.exit(0);
+}

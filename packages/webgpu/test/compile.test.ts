@@ -1,0 +1,87 @@
+// compile(fn) on the WebGPU backend: replays run the recorded primitives through the real
+// backend (its own deferred fusion included) and give what eager WebGPU gives, for a whole
+// training step with gradients, clipping and AdamW; host reads inside are errors.
+import { CompileError, Rng, compile, gradients, liveBytes, liveTensors, matmul, mseLoss, optim, tensor, tidy, type Tensor } from '@titans/tensor';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WebGPUBackend } from '../src/index.js';
+import { makeBackend } from './helpers.js';
+
+let gpu: WebGPUBackend;
+beforeAll(async () => {
+  gpu = await makeBackend();
+});
+afterAll(() => gpu?.destroy());
+
+function params(seed: number): Tensor[] {
+  const rng = new Rng(seed);
+  return [[6, 16], [16], [16, 3], [3]].map((shape) => {
+    const p = tensor(Float32Array.from(rng.normalArray(shape.reduce((a, b) => a * b, 1)).map((v) => v * 0.3)), shape, { backend: gpu });
+    p.requiresGrad = true;
+    return p;
+  });
+}
+
+function forward(ps: Tensor[], x: Tensor): Tensor {
+  const [w1, b1, w2, b2] = ps as [Tensor, Tensor, Tensor, Tensor];
+  return matmul(matmul(x, w1).add(b1).tanh(), w2).add(b2);
+}
+
+function step(ps: Tensor[], opt: optim.AdamW) {
+  return (x: Tensor, y: Tensor): Tensor => {
+    const loss = mseLoss(forward(ps, x), y);
+    opt.step(optim.clipGradNorm(gradients(loss, ps), 0.5).grads);
+    return loss;
+  };
+}
+
+describe('compile on WebGPU', () => {
+  it('compiled AdamW training steps equal eager WebGPU steps', async () => {
+    const eagerParams = params(1);
+    const compiledParams = params(1);
+    const eagerOpt = new optim.AdamW(eagerParams, { lr: 1e-2 });
+    const compiledOpt = new optim.AdamW(compiledParams, { lr: 1e-2 });
+    const eagerStep = step(eagerParams, eagerOpt);
+    const compiledStep = compile(step(compiledParams, compiledOpt));
+    const rng = new Rng(2);
+    let bytes = 0;
+    let tensors = 0;
+    for (let i = 0; i < 6; i++) {
+      const x = tensor(Float32Array.from(rng.normalArray(8 * 6)), [8, 6], { backend: gpu });
+      const y = tensor(Float32Array.from(rng.normalArray(8 * 3)), [8, 3], { backend: gpu });
+      eagerOpt.lr *= 0.8;
+      compiledOpt.lr *= 0.8;
+      const le = tidy(() => eagerStep(x, y));
+      const lc = tidy(() => compiledStep(x, y));
+      const [a, b] = [await le.data(), await lc.data()];
+      expect(b[0]).toBeCloseTo(a[0]!, 6);
+      for (const t of [x, y, le, lc]) t.dispose();
+      if (i === 3) {
+        bytes = liveBytes(gpu);
+        tensors = liveTensors();
+      }
+    }
+    for (let i = 0; i < eagerParams.length; i++) {
+      const a = await eagerParams[i]!.data();
+      const b = await compiledParams[i]!.data();
+      const worst = a.reduce((m, v, j) => Math.max(m, Math.abs(v - b[j]!)), 0);
+      expect(worst).toBeLessThan(1e-6);
+    }
+    expect(compiledStep.stats().replays).toBe(4);
+    expect(compiledOpt.steps).toBe(6);
+    // Steady state: nothing accumulates across replays (eager's cached scalars aside).
+    expect(liveTensors()).toBe(tensors);
+    expect(liveBytes(gpu)).toBeLessThanOrEqual(bytes + 64);
+    compiledStep.dispose();
+    eagerOpt.dispose();
+    compiledOpt.dispose();
+  });
+
+  it('a host read inside the function is an error naming it', () => {
+    const x = tensor([1, 2, 3], [3], { backend: gpu });
+    expect(() => compile((t: Tensor) => t.mul(t.sum().item()))(x)).toThrow(CompileError);
+    expect(() => compile((t: Tensor) => t.mul(t.dataSync()[0]!))(x)).toThrow(/tensor\.dataSync\(\)/);
+    // Compiled functions are synchronous: a promise is refused, not awaited.
+    expect(() => compile(async (t: Tensor) => t.mul(2))(x)).toThrow(/returned a Promise/);
+    x.dispose();
+  });
+});
