@@ -103,6 +103,23 @@ export interface Backend {
     q: Storage, k: Storage, v: Storage, out: Storage, lse: Storage, gradOut: Storage,
     dims: AttentionDims, options: AttentionOptions,
   ): { dq: Storage; dk: Storage; dv: Storage };
+
+  // Optional fused row kernels. A backend that leaves one undefined gets the composite ops
+  // (ops/nn.ts); their gradients are written with ops either way, so gradients of gradients
+  // keep working. All take and return contiguous float storages.
+  /**
+   * Each row of x [rows, cols] normalised: 'rms' y = x r, r = 1 / sqrt(mean(x^2) + eps);
+   * 'layer' y = (x - mean) r, r = 1 / sqrt(mean((x - mean)^2) + eps). Returns y and r [rows].
+   */
+  normRows?(kind: NormKind, x: Storage, rows: number, cols: number, eps: number): { out: Storage; rstd: Storage };
+  /** dx of normRows from its y, r and the gradient g of y: r (g - [mean(g)] - y mean(g y)). */
+  normRowsBackward?(kind: NormKind, y: Storage, rstd: Storage, gradOut: Storage, rows: number, cols: number): Storage;
+  /** softmax (log: log-softmax) of each row of x [rows, cols]. */
+  softmaxRows?(x: Storage, rows: number, cols: number, log: boolean): Storage;
+  /** dx of softmaxRows from its output y and g: y (g - sum(g y)), or g - exp(y) sum(g) for log. */
+  softmaxRowsBackward?(y: Storage, gradOut: Storage, rows: number, cols: number, log: boolean): Storage;
+  /** Rotary embedding of x [outer, t, d] (d even) by tables cos, sin [t, d / 2] (rotate-half pairing). */
+  ropeRows?(x: Storage, cos: Storage, sin: Storage, outer: number, t: number, d: number): Storage;
   /**
    * Optional fused neural-memory recurrence (see MemoryScanDims): the whole chunked scan of
    * `memories` independent memories in one call. Backends without it leave it undefined and
@@ -149,6 +166,9 @@ export interface MemoryScanDims {
   readonly residual: boolean;
   readonly norm: boolean;
 }
+
+/** The row normalisations with a fused kernel: RMSNorm and LayerNorm (no affine). */
+export type NormKind = 'rms' | 'layer';
 
 export interface AttentionDims {
   readonly batchHeads: number;

@@ -1,6 +1,6 @@
 // @titans/tensor: tensors, composable autograd, the CPU reference backend, nn and optim.
 export type {
-  ArgReduceOp, AttentionDims, AttentionOptions, Backend, BinaryOp, DType, MemoryScanDims, MemoryScanInputs, ReduceOp, Storage, TypedArray, UnaryOp, View,
+  ArgReduceOp, AttentionDims, AttentionOptions, Backend, BinaryOp, DType, NormKind, MemoryScanDims, MemoryScanInputs, ReduceOp, Storage, TypedArray, UnaryOp, View,
 } from './backend.js';
 export { arrayConstructor, bytesPerElement } from './backend.js';
 export { CpuBackend, cpuBackend, visible as attentionVisible } from './cpu/backend.js';

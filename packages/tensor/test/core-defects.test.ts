@@ -227,3 +227,20 @@ describe('gradients through toBackend', () => {
     expect(Array.from(gl!.dataSync())).toEqual([1, -2, 4]);
   });
 });
+
+describe('found by the property suite', () => {
+  test('attention with no queries or no keys has gradients of gradients (the composite form used max over no keys)', () => {
+    for (const [tq, tk] of [[0, 0], [0, 2], [2, 0]] as const) {
+      const q = r64([1, tq, 2], 1);
+      const kv = r64([1, tk, 2], 2);
+      q.requiresGrad = true;
+      kv.requiresGrad = true;
+      const out = ops.attention(q, kv, kv, { causal: false });
+      expect(out.shape).toEqual([1, tq, 2]);
+      const grads = gradients(ops.sum(ops.square(out)), [q, kv], { createGraph: true });
+      expect(grads.map((g) => g.shape)).toEqual([[1, tq, 2], [1, tk, 2]]);
+      const naive = ops.naiveAttention(q, kv, kv, { causal: false });
+      expect(Array.from(naive.dataSync())).toEqual(new Array(tq * 2).fill(0));
+    }
+  });
+});

@@ -5,10 +5,11 @@
 import {
   arrayConstructor, bytesPerElement,
   type AttentionDims, type AttentionOptions, type ArgReduceOp, type Backend, type BinaryOp,
-  type DType, type MemoryScanDims, type MemoryScanInputs, type ReduceOp, type Storage, type TypedArray, type UnaryOp, type View,
+  type DType, type MemoryScanDims, type MemoryScanInputs, type NormKind, type ReduceOp, type Storage, type TypedArray, type UnaryOp, type View,
 } from '../backend.js';
 import { attentionBackwardF32, attentionFastApplies, attentionForwardF32 } from './attention-f32.js';
 import { collapse } from './collapse.js';
+import { normRowsBackwardKernel, normRowsKernel, ropeKernel, softmaxRowsBackwardKernel, softmaxRowsKernel } from './rows.js';
 import { erf } from './special.js';
 import { memoryScanCpu } from './memory-scan.js';
 import { binaryF32, unaryF32 } from './wasm/elementwise.js';
@@ -434,7 +435,46 @@ export class CpuBackend implements Backend {
     }
     return { dq, dk, dv };
   }
+
+  // Fused row kernels (rows.ts).
+  normRows(kind: NormKind, x: Storage, rows: number, cols: number, eps: number): { out: Storage; rstd: Storage } {
+    const out = this.alloc(x.dtype, rows * cols);
+    const rstd = this.alloc(x.dtype, rows);
+    normRowsKernel(kind, this.floats(x), rows, cols, eps, out.data as Floats, rstd.data as Floats);
+    return { out, rstd };
+  }
+
+  normRowsBackward(kind: NormKind, y: Storage, rstd: Storage, gradOut: Storage, rows: number, cols: number): Storage {
+    const dx = this.alloc(y.dtype, rows * cols);
+    normRowsBackwardKernel(kind, this.floats(y), this.floats(rstd), this.floats(gradOut), rows, cols, dx.data as Floats);
+    return dx;
+  }
+
+  softmaxRows(x: Storage, rows: number, cols: number, log: boolean): Storage {
+    const out = this.alloc(x.dtype, rows * cols);
+    softmaxRowsKernel(this.floats(x), rows, cols, log, out.data as Floats);
+    return out;
+  }
+
+  softmaxRowsBackward(y: Storage, gradOut: Storage, rows: number, cols: number, log: boolean): Storage {
+    const dx = this.alloc(y.dtype, rows * cols);
+    softmaxRowsBackwardKernel(this.floats(y), this.floats(gradOut), rows, cols, log, dx.data as Floats);
+    return dx;
+  }
+
+  ropeRows(x: Storage, cos: Storage, sin: Storage, outer: number, t: number, d: number): Storage {
+    const out = this.alloc(x.dtype, outer * t * d);
+    ropeKernel(this.floats(x), this.floats(cos), this.floats(sin), outer, t, d, out.data as Floats);
+    return out;
+  }
+
+  private floats(s: Storage): Floats {
+    if (s.dtype === 'int32') throw new TypeError('cpu: a fused row kernel got int32 data (float32 or float64 only)');
+    return this.data(s) as Floats;
+  }
 }
+
+type Floats = Float32Array | Float64Array;
 
 /** Which keys query i may attend to: the attention mask shared by every backend. */
 export function visible(i: number, j: number, queryLength: number, keyLength: number, options: AttentionOptions): boolean {

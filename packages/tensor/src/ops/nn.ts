@@ -1,11 +1,11 @@
 // Composite ops for neural networks, defined once on top of the primitives, so every
 // backend gets them and their gradients (of any order) without extra kernels.
-import type { AttentionOptions } from '../backend.js';
+import type { AttentionOptions, NormKind, Storage } from '../backend.js';
 import { isGradEnabled, withBackend } from '../engine.js';
 import { ShapeError, formatShape, normalizeAxis } from '../shape.js';
 import { Tensor, fromStorage, record } from '../tensor.js';
 import {
-  add, arange, cast, concat, contiguous, div, erf, exp, full, ge, gt, le, logsumexp, matmul, max, mean, mul, narrow, ne,
+  add, arange, cast, concat, contiguous, div, erf, exp, full, ge, gt, le, logsumexp, matmul, max, mean, mul, narrow, ne, neg,
   padAxis, reshape, rsqrt, sigmoid, square, sub, sum, takeAlongLastAxis, tanh, transpose, unsqueeze, where, zerosLike,
   maximum,
 } from './core.js';
@@ -28,12 +28,92 @@ export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
 
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
   requireFloat('logSoftmax', x);
-  return sub(x, logsumexp(x, axis, true));
+  return fusedSoftmax(x, axis, true) ?? sub(x, logsumexp(x, axis, true));
 }
 
 export function softmax(x: Tensor, axis = -1): Tensor {
   requireFloat('softmax', x);
-  return exp(logSoftmax(x, axis));
+  return fusedSoftmax(x, axis, false) ?? exp(sub(x, logsumexp(x, axis, true)));
+}
+
+// ---------------------------------------------------------------- fused row kernels
+// When the backend has a fused kernel (Backend.normRows, softmaxRows, ropeRows), softmax,
+// the norms and RoPE run as one kernel per direction; otherwise the composite forms run.
+// Gradients stay differentiable: a gradient recorded for a further derivative (createGraph)
+// is written with ops, the fused backward kernels only run for a plain first-order pass.
+
+/** x's storage when x is dense (contiguous from offset 0), else a contiguous copy's (then `copy` is set). */
+function denseOf(x: Tensor): { storage: Storage; copy: Tensor | null } {
+  if (x.isContiguous()) return { storage: x.view().storage, copy: null };
+  const copy = contiguous(x);
+  return { storage: copy.view().storage, copy };
+}
+
+const isFloat = (x: Tensor): boolean => x.dtype === 'float32' || x.dtype === 'float64';
+
+/** softmax / log-softmax over the last axis with Backend.softmaxRows, or null (composite). */
+function fusedSoftmax(x: Tensor, axis: number, log: boolean): Tensor | null {
+  const b = x.backend;
+  if (!b.softmaxRows || !b.softmaxRowsBackward || !isFloat(x) || x.ndim === 0 || x.size === 0) return null;
+  // Only the last axis; anything else (a bad axis included: its error comes from the composite) is composite.
+  if ((axis < 0 ? axis + x.ndim : axis) !== x.ndim - 1) return null;
+  const cols = x.shape[x.ndim - 1]!;
+  const rows = x.size / cols;
+  const dense = denseOf(x);
+  const y = fromStorage(b.softmaxRows(dense.storage, rows, cols, log), x.shape);
+  dense.copy?.dispose();
+  return record(y, log ? 'logSoftmax' : 'softmax', [x], (g) => {
+    if (isGradEnabled()) {
+      // In ops (differentiable through y, whose own rule is this one).
+      return [log ? sub(g, mul(exp(y), sum(g, -1, true))) : mul(y, sub(g, sum(mul(g, y), -1, true)))];
+    }
+    const gd = denseOf(g);
+    const dx = fromStorage(b.softmaxRowsBackward!(y.view().storage, gd.storage, rows, cols, log), x.shape);
+    gd.copy?.dispose();
+    return [dx];
+  });
+}
+
+function compositeNorm(kind: NormKind, x: Tensor, eps: number): Tensor {
+  if (kind === 'rms') return mul(x, rsqrt(add(mean(square(x), -1, true), eps)));
+  const centred = sub(x, mean(x, -1, true));
+  return mul(centred, rsqrt(add(mean(square(centred), -1, true), eps)));
+}
+
+/** RMSNorm / LayerNorm (no affine) over the last axis with Backend.normRows, or null (composite). */
+function fusedNorm(kind: NormKind, x: Tensor, eps: number): Tensor | null {
+  const b = x.backend;
+  if (!b.normRows || !b.normRowsBackward || !isFloat(x) || x.ndim === 0 || x.size === 0) return null;
+  const cols = x.shape[x.ndim - 1]!;
+  const rows = x.size / cols;
+  const dense = denseOf(x);
+  const r = b.normRows(kind, dense.storage, rows, cols, eps);
+  dense.copy?.dispose();
+  const y = fromStorage(r.out, x.shape);
+  const rstd = fromStorage(r.rstd, [rows]);
+  if (!isGradEnabled() || !x.requiresGrad) {
+    rstd.dispose();
+    return y;
+  }
+  return record(y, kind === 'rms' ? 'rmsNorm' : 'layerNorm', [x], (g) => {
+    // Creating a graph of the gradient: differentiate the composite form instead.
+    if (isGradEnabled()) return vjpThrough((xs) => compositeNorm(kind, xs!, eps), [x], g);
+    const gd = denseOf(g);
+    const dx = fromStorage(b.normRowsBackward!(kind, y.view().storage, rstd.view().storage, gd.storage, rows, cols), x.shape);
+    gd.copy?.dispose();
+    return [dx];
+  });
+}
+
+/** Rotary embedding of x [..., t, d] by tables c, s [t, d / 2] with Backend.ropeRows (its gradient: the inverse rotation). */
+function fusedRope(x: Tensor, c: Tensor, s: Tensor): Tensor {
+  const b = x.backend;
+  const d = x.shape[x.ndim - 1]!;
+  const t = x.shape[x.ndim - 2]!;
+  const dense = denseOf(x);
+  const y = fromStorage(b.ropeRows!(dense.storage, c.view().storage, s.view().storage, x.size / (t * d), t, d), x.shape);
+  dense.copy?.dispose();
+  return record(y, 'rope', [x], (g) => [fusedRope(g, c, neg(s))]);
 }
 
 export interface NormOptions {
@@ -45,9 +125,8 @@ export interface NormOptions {
 /** Layer normalisation over the last axis (biased variance). */
 export function layerNorm(x: Tensor, options: NormOptions = {}): Tensor {
   requireFloat('layerNorm', x);
-  const centred = sub(x, mean(x, -1, true));
-  const variance = mean(square(centred), -1, true);
-  let out = mul(centred, rsqrt(add(variance, options.eps ?? 1e-5)));
+  const eps = options.eps ?? 1e-5;
+  let out = fusedNorm('layer', x, eps) ?? compositeNorm('layer', x, eps);
   if (options.weight) out = mul(out, options.weight);
   if (options.bias) out = add(out, options.bias);
   return out;
@@ -56,7 +135,8 @@ export function layerNorm(x: Tensor, options: NormOptions = {}): Tensor {
 /** RMS normalisation over the last axis. */
 export function rmsNorm(x: Tensor, options: NormOptions = {}): Tensor {
   requireFloat('rmsNorm', x);
-  let out = mul(x, rsqrt(add(mean(square(x), -1, true), options.eps ?? 1e-6)));
+  const eps = options.eps ?? 1e-6;
+  let out = fusedNorm('rms', x, eps) ?? compositeNorm('rms', x, eps);
   if (options.weight) out = mul(out, options.weight);
   return out;
 }
@@ -192,7 +272,8 @@ export function naiveAttention(q: Tensor, k: Tensor, v: Tensor, options: Attenti
   // The mask is built where q lives, which need not be the active backend.
   const visibleMask = withBackend(q.backend, () => cast(attentionMask(tq, tk, o), q.dtype));
   const masked = where(visibleMask, scores, -Infinity);
-  const rowMax = max(masked, -1, true);
+  // No keys: every weight row is empty and the output is zeros (max has no value to give).
+  const rowMax = tk === 0 ? zerosLike(sum(masked, -1, true)) : max(masked, -1, true);
   const weights = exp(sub(masked, where(ne(rowMax, -Infinity), rowMax, 0)));
   const normalised = div(weights, maximum(sum(weights, -1, true), 1e-30));
   return matmul(normalised, v);
@@ -299,6 +380,7 @@ export function rope(x: Tensor, offset = 0, base = 10000): Tensor {
   const tensorOf = (data: Float32Array | Float64Array): Tensor => cast(fromArray(data, [t, half], x), x.dtype);
   const c = tensorOf(cosv);
   const s = tensorOf(sinv);
+  if (x.backend.ropeRows && x.size > 0 && (x.dtype === 'float32' || x.dtype === 'float64')) return fusedRope(x, c, s);
   const x1 = narrow(x, -1, 0, half);
   const x2 = narrow(x, -1, half, half);
   return concat([sub(mul(x1, c), mul(x2, s)), add(mul(x1, s), mul(x2, c))], -1);
