@@ -266,3 +266,22 @@ describe('compile: signatures, cache and errors', () => {
     expect(getBackend()).toBe(cpuBackend);
   });
 });
+
+describe('README', () => {
+  test('the compiled-step example runs and replays', async () => {
+    const { mkdirSync, readFileSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { fileURLToPath } = await import('node:url');
+    const dir = fileURLToPath(new URL('..', import.meta.url));
+    const readme = readFileSync(join(dir, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Compiled steps'));
+    const code = /```ts\n([\s\S]*?)```/.exec(section)![1]!;
+    mkdirSync(join(dir, '.tmp', 'readme'), { recursive: true });
+    const file = join(dir, '.tmp', 'readme', `compile-${process.pid}.ts`);
+    writeFileSync(file, `${code}\nexport { step, traces, replays, plan };\n`);
+    const m = await import(/* @vite-ignore */ file) as { traces: number; replays: number; plan: { fusedGroups: number } };
+    expect(m.traces).toBe(2);
+    expect(m.replays).toBe(98);
+    expect(m.plan.fusedGroups).toBeGreaterThan(0);
+  });
+});

@@ -87,11 +87,25 @@ interface Layout {
   readonly size: number;
 }
 
-/** The primitives recorded as calls; fill and fromArray become constants. */
-const PRIMITIVES = [
-  'unary', 'binary', 'where', 'cast', 'reduceRows', 'argReduceRows', 'matmul', 'scanRows', 'linearScanRows', 'concatRows',
-  'gatherRows', 'scatterAddRows', 'attention', 'attentionBackward', 'memoryScan',
-] as const;
+/**
+ * Methods that are not recorded as calls: fill and fromArray become constants, reads are
+ * refused, the rest is bookkeeping. Every other method is a primitive (optional ones that
+ * backends add, such as fused row kernels, included): called from outside the backend and
+ * returning storages, it is recorded; called from inside another method, it just runs.
+ */
+const NOT_PRIMITIVES = new Set(['constructor', 'fill', 'fromArray', 'read', 'readSync', 'dispose', 'liveBytes', 'supports', 'data']);
+
+/** The names of a backend's methods, own and inherited. */
+function methodNames(backend: Backend): string[] {
+  const names = new Set<string>();
+  for (let o: object | null = backend; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
+    for (const name of Object.getOwnPropertyNames(o)) {
+      const d = Object.getOwnPropertyDescriptor(o, name);
+      if (d && typeof d.value === 'function' && !NOT_PRIMITIVES.has(name)) names.add(name);
+    }
+  }
+  return [...names];
+}
 
 export class CompileError extends Error {
   override name = 'CompileError';
@@ -99,6 +113,12 @@ export class CompileError extends Error {
 
 function isStorage(x: unknown, backend: Backend): x is Storage {
   return typeof x === 'object' && x !== null && (x as Storage).backend === backend && typeof (x as Storage).size === 'number' && typeof (x as Storage).dtype === 'string';
+}
+
+function containsStorage(x: object, backend: Backend): boolean {
+  if (Array.isArray(x)) return x.some((v) => isStorage(v, backend) || isView(v, backend) || (typeof v === 'object' && v !== null && containsStorage(v as object, backend)));
+  if (Object.getPrototypeOf(x) !== Object.prototype) return false;
+  return Object.values(x).some((v) => isStorage(v, backend) || isView(v, backend) || (typeof v === 'object' && v !== null && containsStorage(v as object, backend)));
 }
 
 function isView(x: unknown, backend: Backend): x is View {
@@ -149,7 +169,13 @@ export function trace(backend: Backend, leaves: readonly Tensor[], run: () => un
       stateLayouts.set(owner, { shape: owner.shape, strides: owner.strides, offset: owner.offset, size: storage.size });
       return newValue(storage, { kind: 'state', owner });
     }
-    const copy = original('unary')('copy', { storage, shape: [storage.size], strides: [1], offset: 0 }, storage.dtype) as Storage;
+    depth++;
+    let copy: Storage;
+    try {
+      copy = original('unary')('copy', { storage, shape: [storage.size], strides: [1], offset: 0 }, storage.dtype) as Storage;
+    } finally {
+      depth--;
+    }
     return newValue(storage, { kind: 'constant', copy });
   };
 
@@ -171,42 +197,47 @@ export function trace(backend: Backend, leaves: readonly Tensor[], run: () => un
     Object.defineProperty(target, name, { value: impl, configurable: true, writable: true, enumerable: false });
   };
 
-  for (const name of PRIMITIVES) {
-    if (typeof target[name] !== 'function') continue;
+  const nested = (orig: (...a: unknown[]) => unknown, a: unknown[]): unknown => {
+    depth++;
+    try {
+      return orig(...a);
+    } finally {
+      depth--;
+    }
+  };
+  for (const name of methodNames(backend)) {
     const orig = original(name);
     patch(name, (...a: unknown[]) => {
       if (depth > 0) return orig(...a);
-      const args = a.map(encode);
-      depth++;
-      let result: unknown;
-      try {
-        result = orig(...a);
-      } finally {
-        depth--;
-      }
+      const hasStorage = a.some((x) => isView(x, backend) || isStorage(x, backend) || (typeof x === 'object' && x !== null && containsStorage(x, backend)));
+      // Arguments are encoded before the call: a storage first seen here is an input.
+      const args = hasStorage ? a.map(encode) : null;
+      const result = nested(orig, a);
       const index = records.length;
       if (isStorage(result, backend)) {
-        records.push({ method: name, args, outs: [newValue(result, { kind: 'op', record: index })], keys: null });
-      } else {
+        records.push({ method: name, args: args ?? a.map(encode), outs: [newValue(result, { kind: 'op', record: index })], keys: null });
+      } else if (typeof result === 'object' && result !== null && Object.values(result).some((v) => isStorage(v, backend))) {
         const entries = Object.entries(result as Record<string, unknown>);
         const outs = entries.map(([, s]) => {
-          if (!isStorage(s, backend)) throw new CompileError(`compile: the ${backend.name} backend's ${name} returned something other than storages`);
+          if (!isStorage(s, backend)) throw new CompileError(`compile: the ${backend.name} backend's ${name} returned storages mixed with other values; it cannot be recorded`);
           return newValue(s, { kind: 'op', record: index });
         });
-        records.push({ method: name, args, outs, keys: entries.map(([k]) => k) });
+        records.push({ method: name, args: args ?? a.map(encode), outs, keys: entries.map(([k]) => k) });
+      } else if (hasStorage && result !== undefined) {
+        throw new CompileError(`compile: the ${backend.name} backend's ${name} returned a host value computed from tensors inside a compiled function; it cannot be replayed`);
       }
       return result;
     });
   }
   const origFill = original('fill');
   patch('fill', (size: unknown, value: unknown, dtype: unknown) => {
-    const s = origFill(size, value, dtype) as Storage;
+    const s = nested(origFill, [size, value, dtype]) as Storage;
     if (depth === 0) newValue(s, { kind: 'fill', value: value as number });
     return s;
   });
   const origFromArray = original('fromArray');
   patch('fromArray', (data: unknown, dtype: unknown) => {
-    const s = origFromArray(data, dtype) as Storage;
+    const s = nested(origFromArray, [data, dtype]) as Storage;
     if (depth === 0) newValue(s, { kind: 'array', data: (data as TypedArray).slice() });
     return s;
   });
