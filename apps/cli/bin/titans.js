@@ -1,18 +1,34 @@
 #!/usr/bin/env node
-// The `titans` launcher: runs the TypeScript sources through tsx, with workspace packages
-// resolved to their sources (--conditions=source), so no build step is needed.
+// The `titans` launcher.
+//
+// Installed from npm (no src/ beside bin/): runs the build, dist/run.mjs, in this process.
+//
+// In a checkout of titans-ts (src/ beside bin/): runs the TypeScript sources through tsx, with
+// workspace packages resolved to their sources (--conditions=source), so no build step is
+// needed and a stale dist/ is never run.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const entry = fileURLToPath(new URL('../src/run.ts', import.meta.url));
-// Resolved from this file, so the launcher works from any working directory.
-const tsx = import.meta.resolve('tsx');
-const child = spawn(process.execPath, ['--conditions=source', '--import', tsx, entry, ...process.argv.slice(2)], { stdio: 'inherit' });
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
-child.on('exit', (code, signal) => {
-  if (signal) {
-    process.removeAllListeners(signal);
-    process.kill(process.pid, signal);
+const source = fileURLToPath(new URL('../src/run.ts', import.meta.url));
+const build = new URL('../dist/run.mjs', import.meta.url);
+
+if (!existsSync(source)) {
+  if (!existsSync(fileURLToPath(build))) {
+    process.stderr.write(`titans: ${fileURLToPath(build)} is missing (this copy of @titans/cli was packed without its build; reinstall it)\n`);
+    process.exit(70);
   }
-  else process.exit(code ?? 1);
-});
+  await import(build.href);
+} else {
+  // Resolved from this file, so the launcher works from any working directory.
+  const tsx = import.meta.resolve('tsx');
+  const child = spawn(process.execPath, ['--conditions=source', '--import', tsx, source, ...process.argv.slice(2)], { stdio: 'inherit' });
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => {
+    if (signal) {
+      process.removeAllListeners(signal);
+      process.kill(process.pid, signal);
+    }
+    else process.exit(code ?? 1);
+  });
+}

@@ -1,5 +1,5 @@
-// `titans export <checkpoint> --out model.onnx`: ONNX export through @titans/onnx, loaded
-// on demand so the CLI works (and says so plainly) in builds without it.
+// `titans export <checkpoint> --out model.onnx`: ONNX export through @titans/onnx (a
+// dependency of the CLI), loaded when the command runs so that other commands start without it.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { LanguageModel, ModelConfig } from '@titans/models';
@@ -12,29 +12,28 @@ const usage = `usage: titans export <checkpoint-dir> --out MODEL.onnx [--seq-len
 
 Exports the model's forward pass over pieces of --seq-len tokens as an ONNX graph. By default
 the streaming state (memory weights, caches, position) is explicit graph input and output,
-so feeding outputs back in continues a stream exactly. Needs @titans/onnx.
+so feeding outputs back in continues a stream exactly.
 
   --out FILE       the .onnx file to write (required); FILE.json gets the metadata
   --seq-len N      tokens per call (default: MAC segment length, else 4 memory chunks, else 64)
   --batch N        sequences per call (default 1)
   --stateless      one pass from the initial state, no state inputs/outputs
 
-exit codes: 0 exported, 1 ONNX export not available in this build, 2 bad input`;
+exit codes: 0 exported, 1 @titans/onnx failed to load, 2 bad input`;
 
 /** What the CLI needs from @titans/onnx. */
 interface OnnxModule {
   exportOnnx(model: LanguageModel, options: { sequenceLength: number; batch?: number; stateful?: boolean }): { bytes: Uint8Array; metadata: object };
 }
 
-/** @titans/onnx when it is installed and exports exportOnnx, else null. */
-export async function loadOnnx(): Promise<OnnxModule | null> {
-  // A variable specifier: the CLI does not depend on @titans/onnx at build time.
-  const specifier = '@titans/onnx';
+/** @titans/onnx, or the reason it could not be loaded (a broken install). */
+export async function loadOnnx(): Promise<OnnxModule | { error: string }> {
   try {
-    const module = (await import(specifier)) as Partial<OnnxModule>;
-    return typeof module.exportOnnx === 'function' ? (module as OnnxModule) : null;
-  } catch {
-    return null;
+    const module = (await import('@titans/onnx')) as Partial<OnnxModule>;
+    if (typeof module.exportOnnx !== 'function') return { error: '@titans/onnx does not export exportOnnx' };
+    return module as OnnxModule;
+  } catch (error) {
+    return { error: (error instanceof Error ? error.message : String(error)).split('\n')[0]! };
   }
 }
 
@@ -46,7 +45,7 @@ function defaultSequenceLength(config: ModelConfig): number {
 
 export const exportCommand: Command = {
   name: 'export',
-  summary: 'export a checkpoint to ONNX (needs @titans/onnx)',
+  summary: 'export a checkpoint to ONNX',
   usage,
   async run(args, context) {
     const parsed = parseArgs(args, { values: ['seq-len', 'batch'], flags: ['stateless'] });
@@ -56,8 +55,8 @@ export const exportCommand: Command = {
     const batch = parsed.values.batch ? integerValue('batch', parsed.values.batch, { min: 1 }) : 1;
     const file = resolve(context.cwd, parsed.global.out);
     const onnx = await loadOnnx();
-    if (!onnx) {
-      context.err('titans export: ONNX export is not available in this build (@titans/onnx is not installed)');
+    if ('error' in onnx) {
+      context.err(`titans export: @titans/onnx failed to load (${onnx.error}); reinstall @titans/cli`);
       return EXIT.failed;
     }
     const backend = await selectBackend(parsed.global.backend === 'auto' ? 'cpu' : parsed.global.backend);

@@ -188,10 +188,13 @@ function inProcess(plan: ReproducePlan, out: string, log: (line: string) => void
 }
 
 function inChild(plan: ReproducePlan, out: string, log: (line: string) => void, threads: number, signal?: AbortSignal): Runner {
-  const worker = fileURLToPath(new URL('./worker.ts', import.meta.url));
-  const tsx = import.meta.resolve('tsx');
+  // From the sources (a checkout): src/reproduce/worker.ts through tsx. From the build (an
+  // installed CLI): dist/reproduce-worker.mjs, beside the chunk that holds this code.
+  const fromSource = import.meta.url.endsWith('.ts');
+  const worker = fileURLToPath(new URL(fromSource ? './worker.ts' : './reproduce-worker.mjs', import.meta.url));
+  const args = fromSource ? ['--conditions=source', '--import', import.meta.resolve('tsx'), worker] : [worker];
   return (experiment) => new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--conditions=source', '--import', tsx, worker], {
+    const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, TITANS_REPRODUCE_JOB: JSON.stringify({ plan, out, id: experiment.id, threads }) },
     });
