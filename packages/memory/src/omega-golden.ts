@@ -4,7 +4,7 @@
 // relative error of every output and outer-loop gradient.
 import { add, mul, sum, tensor, tidy, valueAndGrad, type Backend, type DType, type Tensor } from '@titans/tensor';
 import { architectureFromKind } from './config.js';
-import { relativeError, type GoldenReport } from './golden.js';
+import { parseGoldenCase, relativeError, verifyGoldenCase, type GoldenCase, type GoldenReport } from './golden.js';
 import {
   omegaFeatureDim, omegaInitialState, omegaLoop, omegaParallel, type OmegaInputs, type OmegaRule,
 } from './omega.js';
@@ -183,4 +183,20 @@ export async function verifyOmegaGoldenCase(c: OmegaGoldenCase, options: OmegaVe
   const gradTolerance = options.gradTolerance ?? 1e-3;
   const passed = Object.entries(errors).every(([name, e]) => e <= (name.startsWith('grad.') ? gradTolerance : outputTolerance));
   return { errors, passed, outputTolerance, gradTolerance };
+}
+
+/** A golden case of either spec: `neural-memory/v1` (Titans) or `omega-memory/v1` (Atlas). */
+export type AnyGoldenCase = GoldenCase | OmegaGoldenCase;
+
+/** Parses a golden file of either spec, dispatching on its `spec` field. */
+export function parseAnyGoldenCase(json: unknown, file = 'golden case'): AnyGoldenCase {
+  const spec = typeof json === 'object' && json !== null ? (json as { spec?: unknown }).spec : undefined;
+  if (spec === 'omega-memory/v1') return parseOmegaGoldenCase(json, file);
+  if (spec === 'neural-memory/v1') return parseGoldenCase(json, file);
+  throw new Error(`${file}: unsupported spec ${JSON.stringify(spec)} (expected "neural-memory/v1" or "omega-memory/v1")`);
+}
+
+/** Verifies a golden case of either spec through its production (parallel) path. */
+export function verifyAnyGoldenCase(c: AnyGoldenCase, options: OmegaVerifyOptions = {}): Promise<GoldenReport> {
+  return c.spec === 'omega-memory/v1' ? verifyOmegaGoldenCase(c, options) : verifyGoldenCase(c, options);
 }
