@@ -1,7 +1,7 @@
 // Evaluations the CLI runs on a trained model: perplexity and bits per byte on a corpus
 // split, and thin wrappers over @titans/eval's harnesses (passkey retrieval over (length,
 // depth) cells, S-NIAH, BABILong, MQAR) with progress display.
-import { loadCorpus, type CorpusName, type Split, type Tokenizer } from '@titans/data';
+import { loadCorpus, type CorpusDocument, type CorpusName, type Split, type Tokenizer } from '@titans/data';
 import {
   evaluatePasskey as evaluatePasskeyGrid, evaluatePerplexity, heatmapSvg, passkeyAccuracyMatrix,
   type PasskeyPrompt, type PasskeyPromptOptions, type PasskeyResult, type PerplexityResult,
@@ -55,10 +55,10 @@ export function passkeyHeatmapSvg(result: PasskeyResult, title: string): string 
   });
 }
 
-/** The first `count + 1` tokens of a corpus split, documents in order, joined with EOS. */
-export function corpusTokens(corpus: CorpusName, split: Split, tokenizer: Tokenizer, count: number): Int32Array {
+/** The first `count + 1` tokens of a corpus split (or of the given documents), documents in order, joined with EOS. */
+export function corpusTokens(corpus: CorpusName | readonly CorpusDocument[], split: Split, tokenizer: Tokenizer, count: number): Int32Array {
   const out: number[] = [];
-  for (const doc of loadCorpus(corpus, { split })) {
+  for (const doc of typeof corpus === 'string' ? loadCorpus(corpus, { split }) : corpus) {
     out.push(...tokenizer.encode(doc.text));
     if (tokenizer.eosId !== undefined) out.push(tokenizer.eosId);
     if (out.length > count) break;
@@ -70,7 +70,9 @@ export interface CorpusPerplexityOptions {
   readonly model: LanguageModel;
   readonly name: string;
   readonly tokenizer: Tokenizer;
-  readonly corpus: CorpusName;
+  /** A corpus name, or documents to score (e.g. the held-out tail of the user's text files). */
+  readonly corpus: CorpusName | readonly CorpusDocument[];
+  /** The corpus's split (ignored for documents). */
   readonly split: Split;
   /** Predictions to score. */
   readonly tokens: number;

@@ -12,7 +12,7 @@ import { UsageError } from './command.js';
 import { readUserJson } from './paths.js';
 import { demoModelConfig } from './demo/recipe.js';
 
-export const DATA_TASKS = ['sotu', 'moby-dick', 'passkey', 'mqar', 'passkey+sotu', 'compact-passkey+sotu'] as const;
+export const DATA_TASKS = ['sotu', 'moby-dick', 'passkey', 'mqar', 'passkey+sotu', 'compact-passkey+sotu', 'text'] as const;
 export type DataTask = (typeof DATA_TASKS)[number];
 export const TOKENIZERS = ['byte', 'gpt2'] as const;
 export type TokenizerChoice = (typeof TOKENIZERS)[number];
@@ -20,9 +20,12 @@ export type TokenizerChoice = (typeof TOKENIZERS)[number];
 export interface DataConfig {
   /**
    * sotu / moby-dick: language modelling on the corpus's train split; passkey; mqar; passkey+sotu: both in every batch;
-   * compact-passkey+sotu: the compact passkey of `titans reproduce` (answer-only loss) and SOTU text in every batch.
+   * compact-passkey+sotu: the compact passkey of `titans reproduce` (answer-only loss) and SOTU text in every batch;
+   * text: language modelling on the user's own UTF-8 files (data.textFiles; `titans train --text FILE`).
    */
   readonly task: DataTask;
+  /** task 'text': the files (absolute paths); each file's last 10% is held out for validation. */
+  readonly textFiles?: readonly string[];
   readonly tokenizer: TokenizerChoice;
   /** Tokens per training row. */
   readonly sequenceLength: number;
@@ -98,7 +101,7 @@ export function presetConfig(name: string): ModelConfig {
 
 // ---------------------------------------------------------------- schema
 
-type FieldType = 'integer' | 'number' | 'boolean' | 'string' | 'gates' | 'rule';
+type FieldType = 'integer' | 'number' | 'boolean' | 'string' | 'strings' | 'gates' | 'rule';
 interface Field {
   readonly type: FieldType;
   readonly min?: number;
@@ -155,6 +158,7 @@ const RULE_FIELDS: Record<Exclude<keyof MemoryRule, 'architecture'>, Field | 'ob
 
 const DATA_FIELDS: Record<keyof DataConfig, Field> = {
   task: { type: 'string', choices: DATA_TASKS },
+  textFiles: { type: 'strings' },
   tokenizer: { type: 'string', choices: TOKENIZERS },
   sequenceLength: { type: 'integer', min: 2 },
   batchSize: { type: 'integer', min: 1 },
@@ -187,6 +191,9 @@ function checkField(key: string, value: unknown, field: Field): void {
     throw new UsageError(`invalid config value ${key}=${describe(value)}: expected ${expected}`);
   };
   switch (field.type) {
+    case 'strings':
+      if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.length === 0)) fail('a list of file names');
+      return;
     case 'gates': {
       if (!isRecord(value)) fail('an object { theta?, eta?, alpha? } of finite numbers');
       for (const [gate, bias] of Object.entries(value as Record<string, unknown>)) {
@@ -351,6 +358,12 @@ export function resolveRunConfig(input: RunConfigInput): RunConfig {
     throw new UsageError(`invalid config: ${(error as Error).message}`);
   }
   const data: DataConfig = { ...DEFAULT_DATA, ...(input.data as Partial<DataConfig> | undefined) };
+  if (data.task === 'text' && !(data.textFiles && data.textFiles.length > 0)) {
+    throw new UsageError("invalid config: data.task 'text' needs data.textFiles (titans train --text FILE)");
+  }
+  if (data.task !== 'text' && data.textFiles !== undefined) {
+    throw new UsageError(`invalid config: data.textFiles is only read by data.task 'text' (not '${data.task}')`);
+  }
   const train: TrainConfig = { ...DEFAULT_TRAIN, ...(input.train as Partial<TrainConfig> | undefined) };
   const seed = (input.seed as number | undefined) ?? 0;
   const vocabNeeded = data.tokenizer === 'gpt2' ? 50257 : 259;

@@ -14,6 +14,7 @@ import { add, crossEntropy, mul, noGrad, tensor, tidy, type Tensor } from '@tita
 import { UsageError } from './command.js';
 import { passkeySource } from './reproduce/tasks.js';
 import type { DataConfig, RunConfig, TokenizerChoice } from './run-config.js';
+import { userTextDocuments } from './text-data.js';
 
 export const RUN_FILE = 'run.json';
 
@@ -93,7 +94,8 @@ export function batchSource(run: RunConfig, tokenizer: Tokenizer, extras: BatchE
     : null;
   const loader = textRows > 0
     ? new TokenLoader({
-      documents: loadCorpus(corpusOf(data.task), { split }), tokenizer, batchSize: textRows, sequenceLength: T, seed,
+      documents: data.task === 'text' ? userTextDocuments(data.textFiles ?? [], split) : loadCorpus(corpusOf(data.task), { split }),
+      tokenizer, batchSize: textRows, sequenceLength: T, seed,
       ...(options.resume?.text ? { resume: options.resume.text } : {}),
     })
     : null;

@@ -1,32 +1,38 @@
 // `titans eval <checkpoint>`: perplexity / bits per byte, passkey, S-NIAH, BABILong-style and
 // MQAR evaluations of a checkpoint, as a table (or JSON), optionally written to --out.
-import { babilongTasks, generateBabilongSample, generateNiahSample, generatePasskeySample, type BabilongTask } from '@titans/data';
+import { babilongTasks, generateBabilongSample, generateNiahSample, generatePasskeySample, type BabilongTask, type TextSplit } from '@titans/data';
 import {
   HtmlReport, evaluateBabilong, evaluateMqar, niahAccuracyMatrix, niahHeatmapSvg, writeReport,
   type BabilongResult, type MqarResult, type NiahResult, type PerplexityResult,
 } from '@titans/eval';
 import { asGenerativeModel, asNextTokenModel } from '@titans/models';
-import { EXIT, UsageError, type Command } from '../command.js';
+import { EXIT, UsageError, resolveUserPath, type Command } from '../command.js';
 import { selectBackend } from '../backend.js';
 import { openCheckpoint, type OpenedCheckpoint } from '../checkpoint.js';
-import { evaluateCorpusPerplexity, evaluatePasskey, passkeyHeatmapSvg, type PasskeyResult } from '../evaluation.js';
+import { corpusTokens, evaluateCorpusPerplexity, evaluatePasskey, passkeyHeatmapSvg, type PasskeyResult } from '../evaluation.js';
 import { fixed, formatTable, percent } from '../format.js';
 import { choiceList, choiceValue, depthList, expectPositional, integerList, integerValue, parseArgs } from '../options.js';
 import { checkWritableDirectory } from '../paths.js';
+import { checkLengthsFit } from '../limits.js';
 import { createProgress } from '../progress.js';
 import { resolve } from 'node:path';
+import { userTextDocuments } from '../text-data.js';
 import { evaluateNiah } from '@titans/eval';
 
 const TASKS = ['perplexity', 'passkey', 'niah', 'babilong', 'mqar'] as const;
 type EvalTask = (typeof TASKS)[number];
 
-const usage = `usage: titans eval <checkpoint-dir> [--tasks ${TASKS.join(',')}] [options]
+const usage = `usage: titans eval <checkpoint-dir> [--tasks ${TASKS.join(',')}] [--text FILE]... [options]
 
 Evaluates a checkpoint. Long prompts stream through the model's state (memory, caches).
 
   --tasks LIST           which evaluations (default perplexity,passkey,niah,babilong,mqar)
-  --tokens N             perplexity: predictions scored (default 4096)
+  --tokens N             perplexity: predictions scored (default 4096; with --text all)
   --corpus sotu|moby-dick, --split test|val|train   perplexity text (default sotu test)
+  --text FILE            perplexity on your own UTF-8 text instead (repeatable; implies
+                         --tasks perplexity unless --tasks is given): by default the held-out
+                         last 10% of each file, the part \`titans train --text\` never trains
+                         on (--split all: the whole file; --split train: the rest)
   --lengths L1,L2        prompt lengths in tokens for passkey, niah, babilong
                          (default: 1x and 2x the training length, at least 512)
   --depths N|D1,D2       needle depths: a count from 0% to 100% or fractions (default 3)
@@ -80,20 +86,29 @@ export const evalCommand: Command = {
   async run(args, context) {
     const parsed = parseArgs(args, {
       values: ['tasks', 'tokens', 'corpus', 'split', 'lengths', 'depths', 'samples', 'niah-task', 'babilong-tasks', 'mqar-length', 'mqar-pairs', 'mqar-samples'],
+      repeated: ['text'],
     });
     expectPositional(parsed.positional, 1, 1, 'a checkpoint directory (e.g. runs/train-.../)');
     const v = parsed.values;
-    const tasks: EvalTask[] = v.tasks ? choiceList('tasks', v.tasks, TASKS) : [...TASKS];
+    const textFiles = (parsed.repeated.text ?? []).map((file) => ({ path: resolveUserPath(file, context), shown: file }));
+    const tasks: EvalTask[] = v.tasks ? choiceList('tasks', v.tasks, TASKS) : textFiles.length > 0 ? ['perplexity'] : [...TASKS];
+    if (textFiles.length > 0 && !tasks.includes('perplexity')) throw new UsageError('--text is scored by the perplexity task; add perplexity to --tasks');
+    if (textFiles.length > 0 && v.corpus !== undefined) throw new UsageError('--text and --corpus both name the perplexity text; give one');
     const tokens = v.tokens ? integerValue('tokens', v.tokens, { min: 2 }) : 4096;
+    if (v.lengths) checkLengthsFit(integerList('lengths', v.lengths, { min: 1 }));
     const corpus = v.corpus ? choiceValue('corpus', v.corpus, ['sotu', 'moby-dick'] as const) : 'sotu';
-    const split = v.split ? choiceValue('split', v.split, ['test', 'val', 'train'] as const) : 'test';
+    const split = textFiles.length > 0
+      ? (v.split ? choiceValue('split', v.split, ['val', 'train', 'all'] as const) : 'val')
+      : (v.split ? choiceValue('split', v.split, ['test', 'val', 'train'] as const) : 'test');
+    // The user's files are read and checked before the model loads (one line per problem, exit 2).
+    const textDocuments = textFiles.length > 0 ? userTextDocuments(textFiles.map((f) => f.path), split as TextSplit, (path) => textFiles.find((f) => f.path === path)!.shown) : null;
     const depths = v.depths ? depthList('depths', v.depths) : [0, 0.5, 1];
-    const samples = v.samples ? integerValue('samples', v.samples, { min: 1 }) : 2;
+    const samples = v.samples ? integerValue('samples', v.samples, { min: 1, max: 100_000 }) : 2;
     const niahTask = v['niah-task'] ? choiceValue('niah-task', v['niah-task'], ['pk', 'n', 'w'] as const) : 'pk';
     const babilong: BabilongTask[] = v['babilong-tasks'] ? choiceList('babilong-tasks', v['babilong-tasks'], babilongTasks as readonly BabilongTask[]) : ['qa1'];
-    const mqarLength = v['mqar-length'] ? integerValue('mqar-length', v['mqar-length'], { min: 4 }) : 128;
-    const mqarPairs = v['mqar-pairs'] ? integerValue('mqar-pairs', v['mqar-pairs'], { min: 1 }) : 8;
-    const mqarSamples = v['mqar-samples'] ? integerValue('mqar-samples', v['mqar-samples'], { min: 1 }) : 16;
+    const mqarLength = v['mqar-length'] ? integerValue('mqar-length', v['mqar-length'], { min: 4, max: 2 ** 20 }) : 128;
+    const mqarPairs = v['mqar-pairs'] ? integerValue('mqar-pairs', v['mqar-pairs'], { min: 1, max: 2 ** 18 }) : 8;
+    const mqarSamples = v['mqar-samples'] ? integerValue('mqar-samples', v['mqar-samples'], { min: 1, max: 100_000 }) : 16;
     const out = parsed.global.out === undefined ? undefined : resolve(context.cwd, parsed.global.out);
     if (out) checkWritableDirectory(out);
     const backend = await selectBackend(parsed.global.backend);
@@ -113,7 +128,16 @@ export const evalCommand: Command = {
       const seed = parsed.global.seed;
       const results: EvalResults = {};
       if (tasks.includes('perplexity')) {
-        results.perplexity = await evaluateCorpusPerplexity({ model, name, tokenizer, corpus, split, tokens });
+        let scored = tokens;
+        if (textDocuments) {
+          // The user's text: all of it (the chosen part) by default, and a clear limit when --tokens asks for more.
+          const available = corpusTokens(textDocuments, 'all', tokenizer, Number.MAX_SAFE_INTEGER).length - 1;
+          const what = `the ${split === 'val' ? 'held-out ' : split === 'train' ? 'training part of the ' : ''}text of ${textFiles.map((f) => f.shown).join(', ')}`;
+          if (available < 1) throw new UsageError(`${what} has no tokens to score`);
+          if (v.tokens !== undefined && tokens > available) throw new UsageError(`--tokens ${tokens}: ${what} has ${available} predictions to score (ask for at most that many)`);
+          scored = v.tokens !== undefined ? tokens : available;
+        }
+        results.perplexity = await evaluateCorpusPerplexity({ model, name, tokenizer, corpus: textDocuments ?? corpus, split: split === 'all' ? 'all' : split, tokens: scored });
       }
       if (tasks.includes('passkey')) {
         results.passkey = await evaluatePasskey({ model, name, tokenizer, lengths, depths, samplesPerCell: samples, digits: checkpoint.run?.data.digits ?? 5, seed });

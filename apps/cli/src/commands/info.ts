@@ -50,7 +50,7 @@ function runLines(run: RunConfig): string[] {
   const d = run.data;
   const t = run.train;
   return [
-    `data           ${d.task}, ${d.tokenizer} tokens, ${d.batchSize} x ${d.sequenceLength} per step`,
+    `data           ${d.task}${d.textFiles ? ` (${d.textFiles.join(', ')})` : ''}, ${d.tokenizer} tokens, ${d.batchSize} x ${d.sequenceLength} per step`,
     `optimizer      AdamW lr ${t.lr}, warmup ${t.warmupSteps}, weight decay ${t.weightDecay}, clip ${t.clipNorm}, seed ${run.seed}`,
   ];
 }

@@ -1,7 +1,7 @@
 // `titans train`: trains a model from a config file or preset plus overrides on a data task,
 // checkpointing into --out; `--resume` continues a run exactly; Ctrl-C saves and exits.
 import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import {
   CHECKPOINT_FILES, CheckpointError, CheckpointSaveError, TrainingDivergedError, countParameters, hasCheckpoint, progressLogger, type TrainResult,
 } from '@titans/models';
@@ -11,14 +11,15 @@ import { checkpointMessage, readCheckpointSummary } from '../checkpoint.js';
 import { checkModelFits, checkTrainingFits } from '../limits.js';
 import { fixed, grouped } from '../format.js';
 import { choiceValue, expectPositional, integerValue, parseArgs, type ParsedArgs } from '../options.js';
-import { checkWritableDirectory, isNonEmptyDirectory, outputDirectory, readUserJson } from '../paths.js';
+import { checkWritableDirectory, isNonEmptyDirectory, makeOutputDirectory, outputDirectory, readUserJson } from '../paths.js';
 import { progressStream } from '../progress.js';
 import {
-  DATA_TASKS, applySet, mergeInputs, parseRunConfig, readConfigFile, resolveRunConfig, type RunConfig, type RunConfigInput,
+  DATA_TASKS, TOKENIZERS, applySet, mergeInputs, parseRunConfig, readConfigFile, resolveRunConfig, type RunConfig, type RunConfigInput,
 } from '../run-config.js';
 import { RUN_FILE, checkData, runTraining, tokenizerFor } from '../training.js';
+import { userTextDocuments } from '../text-data.js';
 
-const usage = `usage: titans train [--config FILE.json | --preset NAME] [--set KEY=VALUE]... [options]
+const usage = `usage: titans train [--config FILE.json | --preset NAME] [--set KEY=VALUE]... [--text FILE]... [options]
 
 Trains a model and checkpoints it into --out (model.safetensors, optimizer.safetensors,
 config.json, trainer.json, run.json). Ctrl-C finishes the step, saves and exits (code 130);
@@ -29,7 +30,13 @@ model and data:
   --preset NAME          tiny-<arch>, demo-mag, demo-swa, paper-<arch>-<size> (default tiny-mac)
   --set KEY=VALUE        override one value, e.g. --set model.dim=64 --set train.lr=1e-3
                          --set data.sequenceLength=512 --set model.memory.chunkSize=32
-  --data TASK            ${DATA_TASKS.join(' | ')} (default sotu)
+  --data TASK            ${DATA_TASKS.filter((t) => t !== 'text').join(' | ')} (default sotu)
+  --text FILE            train on your own UTF-8 text (repeat for several files); the last
+                         10% of each file (from a line start) is held out for validation and
+                         for \`titans eval --text FILE\`. Empty, binary or non-UTF-8 files are
+                         refused (exit 2).
+  --tokenizer byte|gpt2  bytes (default, vocabulary 259) or GPT-2 BPE (sets model.vocabSize
+                         to 50257 unless the config sets it)
   --steps N              total optimizer steps (default 200)
 
 run:
@@ -40,7 +47,7 @@ run:
 config keys: model.{architecture,vocabSize,dim,layers,heads,mlpHidden,window,segmentLength,
 persistentTokens,ropeBase,normEps,tieEmbeddings,dtype,seed,memory.{heads,depth,expansion,
 chunkSize,convKernel,outputGate,thetaMax,gateBias,ruleOverrides}},
-data.{task,tokenizer,sequenceLength,batchSize,digits,passkeyRows,answerWeight,numPairs,mqarVocab},
+data.{task,textFiles,tokenizer,sequenceLength,batchSize,digits,passkeyRows,answerWeight,numPairs,mqarVocab},
 train.{steps,lr,warmupSteps,minLrRatio,weightDecay,clipNorm,gradAccumulation,checkpointEvery,
 evalEvery,evalBatches}, seed
 
@@ -58,6 +65,16 @@ export function runConfigFromArgs(parsed: ParsedArgs, context: CommandContext): 
   if (parsed.values.preset !== undefined) input = mergeInputs(input, { model: { preset: parsed.values.preset } });
   for (const assignment of parsed.repeated.set ?? []) input = applySet(input, assignment);
   if (parsed.values.data !== undefined) input = mergeInputs(input, { data: { task: choiceValue('data', parsed.values.data, DATA_TASKS) } });
+  const texts = parsed.repeated.text ?? [];
+  if (texts.length > 0) {
+    if (parsed.values.data !== undefined && parsed.values.data !== 'text') throw new UsageError(`--text trains on your files; it cannot be combined with --data ${parsed.values.data}`);
+    input = mergeInputs(input, { data: { task: 'text', textFiles: texts.map((file) => resolveUserPath(file, context)) } });
+  }
+  if (parsed.values.tokenizer !== undefined) {
+    const tokenizer = choiceValue('tokenizer', parsed.values.tokenizer, TOKENIZERS);
+    const vocab = tokenizer === 'gpt2' && input.model?.vocabSize === undefined ? { model: { vocabSize: 50257 } } : {};
+    input = mergeInputs(input, { data: { tokenizer }, ...vocab });
+  }
   if (parsed.values.steps !== undefined) input = mergeInputs(input, { train: { steps: integerValue('steps', parsed.values.steps, { min: 1 }) } });
   if (parsed.values.seed !== undefined) input = mergeInputs(input, { seed: parsed.global.seed });
   return resolveRunConfig(input);
@@ -82,10 +99,10 @@ function interruptOnSigint(controller: AbortController, context: CommandContext)
 
 export const trainCommand: Command = {
   name: 'train',
-  summary: 'train a model (config file or preset + overrides) on sotu, passkey or mqar; resumable',
+  summary: 'train a model (config file or preset + overrides) on sotu, passkey, mqar or your own text; resumable',
   usage,
   async run(args, context) {
-    const parsed = parseArgs(args, { values: ['config', 'preset', 'data', 'steps'], repeated: ['set'], flags: ['resume'] });
+    const parsed = parseArgs(args, { values: ['config', 'preset', 'data', 'steps', 'tokenizer'], repeated: ['set', 'text'], flags: ['resume'] });
     expectPositional(parsed.positional, 0, 0, 'no arguments');
     const resume = parsed.flags.has('resume');
     let run: RunConfig;
@@ -93,10 +110,11 @@ export const trainCommand: Command = {
     if (resume) {
       if (parsed.global.out === undefined) throw new UsageError('--resume needs --out DIR (the run to continue)');
       dir = resolveUserPath(parsed.global.out, context);
-      for (const option of ['config', 'preset', 'data', 'seed'] as const) {
+      for (const option of ['config', 'preset', 'data', 'seed', 'tokenizer'] as const) {
         if (parsed.values[option] !== undefined) throw new UsageError(`--resume continues the run saved in ${parsed.global.out}; --${option} cannot change it`);
       }
       if ((parsed.repeated.set ?? []).length > 0) throw new UsageError(`--resume continues the run saved in ${parsed.global.out}; --set cannot change it`);
+      if ((parsed.repeated.text ?? []).length > 0) throw new UsageError(`--resume continues the run saved in ${parsed.global.out} (its text files included); --text cannot change it`);
       if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`nothing to resume: ${parsed.global.out} is not a directory`);
       const runFile = join(dir, RUN_FILE);
       if (!existsSync(dir) || !(await hasCheckpoint(dir))) {
@@ -126,12 +144,19 @@ export const trainCommand: Command = {
       if (isNonEmptyDirectory(dir) && (await hasCheckpoint(dir))) {
         throw new UsageError(`${parsed.global.out ?? dir} already holds a run (use --resume to continue it, or another --out)`);
       }
-      // A run.json without a checkpoint is a first run that stopped before saving: it starts again.
-      if (existsSync(join(dir, RUN_FILE))) context.err(`note: ${parsed.global.out ?? dir} holds a run that stopped before its first checkpoint; starting it again`);
     }
     checkModelFits(run.model, 'invalid config', 4);
     checkTrainingFits(run.model, run.data.batchSize, run.data.sequenceLength);
+    if (run.data.task === 'text') {
+      // Every file read and checked (and each long enough to hold out a tail) before anything is written.
+      userTextDocuments(run.data.textFiles ?? [], 'train', (path) => shownPath(path, context.cwd));
+    }
     checkData(run, await tokenizerFor(run.data.tokenizer));
+    if (!resume) {
+      makeOutputDirectory(dir);
+      // A run.json without a checkpoint is a first run that stopped before saving: it starts again.
+      if (existsSync(join(dir, RUN_FILE))) context.err(`note: ${parsed.global.out ?? dir} holds a run that stopped before its first checkpoint; starting it again`);
+    }
     const backend = await selectBackend(parsed.global.backend);
     if (backend.note) context.err(backend.note);
     const controller = new AbortController();
@@ -175,3 +200,9 @@ export const trainCommand: Command = {
     }
   },
 };
+
+/** A path as the user would write it: relative to their directory when inside it. */
+function shownPath(path: string, cwd: string): string {
+  const rel = relative(cwd, path);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+}
