@@ -1,15 +1,19 @@
 // Opening a checkpoint directory written by `titans train` (or any saveCheckpoint caller):
 // the model config, the weights, the trainer state and the run config when present, with
-// every problem reported as one UsageError line.
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+// every problem reported as one UsageError line. Reading never changes the directory (a
+// save in progress beside it is read as its last committed state), and sizes are checked
+// from the headers before any weights are read or any model is built.
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  CHECKPOINT_FILES, createModel, defineConfig, hasCheckpoint, loadCheckpoint, parseTrainerState, readCheckpointConfig,
-  type LanguageModel, type ModelConfig, type ModelConfigInput, type TrainerState,
+  CHECKPOINT_FILES, CheckpointError, createModel, defineConfig, hasCheckpoint, inspectCheckpoint, loadCheckpoint, parseTrainerState,
+  type CheckpointInspection, type LanguageModel, type ModelConfig, type ModelConfigInput, type TrainerState,
 } from '@titans/models';
 import type { Tokenizer } from '@titans/data';
 import { UsageError, type CommandContext } from './command.js';
 import { resolveUserPath } from './command.js';
+import { grouped } from './format.js';
+import { checkModelFits } from './limits.js';
 import { readUserJson } from './paths.js';
 import { parseRunConfig, type RunConfig, type TokenizerChoice } from './run-config.js';
 import { RUN_FILE, tokenizerFor } from './training.js';
@@ -22,6 +26,8 @@ export interface CheckpointSummary {
   readonly tokenizerName: TokenizerChoice;
   /** File name -> bytes. */
   readonly files: Readonly<Record<string, number>>;
+  /** The validated headers (no weights). */
+  readonly inspection: CheckpointInspection;
 }
 
 export interface OpenedCheckpoint extends CheckpointSummary {
@@ -33,26 +39,34 @@ function message(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
 }
 
-/** Reads config.json, run.json and trainer.json without loading weights. */
+/**
+ * Reads config.json, run.json and trainer.json and validates the weights' headers against
+ * their file sizes and the config (as loading does, without reading the weights).
+ */
 export async function readCheckpointSummary(path: string, context: CommandContext): Promise<CheckpointSummary> {
   const dir = resolveUserPath(path, context);
   if (!existsSync(dir)) throw new UsageError(`cannot read checkpoint ${path}: no such directory`);
   if (!statSync(dir).isDirectory()) throw new UsageError(`${path} is not a checkpoint directory`);
-  let hasModel: boolean;
-  let rawConfig: unknown;
+  let inspection: CheckpointInspection;
   try {
-    hasModel = await hasCheckpoint(dir);
-    rawConfig = await readCheckpointConfig(dir);
+    if (!(await hasCheckpoint(dir))) throw new UsageError(`${path} is not a checkpoint (no ${CHECKPOINT_FILES.model})`);
+    inspection = await inspectCheckpoint(dir);
   } catch (error) {
-    throw new UsageError(`${path}: ${message(error)}`);
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(checkpointMessage(path, error));
   }
-  if (!hasModel) throw new UsageError(`${path} is not a checkpoint (no ${CHECKPOINT_FILES.model})`);
-  if (rawConfig === null) throw new UsageError(`${path} has no ${CHECKPOINT_FILES.config} (cannot tell which model it holds)`);
+  if (inspection.config === null) throw new UsageError(`${path} has no ${CHECKPOINT_FILES.config} (cannot tell which model it holds)`);
   let config: ModelConfig;
   try {
-    config = defineConfig(rawConfig as ModelConfigInput);
+    if (typeof inspection.config !== 'object' || Array.isArray(inspection.config)) throw new Error('not a JSON object');
+    config = defineConfig(inspection.config as ModelConfigInput);
   } catch (error) {
     throw new UsageError(`${path}/${CHECKPOINT_FILES.config}: ${message(error)}`);
+  }
+  const parameters = checkModelFits(config, `${path}/${CHECKPOINT_FILES.config}`, 2);
+  const held = inspection.model.entries.reduce((n, e) => n + e.shape.reduce((a, b) => a * b, 1), 0);
+  if (held !== parameters) {
+    throw new UsageError(`${path}/${CHECKPOINT_FILES.model}: holds ${grouped(held)} values but ${CHECKPOINT_FILES.config} describes a model of ${grouped(parameters)} parameters`);
   }
   let run: RunConfig | null = null;
   const runFile = join(dir, RUN_FILE);
@@ -60,21 +74,22 @@ export async function readCheckpointSummary(path: string, context: CommandContex
     run = parseRunConfig(readUserJson(runFile, `${path}/${RUN_FILE}`), `${path}/${RUN_FILE}`);
   }
   let trainer: TrainerState | null = null;
-  const trainerFile = join(dir, CHECKPOINT_FILES.trainer);
-  if (existsSync(trainerFile)) {
+  if (inspection.trainer !== null) {
     try {
-      trainer = parseTrainerState(JSON.parse(readFileSync(trainerFile, 'utf8')), `${path}/${CHECKPOINT_FILES.trainer}`);
+      trainer = parseTrainerState(inspection.trainer, `${path}/${CHECKPOINT_FILES.trainer}`);
     } catch (error) {
       throw new UsageError(message(error));
     }
   }
-  const files: Record<string, number> = {};
-  for (const name of readdirSync(dir).sort()) {
-    const stat = statSync(join(dir, name));
-    if (stat.isFile()) files[name] = stat.size;
-  }
   const tokenizerName: TokenizerChoice = run?.data.tokenizer ?? (config.vocabSize >= 50257 ? 'gpt2' : 'byte');
-  return { dir, config, run, trainer, tokenizerName, files };
+  return { dir, config, run, trainer, tokenizerName, files: inspection.files, inspection };
+}
+
+/** A checkpoint error as one line, with the directory as the user typed it. */
+export function checkpointMessage(path: string, error: unknown): string {
+  const text = message(error);
+  if (error instanceof CheckpointError) return text;
+  return `${path}: ${text}`;
 }
 
 /** Builds the model (on the current backend) and loads the checkpoint's weights into it. */
@@ -84,7 +99,7 @@ export async function openCheckpoint(path: string, context: CommandContext): Pro
   try {
     await loadCheckpoint(summary.dir, { model });
   } catch (error) {
-    throw new UsageError(message(error));
+    throw new UsageError(checkpointMessage(path, error));
   }
   model.eval();
   return { ...summary, model, tokenizer: await tokenizerFor(summary.tokenizerName) };

@@ -3,6 +3,7 @@
 // (not to `process` directly) so they can be run in-process by tests and other tools.
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
+import type { CheckpointFileSystem } from '@titans/models';
 
 export interface CommandContext {
   /** Writes a line (or lines) to standard output. */
@@ -11,6 +12,8 @@ export interface CommandContext {
   readonly err: (text: string) => void;
   /** The directory the user ran the command from (INIT_CWD under `pnpm exec`). */
   readonly cwd: string;
+  /** Checkpoint file operations for `train` (tests inject failures such as a full disk). */
+  readonly checkpointFileSystem?: CheckpointFileSystem;
 }
 
 export interface Command {
@@ -20,8 +23,8 @@ export interface Command {
   run(args: readonly string[], context: CommandContext): Promise<number>;
 }
 
-/** Exit codes shared by every command. */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+/** Exit codes shared by every command (130: interrupted by Ctrl-C). */
+export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
 /** Bad input (unknown flag, missing or malformed file): reported on one line, exit code 2. */
 export class UsageError extends Error {

@@ -8,6 +8,7 @@ import {
 } from '@titans/eval';
 import { asGenerativeModel, releaseModelState, type LanguageModel } from '@titans/models';
 import { crossEntropy, noGrad, tensor, tidy } from '@titans/tensor';
+import { UsageError } from './command.js';
 import { createProgress } from './progress.js';
 
 export type { PasskeyPrompt, PasskeyPromptOptions, PasskeyResult } from '@titans/eval';
@@ -110,6 +111,9 @@ export async function streamLogProbs(model: LanguageModel, tokens: Int32Array, c
 /** Perplexity and bits per byte of a corpus split, scored as one long stream through the model's state. */
 export async function evaluateCorpusPerplexity(options: CorpusPerplexityOptions): Promise<PerplexityResult> {
   const tokens = corpusTokens(options.corpus, options.split, options.tokenizer, options.tokens);
+  if (tokens.length - 1 < options.tokens) {
+    throw new UsageError(`--tokens ${options.tokens}: the ${options.corpus} ${options.split} split has ${tokens.length - 1} predictions to score (ask for at most that many)`);
+  }
   const chunkLength = options.chunkLength ?? 256;
   const progress = createProgress(`perplexity ${options.name}`, tokens.length - 1);
   const model = {

@@ -25,9 +25,12 @@ export function grouped(value: number): string {
   return value.toLocaleString('en-US');
 }
 
-/** Bytes as B / KiB / MiB. */
+/** Bytes as B / KiB / MiB / GiB / TiB. */
 export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes)) return 'an unbounded amount';
   if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  if (bytes < 1024 ** 4) return `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
+  return `${(bytes / 1024 ** 4).toFixed(1)} TiB`;
 }

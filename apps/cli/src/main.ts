@@ -1,5 +1,6 @@
 // The `titans` command line: finds the subcommand and runs it. A new subcommand is a
 // module in ./commands exporting a `Command`, added to the list below.
+import { CheckpointError, CheckpointSaveError, TrainingDivergedError } from '@titans/models';
 import { EXIT, UsageError, userDirectory, type Command, type CommandContext } from './command.js';
 import { verifyMemory } from './commands/verify-memory.js';
 import { benchCommand } from './commands/bench.js';
@@ -54,7 +55,7 @@ export function defaultContext(): CommandContext {
   };
 }
 
-/** Runs `titans <argv...>` and returns the exit code (0 ok, 1 check failed, 2 bad input). */
+/** Runs `titans <argv...>` and returns the exit code (0 ok, 1 check failed or the machine refused, 2 bad input, 130 interrupted). */
 export async function main(argv: readonly string[], context: CommandContext = defaultContext()): Promise<number> {
   const [name, ...args] = hoistGlobalFlags(argv);
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
@@ -73,10 +74,39 @@ export async function main(argv: readonly string[], context: CommandContext = de
   try {
     return await command.run(args, context);
   } catch (error) {
-    if (error instanceof UsageError) {
-      context.err(`titans ${command.name}: ${error.message}`);
-      return EXIT.usage;
+    const outcome = expectedFailure(error);
+    if (outcome) {
+      context.err(`titans ${command.name}: ${outcome.message}`);
+      return outcome.code;
     }
     throw error;
   }
+}
+
+/** File-system errors that mean the input (a path, a permission) is wrong: exit 2. */
+const INPUT_ERRNOS = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EISDIR', 'ENOENT', 'EEXIST', 'ENAMETOOLONG', 'ELOOP', 'ENOTEMPTY', 'EXDEV']);
+/** File-system errors of the machine (full disk, IO): exit 1, the command could not finish. */
+const MACHINE_ERRNOS = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EMFILE', 'ENFILE', 'EFBIG']);
+
+/**
+ * Errors that are not bugs, as one line and an exit code: bad input (exit 2), a checkpoint
+ * that cannot be read, and the machine refusing a write or an allocation (exit 1). Anything
+ * else is an internal error (exit 70 with its stack, from run.ts).
+ */
+export function expectedFailure(error: unknown): { message: string; code: number } | null {
+  if (error instanceof UsageError) return { message: error.message, code: EXIT.usage };
+  if (error instanceof CheckpointError) return { message: firstLine(error.message), code: EXIT.usage };
+  if (error instanceof TrainingDivergedError || error instanceof CheckpointSaveError) return { message: firstLine(error.message.replace(/^train: /, '')), code: EXIT.failed };
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (typeof code === 'string' && (INPUT_ERRNOS.has(code) || MACHINE_ERRNOS.has(code))) {
+    return { message: firstLine((error as Error).message), code: INPUT_ERRNOS.has(code) ? EXIT.usage : EXIT.failed };
+  }
+  if (error instanceof RangeError && /Array buffer allocation failed|Invalid typed array length|Invalid array length|Invalid string length/.test(error.message)) {
+    return { message: `too large for this machine's memory (${error.message})`, code: EXIT.failed };
+  }
+  return null;
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0]!;
 }

@@ -2,13 +2,13 @@
 // sources) one after another and collects the JSON each writes into bench-results/ into one
 // file, with the machine it ran on.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { arch, cpus, platform, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { EXIT, UsageError, type Command } from '../command.js';
 import { formatTable } from '../format.js';
 import { expectPositional, integerValue, parseArgs } from '../options.js';
-import { checkWritableDirectory, outputDirectory, repositoryRoot } from '../paths.js';
+import { checkWritableDirectory, makeOutputDirectory, outputDirectory, repositoryRoot } from '../paths.js';
 
 const usage = `usage: titans bench [--filter NAME,...] [--list] [--timeout SECONDS] [--out DIR] [--json]
 
@@ -121,7 +121,7 @@ export const benchCommand: Command = {
       machine: { platform: platform(), arch: arch(), cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryBytes: totalmem(), node: process.version },
       packages: runs,
     };
-    mkdirSync(out, { recursive: true });
+    makeOutputDirectory(out);
     const file = join(out, 'bench.json');
     writeFileSync(file, `${JSON.stringify(combined, null, 2)}\n`);
     if (parsed.global.json) context.out(JSON.stringify(combined, null, 2));

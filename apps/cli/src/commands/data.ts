@@ -1,6 +1,6 @@
 // `titans data list | preview | prepare`: the bundled corpora and synthetic tasks, a look at
 // one sample, and files ready for other tools (token ids as binary, task samples as JSONL).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   babilongTasks, corpusSplits, deriveSeed, generateBabilongSample, generateMqarBatch, generateNiahSample, generatePasskeySample,
@@ -9,7 +9,7 @@ import {
 import { EXIT, UsageError, type Command } from '../command.js';
 import { formatBytes, formatTable, grouped } from '../format.js';
 import { choiceValue, expectPositional, integerValue, numberValue, parseArgs } from '../options.js';
-import { checkWritableDirectory, outputDirectory } from '../paths.js';
+import { checkWritableDirectory, makeOutputDirectory, outputDirectory } from '../paths.js';
 
 const CORPORA = ['sotu', 'moby-dick'] as const;
 const TASKS = ['passkey', 'niah', 'babilong', 'mqar'] as const;
@@ -154,7 +154,7 @@ export const dataCommand: Command = {
       const wide = tokenizer.vocabSize > 65535;
       const array = wide ? Int32Array.from(ids) : Uint16Array.from(ids);
       const stem = `${name}-${split}-${tokenizer.name}`;
-      mkdirSync(out, { recursive: true });
+      makeOutputDirectory(out);
       const bin = join(out, `${stem}.bin`);
       writeFileSync(bin, new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
       const manifest = { corpus: name, split, tokenizer: tokenizer.name, vocabSize: tokenizer.vocabSize, eosId: tokenizer.eosId ?? null, dtype: wide ? 'int32' : 'uint16', endianness: 'little', tokens: ids.length, documents: documents.map((d) => d.id) };
@@ -184,7 +184,7 @@ export const dataCommand: Command = {
     taskSample(name, settings, seed); // fails here, before anything is written
     const out = outputDirectory(parsed.global.out, 'data', context);
     checkWritableDirectory(out);
-    mkdirSync(out, { recursive: true });
+    makeOutputDirectory(out);
     const file = join(out, `${name}-${settings.length}-${tokenizer.name}.jsonl`);
     const lines: string[] = [];
     for (let i = 0; i < samples; i++) lines.push(JSON.stringify(taskSample(name, { ...settings, depth: name === 'passkey' || name === 'niah' ? (i % 11) / 10 : settings.depth }, deriveSeed(seed, 'prepare', i))));

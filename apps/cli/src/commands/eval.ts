@@ -12,7 +12,7 @@ import { openCheckpoint, type OpenedCheckpoint } from '../checkpoint.js';
 import { corpusTokens, evaluateCorpusPerplexity, evaluatePasskey, passkeyHeatmapSvg, type PasskeyResult } from '../evaluation.js';
 import { fixed, formatTable, percent } from '../format.js';
 import { choiceList, choiceValue, depthList, expectPositional, integerList, integerValue, parseArgs } from '../options.js';
-import { checkWritableDirectory } from '../paths.js';
+import { checkWritableDirectory, makeOutputDirectory } from '../paths.js';
 import { checkLengthsFit } from '../limits.js';
 import { createProgress } from '../progress.js';
 import { resolve } from 'node:path';
@@ -168,7 +168,10 @@ export const evalCommand: Command = {
       }
       const report = { checkpoint: checkpoint.dir, architecture: name, step: checkpoint.trainer?.step ?? null, backend: backend.name, results };
       let written: string[] = [];
-      if (out) written = writeEvalReport(out, report, results);
+      if (out) {
+        makeOutputDirectory(out);
+        written = writeEvalReport(out, report, results);
+      }
       if (parsed.global.json) context.out(JSON.stringify({ ...report, files: written }, null, 2));
       else {
         context.out(`${name} from ${checkpoint.dir}${checkpoint.trainer ? ` (step ${checkpoint.trainer.step})` : ''}`);

@@ -37,12 +37,12 @@ export const generateCommand: Command = {
     const parsed = parseArgs(args, { values: ['prompt', 'prompt-file', 'max-tokens', 'temperature', 'top-k', 'top-p', 'min-p', 'chunk'] });
     expectPositional(parsed.positional, 1, 1, 'a checkpoint directory');
     const v = parsed.values;
-    const maxNewTokens = v['max-tokens'] ? integerValue('max-tokens', v['max-tokens'], { min: 1 }) : 200;
+    const maxNewTokens = v['max-tokens'] ? integerValue('max-tokens', v['max-tokens'], { min: 1, max: 2 ** 20 }) : 200;
     const temperature = v.temperature ? numberValue('temperature', v.temperature, { min: 0 }) : 0.8;
-    const topK = v['top-k'] ? integerValue('top-k', v['top-k'], { min: 0 }) : 0;
+    const topK = v['top-k'] ? integerValue('top-k', v['top-k'], { min: 0, max: 2 ** 31 - 1 }) : 0;
     const topP = v['top-p'] ? numberValue('top-p', v['top-p'], { min: 0, max: 1 }) : 1;
     const minP = v['min-p'] ? numberValue('min-p', v['min-p'], { min: 0, max: 1 }) : 0;
-    const chunk = v.chunk ? integerValue('chunk', v.chunk, { min: 1 }) : 256;
+    const chunk = v.chunk ? integerValue('chunk', v.chunk, { min: 1, max: 2 ** 20 }) : 256;
     if (v.prompt !== undefined && v['prompt-file'] !== undefined) throw new UsageError('give --prompt or --prompt-file, not both');
     let prompt: string;
     if (v.prompt !== undefined) prompt = v.prompt;

@@ -8,7 +8,8 @@ import { selectBackend } from '../backend.js';
 import { openCheckpoint } from '../checkpoint.js';
 import { formatTable, percent } from '../format.js';
 import { choiceValue, depthList, expectPositional, integerList, integerValue, parseArgs } from '../options.js';
-import { checkWritableDirectory, outputDirectory } from '../paths.js';
+import { checkWritableDirectory, makeOutputDirectory, outputDirectory } from '../paths.js';
+import { checkLengthsFit } from '../limits.js';
 import { createProgress } from '../progress.js';
 
 const usage = `usage: titans niah <checkpoint-dir> [--task pk|n|w] [--lengths L1,L2,...] [--depths N|D1,D2,...] [options]
@@ -35,8 +36,9 @@ export const niahCommand: Command = {
     const v = parsed.values;
     const task = v.task ? choiceValue('task', v.task, ['pk', 'n', 'w'] as const) : 'pk';
     const lengths = v.lengths ? integerList('lengths', v.lengths, { min: 1 }) : [512, 1024, 2048];
+    checkLengthsFit(lengths);
     const depths = v.depths ? depthList('depths', v.depths) : 5;
-    const samples = v.samples ? integerValue('samples', v.samples, { min: 1 }) : 2;
+    const samples = v.samples ? integerValue('samples', v.samples, { min: 1, max: 100_000 }) : 2;
     const out = outputDirectory(parsed.global.out, 'niah', context);
     checkWritableDirectory(out);
     const backend = await selectBackend(parsed.global.backend);
@@ -67,6 +69,7 @@ export const niahCommand: Command = {
         .figure(svg, 'accuracy per (needle depth, context length)')
         .table(headers, rows)
         .json('raw results', result);
+      makeOutputDirectory(out);
       const files = writeReport(out, { name: 'niah', result, figures: { 'niah-heatmap': svg }, html });
       if (parsed.global.json) context.out(JSON.stringify({ ...result, files }, null, 2));
       else {

@@ -1,6 +1,8 @@
 // The `titans reproduce` subcommand: parses options and hands them to runReproduce.
 import { EXIT, UsageError, parseOptions, resolveUserPath, type Command } from '../command.js';
-import { outputDirectory } from '../paths.js';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkWritableDirectory, outputDirectory } from '../paths.js';
 import { PLANS, type PlanName } from './recipes.js';
 import { ReproduceError, runReproduce } from './run.js';
 
@@ -32,11 +34,21 @@ export const reproduceCommand: Command = {
   async run(args, context) {
     const { options, positional } = parseOptions(args, { values: ['plan', 'out', 'jobs', 'only'], flags: ['quick', 'resume', 'report-only', 'smoke'] });
     if (positional.length) throw new UsageError(`unexpected argument ${positional[0]}`);
+    const planFlags = [options.smoke ? '--smoke' : null, options.quick ? '--quick' : null, options.plan !== undefined ? '--plan' : null].filter((f) => f !== null);
+    if (planFlags.length > 1) throw new UsageError(`${planFlags.join(' and ')} each choose a plan; give one of them`);
     const plan = (options.smoke ? 'smoke' : options.quick ? 'quick' : (options.plan as string | undefined) ?? 'full') as PlanName;
     if (!Object.hasOwn(PLANS, plan)) throw new UsageError(`unknown plan '${plan}' (plans: ${Object.keys(PLANS).join(', ')})`);
     const jobs = options.jobs === undefined ? 1 : Number(options.jobs);
     if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs must be a positive integer, got ${String(options.jobs)}`);
     const out = typeof options.out === 'string' ? resolveUserPath(options.out, context) : outputDirectory(undefined, `reproduce-${plan}`, context, { stamped: false });
+    if (options['report-only'] === true) {
+      const results = join(out, 'results');
+      if (!existsSync(results) || !statSync(results).isDirectory() || !readdirSync(results).some((f) => f.endsWith('.json'))) {
+        throw new UsageError(`--report-only: ${typeof options.out === 'string' ? options.out : out} holds no results to report (run the plan first)`);
+      }
+    } else {
+      checkWritableDirectory(out);
+    }
     // Ctrl-C: training saves a checkpoint and stops; a later --resume continues from it.
     const controller = new AbortController();
     const onSigint = (): void => controller.abort();
