@@ -1,17 +1,17 @@
 // Training runs from a RunConfig: the batch sources of each data task (all resumable from a
 // small JSON state), the loss (language-model loss plus an optional extra weight on passkey
 // answers), held-out validation, and the call into @titans/models' train().
-import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ByteTokenizer, TokenLoader, deriveSeed, generateMqarBatch, loadCorpus, loadTokenizer, passkeyTrainingExample,
   type LoaderState, type Tokenizer,
 } from '@titans/data';
 import {
-  createModel, train, type BatchSource, type LanguageModel, type TrainEvent, type TrainResult, type TrainableModel, type TrainingBatch,
+  createModel, train, type BatchSource, type CheckpointFileSystem, type LanguageModel, type TrainEvent, type TrainResult, type TrainableModel, type TrainingBatch,
 } from '@titans/models';
 import { add, crossEntropy, mul, noGrad, tensor, tidy, type Tensor } from '@titans/tensor';
 import { UsageError } from './command.js';
+import { makeOutputDirectory, writeFileAtomically } from './paths.js';
 import { passkeySource } from './reproduce/tasks.js';
 import type { DataConfig, RunConfig, TokenizerChoice } from './run-config.js';
 import { userTextDocuments } from './text-data.js';
@@ -231,9 +231,15 @@ export interface RunTrainingOptions {
   readonly onStepParts?: (step: number, parts: LossParts) => void;
   /** Use this model (already built on the chosen backend) instead of building one. */
   readonly model?: LanguageModel;
+  /** Checkpoint file operations (tests inject failures such as a full disk). */
+  readonly fileSystem?: CheckpointFileSystem;
 }
 
-/** Builds the model, writes run.json and trains (resuming when asked and possible). */
+/**
+ * Builds the model and trains (resuming when asked and possible). run.json is written
+ * (atomically) only once the directory's writer lock is held and a resume has loaded, so a
+ * refused resume or a second trainer on the same directory changes nothing.
+ */
 export async function runTraining(options: RunTrainingOptions): Promise<{ result: TrainResult; model: LanguageModel }> {
   const { run, dir } = options;
   const tokenizer = await tokenizerFor(run.data.tokenizer);
@@ -241,8 +247,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<{ result
   const model = options.model ?? createModel(run.model);
   const extras: BatchExtras = { answerTargets: null };
   const trainable = new WeightedLossModel(model, extras, hasPasskeyRows(run.data.task) ? run.data.answerWeight : 0);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, RUN_FILE), `${JSON.stringify(run, null, 2)}\n`);
+  makeOutputDirectory(dir);
   const t = run.train;
   const log = (event: TrainEvent): void => {
     if (event.type === 'step') options.onStepParts?.(event.step, { ...trainable.lastParts });
@@ -267,6 +272,8 @@ export async function runTraining(options: RunTrainingOptions): Promise<{ result
     resume: options.resume,
     seed: run.seed,
     log,
+    onReady: () => writeFileAtomically(join(dir, RUN_FILE), `${JSON.stringify(run, null, 2)}\n`),
+    ...(options.fileSystem ? { fileSystem: options.fileSystem } : {}),
     config: run.model,
     ...(options.signal ? { signal: options.signal } : {}),
   });
