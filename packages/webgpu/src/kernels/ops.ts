@@ -89,10 +89,58 @@ fn reduce_quarter(ax: f32) -> vec2<f32> {
   let r = ((ax - y * 0.78515625) - y * 2.4187564849853515625e-4) - y * 3.77489497744594108e-8;
   return vec2<f32>(r, f32(j & 7u));
 }
+// Payne-Hanek reduction for |x| > 8192, where the three-part pi/4 above loses every bit:
+// x = mant * 2^e exactly, and x * 2/pi mod 4 needs only the 64 bits of 2/pi from 2^(e-1)
+// down (earlier bits give multiples of 4). mant (24 bits) times that window is done in
+// 16-bit limbs. Returns (r, quadrant) with x = quadrant * pi/2 + r, |r| <= pi/4.
+var<private> TWO_OVER_PI: array<u32, 8> = array<u32, 8>(0u, 0xa2f9836eu, 0x4e441529u, 0xfc2757d1u, 0xf534ddc0u, 0xdb629599u, 0x3c439041u, 0xfe5163abu);
+fn reduce_huge(ax: f32) -> vec2<f32> {
+  let bits = bitcast<u32>(ax);
+  let j0 = u32(i32((bits >> 23u) & 0xffu) - 120);
+  let mant = (bits & 0x7fffffu) | 0x800000u;
+  let k = j0 >> 5u;
+  let sh = j0 & 31u;
+  var hi = TWO_OVER_PI[k];
+  var lo = TWO_OVER_PI[k + 1u];
+  if (sh != 0u) {
+    hi = (hi << sh) | (TWO_OVER_PI[k + 1u] >> (32u - sh));
+    lo = (lo << sh) | (TWO_OVER_PI[k + 2u] >> (32u - sh));
+  }
+  var w = array<u32, 4>(lo & 0xffffu, lo >> 16u, hi & 0xffffu, hi >> 16u);
+  var m = array<u32, 2>(mant & 0xffffu, mant >> 16u);
+  var col = array<u32, 7>(0u, 0u, 0u, 0u, 0u, 0u, 0u);
+  for (var a = 0u; a < 2u; a++) {
+    for (var c = 0u; c < 4u; c++) {
+      let p = m[a] * w[c];
+      col[a + c] += p & 0xffffu;
+      col[a + c + 1u] += p >> 16u;
+    }
+  }
+  for (var i = 0u; i < 6u; i++) {
+    col[i + 1u] += col[i] >> 16u;
+    col[i] = col[i] & 0xffffu;
+  }
+  let r0 = (col[1] << 16u) | col[0];
+  let r1 = (col[3] << 16u) | col[2];
+  var q = (r1 >> 30u) & 3u;
+  var f = f32(((r1 & 0x3fffffffu) << 2u) | (r0 >> 30u)) * 2.3283064365386963e-10;
+  if (f >= 0.5) {
+    f -= 1.0;
+    q = (q + 1u) & 3u;
+  }
+  return vec2<f32>(f * 1.5707963267948966, f32(q));
+}
+// sin (cos when useCos) of a huge |x| from its reduction.
+fn trig_huge(ax: f32, useCos: bool) -> f32 {
+  let red = reduce_huge(ax);
+  let q = (u32(red.y) + select(0u, 1u, useCos)) & 3u;
+  let v = sincos_poly(red.x, q == 1u || q == 3u);
+  return select(v, -v, q >= 2u);
+}
 fn sin_f(x: f32) -> f32 {
   if (!is_finite(x)) { return nan_f(); }
   if (abs(x) < 2.44140625e-4) { return x; }
-  if (abs(x) > 8192.0) { return sin(x); }
+  if (abs(x) > 8192.0) { let v = trig_huge(abs(x), false); return select(v, -v, x < 0.0); }
   let red = reduce_quarter(abs(x));
   var j = u32(red.y);
   var neg = x < 0.0;
@@ -102,7 +150,7 @@ fn sin_f(x: f32) -> f32 {
 }
 fn cos_f(x: f32) -> f32 {
   if (!is_finite(x)) { return nan_f(); }
-  if (abs(x) > 8192.0) { return cos(x); }
+  if (abs(x) > 8192.0) { return trig_huge(abs(x), true); }
   let red = reduce_quarter(abs(x));
   var j = u32(red.y);
   var neg = false;
