@@ -17,8 +17,15 @@ export interface OverheadRow {
   readonly description: string;
   /** Primitive ops the figure is divided by (1 for single ops). */
   readonly opsPerCall: number;
+  /** Wall-clock microseconds per op (median round). */
   readonly eagerUsPerOp: number;
   readonly compiledUsPerOp: number;
+  /**
+   * CPU time of this process per op (user + system, median round): steadier than wall time
+   * when other processes share the cores.
+   */
+  readonly eagerCpuUsPerOp: number;
+  readonly compiledCpuUsPerOp: number;
   /** The compiled plan: backend calls per replay, fused groups, arena bytes. */
   readonly plan: { readonly kernels: number; readonly fusedGroups: number; readonly tracedCalls: number; readonly arenaBytes: number };
 }
@@ -28,17 +35,21 @@ export interface CompileBench {
   readonly rows: readonly OverheadRow[];
 }
 
-/** Microseconds per call: the median of `rounds` timed loops of `n` calls, after a warm-up. */
-function perCall(fn: () => void, n: number, rounds: number): number {
+/** Microseconds per call, wall and CPU: medians of `rounds` timed loops of `n` calls, after a warm-up. */
+function perCall(fn: () => void, n: number, rounds: number): { wall: number; cpu: number } {
   for (let i = 0; i < Math.min(n, 500); i++) fn();
-  const samples: number[] = [];
+  const wall: number[] = [];
+  const cpu: number[] = [];
   for (let r = 0; r < rounds; r++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     for (let i = 0; i < n; i++) fn();
-    samples.push(((performance.now() - t0) * 1000) / n);
+    wall.push(((performance.now() - t0) * 1000) / n);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / n);
   }
-  samples.sort((a, b) => a - b);
-  return samples[Math.floor(samples.length / 2)]!;
+  const median = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  return { wall: median(wall), cpu: median(cpu) };
 }
 
 export function benchCompile(quick = process.env['BENCH_QUICK'] === '1'): CompileBench {
@@ -63,8 +74,10 @@ export function benchCompile(quick = process.env['BENCH_QUICK'] === '1'): Compil
     const plan = compiled.stats().plan;
     rows.push({
       name, description, opsPerCall,
-      eagerUsPerOp: eagerUs / opsPerCall,
-      compiledUsPerOp: compiledUs / opsPerCall,
+      eagerUsPerOp: eagerUs.wall / opsPerCall,
+      compiledUsPerOp: compiledUs.wall / opsPerCall,
+      eagerCpuUsPerOp: eagerUs.cpu / opsPerCall,
+      compiledCpuUsPerOp: compiledUs.cpu / opsPerCall,
       plan: { kernels: plan.kernels, fusedGroups: plan.fusedGroups, tracedCalls: plan.tracedCalls, arenaBytes: plan.arenaBytes },
     });
     compiled.dispose();
@@ -80,9 +93,10 @@ export function benchCompile(quick = process.env['BENCH_QUICK'] === '1'): Compil
 }
 
 export function printCompileBench(result: CompileBench): void {
-  console.log('per-op overhead, CPU, 1 thread (microseconds per op, median):');
+  console.log('per-op overhead, CPU backend, 1 thread (microseconds per op, median; wall / process CPU time):');
   for (const r of result.rows) {
-    console.log(`  ${r.name.padEnd(30)} eager ${r.eagerUsPerOp.toFixed(2).padStart(7)}  compiled ${r.compiledUsPerOp.toFixed(2).padStart(7)}  (${r.plan.tracedCalls} traced calls -> ${r.plan.kernels} kernels, ${r.plan.fusedGroups} fused)`);
+    const f = (x: number): string => x.toFixed(2).padStart(6);
+    console.log(`  ${r.name.padEnd(30)} eager ${f(r.eagerUsPerOp)} / ${f(r.eagerCpuUsPerOp)}   compiled ${f(r.compiledUsPerOp)} / ${f(r.compiledCpuUsPerOp)}   (${r.plan.tracedCalls} traced calls -> ${r.plan.kernels} kernels, ${r.plan.fusedGroups} fused)`);
   }
 }
 

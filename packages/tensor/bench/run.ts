@@ -19,6 +19,7 @@ import {
   Rng, configureCpu, cpuInfo, gradients, keep, matmul, mseLoss, nn, optim, sin, startCpuWorkers, tidy, type Tensor,
 } from '@titans/tensor';
 import { matmulModel } from './onnx-model.js';
+import { benchCompile, printCompileBench } from './compile.js';
 
 const quick = process.env['BENCH_QUICK'] === '1';
 const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -218,6 +219,11 @@ async function main(): Promise<void> {
   const training = await benchTraining();
   console.log(`  ${training.model}, ${training.batchTokens} tokens/step: ${training.stepMs.toFixed(2)} ms/step, ${Math.round(training.tokensPerSecond).toLocaleString('en')} tokens/s (loss ${training.finalLoss.toFixed(4)})`);
 
+  console.log('');
+  const compileResult = benchCompile(quick);
+  printCompileBench(compileResult);
+  configureCpu({ threads: os.availableParallelism() });
+
   const out = {
     benchmark: '@titans/tensor',
     date: new Date().toISOString(),
@@ -227,6 +233,7 @@ async function main(): Promise<void> {
     quick,
     matmul: matmuls,
     training,
+    compile: compileResult,
     seconds: (performance.now() - started) / 1000,
   };
   const dir = join(packageDir, 'bench-results');

@@ -116,10 +116,14 @@ export function generateKernel(group: FusedGroup): { kernel: FusedKernel; source
     }
   };
   const body: string[] = [];
+  // A register only stored (never read by a later op) skips the conversion: the typed
+  // array's store converts it the same way.
+  const read = new Set<number>();
+  for (const op of group.ops) for (const o of op.operands) if (o.kind === 'register') read.add(o.id);
   for (const op of group.ops) {
     const names = ['x', 'y', 'z'];
     const binds = op.operands.map((o, i) => `${names[i]} = ${term(o)}`).join(', ');
-    body.push(`let r${op.id}; { const ${binds}; r${op.id} = ${convert(op.expr, op.dtype)}; }`);
+    body.push(`let r${op.id}; { const ${binds}; r${op.id} = ${read.has(op.id) ? convert(op.expr, op.dtype) : `(${op.expr})`}; }`);
   }
   const streams = [...loads.values()];
   const outStrides = contiguousStrides(shape);

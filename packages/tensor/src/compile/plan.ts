@@ -219,8 +219,18 @@ export class Plan {
         const fresh = g.fresh;
         if (fresh.length === 0 && frees.length === 0) steps.push(() => kernel(S));
         else {
+          // Results are new storages at every replay; the array of the previous replay's
+          // result is reused once its tensors are all disposed (the kernel writes every element).
+          const cpuBackend = backend as CpuBackend;
+          const previous: (CpuStorage | undefined)[] = fresh.map(() => undefined);
           steps.push(() => {
-            for (const [id, size, dtype] of fresh) S[id] = backend.fill(size, 0, dtype);
+            for (let j = 0; j < fresh.length; j++) {
+              const [id, size, dtype] = fresh[j]!;
+              const old = previous[j];
+              const s = old !== undefined && old.disposed ? cpuBackend.adopt(old.data, dtype) : backend.fill(size, 0, dtype) as CpuStorage;
+              previous[j] = s;
+              S[id] = s;
+            }
             kernel(S);
             free();
           });

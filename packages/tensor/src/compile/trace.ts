@@ -93,7 +93,7 @@ interface Layout {
  * backends add, such as fused row kernels, included): called from outside the backend and
  * returning storages, it is recorded; called from inside another method, it just runs.
  */
-const NOT_PRIMITIVES = new Set(['constructor', 'fill', 'fromArray', 'read', 'readSync', 'dispose', 'liveBytes', 'supports', 'data']);
+const NOT_PRIMITIVES = new Set(['constructor', 'fill', 'fromArray', 'read', 'readSync', 'dispose', 'liveBytes', 'supports', 'data', 'adopt']);
 
 /** The names of a backend's methods, own and inherited. */
 function methodNames(backend: Backend): string[] {

@@ -142,6 +142,14 @@ export class CpuBackend implements Backend {
     return out;
   }
 
+  /**
+   * @internal A new storage over `data` itself (not copied, not cleared): compiled plans
+   * (src/compile) recycle the arrays of result storages that were disposed.
+   */
+  adopt(data: TypedArray, dtype: DType): CpuStorage {
+    return this.wrap(dtype, data);
+  }
+
   read(storage: Storage): Promise<TypedArray> {
     return Promise.resolve(this.readSync(storage));
   }
