@@ -4,6 +4,7 @@
 import {
   linearArchitecture, memoryPreset, mlpArchitecture, weightShapes, type MemoryRule, type NeuralMemoryOptions, type PresetName,
 } from '@titans/memory';
+import { isAtlasArchitecture, omegaMemoryParameters } from './atlas.js';
 
 /** Every sequence mixer the package builds. */
 export type ArchitectureName =
@@ -17,10 +18,15 @@ export type ArchitectureName =
   | 'gated-deltanet'
   | 'moneta'
   | 'yaad'
-  | 'memora';
+  | 'memora'
+  | 'omeganet' // Atlas paper: the Omega rule with polynomial features, momentum (atlas.ts)
+  | 'atlas' // the Omega rule with polynomial features and Muon
+  | 'atlas-mag' // the Atlas memory in a MAG block
+  | 'atlas-mal'; // the Atlas memory in a MAL block
 
 export const ARCHITECTURES: readonly ArchitectureName[] = [
   'lmm', 'mac', 'mag', 'mal', 'transformer', 'swa', 'deltanet', 'gated-deltanet', 'moneta', 'yaad', 'memora',
+  'omeganet', 'atlas', 'atlas-mag', 'atlas-mal',
 ];
 
 /**
@@ -49,6 +55,8 @@ export function architectureParts(name: ArchitectureName): ArchitectureParts {
     case 'mac':
     case 'mag':
     case 'mal':
+    case 'atlas-mag':
+    case 'atlas-mal':
       return { attention: true, memory: true };
     default:
       return { attention: false, memory: true };
@@ -134,6 +142,8 @@ const MEMORY_RULES: Record<ArchitectureName, PresetName | null> = {
   transformer: null, swa: null,
   deltanet: 'deltanet', 'gated-deltanet': 'gated-deltanet',
   moneta: 'moneta', yaad: 'yaad', memora: 'memora',
+  // The Atlas family's memory is an Omega rule, not a MemoryRule (atlas.ts: omegaRuleOf).
+  omeganet: null, atlas: null, 'atlas-mag': null, 'atlas-mal': null,
 };
 
 /** Fills defaults (a tiny CPU-sized model) and validates. */
@@ -235,7 +245,7 @@ export const PAPER_SIZES: Readonly<Record<PaperSize, { layers: number; dim: numb
  */
 export function paperConfig(architecture: ArchitectureName, size: PaperSize, overrides: Partial<ModelConfigInput> = {}): ModelConfig {
   const s = PAPER_SIZES[size];
-  const titans = architecture === 'mac' || architecture === 'mag' || architecture === 'mal';
+  const titans = architecture === 'mac' || architecture === 'mag' || architecture === 'mal' || architecture === 'atlas-mag' || architecture === 'atlas-mal';
   return defineConfig({
     vocabSize: 32000, ...s, window: 2048, segmentLength: 512,
     persistentTokens: titans ? 128 : 0,
@@ -254,7 +264,8 @@ export function tinyConfig(architecture: ArchitectureName, overrides: Partial<Mo
     vocabSize: 256, dim: 48, layers: 2, heads: 2, window: 64, segmentLength: 32,
     ...overrides,
     architecture,
-    memory: { heads: 2, expansion: 2, chunkSize: 16, ...overrides.memory },
+    // The Atlas memory's input is phi(k), 1 + 24 + 24^2 = 601 wide here: expansion 1 keeps it under 200k parameters.
+    memory: { heads: 2, expansion: isAtlasArchitecture(architecture) ? 1 : 2, chunkSize: 16, ...overrides.memory },
   });
 }
 
@@ -293,8 +304,9 @@ export function parameterBreakdown(c: ModelConfig): ParameterBreakdown {
       + (c.memory.outputGate ? d + d * d : 0)
       + d * d; // output projection
   }
-  const norms = c.architecture === 'mal' ? 3 : 2;
-  const gate = c.architecture === 'mac' || c.architecture === 'mag' ? 2 * d : 0;
+  if (isAtlasArchitecture(c.architecture)) memory = omegaMemoryParameters(c);
+  const norms = c.architecture === 'mal' || c.architecture === 'atlas-mal' ? 3 : 2;
+  const gate = c.architecture === 'mac' || c.architecture === 'mag' || c.architecture === 'atlas-mag' ? 2 * d : 0;
   const perBlock = attention + memory + mlp + norms * d + gate;
   const embedding = c.vocabSize * d;
   const head = c.tieEmbeddings ? 0 : c.vocabSize * d;

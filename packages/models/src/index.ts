@@ -2,6 +2,7 @@
 // the same parts (Transformer++, SWA, DeltaNet, Gated DeltaNet, Moneta, Yaad, Memora),
 // configs and presets, streaming state, and generation.
 export * from './config.js';
+export * from './atlas.js';
 export {
   TitansLanguageModel, countParameters, createModel, detachModelState, releaseModelState,
   type ForwardResult, type LanguageModel, type ModelState,

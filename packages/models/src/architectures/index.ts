@@ -20,14 +20,20 @@ export function createBlock(context: BlockContext): Block {
     case 'transformer': return new AttentionBlock(context, 0);
     case 'swa': return new AttentionBlock(context, c.window);
     case 'mac': return new MemoryAsContextBlock(context);
-    case 'mag': return new MemoryAsGateBlock(context);
-    case 'mal': return new MemoryAsLayerBlock(context);
+    case 'mag':
+    case 'atlas-mag':
+      return new MemoryAsGateBlock(context);
+    case 'mal':
+    case 'atlas-mal':
+      return new MemoryAsLayerBlock(context);
     case 'lmm':
     case 'deltanet':
     case 'gated-deltanet':
     case 'moneta':
     case 'yaad':
     case 'memora':
+    case 'omeganet':
+    case 'atlas':
       return new MemoryBlock(context);
   }
 }

@@ -106,7 +106,7 @@ export class MemoryAsContextBlock extends Block {
   forward(x: Tensor, state: LayerState, position: number): BlockOutput {
     const s = this.segmentLength;
     const total = x.shape[1]!;
-    let memory = state.memory ?? this.memory.initialState();
+    let memory = (state.memory as NeuralMemoryState | null) ?? this.memory.initialState();
     let buffer = state.segment?.inputs ?? null;
     let tail = state.segment?.tail ?? null;
     let buffered = buffer?.shape[1] ?? 0;

@@ -3,18 +3,18 @@
 // elementwise gate: o = RMSNorm_a(SWA(z)) * sigmoid(RMSNorm_m(M(z))), z = RMSNorm(x).
 // The persistent tokens enter attention only; the memory sees the real tokens.
 import { nn, type Tensor } from '@titans/tensor';
-import type { NeuralMemory } from '@titans/memory';
+import type { NeuralMemory, OmegaMemory } from '@titans/memory';
 import { MultiHeadAttention } from '../blocks/attention.js';
 import { Block, type BlockOutput, type MlpSublayer } from '../blocks/block.js';
 import { BranchGate } from '../blocks/gate.js';
-import { createMemory } from '../blocks/memory.js';
+import { createLayerMemory, runLayerMemory } from '../blocks/memory.js';
 import type { LayerState } from '../blocks/state.js';
 import { attentionOf, mlpOf, type BlockContext } from './context.js';
 
 export class MemoryAsGateBlock extends Block {
   readonly norm: nn.RMSNorm;
   readonly attention: MultiHeadAttention;
-  readonly memory: NeuralMemory;
+  readonly memory: NeuralMemory | OmegaMemory;
   readonly gate: BranchGate;
   readonly mlp: MlpSublayer;
 
@@ -23,7 +23,7 @@ export class MemoryAsGateBlock extends Block {
     const c = context.config;
     this.norm = new nn.RMSNorm(c.dim, c.normEps, { dtype: c.dtype });
     this.attention = attentionOf(context, c.window);
-    this.memory = createMemory(c, context.layer);
+    this.memory = createLayerMemory(c, context.layer);
     this.gate = new BranchGate(c.dim, { eps: c.normEps, dtype: c.dtype });
     this.mlp = mlpOf(context);
   }
@@ -35,7 +35,7 @@ export class MemoryAsGateBlock extends Block {
   forward(x: Tensor, state: LayerState, position: number): BlockOutput {
     const z = this.norm.forward(x);
     const a = this.attention.forward(z, position, state.kv);
-    const m = this.memory.forward(z, state.memory ?? this.memory.initialState());
+    const m = runLayerMemory(this.memory, z, state.memory);
     const mixed = this.gate.forward(a.output, m.output); // Eq. 28: y ⊗ M(x)
     return { output: this.mlp.forward(x.add(mixed)), state: { memory: m.state, kv: a.cache, segment: null } };
   }

@@ -1,7 +1,7 @@
 // The streaming state of one layer, and helpers that walk state trees (detach between
 // training segments, free what a decoding step replaced).
 import { noGrad, Tensor } from '@titans/tensor';
-import type { NeuralMemoryState } from '@titans/memory';
+import type { NeuralMemoryState, OmegaMemoryState } from '@titans/memory';
 
 /** Rotated keys and values of the most recent tokens of an attention layer: [B, H, C, headDim]. */
 export interface KVCache {
@@ -19,8 +19,8 @@ export interface SegmentBuffer {
 
 /** What a layer carries from one call to the next; fields a layer does not use are null. */
 export interface LayerState {
-  /** The neural memory (for MAC: its state at the start of the current segment). */
-  readonly memory: NeuralMemoryState | null;
+  /** The neural memory (for MAC: its state at the start of the current segment; Omega-rule for the Atlas family). */
+  readonly memory: NeuralMemoryState | OmegaMemoryState | null;
   /** The attention's key/value cache (limited to window - 1 tokens for windowed attention). */
   readonly kv: KVCache | null;
   /** MAC's buffered segment. */
