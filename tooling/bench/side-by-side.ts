@@ -177,7 +177,7 @@ function runJson(command: string, args: string[], env: NodeJS.ProcessEnv, timeou
 /** The peers' environment: OpenBLAS with OpenMP, passive waiting, the thread count. */
 export function peerEnvironment(threads: number, base: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const openblas = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
-  const env: Record<string, string> = { OMP_WAIT_POLICY: 'PASSIVE', THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
+  const env: Record<string, string> = { OMP_WAIT_POLICY: 'PASSIVE', THREADS: String(threads), OMP_NUM_THREADS: String(threads), PYTHONDONTWRITEBYTECODE: '1' };
   if (existsSync(openblas)) env['LD_LIBRARY_PATH'] = base['LD_LIBRARY_PATH'] ? `${openblas}:${base['LD_LIBRARY_PATH']}` : openblas;
   return env;
 }

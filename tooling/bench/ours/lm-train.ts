@@ -7,6 +7,8 @@ import { gradients, optim, tensor, tidy } from '../../../packages/tensor/src/ind
 import { countParameters, createModel } from '../../../packages/models/src/index.js';
 import { arg, emit, medianSeconds, round, setThreads } from './common.js';
 
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
 setThreads();
 const dim = arg('--dim', 256);
 const layers = arg('--layers', 4);
@@ -29,13 +31,17 @@ for (let b = 0; b < batch; b++) {
   targets.set(data.subarray(b * (seq + 1) + 1, (b + 1) * (seq + 1)), b * seq);
 }
 const losses: number[] = [];
+const cpuSeconds: number[] = [];
 const step = (): void => {
+  const cpu0 = process.cpuUsage();
   tidy(() => {
     const loss = model.loss(tensor(inputs, [batch, seq], { dtype: 'int32' }), tensor(targets, [batch, seq], { dtype: 'int32' }));
     const { grads } = optim.clipGradNorm(gradients(loss, params), 1);
     optimizer.step(grads);
     losses.push(loss.item());
   });
+  const cpu = process.cpuUsage(cpu0);
+  cpuSeconds.push((cpu.user + cpu.system) / 1e6);
 };
 const seconds = await medianSeconds(step, steps, 1);
 emit({
@@ -43,5 +49,7 @@ emit({
   params: countParameters(model),
   tokPerS: round((batch * seq) / seconds, 1),
   stepMs: round(seconds * 1e3, 2),
+  // CPU seconds of all threads per step (median over the timed steps): steadier than wall time on a shared machine.
+  tokPerCpuS: round((batch * seq) / median(cpuSeconds.slice(1)), 1),
   firstLoss: round(losses[0]!, 4),
 });

@@ -8,6 +8,8 @@
 # usage: THREADS=2 python3 lm_train.py [--dim 256] [--layers 4] [--heads 4] [--mlp 688]
 #        [--seq 512] [--batch 8] [--steps 5]
 import math
+import statistics
+import time
 
 import torch
 import torch.nn as nn
@@ -85,9 +87,11 @@ model = LanguageModel()
 optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
 data = torch.randint(0, VOCAB, (BATCH, SEQ + 1), generator=torch.Generator().manual_seed(1))
 losses = []
+cpu_seconds = []
 
 
 def step():
+    c0 = time.process_time()
     logits = model(data[:, :-1])
     loss = F.cross_entropy(logits.reshape(-1, VOCAB), data[:, 1:].reshape(-1))
     optimizer.zero_grad(set_to_none=True)
@@ -95,6 +99,7 @@ def step():
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
     losses.append(loss.item())
+    cpu_seconds.append(time.process_time() - c0)
 
 
 seconds = median_seconds(step, STEPS, warmup=2)
@@ -103,5 +108,6 @@ emit({
     "params": sum(p.numel() for p in model.parameters()),
     "tokPerS": round(BATCH * SEQ / seconds, 1),
     "stepMs": round(seconds * 1e3, 2),
+    "tokPerCpuS": round(BATCH * SEQ / statistics.median(cpu_seconds[2:]), 1),
     "firstLoss": round(losses[0], 4),
 })

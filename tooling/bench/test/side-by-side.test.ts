@@ -74,6 +74,19 @@ describe('side-by-side runner', () => {
   });
 });
 
+describe('kernel bench', () => {
+  it('writes every kernel with both timings in quick mode', () => {
+    const r = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', 'kernels.ts', '--quick'], { cwd: dir, encoding: 'utf8', timeout: 280_000 });
+    expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+    const json = JSON.parse(readFileSync(join(dir, 'bench-results', 'kernels-quick.json'), 'utf8')) as {
+      benchmark: string; entries: { kernel: string; oldMs: number; newMs: number; speedup: number }[];
+    };
+    expect(json.benchmark).toBe('cpu-kernels');
+    expect(json.entries.map((e) => e.kernel)).toEqual(['attention (causal)', 'rmsNorm (weight)', 'layerNorm (weight, bias)', 'logSoftmax', 'rope']);
+    for (const e of json.entries) for (const x of [e.oldMs, e.newMs, e.speedup]) expect(x).toBeGreaterThan(0);
+  });
+});
+
 describe('helpers', () => {
   it('speedRatio is ours / PyTorch as speed', () => {
     expect(speedRatio(10, 2, 'lower')).toBe(0.2);

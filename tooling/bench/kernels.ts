@@ -1,0 +1,113 @@
+// Kernel-level speedups of the CPU backend's fast paths against the paths they replace, at the
+// shapes of one Transformer++ training step (dim 256, 4 heads, sequence 512, batch 8):
+// attention forward+backward (WebAssembly matmul blocks vs the scalar reference kernels),
+// RMSNorm, LayerNorm, log-softmax and RoPE forward+backward (fused row kernels vs the
+// composite ops, as on a backend without the primitives). Old and new alternate run by run,
+// so a noisy machine disturbs both alike; medians are reported.
+//
+//   node --conditions=source --import tsx kernels.ts [--quick]     (THREADS=2 by default)
+//
+// Writes bench-results/kernels.json (kernels-quick.json with --quick).
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  CpuBackend, Rng, attention, configureCpu, cpuBackend, gradients, keep, layerNorm, logSoftmax, mul, rmsNorm, rope, startCpuWorkers, sum, tidy,
+  withBackend, type Tensor,
+} from '../../packages/tensor/src/index.js';
+
+const quick = process.argv.includes('--quick');
+const threads = Number(process.env['THREADS'] ?? '2');
+configureCpu({ threads });
+if (threads > 1) startCpuWorkers();
+
+/** A CPU backend without the fused row primitives: the composite ops, as on WebGPU today. */
+const composite = new CpuBackend();
+for (const name of ['normRows', 'normRowsBackward', 'softmaxRows', 'softmaxRowsBackward', 'ropeRows'] as const) {
+  Object.defineProperty(composite, name, { value: undefined });
+}
+
+const [batch, seq, dim, heads] = quick ? [1, 64, 32, 2] : [8, 512, 256, 4];
+const headDim = dim / heads;
+const reps = quick ? 3 : 7;
+
+/** Forward and backward of f on a backend, at fixed random inputs made once. */
+function step(backend: CpuBackend, shapes: number[][], f: (xs: Tensor[]) => Tensor): () => void {
+  const rng = new Rng(1);
+  const leaves = withBackend(backend, () => shapes.map((s) => keep(rng.normal(s))));
+  const w = new Map<string, Tensor>();
+  return () => withBackend(backend, () => tidy(() => {
+    const xs = leaves.map((l) => {
+      const t = l.detach();
+      t.requiresGrad = true;
+      return t;
+    });
+    const y = f(xs);
+    const key = y.shape.join('x');
+    if (!w.has(key)) w.set(key, keep(rng.normal(y.shape)));
+    for (const g of gradients(sum(mul(y, w.get(key)!)), xs)) g.dataSync();
+  }));
+}
+
+interface Entry { kernel: string; shape: string; oldMs: number; newMs: number; speedup: number; old: string; new: string }
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** Alternates old and new `reps` times after one warm-up each. */
+function compare(kernel: string, shape: string, oldRun: () => void, newRun: () => void, labels: [string, string], before?: () => void, after?: () => void): Entry {
+  const time = (f: () => void, pre?: () => void): number => {
+    pre?.();
+    const t0 = performance.now();
+    f();
+    return performance.now() - t0;
+  };
+  time(oldRun, before);
+  time(newRun, after);
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    a.push(time(oldRun, before));
+    b.push(time(newRun, after));
+  }
+  after?.();
+  const e = { kernel, shape, oldMs: round(median(a)), newMs: round(median(b)), speedup: round(median(a) / median(b)), old: labels[0], new: labels[1] };
+  console.log(`${kernel.padEnd(34)} ${shape.padEnd(18)} ${String(e.oldMs).padStart(9)} ms -> ${String(e.newMs).padStart(8)} ms  ${e.speedup.toFixed(2)}x`);
+  return e;
+}
+const round = (x: number): number => Math.round(x * 100) / 100;
+
+const rows = [batch * seq, dim];
+const qkv = [batch, heads, seq, headDim];
+const fused: [string, string] = ['composite ops', 'fused row kernel'];
+const entries: Entry[] = [];
+console.log(`CPU kernels, float32, forward+backward, ${threads} threads${quick ? ' (quick)' : ''}; load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+entries.push(compare('attention (causal)', qkv.join('x'),
+  step(cpuBackend, [qkv, qkv, qkv], ([q, k, v]) => attention(q!, k!, v!)),
+  step(cpuBackend, [qkv, qkv, qkv], ([q, k, v]) => attention(q!, k!, v!)),
+  ['scalar reference kernels', 'WebAssembly matmul blocks'], () => configureCpu({ wasm: false }), () => configureCpu({ wasm: true })));
+for (const [name, f] of [
+  ['rmsNorm (weight)', ([x, w]: Tensor[]) => rmsNorm(x!, { weight: w! })],
+  ['layerNorm (weight, bias)', ([x, w, b]: Tensor[]) => layerNorm(x!, { weight: w!, bias: b! })],
+  ['logSoftmax', ([x]: Tensor[]) => logSoftmax(x!)],
+] as const) {
+  const shapes = name.startsWith('rms') ? [rows, [dim]] : name.startsWith('layer') ? [rows, [dim], [dim]] : [rows];
+  entries.push(compare(name, rows.join('x'), step(composite, shapes, f), step(cpuBackend, shapes, f), fused));
+}
+entries.push(compare('rope', qkv.join('x'), step(composite, [qkv], ([x]) => rope(x!)), step(cpuBackend, [qkv], ([x]) => rope(x!)), fused));
+
+const here = dirname(fileURLToPath(import.meta.url));
+const file = join(here, 'bench-results', quick ? 'kernels-quick.json' : 'kernels.json');
+mkdirSync(dirname(file), { recursive: true });
+writeFileSync(`${file}.tmp`, `${JSON.stringify({
+  benchmark: 'cpu-kernels', date: new Date().toISOString(), quick, threads, reps,
+  machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, loadAverageAfter: loadavg() },
+  setup: { batch, seq, dim, heads, dtype: 'float32', measured: 'forward + backward (gradients of sum(f * w)) per call, median of alternating runs' },
+  entries,
+}, null, 2)}\n`);
+renameSync(`${file}.tmp`, file);
+console.log(`wrote ${file}`);
+process.exit(0);
