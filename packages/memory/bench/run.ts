@@ -7,14 +7,15 @@
 // at MEMORY_BENCH_BUDGET_S seconds (default 300): measurements that would not fit are skipped
 // and listed as such. Shared machines are noisy: the load average is recorded with the results.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
 import * as tensorLib from '@titans/tensor';
 import {
   Rng, add, cpuBackend, l2Normalize, liveTensors, mul, noGrad, sum, tidy, valueAndGrad, type Backend, type Tensor,
 } from '@titans/tensor';
 import {
-  detachState, initialState, memoryPreset, scanLoop, scanParallel, weightShapes,
+  NeuralMemory, detachState, initialState, memoryPreset, mlpArchitecture, scanLoop, scanParallel, setFusedMemoryKernels, weightShapes,
   type MemoryInputs, type MemoryRule, type MemoryState,
 } from '../src/index.js';
 
@@ -277,20 +278,148 @@ function stream(targetTokens: number, capMs: number): StreamResult {
 
 // ---------------------------------------------------------------- PyTorch peer
 
-function torchPeer(): { status: 'skipped' | 'ran'; reason?: string } {
-  const probeTorch = spawnSync('python3', ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', timeout: 60_000 });
-  if (probeTorch.error) return { status: 'skipped', reason: `python3 not runnable (${probeTorch.error.message})` };
-  if (probeTorch.status !== 0) return { status: 'skipped', reason: `python3 cannot import torch (${(probeTorch.stderr.trim().split('\n').pop() ?? '').slice(0, 120)}); not installed by this bench` };
-  return { status: 'skipped', reason: `torch ${probeTorch.stdout.trim()} is importable but the peer script is not part of this bench yet` };
+interface PeerResult {
+  status: 'skipped' | 'ran' | 'failed';
+  reason?: string;
+  /** The peer's own JSON: torch version, threads, BLAS, and tokens/s per memory. */
+  output?: { torch: string; threads: number; blas: string; results: Record<Arch, { moduleTokensPerSecond: number; scanTokensPerSecond: number }> };
+}
+
+/**
+ * Runs bench/torch_memory_peer.py (1 thread, OpenBLAS's OpenMP build when Debian has it, as
+ * ../shared/peers/README says) when python3 can import torch.
+ */
+function torchPeer(): PeerResult {
+  // The first Python that imports torch: $MEMORY_BENCH_PYTHON, python3 on the PATH, Debian's own.
+  const candidates = [process.env.MEMORY_BENCH_PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => Boolean(p));
+  const python = candidates.find((p) => spawnSync(p, ['-c', 'import torch'], { timeout: 120_000 }).status === 0);
+  if (!python) return { status: 'skipped', reason: `peer not installed: none of ${candidates.join(', ')} can import torch` };
+  const openmpBlas = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
+  const env = {
+    ...process.env, THREADS: '1', OMP_WAIT_POLICY: 'PASSIVE', REPS: process.env.MEMORY_BENCH_PEER_REPS ?? '5',
+    ...(existsSync(openmpBlas) ? { LD_LIBRARY_PATH: [openmpBlas, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') } : {}),
+  };
+  const script = fileURLToPath(new URL('./torch_memory_peer.py', import.meta.url));
+  const run = spawnSync(python, [script], { encoding: 'utf8', env, timeout: 900_000 });
+  if (run.status !== 0) return { status: 'failed', reason: (run.error?.message ?? run.stderr.trim().split('\n').pop() ?? '').slice(0, 200) };
+  try {
+    return { status: 'ran', output: JSON.parse(run.stdout.trim().split('\n').pop() ?? '') as PeerResult['output'] };
+  } catch {
+    return { status: 'failed', reason: `unreadable peer output: ${run.stdout.slice(0, 200)}` };
+  }
+}
+
+// ---------------------------------------------------------------- ours against PyTorch
+
+/**
+ * The comparison of issue 21: B = 1, T = 4096, D = 256, 4 heads of 64, chunk 64, float32,
+ * forward only; linear memory and a 2-layer MLP memory (hidden 4x = 256, SiLU, no residual,
+ * no norm). "module": NeuralMemory.forward (projections, conv, gates, scan, output gate and
+ * projection); "scan": scanParallel alone on prepared inputs. Each fused (Backend.memoryScan)
+ * and unfused (the composite chunked form), then the PyTorch peer.
+ */
+const COMPARE = { tokens: 4096, dim: 256, heads: 4, chunk: 64 } as const;
+
+function compareRule(arch: Arch): MemoryRule {
+  const width = COMPARE.dim / COMPARE.heads;
+  return arch === 'linear'
+    ? memoryPreset('titans-linear', width, { chunkSize: COMPARE.chunk })
+    : memoryPreset('titans', width, { chunkSize: COMPARE.chunk, architecture: mlpArchitecture(4 * width, { residual: false, norm: false }) });
+}
+
+/** Median wall seconds and its CPU seconds over `reps` runs after one warm-up. */
+function timed(fn: () => void, reps: number): { seconds: number; cpuSeconds: number } {
+  fn();
+  const runs: { seconds: number; cpuSeconds: number }[] = [];
+  for (let i = 0; i < reps; i++) {
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    fn();
+    const cpu = process.cpuUsage(cpu0);
+    runs.push({ seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6 });
+  }
+  runs.sort((a, b) => a.seconds - b.seconds);
+  return runs[Math.floor(runs.length / 2)]!;
+}
+
+interface OursResult {
+  moduleTokensPerSecond: number;
+  moduleTokensPerCpuSecond: number;
+  scanTokensPerSecond: number;
+  scanTokensPerCpuSecond: number;
+}
+
+function ours(arch: Arch, fused: boolean, reps: number): OursResult {
+  const previous = setFusedMemoryKernels(fused);
+  try {
+    const rule = compareRule(arch);
+    const width = COMPARE.dim / COMPARE.heads;
+    const { tokens } = COMPARE;
+    return tidy(() => {
+      const memory = new NeuralMemory(COMPARE.dim, { heads: COMPARE.heads, rule, seed: 1 });
+      const x = new Rng(7).normal([1, tokens, COMPARE.dim]);
+      const inputs = makeInputs(tokens, 1, [1, COMPARE.heads], width);
+      const weights = makeWeights(rule, 2, COMPARE.heads, width);
+      const module = timed(() => tidy(() => noGrad(() => { memory.forward(x).output.dataSync(); })), reps);
+      const scan = timed(() => tidy(() => noGrad(() => { scanParallel(rule, inputs, initialState(weights, rule)).yPost.dataSync(); })), reps);
+      return {
+        moduleTokensPerSecond: Math.round(tokens / module.seconds), moduleTokensPerCpuSecond: Math.round(tokens / module.cpuSeconds),
+        scanTokensPerSecond: Math.round(tokens / scan.seconds), scanTokensPerCpuSecond: Math.round(tokens / scan.cpuSeconds),
+      };
+    });
+  } finally {
+    setFusedMemoryKernels(previous);
+  }
+}
+
+function versusPyTorch(): unknown {
+  const reps = Number(process.env.MEMORY_BENCH_COMPARE_REPS ?? 3);
+  const rows: Record<string, unknown> = {};
+  const fusedRuns: Partial<Record<Arch, OursResult>> = {};
+  const unfusedRuns: Partial<Record<Arch, OursResult>> = {};
+  for (const arch of ['linear', 'mlp2'] as const) {
+    fusedRuns[arch] = ours(arch, true, reps);
+    unfusedRuns[arch] = ours(arch, false, reps);
+  }
+  const peer = torchPeer();
+  console.log(`PyTorch peer: ${peer.status}${peer.reason ? ` (${peer.reason})` : ''}`);
+  const ratio = (a: number, b: number | undefined): number | null => (b ? round(a / b, 3) : null);
+  console.log('issue 21 comparison (tokens/s, wall; 1 thread each): what            fused  unfused  PyTorch  fused/PyTorch  fused/unfused');
+  for (const arch of ['linear', 'mlp2'] as const) {
+    const f = fusedRuns[arch]!;
+    const u = unfusedRuns[arch]!;
+    const p = peer.output?.results[arch];
+    for (const [what, key, peerKey] of [['module', 'moduleTokensPerSecond', 'moduleTokensPerSecond'], ['scan', 'scanTokensPerSecond', 'scanTokensPerSecond']] as const) {
+      rows[`${arch}/${what}`] = {
+        fused: f[key], unfused: u[key], pytorch: p?.[peerKey] ?? null,
+        fusedOverPytorch: ratio(f[key], p?.[peerKey]), unfusedOverPytorch: ratio(u[key], p?.[peerKey]), fusedOverUnfused: ratio(f[key], u[key]),
+      };
+      console.log(`  ${`${arch} ${what}`.padEnd(14)} ${String(f[key]).padStart(8)} ${String(u[key]).padStart(8)} ${String(p?.[peerKey] ?? '-').padStart(8)}` +
+        `  ${String(ratio(f[key], p?.[peerKey]) ?? '-').padStart(12)}  ${String(ratio(f[key], u[key])).padStart(13)}`);
+    }
+  }
+  return {
+    setup: {
+      ...COMPARE, batch: 1, dtype: 'float32', mode: 'forward (noGrad)', threads: 1,
+      memories: { linear: 'W x, 64 x 64 per head', mlp2: 'W2 silu(W1 x), 64-256-64 per head, no residual, no norm' },
+      ours: 'exact recurrence: per-token theta, eta, alpha; surprise at chunk start; y_pre and y_post at every token',
+      pytorch: 'bench/torch_memory_peer.py: per-token theta, per-chunk eta and alpha, retrieval from chunk-start weights only (less work)',
+      module: 'ours: NeuralMemory.forward (qkv projection, SiLU, depthwise conv, L2 norm, gates, scan, output norm + gate + projection); PyTorch: projections, gates, memory, output projection',
+    },
+    rows, fused: fusedRuns, unfused: unfusedRuns, pytorchPeer: peer,
+  };
 }
 
 // ---------------------------------------------------------------- run
 
 const loadBefore = loadavg();
 console.log(`@titans/memory bench: d = ${dim}, ${heads} heads, float32, CPU backend; budget ${budgetMs / 1000} s; load ${loadBefore.map((l) => l.toFixed(1)).join(' ')}`);
-const torch = torchPeer();
-console.log(`PyTorch peer: ${torch.status}${torch.reason ? ` (${torch.reason})` : ''}`);
+const comparison = versusPyTorch();
+const onlyCompare = process.env.MEMORY_BENCH_ONLY === 'compare';
+const streamResult = onlyCompare ? null : fullRun();
 
+/** Everything else: dispatch counts, backward, length scaling, the long stream (skipped by MEMORY_BENCH_ONLY=compare). */
+function fullRun(): StreamResult {
 // Warm the JIT, the kernel caches and the CPU backend's workers first (the first measured
 // configuration otherwise pays for them).
 for (const arch of ['linear', 'mlp2'] as const) {
@@ -303,11 +432,11 @@ const configs: [Arch, number][] = [['linear', 16], ['linear', 64], ['mlp2', 16],
 for (const [arch, chunk] of configs) measure(arch, chunk, 1024, 'forward', 'parallel');
 for (const [arch, chunk] of configs) measure(arch, chunk, 1024, 'forward+backward', 'parallel');
 const streamCapMs = Math.max(20_000, Math.min(150_000, remaining() - 90_000));
-const streamResult = stream(1_000_000, streamCapMs);
+const result = stream(1_000_000, streamCapMs);
 const liveRange = (xs: number[]): string => `${Math.min(...xs)}-${Math.max(...xs)}`;
-console.log(`stream: ${streamResult.tokens} tokens in ${streamResult.seconds} s (${streamResult.tokensPerSecond} tok/s); between pieces ` +
-  `${liveRange(streamResult.liveBytes.map((x) => x.bytes))} live bytes, ${liveRange(streamResult.liveBytes.map((x) => x.tensors))} live tensors; ` +
-  `peak within a piece ${(streamResult.peakLiveBytesWithinPiece / 2 ** 20).toFixed(1)} MiB`);
+console.log(`stream: ${result.tokens} tokens in ${result.seconds} s (${result.tokensPerSecond} tok/s); between pieces ` +
+  `${liveRange(result.liveBytes.map((x) => x.bytes))} live bytes, ${liveRange(result.liveBytes.map((x) => x.tensors))} live tensors; ` +
+  `peak within a piece ${(result.peakLiveBytesWithinPiece / 2 ** 20).toFixed(1)} MiB`);
 for (const tokens of [2048, 4096]) for (const [arch, chunk] of configs) measure(arch, chunk, tokens, 'forward', 'parallel');
 // The loop: estimated from 64 tokens, run at 1K when it fits.
 for (const arch of ['linear', 'mlp2'] as const) {
@@ -316,8 +445,11 @@ for (const arch of ['linear', 'mlp2'] as const) {
 }
 for (const [arch, chunk] of configs) measure(arch, chunk, 4096, 'forward+backward', 'parallel', 10_000);
 for (const tokens of [16_384, 65_536]) measure('linear', 64, tokens, 'forward', 'parallel', 5_000);
+return result;
+}
 
 // Time against length, in wall seconds and in CPU seconds (the latter is what to read on a loaded machine).
+const configs: [Arch, number][] = [['linear', 16], ['linear', 64], ['mlp2', 16], ['mlp2', 64]];
 const slopes = Object.fromEntries(configs.flatMap(([arch, chunk]) => {
   const points = measurements.filter((m) => m.arch === arch && m.chunk === chunk && m.mode === 'forward' && m.path === 'parallel');
   return (['seconds', 'cpuSeconds'] as const).map((clock) => {
@@ -328,7 +460,7 @@ const slopes = Object.fromEntries(configs.flatMap(([arch, chunk]) => {
 for (const [name, f] of Object.entries(slopes)) if (f) console.log(`slope ${name}: ${f.microsecondsPerToken} us/token (${f.interceptSeconds} s intercept), exponent ${f.exponent}, r2 ${f.r2}`);
 
 const info = (tensorLib as Record<string, unknown>).cpuInfo;
-const result = {
+const report = {
   benchmark: '@titans/memory',
   date: new Date().toISOString(),
   machine: {
@@ -346,11 +478,12 @@ const result = {
   measurements,
   slopes,
   stream: streamResult,
-  pytorchPeer: torch,
+  versusPyTorch: comparison,
   skipped,
   totalSeconds: round(elapsed() / 1000, 1),
 };
 mkdirSync('bench-results', { recursive: true });
-writeFileSync('bench-results/memory.json', `${JSON.stringify(result, null, 2)}\n`);
-console.log(`wrote bench-results/memory.json (${result.totalSeconds} s)`);
+writeFileSync('bench-results/memory.json.tmp', `${JSON.stringify(report, null, 2)}\n`);
+renameSync('bench-results/memory.json.tmp', 'bench-results/memory.json');
+console.log(`wrote bench-results/memory.json (${report.totalSeconds} s)`);
 process.exit(0);

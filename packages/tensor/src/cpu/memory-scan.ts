@@ -7,8 +7,8 @@
 // before the chunk's first update, as rank-one factors (scaled delta, layer input).
 //
 // float32 runs whose widths are multiples of 4 take the three matrix loops (update + read,
-// W x, W^T g) from WebAssembly SIMD (memory-scan.wat) with float32 state; everything else
-// runs the same loops in JavaScript with float64 state.
+// W x, W^T g) and SiLU from WebAssembly SIMD (memory-scan.wat) with float32 state; everything
+// else runs the same loops in JavaScript with float64 state.
 import { arrayConstructor, type MemoryScanDims, type TypedArray } from '../backend.js';
 import { MEMORY_SCAN_WASM_BASE64 } from './memory-scan-wasm.generated.js';
 import { erf } from './special.js';
@@ -78,6 +78,8 @@ interface Loops {
   matVec(W: Buf, rows: number, cols: number, x: Buf, xAt: number, out: Buf): void;
   /** out = W^T g. */
   matTVec(W: Buf, rows: number, cols: number, g: Buf, out: Buf): void;
+  /** SiLU of z into out[outAt..] and its derivative into slope (when given); n a multiple of 4. Absent: `activate` runs. */
+  silu?(z: Buf, out: Buf, outAt: number, slope: Buf | null, n: number): void;
 }
 
 const jsLoops: Loops = {
@@ -137,6 +139,7 @@ interface WasmExports {
   update(P: number, S: number, rows: number, cols: number, eta: number, decay: number, sc: number, inp: number, xPre: number, xPost: number, pre: number, post: number): void;
   matVec(W: number, rows: number, cols: number, x: number, out: number): void;
   matTVec(W: number, rows: number, cols: number, g: number, out: number): void;
+  silu(z: number, out: number, slope: number, withSlope: number, n: number): void;
 }
 
 let wasm: WasmExports | null | undefined;
@@ -173,6 +176,7 @@ function wasmLoops(w: WasmExports): Loops {
       w.update(P.p, S.p, rows, cols, eta, decay, sc.p + 4 * scAt, inp.p + 4 * inpAt, xPre.p, xPost.p, pre.p, post.p),
     matVec: (W, rows, cols, x, xAt, out) => w.matVec(W.p, rows, cols, x.p + 4 * xAt, out.p),
     matTVec: (W, rows, cols, g, out) => w.matTVec(W.p, rows, cols, g.p, out.p),
+    silu: (z, out, outAt, slope, n) => w.silu(z.p, out.p + 4 * outAt, slope ? slope.p : 0, slope ? 1 : 0, n),
   };
 }
 
@@ -266,6 +270,10 @@ export function memoryScanCpu(x: MemoryScanArrays, dims: MemoryScanDims, dtype: 
 
   /** Writes M's output for the last layer's pre-activation f and input row x into out at offset. */
   const finishInto = (f: Vec, target: TypedArray, offset: number): void => {
+    if (!norm && !residual) {
+      target.set(f.subarray(0, dout), offset);
+      return;
+    }
     const g = fOut.a;
     if (norm) layerNorm(f, g, dout);
     else for (let i = 0; i < dout; i++) g[i] = f[i]!;
@@ -294,14 +302,18 @@ export function memoryScanCpu(x: MemoryScanArrays, dims: MemoryScanDims, dtype: 
         snapped = true;
       }
       const n = Math.min(chunk, tokens - start);
+      const first = mem * tokens + start;
+      const in0 = inputs[0]!.a;
+      in0.set(x.k.subarray(first * din, (first + n) * din));
       // 1. Surprise of each token of the chunk at the chunk-start weights.
       for (let s = 0; s < n; s++) {
-        const t = mem * tokens + start + s;
-        const in0 = inputs[0]!.a;
-        for (let i = 0; i < din; i++) in0[s * din + i] = x.k[t * din + i]!;
+        const t = first + s;
         for (let l = 0; l < depth; l++) {
           loops.matVec(P[l]!, rowsOf[l]!, colsOf[l]!, inputs[l]!, s * colsOf[l]!, zs[l]!);
-          if (l < last) activate(gelu, zs[l]!.a, inputs[l + 1]!.a, s * rowsOf[l]!, slopes[l]!.a, rowsOf[l]!);
+          if (l < last) {
+            if (!gelu && loops.silu) loops.silu(zs[l]!, inputs[l + 1]!, s * rowsOf[l]!, slopes[l]!, rowsOf[l]!);
+            else activate(gelu, zs[l]!.a, inputs[l + 1]!.a, s * rowsOf[l]!, slopes[l]!.a, rowsOf[l]!);
+          }
         }
         // Loss and dOut = 2 (M(k) - v), then back through the norm and the layers.
         const f = zs[last]!.a;
@@ -321,11 +333,14 @@ export function memoryScanCpu(x: MemoryScanArrays, dims: MemoryScanDims, dtype: 
         for (let l = last; l >= 0; l--) {
           const o = rowsOf[l]!;
           const sc = scaled[l]!.a;
-          for (let r = 0; r < o; r++) sc[s * o + r] = th * g[r]!;
+          const at = s * o;
+          for (let r = 0; r < o; r++) sc[at + r] = th * g[r]!;
           if (l > 0) {
-            loops.matTVec(P[l]!, o, colsOf[l]!, grad, back);
+            const cols = colsOf[l]!;
+            loops.matTVec(P[l]!, o, cols, grad, back);
             const slope = slopes[l - 1]!.a;
-            for (let j = 0; j < colsOf[l]!; j++) g[j] = back.a[j]! * slope[j]!;
+            const b = back.a;
+            for (let j = 0; j < cols; j++) g[j] = b[j]! * slope[j]!;
           }
         }
       }
@@ -334,7 +349,7 @@ export function memoryScanCpu(x: MemoryScanArrays, dims: MemoryScanDims, dtype: 
         const t = mem * tokens + start + s;
         const eta = x.eta[t]!;
         const decay = 1 - x.alpha[t]!;
-        for (let i = 0; i < din; i++) qRow.a[i] = x.q[t * din + i]!;
+        qRow.a.set(x.q.subarray(t * din, (t + 1) * din));
         let xPre = qRow;
         let xPost = qRow;
         for (let l = 0; l < depth; l++) {
@@ -342,8 +357,13 @@ export function memoryScanCpu(x: MemoryScanArrays, dims: MemoryScanDims, dtype: 
           const c = colsOf[l]!;
           loops.update(P[l]!, S[l]!, o, c, eta, decay, scaled[l]!, s * o, inputs[l]!, s * c, xPre, xPost, zPre[l]!, zPost[l]!);
           if (l < last) {
-            activate(gelu, zPre[l]!.a, hPre[l]!.a, 0, null, o);
-            activate(gelu, zPost[l]!.a, hPost[l]!.a, 0, null, o);
+            if (!gelu && loops.silu) {
+              loops.silu(zPre[l]!, hPre[l]!, 0, null, o);
+              loops.silu(zPost[l]!, hPost[l]!, 0, null, o);
+            } else {
+              activate(gelu, zPre[l]!.a, hPre[l]!.a, 0, null, o);
+              activate(gelu, zPost[l]!.a, hPost[l]!.a, 0, null, o);
+            }
             xPre = hPre[l]!;
             xPost = hPost[l]!;
           }

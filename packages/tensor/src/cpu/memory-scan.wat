@@ -1,5 +1,5 @@
 ;; Float32 SIMD inner loops of the fused neural-memory scan (cpu/memory-scan.ts). Row-major
-;; matrices [rows, cols] with cols a multiple of 4; all pointers are byte offsets into the
+;; matrices [rows, cols] with rows and cols multiples of 4; all pointers are byte offsets into the
 ;; module's own memory, which the host lays out. Assembled by
 ;; scripts/build-memory-scan-wasm.ts into memory-scan-wasm.generated.ts (base64).
 (module
@@ -11,7 +11,8 @@
       (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
       (f32.add (f32x4.extract_lane 2 (local.get $v)) (f32x4.extract_lane 3 (local.get $v)))))
 
-  ;; One token's update of P and S fused with both readings, row by row:
+  ;; One token's update of P and S fused with both readings, two rows at a time (rows even),
+  ;; so the column vectors (xPre, xPost, inp) are loaded once for both:
   ;;   pre[r]  = P[r] . xPre                    (before the update)
   ;;   S[r]    = eta S[r] - sc[r] inp
   ;;   P[r]    = decay P[r] + S[r]
@@ -20,7 +21,9 @@
     (param $P i32) (param $S i32) (param $rows i32) (param $cols i32) (param $eta f32) (param $decay f32)
     (param $sc i32) (param $inp i32) (param $xPre i32) (param $xPost i32) (param $pre i32) (param $post i32)
     (local $r i32) (local $j i32) (local $rowBytes i32) (local $p v128) (local $s v128) (local $pn v128)
-    (local $a v128) (local $b v128) (local $c v128) (local $ve v128) (local $vd v128) (local $at i32)
+    (local $a0 v128) (local $b0 v128) (local $a1 v128) (local $b1 v128) (local $c0 v128) (local $c1 v128)
+    (local $ve v128) (local $vd v128) (local $at i32) (local $xa v128) (local $xb v128) (local $in v128)
+    (local $P1 i32) (local $S1 i32)
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 2)))
     (local.set $ve (f32x4.splat (local.get $eta)))
     (local.set $vd (f32x4.splat (local.get $decay)))
@@ -28,30 +31,51 @@
     (block $rowsDone
       (loop $rowLoop
         (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
-        (local.set $c (f32x4.splat (f32.load (i32.add (local.get $sc) (i32.shl (local.get $r) (i32.const 2))))))
-        (local.set $a (v128.const i32x4 0 0 0 0))
-        (local.set $b (v128.const i32x4 0 0 0 0))
+        (local.set $at (i32.shl (local.get $r) (i32.const 2)))
+        (local.set $c0 (f32x4.splat (f32.load (i32.add (local.get $sc) (local.get $at)))))
+        (local.set $c1 (f32x4.splat (f32.load offset=4 (i32.add (local.get $sc) (local.get $at)))))
+        (local.set $P1 (i32.add (local.get $P) (local.get $rowBytes)))
+        (local.set $S1 (i32.add (local.get $S) (local.get $rowBytes)))
+        (local.set $a0 (v128.const i32x4 0 0 0 0))
+        (local.set $b0 (v128.const i32x4 0 0 0 0))
+        (local.set $a1 (v128.const i32x4 0 0 0 0))
+        (local.set $b1 (v128.const i32x4 0 0 0 0))
         (local.set $j (i32.const 0))
         (block $colsDone
           (loop $colLoop
             (br_if $colsDone (i32.ge_u (local.get $j) (local.get $rowBytes)))
+            (local.set $xa (v128.load (i32.add (local.get $xPre) (local.get $j))))
+            (local.set $xb (v128.load (i32.add (local.get $xPost) (local.get $j))))
+            (local.set $in (v128.load (i32.add (local.get $inp) (local.get $j))))
+            ;; row r
             (local.set $p (v128.load (i32.add (local.get $P) (local.get $j))))
-            (local.set $a (f32x4.add (local.get $a) (f32x4.mul (local.get $p) (v128.load (i32.add (local.get $xPre) (local.get $j))))))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $p) (local.get $xa))))
             (local.set $s (f32x4.sub
               (f32x4.mul (local.get $ve) (v128.load (i32.add (local.get $S) (local.get $j))))
-              (f32x4.mul (local.get $c) (v128.load (i32.add (local.get $inp) (local.get $j))))))
+              (f32x4.mul (local.get $c0) (local.get $in))))
             (v128.store (i32.add (local.get $S) (local.get $j)) (local.get $s))
             (local.set $pn (f32x4.add (f32x4.mul (local.get $vd) (local.get $p)) (local.get $s)))
             (v128.store (i32.add (local.get $P) (local.get $j)) (local.get $pn))
-            (local.set $b (f32x4.add (local.get $b) (f32x4.mul (local.get $pn) (v128.load (i32.add (local.get $xPost) (local.get $j))))))
+            (local.set $b0 (f32x4.add (local.get $b0) (f32x4.mul (local.get $pn) (local.get $xb))))
+            ;; row r + 1
+            (local.set $p (v128.load (i32.add (local.get $P1) (local.get $j))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $p) (local.get $xa))))
+            (local.set $s (f32x4.sub
+              (f32x4.mul (local.get $ve) (v128.load (i32.add (local.get $S1) (local.get $j))))
+              (f32x4.mul (local.get $c1) (local.get $in))))
+            (v128.store (i32.add (local.get $S1) (local.get $j)) (local.get $s))
+            (local.set $pn (f32x4.add (f32x4.mul (local.get $vd) (local.get $p)) (local.get $s)))
+            (v128.store (i32.add (local.get $P1) (local.get $j)) (local.get $pn))
+            (local.set $b1 (f32x4.add (local.get $b1) (f32x4.mul (local.get $pn) (local.get $xb))))
             (local.set $j (i32.add (local.get $j) (i32.const 16)))
             (br $colLoop)))
-        (local.set $at (i32.shl (local.get $r) (i32.const 2)))
-        (f32.store (i32.add (local.get $pre) (local.get $at)) (call $hsum (local.get $a)))
-        (f32.store (i32.add (local.get $post) (local.get $at)) (call $hsum (local.get $b)))
-        (local.set $P (i32.add (local.get $P) (local.get $rowBytes)))
-        (local.set $S (i32.add (local.get $S) (local.get $rowBytes)))
-        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (f32.store (i32.add (local.get $pre) (local.get $at)) (call $hsum (local.get $a0)))
+        (f32.store (i32.add (local.get $post) (local.get $at)) (call $hsum (local.get $b0)))
+        (f32.store offset=4 (i32.add (local.get $pre) (local.get $at)) (call $hsum (local.get $a1)))
+        (f32.store offset=4 (i32.add (local.get $post) (local.get $at)) (call $hsum (local.get $b1)))
+        (local.set $P (i32.add (local.get $P1) (local.get $rowBytes)))
+        (local.set $S (i32.add (local.get $S1) (local.get $rowBytes)))
+        (local.set $r (i32.add (local.get $r) (i32.const 2)))
         (br $rowLoop))))
 
   ;; out[r] = W[r] . x
@@ -104,4 +128,43 @@
         (local.set $W (i32.add (local.get $W) (local.get $rowBytes)))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $rowLoop))))
+  ;; exp(x) in float32 for each lane: x = k ln2 + r (k nearest, Cody-Waite ln2 split,
+  ;; |r| <= ln2 / 2), exp(r) by its degree-6 Taylor polynomial (truncation ~1e-7 relative),
+  ;; times 2^k built from the exponent bits. x is clamped to [-87, 88] (no overflow, no denormals).
+  (func $exp (param $x v128) (result v128)
+    (local $k v128) (local $r v128) (local $p v128)
+    (local.set $x (f32x4.max (f32x4.min (local.get $x) (v128.const f32x4 88 88 88 88)) (v128.const f32x4 -87 -87 -87 -87)))
+    (local.set $k (f32x4.nearest (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))))
+    (local.set $r (f32x4.sub (local.get $x) (f32x4.mul (local.get $k) (v128.const f32x4 0.693145751953125 0.693145751953125 0.693145751953125 0.693145751953125))))
+    (local.set $r (f32x4.sub (local.get $r) (f32x4.mul (local.get $k) (v128.const f32x4 1.428606765330187e-06 1.428606765330187e-06 1.428606765330187e-06 1.428606765330187e-06))))
+    (local.set $p (v128.const f32x4 0.0013888889 0.0013888889 0.0013888889 0.0013888889))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 0.008333334 0.008333334 0.008333334 0.008333334)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 0.041666668 0.041666668 0.041666668 0.041666668)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 0.16666667 0.16666667 0.16666667 0.16666667)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 0.5 0.5 0.5 0.5)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1 1 1 1)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1 1 1 1)))
+    (f32x4.mul (local.get $p)
+      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+
+  ;; out = silu(z) = z sigmoid(z); when $withSlope, slope = sigmoid(z) (1 + z (1 - sigmoid(z))). n a multiple of 4.
+  (func (export "silu") (param $z i32) (param $out i32) (param $slope i32) (param $withSlope i32) (param $n i32)
+    (local $j i32) (local $bytes i32) (local $x v128) (local $s v128)
+    (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $j (i32.const 0))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $j) (local.get $bytes)))
+        (local.set $x (v128.load (i32.add (local.get $z) (local.get $j))))
+        (local.set $s (f32x4.div (v128.const f32x4 1 1 1 1)
+          (f32x4.add (v128.const f32x4 1 1 1 1) (call $exp (f32x4.neg (local.get $x))))))
+        (v128.store (i32.add (local.get $out) (local.get $j)) (f32x4.mul (local.get $x) (local.get $s)))
+        (if (local.get $withSlope)
+          (then
+            (v128.store (i32.add (local.get $slope) (local.get $j))
+              (f32x4.mul (local.get $s)
+                (f32x4.add (v128.const f32x4 1 1 1 1)
+                  (f32x4.mul (local.get $x) (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $s))))))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $next))))
 )
