@@ -6,7 +6,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  CHECKPOINT_FILES, CheckpointError, createModel, defineConfig, hasCheckpoint, inspectCheckpoint, loadCheckpoint, parseTrainerState,
+  CHECKPOINT_FILES, CheckpointError, checkHeaderFits, createModel, defineConfig, hasCheckpoint, inspectCheckpoint, loadCheckpoint, parseTrainerState,
   type CheckpointInspection, type LanguageModel, type ModelConfig, type ModelConfigInput, type TrainerState,
 } from '@titans/models';
 import type { Tokenizer } from '@titans/data';
@@ -17,6 +17,9 @@ import { checkModelFits } from './limits.js';
 import { readUserJson } from './paths.js';
 import { parseRunConfig, type RunConfig, type TokenizerChoice } from './run-config.js';
 import { RUN_FILE, tokenizerFor } from './training.js';
+
+/** Up to this many parameters, the summary checks every tensor's name and shape (not just the total). */
+const SHAPE_CHECK_PARAMETERS = 2 ** 22;
 
 export interface CheckpointSummary {
   readonly dir: string;
@@ -67,6 +70,17 @@ export async function readCheckpointSummary(path: string, context: CommandContex
   const held = inspection.model.entries.reduce((n, e) => n + e.shape.reduce((a, b) => a * b, 1), 0);
   if (held !== parameters) {
     throw new UsageError(`${path}/${CHECKPOINT_FILES.model}: holds ${grouped(held)} values but ${CHECKPOINT_FILES.config} describes a model of ${grouped(parameters)} parameters`);
+  }
+  // Names and shapes as the loader checks them, from a model built for the purpose when it is small.
+  if (parameters <= SHAPE_CHECK_PARAMETERS) {
+    const probe = createModel(config);
+    try {
+      checkHeaderFits(probe, inspection.model, join(dir, CHECKPOINT_FILES.model));
+    } catch (error) {
+      throw new UsageError(checkpointMessage(path, error));
+    } finally {
+      for (const p of probe.parameters()) p.dispose();
+    }
   }
   let run: RunConfig | null = null;
   const runFile = join(dir, RUN_FILE);

@@ -6,7 +6,7 @@ import {
   evaluatePasskey as evaluatePasskeyGrid, evaluatePerplexity, heatmapSvg, passkeyAccuracyMatrix,
   type PasskeyPrompt, type PasskeyPromptOptions, type PasskeyResult, type PerplexityResult,
 } from '@titans/eval';
-import { asGenerativeModel, releaseModelState, type LanguageModel } from '@titans/models';
+import { NonFiniteOutputError, asGenerativeModel, releaseModelState, type LanguageModel } from '@titans/models';
 import { crossEntropy, noGrad, tensor, tidy } from '@titans/tensor';
 import { UsageError } from './command.js';
 import { createProgress } from './progress.js';
@@ -99,6 +99,9 @@ export async function streamLogProbs(model: LanguageModel, tokens: Int32Array, c
       state = step.state;
       const nll = await step.nll.data();
       step.nll.dispose();
+      for (let i = 0; i < length; i++) {
+        if (!Number.isFinite(nll[i]!)) throw new NonFiniteOutputError(`perplexity: the model's loss at token ${start + i} is ${nll[i]}; its weights are corrupt or overflow`);
+      }
       for (let i = 0; i < length; i++) out[start + i] = -nll[i]!;
       onProgress?.(start + length);
     }

@@ -1,6 +1,6 @@
 // The `titans` command line: finds the subcommand and runs it. A new subcommand is a
 // module in ./commands exporting a `Command`, added to the list below.
-import { CheckpointError, CheckpointSaveError, TrainingDivergedError } from '@titans/models';
+import { CheckpointError, CheckpointSaveError, NonFiniteOutputError, TrainingDivergedError } from '@titans/models';
 import { EXIT, UsageError, userDirectory, type Command, type CommandContext } from './command.js';
 import { verifyMemory } from './commands/verify-memory.js';
 import { benchCommand } from './commands/bench.js';
@@ -97,6 +97,7 @@ export function expectedFailure(error: unknown): { message: string; code: number
   if (error instanceof UsageError) return { message: error.message, code: EXIT.usage };
   if (error instanceof CheckpointError) return { message: firstLine(error.message), code: EXIT.usage };
   if (error instanceof TrainingDivergedError || error instanceof CheckpointSaveError) return { message: firstLine(error.message.replace(/^train: /, '')), code: EXIT.failed };
+  if (error instanceof NonFiniteOutputError) return { message: firstLine(error.message), code: EXIT.failed };
   const code = (error as NodeJS.ErrnoException | null)?.code;
   if (typeof code === 'string' && (INPUT_ERRNOS.has(code) || MACHINE_ERRNOS.has(code))) {
     return { message: firstLine((error as Error).message), code: INPUT_ERRNOS.has(code) ? EXIT.usage : EXIT.failed };

@@ -24,6 +24,19 @@ function argmaxOf(values: ArrayLike<number>): number {
   return best;
 }
 
+/** The model produced NaN or infinite outputs (weights that overflow or are corrupt): nothing downstream is meaningful. */
+export class NonFiniteOutputError extends Error {
+  override readonly name = 'NonFiniteOutputError';
+}
+
+/** One subtraction per value: v - v is 0 exactly when v is finite. */
+function checkFinite(values: ArrayLike<number>, where: string): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v - v !== 0) throw new NonFiniteOutputError(`${where}: the model's outputs are not finite (${v} at index ${i}); its weights are corrupt or overflow`);
+  }
+}
+
 /**
  * Draws a token id from one row of logits. Filters apply in the order temperature,
  * top-k, top-p, min-p; each works on what the previous one kept.
@@ -111,6 +124,7 @@ export async function* streamTokens(model: LanguageModel, prompt: ArrayLike<numb
       state = out.state;
       logits = await out.last.data();
       out.last.dispose();
+      checkFinite(logits, 'generate');
     };
     for (let at = 0; at < ids.length; at += chunk) await advance(ids.slice(at, at + chunk));
     for (let i = 0; i < options.maxNewTokens; i++) {
@@ -192,8 +206,10 @@ async function scan(
       }));
       releaseModelState(state, out.state);
       state = out.state;
-      consume(await out.result.data(), start, length);
+      const values = await out.result.data();
       out.result.dispose();
+      checkFinite(values, `scoring tokens ${start}..${start + length}`);
+      consume(values, start, length);
     }
   } finally {
     releaseModelState(state);

@@ -8,7 +8,7 @@ export {
   type ForwardResult, type LanguageModel, type ModelState,
 } from './model.js';
 export {
-  asGenerativeModel, asNextTokenModel, asScoringModel, generate, sampleToken, streamTokens,
+  NonFiniteOutputError, asGenerativeModel, asNextTokenModel, asScoringModel, generate, sampleToken, streamTokens,
   type AdapterOptions, type GenerationOptions, type GenerativeModel, type NextTokenModel, type SamplingOptions, type ScoringModel,
 } from './generate.js';
 export { Block, MlpSublayer, type BlockOutput } from './blocks/block.js';

@@ -80,10 +80,32 @@ export const nodeFileSystem: CheckpointFileSystem = {
       throw error;
     }
   },
-  makeDirectory: async (dir) => {
-    await fs.mkdir(dir, { recursive: true });
-  },
+  makeDirectory: (dir) => makeDirectories(dir),
 };
+
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdir loops forever where a parent
+ * exists but refuses children with ENOENT (/proc), so each missing level is made alone.
+ */
+async function makeDirectories(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let at = path.resolve(dir); ; at = path.dirname(at)) {
+    try {
+      if ((await fs.stat(at)).isDirectory()) break;
+      throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${dir}' (${at} is a file)`), { code: 'ENOTDIR' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || path.dirname(at) === at) throw error;
+      missing.unshift(at);
+    }
+  }
+  for (const level of missing) {
+    try {
+      await fs.mkdir(level);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+}
 
 export const CHECKPOINT_FILES = {
   model: 'model.safetensors',
@@ -513,7 +535,7 @@ export async function loadCheckpoint(dir: string, options: LoadCheckpointOptions
 }
 
 /** Refuses a weights file whose header does not describe the model (names, shapes, dtypes), before its data is read. */
-function checkHeaderFits(model: NamedParameters, header: SafetensorsHeader, file: string): void {
+export function checkHeaderFits(model: NamedParameters, header: SafetensorsHeader, file: string): void {
   const empty = new Float32Array(0);
   const described: Record<string, HostTensor> = Object.create(null) as Record<string, HostTensor>;
   for (const e of header.entries) described[e.name] = { dtype: e.dtype, shape: e.shape, data: empty };
@@ -665,7 +687,7 @@ function processIsAlive(pid: number): boolean {
  * Readers never take it: they do not write.
  */
 export async function lockCheckpoint(dir: string): Promise<CheckpointLock> {
-  await fs.mkdir(dir, { recursive: true });
+  await makeDirectories(dir);
   const key = await fs.realpath(dir);
   const file = path.join(key, LOCK_FILE);
   const existing = heldLocks.get(key);
