@@ -230,7 +230,7 @@ describe('gradients through toBackend', () => {
 
 describe('found by the property suite', () => {
   test('attention with no queries or no keys has gradients of gradients (the composite form used max over no keys)', () => {
-    for (const [tq, tk] of [[0, 0], [0, 2], [2, 0]] as const) {
+    for (const [tq, tk] of [[0, 0], [0, 2], [2, 0], [2, 3]] as const) {
       const q = r64([1, tq, 2], 1);
       const kv = r64([1, tk, 2], 2);
       q.requiresGrad = true;
@@ -240,7 +240,16 @@ describe('found by the property suite', () => {
       const grads = gradients(ops.sum(ops.square(out)), [q, kv], { createGraph: true });
       expect(grads.map((g) => g.shape)).toEqual([[1, tq, 2], [1, tk, 2]]);
       const naive = ops.naiveAttention(q, kv, kv, { causal: false });
-      expect(Array.from(naive.dataSync())).toEqual(new Array(tq * 2).fill(0));
+      if (tk === 0) expect(Array.from(naive.dataSync())).toEqual(new Array(tq * 2).fill(0));
+      else expect(naive).toBeAllclose(out, { rtol: 1e-12 });
     }
   });
+});
+
+test('attention with a head size of 0 is softmax of equal scores: the mean of the visible values', () => {
+  const q = ops.zeros([1, 2, 0], { dtype: 'float64' });
+  const v = f64([1, 2, 3, 4], [1, 2, 2]);
+  expect(Array.from(ops.attention(q, q, v).dataSync())).toEqual([1, 2, 2, 3]);
+  expect(Array.from(ops.attention(q, q, v, { causal: false }).dataSync())).toEqual([2, 3, 2, 3]);
+  expect(ops.attention(v, v, ops.zeros([1, 2, 0], { dtype: 'float64' })).shape).toEqual([1, 2, 0]);
 });

@@ -18,28 +18,42 @@ beforeAll(async () => {
 });
 afterAll(() => gpu?.destroy());
 
-/** The program's output and the gradients of sum(output * w) for a fixed w, read back. */
-async function evaluate(p: Program, backend: Backend, withGrad: boolean): Promise<Float64Array[]> {
+type Order = 0 | 1 | 2;
+
+/** A fixed random tensor of `shape` (the cotangent w, the direction v). */
+function fixed(p: Program, shape: readonly number[], salt: number, backend: Backend): Tensor {
+  return programInputs({ ...p, shape, layouts: ['contiguous', 'contiguous'], seed: p.seed + salt }, 'float32', backend)[0]!;
+}
+
+/**
+ * The program's output, the gradients of L = sum(output * w) for a fixed w (order >= 1) and
+ * the gradients of sum(grad L . v) for fixed v (order 2: grad of grad), read back.
+ */
+async function evaluate(p: Program, backend: Backend, order: Order): Promise<Float64Array[]> {
   const [x, y] = programInputs(p, 'float32', backend);
-  x!.requiresGrad = withGrad;
-  y!.requiresGrad = withGrad;
+  x!.requiresGrad = order > 0;
+  y!.requiresGrad = order > 0;
   const out: Tensor = runProgram(p, x!, y!);
   const results = [Float64Array.from(await out.data())];
-  if (withGrad && out.requiresGrad) {
-    const w = programInputs({ ...p, shape: out.shape, layouts: ['contiguous', 'contiguous'], seed: p.seed + 1 }, 'float32', backend)[0]!;
-    for (const g of gradients(sum(mul(out, w)), [x!, y!])) results.push(Float64Array.from(await g.data()));
+  if (order === 0 || !out.requiresGrad) return results;
+  const loss = sum(mul(out, fixed(p, out.shape, 1, backend)));
+  const grads = gradients(loss, [x!, y!], { createGraph: order === 2 });
+  for (const g of grads) results.push(Float64Array.from(await g.data()));
+  if (order === 2) {
+    const s = grads.map((g, i) => sum(mul(g, fixed(p, g.shape, 2 + i, backend)))).reduce((a, b) => a.add(b));
+    if (s.requiresGrad) for (const h of gradients(s, [x!, y!])) results.push(Float64Array.from(await h.data()));
   }
   return results;
 }
 
-function property(name: string, runs: number, withGrad: boolean): void {
+function property(name: string, runs: number, order: Order): void {
   const params = propertyParameters(runs);
   test(`${name} (seed ${params.seed}, ${params.numRuns} programs)`, async () => {
     await fc.assert(
-      fc.asyncProperty(programArbitrary({ ops: withGrad ? undefined : ALL_OPS, maxDim: 4 }), async (p) => {
-        const actual = await evaluate(p, gpu, withGrad);
-        const expected = await evaluate(p, cpuBackend, withGrad);
-        const what = ['output', 'gradient of input 0', 'gradient of input 1'];
+      fc.asyncProperty(programArbitrary({ ops: order === 0 ? ALL_OPS : undefined, maxDim: order === 2 ? 3 : 4, maxSteps: order === 2 ? 6 : 8 }), async (p) => {
+        const actual = await evaluate(p, gpu, order);
+        const expected = await evaluate(p, cpuBackend, order);
+        const what = ['output', 'gradient of input 0', 'gradient of input 1', 'second derivative (input 0)', 'second derivative (input 1)'];
         if (actual.length !== expected.length) throw new Error(`WebGPU gave ${actual.length} results, the CPU ${expected.length}\n${describeProgram(p)}`);
         expected.forEach((e, i) => {
           const r = allclose(actual[i]!, e, { rtol: 2e-3, atol: 2e-4, equalNan: true });
@@ -52,6 +66,7 @@ function property(name: string, runs: number, withGrad: boolean): void {
 }
 
 describe('random programs: WebGPU agrees with the CPU', () => {
-  property('forward values, every op', 25, false);
-  property('forward values and first derivatives, smooth ops', 20, true);
+  property('forward values, every op', 25, 0);
+  property('forward values and first derivatives, smooth ops', 20, 1);
+  property('second derivatives (grad of grad), smooth ops', 8, 2);
 });

@@ -242,7 +242,8 @@ export interface AttentionCallOptions {
 
 function resolveAttention(q: Tensor, options: AttentionCallOptions): AttentionOptions {
   return {
-    scale: options.scale ?? 1 / Math.sqrt(q.shape[q.ndim - 1]!),
+    // A head size of 0 has scores of 0 (not 0 * Infinity): attention then averages the visible values.
+    scale: options.scale ?? 1 / Math.sqrt(Math.max(q.shape[q.ndim - 1]!, 1)),
     causal: options.causal ?? true,
     window: options.window ?? 0,
     prefix: options.prefix ?? 0,
@@ -300,6 +301,9 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionCal
     throw new ShapeError(`attention: incompatible q ${formatShape(q.shape)}, k ${formatShape(k.shape)}, v ${formatShape(v.shape)}`);
   }
   const bh = lead.reduce((a, b) => a * b, 1);
+  // Empty axes (no queries, keys, batch, or a head or value size of 0) take the composite
+  // form: fused kernels assume non-empty tiles (WGSL has no arrays of size 0).
+  if (bh === 0 || tq === 0 || tk === 0 || d === 0 || dv === 0) return naiveAttention(q, k, v, options);
   const dims = { batchHeads: bh, queryLength: tq, keyLength: tk, headDim: d, valueDim: dv };
   const qc = contiguous(q);
   const kc = contiguous(k);

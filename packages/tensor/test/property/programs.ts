@@ -120,6 +120,72 @@ export const OPS: Readonly<Record<string, OpDef>> = {
   } },
   attention: { smooth: true, apply: (x, _o, a) => (x.ndim < 2 ? null : ops.attention(x, ops.tanh(x), x, { causal: a % 2 === 0 })) },
   attentionSelf: { smooth: true, apply: (x) => (x.ndim < 2 ? null : ops.attention(x, x, x, { causal: false })) },
+  variance: alongAxis((x, axis, b) => ops.variance(x, axis, b % 2 === 0)),
+  prod: alongAxis((x, axis, b) => ops.prod(ops.add(ops.sigmoid(x), 0.5), axis, b % 2 === 0)),
+  cumprod: alongAxis((x, axis, b) => ops.cumprod(ops.add(ops.sigmoid(x), 0.5), axis, b % 2 === 1)),
+  associativeScan: alongAxis((x, axis) => ops.associativeScan((p, q) => ops.add(p, q), x, axis)),
+  pad: alongAxis((x, axis, b) => ops.padAxis(x, axis, b % 2, (b >> 1) % 2)),
+  contiguous: unary(ops.contiguous),
+  squeeze: { smooth: true, apply: (x) => (x.shape.includes(1) ? ops.squeeze(x) : null) },
+  permute: { smooth: true, apply: (x, _o, a) => {
+    if (x.ndim < 2) return null;
+    const axes = x.shape.map((_, i) => i);
+    for (let i = axes.length - 1; i > 0; i--) {
+      const j = (a * (i + 3)) % (i + 1);
+      [axes[i], axes[j]] = [axes[j]!, axes[i]!];
+    }
+    return ops.permute(x, axes);
+  } },
+  mseLoss: binary((x, y) => ops.mseLoss(x, ops.tanh(y))),
+  rope: { smooth: true, apply: (x, _o, _a, b) => (x.ndim < 2 || x.shape[x.ndim - 1]! % 2 !== 0 ? null : ops.rope(x, b % 3)) },
+  heads: { smooth: true, apply: (x) => (x.ndim < 2 || x.ndim >= MAX_RANK || x.shape[x.ndim - 1]! % 2 !== 0 ? null : ops.mergeHeads(ops.tanh(ops.splitHeads(x, 2)))) },
+  causalConv1d: { smooth: true, apply: (x, _o, _a, b) => {
+    if (x.ndim < 2) return null;
+    const c = x.shape[x.ndim - 1]!;
+    const k = 1 + (b % 3);
+    const lead = x.shape.slice(0, -1).map((_, i) => i);
+    // A weight computed from x itself: the kernel's inputs depend on each other.
+    const column = ops.reshape(ops.tanh(ops.sum(x, lead)), [c, 1]);
+    const taps = tensor(Array.from({ length: k }, (_, j) => 0.3 * (j + 1)), [1, k], { dtype: x.dtype, backend: x.backend });
+    return ops.causalConv1d(x, ops.mul(column, taps), ops.reshape(ops.sin(column), [c]));
+  } },
+  indexSelect: alongAxis((x, axis, b) => {
+    const n = x.shape[axis]!;
+    if (n === 0) return null;
+    const idx = Array.from({ length: 1 + (b % 3) }, (_, i) => (b + 7 * i) % n);
+    return ops.indexSelect(x, axis, tensor(idx, [idx.length], { dtype: 'int32', backend: x.backend }));
+  }),
+  takeAlongLastAxis: { smooth: true, apply: (x, _o, _a, b) => {
+    if (x.ndim === 0 || x.shape[x.ndim - 1] === 0) return null;
+    const v = x.shape[x.ndim - 1]!;
+    const k = 1 + (b % 2);
+    const rows = x.size / v;
+    const idx = Array.from({ length: rows * k }, (_, i) => (5 * i + b) % v);
+    return ops.takeAlongLastAxis(x, tensor(idx, [...x.shape.slice(0, -1), k], { dtype: 'int32', backend: x.backend }));
+  } },
+  scatterAdd: { smooth: true, apply: (x, _o, _a, b) => {
+    if (x.ndim === 0) return null;
+    const m = 1 + (b % 4);
+    const idx = Array.from({ length: x.shape[0]! }, (_, i) => (3 * i + b) % m);
+    return ops.scatterAdd(x, tensor(idx, [idx.length], { dtype: 'int32', backend: x.backend }), m);
+  } },
+  crossEntropy: { smooth: true, apply: (x, _o, _a, b) => {
+    if (x.ndim === 0 || x.shape[x.ndim - 1] === 0) return null;
+    const v = x.shape[x.ndim - 1]!;
+    const lead = x.shape.slice(0, -1);
+    const n = lead.reduce((p, q) => p * q, 1);
+    const targets = Array.from({ length: n }, (_, i) => (i % 4 === 3 ? -100 : (i + b) % v));
+    const reduction = (['mean', 'sum', 'none'] as const)[b % 3]!;
+    return ops.crossEntropy(x, tensor(targets, lead, { dtype: 'int32', backend: x.backend }), { reduction });
+  } },
+  dropout: { smooth: true, apply: (x, _o, _a, b) => {
+    const noise = new Rng(b).uniformArray(x.size);
+    return ops.dropout(x, 0.3, tensor(x.dtype === 'float64' ? noise : Float32Array.from(noise), x.shape, { dtype: x.dtype, backend: x.backend }));
+  } },
+  attentionWindow: { smooth: true, apply: (x, _o, _a, b) => (x.ndim < 2 ? null : ops.attention(ops.sin(x), x, ops.tanh(x), { window: 1 + (b % 2), prefix: b % 2 })) },
+  naiveAttention: { smooth: true, apply: (x, _o, a) => (x.ndim < 2 ? null : ops.naiveAttention(x, x, ops.sin(x), { causal: a % 2 === 1 })) },
+  floor: unary(ops.floor, false),
+  sign: unary((x) => ops.mul(ops.sign(x), x), false),
   relu: unary(ops.relu, false),
   abs: unary(ops.abs, false),
   maximum: binary(ops.maximum, false),
