@@ -36,6 +36,8 @@ export interface LanguageModel extends nn.Module {
 
 export class TitansLanguageModel extends nn.Module implements LanguageModel {
   readonly config: ModelConfig;
+  /** `loss` depends on its tensors and the parameters only: training compiles its step. */
+  readonly compilable = true;
   readonly embedding: nn.Embedding;
   readonly blocks: Block[];
   readonly norm: nn.RMSNorm;

@@ -2,13 +2,22 @@
 // step the optimizer on a warmup + cosine schedule, evaluate, checkpoint. Everything a
 // step depends on (weights, optimizer slots, step, data position, RNG) is checkpointed, so
 // a run stopped at step k and resumed reproduces the uninterrupted run's losses bit for bit.
-import { Rng, add, gradients, mul, optim, tensor, tidy, tidyAsync, type Tensor } from '@titans/tensor';
+import { Rng, add, compile, gradients, mul, optim, tensor, tidy, tidyAsync, type Compiled, type Tensor } from '@titans/tensor';
 import {
   CheckpointError, firstNonFinite, hasCheckpoint, loadCheckpoint, lockCheckpoint, nodeFileSystem, recoverCheckpoint, saveCheckpoint, type CheckpointLock,
 } from '../checkpoint/index.js';
 import type {
   TrainingBatch, BatchSource, TrainOptions, TrainResult, TrainableModel, TrainableOptimizer, TrainerState,
 } from './types.js';
+
+/** A step's three phases as compiled functions (TrainOptions.compile). */
+interface CompiledStep {
+  /** [loss, ...gradients] of one micro-batch. */
+  readonly gradients: Compiled<[Tensor, Tensor], Tensor[]>;
+  /** [norm, ...clipped gradients]. */
+  readonly clip: Compiled<Tensor[], Tensor[]>;
+  readonly update: Compiled<Tensor[], Tensor[]>;
+}
 
 interface StepOutcome {
   loss: number;
@@ -74,6 +83,21 @@ export async function train<S = unknown>(options: TrainOptions<S>): Promise<Trai
   const priorMs = saved?.elapsedMs ?? 0;
   const rng = saved ? Rng.fromState(saved.rng) : new Rng(options.seed ?? 0);
   const resumedFrom = saved ? step : null;
+  const context = { step, microBatch: 0, rng };
+  const compiled: CompiledStep | null = (options.compile ?? model.compilable === true) ? {
+    gradients: compile((ids: Tensor, targets: Tensor): Tensor[] => {
+      const value = lossOf(model, ids, targets, context);
+      return [value, ...gradients(value, params)];
+    }),
+    clip: compile((...grads: Tensor[]): Tensor[] => {
+      const { grads: clipped, norm } = optim.clipGradNorm(grads, clipNorm > 0 ? clipNorm : Infinity);
+      return [norm, ...clipped];
+    }),
+    update: compile((...grads: Tensor[]): Tensor[] => {
+      optimizer.step(grads);
+      return [];
+    }),
+  } : null;
 
   // ------------------------------------------------------------ interruption
   const controller = new AbortController();
@@ -139,7 +163,8 @@ export async function train<S = unknown>(options: TrainOptions<S>): Promise<Trai
         break;
       }
       optimizer.lr = learningRate(step);
-      const outcome = await trainStep(model, optimizer, params, source, { step, accumulation, clipNorm, rng });
+      context.step = step;
+      const outcome = await trainStep(model, optimizer, params, source, { step, accumulation, clipNorm, rng, compiled, context });
       tokens += outcome.tokens;
       runTokens += outcome.tokens;
       step++;
@@ -174,6 +199,7 @@ export async function train<S = unknown>(options: TrainOptions<S>): Promise<Trai
   } finally {
     // An optimizer the loop built is the loop's to free; one from a factory stays the caller's.
     if (ownsOptimizer) optimizer.dispose?.();
+    if (compiled) for (const c of Object.values(compiled)) c.dispose();
     options.signal?.removeEventListener('abort', onAbort);
     if (sigint) process.off('SIGINT', onAbort);
     await lock?.release();
@@ -205,6 +231,15 @@ interface StepSettings {
   accumulation: number;
   clipNorm: number;
   rng: Rng;
+  compiled: CompiledStep | null;
+  /** The context passed to `loss` (the compiled gradient pass reads it from here). */
+  context: { step: number; microBatch: number; rng: Rng };
+}
+
+function lossOf(model: TrainableModel, ids: Tensor, targets: Tensor, context: { step: number; microBatch: number; rng: Rng }): Tensor {
+  const value = model.loss(ids, targets, { step: context.step, microBatch: context.microBatch, rng: context.rng });
+  if (value.size !== 1) throw new Error(`train: model.loss must return a scalar, got shape [${value.shape.join(', ')}]`);
+  return value;
 }
 
 /**
@@ -223,8 +258,12 @@ async function trainStep(model: TrainableModel, optimizer: TrainableOptimizer, p
         const shape = [batch.batchSize, batch.sequenceLength];
         const ids = tensor(batch.inputs, shape, { dtype: 'int32' });
         const targets = tensor(batch.targets, shape, { dtype: 'int32' });
-        const value = model.loss(ids, targets, { step: settings.step, microBatch, rng: settings.rng });
-        if (value.size !== 1) throw new Error(`train: model.loss must return a scalar, got shape [${value.shape.join(', ')}]`);
+        settings.context.microBatch = microBatch;
+        if (settings.compiled) {
+          const [value, ...grads] = settings.compiled.gradients(ids, targets);
+          return [value!, grads] as const;
+        }
+        const value = lossOf(model, ids, targets, settings.context);
         return [value, gradients(value, params)] as const;
       });
       if (lossSum === undefined || gradSum === undefined) {
@@ -242,11 +281,20 @@ async function trainStep(model: TrainableModel, optimizer: TrainableOptimizer, p
     const scale = 1 / settings.accumulation;
     const meanLoss = settings.accumulation === 1 ? lossSum! : mul(lossSum!, scale);
     const meanGrads = settings.accumulation === 1 ? gradSum! : gradSum!.map((g) => mul(g, scale));
-    const { grads, norm } = optim.clipGradNorm(meanGrads, settings.clipNorm > 0 ? settings.clipNorm : Infinity);
+    let grads: Tensor[];
+    let norm: Tensor;
+    if (settings.compiled) {
+      [norm, ...grads] = settings.compiled.clip(...meanGrads) as [Tensor, ...Tensor[]];
+    } else {
+      ({ grads, norm } = optim.clipGradNorm(meanGrads, settings.clipNorm > 0 ? settings.clipNorm : Infinity));
+    }
     const loss = (await meanLoss.data())[0]!;
     const gradNorm = (await norm.data())[0]!;
     const finite = Number.isFinite(loss) && Number.isFinite(gradNorm);
-    if (finite) optimizer.step(grads);
+    if (finite) {
+      if (settings.compiled) settings.compiled.update(...grads);
+      else optimizer.step(grads);
+    }
     return { loss, gradNorm, finite, tokens };
   });
 }

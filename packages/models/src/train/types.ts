@@ -40,6 +40,12 @@ export interface TrainableModel extends NamedParameters {
   readonly config?: object;
   /** Switch dropout and similar layers (nn.Module has both). */
   train?(on?: boolean): unknown;
+  /**
+   * True when `loss` is a function of its tensors and the parameters only (no host state,
+   * no use of the step context): the loop then compiles its step by default (see
+   * TrainOptions.compile). The package's models set it.
+   */
+  readonly compilable?: boolean;
   eval?(): unknown;
 }
 
@@ -104,6 +110,15 @@ export interface TrainOptions<S = unknown> {
   config?: object;
   /** Consecutive non-finite steps tolerated before training stops with an error (default 10). */
   maxSkippedSteps?: number;
+  /**
+   * Run the step as compiled functions (`compile` from @titans/tensor): the gradient pass,
+   * the clipping and the optimizer update are traced once and replayed, with the same
+   * results as eager steps on the CPU. Default: true for models that declare
+   * `compilable`, false otherwise (a loss that keeps host state, such as a call counter or
+   * noise drawn on the host from the step context, would be frozen by a compiled step).
+   * `false` is the eager opt-out.
+   */
+  compile?: boolean;
   /** File operations for checkpoints (tests inject failures here). */
   fileSystem?: CheckpointFileSystem;
   /**

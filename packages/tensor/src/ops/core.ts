@@ -3,6 +3,7 @@
 import type { Backend, BinaryOp, DType, ReduceOp, Storage, TypedArray, UnaryOp, View } from '../backend.js';
 import { arrayConstructor } from '../backend.js';
 import { SharedStorage, getBackend, isGradEnabled } from '../engine.js';
+import { isTracing } from '../compile/host.js';
 import {
   ShapeError, broadcastShapes, checkShape, contiguousStrides, formatShape, normalizeAxes, normalizeAxis, sizeOf,
 } from '../shape.js';
@@ -870,7 +871,9 @@ export function takeAlongLastAxis(x: Tensor, indices: Tensor): Tensor {
   }
   const k = indices.shape[indices.ndim - 1]!;
   const rows = sizeOf(lead);
-  if (indices.backend.syncRead) {
+  // Not inside compile()'s trace, where a host read is refused (the gather's own flat range
+  // check still applies there).
+  if (indices.backend.syncRead && !isTracing()) {
     // A flat gather cannot see an index that spills into the next row: check here.
     const values = indices.dataSync();
     const bad = values.findIndex((i) => i < 0 || i >= v);
