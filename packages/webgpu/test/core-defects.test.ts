@@ -55,3 +55,21 @@ describe('reductions over an empty batch on WebGPU', () => {
     expect((await loss.data())[0] === 0).toBe(true);
   });
 });
+
+describe('attention over empty axes on WebGPU (found by the property suite)', () => {
+  it('head size 0, value size 0, no queries, no keys: the CPU values, and the device stays usable', async () => {
+    const shapes: [number[], number[], number[]][] = [
+      [[1, 2, 0], [1, 3, 0], [1, 3, 2]], [[1, 2, 2], [1, 3, 2], [1, 3, 0]], [[1, 0, 2], [1, 3, 2], [1, 3, 2]],
+      [[1, 2, 2], [1, 0, 2], [1, 0, 2]], [[0, 2, 2], [0, 3, 2], [0, 3, 2]],
+    ];
+    for (const [qs, ks, vs] of shapes) {
+      const make = (shape: number[], seed: number, backend: ops.Backend): ops.Tensor => ops.randn(shape, seed, { backend });
+      const onGpu = ops.attention(make(qs, 1, gpu), make(ks, 2, gpu), make(vs, 3, gpu), { causal: false });
+      const onCpu = ops.attention(make(qs, 1, ops.cpuBackend), make(ks, 2, ops.cpuBackend), make(vs, 3, ops.cpuBackend), { causal: false });
+      expect(onGpu.shape).toEqual(onCpu.shape);
+      expect(await onGpu.data()).toBeAllclose(onCpu.dataSync(), { rtol: 1e-5, atol: 1e-6 });
+    }
+    const x = ops.randn([1, 4, 8], 4, { backend: gpu });
+    expect((await ops.attention(x, x, x).data()).every(Number.isFinite)).toBe(true);
+  });
+});
