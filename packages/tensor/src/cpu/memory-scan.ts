@@ -78,6 +78,10 @@ interface Loops {
   matVec(W: Buf, rows: number, cols: number, x: Buf, xAt: number, out: Buf): void;
   /** out = W^T g. */
   matTVec(W: Buf, rows: number, cols: number, g: Buf, out: Buf): void;
+  /** Optional fused backward step through layer l > 0: sc[scAt..] = th g, back = W^T g, g = back * slope. */
+  backStep?(W: Buf, rows: number, cols: number, g: Buf, back: Buf, slope: Buf, sc: Buf, scAt: number, th: number): void;
+  /** Optional sc[scAt..] = th g (rows entries). */
+  scale?(sc: Buf, scAt: number, g: Buf, th: number, rows: number): void;
   /** SiLU of z into out[outAt..] and its derivative into slope (when given); n a multiple of 4. Absent: `activate` runs. */
   silu?(z: Buf, out: Buf, outAt: number, slope: Buf | null, n: number): void;
 }
@@ -140,6 +144,8 @@ interface WasmExports {
   matVec(W: number, rows: number, cols: number, x: number, out: number): void;
   matTVec(W: number, rows: number, cols: number, g: number, out: number): void;
   silu(z: number, out: number, slope: number, withSlope: number, n: number): void;
+  backStep(W: number, rows: number, cols: number, g: number, back: number, slope: number, sc: number, th: number): void;
+  scale(out: number, g: number, th: number, n: number): void;
 }
 
 let wasm: WasmExports | null | undefined;
@@ -177,6 +183,8 @@ function wasmLoops(w: WasmExports): Loops {
     matVec: (W, rows, cols, x, xAt, out) => w.matVec(W.p, rows, cols, x.p + 4 * xAt, out.p),
     matTVec: (W, rows, cols, g, out) => w.matTVec(W.p, rows, cols, g.p, out.p),
     silu: (z, out, outAt, slope, n) => w.silu(z.p, out.p + 4 * outAt, slope ? slope.p : 0, slope ? 1 : 0, n),
+    backStep: (W, rows, cols, g, back, slope, sc, scAt, th) => w.backStep(W.p, rows, cols, g.p, back.p, slope.p, sc.p + 4 * scAt, th),
+    scale: (sc, scAt, g, th, rows) => w.scale(sc.p + 4 * scAt, g.p, th, rows),
   };
 }
 
@@ -271,7 +279,7 @@ export function memoryScanCpu(x: MemoryScanArrays, dims: MemoryScanDims, dtype: 
   /** Writes M's output for the last layer's pre-activation f and input row x into out at offset. */
   const finishInto = (f: Vec, target: TypedArray, offset: number): void => {
     if (!norm && !residual) {
-      target.set(f.subarray(0, dout), offset);
+      for (let i = 0; i < dout; i++) target[offset + i] = f[i]!;
       return;
     }
     const g = fOut.a;
@@ -332,8 +340,13 @@ export function memoryScanCpu(x: MemoryScanArrays, dims: MemoryScanDims, dtype: 
         const th = x.theta[t]!;
         for (let l = last; l >= 0; l--) {
           const o = rowsOf[l]!;
-          const sc = scaled[l]!.a;
           const at = s * o;
+          if (loops.backStep && loops.scale) {
+            if (l > 0) loops.backStep(P[l]!, o, colsOf[l]!, grad, back, slopes[l - 1]!, scaled[l]!, at, th);
+            else loops.scale(scaled[l]!, at, grad, th, o);
+            continue;
+          }
+          const sc = scaled[l]!.a;
           for (let r = 0; r < o; r++) sc[at + r] = th * g[r]!;
           if (l > 0) {
             const cols = colsOf[l]!;

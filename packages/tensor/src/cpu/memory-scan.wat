@@ -78,30 +78,78 @@
         (local.set $r (i32.add (local.get $r) (i32.const 2)))
         (br $rowLoop))))
 
-  ;; out[r] = W[r] . x
+  ;; out[r] = W[r] . x, four rows at a time (rows a multiple of 4): x is loaded once for the
+  ;; four, and the four accumulators are independent chains.
   (func (export "matVec") (param $W i32) (param $rows i32) (param $cols i32) (param $x i32) (param $out i32)
-    (local $r i32) (local $j i32) (local $rowBytes i32) (local $a v128)
+    (local $r i32) (local $j i32) (local $rowBytes i32) (local $xv v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $W1 i32) (local $W2 i32) (local $W3 i32)
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 2)))
     (local.set $r (i32.const 0))
     (block $rowsDone
       (loop $rowLoop
         (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
-        (local.set $a (v128.const i32x4 0 0 0 0))
+        (local.set $W1 (i32.add (local.get $W) (local.get $rowBytes)))
+        (local.set $W2 (i32.add (local.get $W1) (local.get $rowBytes)))
+        (local.set $W3 (i32.add (local.get $W2) (local.get $rowBytes)))
+        (local.set $a0 (v128.const i32x4 0 0 0 0))
+        (local.set $a1 (v128.const i32x4 0 0 0 0))
+        (local.set $a2 (v128.const i32x4 0 0 0 0))
+        (local.set $a3 (v128.const i32x4 0 0 0 0))
         (local.set $j (i32.const 0))
         (block $colsDone
           (loop $colLoop
             (br_if $colsDone (i32.ge_u (local.get $j) (local.get $rowBytes)))
-            (local.set $a (f32x4.add (local.get $a)
-              (f32x4.mul (v128.load (i32.add (local.get $W) (local.get $j))) (v128.load (i32.add (local.get $x) (local.get $j))))))
+            (local.set $xv (v128.load (i32.add (local.get $x) (local.get $j))))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (v128.load (i32.add (local.get $W) (local.get $j))) (local.get $xv))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (v128.load (i32.add (local.get $W1) (local.get $j))) (local.get $xv))))
+            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (v128.load (i32.add (local.get $W2) (local.get $j))) (local.get $xv))))
+            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (v128.load (i32.add (local.get $W3) (local.get $j))) (local.get $xv))))
             (local.set $j (i32.add (local.get $j) (i32.const 16)))
             (br $colLoop)))
-        (f32.store (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))) (call $hsum (local.get $a)))
-        (local.set $W (i32.add (local.get $W) (local.get $rowBytes)))
-        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (f32.store (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))) (call $hsum (local.get $a0)))
+        (f32.store offset=4 (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))) (call $hsum (local.get $a1)))
+        (f32.store offset=8 (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))) (call $hsum (local.get $a2)))
+        (f32.store offset=12 (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))) (call $hsum (local.get $a3)))
+        (local.set $W (i32.add (local.get $W3) (local.get $rowBytes)))
+        (local.set $r (i32.add (local.get $r) (i32.const 4)))
         (br $rowLoop))))
 
+  ;; The surprise's backward step through layer l > 0 for one token: sc = th g (rows entries),
+  ;; back = W^T g, then g = back * slope (cols entries, g overwritten).
+  (func (export "backStep") (param $W i32) (param $rows i32) (param $cols i32) (param $g i32) (param $back i32)
+    (param $slope i32) (param $sc i32) (param $th f32)
+    (call $scale (local.get $sc) (local.get $g) (local.get $th) (local.get $rows))
+    (call $matTVec (local.get $W) (local.get $rows) (local.get $cols) (local.get $g) (local.get $back))
+    (call $mulInto (local.get $g) (local.get $back) (local.get $slope) (local.get $cols)))
+
+  ;; out = th g (n a multiple of 4).
+  (func $scale (export "scale") (param $out i32) (param $g i32) (param $th f32) (param $n i32)
+    (local $j i32) (local $bytes i32) (local $t v128)
+    (local.set $t (f32x4.splat (local.get $th)))
+    (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $j (i32.const 0))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $j) (local.get $bytes)))
+        (v128.store (i32.add (local.get $out) (local.get $j)) (f32x4.mul (local.get $t) (v128.load (i32.add (local.get $g) (local.get $j)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $next))))
+
+  ;; out = a * b elementwise (n a multiple of 4).
+  (func $mulInto (param $out i32) (param $a i32) (param $b i32) (param $n i32)
+    (local $j i32) (local $bytes i32)
+    (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $j (i32.const 0))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $j) (local.get $bytes)))
+        (v128.store (i32.add (local.get $out) (local.get $j))
+          (f32x4.mul (v128.load (i32.add (local.get $a) (local.get $j))) (v128.load (i32.add (local.get $b) (local.get $j)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $next))))
+
   ;; out = W^T g (out has cols entries)
-  (func (export "matTVec") (param $W i32) (param $rows i32) (param $cols i32) (param $g i32) (param $out i32)
+  (func $matTVec (export "matTVec") (param $W i32) (param $rows i32) (param $cols i32) (param $g i32) (param $out i32)
     (local $r i32) (local $j i32) (local $rowBytes i32) (local $c v128)
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 2)))
     (local.set $j (i32.const 0))
