@@ -3,7 +3,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import {
-  CHECKPOINT_FILES, CheckpointError, CheckpointSaveError, TrainingDivergedError, countParameters, hasCheckpoint, progressLogger, type TrainResult,
+  CHECKPOINT_FILES, CheckpointError, CheckpointSaveError, TrainingDivergedError, countParameters, hasCheckpoint, lockCheckpoint, progressLogger,
+  type CheckpointLock, type TrainResult,
 } from '@titans/models';
 import { EXIT, UsageError, resolveUserPath, type Command, type CommandContext } from '../command.js';
 import { selectBackend } from '../backend.js';
@@ -157,7 +158,18 @@ export const trainCommand: Command = {
       // A run.json without a checkpoint is a first run that stopped before saving: it starts again.
       if (existsSync(join(dir, RUN_FILE))) context.err(`note: ${parsed.global.out ?? dir} holds a run that stopped before its first checkpoint; starting it again`);
     }
-    const backend = await selectBackend(parsed.global.backend);
+    // One writer per directory: a second trainer is refused here, before anything is printed or written.
+    let lock: CheckpointLock;
+    try {
+      lock = await lockCheckpoint(dir);
+    } catch (error) {
+      if (error instanceof CheckpointError) throw new UsageError(checkpointMessage(parsed.global.out ?? dir, error));
+      throw error;
+    }
+    const backend = await selectBackend(parsed.global.backend).catch(async (error: unknown) => {
+      await lock.release();
+      throw error;
+    });
     if (backend.note) context.err(backend.note);
     const controller = new AbortController();
     const release = interruptOnSigint(controller, context);
@@ -197,6 +209,7 @@ export const trainCommand: Command = {
     } finally {
       release();
       backend.close();
+      await lock.release();
     }
   },
 };
