@@ -74,83 +74,108 @@ export function castExpr(dtype: DType): string {
   return dtype === 'int32' ? 'Math.trunc(x)' : 'x';
 }
 
-/** Generates the loop of a fused group. */
+type SharedKernel = (
+  S: readonly (Storage | undefined)[], outIds: Int32Array, loadIds: Int32Array, uniIds: Int32Array, uniOffsets: Int32Array,
+  literals: Float64Array, shape: Int32Array, strides: Int32Array, offsets: Int32Array,
+) => void;
+
+/**
+ * Kernels by source. The source names no value, shape, stride, offset or constant (those are
+ * arguments), so groups that apply the same chain share one function, which V8 then
+ * optimises once for all of them.
+ */
+const kernelCache = new Map<string, SharedKernel>();
+const KERNEL_CACHE_LIMIT = 4096;
+
+/** Generates (or reuses) the loop of a fused group and binds it to the group's values. */
 export function generateKernel(group: FusedGroup): { kernel: FusedKernel; source: string } {
   const shape = group.shape;
-  const loads = new Map<string, { name: string; id: number; strides: readonly number[]; offset: number }>();
-  const hoisted = new Map<string, string>();
-  const head: string[] = [];
+  const loads = new Map<string, { index: number; id: number; strides: readonly number[]; offset: number }>();
+  const uniforms = new Map<string, { index: number; id: number; offset: number }>();
+  const literals: number[] = [];
   const term = (o: Operand): string => {
     switch (o.kind) {
       case 'register': return `r${o.id}`;
-      case 'literal': return literal(o.value);
-      case 'dynamic': {
-        const key = `${o.id}@${o.offset}`;
-        let name = hoisted.get(key);
-        if (!name) {
-          name = `u${hoisted.size}`;
-          hoisted.set(key, name);
-          head.push(`const ${name} = S[${o.id}].data[${o.offset}];`);
-        }
-        return name;
-      }
+      case 'literal':
+        literals.push(o.value);
+        return `L${literals.length - 1}`;
+      case 'dynamic':
       case 'load': {
-        if (o.strides.every((s, i) => s === 0 || shape[i] === 1)) {
+        if (o.kind === 'dynamic' || o.strides.every((st, i) => st === 0 || shape[i] === 1)) {
           const key = `${o.id}@${o.offset}`;
-          let name = hoisted.get(key);
-          if (!name) {
-            name = `u${hoisted.size}`;
-            hoisted.set(key, name);
-            head.push(`const ${name} = S[${o.id}].data[${o.offset}];`);
+          let u = uniforms.get(key);
+          if (!u) {
+            u = { index: uniforms.size, id: o.id, offset: o.offset };
+            uniforms.set(key, u);
           }
-          return name;
+          return `u${u.index}`;
         }
         const key = `${o.id}:${o.strides.join(',')}:${o.offset}`;
         let l = loads.get(key);
         if (!l) {
-          l = { name: `x${loads.size}`, id: o.id, strides: o.strides, offset: o.offset };
+          l = { index: loads.size, id: o.id, strides: o.strides, offset: o.offset };
           loads.set(key, l);
         }
-        return l.name;
+        return `x${l.index}`;
       }
     }
   };
-  const body: string[] = [];
-  // A register only stored (never read by a later op) skips the conversion: the typed
-  // array's store converts it the same way.
+  // Registers are named by their position in the group, so equal chains give equal sources.
+  const position = new Map<number, number>();
+  group.ops.forEach((op, i) => position.set(op.id, i));
   const read = new Set<number>();
   for (const op of group.ops) for (const o of op.operands) if (o.kind === 'register') read.add(o.id);
+  const body: string[] = [];
   for (const op of group.ops) {
     const names = ['x', 'y', 'z'];
-    const binds = op.operands.map((o, i) => `${names[i]} = ${term(o)}`).join(', ');
-    body.push(`let r${op.id}; { const ${binds}; r${op.id} = ${read.has(op.id) ? convert(op.expr, op.dtype) : `(${op.expr})`}; }`);
+    const binds = op.operands.map((o, i) => `${names[i]} = ${o.kind === 'register' ? `r${position.get(o.id)}` : term(o)}`).join(', ');
+    // A register only stored (never read by a later op) skips the conversion: the typed
+    // array's store converts it the same way.
+    const r = `r${position.get(op.id)}`;
+    body.push(`let ${r}; { const ${binds}; ${r} = ${read.has(op.id) ? convert(op.expr, op.dtype) : `(${op.expr})`}; }`);
   }
   const streams = [...loads.values()];
-  const outStrides = contiguousStrides(shape);
-  const c = collapse(shape, [outStrides, ...streams.map((s) => s.strides)]);
+  const c = collapse(shape, [contiguousStrides(shape), ...streams.map((st) => st.strides)]);
   const nd = c.shape.length;
+  const k = streams.length;
   const lines: string[] = [];
-  for (const id of group.outputs) lines.push(`const o${id} = S[${id}].data;`);
-  for (const s of streams) lines.push(`const a${s.name} = S[${s.id}].data;`);
-  lines.push(...head);
+  group.outputs.forEach((_, j) => lines.push(`const o${j} = S[outIds[${j}]].data;`));
+  for (let j = 0; j < k; j++) lines.push(`const a${j} = S[loadIds[${j}]].data;`);
+  for (let j = 0; j < uniforms.size; j++) lines.push(`const u${j} = S[uniIds[${j}]].data[uniOffsets[${j}]];`);
+  literals.forEach((_, j) => lines.push(`const L${j} = literals[${j}];`));
+  for (let d = 0; d < nd; d++) lines.push(`const n${d} = shape[${d}];`);
+  for (let j = 0; j < k; j++) for (let d = 0; d < nd; d++) lines.push(`const s${j}_${d} = strides[${j * nd + d}];`);
   lines.push('let p = 0;');
-  for (const [k, s] of streams.entries()) lines.push(`let q${k}_0 = ${s.offset};`);
+  for (let j = 0; j < k; j++) lines.push(`let q${j}_0 = offsets[${j}];`);
   for (let d = 0; d < nd; d++) {
-    for (let k = 0; k < streams.length; k++) lines.push(`let q${k}_${d + 1} = q${k}_${d};`);
-    lines.push(`for (let i${d} = 0; i${d} < ${c.shape[d]}; i${d}++) {`);
+    for (let j = 0; j < k; j++) lines.push(`let q${j}_${d + 1} = q${j}_${d};`);
+    lines.push(`for (let i${d} = 0; i${d} < n${d}; i${d}++) {`);
   }
-  for (const [k, s] of streams.entries()) lines.push(`const ${s.name} = a${s.name}[q${k}_${nd}];`);
+  for (let j = 0; j < k; j++) lines.push(`const x${j} = a${j}[q${j}_${nd}];`);
   lines.push(...body);
-  for (const id of group.outputs) lines.push(`o${id}[p] = r${id};`);
+  group.outputs.forEach((id, j) => lines.push(`o${j}[p] = r${position.get(id)};`));
   lines.push('p++;');
   for (let d = nd - 1; d >= 0; d--) {
-    for (let k = 0; k < streams.length; k++) {
-      const stride = c.strides[k + 1]![d]!;
-      if (stride !== 0) lines.push(`q${k}_${d + 1} += ${stride};`);
-    }
+    for (let j = 0; j < k; j++) lines.push(`q${j}_${d + 1} += s${j}_${d};`);
     lines.push('}');
   }
-  const source = `return function fused(S) {\n${lines.join('\n')}\n};`;
-  const kernel = new Function('erf', 'fr', source)(erf, Math.fround) as FusedKernel;
+  const source = `return function fused(S, outIds, loadIds, uniIds, uniOffsets, literals, shape, strides, offsets) {\n${lines.join('\n')}\n};`;
+  let shared = kernelCache.get(source);
+  if (!shared) {
+    if (kernelCache.size >= KERNEL_CACHE_LIMIT) kernelCache.clear();
+    shared = new Function('erf', 'fr', source)(erf, Math.fround) as SharedKernel;
+    kernelCache.set(source, shared);
+  }
+  const run = shared;
+  const outIds = Int32Array.from(group.outputs);
+  const loadIds = Int32Array.from(streams.map((st) => st.id));
+  const uniList = [...uniforms.values()];
+  const uniIds = Int32Array.from(uniList.map((u) => u.id));
+  const uniOffsets = Int32Array.from(uniList.map((u) => u.offset));
+  const lits = Float64Array.from(literals);
+  const dims = Int32Array.from(c.shape);
+  const strides = Int32Array.from(streams.flatMap((_, j) => c.strides[j + 1]!));
+  const offsets = Int32Array.from(streams.map((st) => st.offset));
+  const kernel: FusedKernel = (S) => run(S, outIds, loadIds, uniIds, uniOffsets, lits, dims, strides, offsets);
   return { kernel, source };
 }
