@@ -33,17 +33,30 @@ export interface NeuralMemoryOptions {
   /** 'parallel' (default) or the readable per-token 'loop' (for checking). */
   path?: 'parallel' | 'loop';
   /**
-   * Initial biases of the gate logits, one value per gate for every head (default: the
-   * Linear layer's random init, so each gate starts near sigmoid(0) = 0.5). A forget gate
-   * that starts at alpha = 0.5 per token erases the memory within a few tokens, and tiny
-   * models then never learn to retrieve with forgetting on (Gated DeltaNet on the compact
-   * passkey: answer loss stuck at the no-retrieval floor 1.64 for 500 steps); `{ alpha: -4 }`
-   * (alpha = 0.018 at init) lets it learn (loss 0.02 by step 200).
+   * Initial biases of the gate logits, one value per gate for every head; gates left out keep
+   * the Linear layer's random init (each near sigmoid(0) = 0.5). Default DEFAULT_GATE_BIAS,
+   * `{ alpha: -8 }`: the forget gate starts near "retain" (alpha = 3.4e-4 per token). With
+   * alpha near 0.5 the untrained recurrence of a LayerNorm memory is chaotic: float32 rounding
+   * grows about 1.8x per chunk, so results depend on the kernel path after a few hundred
+   * tokens (see the README's "Numerical stability"). It also erases the memory within a few
+   * tokens, and tiny models then never learn to retrieve with forgetting on (Gated DeltaNet on
+   * the compact passkey: answer loss stuck at the no-retrieval floor 1.64 for 500 steps);
+   * `{ alpha: -4 }` (alpha = 0.018) lets them learn (loss 0.02 by step 200). `null`: every
+   * gate at the random init (the earlier default; what @titans/models builds unless its
+   * config sets a gateBias, so saved configs keep computing what they did).
    */
-  gateBias?: { readonly theta?: number; readonly eta?: number; readonly alpha?: number };
+  gateBias?: { readonly theta?: number; readonly eta?: number; readonly alpha?: number } | null;
   seed?: number;
   dtype?: DType;
 }
+
+/**
+ * NeuralMemory's default initial gate biases: the forget gate's logit at -8 (alpha = 3.4e-4 per
+ * token), the others at the Linear layer's random init. At this point the untrained recurrence
+ * does not amplify rounding, so every kernel path gives the same surprises (README, "Numerical
+ * stability").
+ */
+export const DEFAULT_GATE_BIAS: { readonly alpha: number } = Object.freeze({ alpha: -8 });
 
 /** The streaming state of a NeuralMemory. */
 export interface NeuralMemoryState {
@@ -106,7 +119,8 @@ export class NeuralMemory extends nn.Module {
     this.qkv = new nn.Linear(dim, 3 * dim, { ...layer, bias: false });
     this.conv = this.convKernel > 0 ? new nn.CausalConv1d(3 * dim, this.convKernel, layer) : undefined;
     this.gates = new nn.Linear(dim, 3 * this.heads, layer);
-    if (options.gateBias) this.initGateBias(options.gateBias);
+    const gateBias = options.gateBias === undefined ? DEFAULT_GATE_BIAS : options.gateBias;
+    if (gateBias) this.initGateBias(gateBias);
     const dtype = options.dtype ? { dtype: options.dtype } : {};
     const initHeads = options.perHeadInit === false ? 1 : this.heads;
     this.initWeights = weightShapes(this.rule.architecture, this.headDim).map(([out, inp]) =>

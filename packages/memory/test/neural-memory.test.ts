@@ -121,7 +121,7 @@ describe('NeuralMemory', () => {
 describe('NeuralMemory gateBias', () => {
   it('starts the chosen gates at the given logits and leaves the others at the random init', () => {
     const x = new Rng(3).normal([2, 12, 16]);
-    const plain = new NeuralMemory(16, { heads: 2, seed: 5 });
+    const plain = new NeuralMemory(16, { heads: 2, seed: 5, gateBias: null });
     const biased = new NeuralMemory(16, { heads: 2, seed: 5, gateBias: { alpha: -4, theta: 1 } });
     const bias = Array.from(biased.gates.bias!.dataSync());
     expect(bias.slice(0, 2)).toEqual([1, 1]);

@@ -29,7 +29,9 @@ export function createMemory(config: ModelConfig, layer: number): NeuralMemory {
     convKernel: config.memory.convKernel,
     outputGate: config.memory.outputGate,
     read: 'post',
-    ...(config.memory.gateBias ? { gateBias: config.memory.gateBias } : {}),
+    // The config's biases, else the Linear layer's random init for every gate (null, not
+    // NeuralMemory's default): a saved config computes what it always did.
+    gateBias: config.memory.gateBias ?? null,
     seed: config.seed * 7919 + 101 * (layer + 1),
     dtype: config.dtype,
   });
