@@ -1,7 +1,7 @@
 // Kernel-level speedups of the CPU backend's fast paths against the paths they replace, at the
 // shapes of one Transformer++ training step (dim 256, 4 heads, sequence 512, batch 8):
 // attention forward+backward (WebAssembly matmul blocks vs the scalar reference kernels),
-// RMSNorm, LayerNorm, log-softmax and RoPE forward+backward (fused row kernels vs the
+// RMSNorm, LayerNorm, log-softmax, SiLU and RoPE forward+backward (fused row kernels vs the
 // composite ops, as on a backend without the primitives). Old and new alternate run by run,
 // so a noisy machine disturbs both alike; medians are reported.
 //
@@ -13,7 +13,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  CpuBackend, Rng, attention, configureCpu, cpuBackend, gradients, keep, layerNorm, logSoftmax, mul, rmsNorm, rope, startCpuWorkers, sum, tidy,
+  CpuBackend, Rng, attention, configureCpu, cpuBackend, gradients, keep, layerNorm, logSoftmax, mul, rmsNorm, rope, silu, startCpuWorkers, sum, tidy,
   withBackend, type Tensor,
 } from '../../packages/tensor/src/index.js';
 
@@ -24,11 +24,11 @@ if (threads > 1) startCpuWorkers();
 
 /** A CPU backend without the fused row primitives: the composite ops, as on WebGPU today. */
 const composite = new CpuBackend();
-for (const name of ['normRows', 'normRowsBackward', 'softmaxRows', 'softmaxRowsBackward', 'ropeRows'] as const) {
+for (const name of ['normRows', 'normRowsBackward', 'softmaxRows', 'softmaxRowsBackward', 'ropeRows', 'silu', 'siluBackward'] as const) {
   Object.defineProperty(composite, name, { value: undefined });
 }
 
-const [batch, seq, dim, heads] = quick ? [1, 64, 32, 2] : [8, 512, 256, 4];
+const [batch, seq, dim, heads, mlp] = quick ? [1, 64, 32, 2, 88] : [8, 512, 256, 4, 688];
 const headDim = dim / heads;
 const reps = quick ? 3 : 7;
 
@@ -97,6 +97,8 @@ for (const [name, f] of [
   const shapes = name.startsWith('rms') ? [rows, [dim]] : name.startsWith('layer') ? [rows, [dim], [dim]] : [rows];
   entries.push(compare(name, rows.join('x'), step(composite, shapes, f), step(cpuBackend, shapes, f), fused));
 }
+const hidden = [batch * seq, mlp];
+entries.push(compare('silu (SwiGLU gate)', hidden.join('x'), step(composite, [hidden], ([x]) => silu(x!)), step(cpuBackend, [hidden], ([x]) => silu(x!)), fused));
 entries.push(compare('rope', qkv.join('x'), step(composite, [qkv], ([x]) => rope(x!)), step(cpuBackend, [qkv], ([x]) => rope(x!)), fused));
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -105,7 +107,7 @@ mkdirSync(dirname(file), { recursive: true });
 writeFileSync(`${file}.tmp`, `${JSON.stringify({
   benchmark: 'cpu-kernels', date: new Date().toISOString(), quick, threads, reps,
   machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, loadAverageAfter: loadavg() },
-  setup: { batch, seq, dim, heads, dtype: 'float32', measured: 'forward + backward (gradients of sum(f * w)) per call, median of alternating runs' },
+  setup: { batch, seq, dim, heads, mlp, dtype: 'float32', measured: 'forward + backward (gradients of sum(f * w)) per call, median of alternating runs' },
   entries,
 }, null, 2)}\n`);
 renameSync(`${file}.tmp`, file);

@@ -120,6 +120,10 @@ export interface Backend {
   softmaxRowsBackward?(y: Storage, gradOut: Storage, rows: number, cols: number, log: boolean): Storage;
   /** Rotary embedding of x [outer, t, d] (d even) by tables cos, sin [t, d / 2] (rotate-half pairing). */
   ropeRows?(x: Storage, cos: Storage, sin: Storage, outer: number, t: number, d: number): Storage;
+  /** SiLU x sigmoid(x) of a contiguous x (the gate of SwiGLU). */
+  silu?(x: Storage): Storage;
+  /** dx of silu from x and g: g sigmoid(x) (1 + x (1 - sigmoid(x))). */
+  siluBackward?(x: Storage, gradOut: Storage): Storage;
   /**
    * Optional fused neural-memory recurrence (see MemoryScanDims): the whole chunked scan of
    * `memories` independent memories in one call. Backends without it leave it undefined and

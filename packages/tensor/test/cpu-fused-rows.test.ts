@@ -1,4 +1,4 @@
-// The CPU backend's fused row kernels (Backend.normRows, softmaxRows, ropeRows; src/cpu/rows.ts)
+// The CPU backend's fused row kernels (Backend.normRows, softmaxRows, ropeRows, silu; src/cpu/rows.ts)
 // against the composite ops they replace (run on a CPU backend without those primitives, as
 // every backend that lacks them runs), on random shapes with empty, single and odd sizes, in
 // float32 and float64: values and first-order gradients; then finite differences (float64)
@@ -7,13 +7,13 @@ import { checkGradients, checkSecondDerivatives } from '@titans/test-utils';
 import { describe, expect, it } from 'vitest';
 import { CpuBackend, cpuBackend } from '../src/cpu/backend.js';
 import {
-  Rng, crossEntropy, gradients, layerNorm, logSoftmax, mul, rmsNorm, rope, softmax, sum, tensor, tidy, transpose, withBackend,
+  Rng, crossEntropy, gradients, silu, layerNorm, logSoftmax, mul, rmsNorm, rope, softmax, sum, tensor, tidy, transpose, withBackend,
   type Tensor,
 } from '../src/index.js';
 
 /** A CPU backend without the fused primitives: the composite path. */
 const plain = new CpuBackend();
-for (const name of ['normRows', 'normRowsBackward', 'softmaxRows', 'softmaxRowsBackward', 'ropeRows'] as const) {
+for (const name of ['normRows', 'normRowsBackward', 'softmaxRows', 'softmaxRowsBackward', 'ropeRows', 'silu', 'siluBackward'] as const) {
   Object.defineProperty(plain, name, { value: undefined });
 }
 
@@ -62,6 +62,8 @@ const OPS: Record<string, { f: (xs: Tensor[]) => Tensor; extra?: (shape: number[
   'layerNorm (weight, bias)': { f: ([x, w, b]) => layerNorm(x!, { weight: w!, bias: b! }), extra: (s) => [input([s[s.length - 1]!]), input([s[s.length - 1]!])] },
   softmax: { f: ([x]) => softmax(x!) },
   logSoftmax: { f: ([x]) => logSoftmax(x!) },
+  silu: { f: ([x]) => silu(x!) },
+  'silu of a transposed view': { f: ([x]) => silu(transpose(x!, 0, -1)) },
   'softmax of a transposed view': { f: ([x]) => softmax(transpose(x!, 0, -1)) },
   'softmax over axis 0 (composite on both)': { f: ([x]) => softmax(x!, 0) },
 };
@@ -137,6 +139,7 @@ describe('fused row kernels: gradients by finite differences (float64)', () => {
     ['softmax', (a) => softmax(a!), [x([3, 6])]],
     ['logSoftmax', (a) => logSoftmax(a!), [x([4, 5])]],
     ['rope', (a) => rope(a!, 3), [x([2, 5, 6])]],
+    ['silu', (a) => silu(a!), [x([3, 7])]],
   ];
   for (const [name, f, inputs] of cases) {
     it(`${name}: first order`, () => { withBackend(cpuBackend, () => checkGradients(f, inputs)); });

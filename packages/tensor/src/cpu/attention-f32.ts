@@ -98,17 +98,29 @@ function softmaxBlock(
       const rLo = Math.max(lo, prefix, start) - start;
       const rHi = Math.min(hi, start + nk - 1) - start; // inclusive
       const lseAt = b * tq + i;
-      let m: number;
+      const from = Math.min(Math.max(rLo, pEnd), nk);
       if (computeLse) {
-        m = -Infinity;
+        // One exp per visible score: e = exp(s - max) in place, then scaled by 1 / sum.
+        let m = -Infinity;
         for (let j = 0; j < pEnd; j++) { const s = S[base + j]! * scale; if (s > m) m = s; }
         for (let j = rLo; j <= rHi; j++) { const s = S[base + j]! * scale; if (s > m) m = s; }
         let sum = 0;
         if (m > -Infinity) {
-          for (let j = 0; j < pEnd; j++) sum += Math.exp(S[base + j]! * scale - m);
-          for (let j = rLo; j <= rHi; j++) sum += Math.exp(S[base + j]! * scale - m);
+          for (let j = 0; j < pEnd; j++) { const e = Math.exp(S[base + j]! * scale - m); S[base + j] = e; sum += e; }
+          for (let j = rLo; j <= rHi; j++) { const e = Math.exp(S[base + j]! * scale - m); S[base + j] = e; sum += e; }
         }
         lse[lseAt] = sum > 0 ? m + Math.log(sum) : -Infinity;
+        if (!(sum > 0)) {
+          S.fill(0, base, base + nk);
+          continue;
+        }
+        const inv = 1 / sum;
+        let j = 0;
+        for (; j < pEnd; j++) S[base + j] = S[base + j]! * inv;
+        for (; j < from; j++) S[base + j] = 0;
+        for (; j <= rHi; j++) S[base + j] = S[base + j]! * inv;
+        for (; j < nk; j++) S[base + j] = 0;
+        continue;
       }
       const l = lse[lseAt]!;
       if (l === -Infinity) {
@@ -117,7 +129,6 @@ function softmaxBlock(
       }
       let j = 0;
       for (; j < pEnd; j++) S[base + j] = Math.exp(S[base + j]! * scale - l);
-      const from = Math.min(Math.max(rLo, pEnd), nk);
       for (; j < from; j++) S[base + j] = 0;
       for (; j <= rHi; j++) S[base + j] = Math.exp(S[base + j]! * scale - l);
       for (; j < nk; j++) S[base + j] = 0;

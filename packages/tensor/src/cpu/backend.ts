@@ -9,7 +9,9 @@ import {
 } from '../backend.js';
 import { attentionBackwardF32, attentionFastApplies, attentionForwardF32 } from './attention-f32.js';
 import { collapse } from './collapse.js';
-import { normRowsBackwardKernel, normRowsKernel, ropeKernel, softmaxRowsBackwardKernel, softmaxRowsKernel } from './rows.js';
+import {
+  normRowsBackwardKernel, normRowsKernel, ropeKernel, siluBackwardKernel, siluKernel, softmaxRowsBackwardKernel, softmaxRowsKernel,
+} from './rows.js';
 import { erf } from './special.js';
 import { memoryScanCpu } from './memory-scan.js';
 import { binaryF32, unaryF32 } from './wasm/elementwise.js';
@@ -97,8 +99,12 @@ function makeKernel(arity: number, expr: string): Kernel {
 }
 
 const kernelCache = new Map<string, Kernel>();
-function kernelFor(arity: number, expr: string): Kernel {
-  const key = `${arity}:${expr}`;
+/**
+ * One generated function per expression and per dtypes of its arrays (`types`), so that each
+ * stays monomorphic: V8 compiles typed-array loads of one element kind much tighter.
+ */
+function kernelFor(arity: number, expr: string, types = ''): Kernel {
+  const key = `${arity}:${expr}:${types}`;
   let kernel = kernelCache.get(key);
   if (!kernel) {
     kernel = makeKernel(arity, expr);
@@ -175,7 +181,7 @@ export class CpuBackend implements Backend {
     const out = this.alloc(dtype, size);
     if (size === 0) return out;
     const c = collapse(shape, views.map((v) => v.strides));
-    kernelFor(views.length, expr)(out.data, views.map((v) => this.data(v.storage)), c.shape, c.strides, views.map((v) => v.offset));
+    kernelFor(views.length, expr, `${dtype}<${views.map((v) => v.storage.dtype).join(',')}`)(out.data, views.map((v) => this.data(v.storage)), c.shape, c.strides, views.map((v) => v.offset));
     return out;
   }
 
@@ -474,6 +480,18 @@ export class CpuBackend implements Backend {
     const out = this.alloc(x.dtype, outer * t * d);
     ropeKernel(this.floats(x), this.floats(cos), this.floats(sin), outer, t, d, out.data as Floats);
     return out;
+  }
+
+  silu(x: Storage): Storage {
+    const out = this.alloc(x.dtype, x.size);
+    siluKernel(this.floats(x), out.data as Floats);
+    return out;
+  }
+
+  siluBackward(x: Storage, gradOut: Storage): Storage {
+    const dx = this.alloc(x.dtype, x.size);
+    siluBackwardKernel(this.floats(x), this.floats(gradOut), dx.data as Floats);
+    return dx;
   }
 
   private floats(s: Storage): Floats {

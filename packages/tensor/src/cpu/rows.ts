@@ -115,3 +115,20 @@ export function ropeKernel(x: Floats, cos: Floats, sin: Floats, outer: number, t
     }
   }
 }
+
+/** y = x sigmoid(x), elementwise. */
+export function siluKernel(x: Floats, y: Floats): void {
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    y[i] = v / (1 + Math.exp(-v));
+  }
+}
+
+/** dx = g s (1 + x (1 - s)) with s = sigmoid(x). */
+export function siluBackwardKernel(x: Floats, g: Floats, dx: Floats): void {
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    const s = 1 / (1 + Math.exp(-v));
+    dx[i] = g[i]! * s * (1 + v * (1 - s));
+  }
+}

@@ -13,7 +13,7 @@ import { requireFloat } from './dtype.js';
 
 export function silu(x: Tensor): Tensor {
   requireFloat('silu', x);
-  return mul(x, sigmoid(x));
+  return fusedSilu(x) ?? mul(x, sigmoid(x));
 }
 
 /** GELU, exact (erf) by default or the tanh approximation. */
@@ -100,6 +100,28 @@ function fusedNorm(kind: NormKind, x: Tensor, eps: number): Tensor | null {
     if (isGradEnabled()) return vjpThrough((xs) => compositeNorm(kind, xs!, eps), [x], g);
     const gd = denseOf(g);
     const dx = fromStorage(b.normRowsBackward!(kind, y.view().storage, rstd.view().storage, gd.storage, rows, cols), x.shape);
+    gd.copy?.dispose();
+    return [dx];
+  });
+}
+
+/** x sigmoid(x) with Backend.silu, or null (composite). */
+function fusedSilu(x: Tensor): Tensor | null {
+  const b = x.backend;
+  if (!b.silu || !b.siluBackward || !isFloat(x) || x.size === 0) return null;
+  const dense = denseOf(x);
+  const y = fromStorage(b.silu(dense.storage), x.shape);
+  dense.copy?.dispose();
+  return record(y, 'silu', [x], (g) => {
+    if (isGradEnabled()) {
+      // In ops, differentiable again: g s (1 + x (1 - s)).
+      const s = sigmoid(x);
+      return [mul(g, mul(s, add(mul(x, sub(1, s)), 1)))];
+    }
+    const xd = denseOf(x);
+    const gd = denseOf(g);
+    const dx = fromStorage(b.siluBackward!(xd.storage, gd.storage), x.shape);
+    xd.copy?.dispose();
     gd.copy?.dispose();
     return [dx];
   });
