@@ -1,4 +1,6 @@
 // @titans/tensor: tensors, composable autograd, the CPU reference backend, nn and optim.
+// One copy per process: loading registers this copy and stops at a second one (instance.ts).
+export { TENSOR_VERSION } from './instance.js';
 export type {
   ArgReduceOp, AttentionDims, AttentionOptions, Backend, BinaryOp, DType, NormKind, MemoryScanDims, MemoryScanInputs, ReduceOp, Storage, TypedArray, UnaryOp, View,
 } from './backend.js';
