@@ -4,7 +4,7 @@
 // and no growth of live tensors or bytes over 10,000 compiled training steps.
 import { describe, expect, test } from 'vitest';
 import {
-  CompileError, Rng, attention, clearScalarCache, compile, cpuBackend, getBackend, grad, gradients, hostScalar, keep, liveBytes,
+  CompileError, Rng, attention, cast, clearScalarCache, compile, crossEntropy, cumsum, floor, gt, indexSelect, linearScan, padAxis, where, cpuBackend, getBackend, grad, gradients, hostScalar, keep, liveBytes,
   liveTensors, matmul, mergeHeads, mseLoss, nn, optim, rmsNorm, split, splitHeads, tensor, tidy, valueAndGrad, type DType, type Tensor,
 } from '@titans/tensor';
 
@@ -71,6 +71,31 @@ describe.each(DTYPES)('compile, %s', (dtype) => {
       tidy(() => { for (const x of variants()) expectSame(compiled(x, y), f(x, y)); });
     }
     expect(compiled.stats().replays).toBeGreaterThan(0);
+  });
+
+  test('comparisons, where, casts, int32 math, gathers, padding, scans and cross-entropy equal eager', () => {
+    const rng = new Rng(4);
+    const table = randomTensor(rng, [10, 6], dtype);
+    const f = (x: Tensor, ids: Tensor, targets: Tensor): Tensor[] => {
+      const mask = gt(x, 0.1);
+      const picked = where(mask, x.mul(3), x.neg().exp());
+      const counts = cast(mask, 'int32').add(ids.reshape([4, 1])).mul(3).sub(1);
+      const rows = indexSelect(table, 0, ids);
+      const padded = padAxis(picked, -1, 2, 1, 0.5);
+      const scanned = cumsum(padded, -1).add(linearScan(padded.sigmoid(), padded, -1));
+      const loss = crossEntropy(rows.matmul(x.T), targets);
+      return [picked, counts, scanned, loss, floor(cast(counts, dtype).div(2))];
+    };
+    const compiled = compile(f);
+    for (let call = 0; call < 3; call++) {
+      const x = randomTensor(rng, [4, 6], dtype);
+      const ids = tensor([1, 7, 3, 9].map((v) => (v + call) % 10), [4], { dtype: 'int32' });
+      const targets = tensor([0, 3, 2, 1].map((v) => (v + call) % 4), [4], { dtype: 'int32' });
+      tidy(() => expectSame(compiled(x, ids, targets), f(x, ids, targets)));
+      for (const t of [x, ids, targets]) t.dispose();
+    }
+    expect(compiled.stats().replays).toBe(1);
+    table.dispose();
   });
 
   test('gradients inside the function, and second order through grad', () => {
