@@ -29,12 +29,17 @@ async function runExample(index: number): Promise<string[]> {
 describe('README examples', () => {
   afterEach(() => vi.restoreAllMocks());
 
-  test('the README has its two runnable examples', () => {
-    expect(examples).toHaveLength(2);
+  test('the README has its three runnable examples', () => {
+    expect(examples).toHaveLength(3);
+  });
+
+  test('the install snippet prints f\'\' beside the analytic value', async () => {
+    const [line] = await runExample(0);
+    expect(line).toMatch(/^f''\(0\.5\) = (\S+), analytic \1$/);
   });
 
   test('the MLP fit prints a falling loss', async () => {
-    const lines = await runExample(0);
+    const lines = await runExample(1);
     const losses = lines.map((l) => Number(/loss ([\d.]+)/.exec(l)?.[1]));
     expect(losses).toHaveLength(7);
     expect(losses.every(Number.isFinite)).toBe(true);
@@ -47,7 +52,7 @@ describe('README examples', () => {
   });
 
   test("grad(grad(f)) matches the analytic f''", async () => {
-    const [line] = await runExample(1);
+    const [line] = await runExample(2);
     const match = /f''\(0\.5\) = (\S+), analytic (\S+)/.exec(line!);
     expect(match).not.toBeNull();
     expect(Number(match![1])).toBeCloseTo(Number(match![2]), 12);

@@ -1,7 +1,10 @@
-// `titans verify-memory <case.json>...`: runs golden files of shared/golden/neural-memory
-// (and omega-memory, the Atlas family's) through the production (chunked parallel) path of @titans/memory on a chosen backend and
+// `titans verify-memory [<case.json>...]`: runs golden files (neural-memory, and omega-memory
+// for the Atlas family; by default the ones that ship in @titans/memory's golden/ folder)
+// through the production (chunked parallel) path of @titans/memory on a chosen backend and
 // reports the relative error of every output and outer-loop gradient against the file.
-import { basename } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { basename, dirname, join } from 'node:path';
 import { getBackend, setBackend, type Backend } from '@titans/tensor';
 import { parseAnyGoldenCase, verifyAnyGoldenCase, type AnyGoldenCase, type GoldenReport } from '@titans/memory';
 import { EXIT, UsageError, parseOptions, resolveUserPath, type Command, type CommandContext } from '../command.js';
@@ -10,12 +13,12 @@ import { readUserJson } from '../paths.js';
 const BACKENDS = ['cpu', 'webgpu'] as const;
 type BackendName = (typeof BACKENDS)[number];
 
-const usage = `usage: titans verify-memory <case.json>... [--backend cpu|webgpu] [--json]
+const usage = `usage: titans verify-memory [<case.json>...] [--backend cpu|webgpu] [--json]
 
-Runs neural-memory or omega-memory golden files (shared/golden/neural-memory/*.json,
-shared/golden/omega-memory/*.json) through the
-production path (chunked parallel scan, float32) and prints the relative error
-max|actual - expected| / max|expected| of each output and outer-loop gradient.
+Runs neural-memory or omega-memory golden files through the production path (chunked
+parallel scan, float32) and prints the relative error max|actual - expected| / max|expected|
+of each output and outer-loop gradient. With no files, runs the golden vectors that ship
+with @titans/memory (its golden/neural-memory and golden/omega-memory folders).
 
 options:
   --backend cpu|webgpu   backend to run on (default cpu)
@@ -26,6 +29,28 @@ exit codes: 0 all within tolerance, 1 some above tolerance, 2 bad input`;
 interface CaseResult {
   readonly file: string;
   readonly report: GoldenReport;
+}
+
+/** The golden files that ship with @titans/memory (golden/neural-memory, golden/omega-memory), sorted. */
+export function bundledGoldenFiles(): string[] {
+  let root: string;
+  try {
+    root = join(dirname(createRequire(import.meta.url).resolve('@titans/memory/package.json')), 'golden');
+  } catch (error) {
+    throw new UsageError(`cannot find the golden vectors of @titans/memory (${firstLine(error)}); name the files instead`);
+  }
+  const files: string[] = [];
+  for (const family of ['neural-memory', 'omega-memory']) {
+    let names: string[];
+    try {
+      names = readdirSync(join(root, family));
+    } catch {
+      continue;
+    }
+    files.push(...names.filter((n) => n.endsWith('.json')).sort().map((n) => join(root, family, n)));
+  }
+  if (files.length === 0) throw new UsageError(`no golden files in ${root}; name the files instead`);
+  return files;
 }
 
 /** Reads and validates every file before anything runs, so bad input fails fast with exit 2. */
@@ -88,10 +113,10 @@ export const verifyMemory: Command = {
   usage,
   async run(args, context) {
     const { options, positional } = parseOptions(args, { values: ['backend'], flags: ['json'] });
-    if (positional.length === 0) throw new UsageError('needs at least one golden file (e.g. ../shared/golden/neural-memory/*.json from the repository root)');
+    const files = positional.length > 0 ? positional : bundledGoldenFiles();
     const backendName = (options.backend ?? 'cpu') as string;
     if (!(BACKENDS as readonly string[]).includes(backendName)) throw new UsageError(`unknown backend '${backendName}' (expected cpu or webgpu)`);
-    const cases = loadCases(positional, context);
+    const cases = loadCases(files, context);
     const { backend, close } = await createBackend(backendName as BackendName);
     const previous = getBackend();
     const results: CaseResult[] = [];
