@@ -13,7 +13,7 @@
 // implement them and stay equal.
 import {
   Tensor, add, concat, contiguous, div, expand, isGradEnabled, permute, stack, tidy, full, linearScan, matmul, maximum, mul, narrow, noGrad, pow, relu, reshape, sign, softmax,
-  sqrt, square, sub, sum, tensor, transpose, unsqueeze, valueAndGrad, zeros, abs, broadcastShapes, enableGrad, gradients, memoryScan, sizeOf,
+  sqrt, square, sub, sum, tensor, transpose, unsqueeze, valueAndGrad, vjp, zeros, abs, broadcastShapes, enableGrad, gradients, memoryScan, sizeOf,
   type MemoryScanTensors,
 } from '@titans/tensor';
 import { ruleKnobs, validateRule, weightShapes, type MemoryRule, type Retention } from './config.js';
@@ -527,8 +527,10 @@ function fusedBackward(rule: MemoryRule, x: MemoryScanTensors, g: Tensor): (Tens
   };
   const needed = list.map((t) => t.requiresGrad);
   if (isGradEnabled()) {
-    // Recording (createGraph): the gradient must itself be differentiable in the inputs.
-    const grads = gradients(packed(list), list, { gradOutput: g, createGraph: true });
+    // Recording (createGraph): the gradient must itself be differentiable in the inputs. vjp
+    // differentiates at fresh aliases, so each slot gets its own gradient even when two slots
+    // hold one tensor (q = k) or one is computed from another (v = f(k)).
+    const grads = vjp((t: Tensor[]) => packed(t), list)[1](g);
     return grads.map((gr, i) => (needed[i] ? gr : null));
   }
   const grads = tidy(() => {
