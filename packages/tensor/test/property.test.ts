@@ -6,7 +6,7 @@
 // CI runs a fixed seed; for a longer local run:
 //   TITANS_PROPERTY_SEED=7 TITANS_PROPERTY_RUNS=20 npx vitest run test/property.test.ts
 // (RUNS multiplies every property's run count).
-import { cpuBackend, noGrad, tidy, type Tensor } from '@titans/tensor';
+import { cpuBackend, gradients, mul, noGrad, sum, tidy, type Tensor } from '@titans/tensor';
 import { allclose, checkGradients, checkSecondDerivatives } from '@titans/test-utils';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
@@ -37,20 +37,20 @@ function finiteOutput(p: Program, inputs: Tensor[]): boolean {
 }
 
 describe('random programs', () => {
-  check('first derivatives agree with float64 finite differences', programArbitrary(), 70, (p) => {
+  check('first derivatives agree with float64 finite differences', programArbitrary(), 150, (p) => {
     const inputs = programInputs(p, 'float64', cpuBackend);
     // A non-finite output (logsumexp over an empty axis is -Inf) has no finite differences.
     fc.pre(finiteOutput(p, inputs));
     checkGradients((x, y) => runProgram(p, x!, y!), inputs, { rtol: 1e-5, atol: 1e-6 });
   });
 
-  check('second derivatives agree with finite differences of the first', programArbitrary({ maxSteps: 6, maxDim: 3 }), 30, (p) => {
+  check('second derivatives agree with finite differences of the first', programArbitrary({ maxSteps: 6, maxDim: 3 }), 60, (p) => {
     const inputs = programInputs(p, 'float64', cpuBackend);
     fc.pre(finiteOutput(p, inputs));
     checkSecondDerivatives((x, y) => runProgram(p, x!, y!), inputs, { rtol: 1e-4, atol: 1e-5 });
   });
 
-  check('float32 agrees with float64 (every op, kinks included)', programArbitrary({ ops: ALL_OPS }), 150, (p) => {
+  check('float32 agrees with float64 (every op, kinks included)', programArbitrary({ ops: ALL_OPS }), 300, (p) => {
     const [x64, y64] = programInputs(p, 'float64', cpuBackend);
     const [x32, y32] = programInputs(p, 'float32', cpuBackend);
     const { reference, actual } = noGrad(() => ({
@@ -61,6 +61,23 @@ describe('random programs', () => {
     expect(actual.shape).toEqual(reference.shape);
     const result = allclose(actual, reference, { rtol: 2e-3, atol: 2e-4, equalNan: true });
     if (!result.ok) throw new Error(`float32 vs float64: ${result.message}`);
+  });
+
+  check('float32 gradients agree with float64 gradients', programArbitrary(), 150, (p) => {
+    const grads = (dtype: 'float32' | 'float64'): Float64Array[] => {
+      const [x, y] = programInputs(p, dtype, cpuBackend);
+      x!.requiresGrad = true;
+      y!.requiresGrad = true;
+      const out = runProgram(p, x!, y!);
+      const w = programInputs({ ...p, shape: out.shape, layouts: ['contiguous', 'contiguous'], seed: p.seed + 1 }, dtype, cpuBackend)[0]!;
+      return gradients(sum(mul(out, w)), [x!, y!]).map((g) => Float64Array.from(g.dataSync()));
+    };
+    const reference = grads('float64');
+    fc.pre(reference.every((g) => g.every(Number.isFinite)));
+    grads('float32').forEach((g, i) => {
+      const result = allclose(g, reference[i]!, { rtol: 5e-3, atol: 5e-4 });
+      if (!result.ok) throw new Error(`float32 vs float64 gradient of input ${i}: ${result.message}`);
+    });
   });
 });
 
