@@ -1,7 +1,7 @@
 // End to end: train a tiny MAC for a few steps, resume it, interrupt it with Ctrl-C, and use
 // the checkpoint the way a user would (info, eval, niah, generate), plus the data, bench and
 // export commands. Every call is a fresh `titans` process on real files.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { filesUnder, scratchDirectory, titans, titansInterrupted, type Outcome } from './helpers.js';
