@@ -98,6 +98,19 @@ describe.each(DTYPES)('compile, %s', (dtype) => {
     table.dispose();
   });
 
+  test('large tensors (where eager float32 runs WebAssembly SIMD kernels) give the same bits', () => {
+    const rng = new Rng(6);
+    const f = (x: Tensor, y: Tensor): Tensor => x.add(y).mul(x).sub(y.abs().sqrt()).relu().div(y.square().add(1)).neg();
+    const compiled = compile(f);
+    for (let call = 0; call < 3; call++) {
+      const x = randomTensor(rng, [64, 96], dtype);
+      const y = randomTensor(rng, [64, 96], dtype);
+      tidy(() => expectSame(compiled(x, y), f(x, y)));
+      for (const t of [x, y]) t.dispose();
+    }
+    expect(compiled.stats().plan).toMatchObject({ kernels: 1, fusedGroups: 1 });
+  });
+
   test('gradients inside the function, and second order through grad', () => {
     const rng = new Rng(3);
     const w = randomTensor(rng, [4, 3], dtype);

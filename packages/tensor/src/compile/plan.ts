@@ -222,13 +222,17 @@ export class Plan {
           // Results are new storages at every replay; the array of the previous replay's
           // result is reused once its tensors are all disposed (the kernel writes every element).
           const cpuBackend = backend as CpuBackend;
-          const previous: (CpuStorage | undefined)[] = fresh.map(() => undefined);
+          // Two per result: state (a parameter) holds the last one until the next replay.
+          const previous: (CpuStorage | undefined)[] = fresh.flatMap(() => [undefined, undefined]);
           steps.push(() => {
             for (let j = 0; j < fresh.length; j++) {
               const [id, size, dtype] = fresh[j]!;
-              const old = previous[j];
-              const s = old !== undefined && old.disposed ? cpuBackend.adopt(old.data, dtype) : backend.fill(size, 0, dtype) as CpuStorage;
-              previous[j] = s;
+              const a = previous[2 * j];
+              const b = previous[2 * j + 1];
+              const old = a !== undefined && a.disposed ? a : b !== undefined && b.disposed ? b : undefined;
+              const s = old !== undefined ? cpuBackend.adopt(old.data, dtype) : backend.fill(size, 0, dtype) as CpuStorage;
+              previous[2 * j + 1] = old === a ? b : a;
+              previous[2 * j] = s;
               S[id] = s;
             }
             kernel(S);
