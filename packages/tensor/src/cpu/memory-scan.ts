@@ -73,7 +73,10 @@ interface Loops {
    * One token's update of one matrix [rows, cols], fused with its two readings:
    * pre[r] = P[r] . xPre (before), S <- eta S - sc[r] inp, P <- decay P + S, post[r] = P[r] . xPost (after).
    */
-  update(P: Buf, S: Buf, rows: number, cols: number, eta: number, decay: number, sc: Buf, scAt: number, inp: Buf, inpAt: number, xPre: Buf, xPost: Buf, pre: Buf, post: Buf): void;
+  update(
+    P: Buf, S: Buf, rows: number, cols: number, eta: number, decay: number, sc: Buf, scAt: number, inp: Buf, inpAt: number,
+    xPre: Buf, xPreAt: number, xPost: Buf, xPostAt: number, pre: Buf, preAt: number, post: Buf, postAt: number,
+  ): void;
   /** out[r] = W[r] . x for a [rows, cols] matrix. */
   matVec(W: Buf, rows: number, cols: number, x: Buf, xAt: number, out: Buf): void;
   /** out = W^T g. */
@@ -82,13 +85,15 @@ interface Loops {
   backStep?(W: Buf, rows: number, cols: number, g: Buf, back: Buf, slope: Buf, sc: Buf, scAt: number, th: number): void;
   /** Optional sc[scAt..] = th g (rows entries). */
   scale?(sc: Buf, scAt: number, g: Buf, th: number, rows: number): void;
+  /** Optional L2 bias at one token: g = 2 (f - v[vAt..]), returns sum (f - v)^2. */
+  l2Error?(f: Buf, v: Buf, vAt: number, g: Buf, n: number): number;
   /** SiLU of z into out[outAt..] and its derivative into slope (when given); n a multiple of 4. Absent: `activate` runs. */
   silu?(z: Buf, out: Buf, outAt: number, slope: Buf | null, n: number): void;
 }
 
 const jsLoops: Loops = {
   alloc: (sizes) => sizes.map((n) => ({ a: new Float64Array(n), p: 0 })),
-  update(Pb, Sb, rows, cols, eta, decay, scb, scAt, inpb, inpAt, xPreb, xPostb, preb, postb) {
+  update(Pb, Sb, rows, cols, eta, decay, scb, scAt, inpb, inpAt, xPreb, xPreAt, xPostb, xPostAt, preb, preAt, postb, postAt) {
     const P = Pb.a as Float64Array;
     const S = Sb.a as Float64Array;
     const sc = scb.a as Float64Array;
@@ -103,15 +108,15 @@ const jsLoops: Loops = {
       for (let j = 0; j < cols; j++) {
         const at = base + j;
         const p = P[at]!;
-        a += p * xPre[j]!;
+        a += p * xPre[xPreAt + j]!;
         const s = eta * S[at]! - c * inp[inpAt + j]!;
         S[at] = s;
         const pn = decay * p + s;
         P[at] = pn;
-        b += pn * xPost[j]!;
+        b += pn * xPost[xPostAt + j]!;
       }
-      preb.a[r] = a;
-      postb.a[r] = b;
+      preb.a[preAt + r] = a;
+      postb.a[postAt + r] = b;
     }
   },
   matVec(Wb, rows, cols, xb, xAt, outb) {
@@ -146,6 +151,7 @@ interface WasmExports {
   silu(z: number, out: number, slope: number, withSlope: number, n: number): void;
   backStep(W: number, rows: number, cols: number, g: number, back: number, slope: number, sc: number, th: number): void;
   scale(out: number, g: number, th: number, n: number): void;
+  l2Error(f: number, v: number, g: number, n: number): number;
 }
 
 let wasm: WasmExports | null | undefined;
@@ -178,13 +184,14 @@ function wasmLoops(w: WasmExports): Loops {
         return buf;
       });
     },
-    update: (P, S, rows, cols, eta, decay, sc, scAt, inp, inpAt, xPre, xPost, pre, post) =>
-      w.update(P.p, S.p, rows, cols, eta, decay, sc.p + 4 * scAt, inp.p + 4 * inpAt, xPre.p, xPost.p, pre.p, post.p),
+    update: (P, S, rows, cols, eta, decay, sc, scAt, inp, inpAt, xPre, xPreAt, xPost, xPostAt, pre, preAt, post, postAt) =>
+      w.update(P.p, S.p, rows, cols, eta, decay, sc.p + 4 * scAt, inp.p + 4 * inpAt, xPre.p + 4 * xPreAt, xPost.p + 4 * xPostAt, pre.p + 4 * preAt, post.p + 4 * postAt),
     matVec: (W, rows, cols, x, xAt, out) => w.matVec(W.p, rows, cols, x.p + 4 * xAt, out.p),
     matTVec: (W, rows, cols, g, out) => w.matTVec(W.p, rows, cols, g.p, out.p),
     silu: (z, out, outAt, slope, n) => w.silu(z.p, out.p + 4 * outAt, slope ? slope.p : 0, slope ? 1 : 0, n),
     backStep: (W, rows, cols, g, back, slope, sc, scAt, th) => w.backStep(W.p, rows, cols, g.p, back.p, slope.p, sc.p + 4 * scAt, th),
     scale: (sc, scAt, g, th, rows) => w.scale(sc.p + 4 * scAt, g.p, th, rows),
+    l2Error: (f, v, vAt, g, n) => w.l2Error(f.p, v.p + 4 * vAt, g.p, n),
   };
 }
 
@@ -255,12 +262,15 @@ export function memoryScanCpu(x: MemoryScanArrays, dims: MemoryScanDims, dtype: 
   const fullChunks = Math.floor(tokens / chunk);
   const widest = Math.max(din, dout, ...rowsOf);
 
+  // M(x) = f(x) (no norm, no residual): retrievals are written in place into per-memory output buffers.
+  const plain = !norm && !residual;
   const w = dtype === 'float32' && (options.simd ?? true) && layers.every(([o, i]) => o % 4 === 0 && i % 4 === 0) ? wasmExports() : null;
   const loops = w ? wasmLoops(w) : jsLoops;
   // Scratch: state, per-chunk surprise factors (theta_s delta_l[s], layer inputs x_l[s]), per-token vectors.
   const buffers = loops.alloc([
     ...sizes, ...sizes, ...rowsOf.map((o) => chunk * o), ...colsOf.map((i) => chunk * i),
-    ...rowsOf, ...rowsOf, ...rowsOf, ...rowsOf, ...rowsOf, ...rowsOf, widest, widest, dout, din, dout,
+    ...rowsOf, ...rowsOf, ...rowsOf, ...rowsOf, ...rowsOf, ...rowsOf, widest, widest, dout, dout,
+    chunk * din, chunk * dout, plain ? tokens * dout : 0, plain ? tokens * dout : 0,
   ]);
   let next = 0;
   const take = (n: number): Buf[] => buffers.slice(next, (next += n));
@@ -274,18 +284,15 @@ export function memoryScanCpu(x: MemoryScanArrays, dims: MemoryScanDims, dtype: 
   const zPost = take(depth);
   const hPre = take(depth);
   const hPost = take(depth);
-  const [grad, back, normed, qRow, fOut] = take(5) as [Buf, Buf, Buf, Buf, Buf];
+  const [grad, back, normed, fOut, qChunk, vChunk, yPreAll, yPostAll] = take(8) as [Buf, Buf, Buf, Buf, Buf, Buf, Buf, Buf];
 
   /** Writes M's output for the last layer's pre-activation f and input row x into out at offset. */
-  const finishInto = (f: Vec, target: TypedArray, offset: number): void => {
-    if (!norm && !residual) {
-      for (let i = 0; i < dout; i++) target[offset + i] = f[i]!;
-      return;
-    }
+  const finishInto = (f: Vec, xAt: number, target: TypedArray, offset: number): void => {
     const g = fOut.a;
+    const x0 = qChunk.a;
     if (norm) layerNorm(f, g, dout);
     else for (let i = 0; i < dout; i++) g[i] = f[i]!;
-    for (let i = 0; i < dout; i++) target[offset + i] = residual ? qRow.a[i]! + g[i]! : g[i]!;
+    for (let i = 0; i < dout; i++) target[offset + i] = residual ? x0[xAt + i]! + g[i]! : g[i]!;
   };
   // Layer l's weights start at stateAt + memories * (sizes of layers before l); the momentum blocks follow all weights.
   const blockAt = sizes.map((_, l) => stateAt + memories * sizes.slice(0, l).reduce((a, b) => a + b, 0));
@@ -313,6 +320,8 @@ export function memoryScanCpu(x: MemoryScanArrays, dims: MemoryScanDims, dtype: 
       const first = mem * tokens + start;
       const in0 = inputs[0]!.a;
       in0.set(x.k.subarray(first * din, (first + n) * din));
+      qChunk.a.set(x.q.subarray(first * din, (first + n) * din));
+      vChunk.a.set(x.v.subarray(first * dout, (first + n) * dout));
       // 1. Surprise of each token of the chunk at the chunk-start weights.
       for (let s = 0; s < n; s++) {
         const t = first + s;
@@ -327,15 +336,20 @@ export function memoryScanCpu(x: MemoryScanArrays, dims: MemoryScanDims, dtype: 
         const f = zs[last]!.a;
         const g = grad.a;
         let inv = 0;
-        if (norm) inv = layerNorm(f, normed.a, dout);
-        let loss = 0;
-        for (let i = 0; i < dout; i++) {
-          const y = norm ? normed.a[i]! : f[i]!;
-          const e = (residual ? in0[s * din + i]! + y : y) - x.v[t * dout + i]!;
-          loss += e * e;
-          g[i] = 2 * e;
+        if (plain && loops.l2Error) {
+          out[lossAt + t] = loops.l2Error(zs[last]!, vChunk, s * dout, grad, dout);
+        } else {
+          if (norm) inv = layerNorm(f, normed.a, dout);
+          let loss = 0;
+          const vc = vChunk.a;
+          for (let i = 0; i < dout; i++) {
+            const y = norm ? normed.a[i]! : f[i]!;
+            const e = (residual ? in0[s * din + i]! + y : y) - vc[s * dout + i]!;
+            loss += e * e;
+            g[i] = 2 * e;
+          }
+          out[lossAt + t] = loss;
         }
-        out[lossAt + t] = loss;
         if (norm) layerNormBackward(normed.a, inv, g, dout);
         const th = x.theta[t]!;
         for (let l = last; l >= 0; l--) {
@@ -362,13 +376,18 @@ export function memoryScanCpu(x: MemoryScanArrays, dims: MemoryScanDims, dtype: 
         const t = mem * tokens + start + s;
         const eta = x.eta[t]!;
         const decay = 1 - x.alpha[t]!;
-        qRow.a.set(x.q.subarray(t * din, (t + 1) * din));
-        let xPre = qRow;
-        let xPost = qRow;
+        let xPre = qChunk;
+        let xPost = qChunk;
+        let xAt = s * din;
         for (let l = 0; l < depth; l++) {
           const o = rowsOf[l]!;
           const c = colsOf[l]!;
-          loops.update(P[l]!, S[l]!, o, c, eta, decay, scaled[l]!, s * o, inputs[l]!, s * c, xPre, xPost, zPre[l]!, zPost[l]!);
+          if (l === last && plain) {
+            const yAt = (start + s) * dout;
+            loops.update(P[l]!, S[l]!, o, c, eta, decay, scaled[l]!, s * o, inputs[l]!, s * c, xPre, xAt, xPost, xAt, yPreAll, yAt, yPostAll, yAt);
+            break;
+          }
+          loops.update(P[l]!, S[l]!, o, c, eta, decay, scaled[l]!, s * o, inputs[l]!, s * c, xPre, xAt, xPost, xAt, zPre[l]!, 0, zPost[l]!, 0);
           if (l < last) {
             if (!gelu && loops.silu) {
               loops.silu(zPre[l]!, hPre[l]!, 0, null, o);
@@ -379,13 +398,20 @@ export function memoryScanCpu(x: MemoryScanArrays, dims: MemoryScanDims, dtype: 
             }
             xPre = hPre[l]!;
             xPost = hPost[l]!;
+            xAt = 0;
           }
         }
-        finishInto(zPre[last]!.a, out, t * dout);
-        finishInto(zPost[last]!.a, out, yLen + t * dout);
+        if (!plain) {
+          finishInto(zPre[last]!.a, s * din, out, t * dout);
+          finishInto(zPost[last]!.a, s * din, out, yLen + t * dout);
+        }
       }
     }
     if (!snapped) snapshot(mem);
+    if (plain) {
+      out.set(yPreAll.a.subarray(0, tokens * dout), mem * tokens * dout);
+      out.set(yPostAll.a.subarray(0, tokens * dout), yLen + mem * tokens * dout);
+    }
   }
   return out;
 }

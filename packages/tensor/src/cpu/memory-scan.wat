@@ -5,12 +5,6 @@
 (module
   (memory (export "memory") 1 32768)
 
-  ;; Horizontal sum of the four lanes.
-  (func $hsum (param $v v128) (result f32)
-    (f32.add
-      (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
-      (f32.add (f32x4.extract_lane 2 (local.get $v)) (f32x4.extract_lane 3 (local.get $v)))))
-
   ;; One token's update of P and S fused with both readings, two rows at a time (rows even),
   ;; so the column vectors (xPre, xPost, inp) are loaded once for both:
   ;;   pre[r]  = P[r] . xPre                    (before the update)
@@ -69,10 +63,10 @@
             (local.set $b1 (f32x4.add (local.get $b1) (f32x4.mul (local.get $pn) (local.get $xb))))
             (local.set $j (i32.add (local.get $j) (i32.const 16)))
             (br $colLoop)))
-        (f32.store (i32.add (local.get $pre) (local.get $at)) (call $hsum (local.get $a0)))
-        (f32.store (i32.add (local.get $post) (local.get $at)) (call $hsum (local.get $b0)))
-        (f32.store offset=4 (i32.add (local.get $pre) (local.get $at)) (call $hsum (local.get $a1)))
-        (f32.store offset=4 (i32.add (local.get $post) (local.get $at)) (call $hsum (local.get $b1)))
+        (f32.store (i32.add (local.get $pre) (local.get $at)) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a0)) (f32x4.extract_lane 1 (local.get $a0))) (f32.add (f32x4.extract_lane 2 (local.get $a0)) (f32x4.extract_lane 3 (local.get $a0)))))
+        (f32.store (i32.add (local.get $post) (local.get $at)) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $b0)) (f32x4.extract_lane 1 (local.get $b0))) (f32.add (f32x4.extract_lane 2 (local.get $b0)) (f32x4.extract_lane 3 (local.get $b0)))))
+        (f32.store offset=4 (i32.add (local.get $pre) (local.get $at)) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a1)) (f32x4.extract_lane 1 (local.get $a1))) (f32.add (f32x4.extract_lane 2 (local.get $a1)) (f32x4.extract_lane 3 (local.get $a1)))))
+        (f32.store offset=4 (i32.add (local.get $post) (local.get $at)) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $b1)) (f32x4.extract_lane 1 (local.get $b1))) (f32.add (f32x4.extract_lane 2 (local.get $b1)) (f32x4.extract_lane 3 (local.get $b1)))))
         (local.set $P (i32.add (local.get $P1) (local.get $rowBytes)))
         (local.set $S (i32.add (local.get $S1) (local.get $rowBytes)))
         (local.set $r (i32.add (local.get $r) (i32.const 2)))
@@ -106,10 +100,10 @@
             (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (v128.load (i32.add (local.get $W3) (local.get $j))) (local.get $xv))))
             (local.set $j (i32.add (local.get $j) (i32.const 16)))
             (br $colLoop)))
-        (f32.store (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))) (call $hsum (local.get $a0)))
-        (f32.store offset=4 (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))) (call $hsum (local.get $a1)))
-        (f32.store offset=8 (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))) (call $hsum (local.get $a2)))
-        (f32.store offset=12 (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))) (call $hsum (local.get $a3)))
+        (f32.store (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a0)) (f32x4.extract_lane 1 (local.get $a0))) (f32.add (f32x4.extract_lane 2 (local.get $a0)) (f32x4.extract_lane 3 (local.get $a0)))))
+        (f32.store offset=4 (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a1)) (f32x4.extract_lane 1 (local.get $a1))) (f32.add (f32x4.extract_lane 2 (local.get $a1)) (f32x4.extract_lane 3 (local.get $a1)))))
+        (f32.store offset=8 (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a2)) (f32x4.extract_lane 1 (local.get $a2))) (f32.add (f32x4.extract_lane 2 (local.get $a2)) (f32x4.extract_lane 3 (local.get $a2)))))
+        (f32.store offset=12 (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a3)) (f32x4.extract_lane 1 (local.get $a3))) (f32.add (f32x4.extract_lane 2 (local.get $a3)) (f32x4.extract_lane 3 (local.get $a3)))))
         (local.set $W (i32.add (local.get $W3) (local.get $rowBytes)))
         (local.set $r (i32.add (local.get $r) (i32.const 4)))
         (br $rowLoop))))
@@ -176,6 +170,23 @@
         (local.set $W (i32.add (local.get $W) (local.get $rowBytes)))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $rowLoop))))
+  ;; The L2 bias at one token: g = 2 (f - v), returns sum (f - v)^2 (n a multiple of 4).
+  (func (export "l2Error") (param $f i32) (param $v i32) (param $g i32) (param $n i32) (result f32)
+    (local $j i32) (local $bytes i32) (local $e v128) (local $acc v128)
+    (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $j (i32.const 0))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $j) (local.get $bytes)))
+        (local.set $e (f32x4.sub (v128.load (i32.add (local.get $f) (local.get $j))) (v128.load (i32.add (local.get $v) (local.get $j)))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $e) (local.get $e))))
+        (v128.store (i32.add (local.get $g) (local.get $j)) (f32x4.add (local.get $e) (local.get $e)))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $next)))
+    (f32.add
+      (f32.add (f32x4.extract_lane 0 (local.get $acc)) (f32x4.extract_lane 1 (local.get $acc)))
+      (f32.add (f32x4.extract_lane 2 (local.get $acc)) (f32x4.extract_lane 3 (local.get $acc)))))
+
   ;; exp(x) in float32 for each lane: x = k ln2 + r (k nearest, Cody-Waite ln2 split,
   ;; |r| <= ln2 / 2), exp(r) by its degree-6 Taylor polynomial (truncation ~1e-7 relative),
   ;; times 2^k built from the exponent bits. x is clamped to [-87, 88] (no overflow, no denormals).
