@@ -129,3 +129,37 @@ describe('CPU special values equal Math in float64, rounded once', () => {
     expect(bad, bad.join('\n')).toEqual([]);
   });
 });
+
+describe('row ops at special values: the fast paths give the composite formulas', () => {
+  // No float32 extremes here: the fused norm kernels accumulate in float64 and stay finite
+  // (rmsNorm([3.4e38, 3.4e38, 0]) is [1.22, 1.22, 0]) where the float32 composite squares to Inf.
+  const ROWS = [
+    [0, -0, 1], [-Infinity, -Infinity, -Infinity], [-Infinity, 0, 1], [Infinity, 0, 1], [NaN, 0, 1],
+    [1e18, -1e18, 0], [100, -100, 0.5], [MIN_NORMAL, -MIN_NORMAL, 0], [1e-40, 0, -1e-40],
+  ];
+  const agree = (a: number, e: number): boolean =>
+    Object.is(a, e) || (Number.isNaN(a) && Number.isNaN(e)) || (Number.isFinite(e) && Math.abs(a - e) <= 1e-5 * Math.abs(e) + 1e-6);
+  for (const dtype of ['float32', 'float64'] as const) {
+    test(`softmax, logSoftmax, layerNorm, rmsNorm, silu (${dtype})`, () => {
+      const x = tensor(ROWS.flat(), [ROWS.length, 3], { dtype });
+      const lse = ops.logsumexp(x, -1, true);
+      const centred = ops.sub(x, ops.div(ops.sum(x, -1, true), 3));
+      const cases: [string, Tensor, Tensor][] = [
+        ['softmax', ops.softmax(x), ops.exp(ops.sub(x, lse))],
+        ['logSoftmax', ops.logSoftmax(x), ops.sub(x, lse)],
+        ['layerNorm', ops.layerNorm(x), ops.mul(centred, ops.rsqrt(ops.add(ops.div(ops.sum(ops.square(centred), -1, true), 3), 1e-5)))],
+        ['rmsNorm', ops.rmsNorm(x), ops.mul(x, ops.rsqrt(ops.add(ops.div(ops.sum(ops.square(x), -1, true), 3), 1e-6)))],
+        ['silu', ops.silu(x), ops.mul(x, ops.sigmoid(x))],
+      ];
+      const bad: string[] = [];
+      for (const [name, fast, composite] of cases) {
+        const a = fast.dataSync();
+        const e = composite.dataSync();
+        for (let i = 0; i < a.length; i++) {
+          if (!agree(a[i]!, e[i]!)) bad.push(`${name} row ${Math.floor(i / 3)} [${ROWS[Math.floor(i / 3)]!.map(fmt).join(', ')}] element ${i % 3}: ${fmt(a[i]!)}, composite ${fmt(e[i]!)}`);
+        }
+      }
+      expect(bad, bad.join('\n')).toEqual([]);
+    });
+  }
+});
