@@ -9,7 +9,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { countParameters, type ModelConfig } from '@titans/models';
 import { main } from '../src/main.js';
-import { demoModelConfig, quickRecipe } from '../src/demo/recipe.js';
+import { DEMO_MODELS, demoRunConfig } from '../src/demo/demo.js';
+import { DEMO_RECIPE, demoModelConfig, quickRecipe } from '../src/demo/recipe.js';
 import { planModelConfig, planModels } from '../src/reproduce/models.js';
 import { PLANS, type PlanName, type Track } from '../src/reproduce/recipes.js';
 import { parseRunConfig, presetConfig, presetNames, resolveRunConfig } from '../src/run-config.js';
@@ -104,6 +105,16 @@ describe('every config the CLI writes, it reads back', () => {
     }
     expect(failures).toEqual([]);
   }, 170_000);
+
+  it('the run.json the demo writes (gate biases included) parses back to the same run', () => {
+    for (const recipe of [DEMO_RECIPE, quickRecipe()]) {
+      for (const { key } of DEMO_MODELS) {
+        const run = demoRunConfig(key, recipe, 0, 10);
+        if (run.model.architecture === 'mag') expect(run.model.memory.gateBias).toEqual({ eta: -4, alpha: -4 });
+        expect(parseRunConfig(JSON.parse(JSON.stringify(run)), `demo/${key}/run.json`)).toEqual(run);
+      }
+    }
+  });
 
   it('the paper-size presets round-trip through run.json and `titans info FILE`', async () => {
     const root = scratchDirectory('roundtrip-paper');
