@@ -6,7 +6,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  CHECKPOINT_FILES, CheckpointError, checkHeaderFits, createModel, defineConfig, hasCheckpoint, inspectCheckpoint, loadCheckpoint, parseTrainerState,
+  CHECKPOINT_FILES, CheckpointError, checkHeaderFits, checkOptimizerHeaderFits, createModel, defineConfig, hasCheckpoint, inspectCheckpoint, loadCheckpoint, parseTrainerState,
   type CheckpointInspection, type LanguageModel, type ModelConfig, type ModelConfigInput, type TrainerState,
 } from '@titans/models';
 import type { Tokenizer } from '@titans/data';
@@ -76,6 +76,7 @@ export async function readCheckpointSummary(path: string, context: CommandContex
     const probe = createModel(config);
     try {
       checkHeaderFits(probe, inspection.model, join(dir, CHECKPOINT_FILES.model));
+      if (inspection.optimizer) checkOptimizerHeaderFits(probe, inspection.optimizer, join(dir, CHECKPOINT_FILES.optimizer));
     } catch (error) {
       throw new UsageError(checkpointMessage(path, error));
     } finally {

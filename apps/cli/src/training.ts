@@ -233,6 +233,8 @@ export interface RunTrainingOptions {
   readonly model?: LanguageModel;
   /** Checkpoint file operations (tests inject failures such as a full disk). */
   readonly fileSystem?: CheckpointFileSystem;
+  /** Called once the directory is locked and a resume has loaded, before the first step. */
+  readonly onReady?: (info: { readonly resumedFrom: number | null }) => void;
 }
 
 /**
@@ -272,7 +274,10 @@ export async function runTraining(options: RunTrainingOptions): Promise<{ result
     resume: options.resume,
     seed: run.seed,
     log,
-    onReady: () => writeFileAtomically(join(dir, RUN_FILE), `${JSON.stringify(run, null, 2)}\n`),
+    onReady: (info) => {
+      writeFileAtomically(join(dir, RUN_FILE), `${JSON.stringify(run, null, 2)}\n`);
+      options.onReady?.(info);
+    },
     ...(options.fileSystem ? { fileSystem: options.fileSystem } : {}),
     config: run.model,
     ...(options.signal ? { signal: options.signal } : {}),

@@ -206,7 +206,7 @@ describe('bounded, regular-file reads', () => {
   it('refuses non-finite weights naming the tensor (unless allowed)', async () => {
     const dir = freshDir();
     const source = await savedCheckpoint(dir);
-    source.head.bias.assign(source.head.bias.mul(Number.NaN));
+    source.head.bias!.assign(source.head.bias!.mul(Number.NaN));
     const opt = new optim.AdamW(source.parameters(), { lr: 0.01 });
     await saveCheckpoint(dir, { model: source, optimizer: opt, config: { seed: 1 }, trainer: { step: 2 }, runId: 'r' });
     const model = new Bigram();

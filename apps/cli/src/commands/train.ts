@@ -176,11 +176,12 @@ export const trainCommand: Command = {
     const stream = progressStream();
     try {
       const params = countParameters(run.model);
-      context.err(`${resume ? 'resuming' : 'training'} ${run.model.architecture} (${grouped(params)} parameters) on ${run.data.task}, ${run.data.batchSize} x ${run.data.sequenceLength} tokens per step, ${run.train.steps} steps, ${backend.name}; checkpoints in ${dir}`);
       let result: TrainResult;
       try {
         ({ result } = await runTraining({
           run, dir, resume, log: progressLogger({ stream }), signal: controller.signal, ...(context.checkpointFileSystem ? { fileSystem: context.checkpointFileSystem } : {}),
+          // Printed once a resume has loaded, so a refused checkpoint is one line.
+          onReady: () => context.err(`${resume ? 'resuming' : 'training'} ${run.model.architecture} (${grouped(params)} parameters) on ${run.data.task}, ${run.data.batchSize} x ${run.data.sequenceLength} tokens per step, ${run.train.steps} steps, ${backend.name}; checkpoints in ${dir}`),
         }));
       } catch (error) {
         // A checkpoint that cannot be resumed, or a directory another trainer holds: bad input.

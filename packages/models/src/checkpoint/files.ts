@@ -24,7 +24,10 @@ import {
   CheckpointError, encodeSafetensors, headerLengthOf, parseSafetensorsHeader, readTensorData,
   type HostTensor, type SafetensorsContents, type SafetensorsHeader,
 } from './safetensors.js';
-import { commit, encodeModel, encodeOptimizer, stageModel, stageOptimizer, type NamedParameters, type StatefulOptimizer } from './state.js';
+import type { Tensor } from '@titans/tensor';
+import {
+  checkOptimizerHeader, commit, encodeModel, encodeOptimizer, stageModel, stageOptimizer, type NamedParameters, type StatefulOptimizer,
+} from './state.js';
 
 /** The file operations a save uses, so tests can inject failures at any point. */
 export interface CheckpointFileSystem {
@@ -396,7 +399,7 @@ function splitJsonMark(value: unknown): { content: unknown; mark: CheckpointMark
  * Checks that the files' marks agree. Checkpoints written before marks existed (no file
  * marked) pass; a hand-written config.json without a mark is accepted beside marked files.
  */
-function checkMarks(dir: string, marks: readonly (readonly [string, CheckpointMark | null])[]): CheckpointMark | null {
+function checkMarks(dir: string, marks: readonly (readonly [string, CheckpointMark | null])[], trainer: unknown = null): CheckpointMark | null {
   const marked = marks.filter((m): m is readonly [string, CheckpointMark] => m[1] !== null);
   if (marked.length === 0) return null;
   const [, first] = marked[0]!;
@@ -405,6 +408,10 @@ function checkMarks(dir: string, marks: readonly (readonly [string, CheckpointMa
   if (disagree || unmarked.length > 0) {
     const described = marks.map(([file, m]) => `${file} ${m ? `is step ${m.step} of run ${m.run}` : 'carries no step'}`).join(', ');
     throw new MixedCheckpointError(dir, `mixed checkpoint: ${described}; its files come from different saves`);
+  }
+  const trainerStep = (trainer as { step?: unknown } | null)?.step;
+  if (typeof trainerStep === 'number' && trainerStep !== first.step) {
+    throw new MixedCheckpointError(dir, `mixed checkpoint: ${CHECKPOINT_FILES.trainer} says step ${trainerStep} but the files are marked step ${first.step}`);
   }
   return first;
 }
@@ -525,7 +532,7 @@ export async function loadCheckpoint(dir: string, options: LoadCheckpointOptions
     const trainer = splitJsonMark(await withHandle(await openCheckpointFile(dir, files, CHECKPOINT_FILES.trainer, fileSystem), (h) => readJsonFile(h, path.join(dir, CHECKPOINT_FILES.trainer))));
     if (files[CHECKPOINT_FILES.config] !== undefined) marks.push([CHECKPOINT_FILES.config, config.mark]);
     if (files[CHECKPOINT_FILES.trainer] !== undefined) marks.push([CHECKPOINT_FILES.trainer, trainer.mark]);
-    const mark = checkMarks(dir, marks);
+    const mark = checkMarks(dir, marks, trainer.content);
     return { staged: model.staged, commitOptimizer, loaded: { config: config.content, trainer: trainer.content, metadata: model.metadata, mark } };
   });
   options.validate?.(read.loaded);
@@ -536,10 +543,22 @@ export async function loadCheckpoint(dir: string, options: LoadCheckpointOptions
 
 /** Refuses a weights file whose header does not describe the model (names, shapes, dtypes), before its data is read. */
 export function checkHeaderFits(model: NamedParameters, header: SafetensorsHeader, file: string): void {
+  stageModel(model, describedBy(header), file, { allowNonFinite: true });
+}
+
+/**
+ * Refuses an optimizer file whose header does not fit AdamW/SGD slots over every parameter
+ * of `model` (names, shapes, dtypes, the step and slots metadata), without reading its data.
+ */
+export function checkOptimizerHeaderFits(model: NamedParameters & { parameters(): Tensor[] }, header: SafetensorsHeader, file: string): void {
+  checkOptimizerHeader(model, describedBy(header), header.metadata, file);
+}
+
+function describedBy(header: SafetensorsHeader): Record<string, HostTensor> {
   const empty = new Float32Array(0);
   const described: Record<string, HostTensor> = Object.create(null) as Record<string, HostTensor>;
   for (const e of header.entries) described[e.name] = { dtype: e.dtype, shape: e.shape, data: empty };
-  stageModel(model, described, file, { allowNonFinite: true });
+  return described;
 }
 
 /** What `inspectCheckpoint` finds, without reading any weights. */
@@ -584,7 +603,7 @@ export async function inspectCheckpoint(dir: string, fileSystem: CheckpointFileS
     if (optimizer) marks.push([CHECKPOINT_FILES.optimizer, markOfMetadata(optimizer.metadata)]);
     if (files[CHECKPOINT_FILES.config] !== undefined) marks.push([CHECKPOINT_FILES.config, config.mark]);
     if (files[CHECKPOINT_FILES.trainer] !== undefined) marks.push([CHECKPOINT_FILES.trainer, trainer.mark]);
-    const mark = checkMarks(dir, marks);
+    const mark = checkMarks(dir, marks, trainer.content);
     for (const name of Object.keys(files)) {
       if (sizes[name] === undefined) {
         const handle = await openForReading(files[name]!, fileSystem).catch(() => null);

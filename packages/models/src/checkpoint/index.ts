@@ -6,7 +6,7 @@ export {
 } from './safetensors.js';
 export { encodeModel, loadModelBytes, toHost, type NamedParameters, type StageOptions, type StatefulOptimizer } from './state.js';
 export {
-  CHECKPOINT_FILES, CheckpointLockedError, checkHeaderFits, LOCK_FILE, MixedCheckpointError, checkpointFiles, hasCheckpoint, inspectCheckpoint, loadCheckpoint,
+  CHECKPOINT_FILES, CheckpointLockedError, checkHeaderFits, checkOptimizerHeaderFits, LOCK_FILE, MixedCheckpointError, checkpointFiles, hasCheckpoint, inspectCheckpoint, loadCheckpoint,
   lockCheckpoint, nodeFileSystem, readCheckpointConfig, readSafetensors, recoverCheckpoint, saveCheckpoint, writeFilesAtomically, writeSafetensors,
   type CheckpointFileSystem, type CheckpointInspection, type CheckpointLock, type CheckpointLockOwner, type CheckpointMark,
   type LoadCheckpointOptions, type LoadedCheckpoint, type SaveCheckpointOptions,

@@ -115,6 +115,22 @@ export async function encodeOptimizer(optimizer: StatefulOptimizer, model: Named
 /** Checks optimizer bytes against the optimizer; returns a commit function that cannot fail on shapes. */
 export function stageOptimizer(optimizer: StatefulOptimizer, model: NamedParameters, bytes: Uint8Array, file = 'optimizer.safetensors', options: StageOptions = {}): () => void {
   const { tensors, metadata } = decodeSafetensors(bytes, { file });
+  return stageOptimizerTensors(optimizer, model, tensors, metadata, file, options);
+}
+
+/**
+ * Checks an optimizer file's header (names, shapes, dtypes, step and slots metadata) against
+ * an AdamW/SGD over all of `model`'s parameters, without its data: what `titans info` checks.
+ */
+export function checkOptimizerHeader(model: NamedParameters & { parameters(): Tensor[] }, tensors: Readonly<Record<string, HostTensor>>, metadata: Record<string, string>, file: string): void {
+  const params = model.parameters();
+  const probe: StatefulOptimizer = { params, state: () => ({ step: 0, slots: {} }), loadState: () => undefined };
+  stageOptimizerTensors(probe, model, tensors, metadata, file, { allowNonFinite: true });
+}
+
+function stageOptimizerTensors(
+  optimizer: StatefulOptimizer, model: NamedParameters, tensors: Readonly<Record<string, HostTensor>>, metadata: Record<string, string>, file: string, options: StageOptions,
+): () => void {
   const step = Number(metadata.step);
   if (!Number.isSafeInteger(step) || step < 0) throw new CheckpointError(file, `__metadata__.step is ${JSON.stringify(metadata.step)}, not a step count`);
   const slotNames = metadata.slots ? metadata.slots.split(',') : [];
@@ -125,7 +141,7 @@ export function stageOptimizer(optimizer: StatefulOptimizer, model: NamedParamet
   for (const slot of slotNames) {
     slots[slot] = names.map((name, i) => {
       const key = `${slot}.${name}`;
-      const value = tensors[key];
+      const value = Object.hasOwn(tensors, key) ? tensors[key] : undefined;
       if (!value) throw new CheckpointError(file, `missing optimizer slot '${slot}' for parameter '${name}'`, key);
       used.add(key);
       return { target: optimizer.params[i]!, value: checkFits(value, optimizer.params[i]!, file, key, options) };
