@@ -269,6 +269,16 @@ describe('compile: signatures, cache and errors', () => {
     for (let i = 1; i <= 5; i++) tidy(() => expect(values(accumulate(x))).toEqual([i, 2 * i]));
     expect(values(total)).toEqual([5, 10]);
     expect(accumulate.stats().replays).toBe(3);
+    // Assigning to an argument updates the tensor passed at each call, not the traced one.
+    const double = compile((t: Tensor) => {
+      t.assign(t.mul(2));
+      return t.add(1);
+    });
+    const args = [0, 1, 2, 3].map((i) => tensor([i, 10 * i], [2], { dtype: 'float64' }));
+    for (const [i, t] of args.entries()) tidy(() => expect(values(double(t))).toEqual([2 * i + 1, 20 * i + 1]));
+    args.forEach((t, i) => expect(values(t)).toEqual([2 * i, 20 * i]));
+    expect(double.stats().replays).toBe(2);
+    for (const t of args) t.dispose();
     // Replays of a function returning its input give a copy (eagerly it is the input itself).
     const identity = compile((t: Tensor) => t);
     for (let i = 0; i < 4; i++) {

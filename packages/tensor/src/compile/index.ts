@@ -350,7 +350,8 @@ function compareTraces(a: Trace, b: Trace): string | null {
   }
   const hostKey = (t: Trace, c: Map<number, number>): string => t.host.map((h) => (h.kind === 'effect' ? 'e' : `s${c.get(h.id) ?? -1}`)).join();
   if (hostKey(a, ca) !== hostKey(b, cb)) return 'the host effects and dynamic scalars differ';
-  if (a.states.length !== b.states.length || a.states.some((s, i) => s.owner !== b.states[i]!.owner || ca.get(s.id) !== cb.get(b.states[i]!.id))) return 'the assigned tensors differ';
+  const sameTarget = (s: Trace['states'][number], t: Trace['states'][number]): boolean => (s.leaf !== undefined || t.leaf !== undefined ? s.leaf === t.leaf : s.owner === t.owner);
+  if (a.states.length !== b.states.length || a.states.some((s, i) => !sameTarget(s, b.states[i]!) || ca.get(s.id) !== cb.get(b.states[i]!.id))) return 'the assigned tensors differ';
   const outs = (t: Trace, c: Map<number, number>): string => t.outputs.map((o) => `${c.get(o.id)}:${o.shape.join(',')}:${o.strides.join(',')}:${o.offset}`).join('|');
   if (outs(a, ca) !== outs(b, cb)) return 'the results differ in layout';
   return null;

@@ -296,7 +296,7 @@ export class Plan {
     // replay itself (inputs, state, constants) are copied so results never alias them.
     const escapes = [...escaping.keys()].map((id) => ({ id, holders: escaping.get(id)!, copy: !isFresh(id), dtype: values[id]!.dtype, size: values[id]!.size }));
     const outLayouts = trace.outputs;
-    const stateUpdates = trace.states.map((s) => ({ owner: s.owner, id: s.id, strides: s.strides, offset: s.offset }));
+    const stateUpdates = trace.states.map((s) => ({ owner: s.owner, leaf: s.leaf, id: s.id, strides: s.strides, offset: s.offset }));
     const template = trace.result;
     const shared: (SharedStorage | undefined)[] = new Array<SharedStorage | undefined>(values.length).fill(undefined);
     const used: number[] = new Array<number>(values.length).fill(0);
@@ -307,7 +307,7 @@ export class Plan {
     };
     const clear = values.filter((v) => v.origin.kind === 'input' || v.origin.kind === 'state' || (v.origin.kind === 'op' && escaping.has(v.id))).map((v) => v.id);
     const single = template instanceof Tensor;
-    this.finish = () => {
+    this.finish = (leaves) => {
       for (let i = 0; i < escapes.length; i++) {
         const e = escapes[i]!;
         let s = S[e.id]!;
@@ -322,7 +322,7 @@ export class Plan {
       }
       for (let i = 0; i < stateUpdates.length; i++) {
         const u = stateUpdates[i]!;
-        u.owner.replaceStorage(take(u.id), u.strides, u.offset);
+        (u.leaf === undefined ? u.owner : leaves[u.leaf]!).replaceStorage(take(u.id), u.strides, u.offset);
       }
       for (let i = 0; i < escapes.length; i++) shared[escapes[i]!.id] = undefined;
       for (let i = 0; i < clear.length; i++) S[clear[i]!] = undefined;

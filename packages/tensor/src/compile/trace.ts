@@ -53,6 +53,8 @@ export type HostStep = { readonly kind: 'effect'; readonly run: () => void } | {
 
 export interface StateUpdate {
   readonly owner: Tensor;
+  /** Set when the assigned tensor is an argument: a replay assigns to that argument. */
+  readonly leaf: number | undefined;
   readonly id: number;
   readonly strides: readonly number[];
   readonly offset: number;
@@ -272,6 +274,9 @@ export function trace(backend: Backend, leaves: readonly Tensor[], run: () => un
   let result: unknown;
   try {
     result = tidy(() => run());
+  } catch (error) {
+    for (const v of values) if (v.origin.kind === 'constant') backend.dispose(v.origin.copy);
+    throw error;
   } finally {
     setTraceHooks(previousHooks);
     for (const [name, desc] of originals) {
@@ -293,7 +298,8 @@ export function trace(backend: Backend, leaves: readonly Tensor[], run: () => un
       values[initialId]!.origin = { kind: 'state', owner: t };
       stateLayouts.set(t, { shape: t.shape, strides: initial.strides, offset: initial.offset, size: values[initialId]!.size });
     }
-    states.push({ owner: t, id, strides: [...t.strides], offset: t.offset });
+    const leaf = leaves.indexOf(t);
+    states.push({ owner: t, leaf: leaf < 0 ? undefined : leaf, id, strides: [...t.strides], offset: t.offset });
   }
   const outputs = collect(result).map((t): OutputLayout => {
     const storage = t.sharedStorage().storage;
