@@ -58,6 +58,7 @@ const guideSidebar: DefaultTheme.SidebarItem[] = [
     items: [
       { text: 'Quick start', link: '/guide/quick-start' },
       { text: 'What Titans is', link: '/concepts/titans' },
+      { text: 'Atlas: the Omega rule', link: '/concepts/atlas' },
     ],
   },
   {
