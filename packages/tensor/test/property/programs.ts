@@ -119,6 +119,13 @@ export const OPS: Readonly<Record<string, OpDef>> = {
     return ops.matmul(ops.transpose(x), ops.tanh(o));
   } },
   attention: { smooth: true, apply: (x, _o, a) => (x.ndim < 2 ? null : ops.attention(x, ops.tanh(x), x, { causal: a % 2 === 0 })) },
+  // Fewer keys than queries: with the causal mask the first queries see no key at all.
+  attentionCross: { smooth: true, apply: (x, _o, a, b) => {
+    if (x.ndim < 2) return null;
+    const t = x.shape[x.ndim - 2]!;
+    const keys = ops.narrow(x, -2, 0, Math.ceil(t / 2));
+    return ops.attention(x, keys, ops.tanh(keys), { causal: a % 2 === 0, window: b % 3 });
+  } },
   attentionSelf: { smooth: true, apply: (x) => (x.ndim < 2 ? null : ops.attention(x, x, x, { causal: false })) },
   variance: alongAxis((x, axis, b) => ops.variance(x, axis, b % 2 === 0)),
   prod: alongAxis((x, axis, b) => ops.prod(ops.add(ops.sigmoid(x), 0.5), axis, b % 2 === 0)),
