@@ -26,6 +26,8 @@ export interface DataConfig {
   readonly task: DataTask;
   /** task 'text': the files (absolute paths); each file's last 10% is held out for validation. */
   readonly textFiles?: readonly string[];
+  /** task 'text': SHA-256 of each file when the run started (`--resume` refuses files that changed since). */
+  readonly textDigests?: readonly string[];
   readonly tokenizer: TokenizerChoice;
   /** Tokens per training row. */
   readonly sequenceLength: number;
@@ -159,6 +161,7 @@ const RULE_FIELDS: Record<Exclude<keyof MemoryRule, 'architecture'>, Field | 'ob
 const DATA_FIELDS: Record<keyof DataConfig, Field> = {
   task: { type: 'string', choices: DATA_TASKS },
   textFiles: { type: 'strings' },
+  textDigests: { type: 'strings' },
   tokenizer: { type: 'string', choices: TOKENIZERS },
   sequenceLength: { type: 'integer', min: 2 },
   batchSize: { type: 'integer', min: 1 },
@@ -361,8 +364,11 @@ export function resolveRunConfig(input: RunConfigInput): RunConfig {
   if (data.task === 'text' && !(data.textFiles && data.textFiles.length > 0)) {
     throw new UsageError("invalid config: data.task 'text' needs data.textFiles (titans train --text FILE)");
   }
-  if (data.task !== 'text' && data.textFiles !== undefined) {
+  if (data.task !== 'text' && (data.textFiles !== undefined || data.textDigests !== undefined)) {
     throw new UsageError(`invalid config: data.textFiles is only read by data.task 'text' (not '${data.task}')`);
+  }
+  if (data.textDigests !== undefined && data.textDigests.length !== data.textFiles?.length) {
+    throw new UsageError(`invalid config: data.textDigests has ${data.textDigests.length} entries for ${data.textFiles?.length ?? 0} data.textFiles`);
   }
   const train: TrainConfig = { ...DEFAULT_TRAIN, ...(input.train as Partial<TrainConfig> | undefined) };
   const seed = (input.seed as number | undefined) ?? 0;

@@ -1,6 +1,7 @@
 // The user's own text files (`titans train --text`, `titans eval --text`): read as bytes,
 // checked by @titans/data's decodeText (empty, binary, not UTF-8: one line naming the file),
 // and split into a training part and a held-out tail, one document per file.
+import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { TextInputError, decodeText, textDocuments, type CorpusDocument, type TextSplit } from '@titans/data';
 import { UsageError } from './command.js';
@@ -9,10 +10,27 @@ import { MAX_USER_FILE_BYTES } from './paths.js';
 /** Share of each file held out at its end (validation during training, `titans eval --text`). */
 export const TEXT_VAL_FRACTION = 0.1;
 
-const cache = new Map<string, { size: number; mtimeMs: number; text: string }>();
+interface ReadText {
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly text: string;
+  /** SHA-256 of the file's bytes, hex. */
+  readonly digest: string;
+}
+
+const cache = new Map<string, ReadText>();
 
 /** The text of a user's file; every problem is a UsageError naming it as `shown`. */
 export function readTextFile(path: string, shown: string = path): string {
+  return readText(path, shown).text;
+}
+
+/** SHA-256 (hex) of a user's text file, which must be valid text (see readTextFile). */
+export function textFileDigest(path: string, shown: string = path): string {
+  return readText(path, shown).digest;
+}
+
+function readText(path: string, shown: string): ReadText {
   let stat;
   try {
     stat = statSync(path);
@@ -24,7 +42,7 @@ export function readTextFile(path: string, shown: string = path): string {
   if (!stat.isFile()) throw new UsageError(`${shown}: not a regular file (a device or pipe?)`);
   if (stat.size > MAX_USER_FILE_BYTES) throw new UsageError(`${shown}: ${stat.size} bytes is more than the ${MAX_USER_FILE_BYTES}-byte limit`);
   const cached = cache.get(path);
-  if (cached && cached.size === stat.size && cached.mtimeMs === stat.mtimeMs) return cached.text;
+  if (cached && cached.size === stat.size && cached.mtimeMs === stat.mtimeMs) return cached;
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
@@ -38,8 +56,9 @@ export function readTextFile(path: string, shown: string = path): string {
     if (error instanceof TextInputError) throw new UsageError(error.message);
     throw error;
   }
-  cache.set(path, { size: stat.size, mtimeMs: stat.mtimeMs, text });
-  return text;
+  const read = { size: stat.size, mtimeMs: stat.mtimeMs, text, digest: createHash('sha256').update(bytes).digest('hex') };
+  cache.set(path, read);
+  return read;
 }
 
 /**

@@ -70,6 +70,22 @@ describe('titans train --text / titans eval --text', () => {
     expect(runJson.model.vocabSize).toBe(50257);
   }, 60_000);
 
+  it('--resume continues on the same text and refuses a file that changed since the run started', async () => {
+    const dir = scratchDirectory('text-resume');
+    writeFileSync(join(dir, 'mine.txt'), sampleText(100));
+    const args = ['--preset', 'tiny-swa', '--set', 'model.dim=16', '--set', 'model.layers=1', '--set', 'data.sequenceLength=16', '--set', 'data.batchSize=1'];
+    expect((await run(['train', '--text', 'mine.txt', ...args, '--steps', '1', '--out', 'run'], dir)).code).toBe(0);
+    const saved = JSON.parse(readFileSync(join(dir, 'run', 'run.json'), 'utf8')) as { data: { textDigests: string[] } };
+    expect(saved.data.textDigests).toHaveLength(1);
+    expect(saved.data.textDigests[0]).toMatch(/^[0-9a-f]{64}$/);
+    const resumed = await run(['train', '--resume', '--out', 'run', '--steps', '2'], dir);
+    expect(resumed.code, resumed.err).toBe(0);
+    writeFileSync(join(dir, 'mine.txt'), `${sampleText(100)}\nOne more line.`);
+    const refused = await run(['train', '--resume', '--out', 'run', '--steps', '3'], dir);
+    expect(refused.code).toBe(2);
+    expect(refused.err.trim()).toBe('titans train: cannot resume: mine.txt changed since the run started (--resume continues exactly, on the same text; train a new run with --text)');
+  }, 60_000);
+
   it('refuses empty, binary and non-UTF-8 files with one line naming the file (exit 2), before writing anything', async () => {
     const dir = scratchDirectory('text-bad');
     mkdirSync(join(dir, 'folder'));

@@ -18,7 +18,7 @@ import {
   DATA_TASKS, TOKENIZERS, applySet, mergeInputs, parseRunConfig, readConfigFile, resolveRunConfig, type RunConfig, type RunConfigInput,
 } from '../run-config.js';
 import { RUN_FILE, checkData, runTraining, tokenizerFor } from '../training.js';
-import { userTextDocuments } from '../text-data.js';
+import { textFileDigest, userTextDocuments } from '../text-data.js';
 
 const usage = `usage: titans train [--config FILE.json | --preset NAME] [--set KEY=VALUE]... [--text FILE]... [options]
 
@@ -150,7 +150,18 @@ export const trainCommand: Command = {
     checkTrainingFits(run.model, run.data.batchSize, run.data.sequenceLength);
     if (run.data.task === 'text') {
       // Every file read and checked (and each long enough to hold out a tail) before anything is written.
-      userTextDocuments(run.data.textFiles ?? [], 'train', (path) => shownPath(path, context.cwd));
+      const shown = (path: string): string => shownPath(path, context.cwd);
+      const files = (run.data.textFiles ?? []).map((file) => resolveUserPath(file, context));
+      userTextDocuments(files, 'train', shown);
+      const digests = files.map((file) => textFileDigest(file, shown(file)));
+      if (resume) {
+        const saved = run.data.textDigests;
+        const changed = saved ? files.findIndex((file, i) => digests[i] !== saved[i]) : -1;
+        if (changed >= 0) {
+          throw new UsageError(`cannot resume: ${shown(files[changed]!)} changed since the run started (--resume continues exactly, on the same text; train a new run with --text)`);
+        }
+      }
+      run = { ...run, data: { ...run.data, textFiles: files, textDigests: digests } };
     }
     checkData(run, await tokenizerFor(run.data.tokenizer));
     if (!resume) {
