@@ -232,7 +232,7 @@ function packageBenches(): SideBySide['packageBenches'] {
       const file = join(abs, name);
       try {
         const json = JSON.parse(readFileSync(file, 'utf8')) as unknown;
-        const numbers = numericLeaves(json).filter((n) => /compiled|fused/i.test(n.path) || PEER_KEYS.has(lastKey(n.path)));
+        const numbers = numericLeaves(json).filter((n) => /compiled|fused/i.test(n.path) || peerMetricOf(n.path) !== null);
         out.push({ file: relative(root, file), date: statSync(file).mtime.toISOString(), numbers });
       } catch {
         // not JSON: ignore
@@ -243,14 +243,43 @@ function packageBenches(): SideBySide['packageBenches'] {
 }
 
 const lastKey = (path: string): string => path.split('.').pop()!.replace(/\[.*\]$/, '');
-const PEER_KEYS = new Map(WORKLOADS.flatMap((w) => w.metrics.map((m) => [lastKey(m.key), { workload: w, metric: m }] as const)));
+const PEER_KEYS = new Map(WORKLOADS.flatMap((w) => w.metrics.map((m) => [m.key, { workload: w, metric: m }] as const)));
+const SHORT_KEYS = new Set([...PEER_KEYS.keys()].map(lastKey));
+
+/** The full metric key for a short one (`scanTokPerS` -> `linear.scanTokPerS` when the path names linear), or null. */
+function fullKey(short: string, path: string): string | null {
+  const candidates = [...PEER_KEYS.keys()].filter((k) => lastKey(k) === short);
+  if (candidates.length === 1) return candidates[0]!;
+  const parts = path.toLowerCase().split(/[.[\]]+/);
+  const named = candidates.filter((k) => parts.includes(k.split('.')[0]!.toLowerCase()));
+  return named.length === 1 ? named[0]! : null;
+}
+/** Other names the packages' benches use for the same figures. */
+const ALIASES: Record<string, string> = { mul_add_silu_chain_us_per_op: 'chain3_32x32_us_per_op' };
+
+/**
+ * The peer metric a package-bench number measures, or null: its own key (`compiled.add_32x32_us`),
+ * or, for a wall-clock figure inside a list item named after a metric, the item's name
+ * (`compile.rows[add_32x32_us].compiledUsPerOp`; CPU-time figures are left out).
+ */
+export function peerMetricOf(path: string): string | null {
+  const own = ALIASES[lastKey(path)] ?? lastKey(path);
+  if (SHORT_KEYS.has(own)) return fullKey(own, path);
+  if (/cpu/i.test(own)) return null;
+  const labels = [...path.matchAll(/\[([^\]]+)\]/g)].map((m) => m[1]!);
+  const label = labels.at(-1);
+  if (label === undefined) return null;
+  const key = ALIASES[label] ?? label;
+  return SHORT_KEYS.has(key) ? fullKey(key, path) : null;
+}
 
 /** Rows for package-bench numbers whose key is a peer metric (e.g. compiled.add_32x32_us). */
 function packageRows(benches: SideBySide['packageBenches'], peerJson: Map<Group, Record<string, unknown> | null>, quick: boolean): Row[] {
   const rows: Row[] = [];
   for (const bench of benches) {
     for (const n of bench.numbers) {
-      const match = PEER_KEYS.get(lastKey(n.path));
+      const key = peerMetricOf(n.path);
+      const match = key === null ? undefined : PEER_KEYS.get(key);
       if (!match) continue;
       // Only the figures at the peer's own shapes compare: the quick run's tiny shapes do not.
       const peer = quick ? null : numberAt(peerJson.get(match.workload.group) ?? null, match.metric.key);

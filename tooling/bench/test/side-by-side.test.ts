@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findPeer, formatTable, numericLeaves, speedRatio, type Row, type SideBySide } from '../side-by-side.ts';
+import { findPeer, formatTable, numericLeaves, peerMetricOf, speedRatio, type Row, type SideBySide } from '../side-by-side.ts';
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const scratch = mkdtempSync(join(tmpdir(), 'side-by-side-'));
@@ -99,6 +99,17 @@ describe('helpers', () => {
     expect(numericLeaves({ a: { compiled: { add_32x32_us: 2 } }, list: [{ name: 'x', v: 1 }, 3] })).toEqual([
       { path: 'a.compiled.add_32x32_us', value: 2 }, { path: 'list[x].v', value: 1 }, { path: 'list[1]', value: 3 },
     ]);
+  });
+
+  it('peerMetricOf pairs package-bench figures with peer metrics by key or by list-item name', () => {
+    expect(peerMetricOf('compiled.add_32x32_us')).toBe('add_32x32_us');
+    expect(peerMetricOf('compile.rows[add_32x32_us].compiledUsPerOp')).toBe('add_32x32_us');
+    expect(peerMetricOf('compile.rows[mul_add_silu_chain_us_per_op].eagerUsPerOp')).toBe('chain3_32x32_us_per_op');
+    expect(peerMetricOf('compile.rows[add_32x32_us].compiledCpuUsPerOp')).toBeNull();
+    expect(peerMetricOf('fused.linear.scanTokPerS')).toBe('linear.scanTokPerS');
+    expect(peerMetricOf('fused[mlp].moduleTokPerS')).toBe('mlp.moduleTokPerS');
+    expect(peerMetricOf('fused.scanTokPerS')).toBeNull(); // which memory: not said
+    expect(peerMetricOf('matmul[256^3].gflops')).toBeNull();
   });
 
   it('formatTable prints a missing side as a dash with the reason', () => {
