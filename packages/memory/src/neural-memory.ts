@@ -48,6 +48,14 @@ export interface NeuralMemoryOptions {
   gateBias?: { readonly theta?: number; readonly eta?: number; readonly alpha?: number } | null;
   seed?: number;
   dtype?: DType;
+  /**
+   * Refuse input tokens holding NaN or an infinity (an error naming the position) instead of
+   * letting one bad value turn the whole state non-finite for good. The check reads x on the
+   * host: one comparison per value (B x T x dim, against the forward's B x T x dim^2 work),
+   * on backends that read synchronously (CPU); elsewhere it is skipped. Default off, since a
+   * host read would also end a compiled trace.
+   */
+  checkFinite?: boolean;
 }
 
 /**
@@ -101,9 +109,11 @@ export class NeuralMemory extends nn.Module {
   readonly normWeight: Tensor | undefined;
   readonly gate: nn.Linear | undefined;
   readonly proj: nn.Linear;
+  readonly checkFinite: boolean;
 
   constructor(readonly dim: number, options: NeuralMemoryOptions = {}) {
     super();
+    this.checkFinite = options.checkFinite === true;
     this.heads = options.heads ?? 1;
     if (dim % this.heads !== 0) throw new Error(`NeuralMemory: dim ${dim} is not divisible by heads ${this.heads}`);
     this.headDim = dim / this.heads;
@@ -166,6 +176,16 @@ export class NeuralMemory extends nn.Module {
   /** Keys, values, queries [B, H, T, headDim] and gates [B, H, T] for tokens x [B, T, dim]. */
   project(x: Tensor, convCache: Tensor | null): { inputs: MemoryInputs; convCache: Tensor | null } {
     if (x.ndim !== 3 || x.shape[2] !== this.dim) throw new Error(`NeuralMemory: input must be [batch, tokens, ${this.dim}], got [${x.shape.join(', ')}]`);
+    if (this.checkFinite && x.backend.syncRead) {
+      const values = x.dataSync();
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i]!;
+        if (v - v !== 0) {
+          const token = Math.floor(i / this.dim) % x.shape[1]!;
+          throw new Error(`NeuralMemory: input value ${v} at batch ${Math.floor(i / (this.dim * x.shape[1]!))}, token ${token}, feature ${i % this.dim}; the memory refuses non-finite input (it would make its state non-finite for good)`);
+        }
+      }
+    }
     const t = x.shape[1]!;
     let h = silu(this.qkv.forward(x));
     let nextCache: Tensor | null = null;
@@ -216,6 +236,21 @@ export class NeuralMemory extends nn.Module {
     if (this.outputGate) out = mul(rmsNorm(out, { weight: this.normWeight! }), sigmoid(this.gate!.forward(x)));
     return this.proj.forward(out);
   }
+}
+
+/**
+ * Frees the tensors of `previous` that `next` does not reuse (never the module's parameters):
+ * the state handoff of a streaming loop, so the old state does not pile up.
+ */
+export function releaseMemoryState(previous: NeuralMemoryState, next: NeuralMemoryState | null = null): void {
+  const tensorsOf = (state: NeuralMemoryState | null): Tensor[] => {
+    if (state === null) return [];
+    const m = state.memory;
+    const pending = m.pending ? [m.pending.k, m.pending.v, m.pending.theta, m.pending.eta, m.pending.alpha, ...(m.pending.delta ? [m.pending.delta] : [])] : [];
+    return [...m.weights, ...m.momentum, ...pending, ...(state.convCache ? [state.convCache] : [])];
+  };
+  const keep = new Set(tensorsOf(next));
+  for (const t of tensorsOf(previous)) if (!keep.has(t) && !t.isParameter && !t.disposed) t.dispose();
 }
 
 /** Cuts the state from the gradient graph (truncated backpropagation between segments). */
