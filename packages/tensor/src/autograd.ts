@@ -20,16 +20,20 @@ export interface GradientOptions {
  * does not depend on get zeros.
  */
 export function gradients(output: Tensor, inputs: readonly Tensor[], options: GradientOptions = {}): Tensor[] {
+  checkArguments('gradients', output, inputs, options);
+  return gradientsOf(output, inputs, options, null);
+}
+
+function checkArguments(op: string, output: Tensor, inputs: readonly Tensor[], options: GradientOptions): void {
   if (options.gradOutput === undefined && output.size !== 1) {
-    throw new Error(`gradients: output has shape ${formatShape(output.shape)}; pass gradOutput for non-scalar outputs`);
+    throw new Error(`${op}: output has shape ${formatShape(output.shape)}; pass gradOutput for non-scalar outputs`);
   }
   if (options.gradOutput && !sameShape(options.gradOutput.shape, output.shape)) {
-    throw new Error(`gradients: gradOutput ${formatShape(options.gradOutput.shape)} does not match output ${formatShape(output.shape)}`);
+    throw new Error(`${op}: gradOutput ${formatShape(options.gradOutput.shape)} does not match output ${formatShape(output.shape)}`);
   }
   inputs.forEach((x, i) => {
-    if (x.dtype === 'int32') throw new TypeError(`gradients: input ${i} ${formatShape(x.shape)} is int32; only float32 and float64 tensors have gradients`);
+    if (x.dtype === 'int32') throw new TypeError(`${op}: input ${i} ${formatShape(x.shape)} is int32; only float32 and float64 tensors have gradients`);
   });
-  return gradientsOf(output, inputs, options, null);
 }
 
 /**
@@ -44,11 +48,9 @@ export async function gradientsAsync(output: Tensor, inputs: readonly Tensor[], 
   if ((options as GradientOptions).createGraph) {
     throw new Error('gradientsAsync: createGraph is not supported (a gradient read back from another device is a constant); keep the graph on one backend to differentiate twice');
   }
+  checkArguments('gradientsAsync', output, inputs, options);
   const copies = deviceCopies(output);
-  if (copies.length === 0) return gradients(output, inputs, options);
-  inputs.forEach((x, i) => {
-    if (x.dtype === 'int32') throw new TypeError(`gradientsAsync: input ${i} ${formatShape(x.shape)} is int32; only float32 and float64 tensors have gradients`);
-  });
+  if (copies.length === 0) return gradientsOf(output, inputs, options, null);
   const near = noGrad(() => gradientsOf(output, [...inputs, ...copies], options, new Set(copies)));
   const copyGrads = near.slice(inputs.length);
   const sources = copies.map((c) => c.node!.inputs[0]!);
@@ -66,8 +68,10 @@ export async function gradientsAsync(output: Tensor, inputs: readonly Tensor[], 
     if (a.backend !== b.backend) throw new Error(`internal: gradientsAsync input ${i} got gradients on ${a.backend.name} and ${b.backend.name}`);
     return noGrad(() => add(a, b));
   });
-  // A backward rule may hand one tensor to several inputs: free each part once.
-  for (const t of new Set([...near, ...far, ...back])) t.dispose();
+  // A backward rule may hand one tensor to several inputs: free each part once (never the caller's gradOutput).
+  const parts = new Set([...near, ...far, ...back]);
+  if (options.gradOutput) parts.delete(options.gradOutput);
+  for (const t of parts) t.dispose();
   return totals;
 }
 

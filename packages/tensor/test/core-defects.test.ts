@@ -222,6 +222,13 @@ describe('gradients through toBackend', () => {
     expect(Array.from(gw!.dataSync())).toEqual([6, 6, 6]);
     expect(Array.from(await gb!.data())).toEqual([2, 2, 2]);
     await expect(gradientsAsync(loss, [w], { createGraph: true } as never)).rejects.toThrow(/createGraph is not supported/);
+    // A gradOutput stays the caller's, and bad arguments are named as in gradients.
+    const w3 = tensor([1, 2, 3], [3], { dtype: 'float64', backend: gpuLike });
+    const out = ops.mul(onDevice, 2);
+    const [gw3] = await gradientsAsync(out, [w], { gradOutput: w3 });
+    expect(w3.disposed).toBe(false);
+    expect(Array.from(gw3!.dataSync())).toEqual([6, 12, 18]);
+    await expect(gradientsAsync(out, [w])).rejects.toThrow(/^gradientsAsync: output has shape \[3\]; pass gradOutput/);
     // Without device copies it is gradients.
     const [gl] = await gradientsAsync(ops.sum(ops.square(w)), [w]);
     expect(Array.from(gl!.dataSync())).toEqual([1, -2, 4]);
