@@ -30,7 +30,7 @@ for (const name of ['normRows', 'normRowsBackward', 'softmaxRows', 'softmaxRowsB
 
 const [batch, seq, dim, heads, mlp] = quick ? [1, 64, 32, 2, 88] : [8, 512, 256, 4, 688];
 const headDim = dim / heads;
-const reps = quick ? 3 : 7;
+const reps = 3;
 
 /** Forward and backward of f on a backend, at fixed random inputs made once. */
 function step(backend: CpuBackend, shapes: number[][], f: (xs: Tensor[]) => Tensor): () => void {
