@@ -291,6 +291,9 @@ describe('compile: signatures, cache and errors', () => {
   });
 
   test('live tensors and bytes stay flat over 10,000 compiled training steps', () => {
+    clearScalarCache();
+    const startTensors = liveTensors();
+    const startBytes = liveBytes();
     const model = new Mlp('float32');
     const opt = new optim.AdamW(model.parameters(), { lr: 1e-3 });
     const step = compile(trainingStep(model, opt, 1));
@@ -308,9 +311,13 @@ describe('compile: signatures, cache and errors', () => {
     expect(liveBytes()).toBe(bytes);
     expect(step.stats().replays).toBe(10_008);
     expect(opt.steps).toBe(10_010);
+    // Disposing the compiled function frees its plans: back to what eager state holds.
     step.dispose();
     opt.dispose();
-    for (const t of [x, y]) t.dispose();
+    for (const t of [x, y, ...model.parameters()]) t.dispose();
+    clearScalarCache();
+    expect(liveTensors()).toBe(startTensors);
+    expect(liveBytes()).toBe(startBytes);
     expect(getBackend()).toBe(cpuBackend);
   });
 });

@@ -2,7 +2,7 @@
 // are dropped, constants are made once, on the CPU elementwise chains become fused kernels
 // whose intermediates live in an arena of buffers reused by liveness, and every other
 // primitive runs through the real backend (its storages freed right after their last use).
-import type { Backend, DType, Storage } from '../backend.js';
+import type { BinaryOp, DType, Storage, UnaryOp } from '../backend.js';
 import { bytesPerElement } from '../backend.js';
 import { CpuBackend, CpuStorage } from '../cpu/backend.js';
 import { SharedStorage } from '../engine.js';
@@ -11,8 +11,7 @@ import { Tensor } from '../tensor.js';
 import {
   WHERE_EXPR, binaryExpr, castExpr, generateKernel, stored, unaryExpr, type FusedGroup, type FusedOp, type Operand,
 } from './kernels.js';
-import { CompileError, ValueRef, ViewRef, type Arg, type Trace, type TraceRecord } from './trace.js';
-import type { BinaryOp, UnaryOp } from '../backend.js';
+import { CompileError, ValueRef, ViewRef, type Arg, type Trace } from './trace.js';
 
 export interface PlanStats {
   /** Primitive calls in the trace. */
@@ -123,12 +122,12 @@ export class Plan {
         default: throw new Error(`internal: value ${id} (${v.origin.kind}) is not a constant`);
       }
       constants.set(id, s);
-      this.owned.push(s);
+      if (v.origin.kind !== 'constant') this.owned.push(s);
       constantBytes += v.size * bytesPerElement(v.dtype);
       return s;
     };
-    // Cached scalars copied by the trace belong to the plan whether used or not.
-    for (const v of values) if (v.origin.kind === 'constant' && !needed.has(v.id)) this.owned.push(v.origin.copy);
+    // Cached scalars copied by the trace belong to the plan, used, inlined or dropped.
+    for (const v of values) if (v.origin.kind === 'constant') this.owned.push(v.origin.copy);
     /** The single value of a uniform constant (CPU only), or undefined. */
     const uniform = (id: number): number | undefined => {
       const v = values[id]!;
@@ -160,7 +159,6 @@ export class Plan {
         steps.push(() => { S[id] = backend.fill(1, get(), dtype); });
       }
     }
-    const hostSteps = steps.length;
 
     // ------------------------------------------------------------ arena (CPU fused outputs)
     interface Slot { readonly dtype: DType; readonly storage: CpuStorage; freeFrom: number }
@@ -339,7 +337,6 @@ export class Plan {
       arenaBytes,
       constantBytes,
     };
-    void hostSteps;
   }
 
   /** Builds a fused group's operands and decides where its outputs live. */
@@ -509,5 +506,3 @@ export function rebuild(template: unknown, next: () => Tensor): unknown {
   }
   return template;
 }
-
-export type { Backend, TraceRecord };
