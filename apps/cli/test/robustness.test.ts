@@ -3,8 +3,10 @@
 // an internal error (exit 70 with a stack trace), never run past its time limit, never
 // leave a half-written file, and readers never change the checkpoint they read.
 // Commands run in this process (no launcher start-up) so the table stays fast.
+import { existsSync, readdirSync } from 'node:fs';
 import { cp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeSafetensors, encodeSafetensors, nodeFileSystem, type CheckpointFileSystem } from '@titans/models';
 import { scratchDirectory } from './helpers.js';
@@ -125,6 +127,19 @@ describe('checkpoints that readers and train --resume must refuse without writin
       expectClean(resumed, [2], message);
       expect(await snapshot(join(dir, '..'))).toEqual(before);
     }, 60_000);
+  }
+});
+
+describe('checkpoints written before step and run marks', () => {
+  const docs = fileURLToPath(new URL('../../docs/public/checkpoints/', import.meta.url));
+  for (const name of readdirSync(docs).filter((n) => existsSync(join(docs, n, 'model.safetensors')))) {
+    it(`the docs checkpoint ${name} still opens (info, generate), unchanged`, async () => {
+      const before = await snapshot(join(docs, name));
+      expectClean(await run(['info', join(docs, name)]), [0]);
+      const generated = await run(['generate', join(docs, name), '--prompt', 'The', '--max-tokens', '2', '--json']);
+      expectClean(generated, [0]);
+      expect(await snapshot(join(docs, name))).toEqual(before);
+    }, 30_000);
   }
 });
 
