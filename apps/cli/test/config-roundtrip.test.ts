@@ -9,6 +9,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { countParameters, type ModelConfig } from '@titans/models';
 import { main } from '../src/main.js';
+import { runTraining } from '../src/training.js';
 import { DEMO_MODELS, demoRunConfig } from '../src/demo/demo.js';
 import { DEMO_RECIPE, demoModelConfig, quickRecipe } from '../src/demo/recipe.js';
 import { planModelConfig, planModels } from '../src/reproduce/models.js';
@@ -115,6 +116,23 @@ describe('every config the CLI writes, it reads back', () => {
       }
     }
   });
+
+  it('a checkpoint written the way `titans demo` writes it (its run config, runTraining) opens in info, eval, generate and export', async () => {
+    const root = scratchDirectory('roundtrip-demo');
+    for (const { key } of DEMO_MODELS) {
+      const dir = join(root, key);
+      const quick = quickRecipe();
+      const recipe = { ...quick, data: { ...quick.data, sequenceLength: 64, batchSize: 2, passkeyRows: 1 } };
+      await runTraining({ run: demoRunConfig(key, recipe, 0, 1), dir, resume: false, log: () => {} });
+      for (const args of [
+        ['info', dir], ['eval', dir, '--tasks', 'perplexity', '--tokens', '32'], ['generate', dir, '--prompt', 'The pass key is', '--max-tokens', '3', '--json'],
+        ['export', dir, '--out', join(root, `${key}.onnx`)],
+      ]) {
+        const result = await titansInProcess(args, root);
+        expect(result.code, `${key}: titans ${args[0]}: ${result.err}`).toBe(0);
+      }
+    }
+  }, 60_000);
 
   it('the paper-size presets round-trip through run.json and `titans info FILE`', async () => {
     const root = scratchDirectory('roundtrip-paper');
