@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
 import * as tensorLib from '@titans/tensor';
 import {
-  Rng, add, cpuBackend, l2Normalize, liveTensors, mul, noGrad, sum, tidy, valueAndGrad, type Backend, type Tensor,
+  Rng, add, configureCpu, cpuBackend, cpuConfig, l2Normalize, liveTensors, mul, noGrad, sum, tidy, valueAndGrad, type Backend, type Tensor,
 } from '@titans/tensor';
 import {
   NeuralMemory, detachState, initialState, memoryPreset, mlpArchitecture, scanLoop, scanParallel, setFusedMemoryKernels, weightShapes,
@@ -282,7 +282,7 @@ interface PeerResult {
   status: 'skipped' | 'ran' | 'failed';
   reason?: string;
   /** The peer's own JSON: torch version, threads, BLAS, and tokens/s per memory. */
-  output?: { torch: string; threads: number; blas: string; results: Record<Arch, { moduleTokensPerSecond: number; scanTokensPerSecond: number }> };
+  output?: { torch: string; threads: number; blas: string; results: Record<Arch, Record<keyof OursResult, number>> };
 }
 
 /**
@@ -374,6 +374,9 @@ function ours(arch: Arch, fused: boolean, reps: number): OursResult {
 
 function versusPyTorch(): unknown {
   const reps = Number(process.env.MEMORY_BENCH_COMPARE_REPS ?? 3);
+  // One thread on our side too (the peer runs THREADS=1); restored afterwards.
+  const threadsBefore = cpuConfig().threads;
+  configureCpu({ threads: 1 });
   const rows: Record<string, unknown> = {};
   const fusedRuns: Partial<Record<Arch, OursResult>> = {};
   const unfusedRuns: Partial<Record<Arch, OursResult>> = {};
@@ -381,21 +384,26 @@ function versusPyTorch(): unknown {
     fusedRuns[arch] = ours(arch, true, reps);
     unfusedRuns[arch] = ours(arch, false, reps);
   }
+  configureCpu({ threads: threadsBefore });
   const peer = torchPeer();
   console.log(`PyTorch peer: ${peer.status}${peer.reason ? ` (${peer.reason})` : ''}`);
   const ratio = (a: number, b: number | undefined): number | null => (b ? round(a / b, 3) : null);
-  console.log('issue 21 comparison (tokens/s, wall; 1 thread each): what            fused  unfused  PyTorch  fused/PyTorch  fused/unfused');
-  for (const arch of ['linear', 'mlp2'] as const) {
-    const f = fusedRuns[arch]!;
-    const u = unfusedRuns[arch]!;
-    const p = peer.output?.results[arch];
-    for (const [what, key, peerKey] of [['module', 'moduleTokensPerSecond', 'moduleTokensPerSecond'], ['scan', 'scanTokensPerSecond', 'scanTokensPerSecond']] as const) {
-      rows[`${arch}/${what}`] = {
-        fused: f[key], unfused: u[key], pytorch: p?.[peerKey] ?? null,
-        fusedOverPytorch: ratio(f[key], p?.[peerKey]), unfusedOverPytorch: ratio(u[key], p?.[peerKey]), fusedOverUnfused: ratio(f[key], u[key]),
-      };
-      console.log(`  ${`${arch} ${what}`.padEnd(14)} ${String(f[key]).padStart(8)} ${String(u[key]).padStart(8)} ${String(p?.[peerKey] ?? '-').padStart(8)}` +
-        `  ${String(ratio(f[key], p?.[peerKey]) ?? '-').padStart(12)}  ${String(ratio(f[key], u[key])).padStart(13)}`);
+  // Wall clock, and tokens per CPU-second (what to read on a loaded machine: both sides run one thread).
+  for (const clock of ['wall', 'cpu'] as const) {
+    console.log(`issue 21 comparison, tokens/${clock === 'wall' ? 's (wall)' : 'CPU-second'}, 1 thread each:  fused  unfused  PyTorch  fused/PyTorch  fused/unfused`);
+    for (const arch of ['linear', 'mlp2'] as const) {
+      const f = fusedRuns[arch]!;
+      const u = unfusedRuns[arch]!;
+      const p = peer.output?.results[arch];
+      for (const what of ['module', 'scan'] as const) {
+        const key: keyof OursResult = `${what}TokensPer${clock === 'wall' ? 'Second' : 'CpuSecond'}`;
+        rows[`${arch}/${what}/${clock}`] = {
+          fused: f[key], unfused: u[key], pytorch: p?.[key] ?? null,
+          fusedOverPytorch: ratio(f[key], p?.[key]), unfusedOverPytorch: ratio(u[key], p?.[key]), fusedOverUnfused: ratio(f[key], u[key]),
+        };
+        console.log(`  ${`${arch} ${what}`.padEnd(14)} ${String(f[key]).padStart(8)} ${String(u[key]).padStart(8)} ${String(p?.[key] ?? '-').padStart(8)}` +
+          `  ${String(ratio(f[key], p?.[key]) ?? '-').padStart(12)}  ${String(ratio(f[key], u[key])).padStart(13)}`);
+      }
     }
   }
   return {

@@ -90,13 +90,15 @@ def module(memory):
 
 
 def seconds(fn):
+    """Median wall seconds and median CPU seconds (this process, all threads) over REPS runs."""
     fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(REPS):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def main():
@@ -104,9 +106,10 @@ def main():
     with torch.no_grad():
         prepared = prepare(x)
         for name, memory in (("linear", linear_memory), ("mlp2", mlp_memory)):
-            module_s = seconds(lambda: module(memory))
-            scan_s = seconds(lambda: memory(*prepared))
-            results[name] = {"moduleTokensPerSecond": round(T / module_s), "scanTokensPerSecond": round(T / scan_s)}
+            module_s, module_cpu = seconds(lambda: module(memory))
+            scan_s, scan_cpu = seconds(lambda: memory(*prepared))
+            results[name] = {"moduleTokensPerSecond": round(T / module_s), "moduleTokensPerCpuSecond": round(T / module_cpu),
+                             "scanTokensPerSecond": round(T / scan_s), "scanTokensPerCpuSecond": round(T / scan_cpu)}
     config = torch.__config__.show()
     blas = config.split("BLAS_INFO=")[1].split(",")[0] if "BLAS_INFO=" in config else "unknown"
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas,
