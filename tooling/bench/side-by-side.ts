@@ -46,8 +46,9 @@ export interface Row {
   /** Our speed divided by PyTorch's (above 1: ours is faster); null when a side is missing. */
   readonly speedRatio: number | null;
   readonly threads: number;
-  /** Where our figure came from when not from this run (a package bench's JSON). */
+  /** Where our figure came from when not from this run (a package bench's JSON), and its path in that file. */
   readonly source?: string;
+  readonly path?: string;
   readonly note?: string;
 }
 
@@ -258,19 +259,26 @@ function fullKey(short: string, path: string): string | null {
 const ALIASES: Record<string, string> = { mul_add_silu_chain_us_per_op: 'chain3_32x32_us_per_op' };
 
 /**
- * The peer metric a package-bench number measures, or null: its own key (`compiled.add_32x32_us`),
- * or, for a wall-clock figure inside a list item named after a metric, the item's name
- * (`compile.rows[add_32x32_us].compiledUsPerOp`; CPU-time figures are left out).
+ * The peer metric a package-bench number measures, or null. Either its own key is a metric
+ * key (`compiled.add_32x32_us`), or it is a timing (a key ending in `us`, `UsPerOp`,
+ * `TokPerS`, `tokensPerSecond`, or named fused, unfused, compiled, eager) inside something
+ * that names the metric: a list item named after it (`compile.rows[add_32x32_us].compiledUsPerOp`)
+ * or a memory path segment `linear/module`, `mlp2/scan`, ... Ratios and CPU-time figures
+ * are left out.
  */
 export function peerMetricOf(path: string): string | null {
-  const own = ALIASES[lastKey(path)] ?? lastKey(path);
-  if (SHORT_KEYS.has(own)) return fullKey(own, path);
-  if (/cpu/i.test(own)) return null;
-  const labels = [...path.matchAll(/\[([^\]]+)\]/g)].map((m) => m[1]!);
-  const label = labels.at(-1);
-  if (label === undefined) return null;
-  const key = ALIASES[label] ?? label;
-  return SHORT_KEYS.has(key) ? fullKey(key, path) : null;
+  const own = lastKey(path);
+  const segments = path.split(/[.[\]]+/).filter((x) => x.length > 0);
+  if (/over|ratio/i.test(own) || segments.some((x) => /cpu/i.test(x))) return null;
+  const aliased = ALIASES[own] ?? own;
+  if (SHORT_KEYS.has(aliased)) return fullKey(aliased, path);
+  if (!/(us|UsPerOp|TokPerS|tokensPerSecond)$|^(fused|unfused|compiled|eager)$/.test(own)) return null;
+  const label = [...path.matchAll(/\[([^\]]+)\]/g)].map((m) => m[1]!).at(-1);
+  const key = label === undefined ? undefined : ALIASES[label] ?? label;
+  if (key !== undefined && SHORT_KEYS.has(key)) return fullKey(key, path);
+  const memory = /(?:^|[.[])(linear|mlp2?)\/(module|scan)(?:$|[./\]])/i.exec(path);
+  if (memory) return `${memory[1]!.toLowerCase().startsWith('mlp') ? 'mlp' : 'linear'}.${memory[2]!.toLowerCase()}TokPerS`;
+  return null;
 }
 
 /** Rows for package-bench numbers whose key is a peer metric (e.g. compiled.add_32x32_us). */
@@ -284,9 +292,9 @@ function packageRows(benches: SideBySide['packageBenches'], peerJson: Map<Group,
       // Only the figures at the peer's own shapes compare: the quick run's tiny shapes do not.
       const peer = quick ? null : numberAt(peerJson.get(match.workload.group) ?? null, match.metric.key);
       rows.push({
-        group: 'package', name: `${match.metric.name}: ${n.path}`, unit: match.metric.unit, better: match.metric.better,
+        group: 'package', name: `${match.metric.name}, ${lastKey(n.path)}`, path: n.path, unit: match.metric.unit, better: match.metric.better,
         ours: n.value, pytorch: peer, speedRatio: speedRatio(n.value, peer, match.metric.better), threads: threadsOf(match.workload.group),
-        source: `${bench.file} of ${bench.date.slice(0, 16)}`, ...(peer === null ? { note: quick ? 'quick run: not compared' : 'no peer figure' } : {}),
+        source: `${bench.file.split('/').slice(-3).join('/')} ${bench.date.slice(0, 16)}`, ...(peer === null ? { note: quick ? 'quick run: not compared' : 'no peer figure' } : {}),
       });
     }
   }

@@ -110,6 +110,12 @@ describe('helpers', () => {
     expect(peerMetricOf('fused[mlp].moduleTokPerS')).toBe('mlp.moduleTokPerS');
     expect(peerMetricOf('fused.scanTokPerS')).toBeNull(); // which memory: not said
     expect(peerMetricOf('matmul[256^3].gflops')).toBeNull();
+    expect(peerMetricOf('compile.rows[add_32x32_us].plan.kernels')).toBeNull();
+    expect(peerMetricOf('compile.rows[add_32x32_us].opsPerCall')).toBeNull();
+    expect(peerMetricOf('versusPyTorch.rows.linear/module/wall.fused')).toBe('linear.moduleTokPerS');
+    expect(peerMetricOf('versusPyTorch.rows.mlp2/scan/wall.unfused')).toBe('mlp.scanTokPerS');
+    expect(peerMetricOf('versusPyTorch.rows.mlp2/scan/wall.fusedOverPytorch')).toBeNull();
+    expect(peerMetricOf('versusPyTorch.rows.mlp2/scan/cpu.fused')).toBeNull();
   });
 
   it('formatTable prints a missing side as a dash with the reason', () => {
