@@ -4,7 +4,7 @@
 // leave a half-written file, and readers never change the checkpoint they read.
 // Commands run in this process (no launcher start-up) so the table stays fast.
 import { existsSync, readdirSync } from 'node:fs';
-import { cp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -171,6 +171,8 @@ describe('a table of bad input: one line, exit 1 or 2, nothing half-written', ()
     ['reproduce --quick --smoke', ['reproduce', '--quick', '--smoke', '--out', 'r1'], 2, /--smoke and --quick each choose a plan; give one of them/],
     ['reproduce --report-only on an empty directory', ['reproduce', '--report-only', '--out', 'empty-report'], 2, /--report-only: empty-report holds no results to report/],
     ['train --resume of a directory that is a file', ['train', '--resume', '--out', 'a-file'], 2, /nothing to resume: a-file is not a directory/],
+    ['reproduce --out under a regular file', ['reproduce', '--smoke', '--out', 'a-file/r'], 2, /--out .*a-file\/r: .*a-file is a file, not a directory/],
+    ['data prepare --out where nothing can be created', ['data', 'prepare', 'passkey', '--out', '/proc/titans-data'], 2, /--out \/proc\/titans-data: cannot create it/],
   ];
 
   for (const [name, args, code, message] of table) {
@@ -182,6 +184,24 @@ describe('a table of bad input: one line, exit 1 or 2, nothing half-written', ()
       expect(await snapshot(scratch)).toEqual(before);
     }, 30_000);
   }
+
+  // Root writes anywhere, so a read-only directory can only be tested as another user (CI).
+  it.skipIf(process.getuid?.() === 0)('--out in a read-only directory (train, data prepare, reproduce)', async () => {
+    const readOnly = join(scratch, 'read-only');
+    await mkdir(readOnly, { recursive: true });
+    await chmod(readOnly, 0o555);
+    try {
+      const before = await snapshot(scratch);
+      for (const args of [['train', ...TINY, '--steps', '1', '--out', 'read-only/run'], ['data', 'prepare', 'passkey', '--out', 'read-only/data'], ['reproduce', '--smoke', '--out', 'read-only/r']]) {
+        const outcome = await run(args);
+        expectClean(outcome, [2], /read-only is not writable/);
+        expect(outcome.stderr.trim().split('\n')).toHaveLength(1);
+      }
+      expect(await snapshot(scratch)).toEqual(before);
+    } finally {
+      await chmod(readOnly, 0o755);
+    }
+  }, 30_000);
 
   it('train.lr=1e30 stops with the step the loss became non-finite and the last good checkpoint', async () => {
     const outcome = await run(['train', ...TINY, '--steps', '30', '--set', 'train.lr=1e30', '--set', 'train.checkpointEvery=1', '--out', 'diverged']);
