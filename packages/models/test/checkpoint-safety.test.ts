@@ -135,6 +135,18 @@ describe('one writer at a time', () => {
     expect((await readdir(dir)).sort()).toEqual(['model.safetensors']);
   }, 30_000);
 
+  it.runIf(process.platform === 'linux')('takes over a lock whose pid now belongs to a process started after it (pid reuse)', async () => {
+    const dir = freshDir();
+    await mkdir(dir);
+    // This process is alive, but it started long after this lock was taken: not the holder.
+    await writeFile(join(dir, LOCK_FILE), JSON.stringify({ pid: process.pid, host: hostname(), startedAt: '2001-01-01T00:00:00.000Z' }));
+    await saveCheckpoint(dir, { model: new Bigram() });
+    expect((await readdir(dir)).sort()).toEqual(['model.safetensors']);
+    // A lock taken after this process started is live: refused.
+    await writeFile(join(dir, LOCK_FILE), JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString() }));
+    expect(await refusal(saveCheckpoint(dir, { model: new Bigram() }))).toBeInstanceOf(CheckpointLockedError);
+  });
+
   it('is re-entrant within a process and released when the last hold ends', async () => {
     const dir = freshDir();
     const outer = await lockCheckpoint(dir);

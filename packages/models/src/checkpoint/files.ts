@@ -689,6 +689,21 @@ export interface CheckpointLock {
 const heldLocks = new Map<string, { count: number; file: string }>();
 let exitHookInstalled = false;
 
+/**
+ * Whether process `pid` started after `since` (so it is not the process that took the lock:
+ * the pid was reused). Linux only, from /proc/<pid>'s creation time; false where unknown.
+ */
+async function startedAfter(pid: number, since: string): Promise<boolean> {
+  const taken = Date.parse(since);
+  if (!Number.isFinite(taken)) return false;
+  try {
+    const info = await fs.stat(`/proc/${pid}`);
+    return info.ctimeMs > taken + 2000;
+  } catch {
+    return false;
+  }
+}
+
 function processIsAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -737,7 +752,7 @@ export async function lockCheckpoint(dir: string): Promise<CheckpointLock> {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue; // released meanwhile: try again
     }
-    const stale = holder === null ? age > 10_000 : holder.host === owner.host && !processIsAlive(holder.pid);
+    const stale = holder === null ? age > 10_000 : holder.host === owner.host && (!processIsAlive(holder.pid) || (await startedAfter(holder.pid, holder.startedAt)));
     if (!stale) {
       const who = holder ? `process ${holder.pid} on ${holder.host} (since ${holder.startedAt})` : 'a process that is starting';
       throw new CheckpointLockedError(dir, holder, `is being written by ${who}; one writer at a time (if that process is gone, delete ${file})`);
