@@ -131,6 +131,24 @@ describe('fused kernel equals the composite chunked form', () => {
   });
 });
 
+describe('fused kernel edge cases', () => {
+  it('zero new tokens after a pending chunk (the kernel replays the pending tokens)', () => {
+    tidy(() => {
+      const memoryRule = rule({ chunkSize: 8 }, 6);
+      const inputs = randomInputs({ lead: [2], tokens: 5, dim: 6 });
+      const state = scanParallel(memoryRule, inputs, initialState(randomWeights(memoryRule.architecture, 6), memoryRule)).state;
+      const none = (x: Tensor, axis: number): Tensor => narrow(x, axis, 0, 0);
+      const empty: MemoryInputs = {
+        k: none(inputs.k, -2), v: none(inputs.v, -2), q: none(inputs.q, -2),
+        theta: none(inputs.theta, -1), eta: none(inputs.eta, -1), alpha: none(inputs.alpha, -1),
+      };
+      const { fused, composite } = bothPaths(memoryRule, empty, state);
+      expect(fused.yPre.shape).toEqual([2, 0, 6]);
+      expectSameRun(fused, composite, 1e-12);
+    });
+  });
+});
+
 describe('when the fused kernel is not used', () => {
   const cases: [string, MemoryRule, Parameters<typeof randomInputs>[0]][] = [
     ['a Huber bias', memoryPreset('yaad', 4, { chunkSize: 4 }), { tokens: 9, dim: 4, huberDelta: true }],
