@@ -3,6 +3,7 @@
 // (temperature, top-k, top-p, min-p). Adapters expose a model in the shapes the
 // @titans/eval harnesses take (GenerativeModel, ScoringModel, NextTokenModel).
 import { argmax, crossEntropy, narrow, noGrad, Rng, tensor, tidy, type Backend, type Tensor } from '@titans/tensor';
+import { decodeStep } from './decode.js';
 import { releaseModelState, type LanguageModel, type ModelState } from './model.js';
 
 export interface SamplingOptions {
@@ -89,6 +90,14 @@ export interface GenerationOptions {
   readonly prefillChunk?: number;
   /** The sampler's generator (default: a new Rng seeded with sampling.seed). */
   readonly rng?: Rng;
+  /**
+   * Decode token by token with a compiled step (default true; false runs every step
+   * eagerly). Models without attention compile their per-token step (its program depends
+   * only on the state's layouts, which cycle with the memory's chunk); models with
+   * attention decode eagerly either way (see decodeStats). The prompt's prefill is eager.
+   * Results are the same as eager, bit for bit on the CPU.
+   */
+  readonly compile?: boolean;
 }
 
 function backendOf(model: LanguageModel): Backend | undefined {
@@ -118,8 +127,9 @@ export async function* streamTokens(model: LanguageModel, prompt: ArrayLike<numb
   let state = model.initialState(1);
   try {
     let logits: ArrayLike<number> = [];
-    const advance = async (tokens: readonly number[]): Promise<void> => {
-      const out = step(model, tokens, state);
+    const compiled = options.compile ?? true;
+    const advance = async (tokens: readonly number[], decode = false): Promise<void> => {
+      const out = decode ? decodeStep(model, tokens[0]!, state, compiled) : step(model, tokens, state);
       releaseModelState(state, out.state);
       state = out.state;
       logits = await out.last.data();
@@ -132,7 +142,7 @@ export async function* streamTokens(model: LanguageModel, prompt: ArrayLike<numb
       options.onToken?.(token, i);
       yield token;
       if (stop.has(token) || i === options.maxNewTokens - 1) break;
-      await advance([token]);
+      await advance([token], true);
     }
   } finally {
     releaseModelState(state);

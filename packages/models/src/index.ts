@@ -11,6 +11,7 @@ export {
   NonFiniteOutputError, asGenerativeModel, asNextTokenModel, asScoringModel, generate, sampleToken, streamTokens,
   type AdapterOptions, type GenerationOptions, type GenerativeModel, type NextTokenModel, type SamplingOptions, type ScoringModel,
 } from './generate.js';
+export { decodeStats, type DecodeStats } from './decode.js';
 export { Block, MlpSublayer, type BlockOutput } from './blocks/block.js';
 export { MultiHeadAttention, type AttentionOptions } from './blocks/attention.js';
 export { BranchGate } from './blocks/gate.js';
