@@ -14,6 +14,7 @@ import {
   detachOmegaState, expTaylorCoefficients, omegaInitialState, omegaLoop, omegaParallel, omegaWeightShapes, validateOmegaRule,
   type OmegaInputs, type OmegaRule, type OmegaState,
 } from './omega.js';
+import type { SerializedTensor } from './neural-memory.js';
 
 export interface OmegaMemoryOptions {
   /** Number of memory heads (each its own memory over dim / heads features). */
@@ -195,4 +196,65 @@ export class OmegaMemory extends nn.Module {
 /** Cuts the state from the gradient graph (truncated backpropagation between segments). */
 export function detachOmegaMemoryState(state: OmegaMemoryState): OmegaMemoryState {
   return { memory: detachOmegaState(state.memory), convCache: state.convCache ? noGrad(() => state.convCache!.detach()) : null };
+}
+
+// ---------------------------------------------------------------- serialisation
+
+export interface SerializedOmegaMemoryState {
+  format: 'titans-omega-memory-state/v1';
+  position: number;
+  weights: SerializedTensor[];
+  momentum: SerializedTensor[];
+  tail: { k: SerializedTensor; v: SerializedTensor } | null;
+  pending: Record<string, SerializedTensor> | null;
+  convCache: SerializedTensor | null;
+}
+
+async function serializeTensor(t: Tensor): Promise<SerializedTensor> {
+  return { shape: [...t.shape], dtype: t.dtype, data: Array.from(await t.data()) };
+}
+
+function deserializeTensor(s: SerializedTensor | undefined, what: string): Tensor {
+  if (!s || !Array.isArray(s.shape) || !Array.isArray(s.data)) throw new Error(`omega memory state: ${what} is not a serialised tensor`);
+  return tensor(s.data, s.shape, { dtype: s.dtype });
+}
+
+/** A JSON-serialisable copy of an OmegaMemory state (exact float32/float64 values). */
+export async function serializeOmegaMemoryState(state: OmegaMemoryState): Promise<SerializedOmegaMemoryState> {
+  const m = state.memory;
+  const pending = m.pending
+    ? Object.fromEntries(await Promise.all(Object.entries(m.pending).filter(([, v]) => v !== undefined).map(async ([k, v]) => [k, await serializeTensor(v as Tensor)] as const)))
+    : null;
+  return {
+    format: 'titans-omega-memory-state/v1',
+    position: m.position,
+    weights: await Promise.all(m.weights.map(serializeTensor)),
+    momentum: await Promise.all(m.momentum.map(serializeTensor)),
+    tail: m.tail ? { k: await serializeTensor(m.tail.k), v: await serializeTensor(m.tail.v) } : null,
+    pending,
+    convCache: state.convCache ? await serializeTensor(state.convCache) : null,
+  };
+}
+
+/** The state `serializeOmegaMemoryState` wrote. */
+export function deserializeOmegaMemoryState(s: SerializedOmegaMemoryState): OmegaMemoryState {
+  if (s?.format !== 'titans-omega-memory-state/v1') throw new Error(`omega memory state: unknown format ${JSON.stringify(s?.format)}`);
+  if (!Number.isInteger(s.position) || s.position < 0) throw new Error(`omega memory state: position must be a non-negative integer, got ${JSON.stringify(s.position)}`);
+  const p = s.pending;
+  const pendingTensor = (name: string): Tensor => deserializeTensor(p![name], `pending.${name}`);
+  return {
+    memory: {
+      position: s.position,
+      weights: s.weights.map((w, i) => deserializeTensor(w, `weights[${i}]`)),
+      momentum: s.momentum.map((w, i) => deserializeTensor(w, `momentum[${i}]`)),
+      tail: s.tail ? { k: deserializeTensor(s.tail.k, 'tail.k'), v: deserializeTensor(s.tail.v, 'tail.v') } : null,
+      pending: p
+        ? {
+          k: pendingTensor('k'), v: pendingTensor('v'), theta: pendingTensor('theta'), eta: pendingTensor('eta'), alpha: pendingTensor('alpha'),
+          gamma: pendingTensor('gamma'), ...(p.lr ? { lr: pendingTensor('lr') } : {}),
+        }
+        : null,
+    },
+    convCache: s.convCache ? deserializeTensor(s.convCache, 'convCache') : null,
+  };
 }

@@ -3,7 +3,9 @@
 // gradients, and the coefficients start as exp's Taylor coefficients.
 import { describe, expect, it } from 'vitest';
 import { Rng, concat, gradients, narrow, sum, tidy, type Tensor } from '@titans/tensor';
-import { OmegaMemory, expTaylorCoefficients, type OmegaMemoryState, type OmegaRule } from '../src/index.js';
+import {
+  OmegaMemory, deserializeOmegaMemoryState, expTaylorCoefficients, serializeOmegaMemoryState, type OmegaMemoryState, type OmegaRule,
+} from '../src/index.js';
 import { expectClose } from './helpers.js';
 
 const atlasRule: OmegaRule = {
@@ -53,5 +55,16 @@ describe('OmegaMemory', () => {
         expect(data.some((v) => v !== 0), `parameter ${i} has a zero gradient`).toBe(true);
       });
     });
+  });
+
+  it('a state saved as JSON mid-chunk continues the stream exactly', async () => {
+    const m = memory(atlasRule);
+    const x = new Rng(6).normal([2, 11, 8], 0, 1, { dtype: 'float64' });
+    const whole = m.forward(x);
+    const first = m.forward(narrow(x, 1, 0, 6)); // one complete chunk of 4, two pending tokens
+    const saved = JSON.parse(JSON.stringify(await serializeOmegaMemoryState(first.state))) as Parameters<typeof deserializeOmegaMemoryState>[0];
+    const second = m.forward(narrow(x, 1, 6, 5), deserializeOmegaMemoryState(saved));
+    expectClose(concat([first.output, second.output], 1), whole.output, 1e-12, 'resumed from JSON vs one pass');
+    expect(() => deserializeOmegaMemoryState({ ...saved, format: 'nope' as 'titans-omega-memory-state/v1' })).toThrow(/unknown format "nope"/);
   });
 });
