@@ -11,3 +11,5 @@ export * from './omega.js';
 export * from './omega-golden.js';
 export * from './omega-module.js';
 export * from './fused.js';
+export * from './cms.js';
+export * from './hope-dgd.js';

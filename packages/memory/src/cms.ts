@@ -1,0 +1,181 @@
+// The Continuum Memory System of Hope (Behrouz et al., "Nested Learning: The Illusion of
+// Deep Learning Architectures", arXiv 2512.24695, Eq. 70-71; see apps/docs/concepts/hope.md
+// for the equations-to-code table). A chain of L MLP blocks; level l keeps its own fast
+// weights and changes them only at the end of each of its chunks of C_l tokens (absolute
+// positions), by the gradient accumulated over that chunk:
+//
+//   h_0 = x_t,   h_l = h_(l-1) + f_l(theta_l; h_(l-1)),   f_l(x) = W2_l silu(W1_l x)
+//   output_t = h_L - h_0                                   (the residual stream adds it)
+//   l_l(theta; x) = 1/2 ||f_l(theta; x) - Wv_l x||^2       the level's inner (task) loss
+//   eta_(l,t) = lrMax sigmoid(w_l . x + b_l)               data-dependent step size
+//   theta_l <- theta_l - sum_(t in chunk) eta_(l,t) grad l_l(theta_l; h_(l-1),t)
+//                                                          at the chunk's end, theta at its start
+//
+// Tokens of a chunk are read by the weights of the chunk's start (the update is causal: it
+// only serves later chunks). The state streams: a level's pending inputs (the rows of its
+// unfinished chunk) are kept until the chunk completes, so any split of a sequence into
+// pieces gives the same outputs as one pass. Gradients are written out in closed form with
+// differentiable ops, so the outer loop differentiates through every update.
+import { Rng, add, concat, matmul, mul, narrow, nn, sigmoid, sub, sum, tensor, transpose, unsqueeze, zeros, type DType, type Tensor } from '@titans/tensor';
+
+export interface ContinuumMemoryOptions {
+  /** Update periods C_1..C_L in tokens, one per level (the paper's frequencies 1 / C_l). */
+  readonly periods: readonly number[];
+  /** Hidden width of every level's MLP. */
+  readonly hidden: number;
+  /** Upper bound of the step-size gate eta (default 0.1). */
+  readonly lrMax?: number;
+  /** Initial bias of the step-size gate logits (default 0). */
+  readonly lrBias?: number;
+  readonly seed?: number;
+  readonly dtype?: DType;
+}
+
+/** One level's fast weights and the inputs of its unfinished chunk. */
+export interface ContinuumLevelState {
+  /** W1 [.., hidden, dim], W2 [.., dim, hidden] (leading batch axis once a chunk has updated them). */
+  readonly weights: readonly [Tensor, Tensor];
+  /** Inputs h_(l-1) [B, p, dim] of the p < C_l tokens of the current chunk, or null. */
+  readonly pending: Tensor | null;
+}
+
+export interface ContinuumMemoryState {
+  readonly levels: readonly ContinuumLevelState[];
+  /** Absolute position of the next token. */
+  readonly position: number;
+}
+
+export interface ContinuumMemoryOutput {
+  /** h_L - h_0 [B, T, dim]. */
+  readonly output: Tensor;
+  readonly state: ContinuumMemoryState;
+}
+
+/** Throws a clear error for periods no CMS can run. */
+export function validateCmsPeriods(periods: readonly number[]): void {
+  if (!Array.isArray(periods) || periods.length === 0) throw new Error('ContinuumMemory: periods must list at least one level');
+  periods.forEach((c, l) => {
+    if (!Number.isInteger(c) || c < 1) throw new Error(`ContinuumMemory: periods[${l}] must be a positive integer, got ${c}`);
+  });
+}
+
+const silu = (z: Tensor): Tensor => mul(z, sigmoid(z));
+const siluDerivative = (z: Tensor): Tensor => {
+  const s = sigmoid(z);
+  return mul(s, add(mul(z, sub(1, s)), 1)); // s (1 + z (1 - s))
+};
+
+/** f(x) = W2 silu(W1 x) on rows x [B, n, d]; returns the pre-activation too. */
+export function cmsLevelForward(weights: readonly [Tensor, Tensor], x: Tensor): { pre: Tensor; out: Tensor } {
+  const pre = matmul(x, transpose(weights[0], -1, -2));
+  return { pre, out: matmul(silu(pre), transpose(weights[1], -1, -2)) };
+}
+
+/**
+ * The accumulated gradient of sum_t eta_t l(theta; x_t), l = 1/2 ||f(x_t) - v_t||^2, at
+ * fixed weights: rows x, v [B, n, d], eta [B, n]. Returns [dW1 [B, h, d], dW2 [B, d, h]].
+ */
+export function cmsChunkGradient(weights: readonly [Tensor, Tensor], x: Tensor, v: Tensor, eta: Tensor): [Tensor, Tensor] {
+  const { pre, out } = cmsLevelForward(weights, x);
+  const e = mul(sub(out, v), unsqueeze(eta, -1)); // [B, n, d]
+  const dW2 = matmul(transpose(e, -1, -2), silu(pre)); // [B, d, h]
+  const dPre = mul(matmul(e, weights[1]), siluDerivative(pre)); // [B, n, h]
+  const dW1 = matmul(transpose(dPre, -1, -2), x); // [B, h, d]
+  return [dW1, dW2];
+}
+
+/** One level of the CMS: its learned initial weights, value map and step-size gate. */
+export class ContinuumLevel extends nn.Module {
+  readonly w1: Tensor;
+  readonly w2: Tensor;
+  /** The inner loss's target map Wv [dim, dim]. */
+  readonly value: nn.Linear;
+  /** The step-size gate: eta = lrMax sigmoid(x . w + b). */
+  readonly lr: nn.Linear;
+
+  constructor(readonly dim: number, readonly hidden: number, readonly period: number, readonly lrMax: number, options: { rng: Rng; dtype?: DType; lrBias: number }) {
+    super();
+    const dtype = options.dtype ? { dtype: options.dtype } : {};
+    this.w1 = nn.parameter(options.rng.normal([hidden, dim], 0, 1 / Math.sqrt(dim), dtype));
+    this.w2 = nn.parameter(options.rng.normal([dim, hidden], 0, 1 / Math.sqrt(hidden), dtype));
+    this.value = new nn.Linear(dim, dim, { rng: options.rng, bias: false, ...dtype });
+    this.lr = new nn.Linear(dim, 1, { rng: options.rng, ...dtype });
+    if (options.lrBias !== 0) this.lr.bias!.assign(tensor([options.lrBias], [1], dtype));
+  }
+
+  /** eta [B, n] for rows x [B, n, d]. */
+  stepSize(x: Tensor): Tensor {
+    const logits = this.lr.forward(x); // [B, n, 1]
+    return mul(sigmoid(sum(logits, -1)), this.lrMax);
+  }
+
+  initialState(): ContinuumLevelState {
+    return { weights: [this.w1, this.w2], pending: null };
+  }
+
+  /** Runs rows x [B, T, d] whose first token is at absolute `position`; returns f_l(x) and the new state. */
+  forward(x: Tensor, state: ContinuumLevelState, position: number): { output: Tensor; state: ContinuumLevelState } {
+    const total = x.shape[1]!;
+    const pendingCount = state.pending?.shape[1] ?? 0;
+    if (pendingCount !== position % this.period) {
+      throw new Error(`ContinuumMemory: level with period ${this.period} holds ${pendingCount} pending tokens at position ${position} (expected ${position % this.period})`);
+    }
+    let weights = state.weights;
+    let pending = state.pending;
+    const outputs: Tensor[] = [];
+    let at = 0;
+    while (at < total) {
+      const have = pending?.shape[1] ?? 0;
+      const length = Math.min(this.period - have, total - at);
+      const rows = narrow(x, 1, at, length);
+      outputs.push(cmsLevelForward(weights, rows).out);
+      pending = pending ? concat([pending, rows], 1) : rows;
+      if (pending.shape[1] === this.period) {
+        const [g1, g2] = cmsChunkGradient(weights, pending, this.value.forward(pending), this.stepSize(pending));
+        weights = [sub(weights[0], g1), sub(weights[1], g2)];
+        pending = null;
+      }
+      at += length;
+    }
+    const output = outputs.length === 1 ? outputs[0]! : outputs.length === 0 ? zeros(x.shape, { dtype: x.dtype, backend: x.backend }) : concat(outputs, 1);
+    return { output, state: { weights, pending } };
+  }
+}
+
+/** The Continuum Memory System: a chain of levels with their own update periods. */
+export class ContinuumMemory extends nn.Module {
+  readonly levels: ContinuumLevel[];
+  readonly periods: readonly number[];
+
+  constructor(readonly dim: number, options: ContinuumMemoryOptions) {
+    super();
+    validateCmsPeriods(options.periods);
+    if (!Number.isInteger(options.hidden) || options.hidden < 1) throw new Error(`ContinuumMemory: hidden must be a positive integer, got ${options.hidden}`);
+    const lrMax = options.lrMax ?? 0.1;
+    if (!(lrMax > 0) || !Number.isFinite(lrMax)) throw new Error(`ContinuumMemory: lrMax must be a positive finite number, got ${lrMax}`);
+    this.periods = [...options.periods];
+    const rng = new Rng(options.seed ?? 0);
+    this.levels = this.periods.map((c) => new ContinuumLevel(dim, options.hidden, c, lrMax, {
+      rng, lrBias: options.lrBias ?? 0, ...(options.dtype ? { dtype: options.dtype } : {}),
+    }));
+  }
+
+  initialState(): ContinuumMemoryState {
+    return { levels: this.levels.map((l) => l.initialState()), position: 0 };
+  }
+
+  /** x [B, T, dim] -> h_L - h_0 [B, T, dim], carrying every level's state. */
+  forward(x: Tensor, state: ContinuumMemoryState = this.initialState()): ContinuumMemoryOutput {
+    if (x.ndim !== 3 || x.shape[2] !== this.dim) throw new Error(`ContinuumMemory: input must be [batch, tokens, ${this.dim}], got [${x.shape.join(', ')}]`);
+    if (state.levels.length !== this.levels.length) throw new Error(`ContinuumMemory: state has ${state.levels.length} levels, the memory ${this.levels.length}`);
+    let h = x;
+    let total: Tensor | null = null;
+    const levels = this.levels.map((level, l) => {
+      const r = level.forward(h, state.levels[l]!, state.position);
+      h = add(h, r.output);
+      total = total ? add(total, r.output) : r.output;
+      return r.state;
+    });
+    return { output: total!, state: { levels, position: state.position + x.shape[1]! } };
+  }
+}

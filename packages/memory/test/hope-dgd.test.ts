@@ -1,0 +1,181 @@
+// Delta Gradient Descent (hope-dgd.ts) against a float64 per-token loop written here with
+// plain arrays (linear and two-layer MLP memories), streaming in pieces against one pass,
+// and autograd through the recurrence against finite differences (float64).
+import { describe, expect, it } from 'vitest';
+import { Rng, concat, gradients, l2Normalize, mul, narrow, nn, noGrad, sum, tensor, tidy, type Tensor } from '@titans/tensor';
+import { dgdScan, linearArchitecture, mlpArchitecture, type DgdInputs, type DgdState, type MemoryArchitecture } from '../src/index.js';
+
+const D = 4;
+const H = 5;
+const T = 9;
+
+function inputs(seed: number, lead: number[] = [2]): DgdInputs {
+  const rng = new Rng(seed);
+  const o = { dtype: 'float64' as const };
+  return {
+    k: l2Normalize(rng.normal([...lead, T, D], 0, 1, o), -1),
+    v: rng.normal([...lead, T, D], 0, 1, o),
+    q: l2Normalize(rng.normal([...lead, T, D], 0, 1, o), -1),
+    eta: rng.uniform([...lead, T], 0.05, 0.4, o),
+    alpha: rng.uniform([...lead, T], 0.85, 1, o),
+  };
+}
+
+function initial(arch: MemoryArchitecture, seed: number): DgdState {
+  const rng = new Rng(seed);
+  const shapes: [number, number][] = arch.depth === 1 ? [[D, D]] : [[H, D], [D, H]];
+  return { weights: shapes.map(([o, i]) => rng.normal([o, i], 0, 1 / Math.sqrt(i), { dtype: 'float64' })), position: 0 };
+}
+
+type M = number[][];
+const mat = (t: Tensor): M => {
+  const [r, c] = t.shape as [number, number];
+  const d = t.dataSync();
+  return Array.from({ length: r }, (_, i) => Array.from({ length: c }, (_, j) => d[i * c + j]!));
+};
+const mv = (m: M, x: number[]): number[] => m.map((row) => row.reduce((s, w, j) => s + w * x[j]!, 0));
+const sig = (z: number): number => 1 / (1 + Math.exp(-z));
+/** W <- alpha W - eta ((W a) a^T + delta a^T). */
+const step = (w: M, a: number[], delta: number[], eta: number, alpha: number): M => {
+  const wa = mv(w, a);
+  return w.map((row, i) => row.map((wij, j) => alpha * wij - eta * (wa[i]! + delta[i]!) * a[j]!));
+};
+
+/** yPost rows of DGD, token by token, in float64 with plain arrays (lead axis of size B). */
+function reference(arch: MemoryArchitecture, x: DgdInputs, s: DgdState): number[] {
+  const [B] = x.k.shape as [number];
+  const [k, v, q, eta, alpha] = [x.k, x.v, x.q, x.eta, x.alpha].map((t) => t.dataSync());
+  const out: number[] = [];
+  for (let b = 0; b < B; b++) {
+    let ws = s.weights.map(mat);
+    const row = (data: ArrayLike<number>, t: number): number[] => Array.from({ length: D }, (_, i) => data[(b * T + t) * D + i]!);
+    const net = (w: M[], x0: number[]): { out: number[]; z: number[]; a: number[] } => {
+      if (arch.depth === 1) return { out: mv(w[0]!, x0), z: [], a: [] };
+      const z = mv(w[0]!, x0);
+      const a = z.map((zi) => zi * sig(zi));
+      const f = mv(w[1]!, a);
+      return { out: arch.residual ? f.map((fi, i) => fi + x0[i]!) : f, z, a };
+    };
+    for (let t = 0; t < T; t++) {
+      const kt = row(k!, t);
+      const { out: y, z, a } = net(ws, kt);
+      const e = y.map((yi, i) => yi - row(v!, t)[i]!);
+      const et = eta![b * T + t]!;
+      const al = alpha![b * T + t]!;
+      if (arch.depth === 1) ws = [step(ws[0]!, kt, e, et, al)];
+      else {
+        const d1 = z.map((zj, j) => e.reduce((acc, ei, i) => acc + ei * ws[1]![i]![j]!, 0) * sig(zj) * (1 + zj * (1 - sig(zj))));
+        ws = [step(ws[0]!, kt, d1, et, al), step(ws[1]!, a, e, et, al)];
+      }
+      out.push(...net(ws, row(q!, t)).out);
+    }
+  }
+  return out;
+}
+
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  expect(a.length).toBe(b.length);
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
+  return d;
+};
+
+const slice = (x: DgdInputs, at: number, n: number): DgdInputs => ({
+  k: narrow(x.k, -2, at, n), v: narrow(x.v, -2, at, n), q: narrow(x.q, -2, at, n), eta: narrow(x.eta, -1, at, n), alpha: narrow(x.alpha, -1, at, n),
+});
+
+const ARCHS: [string, MemoryArchitecture][] = [
+  ['linear', linearArchitecture()],
+  ['mlp', mlpArchitecture(H, { depth: 2, residual: false, norm: false })],
+  ['residual mlp', mlpArchitecture(H, { depth: 2, residual: true, norm: false })],
+];
+
+describe('Delta Gradient Descent (Hope)', () => {
+  it.each(ARCHS)('%s memory: equals a float64 per-token loop', (_, arch) => {
+    tidy(() => noGrad(() => {
+      const x = inputs(1);
+      const s = initial(arch, 2);
+      const got = dgdScan(arch, x, s);
+      expect(maxDiff(got.yPost.dataSync(), reference(arch, x, s))).toBeLessThan(1e-12);
+      expect(got.state.position).toBe(T);
+    }));
+  });
+
+  it('a linear memory with unit keys is the gated delta rule with beta = 2 eta', () => {
+    tidy(() => noGrad(() => {
+      const arch = linearArchitecture();
+      const x = inputs(3, [1]);
+      const s = initial(arch, 4);
+      let w = s.weights[0]!;
+      const rows: Tensor[] = [];
+      for (let t = 0; t < T; t++) {
+        const k = narrow(x.k, -2, t, 1).reshape([D, 1]);
+        const v = narrow(x.v, -2, t, 1).reshape([D, 1]);
+        const eta = x.eta.dataSync()[t]!;
+        const alpha = x.alpha.dataSync()[t]!;
+        // W <- alpha W + 2 eta (v/2 - W k) k^T = alpha W - 2 eta W k k^T + eta v k^T
+        w = w.mul(alpha).sub(w.matmul(k).matmul(k.reshape([1, D])).mul(2 * eta)).add(v.matmul(k.reshape([1, D])).mul(eta));
+        rows.push(w.matmul(narrow(x.q, -2, t, 1).reshape([D, 1])).reshape([1, D]));
+      }
+      expect(maxDiff(dgdScan(arch, x, s).yPost.reshape([T, D]).dataSync(), concat(rows, 0).dataSync())).toBeLessThan(1e-12);
+    }));
+  });
+
+  it.each(ARCHS)('%s memory: pieces equal one pass', (_, arch) => {
+    tidy(() => noGrad(() => {
+      const x = inputs(5);
+      const whole = dgdScan(arch, x, initial(arch, 6));
+      let state = initial(arch, 6);
+      const parts: Tensor[] = [];
+      let at = 0;
+      for (const n of [2, 0, 4, 3]) {
+        const r = dgdScan(arch, slice(x, at, n), state);
+        parts.push(r.yPre);
+        state = r.state;
+        at += n;
+      }
+      expect(maxDiff(concat(parts, -2).dataSync(), whole.yPre.dataSync())).toBeLessThan(1e-12);
+      state.weights.forEach((w, l) => expect(maxDiff(w.dataSync(), whole.state.weights[l]!.dataSync())).toBeLessThan(1e-12));
+    }));
+  });
+
+  it('autograd through the recurrence agrees with finite differences (float64)', () => {
+    tidy(() => {
+      const arch = mlpArchitecture(H, { depth: 2, residual: true, norm: false });
+      const raw = inputs(7, [1]);
+      const x = { k: nn.parameter(raw.k), v: nn.parameter(raw.v), q: nn.parameter(raw.q), eta: nn.parameter(raw.eta), alpha: nn.parameter(raw.alpha) };
+      const s0 = initial(arch, 8);
+      const w = s0.weights.map((t) => nn.parameter(t));
+      const r = new Rng(9).normal([1, T, D], 0, 1, { dtype: 'float64' });
+      const loss = (): Tensor => sum(mul(dgdScan(arch, x, { weights: w, position: 0 }).yPost, r));
+      const targets: [string, Tensor][] = [...Object.entries(x), ['w0', w[0]!], ['w1', w[1]!]];
+      const grads = gradients(loss(), targets.map(([, t]) => t));
+      const rng = new Rng(10);
+      targets.forEach(([name, p], i) => {
+        for (let n = 0; n < 2; n++) {
+          const index = rng.int(p.size);
+          const original = Float64Array.from(p.dataSync());
+          const at = (dx: number): number => noGrad(() => {
+            const moved = original.slice();
+            moved[index]! += dx;
+            p.assign(tensor(moved, p.shape, { dtype: 'float64' }));
+            const value = loss().item();
+            p.assign(tensor(original, p.shape, { dtype: 'float64' }));
+            return value;
+          });
+          const h = 1e-6;
+          const numeric = (at(h) - at(-h)) / (2 * h);
+          const analytic = grads[i]!.dataSync()[index]!;
+          expect(Math.abs(analytic - numeric), `${name}[${index}]: autograd ${analytic}, finite differences ${numeric}`).toBeLessThan(1e-7 + 1e-6 * Math.abs(numeric));
+        }
+      });
+    });
+  });
+
+  it('rejects mismatched inputs with clear errors', () => {
+    const arch = linearArchitecture();
+    const x = inputs(11);
+    expect(() => dgdScan(arch, { ...x, v: narrow(x.v, -2, 0, 3) }, initial(arch, 1))).toThrow(/v \[2, 3, 4\] must have the shape of k/);
+    expect(() => dgdScan(arch, { ...x, eta: narrow(x.eta, -1, 0, 3) }, initial(arch, 1))).toThrow(/eta \[2, 3\] must end with the 9 tokens/);
+  });
+});
