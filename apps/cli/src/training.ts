@@ -9,7 +9,7 @@ import {
 import {
   createModel, train, type BatchSource, type CheckpointFileSystem, type LanguageModel, type TrainEvent, type TrainResult, type TrainableModel, type TrainingBatch,
 } from '@titans/models';
-import { add, crossEntropy, mul, noGrad, tensor, tidy, type Tensor } from '@titans/tensor';
+import { add, crossEntropy, ge, mul, noGrad, sub, tensor, tidy, where, type Tensor } from '@titans/tensor';
 import { UsageError } from './command.js';
 import { makeOutputDirectory, writeFileAtomically } from './paths.js';
 import { passkeySource } from './reproduce/tasks.js';
@@ -154,7 +154,13 @@ export interface LossParts {
 export class WeightedLossModel implements TrainableModel {
   readonly lastParts: LossParts = { answer: null };
 
-  constructor(readonly model: LanguageModel, private readonly extras: BatchExtras, private readonly answerWeight: number) {}
+  /**
+   * @param compiled train() compiles the step (`compilable`): a compiled step freezes host
+   * arrays, so the answer targets travel inside the targets tensor (an answer position's
+   * target plus vocabSize, see encodeAnswerTargets) and the per-step answer loss is not
+   * read back (lastParts.answer stays null; validations still measure it).
+   */
+  constructor(readonly model: LanguageModel, private readonly extras: BatchExtras, private readonly answerWeight: number, readonly compilable = false) {}
 
   get config(): object {
     return this.model.config;
@@ -177,6 +183,7 @@ export class WeightedLossModel implements TrainableModel {
   }
 
   loss(ids: Tensor, targets: Tensor): Tensor {
+    if (this.compilable) return this.encodedLoss(ids, targets);
     const { logits } = this.model.forward(ids);
     const base = crossEntropy(logits, targets);
     const answers = this.extras.answerTargets;
@@ -189,6 +196,37 @@ export class WeightedLossModel implements TrainableModel {
     }
     return add(base, mul(answerLoss, this.answerWeight));
   }
+
+  /** The same loss from targets that carry the answer positions (encodeAnswerTargets). */
+  private encodedLoss(ids: Tensor, targets: Tensor): Tensor {
+    const { logits } = this.model.forward(ids);
+    if (this.answerWeight === 0) return crossEntropy(logits, targets);
+    const vocab = this.model.config.vocabSize;
+    const answer = ge(targets, vocab);
+    const plain = sub(targets, vocab);
+    const base = crossEntropy(logits, where(answer, plain, targets));
+    const answerLoss = crossEntropy(logits, where(answer, plain, IGNORE));
+    return add(base, mul(answerLoss, this.answerWeight));
+  }
+}
+
+/** Batches whose targets carry the answer positions (target + vocabSize) for a compiled WeightedLossModel. */
+export function encodeAnswerTargets(source: BatchSource<DataState>, extras: BatchExtras, vocabSize: number): BatchSource<DataState> {
+  return {
+    ...source,
+    next(): TrainingBatch {
+      const batch = source.next();
+      const answers = extras.answerTargets;
+      if (answers === null) return batch;
+      const targets = Int32Array.from(batch.targets);
+      for (let i = 0; i < targets.length; i++) {
+        if (answers[i] === IGNORE) continue;
+        if (answers[i] !== targets[i]) throw new Error(`internal: answer target ${answers[i]} at ${i} is not the target ${targets[i]}`);
+        targets[i]! += vocabSize;
+      }
+      return { ...batch, targets };
+    },
+  };
 }
 
 /** Held-out loss: mean over `batches` fixed validation batches (text from the val split). */
@@ -235,6 +273,8 @@ export interface RunTrainingOptions {
   readonly fileSystem?: CheckpointFileSystem;
   /** Called once the directory is locked and a resume has loaded, before the first step. */
   readonly onReady?: (info: { readonly resumedFrom: number | null }) => void;
+  /** Compile the training step (default true; false: --eager). */
+  readonly compile?: boolean;
 }
 
 /**
@@ -248,7 +288,8 @@ export async function runTraining(options: RunTrainingOptions): Promise<{ result
   checkData(run, tokenizer);
   const model = options.model ?? createModel(run.model);
   const extras: BatchExtras = { answerTargets: null };
-  const trainable = new WeightedLossModel(model, extras, hasPasskeyRows(run.data.task) ? run.data.answerWeight : 0);
+  const compiled = (options.compile ?? true) && (model as { readonly compilable?: boolean }).compilable === true;
+  const trainable = new WeightedLossModel(model, extras, hasPasskeyRows(run.data.task) ? run.data.answerWeight : 0, compiled);
   makeOutputDirectory(dir);
   const t = run.train;
   const log = (event: TrainEvent): void => {
@@ -258,7 +299,11 @@ export async function runTraining(options: RunTrainingOptions): Promise<{ result
   const result = await train<DataState>({
     model: trainable,
     steps: t.steps,
-    batches: (resume) => batchSource(run, tokenizer, extras, resume ? { resume } : {}),
+    batches: (resume) => {
+      const source = batchSource(run, tokenizer, extras, resume ? { resume } : {});
+      return compiled ? encodeAnswerTargets(source, extras, run.model.vocabSize) : source;
+    },
+    compile: compiled,
     optimizer: { lr: t.lr, betas: [0.9, 0.95], weightDecay: t.weightDecay },
     schedule: { warmupSteps: Math.min(t.warmupSteps, t.steps), minLr: t.lr * t.minLrRatio },
     gradAccumulation: t.gradAccumulation,

@@ -183,11 +183,12 @@ export interface AdapterOptions {
   readonly chunkLength?: number;
 }
 
-export function asGenerativeModel(model: LanguageModel, options: AdapterOptions & { sampling?: SamplingOptions } = {}): GenerativeModel {
+export function asGenerativeModel(model: LanguageModel, options: AdapterOptions & { sampling?: SamplingOptions; compile?: boolean } = {}): GenerativeModel {
   return {
     name: options.name ?? model.config.architecture,
     generate: (prompt, o) => generate(model, prompt, {
       maxNewTokens: o.maxNewTokens,
+      ...(options.compile !== undefined ? { compile: options.compile } : {}),
       ...(o.stopIds ? { stopIds: o.stopIds } : {}),
       ...(options.sampling ? { sampling: options.sampling } : {}),
       ...(options.chunkLength ? { prefillChunk: options.chunkLength } : {}),

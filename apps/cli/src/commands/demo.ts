@@ -10,7 +10,7 @@ import { DEMO_MODELS, formatComparison, formatPasskeyDepths, runDemo } from '../
 import { DEMO_RECIPE, quickRecipe } from '../demo/recipe.js';
 import { writeDemoReport } from '../demo/report.js';
 
-const usage = `usage: titans demo [--quick] [--out DIR] [--backend cpu|webgpu|auto] [--seed N] [--json]
+const usage = `usage: titans demo [--quick] [--out DIR] [--backend cpu|webgpu|auto] [--seed N] [--json] [--eager]
 
 Trains a tiny Titans MAG and a sliding-window Transformer of the same size on compact
 passkey retrieval and State of the Union text (about 6-8 minutes in all on 2 CPU cores),
@@ -21,6 +21,8 @@ maps, loss curves), the SVG figures, report.json and both checkpoints into --out
   --quick        a tiny version that finishes in under a minute (a smoke test)
   --out DIR      default runs/demo-<timestamp> under the repository root
   --backend cpu|webgpu|auto, --seed N, --json (the results as JSON on stdout)
+  --eager        train op by op instead of with compiled steps (the default); compiled
+                 runs record the passkey answer loss at validations only
 
 The recipe (sizes, learning rate, steps, lengths) is apps/cli/src/demo/recipe.ts.
 
@@ -31,7 +33,7 @@ export const demoCommand: Command = {
   summary: 'the main job: train a tiny MAG and an SWA Transformer, compare them, write a report',
   usage,
   async run(args, context) {
-    const parsed = parseArgs(args, { flags: ['quick'] });
+    const parsed = parseArgs(args, { flags: ['quick', 'eager'] });
     expectPositional(parsed.positional, 0, 0, 'no arguments');
     const quick = parsed.flags.has('quick');
     const out = outputDirectory(parsed.global.out, 'demo', context);
@@ -49,7 +51,7 @@ export const demoCommand: Command = {
     process.on('SIGINT', onSigint);
     try {
       const result = await runDemo({
-        recipe: quick ? quickRecipe(DEMO_RECIPE) : DEMO_RECIPE, quick, out, seed: parsed.global.seed, backend: backend.name, say, signal: controller.signal,
+        recipe: quick ? quickRecipe(DEMO_RECIPE) : DEMO_RECIPE, quick, out, seed: parsed.global.seed, backend: backend.name, say, signal: controller.signal, eager: parsed.flags.has('eager'),
       });
       if (result.models.length < DEMO_MODELS.length) {
         context.err(`titans demo: interrupted after ${formatDuration(result.totalSeconds * 1000)}; checkpoints so far are in ${out}`);

@@ -2,7 +2,7 @@
 // and streams the continuation token by token. The prompt goes through the model in chunks
 // that carry the streaming state (memory, caches), so prompts far longer than the attention
 // window are read in full.
-import { streamTokens } from '@titans/models';
+import { decodeStats, streamTokens, type LanguageModel } from '@titans/models';
 import { EXIT, UsageError, resolveUserPath, type Command } from '../command.js';
 import { selectBackend } from '../backend.js';
 import { openCheckpoint } from '../checkpoint.js';
@@ -19,9 +19,18 @@ Streams the model's continuation of the prompt to stdout as it is decoded.
   --temperature T        0 = greedy (default 0.8)
   --top-k K, --top-p P, --min-p P   sampling filters (default off)
   --chunk N              prompt tokens per forward pass; the state carries across (default 256)
+  --eager                decode op by op instead of with the compiled per-token step (the
+                         default for models without attention; attention models decode
+                         eagerly either way); the tokens are the same
   --backend cpu|webgpu|auto, --seed N (sampling), --json (no streaming; one JSON object)
 
 exit codes: 0 done, 2 bad input`;
+
+/** How the steps were decoded (compiled or eager, and why eager), for --json. */
+function decodeSummary(model: LanguageModel): { compiledSteps: number; eagerSteps: number; eagerReason: string | null; replays: number; traces: number } {
+  const s = decodeStats(model);
+  return { compiledSteps: s.compiledSteps, eagerSteps: s.eagerSteps, eagerReason: s.eagerReason, replays: s.compile?.replays ?? 0, traces: s.compile?.traces ?? 0 };
+}
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -34,7 +43,7 @@ export const generateCommand: Command = {
   summary: 'continue a prompt (or stdin) from a checkpoint, streaming tokens as they are decoded',
   usage,
   async run(args, context) {
-    const parsed = parseArgs(args, { values: ['prompt', 'prompt-file', 'max-tokens', 'temperature', 'top-k', 'top-p', 'min-p', 'chunk'] });
+    const parsed = parseArgs(args, { values: ['prompt', 'prompt-file', 'max-tokens', 'temperature', 'top-k', 'top-p', 'min-p', 'chunk'], flags: ['eager'] });
     expectPositional(parsed.positional, 1, 1, 'a checkpoint directory');
     const v = parsed.values;
     const maxNewTokens = v['max-tokens'] ? integerValue('max-tokens', v['max-tokens'], { min: 1, max: 2 ** 20 }) : 200;
@@ -63,7 +72,7 @@ export const generateCommand: Command = {
       let written = 0;
       const stream = !parsed.global.json;
       for await (const token of streamTokens(model, ids, {
-        maxNewTokens, stopIds, prefillChunk: chunk,
+        maxNewTokens, stopIds, prefillChunk: chunk, compile: !parsed.flags.has('eager'),
         sampling: { temperature, topK, topP, minP, seed: parsed.global.seed },
       })) {
         if (generated.length === 0) firstTokenMs = performance.now() - started;
@@ -83,6 +92,7 @@ export const generateCommand: Command = {
       const stats = {
         architecture: config.architecture, promptTokens: ids.length, generatedTokens: generated.length,
         prefillSeconds: firstTokenMs / 1000, tokensPerSecond: generated.length > 1 ? (generated.length - 1) / decodeSeconds : null, backend: backend.name,
+        decode: decodeSummary(model),
       };
       if (parsed.global.json) context.out(JSON.stringify({ ...stats, text, tokens: generated }, null, 2));
       else {

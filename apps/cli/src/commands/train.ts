@@ -43,6 +43,9 @@ model and data:
 run:
   --out DIR              checkpoint directory (default runs/train-<timestamp>)
   --resume               continue the checkpoint in --out (only --steps may change)
+  --eager                run the training step op by op instead of compiled (the default
+                         compiles forward, backward and the optimizer update once per
+                         batch shape and replays them; results agree to float32 rounding)
   --backend cpu|webgpu|auto, --seed N, --json
 
 config keys: model.{architecture,vocabSize,dim,layers,heads,mlpHidden,window,segmentLength,
@@ -103,7 +106,7 @@ export const trainCommand: Command = {
   summary: 'train a model (config file or preset + overrides) on sotu, passkey, mqar or your own text; resumable',
   usage,
   async run(args, context) {
-    const parsed = parseArgs(args, { values: ['config', 'preset', 'data', 'steps', 'tokenizer'], repeated: ['set', 'text'], flags: ['resume'] });
+    const parsed = parseArgs(args, { values: ['config', 'preset', 'data', 'steps', 'tokenizer'], repeated: ['set', 'text'], flags: ['resume', 'eager'] });
     expectPositional(parsed.positional, 0, 0, 'no arguments');
     const resume = parsed.flags.has('resume');
     let run: RunConfig;
@@ -190,7 +193,7 @@ export const trainCommand: Command = {
       let result: TrainResult;
       try {
         ({ result } = await runTraining({
-          run, dir, resume, log: progressLogger({ stream }), signal: controller.signal, ...(context.checkpointFileSystem ? { fileSystem: context.checkpointFileSystem } : {}),
+          run, dir, resume, compile: !parsed.flags.has('eager'), log: progressLogger({ stream }), signal: controller.signal, ...(context.checkpointFileSystem ? { fileSystem: context.checkpointFileSystem } : {}),
           // Printed once a resume has loaded, so a refused checkpoint is one line.
           onReady: () => context.err(`${resume ? 'resuming' : 'training'} ${run.model.architecture} (${grouped(params)} parameters) on ${run.data.task}, ${run.data.batchSize} x ${run.data.sequenceLength} tokens per step, ${run.train.steps} steps, ${backend.name}; checkpoints in ${dir}`),
         }));
@@ -209,6 +212,7 @@ export const trainCommand: Command = {
         dir, architecture: run.model.architecture, parameters: params, backend: backend.name,
         step: result.step, totalSteps: run.train.steps, interrupted: result.interrupted, resumedFrom: result.resumedFrom,
         loss: lastLoss, validation: result.evals.at(-1)?.value ?? null, tokens: result.tokens, skippedSteps: result.skippedSteps,
+        compiled: result.compiled,
       };
       if (parsed.global.json) context.out(JSON.stringify(summary, null, 2));
       else {

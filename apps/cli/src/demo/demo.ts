@@ -62,6 +62,8 @@ export interface DemoOptions {
   /** Human-readable lines (the plan, notes); the progress display goes to stderr. */
   readonly say: (line: string) => void;
   readonly signal?: AbortSignal;
+  /** Train op by op instead of with compiled steps (--eager; default false). */
+  readonly eager?: boolean;
 }
 
 export function demoRunConfig(key: DemoModelKey, recipe: DemoRecipe, seed: number, steps: number): RunConfig {
@@ -181,7 +183,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     try {
       const dir = join(options.out, plan.key);
       const { result, model } = await runTraining({
-        run: plan.run, dir, resume: false, signal: controller.signal,
+        run: plan.run, dir, resume: false, signal: controller.signal, compile: options.eager !== true,
         log: (event: TrainEvent) => log(event),
         onStepParts: (_step, parts) => answerLosses.push(parts.answer),
         onValidation: (step, value) => validation.push({ step, ...value }),

@@ -6,7 +6,7 @@ import { checkWritableDirectory, outputDirectory } from '../paths.js';
 import { PLANS, type PlanName } from './recipes.js';
 import { ReproduceError, runReproduce } from './run.js';
 
-const USAGE = `usage: titans reproduce [--quick | --smoke | --plan NAME] [--out DIR] [--resume] [--jobs N] [--only LIST] [--report-only]
+const USAGE = `usage: titans reproduce [--quick | --smoke | --plan NAME] [--out DIR] [--resume] [--jobs N] [--only LIST] [--report-only] [--eager]
 
 Trains tiny LMM, MAC, MAG, MAL and baselines (Transformer++, SWA, DeltaNet, Gated DeltaNet,
 Moneta) plus the memory ablations on a CPU, evaluates S-NIAH (PK/N/W at 1x-8x the training
@@ -25,14 +25,16 @@ options:
   --only LIST     comma-separated experiment ids, model names or tracks (bytes, mqar,
                   passkey) to run, e.g. mac,swa or niah-lmm or passkey (the bytes
                   track's ids are train-long-*, niah-* and perplexity-*)
-  --report-only   rebuild the report from the results in DIR`;
+  --report-only   rebuild the report from the results in DIR
+  --eager         train and decode op by op instead of with compiled steps (the default;
+                  for debugging, or to compare)`;
 
 export const reproduceCommand: Command = {
   name: 'reproduce',
   summary: 'reproduce the paper\'s claims at small scale (train, evaluate, report)',
   usage: USAGE,
   async run(args, context) {
-    const { options, positional } = parseOptions(args, { values: ['plan', 'out', 'jobs', 'only'], flags: ['quick', 'resume', 'report-only', 'smoke'] });
+    const { options, positional } = parseOptions(args, { values: ['plan', 'out', 'jobs', 'only'], flags: ['quick', 'resume', 'report-only', 'smoke', 'eager'] });
     if (positional.length) throw new UsageError(`unexpected argument ${positional[0]}`);
     const planFlags = [options.smoke ? '--smoke' : null, options.quick ? '--quick' : null, options.plan !== undefined ? '--plan' : null].filter((f) => f !== null);
     if (planFlags.length > 1) throw new UsageError(`${planFlags.join(' and ')} each choose a plan; give one of them`);
@@ -60,6 +62,7 @@ export const reproduceCommand: Command = {
         command: ['titans', 'reproduce', ...args].join(' '),
         log: context.out,
         signal: controller.signal,
+        eager: options.eager === true,
       });
       return summary.failed.length ? EXIT.failed : EXIT.ok;
     } catch (error) {

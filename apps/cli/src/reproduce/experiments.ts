@@ -198,6 +198,8 @@ export interface RunContext {
   readonly out: string;
   readonly log: (line: string) => void;
   readonly signal?: AbortSignal;
+  /** Train and decode eagerly instead of with compiled steps (--eager). */
+  readonly eager?: boolean;
 }
 
 export function trackConfig(plan: ReproducePlan, model: ModelName, track: Track): ModelConfig {
@@ -245,7 +247,7 @@ async function trainModel(plan: ReproducePlan, experiment: Experiment, context: 
   const every = Math.max(1, Math.round(recipe.steps / 10));
   let elapsedMs = 0;
   const result = await train({
-    model, steps: recipe.steps, batches,
+    model, steps: recipe.steps, batches, compile: context.eager !== true,
     optimizer: { lr: recipe.lr, weightDecay: recipe.weightDecay },
     schedule: { warmupSteps: recipe.warmupSteps },
     clipNorm: recipe.clipNorm,
@@ -297,7 +299,7 @@ async function evaluateNiahExperiment(plan: ReproducePlan, experiment: Experimen
   const tasks: NiahResult[] = [];
   for (const task of niah.tasks) {
     const result = await evaluateNiah({
-      model: asGenerativeModel(model, { name: experiment.model, chunkLength: 512 }), tokenizer, task, lengths, depths: niah.depths,
+      model: asGenerativeModel(model, { name: experiment.model, chunkLength: 512, compile: context.eager !== true }), tokenizer, task, lengths, depths: niah.depths,
       samplesPerCell: niah.samplesPerCell, seed: deriveSeed(plan.seed, 'niah-eval'),
     });
     context.log(`${experiment.id}: ${task.toUpperCase()} ${result.cells.length} cells, accuracy ${(100 * result.overall.accuracy).toFixed(1)}%`);
@@ -356,7 +358,7 @@ async function evaluatePasskeyExperiment(plan: ReproducePlan, experiment: Experi
   const { trainLength, multiples, depths, samplesPerCell, digits } = plan.passkey;
   const tokenizer = new ByteTokenizer();
   const result = await evaluatePasskey({
-    model: asGenerativeModel(model, { name: experiment.model, chunkLength: 512 }), tokenizer,
+    model: asGenerativeModel(model, { name: experiment.model, chunkLength: 512, compile: context.eager !== true }), tokenizer,
     lengths: multiples.map((m) => m * trainLength), depths, samplesPerCell, digits, seed: plan.seed, maxNewTokens: digits + 2,
     prompt: (options) => {
       const sample = compactPasskey(options);

@@ -33,6 +33,8 @@ export interface ReproduceOptions {
   readonly command?: string;
   readonly log?: (line: string) => void;
   readonly signal?: AbortSignal;
+  /** Train and decode eagerly instead of with compiled steps (--eager). */
+  readonly eager?: boolean;
 }
 
 export interface ReproduceSummary {
@@ -93,7 +95,7 @@ export async function runReproduce(options: ReproduceOptions): Promise<Reproduce
       return true;
     });
     log(`reproduce: plan '${plan.name}', ${all.length} experiments, ${skipped.length} already done, ${todo.length} to run (${jobs} at a time)`);
-    const runOne = jobs === 1 ? inProcess(plan, out, log, options.signal) : inChild(plan, out, log, options.threads ?? 1, options.signal);
+    const runOne = jobs === 1 ? inProcess(plan, out, log, options.signal, options.eager === true) : inChild(plan, out, log, options.threads ?? 1, options.signal, options.eager === true);
     await schedule(todo, new Set(skipped), jobs, runOne, (e, ok) => (ok ? ran : failed).push(e.id), options.signal, log);
   }
   const report = writeReproduceReport({ plan, out, ...(options.command ? { command: options.command } : {}) });
@@ -183,11 +185,11 @@ function selectExperiments(all: readonly Experiment[], only: readonly string[]):
   return all.filter((e) => only.some((name) => matches(e, name)));
 }
 
-function inProcess(plan: ReproducePlan, out: string, log: (line: string) => void, signal?: AbortSignal): Runner {
-  return (experiment) => runAndStore(plan, experiment, { out, log, ...(signal ? { signal } : {}) });
+function inProcess(plan: ReproducePlan, out: string, log: (line: string) => void, signal: AbortSignal | undefined, eager: boolean): Runner {
+  return (experiment) => runAndStore(plan, experiment, { out, log, eager, ...(signal ? { signal } : {}) });
 }
 
-function inChild(plan: ReproducePlan, out: string, log: (line: string) => void, threads: number, signal?: AbortSignal): Runner {
+function inChild(plan: ReproducePlan, out: string, log: (line: string) => void, threads: number, signal: AbortSignal | undefined, eager: boolean): Runner {
   // From the sources (a checkout): src/reproduce/worker.ts through tsx. From the build (an
   // installed CLI): dist/reproduce-worker.mjs, beside the chunk that holds this code.
   const fromSource = import.meta.url.endsWith('.ts');
@@ -196,7 +198,7 @@ function inChild(plan: ReproducePlan, out: string, log: (line: string) => void, 
   return (experiment) => new Promise((resolve) => {
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, TITANS_REPRODUCE_JOB: JSON.stringify({ plan, out, id: experiment.id, threads }) },
+      env: { ...process.env, TITANS_REPRODUCE_JOB: JSON.stringify({ plan, out, id: experiment.id, threads, eager }) },
     });
     const forward = (chunk: Buffer): void => {
       for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) log(line);

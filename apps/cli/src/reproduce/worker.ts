@@ -4,7 +4,7 @@ import { configureCpu } from '@titans/tensor';
 import { planExperiments, runAndStore } from './experiments.js';
 import type { ReproducePlan } from './recipes.js';
 
-const job = JSON.parse(process.env.TITANS_REPRODUCE_JOB ?? 'null') as { plan: ReproducePlan; out: string; id: string; threads: number } | null;
+const job = JSON.parse(process.env.TITANS_REPRODUCE_JOB ?? 'null') as { plan: ReproducePlan; out: string; id: string; threads: number; eager?: boolean } | null;
 if (!job) throw new Error('reproduce worker: TITANS_REPRODUCE_JOB is not set');
 configureCpu({ threads: job.threads });
 const experiment = planExperiments(job.plan).find((e) => e.id === job.id);
@@ -15,5 +15,5 @@ process.once('SIGTERM', () => controller.abort());
 const log = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
-const ok = await runAndStore(job.plan, experiment, { out: job.out, log, signal: controller.signal });
+const ok = await runAndStore(job.plan, experiment, { out: job.out, log, signal: controller.signal, eager: job.eager === true });
 process.exitCode = ok ? 0 : 1;

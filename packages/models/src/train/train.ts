@@ -99,6 +99,8 @@ export async function train<S = unknown>(options: TrainOptions<S>): Promise<Trai
     }),
   } : null;
 
+  let compileStats: TrainResult['compiled'] = null;
+
   // ------------------------------------------------------------ interruption
   const controller = new AbortController();
   const onAbort = (): void => controller.abort();
@@ -199,13 +201,17 @@ export async function train<S = unknown>(options: TrainOptions<S>): Promise<Trai
   } finally {
     // An optimizer the loop built is the loop's to free; one from a factory stays the caller's.
     if (ownsOptimizer) optimizer.dispose?.();
-    if (compiled) for (const c of Object.values(compiled)) c.dispose();
+    if (compiled) {
+      const all = Object.values(compiled).map((c) => c.stats());
+      compileStats = { traces: all.reduce((n, c) => n + c.traces, 0), replays: all.reduce((n, c) => n + c.replays, 0) };
+      for (const c of Object.values(compiled)) c.dispose();
+    }
     options.signal?.removeEventListener('abort', onAbort);
     if (sigint) process.off('SIGINT', onAbort);
     await lock?.release();
   }
   log({ type: 'end', step, interrupted, elapsedMs: elapsed() });
-  return { step, interrupted, losses, evals, skippedSteps, tokens, resumedFrom };
+  return { step, interrupted, losses, evals, skippedSteps, tokens, resumedFrom, compiled: compileStats };
 }
 
 const newRunId = (): string => `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;

@@ -160,6 +160,8 @@ export interface TrainResult {
   tokens: number;
   /** The step the run resumed from, or null for a fresh start. */
   resumedFrom: number | null;
+  /** Traces and replays of the compiled step's functions (all three together), or null when it ran eagerly. */
+  compiled: { readonly traces: number; readonly replays: number } | null;
 }
 
 /** trainer.json: everything besides weights and optimizer slots that an exact resume needs. */
