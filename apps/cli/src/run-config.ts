@@ -4,7 +4,7 @@
 // full before anything runs (a bad value is a one-line UsageError naming the key), and is
 // saved as run.json next to the checkpoint so `--resume`, `eval` and `info` know what ran.
 import {
-  ARCHITECTURES, PAPER_SIZES, defineConfig, memoryRuleOf, paperConfig, tinyConfig,
+  ARCHITECTURES, PAPER_SIZES, defineConfig, isAtlasArchitecture, memoryRuleOf, paperConfig, tinyConfig,
   type ArchitectureName, type MemoryConfig, type ModelConfig, type ModelConfigInput, type PaperSize,
 } from '@titans/models';
 import { validateRule, type MemoryRule } from '@titans/memory';
@@ -82,12 +82,20 @@ export const DEFAULT_TRAIN: TrainConfig = {
 
 // ---------------------------------------------------------------- presets
 
+/**
+ * Architectures with paper-<arch>-<size> presets. The Atlas family has none: its degree-2
+ * polynomial features widen each head's memory input to 1 + d + d^2, so the Titans paper's
+ * shapes would give it 1.4-8x the label's parameters (10.9B at "1.3B"); `paperConfig` still
+ * builds them from code for whoever wants that shape.
+ */
+const PAPER_PRESET_ARCHITECTURES = ARCHITECTURES.filter((a) => !isAtlasArchitecture(a));
+
 /** Every preset name: tiny-<arch>, paper-<arch>-<size>, demo-mag, demo-swa. */
 export function presetNames(): string[] {
   return [
     ...ARCHITECTURES.map((a) => `tiny-${a}`),
     'demo-mag', 'demo-swa',
-    ...ARCHITECTURES.flatMap((a) => Object.keys(PAPER_SIZES).map((s) => `paper-${a}-${s}`)),
+    ...PAPER_PRESET_ARCHITECTURES.flatMap((a) => Object.keys(PAPER_SIZES).map((s) => `paper-${a}-${s}`)),
   ];
 }
 
@@ -97,7 +105,7 @@ export function presetConfig(name: string): ModelConfig {
   const tiny = /^tiny-(.+)$/.exec(name);
   if (tiny && (ARCHITECTURES as readonly string[]).includes(tiny[1]!)) return tinyConfig(tiny[1] as ArchitectureName, { vocabSize: 259 });
   const paper = /^paper-(.+)-(170M|340M|760M|1\.3B)$/.exec(name);
-  if (paper && (ARCHITECTURES as readonly string[]).includes(paper[1]!)) return paperConfig(paper[1] as ArchitectureName, paper[2] as PaperSize);
+  if (paper && (PAPER_PRESET_ARCHITECTURES as readonly string[]).includes(paper[1]!)) return paperConfig(paper[1] as ArchitectureName, paper[2] as PaperSize);
   throw new UsageError(`unknown preset '${name}' (e.g. tiny-mac, tiny-swa, demo-mag, paper-mac-170M; see titans info --presets)`);
 }
 

@@ -29,7 +29,7 @@ const cases: [string, string[], RegExp][] = [
   ['a negative width', ['train', '--set', 'model.dim=-3', '--out', 'out'], /^titans train: invalid config value model\.dim=-3: expected an integer >= 2$/],
   ['widths that do not fit together', ['train', '--set', 'model.dim=30', '--set', 'model.heads=4', '--out', 'out'], /^titans train: invalid config: model config \(mac\): dim 30 is not divisible by heads 4$/],
   ['an unknown --set key', ['train', '--set', 'model.dimm=3', '--out', 'out'], /^titans train: --set: unknown config key 'model\.dimm'$/],
-  ['an unknown data task', ['train', '--data', 'imagenet', '--out', 'out'], /^titans train: --data must be one of sotu, moby-dick, passkey, mqar, passkey\+sotu, compact-passkey\+sotu, got 'imagenet'$/],
+  ['an unknown data task', ['train', '--data', 'imagenet', '--out', 'out'], /^titans train: --data must be one of sotu, moby-dick, passkey, mqar, passkey\+sotu, compact-passkey\+sotu, text, got 'imagenet'$/],
   ['a passkey row too short for the prompt', ['train', '--data', 'passkey', '--set', 'data.sequenceLength=100', '--out', 'out'], /^titans train: invalid config: data\.sequenceLength 100 is too short for a passkey prompt/],
   ['an unknown preset', ['train', '--preset', 'huge-mac', '--out', 'out'], /^titans train: unknown preset 'huge-mac'/],
   ['a bad step count', ['train', '--steps', 'ten', '--out', 'out'], /^titans train: --steps must be an integer, got 'ten'$/],
