@@ -23,8 +23,8 @@ export interface ContinuumMemoryOptions {
   readonly periods: readonly number[];
   /** Hidden width of every level's MLP. */
   readonly hidden: number;
-  /** Upper bound of the step-size gate eta (default 0.1). */
-  readonly lrMax?: number;
+  /** Upper bound of the step-size gate eta (default 0.1), one for all levels or one per level. */
+  readonly lrMax?: number | readonly number[];
   /** Initial bias of the step-size gate logits (default 0). */
   readonly lrBias?: number;
   readonly seed?: number;
@@ -152,10 +152,14 @@ export class ContinuumMemory extends nn.Module {
     validateCmsPeriods(options.periods);
     if (!Number.isInteger(options.hidden) || options.hidden < 1) throw new Error(`ContinuumMemory: hidden must be a positive integer, got ${options.hidden}`);
     const lrMax = options.lrMax ?? 0.1;
-    if (!(lrMax > 0) || !Number.isFinite(lrMax)) throw new Error(`ContinuumMemory: lrMax must be a positive finite number, got ${lrMax}`);
+    const lrs = typeof lrMax === 'number' ? options.periods.map(() => lrMax) : [...lrMax];
+    if (lrs.length !== options.periods.length) throw new Error(`ContinuumMemory: lrMax lists ${lrs.length} values for ${options.periods.length} levels`);
+    lrs.forEach((lr, l) => {
+      if (!(lr > 0) || !Number.isFinite(lr)) throw new Error(`ContinuumMemory: lrMax[${l}] must be a positive finite number, got ${lr}`);
+    });
     this.periods = [...options.periods];
     const rng = new Rng(options.seed ?? 0);
-    this.levels = this.periods.map((c) => new ContinuumLevel(dim, options.hidden, c, lrMax, {
+    this.levels = this.periods.map((c, l) => new ContinuumLevel(dim, options.hidden, c, lrs[l]!, {
       rng, lrBias: options.lrBias ?? 0, ...(options.dtype ? { dtype: options.dtype } : {}),
     }));
   }

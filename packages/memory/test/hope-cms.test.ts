@@ -11,7 +11,7 @@ const PERIODS = [1, 3, 4];
 
 function makeCms(periods: readonly number[] = PERIODS): ContinuumMemory {
   // A large step-size bias so the updates move the outputs visibly.
-  return new ContinuumMemory(DIM, { periods, hidden: HIDDEN, lrMax: 0.2, lrBias: 0, seed: 7, dtype: 'float64' });
+  return new ContinuumMemory(DIM, { periods, hidden: HIDDEN, lrMax: [0.2, 0.1, 0.05], lrBias: 0, seed: 7, dtype: 'float64' });
 }
 
 function randomX(batch: number, tokens: number, seed: number): Tensor {
@@ -170,6 +170,8 @@ describe('ContinuumMemory (Hope CMS)', () => {
     expect(() => new ContinuumMemory(DIM, { periods: [], hidden: 4 })).toThrow(/at least one level/);
     expect(() => new ContinuumMemory(DIM, { periods: [2, 0], hidden: 4 })).toThrow(/periods\[1\] must be a positive integer/);
     expect(() => new ContinuumMemory(DIM, { periods: [2], hidden: 0 })).toThrow(/hidden/);
+    expect(() => new ContinuumMemory(DIM, { periods: [2, 4], hidden: 4, lrMax: [0.1] })).toThrow(/lists 1 values for 2 levels/);
+    expect(() => new ContinuumMemory(DIM, { periods: [2], hidden: 4, lrMax: -1 })).toThrow(/lrMax\[0\] must be a positive/);
     const cms = makeCms();
     expect(() => cms.forward(tensor(new Float64Array(8), [1, 2, 4], { dtype: 'float64' }))).toThrow(/\[batch, tokens, 5\]/);
     const state = cms.forward(randomX(1, 2, 5)).state;

@@ -5,6 +5,7 @@ import {
   linearArchitecture, memoryPreset, mlpArchitecture, weightShapes, type MemoryRule, type NeuralMemoryOptions, type PresetName,
 } from '@titans/memory';
 import { isAtlasArchitecture, omegaMemoryParameters } from './atlas.js';
+import { cmsParameters, isHopeArchitecture } from './hope.js';
 
 /** Every sequence mixer the package builds. */
 export type ArchitectureName =
@@ -22,11 +23,12 @@ export type ArchitectureName =
   | 'omeganet' // Atlas paper: the Omega rule with polynomial features, momentum (atlas.ts)
   | 'atlas' // the Omega rule with polynomial features and Muon
   | 'atlas-mag' // the Atlas memory in a MAG block
-  | 'atlas-mal'; // the Atlas memory in a MAL block
+  | 'atlas-mal' // the Atlas memory in a MAL block
+  | 'hope-attention'; // Nested Learning: causal attention followed by a Continuum Memory System (hope.ts)
 
 export const ARCHITECTURES: readonly ArchitectureName[] = [
   'lmm', 'mac', 'mag', 'mal', 'transformer', 'swa', 'deltanet', 'gated-deltanet', 'moneta', 'yaad', 'memora',
-  'omeganet', 'atlas', 'atlas-mag', 'atlas-mal',
+  'omeganet', 'atlas', 'atlas-mag', 'atlas-mal', 'hope-attention',
 ];
 
 /**
@@ -51,6 +53,7 @@ export function architectureParts(name: ArchitectureName): ArchitectureParts {
   switch (name) {
     case 'transformer':
     case 'swa':
+    case 'hope-attention': // its memory is the CMS in place of the MLP, not a NeuralMemory
       return { attention: true, memory: false };
     case 'mac':
     case 'mag':
@@ -144,6 +147,8 @@ const MEMORY_RULES: Record<ArchitectureName, PresetName | null> = {
   moneta: 'moneta', yaad: 'yaad', memora: 'memora',
   // The Atlas family's memory is an Omega rule, not a MemoryRule (atlas.ts: omegaRuleOf).
   omeganet: null, atlas: null, 'atlas-mag': null, 'atlas-mal': null,
+  // The Hope family's memory is a Continuum Memory System (hope.ts).
+  'hope-attention': null,
 };
 
 /** Fills defaults (a tiny CPU-sized model) and validates. */
@@ -288,8 +293,9 @@ export function parameterBreakdown(c: ModelConfig): ParameterBreakdown {
   const d = c.dim;
   const parts = architectureParts(c.architecture);
   const attention = parts.attention ? 4 * d * d + c.persistentTokens * d : 0;
-  const mlp = 3 * d * c.mlpHidden;
-  let memory = 0;
+  // The Hope family replaces the MLP with a CMS (counted as memory).
+  const mlp = isHopeArchitecture(c.architecture) ? 0 : 3 * d * c.mlpHidden;
+  let memory = isHopeArchitecture(c.architecture) ? cmsParameters(c) : 0;
   const rule = memoryRuleOf(c);
   if (rule) {
     const mh = c.memory.heads;

@@ -3,6 +3,7 @@
 // configs and presets, streaming state, and generation.
 export * from './config.js';
 export * from './atlas.js';
+export * from './hope.js';
 export {
   TitansLanguageModel, countParameters, createModel, detachModelState, releaseModelState,
   type ForwardResult, type LanguageModel, type ModelState,

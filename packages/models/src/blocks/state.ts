@@ -1,7 +1,7 @@
 // The streaming state of one layer, and helpers that walk state trees (detach between
 // training segments, free what a decoding step replaced).
 import { noGrad, Tensor } from '@titans/tensor';
-import type { NeuralMemoryState, OmegaMemoryState } from '@titans/memory';
+import type { ContinuumMemoryState, NeuralMemoryState, OmegaMemoryState } from '@titans/memory';
 
 /** Rotated keys and values of the most recent tokens of an attention layer: [B, H, C, headDim]. */
 export interface KVCache {
@@ -25,6 +25,8 @@ export interface LayerState {
   readonly kv: KVCache | null;
   /** MAC's buffered segment. */
   readonly segment: SegmentBuffer | null;
+  /** The Hope family's Continuum Memory System (absent elsewhere). */
+  readonly cms?: ContinuumMemoryState | null;
 }
 
 export const EMPTY_LAYER_STATE: LayerState = { memory: null, kv: null, segment: null };

@@ -1,0 +1,39 @@
+// The Hope family (Behrouz et al., "Nested Learning: The Illusion of Deep Learning
+// Architectures", NeurIPS 2025 / arXiv 2512.24695): blocks whose MLP is a Continuum Memory
+// System (CMS, @titans/memory cms.ts), a chain of MLP levels that keep learning in context,
+// level l every C_l tokens. Hope-Attention (the paper's control) puts causal softmax
+// attention before the CMS. Settings and parameter counts live here; the blocks are in
+// architectures/hope.ts.
+import type { ArchitectureName, ModelConfig } from './config.js';
+
+export type HopeArchitecture = 'hope-attention';
+
+export function isHopeArchitecture(name: ArchitectureName): name is HopeArchitecture {
+  return name === 'hope-attention';
+}
+
+/**
+ * Update periods of the CMS levels: C, 2C and 4C tokens with C = memory.chunkSize (our
+ * choice: the paper leaves the number of levels and their frequencies to the user; three
+ * levels at doubling periods give a fast, a medium and a slow level).
+ */
+export function hopeCmsPeriods(c: ModelConfig): number[] {
+  const base = c.memory.chunkSize;
+  return [base, 2 * base, 4 * base];
+}
+
+/**
+ * Upper bound of level l's step size: 1 / (dim C_l). Block inputs are RMS-normalised
+ * (|x|^2 = dim) and a level sums C_l tokens' gradients, so this keeps one chunk's step at
+ * most about one (sigmoid(0) = 1/2 of it at initialisation) instead of growing with the
+ * width and the period.
+ */
+export function hopeCmsLrMax(c: ModelConfig): number[] {
+  return hopeCmsPeriods(c).map((p) => 1 / (c.dim * p));
+}
+
+/** Parameters of one block's CMS: per level W1, W2 (initial fast weights), Wv and the step-size gate. */
+export function cmsParameters(c: ModelConfig): number {
+  const d = c.dim;
+  return hopeCmsPeriods(c).length * (2 * d * c.mlpHidden + d * d + d + 1);
+}
