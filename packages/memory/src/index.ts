@@ -13,3 +13,4 @@ export * from './omega-module.js';
 export * from './fused.js';
 export * from './cms.js';
 export * from './hope-dgd.js';
+export * from './hope-titans.js';

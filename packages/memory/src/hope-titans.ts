@@ -1,0 +1,151 @@
+// The self-modifying Titans of Hope (Behrouz et al., "Nested Learning", arXiv 2512.24695
+// v1, the self-referential Titans equations; the table in apps/docs/concepts/hope.md). Per
+// head, five memories read each token x_t (unit-normalised):
+//
+//   k_t = normalize(M_k(x_t)),  v_t = M_v(x_t)                      keys and values of its own
+//   eta_t = etaMax sigmoid(M_eta(x_t) + b_eta),  alpha_t = sigmoid(M_alpha(x_t) + b_alpha)
+//   q_t = normalize(x_t W_q)                                        the one fixed projection
+//   y_t = M_mem(q_t)                                                read before the update
+//   vhat_(box,t) = M_box(v_t)                                       each memory makes its own target
+//   M_box <- DGD step on 1/2 ||M_box(k_t) - vhat_(box,t)||^2 with eta_t, alpha_t   for box in {k, v, eta, alpha, mem}
+//
+// M_k, M_v and M_mem are residual MLPs x + W2 silu(W1 x); M_eta and M_alpha are linear maps
+// to one logit. All five take the DGD step of hope-dgd.ts (W <- W (alpha I - eta a a^T) -
+// eta delta a^T, per weight matrix), all read at the weights before token t (M_(t-1)), so
+// the recurrence is token by token and streams with no pending tokens. Everything is
+// differentiable: the outer loop learns the memories' initial weights, b_eta, b_alpha, W_q.
+import {
+  Rng, concat, l2Normalize, mergeHeads, mul, narrow, nn, sigmoid, splitHeads, tensor, type DType, type Tensor,
+} from '@titans/tensor';
+import { linearArchitecture, mlpArchitecture, type MemoryArchitecture } from './config.js';
+import { dgdStep } from './hope-dgd.js';
+import { apply } from './network.js';
+
+/** The five self-modifying memories of a head, in this order. */
+export const SELF_MODIFYING_MEMORIES = ['k', 'v', 'eta', 'alpha', 'memory'] as const;
+export type SelfModifyingMemory = (typeof SELF_MODIFYING_MEMORIES)[number];
+
+export interface SelfModifyingState {
+  /** Weights of each memory [..., out, in] (network.ts layout). */
+  readonly weights: Readonly<Record<SelfModifyingMemory, readonly Tensor[]>>;
+  readonly position: number;
+}
+
+export interface SelfModifyingInputs {
+  /** Unit-normalised token rows [..., T, d]. */
+  readonly x: Tensor;
+  /** Unit-normalised queries [..., T, d]. */
+  readonly q: Tensor;
+  /** Gate biases b_eta, b_alpha broadcastable to [..., 1, 1]. */
+  readonly etaBias: Tensor;
+  readonly alphaBias: Tensor;
+}
+
+/** The network of each memory for head width d and MLP hidden width `hidden`. */
+export function selfModifyingArchitectures(hidden: number): Record<SelfModifyingMemory, MemoryArchitecture> {
+  const mlp = mlpArchitecture(hidden, { depth: 2, residual: true, norm: false });
+  return { k: mlp, v: mlp, eta: linearArchitecture(), alpha: linearArchitecture(), memory: mlp };
+}
+
+/** Weight shapes [out, in] of each memory. */
+export function selfModifyingShapes(dim: number, hidden: number): Record<SelfModifyingMemory, [number, number][]> {
+  const mlp: [number, number][] = [[hidden, dim], [dim, hidden]];
+  return { k: mlp, v: mlp, eta: [[1, dim]], alpha: [[1, dim]], memory: mlp };
+}
+
+/** Runs the self-modifying recurrence over T tokens; returns y_t = M_mem,(t-1)(q_t) [..., T, d] and the state. */
+export function selfModifyingScan(
+  hidden: number, etaMax: number, inputs: SelfModifyingInputs, state: SelfModifyingState,
+): { y: Tensor; state: SelfModifyingState } {
+  const archs = selfModifyingArchitectures(hidden);
+  const t = inputs.x.shape[inputs.x.ndim - 2]!;
+  if (inputs.q.shape.length !== inputs.x.shape.length || inputs.q.shape.some((n, i) => n !== inputs.x.shape[i])) {
+    throw new Error(`selfModifyingScan: q [${inputs.q.shape.join(', ')}] must have the shape of x [${inputs.x.shape.join(', ')}]`);
+  }
+  let weights = state.weights;
+  const ys: Tensor[] = [];
+  for (let i = 0; i < t; i++) {
+    const x = narrow(inputs.x, -2, i, 1);
+    const q = narrow(inputs.q, -2, i, 1);
+    const k = l2Normalize(apply(archs.k, weights.k, x), -1);
+    const v = apply(archs.v, weights.v, x);
+    const eta = mul(sigmoid(apply(archs.eta, weights.eta, x).add(inputs.etaBias)), etaMax); // [..., 1, 1]
+    const alpha = sigmoid(apply(archs.alpha, weights.alpha, x).add(inputs.alphaBias));
+    ys.push(apply(archs.memory, weights.memory, q));
+    const next = {} as Record<SelfModifyingMemory, readonly Tensor[]>;
+    for (const name of SELF_MODIFYING_MEMORIES) {
+      const target = apply(archs[name], weights[name], v);
+      next[name] = dgdStep(archs[name], weights[name], k, target, eta, alpha);
+    }
+    weights = next;
+  }
+  const y = ys.length === 0 ? narrow(inputs.q, -2, 0, 0) : ys.length === 1 ? ys[0]! : concat(ys, -2);
+  return { y, state: { weights, position: state.position + t } };
+}
+
+export interface SelfModifyingTitansOptions {
+  readonly heads?: number;
+  /** Hidden width of the MLP memories as a multiple of the head width (default 2). */
+  readonly expansion?: number;
+  /** Upper bound of the step size eta (default 0.5). */
+  readonly etaMax?: number;
+  /** Initial b_eta and b_alpha (defaults -2 and 4: small steps, alpha near 1 = retain). */
+  readonly etaBias?: number;
+  readonly alphaBias?: number;
+  readonly seed?: number;
+  readonly dtype?: DType;
+}
+
+/** The self-modifying Titans layer: input projection, the per-head recurrence, output projection. */
+export class SelfModifyingTitans extends nn.Module {
+  readonly heads: number;
+  readonly headDim: number;
+  readonly hidden: number;
+  readonly etaMax: number;
+  readonly input: nn.Linear;
+  readonly query: nn.Linear;
+  readonly proj: nn.Linear;
+  /** Initial weights of each memory, [heads, out, in] each, in SELF_MODIFYING_MEMORIES order. */
+  readonly initWeights: Tensor[][];
+  /** b_eta, b_alpha per head [heads, 1, 1]. */
+  readonly etaBias: Tensor;
+  readonly alphaBias: Tensor;
+
+  constructor(readonly dim: number, options: SelfModifyingTitansOptions = {}) {
+    super();
+    this.heads = options.heads ?? 1;
+    if (!Number.isInteger(this.heads) || this.heads < 1 || dim % this.heads !== 0) throw new Error(`SelfModifyingTitans: dim ${dim} is not divisible by heads ${this.heads}`);
+    this.headDim = dim / this.heads;
+    const expansion = options.expansion ?? 2;
+    if (!(expansion > 0)) throw new Error(`SelfModifyingTitans: expansion must be positive, got ${expansion}`);
+    this.hidden = Math.max(1, Math.round(expansion * this.headDim));
+    this.etaMax = options.etaMax ?? 0.5;
+    if (!(this.etaMax > 0) || !Number.isFinite(this.etaMax)) throw new Error(`SelfModifyingTitans: etaMax must be a positive finite number, got ${this.etaMax}`);
+    const rng = new Rng(options.seed ?? 0);
+    const dtype = options.dtype ? { dtype: options.dtype } : {};
+    this.input = new nn.Linear(dim, dim, { rng, bias: false, ...dtype });
+    this.query = new nn.Linear(dim, dim, { rng, bias: false, ...dtype });
+    this.proj = new nn.Linear(dim, dim, { rng, bias: false, ...dtype });
+    const shapes = selfModifyingShapes(this.headDim, this.hidden);
+    this.initWeights = SELF_MODIFYING_MEMORIES.map((name) => shapes[name].map(([o, i]) => nn.parameter(rng.normal([this.heads, o, i], 0, 1 / Math.sqrt(i), dtype))));
+    const fill = (v: number): Tensor => nn.parameter(tensor(new Array<number>(this.heads).fill(v), [this.heads, 1, 1], dtype));
+    this.etaBias = fill(options.etaBias ?? -2);
+    this.alphaBias = fill(options.alphaBias ?? 4);
+  }
+
+  initialState(): SelfModifyingState {
+    const weights = {} as Record<SelfModifyingMemory, readonly Tensor[]>;
+    SELF_MODIFYING_MEMORIES.forEach((name, i) => { weights[name] = this.initWeights[i]!; });
+    return { weights, position: 0 };
+  }
+
+  /** x [B, T, dim] -> [B, T, dim] and the new state. */
+  forward(x: Tensor, state: SelfModifyingState = this.initialState()): { output: Tensor; state: SelfModifyingState } {
+    if (x.ndim !== 3 || x.shape[2] !== this.dim) throw new Error(`SelfModifyingTitans: input must be [batch, tokens, ${this.dim}], got [${x.shape.join(', ')}]`);
+    const heads = (t: Tensor): Tensor => l2Normalize(splitHeads(t, this.heads), -1); // [B, H, T, d]
+    const r = selfModifyingScan(this.hidden, this.etaMax, {
+      x: heads(this.input.forward(x)), q: heads(this.query.forward(x)), etaBias: this.etaBias, alphaBias: this.alphaBias,
+    }, state);
+    return { output: this.proj.forward(mergeHeads(r.y)), state: r.state };
+  }
+}

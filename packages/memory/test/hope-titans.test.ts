@@ -1,0 +1,156 @@
+// The self-modifying Titans (hope-titans.ts) against a float64 per-token loop written here
+// with plain arrays, streaming in pieces against one pass, and autograd through the
+// recurrence against finite differences (float64).
+import { describe, expect, it } from 'vitest';
+import { Rng, concat, gradients, l2Normalize, mul, narrow, noGrad, sum, tensor, tidy, type Tensor } from '@titans/tensor';
+import {
+  SELF_MODIFYING_MEMORIES, SelfModifyingTitans, selfModifyingScan, selfModifyingShapes, type SelfModifyingMemory, type SelfModifyingState,
+} from '../src/index.js';
+
+const D = 4;
+const HID = 6;
+const T = 7;
+const ETA_MAX = 0.5;
+
+type M = number[][];
+const mat = (t: Tensor): M => {
+  const [r, c] = t.shape as [number, number];
+  const d = t.dataSync();
+  return Array.from({ length: r }, (_, i) => Array.from({ length: c }, (_, j) => d[i * c + j]!));
+};
+const mv = (m: M, x: number[]): number[] => m.map((row) => row.reduce((s, w, j) => s + w * x[j]!, 0));
+const sig = (z: number): number => 1 / (1 + Math.exp(-z));
+const unit = (x: number[]): number[] => {
+  const n = Math.sqrt(x.reduce((s, v) => s + v * v, 0));
+  return x.map((v) => v / Math.max(n, 1e-12));
+};
+const step = (w: M, a: number[], delta: number[], eta: number, alpha: number): M => {
+  const wa = mv(w, a);
+  return w.map((row, i) => row.map((wij, j) => alpha * wij - eta * (wa[i]! + delta[i]!) * a[j]!));
+};
+const isMlp = (name: SelfModifyingMemory): boolean => name === 'k' || name === 'v' || name === 'memory';
+function net(name: SelfModifyingMemory, ws: M[], x: number[]): { out: number[]; z: number[]; a: number[] } {
+  if (!isMlp(name)) return { out: mv(ws[0]!, x), z: [], a: [] };
+  const z = mv(ws[0]!, x);
+  const a = z.map((zi) => zi * sig(zi));
+  return { out: mv(ws[1]!, a).map((f, i) => f + x[i]!), z, a };
+}
+function dgd(name: SelfModifyingMemory, ws: M[], k: number[], target: number[], eta: number, alpha: number): M[] {
+  const { out, z, a } = net(name, ws, k);
+  const e = out.map((o, i) => o - target[i]!);
+  if (!isMlp(name)) return [step(ws[0]!, k, e, eta, alpha)];
+  const d1 = z.map((zj, j) => e.reduce((s, ei, i) => s + ei * ws[1]![i]![j]!, 0) * sig(zj) * (1 + zj * (1 - sig(zj))));
+  return [step(ws[0]!, k, d1, eta, alpha), step(ws[1]!, a, e, eta, alpha)];
+}
+
+/** y rows of the recurrence for lead axis [B] in float64, plain arrays. */
+function reference(x: Tensor, q: Tensor, etaBias: number, alphaBias: number, s: SelfModifyingState): number[] {
+  const [B] = x.shape as [number];
+  const xs = x.dataSync();
+  const qs = q.dataSync();
+  const out: number[] = [];
+  for (let b = 0; b < B; b++) {
+    let ws = Object.fromEntries(SELF_MODIFYING_MEMORIES.map((n) => [n, s.weights[n].map(mat)])) as Record<SelfModifyingMemory, M[]>;
+    const row = (d: ArrayLike<number>, t: number): number[] => Array.from({ length: D }, (_, i) => d[(b * T + t) * D + i]!);
+    for (let t = 0; t < T; t++) {
+      const xt = row(xs, t);
+      const k = unit(net('k', ws.k, xt).out);
+      const v = net('v', ws.v, xt).out;
+      const eta = ETA_MAX * sig(net('eta', ws.eta, xt).out[0]! + etaBias);
+      const alpha = sig(net('alpha', ws.alpha, xt).out[0]! + alphaBias);
+      out.push(...net('memory', ws.memory, row(qs, t)).out);
+      ws = Object.fromEntries(SELF_MODIFYING_MEMORIES.map((n) => [n, dgd(n, ws[n], k, net(n, ws[n], v).out, eta, alpha)])) as Record<SelfModifyingMemory, M[]>;
+    }
+  }
+  return out;
+}
+
+function state(seed: number): SelfModifyingState {
+  const rng = new Rng(seed);
+  const shapes = selfModifyingShapes(D, HID);
+  const weights = Object.fromEntries(SELF_MODIFYING_MEMORIES.map((n) => [n, shapes[n].map(([o, i]) => rng.normal([o, i], 0, 1 / Math.sqrt(i), { dtype: 'float64' }))]));
+  return { weights: weights as SelfModifyingState['weights'], position: 0 };
+}
+
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  expect(a.length).toBe(b.length);
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
+  return d;
+};
+
+describe('self-modifying Titans (Hope)', () => {
+  it('the recurrence equals a float64 per-token loop', () => {
+    tidy(() => noGrad(() => {
+      const rng = new Rng(1);
+      const x = l2Normalize(rng.normal([2, T, D], 0, 1, { dtype: 'float64' }), -1);
+      const q = l2Normalize(rng.normal([2, T, D], 0, 1, { dtype: 'float64' }), -1);
+      const s = state(2);
+      const scalar = (v: number): Tensor => tensor([v], [1, 1], { dtype: 'float64' });
+      const got = selfModifyingScan(HID, ETA_MAX, { x, q, etaBias: scalar(0.3), alphaBias: scalar(1.5) }, s);
+      expect(maxDiff(got.y.dataSync(), reference(x, q, 0.3, 1.5, s))).toBeLessThan(1e-12);
+      expect(got.state.position).toBe(T);
+      // The memories do change: the final main memory differs from the initial one.
+      expect(maxDiff(got.state.weights.memory[0]!.dataSync(), new Float64Array(2 * HID * D).map((_, i) => s.weights.memory[0]!.dataSync()[i % (HID * D)]!))).toBeGreaterThan(1e-3);
+    }));
+  });
+
+  const module = (): SelfModifyingTitans => new SelfModifyingTitans(8, { heads: 2, expansion: 1.5, seed: 3, dtype: 'float64', etaBias: 0, alphaBias: 2 });
+
+  it('streams: pieces equal one pass', () => {
+    tidy(() => noGrad(() => {
+      const m = module();
+      const x = new Rng(4).normal([2, 10, 8], 0, 1, { dtype: 'float64' });
+      const whole = m.forward(x);
+      let s = m.initialState();
+      const parts: Tensor[] = [];
+      let at = 0;
+      for (const n of [3, 0, 1, 6]) {
+        const r = m.forward(narrow(x, 1, at, n), s);
+        parts.push(r.output);
+        s = r.state;
+        at += n;
+      }
+      expect(maxDiff(concat(parts, 1).dataSync(), whole.output.dataSync())).toBeLessThan(1e-12);
+      expect(s.position).toBe(10);
+    }));
+  });
+
+  it('autograd through the recurrence agrees with finite differences (float64)', () => {
+    tidy(() => {
+      const m = module();
+      const x = new Rng(5).normal([1, 6, 8], 0, 1, { dtype: 'float64' });
+      const r = new Rng(6).normal([1, 6, 8], 0, 1, { dtype: 'float64' });
+      const loss = (): Tensor => {
+        const a = m.forward(narrow(x, 1, 0, 4));
+        return sum(mul(concat([a.output, m.forward(narrow(x, 1, 4, 2), a.state).output], 1), r));
+      };
+      const named = m.namedParameters();
+      const grads = gradients(loss(), named.map(([, p]) => p));
+      const rng = new Rng(7);
+      named.forEach(([name, p], i) => {
+        const g = grads[i]!.dataSync();
+        expect(g.some((v) => v !== 0), `${name} gets a gradient`).toBe(true);
+        const index = rng.int(g.length);
+        const original = Float64Array.from(p.dataSync());
+        const at = (dx: number): number => noGrad(() => {
+          const moved = original.slice();
+          moved[index]! += dx;
+          p.assign(tensor(moved, p.shape, { dtype: 'float64' }));
+          const v = loss().item();
+          p.assign(tensor(original, p.shape, { dtype: 'float64' }));
+          return v;
+        });
+        const h = 1e-6;
+        const numeric = (at(h) - at(-h)) / (2 * h);
+        expect(Math.abs(g[index]! - numeric), `${name}[${index}]: autograd ${g[index]}, finite differences ${numeric}`).toBeLessThan(1e-8 + 1e-6 * Math.abs(numeric));
+      });
+    });
+  });
+
+  it('rejects bad options and inputs with clear errors', () => {
+    expect(() => new SelfModifyingTitans(8, { heads: 3 })).toThrow(/not divisible by heads 3/);
+    expect(() => new SelfModifyingTitans(8, { etaMax: 0 })).toThrow(/etaMax/);
+    expect(() => module().forward(tensor(new Float64Array(6), [1, 2, 3], { dtype: 'float64' }))).toThrow(/\[batch, tokens, 8\]/);
+  });
+});
