@@ -69,7 +69,7 @@ function state(seed: number): SelfModifyingState {
   const rng = new Rng(seed);
   const shapes = selfModifyingShapes(D, HID);
   const weights = Object.fromEntries(SELF_MODIFYING_MEMORIES.map((n) => [n, shapes[n].map(([o, i]) => rng.normal([o, i], 0, 1 / Math.sqrt(i), { dtype: 'float64' }))]));
-  return { weights: weights as SelfModifyingState['weights'], position: 0 };
+  return { weights: weights as unknown as SelfModifyingState['weights'], position: 0 };
 }
 
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
