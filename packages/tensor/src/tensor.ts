@@ -39,8 +39,9 @@ export class Tensor {
   /** @internal Use the creation functions (`tensor`, `zeros`, ...) instead. */
   constructor(shared: SharedStorage, shape: readonly number[], strides: readonly number[], offset: number) {
     this.shared = shared;
-    this._shape = Object.freeze([...shape]);
-    this._strides = Object.freeze([...strides]);
+    // A frozen array cannot change under the tensor: shared, not copied (compiled plans pass theirs).
+    this._shape = Object.isFrozen(shape) ? shape : Object.freeze([...shape]);
+    this._strides = Object.isFrozen(strides) ? strides : Object.freeze([...strides]);
     this._offset = offset;
     this._dtype = shared.storage.dtype;
     this.id = registerTensor(this);

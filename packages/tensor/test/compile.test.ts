@@ -73,6 +73,22 @@ describe.each(DTYPES)('compile, %s', (dtype) => {
     expect(compiled.stats().replays).toBeGreaterThan(0);
   });
 
+  test('contiguous operands at offsets (one-index kernels) and a mix with strided ones equal eager', () => {
+    const rng = new Rng(5);
+    const p = randomTensor(rng, [7, 5], dtype);
+    const q = randomTensor(rng, [9, 5], dtype);
+    const f = (x: Tensor, y: Tensor): Tensor => x.sub(y).mul(x).add(y.square());
+    const compiled = compile(f);
+    const pairs = (): [Tensor, Tensor][] => [
+      [p.narrow(0, 2, 4), q.narrow(0, 5, 4)], [p.narrow(0, 0, 1), q.narrow(0, 8, 1)], [p.narrow(0, 1, 5), q.narrow(0, 0, 5).T.contiguous().T],
+      [p.narrow(0, 3, 4), q.narrow(0, 1, 4)], [p.narrow(0, 0, 0), q.narrow(0, 0, 0)],
+    ];
+    for (let round = 0; round < 3; round++) {
+      tidy(() => { for (const [x, y] of pairs()) expectSame(compiled(x, y), f(x, y)); });
+    }
+    expect(compiled.stats().replays).toBeGreaterThan(0);
+  });
+
   test('comparisons, where, casts, int32 math, gathers, padding, scans and cross-entropy equal eager', () => {
     const rng = new Rng(4);
     const table = randomTensor(rng, [10, 6], dtype);

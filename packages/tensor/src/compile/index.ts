@@ -214,7 +214,10 @@ function matchesFast(fast: FastSignature, args: readonly unknown[]): boolean {
     const t = ts[i]!;
     const storage = a.sharedStorage().storage;
     if (a.dtype !== t.dtype || storage.backend !== t.backend || a.offset !== t.offset || storage.size !== t.size) return false;
-    if (!sameNumbers(a.shape, t.shape) || !sameNumbers(a.strides, t.strides)) return false;
+    // Tensors keep frozen layout arrays: the same array object is the same layout.
+    const shape = a.shape;
+    const strides = a.strides;
+    if ((shape !== t.shape && !sameNumbers(shape, t.shape)) || (strides !== t.strides && !sameNumbers(strides, t.strides))) return false;
     for (let j = 0; j < i; j++) if ((args[j] as Tensor).sharedStorage().storage === storage) return false;
   }
   return true;

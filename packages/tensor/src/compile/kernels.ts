@@ -145,6 +145,16 @@ export function generateKernel(group: FusedGroup): { kernel: FusedKernel; source
   literals.forEach((_, j) => lines.push(`const L${j} = literals[${j}];`));
   for (let d = 0; d < nd; d++) lines.push(`const n${d} = shape[${d}];`);
   for (let j = 0; j < k; j++) for (let d = 0; d < nd; d++) lines.push(`const s${j}_${d} = strides[${j * nd + d}];`);
+  if (nd === 1 && streams.every((_, j) => c.strides[j + 1]![0] === 1)) {
+    // Every stream contiguous: one index for all of them (a tighter loop for V8).
+    for (let j = 0; j < k; j++) lines.push(`const b${j} = offsets[${j}];`);
+    lines.push('for (let p = 0; p < n0; p++) {');
+    for (let j = 0; j < k; j++) lines.push(`const x${j} = a${j}[b${j} + p];`);
+    lines.push(...body);
+    group.outputs.forEach((id, j) => lines.push(`o${j}[p] = r${position.get(id)};`));
+    lines.push('}');
+    return bind(lines, group, streams, uniforms, literals, c);
+  }
   lines.push('let p = 0;');
   for (let j = 0; j < k; j++) lines.push(`let q${j}_0 = offsets[${j}];`);
   for (let d = 0; d < nd; d++) {
@@ -159,6 +169,15 @@ export function generateKernel(group: FusedGroup): { kernel: FusedKernel; source
     for (let j = 0; j < k; j++) lines.push(`q${j}_${d + 1} += s${j}_${d};`);
     lines.push('}');
   }
+  return bind(lines, group, streams, uniforms, literals, c);
+}
+
+/** Compiles (or reuses) a kernel's source and binds it to the group's values. */
+function bind(
+  lines: readonly string[], group: FusedGroup, streams: readonly { id: number; offset: number }[],
+  uniforms: ReadonlyMap<string, { index: number; id: number; offset: number }>, literals: readonly number[],
+  c: { shape: readonly number[]; strides: readonly (readonly number[])[] },
+): { kernel: FusedKernel; source: string } {
   const source = `return function fused(S, outIds, loadIds, uniIds, uniOffsets, literals, shape, strides, offsets) {\n${lines.join('\n')}\n};`;
   let shared = kernelCache.get(source);
   if (!shared) {

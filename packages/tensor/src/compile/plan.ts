@@ -293,8 +293,9 @@ export class Plan {
     // Escaping values: one SharedStorage each per replay; values not computed by the
     // replay itself (inputs, state, constants) are copied so results never alias them.
     const escapes = [...escaping.keys()].map((id) => ({ id, holders: escaping.get(id)!, copy: !isFresh(id), dtype: values[id]!.dtype, size: values[id]!.size }));
-    const outLayouts = trace.outputs;
-    const stateUpdates = trace.states.map((s) => ({ owner: s.owner, leaf: s.leaf, id: s.id, strides: s.strides, offset: s.offset }));
+    // Frozen layouts: the tensors made at every replay share them instead of copying.
+    const outLayouts = trace.outputs.map((o) => ({ id: o.id, shape: Object.freeze([...o.shape]), strides: Object.freeze([...o.strides]), offset: o.offset }));
+    const stateUpdates = trace.states.map((s) => ({ owner: s.owner, leaf: s.leaf, id: s.id, strides: Object.freeze([...s.strides]), offset: s.offset }));
     const template = trace.result;
     const shared: (SharedStorage | undefined)[] = new Array<SharedStorage | undefined>(values.length).fill(undefined);
     const used: number[] = new Array<number>(values.length).fill(0);
