@@ -32,9 +32,14 @@ export function writeDemoReport(out: string, result: DemoResult): string[] {
   if (lossSeries.some((s) => s.points.length > 0)) {
     figures['loss-curves'] = lineChartSvg({ title: `Training loss (moving average over ${window} steps)`, series: lossSeries, xTitle: 'step', yTitle: 'loss (nats/token + answer term)' });
   }
-  const answerSeries: LineSeries[] = models.map((m) => ({ name: m.label, points: smooth(m.answerLosses, window) }));
+  // Compiled training does not read the answer loss back at every step: its validations' answer loss is the curve then.
+  const perStep = models.some((m) => m.answerLosses.some((v) => v !== null));
+  const answerSeries: LineSeries[] = models.map((m) => ({
+    name: m.label,
+    points: perStep ? smooth(m.answerLosses, window) : m.validation.flatMap((v) => (v.answerLoss === null ? [] : [[v.step, v.answerLoss] as [number, number]])),
+  }));
   if (answerSeries.some((s) => s.points.length > 0)) {
-    figures['answer-loss'] = lineChartSvg({ title: 'Training loss on the passkey answer tokens', series: answerSeries, xTitle: 'step', yTitle: 'nats/token' });
+    figures['answer-loss'] = lineChartSvg({ title: perStep ? 'Training loss on the passkey answer tokens' : 'Validation loss on the passkey answer tokens', series: answerSeries, xTitle: 'step', yTitle: 'nats/token' });
   }
   const validationSeries: LineSeries[] = models.flatMap((m) => [
     { name: m.label, points: m.validation.map((v) => [v.step, v.loss] as [number, number]) },
