@@ -105,8 +105,12 @@ export class SelfModifyingTitans extends nn.Module {
   readonly input: nn.Linear;
   readonly query: nn.Linear;
   readonly proj: nn.Linear;
-  /** Initial weights of each memory, [heads, out, in] each, in SELF_MODIFYING_MEMORIES order. */
-  readonly initWeights: Tensor[][];
+  /** Initial weights of each memory, [heads, out, in] each (one field per memory so nn.Module finds them). */
+  readonly initK: Tensor[];
+  readonly initV: Tensor[];
+  readonly initEta: Tensor[];
+  readonly initAlpha: Tensor[];
+  readonly initMemory: Tensor[];
   /** b_eta, b_alpha per head [heads, 1, 1]. */
   readonly etaBias: Tensor;
   readonly alphaBias: Tensor;
@@ -127,16 +131,19 @@ export class SelfModifyingTitans extends nn.Module {
     this.query = new nn.Linear(dim, dim, { rng, bias: false, ...dtype });
     this.proj = new nn.Linear(dim, dim, { rng, bias: false, ...dtype });
     const shapes = selfModifyingShapes(this.headDim, this.hidden);
-    this.initWeights = SELF_MODIFYING_MEMORIES.map((name) => shapes[name].map(([o, i]) => nn.parameter(rng.normal([this.heads, o, i], 0, 1 / Math.sqrt(i), dtype))));
+    const init = (name: SelfModifyingMemory): Tensor[] => shapes[name].map(([o, i]) => nn.parameter(rng.normal([this.heads, o, i], 0, 1 / Math.sqrt(i), dtype)));
+    this.initK = init('k');
+    this.initV = init('v');
+    this.initEta = init('eta');
+    this.initAlpha = init('alpha');
+    this.initMemory = init('memory');
     const fill = (v: number): Tensor => nn.parameter(tensor(new Array<number>(this.heads).fill(v), [this.heads, 1, 1], dtype));
     this.etaBias = fill(options.etaBias ?? -2);
     this.alphaBias = fill(options.alphaBias ?? 4);
   }
 
   initialState(): SelfModifyingState {
-    const weights = {} as Record<SelfModifyingMemory, readonly Tensor[]>;
-    SELF_MODIFYING_MEMORIES.forEach((name, i) => { weights[name] = this.initWeights[i]!; });
-    return { weights, position: 0 };
+    return { weights: { k: this.initK, v: this.initV, eta: this.initEta, alpha: this.initAlpha, memory: this.initMemory }, position: 0 };
   }
 
   /** x [B, T, dim] -> [B, T, dim] and the new state. */

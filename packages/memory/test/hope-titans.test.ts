@@ -126,6 +126,8 @@ describe('self-modifying Titans (Hope)', () => {
         return sum(mul(concat([a.output, m.forward(narrow(x, 1, 4, 2), a.state).output], 1), r));
       };
       const named = m.namedParameters();
+      // Every memory's initial weights are parameters (2 + 2 + 1 + 1 + 2), beside the three maps and two biases.
+      expect(named.length).toBe(13);
       const grads = gradients(loss(), named.map(([, p]) => p));
       const rng = new Rng(7);
       named.forEach(([name, p], i) => {

@@ -5,7 +5,7 @@ import {
   linearArchitecture, memoryPreset, mlpArchitecture, weightShapes, type MemoryRule, type NeuralMemoryOptions, type PresetName,
 } from '@titans/memory';
 import { isAtlasArchitecture, omegaMemoryParameters } from './atlas.js';
-import { cmsParameters, isHopeArchitecture } from './hope.js';
+import { cmsParameters, isHopeArchitecture, selfModifyingParameters } from './hope.js';
 
 /** Every sequence mixer the package builds. */
 export type ArchitectureName =
@@ -24,11 +24,12 @@ export type ArchitectureName =
   | 'atlas' // the Omega rule with polynomial features and Muon
   | 'atlas-mag' // the Atlas memory in a MAG block
   | 'atlas-mal' // the Atlas memory in a MAL block
+  | 'hope' // Nested Learning: self-modifying Titans followed by a Continuum Memory System (hope.ts)
   | 'hope-attention'; // Nested Learning: causal attention followed by a Continuum Memory System (hope.ts)
 
 export const ARCHITECTURES: readonly ArchitectureName[] = [
   'lmm', 'mac', 'mag', 'mal', 'transformer', 'swa', 'deltanet', 'gated-deltanet', 'moneta', 'yaad', 'memora',
-  'omeganet', 'atlas', 'atlas-mag', 'atlas-mal', 'hope-attention',
+  'omeganet', 'atlas', 'atlas-mag', 'atlas-mal', 'hope', 'hope-attention',
 ];
 
 /**
@@ -148,7 +149,7 @@ const MEMORY_RULES: Record<ArchitectureName, PresetName | null> = {
   // The Atlas family's memory is an Omega rule, not a MemoryRule (atlas.ts: omegaRuleOf).
   omeganet: null, atlas: null, 'atlas-mag': null, 'atlas-mal': null,
   // The Hope family's memory is a Continuum Memory System (hope.ts).
-  'hope-attention': null,
+  hope: null, 'hope-attention': null,
 };
 
 /** Fills defaults (a tiny CPU-sized model) and validates. */
@@ -295,7 +296,7 @@ export function parameterBreakdown(c: ModelConfig): ParameterBreakdown {
   const attention = parts.attention ? 4 * d * d + c.persistentTokens * d : 0;
   // The Hope family replaces the MLP with a CMS (counted as memory).
   const mlp = isHopeArchitecture(c.architecture) ? 0 : 3 * d * c.mlpHidden;
-  let memory = isHopeArchitecture(c.architecture) ? cmsParameters(c) : 0;
+  let memory = isHopeArchitecture(c.architecture) ? cmsParameters(c) + (c.architecture === 'hope' ? selfModifyingParameters(c) : 0) : 0;
   const rule = memoryRuleOf(c);
   if (rule) {
     const mh = c.memory.heads;

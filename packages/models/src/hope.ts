@@ -1,15 +1,32 @@
 // The Hope family (Behrouz et al., "Nested Learning: The Illusion of Deep Learning
 // Architectures", NeurIPS 2025 / arXiv 2512.24695): blocks whose MLP is a Continuum Memory
 // System (CMS, @titans/memory cms.ts), a chain of MLP levels that keep learning in context,
-// level l every C_l tokens. Hope-Attention (the paper's control) puts causal softmax
-// attention before the CMS. Settings and parameter counts live here; the blocks are in
+// level l every C_l tokens. Hope puts the self-modifying Titans (@titans/memory
+// hope-titans.ts) before the CMS; Hope-Attention (the paper's control) puts causal softmax
+// attention there instead. Settings and parameter counts live here; the blocks are in
 // architectures/hope.ts.
 import type { ArchitectureName, ModelConfig } from './config.js';
 
-export type HopeArchitecture = 'hope-attention';
+export type HopeArchitecture = 'hope' | 'hope-attention';
 
 export function isHopeArchitecture(name: ArchitectureName): name is HopeArchitecture {
-  return name === 'hope-attention';
+  return name === 'hope' || name === 'hope-attention';
+}
+
+/** Upper bound of the self-modifying Titans' step size eta (keys are unit vectors: DGD is stable for eta < 1). */
+export const HOPE_ETA_MAX = 0.5;
+
+/** Hidden width of the self-modifying Titans' MLP memories: memory.expansion times the head width. */
+export function selfModifyingHidden(c: ModelConfig): number {
+  return Math.max(1, Math.round(c.memory.expansion * (c.dim / c.memory.heads)));
+}
+
+/** Parameters of one self-modifying Titans layer (input, query and output maps, initial memories, gate biases). */
+export function selfModifyingParameters(c: ModelConfig): number {
+  const d = c.dim;
+  const hd = d / c.memory.heads;
+  const h = selfModifyingHidden(c);
+  return 3 * d * d + c.memory.heads * (3 * 2 * h * hd + 2 * hd + 2);
 }
 
 /**

@@ -37,7 +37,7 @@ function lossWith(model: TitansLanguageModel, p: Tensor, index: number, value: n
 }
 
 /** One parameter of each kind the architecture has (first block's where per-block). */
-const CHECKED = [/^embedding/, /attention\.query/, /persistent/, /memory\.qkv/, /memory\.gates\.weight/, /memory\.initWeights\.0/, /gate\.gateNorm/, /mlp\.mlp\.up/, /^head/];
+const CHECKED = [/^embedding/, /attention\.query/, /persistent/, /memory\.qkv/, /memory\.gates\.weight/, /memory\.initWeights\.0/, /gate\.gateNorm/, /mlp\.mlp\.up/, /^head/, /titans\.initMemory\.0/, /titans\.etaBias/, /cms\.levels\.0\.w1/];
 
 export function describeArchitecture(architecture: ArchitectureName): void {
   describe(architecture, () => {

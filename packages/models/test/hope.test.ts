@@ -7,7 +7,7 @@ import { createModel, type ArchitectureName } from '../src/index.js';
 import { describeArchitecture } from './architecture-suite.js';
 import { randomIds, testConfig } from './helpers.js';
 
-const HOPE: readonly ArchitectureName[] = ['hope-attention'];
+const HOPE: readonly ArchitectureName[] = ['hope', 'hope-attention'];
 
 for (const architecture of HOPE) describeArchitecture(architecture);
 

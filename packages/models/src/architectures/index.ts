@@ -6,14 +6,14 @@ import { MemoryAsContextBlock } from './mac.js';
 import { MemoryAsGateBlock } from './mag.js';
 import { MemoryAsLayerBlock } from './mal.js';
 import { MemoryBlock } from './memory-block.js';
-import { HopeAttentionBlock } from './hope.js';
+import { HopeAttentionBlock, HopeBlock } from './hope.js';
 
 export { AttentionBlock } from './attention-block.js';
 export { MemoryAsContextBlock, type SegmentStep } from './mac.js';
 export { MemoryAsGateBlock } from './mag.js';
 export { MemoryAsLayerBlock } from './mal.js';
 export { MemoryBlock } from './memory-block.js';
-export { HopeAttentionBlock } from './hope.js';
+export { HopeAttentionBlock, HopeBlock } from './hope.js';
 export type { BlockContext } from './context.js';
 
 export function createBlock(context: BlockContext): Block {
@@ -22,6 +22,7 @@ export function createBlock(context: BlockContext): Block {
     case 'transformer': return new AttentionBlock(context, 0);
     case 'swa': return new AttentionBlock(context, c.window);
     case 'hope-attention': return new HopeAttentionBlock(context);
+    case 'hope': return new HopeBlock(context);
     case 'mac': return new MemoryAsContextBlock(context);
     case 'mag':
     case 'atlas-mag':

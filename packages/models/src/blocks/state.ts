@@ -1,7 +1,7 @@
 // The streaming state of one layer, and helpers that walk state trees (detach between
 // training segments, free what a decoding step replaced).
 import { noGrad, Tensor } from '@titans/tensor';
-import type { ContinuumMemoryState, NeuralMemoryState, OmegaMemoryState } from '@titans/memory';
+import type { ContinuumMemoryState, NeuralMemoryState, OmegaMemoryState, SelfModifyingState } from '@titans/memory';
 
 /** Rotated keys and values of the most recent tokens of an attention layer: [B, H, C, headDim]. */
 export interface KVCache {
@@ -27,6 +27,8 @@ export interface LayerState {
   readonly segment: SegmentBuffer | null;
   /** The Hope family's Continuum Memory System (absent elsewhere). */
   readonly cms?: ContinuumMemoryState | null;
+  /** Hope's self-modifying Titans memories (absent elsewhere). */
+  readonly selfModifying?: SelfModifyingState | null;
 }
 
 export const EMPTY_LAYER_STATE: LayerState = { memory: null, kv: null, segment: null };
