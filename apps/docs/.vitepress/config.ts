@@ -59,6 +59,7 @@ const guideSidebar: DefaultTheme.SidebarItem[] = [
       { text: 'Quick start', link: '/guide/quick-start' },
       { text: 'What Titans is', link: '/concepts/titans' },
       { text: 'Atlas: the Omega rule', link: '/concepts/atlas' },
+      { text: 'Hope: DGD, CMS, self-modifying Titans', link: '/concepts/hope' },
     ],
   },
   {
