@@ -5,7 +5,7 @@
 // convolution's recent inputs) is an explicit value, so inputs of any length stream
 // through in pieces with constant memory.
 import {
-  concat, contiguous, expand, l2Normalize, mergeHeads, mul, narrow, nn, noGrad, rmsNorm, Rng, sigmoid, silu, splitHeads,
+  causalConv, concat, contiguous, expand, headRows, mergeHeads, mul, narrow, nn, noGrad, rmsNorm, Rng, sigmoid, silu,
   tensor, transpose, type DType, type Tensor,
 } from '@titans/tensor';
 import { memoryPreset, weightShapes, type MemoryRule, type PresetName } from './config.js';
@@ -187,21 +187,30 @@ export class NeuralMemory extends nn.Module {
       }
     }
     const t = x.shape[1]!;
-    let h = silu(this.qkv.forward(x));
+    const pre = this.qkv.forward(x);
+    let h: Tensor;
     let nextCache: Tensor | null = null;
     if (this.conv) {
+      // SiLU and the convolution (over the cached rows, then these) in one fused op.
       const keep = this.convKernel - 1;
       const history = convCache ?? null;
-      const joined = history ? concat([history, h], 1) : h;
-      const conv = this.conv.forward(joined);
-      h = history ? narrow(conv, 1, history.shape[1]!, t) : conv;
-      const length = joined.shape[1]!;
-      nextCache = keep > 0 ? (length >= keep ? narrow(joined, 1, length - keep, keep) : joined) : null;
+      h = causalConv(pre, this.conv.weight, this.conv.bias ?? null, { silu: true, history });
+      if (keep > 0) {
+        // The cache holds the last `keep` activated rows (the history's when x is shorter).
+        const length = (history ? history.shape[1]! : 0) + t;
+        if (t >= keep) nextCache = silu(narrow(pre, 1, t - keep, keep));
+        else {
+          const joined = history ? concat([history, silu(pre)], 1) : silu(pre);
+          nextCache = length >= keep ? narrow(joined, 1, length - keep, keep) : joined;
+        }
+      }
+    } else {
+      h = silu(pre);
     }
-    const [q0, k0, v0] = [0, 1, 2].map((i) => narrow(h, 2, i * this.dim, this.dim)) as [Tensor, Tensor, Tensor];
-    const q = l2Normalize(splitHeads(q0, this.heads), -1);
-    const k = l2Normalize(splitHeads(k0, this.heads), -1);
-    const v = splitHeads(v0, this.heads);
+    // Heads [B, H, T, headDim], contiguous (what the scan reads), q and k L2-normalised.
+    const q = headRows(h, 0, this.heads, this.headDim, { l2: true });
+    const k = headRows(h, this.dim, this.heads, this.headDim, { l2: true });
+    const v = headRows(h, 2 * this.dim, this.heads, this.headDim);
     const g = sigmoid(this.gates.forward(x)); // [B, T, 3H]
     const gate = (i: number): Tensor => contiguous(transpose(narrow(g, 2, i * this.heads, this.heads), 1, 2)); // [B, H, T]
     const theta = mul(gate(0), this.thetaMax);

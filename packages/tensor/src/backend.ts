@@ -131,6 +131,42 @@ export interface Backend {
    * rule is written with differentiable ops).
    */
   memoryScan?(inputs: MemoryScanInputs, dims: MemoryScanDims): Storage;
+  /**
+   * Optional channels-last causal depthwise convolution (see CausalConvDims) of a contiguous
+   * x [batch, tokens, channels] by weight [channels, kernel] (+ bias [channels]), with the
+   * already-activated rows `history` [batch, past, channels] before x. Returns y [batch,
+   * tokens, channels]. Never differentiated directly (the op's gradient is composite).
+   */
+  causalConv?(x: Storage, weight: Storage, bias: Storage | null, history: Storage | null, dims: CausalConvDims): Storage;
+  /**
+   * Optional split of the channel block [offset, offset + heads headDim) of a contiguous
+   * x [batch, tokens, channels] into contiguous heads [batch, heads, tokens, headDim], each
+   * row divided by max(||row||_2, eps) when `normalize` (see HeadRowsDims).
+   */
+  headRows?(x: Storage, dims: HeadRowsDims): Storage;
+}
+
+/** Sizes of Backend.causalConv: u = silu(x) when `silu`, else x; y_t = sum_j w_j u_(t - kernel + 1 + j) (+ bias). */
+export interface CausalConvDims {
+  readonly batch: number;
+  readonly tokens: number;
+  readonly channels: number;
+  readonly kernel: number;
+  /** Rows of `history` per batch (0 without one); positions before them are zero. */
+  readonly past: number;
+  readonly silu: boolean;
+}
+
+/** Sizes of Backend.headRows. */
+export interface HeadRowsDims {
+  readonly batch: number;
+  readonly tokens: number;
+  readonly channels: number;
+  readonly offset: number;
+  readonly heads: number;
+  readonly headDim: number;
+  readonly normalize: boolean;
+  readonly eps: number;
 }
 
 /**

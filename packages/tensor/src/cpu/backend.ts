@@ -5,7 +5,7 @@
 import {
   arrayConstructor, bytesPerElement,
   type AttentionDims, type AttentionOptions, type ArgReduceOp, type Backend, type BinaryOp,
-  type DType, type MemoryScanDims, type MemoryScanInputs, type NormKind, type ReduceOp, type Storage, type TypedArray, type UnaryOp, type View,
+  type CausalConvDims, type DType, type HeadRowsDims, type MemoryScanDims, type MemoryScanInputs, type NormKind, type ReduceOp, type Storage, type TypedArray, type UnaryOp, type View,
 } from '../backend.js';
 import { attentionBackwardF32, attentionFastApplies, attentionForwardF32 } from './attention-f32.js';
 import { collapse } from './collapse.js';
@@ -14,6 +14,7 @@ import {
 } from './rows.js';
 import { erf } from './special.js';
 import { memoryScanCpu } from './memory-scan.js';
+import { causalConvKernel, headRowsKernel } from './qkv-rows.js';
 import { binaryF32, unaryF32 } from './wasm/elementwise.js';
 import { matmulF32 } from './wasm/matmul.js';
 
@@ -401,6 +402,20 @@ export class CpuBackend implements Backend {
       weights: inputs.weights.map(d), momentum: inputs.momentum.map(d),
     };
     return this.wrap(dtype, memoryScanCpu(arrays, dims, dtype));
+  }
+
+  /** Channels-last causal depthwise convolution, SiLU on its input optional (cpu/qkv-rows.ts). */
+  causalConv(x: Storage, weight: Storage, bias: Storage | null, history: Storage | null, dims: CausalConvDims): Storage {
+    const out = this.alloc(x.dtype, dims.batch * dims.tokens * dims.channels);
+    causalConvKernel(this.floats(x), this.floats(weight), bias ? this.floats(bias) : null, history ? this.floats(history) : null, dims, out.data as Floats);
+    return out;
+  }
+
+  /** A channel block split into heads, rows L2-normalised optionally (cpu/qkv-rows.ts). */
+  headRows(x: Storage, dims: HeadRowsDims): Storage {
+    const out = this.alloc(x.dtype, dims.batch * dims.heads * dims.tokens * dims.headDim);
+    headRowsKernel(this.floats(x), dims, out.data as Floats);
+    return out;
   }
 
   attentionBackward(

@@ -363,7 +363,8 @@ let vjpImpl: VjpImpl | undefined;
 export function setVjpImpl(fn: VjpImpl): void {
   vjpImpl = fn;
 }
-function vjpThrough(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], g: Tensor): Tensor[] {
+/** @internal The gradients of the composite `f` at `inputs` along `g` (the backward of a fused op). */
+export function vjpThrough(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], g: Tensor): Tensor[] {
   if (!vjpImpl) throw new Error('internal: autograd not loaded');
   return vjpImpl(f, inputs, g);
 }

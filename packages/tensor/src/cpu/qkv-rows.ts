@@ -1,0 +1,91 @@
+// CPU kernels of the projection path of a neural memory (and of any channels-last causal
+// depthwise convolution): the convolution with an optional SiLU on its input and a carried
+// history of earlier rows, in one pass over [batch, tokens, channels]; and the split of a
+// channel block of [batch, tokens, channels] into heads [batch, heads, tokens, headDim],
+// optionally L2-normalising each head row on the way.
+//
+// The convolution reproduces the composite op's arithmetic exactly (ops/nn.ts causalConv1d
+// after ops/nn.ts silu): in float64 every product and sum is the same double operation in the
+// same order; in float32 every intermediate is rounded to float32 where the composite stores
+// one (Math.fround), so both dtypes are bit-identical to the composite on the CPU. So is the
+// head split with its L2 normalisation.
+import type { CausalConvDims, HeadRowsDims } from '../backend.js';
+
+type Floats = Float32Array | Float64Array;
+
+/**
+ * y[b, t, c] = sum_j w[c, j] u[b, t - (k - 1) + j, c] (+ bias[c]), u = silu(x) or x, and
+ * u at negative positions taken from `history` [batch, past, channels] (already activated),
+ * zero before it. Writes y [batch, tokens, channels].
+ */
+export function causalConvKernel(
+  x: Floats, weight: Floats, bias: Floats | null, history: Floats | null, dims: CausalConvDims, y: Floats,
+): void {
+  const { batch, tokens, channels: C, kernel: k, past, silu } = dims;
+  const f32 = y instanceof Float32Array;
+  // The last k rows of u, row s in slot ((s mod k) + k) mod k; of y's type, so float32 rows round as the composite's do.
+  const ring = f32 ? new Float32Array(k * C) : new Float64Array(k * C);
+  const slot = (s: number): number => (((s % k) + k) % k) * C;
+  // The weights tap-major [kernel, channels], so each tap is one contiguous sweep.
+  const wt = f32 ? new Float32Array(k * C) : new Float64Array(k * C);
+  for (let c = 0; c < C; c++) for (let j = 0; j < k; j++) wt[j * C + c] = weight[c * k + j]!;
+  const taps = new Int32Array(k);
+  for (let b = 0; b < batch; b++) {
+    for (let s = -(k - 1); s < 0; s++) {
+      const at = slot(s);
+      const h = past + s;
+      if (history && h >= 0) ring.set(history.subarray((b * past + h) * C, (b * past + h + 1) * C), at);
+      else ring.fill(0, at, at + C);
+    }
+    for (let t = 0; t < tokens; t++) {
+      const row = (b * tokens + t) * C;
+      const at = slot(t);
+      if (silu) for (let c = 0; c < C; c++) { const v = x[row + c]!; ring[at + c] = v / (1 + Math.exp(-v)); }
+      else ring.set(x.subarray(row, row + C), at);
+      // y = sum over taps j of w[:, j] u[t - k + 1 + j], the taps in order per channel (float32
+      // products and partial sums rounded as the composite's stored intermediates are).
+      for (let j = 0; j < k; j++) taps[j] = slot(t - (k - 1) + j);
+      if (f32) {
+        for (let c = 0; c < C; c++) {
+          let acc = Math.fround(wt[c]! * ring[taps[0]! + c]!);
+          for (let j = 1; j < k; j++) acc = Math.fround(acc + Math.fround(wt[j * C + c]! * ring[taps[j]! + c]!));
+          y[row + c] = bias ? Math.fround(acc + bias[c]!) : acc;
+        }
+      } else {
+        for (let c = 0; c < C; c++) {
+          let acc = wt[c]! * ring[taps[0]! + c]!;
+          for (let j = 1; j < k; j++) acc = acc + wt[j * C + c]! * ring[taps[j]! + c]!;
+          y[row + c] = bias ? acc + bias[c]! : acc;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * out[b, h, t, :] = x[b, t, offset + h d : offset + (h + 1) d], each row divided by
+ * max(||row||_2, eps) when `normalize` is set. x [batch, tokens, channels], out [batch, heads, tokens, d].
+ */
+export function headRowsKernel(x: Floats, dims: HeadRowsDims, out: Floats): void {
+  const { batch, tokens, channels, offset, heads, headDim: d, normalize, eps } = dims;
+  // As the composite (ops/nn.ts l2Normalize) rounds: in float32 the squares, their sum, the
+  // floor eps^2 and the reciprocal root are float32 values, so both dtypes are bit-identical to it.
+  const f32 = out instanceof Float32Array;
+  const round = f32 ? Math.fround : (v: number): number => v;
+  const floor = round(eps * eps);
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < heads; h++) {
+      let o = ((b * heads + h) * tokens) * d;
+      for (let t = 0; t < tokens; t++, o += d) {
+        const from = (b * tokens + t) * channels + offset + h * d;
+        if (!normalize) { for (let i = 0; i < d; i++) out[o + i] = x[from + i]!; continue; }
+        let s = 0;
+        if (f32) for (let i = 0; i < d; i++) { const v = x[from + i]!; s += Math.fround(v * v); }
+        else for (let i = 0; i < d; i++) { const v = x[from + i]!; s += v * v; }
+        s = round(s);
+        const r = round(1 / Math.sqrt(s < floor ? floor : s));
+        for (let i = 0; i < d; i++) out[o + i] = x[from + i]! * r;
+      }
+    }
+  }
+}

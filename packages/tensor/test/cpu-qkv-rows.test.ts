@@ -1,0 +1,172 @@
+// The CPU backend's projection-path primitives (Backend.causalConv, Backend.headRows;
+// src/cpu/qkv-rows.ts, ops in src/ops/qkv.ts) against the composite forms they replace (a CPU
+// backend without the two primitives), on random shapes with single, odd and empty sizes, in
+// float32 and float64: values bit for bit, gradients; then finite differences (float64) of the
+// fused ops' gradients and of their gradients of gradients.
+import { checkGradients, checkSecondDerivatives } from '@titans/test-utils';
+import { describe, expect, it } from 'vitest';
+import { CpuBackend, cpuBackend } from '../src/cpu/backend.js';
+import {
+  Rng, causalConv, causalConv1d, concat, gradients, headRows, l2Normalize, mul, narrow, silu, splitHeads, sum, tensor, tidy, withBackend,
+  type Tensor,
+} from '../src/index.js';
+
+/** A CPU backend without the two primitives: the composite path. */
+const plain = new CpuBackend();
+for (const name of ['causalConv', 'headRows'] as const) Object.defineProperty(plain, name, { value: undefined });
+
+type DT = 'float32' | 'float64';
+const rng = new Rng(2121);
+interface Input { data: Float64Array; shape: number[] }
+interface Result { value: Float64Array; grads: Float64Array[] }
+
+function input(shape: number[], scale = 1.5): Input {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return { data: Float64Array.from(rng.normalArray(n), (x) => x * scale + 0.2), shape };
+}
+
+/** f's value and the gradients of sum(f * w) for a fixed random w, on the given backend. */
+function run(backend: CpuBackend, f: (xs: Tensor[]) => Tensor, inputs: Input[], dtype: DT): Result {
+  return withBackend(backend, () => tidy(() => {
+    const xs = inputs.map((i) => {
+      const t = tensor(i.data, i.shape, { dtype });
+      t.requiresGrad = true;
+      return t;
+    });
+    const y = f(xs);
+    const w = tensor(new Rng(99).normalArray(y.size), y.shape, { dtype });
+    const grads = gradients(sum(mul(y, w)), xs);
+    return { value: Float64Array.from(y.dataSync()), grads: grads.map((g) => Float64Array.from(g.dataSync())) };
+  }));
+}
+
+function expectClose(a: Float64Array, b: Float64Array, tol: number, label: string): void {
+  expect(a.length, label).toBe(b.length);
+  let scale = 0;
+  for (const x of b) scale = Math.max(scale, Math.abs(x));
+  for (let i = 0; i < a.length; i++) {
+    expect(Math.abs(a[i]! - b[i]!), `${label}[${i}]: ${a[i]} vs ${b[i]}`).toBeLessThanOrEqual(tol * (1 + scale));
+  }
+}
+
+/** [batch, tokens, channels, kernel, past] */
+const CONV_SHAPES: [number, number, number, number, number][] = [
+  [1, 1, 1, 1, 0], [1, 1, 3, 4, 0], [2, 5, 3, 4, 0], [1, 7, 5, 3, 2], [3, 2, 4, 4, 3], [2, 1, 6, 4, 3], [1, 33, 17, 4, 1],
+  [2, 3, 5, 5, 0], [1, 0, 4, 4, 3], [2, 9, 8, 2, 1],
+];
+
+describe('causalConv (Backend.causalConv) against its composite', () => {
+  for (const dtype of ['float64', 'float32'] as const) {
+    for (const [batch, tokens, channels, kernel, past] of CONV_SHAPES) {
+      for (const act of [true, false]) {
+        for (const withBias of [true, false]) {
+          const label = `${dtype} [${batch}, ${tokens}, ${channels}] k=${kernel} past=${past} silu=${act} bias=${withBias}`;
+          it(label, () => {
+            const inputs = [input([batch, tokens, channels]), input([channels, kernel], 0.7)];
+            if (withBias) inputs.push(input([channels], 0.5));
+            if (past > 0) inputs.push(input([batch, past, channels]));
+            const f = (xs: Tensor[]): Tensor => causalConv(xs[0]!, xs[1]!, withBias ? xs[2]! : null, {
+              silu: act, history: past > 0 ? xs[withBias ? 3 : 2]! : null,
+            });
+            const fused = run(cpuBackend, f, inputs, dtype);
+            const composite = run(plain, f, inputs, dtype);
+            // The same arithmetic in the same order: bit-identical values, gradients through the same composite.
+            expect(Array.from(fused.value), label).toEqual(Array.from(composite.value));
+            fused.grads.forEach((g, i) => expectClose(g, composite.grads[i]!, dtype === 'float32' ? 1e-6 : 1e-13, `${label} grad ${i}`));
+          });
+        }
+      }
+    }
+  }
+
+  it('equals the module form: conv over concat([history, silu(x)]) narrowed to the new rows', () => {
+    withBackend(cpuBackend, () => tidy(() => {
+      const x = tensor(input([2, 6, 5]).data, [2, 6, 5], { dtype: 'float64' });
+      const w = tensor(input([5, 4]).data, [5, 4], { dtype: 'float64' });
+      const h = tensor(input([2, 3, 5]).data, [2, 3, 5], { dtype: 'float64' });
+      const reference = narrow(causalConv1d(concat([h, silu(x)], 1), w), 1, 3, 6);
+      expect(Array.from(causalConv(x, w, null, { silu: true, history: h }).dataSync())).toEqual(Array.from(reference.dataSync()));
+    }));
+  });
+
+  it('reads strided inputs (a transposed x) the same as contiguous ones', () => {
+    withBackend(cpuBackend, () => tidy(() => {
+      const x = tensor(input([2, 5, 7]).data, [2, 5, 7], { dtype: 'float64' }).transpose(1, 2); // [2, 7, 5], not contiguous
+      const w = tensor(input([5, 3]).data, [5, 3], { dtype: 'float64' });
+      const viaCopy = causalConv(x.contiguous(), w, null, { silu: true });
+      expect(Array.from(causalConv(x, w, null, { silu: true }).dataSync())).toEqual(Array.from(viaCopy.dataSync()));
+    }));
+  });
+
+  it('refuses bad shapes naming the problem', () => {
+    withBackend(cpuBackend, () => tidy(() => {
+      const x = tensor(new Float32Array(12), [1, 3, 4]);
+      expect(() => causalConv(tensor(new Float32Array(4), [4]), tensor(new Float32Array(8), [4, 2]))).toThrow(/causalConv: x must be/);
+      expect(() => causalConv(x, tensor(new Float32Array(6), [3, 2]))).toThrow(/weight \[3, 2\] must be \[channels=4/);
+      expect(() => causalConv(x, tensor(new Float32Array(0), [4, 0]))).toThrow(/kernel >= 1/);
+      expect(() => causalConv(x, tensor(new Float32Array(8), [4, 2]), tensor(new Float32Array(3), [3]))).toThrow(/bias \[3\]/);
+      expect(() => causalConv(x, tensor(new Float32Array(8), [4, 2]), null, { history: tensor(new Float32Array(6), [2, 1, 3]) })).toThrow(/history/);
+    }));
+  });
+});
+
+/** [batch, tokens, channels, offset, heads, headDim] */
+const HEAD_SHAPES: [number, number, number, number, number, number][] = [
+  [1, 1, 1, 0, 1, 1], [1, 1, 6, 2, 2, 2], [2, 5, 12, 0, 3, 4], [2, 5, 12, 4, 2, 4], [1, 7, 15, 5, 2, 5], [3, 2, 9, 0, 1, 9],
+  [1, 0, 6, 0, 2, 3], [2, 3, 64, 16, 3, 16], [1, 4, 8, 7, 1, 1],
+];
+
+describe('headRows (Backend.headRows) against its composite', () => {
+  for (const dtype of ['float64', 'float32'] as const) {
+    for (const [batch, tokens, channels, offset, heads, headDim] of HEAD_SHAPES) {
+      for (const l2 of [true, false]) {
+        const label = `${dtype} [${batch}, ${tokens}, ${channels}] offset ${offset} ${heads}x${headDim} l2=${l2}`;
+        it(label, () => {
+          const inputs = [input([batch, tokens, channels])];
+          const f = (xs: Tensor[]): Tensor => headRows(xs[0]!, offset, heads, headDim, { l2 });
+          const fused = run(cpuBackend, f, inputs, dtype);
+          const composite = run(plain, f, inputs, dtype);
+          expect(Array.from(fused.value), label).toEqual(Array.from(composite.value));
+          fused.grads.forEach((g, i) => expectClose(g, composite.grads[i]!, dtype === 'float32' ? 1e-6 : 1e-13, `${label} grad ${i}`));
+        });
+      }
+    }
+  }
+
+  it('equals l2Normalize(splitHeads(narrow(x))) and keeps an all-zero row at zero (eps floor)', () => {
+    withBackend(cpuBackend, () => tidy(() => {
+      const data = input([2, 3, 8]).data;
+      data.fill(0, 4, 8); // batch 0, token 0, the second head of the block at offset 4... zeroed
+      const x = tensor(data, [2, 3, 8], { dtype: 'float64' });
+      const reference = l2Normalize(splitHeads(narrow(x, 2, 4, 4), 2), -1);
+      const y = headRows(x, 4, 2, 2, { l2: true });
+      expect(Array.from(y.dataSync())).toEqual(Array.from(reference.dataSync()));
+      expect(Array.from(y.dataSync()).every(Number.isFinite)).toBe(true);
+    }));
+  });
+
+  it('refuses a block outside x and bad counts', () => {
+    withBackend(cpuBackend, () => tidy(() => {
+      const x = tensor(new Float32Array(24), [1, 3, 8]);
+      expect(() => headRows(x, 4, 2, 4)).toThrow(/channels \[4, 12\) are outside x \[1, 3, 8\]/);
+      expect(() => headRows(x, -1, 2, 2)).toThrow(/offset must be a non-negative integer/);
+      expect(() => headRows(x, 0, 1.5, 2)).toThrow(/heads must be a positive integer/);
+      expect(() => headRows(x, 0, 2, 0)).toThrow(/headDim must be a positive integer/);
+      expect(() => headRows(tensor(new Float32Array(8), [8]), 0, 2, 4)).toThrow(/headRows: x must be/);
+    }));
+  });
+});
+
+describe('projection-path ops: gradients by finite differences (float64)', () => {
+  const x = (shape: number[]): Tensor => tensor(input(shape, 1).data, shape, { dtype: 'float64' });
+  const cases: [string, (...xs: Tensor[]) => Tensor, Tensor[]][] = [
+    ['causalConv silu + bias + history', (a, w, b, h) => causalConv(a!, w!, b!, { silu: true, history: h! }), [x([2, 3, 3]), x([3, 3]), x([3]), x([2, 2, 3])]],
+    ['causalConv plain, T=1', (a, w) => causalConv(a!, w!), [x([1, 1, 4]), x([4, 4])]],
+    ['headRows l2', (a) => headRows(a!, 2, 2, 3, { l2: true }), [x([2, 3, 9])]],
+    ['headRows split', (a) => headRows(a!, 1, 2, 2), [x([1, 3, 6])]],
+  ];
+  for (const [name, f, inputs] of cases) {
+    it(`${name}: first order`, () => { withBackend(cpuBackend, () => checkGradients(f, inputs)); });
+    it(`${name}: second order (gradient of the gradient)`, () => { withBackend(cpuBackend, () => checkSecondDerivatives(f, inputs)); });
+  }
+});
