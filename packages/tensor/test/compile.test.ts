@@ -5,7 +5,7 @@
 import { describe, expect, test } from 'vitest';
 import {
   CompileError, Rng, attention, cast, clearScalarCache, compile, crossEntropy, cumsum, floor, gt, indexSelect, linearScan, padAxis, where, cpuBackend, getBackend, grad, gradients, hostScalar, keep, liveBytes,
-  liveTensors, matmul, mergeHeads, mseLoss, nn, optim, rmsNorm, split, splitHeads, tensor, tidy, valueAndGrad, type DType, type Tensor,
+  liveTensors, matmul, mergeHeads, silu, mseLoss, nn, optim, rmsNorm, split, splitHeads, tensor, tidy, valueAndGrad, type DType, type Tensor,
 } from '@titans/tensor';
 
 const DTYPES: DType[] = ['float32', 'float64'];
@@ -87,6 +87,27 @@ describe.each(DTYPES)('compile, %s', (dtype) => {
       tidy(() => { for (const [x, y] of pairs()) expectSame(compiled(x, y), f(x, y)); });
     }
     expect(compiled.stats().replays).toBeGreaterThan(0);
+  });
+
+  test('silu and its gradient fuse with neighbouring elementwise ops and equal eager', () => {
+    const rng = new Rng(8);
+    const x = randomTensor(rng, [6, 5], dtype);
+    const y = randomTensor(rng, [6, 5], dtype);
+    const w = randomTensor(rng, [5, 5], dtype);
+    const f = (p: Tensor, q: Tensor): Tensor => silu(p.mul(q).add(p)).mul(q);
+    const g = (p: Tensor): Tensor => grad((v: Tensor) => silu(matmul(v, w).mul(2)).square().sum())(p);
+    const cf = compile(f);
+    const cg = compile(g);
+    for (let round = 0; round < 3; round++) {
+      tidy(() => {
+        expectSame(cf(x, y), f(x, y));
+        expectSame(cf(x.narrow(0, 1, 3), y.narrow(0, 2, 3)), f(x.narrow(0, 1, 3), y.narrow(0, 2, 3)));
+        expectSame(cg(x), g(x));
+      });
+    }
+    expect(cf.stats().plan.kernels).toBe(1);
+    expect(cf.stats().replays).toBeGreaterThan(0);
+    expect(cg.stats().replays).toBeGreaterThan(0);
   });
 
   test('comparisons, where, casts, int32 math, gathers, padding, scans and cross-entropy equal eager', () => {

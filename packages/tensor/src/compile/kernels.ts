@@ -70,6 +70,13 @@ export function binaryExpr(op: BinaryOp): string {
 }
 
 export const WHERE_EXPR = '(x !== 0 ? y : z)';
+/** Backend.silu and Backend.siluBackward (x, then the gradient y) as the CPU kernels compute them (cpu/rows.ts). */
+export const SILU_EXPR = '(x / (1 + Math.exp(-x)))';
+export const SILU_BACKWARD_EXPR = 'siluGrad(x, y)';
+function siluGrad(v: number, g: number): number {
+  const s = 1 / (1 + Math.exp(-v));
+  return g * s * (1 + v * (1 - s));
+}
 export function castExpr(dtype: DType): string {
   return dtype === 'int32' ? 'Math.trunc(x)' : 'x';
 }
@@ -182,7 +189,7 @@ function bind(
   let shared = kernelCache.get(source);
   if (!shared) {
     if (kernelCache.size >= KERNEL_CACHE_LIMIT) kernelCache.clear();
-    shared = new Function('erf', 'fr', source)(erf, Math.fround) as SharedKernel;
+    shared = new Function('erf', 'fr', 'siluGrad', source)(erf, Math.fround, siluGrad) as SharedKernel;
     kernelCache.set(source, shared);
   }
   const run = shared;

@@ -9,7 +9,7 @@ import { SharedStorage } from '../engine.js';
 import { contiguousStrides, formatShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import {
-  WHERE_EXPR, binaryExpr, castExpr, generateKernel, stored, unaryExpr, type FusedGroup, type FusedOp, type Operand,
+  SILU_BACKWARD_EXPR, SILU_EXPR, WHERE_EXPR, binaryExpr, castExpr, generateKernel, stored, unaryExpr, type FusedGroup, type FusedOp, type Operand,
 } from './kernels.js';
 import { CompileError, ValueRef, ViewRef, type Arg, type Trace } from './trace.js';
 
@@ -28,7 +28,9 @@ export interface PlanStats {
 
 type Step = () => void;
 
-const ELEMENTWISE = new Set(['unary', 'binary', 'where', 'cast']);
+const ELEMENTWISE = new Set(['unary', 'binary', 'where', 'cast', 'silu', 'siluBackward']);
+/** Elementwise primitives over whole storages (ValueRef arguments) rather than views. */
+const WHOLE = new Set(['silu', 'siluBackward']);
 
 /** Signals that a replay cannot use this plan (a captured tensor changed layout): retrace. */
 export class StalePlan extends Error {}
@@ -70,11 +72,22 @@ export class Plan {
     const producedIn = new Map<number, number>(); // value -> unit index (for fused units)
     let group: Unit | null = null;
     let groupShape: readonly number[] = [];
+    // silu / siluBackward read whole storages: seen as contiguous views of the open group's
+    // shape when the sizes agree (so they join it), else of [size].
+    const wholeViews = new Map<number, ViewRef[]>();
     for (let i = 0; i < records.length; i++) {
       if (!live[i]) continue;
       const r = records[i]!;
       if (cpu && ELEMENTWISE.has(r.method)) {
-        const views = r.args.filter((a): a is ViewRef => a instanceof ViewRef);
+        let views: ViewRef[];
+        if (WHOLE.has(r.method)) {
+          const size = values[r.outs[0]!]!.size;
+          const shape = group !== null && groupShape.reduce((a, b) => a * b, 1) === size ? groupShape : [size];
+          views = r.args.map((a) => new ViewRef((a as ValueRef).id, shape, contiguousStrides(shape), 0));
+          wholeViews.set(i, views);
+        } else {
+          views = r.args.filter((a): a is ViewRef => a instanceof ViewRef);
+        }
         const shape = views[0]!.shape;
         const joins = group !== null && sameShape(shape, groupShape) && views.every((v) => {
           const at = producedIn.get(v.id);
@@ -210,7 +223,7 @@ export class Plan {
       };
       kernels++;
       if (u.fused) {
-        const g = this.fusedGroup(u.records, k, producedIn, lastUse, escaping, uniform, constant, arenaSlot);
+        const g = this.fusedGroup(u.records, k, producedIn, lastUse, escaping, uniform, constant, arenaSlot, wholeViews);
         fusedGroups++;
         fusedOps += u.records.length;
         const { kernel } = generateKernel(g.group);
@@ -344,7 +357,7 @@ export class Plan {
   private fusedGroup(
     recordIds: number[], unit: number, producedIn: Map<number, number>, lastUse: Map<number, number>, escaping: Map<number, number>,
     uniform: (id: number) => number | undefined, constant: (id: number) => Storage,
-    arenaSlot: (dtype: DType, size: number, at: number, until: number) => Storage,
+    arenaSlot: (dtype: DType, size: number, at: number, until: number) => Storage, wholeViews: ReadonlyMap<number, ViewRef[]>,
   ): { group: FusedGroup; fresh: [number, number, DType][] } {
     const { records, values } = this.trace;
     const ops: FusedOp[] = [];
@@ -389,6 +402,14 @@ export class Plan {
           operands = [operand(args[0]!)];
           shape = (args[0] as ViewRef).shape;
           break;
+        case 'silu':
+        case 'siluBackward': {
+          const views = wholeViews.get(i)!;
+          expr = r.method === 'silu' ? SILU_EXPR : SILU_BACKWARD_EXPR;
+          operands = views.map(operand);
+          shape = views[0]!.shape;
+          break;
+        }
         default:
           throw new Error(`internal: ${r.method} is not elementwise`);
       }
