@@ -1,6 +1,6 @@
 // A Hope-family preset trains: on the tiny multi-query associative recall task of
 // atlas-learns.test.ts (key-value pairs, then the keys again; the loss is on the recalled
-// values only) AdamW steps (40; 25 for Hope, whose per-token recurrence is slower) cut the
+// values only) AdamW steps (80; 30 for Hope, whose per-token recurrence is slower) cut the
 // mean loss of the last 5 steps below 0.85 of the first 5.
 import { describe, expect, it } from 'vitest';
 import { Rng, gradients, optim, tensor, tidy, type Tensor } from '@titans/tensor';
@@ -45,7 +45,7 @@ describe('Hope-family presets learn', () => {
     const params = model.parameters();
     const optimizer = new optim.AdamW(params, { lr: 1e-2, weightDecay: 0 });
     const losses: number[] = [];
-    const steps = architecture === 'hope' ? 25 : 40;
+    const steps = architecture === 'hope' ? 30 : 80;
     for (let step = 0; step < steps; step++) {
       tidy(() => {
         const { ids, targets } = mqar(8, step);
