@@ -120,7 +120,7 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
 fi
 
 # ---- stage limits (seconds): full runs stay under 8 minutes in all
-if [ "$smoke" = 1 ]; then mode=--smoke; peer_limit=120; ours_limit=600; else mode=--full; peer_limit=120; ours_limit=330; fi
+if [ "$smoke" = 1 ]; then mode=--smoke; peer_limit=120; ours_limit=600; else mode=--full; peer_limit=130; ours_limit=320; fi
 only_args=()
 [ -n "$only" ] && only_args=(--only "$only")
 

@@ -1,7 +1,7 @@
 # The GPU benchmark's PyTorch peer: the cases of plan.json (written by bench.ts plan) in
 # PyTorch eager on CUDA, float32 with TF32 off, so each of our WebGPU figures has a ratio.
 #
-#   python3 peer.py --plan plan.json --out peer.json [--budget-scale 0.4]
+#   python3 peer.py --plan plan.json --out peer.json [--budget-scale 0.35]
 #
 # matmul: torch.mm. attention: F.scaled_dot_product_attention (causal; the sliding window as
 # a boolean band mask), forward and forward+backward. memory: the neural memory's recurrence
@@ -42,7 +42,7 @@ def log(line):
 
 PLAN = json.load(open(arg("--plan")))
 OUT = arg("--out")
-SCALE = float(arg("--budget-scale", "0.4"))
+SCALE = float(arg("--budget-scale", "0.35"))
 result = {"side": "peer", "available": False, "info": {}, "sections": {}}
 
 try:

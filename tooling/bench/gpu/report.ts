@@ -41,7 +41,7 @@ function readSide(path: string, side: 'ours' | 'peer', missing: string): SideRes
 function measurementOf(side: SideResult, section: SectionName, id: string): Measurement {
   if (!side.available) return { skipped: side.reason ?? `${side.side} not available` };
   const s = side.sections[section];
-  if (!s) return { skipped: `not run: the ${side.side} process stopped before this section (stage timeout or crash; see its log)` };
+  if (!s) return { skipped: `not run: left out by --only, or the ${side.side} process stopped before this section (stage limit or crash; see bench.log)` };
   return s.results[id] ?? { skipped: `not run: missing from ${side.side}'s results` };
 }
 
