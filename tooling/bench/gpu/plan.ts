@@ -102,8 +102,9 @@ export function makePlan(mode: 'smoke' | 'full'): Plan {
     };
   }
   // Sizes: ~20M and ~100M parameters with a byte vocabulary (countParameters, recorded per row):
-  // transformer 512x6 = 19.2M, MAG/MAC 512x5 (the memory adds ~1M per block) = 21M;
-  // transformer 1024x8 = 101M, MAG/MAC 1024x7 = 104M.
+  // transformer 512x6 = 19.2M, MAG/MAC 512x4 = 19.3M (the memory, a 2-layer MLP of expansion 4
+  // with its projections, makes a block 4.8M instead of 3.2M); transformer 1024x8 = 101.7M,
+  // MAG/MAC 1024x5 = 93M.
   const small: TrainShape = {
     dim: 512, layers: 6, heads: 8, mlpHidden: 1376, window: 512, segmentLength: 512, memoryHeads: 8, memoryChunk: 64,
     persistentTokens: 16, batch: 8, seq: 1024, steps: 12, untimedSteps: 3,
@@ -118,7 +119,7 @@ export function makePlan(mode: 'smoke' | 'full'): Plan {
       memory: { budgetS: 50, cases: memories([512, 1024], 8, 4096, 64) },
       train: {
         budgetS: 140,
-        cases: trains([['20M', small, { mag: { layers: 5 }, mac: { layers: 5 } }], ['100M', large, { mag: { layers: 7 }, mac: { layers: 7 } }]]),
+        cases: trains([['20M', small, { mag: { layers: 4 }, mac: { layers: 4 } }], ['100M', large, { mag: { layers: 5 }, mac: { layers: 5 } }]]),
       },
     },
   };
