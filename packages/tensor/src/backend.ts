@@ -139,11 +139,20 @@ export interface Backend {
    */
   causalConv?(x: Storage, weight: Storage, bias: Storage | null, history: Storage | null, dims: CausalConvDims): Storage;
   /**
+   * First-order gradients of causalConv along gradOut [batch, tokens, channels]: dx, dweight
+   * [channels, kernel], dbias [channels] and dhistory [batch, past, channels] (size 0 when past is 0).
+   */
+  causalConvBackward?(
+    x: Storage, weight: Storage, history: Storage | null, gradOut: Storage, dims: CausalConvDims,
+  ): { dx: Storage; dweight: Storage; dbias: Storage; dhistory: Storage };
+  /**
    * Optional split of the channel block [offset, offset + heads headDim) of a contiguous
    * x [batch, tokens, channels] into contiguous heads [batch, heads, tokens, headDim], each
    * row divided by max(||row||_2, eps) when `normalize` (see HeadRowsDims).
    */
   headRows?(x: Storage, dims: HeadRowsDims): Storage;
+  /** First-order gradient of headRows along gradOut [batch, heads, tokens, headDim]: dx [batch, tokens, channels]. */
+  headRowsBackward?(x: Storage, gradOut: Storage, dims: HeadRowsDims): Storage;
 }
 
 /** Sizes of Backend.causalConv: u = silu(x) when `silu`, else x; y_t = sum_j w_j u_(t - kernel + 1 + j) (+ bias). */

@@ -1,8 +1,9 @@
 // The CPU backend's projection-path primitives (Backend.causalConv, Backend.headRows;
 // src/cpu/qkv-rows.ts, ops in src/ops/qkv.ts) against the composite forms they replace (a CPU
 // backend without the two primitives), on random shapes with single, odd and empty sizes, in
-// float32 and float64: values bit for bit, gradients; then finite differences (float64) of the
-// fused ops' gradients and of their gradients of gradients.
+// float32 and float64: values bit for bit, gradients (the first-order backward kernels against
+// the composite's); then finite differences (float64) of the fused ops' gradients and of their
+// gradients of gradients.
 import { checkGradients, checkSecondDerivatives } from '@titans/test-utils';
 import { describe, expect, it } from 'vitest';
 import { CpuBackend, cpuBackend } from '../src/cpu/backend.js';
@@ -153,6 +154,28 @@ describe('headRows (Backend.headRows) against its composite', () => {
       expect(() => headRows(x, 0, 1.5, 2)).toThrow(/heads must be a positive integer/);
       expect(() => headRows(x, 0, 2, 0)).toThrow(/headDim must be a positive integer/);
       expect(() => headRows(tensor(new Float32Array(8), [8]), 0, 2, 4)).toThrow(/headRows: x must be/);
+    }));
+  });
+});
+
+describe('projection-path ops: which backward runs', () => {
+  it('a first-order gradient runs the backward kernels; one recorded for a further derivative runs the composite', () => {
+    const calls = { causalConvBackward: 0, headRowsBackward: 0 };
+    const backend = new CpuBackend();
+    for (const name of ['causalConvBackward', 'headRowsBackward'] as const) {
+      const original = backend[name].bind(backend) as (...a: unknown[]) => unknown;
+      Object.defineProperty(backend, name, { value: (...a: unknown[]) => { calls[name]++; return original(...a); } });
+    }
+    withBackend(backend, () => tidy(() => {
+      const x = tensor(input([2, 5, 6]).data, [2, 5, 6]);
+      const w = tensor(input([6, 3]).data, [6, 3]);
+      x.requiresGrad = true;
+      w.requiresGrad = true;
+      const loss = (): Tensor => sum(mul(headRows(causalConv(x, w, null, { silu: true }), 0, 2, 3, { l2: true }), 0.5));
+      gradients(loss(), [x, w]);
+      expect(calls).toEqual({ causalConvBackward: 1, headRowsBackward: 1 });
+      gradients(loss(), [x, w], { createGraph: true });
+      expect(calls).toEqual({ causalConvBackward: 1, headRowsBackward: 1 });
     }));
   });
 });

@@ -14,7 +14,7 @@ import {
 } from './rows.js';
 import { erf } from './special.js';
 import { memoryScanCpu } from './memory-scan.js';
-import { causalConvKernel, headRowsKernel } from './qkv-rows.js';
+import { causalConvBackwardKernel, causalConvKernel, headRowsBackwardKernel, headRowsKernel } from './qkv-rows.js';
 import { binaryF32, unaryF32 } from './wasm/elementwise.js';
 import { matmulF32 } from './wasm/matmul.js';
 
@@ -409,6 +409,27 @@ export class CpuBackend implements Backend {
     const out = this.alloc(x.dtype, dims.batch * dims.tokens * dims.channels);
     causalConvKernel(this.floats(x), this.floats(weight), bias ? this.floats(bias) : null, history ? this.floats(history) : null, dims, out.data as Floats);
     return out;
+  }
+
+  causalConvBackward(
+    x: Storage, weight: Storage, history: Storage | null, gradOut: Storage, dims: CausalConvDims,
+  ): { dx: Storage; dweight: Storage; dbias: Storage; dhistory: Storage } {
+    const dtype = x.dtype;
+    const dx = this.alloc(dtype, x.size);
+    const dweight = this.alloc(dtype, weight.size);
+    const dbias = this.alloc(dtype, dims.channels);
+    const dhistory = this.alloc(dtype, dims.batch * dims.past * dims.channels);
+    causalConvBackwardKernel(
+      this.floats(x), this.floats(weight), history ? this.floats(history) : null, this.floats(gradOut), dims,
+      dx.data as Floats, dweight.data as Floats, dbias.data as Floats, dhistory.data as Floats,
+    );
+    return { dx, dweight, dbias, dhistory };
+  }
+
+  headRowsBackward(x: Storage, gradOut: Storage, dims: HeadRowsDims): Storage {
+    const dx = this.alloc(x.dtype, x.size);
+    headRowsBackwardKernel(this.floats(x), this.floats(gradOut), dims, dx.data as Floats);
+    return dx;
   }
 
   /** A channel block split into heads, rows L2-normalised optionally (cpu/qkv-rows.ts). */

@@ -89,3 +89,95 @@ export function headRowsKernel(x: Floats, dims: HeadRowsDims, out: Floats): void
     }
   }
 }
+
+/**
+ * Gradients of causalConvKernel along g [batch, tokens, channels]: dx [batch, tokens,
+ * channels] (through the SiLU when `silu`), dweight [channels, kernel], dbias [channels] and
+ * dhistory [batch, past, channels]. Sums run in double precision.
+ */
+export function causalConvBackwardKernel(
+  x: Floats, weight: Floats, history: Floats | null, g: Floats, dims: CausalConvDims,
+  dx: Floats, dweight: Floats, dbias: Floats, dhistory: Floats,
+): void {
+  const { batch, tokens, channels: C, kernel: k, past, silu } = dims;
+  const rows = past + tokens;
+  const u = new Float64Array(rows * C); // history rows, then u = act(x) rows
+  // Tap-major [kernel, channels] weights and weight gradients, so every sweep is contiguous.
+  const wt = new Float64Array(k * C);
+  for (let c = 0; c < C; c++) for (let j = 0; j < k; j++) wt[j * C + c] = weight[c * k + j]!;
+  const dw = new Float64Array(k * C);
+  const db = new Float64Array(C);
+  const du = new Float64Array(C);
+  const sig = new Float64Array(silu ? tokens * C : 0); // sigmoid(x) of the batch's rows
+  for (let b = 0; b < batch; b++) {
+    if (history) for (let i = 0; i < past * C; i++) u[i] = history[b * past * C + i]!;
+    const xb = b * tokens * C;
+    for (let i = 0; i < tokens * C; i++) {
+      const v = x[xb + i]!;
+      if (silu) { const sg = 1 / (1 + Math.exp(-v)); sig[i] = sg; u[past * C + i] = v * sg; } else u[past * C + i] = v;
+    }
+    // dweight, dbias: y_t = sum_j w_j u_(t - k + 1 + j), rows of u before the first are zero.
+    for (let t = 0; t < tokens; t++) {
+      const gr = xb + t * C;
+      for (let c = 0; c < C; c++) db[c] = db[c]! + g[gr + c]!;
+      for (let j = 0; j < k; j++) {
+        const s = past + t - (k - 1) + j;
+        if (s < 0) continue;
+        const ur = s * C;
+        const wr = j * C;
+        for (let c = 0; c < C; c++) dw[wr + c] = dw[wr + c]! + g[gr + c]! * u[ur + c]!;
+      }
+    }
+    // du_s = sum_j w_j g_(s + k - 1 - j) for the rows s of u (history and x).
+    for (let s = -past; s < tokens; s++) {
+      du.fill(0);
+      for (let j = 0; j < k; j++) {
+        const t = s + (k - 1) - j;
+        if (t < 0 || t >= tokens) continue;
+        const gr = xb + t * C;
+        const wr = j * C;
+        for (let c = 0; c < C; c++) du[c] = du[c]! + wt[wr + c]! * g[gr + c]!;
+      }
+      if (s < 0) {
+        const out = (b * past + past + s) * C;
+        for (let c = 0; c < C; c++) dhistory[out + c] = du[c]!;
+      } else if (silu) {
+        const out = xb + s * C;
+        const so = s * C;
+        for (let c = 0; c < C; c++) {
+          const v = x[out + c]!;
+          const sg = sig[so + c]!;
+          dx[out + c] = du[c]! * sg * (1 + v * (1 - sg));
+        }
+      } else {
+        const out = xb + s * C;
+        for (let c = 0; c < C; c++) dx[out + c] = du[c]!;
+      }
+    }
+  }
+  for (let c = 0; c < C; c++) for (let j = 0; j < k; j++) dweight[c * k + j] = dw[j * C + c]!;
+  for (let c = 0; c < C; c++) dbias[c] = db[c]!;
+}
+
+/** Gradient of headRowsKernel along g [batch, heads, tokens, headDim]: dx [batch, tokens, channels], zero outside the block. */
+export function headRowsBackwardKernel(x: Floats, g: Floats, dims: HeadRowsDims, dx: Floats): void {
+  const { batch, tokens, channels, offset, heads, headDim: d, normalize, eps } = dims;
+  const floor = eps * eps;
+  dx.fill(0);
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < heads; h++) {
+      let o = ((b * heads + h) * tokens) * d;
+      for (let t = 0; t < tokens; t++, o += d) {
+        const from = (b * tokens + t) * channels + offset + h * d;
+        if (!normalize) { for (let i = 0; i < d; i++) dx[from + i] = g[o + i]!; continue; }
+        // y = x r, r = 1 / sqrt(max(|x|^2, eps^2)): dx = r (g - y (y . g)), or r g where the floor holds.
+        let s = 0;
+        for (let i = 0; i < d; i++) { const v = x[from + i]!; s += v * v; }
+        const r = 1 / Math.sqrt(s < floor ? floor : s);
+        let yg = 0;
+        if (s > floor) for (let i = 0; i < d; i++) yg += x[from + i]! * r * g[o + i]!;
+        for (let i = 0; i < d; i++) dx[from + i] = r * (g[o + i]! - x[from + i]! * r * yg);
+      }
+    }
+  }
+}

@@ -2,10 +2,12 @@
 // convolution with an optional SiLU on its input and carried history rows, and the split of
 // a channel block into (optionally L2-normalised) heads. Each runs the backend's optional
 // primitive (Backend.causalConv, Backend.headRows) when there is one and otherwise its
-// composite form; the gradient is always the composite form's, written with ops, so
-// gradients of gradients keep working.
+// composite form. A plain first-order gradient runs the backend's backward kernel when it has
+// one; a gradient recorded for a further derivative is the composite form's, written with
+// ops, so gradients of gradients keep working.
 import type { Storage } from '../backend.js';
 import { ShapeError, formatShape } from '../shape.js';
+import { isGradEnabled } from '../engine.js';
 import { fromStorage, record, type Tensor } from '../tensor.js';
 import { concat, contiguous, narrow } from './core.js';
 import { causalConv1d, l2Normalize, silu, splitHeads, vjpThrough } from './nn.js';
@@ -65,7 +67,20 @@ export function causalConv(x: Tensor, weight: Tensor, bias?: Tensor | null, opti
   );
   for (const p of parts) p.copy?.dispose();
   const y = fromStorage(storage, [batch, tokens, channels]);
-  return record(y, 'causalConv', inputs, (g) => vjpThrough(composite, inputs, g));
+  const dims = { batch, tokens, channels, kernel: weight.shape[1]!, past, silu: act };
+  return record(y, 'causalConv', inputs, (g) => {
+    // A gradient recorded for a further derivative is the composite's, in ops.
+    if (isGradEnabled() || !b.causalConvBackward) return vjpThrough(composite, inputs, g);
+    const [xd, wd, hd, gd] = [x, weight, history, g].map((t) => (t ? dense(t) : null));
+    const r = b.causalConvBackward(xd!.storage, wd!.storage, hd ? hd.storage : null, gd!.storage, dims);
+    for (const p of [xd, wd, hd, gd]) p?.copy?.dispose();
+    const grads = [fromStorage(r.dx, x.shape), fromStorage(r.dweight, weight.shape)];
+    if (bias) grads.push(fromStorage(r.dbias, bias.shape));
+    else b.dispose(r.dbias);
+    if (history) grads.push(fromStorage(r.dhistory, history.shape));
+    else b.dispose(r.dhistory);
+    return grads;
+  });
 }
 
 export interface HeadRowsOptions {
@@ -102,5 +117,13 @@ export function headRows(x: Tensor, offset: number, heads: number, headDim: numb
   const storage = b.headRows(part.storage, { batch, tokens, channels, offset, heads, headDim, normalize: l2, eps });
   part.copy?.dispose();
   const y = fromStorage(storage, [batch, heads, tokens, headDim]);
-  return record(y, 'headRows', [x], (g) => vjpThrough(composite, [x], g));
+  return record(y, 'headRows', [x], (g) => {
+    if (isGradEnabled() || !b.headRowsBackward) return vjpThrough(composite, [x], g);
+    const xd = dense(x);
+    const gd = dense(g);
+    const dx = fromStorage(b.headRowsBackward(xd.storage, gd.storage, { batch, tokens, channels, offset, heads, headDim, normalize: l2, eps }), x.shape);
+    xd.copy?.dispose();
+    gd.copy?.dispose();
+    return [dx];
+  });
 }
