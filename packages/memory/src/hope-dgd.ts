@@ -15,7 +15,7 @@
 //
 // The recurrence is token by token (the a a^T factor is a product over tokens); it streams
 // without pending tokens: the state is the weights and the position.
-import { concat, matmul, mul, narrow, sub, transpose, unsqueeze, type Tensor } from '@titans/tensor';
+import { concat, matmul, mul, narrow, sub, transpose, unsqueeze, zeros, type Tensor } from '@titans/tensor';
 import type { MemoryArchitecture } from './config.js';
 import { apply, forward, tokenGradients } from './network.js';
 
@@ -80,6 +80,7 @@ export function dgdScan(arch: MemoryArchitecture, inputs: DgdInputs, state: DgdS
     weights = dgdStep(arch, weights, row(inputs.k, i), row(inputs.v, i), gate(inputs.eta, i), gate(inputs.alpha, i));
     post.push(apply(arch, weights, q));
   }
-  const join = (xs: Tensor[]): Tensor => (xs.length === 0 ? narrow(inputs.q, -2, 0, 0) : xs.length === 1 ? xs[0]! : concat(xs, -2));
+  // No tokens: fresh empty tensors (narrow of an empty axis would return q itself, twice).
+  const join = (xs: Tensor[]): Tensor => (xs.length === 0 ? zeros(inputs.q.shape, { dtype: inputs.q.dtype, backend: inputs.q.backend }) : xs.length === 1 ? xs[0]! : concat(xs, -2));
   return { yPre: join(pre), yPost: join(post), state: { weights, position: state.position + t } };
 }

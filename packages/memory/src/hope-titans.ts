@@ -15,7 +15,7 @@
 // the recurrence is token by token and streams with no pending tokens. Everything is
 // differentiable: the outer loop learns the memories' initial weights, b_eta, b_alpha, W_q.
 import {
-  Rng, concat, l2Normalize, mergeHeads, mul, narrow, nn, sigmoid, splitHeads, tensor, type DType, type Tensor,
+  Rng, concat, l2Normalize, mergeHeads, mul, narrow, nn, sigmoid, splitHeads, tensor, zeros, type DType, type Tensor,
 } from '@titans/tensor';
 import { linearArchitecture, mlpArchitecture, type MemoryArchitecture } from './config.js';
 import { dgdStep } from './hope-dgd.js';
@@ -79,7 +79,7 @@ export function selfModifyingScan(
     }
     weights = next;
   }
-  const y = ys.length === 0 ? narrow(inputs.q, -2, 0, 0) : ys.length === 1 ? ys[0]! : concat(ys, -2);
+  const y = ys.length === 0 ? zeros(inputs.q.shape, { dtype: inputs.q.dtype, backend: inputs.q.backend }) : ys.length === 1 ? ys[0]! : concat(ys, -2);
   return { y, state: { weights, position: state.position + t } };
 }
 
