@@ -10,8 +10,9 @@
 // the current input) and not only on the gradient. alpha_t is the retention gate
 // (alpha = 1: the paper's form without forgetting). For a memory network M(W; k) with the
 // inner loss 1/2 ||M(W; k_t) - v_t||^2 every weight matrix takes this step with its own
-// input and backpropagated delta (network.ts). A linear memory with unit keys is then a
-// gated delta rule with beta = 2 eta: W <- alpha W - eta (2 W k - v) k^T.
+// input and backpropagated delta (network.ts). A linear memory then takes
+// W <- alpha W - 2 eta (W k) k^T + eta v k^T: with alpha = 1 and unit keys, the delta rule
+// with beta = 2 eta writing v / 2.
 //
 // The recurrence is token by token (the a a^T factor is a product over tokens); it streams
 // without pending tokens: the state is the weights and the position.

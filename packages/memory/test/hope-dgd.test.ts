@@ -101,7 +101,7 @@ describe('Delta Gradient Descent (Hope)', () => {
     }));
   });
 
-  it('a linear memory with unit keys is the gated delta rule with beta = 2 eta', () => {
+  it('a linear memory takes W <- alpha W - 2 eta (W k) k^T + eta v k^T (alpha = 1: the delta rule with beta = 2 eta writing v / 2)', () => {
     tidy(() => noGrad(() => {
       const arch = linearArchitecture();
       const x = inputs(3, [1]);
