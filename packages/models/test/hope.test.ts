@@ -3,7 +3,7 @@
 // parameters predates the CMS).
 import { describe, expect, it } from 'vitest';
 import { Rng, gradients, narrow, noGrad, tensor, tidy } from '@titans/tensor';
-import { createModel, type ArchitectureName } from '../src/index.js';
+import { createModel, generate, type ArchitectureName } from '../src/index.js';
 import { describeArchitecture } from './architecture-suite.js';
 import { randomIds, testConfig } from './helpers.js';
 
@@ -40,6 +40,14 @@ describe.each(HOPE)('%s: the CMS inside the model', (architecture) => {
         expect(Math.abs(g[index]! - numeric), `${name}[${index}]: autograd ${g[index]}, finite differences ${numeric}`).toBeLessThan(1e-8 + 1e-5 * Math.abs(numeric));
       });
     });
+  });
+
+  it('generate gives the same tokens compiled and eager (seeded sampling, float32)', async () => {
+    const config = testConfig(architecture, { dtype: 'float32' });
+    const run = (compile: boolean): Promise<number[]> => generate(createModel(config), [1, 5, 9, 2, 7], { maxNewTokens: 20, compile, sampling: { temperature: 1, seed: 4 } });
+    const eager = await run(false);
+    expect(eager).toHaveLength(20);
+    expect(await run(true)).toEqual(eager);
   });
 
   it('the CMS levels update in context: the state after 16 tokens differs from the initial weights at every level', () => {
