@@ -17,6 +17,7 @@
 // pieces gives the same outputs as one pass. Gradients are written out in closed form with
 // differentiable ops, so the outer loop differentiates through every update.
 import { Rng, add, concat, matmul, mul, narrow, nn, sigmoid, sub, sum, tensor, transpose, unsqueeze, zeros, type DType, type Tensor } from '@titans/tensor';
+import type { SerializedTensor } from './neural-memory.js';
 
 export interface ContinuumMemoryOptions {
   /** Update periods C_1..C_L in tokens, one per level (the paper's frequencies 1 / C_l). */
@@ -182,4 +183,47 @@ export class ContinuumMemory extends nn.Module {
     });
     return { output: total!, state: { levels, position: state.position + x.shape[1]! } };
   }
+}
+
+// ---------------------------------------------------------------- serialisation
+
+export interface SerializedContinuumMemoryState {
+  format: 'titans-cms-state/v1';
+  position: number;
+  levels: { weights: [SerializedTensor, SerializedTensor]; pending: SerializedTensor | null }[];
+}
+
+async function serializeTensor(t: Tensor): Promise<SerializedTensor> {
+  return { shape: [...t.shape], dtype: t.dtype, data: Array.from(await t.data()) };
+}
+
+function deserializeTensor(s: SerializedTensor | undefined, what: string): Tensor {
+  if (!s || !Array.isArray(s.shape) || !Array.isArray(s.data)) throw new Error(`cms state: ${what} is not a serialised tensor`);
+  return tensor(s.data, s.shape, { dtype: s.dtype });
+}
+
+/** A JSON-serialisable copy of a CMS state (exact float32/float64 values), pending chunk inputs included. */
+export async function serializeContinuumMemoryState(state: ContinuumMemoryState): Promise<SerializedContinuumMemoryState> {
+  return {
+    format: 'titans-cms-state/v1',
+    position: state.position,
+    levels: await Promise.all(state.levels.map(async (l) => ({
+      weights: [await serializeTensor(l.weights[0]), await serializeTensor(l.weights[1])] as [SerializedTensor, SerializedTensor],
+      pending: l.pending ? await serializeTensor(l.pending) : null,
+    }))),
+  };
+}
+
+/** The state `serializeContinuumMemoryState` wrote. */
+export function deserializeContinuumMemoryState(s: SerializedContinuumMemoryState): ContinuumMemoryState {
+  if (s?.format !== 'titans-cms-state/v1') throw new Error(`cms state: unknown format ${JSON.stringify(s?.format)}`);
+  if (!Number.isInteger(s.position) || s.position < 0) throw new Error(`cms state: position must be a non-negative integer, got ${JSON.stringify(s.position)}`);
+  if (!Array.isArray(s.levels)) throw new Error('cms state: levels must be an array');
+  return {
+    position: s.position,
+    levels: s.levels.map((l, i) => ({
+      weights: [deserializeTensor(l.weights?.[0], `levels[${i}].weights[0]`), deserializeTensor(l.weights?.[1], `levels[${i}].weights[1]`)] as const,
+      pending: l.pending ? deserializeTensor(l.pending, `levels[${i}].pending`) : null,
+    })),
+  };
 }

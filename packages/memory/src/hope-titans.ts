@@ -20,6 +20,7 @@ import {
 import { linearArchitecture, mlpArchitecture, type MemoryArchitecture } from './config.js';
 import { dgdStep } from './hope-dgd.js';
 import { apply } from './network.js';
+import type { SerializedTensor } from './neural-memory.js';
 
 /** The five self-modifying memories of a head, in this order. */
 export const SELF_MODIFYING_MEMORIES = ['k', 'v', 'eta', 'alpha', 'memory'] as const;
@@ -155,4 +156,37 @@ export class SelfModifyingTitans extends nn.Module {
     }, state);
     return { output: this.proj.forward(mergeHeads(r.y)), state: r.state };
   }
+}
+
+// ---------------------------------------------------------------- serialisation
+
+export interface SerializedSelfModifyingState {
+  format: 'titans-self-modifying-state/v1';
+  position: number;
+  weights: Record<SelfModifyingMemory, SerializedTensor[]>;
+}
+
+/** A JSON-serialisable copy of a self-modifying Titans state (exact float32/float64 values). */
+export async function serializeSelfModifyingState(state: SelfModifyingState): Promise<SerializedSelfModifyingState> {
+  const weights = {} as Record<SelfModifyingMemory, SerializedTensor[]>;
+  for (const name of SELF_MODIFYING_MEMORIES) {
+    weights[name] = await Promise.all(state.weights[name].map(async (t) => ({ shape: [...t.shape], dtype: t.dtype, data: Array.from(await t.data()) })));
+  }
+  return { format: 'titans-self-modifying-state/v1', position: state.position, weights };
+}
+
+/** The state `serializeSelfModifyingState` wrote. */
+export function deserializeSelfModifyingState(s: SerializedSelfModifyingState): SelfModifyingState {
+  if (s?.format !== 'titans-self-modifying-state/v1') throw new Error(`self-modifying state: unknown format ${JSON.stringify(s?.format)}`);
+  if (!Number.isInteger(s.position) || s.position < 0) throw new Error(`self-modifying state: position must be a non-negative integer, got ${JSON.stringify(s.position)}`);
+  const weights = {} as Record<SelfModifyingMemory, readonly Tensor[]>;
+  for (const name of SELF_MODIFYING_MEMORIES) {
+    const list = s.weights?.[name];
+    if (!Array.isArray(list)) throw new Error(`self-modifying state: weights.${name} must be an array of tensors`);
+    weights[name] = list.map((t, i) => {
+      if (!t || !Array.isArray(t.shape) || !Array.isArray(t.data)) throw new Error(`self-modifying state: weights.${name}[${i}] is not a serialised tensor`);
+      return tensor(t.data, t.shape, { dtype: t.dtype });
+    });
+  }
+  return { weights, position: s.position };
 }

@@ -3,7 +3,9 @@
 // updates against finite differences (float64).
 import { describe, expect, it } from 'vitest';
 import { Rng, concat, gradients, mul, narrow, nn, noGrad, sum, tensor, tidy, type Tensor } from '@titans/tensor';
-import { ContinuumMemory, type ContinuumMemoryState } from '../src/index.js';
+import {
+  ContinuumMemory, deserializeContinuumMemoryState, serializeContinuumMemoryState, type ContinuumMemoryState, type SerializedContinuumMemoryState,
+} from '../src/index.js';
 
 const DIM = 5;
 const HIDDEN = 6;
@@ -124,6 +126,22 @@ describe('ContinuumMemory (Hope CMS)', () => {
         });
       }
     }));
+  });
+
+  it('a state written as JSON mid-chunk resumes exactly', async () => {
+    const cms = makeCms();
+    const x = randomX(2, 13, 7);
+    const whole = noGrad(() => cms.forward(x).output.dataSync());
+    const first = noGrad(() => cms.forward(narrow(x, 1, 0, 6)));
+    // After 6 tokens the levels with periods 1, 3, 4 hold 0, 0 and 2 pending tokens.
+    expect(first.state.levels.map((l) => l.pending?.shape[1] ?? 0)).toEqual([0, 0, 2]);
+    const json = JSON.stringify(await serializeContinuumMemoryState(first.state));
+    const resumed = deserializeContinuumMemoryState(JSON.parse(json) as SerializedContinuumMemoryState);
+    const rest = noGrad(() => cms.forward(narrow(x, 1, 6, 7), resumed).output);
+    const joined = noGrad(() => concat([first.output, rest], 1).dataSync());
+    expect(maxDiff(joined, whole)).toBe(0);
+    expect(() => deserializeContinuumMemoryState({ format: 'other' } as unknown as SerializedContinuumMemoryState)).toThrow(/unknown format "other"/);
+    expect(() => deserializeContinuumMemoryState({ format: 'titans-cms-state/v1', position: -1, levels: [] })).toThrow(/position must be a non-negative integer/);
   });
 
   it('autograd through the level updates agrees with finite differences (float64)', () => {

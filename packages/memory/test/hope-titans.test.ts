@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rng, concat, gradients, l2Normalize, mul, narrow, noGrad, sum, tensor, tidy, type Tensor } from '@titans/tensor';
 import {
-  SELF_MODIFYING_MEMORIES, SelfModifyingTitans, selfModifyingScan, selfModifyingShapes, type SelfModifyingMemory, type SelfModifyingState,
+  SELF_MODIFYING_MEMORIES, SelfModifyingTitans, deserializeSelfModifyingState, serializeSelfModifyingState, type SerializedSelfModifyingState, selfModifyingScan, selfModifyingShapes, type SelfModifyingMemory, type SelfModifyingState,
 } from '../src/index.js';
 
 const D = 4;
@@ -114,6 +114,20 @@ describe('self-modifying Titans (Hope)', () => {
       expect(maxDiff(concat(parts, 1).dataSync(), whole.output.dataSync())).toBeLessThan(1e-12);
       expect(s.position).toBe(10);
     }));
+  });
+
+  it('a state written as JSON resumes exactly', async () => {
+    const m = module();
+    const x = new Rng(8).normal([2, 9, 8], 0, 1, { dtype: 'float64' });
+    const whole = noGrad(() => m.forward(x).output.dataSync());
+    const first = noGrad(() => m.forward(narrow(x, 1, 0, 4)));
+    const json = JSON.stringify(await serializeSelfModifyingState(first.state));
+    const resumed = deserializeSelfModifyingState(JSON.parse(json) as SerializedSelfModifyingState);
+    expect(resumed.position).toBe(4);
+    const rest = noGrad(() => m.forward(narrow(x, 1, 4, 5), resumed).output);
+    expect(maxDiff(noGrad(() => concat([first.output, rest], 1).dataSync()), whole)).toBe(0);
+    expect(() => deserializeSelfModifyingState({ format: 'x' } as unknown as SerializedSelfModifyingState)).toThrow(/unknown format "x"/);
+    expect(() => deserializeSelfModifyingState({ format: 'titans-self-modifying-state/v1', position: 0, weights: {} } as unknown as SerializedSelfModifyingState)).toThrow(/weights.k must be an array/);
   });
 
   it('autograd through the recurrence agrees with finite differences (float64)', () => {
