@@ -72,6 +72,21 @@ export class SharedStorage {
   }
 }
 
+/**
+ * The values of the cached scalars (`scalar()` keeps one storage per backend, dtype and value).
+ * A compiled step's tracer reads them, so a cached scalar is the same constant as a fresh fill
+ * on backends whose storage it cannot read synchronously.
+ */
+const scalarValues = new WeakMap<Storage, number>();
+
+export function rememberScalarValue(storage: Storage, value: number): void {
+  scalarValues.set(storage, value);
+}
+
+export function cachedScalarValue(storage: Storage): number | undefined {
+  return scalarValues.get(storage);
+}
+
 // ---------------------------------------------------------------- scopes and accounting
 
 let liveCount = 0;

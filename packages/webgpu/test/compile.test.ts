@@ -1,7 +1,7 @@
 // compile(fn) on the WebGPU backend: replays run the recorded primitives through the real
 // backend (its own deferred fusion included) and give what eager WebGPU gives, for a whole
 // training step with gradients, clipping and AdamW; host reads inside are errors.
-import { CompileError, Rng, compile, gradients, liveBytes, liveTensors, matmul, mseLoss, optim, tensor, tidy, type Tensor } from '@titans/tensor';
+import { CompileError, Rng, clearScalarCache, compile, gradients, scalar, liveBytes, liveTensors, matmul, mseLoss, optim, tensor, tidy, type Tensor } from '@titans/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WebGPUBackend } from '../src/index.js';
 import { makeBackend } from './helpers.js';
@@ -82,6 +82,22 @@ describe('compile on WebGPU', () => {
     expect(() => compile((t: Tensor) => t.mul(t.dataSync()[0]!))(x)).toThrow(/tensor\.dataSync\(\)/);
     // Compiled functions are synchronous: a promise is refused, not awaited.
     expect(() => compile(async (t: Tensor) => t.mul(2))(x)).toThrow(/returned a Promise/);
+    x.dispose();
+  });
+  it('a scalar filled by the first trace and found cached by the second is the same constant', async () => {
+    // The verifying trace meets the scalar in the cache: on a backend it cannot read
+    // synchronously that must still count as the constant 32 (this failed compiled training).
+    clearScalarCache(gpu);
+    const f = compile((x: Tensor) => x.mul(scalar(32, { backend: gpu })).div(scalar(32, { backend: gpu })));
+    const x = tensor([1, 2, 3], [3], { backend: gpu });
+    const outs: number[][] = [];
+    for (let i = 0; i < 3; i++) {
+      const y = f(x);
+      outs.push(Array.from(await y.data()));
+      y.dispose();
+    }
+    expect(outs).toEqual([[1, 2, 3], [1, 2, 3], [1, 2, 3]]);
+    expect(f.stats().replays).toBeGreaterThan(0);
     x.dispose();
   });
 });

@@ -2,7 +2,7 @@
 // Every op, forward and backward, ends in one of those primitives, so the recording is a
 // straight-line program over storages: no autograd graph, modules or scopes in it.
 import type { Backend, DType, Storage, TypedArray, View } from '../backend.js';
-import { peekTensorId, tidy } from '../engine.js';
+import { cachedScalarValue, peekTensorId, tidy } from '../engine.js';
 import type { Tensor } from '../tensor.js';
 import { setTraceHooks, type TraceHooks } from './host.js';
 
@@ -171,6 +171,9 @@ export function trace(backend: Backend, leaves: readonly Tensor[], run: () => un
       stateLayouts.set(owner, { shape: owner.shape, strides: owner.strides, offset: owner.offset, size: storage.size });
       return newValue(storage, { kind: 'state', owner });
     }
+    // A cached scalar is the constant it holds, whether this trace filled it or found it cached.
+    const cached = cachedScalarValue(storage);
+    if (cached !== undefined) return newValue(storage, { kind: 'fill', value: cached });
     depth++;
     let copy: Storage;
     try {

@@ -2,7 +2,7 @@
 // differentiable ops, so gradients of gradients come for free.
 import type { Backend, BinaryOp, DType, ReduceOp, Storage, TypedArray, UnaryOp, View } from '../backend.js';
 import { arrayConstructor } from '../backend.js';
-import { SharedStorage, getBackend, isGradEnabled } from '../engine.js';
+import { SharedStorage, getBackend, isGradEnabled, rememberScalarValue } from '../engine.js';
 import { isTracing } from '../compile/host.js';
 import {
   ShapeError, broadcastShapes, checkShape, contiguousStrides, formatShape, normalizeAxes, normalizeAxis, sizeOf,
@@ -79,6 +79,7 @@ export function scalar(value: number, options: CreateOptions = {}): Tensor {
       oldest.release();
     }
     shared = new SharedStorage(backend.fill(1, value, dtype));
+    rememberScalarValue(shared.storage, value);
   }
   cache.set(key, shared);
   return new Tensor(shared.retain(), [], [], 0);
