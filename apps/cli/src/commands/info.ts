@@ -62,8 +62,9 @@ const PAPER_PRESET_NOTE = [
   'and SWA come out at 0.8-1.1x of it, the memory-only models (LMM, DeltaNet, Gated DeltaNet, Moneta,',
   'Yaad, Memora) at 0.8-1.2x, and MAC, MAG and MAL, which carry attention and a memory in every',
   'block, at 1.0-1.5x. To fit a parameter budget, set the MLP width: --set model.mlpHidden=N with',
-  '--preset, or paperConfig(arch, size, { mlpHidden }). The Atlas family has no paper presets: its',
-  'degree-2 features would give it 1.4-8x the label (paperConfig builds those shapes from code).',
+  '--preset, or paperConfig(arch, size, { mlpHidden }). Hope and Hope-attention, whose continuum',
+  'memory adds three MLP levels to every block, come out at 1.2-2.0x. The Atlas family has no paper',
+  'presets: its degree-2 features would give it 1.4-8x the label (paperConfig builds them from code).',
 ].join('\n');
 
 export const infoCommand: Command = {
