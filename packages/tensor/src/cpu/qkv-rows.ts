@@ -30,6 +30,8 @@ export function causalConvKernel(
   const wt = f32 ? new Float32Array(k * C) : new Float64Array(k * C);
   for (let c = 0; c < C; c++) for (let j = 0; j < k; j++) wt[j * C + c] = weight[c * k + j]!;
   const taps = new Int32Array(k);
+  // The bias, or -0 (x + -0 = x for every x) without one, for the unrolled loop.
+  const beta = bias ?? new Float32Array(C).fill(-0);
   for (let b = 0; b < batch; b++) {
     for (let s = -(k - 1); s < 0; s++) {
       const at = slot(s);
@@ -45,7 +47,16 @@ export function causalConvKernel(
       // y = sum over taps j of w[:, j] u[t - k + 1 + j], the taps in order per channel (float32
       // products and partial sums rounded as the composite's stored intermediates are).
       for (let j = 0; j < k; j++) taps[j] = slot(t - (k - 1) + j);
-      if (f32) {
+      if (f32 && k === 4) {
+        // The common kernel 4, unrolled (the same operations in the same order).
+        const o0 = taps[0]!, o1 = taps[1]!, o2 = taps[2]!, o3 = taps[3]!;
+        for (let c = 0; c < C; c++) {
+          const a = Math.fround(Math.fround(wt[c]! * ring[o0 + c]!) + Math.fround(wt[C + c]! * ring[o1 + c]!));
+          const b2 = Math.fround(a + Math.fround(wt[2 * C + c]! * ring[o2 + c]!));
+          const z = Math.fround(b2 + Math.fround(wt[3 * C + c]! * ring[o3 + c]!));
+          y[row + c] = z + beta[c]!; // + (-0) without a bias: the identity, signed zeros included
+        }
+      } else if (f32) {
         for (let c = 0; c < C; c++) {
           let acc = Math.fround(wt[c]! * ring[taps[0]! + c]!);
           for (let j = 1; j < k; j++) acc = Math.fround(acc + Math.fround(wt[j * C + c]! * ring[taps[j]! + c]!));
