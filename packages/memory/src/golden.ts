@@ -127,7 +127,7 @@ export async function verifyGoldenCase(c: GoldenCase, options: VerifyOptions = {
   const rule = goldenRule(c);
   const names = weightNames(c);
   const t = (m: Matrix | number[]): Tensor => tensor(m.flat(), [m.length, ...(Array.isArray(m[0]) ? [(m[0] as number[]).length] : [])], opts);
-  const run = (x: Record<string, Tensor>): { yPre: Tensor; yPost: Tensor; loss: Tensor; weights: readonly Tensor[]; momentum: readonly Tensor[] } => {
+  const run: GoldenRun = (x) => {
     const inputs: MemoryInputs = { k: x.k!, v: x.v!, q: x.q!, theta: x.theta!, eta: x.eta!, alpha: x.alpha! };
     const state = initialState(names.map((n) => x[`P0.${n}`]!));
     const out = (options.path ?? 'parallel') === 'loop' ? scanLoop(rule, inputs, state) : scanParallel(rule, inputs, state);
@@ -138,11 +138,31 @@ export async function verifyGoldenCase(c: GoldenCase, options: VerifyOptions = {
     theta: t(c.inputs.theta), eta: t(c.inputs.eta), alpha: t(c.inputs.alpha),
     ...Object.fromEntries(names.map((n) => [`P0.${n}`, t(c.init[n]!)])),
   };
-  const errors: Record<string, number> = {};
-  const compare = async (name: string, actual: Tensor, expected: Matrix | number[]): Promise<void> => {
-    errors[name] = relativeError(await actual.data(), (expected as number[][]).flat());
+  return compareWithGolden(c, names, values, run, t, options);
+}
+
+/** What a golden case expects, in both specs (neural-memory/v1 and omega-memory/v1). */
+export interface GoldenExpectations {
+  outputs: {
+    y_pre: Matrix; y_post: Matrix; loss: number[];
+    final_params: Record<string, Matrix>; final_momentum: Record<string, Matrix>;
   };
-  const pending: Promise<void>[] = [];
+  outer?: { r_pre: Matrix; r_post: Matrix; grads: Record<string, Matrix | number[]> };
+}
+
+/** One run of a memory over a golden case's inputs (keyed as the case names them). */
+export type GoldenRun = (x: Record<string, Tensor>) => {
+  yPre: Tensor; yPost: Tensor; loss: Tensor; weights: readonly Tensor[]; momentum: readonly Tensor[];
+};
+
+/**
+ * Runs `run` over `values`, takes the outer-loop gradients when the case carries them, and
+ * compares every array with the case (relative error); disposes `values` and the results.
+ */
+export async function compareWithGolden(
+  c: GoldenExpectations, names: readonly string[], values: Record<string, Tensor>, run: GoldenRun,
+  t: (m: Matrix | number[]) => Tensor, options: Pick<VerifyOptions, 'outputTolerance' | 'gradTolerance'>,
+): Promise<GoldenReport> {
   const kept = tidy(() => {
     const out = run(values);
     const result: Record<string, Tensor> = { y_pre: out.yPre, y_post: out.yPost, loss: out.loss };
@@ -167,8 +187,10 @@ export async function verifyGoldenCase(c: GoldenCase, options: VerifyOptions = {
     if (name.startsWith('final_momentum.')) return c.outputs.final_momentum[name.slice(15)]!;
     return c.outputs[name as 'y_pre' | 'y_post' | 'loss'];
   };
-  for (const [name, tensorValue] of Object.entries(kept)) pending.push(compare(name, tensorValue, expectedOf(name)));
-  await Promise.all(pending);
+  const errors: Record<string, number> = {};
+  await Promise.all(Object.entries(kept).map(async ([name, value]) => {
+    errors[name] = relativeError(await value.data(), (expectedOf(name) as number[][]).flat());
+  }));
   for (const v of Object.values(kept)) v.dispose();
   for (const v of Object.values(values)) v.dispose();
   const outputTolerance = options.outputTolerance ?? 1e-4;

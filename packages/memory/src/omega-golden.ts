@@ -2,9 +2,9 @@
 // format of `neural-memory/v1` plus the window, the feature map and the optimizer): runs a
 // case through the production (parallel) path or the loop, on any backend, and reports the
 // relative error of every output and outer-loop gradient.
-import { add, mul, sum, tensor, tidy, valueAndGrad, type Backend, type DType, type Tensor } from '@titans/tensor';
+import { tensor, type Backend, type DType, type Tensor } from '@titans/tensor';
 import { architectureFromKind } from './config.js';
-import { parseGoldenCase, relativeError, verifyGoldenCase, type GoldenCase, type GoldenReport } from './golden.js';
+import { compareWithGolden, parseGoldenCase, verifyGoldenCase, type GoldenCase, type GoldenReport, type GoldenRun } from './golden.js';
 import {
   omegaFeatureDim, omegaInitialState, omegaLoop, omegaParallel, type OmegaInputs, type OmegaRule,
 } from './omega.js';
@@ -133,7 +133,7 @@ export async function verifyOmegaGoldenCase(c: OmegaGoldenCase, options: OmegaVe
   const rule = omegaGoldenRule(c);
   const names = c.memory === 'linear' ? ['W'] : ['W1', 'W2'];
   const t = (m: Matrix | number[]): Tensor => tensor(m.flat(), [m.length, ...(Array.isArray(m[0]) ? [(m[0] as number[]).length] : [])], opts);
-  const run = (x: Record<string, Tensor>): { yPre: Tensor; yPost: Tensor; loss: Tensor; weights: readonly Tensor[]; momentum: readonly Tensor[] } => {
+  const run: GoldenRun = (x) => {
     const inputs: OmegaInputs = {
       k: x.k!, v: x.v!, q: x.q!, theta: x.theta!, eta: x.eta!, alpha: x.alpha!, gamma: x.gamma!,
       ...(x.coef ? { coef: x.coef } : {}), ...(x.lr ? { lr: x.lr } : {}),
@@ -149,40 +149,7 @@ export async function verifyOmegaGoldenCase(c: OmegaGoldenCase, options: OmegaVe
     ...(c.inputs.lr && c.optimizer.kind === 'muon' ? { lr: t(c.inputs.lr) } : {}),
     ...Object.fromEntries(names.map((n) => [`P0.${n}`, t(c.init[n]!)])),
   };
-  const kept = tidy(() => {
-    const out = run(values);
-    const result: Record<string, Tensor> = { y_pre: out.yPre, y_post: out.yPost, loss: out.loss };
-    names.forEach((n, i) => {
-      result[`final_params.${n}`] = out.weights[i]!;
-      result[`final_momentum.${n}`] = out.momentum[i]!;
-    });
-    if (c.outer) {
-      const rPre = t(c.outer.r_pre);
-      const rPost = t(c.outer.r_post);
-      const [, grads] = valueAndGrad((x: Record<string, Tensor>) => {
-        const o = run(x);
-        return add(sum(mul(o.yPre, rPre)), sum(mul(o.yPost, rPost)));
-      })(values);
-      for (const name of Object.keys(c.outer.grads)) result[`grad.${name}`] = grads[name]!;
-    }
-    return result;
-  });
-  const expectedOf = (name: string): Matrix | number[] => {
-    if (name.startsWith('grad.')) return c.outer!.grads[name.slice(5)]!;
-    if (name.startsWith('final_params.')) return c.outputs.final_params[name.slice(13)]!;
-    if (name.startsWith('final_momentum.')) return c.outputs.final_momentum[name.slice(15)]!;
-    return c.outputs[name as 'y_pre' | 'y_post' | 'loss'];
-  };
-  const errors: Record<string, number> = {};
-  await Promise.all(Object.entries(kept).map(async ([name, value]) => {
-    errors[name] = relativeError(await value.data(), (expectedOf(name) as number[][]).flat());
-  }));
-  for (const v of Object.values(kept)) v.dispose();
-  for (const v of Object.values(values)) v.dispose();
-  const outputTolerance = options.outputTolerance ?? 1e-4;
-  const gradTolerance = options.gradTolerance ?? 1e-3;
-  const passed = Object.entries(errors).every(([name, e]) => e <= (name.startsWith('grad.') ? gradTolerance : outputTolerance));
-  return { errors, passed, outputTolerance, gradTolerance };
+  return compareWithGolden(c, names, values, run, t, options);
 }
 
 /** A golden case of either spec: `neural-memory/v1` (Titans) or `omega-memory/v1` (Atlas). */
