@@ -286,8 +286,8 @@ interface PeerResult {
 }
 
 /**
- * Runs bench/torch_memory_peer.py (1 thread, OpenBLAS's OpenMP build when Debian has it, as
- * ../shared/peers/README says) when python3 can import torch.
+ * Runs bench/torch_memory_peer.py (1 thread, OpenBLAS's OpenMP build when Debian has it:
+ * python3-torch with libopenblas0-openmp) when python3 can import torch.
  */
 function torchPeer(): PeerResult {
   // The first Python that imports torch: $MEMORY_BENCH_PYTHON, python3 on the PATH, Debian's own.

@@ -1,5 +1,6 @@
-// Loaders for the golden files of shared/golden (format: shared/spec/neural-memory.md).
-// The directory is $TITANS_GOLDEN_DIR, or `<repo>/../shared/golden`.
+// Loaders for the golden files shipped in packages/memory/golden (format: the neural-memory
+// spec, summarised in packages/memory/README.md). The directory is $TITANS_GOLDEN_DIR, or
+// `<repo>/packages/memory/golden`.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,16 +59,16 @@ export interface NeuralMemoryGolden {
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 
-/** The golden directory: $TITANS_GOLDEN_DIR or `<repo>/../shared/golden`. */
+/** The golden directory: $TITANS_GOLDEN_DIR or `<repo>/packages/memory/golden`. */
 export function goldenDir(): string {
-  return process.env['TITANS_GOLDEN_DIR'] ?? resolve(repoRoot, '../shared/golden');
+  return process.env['TITANS_GOLDEN_DIR'] ?? resolve(repoRoot, 'packages/memory/golden');
 }
 
 function neuralMemoryDir(): string {
   return join(goldenDir(), 'neural-memory');
 }
 
-/** True when the neural-memory golden files are present (tests can skip otherwise). */
+/** True when the neural-memory golden files are present. */
 export function hasGoldenNeuralMemory(): boolean {
   return existsSync(neuralMemoryDir());
 }
