@@ -74,7 +74,10 @@ describe('titans train --text / titans eval --text', () => {
     const dir = scratchDirectory('text-resume');
     writeFileSync(join(dir, 'mine.txt'), sampleText(100));
     const args = ['--preset', 'tiny-swa', '--set', 'model.dim=16', '--set', 'model.layers=1', '--set', 'data.sequenceLength=16', '--set', 'data.batchSize=1'];
-    expect((await run(['train', '--text', 'mine.txt', ...args, '--steps', '1', '--out', 'run'], dir)).code).toBe(0);
+    const first = await run(['train', '--text', 'mine.txt', ...args, '--steps', '1', '--out', 'run'], dir);
+    expect(first.code, first.err).toBe(0);
+    // The hint after training scores the user's own text, not the built-in corpus.
+    expect(first.out).toContain(`titans eval ${join(dir, 'run')} --text ${join(dir, 'mine.txt')}`);
     const saved = JSON.parse(readFileSync(join(dir, 'run', 'run.json'), 'utf8')) as { data: { textDigests: string[] } };
     expect(saved.data.textDigests).toHaveLength(1);
     expect(saved.data.textDigests[0]).toMatch(/^[0-9a-f]{64}$/);

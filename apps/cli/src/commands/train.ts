@@ -219,7 +219,12 @@ export const trainCommand: Command = {
         context.out(`${result.interrupted ? 'interrupted' : 'trained'} ${run.model.architecture} to step ${result.step}/${run.train.steps}: loss ${fixed(lastLoss, 4)}${summary.validation === null ? '' : `, validation loss ${fixed(summary.validation, 4)}`}, ${grouped(result.tokens)} tokens`);
         context.out(`checkpoint: ${dir}`);
         if (result.interrupted) context.out(`continue with: titans train --resume --out ${dir}`);
-        else context.out(`next: titans info ${dir} | titans eval ${dir} | titans generate ${dir} --prompt "..."`);
+        else {
+          // A model trained on the user's text is scored on that text's held-out tail.
+          const firstText = run.data.task === 'text' ? run.data.textFiles?.[0] : undefined;
+          const evalText = firstText === undefined ? '' : ` --text ${firstText}`;
+          context.out(`next: titans info ${dir} | titans eval ${dir}${evalText} | titans generate ${dir} --prompt "..."`);
+        }
       }
       return result.interrupted ? 130 : EXIT.ok;
     } finally {
