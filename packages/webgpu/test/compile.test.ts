@@ -63,7 +63,7 @@ describe('compile on WebGPU', () => {
     for (let i = 0; i < eagerParams.length; i++) {
       const a = await eagerParams[i]!.data();
       const b = await compiledParams[i]!.data();
-      const worst = a.reduce((m, v, j) => Math.max(m, Math.abs(v - b[j]!)), 0);
+      const worst = Array.from(a).reduce((m, v, j) => Math.max(m, Math.abs(v - b[j]!)), 0);
       expect(worst).toBeLessThan(1e-6);
     }
     expect(compiledStep.stats().replays).toBe(4);
