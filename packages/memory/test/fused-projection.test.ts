@@ -3,7 +3,8 @@
 // q/k L2-normalisation) against the same module with those primitives removed, which runs
 // the composite ops the module used before (silu, concat, causalConv1d, narrow, splitHeads,
 // l2Normalize): outputs, streamed states (pieces shorter and longer than the convolution's
-// cache, T = 1) and the outer gradients, float64 and float32.
+// cache, T = 1) and the outer gradients, float64 and float32 (bit-identical but for the float32
+// SIMD SiLU of the convolution).
 import { afterEach, describe, expect, it } from 'vitest';
 import { Rng, cpuBackend, gradients, mul, narrow, sum, tidy, type Tensor } from '@titans/tensor';
 import { NeuralMemory, memoryPreset, type NeuralMemoryOptions, type NeuralMemoryState } from '../src/index.js';
@@ -93,11 +94,19 @@ describe('NeuralMemory projection path: fused primitives equal the composite ops
         // The fused path did run: one convolution and three head splits per piece.
         expect(calls).toEqual({ causalConv: c.options.convKernel === 0 ? 0 : c.pieces.length, headRows: 3 * c.pieces.length });
         const reference = composite(() => stream(memory, x, c.pieces));
-        // The forward arithmetic is the composite's, operation for operation: bit-identical values.
-        expect(fused.outputs).toEqual(reference.outputs);
-        expect(fused.states).toEqual(reference.states);
+        // The forward arithmetic is the composite's, operation for operation: bit-identical values;
+        // except the float32 SIMD convolution (3 dim in fours), whose SiLU exp is a polynomial
+        // within a few float32 ulps of Math.exp: equal to float32 rounding.
+        const simd = dtype === 'float32' && c.options.convKernel !== 0 && (3 * c.dim) % 4 === 0;
+        if (simd) {
+          fused.outputs.forEach((o, i) => expect(maxRel(o, reference.outputs[i]!), `output ${i}`).toBeLessThan(2e-5));
+          fused.states.forEach((s, i) => expect(maxRel(s, reference.states[i]!), `state ${i}`).toBeLessThan(2e-5));
+        } else {
+          expect(fused.outputs).toEqual(reference.outputs);
+          expect(fused.states).toEqual(reference.states);
+        }
         // The gradients run the same composite rules (re-derived); equal to rounding.
-        const tol = dtype === 'float64' ? 1e-12 : 1e-5;
+        const tol = dtype === 'float64' ? 1e-12 : simd ? 1e-4 : 1e-5;
         expect(fused.grads.length).toBe(reference.grads.length);
         fused.grads.forEach((g, i) => expect(maxRel(g, reference.grads[i]!), `grad ${i}`).toBeLessThan(tol));
       });

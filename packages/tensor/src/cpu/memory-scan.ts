@@ -152,6 +152,7 @@ interface WasmExports {
   backStep(W: number, rows: number, cols: number, g: number, back: number, slope: number, sc: number, th: number): void;
   scale(out: number, g: number, th: number, n: number): void;
   l2Error(f: number, v: number, g: number, n: number): number;
+  conv(u: number, w: number, bias: number, y: number, n: number, channels: number, kernel: number): void;
 }
 
 let wasm: WasmExports | null | undefined;
@@ -170,20 +171,44 @@ function wasmExports(): WasmExports | null {
   return wasm;
 }
 
+/**
+ * Float32 scratch buffers of these sizes (elements) in the module's memory, 16-byte aligned,
+ * from address 0: valid until the next call (of this or of any kernel of the module).
+ */
+function scratch(w: WasmExports, sizes: readonly number[]): { a: Float32Array; p: number }[] {
+  const bytes = sizes.reduce((s, n) => s + 16 * Math.ceil((4 * n) / 16), 0);
+  const have = w.memory.buffer.byteLength;
+  if (bytes > have) w.memory.grow(Math.ceil((bytes - have) / 65536));
+  const buffer = w.memory.buffer;
+  let at = 0;
+  return sizes.map((n) => {
+    const buf = { a: new Float32Array(buffer, at, n), p: at };
+    at += 16 * Math.ceil((4 * n) / 16);
+    return buf;
+  });
+}
+
+/**
+ * The module's float32 kernels that other CPU kernels share (cpu/qkv-rows.ts: the causal
+ * convolution and SiLU), with its scratch allocator; null where WebAssembly SIMD is unavailable.
+ */
+export function sharedSimd(): {
+  scratch(sizes: readonly number[]): { a: Float32Array; p: number }[];
+  conv(u: number, w: number, bias: number, y: number, n: number, channels: number, kernel: number): void;
+  silu(z: number, out: number, n: number): void;
+} | null {
+  const w = wasmExports();
+  if (!w) return null;
+  return {
+    scratch: (sizes) => scratch(w, sizes),
+    conv: (u, wt, bias, y, n, channels, kernel) => w.conv(u, wt, bias, y, n, channels, kernel),
+    silu: (z, out, n) => w.silu(z, out, 0, 0, n),
+  };
+}
+
 function wasmLoops(w: WasmExports): Loops {
   return {
-    alloc(sizes) {
-      const bytes = sizes.reduce((s, n) => s + 16 * Math.ceil((4 * n) / 16), 0);
-      const have = w.memory.buffer.byteLength;
-      if (bytes > have) w.memory.grow(Math.ceil((bytes - have) / 65536));
-      const buffer = w.memory.buffer;
-      let at = 0;
-      return sizes.map((n) => {
-        const buf = { a: new Float32Array(buffer, at, n), p: at };
-        at += 16 * Math.ceil((4 * n) / 16);
-        return buf;
-      });
-    },
+    alloc: (sizes) => scratch(w, sizes),
     update: (P, S, rows, cols, eta, decay, sc, scAt, inp, inpAt, xPre, xPreAt, xPost, xPostAt, pre, preAt, post, postAt) =>
       w.update(P.p, S.p, rows, cols, eta, decay, sc.p + 4 * scAt, inp.p + 4 * inpAt, xPre.p + 4 * xPreAt, xPost.p + 4 * xPostAt, pre.p + 4 * preAt, post.p + 4 * postAt),
     matVec: (W, rows, cols, x, xAt, out) => w.matVec(W.p, rows, cols, x.p + 4 * xAt, out.p),

@@ -187,6 +187,42 @@
       (f32.add (f32x4.extract_lane 0 (local.get $acc)) (f32x4.extract_lane 1 (local.get $acc)))
       (f32.add (f32x4.extract_lane 2 (local.get $acc)) (f32x4.extract_lane 3 (local.get $acc)))))
 
+  ;; Causal depthwise convolution over n rows of C channels (C a multiple of 4), kernel k, in float32:
+  ;;   y[t, c] = ((w[0, c] u[t, c] + w[1, c] u[t + 1, c]) + ...) + w[k - 1, c] u[t + k - 1, c] + bias[c]
+  ;; u holds k - 1 earlier rows and then the n rows of this block (row t + k - 1 is token t), w is
+  ;; tap-major [k, C]; the taps are summed in order, so the products and sums round exactly as the
+  ;; JavaScript kernel's (cpu/qkv-rows.ts).
+  (func (export "conv") (param $u i32) (param $w i32) (param $bias i32) (param $y i32) (param $n i32) (param $C i32) (param $k i32)
+    (local $t i32) (local $c i32) (local $j i32) (local $rowBytes i32) (local $acc v128) (local $ur i32) (local $wr i32) (local $end i32)
+    (local.set $rowBytes (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $t (i32.const 0))
+    (block $rowsDone
+      (loop $rowLoop
+        (br_if $rowsDone (i32.ge_u (local.get $t) (local.get $n)))
+        (local.set $c (i32.const 0))
+        (block $colsDone
+          (loop $colLoop
+            (br_if $colsDone (i32.ge_u (local.get $c) (local.get $rowBytes)))
+            (local.set $ur (i32.add (local.get $u) (local.get $c)))
+            (local.set $wr (i32.add (local.get $w) (local.get $c)))
+            (local.set $acc (f32x4.mul (v128.load (local.get $wr)) (v128.load (local.get $ur))))
+            (local.set $j (i32.const 1))
+            (block $tapsDone
+              (loop $tapLoop
+                (br_if $tapsDone (i32.ge_u (local.get $j) (local.get $k)))
+                (local.set $ur (i32.add (local.get $ur) (local.get $rowBytes)))
+                (local.set $wr (i32.add (local.get $wr) (local.get $rowBytes)))
+                (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load (local.get $wr)) (v128.load (local.get $ur)))))
+                (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br $tapLoop)))
+            (v128.store (i32.add (local.get $y) (local.get $c)) (f32x4.add (local.get $acc) (v128.load (i32.add (local.get $bias) (local.get $c)))))
+            (local.set $c (i32.add (local.get $c) (i32.const 16)))
+            (br $colLoop)))
+        (local.set $u (i32.add (local.get $u) (local.get $rowBytes)))
+        (local.set $y (i32.add (local.get $y) (local.get $rowBytes)))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $rowLoop))))
+
   ;; exp(x) in float32 for each lane: x = k ln2 + r (k nearest, Cody-Waite ln2 split,
   ;; |r| <= ln2 / 2), exp(r) by its degree-6 Taylor polynomial (truncation ~1e-7 relative),
   ;; times 2^k built from the exponent bits. x is clamped to [-87, 88] (no overflow, no denormals).

@@ -8,8 +8,11 @@
 // after ops/nn.ts silu): in float64 every product and sum is the same double operation in the
 // same order; in float32 every intermediate is rounded to float32 where the composite stores
 // one (Math.fround), so both dtypes are bit-identical to the composite on the CPU. So is the
-// head split with its L2 normalisation.
+// head split with its L2 normalisation. float32 with channels in fours takes the WebAssembly
+// SIMD kernel of cpu/memory-scan.wat: the same convolution arithmetic, and a SiLU whose exp is a
+// polynomial (within a few float32 ulps of the composite's; bit-identical without the SiLU).
 import type { CausalConvDims, HeadRowsDims } from '../backend.js';
+import { sharedSimd } from './memory-scan.js';
 
 type Floats = Float32Array | Float64Array;
 
@@ -20,9 +23,11 @@ type Floats = Float32Array | Float64Array;
  */
 export function causalConvKernel(
   x: Floats, weight: Floats, bias: Floats | null, history: Floats | null, dims: CausalConvDims, y: Floats,
+  options: { simd?: boolean } = {},
 ): void {
   const { batch, tokens, channels: C, kernel: k, past, silu } = dims;
   const f32 = y instanceof Float32Array;
+  if (f32 && C % 4 === 0 && (options.simd ?? true) && causalConvSimd(x, weight, bias, history, dims, y)) return;
   // The last k rows of u, row s in slot ((s mod k) + k) mod k; of y's type, so float32 rows round as the composite's do.
   const ring = f32 ? new Float32Array(k * C) : new Float64Array(k * C);
   const slot = (s: number): number => (((s % k) + k) % k) * C;
@@ -72,6 +77,48 @@ export function causalConvKernel(
     }
   }
 }
+
+/** Rows of u per block of the SIMD convolution (the block's u and y stay in the L2 cache). */
+const CONV_BLOCK_ROWS = 32;
+
+/**
+ * causalConvKernel in float32 with WebAssembly SIMD (channels a multiple of 4), block by block
+ * of rows: the block's x rows are copied after the k - 1 carried rows of u, activated in place
+ * (SiLU), convolved, and the last k - 1 rows of u carried to the next block. The convolution's
+ * arithmetic is the JavaScript kernel's, operation for operation; the SiLU's exp is the SIMD
+ * polynomial (within a few float32 ulps of Math.exp). Returns false without WebAssembly SIMD.
+ */
+function causalConvSimd(x: Floats, weight: Floats, bias: Floats | null, history: Floats | null, dims: CausalConvDims, y: Floats): boolean {
+  const simd = sharedSimd();
+  if (!simd) return false;
+  const { batch, tokens, channels: C, kernel: k, past, silu } = dims;
+  const keep = k - 1;
+  const rows = Math.min(CONV_BLOCK_ROWS, Math.max(tokens, 1));
+  const [wt, beta, u, out] = simd.scratch([k * C, C, (keep + rows) * C, rows * C]) as [Scratch, Scratch, Scratch, Scratch];
+  for (let c = 0; c < C; c++) for (let j = 0; j < k; j++) wt.a[j * C + c] = weight[c * k + j]!;
+  if (bias) beta.a.set(bias);
+  else beta.a.fill(-0); // x + -0 = x for every x, signed zeros included
+  for (let b = 0; b < batch; b++) {
+    // The k - 1 rows before the first token: the history's last rows (already activated), zero before them.
+    for (let s = 0; s < keep; s++) {
+      const h = past - keep + s;
+      if (history && h >= 0) u.a.set(history.subarray((b * past + h) * C, (b * past + h + 1) * C), s * C);
+      else u.a.fill(0, s * C, (s + 1) * C);
+    }
+    for (let t0 = 0; t0 < tokens; t0 += rows) {
+      const n = Math.min(rows, tokens - t0);
+      const from = (b * tokens + t0) * C;
+      u.a.set(x.subarray(from, from + n * C), keep * C);
+      if (silu) simd.silu(u.p + 4 * keep * C, u.p + 4 * keep * C, n * C);
+      simd.conv(u.p, wt.p, beta.p, out.p, n, C, k);
+      y.set(out.a.subarray(0, n * C), from);
+      if (keep > 0) u.a.copyWithin(0, n * C, (n + keep) * C);
+    }
+  }
+  return true;
+}
+
+interface Scratch { a: Float32Array; p: number }
 
 /**
  * out[b, h, t, :] = x[b, t, offset + h d : offset + (h + 1) d], each row divided by
