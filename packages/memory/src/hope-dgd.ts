@@ -14,11 +14,15 @@
 // W <- alpha W - 2 eta (W k) k^T + eta v k^T: with alpha = 1 and unit keys, the delta rule
 // with beta = 2 eta writing v / 2.
 //
-// The recurrence is token by token (the a a^T factor is a product over tokens); it streams
-// without pending tokens: the state is the weights and the position.
-import { concat, matmul, mul, narrow, sub, transpose, unsqueeze, zeros, type Tensor } from '@titans/tensor';
+// The recurrence is token by token: for an MLP memory delta_t and the hidden inputs a_t are
+// nonlinear in W_t, so no chunk-parallel form is exact (a linear memory has one: the
+// product of identity-plus-rank-one factors in WY form; not implemented). It streams
+// without pending tokens: the state is the weights and the position. Two forms:
+// `dgdLoop` (readable, one step and two reads per token) and `dgdScan` (the same
+// arithmetic with fewer kernels per token: see there).
+import { add, concat, matmul, mul, narrow, reshape, stack, sub, transpose, unsqueeze, zeros, type Tensor } from '@titans/tensor';
 import type { MemoryArchitecture } from './config.js';
-import { apply, forward, tokenGradients } from './network.js';
+import { apply, forward, tokenGradients, type ForwardCache } from './network.js';
 
 /** Per-token inputs: leading axes [...] are batch x heads. */
 export interface DgdInputs {
@@ -57,19 +61,30 @@ export function dgdStep(arch: MemoryArchitecture, weights: readonly Tensor[], k:
   });
 }
 
-/** Runs DGD over T tokens from `state`; reads before (yPre) and after (yPost) each update. */
-export function dgdScan(arch: MemoryArchitecture, inputs: DgdInputs, state: DgdState): DgdOutputs {
+function checkDgdInputs(name: string, inputs: DgdInputs): number {
   const t = inputs.k.shape[inputs.k.ndim - 2]!;
-  for (const name of ['v', 'q'] as const) {
-    const x = inputs[name];
+  for (const key of ['v', 'q'] as const) {
+    const x = inputs[key];
     if (x.shape.length !== inputs.k.shape.length || x.shape.some((n, i) => n !== inputs.k.shape[i])) {
-      throw new Error(`dgdScan: ${name} [${x.shape.join(', ')}] must have the shape of k [${inputs.k.shape.join(', ')}]`);
+      throw new Error(`${name}: ${key} [${x.shape.join(', ')}] must have the shape of k [${inputs.k.shape.join(', ')}]`);
     }
   }
-  for (const name of ['eta', 'alpha'] as const) {
-    const x = inputs[name];
-    if (x.shape[x.ndim - 1] !== t) throw new Error(`dgdScan: ${name} [${x.shape.join(', ')}] must end with the ${t} tokens of k`);
+  for (const key of ['eta', 'alpha'] as const) {
+    const x = inputs[key];
+    if (x.shape[x.ndim - 1] !== t) throw new Error(`${name}: ${key} [${x.shape.join(', ')}] must end with the ${t} tokens of k`);
   }
+  return t;
+}
+
+/** No tokens: fresh empty tensors (narrow of an empty axis would return q itself, twice). */
+const empty = (q: Tensor): Tensor => zeros(q.shape, { dtype: q.dtype, backend: q.backend });
+
+/**
+ * The readable reference: DGD over T tokens from `state`, one `dgdStep` and two reads
+ * (before, yPre, and after, yPost, each update) per token. `dgdScan` is the fast form.
+ */
+export function dgdLoop(arch: MemoryArchitecture, inputs: DgdInputs, state: DgdState): DgdOutputs {
+  const t = checkDgdInputs('dgdLoop', inputs);
   let weights = state.weights;
   const pre: Tensor[] = [];
   const post: Tensor[] = [];
@@ -81,7 +96,59 @@ export function dgdScan(arch: MemoryArchitecture, inputs: DgdInputs, state: DgdS
     weights = dgdStep(arch, weights, row(inputs.k, i), row(inputs.v, i), gate(inputs.eta, i), gate(inputs.alpha, i));
     post.push(apply(arch, weights, q));
   }
-  // No tokens: fresh empty tensors (narrow of an empty axis would return q itself, twice).
-  const join = (xs: Tensor[]): Tensor => (xs.length === 0 ? zeros(inputs.q.shape, { dtype: inputs.q.dtype, backend: inputs.q.backend }) : xs.length === 1 ? xs[0]! : concat(xs, -2));
+  const join = (xs: Tensor[]): Tensor => (xs.length === 0 ? empty(inputs.q) : xs.length === 1 ? xs[0]! : concat(xs, -2));
   return { yPre: join(pre), yPost: join(post), state: { weights, position: state.position + t } };
+}
+
+/**
+ * The DGD update of every weight matrix from a forward cache of one token row (key k):
+ * W <- alpha W - (eta ((W a)^T + delta^T))^T a. (W a)^T is the forward's pre-activation
+ * row, so the step costs one outer product per matrix (the readable form computes
+ * (W a) a^T and delta a^T as two). `target` is the value row v.
+ */
+export function dgdUpdate(arch: MemoryArchitecture, weights: readonly Tensor[], cache: ForwardCache, target: Tensor, eta: Tensor, alpha: Tensor): Tensor[] {
+  const deltas = tokenGradients(arch, weights, cache, sub(cache.out, target));
+  return weights.map((w, l) => {
+    const u = mul(add(cache.pre[l]!, deltas[l]!), eta); // [..., 1, out]
+    return sub(mul(w, alpha), matmul(transpose(u, -1, -2), cache.inputs[l]!));
+  });
+}
+
+/** The rows [from, from + 1) of every tensor of a forward cache (rows on axis -2). */
+export function cacheRow(cache: ForwardCache, from: number): ForwardCache {
+  const row = (x: Tensor): Tensor => narrow(x, -2, from, 1);
+  return { inputs: cache.inputs.map(row), pre: cache.pre.map(row), out: row(cache.out) };
+}
+
+/**
+ * Runs DGD over T tokens from `state`; reads before (yPre) and after (yPost) each update.
+ * Per token one forward of the memory at W_t over three rows: q_(t-1) (yPost of the token
+ * before), q_t (yPre) and k_t (the step's forward), then `dgdUpdate`; one more read of
+ * q_(T-1) at the end. Equal to `dgdLoop` up to rounding (the same products, grouped
+ * differently).
+ */
+export function dgdScan(arch: MemoryArchitecture, inputs: DgdInputs, state: DgdState): DgdOutputs {
+  const t = checkDgdInputs('dgdScan', inputs);
+  if (t === 0) return { yPre: empty(inputs.q), yPost: empty(inputs.q), state: { weights: state.weights, position: state.position } };
+  const { k, v, q } = inputs;
+  const lead = q.shape.slice(0, -2);
+  const d = q.shape[q.ndim - 1]!;
+  // rows[..., i, :, :] = [q_(i-1), q_i, k_i] (q_(-1) = 0, its read is dropped).
+  const qPrev = t === 1 ? empty(narrow(q, -2, 0, 1)) : concat([empty(narrow(q, -2, 0, 1)), narrow(q, -2, 0, t - 1)], -2);
+  const rows = stack([qPrev, q, k], -2); // [..., T, 3, d]
+  const at = (x: Tensor, i: number): Tensor => reshape(narrow(x, -3, i, 1), [...lead, 3, d]);
+  const gate = (x: Tensor, i: number): Tensor => unsqueeze(narrow(x, -1, i, 1), -1);
+  let weights = state.weights;
+  const reads: Tensor[] = [];
+  for (let i = 0; i < t; i++) {
+    const cache = forward(arch, weights, at(rows, i));
+    reads.push(cache.out);
+    weights = dgdUpdate(arch, weights, cacheRow(cache, 2), narrow(v, -2, i, 1), gate(inputs.eta, i), gate(inputs.alpha, i));
+  }
+  const last = apply(arch, weights, narrow(q, -2, t - 1, 1));
+  const all = reads.length === 1 ? unsqueeze(reads[0]!, -3) : stack(reads, -3); // [..., T, 3, d]
+  const column = (j: number): Tensor => reshape(narrow(all, -2, j, 1), [...all.shape.slice(0, -3), t, d]);
+  const yPre = column(1);
+  const yPost = t === 1 ? last : concat([narrow(column(0), -2, 1, t - 1), last], -2);
+  return { yPre, yPost, state: { weights, position: state.position + t } };
 }

@@ -3,7 +3,7 @@
 // and autograd through the recurrence against finite differences (float64).
 import { describe, expect, it } from 'vitest';
 import { Rng, concat, gradients, l2Normalize, mul, narrow, nn, noGrad, sum, tensor, tidy, type Tensor } from '@titans/tensor';
-import { dgdScan, linearArchitecture, mlpArchitecture, type DgdInputs, type DgdState, type MemoryArchitecture } from '../src/index.js';
+import { dgdLoop, dgdScan, linearArchitecture, mlpArchitecture, type DgdInputs, type DgdState, type MemoryArchitecture } from '../src/index.js';
 
 const D = 4;
 const H = 5;
@@ -89,6 +89,9 @@ const ARCHS: [string, MemoryArchitecture][] = [
   ['mlp', mlpArchitecture(H, { depth: 2, residual: false, norm: false })],
   ['residual mlp', mlpArchitecture(H, { depth: 2, residual: true, norm: false })],
 ];
+const WITH_NORM: [string, MemoryArchitecture][] = [...ARCHS, ['residual mlp with norm', mlpArchitecture(H, { depth: 2, residual: true, norm: true })]];
+
+const cast32 = (x: DgdInputs): DgdInputs => ({ k: x.k.cast('float32'), v: x.v.cast('float32'), q: x.q.cast('float32'), eta: x.eta.cast('float32'), alpha: x.alpha.cast('float32') });
 
 describe('Delta Gradient Descent (Hope)', () => {
   it.each(ARCHS)('%s memory: equals a float64 per-token loop', (_, arch) => {
@@ -99,6 +102,40 @@ describe('Delta Gradient Descent (Hope)', () => {
       expect(maxDiff(got.yPost.dataSync(), reference(arch, x, s))).toBeLessThan(1e-12);
       expect(got.state.position).toBe(T);
     }));
+  });
+
+  // dgdScan (one 3-row forward and one outer product per matrix and token) is the fast form
+  // of dgdLoop (dgdStep and two reads per token): outputs, weights and gradients agree.
+  it.each(WITH_NORM)('%s memory: the fast scan equals the readable loop (float64 and float32, outputs, weights, gradients)', (_, arch) => {
+    tidy(() => {
+      for (const n of [T, 1]) {
+        const x64 = slice(inputs(21), 0, n);
+        const s64 = initial(arch, 22);
+        for (const [x, s, tol] of [[x64, s64, 1e-12], [cast32(x64), { weights: s64.weights.map((w) => w.cast('float32')), position: 3 }, 2e-5]] as const) {
+          const fast = noGrad(() => dgdScan(arch, x, s));
+          const slow = noGrad(() => dgdLoop(arch, x, s));
+          expect(maxDiff(fast.yPre.dataSync(), slow.yPre.dataSync())).toBeLessThan(tol);
+          expect(maxDiff(fast.yPost.dataSync(), slow.yPost.dataSync())).toBeLessThan(tol);
+          expect(fast.yPost.shape).toEqual(slow.yPost.shape);
+          fast.state.weights.forEach((w, l) => expect(maxDiff(w.dataSync(), slow.state.weights[l]!.dataSync())).toBeLessThan(tol));
+          expect(fast.state.position).toBe(slow.state.position);
+        }
+        const params = { k: nn.parameter(x64.k), v: nn.parameter(x64.v), q: nn.parameter(x64.q), eta: nn.parameter(x64.eta), alpha: nn.parameter(x64.alpha) };
+        const w = s64.weights.map((t) => nn.parameter(t));
+        const r = new Rng(23).normal([2, n, D], 0, 1, { dtype: 'float64' });
+        const loss = (scan: typeof dgdScan): Tensor => {
+          const o = scan(arch, params, { weights: w, position: 0 });
+          return sum(mul(o.yPost, r)).add(sum(mul(o.yPre, o.yPre))).add(sum(mul(o.state.weights[0]!, o.state.weights[0]!)));
+        };
+        const list = [...Object.values(params), ...w];
+        const gFast = gradients(loss(dgdScan), list);
+        const gSlow = gradients(loss(dgdLoop), list);
+        gFast.forEach((g, i) => {
+          const scale = 1 + Array.from(gSlow[i]!.dataSync()).reduce((m, y) => Math.max(m, Math.abs(y)), 0);
+          expect(maxDiff(g.dataSync(), gSlow[i]!.dataSync()) / scale).toBeLessThan(1e-11);
+        });
+      }
+    });
   });
 
   it('a linear memory takes W <- alpha W - 2 eta (W k) k^T + eta v k^T (alpha = 1: the delta rule with beta = 2 eta writing v / 2)', () => {
