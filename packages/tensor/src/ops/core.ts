@@ -704,6 +704,12 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const k2 = b.shape[b.ndim - 2]!;
   const n = b.shape[b.ndim - 1]!;
   if (k !== k2) throw new ShapeError(`matmul: inner dimensions differ: a ${formatShape(a.shape)} has ${k} columns, b ${formatShape(b.shape)} has ${k2} rows`);
+  if (b.ndim === 2 && a.ndim > 2 && a.size > 0 && (a.isContiguous() || isDenseRowMajor(a))) {
+    // A stack of matrices times one matrix (a linear layer on [batch, tokens, features]): one
+    // [rows, k] @ [k, n] product, so b's gradient is a single product over all rows rather
+    // than a batch of products summed afterwards. Each output sums over k in the same order.
+    return reshape(matmul(reshape(a, [a.size / k, k]), b), [...a.shape.slice(0, -1), n]);
+  }
   const batchShape = broadcastShapes('matmul (batch axes)', a.shape.slice(0, -2), b.shape.slice(0, -2));
   const batch = sizeOf(batchShape);
   const ea = expandRaw(a, [...batchShape, m, k]);
