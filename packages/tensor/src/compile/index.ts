@@ -18,6 +18,12 @@ export interface CompileOptions {
   /** Fuse elementwise chains into generated kernels on the CPU backend. Default true. */
   fuse?: boolean;
   /**
+   * Run fused float32 chains as generated WebAssembly SIMD where the ops and layouts allow
+   * (results equal the JavaScript kernels bit for bit; see README). Default true; also off
+   * with `configureCpu({ wasm: false })`.
+   */
+  simd?: boolean;
+  /**
    * Trace a second time on the second call of each signature and check that the program
    * (ops, shapes and constants) did not change: catches host numbers that vary between
    * calls but were baked in as constants. Default true.
@@ -53,7 +59,7 @@ interface Entry {
   verified: boolean;
 }
 
-const EMPTY_STATS: PlanStats = { tracedCalls: 0, kernels: 0, fusedGroups: 0, fusedOps: 0, arenaBytes: 0, constantBytes: 0 };
+const EMPTY_STATS: PlanStats = { tracedCalls: 0, kernels: 0, fusedGroups: 0, fusedOps: 0, simdGroups: 0, arenaBytes: 0, constantBytes: 0 };
 
 /**
  * Compiles `fn`, a function of tensors (and trees of tensors, numbers, strings and other
@@ -74,6 +80,7 @@ export function compile<A extends unknown[], R>(fn: (...args: A) => R, options: 
   const cacheSize = options.cacheSize ?? 8;
   if (!Number.isInteger(cacheSize) || cacheSize < 1) throw new Error(`compile: cacheSize must be a positive integer, got ${cacheSize}`);
   const fuse = options.fuse ?? true;
+  const simd = options.simd ?? true;
   const verify = options.verify ?? true;
   const cache = new Map<string, Entry>();
   const seen = new Set<string>();
@@ -90,7 +97,7 @@ export function compile<A extends unknown[], R>(fn: (...args: A) => R, options: 
     const t = trace(backend, leaves, () => fn(...args), collectOutputs);
     let plan: Plan;
     try {
-      plan = new Plan(t, fuse);
+      plan = new Plan(t, fuse, simd);
     } catch (error) {
       for (const v of t.values) if (v.origin.kind === 'constant') backend.dispose(v.origin.copy);
       throw error;

@@ -11,6 +11,7 @@ import { Tensor } from '../tensor.js';
 import {
   SILU_BACKWARD_EXPR, SILU_EXPR, WHERE_EXPR, binaryExpr, castExpr, generateKernel, stored, unaryExpr, type FusedGroup, type FusedOp, type Operand,
 } from './kernels.js';
+import { simdKernel } from './simd.js';
 import { CompileError, ValueRef, ViewRef, type Arg, type Trace } from './trace.js';
 
 export interface PlanStats {
@@ -21,6 +22,8 @@ export interface PlanStats {
   /** Fused elementwise kernels (CPU), and the primitives they replace. */
   readonly fusedGroups: number;
   readonly fusedOps: number;
+  /** Fused kernels that run as generated WebAssembly SIMD (the rest are generated JavaScript). */
+  readonly simdGroups: number;
   /** Bytes of the arena (reused intermediate buffers) and of the plan's constants. */
   readonly arenaBytes: number;
   readonly constantBytes: number;
@@ -46,7 +49,7 @@ export class Plan {
   /** Values whose storage a replay makes afresh (not arena, constants or bound inputs). */
   private readonly transient = new Set<number>();
 
-  constructor(private readonly trace: Trace, fuse: boolean) {
+  constructor(private readonly trace: Trace, fuse: boolean, simd = true) {
     const { records, values, backend } = trace;
     const S: (Storage | undefined)[] = new Array<Storage | undefined>(values.length).fill(undefined);
     this.S = S;
@@ -213,6 +216,7 @@ export class Plan {
     let kernels = 0;
     let fusedGroups = 0;
     let fusedOps = 0;
+    let simdGroups = 0;
     units.forEach((u, k) => {
       const frees = freeAfter[k]!;
       const free: Step = frees.length === 0 ? () => {} : () => {
@@ -226,7 +230,9 @@ export class Plan {
         const g = this.fusedGroup(u.records, k, producedIn, lastUse, escaping, uniform, constant, arenaSlot, wholeViews);
         fusedGroups++;
         fusedOps += u.records.length;
-        const { kernel } = generateKernel(g.group);
+        const wasm = simd ? simdKernel(g.group, (id) => values[id]!.dtype) : null;
+        if (wasm !== null) simdGroups++;
+        const kernel = wasm ?? generateKernel(g.group).kernel;
         const fresh = g.fresh;
         if (fresh.length === 0 && frees.length === 0) steps.push(() => kernel(S));
         else {
@@ -348,6 +354,7 @@ export class Plan {
       kernels,
       fusedGroups,
       fusedOps,
+      simdGroups,
       arenaBytes,
       constantBytes,
     };

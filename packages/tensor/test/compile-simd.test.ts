@@ -1,0 +1,155 @@
+// Fused float32 chains as generated WebAssembly SIMD (src/compile/simd.ts): each op and chain
+// equals the generated JavaScript kernel it replaces and eager, bit for bit, on random shapes
+// (sizes 0, 1 and odd included), broadcast rows, columns and scalars, and special values.
+import { describe, expect, test } from 'vitest';
+import {
+  Rng, compile, configureCpu, cpuConfig, grad, keep, maximum, minimum, reciprocal, silu, tensor, tidy, type Tensor,
+} from '@titans/tensor';
+
+/** A seeded uniform number in [0, 1) (a small LCG: the test needs host numbers, not tensors). */
+function uniforms(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+function expectSame(actual: Tensor, expected: Tensor, label: string): void {
+  expect(actual.shape, label).toEqual(expected.shape);
+  const x = actual.dataSync();
+  const y = expected.dataSync();
+  let bad = -1;
+  for (let i = 0; i < x.length; i++) {
+    if (!Object.is(x[i], y[i])) {
+      bad = i;
+      break;
+    }
+  }
+  expect(bad, bad < 0 ? label : `${label}: element ${bad}: ${x[bad]} vs ${y[bad]}`).toBe(-1);
+}
+
+type Chain = (a: Tensor, b: Tensor, c: Tensor) => Tensor;
+
+const CHAINS: Record<string, Chain> = {
+  add: (a, b) => a.add(b),
+  'sub mul div': (a, b) => a.sub(b).mul(a).div(b),
+  'maximum minimum': (a, b) => minimum(maximum(a, b), a.mul(0.5)),
+  'neg abs sqrt square': (a, b) => a.neg().abs().sqrt().add(b.square()),
+  'recip relu': (a, b) => reciprocal(a).relu().add(b.relu()),
+  exp: (a) => a.exp(),
+  'exp of a product': (a, b) => a.mul(b).exp().mul(b),
+  sigmoid: (a, b) => a.sigmoid().add(b),
+  rsqrt: (a, b) => a.abs().add(b.mul(0)).rsqrt(),
+  'silu(a * b + a)': (a, b) => silu(a.mul(b).add(a)),
+  'row broadcast': (a, _b, c) => a.mul(c).add(c).sigmoid(),
+  'scalar operand': (a, b) => a.mul(3.5).sub(b).add(-0),
+};
+
+/** Shapes with a row vector `c` broadcast along the last axis. */
+const SHAPES: number[][] = [[0, 4], [1, 1], [1, 4], [3, 5], [7, 8], [4, 16], [33, 32], [5, 3, 12], [2, 1, 4]];
+
+describe('compile: WebAssembly SIMD fused chains', () => {
+  test('every op and chain equals the JavaScript kernel and eager, bit for bit', () => {
+    const rng = new Rng(7);
+    let simdUsed = 0;
+    for (const shape of SHAPES) {
+      const a = keep(rng.normal(shape, 0, 3));
+      const b = keep(rng.normal(shape, 0, 2));
+      const c = keep(rng.normal([shape[shape.length - 1]!]));
+      for (const [name, fn] of Object.entries(CHAINS)) {
+        const label = `${name} on [${shape.join(', ')}]`;
+        const simd = compile(fn);
+        const js = compile(fn, { simd: false });
+        for (let call = 0; call < 3; call++) {
+          tidy(() => {
+            const eager = fn(a, b, c);
+            expectSame(simd(a, b, c), eager, `${label} (simd, call ${call})`);
+            expectSame(js(a, b, c), eager, `${label} (js, call ${call})`);
+          });
+        }
+        simdUsed += simd.stats().plan.simdGroups;
+        expect(js.stats().plan.simdGroups).toBe(0);
+        simd.dispose();
+        js.dispose();
+      }
+      for (const t of [a, b, c]) t.dispose();
+    }
+    expect(simdUsed).toBeGreaterThan(0);
+  });
+
+  test('special values: NaN, infinities, signed zeros, 1, and exp past float32 and double range', () => {
+    const specials = [NaN, Infinity, -Infinity, 0, -0, 1, -1, 0.5, 88.72, 88.73, -87.33, -103.97, -104, 709, 710, -745, -746,
+      1e-9, -1e-9, 3e-39, -3e-39, 1e30, -1e30, 3.4e38, -3.4e38, 2, -2, 0.3465736, 1.0397208, -1.0397208, 10, -10, 20, -20];
+    const u = uniforms(3);
+    const n = 4 * 64;
+    const values = Array.from({ length: n }, (_, i) => (i < specials.length ? specials[i]! : u() * 200 - 100));
+    const other = Array.from({ length: n }, (_, i) => specials[(i * 7) % specials.length]!);
+    const x = keep(tensor(values, [n]));
+    const y = keep(tensor(Float32Array.from(other), [n]));
+    for (const [name, fn] of Object.entries(CHAINS)) {
+      const simd = compile(fn);
+      tidy(() => {
+        simd(x, y, y);
+        expectSame(simd(x, y, y), fn(x, y, y), `${name} on special values`);
+      });
+      simd.dispose();
+    }
+    const siluGrad = compile((p: Tensor, g: Tensor) => grad((q: Tensor) => silu(q).mul(g).sum())(p));
+    tidy(() => {
+      const eager = grad((q: Tensor) => silu(q).mul(y).sum())(x);
+      siluGrad(x, y);
+      expectSame(siluGrad(x, y), eager, 'silu gradient on special values');
+      expect(siluGrad.stats().plan.simdGroups).toBeGreaterThan(0);
+    });
+    siluGrad.dispose();
+    x.dispose();
+    y.dispose();
+  });
+
+  test('exp over float32 inputs equals Math.exp rounded, across the whole range', () => {
+    const u = uniforms(11);
+    const n = 1 << 16;
+    const values = Float32Array.from({ length: n }, (_, i) => (i % 2 === 0 ? u() * 240 - 120 : u() * 6 - 3));
+    const x = keep(tensor(values, [n]));
+    const exp = compile((p: Tensor) => p.exp());
+    tidy(() => {
+      exp(x);
+      const out = exp(x).dataSync();
+      expect(exp.stats().plan.simdGroups).toBe(1);
+      let bad = -1;
+      for (let i = 0; i < n; i++) if (!Object.is(out[i], Math.fround(Math.exp(values[i]!)))) { bad = i; break; }
+      expect(bad, bad < 0 ? '' : `exp(${values[bad]}) = ${out[bad]}, Math.exp gives ${Math.fround(Math.exp(values[bad]!))}`).toBe(-1);
+    });
+    exp.dispose();
+    x.dispose();
+  });
+
+  test('float64 chains and configureCpu({ wasm: false }) keep the JavaScript kernel', () => {
+    const rng = new Rng(5);
+    const a = keep(rng.normal([8, 8]).cast('float64'));
+    const f = compile((p: Tensor) => silu(p.mul(p)));
+    tidy(() => {
+      f(a);
+      expectSame(f(a), silu(a.mul(a)), 'float64 silu');
+    });
+    expect(f.stats().plan.simdGroups).toBe(0);
+    f.dispose();
+    const before = cpuConfig().wasm;
+    configureCpu({ wasm: false });
+    try {
+      const b = keep(rng.normal([8, 8]));
+      const g = compile((p: Tensor) => silu(p.mul(p)));
+      tidy(() => {
+        g(b);
+        expectSame(g(b), silu(b.mul(b)), 'float32 silu without wasm');
+      });
+      expect(g.stats().plan.simdGroups).toBe(0);
+      g.dispose();
+      b.dispose();
+    } finally {
+      configureCpu({ wasm: before });
+    }
+    a.dispose();
+  });
+});
