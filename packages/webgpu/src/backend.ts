@@ -26,6 +26,11 @@ export interface WebGPUBackendOptions extends DeviceOptions {
   /** Defer and fuse elementwise ops and matmul epilogues (default true). When false every
    * op runs as its own kernel as soon as it is called. */
   readonly fusion?: boolean;
+  /** Cache uniform parameter slots and bind groups across dispatches and stage uploads in the
+   * command stream (default true): replays of a compiled step then create no bind groups and
+   * submit once per host read. False restores one bind group and parameter write per
+   * dispatch and a submit before every upload (for comparisons). */
+  readonly recordingCache?: boolean;
 }
 
 export interface WebGPUStats {
@@ -35,6 +40,11 @@ export interface WebGPUStats {
   readonly submits: number;
   /** Distinct compute pipelines compiled. */
   readonly pipelines: number;
+  /** Bind groups created, and dispatches that reused a cached one. */
+  readonly bindGroupsCreated: number;
+  readonly bindGroupsReused: number;
+  /** Uploads copied in the command stream instead of submitting pending work first. */
+  readonly uploads: number;
   readonly pool: PoolStats;
   readonly liveBytes: number;
 }
@@ -80,6 +90,7 @@ export class WebGPUBackend implements Backend {
   ) {
     this.rt = new Runtime(device, options.maxPooledBytes ?? 256 * 1024 * 1024);
     this.fusion = options.fusion ?? true;
+    if (options.recordingCache === false) this.rt.setCache(false);
   }
 
   supports(dtype: DType): boolean {
@@ -541,6 +552,12 @@ ${flatIndex(256)}
 
   stats(): WebGPUStats {
     return { ...this.rt.stats, pool: this.rt.pool.stats(), liveBytes: this.live };
+  }
+
+  /** Turn the recording cache (see `WebGPUBackendOptions.recordingCache`) on or off. */
+  setRecordingCache(on: boolean): void {
+    this.check();
+    this.rt.setCache(on);
   }
 
   /** Destroy pooled (free) buffers. */

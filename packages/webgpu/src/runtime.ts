@@ -3,12 +3,24 @@
 // that many dispatches share (WebGPU inserts the barriers between dispatches), per-dispatch
 // parameters packed into a uniform arena uploaded once per submit, and error tracking that
 // turns device loss and out-of-memory into thrown Errors instead of silent garbage or hangs.
+//
+// Replays of a compiled step issue the same dispatches on the same buffers every time (the
+// pool hands buffers back in the same order), so with the recording cache on (the default)
+// parameter blocks live in persistent uniform slots keyed by their contents and bind groups
+// are cached by (pipeline, parameters, buffers): a replay creates no bind groups and writes no
+// uniforms. Uploads recorded between dispatches go through staging buffers copied in the
+// command stream instead of submitting first, so a step is one command buffer per host read.
 
 import { BufferPool } from './pool.js';
 
 const ARENA_BYTES = 64 * 1024;
 /** Submit after this many recorded dispatches even without a read, so the GPU starts work. */
 const MAX_DISPATCHES_PER_SUBMIT = 512;
+/** The same with the recording cache on: a whole compiled step fits in one submit. */
+const MAX_DISPATCHES_PER_SUBMIT_CACHED = 8192;
+/** Persistent parameter slots (and bind groups) kept before the caches start over. */
+const MAX_PARAM_SLOTS = 8192;
+const MAX_BIND_GROUPS = 4096;
 
 interface Arena {
   readonly buffer: GPUBuffer;
@@ -20,6 +32,17 @@ export interface RuntimeStats {
   dispatches: number;
   submits: number;
   pipelines: number;
+  /** Bind groups created, and dispatches that found theirs in the cache. */
+  bindGroupsCreated: number;
+  bindGroupsReused: number;
+  /** Uploads staged through a copy in the command stream (instead of a submit first). */
+  uploads: number;
+}
+
+interface Slot {
+  readonly buffer: GPUBuffer;
+  readonly offset: number;
+  readonly size: number;
 }
 
 export type Workgroups = readonly [number, number?, number?];
@@ -38,7 +61,17 @@ export class Runtime {
   private error: Error | null = null;
   private lostMessage: string | null = null;
   private readonly lost: Promise<never>;
-  readonly stats: RuntimeStats = { dispatches: 0, submits: 0, pipelines: 0 };
+  readonly stats: RuntimeStats = { dispatches: 0, submits: 0, pipelines: 0, bindGroupsCreated: 0, bindGroupsReused: 0, uploads: 0 };
+  /** Cache parameter slots and bind groups, stage uploads (see the header). */
+  private cache = true;
+  private readonly uploads: BufferPool;
+  private readonly pendingUploads: GPUBuffer[] = [];
+  private readonly ids = new WeakMap<object, number>();
+  private nextId = 1;
+  private readonly slots = new Map<string, Slot>();
+  private slotArena: { buffer: GPUBuffer; used: number } | null = null;
+  private slotArenas: GPUBuffer[] = [];
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
   readonly minUniformAlign: number;
   readonly maxStorageBindings: number;
   readonly maxBindingBytes: number;
@@ -51,6 +84,10 @@ export class Runtime {
     this.pool = new BufferPool((bytes) => this.createBuffer(bytes, storageUsage, 'titans-storage'), maxPooledBytes);
     this.staging = new BufferPool(
       (bytes) => this.createBuffer(bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'titans-readback'),
+      64 * 1024 * 1024,
+    );
+    this.uploads = new BufferPool(
+      (bytes) => this.createBuffer(bytes, GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, 'titans-upload'),
       64 * 1024 * 1024,
     );
     this.lost = device.lost.then((info) => {
@@ -129,7 +166,7 @@ export class Runtime {
   }
 
   /** Reserve `bytes` of uniform space for one dispatch, copying `words` into it. */
-  private uniform(words: Uint32Array): { buffer: GPUBuffer; offset: number; size: number } {
+  private uniform(words: Uint32Array): Slot {
     const size = Math.max(16, Math.ceil(words.byteLength / 16) * 16);
     const align = this.minUniformAlign;
     if (this.arena && Math.ceil(this.arena.used / align) * align + size > ARENA_BYTES) this.flush();
@@ -148,6 +185,64 @@ export class Runtime {
     return { buffer: arena.buffer, offset, size };
   }
 
+  /** Turn the recording cache on (default) or off (every dispatch writes its parameters and
+   * creates its bind group, uploads submit first: the behaviour before the cache, for
+   * benchmarks and tests). */
+  setCache(on: boolean): void {
+    this.flush();
+    this.cache = on;
+    this.resetCache();
+  }
+
+  private id(o: object): number {
+    let id = this.ids.get(o);
+    if (id === undefined) this.ids.set(o, (id = this.nextId++));
+    return id;
+  }
+
+  /** Drop cached bind groups and parameter slots (the slots' buffers once the GPU is done). */
+  private resetCache(): void {
+    this.bindGroups.clear();
+    this.slots.clear();
+    const arenas = this.slotArenas;
+    this.slotArenas = [];
+    this.slotArena = null;
+    if (arenas.length === 0) return;
+    this.flush();
+    this.device.queue.onSubmittedWorkDone().then(() => { for (const b of arenas) b.destroy(); }, () => undefined);
+  }
+
+  /** A persistent uniform slot holding `words` (written once, when created). */
+  private slot(key: string, words: Uint32Array): Slot {
+    let slot = this.slots.get(key);
+    if (slot) return slot;
+    if (this.slots.size >= MAX_PARAM_SLOTS) this.resetCache();
+    const size = Math.max(16, Math.ceil(words.byteLength / 16) * 16);
+    const align = this.minUniformAlign;
+    let arena = this.slotArena;
+    if (!arena || Math.ceil(arena.used / align) * align + size > ARENA_BYTES) {
+      const buffer = this.device.createBuffer({ size: ARENA_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'titans-params-cached' });
+      this.slotArenas.push(buffer);
+      arena = this.slotArena = { buffer, used: 0 };
+    }
+    const offset = Math.ceil(arena.used / align) * align;
+    arena.used = offset + size;
+    // Nothing has used this slot yet, so writing it ahead of recorded commands is safe.
+    const data = new Uint32Array(size / 4);
+    data.set(words);
+    this.device.queue.writeBuffer(arena.buffer, offset, data);
+    slot = { buffer: arena.buffer, offset, size };
+    this.slots.set(key, slot);
+    return slot;
+  }
+
+  private bindGroup(pipeline: GPUComputePipeline, u: Slot, buffers: readonly GPUBuffer[]): GPUBindGroup {
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: u.buffer, offset: u.offset, size: u.size } }];
+    buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
+    this.stats.bindGroupsCreated++;
+    return this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+  }
+
   /**
    * Record one dispatch. Binding 0 is the uniform parameter block (`params`, in u32 words);
    * bindings 1.. are the storage buffers in the order the kernel declares them.
@@ -155,16 +250,29 @@ export class Runtime {
   dispatch(pipeline: GPUComputePipeline, params: Uint32Array, buffers: readonly GPUBuffer[], workgroups: Workgroups): void {
     const [x, y = 1, z = 1] = workgroups;
     if (x === 0 || y === 0 || z === 0) return;
-    const u = this.uniform(params);
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: u.buffer, offset: u.offset, size: u.size } }];
-    buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    let bindGroup: GPUBindGroup;
+    if (this.cache) {
+      const words = params.join(',');
+      let key = `${this.id(pipeline)}|${words}|`;
+      for (const b of buffers) key += `${this.id(b)},`;
+      const hit = this.bindGroups.get(key);
+      if (hit) {
+        bindGroup = hit;
+        this.stats.bindGroupsReused++;
+      } else {
+        if (this.bindGroups.size >= MAX_BIND_GROUPS) this.bindGroups.clear();
+        bindGroup = this.bindGroup(pipeline, this.slot(words, params), buffers);
+        this.bindGroups.set(key, bindGroup);
+      }
+    } else {
+      bindGroup = this.bindGroup(pipeline, this.uniform(params), buffers);
+    }
     const pass = this.computePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.stats.dispatches++;
-    if (++this.recorded >= MAX_DISPATCHES_PER_SUBMIT) this.flush();
+    if (++this.recorded >= (this.cache ? MAX_DISPATCHES_PER_SUBMIT_CACHED : MAX_DISPATCHES_PER_SUBMIT)) this.flush();
   }
 
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
@@ -194,24 +302,37 @@ export class Runtime {
     this.recorded = 0;
     this.device.queue.submit([commands]);
     this.stats.submits++;
-    // Parameter arenas are reused once the GPU has consumed them.
+    // Parameter arenas and upload buffers are reused once the GPU has consumed them.
     const done = this.pendingArenas.splice(0);
+    const uploads = this.pendingUploads.splice(0);
     this.device.queue.onSubmittedWorkDone().then(
       () => {
         for (const a of done) {
           a.used = 0;
           this.spareArenas.push(a);
         }
+        for (const u of uploads) this.uploads.release(u, true);
       },
       () => undefined,
     );
   }
 
-  /** Upload data into a buffer. Commands recorded earlier are submitted first, because
-   * queue.writeBuffer runs before any not-yet-submitted command that may still read the
-   * buffer's previous contents (pooled buffers are recycled eagerly). */
+  /** Upload data into a buffer. queue.writeBuffer runs before any not-yet-submitted command,
+   * which may still read the buffer's previous contents (pooled buffers are recycled
+   * eagerly): with commands pending, the data goes to a staging buffer and is copied in the
+   * command stream (or, with the cache off, the pending commands are submitted first). */
   write(buffer: GPUBuffer, data: ArrayBufferView): void {
     if (data.byteLength === 0) return;
+    if (this.encoder !== null && this.cache) {
+      // Copies need 4-byte sizes; every storage is a whole number of 4-byte elements.
+      const bytes = Math.ceil(data.byteLength / 4) * 4;
+      const upload = this.uploads.acquire(bytes);
+      this.device.queue.writeBuffer(upload, 0, data.buffer, data.byteOffset, data.byteLength);
+      this.pendingUploads.push(upload);
+      this.copy(upload, 0, buffer, 0, data.byteLength);
+      this.stats.uploads++;
+      return;
+    }
     this.flush();
     this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
   }
@@ -258,8 +379,10 @@ export class Runtime {
   /** Drop pooled buffers (only safe once recorded commands are submitted). */
   trim(): void {
     this.flush();
+    this.resetCache();
     this.pool.trim();
     this.staging.trim();
+    this.uploads.trim();
   }
 
   releaseBuffer(buffer: GPUBuffer): void {

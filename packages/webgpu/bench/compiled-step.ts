@@ -1,0 +1,157 @@
+// Training steps on WebGPU, eager against compile(): wall time per step and what each step
+// issues to the GPU (submits, dispatches, bind groups created, pipelines), for a tiny MAG and a
+// tiny Transformer++ (the models of @titans/models, taken from this checkout). Every variant
+// runs in the same process on the same adapter, alternating, so their ratio is what to read
+// (SwiftShader's absolute times say little about a GPU). Writes JSON.
+//
+//   node --conditions=source --import tsx bench/compiled-step.ts [--steps N] [--out file.json] [--arch mag,transformer]
+//
+// A step is one compiled function: loss, gradients, clipping and AdamW, returning the loss
+// and the gradient norm, whose values are read back (the one host read of the step).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { compile, getBackend, gradients, optim, setBackend, tensor, tidy, type Tensor } from '@titans/tensor';
+import { createModel, type ArchitectureName } from '../../models/src/index.js';
+import { createWebGPUBackend, type WebGPUBackend, type WebGPUStats } from '../src/node.js';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
+}
+
+const steps = Number(arg('steps', '12'));
+const out = arg('out', 'bench-results/webgpu-compiled-step.json');
+const archs = arg('arch', 'mag,transformer').split(',') as ArchitectureName[];
+const BATCH = 2;
+const SEQ = 16;
+const WARMUP = 3; // trace, verifying trace, first replay
+
+interface Variant {
+  readonly name: string;
+  readonly compiled: boolean;
+  /** Backend options: the bind-group cache on or off (off is the behaviour before it existed). */
+  readonly recordingCache: boolean;
+}
+
+const ALL_VARIANTS: readonly Variant[] = [
+  { name: 'eager', compiled: false, recordingCache: true },
+  { name: 'compiled', compiled: true, recordingCache: true },
+  { name: 'compiled-nocache', compiled: true, recordingCache: false },
+];
+const wanted = arg('variants', ALL_VARIANTS.map((v) => v.name).join(',')).split(',');
+const VARIANTS = ALL_VARIANTS.filter((v) => wanted.includes(v.name));
+const rounds = Number(arg('rounds', '2'));
+const verbose = process.argv.includes('--verbose');
+
+interface Result {
+  msPerStep: number;
+  perStep: { submits: number; dispatches: number; bindGroupsCreated: number; bindGroupsReused: number; uploads: number };
+  pipelines: number;
+  finalLoss: number;
+}
+
+function token(i: number): number {
+  return (Math.imul(i + 1, 2654435761) >>> 24) % 16;
+}
+
+async function run(gpu: WebGPUBackend, arch: ArchitectureName, variant: Variant): Promise<Result> {
+  gpu.setRecordingCache(variant.recordingCache);
+  const model = createModel({
+    architecture: arch, vocabSize: 16, dim: 16, layers: 1, heads: 2, mlpHidden: 32, window: 8, segmentLength: 8,
+    dtype: 'float32', seed: 5, memory: { heads: 2, chunkSize: 4 },
+  });
+  const params = model.parameters();
+  const opt = new optim.AdamW(params, { lr: 1e-3 });
+  const body = (ids: Tensor, targets: Tensor): Tensor[] => {
+    const loss = model.loss(ids, targets);
+    const { grads, norm } = optim.clipGradNorm(gradients(loss, params), 1);
+    opt.step(grads);
+    return [loss, norm];
+  };
+  const compiled = variant.compiled ? compile(body) : null;
+  const step = compiled ?? body;
+  const times: number[] = [];
+  let before: WebGPUStats = gpu.stats();
+  let mark = before;
+  const totals = { submits: 0, dispatches: 0, bindGroupsCreated: 0, bindGroupsReused: 0, uploads: 0 };
+  let loss = NaN;
+  for (let s = 0; s < WARMUP + steps; s++) {
+    const n = BATCH * SEQ;
+    const ids = tensor(Int32Array.from({ length: n }, (_, i) => token(s * n + i)), [BATCH, SEQ], { dtype: 'int32', backend: gpu });
+    const targets = tensor(Int32Array.from({ length: n }, (_, i) => token(s * n + i + 1)), [BATCH, SEQ], { dtype: 'int32', backend: gpu });
+    if (s === WARMUP) before = gpu.stats();
+    const t0 = performance.now();
+    const [l, norm] = tidy(() => step(ids, targets)) as [Tensor, Tensor];
+    loss = (await l.data())[0]!;
+    await norm.data();
+    times.push(performance.now() - t0);
+    if (verbose) {
+      const now = gpu.stats();
+      console.log(`${arch} ${variant.name} step ${s}: ${(performance.now() - t0).toFixed(0)} ms, bind groups created ${now.bindGroupsCreated - mark.bindGroupsCreated}, reused ${now.bindGroupsReused - mark.bindGroupsReused}`);
+      mark = now;
+    }
+    for (const t of [ids, targets, l, norm]) t.dispose();
+  }
+  const after = gpu.stats();
+  for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] = (after[k] - before[k]) / steps;
+  compiled?.dispose();
+  opt.dispose();
+  for (const p of params) p.dispose();
+  const measured = times.slice(WARMUP).sort((a, b) => a - b);
+  return { msPerStep: measured[Math.floor(measured.length / 2)]!, perStep: totals, pipelines: after.pipelines, finalLoss: loss };
+}
+
+const gpu = await createWebGPUBackend();
+const previous = getBackend();
+setBackend(gpu);
+const results: Record<string, Record<string, Result[]>> = {};
+try {
+  // Two rounds, variants alternating, so drift on a shared machine hits every variant alike.
+  for (let round = 0; round < rounds; round++) {
+    for (const arch of archs) {
+      for (const v of VARIANTS) {
+        const r = await run(gpu, arch, v);
+        ((results[arch] ??= {})[v.name] ??= []).push(r);
+      }
+    }
+  }
+} finally {
+  setBackend(previous);
+}
+gpu.setRecordingCache(true);
+
+const summary: Record<string, unknown> = {};
+for (const arch of archs) {
+  const best = (name: string): Result => results[arch]![name]!.reduce((a, b) => (b.msPerStep < a.msPerStep ? b : a));
+  const eager = best('eager');
+  const row: Record<string, unknown> = {};
+  for (const v of VARIANTS) {
+    const r = best(v.name);
+    row[v.name] = { ...r, speedupOverEager: eager.msPerStep / r.msPerStep };
+  }
+  summary[arch] = row;
+}
+const report = {
+  bench: 'webgpu-compiled-step',
+  date: new Date().toISOString(),
+  adapter: gpu.adapterName,
+  shapes: { batch: BATCH, sequence: SEQ, vocab: 16, dim: 16, layers: 1, heads: 2, mlpHidden: 32, memoryChunk: 4 },
+  stepsMeasured: steps,
+  note: 'msPerStep: median over the measured steps, best of 2 alternating rounds; perStep counters are means over the measured steps',
+  results: summary,
+};
+gpu.destroy();
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(`${out}.tmp`, JSON.stringify(report, null, 2));
+const { renameSync } = await import('node:fs');
+renameSync(`${out}.tmp`, out);
+console.log(`adapter: ${report.adapter}`);
+console.log('arch         variant            ms/step  x eager  submits  dispatches  bindgroups new/reused  uploads');
+for (const arch of archs) {
+  for (const v of VARIANTS) {
+    const r = (summary[arch] as Record<string, Result & { speedupOverEager: number }>)[v.name]!;
+    const p = r.perStep;
+    console.log(`${arch.padEnd(12)} ${v.name.padEnd(18)} ${r.msPerStep.toFixed(1).padStart(7)}  ${r.speedupOverEager.toFixed(2).padStart(7)}  ${p.submits.toFixed(1).padStart(7)}  ${p.dispatches.toFixed(0).padStart(10)}  ${p.bindGroupsCreated.toFixed(0).padStart(10)}/${p.bindGroupsReused.toFixed(0).padEnd(10)}  ${p.uploads.toFixed(1)}`);
+  }
+}
+console.log(`wrote ${out}`);
