@@ -26,8 +26,11 @@ export interface OverheadRow {
    */
   readonly eagerCpuUsPerOp: number;
   readonly compiledCpuUsPerOp: number;
+  /** Compiled with `simd: false` (fused chains as generated JavaScript only), same run. */
+  readonly compiledJsUsPerOp: number;
+  readonly compiledJsCpuUsPerOp: number;
   /** The compiled plan: backend calls per replay, fused groups, arena bytes. */
-  readonly plan: { readonly kernels: number; readonly fusedGroups: number; readonly tracedCalls: number; readonly arenaBytes: number };
+  readonly plan: { readonly kernels: number; readonly fusedGroups: number; readonly simdGroups: number; readonly tracedCalls: number; readonly arenaBytes: number };
 }
 
 export interface CompileBench {
@@ -66,10 +69,13 @@ export function benchCompile(quick = process.env['BENCH_QUICK'] === '1'): Compil
     name: string, description: string, opsPerCall: number, n: number, fn: (...args: A) => Tensor, args: A, eagerInTidy: boolean,
   ): void => {
     const compiled: Compiled<A, Tensor> = compile(fn);
+    const compiledJs: Compiled<A, Tensor> = compile(fn, { simd: false });
     const eager = eagerInTidy ? (): void => tidy(() => { fn(...args); }) : (): void => fn(...args).dispose();
     const replay = (): void => compiled(...args).dispose();
+    const replayJs = (): void => compiledJs(...args).dispose();
     const calls = Math.max(50, Math.round(n * scale));
     const eagerUs = perCall(eager, calls, rounds);
+    const compiledJsUs = perCall(replayJs, calls, rounds);
     const compiledUs = perCall(replay, calls, rounds);
     const plan = compiled.stats().plan;
     rows.push({
@@ -78,9 +84,12 @@ export function benchCompile(quick = process.env['BENCH_QUICK'] === '1'): Compil
       compiledUsPerOp: compiledUs.wall / opsPerCall,
       eagerCpuUsPerOp: eagerUs.cpu / opsPerCall,
       compiledCpuUsPerOp: compiledUs.cpu / opsPerCall,
-      plan: { kernels: plan.kernels, fusedGroups: plan.fusedGroups, tracedCalls: plan.tracedCalls, arenaBytes: plan.arenaBytes },
+      compiledJsUsPerOp: compiledJsUs.wall / opsPerCall,
+      compiledJsCpuUsPerOp: compiledJsUs.cpu / opsPerCall,
+      plan: { kernels: plan.kernels, fusedGroups: plan.fusedGroups, simdGroups: plan.simdGroups, tracedCalls: plan.tracedCalls, arenaBytes: plan.arenaBytes },
     });
     compiled.dispose();
+    compiledJs.dispose();
   };
 
   measure('add_32x32_us', 'a + b, 32x32 float32', 1, 20000, (p: Tensor, q: Tensor) => p.add(q), [a, b], false);
@@ -96,7 +105,7 @@ export function printCompileBench(result: CompileBench): void {
   console.log('per-op overhead, CPU backend, 1 thread (microseconds per op, median; wall / process CPU time):');
   for (const r of result.rows) {
     const f = (x: number): string => x.toFixed(2).padStart(6);
-    console.log(`  ${r.name.padEnd(30)} eager ${f(r.eagerUsPerOp)} / ${f(r.eagerCpuUsPerOp)}   compiled ${f(r.compiledUsPerOp)} / ${f(r.compiledCpuUsPerOp)}   (${r.plan.tracedCalls} traced calls -> ${r.plan.kernels} kernels, ${r.plan.fusedGroups} fused)`);
+    console.log(`  ${r.name.padEnd(30)} eager ${f(r.eagerUsPerOp)} / ${f(r.eagerCpuUsPerOp)}   compiled ${f(r.compiledUsPerOp)} / ${f(r.compiledCpuUsPerOp)}   (simd: false ${f(r.compiledJsUsPerOp)} / ${f(r.compiledJsCpuUsPerOp)})   (${r.plan.tracedCalls} traced calls -> ${r.plan.kernels} kernels, ${r.plan.fusedGroups} fused, ${r.plan.simdGroups} simd)`);
   }
 }
 
