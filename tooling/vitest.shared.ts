@@ -16,6 +16,7 @@ const sources: Record<string, string> = {
   '@titans/models': 'packages/models/src/node.ts',
   '@titans/data': 'packages/data/src/node.ts',
   '@titans/eval': 'packages/eval/src/node.ts',
+  '@titans/experiments': 'packages/experiments/src/index.ts',
   '@titans/onnx': 'packages/onnx/src/node.ts',
   '@titans/test-utils': 'tooling/test-utils/src/index.ts',
 };

@@ -1,10 +1,10 @@
-// The CLI's build: the library entry (dist/index.mjs), the process entry that bin/titans.js
-// runs when installed (dist/run.mjs) and the child process of `titans reproduce --jobs N`
-// (dist/reproduce-worker.mjs). Flat names: the reproduce code finds the worker next to itself.
+// The CLI's build: the library entry (dist/index.mjs) and the process entry that bin/titans.js
+// runs when installed (dist/run.mjs). The child process of `titans reproduce --jobs N` is
+// @titans/experiments' own dist/worker.mjs.
 import { defineConfig } from 'tsdown';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', run: 'src/run.ts', 'reproduce-worker': 'src/reproduce/worker.ts' },
+  entry: { index: 'src/index.ts', run: 'src/run.ts' },
   format: 'esm',
   dts: true,
   clean: true,

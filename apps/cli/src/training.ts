@@ -12,7 +12,7 @@ import {
 import { add, crossEntropy, ge, mul, noGrad, sub, tensor, tidy, where, type Tensor } from '@titans/tensor';
 import { UsageError } from './command.js';
 import { makeOutputDirectory, writeFileAtomically } from './paths.js';
-import { passkeySource } from './reproduce/tasks.js';
+import { passkeySource } from '@titans/experiments';
 import type { DataConfig, RunConfig, TokenizerChoice } from './run-config.js';
 import { userTextDocuments } from './text-data.js';
 

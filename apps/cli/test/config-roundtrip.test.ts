@@ -12,8 +12,7 @@ import { main } from '../src/main.js';
 import { runTraining } from '../src/training.js';
 import { DEMO_MODELS, demoRunConfig } from '../src/demo/demo.js';
 import { DEMO_RECIPE, demoModelConfig, quickRecipe } from '../src/demo/recipe.js';
-import { planModelConfig, planModels } from '../src/reproduce/models.js';
-import { PLANS, type PlanName, type Track } from '../src/reproduce/recipes.js';
+import { PLANS, planModelConfig, planModels, type PlanName, type Track } from '@titans/experiments';
 import { parseRunConfig, presetConfig, presetNames, resolveRunConfig } from '../src/run-config.js';
 import { scratchDirectory } from './helpers.js';
 

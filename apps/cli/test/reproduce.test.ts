@@ -8,10 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { PLANS, planExperiments, type ReproducePlan } from '../src/reproduce/index.js';
-import { experimentHash, hashText, trackConfig, trackSettings, trainRecipe, type Experiment } from '../src/reproduce/experiments.js';
+import { PLANS, planExperiments } from '@titans/experiments';
 import { outputDirectory, repositoryRoot } from '../src/paths.js';
-import type { ModelName } from '../src/reproduce/recipes.js';
 
 const launcher = fileURLToPath(new URL('../bin/titans.js', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'titans-reproduce-'));
@@ -95,41 +93,6 @@ describe('titans reproduce --quick', () => {
     expect(results.missing).toEqual([]);
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('Titans MAC');
   }, 450_000);
-});
-
-describe('per-model training changes', () => {
-  it('give a model of the MQAR or passkey track its own steps, learning rate and spec hash, leaving the others alone', () => {
-    const plan = PLANS.full;
-    const mqar = (model: ModelName): Experiment => ({ id: `train-mqar-${model}`, kind: 'train', model, track: 'mqar', after: [] });
-    expect(trainRecipe(plan, 'mag', 'mqar').steps).toBe(plan.mqar.trainByModel!.mag!.steps);
-    expect(trainRecipe(plan, 'lmm', 'mqar')).toEqual(plan.mqar.train);
-    expect(trainRecipe(plan, 'mac', 'mqar').steps).toBe(plan.mqar.trainByModel!.mac!.steps);
-    expect(trainRecipe(plan, 'mac', 'passkey')).toEqual(plan.passkey.train);
-    // Changing MAG's steps changes MAG's spec hash only.
-    const longer: ReproducePlan = { ...plan, mqar: { ...plan.mqar, trainByModel: { ...plan.mqar.trainByModel, mag: { steps: 5000 } } } };
-    expect(experimentHash(longer, mqar('mag'))).not.toBe(experimentHash(plan, mqar('mag')));
-    expect(experimentHash(longer, mqar('lmm'))).toBe(experimentHash(plan, mqar('lmm')));
-    // Other settings too, in the recipe's own key order (the hash is of the JSON text).
-    const slower: ReproducePlan = { ...plan, mqar: { ...plan.mqar, trainByModel: { mag: { lr: 1e-3, steps: 1200 } } } };
-    expect(trainRecipe(slower, 'mag', 'mqar')).toEqual({ ...plan.mqar.train, lr: 1e-3, steps: 1200 });
-    expect(Object.keys(trainRecipe(slower, 'mag', 'mqar'))).toEqual(Object.keys(plan.mqar.train));
-    expect(experimentHash(slower, mqar('mag'))).not.toBe(experimentHash(plan, mqar('mag')));
-  });
-});
-
-describe('architecture revisions', () => {
-  it("make a resumed run redo a changed architecture's experiments and keep every other hash as it was", () => {
-    const plan = PLANS.full;
-    const experiments = planExperiments(plan);
-    // The hash before revisions existed: the JSON of kind, seed, config and track settings.
-    const unrevised = (e: Experiment): string => hashText(JSON.stringify({
-      kind: e.kind, seed: plan.seed, config: trackConfig(plan, e.model, e.track), settings: trackSettings(plan, e.track, e.model),
-    }));
-    const changed = experiments.filter((e) => experimentHash(plan, e) !== unrevised(e)).map((e) => e.id);
-    const macBased = experiments.filter((e) => trackConfig(plan, e.model, e.track).architecture === 'mac').map((e) => e.id);
-    expect(macBased).toContain('train-long-mac-no-persistent');
-    expect(changed).toEqual(macBased);
-  });
 });
 
 describe('the default output directory', () => {

@@ -19,6 +19,7 @@ export const workspacePackages: Record<string, string> = {
   '@titans/models': 'packages/models/src/index.ts',
   '@titans/data': 'packages/data/src/index.ts',
   '@titans/eval': 'packages/eval/src/index.ts',
+  '@titans/experiments': 'packages/experiments/src/index.ts',
   '@titans/onnx': 'packages/onnx/src/index.ts',
 };
 

@@ -22,8 +22,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkpointDir, experimentHash, planExperiments, trainRecipe } from '../../cli/src/reproduce/experiments.ts';
-import { PLANS, type ModelName } from '../../cli/src/reproduce/recipes.ts';
+import { PLANS, checkpointDir, experimentHash, planExperiments, trainRecipe, type ModelName } from '@titans/experiments';
 import type { CheckpointManifest, ShippedModel } from '../.vitepress/theme/demos/checkpoints.ts';
 
 const docsRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -13,9 +13,9 @@ import {
   architectureRevision, asGenerativeModel, asNextTokenModel, asScoringModel, countParameters, createModel, loadCheckpoint, parameterBreakdown, train,
   type BatchSourceFactory, type ModelConfig, type TitansLanguageModel, type TrainEvent,
 } from '@titans/models';
-import { planModelConfig, planModels } from './models.js';
-import type { ModelName, ReproducePlan, Track, TrainRecipe } from './recipes.js';
-import { longContextSource, mqarSource, passkeySource } from './tasks.js';
+import { planModelConfig, planModels } from './models.ts';
+import type { ModelName, ReproducePlan, Track, TrainRecipe } from './recipes.ts';
+import { longContextSource, mqarSource, passkeySource } from './tasks.ts';
 
 export type ExperimentKind = 'train' | 'niah' | 'perplexity' | 'mqar' | 'passkey';
 

@@ -1,8 +1,25 @@
-// `titans reproduce`: the paper's claims at small scale with one command. See run.ts for the
-// runner, recipes.ts for the plans and tuned recipes, report.ts for what the report holds.
-export { runReproduce, resolvePlan, ReproduceError, type ReproduceOptions, type ReproduceSummary } from './run.js';
-export { reproduceCommand } from './command.js';
-export { PLANS, MQAR_RECIPE, PASSKEY_RECIPE, TINY_MODEL, ABLATIONS, type PlanName, type ReproducePlan, type ModelRecipe, type TrainRecipe } from './recipes.js';
-export { planExperiments, type Experiment } from './experiments.js';
-export { planModelConfig, planModels } from './models.js';
-export { mqarSource, passkeySource, longContextSource } from './tasks.js';
+// @titans/experiments: the reproduction engine of titans-ts. Plans (which models are trained
+// on which tracks, for how long, how they are evaluated), the tuned recipes, the training
+// tracks' batch sources, one experiment's run and its typed result, the report, and runPlan,
+// which runs a whole plan resumably (`titans reproduce` is runPlan plus argument parsing).
+export { runPlan, resolvePlan, validatePlan, ReproduceError, type RunPlanOptions, type PlanSummary, type PlanProgress } from './run.ts';
+export {
+  PLANS, MQAR_RECIPE, PASSKEY_RECIPE, TINY_MODEL, GATE_BIAS, ABLATIONS,
+  type PlanName, type ReproducePlan, type ModelRecipe, type TrainRecipe, type TrainByModel, type Track, type ModelName, type AblationName,
+  type LongContextTrack, type MqarTrack, type PasskeyTrack,
+} from './recipes.ts';
+export {
+  planExperiments, runExperiment, runAndStore, readResult, resultPath, experimentHash, checkpointDir, trackConfig, trackSettings, trainRecipe,
+  mqarTrackModels, hashText, writeJsonAtomically, InterruptedError,
+  type Experiment, type ExperimentKind, type ResultFile, type RunContext, type TrainResultSummary, type NiahExperimentResult,
+  type PerplexityExperimentResult, type PasskeyExperimentResult, type PasskeyCell, type MqarExperimentResult,
+} from './experiments.ts';
+export { BYTE_VOCAB, isAblation, matchedMlpHidden, planModelConfig, planModels, recipeConfig, trackModel } from './models.ts';
+export {
+  IGNORE, isTextStep, longContextSource, mqarSource, niahAnswerBytes, passkeySource,
+  type LongContextSourceOptions, type LongContextState, type MqarSourceOptions,
+} from './tasks.ts';
+export {
+  PAPER, buildFigures, buildTables, collectResults, modelLabel, provenance, writeReproduceReport,
+  type CollectedResults, type Provenance, type ReportOutput, type Tables,
+} from './report.ts';

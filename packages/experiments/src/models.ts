@@ -2,7 +2,7 @@
 // with its MLP width chosen so its parameter count matches the LMM's (the paper compares
 // models of equal size), and the ablations as one change each to their base model.
 import { countParameters, defineConfig, type ArchitectureName, type ModelConfig, type ModelConfigInput } from '@titans/models';
-import { ABLATIONS, type AblationName, type ModelName, type ModelRecipe, type ReproducePlan, type Track } from './recipes.js';
+import { ABLATIONS, type AblationName, type ModelName, type ModelRecipe, type ReproducePlan, type Track } from './recipes.ts';
 
 /** Byte-level vocabulary: 256 bytes + BOS, EOS, PAD. */
 export const BYTE_VOCAB = 259;

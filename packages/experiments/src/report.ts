@@ -11,9 +11,9 @@ import { HtmlReport, barChartSvg, heatmapSvg, lineChartSvg, niahAccuracyMatrix, 
 import {
   mqarTrackModels, planExperiments, readResult, writeJsonAtomically,
   type MqarExperimentResult, type NiahExperimentResult, type PasskeyExperimentResult, type PerplexityExperimentResult, type ResultFile, type TrainResultSummary,
-} from './experiments.js';
-import { isAblation, planModels } from './models.js';
-import { ABLATIONS, type ModelName, type ReproducePlan } from './recipes.js';
+} from './experiments.ts';
+import { isAblation, planModels } from './models.ts';
+import { ABLATIONS, type ModelName, type ReproducePlan } from './recipes.ts';
 
 // ---------------------------------------------------------------- the paper's numbers
 // Quoted exactly from shared/reference/paper-results.md (Titans, arXiv 2501.00663).

@@ -1,5 +1,6 @@
-// `titans reproduce`: runs a plan's experiments (skipping those whose result files already
-// exist for the same spec), then writes the report. With jobs > 1 the experiments run in
+// runPlan: runs a plan's experiments (skipping those whose result files already exist for
+// the same spec), then writes the report. `titans reproduce` is this function plus argument
+// parsing. With jobs > 1 the experiments run in
 // child processes, as many at a time as their dependencies allow; every experiment is
 // deterministic on its own, so the results do not depend on the number of jobs.
 import { spawn } from 'node:child_process';
@@ -8,15 +9,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ByteTokenizer, generateNiahSample } from '@titans/data';
 import { configureCpu } from '@titans/tensor';
-import { planExperiments, readResult, runAndStore, writeJsonAtomically, type Experiment } from './experiments.js';
-import { PLANS, type PlanName, type ReproducePlan } from './recipes.js';
-import { writeReproduceReport } from './report.js';
-import { niahAnswerBytes } from './tasks.js';
+import { planExperiments, readResult, runAndStore, writeJsonAtomically, type Experiment } from './experiments.ts';
+import { PLANS, type PlanName, type ReproducePlan } from './recipes.ts';
+import { writeReproduceReport } from './report.ts';
+import { niahAnswerBytes } from './tasks.ts';
 
-export interface ReproduceOptions {
-  /** Plan name (default 'full'); `quick: true` is the same as plan 'quick'. */
-  readonly plan?: PlanName | ReproducePlan;
-  readonly quick?: boolean;
+export interface RunPlanOptions {
   /** Output directory (results/, checkpoints/, figures/, report.html, results.json, summary.md). */
   readonly out: string;
   /** Continue in a directory that already holds a run (finished experiments are skipped). */
@@ -31,13 +29,24 @@ export interface ReproduceOptions {
   readonly threads?: number;
   /** The exact command line, recorded in the report. */
   readonly command?: string;
+  /** Progress lines as the CLI prints them (default: none). */
   readonly log?: (line: string) => void;
+  /** Stops the run: training saves a checkpoint, a later run with `resume` continues from it. */
   readonly signal?: AbortSignal;
   /** Train and decode eagerly instead of with compiled steps (--eager). */
   readonly eager?: boolean;
+  /** Called as the run goes: the plan's counts, each experiment's start and finish, the report. */
+  readonly onProgress?: (event: PlanProgress) => void;
 }
 
-export interface ReproduceSummary {
+/** Progress of runPlan, for a caller that shows it (the CLI prints the `log` lines instead). */
+export type PlanProgress =
+  | { readonly type: 'plan'; readonly plan: string; readonly total: number; readonly done: number; readonly todo: number }
+  | { readonly type: 'start'; readonly experiment: Experiment }
+  | { readonly type: 'finish'; readonly experiment: Experiment; readonly ok: boolean; readonly finished: number; readonly todo: number }
+  | { readonly type: 'report'; readonly files: readonly string[]; readonly missing: readonly string[] };
+
+export interface PlanSummary {
   readonly plan: string;
   readonly out: string;
   readonly ran: string[];
@@ -55,19 +64,24 @@ interface Manifest {
   readonly plan: string;
 }
 
-export function resolvePlan(options: Pick<ReproduceOptions, 'plan' | 'quick'>): ReproducePlan {
-  if (options.plan !== undefined && typeof options.plan === 'object') return options.plan;
-  const name = options.quick ? 'quick' : (options.plan ?? 'full');
-  const plan = PLANS[name];
-  if (!plan) throw new Error(`reproduce: unknown plan '${String(name)}' (plans: ${Object.keys(PLANS).join(', ')})`);
-  return plan;
+/** A plan by name (one of PLANS), or the plan itself. */
+export function resolvePlan(plan: PlanName | ReproducePlan): ReproducePlan {
+  if (typeof plan === 'object') return plan;
+  if (!Object.hasOwn(PLANS, plan)) throw new ReproduceError(`unknown plan '${String(plan)}' (plans: ${Object.keys(PLANS).join(', ')})`);
+  return PLANS[plan];
 }
 
-export async function runReproduce(options: ReproduceOptions): Promise<ReproduceSummary> {
+/**
+ * Runs the experiments of `plan` into `options.out` and writes the report there. Finished
+ * experiments (a result file with the same spec hash) are skipped with `resume`; training
+ * continues from its last checkpoint. Returns what ran, what was skipped, failed or is missing.
+ */
+export async function runPlan(planOrName: PlanName | ReproducePlan, options: RunPlanOptions): Promise<PlanSummary> {
   const started = performance.now();
-  const plan = resolvePlan(options);
+  const plan = resolvePlan(planOrName);
+  const progress = options.onProgress ?? (() => {});
   const out = options.out;
-  const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const log = options.log ?? (() => {});
   const jobs = Math.max(1, Math.floor(options.jobs ?? 1));
   configureCpu({ threads: options.threads ?? 1 });
   validatePlan(plan);
@@ -95,11 +109,20 @@ export async function runReproduce(options: ReproduceOptions): Promise<Reproduce
       return true;
     });
     log(`reproduce: plan '${plan.name}', ${all.length} experiments, ${skipped.length} already done, ${todo.length} to run (${jobs} at a time)`);
+    progress({ type: 'plan', plan: plan.name, total: all.length, done: skipped.length, todo: todo.length });
     const runOne = jobs === 1 ? inProcess(plan, out, log, options.signal, options.eager === true) : inChild(plan, out, log, options.threads ?? 1, options.signal, options.eager === true);
-    await schedule(todo, new Set(skipped), jobs, runOne, (e, ok) => (ok ? ran : failed).push(e.id), options.signal, log);
+    const tracked = (e: Experiment): Promise<boolean> => {
+      progress({ type: 'start', experiment: e });
+      return runOne(e);
+    };
+    await schedule(todo, new Set(skipped), jobs, tracked, (e, ok) => {
+      (ok ? ran : failed).push(e.id);
+      progress({ type: 'finish', experiment: e, ok, finished: ran.length + failed.length, todo: todo.length });
+    }, options.signal, log);
   }
   const report = writeReproduceReport({ plan, out, ...(options.command ? { command: options.command } : {}) });
-  const summary: ReproduceSummary = {
+  progress({ type: 'report', files: report.files, missing: report.missing });
+  const summary: PlanSummary = {
     plan: plan.name, out, ran, skipped, failed, missing: report.missing, seconds: (performance.now() - started) / 1000, files: report.files,
   };
   log(`reproduce: ${ran.length} run, ${skipped.length} skipped, ${failed.length} failed, ${report.missing.length} missing; report at ${join(out, 'report.html')}`);
@@ -190,10 +213,10 @@ function inProcess(plan: ReproducePlan, out: string, log: (line: string) => void
 }
 
 function inChild(plan: ReproducePlan, out: string, log: (line: string) => void, threads: number, signal: AbortSignal | undefined, eager: boolean): Runner {
-  // From the sources (a checkout): src/reproduce/worker.ts through tsx. From the build (an
-  // installed CLI): dist/reproduce-worker.mjs, beside the chunk that holds this code.
+  // From the sources (a checkout): src/worker.ts through tsx. From the build (an installed
+  // package): dist/worker.mjs, beside the chunk that holds this code.
   const fromSource = import.meta.url.endsWith('.ts');
-  const worker = fileURLToPath(new URL(fromSource ? './worker.ts' : './reproduce-worker.mjs', import.meta.url));
+  const worker = fileURLToPath(new URL(fromSource ? './worker.ts' : './worker.mjs', import.meta.url));
   const args = fromSource ? ['--conditions=source', '--import', import.meta.resolve('tsx'), worker] : [worker];
   return (experiment) => new Promise((resolve) => {
     const child = spawn(process.execPath, args, {

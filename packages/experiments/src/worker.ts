@@ -1,8 +1,8 @@
 // Child-process entry of `titans reproduce --jobs N`: runs one experiment (described in the
 // TITANS_REPRODUCE_JOB environment variable) and stores its result. Exit code 0 = result written.
 import { configureCpu } from '@titans/tensor';
-import { planExperiments, runAndStore } from './experiments.js';
-import type { ReproducePlan } from './recipes.js';
+import { planExperiments, runAndStore } from './experiments.ts';
+import type { ReproducePlan } from './recipes.ts';
 
 const job = JSON.parse(process.env.TITANS_REPRODUCE_JOB ?? 'null') as { plan: ReproducePlan; out: string; id: string; threads: number; eager?: boolean } | null;
 if (!job) throw new Error('reproduce worker: TITANS_REPRODUCE_JOB is not set');

@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SMOKE_SOURCE, type SmokeResult } from '../src/smoke.ts';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
-const PACKAGES = ['packages/tensor', 'packages/memory', 'packages/webgpu', 'packages/models', 'packages/data', 'packages/eval', 'packages/onnx', 'apps/cli'];
+const PACKAGES = ['packages/tensor', 'packages/memory', 'packages/webgpu', 'packages/models', 'packages/data', 'packages/eval', 'packages/experiments', 'packages/onnx', 'apps/cli'];
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 
@@ -201,6 +201,7 @@ describe('README examples, installed', () => {
     data: /^12 speeches; passkey prompt of \d+ tokens, pass key \d+\n$/,
     eval: /^bigram perplexity \d+\.\d\d\n$/,
     onnx: /^\d+ bytes of ONNX \(titans-onnx\/v1, mag\)\n$/,
+    experiments: /^quick: \d+ experiments; MAC on MQAR has \d+ parameters\n$/,
   };
   for (const [example, pattern] of Object.entries(expected)) {
     it(`${example} runs in Node`, () => {

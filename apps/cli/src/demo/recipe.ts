@@ -10,8 +10,7 @@
 // several times as many steps). Text rows of State of the Union speeches are mixed into
 // every batch so the demo also reports held-out perplexity.
 import { countParameters, defineConfig, type ModelConfig } from '@titans/models';
-import { BYTE_VOCAB, matchedMlpHidden, recipeConfig } from '../reproduce/models.js';
-import { PASSKEY_RECIPE, type ModelRecipe } from '../reproduce/recipes.js';
+import { BYTE_VOCAB, PASSKEY_RECIPE, matchedMlpHidden, recipeConfig, type ModelRecipe } from '@titans/experiments';
 
 /** The demo's two models: a Titans MAG and a sliding-window Transformer of the same size. */
 export type DemoArchitecture = 'mag' | 'swa';

@@ -1,10 +1,10 @@
-// The `titans reproduce` subcommand: parses options and hands them to runReproduce.
+// The `titans reproduce` subcommand: parses options and hands them to runPlan of
+// @titans/experiments, which holds the plans, the experiments and the report.
 import { EXIT, UsageError, parseOptions, resolveUserPath, type Command } from '../command.js';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkWritableDirectory, outputDirectory } from '../paths.js';
-import { PLANS, type PlanName } from './recipes.js';
-import { ReproduceError, runReproduce } from './run.js';
+import { PLANS, ReproduceError, runPlan, type PlanName } from '@titans/experiments';
 
 const USAGE = `usage: titans reproduce [--quick | --smoke | --plan NAME] [--out DIR] [--resume] [--jobs N] [--only LIST] [--report-only] [--eager]
 
@@ -56,8 +56,8 @@ export const reproduceCommand: Command = {
     const onSigint = (): void => controller.abort();
     process.once('SIGINT', onSigint);
     try {
-      const summary = await runReproduce({
-        plan, out, jobs, resume: options.resume === true, reportOnly: options['report-only'] === true,
+      const summary = await runPlan(plan, {
+        out, jobs, resume: options.resume === true, reportOnly: options['report-only'] === true,
         ...(typeof options.only === 'string' ? { only: options.only.split(',').filter(Boolean) } : {}),
         command: ['titans', 'reproduce', ...args].join(' '),
         log: context.out,

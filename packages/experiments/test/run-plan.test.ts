@@ -1,0 +1,53 @@
+// runPlan from code: the smoke plan's MQAR and passkey tracks in this process (the whole
+// plan runs through the CLI in apps/cli/test/reproduce.test.ts), with progress events and
+// typed results read back; a second call with `resume` skips them; jobs 2 runs the worker
+// processes and gives the same results.
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { PLANS, collectResults, planExperiments, runPlan, ReproduceError, type PlanProgress } from '../src/index.ts';
+
+const scratch = mkdtempSync(join(tmpdir(), 'titans-experiments-'));
+
+describe('runPlan', () => {
+  it('runs experiments in process, reports progress and leaves typed results; resume skips them', async () => {
+    const out = join(scratch, 'smoke');
+    const events: PlanProgress[] = [];
+    const only = ['mqar', 'passkey'];
+    const summary = await runPlan('smoke', { out, only, onProgress: (e) => events.push(e) });
+    const all = planExperiments(PLANS.smoke);
+    const selected = all.filter((e) => e.track !== 'long');
+    expect(summary.failed).toEqual([]);
+    expect(summary.ran.sort()).toEqual(selected.map((e) => e.id).sort());
+    expect(events[0]).toEqual({ type: 'plan', plan: 'smoke', total: all.length, done: 0, todo: selected.length });
+    expect(events.filter((e) => e.type === 'start')).toHaveLength(selected.length);
+    expect(events.filter((e) => e.type === 'finish' && e.ok)).toHaveLength(selected.length);
+    expect(events.at(-1)?.type).toBe('report');
+    const results = collectResults(PLANS.smoke, out);
+    expect(results.missing.sort()).toEqual(all.filter((e) => e.track === 'long').map((e) => e.id).sort());
+    expect(results.trainMqar.lmm?.steps).toBe(PLANS.smoke.mqar.train.steps);
+    expect(results.mqar.lmm?.results.map((r) => r.numPairs)).toEqual([...PLANS.smoke.mqar.evalPairs]);
+    expect(results.passkey.swa?.lengths).toEqual(PLANS.smoke.passkey.multiples.map((m) => m * PLANS.smoke.passkey.trainLength));
+    expect(existsSync(join(out, 'report.html'))).toBe(true);
+
+    const again = await runPlan(PLANS.smoke, { out, resume: true, only });
+    expect(again.ran).toEqual([]);
+    expect(again.skipped).toHaveLength(selected.length);
+  }, 120_000);
+
+  it('refuses an unknown plan name and a second run into the same directory without resume', async () => {
+    await expect(runPlan('nope' as never, { out: join(scratch, 'x') })).rejects.toThrow(ReproduceError);
+    await expect(runPlan('smoke', { out: join(scratch, 'smoke') })).rejects.toThrow(/pass --resume/);
+  });
+
+  it('gives the same results with jobs 2 (child processes)', async () => {
+    const out = join(scratch, 'jobs');
+    const only = ['train-mqar-lmm', 'mqar-lmm'];
+    const summary = await runPlan('smoke', { out, jobs: 2, only });
+    expect(summary.failed).toEqual([]);
+    const read = (dir: string): unknown => JSON.parse(readFileSync(join(dir, 'results', 'mqar-lmm.json'), 'utf8')).result;
+    const strip = (x: unknown): unknown => JSON.parse(JSON.stringify(x, (key, value: unknown) => (key === 'seconds' ? 0 : value)));
+    expect(strip(read(out))).toEqual(strip(read(join(scratch, 'smoke'))));
+  }, 120_000);
+});
