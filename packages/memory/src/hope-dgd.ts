@@ -20,7 +20,7 @@
 // without pending tokens: the state is the weights and the position. Two forms:
 // `dgdLoop` (readable, one step and two reads per token) and `dgdScan` (the same
 // arithmetic with fewer kernels per token: see there).
-import { add, concat, matmul, mul, narrow, reshape, stack, sub, transpose, unsqueeze, zeros, type Tensor } from '@titans/tensor';
+import { add, broadcastShapes, concat, contiguous, expand, matmul, mul, narrow, reshape, stack, sub, transpose, unsqueeze, zeros, type Tensor } from '@titans/tensor';
 import type { MemoryArchitecture } from './config.js';
 import { apply, forward, tokenGradients, type ForwardCache } from './network.js';
 
@@ -110,8 +110,20 @@ export function dgdUpdate(arch: MemoryArchitecture, weights: readonly Tensor[], 
   const deltas = tokenGradients(arch, weights, cache, sub(cache.out, target));
   return weights.map((w, l) => {
     const u = mul(add(cache.pre[l]!, deltas[l]!), eta); // [..., 1, out]
-    return sub(mul(w, alpha), matmul(transpose(u, -1, -2), cache.inputs[l]!));
+    return sub(mul(w, perMatrix(alpha, w)), matmul(transpose(u, -1, -2), cache.inputs[l]!));
   });
+}
+
+/**
+ * A gate [..., 1, 1] laid out with one contiguous entry per matrix of w [..., out, in]
+ * (the leading axes broadcast), so `w * gate` runs as rows x scalar instead of a general
+ * broadcast over stride-0 axes.
+ */
+function perMatrix(gate: Tensor, w: Tensor): Tensor {
+  const lead = broadcastShapes('dgd', w.shape.slice(0, -2), gate.shape.slice(0, -2));
+  const shape = [...lead, 1, 1];
+  if (gate.isContiguous() && gate.shape.length === shape.length && gate.shape.every((n, i) => n === shape[i])) return gate;
+  return contiguous(expand(gate, shape));
 }
 
 /** The rows [from, from + 1) of every tensor of a forward cache (rows on axis -2). */

@@ -15,11 +15,11 @@
 // the recurrence is token by token and streams with no pending tokens. Everything is
 // differentiable: the outer loop learns the memories' initial weights, b_eta, b_alpha, W_q.
 import {
-  Rng, concat, l2Normalize, mergeHeads, mul, narrow, nn, sigmoid, splitHeads, tensor, zeros, type DType, type Tensor,
+  Rng, concat, expand, l2Normalize, mergeHeads, mul, narrow, nn, reshape, sigmoid, splitHeads, stack, tensor, zeros, type DType, type Tensor,
 } from '@titans/tensor';
 import { linearArchitecture, mlpArchitecture, type MemoryArchitecture } from './config.js';
-import { dgdStep } from './hope-dgd.js';
-import { apply } from './network.js';
+import { cacheRow, dgdStep, dgdUpdate } from './hope-dgd.js';
+import { apply, forward } from './network.js';
 import type { SerializedTensor } from './neural-memory.js';
 
 /** The five self-modifying memories of a head, in this order. */
@@ -54,14 +54,17 @@ export function selfModifyingShapes(dim: number, hidden: number): Record<SelfMod
   return { k: mlp, v: mlp, eta: [[1, dim]], alpha: [[1, dim]], memory: mlp };
 }
 
-/** Runs the self-modifying recurrence over T tokens; returns y_t = M_mem,(t-1)(q_t) [..., T, d] and the state. */
-export function selfModifyingScan(
+/**
+ * The readable reference: the self-modifying recurrence token by token, each memory read
+ * and stepped on its own (`dgdStep`). `selfModifyingScan` is the fast form.
+ */
+export function selfModifyingLoop(
   hidden: number, etaMax: number, inputs: SelfModifyingInputs, state: SelfModifyingState,
 ): { y: Tensor; state: SelfModifyingState } {
   const archs = selfModifyingArchitectures(hidden);
   const t = inputs.x.shape[inputs.x.ndim - 2]!;
   if (inputs.q.shape.length !== inputs.x.shape.length || inputs.q.shape.some((n, i) => n !== inputs.x.shape[i])) {
-    throw new Error(`selfModifyingScan: q [${inputs.q.shape.join(', ')}] must have the shape of x [${inputs.x.shape.join(', ')}]`);
+    throw new Error(`selfModifyingLoop: q [${inputs.q.shape.join(', ')}] must have the shape of x [${inputs.x.shape.join(', ')}]`);
   }
   let weights = state.weights;
   const ys: Tensor[] = [];
@@ -82,6 +85,63 @@ export function selfModifyingScan(
   }
   const y = ys.length === 0 ? zeros(inputs.q.shape, { dtype: inputs.q.dtype, backend: inputs.q.backend }) : ys.length === 1 ? ys[0]! : concat(ys, -2);
   return { y, state: { weights, position: state.position + t } };
+}
+
+/** The MLP memories and the gate memories, in the order `selfModifyingScan` stacks them. */
+const MLP_MEMORIES = ['k', 'v', 'memory'] as const;
+const GATE_MEMORIES = ['eta', 'alpha'] as const;
+
+/**
+ * Runs the self-modifying recurrence over T tokens; returns y_t = M_mem,(t-1)(q_t) [..., T, d]
+ * and the state. The three MLP memories (k, v, memory) share one network shape, as do the
+ * two gate memories, so each group runs as one batch: their weights are stacked on a new
+ * leading axis for the scan. Per token: one forward of the MLP stack over rows (x_t, x_t,
+ * q_t) and one of the gate stack over x_t (keys, values, y_t, gates); one forward of each
+ * stack over the two rows (k_t, v_t), whose v-row outputs are each memory's own target and
+ * whose k-row cache gives the DGD step (`dgdUpdate`: one outer product per matrix). The same
+ * arithmetic as `selfModifyingLoop` up to rounding.
+ */
+export function selfModifyingScan(
+  hidden: number, etaMax: number, inputs: SelfModifyingInputs, state: SelfModifyingState,
+): { y: Tensor; state: SelfModifyingState } {
+  const archs = selfModifyingArchitectures(hidden);
+  const { x, q } = inputs;
+  const t = x.shape[x.ndim - 2]!;
+  if (q.shape.length !== x.shape.length || q.shape.some((n, i) => n !== x.shape[i])) {
+    throw new Error(`selfModifyingScan: q [${q.shape.join(', ')}] must have the shape of x [${x.shape.join(', ')}]`);
+  }
+  if (t === 0) return { y: zeros(q.shape, { dtype: q.dtype, backend: q.backend }), state: { weights: state.weights, position: state.position } };
+  const lead = x.shape.slice(0, -2);
+  const d = x.shape[x.ndim - 1]!;
+  const group = (names: readonly SelfModifyingMemory[]): Tensor[] =>
+    state.weights[names[0]!].map((_, l) => stack(names.map((n) => { const w = state.weights[n][l]!; return expand(w, [...lead, ...w.shape.slice(-2)]); }), 0));
+  let mlp = group(MLP_MEMORIES); // [3, ...lead, out, in] per layer
+  let gates = group(GATE_MEMORIES); // [2, ...lead, 1, d]
+  const reads = stack([x, x, q], 0); // [3, ...lead, T, d]
+  const member = (z: Tensor, j: number): Tensor => reshape(narrow(z, 0, j, 1), z.shape.slice(1));
+  const ys: Tensor[] = [];
+  for (let i = 0; i < t; i++) {
+    const xi = narrow(x, -2, i, 1);
+    const read = apply(archs.k, mlp, narrow(reads, -2, i, 1)); // [3, ...lead, 1, d]
+    const logits = apply(archs.eta, gates, xi); // [2, ...lead, 1, 1]
+    const k = l2Normalize(member(read, 0), -1);
+    const v = member(read, 1);
+    ys.push(member(read, 2));
+    const eta = mul(sigmoid(member(logits, 0).add(inputs.etaBias)), etaMax); // [..., 1, 1]
+    const alpha = sigmoid(member(logits, 1).add(inputs.alphaBias));
+    const rows = concat([k, v], -2); // [..., 2, d]
+    const step = (arch: MemoryArchitecture, weights: Tensor[]): Tensor[] => {
+      const cache = forward(arch, weights, rows);
+      return dgdUpdate(arch, weights, cacheRow(cache, 0), narrow(cache.out, -2, 1, 1), eta, alpha);
+    };
+    mlp = step(archs.k, mlp);
+    gates = step(archs.eta, gates);
+  }
+  const weights = {} as Record<SelfModifyingMemory, readonly Tensor[]>;
+  MLP_MEMORIES.forEach((n, j) => { weights[n] = mlp.map((w) => member(w, j)); });
+  GATE_MEMORIES.forEach((n, j) => { weights[n] = gates.map((w) => member(w, j)); });
+  const y = ys.length === 1 ? ys[0]! : concat(ys, -2);
+  return { y: reshape(y, [...y.shape.slice(0, -2), t, d]), state: { weights, position: state.position + t } };
 }
 
 export interface SelfModifyingTitansOptions {

@@ -15,11 +15,11 @@
 // token-to-token coefficient matrices; under Muon the momentum of every token of the chunk
 // is formed and orthogonalised as one batch of matrix products).
 import {
-  Tensor, add, concat, contiguous, expand, isGradEnabled, matmul, mul, narrow, noGrad, reshape, stack, sub, sum, tensor,
+  Tensor, add, concat, contiguous, div, expand, isGradEnabled, matmul, mul, narrow, noGrad, reshape, sqrt, square, stack, sub, sum, tensor,
   tidy, transpose, unsqueeze, valueAndGrad, zeros, broadcastShapes,
 } from '@titans/tensor';
 import type { MemoryArchitecture } from './config.js';
-import { activate, apply, biasLoss, finish, forward, newtonSchulz, tokenGradients } from './network.js';
+import { NEWTON_SCHULZ, activate, apply, biasLoss, finish, forward, newtonSchulz, tokenGradients } from './network.js';
 import { chunkCoefficients } from './scan.js';
 
 // ---------------------------------------------------------------- configuration
@@ -329,6 +329,36 @@ function withTail(window: number, tail: Tensor | undefined, x: Tensor): Tensor {
 /** Newton-Schulz with kappa steps; kappa = 0 is the identity (no normalisation). */
 function orthogonalize(x: Tensor, steps: number): Tensor {
   return steps === 0 ? x : newtonSchulz(x, steps);
+}
+
+/**
+ * `newtonSchulz` for a batch of matrices [..., m, n] with fewer full-size elementwise
+ * kernels: each step X <- a X + b G X + c G^2 X (G = X X^T) is formed as
+ * X <- (a I + G (b I + c G)) X, the same polynomial grouped so that one step costs three
+ * matrix products and three elementwise kernels (scale G, add b I, add a I) instead of
+ * five full-size ones. Equal to `newtonSchulz` up to rounding (tested). kappa = 0 is the
+ * identity, as in `orthogonalize`.
+ */
+export function newtonSchulzBatched(g: Tensor, steps: number = NEWTON_SCHULZ.steps): Tensor {
+  if (steps === 0) return g;
+  const { a, b, c, eps } = NEWTON_SCHULZ;
+  const tall = g.shape[g.ndim - 2]! > g.shape[g.ndim - 1]!;
+  let x = tall ? transpose(g) : g;
+  const m = x.shape[x.ndim - 2]!;
+  const like = { dtype: x.dtype, backend: x.backend };
+  const diagonal = (v: number): Tensor => {
+    const data = new Array<number>(m * m).fill(0);
+    for (let i = 0; i < m; i++) data[i * m + i] = v;
+    return tensor(data, [m, m], like);
+  };
+  const bI = diagonal(b);
+  const aI = diagonal(a);
+  x = div(x, add(sqrt(add(sum(square(x), [-2, -1], true), 1e-30)), eps));
+  for (let i = 0; i < steps; i++) {
+    const gram = matmul(x, transpose(x));
+    x = matmul(add(matmul(gram, add(mul(gram, c), bI)), aI), x);
+  }
+  return tall ? transpose(x) : x;
 }
 
 // ---------------------------------------------------------------- the reference loop
@@ -664,21 +694,26 @@ function muonChunk(
   const b = q.shape[q.ndim - 2]!;
   const at = (x: Tensor): Tensor => pick(x, i, chunkAxis);
   const gRows = mix(mixing, narrow(at(coefAll.all.G), -2, 1, b)); // [..., b, E]: times 1..b
-  const gammaRows = unsqueeze(unsqueeze(narrow(at(coefAll.all.gamma), -1, 1, b), -1), -1); // [..., b, 1, 1]
-  const perTime = (x: Tensor): Tensor => unsqueeze(unsqueeze(x, -1), -1);
   const decayH = at(decayAll.H); // [..., b + 1, b]
-  const decayBeta = perTime(at(decayAll.beta)); // [..., b + 1, 1, 1]
-  const lrCol = unsqueeze(lr, -1);
+  // lr_s folded into the decay coefficients: P^(t) = beta_t P0 + sum_s D[t, s] lr_s NS(S^(s+1)).
+  const weightCoef = concat([unsqueeze(at(decayAll.beta), -1), mul(decayH, unsqueeze(lr, -2))], -1); // [..., b + 1, 1 + b]
+  const gammaT = unsqueeze(narrow(at(coefAll.all.gamma), -1, 1, b), -1); // [..., b, 1]
+  const momentumCoef = concat([gammaT, mul(gRows, -1)], -1); // [..., b, 1 + E]
+  const lead = q.shape.slice(0, -2);
+  const flatten = (x: Tensor): Tensor => reshape(contiguous(expand(x, [...lead, ...x.shape.slice(-2)])), [...lead, 1, x.shape[x.ndim - 2]! * x.shape[x.ndim - 1]!]);
   const perTokenWeights = weights.map((w, l) => {
-    // S^(t+1), t = 0..b-1: [..., b, out, in].
-    const scaledT = unsqueeze(transpose(surprise.scaled[l]!), -3); // [..., 1, out, E]
-    const lowRank = matmul(mul(scaledT, unsqueeze(gRows, -2)), unsqueeze(surprise.inputs[l]!, -3));
-    const s = sub(mul(unsqueeze(momentum[l]!, -3), gammaRows), lowRank);
-    const o = orthogonalize(s, steps); // Eq. 32: NS_kappa on every token's momentum, one batch
-    const shape = o.shape.slice(-2);
-    const flat = mul(reshape(o, [...o.shape.slice(0, -2), shape[0]! * shape[1]!]), lrCol); // lr_t NS(S^(t+1)), [..., b, out in]
-    const updates = reshape(matmul(decayH, flat), [...decayH.shape.slice(0, -1), shape[0]!, shape[1]!]); // [..., b + 1, out, in]
-    const p = add(mul(unsqueeze(w, -3), decayBeta), updates);
+    // S^(t+1) = gamma_(t+1) S0 - sum_s G'[t + 1, s] g_s for t = 0..b-1, as one product
+    // [gamma | -G'] [S0; g_1; ...; g_E] with the rank-one g_s = scaled_s (x) input_s flattened.
+    const scaled = surprise.scaled[l]!;
+    const input = surprise.inputs[l]!;
+    const [out, inner] = [scaled.shape[scaled.ndim - 1]!, input.shape[input.ndim - 1]!];
+    const e = scaled.shape[scaled.ndim - 2]!;
+    const outer = reshape(matmul(unsqueeze(scaled, -1), unsqueeze(input, -2)), [...lead, e, out * inner]); // [..., E, out in]
+    const sFlat = matmul(momentumCoef, concat([flatten(momentum[l]!), outer], -2)); // [..., b, out in]
+    const s = reshape(sFlat, [...lead, b, out, inner]);
+    const o = newtonSchulzBatched(s, steps); // Eq. 32: NS_kappa on every token's momentum, one batch
+    const oFlat = reshape(contiguous(o), [...lead, b, out * inner]);
+    const p = reshape(matmul(weightCoef, concat([flatten(w), oFlat], -2)), [...lead, b + 1, out, inner]); // [..., b + 1, out, in]
     return { s, p };
   });
   const windows = perTokenWeights.map(({ p }) => stack([narrow(p, -3, 0, b), narrow(p, -3, 1, b)], -4)); // [..., 2, b, out, in]

@@ -2,9 +2,9 @@
 // with plain arrays, streaming in pieces against one pass, and autograd through the
 // recurrence against finite differences (float64).
 import { describe, expect, it } from 'vitest';
-import { Rng, concat, gradients, l2Normalize, mul, narrow, noGrad, sum, tensor, tidy, type Tensor } from '@titans/tensor';
+import { Rng, concat, gradients, l2Normalize, mul, narrow, nn, noGrad, sum, tensor, tidy, type Tensor } from '@titans/tensor';
 import {
-  SELF_MODIFYING_MEMORIES, SelfModifyingTitans, deserializeSelfModifyingState, serializeSelfModifyingState, type SerializedSelfModifyingState, selfModifyingScan, selfModifyingShapes, type SelfModifyingMemory, type SelfModifyingState,
+  SELF_MODIFYING_MEMORIES, SelfModifyingTitans, deserializeSelfModifyingState, serializeSelfModifyingState, type SerializedSelfModifyingState, selfModifyingLoop, selfModifyingScan, selfModifyingShapes, type SelfModifyingMemory, type SelfModifyingState,
 } from '../src/index.js';
 
 const D = 4;
@@ -93,6 +93,52 @@ describe('self-modifying Titans (Hope)', () => {
       // The memories do change: the final main memory differs from the initial one.
       expect(maxDiff(got.state.weights.memory[0]!.dataSync(), new Float64Array(2 * HID * D).map((_, i) => s.weights.memory[0]!.dataSync()[i % (HID * D)]!))).toBeGreaterThan(1e-3);
     }));
+  });
+
+  // selfModifyingScan (the memories stacked in two groups, one 2-row forward per group for
+  // targets and steps) is the fast form of selfModifyingLoop (each memory on its own).
+  it('the fast scan equals the readable loop (float64 and float32; outputs, state, gradients)', () => {
+    tidy(() => {
+      for (const n of [T, 1, 0]) {
+        const rng = new Rng(11);
+        const x64 = l2Normalize(rng.normal([2, n, D], 0, 1, { dtype: 'float64' }), -1);
+        const q64 = l2Normalize(rng.normal([2, n, D], 0, 1, { dtype: 'float64' }), -1);
+        const s64 = state(12);
+        const bias = (v: number, dtype: 'float32' | 'float64'): Tensor => tensor([v, v + 0.5], [2, 1, 1], { dtype });
+        for (const dtype of ['float64', 'float32'] as const) {
+          const tol = dtype === 'float64' ? 1e-12 : 2e-5;
+          const s: SelfModifyingState = { weights: Object.fromEntries(SELF_MODIFYING_MEMORIES.map((m) => [m, s64.weights[m].map((w) => w.cast(dtype))])) as unknown as SelfModifyingState['weights'], position: 2 };
+          const args = { x: x64.cast(dtype), q: q64.cast(dtype), etaBias: bias(0.3, dtype), alphaBias: bias(1.5, dtype) };
+          const fast = noGrad(() => selfModifyingScan(HID, ETA_MAX, args, s));
+          const slow = noGrad(() => selfModifyingLoop(HID, ETA_MAX, args, s));
+          expect(fast.y.shape).toEqual(slow.y.shape);
+          expect(maxDiff(fast.y.dataSync(), slow.y.dataSync())).toBeLessThan(tol);
+          expect(fast.state.position).toBe(slow.state.position);
+          for (const m of SELF_MODIFYING_MEMORIES) {
+            fast.state.weights[m].forEach((w, l) => {
+              expect(w.shape).toEqual(slow.state.weights[m][l]!.shape);
+              expect(maxDiff(w.dataSync(), slow.state.weights[m][l]!.dataSync())).toBeLessThan(tol);
+            });
+          }
+        }
+        if (n === 0) continue;
+        const params = [x64, q64, bias(0.3, 'float64'), bias(1.5, 'float64'), ...SELF_MODIFYING_MEMORIES.flatMap((m) => s64.weights[m])].map((p) => nn.parameter(p));
+        const [x, q, etaBias, alphaBias] = params as [Tensor, Tensor, Tensor, Tensor];
+        let at = 4;
+        const weights = Object.fromEntries(SELF_MODIFYING_MEMORIES.map((m) => [m, s64.weights[m].map(() => params[at++]!)])) as unknown as SelfModifyingState['weights'];
+        const r = new Rng(13).normal([2, n, D], 0, 1, { dtype: 'float64' });
+        const loss = (scan: typeof selfModifyingScan): Tensor => {
+          const o = scan(HID, ETA_MAX, { x, q, etaBias, alphaBias }, { weights, position: 0 });
+          return sum(mul(o.y, r)).add(sum(mul(o.state.weights.k[1]!, o.state.weights.eta[0]!.sum())));
+        };
+        const gFast = gradients(loss(selfModifyingScan), params);
+        const gSlow = gradients(loss(selfModifyingLoop), params);
+        gFast.forEach((g, i) => {
+          const scale = 1 + Array.from(gSlow[i]!.dataSync()).reduce((m, y) => Math.max(m, Math.abs(y)), 0);
+          expect(maxDiff(g.dataSync(), gSlow[i]!.dataSync()) / scale).toBeLessThan(1e-11);
+        });
+      }
+    });
   });
 
   const module = (): SelfModifyingTitans => new SelfModifyingTitans(8, { heads: 2, expansion: 1.5, seed: 3, dtype: 'float64', etaBias: 0, alphaBias: 2 });
