@@ -4,7 +4,7 @@
 // other primitives record their kernels immediately. Nothing waits for the GPU except
 // `read` (and `sync`), so a whole training step is usually one or two submits.
 import type {
-  ArgReduceOp, AttentionDims, AttentionOptions, Backend, BinaryOp, DType, ReduceOp, Storage, TypedArray, UnaryOp, View,
+  ArgReduceOp, AttentionDims, AttentionOptions, Backend, BinaryOp, DType, NormKind, ReduceOp, Storage, TypedArray, UnaryOp, View,
 } from '@titans/tensor';
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { Params, flatIndex, fusedCode, grid, planFusion, type FusedPlan } from './fusion.js';
@@ -12,6 +12,9 @@ import { Node, collapseLayout, isIdentity, matmulInputs, type ElementwiseOp, typ
 import {
   MAX_FUSED_HEAD_DIM, recordAttentionBackward, recordAttentionDelta, recordAttentionForward, recordMaskedSoftmax,
 } from './kernels/attention.js';
+import {
+  recordNormRows, recordNormRowsBackward, recordRope, recordSoftmaxRows, recordSoftmaxRowsBackward,
+} from './kernels/fused-rows.js';
 import { recordMatmul, type MatmulVariant } from './kernels/matmul.js';
 import { HELPERS, scalarOf } from './kernels/ops.js';
 import { recordArgReduce, recordReduce } from './kernels/reduce.js';
@@ -421,6 +424,101 @@ ${flatIndex(256)}
     });
     if (idx.temp) this.dispose(idx.temp);
     return this.wrap(out);
+  }
+
+  // ------------------------------------------------------------------ Backend: fused rows
+
+  private floatInput(s: Storage, elements: number, what: string): Node {
+    const node = this.input(s, elements, what);
+    if (node.dtype !== 'float32') throw new Error(`@titans/webgpu: ${what} needs a float32 storage, got ${node.dtype}`);
+    return node;
+  }
+
+  normRows(kind: NormKind, x: Storage, rows: number, cols: number, eps: number): { out: Storage; rstd: Storage } {
+    this.check();
+    const xn = this.floatInput(x, rows * cols, 'normRows');
+    // An empty row has mean 0 / 0: r is NaN, as on the CPU.
+    if (cols === 0) return { out: this.wrap(this.dataNode('float32', 0)), rstd: this.fill(rows, NaN, 'float32') };
+    const out = this.dataNode('float32', rows * cols);
+    const rstd = this.dataNode('float32', rows);
+    recordNormRows(this.rt, kind, xn.buffer!, out.buffer!, rstd.buffer!, { rows, cols }, eps);
+    return { out: this.wrap(out), rstd: this.wrap(rstd) };
+  }
+
+  normRowsBackward(kind: NormKind, y: Storage, rstd: Storage, gradOut: Storage, rows: number, cols: number): Storage {
+    this.check();
+    const yn = this.floatInput(y, rows * cols, 'normRowsBackward y');
+    const rn = this.floatInput(rstd, rows, 'normRowsBackward rstd');
+    const gn = this.floatInput(gradOut, rows * cols, 'normRowsBackward gradOut');
+    const dx = this.dataNode('float32', rows * cols);
+    if (cols > 0) recordNormRowsBackward(this.rt, kind, yn.buffer!, rn.buffer!, gn.buffer!, dx.buffer!, { rows, cols });
+    return this.wrap(dx);
+  }
+
+  softmaxRows(x: Storage, rows: number, cols: number, log: boolean): Storage {
+    this.check();
+    const xn = this.floatInput(x, rows * cols, log ? 'logSoftmaxRows' : 'softmaxRows');
+    const out = this.dataNode('float32', rows * cols);
+    if (cols > 0) recordSoftmaxRows(this.rt, xn.buffer!, out.buffer!, { rows, cols }, log);
+    return this.wrap(out);
+  }
+
+  softmaxRowsBackward(y: Storage, gradOut: Storage, rows: number, cols: number, log: boolean): Storage {
+    this.check();
+    const yn = this.floatInput(y, rows * cols, 'softmaxRowsBackward y');
+    const gn = this.floatInput(gradOut, rows * cols, 'softmaxRowsBackward gradOut');
+    const dx = this.dataNode('float32', rows * cols);
+    if (cols > 0) recordSoftmaxRowsBackward(this.rt, yn.buffer!, gn.buffer!, dx.buffer!, { rows, cols }, log);
+    return this.wrap(dx);
+  }
+
+  ropeRows(x: Storage, cos: Storage, sin: Storage, outer: number, t: number, d: number): Storage {
+    this.check();
+    if (d % 2 !== 0) throw new Error(`@titans/webgpu: ropeRows needs an even last size, got ${d}`);
+    const xn = this.floatInput(x, outer * t * d, 'ropeRows x');
+    const cn = this.floatInput(cos, t * (d / 2), 'ropeRows cos');
+    const sn = this.floatInput(sin, t * (d / 2), 'ropeRows sin');
+    const out = this.dataNode('float32', outer * t * d);
+    recordRope(this.rt, xn.buffer!, cn.buffer!, sn.buffer!, out.buffer!, outer, t, d);
+    return this.wrap(out);
+  }
+
+  private whole(storage: Storage): View {
+    return { storage, shape: [storage.size], strides: [1], offset: 0 };
+  }
+
+  private broadcastScalar(value: number, size: number): { storage: Storage; view: View } {
+    const storage = this.fill(1, value, 'float32');
+    return { storage, view: { storage, shape: [size], strides: [0], offset: 0 } };
+  }
+
+  /** x sigmoid(x) as lazy elementwise nodes: it fuses with its neighbours into their kernel. */
+  silu(x: Storage): Storage {
+    this.check();
+    const xn = this.node(x);
+    if (xn.dtype !== 'float32') throw new Error(`@titans/webgpu: silu needs a float32 storage, got ${xn.dtype}`);
+    const s = this.unary('sigmoid', this.whole(x), 'float32');
+    const y = this.binary('mul', this.whole(x), this.whole(s), 'float32');
+    this.dispose(s);
+    return y;
+  }
+
+  /** g s (1 + x (1 - s)), s = sigmoid(x), as lazy elementwise nodes (one fused kernel). */
+  siluBackward(x: Storage, gradOut: Storage): Storage {
+    this.check();
+    const xn = this.node(x);
+    if (xn.dtype !== 'float32') throw new Error(`@titans/webgpu: siluBackward needs a float32 storage, got ${xn.dtype}`);
+    if (this.node(gradOut).size !== xn.size) throw new Error(`@titans/webgpu: siluBackward needs a gradient of ${xn.size} elements, got ${gradOut.size}`);
+    const size = xn.size;
+    const one = this.broadcastScalar(1, size);
+    const s = this.unary('sigmoid', this.whole(x), 'float32');
+    const rest = this.binary('sub', one.view, this.whole(s), 'float32');
+    const xr = this.binary('mul', this.whole(x), this.whole(rest), 'float32');
+    const inner = this.binary('add', one.view, this.whole(xr), 'float32');
+    const gs = this.binary('mul', this.whole(gradOut), this.whole(s), 'float32');
+    const dx = this.binary('mul', this.whole(gs), this.whole(inner), 'float32');
+    for (const t of [one.storage, s, rest, xr, inner, gs]) this.dispose(t);
+    return dx;
   }
 
   // ------------------------------------------------------------------ Backend: attention
