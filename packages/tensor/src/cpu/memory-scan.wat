@@ -142,34 +142,60 @@
         (local.set $j (i32.add (local.get $j) (i32.const 16)))
         (br $next))))
 
-  ;; out = W^T g (out has cols entries)
+  ;; out = W^T g (out has cols entries), column block by column block: 16 columns (four
+  ;; accumulators in registers) down all rows, then the remaining 4-column vectors one at a time.
+  ;; Each out[j] sums its rows in order from zero, so it rounds as a row-by-row accumulation would.
   (func $matTVec (export "matTVec") (param $W i32) (param $rows i32) (param $cols i32) (param $g i32) (param $out i32)
-    (local $r i32) (local $j i32) (local $rowBytes i32) (local $c v128)
+    (local $r i32) (local $j i32) (local $rowBytes i32) (local $c v128) (local $p i32) (local $gp i32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 2)))
     (local.set $j (i32.const 0))
-    (block $zeroDone
-      (loop $zero
-        (br_if $zeroDone (i32.ge_u (local.get $j) (local.get $rowBytes)))
-        (v128.store (i32.add (local.get $out) (local.get $j)) (v128.const i32x4 0 0 0 0))
+    (block $blocksDone
+      (loop $blockLoop
+        (br_if $blocksDone (i32.gt_u (i32.add (local.get $j) (i32.const 64)) (local.get $rowBytes)))
+        (local.set $a0 (v128.const i32x4 0 0 0 0))
+        (local.set $a1 (v128.const i32x4 0 0 0 0))
+        (local.set $a2 (v128.const i32x4 0 0 0 0))
+        (local.set $a3 (v128.const i32x4 0 0 0 0))
+        (local.set $p (i32.add (local.get $W) (local.get $j)))
+        (local.set $gp (local.get $g))
+        (local.set $r (i32.const 0))
+        (block $rowsDone
+          (loop $rowLoop
+            (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+            (local.set $c (v128.load32_splat (local.get $gp)))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $c) (v128.load offset=0 (local.get $p)))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $c) (v128.load offset=16 (local.get $p)))))
+            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $c) (v128.load offset=32 (local.get $p)))))
+            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $c) (v128.load offset=48 (local.get $p)))))
+            (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+            (local.set $gp (i32.add (local.get $gp) (i32.const 4)))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $rowLoop)))
+        (v128.store offset=0 (i32.add (local.get $out) (local.get $j)) (local.get $a0))
+        (v128.store offset=16 (i32.add (local.get $out) (local.get $j)) (local.get $a1))
+        (v128.store offset=32 (i32.add (local.get $out) (local.get $j)) (local.get $a2))
+        (v128.store offset=48 (i32.add (local.get $out) (local.get $j)) (local.get $a3))
+        (local.set $j (i32.add (local.get $j) (i32.const 64)))
+        (br $blockLoop)))
+    (block $vecsDone
+      (loop $vecLoop
+        (br_if $vecsDone (i32.ge_u (local.get $j) (local.get $rowBytes)))
+        (local.set $a0 (v128.const i32x4 0 0 0 0))
+        (local.set $p (i32.add (local.get $W) (local.get $j)))
+        (local.set $gp (local.get $g))
+        (local.set $r (i32.const 0))
+        (block $rowsDone2
+          (loop $rowLoop2
+            (br_if $rowsDone2 (i32.ge_u (local.get $r) (local.get $rows)))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (v128.load32_splat (local.get $gp)) (v128.load (local.get $p)))))
+            (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+            (local.set $gp (i32.add (local.get $gp) (i32.const 4)))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $rowLoop2)))
+        (v128.store (i32.add (local.get $out) (local.get $j)) (local.get $a0))
         (local.set $j (i32.add (local.get $j) (i32.const 16)))
-        (br $zero)))
-    (local.set $r (i32.const 0))
-    (block $rowsDone
-      (loop $rowLoop
-        (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
-        (local.set $c (f32x4.splat (f32.load (i32.add (local.get $g) (i32.shl (local.get $r) (i32.const 2))))))
-        (local.set $j (i32.const 0))
-        (block $colsDone
-          (loop $colLoop
-            (br_if $colsDone (i32.ge_u (local.get $j) (local.get $rowBytes)))
-            (v128.store (i32.add (local.get $out) (local.get $j))
-              (f32x4.add (v128.load (i32.add (local.get $out) (local.get $j)))
-                (f32x4.mul (local.get $c) (v128.load (i32.add (local.get $W) (local.get $j))))))
-            (local.set $j (i32.add (local.get $j) (i32.const 16)))
-            (br $colLoop)))
-        (local.set $W (i32.add (local.get $W) (local.get $rowBytes)))
-        (local.set $r (i32.add (local.get $r) (i32.const 1)))
-        (br $rowLoop))))
+        (br $vecLoop))))
   ;; The L2 bias at one token: g = 2 (f - v), returns sum (f - v)^2 (n a multiple of 4).
   (func (export "l2Error") (param $f i32) (param $v i32) (param $g i32) (param $n i32) (result f32)
     (local $j i32) (local $bytes i32) (local $e v128) (local $acc v128)
