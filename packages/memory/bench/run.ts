@@ -281,13 +281,18 @@ function stream(targetTokens: number, capMs: number): StreamResult {
 interface PeerResult {
   status: 'skipped' | 'ran' | 'failed';
   reason?: string;
-  /** The peer's own JSON: torch version, threads, BLAS, and tokens/s per memory. */
-  output?: { torch: string; threads: number; blas: string; results: Record<Arch, Record<keyof OursResult, number>> };
+  /** The peer's figures in our keys per memory, and its own JSON (setup, torch version, threads). */
+  output?: { results: Record<Arch, Record<keyof OursResult, number>>; raw: unknown };
 }
 
+/** One memory's figures as tooling/bench/peers/memory_forward.py prints them. */
+interface PeerFigures { moduleTokPerS: number; scanTokPerS: number; moduleTokPerCpuS: number; scanTokPerCpuS: number }
+
 /**
- * Runs bench/torch_memory_peer.py (1 thread, OpenBLAS's OpenMP build when Debian has it:
- * python3-torch with libopenblas0-openmp) when python3 can import torch.
+ * Runs the PyTorch peer of the side-by-side benches, tooling/bench/peers/memory_forward.py (the
+ * same recurrence: per-token theta, eta, alpha, surprise at chunk start, retrieval after every
+ * token; the same module around it) at COMPARE's shapes, 1 thread, OpenBLAS's OpenMP build
+ * when Debian has it (python3-torch with libopenblas0-openmp), when python3 can import torch.
  */
 function torchPeer(): PeerResult {
   // The first Python that imports torch: $MEMORY_BENCH_PYTHON, python3 on the PATH, Debian's own.
@@ -296,16 +301,35 @@ function torchPeer(): PeerResult {
   if (!python) return { status: 'skipped', reason: `peer not installed: none of ${candidates.join(', ')} can import torch` };
   const openmpBlas = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
   const env = {
-    ...process.env, THREADS: '1', OMP_WAIT_POLICY: 'PASSIVE', REPS: process.env.MEMORY_BENCH_PEER_REPS ?? '5',
+    ...process.env, THREADS: '1', OMP_WAIT_POLICY: 'PASSIVE',
     ...(existsSync(openmpBlas) ? { LD_LIBRARY_PATH: [openmpBlas, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') } : {}),
   };
-  const script = fileURLToPath(new URL('./torch_memory_peer.py', import.meta.url));
-  const run = spawnSync(python, [script], { encoding: 'utf8', env, timeout: 900_000 });
+  const script = fileURLToPath(new URL('../../../tooling/bench/peers/memory_forward.py', import.meta.url));
+  if (!existsSync(script)) return { status: 'skipped', reason: `peer script not found: ${script}` };
+  const args = [
+    script, '--tokens', String(COMPARE.tokens), '--dim', String(COMPARE.dim), '--heads', String(COMPARE.heads), '--chunk', String(COMPARE.chunk),
+    '--reps', process.env.MEMORY_BENCH_PEER_REPS ?? '5',
+  ];
+  const run = spawnSync(python, args, { encoding: 'utf8', env, timeout: 900_000 });
   if (run.status !== 0) return { status: 'failed', reason: (run.error?.message ?? run.stderr.trim().split('\n').pop() ?? '').slice(0, 200) };
+  let raw: Record<string, unknown>;
   try {
-    return { status: 'ran', output: JSON.parse(run.stdout.trim().split('\n').pop() ?? '') as PeerResult['output'] };
+    raw = JSON.parse(run.stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
   } catch {
     return { status: 'failed', reason: `unreadable peer output: ${run.stdout.slice(0, 200)}` };
+  }
+  const figures = (name: string): Record<keyof OursResult, number> => {
+    const f = raw[name] as PeerFigures | undefined;
+    if (!f) throw new Error(`the peer printed no '${name}' figures`);
+    return {
+      moduleTokensPerSecond: Math.round(f.moduleTokPerS), moduleTokensPerCpuSecond: Math.round(f.moduleTokPerCpuS),
+      scanTokensPerSecond: Math.round(f.scanTokPerS), scanTokensPerCpuSecond: Math.round(f.scanTokPerCpuS),
+    };
+  };
+  try {
+    return { status: 'ran', output: { results: { linear: figures('linear'), mlp2: figures('mlp') }, raw } };
+  } catch (e) {
+    return { status: 'failed', reason: (e as Error).message };
   }
 }
 
@@ -318,7 +342,7 @@ function torchPeer(): PeerResult {
  * projection); "scan": scanParallel alone on prepared inputs. Each fused (Backend.memoryScan)
  * and unfused (the composite chunked form), then the PyTorch peer.
  */
-const COMPARE = { tokens: 4096, dim: 256, heads: 4, chunk: 64 } as const;
+const COMPARE = { tokens: 4096, dim: 256, heads: 4, chunk: 64, thetaMax: 0.1, conv: 4 } as const;
 
 function compareRule(arch: Arch): MemoryRule {
   const width = COMPARE.dim / COMPARE.heads;
@@ -356,7 +380,7 @@ function ours(arch: Arch, fused: boolean, reps: number): OursResult {
     const width = COMPARE.dim / COMPARE.heads;
     const { tokens } = COMPARE;
     return tidy(() => {
-      const memory = new NeuralMemory(COMPARE.dim, { heads: COMPARE.heads, rule, seed: 1 });
+      const memory = new NeuralMemory(COMPARE.dim, { heads: COMPARE.heads, rule, thetaMax: COMPARE.thetaMax, convKernel: COMPARE.conv, seed: 1 });
       const x = new Rng(7).normal([1, tokens, COMPARE.dim]);
       const inputs = makeInputs(tokens, 1, [1, COMPARE.heads], width);
       const weights = makeWeights(rule, 2, COMPARE.heads, width);
@@ -411,8 +435,8 @@ function versusPyTorch(): unknown {
       ...COMPARE, batch: 1, dtype: 'float32', mode: 'forward (noGrad)', threads: 1,
       memories: { linear: 'W x, 64 x 64 per head', mlp2: 'W2 silu(W1 x), 64-256-64 per head, no residual, no norm' },
       ours: 'exact recurrence: per-token theta, eta, alpha; surprise at chunk start; y_pre and y_post at every token',
-      pytorch: 'bench/torch_memory_peer.py: per-token theta, per-chunk eta and alpha, retrieval from chunk-start weights only (less work)',
-      module: 'ours: NeuralMemory.forward (qkv projection, SiLU, depthwise conv, L2 norm, gates, scan, output norm + gate + projection); PyTorch: projections, gates, memory, output projection',
+      pytorch: 'tooling/bench/peers/memory_forward.py: the same recurrence in the chunked form (gate coefficients, rank-one surprises), y_post at every token',
+      module: 'both: qkv projection, SiLU, depthwise conv (4), L2-normalised q and k, sigmoid gates (theta x 0.1), scan, RMSNorm x sigmoid(gate), output projection',
     },
     rows, fused: fusedRuns, unfused: unfusedRuns, pytorchPeer: peer,
   };

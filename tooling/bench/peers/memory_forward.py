@@ -1,5 +1,6 @@
 # The neural memory forward pass in PyTorch with the exact recurrence of the project's spec
-# (packages/memory/src/scan.ts), for side-by-side timing against ../ours/memory-forward.ts:
+# (packages/memory/src/scan.ts), for side-by-side timing against ../ours/memory-forward.ts and
+# packages/memory/bench/run.ts (the memory bench's "issue 21 comparison" runs this script too):
 #
 #   u_t     = grad_W ||M(W_base; k_t) - v_t||^2    gradients at the chunk's start weights
 #   S_t     = eta_t S_(t-1) - theta_t u_t           per-token momentum gate and learning rate
@@ -16,10 +17,13 @@
 #
 # usage: THREADS=1 python3 memory_forward.py [--tokens 4096] [--dim 256] [--heads 4] [--chunk 64] [--reps 5]
 # Before timing it checks the chunked form against a plain per-token loop (float64, small sizes).
+import statistics
+import time
+
 import torch
 import torch.nn.functional as F
 
-from common import arg, emit, median_seconds
+from common import arg, emit
 
 T = arg("--tokens", 4096)
 D = arg("--dim", 256)
@@ -28,6 +32,18 @@ C = arg("--chunk", 64)
 REPS = arg("--reps", 5)
 THETA_MAX = 0.1
 CONV = 4
+
+
+def median_wall_cpu(fn, reps):
+    """Median wall seconds and median CPU seconds (this process, all threads) of `fn()` over `reps` calls after one untimed call."""
+    fn()
+    wall, cpu = [], []
+    for _ in range(max(1, reps)):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def coefficients(eta, alpha):
@@ -186,8 +202,9 @@ with torch.no_grad():
     for kind in ("linear", "mlp"):
         module = Module(kind, gen)
         weights = init_weights(kind, HEADS, dh, gen)
-        module_s = median_seconds(lambda: module(x), REPS)
-        scan_s = median_seconds(lambda: scan(kind, weights, *inputs), REPS)
+        module_s, module_cpu = median_wall_cpu(lambda: module(x), REPS)
+        scan_s, scan_cpu = median_wall_cpu(lambda: scan(kind, weights, *inputs), REPS)
         result[kind] = {"moduleTokPerS": round(T / module_s, 1), "scanTokPerS": round(T / scan_s, 1),
-                        "moduleMs": round(module_s * 1e3, 3), "scanMs": round(scan_s * 1e3, 3)}
+                        "moduleMs": round(module_s * 1e3, 3), "scanMs": round(scan_s * 1e3, 3),
+                        "moduleTokPerCpuS": round(T / module_cpu, 1), "scanTokPerCpuS": round(T / scan_cpu, 1)}
     emit(result)
