@@ -5,7 +5,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AttentionDims, AttentionOptions } from '../src/backend.js';
 import { CpuBackend } from '../src/cpu/backend.js';
-import { attentionBackwardF32, attentionFastApplies, attentionForwardF32 } from '../src/cpu/attention-f32.js';
+import { attentionBackwardBlocks, attentionBackwardF32, attentionFastApplies, attentionForwardBlocks, attentionForwardF32 } from '../src/cpu/attention-f32.js';
+import { ARENA, getEngine, reserve } from '../src/cpu/wasm/engine.js';
 import { Rng, configureCpu, cpuConfig, startCpuWorkers, type CpuConfig } from '../src/index.js';
 
 const saved: CpuConfig = cpuConfig();
@@ -87,6 +88,65 @@ describe('float32 attention fast path', () => {
       });
     }
   }
+
+  // The per-product path (operands copied for each matmul) that runs when the kernels' memory
+  // cannot hold the whole problem.
+  for (const c of [CASES[2]!, CASES[4]!, CASES[7]!]) {
+    it(`fallback through matmulF32: bh ${c.bh}, tq ${c.tq}, tk ${c.tk}, ${JSON.stringify(c.o)}: equals the reference`, () => {
+      configureCpu({ threads: 1, wasm: true });
+      const o: AttentionOptions = { scale: 1 / Math.sqrt(c.d), causal: c.o.causal ?? true, window: c.o.window ?? 0, prefix: c.o.prefix ?? 0 };
+      const dims: AttentionDims = { batchHeads: c.bh, queryLength: c.tq, keyLength: c.tk, headDim: c.d, valueDim: c.dv };
+      const q = draw(c.bh * c.tq * c.d, 2); const k = draw(c.bh * c.tk * c.d, 2);
+      const v = draw(c.bh * c.tk * c.dv); const g = draw(c.bh * c.tq * c.dv);
+      const ref = reference(q, k, v, g, dims, o);
+      const fwd = attentionForwardBlocks(q, k, v, dims, o);
+      close(fwd.out, ref.out, 'out');
+      close(fwd.lse, ref.lse, 'lse');
+      const bwd = attentionBackwardBlocks(q, k, v, fwd.out, fwd.lse, g, dims, o);
+      close(bwd.dq, ref.dq, 'dq');
+      close(bwd.dk, ref.dk, 'dk');
+      close(bwd.dv, ref.dv, 'dv');
+    });
+  }
+
+  it('the WebAssembly row helpers: exp within 3e-7 relative of Math.exp, 0 below -88, NaN kept; max, rescale and the softmax gradient', () => {
+    const e = getEngine()!;
+    const xs = [-1e30, -100, -88.5, -87, -50, -10.25, -1, -0.3466, 0, 1e-8, 0.3466, 1, 7.5, 20, 60, 87.9];
+    for (const u of draw(500)) xs.push(Math.max(-87, Math.min(87, u * 30)));
+    xs.push(Number.NaN); // last: outside the segment below
+    const n = xs.length;
+    expect(reserve(e, n * 12 + 64)).toBe(true);
+    const at = ARENA;
+    e.f32.set(xs, at >> 2);
+    const sum = e.segExp(at, n - 1, 1, 0); // all but the NaN
+    let expected = 0;
+    for (let i = 0; i < n; i++) {
+      const got = e.f32[(at >> 2) + i]!;
+      const x = xs[i]!;
+      if (Number.isNaN(x)) { expect(got).toBe(x); continue; } // untouched: outside the segment
+      const want = Math.exp(Math.fround(x));
+      expected += want;
+      if (x < -88) expect(got, `exp(${x})`).toBeLessThan(1e-37);
+      else expect(Math.abs(got - want), `exp(${x}): ${got} vs ${want}`).toBeLessThanOrEqual(3e-7 * want);
+    }
+    expect(Math.abs(sum - expected)).toBeLessThanOrEqual(1e-6 * expected);
+    e.f32[(at >> 2)] = Number.NaN;
+    e.segExp(at, 1, 1, 0);
+    expect(e.f32[at >> 2]).toBeNaN();
+    // max of x * scale over odd lengths (the scalar tail included) and over nothing
+    const vals = draw(7, 3);
+    e.f32.set(vals, at >> 2);
+    for (let len = 0; len <= 7; len++) {
+      const want = len === 0 ? -Infinity : Math.max(...Array.from(vals.subarray(0, len), (x) => Math.fround(x * 0.5)));
+      expect(e.segMax(at, len, 0.5)).toBe(want);
+    }
+    e.segScale(at, 5, 2);
+    for (let i = 0; i < 7; i++) expect(e.f32[(at >> 2) + i]).toBe(i < 5 ? Math.fround(vals[i]! * 2) : vals[i]);
+    const p = draw(6); const s = draw(6);
+    e.f32.set(s, at >> 2); e.f32.set(p, (at >> 2) + 8);
+    e.dsRow(at, at + 32, 6, 0.25, 0.125);
+    for (let i = 0; i < 6; i++) expect(e.f32[(at >> 2) + i]).toBeCloseTo(p[i]! * (s[i]! - 0.25) * 0.125, 6);
+  });
 
   it('declines empty problems, float64 stays on the reference, and the backend routes large float32 problems to it', () => {
     configureCpu({ threads: 1, wasm: true });

@@ -34,6 +34,11 @@ export interface Engine {
   /** Elementwise kernels (see kernels.wat); run on the calling thread. */
   readonly binary: (op: number, swap: number, out: number, x: number, xrs: number, y: number, yrs: number, ycs: number, rows: number, cols: number) => void;
   readonly unary: (op: number, out: number, x: number, n: number) => void;
+  /** Row-segment helpers of the float32 attention (see kernels.wat); byte addresses, float32 arithmetic. */
+  readonly segMax: (p: number, n: number, scale: number) => number;
+  readonly segExp: (p: number, n: number, scale: number, shift: number) => number;
+  readonly segScale: (p: number, n: number, factor: number) => void;
+  readonly dsRow: (s: number, p: number, n: number, delta: number, scale: number) => void;
   /** Views on the memory; refreshed by `reserve` when it grows. */
   f32: Float32Array;
   i32: Int32Array;
@@ -57,6 +62,10 @@ function instantiate(bytes: Uint8Array<ArrayBuffer>, shared: boolean): Engine | 
     task: exports['task'] as Engine['task'],
     binary: exports['binary'] as Engine['binary'],
     unary: exports['unary'] as Engine['unary'],
+    segMax: exports['seg_max'] as Engine['segMax'],
+    segExp: exports['seg_exp'] as Engine['segExp'],
+    segScale: exports['seg_scale'] as Engine['segScale'],
+    dsRow: exports['ds_row'] as Engine['dsRow'],
     f32: new Float32Array(memory.buffer),
     i32: new Int32Array(memory.buffer),
   };

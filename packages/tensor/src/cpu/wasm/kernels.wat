@@ -646,6 +646,122 @@
       (call $unary_square (local.get $out) (local.get $x) (local.get $n)) (return))
     (call $unary_relu (local.get $out) (local.get $x) (local.get $n)))
 
+  ;; ---------------------------------------------------------------- attention rows
+  ;; Helpers of the float32 attention (attention-f32.ts) on one row segment of a score block
+  ;; in this memory: the max, the exponentials and their sum, a rescale, and the gradient
+  ;; through the softmax. Arithmetic in float32; exp is a polynomial (below).
+
+  ;; exp of each lane, relative error about 2 ulp: x = n ln2 + r with |r| <= ln2 / 2
+  ;; (ln2 in two parts), e^r by a degree-7 polynomial, 2^n through the exponent bits. Lanes
+  ;; below -88 give 0, above 88 are clamped to 88; NaN stays NaN.
+  (func $exp4 (param $x v128) (result v128)
+    (local $n v128) (local $r v128) (local $p v128)
+    (local.set $x (f32x4.min (f32x4.max (local.get $x) (v128.const f32x4 -88 -88 -88 -88)) (v128.const f32x4 88 88 88 88)))
+    (local.set $n (f32x4.nearest (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341))))
+    (local.set $r (f32x4.sub (f32x4.sub (local.get $x) (f32x4.mul (local.get $n) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375)))
+                             (f32x4.mul (local.get $n) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
+    (local.set $p (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+    (local.set $p (f32x4.add (f32x4.add (f32x4.mul (f32x4.mul (local.get $p) (local.get $r)) (local.get $r)) (local.get $r))
+                             (v128.const f32x4 1 1 1 1)))
+    (f32x4.mul (local.get $p)
+      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $n)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+
+  ;; max over i < n of x[i] * scale (-Infinity when n is 0).
+  (func (export "seg_max") (param $p i32) (param $n i32) (param $scale f32) (result f32)
+    (local $i i32) (local $m v128) (local $sv v128) (local $r f32)
+    (local.set $sv (f32x4.splat (local.get $scale)))
+    (local.set $m (v128.const f32x4 -inf -inf -inf -inf))
+    (block $done
+      (loop $vec
+        (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+        (local.set $m (f32x4.max (local.get $m) (f32x4.mul (v128.load (local.get $p)) (local.get $sv))))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $vec)))
+    (local.set $r (f32.max (f32.max (f32x4.extract_lane 0 (local.get $m)) (f32x4.extract_lane 1 (local.get $m)))
+                           (f32.max (f32x4.extract_lane 2 (local.get $m)) (f32x4.extract_lane 3 (local.get $m)))))
+    (block $done
+      (loop $tail
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $r (f32.max (local.get $r) (f32.mul (f32.load (local.get $p)) (local.get $scale))))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail)))
+    (local.get $r))
+
+  ;; x[i] = exp(x[i] * scale - shift) for i < n; returns the sum of the new values.
+  (func (export "seg_exp") (param $p i32) (param $n i32) (param $scale f32) (param $shift f32) (result f32)
+    (local $i i32) (local $sv v128) (local $hv v128) (local $v v128) (local $acc v128) (local $t f32)
+    (local.set $sv (f32x4.splat (local.get $scale)))
+    (local.set $hv (f32x4.splat (local.get $shift)))
+    (block $done
+      (loop $vec
+        (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+        (local.set $v (call $exp4 (f32x4.sub (f32x4.mul (v128.load (local.get $p)) (local.get $sv)) (local.get $hv))))
+        (v128.store (local.get $p) (local.get $v))
+        (local.set $acc (f32x4.add (local.get $acc) (local.get $v)))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $vec)))
+    (block $done
+      (loop $tail
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $v (call $exp4 (f32x4.sub (f32x4.mul (v128.load32_zero (local.get $p)) (local.get $sv)) (local.get $hv))))
+        (v128.store32_lane 0 (local.get $p) (local.get $v))
+        (local.set $t (f32.add (local.get $t) (f32x4.extract_lane 0 (local.get $v))))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail)))
+    (f32.add (f32.add (f32.add (f32x4.extract_lane 0 (local.get $acc)) (f32x4.extract_lane 1 (local.get $acc)))
+                      (f32.add (f32x4.extract_lane 2 (local.get $acc)) (f32x4.extract_lane 3 (local.get $acc))))
+             (local.get $t)))
+
+  ;; x[i] = x[i] * f for i < n.
+  (func (export "seg_scale") (param $p i32) (param $n i32) (param $f f32)
+    (local $i i32) (local $fv v128)
+    (local.set $fv (f32x4.splat (local.get $f)))
+    (block $done
+      (loop $vec
+        (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+        (v128.store (local.get $p) (f32x4.mul (v128.load (local.get $p)) (local.get $fv)))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $vec)))
+    (block $done
+      (loop $tail
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (f32.store (local.get $p) (f32.mul (f32.load (local.get $p)) (local.get $f)))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
+  ;; Gradient through the softmax: s[i] = p[i] * (s[i] - delta) * scale for i < n.
+  (func (export "ds_row") (param $s i32) (param $p i32) (param $n i32) (param $delta f32) (param $scale f32)
+    (local $i i32) (local $dv v128) (local $sv v128)
+    (local.set $dv (f32x4.splat (local.get $delta)))
+    (local.set $sv (f32x4.splat (local.get $scale)))
+    (block $done
+      (loop $vec
+        (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+        (v128.store (local.get $s) (f32x4.mul (f32x4.mul (v128.load (local.get $p)) (f32x4.sub (v128.load (local.get $s)) (local.get $dv))) (local.get $sv)))
+        (local.set $s (i32.add (local.get $s) (i32.const 16)))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $vec)))
+    (block $done
+      (loop $tail
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (f32.store (local.get $s) (f32.mul (f32.mul (f32.load (local.get $p)) (f32.sub (f32.load (local.get $s)) (local.get $delta))) (local.get $scale)))
+        (local.set $s (i32.add (local.get $s) (i32.const 4)))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
   ;; ---------------------------------------------------------------- tasks
   ;; Runs task $t of the current job.
   (func (export "task") (param $t i32)

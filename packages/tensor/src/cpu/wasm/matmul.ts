@@ -58,7 +58,7 @@ function operand(view: View, data: Float32Array): Operand {
   return { data: gathered, lo: 0, span: count, offset: 0, strides: [rows * cols, cols, 1], batches };
 }
 
-const align = (bytes: number): number => Math.ceil(bytes / 64) * 64;
+export const align = (bytes: number): number => Math.ceil(bytes / 64) * 64;
 
 /**
  * Writes one pack record (see kernels.wat) for X = rows x depth with the given strides and
@@ -107,28 +107,58 @@ export function matmulF32(a: View, A: Float32Array, b: View, B: Float32Array): F
 }
 
 function run(e: Engine, batch: number, m: number, n: number, k: number, oa: Operand, ob: Operand, parallel: boolean): Float32Array | null {
-  const panelA = Math.ceil(m / MR) * MR * k * 4; // bytes of one packed batch of A
-  const panelB = Math.ceil(n / NR) * NR * k * 4;
   // Packed panels first; the raw operands are dead once packed, so C reuses their space.
-  const packA = 0;
-  const packB = packA + align(oa.batches * panelA);
-  const rawA = packB + align(ob.batches * panelB);
+  const scratch = gemmScratchBytes(m, n, k, oa.batches, ob.batches);
+  const rawA = scratch;
   const rawB = rawA + align(oa.span * 4);
   const outC = rawA;
   const total = Math.max(rawB + align(ob.span * 4), outC + align(batch * m * n * 4)) + 64;
   if (!reserve(e, total)) return null;
+  e.f32.set(oa.data.subarray(oa.lo, oa.lo + oa.span), (ARENA + rawA) >> 2);
+  e.f32.set(ob.data.subarray(ob.lo, ob.lo + ob.span), (ARENA + rawB) >> 2);
+  gemmInMemory(e, batch, m, n, k,
+    { at: ARENA + rawA + oa.offset * 4, strides: oa.strides, batches: oa.batches },
+    { at: ARENA + rawB + ob.offset * 4, strides: ob.strides, batches: ob.batches },
+    ARENA + outC, ARENA, parallel);
+  const c = (ARENA + outC) >> 2;
+  return e.f32.slice(c, c + batch * m * n);
+}
 
-  const { f32, i32 } = e;
-  f32.set(oa.data.subarray(oa.lo, oa.lo + oa.span), (ARENA + rawA) >> 2);
-  f32.set(ob.data.subarray(ob.lo, ob.lo + ob.span), (ARENA + rawB) >> 2);
+/** A [batch, rows, cols] float32 operand already in the kernels' memory. */
+export interface MemoryOperand {
+  /** Byte address of element [0, 0, 0]. */
+  readonly at: number;
+  /** Strides in elements (batch, rows, cols). */
+  readonly strides: readonly [number, number, number];
+  /** 1 when the batch axis broadcasts, else the batch size. */
+  readonly batches: number;
+}
+
+/** Bytes of packing scratch that gemmInMemory needs for these sizes. */
+export function gemmScratchBytes(m: number, n: number, k: number, batchesA: number, batchesB: number): number {
+  return align(batchesA * Math.ceil(m / MR) * MR * k * 4) + align(batchesB * Math.ceil(n / NR) * NR * k * 4);
+}
+
+/**
+ * C [batch, m, n] (contiguous, at byte address `c`) = A @ B for operands that are already in
+ * the kernels' memory, with `scratch` (gemmScratchBytes long) for the packed panels. The
+ * caller has reserved the memory; m, n, k and batch must be positive. C may overlap the
+ * operands (they are packed before C is written) but not the scratch.
+ */
+export function gemmInMemory(
+  e: Engine, batch: number, m: number, n: number, k: number, a: MemoryOperand, b: MemoryOperand, c: number, scratch: number, parallel: boolean,
+): void {
+  const panelA = Math.ceil(m / MR) * MR * k * 4; // bytes of one packed batch of A
+  const panelB = Math.ceil(n / NR) * NR * k * 4;
+  const packA = scratch;
+  const packB = packA + align(a.batches * panelA);
+  const { i32 } = e;
 
   // Pack A (rows m, depth k, panels of 4) and B^T (rows n, depth k, panels of 8).
-  const parallelPack = parallel && (oa.batches * m + ob.batches * n) * k >= 4 * PACK_TASK_ELEMENTS;
+  const parallelPack = parallel && (a.batches * m + b.batches * n) * k >= 4 * PACK_TASK_ELEMENTS;
   i32[JOB >> 2] = 2;
-  const tasksA = packRecord(i32, JOB + 64, ARENA + rawA + oa.offset * 4, oa.strides[0] * 4, oa.strides[1], oa.strides[2],
-    m, k, MR, ARENA + packA, oa.batches, parallelPack);
-  const tasksB = packRecord(i32, JOB + 128, ARENA + rawB + ob.offset * 4, ob.strides[0] * 4, ob.strides[2], ob.strides[1],
-    n, k, NR, ARENA + packB, ob.batches, parallelPack);
+  const tasksA = packRecord(i32, JOB + 64, a.at, a.strides[0] * 4, a.strides[1], a.strides[2], m, k, MR, packA, a.batches, parallelPack);
+  const tasksB = packRecord(i32, JOB + 128, b.at, b.strides[0] * 4, b.strides[2], b.strides[1], n, k, NR, packB, b.batches, parallelPack);
   runJob(e, tasksA + tasksB, parallelPack);
 
   // GEMM over tiles of mc x nc. With threads, tiles shrink until each thread has several, and
@@ -153,16 +183,13 @@ function run(e: Engine, batch: number, m: number, n: number, k: number, oa: Oper
   i32[job + 5] = nc;
   i32[job + 6] = Math.ceil(m / mc);
   i32[job + 7] = Math.ceil(n / nc);
-  i32[job + 8] = ARENA + packA;
-  i32[job + 9] = oa.batches === 1 ? 0 : panelA;
-  i32[job + 10] = ARENA + packB;
-  i32[job + 11] = ob.batches === 1 ? 0 : panelB;
-  i32[job + 12] = ARENA + outC;
+  i32[job + 8] = packA;
+  i32[job + 9] = a.batches === 1 ? 0 : panelA;
+  i32[job + 10] = packB;
+  i32[job + 11] = b.batches === 1 ? 0 : panelB;
+  i32[job + 12] = c;
   i32[job + 13] = KC;
   i32[job + 14] = perTask;
   i32[job + 15] = tiles;
   runJob(e, Math.ceil(tiles / perTask), parallel);
-
-  const c = (ARENA + outC) >> 2;
-  return e.f32.slice(c, c + batch * m * n);
 }
