@@ -29,14 +29,17 @@ const WARMUP = 3; // trace, verifying trace, first replay
 interface Variant {
   readonly name: string;
   readonly compiled: boolean;
-  /** Backend options: the bind-group cache on or off (off is the behaviour before it existed). */
+  /** The backend's recording cache and fused row kernels on or off (both off: the backend
+   * as it was before they existed). */
   readonly recordingCache: boolean;
+  readonly fusedRows: boolean;
 }
 
 const ALL_VARIANTS: readonly Variant[] = [
-  { name: 'eager', compiled: false, recordingCache: true },
-  { name: 'compiled', compiled: true, recordingCache: true },
-  { name: 'compiled-nocache', compiled: true, recordingCache: false },
+  { name: 'eager-before', compiled: false, recordingCache: false, fusedRows: false },
+  { name: 'eager', compiled: false, recordingCache: true, fusedRows: true },
+  { name: 'compiled-before', compiled: true, recordingCache: false, fusedRows: false },
+  { name: 'compiled', compiled: true, recordingCache: true, fusedRows: true },
 ];
 const wanted = arg('variants', ALL_VARIANTS.map((v) => v.name).join(',')).split(',');
 const VARIANTS = ALL_VARIANTS.filter((v) => wanted.includes(v.name));
@@ -54,8 +57,10 @@ function token(i: number): number {
   return (Math.imul(i + 1, 2654435761) >>> 24) % 16;
 }
 
-async function run(gpu: WebGPUBackend, arch: ArchitectureName, variant: Variant): Promise<Result> {
+async function run(backends: { now: WebGPUBackend; before: WebGPUBackend }, arch: ArchitectureName, variant: Variant): Promise<Result> {
+  const gpu = variant.fusedRows ? backends.now : backends.before;
   gpu.setRecordingCache(variant.recordingCache);
+  setBackend(gpu);
   const model = createModel({
     architecture: arch, vocabSize: 16, dim: 16, layers: 1, heads: 2, mlpHidden: 32, window: 8, segmentLength: 8,
     dtype: 'float32', seed: 5, memory: { heads: 2, chunkSize: 4 },
@@ -101,16 +106,17 @@ async function run(gpu: WebGPUBackend, arch: ArchitectureName, variant: Variant)
   return { msPerStep: measured[Math.floor(measured.length / 2)]!, perStep: totals, pipelines: after.pipelines, finalLoss: loss };
 }
 
+// One device, two backends on it: with the fused row kernels and without.
 const gpu = await createWebGPUBackend();
+const before = await createWebGPUBackend({ device: gpu.device, fusedRows: false, recordingCache: false });
 const previous = getBackend();
-setBackend(gpu);
 const results: Record<string, Record<string, Result[]>> = {};
 try {
   // Two rounds, variants alternating, so drift on a shared machine hits every variant alike.
   for (let round = 0; round < rounds; round++) {
     for (const arch of archs) {
       for (const v of VARIANTS) {
-        const r = await run(gpu, arch, v);
+        const r = await run({ now: gpu, before }, arch, v);
         ((results[arch] ??= {})[v.name] ??= []).push(r);
       }
     }
@@ -118,16 +124,15 @@ try {
 } finally {
   setBackend(previous);
 }
-gpu.setRecordingCache(true);
 
 const summary: Record<string, unknown> = {};
 for (const arch of archs) {
   const best = (name: string): Result => results[arch]![name]!.reduce((a, b) => (b.msPerStep < a.msPerStep ? b : a));
-  const eager = best('eager');
+  const eager = best(VARIANTS.some((v) => v.name === 'eager-before') ? 'eager-before' : VARIANTS[0]!.name);
   const row: Record<string, unknown> = {};
   for (const v of VARIANTS) {
     const r = best(v.name);
-    row[v.name] = { ...r, speedupOverEager: eager.msPerStep / r.msPerStep };
+    row[v.name] = { ...r, speedupOverEagerBefore: eager.msPerStep / r.msPerStep };
   }
   summary[arch] = row;
 }
@@ -137,21 +142,23 @@ const report = {
   adapter: gpu.adapterName,
   shapes: { batch: BATCH, sequence: SEQ, vocab: 16, dim: 16, layers: 1, heads: 2, mlpHidden: 32, memoryChunk: 4 },
   stepsMeasured: steps,
-  note: 'msPerStep: median over the measured steps, best of 2 alternating rounds; perStep counters are means over the measured steps',
+  note: 'msPerStep: median over the measured steps, best of the alternating rounds; perStep counters are means over the measured steps; "before" variants run with recordingCache and fusedRows off (the backend before this change)',
+  rounds,
   results: summary,
 };
+before.destroy();
 gpu.destroy();
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(`${out}.tmp`, JSON.stringify(report, null, 2));
 const { renameSync } = await import('node:fs');
 renameSync(`${out}.tmp`, out);
 console.log(`adapter: ${report.adapter}`);
-console.log('arch         variant            ms/step  x eager  submits  dispatches  bindgroups new/reused  uploads');
+console.log('arch         variant            ms/step  x eager-before  submits  dispatches  bindgroups new/reused  uploads');
 for (const arch of archs) {
   for (const v of VARIANTS) {
-    const r = (summary[arch] as Record<string, Result & { speedupOverEager: number }>)[v.name]!;
+    const r = (summary[arch] as Record<string, Result & { speedupOverEagerBefore: number }>)[v.name]!;
     const p = r.perStep;
-    console.log(`${arch.padEnd(12)} ${v.name.padEnd(18)} ${r.msPerStep.toFixed(1).padStart(7)}  ${r.speedupOverEager.toFixed(2).padStart(7)}  ${p.submits.toFixed(1).padStart(7)}  ${p.dispatches.toFixed(0).padStart(10)}  ${p.bindGroupsCreated.toFixed(0).padStart(10)}/${p.bindGroupsReused.toFixed(0).padEnd(10)}  ${p.uploads.toFixed(1)}`);
+    console.log(`${arch.padEnd(12)} ${v.name.padEnd(18)} ${r.msPerStep.toFixed(1).padStart(7)}  ${r.speedupOverEagerBefore.toFixed(2).padStart(14)}  ${p.submits.toFixed(1).padStart(7)}  ${p.dispatches.toFixed(0).padStart(10)}  ${p.bindGroupsCreated.toFixed(0).padStart(10)}/${p.bindGroupsReused.toFixed(0).padEnd(10)}  ${p.uploads.toFixed(1)}`);
   }
 }
 console.log(`wrote ${out}`);

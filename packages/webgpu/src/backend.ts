@@ -34,7 +34,15 @@ export interface WebGPUBackendOptions extends DeviceOptions {
    * submit once per host read. False restores one bind group and parameter write per
    * dispatch and a submit before every upload (for comparisons). */
   readonly recordingCache?: boolean;
+  /** Offer the fused row primitives (normRows, softmaxRows, ropeRows, silu and their
+   * backward kernels; default true). False leaves them out, so the ops run their composite
+   * forms (for comparisons). */
+  readonly fusedRows?: boolean;
 }
+
+const FUSED_ROW_PRIMITIVES = [
+  'normRows', 'normRowsBackward', 'softmaxRows', 'softmaxRowsBackward', 'ropeRows', 'silu', 'siluBackward',
+] as const;
 
 export interface WebGPUStats {
   /** Kernels recorded since the backend was created. */
@@ -94,6 +102,8 @@ export class WebGPUBackend implements Backend {
     this.rt = new Runtime(device, options.maxPooledBytes ?? 256 * 1024 * 1024);
     this.fusion = options.fusion ?? true;
     if (options.recordingCache === false) this.rt.setCache(false);
+    // Optional Backend members: an own undefined property hides the method from the ops.
+    if (options.fusedRows === false) for (const name of FUSED_ROW_PRIMITIVES) Object.defineProperty(this, name, { value: undefined });
   }
 
   supports(dtype: DType): boolean {

@@ -17,7 +17,7 @@ const ARENA_BYTES = 64 * 1024;
 /** Submit after this many recorded dispatches even without a read, so the GPU starts work. */
 const MAX_DISPATCHES_PER_SUBMIT = 512;
 /** The same with the recording cache on: a whole compiled step fits in one submit. */
-const MAX_DISPATCHES_PER_SUBMIT_CACHED = 8192;
+const MAX_DISPATCHES_PER_SUBMIT_CACHED = 4096;
 /** Persistent parameter slots (and bind groups) kept before the caches start over. */
 const MAX_PARAM_SLOTS = 8192;
 const MAX_BIND_GROUPS = 4096;

@@ -149,3 +149,25 @@ describe('ops on the fused primitives: forward and gradients against the CPU', (
     });
   }
 });
+
+describe('fusedRows: false', () => {
+  it('leaves the primitives out, and the ops give the same values through their composite forms', async () => {
+    const plain = await makeBackend({ fusedRows: false });
+    try {
+      expect(plain.normRows).toBeUndefined();
+      expect(plain.silu).toBeUndefined();
+      const data = new Random(3).uniform(2 * 9);
+      const values = async (backend: WebGPUBackend): Promise<Float32Array> => {
+        const x = tensor(data, [2, 9], { backend });
+        const y = tidy(() => softmax(rmsNorm(silu(x))));
+        const out = (await y.data()) as Float32Array;
+        x.dispose();
+        y.dispose();
+        return out;
+      };
+      expectClose(await values(plain), await values(gpu), ACCUMULATED, 'composite vs fused');
+    } finally {
+      plain.destroy();
+    }
+  });
+});
