@@ -3,7 +3,7 @@
 // (sizes 0, 1 and odd included), broadcast rows, columns and scalars, and special values.
 import { describe, expect, test } from 'vitest';
 import {
-  Rng, compile, configureCpu, cpuConfig, grad, keep, maximum, minimum, reciprocal, silu, tensor, tidy, type Tensor,
+  Rng, compile, configureCpu, cpuConfig, grad, gt, keep, maximum, minimum, reciprocal, silu, tensor, tidy, type Tensor,
 } from '@titans/tensor';
 
 /** A seeded uniform number in [0, 1) (a small LCG: the test needs host numbers, not tensors). */
@@ -123,6 +123,48 @@ describe('compile: WebAssembly SIMD fused chains', () => {
     });
     exp.dispose();
     x.dispose();
+  });
+
+  test('small float32 matmuls as generated SIMD equal the backend kernel, bit for bit', () => {
+    const rng = new Rng(13);
+    let used = 0;
+    // [batch of a (0: a 2-D a broadcast over b's batch), m, k, n], transposed a, a narrowed view.
+    const cases: [number, number, number, number, boolean, boolean][] = [
+      [1, 64, 32, 32, false, false], [1, 16, 48, 48, false, false], [3, 9, 17, 40, false, false], [2, 33, 100, 68, true, false],
+      [1, 7, 256, 4, false, true], [0, 12, 20, 8, false, false], [4, 5, 64, 12, true, true], [1, 1, 200, 64, false, false],
+      [1, 8, 8, 8, false, false], [1, 64, 32, 30, false, false],
+    ];
+    for (const [batch, m, k, n, transposed, narrowed] of cases) {
+      const label = `[${batch}, ${m}, ${k}] @ [${k}, ${n}]${transposed ? ', a transposed' : ''}${narrowed ? ', a narrowed' : ''}`;
+      const aShape = transposed ? [k + (narrowed ? 3 : 0), m] : [m, k + (narrowed ? 3 : 0)];
+      const a0 = keep(tidy(() => {
+        const r = rng.normal(batch === 0 ? aShape : [batch, ...aShape]);
+        // Zero rows of a against negative b: every product is -0 (the sum starts at +0).
+        return r.mul(gt(rng.uniform(r.shape), 0.2).cast('float32'));
+      }));
+      const b0 = keep(tidy(() => rng.normal(batch === 0 ? [3, k, n] : [batch, k, n]).abs().neg()));
+      const fn = (x: Tensor, y: Tensor): Tensor => {
+        let a = transposed ? x.transpose(-1, -2) : x;
+        if (narrowed) a = a.narrow(-1, 2, k);
+        return a.matmul(y);
+      };
+      const simd = compile(fn);
+      const js = compile(fn, { simd: false });
+      for (let call = 0; call < 3; call++) {
+        tidy(() => {
+          const eager = fn(a0, b0);
+          expectSame(simd(a0, b0), eager, `${label} (simd, call ${call})`);
+          expectSame(js(a0, b0), eager, `${label} (js, call ${call})`);
+        });
+      }
+      used += simd.stats().plan.simdMatmuls;
+      expect(js.stats().plan.simdMatmuls).toBe(0);
+      simd.dispose();
+      js.dispose();
+      a0.dispose();
+      b0.dispose();
+    }
+    expect(used).toBeGreaterThanOrEqual(6);
   });
 
   test('float64 chains and configureCpu({ wasm: false }) keep the JavaScript kernel', () => {

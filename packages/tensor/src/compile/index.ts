@@ -59,7 +59,7 @@ interface Entry {
   verified: boolean;
 }
 
-const EMPTY_STATS: PlanStats = { tracedCalls: 0, kernels: 0, fusedGroups: 0, fusedOps: 0, simdGroups: 0, arenaBytes: 0, constantBytes: 0 };
+const EMPTY_STATS: PlanStats = { tracedCalls: 0, kernels: 0, fusedGroups: 0, fusedOps: 0, simdGroups: 0, simdMatmuls: 0, arenaBytes: 0, constantBytes: 0 };
 
 /**
  * Compiles `fn`, a function of tensors (and trees of tensors, numbers, strings and other

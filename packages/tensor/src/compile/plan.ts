@@ -12,6 +12,7 @@ import {
   SILU_BACKWARD_EXPR, SILU_EXPR, WHERE_EXPR, binaryExpr, castExpr, generateKernel, stored, unaryExpr, type FusedGroup, type FusedOp, type Operand,
 } from './kernels.js';
 import { simdKernel } from './simd.js';
+import { simdMatmul } from './simd-matmul.js';
 import { CompileError, ValueRef, ViewRef, type Arg, type Trace } from './trace.js';
 
 export interface PlanStats {
@@ -24,6 +25,8 @@ export interface PlanStats {
   readonly fusedOps: number;
   /** Fused kernels that run as generated WebAssembly SIMD (the rest are generated JavaScript). */
   readonly simdGroups: number;
+  /** Small float32 matmuls that run as generated WebAssembly SIMD. */
+  readonly simdMatmuls: number;
   /** Bytes of the arena (reused intermediate buffers) and of the plan's constants. */
   readonly arenaBytes: number;
   readonly constantBytes: number;
@@ -217,6 +220,7 @@ export class Plan {
     let fusedGroups = 0;
     let fusedOps = 0;
     let simdGroups = 0;
+    let simdMatmuls = 0;
     units.forEach((u, k) => {
       const frees = freeAfter[k]!;
       const free: Step = frees.length === 0 ? () => {} : () => {
@@ -266,6 +270,25 @@ export class Plan {
       const method = r.method;
       const outs = r.outs;
       const keys = r.keys;
+      if (cpu && simd && method === 'matmul' && keys === null && r.args.length === 2 && r.args.every((x) => x instanceof ViewRef)) {
+        const [va, vb] = r.args as [ViewRef, ViewRef];
+        const mm = simdMatmul(backend as CpuBackend, { dtype: values[va.id]!.dtype, ...va }, { dtype: values[vb.id]!.dtype, ...vb });
+        if (mm !== null) {
+          const out = outs[0]!;
+          const ia = va.id;
+          const ib = vb.id;
+          for (const id of [ia, ib]) {
+            const kind = values[id]!.origin.kind;
+            if (kind === 'fill' || kind === 'array' || kind === 'constant') S[id] = constant(id);
+          }
+          simdMatmuls++;
+          steps.push(() => {
+            S[out] = mm(S[ia]!, S[ib]!);
+            free();
+          });
+          return;
+        }
+      }
       const impl = (backend as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!;
       const call = (): unknown => impl.apply(backend, resolve());
       if (keys === null) {
@@ -355,6 +378,7 @@ export class Plan {
       fusedGroups,
       fusedOps,
       simdGroups,
+      simdMatmuls,
       arenaBytes,
       constantBytes,
     };

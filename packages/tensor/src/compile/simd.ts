@@ -23,7 +23,7 @@ import { SILU_BACKWARD_EXPR, SILU_EXPR, type FusedGroup, type FusedKernel } from
 
 const SIMD = 0xfd;
 /** SIMD opcodes (after the 0xfd prefix). */
-const V = {
+export const V = {
   load: 0x00, load32Splat: 0x09, store: 0x0b, const: 0x0c, shuffle: 0x0d, f32Splat: 0x13, f64Splat: 0x14,
   f32Eq: 0x41, f32Ne: 0x42, f32Lt: 0x43, f32Gt: 0x44, f32Le: 0x45, f32Ge: 0x46,
   f64Eq: 0x47, f64Ne: 0x48, f64Lt: 0x49, f64Gt: 0x4a, f64Le: 0x4b, f64Ge: 0x4c,
@@ -60,12 +60,12 @@ export function sleb(n: number): number[] {
   }
 }
 
-const I32 = 0x7f;
+export const I32 = 0x7f;
 const F32 = 0x7d;
-const V128 = 0x7b;
+export const V128 = 0x7b;
 
 /** A function body under construction: locals and instruction bytes. */
-class Body {
+export class Body {
   readonly code: number[] = [];
   private readonly locals: number[] = [];
   constructor(private readonly params: number) {}
@@ -131,7 +131,7 @@ function section(id: number, content: number[]): number[] {
 }
 
 /** A module importing env.mem and exporting `run` with `params` float32 parameters. */
-function moduleBytes(params: number, body: Body): Uint8Array<ArrayBuffer> {
+export function moduleBytes(params: number, body: Body): Uint8Array<ArrayBuffer> {
   const type = section(1, [1, 0x60, ...uleb(params), ...new Array<number>(params).fill(F32), 0]);
   const imports = section(2, [1, 3, ...[...'env'].map((c) => c.charCodeAt(0)), 3, ...[...'mem'].map((c) => c.charCodeAt(0)), 0x02, 0x00, 1]);
   const funcs = section(3, [1, 0]);
@@ -260,7 +260,8 @@ const MAX_BYTES = 1 << 26;
 let memory: WebAssembly.Memory | null = null;
 let f32View = new Float32Array(0);
 
-function ensureMemory(bytes: number): boolean {
+/** @internal Grows the kernels' memory to `bytes` (created on first use); false where it cannot. */
+export function ensureMemory(bytes: number): boolean {
   if (memory === null) {
     try {
       memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(bytes / PAGE)) });
@@ -278,7 +279,7 @@ let supported: boolean | undefined;
 let transcendentalOk: boolean | undefined;
 
 /** True where WebAssembly SIMD is available (a one-op module validates and runs). */
-function simdSupported(): boolean {
+export function simdSupported(): boolean {
   if (supported !== undefined) return supported;
   supported = false;
   try {
@@ -339,6 +340,29 @@ function expMatchesMathExp(): boolean {
 
 const moduleCache = new Map<string, (...u: number[]) => void>();
 const MODULE_CACHE_LIMIT = 2048;
+
+/** @internal The float32 view of the kernels' memory (replaced when the memory grows). */
+export function memoryView(): Float32Array {
+  return f32View;
+}
+
+/** @internal The `run` export of a module over the kernels' memory (cached by its bytes), or null. */
+export function instantiate(bytes: Uint8Array<ArrayBuffer>): ((...u: number[]) => void) | null {
+  let key = '';
+  for (let i = 0; i < bytes.length; i += 4096) key += String.fromCharCode(...bytes.subarray(i, i + 4096));
+  let run = moduleCache.get(key);
+  if (run === undefined) {
+    try {
+      const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { mem: memory! } });
+      run = instance.exports['run'] as (...u: number[]) => void;
+    } catch {
+      return null;
+    }
+    if (moduleCache.size >= MODULE_CACHE_LIMIT) moduleCache.clear();
+    moduleCache.set(key, run);
+  }
+  return run;
+}
 
 // ------------------------------------------------------------------ kernels
 
@@ -526,19 +550,8 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
     b.get(rb).i32(rows * 4).op(0x49, 0x0d, 0);
     b.op(0x0b);
   }
-  const bytes = moduleBytes(uniformList.length, b);
-  const key = String.fromCharCode(...bytes);
-  let run = moduleCache.get(key);
-  if (run === undefined) {
-    try {
-      const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { mem: memory! } });
-      run = instance.exports['run'] as (...u: number[]) => void;
-    } catch {
-      return null;
-    }
-    if (moduleCache.size >= MODULE_CACHE_LIMIT) moduleCache.clear();
-    moduleCache.set(key, run);
-  }
+  const run = instantiate(moduleBytes(uniformList.length, b));
+  if (run === null) return null;
   return bindKernel(run, streams, uniformList, group.outputs, outAt, size);
 }
 

@@ -1,0 +1,137 @@
+// Small float32 matmuls of a compiled plan as a WebAssembly SIMD module generated for their
+// exact dims and strides (see simd.ts for the encoder and the memory). It replaces the CPU
+// backend's general kernel (cpu/wasm/matmul.ts: copies, packing, a job description) where that
+// one runs on one thread, and gives the same bits: every output element is accumulated in
+// float32 from +0, one rounded product and one rounded sum per step, in increasing k, as the
+// backend's micro-kernel does (a test checks the two against each other on random shapes).
+import type { DType, Storage } from '../backend.js';
+import type { CpuBackend, CpuStorage } from '../cpu/backend.js';
+import { cpuConfig } from '../cpu/wasm/config.js';
+import { Body, I32, V, V128, ensureMemory, instantiate, memoryView, moduleBytes, simdSupported } from './simd.js';
+
+/** Most output columns (the row of accumulators is unrolled over them in the module). */
+const MAX_N = 256;
+/** Deepest k: the backend's kernel accumulates one depth block of this size in one pass. */
+const MAX_K = 256;
+/** Largest product (flops): beyond it the backend's packed, blocked kernel is as fast. */
+const MAX_FLOPS = 1 << 18;
+/** Vectors of C accumulated at once (locals). */
+const BLOCK = 8;
+
+/** A matmul operand's dtype and [batch, rows, cols] layout, as the trace recorded it. */
+export interface Layout {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+}
+
+interface Operand {
+  readonly lo: number;
+  readonly span: number;
+  readonly at: number;
+}
+
+/** The span of a [batch, rows, cols] view, in elements, or null when it is sparse or reversed. */
+function spanOf(shape: readonly number[], strides: readonly number[], offset: number): { lo: number; span: number } | null {
+  let hi = offset;
+  let count = 1;
+  for (let d = 0; d < 3; d++) {
+    if (strides[d]! < 0) return null;
+    hi += strides[d]! * (shape[d]! - 1);
+    count *= shape[d]!;
+  }
+  const span = hi - offset + 1;
+  return span <= 4 * count + 4096 ? { lo: offset, span } : null;
+}
+
+/**
+ * A replacement for `backend.matmul(a, b)` on float32 views of fixed layout (storages read at
+ * call time through `storageOf`), or null where the backend's own kernel must run (not
+ * float32, WebAssembly off, a product the backend leaves to JavaScript or shares with threads,
+ * above 2^18 flops,
+ * n not a multiple of 4, n above 256 or k above 256, a sparse operand).
+ */
+export function simdMatmul(backend: CpuBackend, a: Layout, b: Layout): ((A: Storage, B: Storage) => Storage) | null {
+  const config = cpuConfig();
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || !config.wasm || !simdSupported()) return null;
+  const [batch, m, k] = a.shape as [number, number, number];
+  const n = b.shape[2]!;
+  const flops = 2 * batch * m * n * k;
+  if (batch * m * n === 0 || k === 0 || flops < config.wasmMinFlops) return null;
+  if (flops > MAX_FLOPS || (config.threads > 1 && flops >= config.parallelMinFlops)) return null;
+  if (n % 4 !== 0 || n > MAX_N || k > MAX_K || b.strides[2] !== 1) return null;
+  const sa = spanOf(a.shape, [a.strides[0] === 0 ? 0 : a.strides[0]!, a.strides[1]!, a.strides[2]!], a.offset);
+  const sb = spanOf(b.shape, b.strides, b.offset);
+  if (sa === null || sb === null) return null;
+  const align = (x: number): number => Math.ceil(x / 64) * 64;
+  const A: Operand = { ...sa, at: 0 };
+  const B: Operand = { ...sb, at: align(sa.span * 4 + 16) };
+  const cAt = B.at + align(sb.span * 4 + 16);
+  const size = batch * m * n;
+  const top = cAt + align(size * 4);
+  if (top > 1 << 26 || !ensureMemory(top)) return null;
+  const [sab, sam, sak] = a.strides as [number, number, number];
+  const [sbb, sbk] = b.strides as [number, number, number];
+
+  const body = new Body(0);
+  const bi = body.local(I32); // batch index
+  const i = body.local(I32); // row index
+  const p = body.local(I32); // depth index
+  const aRow = body.local(I32); // byte address of a[bi, i, 0]
+  const aPtr = body.local(I32);
+  const bBase = body.local(I32); // byte address of b[bi, 0, 0]
+  const bPtr = body.local(I32);
+  const cPtr = body.local(I32); // byte address of c[bi, i, 0]
+  const av = body.local(V128);
+  const acc = Array.from({ length: BLOCK }, () => body.local(V128));
+  const loopStart = (): void => { body.op(0x03, 0x40); };
+  const loopEnd = (counter: number, limit: number): void => {
+    body.get(counter).i32(1).op(0x6a).set(counter);
+    body.get(counter).i32(limit).op(0x48, 0x0d, 0, 0x0b); // i32.lt_s, br_if 0, end
+  };
+  body.i32(0).set(bi).i32(cAt).set(cPtr);
+  loopStart(); // batches
+  // a[bi] and b[bi] (offsets relative to each span's first element)
+  body.get(bi).i32(sab * 4).op(0x6c).i32(A.at + (a.offset - A.lo) * 4).op(0x6a).set(aRow);
+  body.get(bi).i32(sbb * 4).op(0x6c).i32(B.at + (b.offset - B.lo) * 4).op(0x6a).set(bBase);
+  body.i32(0).set(i);
+  loopStart(); // rows
+  const vectors = n / 4;
+  for (let j0 = 0; j0 < vectors; j0 += BLOCK) {
+    const width = Math.min(BLOCK, vectors - j0);
+    for (let v = 0; v < width; v++) body.v128f32(0).set(acc[v]!);
+    body.get(aRow).set(aPtr).get(bBase).set(bPtr).i32(0).set(p);
+    loopStart(); // depth
+    body.get(aPtr).memarg(V.load32Splat, 0).set(av);
+    for (let v = 0; v < width; v++) {
+      body.get(acc[v]!).get(av).get(bPtr).memarg(V.load, (j0 + v) * 16).simd(V.f32Mul).simd(V.f32Add).set(acc[v]!);
+    }
+    body.get(aPtr).i32(sak * 4).op(0x6a).set(aPtr);
+    body.get(bPtr).i32(sbk * 4).op(0x6a).set(bPtr);
+    loopEnd(p, k);
+    for (let v = 0; v < width; v++) body.get(cPtr).get(acc[v]!).memarg(V.store, (j0 + v) * 16);
+  }
+  body.get(aRow).i32(sam * 4).op(0x6a).set(aRow);
+  body.get(cPtr).i32(n * 4).op(0x6a).set(cPtr);
+  loopEnd(i, m);
+  loopEnd(bi, batch);
+  const run = instantiate(moduleBytes(0, body));
+  if (run === null) return null;
+
+  let viewFor: ArrayBuffer | null = null;
+  let out = new Float32Array(0);
+  return (sA, sB) => {
+    const mem = memoryView();
+    if (viewFor !== mem.buffer) {
+      viewFor = mem.buffer as ArrayBuffer;
+      out = new Float32Array(viewFor, cAt, size);
+    }
+    const dA = (sA as CpuStorage).data as Float32Array;
+    const dB = (sB as CpuStorage).data as Float32Array;
+    mem.set(A.lo === 0 && A.span === dA.length ? dA : dA.subarray(A.lo, A.lo + A.span), A.at >> 2);
+    mem.set(B.lo === 0 && B.span === dB.length ? dB : dB.subarray(B.lo, B.lo + B.span), B.at >> 2);
+    run();
+    return backend.adopt(out.slice(), 'float32');
+  };
+}
