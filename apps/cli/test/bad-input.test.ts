@@ -1,10 +1,13 @@
 // Bad input never half-runs: an unknown command or flag, a missing or malformed file or an
 // invalid config value gets one line on stderr naming the problem, exit code 2, nothing on
-// stdout and nothing written.
+// stdout and nothing written. The table runs in this process through main() (no launcher
+// start-up per case, never an internal error); a few cases, one of each kind of input the
+// launcher passes on (command, flag, file, checkpoint), also run as a real `titans` process.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { filesUnder, scratchDirectory, titans } from './helpers.js';
+import { titansInProcess } from './in-process.js';
 
 const scratch = scratchDirectory('bad-input');
 
@@ -52,13 +55,29 @@ const cases: [string, string[], RegExp][] = [
 ];
 
 describe('bad input: one line, exit code 2, nothing written', () => {
-  beforeAll(() => {
+  beforeAll(async () => {
     // A real run in the way, so `train --out taken-run` must refuse to overwrite it.
-    const made = titans(['train', '--preset', 'tiny-swa', '--set', 'model.dim=8', '--set', 'model.heads=2', '--set', 'data.sequenceLength=16', '--set', 'data.batchSize=1', '--steps', '1', '--out', 'taken-run'], { cwd: scratch });
-    expect(made.code).toBe(0);
+    const made = await titansInProcess(['train', '--preset', 'tiny-swa', '--set', 'model.dim=8', '--set', 'model.heads=2', '--set', 'data.sequenceLength=16', '--set', 'data.batchSize=1', '--steps', '1', '--out', 'taken-run'], scratch);
+    expect(made.code, made.stderr).toBe(0);
   }, 120_000);
 
   for (const [name, args, message] of cases) {
+    it(name, async () => {
+      const before = filesUnder(scratch);
+      const { code, stdout, stderr, thrown } = await titansInProcess(args, scratch);
+      expect(thrown, `internal error: ${stderr}`).toBeUndefined();
+      expect(stderr.trimEnd()).toMatch(message);
+      expect(stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(code).toBe(2);
+      expect(stdout).toBe('');
+      expect(filesUnder(scratch)).toEqual(before);
+    }, 60_000);
+  }
+});
+
+describe('bad input through the installed command (a real process)', () => {
+  const real = ['an unknown command', 'an unknown flag', 'a malformed config file', 'eval of a missing checkpoint'];
+  for (const [name, args, message] of cases.filter(([n]) => real.includes(n))) {
     it(name, () => {
       const before = filesUnder(scratch);
       const { code, stdout, stderr } = titans(args, { cwd: scratch });
@@ -69,4 +88,8 @@ describe('bad input: one line, exit code 2, nothing written', () => {
       expect(filesUnder(scratch)).toEqual(before);
     }, 60_000);
   }
+
+  it('runs each of the cases above', () => {
+    expect(cases.filter(([n]) => real.includes(n))).toHaveLength(real.length);
+  });
 });
