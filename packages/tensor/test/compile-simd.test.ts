@@ -125,6 +125,35 @@ describe('compile: WebAssembly SIMD fused chains', () => {
     x.dispose();
   });
 
+  test('strided shapes of 3 and 4 axes: permuted outer axes, broadcasts along inner and outer axes', () => {
+    const rng = new Rng(17);
+    const cases: { name: string; shapes: number[][]; fn: (x: Tensor, y: Tensor) => Tensor; simd: boolean }[] = [
+      { name: 'x * y[:, None, :]', shapes: [[3, 5, 8], [3, 1, 8]], fn: (x, y) => silu(x.mul(y).add(x)), simd: true },
+      { name: 'x + z (broadcast inner and second axes)', shapes: [[4, 3, 2, 8], [4, 1, 2, 1]], fn: (x, y) => x.add(y).sigmoid(), simd: true },
+      { name: 'transposed outer axes', shapes: [[3, 5, 8], [5, 3, 8]], fn: (x, y) => x.transpose(0, 1).mul(y).exp(), simd: true },
+      { name: 'inner axis of 6 (JavaScript)', shapes: [[3, 5, 6], [3, 1, 6]], fn: (x, y) => x.mul(y), simd: false },
+      { name: 'empty outer axis', shapes: [[0, 5, 8], [1, 1, 8]], fn: (x, y) => x.mul(y), simd: false },
+    ];
+    for (const { name, shapes, fn, simd: expectSimd } of cases) {
+      const x = keep(rng.normal(shapes[0]!, 0, 2));
+      const y = keep(rng.normal(shapes[1]!, 0, 2));
+      const simd = compile(fn);
+      const js = compile(fn, { simd: false });
+      for (let call = 0; call < 3; call++) {
+        tidy(() => {
+          const eager = fn(x, y);
+          expectSame(simd(x, y), eager, `${name} (simd, call ${call})`);
+          expectSame(js(x, y), eager, `${name} (js, call ${call})`);
+        });
+      }
+      expect(simd.stats().plan.simdGroups > 0, name).toBe(expectSimd);
+      simd.dispose();
+      js.dispose();
+      x.dispose();
+      y.dispose();
+    }
+  });
+
   test('small float32 matmuls as generated SIMD equal the backend kernel, bit for bit', () => {
     const rng = new Rng(13);
     let used = 0;

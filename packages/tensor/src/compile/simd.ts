@@ -369,8 +369,15 @@ export function instantiate(bytes: Uint8Array<ArrayBuffer>): ((...u: number[]) =
 interface Stream {
   readonly id: number;
   readonly offset: number;
-  /** 'full': one element per iteration point; 'row': the same row every row; 'col': one value per row. */
-  readonly kind: 'full' | 'row' | 'col';
+  /**
+   * 'full': one element per iteration point; 'row': the same row every row; 'col': one value
+   * per row; 'strided' (shapes of 3 or more axes): its own strides over the outer axes, and a
+   * contiguous ('vector') or broadcast ('splat') last axis.
+   */
+  readonly kind: 'full' | 'row' | 'col' | 'strided';
+  readonly inner: 'vector' | 'splat';
+  /** Element strides over the outer axes ('strided' only). */
+  readonly outer: readonly number[];
   readonly at: number;
   /** Elements copied in. */
   readonly span: number;
@@ -432,18 +439,34 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
       else return null;
     }
   } else {
-    return null;
+    rows = c.shape.slice(0, -1).reduce((x, y) => x * y, 1);
+    cols = c.shape[c.shape.length - 1]!;
+    if (cols % 4 !== 0) return null;
+    for (let j = 0; j < loadList.length; j++) {
+      const st = c.strides[j + 1]!;
+      const si = st[st.length - 1]!;
+      if ((si !== 0 && si !== 1) || st.some((x) => x < 0)) return null;
+      kinds.push('strided');
+    }
   }
+  const nd = c.shape.length;
   const vecBytes = Math.ceil(size / 4) * 16;
   const align = (n: number): number => Math.ceil(n / 64) * 64;
   let top = 0;
-  const streams: Stream[] = loadList.map((l, j) => {
+  const streams: Stream[] = [];
+  for (let j = 0; j < loadList.length; j++) {
+    const l = loadList[j]!;
     const kind = kinds[j]!;
-    const span = kind === 'full' ? size : kind === 'row' ? cols : rows;
+    const st = c.strides[j + 1]!;
+    let span = kind === 'full' ? size : kind === 'row' ? cols : rows;
+    if (kind === 'strided') {
+      span = 1 + st.reduce((acc, x, d) => acc + x * (c.shape[d]! - 1), 0);
+      if (span > 4 * size + 4096) return null;
+    }
     const at = top;
     top += align(Math.max(span * 4, 16) + 16);
-    return { id: l.id, offset: l.offset, kind, at, span };
-  });
+    streams.push({ id: l.id, offset: l.offset, kind, inner: kind === 'col' || (kind === 'strided' && st[nd - 1] === 0) ? 'splat' : 'vector', outer: kind === 'strided' ? st.slice(0, -1) : [], at, span });
+  }
   const outAt = group.outputs.map(() => {
     const at = top;
     top += align(vecBytes + 16);
@@ -486,9 +509,22 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
   const opLocals = group.ops.map(() => b.local(V128));
   const lit = (v: number): number => literalLocals.get(litKey(v))!;
   const full = rows === 1;
-  // loops: outer over rows (when 2-D), inner over vectors
+  const strided = nd >= 3;
+  // Pointers of the streams at each outer axis (strided shapes), and the axis counters.
+  const ptr = strided ? c.shape.slice(0, -1).map(() => streams.map(() => b.local(I32))) : [];
+  const counters = strided ? c.shape.slice(0, -1).map(() => b.local(I32)) : [];
+  // loops: outer over rows (when 2-D) or over the outer axes (strided), inner over vectors
   b.i32(0).set(p);
-  if (!full) {
+  if (strided) {
+    streams.forEach((st, j) => { b.i32(st.at).set(ptr[0]![j]!); });
+    for (let d = 0; d < nd - 1; d++) {
+      if (d > 0) streams.forEach((_, j) => { b.get(ptr[d - 1]![j]!).set(ptr[d]![j]!); });
+      b.i32(0).set(counters[d]!);
+      b.op(0x03, 0x40); // axis d
+    }
+    streams.forEach((st, j) => { if (st.inner === 'splat') b.get(ptr[nd - 2]![j]!).memarg(V.load32Splat, 0).set(streamLocal[j]!); });
+    b.i32(0).set(q);
+  } else if (!full) {
     b.i32(0).set(rb);
     b.op(0x03, 0x40); // row loop
     streams.forEach((s, j) => { if (s.kind === 'col') b.get(rb).memarg(V.load32Splat, s.at).set(streamLocal[j]!); });
@@ -496,8 +532,9 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
   }
   b.op(0x03, 0x40); // vector loop
   streams.forEach((s, j) => {
-    if (s.kind === 'col') return;
-    b.get(s.kind === 'full' ? p : q).memarg(V.load, s.at).set(streamLocal[j]!);
+    if (s.inner === 'splat') return;
+    if (s.kind === 'strided') b.get(ptr[nd - 2]![j]!).get(q).op(0x6a).memarg(V.load, 0).set(streamLocal[j]!);
+    else b.get(s.kind === 'full' ? p : q).memarg(V.load, s.at).set(streamLocal[j]!);
   });
   const operandLocal = (o: FusedGroup['ops'][number]['operands'][number]): number => {
     switch (o.kind) {
@@ -539,7 +576,19 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
   });
   group.outputs.forEach((id, j) => { b.get(p).get(regs.get(id)!).memarg(V.store, outAt[j]!); });
   b.get(p).i32(16).op(0x6a).set(p);
-  if (full) {
+  if (strided) {
+    b.get(q).i32(16).op(0x6a).set(q);
+    b.get(q).i32(cols * 4).op(0x49, 0x0d, 0);
+    b.op(0x0b);
+    for (let d = nd - 2; d >= 0; d--) {
+      streams.forEach((st, j) => {
+        if (st.outer[d] !== 0) b.get(ptr[d]![j]!).i32(st.outer[d]! * 4).op(0x6a).set(ptr[d]![j]!);
+      });
+      b.get(counters[d]!).i32(1).op(0x6a).set(counters[d]!);
+      b.get(counters[d]!).i32(c.shape[d]!).op(0x49, 0x0d, 0);
+      b.op(0x0b);
+    }
+  } else if (full) {
     b.get(p).i32(vecBytes).op(0x49, 0x0d, 0); // lt_u, br_if 0
     b.op(0x0b);
   } else {
