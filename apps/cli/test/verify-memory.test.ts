@@ -1,11 +1,13 @@
 // End to end: runs `titans verify-memory` the way a user does (the bin launcher, a fresh
-// process, paths relative to where they stand) on the real golden files and on bad input.
+// process, paths relative to where they stand) on the real golden files; the reports and
+// the bad input run in this process through main() (no launcher start-up per case).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { titansInProcess } from './in-process.js';
 
 const launcher = fileURLToPath(new URL('../bin/titans.js', import.meta.url));
 const cliDir = fileURLToPath(new URL('..', import.meta.url));
@@ -20,6 +22,13 @@ function titans(args: string[], options: { cwd?: string; env?: Record<string, st
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+/** `titans ...args` in this process, from the scratch directory; an internal error fails the test. */
+async function inProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const outcome = await titansInProcess(args, scratch);
+  expect(outcome.thrown, `internal error: ${outcome.stderr}`).toBeUndefined();
+  return outcome;
+}
+
 describe('titans verify-memory', () => {
   it('passes every golden file through the parallel path, printing each relative error', () => {
     expect(goldenFiles.length).toBeGreaterThanOrEqual(16);
@@ -32,10 +41,10 @@ describe('titans verify-memory', () => {
     expect(stdout).toMatch(/grad\.P0\.W1\s+\d\.\d\de-\d+/);
   }, 120_000);
 
-  it('with no files runs the golden vectors that ship with @titans/memory', () => {
+  it('with no files runs the golden vectors that ship with @titans/memory', async () => {
     const omegaDir = join(goldenDir, '..', 'omega-memory');
     const omega = readdirSync(omegaDir).filter((f) => f.endsWith('.json'));
-    const { code, stdout, stderr } = titans(['verify-memory', '--json']);
+    const { code, stdout, stderr } = await inProcess(['verify-memory', '--json']);
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const report = JSON.parse(stdout) as { passed: boolean; cases: { file: string; passed: boolean }[] };
@@ -43,8 +52,8 @@ describe('titans verify-memory', () => {
     expect(report.cases.map((c) => c.file)).toEqual([...goldenFiles, ...omega.sort().map((f) => join(omegaDir, f))]);
   }, 240_000);
 
-  it('--json reports every error as data', () => {
-    const { code, stdout } = titans(['verify-memory', goldenFiles[0]!, '--json']);
+  it('--json reports every error as data', async () => {
+    const { code, stdout } = await inProcess(['verify-memory', goldenFiles[0]!, '--json']);
     expect(code).toBe(0);
     const report = JSON.parse(stdout) as { passed: boolean; backend: string; cases: { file: string; errors: Record<string, number>; passed: boolean }[] };
     expect(report.passed).toBe(true);
@@ -59,12 +68,12 @@ describe('titans verify-memory', () => {
     expect(stdout).toContain('1 of 1 cases within tolerance');
   }, 60_000);
 
-  it('exits 1 and marks the case when a value is off', () => {
+  it('exits 1 and marks the case when a value is off', async () => {
     const golden = JSON.parse(readFileSync(goldenFiles[0]!, 'utf8')) as { outputs: { y_post: number[][] } };
     golden.outputs.y_post[3]![1]! += 0.5;
     const file = join(scratch, 'tampered.json');
     writeFileSync(file, JSON.stringify(golden));
-    const { code, stdout } = titans(['verify-memory', 'tampered.json']);
+    const { code, stdout } = await inProcess(['verify-memory', 'tampered.json']);
     expect(code).toBe(1);
     expect(stdout).toMatch(/FAIL {2}tampered\.json/);
     expect(stdout).toMatch(/y_post\s+\S+ {2}> 0\.0001/);
@@ -78,12 +87,12 @@ describe('titans verify-memory', () => {
     ['an unknown flag', [goldenFiles[0]!, '--fast'], /^titans verify-memory: unknown option --fast$/],
     ['an unknown backend', [goldenFiles[0]!, '--backend', 'tpu'], /^titans verify-memory: unknown backend 'tpu'/],
   ] as const) {
-    it(`exits 2 with a one-line error on ${name}`, () => {
+    it(`exits 2 with a one-line error on ${name}`, async () => {
       writeFileSync(join(scratch, 'malformed.json'), '{"spec": "neural-memory/v1", "memory": ');
       const golden = JSON.parse(readFileSync(goldenFiles[0]!, 'utf8')) as { inputs: { theta: number[] } };
       golden.inputs.theta.pop();
       writeFileSync(join(scratch, 'short.json'), JSON.stringify(golden));
-      const { code, stdout, stderr } = titans(['verify-memory', ...args]);
+      const { code, stdout, stderr } = await inProcess(['verify-memory', ...args]);
       expect(code).toBe(2);
       expect(stdout).toBe('');
       expect(stderr.trimEnd().split('\n')).toHaveLength(1);
@@ -100,11 +109,11 @@ describe('titans verify-memory', () => {
     }
   }, 60_000);
 
-  it('unknown commands and --help', () => {
-    const unknown = titans(['frobnicate']);
+  it('unknown commands and --help', async () => {
+    const unknown = await inProcess(['frobnicate']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown command 'frobnicate'/);
-    const help = titans(['verify-memory', '--help']);
+    const help = await inProcess(['verify-memory', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^usage: titans verify-memory \[<case\.json>\.\.\.\]/);
   }, 60_000);
