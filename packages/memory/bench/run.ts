@@ -281,8 +281,8 @@ function stream(targetTokens: number, capMs: number): StreamResult {
 interface PeerResult {
   status: 'skipped' | 'ran' | 'failed';
   reason?: string;
-  /** The peer's figures in our keys per memory, and its own JSON (setup, torch version, threads). */
-  output?: { results: Record<Arch, Record<keyof OursResult, number>>; raw: unknown };
+  /** The peer's figures in our keys per memory, and its setup and torch version and threads. */
+  output?: { results: Record<Arch, Record<keyof OursResult, number>>; setup: unknown; peer: unknown };
 }
 
 /** One memory's figures as tooling/bench/peers/memory_forward.py prints them. */
@@ -327,7 +327,7 @@ function torchPeer(): PeerResult {
     };
   };
   try {
-    return { status: 'ran', output: { results: { linear: figures('linear'), mlp2: figures('mlp') }, raw } };
+    return { status: 'ran', output: { results: { linear: figures('linear'), mlp2: figures('mlp') }, setup: raw['setup'], peer: raw['peer'] } };
   } catch (e) {
     return { status: 'failed', reason: (e as Error).message };
   }
