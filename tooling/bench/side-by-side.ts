@@ -99,6 +99,8 @@ export function formatTable(rows: readonly Row[]): string {
 interface Metric {
   /** Key in both scripts' JSON (dotted path). */
   readonly key: string;
+  /** Key in the peer's JSON when it differs from ours (our eager figure against PyTorch's one). */
+  readonly peerKey?: string;
   readonly name: string;
   readonly unit: Row['unit'];
   readonly better: Row['better'];
@@ -140,7 +142,10 @@ const WORKLOADS: readonly Workload[] = [
     args: (quick) => (quick
       ? ['--dim', '32', '--layers', '1', '--heads', '2', '--mlp', '64', '--seq', '32', '--batch', '2', '--steps', '1']
       : ['--dim', '256', '--layers', '4', '--heads', '4', '--mlp', '688', '--seq', '512', '--batch', '8', '--steps', '3']),
-    metrics: [{ key: 'tokPerS', name: 'training, Transformer++', unit: 'tok/s', better: 'higher' }],
+    metrics: [
+      { key: 'tokPerS', name: 'training, Transformer++, compiled step', unit: 'tok/s', better: 'higher' },
+      { key: 'eager.tokPerS', peerKey: 'tokPerS', name: 'training, Transformer++, eager step', unit: 'tok/s', better: 'higher' },
+    ],
     same: ['params'],
   },
 ];
@@ -290,7 +295,7 @@ function packageRows(benches: SideBySide['packageBenches'], peerJson: Map<Group,
       const match = key === null ? undefined : PEER_KEYS.get(key);
       if (!match) continue;
       // Only the figures at the peer's own shapes compare: the quick run's tiny shapes do not.
-      const peer = quick ? null : numberAt(peerJson.get(match.workload.group) ?? null, match.metric.key);
+      const peer = quick ? null : numberAt(peerJson.get(match.workload.group) ?? null, match.metric.peerKey ?? match.metric.key);
       rows.push({
         group: 'package', name: `${match.metric.name}, ${lastKey(n.path)}`, path: n.path, unit: match.metric.unit, better: match.metric.better,
         ours: n.value, pytorch: peer, speedRatio: speedRatio(n.value, peer, match.metric.better), threads: threadsOf(match.workload.group),
@@ -349,7 +354,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<Side
     }
     for (const m of w.metrics) {
       const o = numberAt(ours.json, m.key);
-      const p = numberAt(theirs.json, m.key);
+      const p = numberAt(theirs.json, m.peerKey ?? m.key);
       const note = peer.status !== 'ran' ? 'peer not installed' : p === null ? 'peer failed' : o === null ? 'ours failed' : undefined;
       rows.push({ group: w.group, name: m.name, unit: m.unit, better: m.better, ours: o, pytorch: p, speedRatio: speedRatio(o, p, m.better), threads, ...(note ? { note } : {}) });
     }

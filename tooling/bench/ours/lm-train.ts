@@ -2,8 +2,14 @@
 // 'transformer') at the peer's shapes (../peers/lm_train.py): byte vocabulary, untied output
 // projection, one step = mean next-token cross-entropy, gradients, global-norm clipping at 1,
 // AdamW (lr 1e-3, weight decay 0.1), float32.
-// usage: THREADS=2 node --import tsx lm-train.ts [--dim 256] [--layers 4] [--heads 4] [--mlp 688] [--seq 512] [--batch 8] [--steps 3]
-import { gradients, optim, tensor, tidy } from '../../../packages/tensor/src/index.js';
+//
+// Two runs, each on a fresh model with the same seed: compiled (the headline `tokPerS`), the step
+// as the three compiled functions that packages/models train() uses by default (gradient pass,
+// clipping, optimizer update; see TrainOptions.compile), and eager (`eager.tokPerS`), the same
+// step op by op. The compiled step traces on its first two calls (trace, verification), so it
+// gets two more warm-up steps.
+// usage: THREADS=2 node --import tsx lm-train.ts [--dim 256] [--layers 4] [--heads 4] [--mlp 688] [--seq 512] [--batch 8] [--steps 3] [--eager-only]
+import { compile, gradients, optim, tensor, tidy, type Tensor } from '../../../packages/tensor/src/index.js';
 import { countParameters, createModel } from '../../../packages/models/src/index.js';
 import { arg, emit, medianSeconds, round, setThreads } from './common.js';
 
@@ -18,10 +24,6 @@ const seq = arg('--seq', 512);
 const batch = arg('--batch', 8);
 const steps = arg('--steps', 3);
 
-const model = createModel({ architecture: 'transformer', vocabSize: 256, dim, layers, heads, mlpHidden: mlp, window: 0, tieEmbeddings: false, seed: 0 });
-model.train();
-const params = model.parameters();
-const optimizer = new optim.AdamW(params, { lr: 1e-3, weightDecay: 0.1 });
 // Deterministic pseudo-random bytes (Knuth's multiplicative hash), [batch, seq + 1].
 const data = Int32Array.from({ length: batch * (seq + 1) }, (_, i) => (Math.imul(i + 1, 2654435761) >>> 8) % 256);
 const inputs = new Int32Array(batch * seq);
@@ -30,26 +32,73 @@ for (let b = 0; b < batch; b++) {
   inputs.set(data.subarray(b * (seq + 1), b * (seq + 1) + seq), b * seq);
   targets.set(data.subarray(b * (seq + 1) + 1, (b + 1) * (seq + 1)), b * seq);
 }
-const losses: number[] = [];
-const cpuSeconds: number[] = [];
-const step = (): void => {
-  const cpu0 = process.cpuUsage();
-  tidy(() => {
-    const loss = model.loss(tensor(inputs, [batch, seq], { dtype: 'int32' }), tensor(targets, [batch, seq], { dtype: 'int32' }));
-    const { grads } = optim.clipGradNorm(gradients(loss, params), 1);
-    optimizer.step(grads);
-    losses.push(loss.item());
+
+interface Run { tokPerS: number; stepMs: number; tokPerCpuS: number; firstLoss: number; params: number }
+
+async function measure(compiled: boolean): Promise<Run> {
+  const model = createModel({ architecture: 'transformer', vocabSize: 256, dim, layers, heads, mlpHidden: mlp, window: 0, tieEmbeddings: false, seed: 0 });
+  model.train();
+  const params = model.parameters();
+  const optimizer = new optim.AdamW(params, { lr: 1e-3, weightDecay: 0.1 });
+  const gradPass = compile((ids: Tensor, next: Tensor): Tensor[] => {
+    const value = model.loss(ids, next);
+    return [value, ...gradients(value, params)];
   });
-  const cpu = process.cpuUsage(cpu0);
-  cpuSeconds.push((cpu.user + cpu.system) / 1e6);
-};
-const seconds = await medianSeconds(step, steps, 1);
+  const clip = compile((...grads: Tensor[]): Tensor[] => {
+    const { grads: clipped, norm } = optim.clipGradNorm(grads, 1);
+    return [norm, ...clipped];
+  });
+  const update = compile((...grads: Tensor[]): Tensor[] => {
+    optimizer.step(grads);
+    return [];
+  });
+  const losses: number[] = [];
+  const cpuSeconds: number[] = [];
+  const step = (): void => {
+    const cpu0 = process.cpuUsage();
+    tidy(() => {
+      const ids = tensor(inputs, [batch, seq], { dtype: 'int32' });
+      const next = tensor(targets, [batch, seq], { dtype: 'int32' });
+      if (compiled) {
+        const [loss, ...grads] = gradPass(ids, next);
+        const [, ...clipped] = clip(...grads);
+        update(...clipped);
+        losses.push(loss!.item());
+      } else {
+        const loss = model.loss(ids, next);
+        const { grads } = optim.clipGradNorm(gradients(loss, params), 1);
+        optimizer.step(grads);
+        losses.push(loss.item());
+      }
+    });
+    const cpu = process.cpuUsage(cpu0);
+    cpuSeconds.push((cpu.user + cpu.system) / 1e6);
+  };
+  const warmup = compiled ? 3 : 1;
+  const seconds = await medianSeconds(step, steps, warmup);
+  for (const c of [gradPass, clip, update]) c.dispose();
+  return {
+    tokPerS: round((batch * seq) / seconds, 1),
+    stepMs: round(seconds * 1e3, 2),
+    // CPU seconds of all threads per step (median over the timed steps): steadier than wall time on a shared machine.
+    tokPerCpuS: round((batch * seq) / median(cpuSeconds.slice(warmup)), 1),
+    firstLoss: round(losses[0]!, 4),
+    params: countParameters(model),
+  };
+}
+
+const eager = await measure(false);
+const compiled = process.argv.includes('--eager-only') ? null : await measure(true);
+const headline = compiled ?? eager;
 emit({
   setup: { dim, layers, heads, mlp, seq, batch, steps },
-  params: countParameters(model),
-  tokPerS: round((batch * seq) / seconds, 1),
-  stepMs: round(seconds * 1e3, 2),
-  // CPU seconds of all threads per step (median over the timed steps): steadier than wall time on a shared machine.
-  tokPerCpuS: round((batch * seq) / median(cpuSeconds.slice(1)), 1),
-  firstLoss: round(losses[0]!, 4),
+  params: headline.params,
+  // The headline: the compiled step, as train() runs it by default.
+  mode: compiled ? 'compiled' : 'eager',
+  tokPerS: headline.tokPerS,
+  stepMs: headline.stepMs,
+  tokPerCpuS: headline.tokPerCpuS,
+  firstLoss: headline.firstLoss,
+  eager: { tokPerS: eager.tokPerS, stepMs: eager.stepMs, tokPerCpuS: eager.tokPerCpuS, firstLoss: eager.firstLoss },
+  compiled: compiled ? { tokPerS: compiled.tokPerS, stepMs: compiled.stepMs, tokPerCpuS: compiled.tokPerCpuS, firstLoss: compiled.firstLoss } : null,
 });

@@ -38,7 +38,7 @@ describe('side-by-side runner', () => {
     expect(json.failures, output).toEqual([]);
     expect(status, output).toBe(0);
     const ours = json.rows.filter((r) => r.group !== 'package');
-    expect(ours.map((r) => r.group)).toEqual(['ops', 'ops', 'ops', 'ops', 'memory', 'memory', 'memory', 'memory', 'train']);
+    expect(ours.map((r) => r.group)).toEqual(['ops', 'ops', 'ops', 'ops', 'memory', 'memory', 'memory', 'memory', 'train', 'train']);
     ours.forEach(checkRow);
     for (const r of ours) expect(r.ours).not.toBeNull();
     expect(ours.find((r) => r.group === 'train')!.threads).toBe(2);
