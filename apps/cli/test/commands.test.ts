@@ -1,13 +1,23 @@
 // End to end: train a tiny MAC for a few steps, resume it, interrupt it with Ctrl-C, and use
 // the checkpoint the way a user would (info, eval, niah, generate), plus the data, bench and
-// export commands. Every call is a fresh `titans` process on real files.
+// export commands, on real files. Training, resuming, Ctrl-C, and info, eval, generate (stdin
+// too) and export of the checkpoint are each a fresh `titans` process; the second and later
+// views of the same command (info --json, the listings of data, bench --list, niah's files)
+// run in this process through main(), without a launcher start-up each.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { filesUnder, scratchDirectory, titans, titansInterrupted, type Outcome } from './helpers.js';
+import { titansInProcess } from './in-process.js';
 
 const scratch = scratchDirectory('cli');
 const run = (args: string[], input?: string): Outcome => titans(args, { cwd: scratch, ...(input !== undefined ? { input } : {}) });
+/** `titans ...args` in this process, from the scratch directory; an internal error fails the test. */
+async function local(args: string[], cwd = scratch): Promise<Outcome> {
+  const outcome = await titansInProcess(args, cwd);
+  expect(outcome.thrown, `internal error: ${outcome.stderr}`).toBeUndefined();
+  return outcome;
+}
 
 // A MAC small enough to train in seconds: 1 block of width 16, 64-byte rows of SOTU text.
 const TINY = ['--preset', 'tiny-mac', '--set', 'model.dim=16', '--set', 'model.layers=1', '--set', 'data.sequenceLength=64', '--set', 'data.batchSize=2', '--set', 'train.checkpointEvery=0'];
@@ -55,24 +65,24 @@ describe('titans train', () => {
 });
 
 describe('using the checkpoint', () => {
-  it('info summarises architecture, parameters and trainer step', () => {
+  it('info summarises architecture, parameters and trainer step', async () => {
     const text = run(['info', 'ckpt']);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/architecture +mac/);
     expect(text.stdout).toMatch(/parameters +[\d,]+ \(embedding/);
     expect(text.stdout).toMatch(/trainer step +3 of 3 \(complete\)/);
-    const json = JSON.parse(run(['info', 'ckpt', '--json']).stdout) as { config: { dim: number }; parameters: { total: number }; trainer: { step: number } };
+    const json = JSON.parse((await local(['info', 'ckpt', '--json'])).stdout) as { config: { dim: number }; parameters: { total: number }; trainer: { step: number } };
     expect(json.config.dim).toBe(16);
     expect(json.parameters.total).toBeGreaterThan(1000);
     expect(json.trainer.step).toBe(3);
-    expect(run(['info', '--preset', 'paper-mac-170M']).stdout).toMatch(/parameters +[\d,]{11}/);
+    expect((await local(['info', '--preset', 'paper-mac-170M'])).stdout).toMatch(/parameters +[\d,]{11}/);
   }, 60_000);
 
-  it('info --presets lists each preset with its shape, and the note on paper size labels holds', () => {
-    const text = run(['info', '--presets']).stdout;
+  it('info --presets lists each preset with its shape, and the note on paper size labels holds', async () => {
+    const text = (await local(['info', '--presets'])).stdout;
     expect(text).toMatch(/paper-mac-170M +[\d,]+ parameters +12 blocks x 768, 16 heads/);
     expect(text).toMatch(/The label names the paper's shape, not a parameter count/);
-    const rows = JSON.parse(run(['info', '--presets', '--json']).stdout) as { name: string; parameters: number; layers: number }[];
+    const rows = JSON.parse((await local(['info', '--presets', '--json'])).stdout) as { name: string; parameters: number; layers: number }[];
     const nominal: Record<string, number> = { '170M': 170e6, '340M': 340e6, '760M': 760e6, '1.3B': 1.3e9 };
     // The ranges PAPER_PRESET_NOTE states, checked for every paper preset.
     const range = (arch: string): [number, number] => ['transformer', 'swa'].includes(arch) ? [0.75, 1.1]
@@ -106,8 +116,8 @@ describe('using the checkpoint', () => {
     expect(report.step).toBe(3);
   }, 120_000);
 
-  it('niah runs a tiny grid and writes the heat map SVG and HTML', () => {
-    const result = run(['niah', 'ckpt', '--lengths', '400,500', '--depths', '2', '--samples', '1', '--out', 'niah-out']);
+  it('niah runs a tiny grid and writes the heat map SVG and HTML', async () => {
+    const result = await local(['niah', 'ckpt', '--lengths', '400,500', '--depths', '2', '--samples', '1', '--out', 'niah-out']);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/depth +400 +500/);
     expect(filesUnder(join(scratch, 'niah-out'))).toEqual(['niah-heatmap.svg', 'niah.html', 'niah.json']);
@@ -132,34 +142,34 @@ describe('using the checkpoint', () => {
 });
 
 describe('titans data, bench, export', () => {
-  it('data list shows the corpora splits and tasks', () => {
-    const list = run(['data', 'list']);
+  it('data list shows the corpora splits and tasks', async () => {
+    const list = await local(['data', 'list']);
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(/sotu +test +years 2010-2021 +12/);
     expect(list.stdout).toContain('passkey');
-    const json = JSON.parse(run(['data', 'list', '--json']).stdout) as { corpora: { name: string }[] };
+    const json = JSON.parse((await local(['data', 'list', '--json'])).stdout) as { corpora: { name: string }[] };
     expect(json.corpora.map((c) => c.name)).toEqual(['sotu', 'moby-dick']);
   }, 60_000);
 
-  it('data preview prints a corpus excerpt and a task prompt with its answer', () => {
-    const sotu = run(['data', 'preview', 'sotu', '--chars', '80']);
+  it('data preview prints a corpus excerpt and a task prompt with its answer', async () => {
+    const sotu = await local(['data', 'preview', 'sotu', '--chars', '80']);
     expect(sotu.code).toBe(0);
     expect(sotu.stdout).toMatch(/^sotu\/20\d\d_/);
-    const passkey = run(['data', 'preview', 'passkey', '--length', '400', '--seed', '2']);
+    const passkey = await local(['data', 'preview', 'passkey', '--length', '400', '--seed', '2']);
     expect(passkey.stdout).toContain('What is the pass key? The pass key is');
     expect(passkey.stdout).toMatch(/answer: " \d{5}\."/);
   }, 60_000);
 
-  it('data prepare writes token ids and a manifest', () => {
-    const result = run(['data', 'prepare', 'sotu', '--split', 'test', '--out', 'prepared']);
+  it('data prepare writes token ids and a manifest', async () => {
+    const result = await local(['data', 'prepare', 'sotu', '--split', 'test', '--out', 'prepared']);
     expect(result.code).toBe(0);
     const manifest = JSON.parse(readFileSync(join(scratch, 'prepared', 'sotu-test-byte.json'), 'utf8')) as { tokens: number; dtype: string };
     expect(manifest.dtype).toBe('uint16');
     expect(readFileSync(join(scratch, 'prepared', 'sotu-test-byte.bin')).length).toBe(2 * manifest.tokens);
   }, 60_000);
 
-  it('bench --list finds the package benchmarks', () => {
-    const result = titans(['bench', '--list'], { cwd: process.cwd() });
+  it('bench --list finds the package benchmarks', async () => {
+    const result = await local(['bench', '--list'], process.cwd());
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/@titans\/tensor +packages\/tensor\/bench\/run\.ts/);
   }, 60_000);
