@@ -40,10 +40,6 @@ export interface WebGPUBackendOptions extends DeviceOptions {
   readonly fusedRows?: boolean;
 }
 
-const FUSED_ROW_PRIMITIVES = [
-  'normRows', 'normRowsBackward', 'softmaxRows', 'softmaxRowsBackward', 'ropeRows', 'silu', 'siluBackward',
-] as const;
-
 export interface WebGPUStats {
   /** Kernels recorded since the backend was created. */
   readonly dispatches: number;
@@ -92,6 +88,14 @@ export class WebGPUBackend implements Backend {
   lastMatmulVariant: MatmulVariant | null = null;
   /** Force a matmul variant (tests and benchmarks); null picks by shape. */
   forceMatmulVariant: MatmulVariant | null = null;
+  // The fused row primitives (undefined with `fusedRows: false`, so the ops use composites).
+  readonly normRows?: Backend['normRows'];
+  readonly normRowsBackward?: Backend['normRowsBackward'];
+  readonly softmaxRows?: Backend['softmaxRows'];
+  readonly softmaxRowsBackward?: Backend['softmaxRowsBackward'];
+  readonly ropeRows?: Backend['ropeRows'];
+  readonly silu?: Backend['silu'];
+  readonly siluBackward?: Backend['siluBackward'];
 
   constructor(
     readonly device: GPUDevice,
@@ -102,8 +106,16 @@ export class WebGPUBackend implements Backend {
     this.rt = new Runtime(device, options.maxPooledBytes ?? 256 * 1024 * 1024);
     this.fusion = options.fusion ?? true;
     if (options.recordingCache === false) this.rt.setCache(false);
-    // Optional Backend members: an own undefined property hides the method from the ops.
-    if (options.fusedRows === false) for (const name of FUSED_ROW_PRIMITIVES) Object.defineProperty(this, name, { value: undefined });
+    // Optional Backend members, present only when offered (the ops test for them).
+    if (options.fusedRows !== false) {
+      this.normRows = (kind, x, rows, cols, eps) => this.rowsNorm(kind, x, rows, cols, eps);
+      this.normRowsBackward = (kind, y, rstd, g, rows, cols) => this.rowsNormBackward(kind, y, rstd, g, rows, cols);
+      this.softmaxRows = (x, rows, cols, log) => this.rowsSoftmax(x, rows, cols, log);
+      this.softmaxRowsBackward = (y, g, rows, cols, log) => this.rowsSoftmaxBackward(y, g, rows, cols, log);
+      this.ropeRows = (x, cos, sin, outer, t, d) => this.rowsRope(x, cos, sin, outer, t, d);
+      this.silu = (x) => this.lazySilu(x);
+      this.siluBackward = (x, g) => this.lazySiluBackward(x, g);
+    }
   }
 
   supports(dtype: DType): boolean {
@@ -444,7 +456,7 @@ ${flatIndex(256)}
     return node;
   }
 
-  normRows(kind: NormKind, x: Storage, rows: number, cols: number, eps: number): { out: Storage; rstd: Storage } {
+  private rowsNorm(kind: NormKind, x: Storage, rows: number, cols: number, eps: number): { out: Storage; rstd: Storage } {
     this.check();
     const xn = this.floatInput(x, rows * cols, 'normRows');
     // An empty row has mean 0 / 0: r is NaN, as on the CPU.
@@ -455,7 +467,7 @@ ${flatIndex(256)}
     return { out: this.wrap(out), rstd: this.wrap(rstd) };
   }
 
-  normRowsBackward(kind: NormKind, y: Storage, rstd: Storage, gradOut: Storage, rows: number, cols: number): Storage {
+  private rowsNormBackward(kind: NormKind, y: Storage, rstd: Storage, gradOut: Storage, rows: number, cols: number): Storage {
     this.check();
     const yn = this.floatInput(y, rows * cols, 'normRowsBackward y');
     const rn = this.floatInput(rstd, rows, 'normRowsBackward rstd');
@@ -465,7 +477,7 @@ ${flatIndex(256)}
     return this.wrap(dx);
   }
 
-  softmaxRows(x: Storage, rows: number, cols: number, log: boolean): Storage {
+  private rowsSoftmax(x: Storage, rows: number, cols: number, log: boolean): Storage {
     this.check();
     const xn = this.floatInput(x, rows * cols, log ? 'logSoftmaxRows' : 'softmaxRows');
     const out = this.dataNode('float32', rows * cols);
@@ -473,7 +485,7 @@ ${flatIndex(256)}
     return this.wrap(out);
   }
 
-  softmaxRowsBackward(y: Storage, gradOut: Storage, rows: number, cols: number, log: boolean): Storage {
+  private rowsSoftmaxBackward(y: Storage, gradOut: Storage, rows: number, cols: number, log: boolean): Storage {
     this.check();
     const yn = this.floatInput(y, rows * cols, 'softmaxRowsBackward y');
     const gn = this.floatInput(gradOut, rows * cols, 'softmaxRowsBackward gradOut');
@@ -482,7 +494,7 @@ ${flatIndex(256)}
     return this.wrap(dx);
   }
 
-  ropeRows(x: Storage, cos: Storage, sin: Storage, outer: number, t: number, d: number): Storage {
+  private rowsRope(x: Storage, cos: Storage, sin: Storage, outer: number, t: number, d: number): Storage {
     this.check();
     if (d % 2 !== 0) throw new Error(`@titans/webgpu: ropeRows needs an even last size, got ${d}`);
     const xn = this.floatInput(x, outer * t * d, 'ropeRows x');
@@ -503,7 +515,7 @@ ${flatIndex(256)}
   }
 
   /** x sigmoid(x) as lazy elementwise nodes: it fuses with its neighbours into their kernel. */
-  silu(x: Storage): Storage {
+  private lazySilu(x: Storage): Storage {
     this.check();
     const xn = this.node(x);
     if (xn.dtype !== 'float32') throw new Error(`@titans/webgpu: silu needs a float32 storage, got ${xn.dtype}`);
@@ -514,7 +526,7 @@ ${flatIndex(256)}
   }
 
   /** g s (1 + x (1 - s)), s = sigmoid(x), as lazy elementwise nodes (one fused kernel). */
-  siluBackward(x: Storage, gradOut: Storage): Storage {
+  private lazySiluBackward(x: Storage, gradOut: Storage): Storage {
     this.check();
     const xn = this.node(x);
     if (xn.dtype !== 'float32') throw new Error(`@titans/webgpu: siluBackward needs a float32 storage, got ${xn.dtype}`);
