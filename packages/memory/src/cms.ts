@@ -17,7 +17,7 @@
 // pieces gives the same outputs as one pass. Gradients are written out in closed form with
 // differentiable ops, so the outer loop differentiates through every update.
 import { Rng, add, concat, matmul, mul, narrow, nn, sigmoid, sub, sum, tensor, transpose, unsqueeze, zeros, type DType, type Tensor } from '@titans/tensor';
-import type { SerializedTensor } from './neural-memory.js';
+import { checkStatePosition, deserializeTensor as deserializeAny, serializeTensor, type SerializedTensor } from './serialize.js';
 
 export interface ContinuumMemoryOptions {
   /** Update periods C_1..C_L in tokens, one per level (the paper's frequencies 1 / C_l). */
@@ -193,14 +193,7 @@ export interface SerializedContinuumMemoryState {
   levels: { weights: [SerializedTensor, SerializedTensor]; pending: SerializedTensor | null }[];
 }
 
-async function serializeTensor(t: Tensor): Promise<SerializedTensor> {
-  return { shape: [...t.shape], dtype: t.dtype, data: Array.from(await t.data()) };
-}
-
-function deserializeTensor(s: SerializedTensor | undefined, what: string): Tensor {
-  if (!s || !Array.isArray(s.shape) || !Array.isArray(s.data)) throw new Error(`cms state: ${what} is not a serialised tensor`);
-  return tensor(s.data, s.shape, { dtype: s.dtype });
-}
+const deserializeTensor = (s: SerializedTensor | undefined, what: string): Tensor => deserializeAny(s, 'cms state', what);
 
 /** A JSON-serialisable copy of a CMS state (exact float32/float64 values), pending chunk inputs included. */
 export async function serializeContinuumMemoryState(state: ContinuumMemoryState): Promise<SerializedContinuumMemoryState> {
@@ -217,7 +210,7 @@ export async function serializeContinuumMemoryState(state: ContinuumMemoryState)
 /** The state `serializeContinuumMemoryState` wrote. */
 export function deserializeContinuumMemoryState(s: SerializedContinuumMemoryState): ContinuumMemoryState {
   if (s?.format !== 'titans-cms-state/v1') throw new Error(`cms state: unknown format ${JSON.stringify(s?.format)}`);
-  if (!Number.isInteger(s.position) || s.position < 0) throw new Error(`cms state: position must be a non-negative integer, got ${JSON.stringify(s.position)}`);
+  checkStatePosition(s.position, 'cms state');
   if (!Array.isArray(s.levels)) throw new Error('cms state: levels must be an array');
   return {
     position: s.position,

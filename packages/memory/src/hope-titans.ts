@@ -20,7 +20,7 @@ import {
 import { linearArchitecture, mlpArchitecture, type MemoryArchitecture } from './config.js';
 import { cacheRow, dgdStep, dgdUpdate } from './hope-dgd.js';
 import { apply, forward } from './network.js';
-import type { SerializedTensor } from './neural-memory.js';
+import { checkStatePosition, deserializeTensor, serializeTensor, type SerializedTensor } from './serialize.js';
 
 /** The five self-modifying memories of a head, in this order. */
 export const SELF_MODIFYING_MEMORIES = ['k', 'v', 'eta', 'alpha', 'memory'] as const;
@@ -230,7 +230,7 @@ export interface SerializedSelfModifyingState {
 export async function serializeSelfModifyingState(state: SelfModifyingState): Promise<SerializedSelfModifyingState> {
   const weights = {} as Record<SelfModifyingMemory, SerializedTensor[]>;
   for (const name of SELF_MODIFYING_MEMORIES) {
-    weights[name] = await Promise.all(state.weights[name].map(async (t) => ({ shape: [...t.shape], dtype: t.dtype, data: Array.from(await t.data()) })));
+    weights[name] = await Promise.all(state.weights[name].map(serializeTensor));
   }
   return { format: 'titans-self-modifying-state/v1', position: state.position, weights };
 }
@@ -238,15 +238,12 @@ export async function serializeSelfModifyingState(state: SelfModifyingState): Pr
 /** The state `serializeSelfModifyingState` wrote. */
 export function deserializeSelfModifyingState(s: SerializedSelfModifyingState): SelfModifyingState {
   if (s?.format !== 'titans-self-modifying-state/v1') throw new Error(`self-modifying state: unknown format ${JSON.stringify(s?.format)}`);
-  if (!Number.isInteger(s.position) || s.position < 0) throw new Error(`self-modifying state: position must be a non-negative integer, got ${JSON.stringify(s.position)}`);
+  checkStatePosition(s.position, 'self-modifying state');
   const weights = {} as Record<SelfModifyingMemory, readonly Tensor[]>;
   for (const name of SELF_MODIFYING_MEMORIES) {
     const list = s.weights?.[name];
     if (!Array.isArray(list)) throw new Error(`self-modifying state: weights.${name} must be an array of tensors`);
-    weights[name] = list.map((t, i) => {
-      if (!t || !Array.isArray(t.shape) || !Array.isArray(t.data)) throw new Error(`self-modifying state: weights.${name}[${i}] is not a serialised tensor`);
-      return tensor(t.data, t.shape, { dtype: t.dtype });
-    });
+    weights[name] = list.map((t, i) => deserializeTensor(t, 'self-modifying state', `weights.${name}[${i}]`));
   }
   return { weights, position: s.position };
 }

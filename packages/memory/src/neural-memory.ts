@@ -12,6 +12,7 @@ import { memoryPreset, weightShapes, type MemoryRule, type PresetName } from './
 import {
   detachState, initialState, readMemory, scanLoop, scanParallel, type MemoryInputs, type MemoryState,
 } from './scan.js';
+import { deserializeTensor as deserializeAny, serializeTensor, serializeTensorRecord, type SerializedTensor } from './serialize.js';
 
 export interface NeuralMemoryOptions {
   /** Number of memory heads (each its own memory network over dim / heads features). */
@@ -269,11 +270,7 @@ export function detachMemoryState(state: NeuralMemoryState): NeuralMemoryState {
 
 // ---------------------------------------------------------------- serialisation
 
-export interface SerializedTensor {
-  shape: number[];
-  dtype: DType;
-  data: number[];
-}
+export type { SerializedTensor } from './serialize.js';
 
 export interface SerializedMemoryState {
   format: 'titans-memory-state/v1';
@@ -284,21 +281,12 @@ export interface SerializedMemoryState {
   convCache: SerializedTensor | null;
 }
 
-async function serializeTensor(t: Tensor): Promise<SerializedTensor> {
-  return { shape: [...t.shape], dtype: t.dtype, data: Array.from(await t.data()) };
-}
-
-function deserializeTensor(s: SerializedTensor, what: string): Tensor {
-  if (!Array.isArray(s?.shape) || !Array.isArray(s?.data)) throw new Error(`memory state: ${what} is not a serialised tensor`);
-  return tensor(s.data, s.shape, { dtype: s.dtype });
-}
+const deserializeTensor = (s: SerializedTensor | undefined, what: string): Tensor => deserializeAny(s, 'memory state', what);
 
 /** A JSON-serialisable copy of the state (exact float32/float64 values). */
 export async function serializeMemoryState(state: NeuralMemoryState): Promise<SerializedMemoryState> {
   const m = state.memory;
-  const pending = m.pending
-    ? Object.fromEntries(await Promise.all(Object.entries(m.pending).filter(([, v]) => v !== undefined).map(async ([k, v]) => [k, await serializeTensor(v as Tensor)] as const)))
-    : null;
+  const pending = await serializeTensorRecord(m.pending);
   return {
     format: 'titans-memory-state/v1',
     position: m.position,

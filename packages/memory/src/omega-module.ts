@@ -14,7 +14,7 @@ import {
   detachOmegaState, expTaylorCoefficients, omegaInitialState, omegaLoop, omegaParallel, omegaWeightShapes, validateOmegaRule,
   type OmegaInputs, type OmegaRule, type OmegaState,
 } from './omega.js';
-import type { SerializedTensor } from './neural-memory.js';
+import { checkStatePosition, deserializeTensor as deserializeAny, serializeTensor, serializeTensorRecord, type SerializedTensor } from './serialize.js';
 
 export interface OmegaMemoryOptions {
   /** Number of memory heads (each its own memory over dim / heads features). */
@@ -210,21 +210,12 @@ export interface SerializedOmegaMemoryState {
   convCache: SerializedTensor | null;
 }
 
-async function serializeTensor(t: Tensor): Promise<SerializedTensor> {
-  return { shape: [...t.shape], dtype: t.dtype, data: Array.from(await t.data()) };
-}
-
-function deserializeTensor(s: SerializedTensor | undefined, what: string): Tensor {
-  if (!s || !Array.isArray(s.shape) || !Array.isArray(s.data)) throw new Error(`omega memory state: ${what} is not a serialised tensor`);
-  return tensor(s.data, s.shape, { dtype: s.dtype });
-}
+const deserializeTensor = (s: SerializedTensor | undefined, what: string): Tensor => deserializeAny(s, 'omega memory state', what);
 
 /** A JSON-serialisable copy of an OmegaMemory state (exact float32/float64 values). */
 export async function serializeOmegaMemoryState(state: OmegaMemoryState): Promise<SerializedOmegaMemoryState> {
   const m = state.memory;
-  const pending = m.pending
-    ? Object.fromEntries(await Promise.all(Object.entries(m.pending).filter(([, v]) => v !== undefined).map(async ([k, v]) => [k, await serializeTensor(v as Tensor)] as const)))
-    : null;
+  const pending = await serializeTensorRecord(m.pending);
   return {
     format: 'titans-omega-memory-state/v1',
     position: m.position,
@@ -239,7 +230,7 @@ export async function serializeOmegaMemoryState(state: OmegaMemoryState): Promis
 /** The state `serializeOmegaMemoryState` wrote. */
 export function deserializeOmegaMemoryState(s: SerializedOmegaMemoryState): OmegaMemoryState {
   if (s?.format !== 'titans-omega-memory-state/v1') throw new Error(`omega memory state: unknown format ${JSON.stringify(s?.format)}`);
-  if (!Number.isInteger(s.position) || s.position < 0) throw new Error(`omega memory state: position must be a non-negative integer, got ${JSON.stringify(s.position)}`);
+  checkStatePosition(s.position, 'omega memory state');
   const p = s.pending;
   const pendingTensor = (name: string): Tensor => deserializeTensor(p![name], `pending.${name}`);
   return {
