@@ -113,7 +113,8 @@ export function compile<A extends unknown[], R>(fn: (...args: A) => R, options: 
     if (disposed) throw new Error('compile: this compiled function was disposed');
     // Inside another compiled function's trace: run eagerly, so the outer trace records it.
     if (hooks !== null) return fn(...args);
-    if (recent !== null && matchesFast(recent.fast, args) && cache.get(recent.key) === recent.entry) {
+    // A plan leaves the cache only disposed, so a live plan is still the cached one.
+    if (recent !== null && !recent.entry.plan.isDisposed && matchesFast(recent.fast, args)) {
       try {
         const result = recent.entry.plan.run(args as unknown as Tensor[]);
         replays++;

@@ -457,6 +457,11 @@ export class Plan {
     return { group: { shape, ops, outputs }, fresh };
   }
 
+  /** True once `dispose` ran. */
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
   /** Runs the plan on new inputs: binds them, runs every step, returns the result tree. */
   run(leaves: readonly Tensor[]): unknown {
     if (this.disposed) throw new Error('internal: replay of a disposed plan');
