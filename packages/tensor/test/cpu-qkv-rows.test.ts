@@ -8,7 +8,7 @@
 import { checkGradients, checkSecondDerivatives } from '@titans/test-utils';
 import { describe, expect, it } from 'vitest';
 import { CpuBackend, cpuBackend } from '../src/cpu/backend.js';
-import { causalConvKernel } from '../src/cpu/qkv-rows.js';
+import { causalConvKernel, headRowsKernel } from '../src/cpu/qkv-rows.js';
 import {
   Rng, causalConv, causalConv1d, concat, gradients, headRows, l2Normalize, mul, narrow, silu, splitHeads, sum, tensor, tidy, withBackend,
   type Tensor,
@@ -169,6 +169,34 @@ describe('headRows (Backend.headRows) against its composite', () => {
       expect(Array.from(y.dataSync())).toEqual(Array.from(reference.dataSync()));
       expect(Array.from(y.dataSync()).every(Number.isFinite)).toBe(true);
     }));
+  });
+
+  it('SIMD kernel (float32, L2) bit for bit against the JavaScript one: odd widths, size 1, several row blocks, zero rows', () => {
+    const u = new Rng(77).uniformArray(24 * 6);
+    let at = 0;
+    const next = (): number => u[at++]!;
+    // [batch, tokens, channels, offset, heads, headDim]: fixed edge cases, then random shapes.
+    const shapes: number[][] = [[1, 1, 1, 0, 1, 1], [1, 1, 7, 3, 1, 3], [2, 130, 12, 0, 3, 4], [1, 65, 768, 256, 4, 64], [3, 64, 15, 1, 2, 7], [1, 0, 4, 0, 1, 4]];
+    for (let i = 0; i < 24; i++) {
+      const heads = 1 + Math.floor(next() * 4);
+      const headDim = 1 + Math.floor(next() * 19);
+      const offset = Math.floor(next() * 5);
+      const channels = offset + heads * headDim + Math.floor(next() * 3);
+      shapes.push([1 + Math.floor(next() * 3), 1 + Math.floor(next() * 140), channels, offset, heads, headDim]);
+    }
+    for (const [batch, tokens, channels, offset, heads, headDim] of shapes as [number, number, number, number, number, number][]) {
+      for (const eps of [1e-6, 0.5]) {
+        const dims = { batch, tokens, channels, offset, heads, headDim, normalize: true, eps };
+        const x = Float32Array.from(input([batch, tokens, channels], 0.3).data);
+        if (x.length > 0) x.fill(0, 0, Math.min(x.length, channels)); // a zero row: the eps floor
+        const simd = new Float32Array(batch * heads * tokens * headDim).fill(Number.NaN);
+        const js = new Float32Array(batch * heads * tokens * headDim).fill(Number.NaN);
+        headRowsKernel(x, dims, simd);
+        headRowsKernel(x, dims, js, { simd: false });
+        const label = `[${batch}, ${tokens}, ${channels}] offset ${offset} ${heads}x${headDim} eps ${eps}`;
+        expect(Array.from(simd), label).toEqual(Array.from(js));
+      }
+    }
   });
 
   it('refuses a block outside x and bad counts', () => {

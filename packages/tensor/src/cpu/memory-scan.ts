@@ -153,6 +153,7 @@ interface WasmExports {
   scale(out: number, g: number, th: number, n: number): void;
   l2Error(f: number, v: number, g: number, n: number): number;
   conv(u: number, w: number, bias: number, y: number, n: number, channels: number, kernel: number): void;
+  headRows(x: number, stride: number, out: number, n: number, heads: number, d: number, floor: number): void;
 }
 
 let wasm: WasmExports | null | undefined;
@@ -190,12 +191,13 @@ function scratch(w: WasmExports, sizes: readonly number[]): { a: Float32Array; p
 
 /**
  * The module's float32 kernels that other CPU kernels share (cpu/qkv-rows.ts: the causal
- * convolution and SiLU), with its scratch allocator; null where WebAssembly SIMD is unavailable.
+ * convolution and SiLU, the L2-normalised head split), with its scratch allocator; null where WebAssembly SIMD is unavailable.
  */
 export function sharedSimd(): {
   scratch(sizes: readonly number[]): { a: Float32Array; p: number }[];
   conv(u: number, w: number, bias: number, y: number, n: number, channels: number, kernel: number): void;
   silu(z: number, out: number, n: number): void;
+  headRows(x: number, stride: number, out: number, n: number, heads: number, d: number, floor: number): void;
 } | null {
   const w = wasmExports();
   if (!w) return null;
@@ -203,6 +205,7 @@ export function sharedSimd(): {
     scratch: (sizes) => scratch(w, sizes),
     conv: (u, wt, bias, y, n, channels, kernel) => w.conv(u, wt, bias, y, n, channels, kernel),
     silu: (z, out, n) => w.silu(z, out, 0, 0, n),
+    headRows: (x, stride, out, n, heads, d, floor) => w.headRows(x, stride, out, n, heads, d, floor),
   };
 }
 

@@ -288,4 +288,72 @@
                   (f32x4.mul (local.get $x) (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $s))))))))
         (local.set $j (i32.add (local.get $j) (i32.const 16)))
         (br $next))))
+  ;; Head rows with L2 normalisation, float32: n rows of x (row stride $stride bytes, $x already at
+  ;; the block's first channel), each split into $heads rows of $d, written head-major to
+  ;; out [heads, n, d], each divided by max(||row||, eps) as cpu/qkv-rows.ts headRowsKernel does it:
+  ;; the float32 squares summed in order in float64, that sum rounded to float32, floored at
+  ;; $floor (eps^2 in float32), 1 / sqrt in float64 rounded to float32, and x r in float32, so the
+  ;; result is bit-identical to the JavaScript kernel's. Any d (a scalar tail past the fours).
+  (func (export "headRows") (param $x i32) (param $stride i32) (param $out i32) (param $n i32) (param $heads i32) (param $d i32) (param $floor f32)
+    (local $h i32) (local $t i32) (local $i i32) (local $src i32) (local $dst i32) (local $vec i32) (local $bytes i32)
+    (local $s f64) (local $sq v128) (local $v f32) (local $m f32) (local $r f32) (local $rv v128)
+    (local.set $bytes (i32.shl (local.get $d) (i32.const 2)))
+    (local.set $vec (i32.and (local.get $bytes) (i32.const -16)))
+    (local.set $dst (local.get $out))
+    (local.set $h (i32.const 0))
+    (block $headsDone
+      (loop $headLoop
+        (br_if $headsDone (i32.ge_u (local.get $h) (local.get $heads)))
+        (local.set $t (i32.const 0))
+        (block $rowsDone
+          (loop $rowLoop
+            (br_if $rowsDone (i32.ge_u (local.get $t) (local.get $n)))
+            (local.set $src (i32.add (i32.add (local.get $x) (i32.mul (local.get $t) (local.get $stride)))
+              (i32.mul (local.get $h) (local.get $bytes))))
+            ;; s = sum of the float32 squares, in order, in float64
+            (local.set $s (f64.const 0))
+            (local.set $i (i32.const 0))
+            (block $sqDone
+              (loop $sqLoop
+                (br_if $sqDone (i32.ge_u (local.get $i) (local.get $vec)))
+                (local.set $sq (v128.load (i32.add (local.get $src) (local.get $i))))
+                (local.set $sq (f32x4.mul (local.get $sq) (local.get $sq)))
+                (local.set $s (f64.add (local.get $s) (f64.promote_f32 (f32x4.extract_lane 0 (local.get $sq)))))
+                (local.set $s (f64.add (local.get $s) (f64.promote_f32 (f32x4.extract_lane 1 (local.get $sq)))))
+                (local.set $s (f64.add (local.get $s) (f64.promote_f32 (f32x4.extract_lane 2 (local.get $sq)))))
+                (local.set $s (f64.add (local.get $s) (f64.promote_f32 (f32x4.extract_lane 3 (local.get $sq)))))
+                (local.set $i (i32.add (local.get $i) (i32.const 16)))
+                (br $sqLoop)))
+            (block $sqTailDone
+              (loop $sqTail
+                (br_if $sqTailDone (i32.ge_u (local.get $i) (local.get $bytes)))
+                (local.set $v (f32.load (i32.add (local.get $src) (local.get $i))))
+                (local.set $s (f64.add (local.get $s) (f64.promote_f32 (f32.mul (local.get $v) (local.get $v)))))
+                (local.set $i (i32.add (local.get $i) (i32.const 4)))
+                (br $sqTail)))
+            ;; r = fround(1 / sqrt(s < floor ? floor : s)), s rounded to float32 first (NaN stays NaN)
+            (local.set $m (f32.demote_f64 (local.get $s)))
+            (local.set $m (select (local.get $floor) (local.get $m) (f32.lt (local.get $m) (local.get $floor))))
+            (local.set $r (f32.demote_f64 (f64.div (f64.const 1) (f64.sqrt (f64.promote_f32 (local.get $m))))))
+            (local.set $rv (f32x4.splat (local.get $r)))
+            (local.set $i (i32.const 0))
+            (block $mulDone
+              (loop $mulLoop
+                (br_if $mulDone (i32.ge_u (local.get $i) (local.get $vec)))
+                (v128.store (i32.add (local.get $dst) (local.get $i))
+                  (f32x4.mul (v128.load (i32.add (local.get $src) (local.get $i))) (local.get $rv)))
+                (local.set $i (i32.add (local.get $i) (i32.const 16)))
+                (br $mulLoop)))
+            (block $mulTailDone
+              (loop $mulTail
+                (br_if $mulTailDone (i32.ge_u (local.get $i) (local.get $bytes)))
+                (f32.store (i32.add (local.get $dst) (local.get $i))
+                  (f32.mul (f32.load (i32.add (local.get $src) (local.get $i))) (local.get $r)))
+                (local.set $i (i32.add (local.get $i) (i32.const 4)))
+                (br $mulTail)))
+            (local.set $dst (i32.add (local.get $dst) (local.get $bytes)))
+            (local.set $t (i32.add (local.get $t) (i32.const 1)))
+            (br $rowLoop)))
+        (local.set $h (i32.add (local.get $h) (i32.const 1)))
+        (br $headLoop))))
 )

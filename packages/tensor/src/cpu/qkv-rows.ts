@@ -11,6 +11,8 @@
 // head split with its L2 normalisation. float32 with channels in fours takes the WebAssembly
 // SIMD kernel of cpu/memory-scan.wat: the same convolution arithmetic, and a SiLU whose exp is a
 // polynomial (within a few float32 ulps of the composite's; bit-identical without the SiLU).
+// The float32 L2-normalised head split also runs there (cpu/memory-scan.wat headRows), with the
+// JavaScript loop's operations in the same order, so it stays bit-identical.
 import type { CausalConvDims, HeadRowsDims } from '../backend.js';
 import { sharedSimd } from './memory-scan.js';
 
@@ -124,8 +126,22 @@ interface Scratch { a: Float32Array; p: number }
  * out[b, h, t, :] = x[b, t, offset + h d : offset + (h + 1) d], each row divided by
  * max(||row||_2, eps) when `normalize` is set. x [batch, tokens, channels], out [batch, heads, tokens, d].
  */
-export function headRowsKernel(x: Floats, dims: HeadRowsDims, out: Floats): void {
+export function headRowsKernel(x: Floats, dims: HeadRowsDims, out: Floats, options: { simd?: boolean } = {}): void {
   const { batch, tokens, channels, offset, heads, headDim: d, normalize, eps } = dims;
+  if (!normalize && x.constructor === out.constructor) {
+    // A plain split: one row copy per token and head.
+    for (let b = 0; b < batch; b++) {
+      for (let h = 0; h < heads; h++) {
+        let o = ((b * heads + h) * tokens) * d;
+        for (let t = 0; t < tokens; t++, o += d) {
+          const from = (b * tokens + t) * channels + offset + h * d;
+          out.set(x.subarray(from, from + d), o);
+        }
+      }
+    }
+    return;
+  }
+  if (out instanceof Float32Array && x instanceof Float32Array && (options.simd ?? true) && headRowsSimd(x, dims, out)) return;
   // As the composite (ops/nn.ts l2Normalize) rounds: in float32 the squares, their sum, the
   // floor eps^2 and the reciprocal root are float32 values, so both dtypes are bit-identical to it.
   const f32 = out instanceof Float32Array;
@@ -146,6 +162,37 @@ export function headRowsKernel(x: Floats, dims: HeadRowsDims, out: Floats): void
       }
     }
   }
+}
+
+/** Token rows per block of the SIMD head split (the block's rows stay in the L2 cache). */
+const HEAD_BLOCK_ROWS = 64;
+
+/**
+ * headRowsKernel with L2 normalisation in float32 on WebAssembly SIMD, block by block of token
+ * rows: the block's channel slice [offset, offset + heads d) is copied in, split and normalised
+ * into [heads, rows, d], and each head's rows copied out. The same operations in the same order
+ * as the JavaScript loop (squares in float32, summed in order in float64), so bit-identical to
+ * it. Returns false without WebAssembly SIMD.
+ */
+function headRowsSimd(x: Float32Array, dims: HeadRowsDims, out: Float32Array): boolean {
+  const simd = sharedSimd();
+  if (!simd) return false;
+  const { batch, tokens, channels, offset, heads, headDim: d, eps } = dims;
+  const width = heads * d;
+  const rows = Math.min(HEAD_BLOCK_ROWS, Math.max(tokens, 1));
+  const [xin, y] = simd.scratch([rows * width, rows * width]) as [Scratch, Scratch];
+  const floor = Math.fround(eps * eps);
+  for (let b = 0; b < batch; b++) {
+    for (let t0 = 0; t0 < tokens; t0 += rows) {
+      const n = Math.min(rows, tokens - t0);
+      const first = (b * tokens + t0) * channels;
+      if (width === channels) xin.a.set(x.subarray(first, first + n * width));
+      else for (let t = 0; t < n; t++) xin.a.set(x.subarray(first + t * channels + offset, first + t * channels + offset + width), t * width);
+      simd.headRows(xin.p, 4 * width, y.p, n, heads, d, floor);
+      for (let h = 0; h < heads; h++) out.set(y.a.subarray(h * n * d, (h + 1) * n * d), ((b * heads + h) * tokens + t0) * d);
+    }
+  }
+  return true;
 }
 
 /**
