@@ -30,7 +30,7 @@ export interface OverheadRow {
   readonly compiledJsUsPerOp: number;
   readonly compiledJsCpuUsPerOp: number;
   /** The compiled plan: backend calls per replay, fused groups, arena bytes. */
-  readonly plan: { readonly kernels: number; readonly fusedGroups: number; readonly simdGroups: number; readonly tracedCalls: number; readonly arenaBytes: number };
+  readonly plan: { readonly kernels: number; readonly fusedGroups: number; readonly simdGroups: number; readonly simdMatmuls: number; readonly tracedCalls: number; readonly arenaBytes: number };
 }
 
 export interface CompileBench {
@@ -86,7 +86,7 @@ export function benchCompile(quick = process.env['BENCH_QUICK'] === '1'): Compil
       compiledCpuUsPerOp: compiledUs.cpu / opsPerCall,
       compiledJsUsPerOp: compiledJsUs.wall / opsPerCall,
       compiledJsCpuUsPerOp: compiledJsUs.cpu / opsPerCall,
-      plan: { kernels: plan.kernels, fusedGroups: plan.fusedGroups, simdGroups: plan.simdGroups, tracedCalls: plan.tracedCalls, arenaBytes: plan.arenaBytes },
+      plan: { kernels: plan.kernels, fusedGroups: plan.fusedGroups, simdGroups: plan.simdGroups, simdMatmuls: plan.simdMatmuls, tracedCalls: plan.tracedCalls, arenaBytes: plan.arenaBytes },
     });
     compiled.dispose();
     compiledJs.dispose();
@@ -105,7 +105,7 @@ export function printCompileBench(result: CompileBench): void {
   console.log('per-op overhead, CPU backend, 1 thread (microseconds per op, median; wall / process CPU time):');
   for (const r of result.rows) {
     const f = (x: number): string => x.toFixed(2).padStart(6);
-    console.log(`  ${r.name.padEnd(30)} eager ${f(r.eagerUsPerOp)} / ${f(r.eagerCpuUsPerOp)}   compiled ${f(r.compiledUsPerOp)} / ${f(r.compiledCpuUsPerOp)}   (simd: false ${f(r.compiledJsUsPerOp)} / ${f(r.compiledJsCpuUsPerOp)})   (${r.plan.tracedCalls} traced calls -> ${r.plan.kernels} kernels, ${r.plan.fusedGroups} fused, ${r.plan.simdGroups} simd)`);
+    console.log(`  ${r.name.padEnd(30)} eager ${f(r.eagerUsPerOp)} / ${f(r.eagerCpuUsPerOp)}   compiled ${f(r.compiledUsPerOp)} / ${f(r.compiledCpuUsPerOp)}   (simd: false ${f(r.compiledJsUsPerOp)} / ${f(r.compiledJsCpuUsPerOp)})   (${r.plan.tracedCalls} traced calls -> ${r.plan.kernels} kernels, ${r.plan.fusedGroups} fused, ${r.plan.simdGroups} simd chains, ${r.plan.simdMatmuls} simd matmuls)`);
   }
 }
 
