@@ -11,23 +11,13 @@
 // (fused multiply-adds, the order of reductions) may differ: 1e-4 of the largest value of
 // each tensor. Any wrong recording (a missed op, a stale constant, a wrong view) moves
 // values by far more.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compile, crossEntropy, getBackend, gradients, optim, setBackend, tensor, tidy, type Backend, type Tensor } from '@titans/tensor';
-import { createWebGPUBackend, type WebGPUBackend } from '@titans/webgpu';
+import { describe, expect, it } from 'vitest';
+import { compile, optim, tensor, tidy, type Tensor } from '@titans/tensor';
 import { ARCHITECTURES, createModel, type ArchitectureName, type TitansLanguageModel } from '../src/index.js';
+import { trainingStep, useWebGPU } from './compile-fixtures.js';
 import { randomIds, testConfig } from './helpers.js';
 
-let gpu: WebGPUBackend;
-let previous: Backend;
-beforeAll(async () => {
-  previous = getBackend();
-  gpu = await createWebGPUBackend();
-  setBackend(gpu);
-});
-afterAll(() => {
-  setBackend(previous);
-  gpu?.destroy();
-});
+useWebGPU();
 
 interface Run {
   readonly model: TitansLanguageModel;
@@ -40,16 +30,7 @@ function setUp(architecture: ArchitectureName): Run {
   const model = createModel(testConfig(architecture, {
     dtype: 'float32', layers: 1, dim: 8, mlpHidden: 16, window: 3, segmentLength: 2, vocabSize: 16, memory: { heads: 2, chunkSize: 2, expansion },
   }));
-  const params = model.parameters();
-  const optimizer = new optim.AdamW(params, { lr: 1e-2, weightDecay: 0.1 });
-  const step = (ids: Tensor, targets: Tensor): Tensor[] => {
-    const logits = model.forward(ids).logits;
-    const loss = crossEntropy(logits, targets);
-    const { grads } = optim.clipGradNorm(gradients(loss, params), 0.5);
-    optimizer.step(grads);
-    return [logits, loss, ...grads];
-  };
-  return { model, step };
+  return { model, step: trainingStep(model, new optim.AdamW(model.parameters(), { lr: 1e-2, weightDecay: 0.1 })) };
 }
 
 async function read(run: Run, step: (ids: Tensor, targets: Tensor) => Tensor[], ids: Tensor, targets: Tensor): Promise<Float32Array[]> {

@@ -7,8 +7,9 @@
 // The CPU's compiled plans run the same kernels in the same order as eager ops (fused
 // elementwise chains evaluate each element with the same expressions), so no tolerance.
 import { describe, expect, it } from 'vitest';
-import { CompileError, compile, crossEntropy, gradients, optim, tidy, type Tensor } from '@titans/tensor';
+import { CompileError, compile, optim, tidy, type Tensor } from '@titans/tensor';
 import { ARCHITECTURES, createModel, type ArchitectureName, type TitansLanguageModel } from '../src/index.js';
+import { trainingStep } from './compile-fixtures.js';
 import { randomIds, testConfig } from './helpers.js';
 
 interface Run {
@@ -23,17 +24,8 @@ function setUp(architecture: ArchitectureName, dtype: 'float32' | 'float64'): Ru
   // The Atlas memory reads phi(k), 1 + 8 + 8^2 wide here: expansion 1 keeps its step short.
   const expansion = architecture === 'omeganet' || architecture.startsWith('atlas') ? 1 : 2;
   const model = createModel(testConfig(architecture, { dtype, layers: 1, memory: { heads: 2, chunkSize: 4, expansion } }));
-  const params = model.parameters();
-  const optimizer = new optim.AdamW(params, { lr: 1e-2, weightDecay: 0.1 });
-  const step = (ids: Tensor, targets: Tensor): Tensor[] => {
-    const logits = model.forward(ids).logits;
-    const loss = crossEntropy(logits, targets);
-    // A small clip norm, so the clipping scale is active (not 1) in the step.
-    const { grads } = optim.clipGradNorm(gradients(loss, params), 0.5);
-    optimizer.step(grads);
-    return [logits, loss, ...grads];
-  };
-  return { model, optimizer, step };
+  const optimizer = new optim.AdamW(model.parameters(), { lr: 1e-2, weightDecay: 0.1 });
+  return { model, optimizer, step: trainingStep(model, optimizer) };
 }
 
 /** Runs one step and reads its outputs and the updated weights. */

@@ -1,24 +1,13 @@
 // Compiled training steps on WebGPU (the default of `train()`): the same losses as eager
 // WebGPU steps to float32 rounding, for an attention baseline and a Titans model. Compiled
 // WebGPU training once stopped at step 2 (a cached scalar the tracer could not read).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getBackend, setBackend, type Backend } from '@titans/tensor';
-import { createWebGPUBackend, type WebGPUBackend } from '@titans/webgpu';
+import { describe, expect, it } from 'vitest';
 import { createModel, type ArchitectureName } from '../src/index.ts';
 import { train } from '../src/train/index.ts';
+import { useWebGPU } from './compile-fixtures.ts';
 import { TokenStream } from './train-fixtures.ts';
 
-let gpu: WebGPUBackend;
-let previous: Backend;
-beforeAll(async () => {
-  previous = getBackend();
-  gpu = await createWebGPUBackend();
-  setBackend(gpu);
-});
-afterAll(() => {
-  setBackend(previous);
-  gpu?.destroy();
-});
+useWebGPU();
 
 async function losses(architecture: ArchitectureName, compile: boolean): Promise<{ losses: number[]; replays: number }> {
   const model = createModel({

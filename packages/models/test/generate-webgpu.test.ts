@@ -1,23 +1,12 @@
 // The compiled decode step on WebGPU: the same greedy tokens as eager WebGPU decoding, and
 // logits within float32 rounding (the GPU's own kernels run in both; replays skip the tracer).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setBackend, getBackend, type Backend } from '@titans/tensor';
-import { createWebGPUBackend, type WebGPUBackend } from '@titans/webgpu';
+import { describe, expect, it } from 'vitest';
 import { createModel, decodeStats, releaseModelState, type ModelState } from '../src/index.js';
 import { decodeStep } from '../src/decode.js';
+import { useWebGPU } from './compile-fixtures.js';
 import { testConfig } from './helpers.js';
 
-let gpu: WebGPUBackend;
-let previous: Backend;
-beforeAll(async () => {
-  previous = getBackend();
-  gpu = await createWebGPUBackend();
-  setBackend(gpu);
-});
-afterAll(() => {
-  setBackend(previous);
-  gpu?.destroy();
-});
+useWebGPU();
 
 async function decode(compiled: boolean, steps: number): Promise<{ logits: Float32Array[]; stats: ReturnType<typeof decodeStats> }> {
   const model = createModel(testConfig('lmm', { dtype: 'float32' }));

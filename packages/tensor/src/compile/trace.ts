@@ -156,10 +156,12 @@ export function trace(backend: Backend, leaves: readonly Tensor[], run: () => un
   const originals = new Map<string, PropertyDescriptor | undefined>();
   const target = backend as unknown as Record<string, unknown>;
   const call = (name: string, ...a: unknown[]): unknown => (Reflect.get(Object.getPrototypeOf(backend) as object, name) as (...x: unknown[]) => unknown).apply(backend, a);
-  const original = (name: string): ((...a: unknown[]) => unknown) => {
+  // Resolved at call time: a method the backend holds as its own member (not on its
+  // prototype) is known only once patch() has saved its descriptor.
+  const original = (name: string): ((...a: unknown[]) => unknown) => (...a: unknown[]) => {
     const own = originals.get(name);
-    if (own && typeof own.value === 'function') return (...a: unknown[]) => (own.value as (...x: unknown[]) => unknown).apply(backend, a);
-    return (...a: unknown[]) => call(name, ...a);
+    if (own && typeof own.value === 'function') return (own.value as (...x: unknown[]) => unknown).apply(backend, a);
+    return call(name, ...a);
   };
 
   /** The value id of a storage seen as an argument; storages from before the trace become inputs. */
