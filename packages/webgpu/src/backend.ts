@@ -88,14 +88,6 @@ export class WebGPUBackend implements Backend {
   lastMatmulVariant: MatmulVariant | null = null;
   /** Force a matmul variant (tests and benchmarks); null picks by shape. */
   forceMatmulVariant: MatmulVariant | null = null;
-  // The fused row primitives (undefined with `fusedRows: false`, so the ops use composites).
-  readonly normRows?: Backend['normRows'];
-  readonly normRowsBackward?: Backend['normRowsBackward'];
-  readonly softmaxRows?: Backend['softmaxRows'];
-  readonly softmaxRowsBackward?: Backend['softmaxRowsBackward'];
-  readonly ropeRows?: Backend['ropeRows'];
-  readonly silu?: Backend['silu'];
-  readonly siluBackward?: Backend['siluBackward'];
 
   constructor(
     readonly device: GPUDevice,
@@ -106,16 +98,9 @@ export class WebGPUBackend implements Backend {
     this.rt = new Runtime(device, options.maxPooledBytes ?? 256 * 1024 * 1024);
     this.fusion = options.fusion ?? true;
     if (options.recordingCache === false) this.rt.setCache(false);
-    // Optional Backend members, present only when offered (the ops test for them).
-    if (options.fusedRows !== false) {
-      this.normRows = (kind, x, rows, cols, eps) => this.rowsNorm(kind, x, rows, cols, eps);
-      this.normRowsBackward = (kind, y, rstd, g, rows, cols) => this.rowsNormBackward(kind, y, rstd, g, rows, cols);
-      this.softmaxRows = (x, rows, cols, log) => this.rowsSoftmax(x, rows, cols, log);
-      this.softmaxRowsBackward = (y, g, rows, cols, log) => this.rowsSoftmaxBackward(y, g, rows, cols, log);
-      this.ropeRows = (x, cos, sin, outer, t, d) => this.rowsRope(x, cos, sin, outer, t, d);
-      this.silu = (x) => this.lazySilu(x);
-      this.siluBackward = (x, g) => this.lazySiluBackward(x, g);
-    }
+    // compile() traces the methods of the instance's prototype chain and the ops test for
+    // the optional ones, so leaving them out means another prototype.
+    if (options.fusedRows === false) Object.setPrototypeOf(this, prototypeWithoutFusedRows());
   }
 
   supports(dtype: DType): boolean {
@@ -456,7 +441,7 @@ ${flatIndex(256)}
     return node;
   }
 
-  private rowsNorm(kind: NormKind, x: Storage, rows: number, cols: number, eps: number): { out: Storage; rstd: Storage } {
+  normRows(kind: NormKind, x: Storage, rows: number, cols: number, eps: number): { out: Storage; rstd: Storage } {
     this.check();
     const xn = this.floatInput(x, rows * cols, 'normRows');
     // An empty row has mean 0 / 0: r is NaN, as on the CPU.
@@ -467,7 +452,7 @@ ${flatIndex(256)}
     return { out: this.wrap(out), rstd: this.wrap(rstd) };
   }
 
-  private rowsNormBackward(kind: NormKind, y: Storage, rstd: Storage, gradOut: Storage, rows: number, cols: number): Storage {
+  normRowsBackward(kind: NormKind, y: Storage, rstd: Storage, gradOut: Storage, rows: number, cols: number): Storage {
     this.check();
     const yn = this.floatInput(y, rows * cols, 'normRowsBackward y');
     const rn = this.floatInput(rstd, rows, 'normRowsBackward rstd');
@@ -477,7 +462,7 @@ ${flatIndex(256)}
     return this.wrap(dx);
   }
 
-  private rowsSoftmax(x: Storage, rows: number, cols: number, log: boolean): Storage {
+  softmaxRows(x: Storage, rows: number, cols: number, log: boolean): Storage {
     this.check();
     const xn = this.floatInput(x, rows * cols, log ? 'logSoftmaxRows' : 'softmaxRows');
     const out = this.dataNode('float32', rows * cols);
@@ -485,7 +470,7 @@ ${flatIndex(256)}
     return this.wrap(out);
   }
 
-  private rowsSoftmaxBackward(y: Storage, gradOut: Storage, rows: number, cols: number, log: boolean): Storage {
+  softmaxRowsBackward(y: Storage, gradOut: Storage, rows: number, cols: number, log: boolean): Storage {
     this.check();
     const yn = this.floatInput(y, rows * cols, 'softmaxRowsBackward y');
     const gn = this.floatInput(gradOut, rows * cols, 'softmaxRowsBackward gradOut');
@@ -494,7 +479,7 @@ ${flatIndex(256)}
     return this.wrap(dx);
   }
 
-  private rowsRope(x: Storage, cos: Storage, sin: Storage, outer: number, t: number, d: number): Storage {
+  ropeRows(x: Storage, cos: Storage, sin: Storage, outer: number, t: number, d: number): Storage {
     this.check();
     if (d % 2 !== 0) throw new Error(`@titans/webgpu: ropeRows needs an even last size, got ${d}`);
     const xn = this.floatInput(x, outer * t * d, 'ropeRows x');
@@ -515,7 +500,7 @@ ${flatIndex(256)}
   }
 
   /** x sigmoid(x) as lazy elementwise nodes: it fuses with its neighbours into their kernel. */
-  private lazySilu(x: Storage): Storage {
+  silu(x: Storage): Storage {
     this.check();
     const xn = this.node(x);
     if (xn.dtype !== 'float32') throw new Error(`@titans/webgpu: silu needs a float32 storage, got ${xn.dtype}`);
@@ -526,7 +511,7 @@ ${flatIndex(256)}
   }
 
   /** g s (1 + x (1 - s)), s = sigmoid(x), as lazy elementwise nodes (one fused kernel). */
-  private lazySiluBackward(x: Storage, gradOut: Storage): Storage {
+  siluBackward(x: Storage, gradOut: Storage): Storage {
     this.check();
     const xn = this.node(x);
     if (xn.dtype !== 'float32') throw new Error(`@titans/webgpu: siluBackward needs a float32 storage, got ${xn.dtype}`);
@@ -692,6 +677,24 @@ ${flatIndex(256)}
     this.destroyed = true;
     if (this.ownsDevice) this.device.destroy();
   }
+}
+
+const FUSED_ROW_PRIMITIVES: ReadonlySet<string> = new Set([
+  'normRows', 'normRowsBackward', 'softmaxRows', 'softmaxRowsBackward', 'ropeRows', 'silu', 'siluBackward',
+]);
+let withoutFusedRows: object | null = null;
+
+/** WebGPUBackend's prototype minus the fused row primitives (for `fusedRows: false`): a copy,
+ * since a prototype below it would still expose them to compile()'s tracer. Such a backend
+ * is not `instanceof WebGPUBackend`. */
+function prototypeWithoutFusedRows(): object {
+  if (withoutFusedRows) return withoutFusedRows;
+  const proto = Object.create(Object.getPrototypeOf(WebGPUBackend.prototype) as object | null) as object;
+  for (const name of Object.getOwnPropertyNames(WebGPUBackend.prototype)) {
+    if (!FUSED_ROW_PRIMITIVES.has(name)) Object.defineProperty(proto, name, Object.getOwnPropertyDescriptor(WebGPUBackend.prototype, name)!);
+  }
+  withoutFusedRows = proto;
+  return proto;
 }
 
 export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {

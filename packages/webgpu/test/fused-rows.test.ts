@@ -29,11 +29,11 @@ describe('fused row primitives against the CPU', () => {
         const x = upload(gpu, rng.uniform(rows * cols, -3, 3));
         const g = upload(gpu, rng.uniform(rows * cols));
         const c = cpuBackend.normRows!(kind, x.cpu, rows, cols, 1e-5);
-        const w = gpu.normRows!(kind, x.gpu, rows, cols, 1e-5);
+        const w = gpu.normRows(kind, x.gpu, rows, cols, 1e-5);
         await expectMatches(gpu, w.out, c.out, ACCUMULATED, `${what} y`);
         await expectMatches(gpu, w.rstd, c.rstd, ACCUMULATED, `${what} rstd`);
         const cd = cpuBackend.normRowsBackward!(kind, c.out, c.rstd, g.cpu, rows, cols);
-        const wd = gpu.normRowsBackward!(kind, w.out, w.rstd, g.gpu, rows, cols);
+        const wd = gpu.normRowsBackward(kind, w.out, w.rstd, g.gpu, rows, cols);
         await expectMatches(gpu, wd, cd, ACCUMULATED, `${what} dx`);
         free(x.cpu, x.gpu, g.cpu, g.gpu, c.out, c.rstd, w.out, w.rstd, cd, wd);
       }
@@ -48,10 +48,10 @@ describe('fused row primitives against the CPU', () => {
         const x = upload(gpu, rng.uniform(rows * cols, -6, 6));
         const g = upload(gpu, rng.uniform(rows * cols));
         const c = cpuBackend.softmaxRows!(x.cpu, rows, cols, log);
-        const w = gpu.softmaxRows!(x.gpu, rows, cols, log);
+        const w = gpu.softmaxRows(x.gpu, rows, cols, log);
         await expectMatches(gpu, w, c, ACCUMULATED, `${what} y`);
         const cd = cpuBackend.softmaxRowsBackward!(c, g.cpu, rows, cols, log);
-        const wd = gpu.softmaxRowsBackward!(w, g.gpu, rows, cols, log);
+        const wd = gpu.softmaxRowsBackward(w, g.gpu, rows, cols, log);
         await expectMatches(gpu, wd, cd, ACCUMULATED, `${what} dx`);
         free(x.cpu, x.gpu, g.cpu, g.gpu, c, w, cd, wd);
       }
@@ -69,7 +69,7 @@ describe('fused row primitives against the CPU', () => {
       for (const log of [false, true]) {
         const x = upload(gpu, data);
         const c = cpuBackend.softmaxRows!(x.cpu, rows, cols, log);
-        const w = gpu.softmaxRows!(x.gpu, rows, cols, log);
+        const w = gpu.softmaxRows(x.gpu, rows, cols, log);
         await expectMatches(gpu, w, c, ACCUMULATED, `special values, ${cols} cols, log ${log}`);
         free(x.cpu, x.gpu, c, w);
       }
@@ -83,12 +83,12 @@ describe('fused row primitives against the CPU', () => {
       const cs = upload(gpu, rng.uniform((t * d) / 2));
       const sn = upload(gpu, rng.uniform((t * d) / 2));
       const c = cpuBackend.ropeRows!(x.cpu, cs.cpu, sn.cpu, outer, t, d);
-      const w = gpu.ropeRows!(x.gpu, cs.gpu, sn.gpu, outer, t, d);
+      const w = gpu.ropeRows(x.gpu, cs.gpu, sn.gpu, outer, t, d);
       await expectMatches(gpu, w, c, ACCUMULATED, `rope [${outer}, ${t}, ${d}]`);
       free(x.cpu, x.gpu, cs.cpu, cs.gpu, sn.cpu, sn.gpu, c, w);
     }
     const x = gpu.fromArray(new Float32Array(6), 'float32');
-    expect(() => gpu.ropeRows!(x, x, x, 1, 2, 3)).toThrow(/even/);
+    expect(() => gpu.ropeRows(x, x, x, 1, 2, 3)).toThrow(/even/);
     gpu.dispose(x);
   });
 
@@ -98,8 +98,8 @@ describe('fused row primitives against the CPU', () => {
       const x = upload(gpu, rng.uniform(n, -8, 8));
       const g = upload(gpu, rng.uniform(n));
       const before = gpu.stats().dispatches;
-      const w = gpu.silu!(x.gpu);
-      const wd = gpu.siluBackward!(x.gpu, g.gpu);
+      const w = gpu.silu(x.gpu);
+      const wd = gpu.siluBackward(x.gpu, g.gpu);
       gpu.materialize(w);
       gpu.materialize(wd);
       expect(gpu.stats().dispatches - before).toBe(n === 0 ? 0 : 2);
@@ -108,7 +108,7 @@ describe('fused row primitives against the CPU', () => {
       free(x.cpu, x.gpu, g.cpu, g.gpu, w, wd);
     }
     const ints = gpu.fromArray(new Int32Array(3), 'int32');
-    expect(() => gpu.silu!(ints)).toThrow(/float32/);
+    expect(() => gpu.silu(ints)).toThrow(/float32/);
     gpu.dispose(ints);
   });
 });
@@ -158,6 +158,24 @@ async function softmaxRms(backend: WebGPUBackend, data: Float32Array): Promise<F
   y.dispose();
   return out;
 }
+
+describe('compile() over the fused primitives', () => {
+  it('records and replays them, with eager values', async () => {
+    const data = new Random(4).uniform(2 * 9);
+    const f = compile((x: Tensor) => softmax(rmsNorm(silu(x))));
+    const x = tensor(data, [2, 9], { backend: gpu });
+    const eager = tidy(() => softmax(rmsNorm(silu(x))));
+    const expected = (await eager.data()) as Float32Array;
+    for (let i = 0; i < 3; i++) {
+      const y = f(x);
+      expectClose((await y.data()) as Float32Array, expected, ACCUMULATED, `call ${i + 1}`);
+      y.dispose();
+    }
+    expect(f.stats().replays).toBe(1);
+    for (const t of [x, eager]) t.dispose();
+    f.dispose();
+  });
+});
 
 describe('fusedRows: false', () => {
   it('leaves the primitives out, and the ops give the same values through their composite forms', async () => {
