@@ -62,10 +62,11 @@ describe('every config the CLI writes, it reads back', () => {
     for (const { config } of configs) expect(countParameters(config)).toBeLessThan(2_000_000);
   });
 
-  it('train 1 step, then info, eval, export and generate, on each', async () => {
-    const root = scratchDirectory('roundtrip');
-    const failures: string[] = [];
-    for (const [i, { name, config }] of configs.entries()) {
+  // One test per config (each with its own time limit, failures named by config).
+  const root = scratchDirectory('roundtrip');
+  for (const [i, { name, config }] of configs.entries()) {
+    it(`${name}: train 1 step, then info, eval, export and generate`, async () => {
+      const failures: string[] = [];
       const dir = join(root, `m${i}`);
       mkdirSync(dir);
       // A bare model config, exactly as saved in a checkpoint's config.json (all fields explicit).
@@ -102,9 +103,9 @@ describe('every config the CLI writes, it reads back', () => {
         expect(parsed, name).toEqual(runJson);
         expect(parsed.model, name).toEqual(config);
       }
-    }
-    expect(failures).toEqual([]);
-  }, 170_000);
+      expect(failures).toEqual([]);
+    }, 60_000);
+  }
 
   it('the run.json the demo writes (gate biases included) parses back to the same run', () => {
     for (const recipe of [DEMO_RECIPE, quickRecipe()]) {
