@@ -14,10 +14,12 @@ import {
   type BatchSourceFactory, type ModelConfig, type TitansLanguageModel, type TrainEvent,
 } from '@titans/models';
 import { planModelConfig, planModels } from './models.ts';
-import type { ModelName, ReproducePlan, Track, TrainRecipe } from './recipes.ts';
+import type { CustomTrackSettings, ModelName, ReproducePlan, Track, TrainRecipe } from './recipes.ts';
+import { trackDefinition, type TrackEvaluation } from './registry.ts';
 import { longContextSource, mqarSource, passkeySource } from './tasks.ts';
 
-export type ExperimentKind = 'train' | 'niah' | 'perplexity' | 'mqar' | 'passkey';
+/** 'track': the evaluation of a registered track (registry.ts). */
+export type ExperimentKind = 'train' | 'niah' | 'perplexity' | 'mqar' | 'passkey' | 'track';
 
 export interface Experiment {
   /** File-safe id, e.g. 'train-long-mac', 'niah-mac'. */
@@ -27,25 +29,62 @@ export interface Experiment {
   readonly track: Track;
   /** Experiments whose results this one needs (its training run). */
   readonly after: readonly string[];
+  /** Seed of the model, its data and its evaluation (the plan's `seed` unless the plan has several). */
+  readonly seed: number;
 }
 
-/** Every experiment of the plan in a runnable order (each training before its evaluations). */
+/** The plan's seeds, its `seed` first. */
+export function planSeeds(plan: ReproducePlan): number[] {
+  return [plan.seed, ...(plan.seeds ?? []).filter((s) => s !== plan.seed)];
+}
+
+/** The plan as it runs for one seed (the same object for the plan's own seed). */
+export function seededPlan(plan: ReproducePlan, seed: number): ReproducePlan {
+  return seed === plan.seed ? plan : { ...plan, seed };
+}
+
+/** An experiment id without its seed suffix: the id of the same experiment for the plan's first seed. */
+export function baseExperimentId(id: string): string {
+  return id.replace(/-s\d+$/, '');
+}
+
+/**
+ * Every experiment of the plan in a runnable order (each training before its evaluations):
+ * the plan's first seed first, with the ids the plans have always had, then the other seeds
+ * with '-s<seed>' ids.
+ */
 export function planExperiments(plan: ReproducePlan): Experiment[] {
   const out: Experiment[] = [];
-  // The passkey track first: it is the cheapest evidence that the models learn at all.
-  for (const model of plan.passkey.models) {
-    out.push({ id: `train-passkey-${model}`, kind: 'train', model, track: 'passkey', after: [] });
-    out.push({ id: `passkey-${model}`, kind: 'passkey', model, track: 'passkey', after: [`train-passkey-${model}`] });
-  }
-  const mqarModels = new Set(mqarTrackModels(plan));
-  for (const model of planModels(plan)) {
-    out.push({ id: `train-long-${model}`, kind: 'train', model, track: 'long', after: [] });
-    out.push({ id: `niah-${model}`, kind: 'niah', model, track: 'long', after: [`train-long-${model}`] });
-    out.push({ id: `perplexity-${model}`, kind: 'perplexity', model, track: 'long', after: [`train-long-${model}`] });
-    if (!mqarModels.has(model)) continue;
-    out.push({ id: `train-mqar-${model}`, kind: 'train', model, track: 'mqar', after: [] });
-    out.push({ id: `mqar-${model}`, kind: 'mqar', model, track: 'mqar', after: [`train-mqar-${model}`] });
-  }
+  planSeeds(plan).forEach((seed, i) => {
+    const suffix = i === 0 ? '' : `-s${seed}`;
+    const add = (id: string, kind: ExperimentKind, model: ModelName, track: Track, after: string[] = []): void => {
+      out.push({ id: `${id}${suffix}`, kind, model, track, after: after.map((a) => `${a}${suffix}`), seed });
+    };
+    // The passkey track first: it is the cheapest evidence that the models learn at all.
+    for (const model of plan.passkey.models) {
+      add(`train-passkey-${model}`, 'train', model, 'passkey');
+      add(`passkey-${model}`, 'passkey', model, 'passkey', [`train-passkey-${model}`]);
+    }
+    const mqarModels = mqarTrackModels(plan);
+    const addMqar = (model: ModelName): void => {
+      add(`train-mqar-${model}`, 'train', model, 'mqar');
+      add(`mqar-${model}`, 'mqar', model, 'mqar', [`train-mqar-${model}`]);
+    };
+    for (const model of planModels(plan)) {
+      add(`train-long-${model}`, 'train', model, 'long');
+      add(`niah-${model}`, 'niah', model, 'long', [`train-long-${model}`]);
+      add(`perplexity-${model}`, 'perplexity', model, 'long', [`train-long-${model}`]);
+      if (mqarModels.includes(model)) addMqar(model);
+    }
+    // Models trained on MQAR only (e.g. the Atlas and Hope families of the full plan).
+    for (const model of mqarModels) if (!planModels(plan).includes(model)) addMqar(model);
+    for (const [track, settings] of Object.entries(plan.tracks ?? {})) {
+      for (const model of settings.models) {
+        add(`train-${track}-${model}`, 'train', model, track);
+        add(`${track}-${model}`, 'track', model, track, [`train-${track}-${model}`]);
+      }
+    }
+  });
   return out;
 }
 
@@ -80,7 +119,7 @@ export function mqarTrackModels(plan: ReproducePlan): ModelName[] {
 /** The training recipe of one model on one track (the MQAR and passkey tracks may change a model's). */
 export function trainRecipe(plan: ReproducePlan, model: ModelName, track: Track): TrainRecipe {
   if (track === 'long') return plan.longContext.train;
-  const { train, trainByModel } = track === 'mqar' ? plan.mqar : plan.passkey;
+  const { train, trainByModel } = track === 'mqar' ? plan.mqar : track === 'passkey' ? plan.passkey : customTrack(plan, track);
   const change = trainByModel?.[model];
   // Spread over `train`, so the keys keep their order and a spec hash depends only on the values.
   return change === undefined ? train : { ...train, ...change };
@@ -92,8 +131,15 @@ export function trainRecipe(plan: ReproducePlan, model: ModelName, track: Track)
  */
 export function trackSettings(plan: ReproducePlan, track: Track, model: ModelName): unknown {
   if (track === 'long') return plan.longContext;
-  const { models: _models, trainByModel: _train, ...settings } = track === 'mqar' ? plan.mqar : plan.passkey;
+  const { models: _models, trainByModel: _train, ...settings } = track === 'mqar' ? plan.mqar : track === 'passkey' ? plan.passkey : customTrack(plan, track);
   return { ...settings, train: trainRecipe(plan, model, track) };
+}
+
+/** The settings of a registered track in the plan. */
+export function customTrack(plan: ReproducePlan, track: Track): CustomTrackSettings {
+  const settings = plan.tracks?.[track];
+  if (!settings) throw new Error(`plan '${plan.name}' has no track '${track}'`);
+  return settings;
 }
 
 /**
@@ -110,7 +156,7 @@ function trackSpec(plan: ReproducePlan, model: ModelName, track: Track): object 
 
 /** The hash of what an experiment depends on: the plan's settings, its model config, its kind. */
 export function experimentHash(plan: ReproducePlan, experiment: Experiment): string {
-  return hashText(JSON.stringify({ kind: experiment.kind, ...trackSpec(plan, experiment.model, experiment.track) }));
+  return hashText(JSON.stringify({ kind: experiment.kind, ...trackSpec(seededPlan(plan, experiment.seed), experiment.model, experiment.track) }));
 }
 
 export function resultPath(out: string, id: string): string {
@@ -212,7 +258,8 @@ export function checkpointDir(out: string, plan: ReproducePlan, model: ModelName
 }
 
 /** Runs one experiment and returns its result (the caller stores it). */
-export async function runExperiment(plan: ReproducePlan, experiment: Experiment, context: RunContext): Promise<unknown> {
+export async function runExperiment(planOfAllSeeds: ReproducePlan, experiment: Experiment, context: RunContext): Promise<unknown> {
+  const plan = seededPlan(planOfAllSeeds, experiment.seed);
   switch (experiment.kind) {
     case 'train':
       return trainModel(plan, experiment, context);
@@ -224,7 +271,23 @@ export async function runExperiment(plan: ReproducePlan, experiment: Experiment,
       return evaluateMqarExperiment(plan, experiment, context);
     case 'passkey':
       return evaluatePasskeyExperiment(plan, experiment, context);
+    case 'track':
+      return evaluateTrackExperiment(plan, experiment, context);
   }
+}
+
+/** What a registered track's evaluation experiment stores. */
+export interface TrackExperimentResult extends TrackEvaluation {
+  readonly model: ModelName;
+  readonly track: Track;
+}
+
+async function evaluateTrackExperiment(plan: ReproducePlan, experiment: Experiment, context: RunContext): Promise<TrackExperimentResult> {
+  const model = await loadTrained(plan, experiment.model, experiment.track, context.out);
+  const definition = trackDefinition(experiment.track);
+  const log = (line: string): void => context.log(`${experiment.id}: ${line}`);
+  const result = await definition.evaluate(model, customTrack(plan, experiment.track), { seed: deriveSeed(plan.seed, `${experiment.track}-eval`), eager: context.eager === true, log });
+  return { model: experiment.model, track: experiment.track, ...result };
 }
 
 async function trainModel(plan: ReproducePlan, experiment: Experiment, context: RunContext): Promise<TrainResultSummary> {
@@ -236,13 +299,16 @@ async function trainModel(plan: ReproducePlan, experiment: Experiment, context: 
   let batches: BatchSourceFactory<unknown>;
   if (track === 'long') {
     batches = longContextSource({
-      documents: loadCorpus('sotu', { split: 'train' }), trainLength: plan.longContext.trainLength, batchSize: recipe.batchSize,
-      seed, lmFraction: plan.longContext.lmFraction, tasks: plan.longContext.niah.tasks,
+      documents: (plan.longContext.mix?.text ?? ['sotu']).flatMap((corpus) => loadCorpus(corpus, { split: 'train' })),
+      trainLength: plan.longContext.trainLength, batchSize: recipe.batchSize,
+      seed, lmFraction: plan.longContext.lmFraction, tasks: plan.longContext.mix?.tasks ?? plan.longContext.niah.tasks,
     }) as BatchSourceFactory<unknown>;
   } else if (track === 'mqar') {
     batches = mqarSource({ vocabSize: plan.mqar.vocabSize, sequenceLength: plan.mqar.sequenceLength, trainPairs: plan.mqar.trainPairs, batchSize: recipe.batchSize, seed }) as BatchSourceFactory<unknown>;
-  } else {
+  } else if (track === 'passkey') {
     batches = passkeySource({ length: plan.passkey.trainLength, batchSize: recipe.batchSize, seed, digits: plan.passkey.digits }) as BatchSourceFactory<unknown>;
+  } else {
+    batches = trackDefinition(track).batches(customTrack(plan, track), { seed, batchSize: recipe.batchSize });
   }
   const every = Math.max(1, Math.round(recipe.steps / 10));
   let elapsedMs = 0;

@@ -4,22 +4,28 @@
 // which runs a whole plan resumably (`titans reproduce` is runPlan plus argument parsing).
 export { runPlan, resolvePlan, validatePlan, ReproduceError, type RunPlanOptions, type PlanSummary, type PlanProgress } from './run.ts';
 export {
-  PLANS, MQAR_RECIPE, PASSKEY_RECIPE, TINY_MODEL, GATE_BIAS, ABLATIONS,
-  type PlanName, type ReproducePlan, type ModelRecipe, type TrainRecipe, type TrainByModel, type Track, type ModelName, type AblationName,
-  type LongContextTrack, type MqarTrack, type PasskeyTrack,
+  PLANS, MQAR_RECIPE, PASSKEY_RECIPE, TINY_MODEL, GATE_BIAS, ABLATIONS, SCALE_MODEL, withBudget,
+  type PlanName, type ReproducePlan, type ModelRecipe, type TrainRecipe, type TrainByModel, type Track, type BuiltinTrack, type ModelName, type AblationName,
+  type LongContextTrack, type MqarTrack, type PasskeyTrack, type CustomTrackSettings, type RetrievalTask, type Budget,
 } from './recipes.ts';
 export {
-  planExperiments, runExperiment, runAndStore, readResult, resultPath, experimentHash, checkpointDir, trackConfig, trackSettings, trainRecipe,
+  registerModel, registerTrack, modelVariant, trackDefinition,
+  type ModelVariant, type TrackDefinition, type TrackEvaluation, type TrackContext,
+} from './registry.ts';
+export { timeSeriesTrack, dnaTrack, quantize, binCentre, fitLinearForecast } from './extra-tracks.ts';
+export { CALIBRATION, estimatePlan, formatEstimate, type Calibration, type ExperimentEstimate, type PlanEstimate } from './estimate.ts';
+export {
+  planExperiments, planSeeds, seededPlan, baseExperimentId, customTrack, runExperiment, runAndStore, readResult, resultPath, experimentHash, checkpointDir, trackConfig, trackSettings, trainRecipe,
   mqarTrackModels, hashText, writeJsonAtomically, InterruptedError,
   type Experiment, type ExperimentKind, type ResultFile, type RunContext, type TrainResultSummary, type NiahExperimentResult,
-  type PerplexityExperimentResult, type PasskeyExperimentResult, type PasskeyCell, type MqarExperimentResult,
+  type PerplexityExperimentResult, type PasskeyExperimentResult, type PasskeyCell, type MqarExperimentResult, type TrackExperimentResult,
 } from './experiments.ts';
 export { BYTE_VOCAB, isAblation, matchedMlpHidden, planModelConfig, planModels, recipeConfig, trackModel } from './models.ts';
 export {
-  IGNORE, isTextStep, longContextSource, mqarSource, niahAnswerBytes, passkeySource,
+  IGNORE, isTextStep, longContextSource, mqarSource, niahAnswerBytes, passkeySource, retrievalExample,
   type LongContextSourceOptions, type LongContextState, type MqarSourceOptions,
 } from './tasks.ts';
 export {
-  PAPER, buildFigures, buildTables, collectResults, modelLabel, provenance, writeReproduceReport,
+  PAPER, buildFigures, buildTables, collectResults, meanAndSpread, modelLabel, provenance, writeReproduceReport,
   type CollectedResults, type Provenance, type ReportOutput, type Tables,
 } from './report.ts';

@@ -1,8 +1,9 @@
 // The models of a reproduction plan: every architecture built from the plan's base recipe,
 // with its MLP width chosen so its parameter count matches the LMM's (the paper compares
 // models of equal size), and the ablations as one change each to their base model.
-import { countParameters, defineConfig, type ArchitectureName, type ModelConfig, type ModelConfigInput } from '@titans/models';
+import { ARCHITECTURES, countParameters, defineConfig, type ArchitectureName, type ModelConfig, type ModelConfigInput } from '@titans/models';
 import { ABLATIONS, type AblationName, type ModelName, type ModelRecipe, type ReproducePlan, type Track } from './recipes.ts';
+import { modelVariant, trackDefinition } from './registry.ts';
 
 /** Byte-level vocabulary: 256 bytes + BOS, EOS, PAD. */
 export const BYTE_VOCAB = 259;
@@ -44,14 +45,17 @@ export function matchedMlpHidden(input: ModelConfigInput, target: number): numbe
 /** The base model recipe and vocabulary of a track. */
 export function trackModel(plan: ReproducePlan, track: Track): { recipe: ModelRecipe; vocabSize: number } {
   if (track === 'mqar') return { recipe: plan.mqar.model, vocabSize: plan.mqar.vocabSize };
-  return { recipe: track === 'long' ? plan.longContext.model : plan.passkey.model, vocabSize: BYTE_VOCAB };
+  if (track === 'long' || track === 'passkey') return { recipe: track === 'long' ? plan.longContext.model : plan.passkey.model, vocabSize: BYTE_VOCAB };
+  const settings = plan.tracks?.[track];
+  if (!settings) throw new Error(`plan '${plan.name}' has no track '${track}'`);
+  return { recipe: settings.model, vocabSize: trackDefinition(track).vocabSize(settings) };
 }
 
 /** The config of one model of the plan on one track. */
 export function planModelConfig(plan: ReproducePlan, name: ModelName, track: Track): ModelConfig {
   const seed = plan.seed;
   if (isAblation(name)) {
-    const ablation = ABLATIONS[name];
+    const ablation = ABLATIONS[name as AblationName];
     const base = planModelConfig(plan, ablation.base, track);
     const change = ablation.change as Partial<ModelConfigInput>;
     // Ablations keep the base model's widths: the paper removes a component, it does not re-match sizes.
@@ -59,7 +63,15 @@ export function planModelConfig(plan: ReproducePlan, name: ModelName, track: Tra
     return defineConfig({ ...base, ...change, architecture: base.architecture, memory: { ...base.memory, ...change.memory, ruleOverrides } });
   }
   const { recipe, vocabSize } = trackModel(plan, track);
-  const input = recipeConfig(name, recipe, vocabSize, seed);
+  const variant = modelVariant(name);
+  let input = recipeConfig(variant ? variant.base : (name as ArchitectureName), recipe, vocabSize, seed);
+  if (variant) {
+    const change = variant.change;
+    input = { ...input, ...change, architecture: variant.base, memory: { ...input.memory, ...change.memory, ruleOverrides: { ...input.memory?.ruleOverrides, ...change.memory?.ruleOverrides } } };
+    if (variant.matchParameters === false) return defineConfig(input);
+  } else if (!(ARCHITECTURES as readonly string[]).includes(name)) {
+    throw new Error(`unknown model '${name}': not an architecture of @titans/models, an ablation, or a model registered with registerModel`);
+  }
   if (!plan.matchParameters) return defineConfig(input);
   const target = countParameters(defineConfig(recipeConfig('lmm', recipe, vocabSize, seed)));
   return defineConfig({ ...input, mlpHidden: matchedMlpHidden(input, target) });

@@ -122,7 +122,7 @@ export const PASSKEY_RECIPE = {
 
 // ---------------------------------------------------------------- reproduce plans
 
-export type PlanName = 'smoke' | 'quick' | 'full' | 'extended';
+export type PlanName = 'smoke' | 'quick' | 'full' | 'extended' | 'scale';
 
 /** Ablations of the Titans memory (Table 5 of the paper), each a change to a base model. */
 export const ABLATIONS = {
@@ -139,11 +139,23 @@ export type AblationName = keyof typeof ABLATIONS;
 /** Per-model changes to a track's training recipe (steps, learning rate, ...). */
 export type TrainByModel = Readonly<Partial<Record<ModelName, Partial<TrainRecipe>>>>;
 
-/** The three training tracks: bytes (SOTU + S-NIAH), MQAR, compact passkey. */
-export type Track = 'long' | 'mqar' | 'passkey';
+/** The three built-in training tracks: bytes (SOTU + S-NIAH), MQAR, compact passkey. */
+export type BuiltinTrack = 'long' | 'mqar' | 'passkey';
 
-/** A trained model of the plan: an architecture or an ablation. */
-export type ModelName = ArchitectureName | AblationName;
+/**
+ * A training track: a built-in one, or a track of the plan's `tracks` (the registered
+ * tracks of registry.ts: time series and DNA built in, others added with registerTrack).
+ */
+export type Track = BuiltinTrack | (string & {});
+
+/**
+ * A trained model of the plan: an architecture, an ablation, or a model variant added with
+ * registerModel (registry.ts).
+ */
+export type ModelName = ArchitectureName | AblationName | (string & {});
+
+/** Retrieval examples mixed into the bytes track's training (answer-only loss). */
+export type RetrievalTask = 'pk' | 'n' | 'w' | 'passkey' | 'qa1' | 'qa2';
 
 export interface LongContextTrack {
   /** The base model (window and segment in bytes). */
@@ -157,6 +169,23 @@ export interface LongContextTrack {
   readonly niah: { readonly tasks: readonly ('pk' | 'n' | 'w')[]; readonly multiples: readonly number[]; readonly depths: number; readonly samplesPerCell: number };
   /** Held-out perplexity: the first `bytes` bytes of the first `documents` SOTU test speeches. */
   readonly perplexity: { readonly documents: number; readonly bytes: number; readonly bucketSize: number };
+  /**
+   * The training mix (absent: SOTU text and the S-NIAH tasks of `niah.tasks`, as the plans
+   * before it): text corpora whose training splits are read in turn, and the retrieval
+   * examples drawn at random for the non-text steps (S-NIAH PK/N/W in RULER's templates,
+   * the compact passkey, BABILong qa1/qa2 over Moby-Dick), each filled to the training length.
+   */
+  readonly mix?: { readonly text: readonly ('sotu' | 'moby-dick')[]; readonly tasks: readonly RetrievalTask[] };
+}
+
+/** A registered track's settings in a plan (registry.ts defines what the track does with them). */
+export interface CustomTrackSettings {
+  readonly models: readonly ModelName[];
+  readonly model: ModelRecipe;
+  readonly train: TrainRecipe;
+  readonly trainByModel?: TrainByModel;
+  /** The track's own settings (JSON), read by its definition. */
+  readonly options: Readonly<Record<string, number | string | boolean | readonly number[]>>;
 }
 
 export interface MqarTrack {
@@ -189,7 +218,8 @@ export interface PasskeyTrack {
 }
 
 export interface ReproducePlan {
-  readonly name: PlanName;
+  /** A name of PLANS, or any other name for a plan of one's own (results are kept per name). */
+  readonly name: PlanName | (string & {});
   readonly description: string;
   readonly seed: number;
   /** Architectures compared (Titans variants and baselines) on the long-context and MQAR tracks. */
@@ -203,10 +233,27 @@ export interface ReproducePlan {
   readonly passkey: PasskeyTrack;
   /** Save a training checkpoint every this many steps (resume point). */
   readonly checkpointEvery: number;
+  /**
+   * Seeds of every model (weights, data order, evaluation prompts); absent = [seed]. The
+   * experiments of seeds other than `seed` get ids ending in '-s<seed>', so a plan that adds
+   * seeds keeps its first seed's results; the report gives the mean and spread over seeds.
+   */
+  readonly seeds?: readonly number[];
+  /** Registered tracks trained and evaluated beside the built-in ones, by track name. */
+  readonly tracks?: Readonly<Record<string, CustomTrackSettings>>;
 }
 
 const ALL_ARCHITECTURES: readonly ArchitectureName[] = ['lmm', 'mac', 'mag', 'mal', 'transformer', 'swa', 'deltanet', 'gated-deltanet', 'moneta'];
 const ALL_ABLATIONS: readonly AblationName[] = ['lmm-linear', 'lmm-no-momentum', 'lmm-no-forgetting', 'lmm-no-conv', 'mac-no-persistent'];
+
+/**
+ * The Atlas family (Atlas paper, arXiv 2505.23735) and the Hope family (Nested Learning,
+ * arXiv 2512.24695) of @titans/models, trained on the MQAR and passkey tracks of the full
+ * plan beside Titans with the same recipes (their memories take the recipe's memory
+ * settings; Hope's CMS periods are its own defaults). Not on the bytes track: Hope's
+ * per-token recurrence makes its 512-byte steps the slowest of all.
+ */
+const BEYOND_TITANS: readonly ArchitectureName[] = ['omeganet', 'atlas', 'atlas-mag', 'atlas-mal', 'hope', 'hope-attention'];
 
 /** The model of the long-context track: width 32, 2 blocks; window and segment 64 bytes. */
 const LONG_MODEL: ModelRecipe = {
@@ -259,11 +306,84 @@ const FULL_PLAN: ReproducePlan = {
   // near chance for 800 steps and reached 34 / 31 / 6 % after 3000 (see apps/docs/reproduce).
   mqar: {
     ...MQAR_TRACK, train: { ...MQAR_TRACK.train, steps: 800, warmupSteps: 40 }, evalSamples: 64,
-    models: [...ALL_ARCHITECTURES, 'lmm-no-momentum', 'lmm-no-conv'],
+    models: [...ALL_ARCHITECTURES, 'lmm-no-momentum', 'lmm-no-conv', ...BEYOND_TITANS],
     trainByModel: { mag: { steps: 1200 }, mal: { steps: 1200 }, mac: { steps: 1200, lr: 5e-3 } },
   },
   // (The MQAR memory is already linear and never forgets, so those two ablations would repeat the LMM.)
-  passkey: { ...PASSKEY_TRACK, models: ['mag', 'mac', 'mal', 'lmm', 'swa', 'transformer', 'gated-deltanet'] },
+  passkey: { ...PASSKEY_TRACK, models: ['mag', 'mac', 'mal', 'lmm', 'swa', 'transformer', 'gated-deltanet', ...BEYOND_TITANS] },
+  checkpointEvery: 25,
+};
+
+/**
+ * The model of the `scale` plan: width 128, 4 blocks, 4 heads (about 0.8-1.0M parameters
+ * with the byte vocabulary); attention window and MAC segment 128 bytes, a quarter of the
+ * 512-byte training length, so at 4x-16x the training length SWA sees 1/16-1/64 of the prompt.
+ * The memory is the paper's deep memory (depth 2) with GATE_BIAS, in 4 heads of width 32:
+ * with 2 heads Atlas's degree-2 polynomial features make its memory 4.75M parameters (no MLP
+ * width matches the LMM's 1.08M); with 4 it has 1.55M, still unmatched but in the 0.5-2M range.
+ */
+export const SCALE_MODEL: ModelRecipe = {
+  dim: 128, layers: 4, heads: 4, window: 128, segmentLength: 128, persistentTokens: 8,
+  memory: { heads: 4, depth: 2, expansion: 2, chunkSize: 32, convKernel: 4, thetaMax: 0.3, maxSurpriseNorm: 1, gateBias: GATE_BIAS },
+};
+
+/** The time-series and DNA tracks' model: the scale model at half the depth (their tasks are short). */
+const SCALE_SMALL_MODEL: ModelRecipe = { ...SCALE_MODEL, layers: 2, window: 64, segmentLength: 64, persistentTokens: 4 };
+
+const SCALE_ARCHITECTURES: readonly ArchitectureName[] = ['lmm', 'mac', 'mag', 'mal', 'transformer', 'swa', 'gated-deltanet', 'atlas', 'hope'];
+
+/**
+ * The `scale` plan (issue 25): 100x the full plan's model size, every model of the paper's
+ * comparison plus Atlas and Hope, 3 seeds, evaluation at 1x-16x the training length, the
+ * Table 5 ablations on the same budget, and the time-series and DNA tracks. Its training
+ * steps are sized with estimatePlan (estimate.ts) to at most 6 hours of a 2-core machine
+ * with --jobs 2 and compiled steps; `titans reproduce --plan scale --dry-run` prints the
+ * estimate. At the measured rate (about 70-100 training tokens per CPU second for the memory
+ * models of this size, 600-700 for attention) six hours buy about 37k training bytes per
+ * bytes-track model and seed, three orders of magnitude below the 20M tokens the issue
+ * asks for (about 74 core-hours per model and seed for the LMM alone). The structure runs
+ * end to end (test/scale.test.ts, on a tiny budget); the plan has not been run.
+ */
+const SCALE_PLAN: ReproducePlan = {
+  name: 'scale',
+  description: 'Six hours on a 2-core CPU with --jobs 2 by the dry run\'s estimate: 1M-parameter models (width 128, 4 blocks) of LMM, MAC, MAG, MAL, Transformer++, SWA, Gated DeltaNet, Atlas and Hope plus the Table 5 ablations, 3 seeds each, on a byte-level mix of SOTU and Moby-Dick text with passkey, S-NIAH PK/N/W and BABILong qa1/qa2 examples at 512 bytes, evaluated at 1x-16x; MQAR with a deep memory; time-series and DNA tracks. At this machine\'s speed six hours buy only about 37k training bytes per model: the structure of the issue-25 experiment, not its budget.',
+  seed: 0,
+  seeds: [0, 1, 2],
+  architectures: SCALE_ARCHITECTURES,
+  ablations: ALL_ABLATIONS,
+  matchParameters: true,
+  longContext: {
+    model: SCALE_MODEL, trainLength: 512,
+    train: { steps: 18, batchSize: 4, lr: 3e-3, weightDecay: 0.1, warmupSteps: 2, clipNorm: 1 },
+    lmFraction: 0.5,
+    niah: { tasks: ['pk', 'n', 'w'], multiples: [1, 2, 4, 8, 16], depths: 1, samplesPerCell: 1 },
+    perplexity: { documents: 1, bytes: 1024, bucketSize: 512 },
+    mix: { text: ['sotu', 'moby-dick'], tasks: ['pk', 'n', 'w', 'passkey', 'qa1', 'qa2'] },
+  },
+  mqar: {
+    model: { ...SCALE_MODEL, memory: { ...SCALE_MODEL.memory, thetaMax: 1 } },
+    vocabSize: 130, sequenceLength: 128, trainPairs: [8, 12, 16], evalPairs: [8, 16, 32],
+    train: { steps: 14, batchSize: 8, lr: 5e-3, weightDecay: 0.1, warmupSteps: 1, clipNorm: 1 },
+    evalSamples: 8,
+  },
+  passkey: {
+    ...PASSKEY_TRACK, models: ['mag', 'mac', 'mal', 'lmm', 'swa', 'transformer', 'gated-deltanet', 'atlas', 'hope'],
+    model: { ...SCALE_MODEL, window: 32, segmentLength: 32, memory: { ...SCALE_MODEL.memory, depth: 1, thetaMax: 1, forgetting: false } },
+    multiples: [1, 2, 4, 8, 16], depths: 3, samplesPerCell: 1,
+    train: { ...PASSKEY_TRACK.train, steps: 30, batchSize: 8, warmupSteps: 3 },
+  },
+  tracks: {
+    timeseries: {
+      models: ['lmm', 'mac', 'mag', 'swa', 'transformer'], model: SCALE_SMALL_MODEL,
+      train: { steps: 40, batchSize: 4, lr: 3e-3, weightDecay: 0.1, warmupSteps: 4, clipNorm: 1 },
+      options: { dataset: 'seattle-weather', column: 'temp_max', bins: 64, range: 4, lookback: 64, arOrder: 16, testWindows: 256 },
+    },
+    dna: {
+      models: ['lmm', 'mac', 'swa', 'transformer'], model: SCALE_SMALL_MODEL,
+      train: { steps: 20, batchSize: 4, lr: 3e-3, weightDecay: 0.1, warmupSteps: 2, clipNorm: 1 },
+      options: { source: 'ecoli-536-excerpt', sequenceLength: 256, evalBases: 8192 },
+    },
+  },
   checkpointEvery: 25,
 };
 
@@ -319,4 +439,57 @@ export const PLANS: Readonly<Record<PlanName, ReproducePlan>> = {
     passkey: { ...PASSKEY_TRACK, models: ALL_ARCHITECTURES, samplesPerCell: 4 },
     checkpointEvery: 50,
   },
+  scale: SCALE_PLAN,
 };
+
+/** What withBudget changes: every track's steps and batch, the model's size, the evaluation grids' samples. */
+export interface Budget {
+  readonly steps: number;
+  readonly batchSize: number;
+  /** Model fields replaced on every track (e.g. a width of 16 and one block). */
+  readonly model?: Partial<Omit<ModelRecipe, 'memory'>>;
+  /** Evaluation samples per cell (S-NIAH, passkey) and MQAR samples. */
+  readonly samples: number;
+  /** Keep only these models on each track (default: all). */
+  readonly models?: readonly ModelName[];
+  /** Seeds (default: the plan's). */
+  readonly seeds?: readonly number[];
+  /** Held-out bytes of the perplexity and DNA evaluations, test windows of the time series. */
+  readonly evalTokens?: number;
+}
+
+/**
+ * The plan with the same structure (tracks, kinds of data, evaluation lengths, seeds) on a
+ * tiny budget: what the tests run to check a plan end to end in seconds. Its name gets a
+ * '-budget' suffix so its results never mix with the real plan's.
+ */
+export function withBudget(plan: ReproducePlan, budget: Budget): ReproducePlan {
+  const train = (t: TrainRecipe): TrainRecipe => ({ ...t, steps: budget.steps, batchSize: budget.batchSize, warmupSteps: 0 });
+  const model = (m: ModelRecipe): ModelRecipe => ({ ...m, ...budget.model });
+  const keep = <T extends ModelName>(models: readonly T[]): T[] => (budget.models ? models.filter((m) => budget.models!.includes(m)) : [...models]);
+  const evalTokens = budget.evalTokens;
+  return {
+    ...plan,
+    name: `${plan.name}-budget`,
+    ...(budget.seeds ? { seeds: budget.seeds, seed: budget.seeds[0]! } : {}),
+    architectures: keep(plan.architectures),
+    ablations: keep(plan.ablations),
+    longContext: {
+      ...plan.longContext, model: model(plan.longContext.model), train: train(plan.longContext.train),
+      niah: { ...plan.longContext.niah, depths: 1, samplesPerCell: budget.samples },
+      perplexity: { ...plan.longContext.perplexity, documents: 1, ...(evalTokens ? { bytes: evalTokens, bucketSize: Math.min(plan.longContext.perplexity.bucketSize, evalTokens) } : {}) },
+    },
+    mqar: {
+      ...plan.mqar, model: model(plan.mqar.model), train: train(plan.mqar.train), evalSamples: budget.samples,
+      ...(plan.mqar.models ? { models: keep(plan.mqar.models) } : {}), trainByModel: {},
+    },
+    passkey: { ...plan.passkey, models: keep(plan.passkey.models), model: model(plan.passkey.model), train: train(plan.passkey.train), depths: 1, samplesPerCell: budget.samples, trainByModel: {} },
+    ...(plan.tracks ? {
+      tracks: Object.fromEntries(Object.entries(plan.tracks).map(([name, t]) => [name, {
+        ...t, models: keep(t.models), model: model(t.model), train: train(t.train), trainByModel: {},
+        options: { ...t.options, ...(evalTokens ? { evalBases: evalTokens, testWindows: Math.max(1, Math.floor(evalTokens / 64)) } : {}) },
+      }])),
+    } : {}),
+    checkpointEvery: Math.max(1, budget.steps),
+  };
+}

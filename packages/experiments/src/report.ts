@@ -9,10 +9,11 @@ import { join } from 'node:path';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { HtmlReport, barChartSvg, heatmapSvg, lineChartSvg, niahAccuracyMatrix, niahHeatmapSvg, type TableCell } from '@titans/eval';
 import {
-  mqarTrackModels, planExperiments, readResult, writeJsonAtomically,
+  baseExperimentId, mqarTrackModels, planExperiments, planSeeds, readResult, writeJsonAtomically, type TrackExperimentResult,
   type MqarExperimentResult, type NiahExperimentResult, type PasskeyExperimentResult, type PerplexityExperimentResult, type ResultFile, type TrainResultSummary,
 } from './experiments.ts';
 import { isAblation, planModels } from './models.ts';
+import { trackDefinition } from './registry.ts';
 import { ABLATIONS, type ModelName, type ReproducePlan } from './recipes.ts';
 
 // ---------------------------------------------------------------- the paper's numbers
@@ -69,16 +70,25 @@ export interface CollectedResults {
   readonly mqar: Partial<Record<ModelName, MqarExperimentResult>>;
   readonly trainPasskey: Partial<Record<ModelName, TrainResultSummary>>;
   readonly passkey: Partial<Record<ModelName, PasskeyExperimentResult>>;
+  /** Registered tracks: training summaries and evaluations by track, then model. */
+  readonly trainTracks: Record<string, Partial<Record<ModelName, TrainResultSummary>>>;
+  readonly tracks: Record<string, Partial<Record<ModelName, TrackExperimentResult>>>;
+  /**
+   * Every result by the id of its experiment for the plan's first seed, then by seed (the
+   * maps above hold the first seed's results, as for a plan with one seed).
+   */
+  readonly bySeed: Record<string, Record<number, unknown>>;
   /** Seconds each experiment took (wall clock). */
   readonly seconds: Record<string, number>;
   readonly missing: string[];
 }
 
 export function collectResults(plan: ReproducePlan, out: string): CollectedResults {
-  const collected = { trainLong: {}, trainMqar: {}, trainPasskey: {}, niah: {}, perplexity: {}, mqar: {}, passkey: {}, seconds: {}, missing: [] } as {
+  const collected = { trainLong: {}, trainMqar: {}, trainPasskey: {}, niah: {}, perplexity: {}, mqar: {}, passkey: {}, trainTracks: {}, tracks: {}, bySeed: {}, seconds: {}, missing: [] } as {
     trainLong: Record<string, TrainResultSummary>; trainMqar: Record<string, TrainResultSummary>; trainPasskey: Record<string, TrainResultSummary>;
     niah: Record<string, NiahExperimentResult>; perplexity: Record<string, PerplexityExperimentResult>; mqar: Record<string, MqarExperimentResult>;
-    passkey: Record<string, PasskeyExperimentResult>; seconds: Record<string, number>; missing: string[];
+    passkey: Record<string, PasskeyExperimentResult>; trainTracks: Record<string, Record<string, TrainResultSummary>>;
+    tracks: Record<string, Record<string, TrackExperimentResult>>; bySeed: Record<string, Record<number, unknown>>; seconds: Record<string, number>; missing: string[];
   };
   for (const experiment of planExperiments(plan)) {
     const file = readResult(out, plan, experiment) as ResultFile<never> | null;
@@ -87,9 +97,18 @@ export function collectResults(plan: ReproducePlan, out: string): CollectedResul
       continue;
     }
     collected.seconds[experiment.id] = file.seconds;
-    const trainSlots = { long: collected.trainLong, mqar: collected.trainMqar, passkey: collected.trainPasskey };
-    const slot = experiment.kind === 'train' ? trainSlots[experiment.track] : collected[experiment.kind];
-    (slot as Record<string, unknown>)[experiment.model] = file.result;
+    (collected.bySeed[baseExperimentId(experiment.id)] ??= {})[experiment.seed] = file.result;
+    if (experiment.seed !== plan.seed) continue;
+    const builtin = experiment.track === 'long' || experiment.track === 'mqar' || experiment.track === 'passkey';
+    let slot: Record<string, unknown>;
+    if (experiment.kind === 'train') {
+      slot = experiment.track === 'long' ? collected.trainLong : experiment.track === 'mqar' ? collected.trainMqar : experiment.track === 'passkey' ? collected.trainPasskey : (collected.trainTracks[experiment.track] ??= {});
+    } else if (experiment.kind === 'track' || !builtin) {
+      slot = collected.tracks[experiment.track] ??= {};
+    } else {
+      slot = collected[experiment.kind];
+    }
+    slot[experiment.model] = file.result;
   }
   return collected;
 }
@@ -162,6 +181,26 @@ export interface Tables {
   readonly perplexity: { headers: string[]; rows: TableCell[][] };
   readonly ablation: { headers: string[]; rows: TableCell[][] };
   readonly passkey: { headers: string[]; rows: TableCell[][] };
+  /** Registered tracks (time series, DNA, ...): one table each, mean ± spread over seeds. */
+  readonly tracks: Record<string, { headers: string[]; rows: TableCell[][] }>;
+  /** Retrieval results of every seed: mean ± sample standard deviation (empty with one seed). */
+  readonly seeds: { headers: string[]; rows: TableCell[][] };
+}
+
+/** Mean and sample standard deviation of the finite values (undefined when there are none). */
+export function meanAndSpread(values: readonly (number | undefined)[]): { mean: number; sd: number; n: number } | undefined {
+  const xs = values.filter((x): x is number => x !== undefined && Number.isFinite(x));
+  if (!xs.length) return undefined;
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
+  return { mean, sd, n: xs.length };
+}
+
+/** "mean ± sd (n)" of a metric of one experiment over the seeds present. */
+function overSeeds<R>(r: CollectedResults, baseId: string, metric: (result: R) => number | undefined, scale = 1, digits = 1): string {
+  const stats = meanAndSpread(Object.values(r.bySeed[baseId] ?? {}).map((x) => metric(x as R)));
+  if (!stats) return '–';
+  return stats.n > 1 ? `${(scale * stats.mean).toFixed(digits)} ± ${(scale * stats.sd).toFixed(digits)} (${stats.n})` : (scale * stats.mean).toFixed(digits);
 }
 
 export function buildTables(plan: ReproducePlan, r: CollectedResults): Tables {
@@ -205,11 +244,25 @@ export function buildTables(plan: ReproducePlan, r: CollectedResults): Tables {
   };
   // The MQAR column only when the plan trains its ablations on MQAR too.
   const ablationRecall = plan.ablations.some((a) => mqarTrackModels(plan).includes(a));
+  // With several seeds: each ablation's MQAR difference from its base model, seed by seed, as mean ± sd.
+  const manySeeds = planSeeds(plan).length > 1 && ablationRecall;
+  const recallDifference = (m: ModelName): string => {
+    if (!isAblation(m)) return '–';
+    const base = r.bySeed[`mqar-${ABLATIONS[m].base}`] ?? {};
+    const ours = r.bySeed[`mqar-${m}`] ?? {};
+    const at16 = (x: unknown): number | undefined => (x as MqarExperimentResult | undefined)?.results.find((y) => y.numPairs === 16)?.accuracy ?? mqarOverall(x as MqarExperimentResult | undefined);
+    const stats = meanAndSpread(Object.keys(ours).map((seed) => {
+      const a = at16(ours[Number(seed)]);
+      const b = at16(base[Number(seed)]);
+      return a === undefined || b === undefined ? undefined : 100 * (a - b);
+    }));
+    return stats ? `${stats.mean >= 0 ? '+' : ''}${stats.mean.toFixed(1)} ± ${stats.sd.toFixed(1)} (${stats.n})` : '–';
+  };
   const ablationTable = {
-    headers: ['model', 'paper: LM ppl / reasoning / long-context', 'ours: SOTU byte ppl', ...(ablationRecall ? ['MQAR acc % (recall)'] : []), 'S-NIAH acc % (long context)'],
+    headers: ['model', 'paper: LM ppl / reasoning / long-context', 'ours: SOTU byte ppl', ...(ablationRecall ? ['MQAR acc % (recall)'] : []), ...(manySeeds ? ['MQAR N=16 minus base, points (mean ± sd over seeds)'] : []), 'S-NIAH acc % (long context)'],
     rows: ablationModels.map((m): TableCell[] => {
       const paper = PAPER.ablation.rows.find((x) => x[0] === paperAblation[m]);
-      return [modelLabel(m), paper ? paper.slice(1).join(' / ') : '–', fixed(r.perplexity[m]?.perplexity), ...(ablationRecall ? [pct(mqarOverall(r.mqar[m]))] : []), pct(niahOverall(r.niah[m]))];
+      return [modelLabel(m), paper ? paper.slice(1).join(' / ') : '–', fixed(r.perplexity[m]?.perplexity), ...(ablationRecall ? [pct(mqarOverall(r.mqar[m]))] : []), ...(manySeeds ? [recallDifference(m)] : []), pct(niahOverall(r.niah[m]))];
     }),
   };
   const passkeyLengths = plan.passkey.multiples.map((m) => m * plan.passkey.trainLength);
@@ -220,7 +273,36 @@ export function buildTables(plan: ReproducePlan, r: CollectedResults): Tables {
       ...passkeyLengths.map((l) => pct(r.passkey[m]?.byLength.find((b) => b.length === l)?.accuracy)),
     ]),
   };
-  return { models: modelsTable, niah: niahTable, mqar: mqarTable, perplexity: perplexityTable, ablation: ablationTable, passkey: passkeyTable };
+  const tracks: Tables['tracks'] = {};
+  for (const [track, settings] of Object.entries(plan.tracks ?? {})) {
+    const metrics = [...new Set(settings.models.flatMap((m) => Object.keys(r.tracks[track]?.[m]?.metrics ?? {})))];
+    tracks[track] = {
+      headers: ['model', 'parameters', ...metrics],
+      rows: settings.models.map((m): TableCell[] => [
+        modelLabel(m), r.trainTracks[track]?.[m]?.parameters ?? null,
+        ...metrics.map((k) => overSeeds<TrackExperimentResult>(r, `${track}-${m}`, (x) => x.metrics[k], 1, 4)),
+      ]),
+    };
+  }
+  const seedRows: TableCell[][] = [];
+  if (planSeeds(plan).length > 1) {
+    for (const m of plan.passkey.models) {
+      for (const mult of plan.passkey.multiples) {
+        const length = mult * plan.passkey.trainLength;
+        seedRows.push([modelLabel(m), `passkey ${mult}x`, overSeeds<PasskeyExperimentResult>(r, `passkey-${m}`, (x) => x.byLength.find((b) => b.length === length)?.accuracy, 100)]);
+      }
+    }
+    for (const m of models) {
+      for (const task of niah.tasks) {
+        niah.multiples.forEach((mult, i) => seedRows.push([modelLabel(m), `S-NIAH-${task.toUpperCase()} ${mult}x`, overSeeds<NiahExperimentResult>(r, `niah-${m}`, (x) => niahAt(x, task, lengths[i]!), 100)]));
+      }
+    }
+    for (const m of mqarTrackModels(plan)) {
+      for (const n of plan.mqar.evalPairs) seedRows.push([modelLabel(m), `MQAR N=${n}`, overSeeds<MqarExperimentResult>(r, `mqar-${m}`, (x) => x.results.find((y) => y.numPairs === n)?.accuracy, 100)]);
+    }
+  }
+  const seeds = { headers: ['model', 'task', `accuracy %: mean ± sd (seeds ${planSeeds(plan).join(', ')})`], rows: seedRows };
+  return { models: modelsTable, niah: niahTable, mqar: mqarTable, perplexity: perplexityTable, ablation: ablationTable, passkey: passkeyTable, tracks, seeds };
 }
 
 // ---------------------------------------------------------------- figures
@@ -366,6 +448,11 @@ export function writeReproduceReport(options: { plan: ReproducePlan; out: string
   if (figures['perplexity-by-position']) html.figure(figures['perplexity-by-position']);
   html.heading('Ablations: the paper and ours').table(tables.ablation.headers, tables.ablation.rows, 'Paper: LMM ablations (LM ppl / reasoning acc / long-context acc). Ours: SOTU byte perplexity / MQAR accuracy (a recall stand-in for reasoning) / S-NIAH accuracy. Persistent tokens are ablated on MAC (LMM has no attention to hold them).');
   for (const stem of ['ablation-perplexity', 'ablation-recall', 'ablation-long-context']) if (figures[stem]) html.figure(figures[stem]);
+  if (tables.seeds.rows.length) html.heading('Seeds: mean and spread').table(tables.seeds.headers, tables.seeds.rows, 'Each cell: the mean over the seeds that have a result, ± the sample standard deviation, (the number of seeds). The tables above show the first seed.');
+  for (const [track, table] of Object.entries(tables.tracks)) {
+    const definition = trackDefinition(track);
+    html.heading(definition.title).table(table.headers, table.rows, definition.description);
+  }
   html.heading('Training curves');
   for (const stem of ['loss-bytes', 'loss-mqar', 'loss-passkey']) if (figures[stem]) html.figure(figures[stem]);
   html.json('Plan', plan);
@@ -382,6 +469,8 @@ export function writeReproduceReport(options: { plan: ReproducePlan; out: string
     '## MQAR', '', markdownTable(tables.mqar.headers, tables.mqar.rows), '',
     '## Language modelling', '', `Paper: ${PAPER.lm.note}. Ours: held-out SOTU (2010-2021), byte level.`, '', markdownTable(tables.perplexity.headers, tables.perplexity.rows), '',
     '## Ablations', '', markdownTable(tables.ablation.headers, tables.ablation.rows), '',
+    ...(tables.seeds.rows.length ? ['## Seeds: mean and spread', '', markdownTable(tables.seeds.headers, tables.seeds.rows), ''] : []),
+    ...Object.entries(tables.tracks).flatMap(([track, table]) => [`## ${trackDefinition(track).title}`, '', trackDefinition(track).description, '', markdownTable(table.headers, table.rows), '']),
   ].join('\n');
   write('summary.md', md);
   return { files, missing: r.missing };

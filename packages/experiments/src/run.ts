@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ByteTokenizer, generateNiahSample } from '@titans/data';
 import { configureCpu } from '@titans/tensor';
-import { planExperiments, readResult, runAndStore, writeJsonAtomically, type Experiment } from './experiments.ts';
+import { planExperiments, readResult, runAndStore, trackConfig, writeJsonAtomically, type Experiment } from './experiments.ts';
 import { PLANS, type PlanName, type ReproducePlan } from './recipes.ts';
 import { writeReproduceReport } from './report.ts';
 import { niahAnswerBytes } from './tasks.ts';
@@ -37,6 +37,11 @@ export interface RunPlanOptions {
   readonly eager?: boolean;
   /** Called as the run goes: the plan's counts, each experiment's start and finish, the report. */
   readonly onProgress?: (event: PlanProgress) => void;
+  /**
+   * Modules (file URLs or package names) that register the plan's model variants and tracks
+   * (registerModel, registerTrack); each child process of `jobs > 1` imports them first.
+   */
+  readonly modules?: readonly string[];
 }
 
 /** Progress of runPlan, for a caller that shows it (the CLI prints the `log` lines instead). */
@@ -86,7 +91,7 @@ export async function runPlan(planOrName: PlanName | ReproducePlan, options: Run
   configureCpu({ threads: options.threads ?? 1 });
   validatePlan(plan);
   const all = planExperiments(plan);
-  const selected = options.only?.length ? selectExperiments(all, options.only) : all;
+  const selected = options.only?.length ? selectExperiments(plan, all, options.only) : all;
 
   const manifestPath = join(out, 'manifest.json');
   if (existsSync(manifestPath)) {
@@ -110,7 +115,7 @@ export async function runPlan(planOrName: PlanName | ReproducePlan, options: Run
     });
     log(`reproduce: plan '${plan.name}', ${all.length} experiments, ${skipped.length} already done, ${todo.length} to run (${jobs} at a time)`);
     progress({ type: 'plan', plan: plan.name, total: all.length, done: skipped.length, todo: todo.length });
-    const runOne = jobs === 1 ? inProcess(plan, out, log, options.signal, options.eager === true) : inChild(plan, out, log, options.threads ?? 1, options.signal, options.eager === true);
+    const runOne = jobs === 1 ? inProcess(plan, out, log, options.signal, options.eager === true) : inChild(plan, out, log, options.threads ?? 1, options.signal, options.eager === true, options.modules ?? []);
     const tracked = (e: Experiment): Promise<boolean> => {
       progress({ type: 'start', experiment: e });
       return runOne(e);
@@ -131,6 +136,14 @@ export async function runPlan(planOrName: PlanName | ReproducePlan, options: Run
 
 /** Fails early (before any training) when a plan's training length cannot hold its S-NIAH prompts. */
 export function validatePlan(plan: ReproducePlan): void {
+  // Every model resolves on every track it is trained on (unknown models, tracks or options fail here).
+  for (const e of planExperiments(plan)) {
+    try {
+      trackConfig(plan, e.model, e.track);
+    } catch (error) {
+      throw new ReproduceError(`plan '${plan.name}': ${e.id}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
   const tokenizer = new ByteTokenizer();
   for (const task of plan.longContext.niah.tasks) {
     try {
@@ -198,12 +211,12 @@ async function schedule(
  * bytes track, whose experiment ids keep their historical 'long' prefix). A name that
  * matches nothing is an error, not an empty run.
  */
-function selectExperiments(all: readonly Experiment[], only: readonly string[]): Experiment[] {
+function selectExperiments(plan: ReproducePlan, all: readonly Experiment[], only: readonly string[]): Experiment[] {
   const track = (name: string): string => (name === 'bytes' ? 'long' : name);
   const matches = (e: Experiment, name: string): boolean => e.id === name || e.model === name || e.track === track(name);
   const unknown = only.filter((name) => !all.some((e) => matches(e, name)));
   if (unknown.length) {
-    throw new ReproduceError(`--only: ${unknown.map((n) => `'${n}'`).join(', ')} names no experiment, model or track of this plan (tracks: bytes, mqar, passkey)`);
+    throw new ReproduceError(`--only: ${unknown.map((n) => `'${n}'`).join(', ')} names no experiment, model or track of this plan (tracks: ${['bytes', 'mqar', 'passkey', ...Object.keys(plan.tracks ?? {})].join(', ')})`);
   }
   return all.filter((e) => only.some((name) => matches(e, name)));
 }
@@ -212,7 +225,7 @@ function inProcess(plan: ReproducePlan, out: string, log: (line: string) => void
   return (experiment) => runAndStore(plan, experiment, { out, log, eager, ...(signal ? { signal } : {}) });
 }
 
-function inChild(plan: ReproducePlan, out: string, log: (line: string) => void, threads: number, signal: AbortSignal | undefined, eager: boolean): Runner {
+function inChild(plan: ReproducePlan, out: string, log: (line: string) => void, threads: number, signal: AbortSignal | undefined, eager: boolean, modules: readonly string[]): Runner {
   // From the sources (a checkout): src/worker.ts through tsx. From the build (an installed
   // package): dist/worker.mjs, beside the chunk that holds this code.
   const fromSource = import.meta.url.endsWith('.ts');
@@ -221,7 +234,7 @@ function inChild(plan: ReproducePlan, out: string, log: (line: string) => void, 
   return (experiment) => new Promise((resolve) => {
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, TITANS_REPRODUCE_JOB: JSON.stringify({ plan, out, id: experiment.id, threads, eager }) },
+      env: { ...process.env, TITANS_REPRODUCE_JOB: JSON.stringify({ plan, out, id: experiment.id, threads, eager, modules }) },
     });
     const forward = (chunk: Buffer): void => {
       for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) log(line);

@@ -6,9 +6,10 @@
 //   - longContextSource: alternating steps of SOTU text (every byte predicted) and S-NIAH
 //     prompts in the paper's templates with the answer appended (loss on the answer only).
 import {
-  ByteTokenizer, SeededRandom, TokenLoader, compactPasskey, deriveSeed, generateMqarBatch, generateNiahSample,
+  ByteTokenizer, SeededRandom, TokenLoader, compactPasskey, deriveSeed, generateBabilongSample, generateMqarBatch, generateNiahSample,
   type CorpusDocument, type LoaderState, type NiahTask,
 } from '@titans/data';
+import type { RetrievalTask } from './recipes.ts';
 import type { BatchSource, BatchSourceFactory, TrainingBatch } from '@titans/models';
 
 /** Target id that the loss ignores. */
@@ -98,9 +99,30 @@ export interface LongContextSourceOptions {
   readonly trainLength: number;
   readonly batchSize: number;
   readonly seed: number;
-  /** Share of steps on text; the others on S-NIAH examples. */
+  /** Share of steps on text; the others on retrieval examples. */
   readonly lmFraction: number;
-  readonly tasks: readonly NiahTask[];
+  /** Retrieval examples of the non-text steps, drawn at random per row (S-NIAH tasks, compact passkey, BABILong qa1/qa2). */
+  readonly tasks: readonly RetrievalTask[];
+}
+
+/** Bytes kept free for a BABILong answer (' ' + a one-word answer + '.'). */
+const BABILONG_ANSWER_BYTES = 16;
+
+/** One retrieval example filled to `length + 1` ids at most: its prompt and its answer. */
+export function retrievalExample(task: RetrievalTask, length: number, random: SeededRandom, tokenizer: ByteTokenizer): { ids: number[]; answerStart: number } {
+  if (task === 'passkey') {
+    const sample = compactPasskey({ length: length + 1, seed: random.nextUint32() });
+    const prompt = tokenizer.encode(sample.prompt);
+    return { ids: [...prompt, ...tokenizer.encode(sample.answer)], answerStart: prompt.length };
+  }
+  if (task === 'qa1' || task === 'qa2') {
+    const sample = generateBabilongSample({ task, tokenizer, length: length + 1 - BABILONG_ANSWER_BYTES, seed: random.nextUint32() });
+    const prompt = Array.from(sample.tokens());
+    return { ids: [...prompt, ...tokenizer.encode(` ${sample.target}.`)], answerStart: prompt.length };
+  }
+  const sample = generateNiahSample({ task, tokenizer, length: length + 1 - niahAnswerBytes(task), depth: random.next(), seed: random.nextUint32() });
+  const prompt = sample.tokens();
+  return { ids: [...prompt, ...tokenizer.encode(` ${sample.value}.`)], answerStart: prompt.length };
 }
 
 export interface LongContextState {
@@ -140,9 +162,7 @@ export function longContextSource(options: LongContextSourceOptions): BatchSourc
         for (let b = 0; b < options.batchSize; b++) {
           const random = new SeededRandom(deriveSeed(options.seed, 'niah-train', current, b));
           const task = options.tasks[random.int(0, options.tasks.length)]!;
-          const sample = generateNiahSample({ task, tokenizer, length: options.trainLength + 1 - niahAnswerBytes(task), depth: random.next(), seed: random.nextUint32() });
-          const prompt = sample.tokens();
-          rows.push({ ids: [...prompt, ...tokenizer.encode(` ${sample.value}.`)], answerStart: prompt.length });
+          rows.push(retrievalExample(task, options.trainLength, random, tokenizer));
         }
         return packRows(rows, options.trainLength, tokenizer.padId);
       },

@@ -1,12 +1,14 @@
-// Child-process entry of `titans reproduce --jobs N`: runs one experiment (described in the
+// Child-process entry of runPlan with jobs > 1 (`titans reproduce --jobs N`): runs one experiment (described in the
 // TITANS_REPRODUCE_JOB environment variable) and stores its result. Exit code 0 = result written.
 import { configureCpu } from '@titans/tensor';
 import { planExperiments, runAndStore } from './experiments.ts';
 import type { ReproducePlan } from './recipes.ts';
 
-const job = JSON.parse(process.env.TITANS_REPRODUCE_JOB ?? 'null') as { plan: ReproducePlan; out: string; id: string; threads: number; eager?: boolean } | null;
+const job = JSON.parse(process.env.TITANS_REPRODUCE_JOB ?? 'null') as { plan: ReproducePlan; out: string; id: string; threads: number; eager?: boolean; modules?: string[] } | null;
 if (!job) throw new Error('reproduce worker: TITANS_REPRODUCE_JOB is not set');
 configureCpu({ threads: job.threads });
+// The caller's registrations (model variants, tracks) before the plan is read.
+for (const specifier of job.modules ?? []) await import(specifier);
 const experiment = planExperiments(job.plan).find((e) => e.id === job.id);
 if (!experiment) throw new Error(`reproduce worker: no experiment '${job.id}' in plan '${job.plan.name}'`);
 const controller = new AbortController();

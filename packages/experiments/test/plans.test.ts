@@ -6,7 +6,7 @@ import { PLANS, experimentHash, hashText, planExperiments, trackConfig, trackSet
 describe('per-model training changes', () => {
   it('give a model of the MQAR or passkey track its own steps, learning rate and spec hash, leaving the others alone', () => {
     const plan = PLANS.full;
-    const mqar = (model: ModelName): Experiment => ({ id: `train-mqar-${model}`, kind: 'train', model, track: 'mqar', after: [] });
+    const mqar = (model: ModelName): Experiment => ({ id: `train-mqar-${model}`, kind: 'train', model, track: 'mqar', after: [], seed: plan.seed });
     expect(trainRecipe(plan, 'mag', 'mqar').steps).toBe(plan.mqar.trainByModel!.mag!.steps);
     expect(trainRecipe(plan, 'lmm', 'mqar')).toEqual(plan.mqar.train);
     expect(trainRecipe(plan, 'mac', 'mqar').steps).toBe(plan.mqar.trainByModel!.mac!.steps);

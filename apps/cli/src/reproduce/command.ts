@@ -4,9 +4,9 @@ import { EXIT, UsageError, parseOptions, resolveUserPath, type Command } from '.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkWritableDirectory, outputDirectory } from '../paths.js';
-import { PLANS, ReproduceError, runPlan, type PlanName } from '@titans/experiments';
+import { PLANS, ReproduceError, estimatePlan, formatEstimate, runPlan, validatePlan, type PlanName } from '@titans/experiments';
 
-const USAGE = `usage: titans reproduce [--quick | --smoke | --plan NAME] [--out DIR] [--resume] [--jobs N] [--only LIST] [--report-only] [--eager]
+const USAGE = `usage: titans reproduce [--quick | --smoke | --plan NAME] [--out DIR] [--resume] [--jobs N] [--only LIST] [--report-only] [--eager] [--dry-run]
 
 Trains tiny LMM, MAC, MAG, MAL and baselines (Transformer++, SWA, DeltaNet, Gated DeltaNet,
 Moneta) plus the memory ablations on a CPU, evaluates S-NIAH (PK/N/W at 1x-8x the training
@@ -27,14 +27,16 @@ options:
                   track's ids are train-long-*, niah-* and perplexity-*)
   --report-only   rebuild the report from the results in DIR
   --eager         train and decode op by op instead of with compiled steps (the default;
-                  for debugging, or to compare)`;
+                  for debugging, or to compare)
+  --dry-run       print the plan's experiments and its estimated time (per track, with
+                  --jobs N) without running anything`;
 
 export const reproduceCommand: Command = {
   name: 'reproduce',
   summary: 'reproduce the paper\'s claims at small scale (train, evaluate, report)',
   usage: USAGE,
   async run(args, context) {
-    const { options, positional } = parseOptions(args, { values: ['plan', 'out', 'jobs', 'only'], flags: ['quick', 'resume', 'report-only', 'smoke', 'eager'] });
+    const { options, positional } = parseOptions(args, { values: ['plan', 'out', 'jobs', 'only'], flags: ['quick', 'resume', 'report-only', 'smoke', 'eager', 'dry-run'] });
     if (positional.length) throw new UsageError(`unexpected argument ${positional[0]}`);
     const planFlags = [options.smoke ? '--smoke' : null, options.quick ? '--quick' : null, options.plan !== undefined ? '--plan' : null].filter((f) => f !== null);
     if (planFlags.length > 1) throw new UsageError(`${planFlags.join(' and ')} each choose a plan; give one of them`);
@@ -42,6 +44,18 @@ export const reproduceCommand: Command = {
     if (!Object.hasOwn(PLANS, plan)) throw new UsageError(`unknown plan '${plan}' (plans: ${Object.keys(PLANS).join(', ')})`);
     const jobs = options.jobs === undefined ? 1 : Number(options.jobs);
     if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs must be a positive integer, got ${String(options.jobs)}`);
+    if (options['dry-run'] === true) {
+      const chosen = PLANS[plan];
+      try {
+        validatePlan(chosen);
+      } catch (error) {
+        if (error instanceof ReproduceError) throw new UsageError(error.message);
+        throw error;
+      }
+      context.out(`${chosen.name}: ${chosen.description}`);
+      context.out(formatEstimate(estimatePlan(chosen, { jobs })));
+      return EXIT.ok;
+    }
     const out = typeof options.out === 'string' ? resolveUserPath(options.out, context) : outputDirectory(undefined, `reproduce-${plan}`, context, { stamped: false });
     if (options['report-only'] === true) {
       const results = join(out, 'results');

@@ -1,0 +1,202 @@
+// The time a plan takes, estimated before running it: every experiment's tokens (training
+// tokens, prompt tokens read, tokens decoded one at a time) divided by a measured throughput
+// of this machine (CALIBRATION, from bench/calibrate.ts). Explicit and rough: it is what the
+// `scale` plan is sized with, and `titans reproduce --dry-run` prints it per experiment.
+import { countParameters, type ArchitectureName, type ModelConfig } from '@titans/models';
+import { customTrack, planExperiments, trackConfig, trainRecipe, type Experiment } from './experiments.ts';
+import type { ReproducePlan } from './recipes.ts';
+
+export interface Calibration {
+  /** Where the numbers come from (command, machine, date). */
+  readonly source: string;
+  /**
+   * Training throughput of one process (one thread, compiled steps) in tokens per second,
+   * measured for an architecture at a parameter count; other sizes scale inversely with
+   * the parameter count.
+   */
+  readonly training: Readonly<Partial<Record<ArchitectureName, { readonly tokensPerSecond: number; readonly parameters: number }>>>;
+  /** Throughput of an architecture that was not measured, at 1M parameters. */
+  readonly fallbackTokensPerSecond: number;
+  /** Cost of a token read by an evaluation (forward only) relative to a training token. */
+  readonly forwardFraction: number;
+  /** Cost of a token decoded one at a time relative to a training token. */
+  readonly decodeFactor: number;
+}
+
+/**
+ * Measured with `node --conditions=source --import tsx bench/calibrate.ts --steps 2 --batch 1`
+ * in packages/experiments (1 x 512 bytes per step, the scale plan's bytes-track models, one
+ * thread, compiled steps) on the 2-core development VM while other jobs ran on it (load
+ * average about 20): tokens per second of the process's own CPU time, which is what one
+ * dedicated core would give up to cache contention. Rerun the bench on the machine of a
+ * real run and pass its numbers as `calibration`.
+ */
+export const CALIBRATION: Calibration = {
+  source: 'bench/calibrate.ts --steps 2 --batch 1 (tokens per CPU second), 2-core AMD EPYC VM, 2026-12-07',
+  training: {
+    lmm: { tokensPerSecond: 71, parameters: 1_078_168 },
+    mac: { tokensPerSecond: 67, parameters: 1_075_096 },
+    mag: { tokensPerSecond: 84, parameters: 1_075_096 },
+    mal: { tokensPerSecond: 105, parameters: 1_074_584 },
+    transformer: { tokensPerSecond: 608, parameters: 1_079_168 },
+    swa: { tokensPerSecond: 696, parameters: 1_079_168 },
+    'gated-deltanet': { tokensPerSecond: 313, parameters: 1_078_168 },
+  },
+  // Unmeasured architectures (the Atlas and Hope families among them) at the LMM's rate.
+  fallbackTokensPerSecond: 71 * 1.078,
+  forwardFraction: 1 / 3,
+  decodeFactor: 3,
+};
+
+export interface ExperimentEstimate {
+  readonly id: string;
+  readonly kind: Experiment['kind'];
+  readonly model: string;
+  readonly track: string;
+  readonly parameters: number;
+  /** Training tokens (train experiments), else 0. */
+  readonly trainTokens: number;
+  /** Tokens read by evaluations (prompts, held-out text). */
+  readonly readTokens: number;
+  /** Tokens decoded one at a time. */
+  readonly decodedTokens: number;
+  readonly seconds: number;
+}
+
+export interface PlanEstimate {
+  readonly plan: string;
+  readonly experiments: readonly ExperimentEstimate[];
+  /** Sum over experiments (one process each). */
+  readonly cpuSeconds: number;
+  /** Wall-clock seconds with `jobs` processes: the larger of cpuSeconds / jobs and the longest chain (a training and its evaluation). */
+  readonly wallSeconds: number;
+  readonly jobs: number;
+  /** Training tokens over every experiment, and per trained model of the bytes track. */
+  readonly trainTokens: number;
+  readonly bytesTrackTokensPerModel: number;
+  readonly calibration: string;
+}
+
+/** Tokens per second of a model's training on one process. */
+function throughput(config: ModelConfig, calibration: Calibration): number {
+  const measured = calibration.training[config.architecture];
+  const parameters = countParameters(config);
+  if (measured) return (measured.tokensPerSecond * measured.parameters) / parameters;
+  return (calibration.fallbackTokensPerSecond * 1_000_000) / parameters;
+}
+
+/**
+ * Attention's extra cost per token at a context: about 4 * context * dim multiply-adds per
+ * block against about 24 * dim^2 for the projections and MLP, so 1 + context / (6 dim) for
+ * full attention (average context L / 2) and windowed attention (context <= window).
+ */
+function attentionFactor(config: ModelConfig, length: number): number {
+  const context = config.architecture === 'transformer' || config.architecture === 'hope-attention' ? length / 2
+    : config.architecture === 'mac' ? Math.min(length, 2 * config.segmentLength)
+      : config.architecture === 'swa' || config.architecture === 'mag' || config.architecture === 'mal' || config.architecture === 'atlas-mag' || config.architecture === 'atlas-mal' ? Math.min(length, config.window) : 0;
+  return 1 + context / (6 * config.dim);
+}
+
+function sequenceLength(plan: ReproducePlan, track: string): number {
+  if (track === 'long') return plan.longContext.trainLength;
+  if (track === 'mqar') return plan.mqar.sequenceLength;
+  if (track === 'passkey') return plan.passkey.trainLength;
+  const options = customTrack(plan, track).options;
+  return Number(options.sequenceLength ?? options.lookback ?? 256);
+}
+
+/** Tokens an evaluation reads and decodes, as [length of each prompt read, tokens decoded after it] pairs summed. */
+function evaluationWork(plan: ReproducePlan, e: Experiment): { reads: [number, number][]; decoded: number } {
+  const reads: [number, number][] = [];
+  let decoded = 0;
+  switch (e.kind) {
+    case 'niah': {
+      const { trainLength, niah } = plan.longContext;
+      for (const task of niah.tasks) {
+        for (const m of niah.multiples) {
+          const prompts = niah.depths * niah.samplesPerCell;
+          reads.push([m * trainLength, prompts]);
+          decoded += prompts * (task === 'w' ? 40 : 12);
+        }
+      }
+      break;
+    }
+    case 'perplexity':
+      reads.push([plan.longContext.perplexity.bytes, plan.longContext.perplexity.documents]);
+      break;
+    case 'passkey':
+      for (const m of plan.passkey.multiples) {
+        const prompts = plan.passkey.depths * plan.passkey.samplesPerCell;
+        reads.push([m * plan.passkey.trainLength, prompts]);
+        decoded += prompts * (plan.passkey.digits + 2);
+      }
+      break;
+    case 'mqar':
+      reads.push([plan.mqar.sequenceLength, plan.mqar.evalPairs.length * plan.mqar.evalSamples]);
+      break;
+    case 'track': {
+      const options = customTrack(plan, e.track).options;
+      if (e.track === 'timeseries') reads.push([Number(options.lookback ?? 64), Number(options.testWindows ?? 256)]);
+      else reads.push([Number(options.sequenceLength ?? 256), Math.ceil(Number(options.evalBases ?? 8192) / Number(options.sequenceLength ?? 256))]);
+      break;
+    }
+    case 'train':
+      break;
+  }
+  return { reads, decoded };
+}
+
+/** Estimates every experiment of `plan` and the wall-clock time with `jobs` processes. */
+export function estimatePlan(plan: ReproducePlan, options: { jobs?: number; calibration?: Calibration } = {}): PlanEstimate {
+  const calibration = options.calibration ?? CALIBRATION;
+  const jobs = Math.max(1, Math.floor(options.jobs ?? 2));
+  const experiments = planExperiments(plan).map((e): ExperimentEstimate => {
+    const seeded = e.seed === plan.seed ? plan : { ...plan, seed: e.seed };
+    const config = trackConfig(seeded, e.model, e.track);
+    const tps = throughput(config, calibration);
+    const parameters = countParameters(config);
+    if (e.kind === 'train') {
+      const recipe = trainRecipe(seeded, e.model, e.track);
+      const length = sequenceLength(plan, e.track);
+      const tokens = recipe.steps * recipe.batchSize * length;
+      return { id: e.id, kind: e.kind, model: e.model, track: e.track, parameters, trainTokens: tokens, readTokens: 0, decodedTokens: 0, seconds: (tokens * attentionFactor(config, length)) / tps };
+    }
+    const { reads, decoded } = evaluationWork(plan, e);
+    let seconds = 0;
+    let readTokens = 0;
+    for (const [length, count] of reads) {
+      readTokens += length * count;
+      seconds += (count * length * calibration.forwardFraction * attentionFactor(config, length)) / tps;
+    }
+    const longest = Math.max(0, ...reads.map(([length]) => length));
+    seconds += (decoded * calibration.decodeFactor * attentionFactor(config, longest)) / tps;
+    return { id: e.id, kind: e.kind, model: e.model, track: e.track, parameters, trainTokens: 0, readTokens, decodedTokens: decoded, seconds };
+  });
+  const cpuSeconds = experiments.reduce((s, e) => s + e.seconds, 0);
+  const byId = new Map(experiments.map((e) => [e.id, e]));
+  const chain = planExperiments(plan).map((e) => byId.get(e.id)!.seconds + Math.max(0, ...e.after.map((a) => byId.get(a)?.seconds ?? 0)));
+  const trainTokens = experiments.reduce((s, e) => s + e.trainTokens, 0);
+  const bytesTrack = experiments.filter((e) => e.kind === 'train' && e.track === 'long');
+  return {
+    plan: plan.name, experiments, cpuSeconds, wallSeconds: Math.max(cpuSeconds / jobs, ...chain), jobs, trainTokens,
+    bytesTrackTokensPerModel: bytesTrack.length ? bytesTrack[0]!.trainTokens : 0, calibration: calibration.source,
+  };
+}
+
+/** The estimate as text: totals, then the time by track and kind. */
+export function formatEstimate(estimate: PlanEstimate): string {
+  const hours = (s: number): string => `${(s / 3600).toFixed(2)} h`;
+  const groups = new Map<string, { count: number; seconds: number; tokens: number }>();
+  for (const e of estimate.experiments) {
+    const key = `${e.kind === 'train' ? 'train' : 'evaluate'} ${e.track === 'long' ? 'bytes' : e.track}`;
+    const g = groups.get(key) ?? { count: 0, seconds: 0, tokens: 0 };
+    groups.set(key, { count: g.count + 1, seconds: g.seconds + e.seconds, tokens: g.tokens + e.trainTokens + e.readTokens });
+  }
+  const lines = [
+    `plan '${estimate.plan}': ${estimate.experiments.length} experiments, estimated ${hours(estimate.cpuSeconds)} of one core, ${hours(estimate.wallSeconds)} wall-clock with --jobs ${estimate.jobs}`,
+    `training tokens: ${(estimate.trainTokens / 1e6).toFixed(2)}M in all, ${(estimate.bytesTrackTokensPerModel / 1e6).toFixed(2)}M per bytes-track model`,
+    `calibration: ${estimate.calibration}`,
+    ...[...groups].map(([key, g]) => `  ${key.padEnd(22)} ${String(g.count).padStart(4)} experiments  ${hours(g.seconds).padStart(9)}  ${(g.tokens / 1e6).toFixed(2)}M tokens`),
+  ];
+  return lines.join('\n');
+}

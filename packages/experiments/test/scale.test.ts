@@ -1,0 +1,75 @@
+// The `scale` plan: its structure is what issue 25 asks for (model sizes, seeds, lengths,
+// tracks, ablations), its estimate fits six hours of a 2-core machine, and its structure
+// runs end to end on a tiny budget (every kind of experiment, two seeds, the time-series and
+// DNA tracks, the report's seed and track tables). The full plan was not run here.
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { countParameters } from '@titans/models';
+import { describe, expect, it } from 'vitest';
+import {
+  ABLATIONS, PLANS, collectResults, estimatePlan, formatEstimate, planExperiments, planModelConfig, planModels, runPlan, withBudget,
+} from '../src/index.ts';
+
+const scale = PLANS.scale;
+
+describe('the scale plan', () => {
+  it('has 0.5-2M-parameter models of width 128-256 and 4-6 blocks, 3 seeds, 1x-16x evaluation, every ablation and the extra tracks', () => {
+    expect(scale.architectures).toEqual(expect.arrayContaining(['lmm', 'mac', 'mag', 'mal', 'transformer', 'swa', 'gated-deltanet', 'atlas', 'hope']));
+    expect([...scale.ablations].sort()).toEqual(Object.keys(ABLATIONS).sort());
+    for (const model of planModels(scale)) {
+      const config = planModelConfig(scale, model, 'long');
+      const parameters = countParameters(config);
+      expect(parameters, model).toBeGreaterThanOrEqual(500_000);
+      expect(parameters, model).toBeLessThanOrEqual(2_000_000);
+      expect(config.dim, model).toBeGreaterThanOrEqual(128);
+      expect(config.dim, model).toBeLessThanOrEqual(256);
+      expect(config.layers, model).toBeGreaterThanOrEqual(4);
+      expect(config.layers, model).toBeLessThanOrEqual(6);
+    }
+    expect(scale.seeds).toHaveLength(3);
+    expect(scale.longContext.niah.multiples).toEqual([1, 2, 4, 8, 16]);
+    expect(scale.passkey.multiples).toEqual([1, 2, 4, 8, 16]);
+    expect(scale.longContext.mix?.tasks).toEqual(expect.arrayContaining(['pk', 'n', 'w', 'passkey', 'qa1', 'qa2']));
+    expect(Object.keys(scale.tracks ?? {})).toEqual(['timeseries', 'dna']);
+    expect(scale.tracks!.timeseries!.models).toEqual(expect.arrayContaining(['swa', 'transformer']));
+    // Every seed has the same experiments, the first with the historical ids.
+    const ids = planExperiments(scale).map((e) => e.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.filter((id) => id.endsWith('-s1'))).toHaveLength(ids.filter((id) => !/-s\d+$/.test(id)).length);
+  });
+
+  it('is estimated at no more than six hours with --jobs 2', () => {
+    const estimate = estimatePlan(scale, { jobs: 2 });
+    expect(estimate.experiments).toHaveLength(planExperiments(scale).length);
+    expect(estimate.wallSeconds).toBeLessThanOrEqual(6 * 3600);
+    expect(estimate.wallSeconds).toBeGreaterThan(0.5 * 6 * 3600); // sized to use the budget, not a token amount
+    expect(formatEstimate(estimate)).toMatch(/^plan 'scale': \d+ experiments, estimated [\d.]+ h of one core, [\d.]+ h wall-clock with --jobs 2/);
+  });
+
+  it('runs end to end on a tiny budget: every kind of experiment, two seeds, the extra tracks, the seed and track tables', async () => {
+    const budget = withBudget(scale, {
+      steps: 1, batchSize: 1, samples: 1, seeds: [0, 1], models: ['lmm', 'swa', 'lmm-no-conv'], evalTokens: 256,
+      model: { dim: 16, layers: 1, heads: 2, window: 32, segmentLength: 32, persistentTokens: 2 },
+    });
+    // S-NIAH evaluated on PK only (the prompts at 16x are the slowest part); trained on the whole mix.
+    const plan = { ...budget, longContext: { ...budget.longContext, niah: { ...budget.longContext.niah, tasks: ['pk'] as const } } };
+    const out = mkdtempSync(join(tmpdir(), 'titans-scale-'));
+    const summary = await runPlan(plan, { out });
+    expect(summary.failed).toEqual([]);
+    expect(summary.missing).toEqual([]);
+    const kinds = new Set(planExperiments(plan).map((e) => `${e.kind}:${e.track}`));
+    expect([...kinds].sort()).toEqual(['mqar:mqar', 'niah:long', 'passkey:passkey', 'perplexity:long', 'track:dna', 'track:timeseries', 'train:dna', 'train:long', 'train:mqar', 'train:passkey', 'train:timeseries'].sort());
+    const results = collectResults(plan, out);
+    expect(Object.keys(results.bySeed['niah-lmm'] ?? {})).toEqual(['0', '1']);
+    expect(results.niah.lmm?.tasks[0]?.lengths).toEqual([1, 2, 4, 8, 16].map((m) => m * plan.longContext.trainLength));
+    expect(Object.keys(results.tracks.timeseries?.swa?.metrics ?? {})).toEqual(expect.arrayContaining(['mse', 'mae', 'linear mse', 'linear mae']));
+    expect(results.tracks.dna?.lmm?.metrics.perplexity).toBeGreaterThan(1);
+    const summaryMd = readFileSync(join(out, 'summary.md'), 'utf8');
+    expect(summaryMd).toContain('## Seeds: mean and spread');
+    expect(summaryMd).toMatch(/\d+\.\d ± \d+\.\d \(2\)/);
+    expect(summaryMd).toContain('## Time-series forecasting');
+    expect(summaryMd).toContain('## DNA modelling');
+    expect(existsSync(join(out, 'report.html'))).toBe(true);
+  }, 300_000);
+});
