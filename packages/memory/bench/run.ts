@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
 import * as tensorLib from '@titans/tensor';
 import {
-  Rng, add, configureCpu, cpuBackend, cpuConfig, l2Normalize, liveTensors, mul, noGrad, sum, tidy, valueAndGrad, type Backend, type Tensor,
+  Rng, add, compile, configureCpu, cpuBackend, cpuConfig, l2Normalize, liveTensors, mul, noGrad, sum, tidy, valueAndGrad, type Backend, type Tensor,
 } from '@titans/tensor';
 import {
   NeuralMemory, detachState, initialState, memoryPreset, mlpArchitecture, scanLoop, scanParallel, setFusedMemoryKernels, weightShapes,
@@ -373,7 +373,16 @@ interface OursResult {
   scanTokensPerCpuSecond: number;
 }
 
-function ours(arch: Arch, fused: boolean, reps: number): OursResult {
+/** The module forward under compile() (as train() runs it): its figures, and its largest difference from eager. */
+interface CompiledResult {
+  compiledModuleTokensPerSecond: number;
+  compiledModuleTokensPerCpuSecond: number;
+  compiledMaxAbsDiffFromEager: number;
+}
+
+function ours(arch: Arch, fused: boolean, reps: number, withCompiled: true): OursResult & CompiledResult;
+function ours(arch: Arch, fused: boolean, reps: number, withCompiled?: false): OursResult;
+function ours(arch: Arch, fused: boolean, reps: number, withCompiled = false): OursResult & Partial<CompiledResult> {
   const previous = setFusedMemoryKernels(fused);
   try {
     const rule = compareRule(arch);
@@ -386,7 +395,25 @@ function ours(arch: Arch, fused: boolean, reps: number): OursResult {
       const weights = makeWeights(rule, 2, COMPARE.heads, width);
       const module = timed(() => tidy(() => noGrad(() => { memory.forward(x).output.dataSync(); })), reps);
       const scan = timed(() => tidy(() => noGrad(() => { scanParallel(rule, inputs, initialState(weights, rule)).yPost.dataSync(); })), reps);
+      let compiled: CompiledResult | null = null;
+      if (withCompiled) {
+        // The same forward traced once and replayed (the trace and its verification are the warm-up calls).
+        const step = compile((input: Tensor) => noGrad(() => memory.forward(input).output));
+        const replay = (): ArrayLike<number> => { const y = step(x); const values = y.dataSync().slice(); y.dispose(); return values; };
+        replay();
+        const eager = noGrad(() => memory.forward(x).output.dataSync());
+        const replayed = replay();
+        let diff = 0;
+        for (let i = 0; i < eager.length; i++) diff = Math.max(diff, Math.abs(eager[i]! - replayed[i]!));
+        const run = timed(() => { replay(); }, reps);
+        step.dispose();
+        compiled = {
+          compiledModuleTokensPerSecond: Math.round(tokens / run.seconds), compiledModuleTokensPerCpuSecond: Math.round(tokens / run.cpuSeconds),
+          compiledMaxAbsDiffFromEager: diff,
+        };
+      }
       return {
+        ...compiled,
         moduleTokensPerSecond: Math.round(tokens / module.seconds), moduleTokensPerCpuSecond: Math.round(tokens / module.cpuSeconds),
         scanTokensPerSecond: Math.round(tokens / scan.seconds), scanTokensPerCpuSecond: Math.round(tokens / scan.cpuSeconds),
       };
@@ -402,10 +429,10 @@ function versusPyTorch(): unknown {
   const threadsBefore = cpuConfig().threads;
   configureCpu({ threads: 1 });
   const rows: Record<string, unknown> = {};
-  const fusedRuns: Partial<Record<Arch, OursResult>> = {};
+  const fusedRuns: Partial<Record<Arch, OursResult & CompiledResult>> = {};
   const unfusedRuns: Partial<Record<Arch, OursResult>> = {};
   for (const arch of ['linear', 'mlp2'] as const) {
-    fusedRuns[arch] = ours(arch, true, reps);
+    fusedRuns[arch] = ours(arch, true, reps, true);
     unfusedRuns[arch] = ours(arch, false, reps);
   }
   configureCpu({ threads: threadsBefore });
@@ -428,6 +455,14 @@ function versusPyTorch(): unknown {
         console.log(`  ${`${arch} ${what}`.padEnd(14)} ${String(f[key]).padStart(8)} ${String(u[key]).padStart(8)} ${String(p?.[key] ?? '-').padStart(8)}` +
           `  ${String(ratio(f[key], p?.[key]) ?? '-').padStart(12)}  ${String(ratio(f[key], u[key])).padStart(13)}`);
       }
+      // The module forward compiled (fused kernels), against the same PyTorch figure.
+      const ck: keyof CompiledResult = clock === 'wall' ? 'compiledModuleTokensPerSecond' : 'compiledModuleTokensPerCpuSecond';
+      const pk: keyof OursResult = clock === 'wall' ? 'moduleTokensPerSecond' : 'moduleTokensPerCpuSecond';
+      rows[`${arch}/module compiled/${clock}`] = {
+        compiled: f[ck], eager: f[pk], pytorch: p?.[pk] ?? null, compiledOverPytorch: ratio(f[ck], p?.[pk]), compiledOverEager: ratio(f[ck], f[pk]),
+      };
+      console.log(`  ${`${arch} module compiled`.padEnd(14)} ${String(f[ck]).padStart(8)} ${'-'.padStart(8)} ${String(p?.[pk] ?? '-').padStart(8)}` +
+        `  ${String(ratio(f[ck], p?.[pk]) ?? '-').padStart(12)}  compiled/eager ${ratio(f[ck], f[pk])}`);
     }
   }
   return {
@@ -436,8 +471,15 @@ function versusPyTorch(): unknown {
       memories: { linear: 'W x, 64 x 64 per head', mlp2: 'W2 silu(W1 x), 64-256-64 per head, no residual, no norm' },
       ours: 'exact recurrence: per-token theta, eta, alpha; surprise at chunk start; y_pre and y_post at every token',
       pytorch: 'tooling/bench/peers/memory_forward.py: the same recurrence in the chunked form (gate coefficients, rank-one surprises), y_post at every token',
+      compiled: 'ours: the same NeuralMemory.forward under compile() from @titans/tensor (traced once, replayed), as train() runs it',
       module: 'both: qkv projection, SiLU, depthwise conv (4), L2-normalised q and k, sigmoid gates (theta x 0.1), scan, RMSNorm x sigmoid(gate), output projection',
     },
+    // The headline: the module forward as train() runs it (compiled), per CPU-second (1 thread each), over PyTorch.
+    compiledModuleOverPytorch: Object.fromEntries((['linear', 'mlp2'] as const).map((arch) => [arch, {
+      tokensPerCpuSecond: fusedRuns[arch]!.compiledModuleTokensPerCpuSecond, pytorchTokensPerCpuSecond: peer.output?.results[arch].moduleTokensPerCpuSecond ?? null,
+      ratio: ratio(fusedRuns[arch]!.compiledModuleTokensPerCpuSecond, peer.output?.results[arch].moduleTokensPerCpuSecond),
+      maxAbsDiffFromEager: fusedRuns[arch]!.compiledMaxAbsDiffFromEager,
+    }])),
     rows, fused: fusedRuns, unfused: unfusedRuns, pytorchPeer: peer,
   };
 }
