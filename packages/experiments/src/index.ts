@@ -26,6 +26,6 @@ export {
   type LongContextSourceOptions, type LongContextState, type MqarSourceOptions,
 } from './tasks.ts';
 export {
-  PAPER, buildFigures, buildTables, collectResults, meanAndSpread, modelLabel, provenance, writeReproduceReport,
+  PAPER, PAPER_BEYOND_TITANS, buildFigures, buildTables, collectResults, meanAndSpread, modelLabel, provenance, writeReproduceReport,
   type CollectedResults, type Provenance, type ReportOutput, type Tables,
 } from './report.ts';

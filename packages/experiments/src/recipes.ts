@@ -222,8 +222,8 @@ export interface ReproducePlan {
   readonly name: PlanName | (string & {});
   readonly description: string;
   readonly seed: number;
-  /** Architectures compared (Titans variants and baselines) on the long-context and MQAR tracks. */
-  readonly architectures: readonly ArchitectureName[];
+  /** Models compared (architectures, and variants added with registerModel) on the long-context and MQAR tracks. */
+  readonly architectures: readonly ModelName[];
   readonly ablations: readonly AblationName[];
   /** Whether architectures get their MLP width adjusted to match the LMM's parameter count (per track). */
   readonly matchParameters: boolean;
