@@ -89,6 +89,46 @@ describe('float32 attention fast path', () => {
     }
   }
 
+  // Threads share whole softmax rows (and gemm tiles) of each block: the result must not depend
+  // on the number of threads, bit for bit. Shapes are big enough for the rows to be split
+  // (bh x 128 x keys >= 2^15), with uneven splits, odd lengths and every mask kind.
+  const SPLIT_CASES: Case[] = [
+    { bh: 1, tq: 300, tk: 300, d: 8, dv: 6, o: { causal: false } },
+    { bh: 1, tq: 301, tk: 301, d: 7, dv: 9, o: { window: 129, prefix: 3 } },
+    { bh: 3, tq: 257, tk: 257, d: 16, dv: 16, o: {} },
+    { bh: 5, tq: 131, tk: 201, d: 9, dv: 5, o: { window: 60 } },
+    { bh: 2, tq: 150, tk: 140, d: 4, dv: 4, o: { prefix: 2 } },
+  ];
+  for (let i = 0; i < 3; i++) {
+    const tq = 129 + rng.int(200);
+    SPLIT_CASES.push({
+      bh: 1 + rng.int(4), tq, tk: tq + rng.int(3) * rng.int(90), d: 1 + rng.int(33), dv: 1 + rng.int(33),
+      o: { causal: rng.int(2) === 0, window: rng.int(2) * rng.int(200), prefix: rng.int(2) * rng.int(5) },
+    });
+  }
+  const bits = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
+  for (const c of SPLIT_CASES) {
+    it(`bh ${c.bh}, tq ${c.tq}, tk ${c.tk}, d ${c.d}, dv ${c.dv}, ${JSON.stringify(c.o)}: 2 and 3 threads give the 1-thread result bit for bit`, () => {
+      const o: AttentionOptions = { scale: 1 / Math.sqrt(c.d), causal: c.o.causal ?? true, window: c.o.window ?? 0, prefix: c.o.prefix ?? 0 };
+      const dims: AttentionDims = { batchHeads: c.bh, queryLength: c.tq, keyLength: c.tk, headDim: c.d, valueDim: c.dv };
+      const q = draw(c.bh * c.tq * c.d, 2); const k = draw(c.bh * c.tk * c.d, 2);
+      const v = draw(c.bh * c.tk * c.dv); const g = draw(c.bh * c.tq * c.dv);
+      const run = (threads: number) => {
+        configureCpu({ threads, wasm: true, parallelMinFlops: 0 });
+        if (threads > 1) expect(startCpuWorkers(20_000)).toBe(threads - 1);
+        const fwd = attentionForwardF32(q, k, v, dims, o);
+        const bwd = attentionBackwardF32(q, k, v, fwd.out, fwd.lse, g, dims, o);
+        return { ...fwd, ...bwd };
+      };
+      const one = run(1);
+      for (const threads of [2, 3]) {
+        const many = run(threads);
+        for (const key of ['out', 'lse', 'dq', 'dk', 'dv'] as const) expect(bits(many[key]), `${key}, ${threads} threads`).toEqual(bits(one[key]));
+      }
+      configureCpu({ threads: saved.threads, parallelMinFlops: saved.parallelMinFlops });
+    });
+  }
+
   // The per-product path (operands copied for each matmul) that runs when the kernels' memory
   // cannot hold the whole problem.
   for (const c of [CASES[2]!, CASES[4]!, CASES[7]!]) {

@@ -1,5 +1,8 @@
-// Float32 attention on the CPU as blocks of matmuls on the WebAssembly SIMD kernels (threaded
-// by the matmul engine) with the masked softmax between them in JavaScript. Queries go in
+// Float32 attention on the CPU as blocks of matmuls on the WebAssembly SIMD kernels with the
+// masked softmax (and its gradient) between them as a WebAssembly job of whole rows; both are
+// shared with the worker threads when there are several and the block is large, each output
+// element computed by one thread in a fixed order, so the results do not depend on the number
+// of threads. Queries go in
 // blocks of QUERY_BLOCK rows, all batch x heads at once; each block only touches the keys
 // some query in it can see (so a causal mask skips most of the upper triangle). The score
 // block of one query block is the only O(T^2)-sized temporary, bounded by
@@ -12,7 +15,7 @@
 // is small or empty.
 import type { AttentionDims, AttentionOptions, Storage, View } from '../backend.js';
 import { cpuConfig } from './wasm/config.js';
-import { ARENA, getEngine, reserve, type Engine } from './wasm/engine.js';
+import { ARENA, JOB, getEngine, reserve, runJob, type Engine } from './wasm/engine.js';
 import { align, gemmInMemory, gemmScratchBytes, matmulF32, type MemoryOperand } from './wasm/matmul.js';
 
 /** Query rows per block. */
@@ -136,56 +139,74 @@ function softmaxBlock(
   }
 }
 
+/** Softmax-rows job modes (kernels.wat, job kind 3). */
+const FORWARD = 0;
+const BACKWARD = 1;
+const GRADIENT = 2;
+/** Least score elements of a softmax-rows task when the rows are shared with worker threads. */
+const ROWS_TASK_ELEMENTS = 1 << 13;
+/** Least score elements of a block for its rows to be shared with worker threads. */
+const ROWS_PARALLEL_ELEMENTS = 1 << 15;
+
+/** Where a block's softmax-rows job finds its inputs, as byte addresses in the kernels' memory. */
+interface RowsJob {
+  readonly mode: number;
+  /** Score block [bh, rows, nk]. */
+  readonly s: number;
+  /** (from, count) of each row, rows x 2 int32 (not used by GRADIENT). */
+  readonly table: number;
+  /** FORWARD: statistics out (16 bytes a row); BACKWARD: lse of row i0 of group 0 (group stride tq). */
+  readonly stats: number;
+  /** GRADIENT: P [bh, rows, nk] and delta (float32) of row i0 of group 0 (group stride tq). */
+  readonly p?: number;
+  readonly delta?: number;
+}
+
 /**
- * softmaxBlock on a score block in the kernels' memory (element offset `at` of e.f32), with the
- * row arithmetic in WebAssembly SIMD (float32, polynomial exp): the same visible keys, lse
- * and conventions, equal to softmaxBlock within float32 rounding.
+ * Runs the softmax (FORWARD: p = exp(s * scale - max) / sum, writing (max, sum) per row;
+ * BACKWARD: p = exp(s * scale - lse)) or the softmax gradient (GRADIENT: ds = p (ds - delta)
+ * scale) on every row of the block [bh, rows, nk] (keys start..start+nk) in the kernels'
+ * memory, in WebAssembly SIMD (float32, polynomial exp), as a job of whole rows: shared with the
+ * worker threads when there are several and the block is large. A row is always computed by one
+ * thread with the same arithmetic, so the result does not depend on the number of threads.
  */
-function softmaxBlockInMemory(
-  e: Engine, at: number, bh: number, rows: number, nk: number, start: number, i0: number, tq: number, tk: number,
-  o: AttentionOptions, lse: Float32Array, computeLse: boolean,
+function softmaxRows(
+  e: Engine, job: RowsJob, bh: number, rows: number, nk: number, start: number, i0: number, tq: number, tk: number, o: AttentionOptions,
 ): void {
-  const S = e.f32;
-  const scale = o.scale;
+  const { i32 } = e;
   const prefix = Math.min(o.prefix, tk);
   const pEnd = Math.max(0, Math.min(prefix, start + nk) - start); // prefix keys in the block: [0, pEnd)
-  for (let b = 0; b < bh; b++) {
+  if (job.mode !== GRADIENT) {
     for (let r = 0; r < rows; r++) {
-      const i = i0 + r;
-      const base = at + (b * rows + r) * nk;
-      const [lo, hi] = keyRange(i, tq, tk, o);
+      const [lo, hi] = keyRange(i0 + r, tq, tk, o);
       const rLo = Math.max(lo, prefix, start) - start;
       const rHi = Math.min(hi, start + nk - 1) - start; // inclusive
       const from = Math.min(Math.max(rLo, pEnd), nk);
-      const count = Math.max(0, rHi - from + 1); // visible keys after the prefix: [from, from + count)
-      const lseAt = b * tq + i;
-      const p0 = base * 4;
-      const p1 = (base + from) * 4;
-      if (computeLse) {
-        const m = Math.max(e.segMax(p0, pEnd, scale), e.segMax(p1, count, scale));
-        let sum = 0;
-        if (m > -Infinity) sum = e.segExp(p0, pEnd, scale, m) + e.segExp(p1, count, scale, m);
-        lse[lseAt] = sum > 0 ? m + Math.log(sum) : -Infinity;
-        if (!(sum > 0)) {
-          S.fill(0, base, base + nk);
-          continue;
-        }
-        const inv = 1 / sum;
-        e.segScale(p0, pEnd, inv);
-        e.segScale(p1, count, inv);
-      } else {
-        const l = lse[lseAt]!;
-        if (l === -Infinity) {
-          S.fill(0, base, base + nk);
-          continue;
-        }
-        e.segExp(p0, pEnd, scale, l);
-        e.segExp(p1, count, scale, l);
-      }
-      S.fill(0, base + pEnd, base + from);
-      S.fill(0, base + from + count, base + nk);
+      i32[(job.table >> 2) + 2 * r] = from;
+      i32[(job.table >> 2) + 2 * r + 1] = Math.max(0, rHi - from + 1); // visible keys after the prefix
     }
   }
+  const total = bh * rows;
+  const threads = cpuConfig().threads;
+  const parallel = threads > 1 && total * nk >= ROWS_PARALLEL_ELEMENTS;
+  const perTask = parallel ? Math.max(Math.ceil(ROWS_TASK_ELEMENTS / nk), Math.ceil(total / (4 * threads))) : total;
+  const j = JOB >> 2;
+  i32[j] = 3;
+  i32[j + 1] = job.mode;
+  i32[j + 2] = job.s;
+  i32[j + 3] = rows;
+  i32[j + 4] = nk;
+  i32[j + 5] = total;
+  i32[j + 6] = perTask;
+  i32[j + 7] = pEnd;
+  i32[j + 8] = job.table;
+  e.f32[j + 9] = o.scale;
+  i32[j + 10] = job.mode === GRADIENT ? 0 : job.stats + (job.mode === BACKWARD ? i0 * 4 : 0);
+  i32[j + 11] = tq;
+  i32[j + 12] = job.p ?? 0;
+  i32[j + 13] = (job.delta ?? 0) + i0 * 4;
+  i32[j + 14] = tq;
+  runJob(e, Math.ceil(total / perTask), parallel);
 }
 
 const parallelFor = (flops: number): boolean => cpuConfig().threads > 1 && flops >= cpuConfig().parallelMinFlops;
@@ -213,8 +234,8 @@ export function attentionForwardF32(
   const { batchHeads: bh, queryLength: tq, keyLength: tk, headDim: d, valueDim: dv } = dims;
   const qb = Math.min(QUERY_BLOCK, tq);
   const scratch = Math.max(gemmScratchBytes(qb, tk, d, bh, bh), gemmScratchBytes(qb, dv, tk, bh, bh));
-  const { at, total } = layout(bh * tq * d * 4, bh * tk * d * 4, bh * tk * dv * 4, bh * qb * tk * 4, bh * qb * dv * 4, scratch);
-  const [qAt, kAt, vAt, sAt, oAt, scratchAt] = at as [number, number, number, number, number, number];
+  const { at, total } = layout(bh * tq * d * 4, bh * tk * d * 4, bh * tk * dv * 4, bh * qb * tk * 4, bh * qb * dv * 4, scratch, qb * 8, bh * qb * 16);
+  const [qAt, kAt, vAt, sAt, oAt, scratchAt, tableAt, statsAt] = at as [number, number, number, number, number, number, number, number];
   const e = getEngine();
   if (!e || !reserve(e, total)) return attentionForwardBlocks(Q, K, V, dims, o);
   const f32 = e.f32;
@@ -232,7 +253,15 @@ export function attentionForwardF32(
       continue;
     }
     gemm(e, bh, rows, nk, d, operand(qAt + i0 * d * 4, [tq * d, d, 1], bh), operand(kAt + start * d * 4, [tk * d, 1, d], bh), sAt, scratchAt);
-    softmaxBlockInMemory(e, sAt >> 2, bh, rows, nk, start, i0, tq, tk, o, lse, true);
+    softmaxRows(e, { mode: FORWARD, s: sAt, table: tableAt, stats: statsAt }, bh, rows, nk, start, i0, tq, tk, o);
+    // lse = max + log(sum) per row, from the (max float32, sum float64) pairs the job wrote.
+    const stats = new Float64Array(e.memory.buffer, statsAt, bh * rows * 2);
+    for (let b = 0, row = 0; b < bh; b++) {
+      for (let r = 0; r < rows; r++, row++) {
+        const sum = stats[2 * row + 1]!;
+        lse[b * tq + i0 + r] = sum > 0 ? f32[(statsAt >> 2) + 4 * row]! + Math.log(sum) : -Infinity;
+      }
+    }
     gemm(e, bh, rows, dv, nk, operand(sAt, [rows * nk, nk, 1], bh), operand(vAt + start * dv * 4, [tk * dv, dv, 1], bh), oAt, scratchAt);
     for (let b = 0; b < bh; b++) out.set(f32.subarray((oAt >> 2) + b * rows * dv, (oAt >> 2) + (b + 1) * rows * dv), (b * tq + i0) * dv);
   }
@@ -261,9 +290,10 @@ export function attentionBackwardF32(
     bh * tq * d * 4, bh * tk * d * 4, bh * tk * dvDim * 4, bh * tq * dvDim * 4, // q, k, v, dO
     bh * qb * tk * 4, bh * qb * tk * 4, // P, dS of a block
     bh * qb * d * 4, bh * tk * d * 4, bh * tk * dvDim * 4, // dq, dk, dv of a block
-    scratch,
+    scratch, qb * 8, bh * tq * 4, bh * tq * 4, // row table, lse, delta
   );
-  const [qAt, kAt, vAt, gAt, pAt, sAt, dqAt, dkAt, dvAt, scratchAt] = at as [number, number, number, number, number, number, number, number, number, number];
+  const [qAt, kAt, vAt, gAt, pAt, sAt, dqAt, dkAt, dvAt, scratchAt, tableAt, lseAt, deltaAt] =
+    at as [number, number, number, number, number, number, number, number, number, number, number, number, number];
   const e = getEngine();
   if (!e || !reserve(e, total)) return attentionBackwardBlocks(Q, K, V, O, L, dO, dims, o);
   const f32 = e.f32;
@@ -274,15 +304,14 @@ export function attentionBackwardF32(
   const dq = new Float32Array(bh * tq * d);
   const dk = new Float32Array(bh * tk * d);
   const dv = new Float32Array(bh * tk * dvDim);
-  const lse = L instanceof Float32Array ? L : Float32Array.from(L);
-  // delta_i = dO_i . O_i, once per row.
-  const delta = new Float64Array(bh * tq);
+  f32.set(L.subarray(0, bh * tq), lseAt >> 2);
+  // delta_i = dO_i . O_i, once per row (summed in float64, used in float32).
+  const delta = f32.subarray(deltaAt >> 2, (deltaAt >> 2) + bh * tq);
   for (let row = 0; row < bh * tq; row++) {
     let sum = 0;
     for (let c = row * dvDim, end = c + dvDim; c < end; c++) sum += dO[c]! * O[c]!;
     delta[row] = sum;
   }
-  const P = pAt >> 2;
   for (let i0 = 0; i0 < tq; i0 += QUERY_BLOCK) {
     const rows = Math.min(QUERY_BLOCK, tq - i0);
     const [start, end] = blockKeys(i0, i0 + rows, tq, tk, o);
@@ -291,15 +320,10 @@ export function attentionBackwardF32(
     const qBlock = operand(qAt + i0 * d * 4, [tq * d, d, 1], bh);
     const gBlock = operand(gAt + i0 * dvDim * 4, [tq * dvDim, dvDim, 1], bh);
     gemm(e, bh, rows, nk, d, qBlock, operand(kAt + start * d * 4, [tk * d, 1, d], bh), pAt, scratchAt);
-    softmaxBlockInMemory(e, P, bh, rows, nk, start, i0, tq, tk, o, lse, false);
+    softmaxRows(e, { mode: BACKWARD, s: pAt, table: tableAt, stats: lseAt }, bh, rows, nk, start, i0, tq, tk, o);
     // dP = dO V^T; dS = P (dP - delta) scale.
     gemm(e, bh, rows, nk, dvDim, gBlock, operand(vAt + start * dvDim * 4, [tk * dvDim, 1, dvDim], bh), sAt, scratchAt);
-    for (let b = 0; b < bh; b++) {
-      for (let r = 0; r < rows; r++) {
-        const base = (b * rows + r) * nk * 4;
-        e.dsRow(sAt + base, pAt + base, nk, delta[b * tq + i0 + r]!, o.scale);
-      }
-    }
+    softmaxRows(e, { mode: GRADIENT, s: sAt, table: tableAt, stats: 0, p: pAt, delta: deltaAt }, bh, rows, nk, start, i0, tq, tk, o);
     gemm(e, bh, rows, d, nk, operand(sAt, [rows * nk, nk, 1], bh), operand(kAt + start * d * 4, [tk * d, d, 1], bh), dqAt, scratchAt);
     for (let b = 0; b < bh; b++) dq.set(f32.subarray((dqAt >> 2) + b * rows * d, (dqAt >> 2) + (b + 1) * rows * d), (b * tq + i0) * d);
     gemm(e, bh, nk, d, rows, operand(sAt, [rows * nk, 1, nk], bh), qBlock, dkAt, scratchAt);

@@ -32,6 +32,14 @@
   ;;       +0 src, +4 src batch stride (bytes), +8 row stride, +12 depth stride (elements),
   ;;       +16 rows, +20 depth, +24 panel width (4 or 8), +28 dst, +32 dst batch stride (bytes),
   ;;       +36 panels per task, +40 panels in all (batches * panels per batch), +44 tasks
+  ;; 3 = softmax rows of an attention score block [groups, rows, nk] (attention-f32.ts), one
+  ;;       task per run of whole rows: 68 mode (0 forward: exp, sum and rescale, statistics
+  ;;       out; 1 backward: exp(s * scale - lse); 2 softmax gradient ds_row), 72 S (bytes),
+  ;;       76 rows per group, 80 nk, 84 rows in all (groups * rows), 88 rows per task,
+  ;;       92 pEnd (prefix keys in the block), 96 per-row table of (from, count) i32 pairs,
+  ;;       100 scale (f32), 104 forward: statistics out, (max f32, pad, sum f64) per row;
+  ;;       backward: lse (f32) of row 0 of group 0, 108 the lse's group stride (elements),
+  ;;       112 ds: P (bytes), 116 ds: delta (f32) of row 0 of group 0, 120 its group stride
 
   ;; ---------------------------------------------------------------- micro-kernel
   ;; The first `$cnt` (0..4) floats at $p as a vector, zeros after.
@@ -672,7 +680,7 @@
       (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $n)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
 
   ;; max over i < n of x[i] * scale (-Infinity when n is 0).
-  (func (export "seg_max") (param $p i32) (param $n i32) (param $scale f32) (result f32)
+  (func $seg_max (export "seg_max") (param $p i32) (param $n i32) (param $scale f32) (result f32)
     (local $i i32) (local $m v128) (local $sv v128) (local $r f32)
     (local.set $sv (f32x4.splat (local.get $scale)))
     (local.set $m (v128.const f32x4 -inf -inf -inf -inf))
@@ -695,7 +703,7 @@
     (local.get $r))
 
   ;; x[i] = exp(x[i] * scale - shift) for i < n; returns the sum of the new values.
-  (func (export "seg_exp") (param $p i32) (param $n i32) (param $scale f32) (param $shift f32) (result f32)
+  (func $seg_exp (export "seg_exp") (param $p i32) (param $n i32) (param $scale f32) (param $shift f32) (result f32)
     (local $i i32) (local $sv v128) (local $hv v128) (local $v v128) (local $acc v128) (local $t f32)
     (local.set $sv (f32x4.splat (local.get $scale)))
     (local.set $hv (f32x4.splat (local.get $shift)))
@@ -722,7 +730,7 @@
              (local.get $t)))
 
   ;; x[i] = x[i] * f for i < n.
-  (func (export "seg_scale") (param $p i32) (param $n i32) (param $f f32)
+  (func $seg_scale (export "seg_scale") (param $p i32) (param $n i32) (param $f f32)
     (local $i i32) (local $fv v128)
     (local.set $fv (f32x4.splat (local.get $f)))
     (block $done
@@ -741,7 +749,7 @@
         (br $tail))))
 
   ;; Gradient through the softmax: s[i] = p[i] * (s[i] - delta) * scale for i < n.
-  (func (export "ds_row") (param $s i32) (param $p i32) (param $n i32) (param $delta f32) (param $scale f32)
+  (func $ds_row (export "ds_row") (param $s i32) (param $p i32) (param $n i32) (param $delta f32) (param $scale f32)
     (local $i i32) (local $dv v128) (local $sv v128)
     (local.set $dv (f32x4.splat (local.get $delta)))
     (local.set $sv (f32x4.splat (local.get $scale)))
@@ -763,9 +771,85 @@
         (br $tail))))
 
   ;; ---------------------------------------------------------------- tasks
+  ;; Zeros x[i] for i < n.
+  (func $zero (param $p i32) (param $n i32)
+    (local $end i32)
+    (if (i32.le_s (local.get $n) (i32.const 0)) (then (return)))
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $z
+        (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+        (f32.store (local.get $p) (f32.const 0))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (br $z))))
+
+  ;; One row of a softmax-rows job (kind 3), exactly the arithmetic of softmaxBlockInMemory /
+  ;; the ds_row loop in attention-f32.ts (the two segment results are added in float64, the
+  ;; rescale factor is 1 / sum in float64 rounded to float32), so a row's result does not
+  ;; depend on which thread runs it.
+  (func $softmax_row (param $row i32)
+    (local $g i32) (local $r i32) (local $nk i32) (local $base i32) (local $pEnd i32) (local $from i32)
+    (local $count i32) (local $scale f32) (local $m f32) (local $sum f64) (local $l f32) (local $mode i32)
+    (local $p1 i32) (local $st i32)
+    (local.set $mode (i32.load (i32.const 68)))
+    (local.set $nk (i32.load (i32.const 80)))
+    (local.set $g (i32.div_u (local.get $row) (i32.load (i32.const 76))))
+    (local.set $r (i32.rem_u (local.get $row) (i32.load (i32.const 76))))
+    (local.set $base (i32.add (i32.load (i32.const 72)) (i32.shl (i32.mul (local.get $row) (local.get $nk)) (i32.const 2))))
+    (local.set $scale (f32.load (i32.const 100)))
+    (if (i32.eq (local.get $mode) (i32.const 2))
+      (then
+        (call $ds_row (local.get $base)
+          (i32.add (i32.load (i32.const 112)) (i32.shl (i32.mul (local.get $row) (local.get $nk)) (i32.const 2)))
+          (local.get $nk)
+          (f32.load (i32.add (i32.load (i32.const 116))
+            (i32.shl (i32.add (i32.mul (local.get $g) (i32.load (i32.const 120))) (local.get $r)) (i32.const 2))))
+          (local.get $scale))
+        (return)))
+    (local.set $pEnd (i32.load (i32.const 92)))
+    (local.set $from (i32.load (i32.add (i32.load (i32.const 96)) (i32.shl (local.get $r) (i32.const 3)))))
+    (local.set $count (i32.load offset=4 (i32.add (i32.load (i32.const 96)) (i32.shl (local.get $r) (i32.const 3)))))
+    (local.set $p1 (i32.add (local.get $base) (i32.shl (local.get $from) (i32.const 2))))
+    (if (i32.eqz (local.get $mode))
+      (then
+        (local.set $m (f32.max (call $seg_max (local.get $base) (local.get $pEnd) (local.get $scale))
+                               (call $seg_max (local.get $p1) (local.get $count) (local.get $scale))))
+        (if (f32.gt (local.get $m) (f32.const -inf))
+          (then (local.set $sum (f64.add (f64.promote_f32 (call $seg_exp (local.get $base) (local.get $pEnd) (local.get $scale) (local.get $m)))
+                                         (f64.promote_f32 (call $seg_exp (local.get $p1) (local.get $count) (local.get $scale) (local.get $m)))))))
+        (local.set $st (i32.add (i32.load (i32.const 104)) (i32.shl (local.get $row) (i32.const 4))))
+        (f32.store (local.get $st) (local.get $m))
+        (f64.store offset=8 (local.get $st) (local.get $sum))
+        (if (i32.eqz (f64.gt (local.get $sum) (f64.const 0)))
+          (then (call $zero (local.get $base) (local.get $nk)) (return)))
+        (call $seg_scale (local.get $base) (local.get $pEnd) (f32.demote_f64 (f64.div (f64.const 1) (local.get $sum))))
+        (call $seg_scale (local.get $p1) (local.get $count) (f32.demote_f64 (f64.div (f64.const 1) (local.get $sum)))))
+      (else
+        (local.set $l (f32.load (i32.add (i32.load (i32.const 104))
+          (i32.shl (i32.add (i32.mul (local.get $g) (i32.load (i32.const 108))) (local.get $r)) (i32.const 2)))))
+        (if (f32.eq (local.get $l) (f32.const -inf))
+          (then (call $zero (local.get $base) (local.get $nk)) (return)))
+        (drop (call $seg_exp (local.get $base) (local.get $pEnd) (local.get $scale) (local.get $l)))
+        (drop (call $seg_exp (local.get $p1) (local.get $count) (local.get $scale) (local.get $l)))))
+    (call $zero (i32.add (local.get $base) (i32.shl (local.get $pEnd) (i32.const 2))) (i32.sub (local.get $from) (local.get $pEnd)))
+    (call $zero (i32.add (local.get $p1) (i32.shl (local.get $count) (i32.const 2)))
+                (i32.sub (local.get $nk) (i32.add (local.get $from) (local.get $count)))))
+
   ;; Runs task $t of the current job.
   (func (export "task") (param $t i32)
     (local $tile i32) (local $end i32) (local $tasksA i32)
+    (if (i32.eq (i32.load (i32.const 64)) (i32.const 3))
+      (then
+        (local.set $tile (i32.mul (local.get $t) (i32.load (i32.const 88))))
+        (local.set $end (i32.add (local.get $tile) (i32.load (i32.const 88))))
+        (if (i32.gt_u (local.get $end) (i32.load (i32.const 84))) (then (local.set $end (i32.load (i32.const 84)))))
+        (block $done
+          (loop $rows
+            (br_if $done (i32.ge_u (local.get $tile) (local.get $end)))
+            (call $softmax_row (local.get $tile))
+            (local.set $tile (i32.add (local.get $tile) (i32.const 1)))
+            (br $rows)))
+        (return)))
     (if (i32.eq (i32.load (i32.const 64)) (i32.const 1))
       (then
         (local.set $tile (i32.mul (local.get $t) (i32.load (i32.const 120))))
