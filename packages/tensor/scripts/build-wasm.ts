@@ -1,19 +1,31 @@
-// Assembles src/cpu/wasm/kernels.wat and writes src/cpu/wasm/kernels.generated.ts.
-// Run with `pnpm --filter @titans/tensor build:wasm`; `--check` only verifies that the
-// committed file is up to date (exit code 1 when it is not).
+// Assembles src/cpu/wasm/kernels.wat and kernels-fma.wat and writes kernels.generated.ts and
+// kernels-fma.generated.ts. Run with `pnpm --filter @titans/tensor build:wasm`; `--check` only
+// verifies that the committed files are up to date (exit code 1 when one is not).
 import { readFileSync, writeFileSync } from 'node:fs';
-import { GENERATED_PATH, assembleKernels, renderGeneratedModule } from '../src/cpu/wasm/assemble.ts';
+import { basename } from 'node:path';
+import {
+  FMA_GENERATED_PATH, GENERATED_PATH, assembleFmaKernels, assembleKernels, renderFmaGeneratedModule, renderGeneratedModule,
+} from '../src/cpu/wasm/assemble.ts';
 
-const text = renderGeneratedModule(await assembleKernels());
-if (process.argv.includes('--check')) {
-  let current = '';
-  try { current = readFileSync(GENERATED_PATH, 'utf8'); } catch { /* missing counts as stale */ }
-  if (current !== text) {
-    console.error('kernels.generated.ts is stale: run `pnpm --filter @titans/tensor build:wasm`');
-    process.exit(1);
+const outputs: [string, string][] = [
+  [GENERATED_PATH, renderGeneratedModule(await assembleKernels())],
+  [FMA_GENERATED_PATH, renderFmaGeneratedModule(await assembleFmaKernels())],
+];
+const check = process.argv.includes('--check');
+let stale = false;
+for (const [path, text] of outputs) {
+  if (check) {
+    let current = '';
+    try { current = readFileSync(path, 'utf8'); } catch { /* missing counts as stale */ }
+    if (current !== text) {
+      console.error(`${basename(path)} is stale: run \`pnpm --filter @titans/tensor build:wasm\``);
+      stale = true;
+    } else {
+      console.log(`${basename(path)} is up to date`);
+    }
+  } else {
+    writeFileSync(path, text);
+    console.log(`wrote ${path}`);
   }
-  console.log('kernels.generated.ts is up to date');
-} else {
-  writeFileSync(GENERATED_PATH, text);
-  console.log(`wrote ${GENERATED_PATH}`);
 }
+if (stale) process.exit(1);

@@ -15,6 +15,16 @@ export interface CpuConfig {
   readonly wasmMinFlops: number;
   /** Matmuls from this many flops up are split across threads. */
   readonly parallelMinFlops: number;
+  /**
+   * Opt-in faster float32 GEMM (default false; env TITANS_CPU_FMA=1): WebAssembly matmuls that
+   * run on the calling thread use a micro-kernel with relaxed-SIMD multiply-add
+   * (f32x4.relaxed_madd), fused where the hardware has FMA. Results then differ from the exact
+   * kernels by float32 rounding and may differ between machines; the default path is exact and
+   * deterministic. Where relaxed SIMD is unavailable (Node 20 without
+   * --experimental-wasm-relaxed-simd) this setting is kept but has no effect, and
+   * `cpuInfo().fma` is false. Matmuls split across worker threads keep the exact kernels.
+   */
+  readonly fma: boolean;
 }
 
 function env(name: string): string | undefined {
@@ -38,6 +48,7 @@ const DEFAULTS = { wasmMinFlops: 2 * 16 * 16 * 16, parallelMinFlops: 2 ** 20 };
 let config: CpuConfig = Object.freeze({
   threads: defaultThreads(),
   wasm: env('TITANS_CPU_WASM') !== '0',
+  fma: env('TITANS_CPU_FMA') === '1',
   ...DEFAULTS,
 });
 
@@ -51,12 +62,17 @@ export function cpuConfig(): CpuConfig {
 /**
  * Changes the CPU backend's settings (unnamed ones keep their values) and returns the settings
  * now in force. `configureCpu({ threads: 1 })` stops the worker threads;
- * `configureCpu({ wasm: false })` routes everything through the JavaScript reference kernels.
+ * `configureCpu({ wasm: false })` routes everything through the JavaScript reference kernels;
+ * `configureCpu({ fma: true })` opts into the relaxed-SIMD GEMM (see CpuConfig.fma; check
+ * `cpuInfo().fma` to see whether this host runs it).
  */
 export function configureCpu(options: Partial<CpuConfig>): CpuConfig {
   const next = { ...config, ...options };
   if (!Number.isInteger(next.threads) || next.threads < 1 || next.threads > 64) {
     throw new RangeError(`configureCpu: threads must be an integer in [1, 64], got ${next.threads}`);
+  }
+  for (const key of ['wasm', 'fma'] as const) {
+    if (typeof next[key] !== 'boolean') throw new TypeError(`configureCpu: ${key} must be a boolean, got ${String(next[key])}`);
   }
   for (const key of ['wasmMinFlops', 'parallelMinFlops'] as const) {
     if (!(next[key] >= 0)) throw new RangeError(`configureCpu: ${key} must be a number >= 0, got ${next[key]}`);

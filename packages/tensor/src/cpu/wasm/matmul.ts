@@ -5,6 +5,7 @@
 import type { View } from '../../backend.js';
 import { cpuConfig } from './config.js';
 import { ARENA, JOB, getEngine, reserve, runJob, type Engine } from './engine.js';
+import { fmaGemmTask } from './fma.js';
 
 const MR = 4;
 const NR = 8;
@@ -191,5 +192,13 @@ export function gemmInMemory(
   i32[job + 13] = KC;
   i32[job + 14] = perTask;
   i32[job + 15] = tiles;
-  runJob(e, Math.ceil(tiles / perTask), parallel);
+  const tasks = Math.ceil(tiles / perTask);
+  // Opt-in relaxed-SIMD kernels (configureCpu({ fma: true })) for gemms on this thread only:
+  // the worker threads run the exact kernels, and a split gemm must not mix the two.
+  const fma = !parallel && cpuConfig().fma ? fmaGemmTask(e) : null;
+  if (fma) {
+    for (let t = 0; t < tasks; t++) fma(t);
+  } else {
+    runJob(e, tasks, parallel);
+  }
 }
