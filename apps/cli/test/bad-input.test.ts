@@ -51,6 +51,7 @@ const cases: [string, string[], RegExp][] = [
   ['data prepare of a too-short task', ['data', 'prepare', 'passkey', '--length', '50', '--out', 'out'], /^titans data: passkey: generatePasskeySample: length 50 is shorter than the prompt/],
   ['demo into a non-empty directory', ['demo', '--quick', '--out', 'taken'], /^titans demo: --out taken is not empty/],
   ['demo with an argument', ['demo', 'now'], /^titans demo: unexpected argument 'now'$/],
+  ['a dry run of a reproduce selection that matches nothing', ['reproduce', '--smoke', '--only', 'xyz', '--dry-run'], /^titans reproduce: --only: 'xyz' names no experiment, model or track of this plan/],
   ['bench of an unknown package', ['bench', '--filter', 'nope'], /^titans bench: --filter: no benchmark in package 'nope'/],
 ];
 

@@ -5,6 +5,7 @@
 import { countParameters, type ArchitectureName, type ModelConfig } from '@titans/models';
 import { customTrack, planExperiments, trackConfig, trainRecipe, type Experiment } from './experiments.ts';
 import type { ReproducePlan } from './recipes.ts';
+import { selectExperiments } from './run.ts';
 
 export interface Calibration {
   /** Where the numbers come from (command, machine, date). */
@@ -147,10 +148,13 @@ function evaluationWork(plan: ReproducePlan, e: Experiment): { reads: [number, n
 }
 
 /** Estimates every experiment of `plan` and the wall-clock time with `jobs` processes. */
-export function estimatePlan(plan: ReproducePlan, options: { jobs?: number; calibration?: Calibration } = {}): PlanEstimate {
+export function estimatePlan(plan: ReproducePlan, options: { jobs?: number; calibration?: Calibration; only?: readonly string[] } = {}): PlanEstimate {
   const calibration = options.calibration ?? CALIBRATION;
   const jobs = Math.max(1, Math.floor(options.jobs ?? 2));
-  const experiments = planExperiments(plan).map((e): ExperimentEstimate => {
+  const all = planExperiments(plan);
+  // --only: the same selection (and the same error for a name that matches nothing) as runPlan.
+  const selected = options.only?.length ? selectExperiments(plan, all, options.only) : all;
+  const experiments = selected.map((e): ExperimentEstimate => {
     const seeded = e.seed === plan.seed ? plan : { ...plan, seed: e.seed };
     const config = trackConfig(seeded, e.model, e.track);
     const tps = throughput(config, calibration);
@@ -174,7 +178,7 @@ export function estimatePlan(plan: ReproducePlan, options: { jobs?: number; cali
   });
   const cpuSeconds = experiments.reduce((s, e) => s + e.seconds, 0);
   const byId = new Map(experiments.map((e) => [e.id, e]));
-  const chain = planExperiments(plan).map((e) => byId.get(e.id)!.seconds + Math.max(0, ...e.after.map((a) => byId.get(a)?.seconds ?? 0)));
+  const chain = selected.map((e) => byId.get(e.id)!.seconds + Math.max(0, ...e.after.map((a) => byId.get(a)?.seconds ?? 0)));
   const trainTokens = experiments.reduce((s, e) => s + e.trainTokens, 0);
   const bytesTrack = experiments.filter((e) => e.kind === 'train' && e.track === 'long');
   return {
@@ -185,7 +189,8 @@ export function estimatePlan(plan: ReproducePlan, options: { jobs?: number; cali
 
 /** The estimate as text: totals, then the time by track and kind. */
 export function formatEstimate(estimate: PlanEstimate): string {
-  const hours = (s: number): string => `${(s / 3600).toFixed(2)} h`;
+  // Hours for long plans, minutes below an hour (a smoke plan is not "0.00 h").
+  const hours = (s: number): string => (s >= 3600 ? `${(s / 3600).toFixed(2)} h` : `${(s / 60).toFixed(1)} min`);
   const groups = new Map<string, { count: number; seconds: number; tokens: number }>();
   for (const e of estimate.experiments) {
     const key = `${e.kind === 'train' ? 'train' : 'evaluate'} ${e.track === 'long' ? 'bytes' : e.track}`;

@@ -346,7 +346,7 @@ const SCALE_ARCHITECTURES: readonly ArchitectureName[] = ['lmm', 'mac', 'mag', '
  */
 const SCALE_PLAN: ReproducePlan = {
   name: 'scale',
-  description: 'Six hours on a 2-core CPU with --jobs 2 by the dry run\'s estimate: 1M-parameter models (width 128, 4 blocks) of LMM, MAC, MAG, MAL, Transformer++, SWA, Gated DeltaNet, Atlas and Hope plus the Table 5 ablations, 3 seeds each, on a byte-level mix of SOTU and Moby-Dick text with passkey, S-NIAH PK/N/W and BABILong qa1/qa2 examples at 512 bytes, evaluated at 1x-16x; MQAR with a deep memory; time-series and DNA tracks. At this machine\'s speed six hours buy only about 37k training bytes per model: the structure of the issue-25 experiment, not its budget.',
+  description: 'Six hours on a 2-core CPU with --jobs 2 by the dry run\'s estimate: 1M-parameter models (width 128, 4 blocks) of LMM, MAC, MAG, MAL, Transformer++, SWA, Gated DeltaNet, Atlas and Hope plus the Table 5 ablations, 3 seeds each, on a byte-level mix of SOTU and Moby-Dick text with passkey, S-NIAH PK/N/W and BABILong qa1/qa2 examples at 512 bytes, evaluated at 1x-16x; MQAR with a deep memory; time-series and DNA tracks. At this machine\'s speed six hours buy only about 37k training bytes per model: the structure of the scaled-up experiment (20M training tokens per model in the target design), not its budget.',
   seed: 0,
   seeds: [0, 1, 2],
   architectures: SCALE_ARCHITECTURES,

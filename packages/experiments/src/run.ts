@@ -211,7 +211,7 @@ async function schedule(
  * bytes track, whose experiment ids keep their historical 'long' prefix). A name that
  * matches nothing is an error, not an empty run.
  */
-function selectExperiments(plan: ReproducePlan, all: readonly Experiment[], only: readonly string[]): Experiment[] {
+export function selectExperiments(plan: ReproducePlan, all: readonly Experiment[], only: readonly string[]): Experiment[] {
   const track = (name: string): string => (name === 'bytes' ? 'long' : name);
   const matches = (e: Experiment, name: string): boolean => e.id === name || e.model === name || e.track === track(name);
   const unknown = only.filter((name) => !all.some((e) => matches(e, name)));

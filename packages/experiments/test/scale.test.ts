@@ -47,6 +47,17 @@ describe('the scale plan', () => {
     expect(formatEstimate(estimate)).toMatch(/^plan 'scale': \d+ experiments, estimated [\d.]+ h of one core, [\d.]+ h wall-clock with --jobs 2/);
   });
 
+  it('estimates what --only selects (same names and errors as runPlan), small plans in minutes', () => {
+    const smoke = PLANS.smoke;
+    const mqar = estimatePlan(smoke, { jobs: 2, only: ['mqar'] });
+    expect(mqar.experiments.length).toBeGreaterThan(0);
+    expect(mqar.experiments.length).toBeLessThan(planExperiments(smoke).length);
+    expect(mqar.experiments.every((e) => e.track === 'mqar')).toBe(true);
+    expect(mqar.cpuSeconds).toBeLessThan(estimatePlan(smoke, { jobs: 2 }).cpuSeconds);
+    expect(() => estimatePlan(smoke, { only: ['xyz'] })).toThrow(/--only: 'xyz' names no experiment, model or track of this plan/);
+    expect(formatEstimate(mqar)).toMatch(/^plan 'smoke': \d+ experiments, estimated [\d.]+ min of one core/);
+  });
+
   it('runs end to end on a tiny budget: every kind of experiment, two seeds, the extra tracks, the seed and track tables', async () => {
     const budget = withBudget(scale, {
       steps: 1, batchSize: 1, samples: 1, seeds: [0, 1], models: ['lmm', 'swa', 'lmm-no-conv'], evalTokens: 256,

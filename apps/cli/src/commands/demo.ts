@@ -13,7 +13,7 @@ import { writeDemoReport } from '../demo/report.js';
 const usage = `usage: titans demo [--quick] [--out DIR] [--backend cpu|webgpu|auto] [--seed N] [--json] [--eager]
 
 Trains a tiny Titans MAG and a sliding-window Transformer of the same size on compact
-passkey retrieval and State of the Union text (about 6-8 minutes in all on 2 CPU cores),
+passkey retrieval and State of the Union text (about 5-8 minutes in all on 2 CPU cores),
 evaluates both on passkey prompts 1x, 2x and 4x the training length (beyond the attention
 window) and on held-out SOTU text, prints a comparison table and writes report.html (heat
 maps, loss curves), the SVG figures, report.json and both checkpoints into --out.

@@ -46,14 +46,16 @@ export const reproduceCommand: Command = {
     if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs must be a positive integer, got ${String(options.jobs)}`);
     if (options['dry-run'] === true) {
       const chosen = PLANS[plan];
+      let estimate: ReturnType<typeof estimatePlan>;
       try {
         validatePlan(chosen);
+        estimate = estimatePlan(chosen, { jobs, ...(typeof options.only === 'string' ? { only: options.only.split(',').filter(Boolean) } : {}) });
       } catch (error) {
         if (error instanceof ReproduceError) throw new UsageError(error.message);
         throw error;
       }
       context.out(`${chosen.name}: ${chosen.description}`);
-      context.out(formatEstimate(estimatePlan(chosen, { jobs })));
+      context.out(formatEstimate(estimate));
       return EXIT.ok;
     }
     const out = typeof options.out === 'string' ? resolveUserPath(options.out, context) : outputDirectory(undefined, `reproduce-${plan}`, context, { stamped: false });

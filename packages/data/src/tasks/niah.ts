@@ -122,7 +122,7 @@ export function generateNiahSample(options: NiahOptions): NiahSample {
   const sentences = fitCount(targetLength, (n) => build(n).length);
   if (sentences < 0) {
     const minimum = build(0).length;
-    throw new RangeError(`generateNiahSample: length ${targetLength} is shorter than the prompt without haystack (${minimum} ${tokenizer.name} tokens)`);
+    throw new RangeError(`generateNiahSample: length ${targetLength} is shorter than the prompt without haystack (${minimum} ${tokenizer.name} tokens); use a length of at least ${minimum}`);
   }
   const context = build(sentences);
   const needleTokenOffset = context.insertionOffsets[0]!;

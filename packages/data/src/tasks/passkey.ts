@@ -54,7 +54,10 @@ export function generatePasskeySample(options: PasskeyOptions): PasskeySample {
       insertions: [{ position: boundaryAtTokenFraction(source, tokenizer, 0, sentences, depth), text: needle }],
     });
   const sentences = fitCount(length, (n) => build(n).length);
-  if (sentences < 0) throw new RangeError(`generatePasskeySample: length ${length} is shorter than the prompt without filler (${build(0).length} tokens)`);
+  if (sentences < 0) {
+    const minimum = build(0).length;
+    throw new RangeError(`generatePasskeySample: length ${length} is shorter than the prompt without filler (${minimum} tokens); use a length of at least ${minimum}`);
+  }
   const context = build(sentences);
   return {
     passkey,
