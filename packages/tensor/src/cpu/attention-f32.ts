@@ -291,9 +291,10 @@ export function attentionBackwardF32(
     bh * qb * tk * 4, bh * qb * tk * 4, // P, dS of a block
     bh * qb * d * 4, bh * tk * d * 4, bh * tk * dvDim * 4, // dq, dk, dv of a block
     scratch, qb * 8, bh * tq * 4, bh * tq * 4, // row table, lse, delta
+    bh * tk * d * 4, bh * tk * dvDim * 4, // dk, dv sums over the blocks
   );
-  const [qAt, kAt, vAt, gAt, pAt, sAt, dqAt, dkAt, dvAt, scratchAt, tableAt, lseAt, deltaAt] =
-    at as [number, number, number, number, number, number, number, number, number, number, number, number, number];
+  const [qAt, kAt, vAt, gAt, pAt, sAt, dqAt, dkAt, dvAt, scratchAt, tableAt, lseAt, deltaAt, dkSumAt, dvSumAt] =
+    at as [number, number, number, number, number, number, number, number, number, number, number, number, number, number, number];
   const e = getEngine();
   if (!e || !reserve(e, total)) return attentionBackwardBlocks(Q, K, V, O, L, dO, dims, o);
   const f32 = e.f32;
@@ -302,8 +303,8 @@ export function attentionBackwardF32(
   f32.set(V.subarray(0, bh * tk * dvDim), vAt >> 2);
   f32.set(dO.subarray(0, bh * tq * dvDim), gAt >> 2);
   const dq = new Float32Array(bh * tq * d);
-  const dk = new Float32Array(bh * tk * d);
-  const dv = new Float32Array(bh * tk * dvDim);
+  f32.fill(0, dkSumAt >> 2, (dkSumAt >> 2) + bh * tk * d);
+  f32.fill(0, dvSumAt >> 2, (dvSumAt >> 2) + bh * tk * dvDim);
   f32.set(L.subarray(0, bh * tq), lseAt >> 2);
   // delta_i = dO_i . O_i, once per row (summed in float64, used in float32).
   const delta = f32.subarray(deltaAt >> 2, (deltaAt >> 2) + bh * tq);
@@ -328,12 +329,28 @@ export function attentionBackwardF32(
     for (let b = 0; b < bh; b++) dq.set(f32.subarray((dqAt >> 2) + b * rows * d, (dqAt >> 2) + (b + 1) * rows * d), (b * tq + i0) * d);
     gemm(e, bh, nk, d, rows, operand(sAt, [rows * nk, 1, nk], bh), qBlock, dkAt, scratchAt);
     gemm(e, bh, nk, dvDim, rows, operand(pAt, [rows * nk, 1, nk], bh), gBlock, dvAt, scratchAt);
-    for (let b = 0; b < bh; b++) {
-      addInto(dk, (b * tk + start) * d, f32, (dkAt >> 2) + b * nk * d, nk * d);
-      addInto(dv, (b * tk + start) * dvDim, f32, (dvAt >> 2) + b * nk * dvDim, nk * dvDim);
-    }
+    addBlocks(e, dkSumAt + start * d * 4, tk * d * 4, dkAt, nk * d, bh);
+    addBlocks(e, dvSumAt + start * dvDim * 4, tk * dvDim * 4, dvAt, nk * dvDim, bh);
   }
+  const dk = f32.slice(dkSumAt >> 2, (dkSumAt >> 2) + bh * tk * d);
+  const dv = f32.slice(dvSumAt >> 2, (dvSumAt >> 2) + bh * tk * dvDim);
   return { dq, dk, dv };
+}
+
+/**
+ * dst[b] += src[b] (float32, `count` floats each) for the `groups` blocks of a [groups, count]
+ * contiguous src in the kernels' memory, dst groups `dstStride` bytes apart; one task per
+ * group, shared with the worker threads when large (each element summed by one thread).
+ */
+function addBlocks(e: Engine, dst: number, dstStride: number, src: number, count: number, groups: number): void {
+  const j = JOB >> 2;
+  e.i32[j] = 4;
+  e.i32[j + 1] = dst;
+  e.i32[j + 2] = dstStride;
+  e.i32[j + 3] = src;
+  e.i32[j + 4] = count * 4;
+  e.i32[j + 5] = count;
+  runJob(e, groups, cpuConfig().threads > 1 && groups * count >= ROWS_PARALLEL_ELEMENTS);
 }
 
 /** The forward through matmulF32 (operands copied per product): used when the kernels' memory cannot hold the whole problem. */

@@ -40,6 +40,8 @@
   ;;       100 scale (f32), 104 forward: statistics out, (max f32, pad, sum f64) per row;
   ;;       backward: lse (f32) of row 0 of group 0, 108 the lse's group stride (elements),
   ;;       112 ds: P (bytes), 116 ds: delta (f32) of row 0 of group 0, 120 its group stride
+  ;; 4 = add into, task t = group t: 68 dst, 72 its group stride, 76 src, 80 its group stride
+  ;;       (bytes), 84 floats per group: dst[i] += src[i] in float32
 
   ;; ---------------------------------------------------------------- micro-kernel
   ;; The first `$cnt` (0..4) floats at $p as a vector, zeros after.
@@ -835,9 +837,35 @@
     (call $zero (i32.add (local.get $p1) (i32.shl (local.get $count) (i32.const 2)))
                 (i32.sub (local.get $nk) (i32.add (local.get $from) (local.get $count)))))
 
+  ;; dst[i] = dst[i] + src[i] for i < n (float32).
+  (func $add_into (param $dst i32) (param $src i32) (param $n i32)
+    (local $i i32)
+    (block $done
+      (loop $vec
+        (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $n)))
+        (v128.store (local.get $dst) (f32x4.add (v128.load (local.get $dst)) (v128.load (local.get $src))))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+        (local.set $src (i32.add (local.get $src) (i32.const 16)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $vec)))
+    (block $done
+      (loop $tail
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (f32.store (local.get $dst) (f32.add (f32.load (local.get $dst)) (f32.load (local.get $src))))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+        (local.set $src (i32.add (local.get $src) (i32.const 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
   ;; Runs task $t of the current job.
   (func (export "task") (param $t i32)
     (local $tile i32) (local $end i32) (local $tasksA i32)
+    (if (i32.eq (i32.load (i32.const 64)) (i32.const 4))
+      (then
+        (call $add_into (i32.add (i32.load (i32.const 68)) (i32.mul (local.get $t) (i32.load (i32.const 72))))
+                        (i32.add (i32.load (i32.const 76)) (i32.mul (local.get $t) (i32.load (i32.const 80))))
+                        (i32.load (i32.const 84)))
+        (return)))
     (if (i32.eq (i32.load (i32.const 64)) (i32.const 3))
       (then
         (local.set $tile (i32.mul (local.get $t) (i32.load (i32.const 88))))
