@@ -30,9 +30,11 @@ export interface WebGPUBackendOptions extends DeviceOptions {
    * op runs as its own kernel as soon as it is called. */
   readonly fusion?: boolean;
   /** Cache uniform parameter slots and bind groups across dispatches and stage uploads in the
-   * command stream (default true): replays of a compiled step then create no bind groups and
-   * submit once per host read. False restores one bind group and parameter write per
-   * dispatch and a submit before every upload (for comparisons). */
+   * command stream: a compiled step then submits once per host read. Default false: on
+   * SwiftShader (the only device measured so far) it made a tiny MAG step 1.3x and a tiny
+   * Transformer++ step 1.5x slower (bench/compiled-step.ts), and replays rarely reuse bind
+   * groups yet (the pool hands a replay other buffers). Off means one bind group and
+   * parameter write per dispatch and a submit before every upload. */
   readonly recordingCache?: boolean;
   /** Offer the fused row primitives (normRows, softmaxRows, ropeRows, silu and their
    * backward kernels; default true). False leaves them out, so the ops run their composite
@@ -97,7 +99,7 @@ export class WebGPUBackend implements Backend {
   ) {
     this.rt = new Runtime(device, options.maxPooledBytes ?? 256 * 1024 * 1024);
     this.fusion = options.fusion ?? true;
-    if (options.recordingCache === false) this.rt.setCache(false);
+    this.rt.setCache(options.recordingCache ?? false);
     // compile() traces the methods of the instance's prototype chain and the ops test for
     // the optional ones, so leaving them out means another prototype.
     if (options.fusedRows === false) Object.setPrototypeOf(this, prototypeWithoutFusedRows());

@@ -185,7 +185,8 @@ export class Runtime {
     return { buffer: arena.buffer, offset, size };
   }
 
-  /** Turn the recording cache on (default) or off (every dispatch writes its parameters and
+  /** Turn the recording cache on or off (the backend turns it off unless its options say
+   * `recordingCache: true`; off: every dispatch writes its parameters and
    * creates its bind group, uploads submit first: the behaviour before the cache, for
    * benchmarks and tests). */
   setCache(on: boolean): void {

@@ -9,8 +9,8 @@ import { makeBackend, view } from './helpers.js';
 let gpu: WebGPUBackend;
 let legacy: WebGPUBackend;
 beforeAll(async () => {
-  gpu = await makeBackend();
-  legacy = await makeBackend({ recordingCache: false });
+  gpu = await makeBackend({ recordingCache: true });
+  legacy = await makeBackend();
 });
 afterAll(() => {
   gpu?.destroy();
