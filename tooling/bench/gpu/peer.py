@@ -49,6 +49,9 @@ try:
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
+    # The memory recurrence shared with the CPU peer (../peers/memory_recurrence.py).
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peers"))
+    from memory_recurrence import chunk_update, scan_loop
 except Exception as err:  # noqa: BLE001
     result["reason"] = f"peer not available: python3 cannot import torch ({type(err).__name__}: {err})"
     write_json(OUT, result)
@@ -184,12 +187,6 @@ def attention(c, deadline):
 
 # ------------------------------------------------------------------ memory
 
-def memory_apply(kind, W, x):
-    if kind == "linear":
-        return x @ W[0].transpose(-1, -2)
-    return F.silu(x @ W[0].transpose(-1, -2)) @ W[1].transpose(-1, -2)
-
-
 def gate_matrices(theta, eta, alpha):
     """Per chunk ([..., C] gates): beta_t = prod_{j<=t} (1-alpha_j), gamma_t = prod_{j<=t} eta_j,
     c_t = sum_r K[t,r] gamma_r and H[t,s] theta_s, where K[t,r] = prod_{r<j<=t} (1-alpha_j) and
@@ -219,43 +216,8 @@ def scan(kind, weights, k, v, q, theta, eta, alpha, chunk):
         b_, c_ = beta[..., None], cc[..., None]
         hEnd, gEnd = H[:, -1, :, None], Gt[:, -1, :, None]
         bEnd, cEnd, gammaEnd = beta[:, -1, None, None], cc[:, -1, None, None], gamma[:, -1, None, None]
-        if kind == "linear":
-            (M,), (Sm,) = W, S
-            dO = 2 * (k_ @ M.transpose(1, 2) - v_)
-            y = b_ * (q_ @ M.transpose(1, 2)) + c_ * (q_ @ Sm.transpose(1, 2)) - (H * (q_ @ k_.transpose(1, 2))) @ dO
-            W = [bEnd * M + cEnd * Sm - (dO * hEnd).transpose(1, 2) @ k_]
-            S = [gammaEnd * Sm - (dO * gEnd).transpose(1, 2) @ k_]
-        else:
-            (W1, W2), (S1, S2) = W, S
-            z = k_ @ W1.transpose(1, 2)
-            s = torch.sigmoid(z)
-            a = z * s
-            dO = 2 * (a @ W2.transpose(1, 2) - v_)
-            d1 = (dO @ W2) * (s * (1 + z * (1 - s)))
-            zq = b_ * (q_ @ W1.transpose(1, 2)) + c_ * (q_ @ S1.transpose(1, 2)) - (H * (q_ @ k_.transpose(1, 2))) @ d1
-            aq = F.silu(zq)
-            y = b_ * (aq @ W2.transpose(1, 2)) + c_ * (aq @ S2.transpose(1, 2)) - (H * (aq @ a.transpose(1, 2))) @ dO
-            W = [bEnd * W1 + cEnd * S1 - (d1 * hEnd).transpose(1, 2) @ k_, bEnd * W2 + cEnd * S2 - (dO * hEnd).transpose(1, 2) @ a]
-            S = [gammaEnd * S1 - (d1 * gEnd).transpose(1, 2) @ k_, gammaEnd * S2 - (dO * gEnd).transpose(1, 2) @ a]
+        y, W, S = chunk_update(kind, W, S, k_, v_, q_, b_, c_, H, hEnd, gEnd, bEnd, cEnd, gammaEnd)
         ys.append(y)
-    return torch.cat(ys, 1)
-
-
-def scan_loop(kind, weights, k, v, q, theta, eta, alpha, chunk):
-    """The recurrence token by token with autograd surprises: the reference for the self-check."""
-    W = [w.clone() for w in weights]
-    S = [torch.zeros_like(w) for w in W]
-    base = W
-    ys = []
-    for t in range(k.shape[1]):
-        if t % chunk == 0:
-            base = [w.clone() for w in W]
-        with torch.enable_grad():
-            P = [w.detach().requires_grad_(True) for w in base]
-            grads = torch.autograd.grad(((memory_apply(kind, P, k[:, t:t + 1]) - v[:, t:t + 1]) ** 2).sum(), P)
-        S = [eta[:, t, None, None] * s - theta[:, t, None, None] * u for s, u in zip(S, grads)]
-        W = [(1 - alpha[:, t, None, None]) * w + s for w, s in zip(W, S)]
-        ys.append(memory_apply(kind, W, q[:, t:t + 1]))
     return torch.cat(ys, 1)
 
 

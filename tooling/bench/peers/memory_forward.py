@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from common import arg, emit
+from memory_recurrence import chunk_update, scan_loop
 
 T = arg("--tokens", 4096)
 D = arg("--dim", 256)
@@ -88,51 +89,9 @@ def scan(kind, weights, k, v, q, theta, eta, alpha):
         Gt = G[i] * th[i][:, None, :]
         hEnd, gEnd = Ht[:, -1, :, None], Gt[:, -1, :, None]
         bEnd, cEnd, gammaEnd = beta[i][:, -1, None, None], cc[i][:, -1, None, None], gamma[i][:, -1, None, None]
-        if kind == "linear":
-            (M,), (Sm,) = W, S
-            dO = 2 * (k_ @ M.transpose(1, 2) - v_)                       # d loss / d out, [H, C, dh]
-            y = b_ * (q_ @ M.transpose(1, 2)) + c_ * (q_ @ Sm.transpose(1, 2)) - (Ht * (q_ @ k_.transpose(1, 2))) @ dO
-            W = [bEnd * M + cEnd * Sm - (dO * hEnd).transpose(1, 2) @ k_]
-            S = [gammaEnd * Sm - (dO * gEnd).transpose(1, 2) @ k_]
-        else:
-            (W1, W2), (S1, S2) = W, S
-            z = k_ @ W1.transpose(1, 2)
-            s = torch.sigmoid(z)
-            a = z * s
-            dO = 2 * (a @ W2.transpose(1, 2) - v_)
-            d1 = (dO @ W2) * (s * (1 + z * (1 - s)))                     # through silu
-            zq = b_ * (q_ @ W1.transpose(1, 2)) + c_ * (q_ @ S1.transpose(1, 2)) - (Ht * (q_ @ k_.transpose(1, 2))) @ d1
-            aq = F.silu(zq)
-            y = b_ * (aq @ W2.transpose(1, 2)) + c_ * (aq @ S2.transpose(1, 2)) - (Ht * (aq @ a.transpose(1, 2))) @ dO
-            W = [bEnd * W1 + cEnd * S1 - (d1 * hEnd).transpose(1, 2) @ k_, bEnd * W2 + cEnd * S2 - (dO * hEnd).transpose(1, 2) @ a]
-            S = [gammaEnd * S1 - (d1 * gEnd).transpose(1, 2) @ k_, gammaEnd * S2 - (dO * gEnd).transpose(1, 2) @ a]
+        y, W, S = chunk_update(kind, W, S, k_, v_, q_, b_, c_, Ht, hEnd, gEnd, bEnd, cEnd, gammaEnd)
         ys.append(y)
     return torch.stack(ys).permute(1, 0, 2, 3).reshape(k.shape[0], n * C, -1)
-
-
-def scan_loop(kind, weights, k, v, q, theta, eta, alpha):
-    """The same recurrence token by token (autograd for the surprise): the readable check."""
-    W = [w.clone() for w in weights]
-    S = [torch.zeros_like(w) for w in W]
-    base = W
-    ys = []
-    for t in range(k.shape[1]):
-        if t % C == 0:
-            base = [w.clone() for w in W]
-        with torch.enable_grad():
-            P = [w.detach().requires_grad_(True) for w in base]
-            out = memory_apply(kind, P, k[:, t : t + 1])
-            grads = torch.autograd.grad(((out - v[:, t : t + 1]) ** 2).sum(), P)
-        S = [eta[:, t, None, None] * s - theta[:, t, None, None] * g for s, g in zip(S, grads)]
-        W = [(1 - alpha[:, t, None, None]) * w + s for w, s in zip(W, S)]
-        ys.append(memory_apply(kind, W, q[:, t : t + 1]))
-    return torch.cat(ys, 1)
-
-
-def memory_apply(kind, W, x):
-    if kind == "linear":
-        return x @ W[0].transpose(1, 2)
-    return F.silu(x @ W[0].transpose(1, 2)) @ W[1].transpose(1, 2)
 
 
 def init_weights(kind, h, dh, gen, dtype=torch.float32):
@@ -186,7 +145,7 @@ def self_check():
     for kind in ("linear", "mlp"):
         w = init_weights(kind, 2, 6, gen, torch.float64)
         inputs = random_inputs(2, 24, 6, gen, torch.float64)
-        a, b = scan(kind, w, *inputs), scan_loop(kind, w, *inputs)
+        a, b = scan(kind, w, *inputs), scan_loop(kind, w, *inputs, C)
         err = (a - b).abs().max().item()
         assert err < 1e-9, f"chunked form differs from the loop ({kind}): {err}"
     globals()["C"] = saved
