@@ -26,6 +26,10 @@ export {
   type LongContextSourceOptions, type LongContextState, type MqarSourceOptions,
 } from './tasks.ts';
 export {
-  PAPER, PAPER_BEYOND_TITANS, buildFigures, buildTables, collectResults, meanAndSpread, modelLabel, provenance, writeReproduceReport,
+  PAPER, buildFigures, buildTables, collectResults, meanAndSpread, modelLabel, provenance, writeReproduceReport,
   type CollectedResults, type Provenance, type ReportOutput, type Tables,
 } from './report.ts';
+export {
+  PAPER_ATLAS_HOPE, PRINTED_AVERAGE_MISMATCHES, ATLAS_HOPE_MODELS, beyondTitansTable, beyondTitansNote, isBeyondTitans, quotedTable, quotedTableCaption,
+  type PaperId, type PaperSource, type QuotedTable, type BeyondTitansOurs,
+} from './paper-atlas-hope.ts';

@@ -15,6 +15,7 @@ import {
 import { isAblation, planModels } from './models.ts';
 import { modelVariant, trackDefinition } from './registry.ts';
 import { ABLATIONS, type ModelName, type ReproducePlan } from './recipes.ts';
+import { PAPER_ATLAS_HOPE, beyondTitansNote, beyondTitansTable, isBeyondTitans, quotedTableCaption } from './paper-atlas-hope.ts';
 
 // ---------------------------------------------------------------- the paper's numbers
 // Quoted exactly from shared/reference/paper-results.md (Titans, arXiv 2501.00663).
@@ -146,21 +147,7 @@ const LABELS: Partial<Record<ModelName, string>> = {
   omeganet: 'OmegaNet (Atlas paper)', atlas: 'Atlas', 'atlas-mag': 'Atlas MAG', 'atlas-mal': 'Atlas MAL', hope: 'Hope', 'hope-attention': 'Hope-Attention',
 };
 
-/**
- * The Atlas and Hope papers' own numbers. Atlas (Behrouz et al., arXiv 2505.23735v1) and
- * Nested Learning (Behrouz et al., arXiv 2512.24695; the NeurIPS 2025 copy differs) report
- * S-NIAH, BABILong and language-modelling tables at 340M-1.3B parameters. Those tables were
- * not available to the session that added these models to the plan (only the papers'
- * abstracts were), so no number of theirs is quoted: the report says so instead of
- * printing numbers it could not check. Add rows here, with the version quoted, once checked.
- */
-export const PAPER_BEYOND_TITANS = {
-  atlas: { source: 'Atlas: Learning to Optimally Memorize the Context at Test Time, arXiv 2505.23735v1', quoted: false },
-  hope: { source: 'Nested Learning: The Illusion of Deep Learning Architectures, arXiv 2512.24695 (the NeurIPS 2025 copy differs)', quoted: false },
-  note: 'The Atlas and Hope rows have no paper numbers beside them: their papers report S-NIAH and BABILong at 340M-1.3B parameters, and those tables were not available when these rows were added, so none are quoted (see PAPER_BEYOND_TITANS in packages/experiments/src/report.ts). Neither paper reports MQAR at this size or the compact passkey.',
-} as const;
-
-const BEYOND_TITANS_ARCHITECTURES: readonly string[] = ['omeganet', 'atlas', 'atlas-mag', 'atlas-mal', 'hope', 'hope-attention'];
+// The Atlas and Hope papers' own numbers live in paper-atlas-hope.ts (quoted, with version and source).
 
 export function modelLabel(name: ModelName): string {
   if (isAblation(name)) return `${ABLATIONS[name].base.toUpperCase()} ${ABLATIONS[name].label}`;
@@ -437,7 +424,7 @@ export function writeReproduceReport(options: { plan: ReproducePlan; out: string
   for (const [stem, svg] of Object.entries(figures)) write(join('figures', `${stem}.svg`), svg);
 
   const resultsPath = join(out, 'results.json');
-  writeJsonAtomically(resultsPath, { provenance: prov, plan, totalSeconds, missing: r.missing, paper: PAPER, results: r });
+  writeJsonAtomically(resultsPath, { provenance: prov, plan, totalSeconds, missing: r.missing, paper: PAPER, paperAtlasHope: PAPER_ATLAS_HOPE, results: r });
   files.push(resultsPath);
 
   const T = plan.longContext.trainLength;
@@ -459,9 +446,20 @@ export function writeReproduceReport(options: { plan: ReproducePlan; out: string
     if (figures[`niah-summary-${task}`]) html.figure(figures[`niah-summary-${task}`]!);
     gallery(html, figures, `niah-${task}-`, `S-NIAH-${task.toUpperCase()} accuracy % by needle depth and prompt length in bytes (trained at ${T}), one map per model.`);
   }
-  const beyond = [...mqarTrackModels(plan), ...plan.passkey.models].some((m) => BEYOND_TITANS_ARCHITECTURES.includes(m));
-  html.heading('MQAR').table(tables.mqar.headers, tables.mqar.rows, `Accuracy % at the query positions.${beyond ? ` ${PAPER_BEYOND_TITANS.note}` : ''}`);
+  html.heading('MQAR').table(tables.mqar.headers, tables.mqar.rows, 'Accuracy % at the query positions.');
   if (figures['mqar-accuracy']) html.figure(figures['mqar-accuracy']);
+  // The Atlas and Hope papers' numbers beside our MQAR and passkey results (paper-atlas-hope.ts).
+  const beyondModels = [...new Set([...mqarTrackModels(plan), ...plan.passkey.models])];
+  const beyond = beyondModels.some(isBeyondTitans);
+  const passkeyLengths = plan.passkey.multiples.map((m) => m * plan.passkey.trainLength);
+  const beyondTable = beyondTitansTable(beyondModels, {
+    mqar: (m) => mqarOverall(r.mqar[m]), passkeyLengths, label: modelLabel,
+    passkey: (m) => passkeyLengths.map((l) => r.passkey[m]?.byLength.find((b) => b.length === l)?.accuracy),
+  });
+  if (beyond) {
+    html.heading('Atlas and Hope: the papers\' numbers beside ours (a different scale)').table(beyondTable.headers, beyondTable.rows, beyondTitansNote());
+    for (const t of PAPER_ATLAS_HOPE.tables) html.table(t.header, t.rows, quotedTableCaption(t));
+  }
   html.heading('Language modelling: the paper and ours').table(tables.perplexity.headers, tables.perplexity.rows, `Paper: ${PAPER.lm.note}. Ours: held-out SOTU speeches (2010-2021), first ${plan.longContext.perplexity.bytes} bytes of ${plan.longContext.perplexity.documents}, buckets of ${plan.longContext.perplexity.bucketSize} bytes.`);
   if (figures['perplexity-by-position']) html.figure(figures['perplexity-by-position']);
   html.heading('Ablations: the paper and ours').table(tables.ablation.headers, tables.ablation.rows, 'Paper: LMM ablations (LM ppl / reasoning acc / long-context acc). Ours: SOTU byte perplexity / MQAR accuracy (a recall stand-in for reasoning) / S-NIAH accuracy. Persistent tokens are ablated on MAC (LMM has no attention to hold them).');
@@ -484,7 +482,11 @@ export function writeReproduceReport(options: { plan: ReproducePlan; out: string
     '## Compact passkey', '', markdownTable(tables.passkey.headers, tables.passkey.rows), '',
     '## S-NIAH', '', `Paper: ${PAPER.niah.note}. Ours: accuracy % at ${plan.longContext.niah.multiples.map((m) => `${m}x`).join(' / ')} of ${T} bytes, mean over depths.`, '', markdownTable(tables.niah.headers, tables.niah.rows), '',
     `The paper's full table:`, '', markdownTable(PAPER.niah.header, PAPER.niah.rows), '',
-    '## MQAR', '', markdownTable(tables.mqar.headers, tables.mqar.rows), '', ...(beyond ? [PAPER_BEYOND_TITANS.note, ''] : []),
+    '## MQAR', '', markdownTable(tables.mqar.headers, tables.mqar.rows), '',
+    ...(beyond ? [
+      '## Atlas and Hope: the papers\' numbers beside ours (a different scale)', '', beyondTitansNote(), '', markdownTable(beyondTable.headers, beyondTable.rows), '',
+      ...PAPER_ATLAS_HOPE.tables.flatMap((t) => [quotedTableCaption(t), '', markdownTable(t.header, t.rows), '']),
+    ] : []),
     '## Language modelling', '', `Paper: ${PAPER.lm.note}. Ours: held-out SOTU (2010-2021), byte level.`, '', markdownTable(tables.perplexity.headers, tables.perplexity.rows), '',
     '## Ablations', '', markdownTable(tables.ablation.headers, tables.ablation.rows), '',
     ...(tables.seeds.rows.length ? ['## Seeds: mean and spread', '', markdownTable(tables.seeds.headers, tables.seeds.rows), ''] : []),
