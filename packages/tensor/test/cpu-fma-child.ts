@@ -83,17 +83,43 @@ const probeB = tensor(new Float32Array([1, 1 + 2 ** -12]), [2, 1]);
 const probeExact = product(probeA, probeB, false)[0];
 const probeFused = product(probeA, probeB, true)[0];
 const info = cpuInfo();
+const fmaSetting = cpuConfig().fma;
 
-// Split across worker threads, the exact kernels run even with fma on.
+// Split across worker threads: with fma on, every thread runs the relaxed-SIMD kernels, so the
+// split product equals the one-thread product bit for bit, on shapes with 0, 1 and odd sizes
+// and strided operands.
+const splitCases: Case[] = [
+  [[], [], 0, 9, 5, false, false],
+  [[], [], 1, 1, 1, false, false],
+  [[], [], 1, 301, 3, true, false],
+  [[], [], 96, 200, 80, false, false],
+  [[], [], 131, 67, 97, true, true],
+  [[3], [], 45, 129, 33, false, true],
+  [[2], [2], 77, 300, 51, true, false],
+];
+const splitInputs = splitCases.map(([ba, bb, m, k, n, ta, tb]) => [operand(ba, m, k, ta), operand(bb, k, n, tb)] as const);
+const oneThread = splitInputs.map(([x, y]) => product(x, y, true));
+const oneThreadExact = splitInputs.map(([x, y]) => product(x, y, false));
 configureCpu({ threads: 2, parallelMinFlops: 0 });
 const workers = startCpuWorkers(20000);
-const a = random([96, 200]);
-const b = random([200, 80]);
-const splitExact = product(a, b, false);
-const splitFma = product(a, b, true);
-const splitIdentical = splitExact.every((x, i) => Object.is(x, splitFma[i]));
+let splitIdentical = true;
+let splitExactIdentical = true;
+let splitDiffersFromExact = 0;
+for (let c = 0; c < splitInputs.length; c++) {
+  const [x, y] = splitInputs[c]!;
+  const fused = product(x, y, true);
+  // The pool restarts (with the relaxed-SIMD kernels) when fma is turned on: wait for it.
+  startCpuWorkers(20000);
+  const again = product(x, y, true);
+  const exact = product(x, y, false);
+  if (fused.length !== oneThread[c]!.length) splitIdentical = false;
+  splitIdentical &&= fused.every((v, i) => Object.is(v, oneThread[c]![i])) && again.every((v, i) => Object.is(v, oneThread[c]![i]));
+  splitExactIdentical &&= exact.every((v, i) => Object.is(v, oneThreadExact[c]![i]));
+  splitDiffersFromExact += fused.filter((v, i) => !Object.is(v, exact[i])).length;
+}
+const splitWorkers = cpuInfo().workersReady;
 
 console.log(JSON.stringify({
-  supported: fmaSupported(), info, fmaSetting: cpuConfig().fma, worst, differing, identical, elements,
-  probeExact, probeFused, workers, splitIdentical,
+  supported: fmaSupported(), info, fmaSetting, worst, differing, identical, elements,
+  probeExact, probeFused, workers, splitWorkers, splitIdentical, splitExactIdentical, splitDiffersFromExact,
 }));

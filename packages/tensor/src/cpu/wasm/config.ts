@@ -20,9 +20,12 @@ export interface CpuConfig {
    * run on the calling thread use a micro-kernel with relaxed-SIMD multiply-add
    * (f32x4.relaxed_madd), fused where the hardware has FMA. Results then differ from the exact
    * kernels by float32 rounding and may differ between machines; the default path is exact and
-   * deterministic. Where relaxed SIMD is unavailable (Node 20 without
-   * --experimental-wasm-relaxed-simd) this setting is kept but has no effect, and
-   * `cpuInfo().fma` is false. Matmuls split across worker threads keep the exact kernels.
+   * deterministic. On Node 20, where relaxed SIMD sits behind --experimental-wasm-relaxed-simd,
+   * opting in turns that V8 flag on at run time (v8.setFlagsFromString, process-wide) before the
+   * kernels are compiled. Where relaxed SIMD still does not validate, this setting is kept but
+   * has no effect, and `cpuInfo().fma` is false. Matmuls split across worker threads run the
+   * same kernels on every thread (the pool restarts to load them), so with fma on the result
+   * still does not depend on the thread count.
    */
   readonly fma: boolean;
 }

@@ -18,6 +18,10 @@ const PENDING = 2;
 const ERROR = 3;
 const STOP = 4;
 const READY = 5;
+/** 1 while the job at JOB is a gemm that runs on the relaxed-SIMD (FMA) kernels. */
+const USE_FMA = 6;
+/** Counts the pools started; a worker of an older pool that wakes late leaves. */
+const EPOCH = 7;
 export const JOB = 64;
 const MAX_THREADS = 64;
 /** Byte offset where the host's data begins. */
@@ -117,19 +121,22 @@ export function reserve(e: Engine, bytes: number): boolean {
 const WORKER_SOURCE = `
 'use strict';
 const { workerData } = require('node:worker_threads');
-const { module, memory } = workerData;
+const { module, fmaModule, memory, epoch } = workerData;
 const task = new WebAssembly.Instance(module, { env: { memory } }).exports.task;
+const fmaTask = fmaModule ? new WebAssembly.Instance(fmaModule, { env: { memory } }).exports.gemm_task : null;
 const ctl = new Int32Array(memory.buffer, 0, 16);
 let seen = Atomics.load(ctl, ${GEN});
-Atomics.add(ctl, ${READY}, 1);
+if (Atomics.load(ctl, ${EPOCH}) === epoch) Atomics.add(ctl, ${READY}, 1);
 for (;;) {
   Atomics.wait(ctl, ${GEN}, seen);
   seen = Atomics.load(ctl, ${GEN});
-  if (Atomics.load(ctl, ${STOP}) !== 0) break;
+  if (Atomics.load(ctl, ${STOP}) !== 0 || Atomics.load(ctl, ${EPOCH}) !== epoch) break;
   for (;;) {
     const left = Atomics.sub(ctl, ${CLAIM}, 1);
     if (left <= 0) break;
-    try { task(left - 1); } catch { Atomics.store(ctl, ${ERROR}, 1); }
+    // Read after the claim: the host writes it before it hands out the job's tasks.
+    const run = Atomics.load(ctl, ${USE_FMA}) === 1 ? fmaTask : task;
+    try { run(left - 1); } catch { Atomics.store(ctl, ${ERROR}, 1); }
     if (Atomics.sub(ctl, ${PENDING}, 1) === 1) Atomics.notify(ctl, ${PENDING});
   }
 }
@@ -143,7 +150,17 @@ interface WorkerLike {
 
 interface Pool {
   readonly workers: WorkerLike[];
+  /** The workers hold an instance of the relaxed-SIMD kernels too (see setFmaModuleSource). */
+  readonly fma: boolean;
   broken: boolean;
+}
+
+/** Gives the compiled relaxed-SIMD module for new workers, or null; set by fma.ts. */
+let fmaModuleSource: (e: Engine) => WebAssembly.Module | null = () => null;
+
+/** Internal (fma.ts): where new worker pools get the relaxed-SIMD kernels from. */
+export function setFmaModuleSource(source: (e: Engine) => WebAssembly.Module | null): void {
+  fmaModuleSource = source;
 }
 
 let pool: Pool | null = null;
@@ -159,7 +176,8 @@ function stopPool(e: Engine): void {
 }
 
 onCpuConfig((config) => {
-  if (engine && pool && (config.threads !== pool.workers.length + 1 || !config.wasm)) stopPool(engine);
+  // A pool started without the relaxed-SIMD kernels is replaced once they are asked for.
+  if (engine && pool && (config.threads !== pool.workers.length + 1 || !config.wasm || (config.fma && !pool.fma))) stopPool(engine);
 });
 
 /** Starts the worker pool for `threads - 1` workers if it is not running; null if impossible. */
@@ -174,9 +192,11 @@ function ensurePool(e: Engine, threads: number): Pool | null {
   }
   if (!threadsModule) return null;
   const ctl = new Int32Array(e.memory.buffer, 0, 16);
+  const epoch = Atomics.add(ctl, EPOCH, 1) + 1;
   Atomics.store(ctl, STOP, 0);
   Atomics.store(ctl, READY, 0);
-  const created: Pool = { workers: [], broken: false };
+  const fmaModule = cpuConfig().fma ? fmaModuleSource(e) : null;
+  const created: Pool = { workers: [], fma: fmaModule !== null, broken: false };
   const count = Math.min(threads, MAX_THREADS) - 1;
   try {
     for (let i = 0; i < count; i++) {
@@ -185,7 +205,7 @@ function ensurePool(e: Engine, threads: number): Pool | null {
         // No inherited flags: loaders (tsx), --input-type=module etc. would slow the start
         // or change how the CommonJS source above is read.
         execArgv: [],
-        workerData: { module: e.module, memory: e.memory },
+        workerData: { module: e.module, fmaModule, memory: e.memory, epoch },
       });
       worker.on('error', () => { created.broken = true; });
       worker.unref();
@@ -224,18 +244,27 @@ export function startWorkers(timeoutMs = 5000): number {
   }
 }
 
+/** True when the running worker pool can run gemm jobs on the relaxed-SIMD kernels. */
+export function poolHasFma(): boolean {
+  return pool !== null && !pool.broken && pool.fma;
+}
+
 /**
  * Runs tasks [0, count) of the job described at JOB. With `parallel`, the worker pool (started
  * on first use) shares them; otherwise they run here in order. Throws if a task trapped.
+ * With `fmaTask` (the relaxed-SIMD kernels' gemm_task, for a gemm job only) every thread runs
+ * that instead of the exact `task`; a job is split across workers only when they have it too.
  */
-export function runJob(e: Engine, count: number, parallel: boolean): void {
+export function runJob(e: Engine, count: number, parallel: boolean, fmaTask: ((t: number) => void) | null = null): void {
   const threads = cpuConfig().threads;
   const p = parallel && count > 1 && threads > 1 ? ensurePool(e, threads) : null;
-  if (!p || readyWorkers() === 0) {
-    for (let t = 0; t < count; t++) e.task(t);
+  const task = fmaTask ?? e.task;
+  if (!p || readyWorkers() === 0 || (fmaTask !== null && !p.fma)) {
+    for (let t = 0; t < count; t++) task(t);
     return;
   }
   const ctl = new Int32Array(e.memory.buffer, 0, 16);
+  Atomics.store(ctl, USE_FMA, fmaTask !== null ? 1 : 0);
   Atomics.store(ctl, ERROR, 0);
   Atomics.store(ctl, PENDING, count);
   Atomics.store(ctl, CLAIM, count);
@@ -246,7 +275,7 @@ export function runJob(e: Engine, count: number, parallel: boolean): void {
     const left = Atomics.sub(ctl, CLAIM, 1);
     if (left <= 0) break;
     try {
-      e.task(left - 1);
+      task(left - 1);
     } catch (error) {
       failure = error;
       // Hand out nothing more; count the unclaimed tasks as done so the wait below ends.

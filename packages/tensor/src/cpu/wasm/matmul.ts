@@ -193,12 +193,8 @@ export function gemmInMemory(
   i32[job + 14] = perTask;
   i32[job + 15] = tiles;
   const tasks = Math.ceil(tiles / perTask);
-  // Opt-in relaxed-SIMD kernels (configureCpu({ fma: true })) for gemms on this thread only:
-  // the worker threads run the exact kernels, and a split gemm must not mix the two.
-  const fma = !parallel && cpuConfig().fma ? fmaGemmTask(e) : null;
-  if (fma) {
-    for (let t = 0; t < tasks; t++) fma(t);
-  } else {
-    runJob(e, tasks, parallel);
-  }
+  // Opt-in relaxed-SIMD kernels (configureCpu({ fma: true })): every tile of the gemm runs them,
+  // on this thread and, when split, on the worker threads (runJob keeps a split gemm on this
+  // thread if the workers lack them), so the result does not depend on the thread count.
+  runJob(e, tasks, parallel, cpuConfig().fma ? fmaGemmTask(e) : null);
 }
