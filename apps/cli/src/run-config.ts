@@ -103,7 +103,7 @@ export function presetNames(): string[] {
 export function presetConfig(name: string): ModelConfig {
   if (name === 'demo-mag' || name === 'demo-swa') return demoModelConfig(name === 'demo-mag' ? 'mag' : 'swa');
   const tiny = /^tiny-(.+)$/.exec(name);
-  if (tiny && (ARCHITECTURES as readonly string[]).includes(tiny[1]!)) return tinyConfig(tiny[1] as ArchitectureName, { vocabSize: 259 });
+  if (tiny && (ARCHITECTURES as readonly string[]).includes(tiny[1]!)) return tinyConfig(tiny[1] as ArchitectureName);
   const paper = /^paper-(.+)-(170M|340M|760M|1\.3B)$/.exec(name);
   if (paper && (PAPER_PRESET_ARCHITECTURES as readonly string[]).includes(paper[1]!)) return paperConfig(paper[1] as ArchitectureName, paper[2] as PaperSize);
   throw new UsageError(`unknown preset '${name}' (e.g. tiny-mac, tiny-swa, demo-mag, paper-mac-170M; see titans info --presets)`);

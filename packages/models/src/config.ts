@@ -263,11 +263,14 @@ export function paperConfig(architecture: ArchitectureName, size: PaperSize, ove
 
 /**
  * A byte-level model that trains on a 2-core CPU: width 48, 2 blocks, 2 heads, window 64,
- * MAC segment 32, 4 persistent tokens, memory chunk 16.
+ * MAC segment 32, 4 persistent tokens, memory chunk 16. Its vocabulary is 259: the 256 byte
+ * values plus the byte tokenizer's BOS, EOS and PAD (ids 256-258 of `ByteTokenizer` in
+ * `@titans/data`), so it takes that tokenizer's ids as they are; the CLI's `tiny-<arch>`
+ * presets are exactly this config.
  */
 export function tinyConfig(architecture: ArchitectureName, overrides: Partial<ModelConfigInput> = {}): ModelConfig {
   return defineConfig({
-    vocabSize: 256, dim: 48, layers: 2, heads: 2, window: 64, segmentLength: 32,
+    vocabSize: 259, dim: 48, layers: 2, heads: 2, window: 64, segmentLength: 32,
     ...overrides,
     architecture,
     // The Atlas memory's input is phi(k), 1 + 24 + 24^2 = 601 wide here: expansion 1 keeps it under 200k parameters.
