@@ -154,6 +154,16 @@ interface WasmExports {
   l2Error(f: number, v: number, g: number, n: number): number;
   conv(u: number, w: number, bias: number, y: number, n: number, channels: number, kernel: number): void;
   headRows(x: number, stride: number, out: number, n: number, heads: number, d: number, floor: number): void;
+  surprise1(W: number, o: number, i: number, k: number, v: number, th: number, n: number, z: number, g: number, sc: number, loss: number): void;
+  updates1(P: number, S: number, o: number, i: number, eta: number, decay: number, sc: number, k: number, q: number, yPre: number, yPost: number, n: number): void;
+  surprise2(
+    W1: number, h: number, i: number, W2: number, o: number, k: number, v: number, th: number, n: number,
+    z1: number, z2: number, slope: number, g: number, back: number, a1: number, sc1: number, sc2: number, loss: number,
+  ): void;
+  updates2(
+    P1: number, S1: number, h: number, i: number, P2: number, S2: number, o: number, eta: number, decay: number, sc1: number, sc2: number,
+    k: number, a1: number, q: number, zPre: number, zPost: number, hPre: number, hPost: number, yPre: number, yPost: number, n: number,
+  ): void;
 }
 
 let wasm: WasmExports | null | undefined;
@@ -270,8 +280,15 @@ function activate(gelu: boolean, z: Vec, out: Vec, outAt: number, slope: Vec | n
   }
 }
 
-/** Runs the scan; returns the packed output of Backend.memoryScan in the inputs' dtype. */
-export function memoryScanCpu(x: MemoryScanArrays, dims: MemoryScanDims, dtype: 'float32' | 'float64', options: { simd?: boolean } = {}): TypedArray {
+/**
+ * Runs the scan; returns the packed output of Backend.memoryScan in the inputs' dtype.
+ * `simd: false` runs the JavaScript loops; `chunkCalls: false` keeps a plain linear or SiLU
+ * 2-layer memory on the per-token calls instead of the module's whole-chunk drivers (the same
+ * steps in the same order: bit-identical, for testing).
+ */
+export function memoryScanCpu(
+  x: MemoryScanArrays, dims: MemoryScanDims, dtype: 'float32' | 'float64', options: { simd?: boolean; chunkCalls?: boolean } = {},
+): TypedArray {
   checkSizes(x, dims);
   const { memories, tokens, chunk, layers, residual, norm } = dims;
   const gelu = dims.activation === 'gelu';
@@ -298,7 +315,7 @@ export function memoryScanCpu(x: MemoryScanArrays, dims: MemoryScanDims, dtype: 
   const buffers = loops.alloc([
     ...sizes, ...sizes, ...rowsOf.map((o) => chunk * o), ...colsOf.map((i) => chunk * i),
     ...rowsOf, ...rowsOf, ...rowsOf, ...rowsOf, ...rowsOf, ...rowsOf, widest, widest, dout, dout,
-    chunk * din, chunk * dout, plain ? tokens * dout : 0, plain ? tokens * dout : 0,
+    chunk * din, chunk * dout, plain ? tokens * dout : 0, plain ? tokens * dout : 0, chunk, chunk, chunk, chunk,
   ]);
   let next = 0;
   const take = (n: number): Buf[] => buffers.slice(next, (next += n));
@@ -313,6 +330,9 @@ export function memoryScanCpu(x: MemoryScanArrays, dims: MemoryScanDims, dtype: 
   const hPre = take(depth);
   const hPost = take(depth);
   const [grad, back, normed, fOut, qChunk, vChunk, yPreAll, yPostAll] = take(8) as [Buf, Buf, Buf, Buf, Buf, Buf, Buf, Buf];
+  const [thetaChunk, etaChunk, decayChunk, lossChunk] = take(4) as [Buf, Buf, Buf, Buf];
+  // A plain linear or SiLU 2-layer memory on the SIMD module runs each chunk's two passes as one call each (the same per-token steps).
+  const driven = w !== null && (options.chunkCalls ?? true) && plain && (depth === 1 || (depth === 2 && !gelu)) ? w : null;
 
   /** Writes M's output for the last layer's pre-activation f and input row x into out at offset. */
   const finishInto = (f: Vec, xAt: number, target: TypedArray, offset: number): void => {
@@ -350,6 +370,30 @@ export function memoryScanCpu(x: MemoryScanArrays, dims: MemoryScanDims, dtype: 
       in0.set(x.k.subarray(first * din, (first + n) * din));
       qChunk.a.set(x.q.subarray(first * din, (first + n) * din));
       vChunk.a.set(x.v.subarray(first * dout, (first + n) * dout));
+      if (driven) {
+        for (let s = 0; s < n; s++) {
+          thetaChunk.a[s] = x.theta[first + s]!;
+          etaChunk.a[s] = x.eta[first + s]!;
+          decayChunk.a[s] = 1 - x.alpha[first + s]!;
+        }
+        const yAt = 4 * start * dout;
+        if (depth === 1) {
+          driven.surprise1(P[0]!.p, dout, din, inputs[0]!.p, vChunk.p, thetaChunk.p, n, zs[0]!.p, grad.p, scaled[0]!.p, lossChunk.p);
+          driven.updates1(P[0]!.p, S[0]!.p, dout, din, etaChunk.p, decayChunk.p, scaled[0]!.p, inputs[0]!.p, qChunk.p, yPreAll.p + yAt, yPostAll.p + yAt, n);
+        } else {
+          const hidden = rowsOf[0]!;
+          driven.surprise2(
+            P[0]!.p, hidden, din, P[1]!.p, dout, inputs[0]!.p, vChunk.p, thetaChunk.p, n,
+            zs[0]!.p, zs[1]!.p, slopes[0]!.p, grad.p, back.p, inputs[1]!.p, scaled[0]!.p, scaled[1]!.p, lossChunk.p,
+          );
+          driven.updates2(
+            P[0]!.p, S[0]!.p, hidden, din, P[1]!.p, S[1]!.p, dout, etaChunk.p, decayChunk.p, scaled[0]!.p, scaled[1]!.p,
+            inputs[0]!.p, inputs[1]!.p, qChunk.p, zPre[0]!.p, zPost[0]!.p, hPre[0]!.p, hPost[0]!.p, yPreAll.p + yAt, yPostAll.p + yAt, n,
+          );
+        }
+        for (let s = 0; s < n; s++) out[lossAt + first + s] = lossChunk.a[s]!;
+        continue;
+      }
       // 1. Surprise of each token of the chunk at the chunk-start weights.
       for (let s = 0; s < n; s++) {
         const t = first + s;

@@ -11,7 +11,7 @@
   ;;   S[r]    = eta S[r] - sc[r] inp
   ;;   P[r]    = decay P[r] + S[r]
   ;;   post[r] = P[r] . xPost                   (after)
-  (func (export "update")
+  (func $update (export "update")
     (param $P i32) (param $S i32) (param $rows i32) (param $cols i32) (param $eta f32) (param $decay f32)
     (param $sc i32) (param $inp i32) (param $xPre i32) (param $xPost i32) (param $pre i32) (param $post i32)
     (local $r i32) (local $j i32) (local $rowBytes i32) (local $p v128) (local $s v128) (local $pn v128)
@@ -63,10 +63,18 @@
             (local.set $b1 (f32x4.add (local.get $b1) (f32x4.mul (local.get $pn) (local.get $xb))))
             (local.set $j (i32.add (local.get $j) (i32.const 16)))
             (br $colLoop)))
-        (f32.store (i32.add (local.get $pre) (local.get $at)) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a0)) (f32x4.extract_lane 1 (local.get $a0))) (f32.add (f32x4.extract_lane 2 (local.get $a0)) (f32x4.extract_lane 3 (local.get $a0)))))
-        (f32.store (i32.add (local.get $post) (local.get $at)) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $b0)) (f32x4.extract_lane 1 (local.get $b0))) (f32.add (f32x4.extract_lane 2 (local.get $b0)) (f32x4.extract_lane 3 (local.get $b0)))))
-        (f32.store offset=4 (i32.add (local.get $pre) (local.get $at)) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a1)) (f32x4.extract_lane 1 (local.get $a1))) (f32.add (f32x4.extract_lane 2 (local.get $a1)) (f32x4.extract_lane 3 (local.get $a1)))))
-        (f32.store offset=4 (i32.add (local.get $post) (local.get $at)) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $b1)) (f32x4.extract_lane 1 (local.get $b1))) (f32.add (f32x4.extract_lane 2 (local.get $b1)) (f32x4.extract_lane 3 (local.get $b1)))))
+        ;; [pre r, pre r+1, post r, post r+1], each summed (lane 0 + lane 1) + (lane 2 + lane 3) as four scalar adds would
+        (local.set $a0 (f32x4.add
+          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a0) (local.get $a1))
+          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a0) (local.get $a1))))
+        (local.set $b0 (f32x4.add
+          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $b0) (local.get $b1))
+          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $b0) (local.get $b1))))
+        (local.set $a0 (f32x4.add
+          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a0) (local.get $b0))
+          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a0) (local.get $b0))))
+        (v128.store64_lane 0 (i32.add (local.get $pre) (local.get $at)) (local.get $a0))
+        (v128.store64_lane 1 (i32.add (local.get $post) (local.get $at)) (local.get $a0))
         (local.set $P (i32.add (local.get $P1) (local.get $rowBytes)))
         (local.set $S (i32.add (local.get $S1) (local.get $rowBytes)))
         (local.set $r (i32.add (local.get $r) (i32.const 2)))
@@ -74,7 +82,7 @@
 
   ;; out[r] = W[r] . x, four rows at a time (rows a multiple of 4): x is loaded once for the
   ;; four, and the four accumulators are independent chains.
-  (func (export "matVec") (param $W i32) (param $rows i32) (param $cols i32) (param $x i32) (param $out i32)
+  (func $matVec (export "matVec") (param $W i32) (param $rows i32) (param $cols i32) (param $x i32) (param $out i32)
     (local $r i32) (local $j i32) (local $rowBytes i32) (local $xv v128)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $W1 i32) (local $W2 i32) (local $W3 i32)
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 2)))
@@ -100,17 +108,23 @@
             (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (v128.load (i32.add (local.get $W3) (local.get $j))) (local.get $xv))))
             (local.set $j (i32.add (local.get $j) (i32.const 16)))
             (br $colLoop)))
-        (f32.store (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a0)) (f32x4.extract_lane 1 (local.get $a0))) (f32.add (f32x4.extract_lane 2 (local.get $a0)) (f32x4.extract_lane 3 (local.get $a0)))))
-        (f32.store offset=4 (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a1)) (f32x4.extract_lane 1 (local.get $a1))) (f32.add (f32x4.extract_lane 2 (local.get $a1)) (f32x4.extract_lane 3 (local.get $a1)))))
-        (f32.store offset=8 (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a2)) (f32x4.extract_lane 1 (local.get $a2))) (f32.add (f32x4.extract_lane 2 (local.get $a2)) (f32x4.extract_lane 3 (local.get $a2)))))
-        (f32.store offset=12 (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $a3)) (f32x4.extract_lane 1 (local.get $a3))) (f32.add (f32x4.extract_lane 2 (local.get $a3)) (f32x4.extract_lane 3 (local.get $a3)))))
+        ;; [out r .. out r+3], each summed (lane 0 + lane 1) + (lane 2 + lane 3) as four scalar adds would
+        (local.set $a0 (f32x4.add
+          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a0) (local.get $a1))
+          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a0) (local.get $a1))))
+        (local.set $a2 (f32x4.add
+          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a2) (local.get $a3))
+          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a2) (local.get $a3))))
+        (v128.store (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))) (f32x4.add
+          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a0) (local.get $a2))
+          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a0) (local.get $a2))))
         (local.set $W (i32.add (local.get $W3) (local.get $rowBytes)))
         (local.set $r (i32.add (local.get $r) (i32.const 4)))
         (br $rowLoop))))
 
   ;; The surprise's backward step through layer l > 0 for one token: sc = th g (rows entries),
   ;; back = W^T g, then g = back * slope (cols entries, g overwritten).
-  (func (export "backStep") (param $W i32) (param $rows i32) (param $cols i32) (param $g i32) (param $back i32)
+  (func $backStep (export "backStep") (param $W i32) (param $rows i32) (param $cols i32) (param $g i32) (param $back i32)
     (param $slope i32) (param $sc i32) (param $th f32)
     (call $scale (local.get $sc) (local.get $g) (local.get $th) (local.get $rows))
     (call $matTVec (local.get $W) (local.get $rows) (local.get $cols) (local.get $g) (local.get $back))
@@ -197,7 +211,7 @@
         (local.set $j (i32.add (local.get $j) (i32.const 16)))
         (br $vecLoop))))
   ;; The L2 bias at one token: g = 2 (f - v), returns sum (f - v)^2 (n a multiple of 4).
-  (func (export "l2Error") (param $f i32) (param $v i32) (param $g i32) (param $n i32) (result f32)
+  (func $l2Error (export "l2Error") (param $f i32) (param $v i32) (param $g i32) (param $n i32) (result f32)
     (local $j i32) (local $bytes i32) (local $e v128) (local $acc v128)
     (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
     (local.set $j (i32.const 0))
@@ -249,43 +263,58 @@
         (local.set $t (i32.add (local.get $t) (i32.const 1)))
         (br $rowLoop))))
 
-  ;; exp(x) in float32 for each lane: x = k ln2 + r (k nearest, Cody-Waite ln2 split,
-  ;; |r| <= ln2 / 2), exp(r) by its degree-6 Taylor polynomial (truncation ~1e-7 relative),
-  ;; times 2^k built from the exponent bits. x is clamped to [-87, 88] (no overflow, no denormals).
-  (func $exp (param $x v128) (result v128)
-    (local $k v128) (local $r v128) (local $p v128)
-    (local.set $x (f32x4.max (f32x4.min (local.get $x) (v128.const f32x4 88 88 88 88)) (v128.const f32x4 -87 -87 -87 -87)))
-    (local.set $k (f32x4.nearest (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))))
-    (local.set $r (f32x4.sub (local.get $x) (f32x4.mul (local.get $k) (v128.const f32x4 0.693145751953125 0.693145751953125 0.693145751953125 0.693145751953125))))
-    (local.set $r (f32x4.sub (local.get $r) (f32x4.mul (local.get $k) (v128.const f32x4 1.428606765330187e-06 1.428606765330187e-06 1.428606765330187e-06 1.428606765330187e-06))))
-    (local.set $p (v128.const f32x4 0.0013888889 0.0013888889 0.0013888889 0.0013888889))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 0.008333334 0.008333334 0.008333334 0.008333334)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 0.041666668 0.041666668 0.041666668 0.041666668)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 0.16666667 0.16666667 0.16666667 0.16666667)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 0.5 0.5 0.5 0.5)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1 1 1 1)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1 1 1 1)))
-    (f32x4.mul (local.get $p)
-      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
-
   ;; out = silu(z) = z sigmoid(z); when $withSlope, slope = sigmoid(z) (1 + z (1 - sigmoid(z))). n a multiple of 4.
-  (func (export "silu") (param $z i32) (param $out i32) (param $slope i32) (param $withSlope i32) (param $n i32)
-    (local $j i32) (local $bytes i32) (local $x v128) (local $s v128)
+  ;; sigmoid(z) = 1 / (1 + exp(-z)), exp(x) in float32 for each lane (inline): x clamped to [-87, 88] (pmin/pmax: NaN stays NaN)
+  ;; (no overflow, no denormals), x = k ln2 + r (k = x log2(e) rounded to the nearest integer, ties to
+  ;; even, by adding and subtracting 1.5 2^23; Cody-Waite ln2 split, |r| <= ln2 / 2), exp(r) by its
+  ;; degree-6 Taylor polynomial (truncation ~1e-7 relative), times 2^k built from the exponent bits
+  ;; (k is the low bits of x log2(e) + 1.5 2^23, whose exponent field is 150).
+  (func $silu (export "silu") (param $z i32) (param $out i32) (param $slope i32) (param $withSlope i32) (param $n i32)
+    (local $j i32) (local $bytes i32) (local $x v128) (local $s v128) (local $e v128) (local $t v128) (local $k v128) (local $r v128) (local $p v128)
+    (local $c88 v128) (local $cm87 v128) (local $log2e v128) (local $magic v128) (local $ln2hi v128) (local $ln2lo v128) (local $p6 v128) (local $p5 v128) (local $p4 v128) (local $p3 v128) (local $half v128) (local $one v128) (local $bias v128)
+    ;; constants in locals, set once (not rematerialised in the loop)
+    (local.set $c88 (v128.const f32x4 88 88 88 88))
+    (local.set $cm87 (v128.const f32x4 -87 -87 -87 -87))
+    (local.set $log2e (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))
+    (local.set $magic (v128.const f32x4 12582912 12582912 12582912 12582912))
+    (local.set $ln2hi (v128.const f32x4 0.693145751953125 0.693145751953125 0.693145751953125 0.693145751953125))
+    (local.set $ln2lo (v128.const f32x4 1.428606765330187e-06 1.428606765330187e-06 1.428606765330187e-06 1.428606765330187e-06))
+    (local.set $p6 (v128.const f32x4 0.0013888889 0.0013888889 0.0013888889 0.0013888889))
+    (local.set $p5 (v128.const f32x4 0.008333334 0.008333334 0.008333334 0.008333334))
+    (local.set $p4 (v128.const f32x4 0.041666668 0.041666668 0.041666668 0.041666668))
+    (local.set $p3 (v128.const f32x4 0.16666667 0.16666667 0.16666667 0.16666667))
+    (local.set $half (v128.const f32x4 0.5 0.5 0.5 0.5))
+    (local.set $one (v128.const f32x4 1 1 1 1))
+    (local.set $bias (v128.const i32x4 0x4b3fff81 0x4b3fff81 0x4b3fff81 0x4b3fff81))
     (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
     (local.set $j (i32.const 0))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $j) (local.get $bytes)))
         (local.set $x (v128.load (i32.add (local.get $z) (local.get $j))))
-        (local.set $s (f32x4.div (v128.const f32x4 1 1 1 1)
-          (f32x4.add (v128.const f32x4 1 1 1 1) (call $exp (f32x4.neg (local.get $x))))))
+        (local.set $e (f32x4.pmax (f32x4.pmin (f32x4.neg (local.get $x)) (local.get $c88)) (local.get $cm87)))
+        (local.set $t (f32x4.add (f32x4.mul (local.get $e) (local.get $log2e))
+          (local.get $magic)))
+        (local.set $k (f32x4.sub (local.get $t) (local.get $magic)))
+        (local.set $r (f32x4.sub (local.get $e) (f32x4.mul (local.get $k) (local.get $ln2hi))))
+        (local.set $r (f32x4.sub (local.get $r) (f32x4.mul (local.get $k) (local.get $ln2lo))))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p6) (local.get $r)) (local.get $p5)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (local.get $p4)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (local.get $p3)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (local.get $half)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (local.get $one)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (local.get $one)))
+        ;; 2^k: (k + 127) << 23 = (bits(t) - 0x4b400000 + 127) << 23
+        (local.set $e (f32x4.mul (local.get $p)
+          (i32x4.shl (i32x4.sub (local.get $t) (local.get $bias)) (i32.const 23))))
+        (local.set $s (f32x4.div (local.get $one) (f32x4.add (local.get $one) (local.get $e))))
         (v128.store (i32.add (local.get $out) (local.get $j)) (f32x4.mul (local.get $x) (local.get $s)))
         (if (local.get $withSlope)
           (then
             (v128.store (i32.add (local.get $slope) (local.get $j))
               (f32x4.mul (local.get $s)
-                (f32x4.add (v128.const f32x4 1 1 1 1)
-                  (f32x4.mul (local.get $x) (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $s))))))))
+                (f32x4.add (local.get $one)
+                  (f32x4.mul (local.get $x) (f32x4.sub (local.get $one) (local.get $s))))))))
         (local.set $j (i32.add (local.get $j) (i32.const 16)))
         (br $next))))
   ;; Head rows with L2 normalisation, float32: n rows of x (row stride $stride bytes, $x already at
@@ -356,4 +385,116 @@
             (br $rowLoop)))
         (local.set $h (i32.add (local.get $h) (i32.const 1)))
         (br $headLoop))))
+
+  ;; Whole-chunk drivers of a plain memory (no norm, no residual), so a chunk costs a few calls from
+  ;; JavaScript instead of several per token. They run exactly the per-token calls memory-scan.ts
+  ;; makes otherwise, in the same order. Per token s of n: k, q at $k + s in bytes, v at $v + s out
+  ;; bytes; the gates $th, $eta, $decay are float32 arrays of n; $loss gets n float32 losses.
+
+  ;; One linear layer W [o, i]: surprise of each token at W, scaled rows into sc [n, o].
+  (func (export "surprise1") (param $W i32) (param $o i32) (param $i i32) (param $k i32) (param $v i32) (param $th i32)
+    (param $n i32) (param $z i32) (param $g i32) (param $sc i32) (param $loss i32)
+    (local $s i32) (local $ob i32) (local $ib i32)
+    (local.set $ob (i32.shl (local.get $o) (i32.const 2)))
+    (local.set $ib (i32.shl (local.get $i) (i32.const 2)))
+    (local.set $s (i32.const 0))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $s) (local.get $n)))
+        (call $matVec (local.get $W) (local.get $o) (local.get $i) (local.get $k) (local.get $z))
+        (f32.store (local.get $loss) (call $l2Error (local.get $z) (local.get $v) (local.get $g) (local.get $o)))
+        (call $scale (local.get $sc) (local.get $g) (f32.load (local.get $th)) (local.get $o))
+        (local.set $k (i32.add (local.get $k) (local.get $ib)))
+        (local.set $v (i32.add (local.get $v) (local.get $ob)))
+        (local.set $sc (i32.add (local.get $sc) (local.get $ob)))
+        (local.set $th (i32.add (local.get $th) (i32.const 4)))
+        (local.set $loss (i32.add (local.get $loss) (i32.const 4)))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (br $next))))
+
+  ;; The update of one linear layer [o, i] token by token, with both retrievals into yPre, yPost [n, o].
+  (func (export "updates1") (param $P i32) (param $S i32) (param $o i32) (param $i i32) (param $eta i32) (param $decay i32)
+    (param $sc i32) (param $k i32) (param $q i32) (param $yPre i32) (param $yPost i32) (param $n i32)
+    (local $s i32) (local $ob i32) (local $ib i32)
+    (local.set $ob (i32.shl (local.get $o) (i32.const 2)))
+    (local.set $ib (i32.shl (local.get $i) (i32.const 2)))
+    (local.set $s (i32.const 0))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $s) (local.get $n)))
+        (call $update (local.get $P) (local.get $S) (local.get $o) (local.get $i) (f32.load (local.get $eta)) (f32.load (local.get $decay))
+          (local.get $sc) (local.get $k) (local.get $q) (local.get $q) (local.get $yPre) (local.get $yPost))
+        (local.set $k (i32.add (local.get $k) (local.get $ib)))
+        (local.set $q (i32.add (local.get $q) (local.get $ib)))
+        (local.set $sc (i32.add (local.get $sc) (local.get $ob)))
+        (local.set $yPre (i32.add (local.get $yPre) (local.get $ob)))
+        (local.set $yPost (i32.add (local.get $yPost) (local.get $ob)))
+        (local.set $eta (i32.add (local.get $eta) (i32.const 4)))
+        (local.set $decay (i32.add (local.get $decay) (i32.const 4)))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (br $next))))
+
+  ;; Two layers W1 [h, i], SiLU, W2 [o, h]: the surprise of each token at (W1, W2); the hidden
+  ;; activations into a1 [n, h], the scaled rows into sc1 [n, h] and sc2 [n, o].
+  (func (export "surprise2") (param $W1 i32) (param $h i32) (param $i i32) (param $W2 i32) (param $o i32)
+    (param $k i32) (param $v i32) (param $th i32) (param $n i32)
+    (param $z1 i32) (param $z2 i32) (param $slope i32) (param $g i32) (param $back i32)
+    (param $a1 i32) (param $sc1 i32) (param $sc2 i32) (param $loss i32)
+    (local $s i32) (local $ob i32) (local $ib i32) (local $hb i32) (local $t f32)
+    (local.set $ob (i32.shl (local.get $o) (i32.const 2)))
+    (local.set $ib (i32.shl (local.get $i) (i32.const 2)))
+    (local.set $hb (i32.shl (local.get $h) (i32.const 2)))
+    (local.set $s (i32.const 0))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $s) (local.get $n)))
+        (local.set $t (f32.load (local.get $th)))
+        (call $matVec (local.get $W1) (local.get $h) (local.get $i) (local.get $k) (local.get $z1))
+        (call $silu (local.get $z1) (local.get $a1) (local.get $slope) (i32.const 1) (local.get $h))
+        (call $matVec (local.get $W2) (local.get $o) (local.get $h) (local.get $a1) (local.get $z2))
+        (f32.store (local.get $loss) (call $l2Error (local.get $z2) (local.get $v) (local.get $g) (local.get $o)))
+        (call $backStep (local.get $W2) (local.get $o) (local.get $h) (local.get $g) (local.get $back) (local.get $slope) (local.get $sc2) (local.get $t))
+        (call $scale (local.get $sc1) (local.get $g) (local.get $t) (local.get $h))
+        (local.set $k (i32.add (local.get $k) (local.get $ib)))
+        (local.set $v (i32.add (local.get $v) (local.get $ob)))
+        (local.set $a1 (i32.add (local.get $a1) (local.get $hb)))
+        (local.set $sc1 (i32.add (local.get $sc1) (local.get $hb)))
+        (local.set $sc2 (i32.add (local.get $sc2) (local.get $ob)))
+        (local.set $th (i32.add (local.get $th) (i32.const 4)))
+        (local.set $loss (i32.add (local.get $loss) (i32.const 4)))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (br $next))))
+
+  ;; The update of both layers token by token: layer 1 with its readings at q (zPre, zPost [h]),
+  ;; SiLU of both (hPre, hPost), then layer 2 with its readings at those into yPre, yPost [n, o].
+  (func (export "updates2") (param $P1 i32) (param $S1 i32) (param $h i32) (param $i i32) (param $P2 i32) (param $S2 i32) (param $o i32)
+    (param $eta i32) (param $decay i32) (param $sc1 i32) (param $sc2 i32) (param $k i32) (param $a1 i32) (param $q i32)
+    (param $zPre i32) (param $zPost i32) (param $hPre i32) (param $hPost i32) (param $yPre i32) (param $yPost i32) (param $n i32)
+    (local $s i32) (local $ob i32) (local $ib i32) (local $hb i32) (local $e f32) (local $d f32)
+    (local.set $ob (i32.shl (local.get $o) (i32.const 2)))
+    (local.set $ib (i32.shl (local.get $i) (i32.const 2)))
+    (local.set $hb (i32.shl (local.get $h) (i32.const 2)))
+    (local.set $s (i32.const 0))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $s) (local.get $n)))
+        (local.set $e (f32.load (local.get $eta)))
+        (local.set $d (f32.load (local.get $decay)))
+        (call $update (local.get $P1) (local.get $S1) (local.get $h) (local.get $i) (local.get $e) (local.get $d)
+          (local.get $sc1) (local.get $k) (local.get $q) (local.get $q) (local.get $zPre) (local.get $zPost))
+        (call $silu (local.get $zPre) (local.get $hPre) (i32.const 0) (i32.const 0) (local.get $h))
+        (call $silu (local.get $zPost) (local.get $hPost) (i32.const 0) (i32.const 0) (local.get $h))
+        (call $update (local.get $P2) (local.get $S2) (local.get $o) (local.get $h) (local.get $e) (local.get $d)
+          (local.get $sc2) (local.get $a1) (local.get $hPre) (local.get $hPost) (local.get $yPre) (local.get $yPost))
+        (local.set $k (i32.add (local.get $k) (local.get $ib)))
+        (local.set $q (i32.add (local.get $q) (local.get $ib)))
+        (local.set $a1 (i32.add (local.get $a1) (local.get $hb)))
+        (local.set $sc1 (i32.add (local.get $sc1) (local.get $hb)))
+        (local.set $sc2 (i32.add (local.get $sc2) (local.get $ob)))
+        (local.set $yPre (i32.add (local.get $yPre) (local.get $ob)))
+        (local.set $yPost (i32.add (local.get $yPost) (local.get $ob)))
+        (local.set $eta (i32.add (local.get $eta) (i32.const 4)))
+        (local.set $decay (i32.add (local.get $decay) (i32.const 4)))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (br $next))))
 )
