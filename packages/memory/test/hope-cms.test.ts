@@ -2,6 +2,7 @@
 // plain arrays, streaming in pieces against one pass, and autograd through the level
 // updates against finite differences (float64).
 import { describe, expect, it } from 'vitest';
+import { spotCheckGradients } from '@titans/test-utils';
 import { Rng, concat, gradients, mul, narrow, nn, noGrad, sum, tensor, tidy, type Tensor } from '@titans/tensor';
 import {
   ContinuumMemory, deserializeContinuumMemoryState, serializeContinuumMemoryState, type ContinuumMemoryState, type SerializedContinuumMemoryState,
@@ -157,30 +158,10 @@ describe('ContinuumMemory (Hope CMS)', () => {
       expect(named.map(([n]) => n)).toEqual(expect.arrayContaining(['levels.0.w1', 'levels.1.value.weight', 'levels.2.lr.bias']));
       const params = named.map(([, p]) => p);
       const grads = gradients(loss(x), [...params, x]);
-      const check = (target: Tensor, g: Tensor, index: number, what: string): void => {
-        const original = Float64Array.from(target.dataSync());
-        const at = (dx: number): number => noGrad(() => {
-          const moved = original.slice();
-          moved[index]! += dx;
-          target.assign(tensor(moved, target.shape, { dtype: 'float64' }));
-          const v = loss(x).item();
-          target.assign(tensor(original, target.shape, { dtype: 'float64' }));
-          return v;
-        });
-        const h = 1e-6;
-        const numeric = (at(h) - at(-h)) / (2 * h);
-        const analytic = g.dataSync()[index]!;
-        expect(Math.abs(analytic - numeric), `${what}[${index}]: autograd ${analytic}, finite differences ${numeric}`).toBeLessThan(1e-7 + 1e-6 * Math.abs(numeric));
-      };
       const rng = new Rng(9);
-      named.forEach(([name, p], i) => {
-        for (let n = 0; n < 2; n++) check(p, grads[i]!, rng.int(p.size), name);
-      });
-      // The input (through every level's updates and the chain).
-      const xg = grads[params.length]!;
-      for (let n = 0; n < 4; n++) check(x, xg, rng.int(x.size), 'x');
-      // Every parameter takes part.
-      params.forEach((_, i) => expect(grads[i]!.dataSync().some((v) => v !== 0)).toBe(true));
+      // Every parameter takes part (nonZero), then the input, through every level's updates and the chain.
+      spotCheckGradients(() => loss(x), named, grads.slice(0, params.length), { rng, elements: 2, nonZero: true });
+      spotCheckGradients(() => loss(x), [['x', x]], [grads[params.length]!], { rng, elements: 4 });
     });
   });
 

@@ -2,7 +2,8 @@
 // plain arrays (linear and two-layer MLP memories), streaming in pieces against one pass,
 // and autograd through the recurrence against finite differences (float64).
 import { describe, expect, it } from 'vitest';
-import { Rng, concat, gradients, l2Normalize, mul, narrow, nn, noGrad, sum, tensor, tidy, type Tensor } from '@titans/tensor';
+import { spotCheckGradients } from '@titans/test-utils';
+import { Rng, concat, gradients, l2Normalize, mul, narrow, nn, noGrad, sum, tidy, type Tensor } from '@titans/tensor';
 import { dgdLoop, dgdScan, linearArchitecture, mlpArchitecture, type DgdInputs, type DgdState, type MemoryArchitecture } from '../src/index.js';
 
 const D = 4;
@@ -187,25 +188,7 @@ describe('Delta Gradient Descent (Hope)', () => {
       const loss = (): Tensor => sum(mul(dgdScan(arch, x, { weights: w, position: 0 }).yPost, r));
       const targets: [string, Tensor][] = [...Object.entries(x), ['w0', w[0]!], ['w1', w[1]!]];
       const grads = gradients(loss(), targets.map(([, t]) => t));
-      const rng = new Rng(10);
-      targets.forEach(([name, p], i) => {
-        for (let n = 0; n < 2; n++) {
-          const index = rng.int(p.size);
-          const original = Float64Array.from(p.dataSync());
-          const at = (dx: number): number => noGrad(() => {
-            const moved = original.slice();
-            moved[index]! += dx;
-            p.assign(tensor(moved, p.shape, { dtype: 'float64' }));
-            const value = loss().item();
-            p.assign(tensor(original, p.shape, { dtype: 'float64' }));
-            return value;
-          });
-          const h = 1e-6;
-          const numeric = (at(h) - at(-h)) / (2 * h);
-          const analytic = grads[i]!.dataSync()[index]!;
-          expect(Math.abs(analytic - numeric), `${name}[${index}]: autograd ${analytic}, finite differences ${numeric}`).toBeLessThan(1e-7 + 1e-6 * Math.abs(numeric));
-        }
-      });
+      spotCheckGradients(loss, targets, grads, { rng: new Rng(10), elements: 2 });
     });
   });
 

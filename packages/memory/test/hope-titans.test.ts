@@ -2,6 +2,7 @@
 // with plain arrays, streaming in pieces against one pass, and autograd through the
 // recurrence against finite differences (float64).
 import { describe, expect, it } from 'vitest';
+import { spotCheckGradients } from '@titans/test-utils';
 import { Rng, concat, gradients, l2Normalize, mul, narrow, nn, noGrad, sum, tensor, tidy, type Tensor } from '@titans/tensor';
 import {
   SELF_MODIFYING_MEMORIES, SelfModifyingTitans, deserializeSelfModifyingState, serializeSelfModifyingState, type SerializedSelfModifyingState, selfModifyingLoop, selfModifyingScan, selfModifyingShapes, type SelfModifyingMemory, type SelfModifyingState,
@@ -189,24 +190,7 @@ describe('self-modifying Titans (Hope)', () => {
       // Every memory's initial weights are parameters (2 + 2 + 1 + 1 + 2), beside the three maps and two biases.
       expect(named.length).toBe(13);
       const grads = gradients(loss(), named.map(([, p]) => p));
-      const rng = new Rng(7);
-      named.forEach(([name, p], i) => {
-        const g = grads[i]!.dataSync();
-        expect(g.some((v) => v !== 0), `${name} gets a gradient`).toBe(true);
-        const index = rng.int(g.length);
-        const original = Float64Array.from(p.dataSync());
-        const at = (dx: number): number => noGrad(() => {
-          const moved = original.slice();
-          moved[index]! += dx;
-          p.assign(tensor(moved, p.shape, { dtype: 'float64' }));
-          const v = loss().item();
-          p.assign(tensor(original, p.shape, { dtype: 'float64' }));
-          return v;
-        });
-        const h = 1e-6;
-        const numeric = (at(h) - at(-h)) / (2 * h);
-        expect(Math.abs(g[index]! - numeric), `${name}[${index}]: autograd ${g[index]}, finite differences ${numeric}`).toBeLessThan(1e-8 + 1e-6 * Math.abs(numeric));
-      });
+      spotCheckGradients(loss, named, grads, { rng: new Rng(7), atol: 1e-8, nonZero: true });
     });
   });
 

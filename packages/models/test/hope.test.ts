@@ -2,7 +2,8 @@
 // differences on the Continuum Memory System's own parameters (the suite's list of checked
 // parameters predates the CMS).
 import { describe, expect, it } from 'vitest';
-import { Rng, gradients, narrow, noGrad, tensor, tidy } from '@titans/tensor';
+import { spotCheckGradients } from '@titans/test-utils';
+import { Rng, gradients, narrow, noGrad, tidy } from '@titans/tensor';
 import { createModel, generate, type ArchitectureName } from '../src/index.js';
 import { describeArchitecture } from './architecture-suite.js';
 import { randomIds, testConfig } from './helpers.js';
@@ -21,24 +22,7 @@ describe.each(HOPE)('%s: the CMS inside the model', (architecture) => {
       expect(named.length).toBe(15);
       const picked = named.filter((_, i) => i % 2 === 0 || i === 14);
       const grads = gradients(model.loss(ids, targets), picked.map(([, p]) => p));
-      const rng = new Rng(3);
-      picked.forEach(([name, p], n) => {
-        const g = grads[n]!.dataSync();
-        expect(g.some((v) => v !== 0), `${name} gets a gradient`).toBe(true);
-        const index = rng.int(g.length);
-        const original = Float64Array.from(p.dataSync());
-        const at = (dx: number): number => noGrad(() => {
-          const moved = original.slice();
-          moved[index]! += dx;
-          p.assign(tensor(moved, p.shape, { dtype: p.dtype }));
-          const loss = model.loss(ids, targets).item();
-          p.assign(tensor(original, p.shape, { dtype: p.dtype }));
-          return loss;
-        });
-        const h = 1e-6;
-        const numeric = (at(h) - at(-h)) / (2 * h);
-        expect(Math.abs(g[index]! - numeric), `${name}[${index}]: autograd ${g[index]}, finite differences ${numeric}`).toBeLessThan(1e-8 + 1e-5 * Math.abs(numeric));
-      });
+      spotCheckGradients(() => model.loss(ids, targets), picked, grads, { rng: new Rng(3), rtol: 1e-5, atol: 1e-8, nonZero: true });
     });
   });
 

@@ -7,7 +7,7 @@ import * as ops from '@titans/tensor';
 import { cpuBackend, tensor, type Tensor } from '@titans/tensor';
 import {
   allclose, checkAgainstBackend, checkGradients, checkSecondDerivatives, goldenDir, goldenTensor, hasGoldenNeuralMemory,
-  listGoldenNeuralMemory, loadAllGoldenNeuralMemory, loadGoldenNeuralMemory, testBackends,
+  listGoldenNeuralMemory, loadAllGoldenNeuralMemory, loadGoldenNeuralMemory, spotCheckGradients, testBackends,
 } from '@titans/test-utils';
 
 describe('allclose and toBeAllclose', () => {
@@ -66,6 +66,24 @@ describe('gradient checks', () => {
     const cubeWithFrozenSlope = (t: Tensor): Tensor => ops.add(ops.detach(ops.pow(t, 3)), ops.mul(ops.sub(t, ops.detach(t)), ops.detach(ops.mul(ops.square(t), 3))));
     checkGradients(cubeWithFrozenSlope, [x()]);
     expect(() => checkSecondDerivatives(cubeWithFrozenSlope, [x()])).toThrow(/checkSecondDerivatives: autograd \(actual\) disagrees/);
+  });
+
+  test('spotCheckGradients passes correct gradients and names a wrong one, or a tensor that takes no part', () => {
+    const w = ops.nn.parameter(tensor([0.3, -0.7, 1.1], [3], { dtype: 'float64' }));
+    const b = ops.nn.parameter(tensor([0.2, 0.4], [2], { dtype: 'float64' }));
+    const named: [string, Tensor][] = [['w', w], ['b', b]];
+    const right = (): Tensor => ops.add(ops.sum(ops.mul(ops.sin(w), w)), ops.sum(ops.square(b)));
+    const grads = (loss: () => Tensor): Tensor[] => ops.gradients(loss(), [w, b]);
+    spotCheckGradients(right, named, grads(right), { rng: new ops.Rng(1), elements: 3, nonZero: true });
+    // w * detach(w) has value w^2 but autograd sees one factor: gradient w instead of 2w.
+    const wrong = (): Tensor => ops.add(ops.sum(ops.mul(w, ops.detach(w))), ops.sum(ops.square(b)));
+    expect(() => spotCheckGradients(wrong, named, grads(wrong), { rng: new ops.Rng(1) })).toThrow(/spotCheckGradients: w\[\d\]: autograd -?[\d.]+, finite differences/);
+    // The values are restored after each probe.
+    expect(Array.from(w.dataSync())).toEqual([0.3, -0.7, 1.1]);
+    const unused = (): Tensor => ops.sum(ops.square(w));
+    const zero = ops.gradients(ops.add(unused(), ops.mul(ops.sum(b), 0)), [w, b]);
+    expect(() => spotCheckGradients(unused, named, zero, { rng: new ops.Rng(1), nonZero: true })).toThrow(/spotCheckGradients: b gets no gradient/);
+    expect(() => spotCheckGradients(right, named, grads(right).slice(0, 1), { rng: new ops.Rng(1) })).toThrow(/2 tensors but 1 gradients/);
   });
 
   test('checkAgainstBackend compares float32 results with the float64 reference', async () => {

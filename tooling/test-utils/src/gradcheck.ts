@@ -315,3 +315,54 @@ export function checkParameterGradients(parameters: readonly Tensor[], loss: () 
   const wrt = parameters.map((_, i) => i);
   return compare('checkParameterGradients', parameters, wrt, analytic, numeric, { rtol: options.rtol ?? 1e-5, atol: options.atol ?? 1e-6 });
 }
+
+export interface SpotCheckOptions {
+  /** Picks the elements: `rng.int(size)` per check, tensor by tensor, in order. */
+  rng: Rng;
+  /** Elements checked per tensor (default 1). */
+  elements?: number;
+  /** Finite-difference step (default 1e-6). */
+  eps?: number;
+  /** Relative tolerance on |autograd - finite differences| (default 1e-6). */
+  rtol?: number;
+  /** Absolute tolerance (default 1e-7). */
+  atol?: number;
+  /** Also require each gradient to have a non-zero element (the tensor takes part). */
+  nonZero?: boolean;
+}
+
+/**
+ * Spot check for models too large for `checkParameterGradients`' every element: at a few
+ * random elements of each named tensor (moved in place with `assign`, then restored), the
+ * central finite difference of `loss()` against `grads[i]`, the autograd gradient of the
+ * i-th tensor computed by the caller. Throws an error naming the tensor and element.
+ */
+export function spotCheckGradients(
+  loss: () => Tensor, targets: readonly (readonly [string, Tensor])[], grads: readonly Tensor[], options: SpotCheckOptions,
+): void {
+  const { rng, elements = 1, eps = 1e-6, rtol = 1e-6, atol = 1e-7 } = options;
+  if (grads.length !== targets.length) throw new Error(`spotCheckGradients: ${targets.length} tensors but ${grads.length} gradients`);
+  targets.forEach(([name, p], i) => {
+    const g = grads[i]!.dataSync();
+    if (g.length !== p.size) throw new Error(`spotCheckGradients: ${name} has ${p.size} elements but its gradient ${g.length}`);
+    if (options.nonZero && !g.some((v) => v !== 0)) throw new Error(`spotCheckGradients: ${name} gets no gradient (all zero)`);
+    for (let n = 0; n < elements; n++) {
+      const index = rng.int(p.size);
+      const original = Float64Array.from(p.dataSync());
+      const at = (dx: number): number => tidy(() => noGrad(() => {
+        const moved = original.slice();
+        moved[index]! += dx;
+        p.assign(tensor(moved, p.shape, { dtype: p.dtype, backend: p.backend }));
+        const value = loss().item();
+        p.assign(tensor(original, p.shape, { dtype: p.dtype, backend: p.backend }));
+        return value;
+      }));
+      const numeric = (at(eps) - at(-eps)) / (2 * eps);
+      const analytic = g[index]!;
+      const difference = Math.abs(analytic - numeric);
+      if (!(difference < atol + rtol * Math.abs(numeric))) {
+        throw new Error(`spotCheckGradients: ${name}[${index}]: autograd ${analytic}, finite differences ${numeric} (|difference| ${difference})`);
+      }
+    }
+  });
+}
