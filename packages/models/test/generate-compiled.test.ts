@@ -3,36 +3,20 @@
 // models decode eagerly and say why.
 import { describe, expect, it } from 'vitest';
 import { liveTensors } from '@titans/tensor';
-import { createModel, decodeStats, generate, releaseModelState, type ArchitectureName, type ModelState } from '../src/index.js';
-import { decodeStep } from '../src/decode.js';
-import { testConfig } from './helpers.js';
-
-async function decodeLogits(architecture: ArchitectureName, compiled: boolean, steps: number): Promise<{ logits: Float32Array[]; stats: ReturnType<typeof decodeStats> }> {
-  const model = createModel(testConfig(architecture, { dtype: 'float32' }));
-  let state: ModelState = model.initialState(1);
-  const logits: Float32Array[] = [];
-  let token = 3;
-  for (let i = 0; i < steps; i++) {
-    const out = decodeStep(model, token, state, compiled);
-    releaseModelState(state, out.state);
-    state = out.state;
-    const values = Float32Array.from(await out.last.data());
-    out.last.dispose();
-    logits.push(values);
-    token = (token * 7 + i) % model.config.vocabSize;
-  }
-  releaseModelState(state);
-  return { logits, stats: decodeStats(model) };
-}
+import { createModel, decodeStats, generate } from '../src/index.js';
+import { decodeLogits } from './compile-fixtures.js';
+import { VOCAB, testConfig } from './helpers.js';
 
 describe('generate: compiled decode step', () => {
   for (const architecture of ['lmm', 'gated-deltanet'] as const) {
     it(`${architecture}: the same logits as eager, bit for bit, with replays`, async () => {
       const live = liveTensors();
       const steps = 14; // chunk 4: two cycles trace and verify, then replays
-      const eager = await decodeLogits(architecture, false, steps);
+      // The same tokens in both runs, whatever the logits.
+      const next = (_: Float32Array, i: number, token: number): number => (token * 7 + i) % VOCAB;
+      const eager = await decodeLogits(architecture, false, steps, 3, next);
       const afterEager = liveTensors();
-      const compiled = await decodeLogits(architecture, true, steps);
+      const compiled = await decodeLogits(architecture, true, steps, 3, next);
       // Each run leaves its model's parameters alive, nothing else.
       expect(liveTensors() - afterEager).toBe(afterEager - live);
       expect(eager.stats.compiledSteps).toBe(0);
