@@ -5,7 +5,8 @@
 //   - Titans (scanParallel, whatever kernel it takes), linear and MLP 64-256-64 memory;
 //   - Omega windows c = 4 and c = 16 (omegaParallel, momentum), linear memory; c = 4 MLP;
 //   - Muon (5 Newton-Schulz steps) at c = 1 and with c = 4 (Atlas's optimizer), linear memory;
-//   - DGD (dgdScan) on a linear and an MLP 64-256-64 memory, token by token;
+//   - DGD (dgdScan) on a linear and an MLP 64-256-64 memory, token by token, and the
+//     chunk-parallel DGD of the linear memory (dgdChunked, chunk 64: exact, the same numbers);
 //   - the CMS (ContinuumMemory) on width 256, hidden 1024, periods 64/128/256;
 //   - the self-modifying Titans (selfModifyingScan), hidden 128.
 // The token-by-token rules (DGD, self-modifying) and Muon run at fewer tokens than 4096: each
@@ -23,7 +24,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng, cpuBackend, l2Normalize, noGrad, tensor, tidy, withBackend, type Backend, type Tensor } from '@titans/tensor';
 import {
-  ContinuumMemory, SELF_MODIFYING_MEMORIES, dgdScan, initialState, linearArchitecture, memoryPreset, omegaInitialState, omegaParallel,
+  ContinuumMemory, SELF_MODIFYING_MEMORIES, dgdChunked, dgdScan, initialState, linearArchitecture, memoryPreset, omegaInitialState, omegaParallel,
   omegaWeightShapes, scanParallel, selfModifyingScan, selfModifyingShapes, type MemoryArchitecture, type OmegaInputs, type OmegaRule,
   type SelfModifyingState,
 } from '../src/index.js';
@@ -91,14 +92,14 @@ const omegaCase = (name: string, rule: OmegaRule, tokens: number): Case => ({
     return () => omegaParallel(rule, x, omegaInitialState(weights)).yPost;
   },
 });
-const dgdCase = (arch: MemoryArchitecture, tokens: number): Case => ({
-  name: 'dgd', memory: describeArch(arch), tokens,
+const dgdCase = (arch: MemoryArchitecture, tokens: number, form: 'scan' | 'chunked' = 'scan'): Case => ({
+  name: form === 'scan' ? 'dgd' : `dgd chunked (chunk ${chunk})`, memory: describeArch(arch), tokens,
   prepare: (count) => {
     const r = new Rng(3);
     const rows = [1, heads, count, dim];
     const x = { k: l2Normalize(r.normal(rows), -1), v: r.normal(rows), q: l2Normalize(r.normal(rows), -1), eta: r.uniform([1, heads, count], 0.05, 0.4), alpha: r.uniform([1, heads, count], 0.9, 1) };
     const weights = weightsOf(arch.depth === 1 ? [[dim, dim]] : [[arch.hidden, dim], [dim, arch.hidden]]);
-    return () => dgdScan(arch, x, { weights, position: 0 }).yPost;
+    return form === 'scan' ? () => dgdScan(arch, x, { weights, position: 0 }).yPost : () => dgdChunked(arch, x, { weights, position: 0 }, chunk).yPost;
   },
 });
 const cmsCase = (periods: number[], tokens: number): Case => ({
@@ -135,6 +136,7 @@ const cases: Case[] = [
   omegaCase('muon c=1 (5 Newton-Schulz steps)', omega(lin, 1, muon), 512),
   omegaCase('atlas rule: omega c=4 + muon', omega(lin, 4, muon), 512),
   dgdCase(lin, 512),
+  dgdCase(lin, 4096, 'chunked'),
   dgdCase(mlp, 256),
   cmsCase([64, 128, 256], 1024),
   selfModifyingCase(128),

@@ -14,13 +14,17 @@
 // W <- alpha W - 2 eta (W k) k^T + eta v k^T: with alpha = 1 and unit keys, the delta rule
 // with beta = 2 eta writing v / 2.
 //
-// The recurrence is token by token: for an MLP memory delta_t and the hidden inputs a_t are
-// nonlinear in W_t, so no chunk-parallel form is exact (a linear memory has one: the
-// product of identity-plus-rank-one factors in WY form; not implemented). It streams
-// without pending tokens: the state is the weights and the position. Two forms:
-// `dgdLoop` (readable, one step and two reads per token) and `dgdScan` (the same
-// arithmetic with fewer kernels per token: see there).
-import { add, broadcastShapes, concat, contiguous, expand, matmul, mul, narrow, reshape, stack, sub, transpose, unsqueeze, zeros, type Tensor } from '@titans/tensor';
+// For an MLP memory the recurrence is token by token: delta_t and the hidden inputs a_t are
+// nonlinear in W_t, so no chunk-parallel form is exact. A linear memory has one:
+// W_(t+1) = W_t (alpha_t I - 2 eta_t k_t k_t^T) + eta_t v_t k_t^T is a product of
+// scaled-identity-plus-rank-one factors, which `dgdChunked` computes a chunk at a time in
+// WY form (the chunked delta rule). It streams without pending tokens: the state is the
+// weights and the position. Three forms: `dgdLoop` (readable, one step and two reads per
+// token), `dgdScan` (the same arithmetic with fewer kernels per token: see there) and
+// `dgdChunked` (linear memories only, exact, chunk-parallel).
+import {
+  add, broadcastShapes, concat, contiguous, expand, linearScan, matmul, mul, narrow, neg, reshape, stack, sub, tensor, transpose, unsqueeze, zeros, type Tensor,
+} from '@titans/tensor';
 import type { MemoryArchitecture } from './config.js';
 import { apply, forward, tokenGradients, type ForwardCache } from './network.js';
 
@@ -163,4 +167,97 @@ export function dgdScan(arch: MemoryArchitecture, inputs: DgdInputs, state: DgdS
   const yPre = column(1);
   const yPost = t === 1 ? last : concat([narrow(column(0), -2, 1, t - 1), last], -2);
   return { yPre, yPost, state: { weights, position: state.position + t } };
+}
+
+/**
+ * The decay coefficients of one chunk of C tokens with retention alpha [..., C]: g [..., C + 1]
+ * with g_t = alpha_0 ... alpha_(t-1) (g_0 = 1), and D [..., C + 1, C] with
+ * D[t][s] = alpha_(s+1) ... alpha_(t-1) for t > s (the decay of token s's write by time t),
+ * 0 for t <= s. One linear scan over an identity of sources: no logarithms or divisions, so
+ * alpha = 0 is exact.
+ */
+function chunkDecay(alpha: Tensor): { g: Tensor; D: Tensor } {
+  const c = alpha.shape[alpha.ndim - 1]!;
+  const lead = alpha.shape.slice(0, -1);
+  const like = { dtype: alpha.dtype, backend: alpha.backend };
+  const times = c + 1;
+  // Times 0..C; column 0 starts at time 0 (the chunk-start weights), column s + 1 at time s + 1 (token s's write).
+  const a = concat([zeros([...lead, 1], like), alpha], -1); // a_t = alpha_(t-1)
+  const identity = new Array<number>(times * times).fill(0);
+  for (let i = 0; i < times; i++) identity[i * times + i] = 1;
+  const sources = expand(tensor(identity, [times, times], like), [...lead, times, times]);
+  const r = transpose(linearScan(expand(unsqueeze(a, -2), [...lead, times, times]), sources, -1)); // [..., time, column]
+  return { g: reshape(narrow(r, -1, 0, 1), [...lead, times]), D: narrow(r, -1, 1, c) };
+}
+
+/**
+ * (I - N)^(-1) x for a strictly lower-triangular N [..., C, C] and x [..., C, n]: the
+ * Neumann series I + N + ... + N^(C-1), exact because N^C = 0, as the product
+ * (I + N)(I + N^2)(I + N^4)... of ceil(log2 C) factors: two C x C products per factor
+ * instead of C dependent rows. Differentiable (matrix products and sums only).
+ */
+function unitLowerSolve(n: Tensor, x: Tensor): Tensor {
+  const c = n.shape[n.ndim - 1]!;
+  let power = n;
+  let out = x;
+  for (let span = 1; span < c; span *= 2) {
+    out = add(out, matmul(power, out));
+    if (span * 2 < c) power = matmul(power, power);
+  }
+  return out;
+}
+
+/**
+ * DGD on a linear memory, a chunk of `chunkSize` tokens at a time, exactly: the same
+ * outputs and state as `dgdLoop` / `dgdScan` up to rounding (the chunk size changes only the
+ * grouping of the products; it is not an approximation and not a model choice).
+ *
+ * With b_t = 2 eta_t and u_t = eta_t v_t the step is W_(t+1) = alpha_t W_t + e_t k_t^T with
+ * e_t = u_t - b_t W_t k_t. In a chunk starting at W_0, W_t = g_t W_0 + sum_(s<t) D[t][s] e_s k_s^T
+ * (`chunkDecay`), so the writes E = [e_t] solve the unit lower-triangular system
+ * e_t + b_t sum_(s<t) D[t][s] (k_t . k_s) e_s = u_t - b_t g_t W_0 k_t (`unitLowerSolve`); then
+ * yPre_t = g_t W_0 q_t + sum_(s<t) D[t][s] (q_t . k_s) e_s, yPost_t the same at t + 1 (s <= t),
+ * and the next chunk starts at g_C W_0 + sum_s D[C][s] e_s k_s^T. Keys need not be unit.
+ * Linear memories only (depth 1, no residual, no norm): `dgdScan` runs the others.
+ */
+export function dgdChunked(arch: MemoryArchitecture, inputs: DgdInputs, state: DgdState, chunkSize = 64): DgdOutputs {
+  if (arch.depth !== 1 || arch.residual || arch.norm) {
+    throw new Error('dgdChunked: a chunk-parallel DGD is exact only for a linear memory (depth 1, no residual, no norm); use dgdScan for this architecture');
+  }
+  if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new Error(`dgdChunked: chunkSize must be a positive integer, got ${chunkSize}`);
+  if (state.weights.length !== 1) throw new Error(`dgdChunked: a linear memory has one weight matrix, got ${state.weights.length}`);
+  const t = checkDgdInputs('dgdChunked', inputs);
+  if (t === 0) return { yPre: empty(inputs.q), yPost: empty(inputs.q), state: { weights: state.weights, position: state.position } };
+  let w = state.weights[0]!; // [..., dv, dk]
+  const pre: Tensor[] = [];
+  const post: Tensor[] = [];
+  for (let start = 0; start < t; start += chunkSize) {
+    const c = Math.min(chunkSize, t - start);
+    const rows = (x: Tensor): Tensor => narrow(x, -2, start, c);
+    const k = rows(inputs.k);
+    const v = rows(inputs.v);
+    const q = rows(inputs.q);
+    const eta = narrow(inputs.eta, -1, start, c);
+    const { g, D } = chunkDecay(narrow(inputs.alpha, -1, start, c));
+    const b = mul(eta, 2); // [..., C]
+    const col = (x: Tensor): Tensor => unsqueeze(x, -1);
+    const wT = transpose(w, -1, -2); // [..., dk, dv]
+    const dTok = narrow(D, -2, 0, c); // D[t][s], t = 0..C-1
+    const dNext = narrow(D, -2, 1, c); // D[t + 1][s]
+    const gTok = narrow(g, -1, 0, c);
+    const gNext = narrow(g, -1, 1, c);
+    const kk = matmul(k, transpose(k, -1, -2)); // [..., C, C]
+    const n = neg(mul(mul(col(b), dTok), kk)); // strictly lower: D[t][s] = 0 for s >= t
+    const rhs = sub(mul(col(eta), v), mul(col(mul(b, gTok)), matmul(k, wT))); // [..., C, dv]
+    const e = unitLowerSolve(n, rhs);
+    const qk = matmul(q, transpose(k, -1, -2)); // q_t . k_s
+    const wq = matmul(q, wT);
+    pre.push(add(mul(col(gTok), wq), matmul(mul(dTok, qk), e)));
+    post.push(add(mul(col(gNext), wq), matmul(mul(dNext, qk), e)));
+    const last = narrow(D, -2, c, 1); // [..., 1, C]: D[C][s]
+    const gLast = unsqueeze(narrow(g, -1, c, 1), -1); // [..., 1, 1]
+    w = add(mul(w, gLast), matmul(transpose(mul(e, transpose(last, -1, -2)), -1, -2), k));
+  }
+  const join = (xs: Tensor[]): Tensor => (xs.length === 1 ? xs[0]! : concat(xs, -2));
+  return { yPre: join(pre), yPost: join(post), state: { weights: [w], position: state.position + t } };
 }
