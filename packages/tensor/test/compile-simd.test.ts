@@ -5,6 +5,7 @@ import { describe, expect, test } from 'vitest';
 import {
   Rng, compile, configureCpu, cpuConfig, grad, gt, keep, maximum, minimum, reciprocal, silu, tensor, tidy, type Tensor,
 } from '@titans/tensor';
+import { expF64 } from '../src/compile/simd.js';
 
 /** A seeded uniform number in [0, 1) (a small LCG: the test needs host numbers, not tensors). */
 function uniforms(seed: number): () => number {
@@ -125,6 +126,45 @@ describe('compile: WebAssembly SIMD fused chains', () => {
     x.dispose();
   });
 
+  test('the generated exp equals Math.exp on millions of doubles: random bits, every range, thresholds, specials', () => {
+    const u = uniforms(29);
+    const bits = new Float64Array(1);
+    const words = new Uint32Array(bits.buffer);
+    const values: number[] = [0, -0, 1, -1, Infinity, -Infinity, NaN, Number.MIN_VALUE, -Number.MIN_VALUE, 2 ** -1022, -(2 ** -1022),
+      Number.MAX_VALUE, -Number.MAX_VALUE, 2 ** -28, -(2 ** -28), 700, -700, 709.782712893384, -745.1332191019411];
+    // Neighbours (in ulps) of the thresholds and of the path and reduction boundaries.
+    const next = (x: number, steps: number): number => {
+      bits[0] = x;
+      const big = BigInt.asUintN(64, (BigInt(words[1]!) << 32n) | BigInt(words[0]!)) + BigInt(steps);
+      words[0] = Number(big & 0xffffffffn);
+      words[1] = Number((big >> 32n) & 0xffffffffn);
+      return bits[0];
+    };
+    for (const edge of [2 ** -28, 700, 709.782712893384, 745.1332191019411, 0.5 * Math.LN2, 1.5 * Math.LN2, 1, 88.72283935546875, 103.97208404541016]) {
+      for (let d = -64; d <= 64; d++) values.push(next(edge, d), -next(edge, d));
+    }
+    for (let i = 0; i < 1 << 20; i++) {
+      const r = u();
+      switch (i % 8) {
+        case 0: values.push((r - 0.5) * 1500); break; // past both thresholds
+        case 1: values.push((r - 0.5) * 180); break; // float32's range
+        case 2: values.push((r - 0.5) * 4); break;
+        case 3: values.push((r - 0.5) * 2 ** -20); break; // small, some below 2^-28
+        case 4: values.push(Math.fround((r - 0.5) * 200)); break; // float32 inputs
+        case 5: values.push((r < 0.5 ? -1 : 1) * r * 2 ** -1030); break; // subnormal
+        default: { // random bit patterns (any double, NaN payloads included)
+          words[0] = Math.floor(r * 2 ** 32);
+          words[1] = Math.floor(u() * 2 ** 32);
+          values.push(bits[0]!);
+        }
+      }
+    }
+    const got = expF64(values);
+    let bad = -1;
+    for (let i = 0; i < values.length; i++) if (!Object.is(got[i], Math.exp(values[i]!))) { bad = i; break; }
+    expect(bad, bad < 0 ? '' : `exp(${values[bad]}) = ${got[bad]}, Math.exp gives ${Math.exp(values[bad]!)}`).toBe(-1);
+  });
+
   test('strided shapes of 3 and 4 axes: permuted outer axes, broadcasts along inner and outer axes', () => {
     const rng = new Rng(17);
     const cases: { name: string; shapes: number[][]; fn: (x: Tensor, y: Tensor) => Tensor; simd: boolean }[] = [
@@ -162,6 +202,10 @@ describe('compile: WebAssembly SIMD fused chains', () => {
       [1, 64, 32, 32, false, false], [1, 16, 48, 48, false, false], [3, 9, 17, 40, false, false], [2, 33, 100, 68, true, false],
       [1, 7, 256, 4, false, true], [0, 12, 20, 8, false, false], [4, 5, 64, 12, true, true], [1, 1, 200, 64, false, false],
       [1, 8, 8, 8, false, false], [1, 64, 32, 30, false, false],
+      // n % 4 of 1, 2 and 3 (the last vector of a row stored lane by lane), m % 4 of 1, 2, 3,
+      // odd k and k = 1
+      [1, 130, 33, 1, false, false], [2, 66, 31, 2, false, false], [1, 43, 35, 3, true, false], [1, 41, 21, 5, false, true],
+      [3, 10, 23, 7, false, false], [1, 66, 1, 70, false, false], [2, 3, 129, 11, true, true], [1, 2, 256, 255, false, false],
     ];
     for (const [batch, m, k, n, transposed, narrowed] of cases) {
       const label = `[${batch}, ${m}, ${k}] @ [${k}, ${n}]${transposed ? ', a transposed' : ''}${narrowed ? ', a narrowed' : ''}`;
@@ -193,7 +237,25 @@ describe('compile: WebAssembly SIMD fused chains', () => {
       a0.dispose();
       b0.dispose();
     }
-    expect(used).toBeGreaterThanOrEqual(6);
+    expect(used).toBeGreaterThanOrEqual(14);
+  });
+
+  test('small matmul results kept alive across replays are not overwritten', () => {
+    const rng = new Rng(21);
+    const x = keep(rng.normal([64, 32]));
+    const w = keep(rng.normal([32, 20]));
+    const f = compile((p: Tensor, q: Tensor) => p.matmul(q));
+    const eager = keep(x.matmul(w));
+    const kept: Tensor[] = [];
+    for (let call = 0; call < 6; call++) {
+      // A result disposed at once (its array may be reused), then one kept alive.
+      f(x, w).dispose();
+      kept.push(f(x, w));
+    }
+    expect(f.stats().plan.simdMatmuls).toBe(1);
+    kept.forEach((t, i) => expectSame(t, eager, `kept result ${i}`));
+    for (const t of [...kept, x, w, eager]) t.dispose();
+    f.dispose();
   });
 
   test('float64 chains and configureCpu({ wasm: false }) keep the JavaScript kernel', () => {

@@ -7,16 +7,17 @@
 import type { DType, Storage } from '../backend.js';
 import type { CpuBackend, CpuStorage } from '../cpu/backend.js';
 import { cpuConfig } from '../cpu/wasm/config.js';
-import { Body, I32, V, V128, ensureMemory, instantiate, memoryView, moduleBytes, simdSupported } from './simd.js';
+import { Body, I32, V, V128, ensureMemory, instantiate, memoryView, moduleBytes, simdSupported, uleb } from './simd.js';
 
-/** Most output columns (the row of accumulators is unrolled over them in the module). */
+/** Most output columns (the column blocks of a row block are written out in the module). */
 const MAX_N = 256;
 /** Deepest k: the backend's kernel accumulates one depth block of this size in one pass. */
 const MAX_K = 256;
 /** Largest product (flops): beyond it the backend's packed, blocked kernel is as fast. */
 const MAX_FLOPS = 1 << 18;
-/** Vectors of C accumulated at once (locals). */
-const BLOCK = 8;
+/** A tile of C held in registers: rows x vectors of four columns (8 accumulators). */
+const TILE_ROWS = 4;
+const TILE_VECTORS = 2;
 
 /** A matmul operand's dtype and [batch, rows, cols] layout, as the trace recorded it. */
 export interface Layout {
@@ -49,8 +50,9 @@ function spanOf(shape: readonly number[], strides: readonly number[], offset: nu
  * A replacement for `backend.matmul(a, b)` on float32 views of fixed layout (storages read at
  * call time through `storageOf`), or null where the backend's own kernel must run (not
  * float32, WebAssembly off, a product the backend leaves to JavaScript or shares with threads,
- * above 2^18 flops,
- * n not a multiple of 4, n above 256 or k above 256, a sparse operand).
+ * above 2^18 flops, n above 256 or k above 256, b's columns not contiguous, a sparse operand).
+ * C is computed in tiles of 4 rows x 8 columns held in registers (edge tiles smaller; a row
+ * of n % 4 columns ends in a vector stored lane by lane).
  */
 export function simdMatmul(backend: CpuBackend, a: Layout, b: Layout): ((A: Storage, B: Storage) => Storage) | null {
   const config = cpuConfig();
@@ -60,7 +62,7 @@ export function simdMatmul(backend: CpuBackend, a: Layout, b: Layout): ((A: Stor
   const flops = 2 * batch * m * n * k;
   if (batch * m * n === 0 || k === 0 || flops < config.wasmMinFlops) return null;
   if (flops > MAX_FLOPS || (config.threads > 1 && flops >= config.parallelMinFlops)) return null;
-  if (n % 4 !== 0 || n > MAX_N || k > MAX_K || b.strides[2] !== 1) return null;
+  if (n > MAX_N || k > MAX_K || b.strides[2] !== 1) return null;
   const sa = spanOf(a.shape, [a.strides[0] === 0 ? 0 : a.strides[0]!, a.strides[1]!, a.strides[2]!], a.offset);
   const sb = spanOf(b.shape, b.strides, b.offset);
   if (sa === null || sb === null) return null;
@@ -76,7 +78,7 @@ export function simdMatmul(backend: CpuBackend, a: Layout, b: Layout): ((A: Stor
 
   const body = new Body(0);
   const bi = body.local(I32); // batch index
-  const i = body.local(I32); // row index
+  const i = body.local(I32); // row block index
   const p = body.local(I32); // depth index
   const aRow = body.local(I32); // byte address of a[bi, i, 0]
   const aPtr = body.local(I32);
@@ -84,43 +86,82 @@ export function simdMatmul(backend: CpuBackend, a: Layout, b: Layout): ((A: Stor
   const bPtr = body.local(I32);
   const cPtr = body.local(I32); // byte address of c[bi, i, 0]
   const av = body.local(V128);
-  const acc = Array.from({ length: BLOCK }, () => body.local(V128));
+  const bv = Array.from({ length: TILE_VECTORS }, () => body.local(V128));
+  const acc = Array.from({ length: TILE_ROWS * TILE_VECTORS }, () => body.local(V128));
   const loopStart = (): void => { body.op(0x03, 0x40); };
   const loopEnd = (counter: number, limit: number): void => {
     body.get(counter).i32(1).op(0x6a).set(counter);
     body.get(counter).i32(limit).op(0x48, 0x0d, 0, 0x0b); // i32.lt_s, br_if 0, end
+  };
+  const vectors = Math.ceil(n / 4);
+  const tail = n % 4; // valid lanes of the last vector (0: all four)
+  const columnBlocks = Math.ceil(vectors / TILE_VECTORS);
+  const rowBlocks = Math.floor(m / TILE_ROWS);
+  const tailRows = m % TILE_ROWS;
+  /**
+   * C[rows x vectors v0..v0+width) of the rows at aRow / cPtr: every element accumulated from
+   * +0 as acc + a * b, one rounding each, p = 0, 1, ..., k - 1.
+   */
+  const tile = (rows: number, v0: number, width: number): void => {
+    const accOf = (r: number, w: number): number => acc[r * TILE_VECTORS + w]!;
+    for (let r = 0; r < rows; r++) for (let w = 0; w < width; w++) body.v128f32(0).set(accOf(r, w));
+    const step = (aBase: number, aOff: number, bAt: number, bOff: number): void => {
+      for (let w = 0; w < width; w++) body.get(bAt).memarg(V.load, bOff + (v0 + w) * 16).set(bv[w]!);
+      for (let r = 0; r < rows; r++) {
+        body.get(aBase).memarg(V.load32Splat, aOff + r * sam * 4).set(av);
+        for (let w = 0; w < width; w++) body.get(accOf(r, w)).get(av).get(bv[w]!).simd(V.f32Mul).simd(V.f32Add).set(accOf(r, w));
+      }
+    };
+    // One depth step per iteration: V8 hoists and spills the addresses of unrolled steps.
+    body.get(aRow).set(aPtr).get(bBase).set(bPtr).i32(0).set(p);
+    loopStart();
+    step(aPtr, 0, bPtr, 0);
+    body.get(aPtr).i32(sak * 4).op(0x6a).set(aPtr);
+    body.get(bPtr).i32(sbk * 4).op(0x6a).set(bPtr);
+    loopEnd(p, k);
+    for (let r = 0; r < rows; r++) {
+      for (let w = 0; w < width; w++) {
+        const at = r * n * 4 + (v0 + w) * 16;
+        const v = accOf(r, w);
+        if (v0 + w < vectors - 1 || tail === 0) body.get(cPtr).get(v).memarg(V.store, at);
+        else {
+          // The last vector of a row of n % 4 columns: its valid lanes only.
+          if (tail >= 2) body.get(cPtr).get(v).simd(V.store64Lane, 3, ...uleb(at), 0);
+          if (tail !== 2) body.get(cPtr).get(v).simd(V.store32Lane, 2, ...uleb(at + (tail === 3 ? 8 : 0)), tail === 3 ? 2 : 0);
+        }
+      }
+    }
+  };
+  const rowTiles = (rows: number): void => {
+    for (let c = 0; c < columnBlocks; c++) tile(rows, c * TILE_VECTORS, Math.min(TILE_VECTORS, vectors - c * TILE_VECTORS));
   };
   body.i32(0).set(bi).i32(cAt).set(cPtr);
   loopStart(); // batches
   // a[bi] and b[bi] (offsets relative to each span's first element)
   body.get(bi).i32(sab * 4).op(0x6c).i32(A.at + (a.offset - A.lo) * 4).op(0x6a).set(aRow);
   body.get(bi).i32(sbb * 4).op(0x6c).i32(B.at + (b.offset - B.lo) * 4).op(0x6a).set(bBase);
-  body.i32(0).set(i);
-  loopStart(); // rows
-  const vectors = n / 4;
-  for (let j0 = 0; j0 < vectors; j0 += BLOCK) {
-    const width = Math.min(BLOCK, vectors - j0);
-    for (let v = 0; v < width; v++) body.v128f32(0).set(acc[v]!);
-    body.get(aRow).set(aPtr).get(bBase).set(bPtr).i32(0).set(p);
-    loopStart(); // depth
-    body.get(aPtr).memarg(V.load32Splat, 0).set(av);
-    for (let v = 0; v < width; v++) {
-      body.get(acc[v]!).get(av).get(bPtr).memarg(V.load, (j0 + v) * 16).simd(V.f32Mul).simd(V.f32Add).set(acc[v]!);
-    }
-    body.get(aPtr).i32(sak * 4).op(0x6a).set(aPtr);
-    body.get(bPtr).i32(sbk * 4).op(0x6a).set(bPtr);
-    loopEnd(p, k);
-    for (let v = 0; v < width; v++) body.get(cPtr).get(acc[v]!).memarg(V.store, (j0 + v) * 16);
+  if (rowBlocks > 0) {
+    body.i32(0).set(i);
+    loopStart(); // blocks of TILE_ROWS rows
+    rowTiles(TILE_ROWS);
+    body.get(aRow).i32(TILE_ROWS * sam * 4).op(0x6a).set(aRow);
+    body.get(cPtr).i32(TILE_ROWS * n * 4).op(0x6a).set(cPtr);
+    loopEnd(i, rowBlocks);
   }
-  body.get(aRow).i32(sam * 4).op(0x6a).set(aRow);
-  body.get(cPtr).i32(n * 4).op(0x6a).set(cPtr);
-  loopEnd(i, m);
+  if (tailRows > 0) {
+    rowTiles(tailRows);
+    body.get(cPtr).i32(tailRows * n * 4).op(0x6a).set(cPtr);
+  }
   loopEnd(bi, batch);
   const run = instantiate(moduleBytes(0, body));
   if (run === null) return null;
 
   let viewFor: ArrayBuffer | null = null;
   let out = new Float32Array(0);
+  // The arrays of the last two results: one whose storage was disposed since is reused (a
+  // fresh typed array of a few KiB costs more than the product itself).
+  let last: CpuStorage | undefined;
+  let before: CpuStorage | undefined;
   return (sA, sB) => {
     const mem = memoryView();
     if (viewFor !== mem.buffer) {
@@ -132,6 +173,15 @@ export function simdMatmul(backend: CpuBackend, a: Layout, b: Layout): ((A: Stor
     mem.set(A.lo === 0 && A.span === dA.length ? dA : dA.subarray(A.lo, A.lo + A.span), A.at >> 2);
     mem.set(B.lo === 0 && B.span === dB.length ? dB : dB.subarray(B.lo, B.lo + B.span), B.at >> 2);
     run();
-    return backend.adopt(out.slice(), 'float32');
+    const old = last !== undefined && last.disposed ? last : before !== undefined && before.disposed ? before : undefined;
+    let result: CpuStorage;
+    if (old === undefined) result = backend.adopt(out.slice(), 'float32');
+    else {
+      (old.data as Float32Array).set(out);
+      result = backend.adopt(old.data, 'float32');
+    }
+    before = old === last ? before : last;
+    last = result;
+    return result;
   };
 }

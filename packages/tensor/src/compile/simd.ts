@@ -24,11 +24,11 @@ import { SILU_BACKWARD_EXPR, SILU_EXPR, type FusedGroup, type FusedKernel } from
 const SIMD = 0xfd;
 /** SIMD opcodes (after the 0xfd prefix). */
 export const V = {
-  load: 0x00, load32Splat: 0x09, store: 0x0b, const: 0x0c, shuffle: 0x0d, f32Splat: 0x13, f64Splat: 0x14,
+  load: 0x00, load32Splat: 0x09, store: 0x0b, store32Lane: 0x5a, store64Lane: 0x5b, const: 0x0c, shuffle: 0x0d, f32Splat: 0x13, f64Splat: 0x14,
   f32Eq: 0x41, f32Ne: 0x42, f32Lt: 0x43, f32Gt: 0x44, f32Le: 0x45, f32Ge: 0x46,
   f64Eq: 0x47, f64Ne: 0x48, f64Lt: 0x49, f64Gt: 0x4a, f64Le: 0x4b, f64Ge: 0x4c,
-  and: 0x4e, or: 0x50, bitselect: 0x52, demote: 0x5e, promote: 0x5f, f64Floor: 0x75, f64Trunc: 0x7a,
-  i64Extend: 0xc7, i64Shl: 0xcb, i64Add: 0xce,
+  and: 0x4e, andnot: 0x4f, or: 0x50, bitselect: 0x52, demote: 0x5e, promote: 0x5f, f64Floor: 0x75, f64Trunc: 0x7a,
+  i64AllTrue: 0xc3, i64Extend: 0xc7, i64Shl: 0xcb, i64Add: 0xce,
   f32Abs: 0xe0, f32Neg: 0xe1, f32Sqrt: 0xe3, f32Add: 0xe4, f32Sub: 0xe5, f32Mul: 0xe6, f32Div: 0xe7,
   f64Abs: 0xec, f64Neg: 0xed, f64Sqrt: 0xef, f64Add: 0xf0, f64Sub: 0xf1, f64Mul: 0xf2, f64Div: 0xf3,
   i32TruncF64: 0xfc,
@@ -68,6 +68,9 @@ export const V128 = 0x7b;
 export class Body {
   readonly code: number[] = [];
   private readonly locals: number[] = [];
+  /** Code run at entry, before `code`: the constants' locals. */
+  private readonly prologue: number[] = [];
+  private readonly constants = new Map<string, number>();
   constructor(private readonly params: number) {}
   local(type: number): number {
     this.locals.push(type);
@@ -97,17 +100,33 @@ export class Body {
   v128f32(v: number): this {
     const b = new Uint8Array(16);
     new Float32Array(b.buffer).fill(v);
-    return this.simd(V.const, ...b);
+    return this.v128(b);
   }
   v128f64(v: number): this {
     const b = new Uint8Array(16);
     new Float64Array(b.buffer).fill(v);
-    return this.simd(V.const, ...b);
+    return this.v128(b);
   }
   v128i64(v: number): this {
     const b = new Uint8Array(16);
     new BigInt64Array(b.buffer).fill(BigInt(v));
-    return this.simd(V.const, ...b);
+    return this.v128(b);
+  }
+  /**
+   * A v128 constant. Zero stays inline (engines clear a register for it); any other value is
+   * a local set once at the function's entry, since an engine may rebuild an inline constant
+   * from immediates at every use, inside the loops too.
+   */
+  v128(bytes: Uint8Array): this {
+    if (bytes.every((x) => x === 0)) return this.simd(V.const, ...bytes);
+    const key = bytes.join(',');
+    let l = this.constants.get(key);
+    if (l === undefined) {
+      l = this.local(V128);
+      this.constants.set(key, l);
+      this.prologue.push(SIMD, ...uleb(V.const), ...bytes, 0x21, ...uleb(l));
+    }
+    return this.get(l);
   }
   /** A load or store with a static byte offset (alignment hint: 16 bytes, 4 for a splat). */
   memarg(op: number, offset: number): this {
@@ -121,7 +140,7 @@ export class Body {
       if (last && last[1] === t) last[0]++;
       else groups.push([1, t]);
     }
-    const body = [...uleb(groups.length), ...groups.flatMap(([n, t]) => [...uleb(n), t]), ...this.code, 0x0b];
+    const body = [...uleb(groups.length), ...groups.flatMap(([n, t]) => [...uleb(n), t]), ...this.prologue, ...this.code, 0x0b];
     return [...uleb(body.length), ...body];
   }
 }
@@ -142,17 +161,27 @@ export function moduleBytes(params: number, body: Body): Uint8Array<ArrayBuffer>
 
 // ------------------------------------------------------------------ the fused ops
 
-type Lanes = 'f32' | 'f64';
-interface OpSpec {
+interface F32Spec {
   readonly arity: number;
-  readonly lanes: Lanes;
-  /** Emits the op over operands already pushed as locals (f32x4 or f64x2 each). */
+  readonly lanes: 'f32';
+  /** Pushes the op over operands in locals (f32x4 each). */
   readonly emit: (b: Body, x: number[], tmp: () => number) => void;
 }
+interface F64Spec {
+  readonly arity: number;
+  readonly lanes: 'f64';
+  /**
+   * Sets out[j] to the op over the operands xs[j] (f64x2 locals), for every lane set j. The
+   * sets are independent: their instructions are interleaved so that the engine overlaps
+   * their latencies.
+   */
+  readonly emit: (b: Body, xs: number[][], out: number[], tmp: () => number) => void;
+}
+type OpSpec = F32Spec | F64Spec;
 
-const f32Binary = (op: number): OpSpec => ({ arity: 2, lanes: 'f32', emit: (b, [x, y]) => { b.get(x!).get(y!).simd(op); } });
+const f32Binary = (op: number): F32Spec => ({ arity: 2, lanes: 'f32', emit: (b, [x, y]) => { b.get(x!).get(y!).simd(op); } });
 /** x OP y ? x : y, as a select on the comparison's mask. */
-const f32Select = (cmp: number): OpSpec => ({ arity: 2, lanes: 'f32', emit: (b, [x, y]) => { b.get(x!).get(y!).get(x!).get(y!).simd(cmp).simd(V.bitselect); } });
+const f32Select = (cmp: number): F32Spec => ({ arity: 2, lanes: 'f32', emit: (b, [x, y]) => { b.get(x!).get(y!).get(x!).get(y!).simd(cmp).simd(V.bitselect); } });
 
 // fdlibm's exp (as V8's Math.exp), branch-free on two lanes.
 const LN2_HI = 6.93147180369123816490e-01;
@@ -163,57 +192,103 @@ const O_THRESHOLD = 7.09782712893383973096e+02;
 const U_THRESHOLD = -7.45133219101941108420e+02;
 const TINY = 2 ** -28;
 
-/** Pushes exp(local x) (f64x2). */
-function emitExp(b: Body, x: number, tmp: () => number): void {
-  const k = tmp();
-  const hi = tmp();
-  const lo = tmp();
-  const r = tmp();
-  const t = tmp();
-  const c = tmp();
-  const y = tmp();
-  const k1 = tmp();
-  // k = trunc(x / ln2 + (x < 0 ? -0.5 : 0.5))
-  b.get(x).v128f64(INV_LN2).simd(V.f64Mul).v128f64(-0.5).v128f64(0.5).get(x).v128f64(0).simd(V.f64Lt).simd(V.bitselect).simd(V.f64Add).simd(V.f64Trunc).set(k);
-  b.get(x).get(k).v128f64(LN2_HI).simd(V.f64Mul).simd(V.f64Sub).set(hi);
-  b.get(k).v128f64(LN2_LO).simd(V.f64Mul).set(lo);
-  b.get(hi).get(lo).simd(V.f64Sub).set(r);
-  b.get(r).get(r).simd(V.f64Mul).set(t);
-  // c = r - t * (P1 + t * (P2 + t * (P3 + t * (P4 + t * P5))))
-  b.get(r).get(t);
-  b.v128f64(EXP_P[0]!).get(t).v128f64(EXP_P[1]!).get(t).v128f64(EXP_P[2]!).get(t).v128f64(EXP_P[3]!).get(t).v128f64(EXP_P[4]!);
-  b.simd(V.f64Mul).simd(V.f64Add).simd(V.f64Mul).simd(V.f64Add).simd(V.f64Mul).simd(V.f64Add).simd(V.f64Mul).simd(V.f64Add);
-  b.simd(V.f64Mul).simd(V.f64Sub).set(c);
-  // y = 1 - ((lo - (r * c) / (2 - c)) - hi)
-  b.v128f64(1).get(lo).get(r).get(c).simd(V.f64Mul).v128f64(2).get(c).simd(V.f64Sub).simd(V.f64Div).simd(V.f64Sub).get(hi).simd(V.f64Sub).simd(V.f64Sub).set(y);
-  // y * 2^k1 * 2^(k - k1), k1 = floor(k / 2): one rounding, as fdlibm's scaling.
-  b.get(k).v128f64(0.5).simd(V.f64Mul).simd(V.f64Floor).set(k1);
-  const pow2 = (kLocal: number | null): void => {
-    if (kLocal === null) b.get(k).get(k1).simd(V.f64Sub);
-    else b.get(kLocal);
-    b.simd(V.i32TruncF64).simd(V.i64Extend).v128i64(1023).simd(V.i64Add).i32(52).simd(V.i64Shl);
-  };
-  b.get(y);
-  pow2(k1);
-  b.simd(V.f64Mul);
-  pow2(null);
-  b.simd(V.f64Mul).set(c);
-  // Special cases: tiny |x| gives 1 + x; past the thresholds Infinity and 0; NaN stays NaN.
-  b.v128f64(1).get(x).simd(V.f64Add).get(c).get(x).simd(V.f64Abs).v128f64(TINY).simd(V.f64Lt).simd(V.bitselect).set(c);
-  // V8 returns the double nearest e for exp(1) (fdlibm's steps give one ulp more).
-  b.v128f64(Math.E).get(c).get(x).v128f64(1).simd(V.f64Eq).simd(V.bitselect).set(c);
-  b.v128f64(Infinity).get(c).get(x).v128f64(O_THRESHOLD).simd(V.f64Gt).simd(V.bitselect).set(c);
-  b.v128f64(0).get(c).get(x).v128f64(U_THRESHOLD).simd(V.f64Lt).simd(V.bitselect).set(c);
-  b.get(x).get(x).simd(V.f64Add).get(c).get(x).get(x).simd(V.f64Ne).simd(V.bitselect);
+/** Below this |x| no lane takes the fast path (its scaling is exact down to k = -1021). */
+const FAST_LIMIT = 700;
+const SIGN = -0x8000000000000000;
+/** The largest double whose high word is 0.5 ln2's (0x3fd62e42): fdlibm's k = 0 bound. */
+const HALF_LN2_HIGH_WORD = new Float64Array(new BigUint64Array([0x3fd62e42ffffffffn]).buffer)[0]!;
+/** 1.5 * 2^52: k + MAGIC holds k (two's complement) in its low mantissa bits. */
+const MAGIC = 6755399441055744;
+
+/** Emits f(j) for every lane set j. */
+function each(n: number, f: (j: number) => void): void {
+  for (let j = 0; j < n; j++) f(j);
 }
 
-/** Pushes 1 / (1 + exp(-x)) (f64x2). */
-function emitSigmoid(b: Body, x: number, tmp: () => number): void {
-  const nx = tmp();
-  b.get(x).simd(V.f64Neg).set(nx);
-  b.v128f64(1).v128f64(1);
-  emitExp(b, nx, tmp);
-  b.simd(V.f64Add).simd(V.f64Div);
+/**
+ * Sets out[j] = exp(xs[j]) (f64x2 locals; out may not alias xs). Two paths give the same
+ * bits: where every lane is ordinary (2^-28 <= |x| <= 700 and x != 1) the result is scaled by
+ * adding k to the exponent field (exact, as the result stays normal); otherwise the general
+ * code also handles tiny arguments, 1, overflow, underflow (one rounding, as fdlibm's) and NaN.
+ */
+function emitExp(b: Body, xs: number[], out: number[], tmp: () => number): void {
+  const n = xs.length;
+  const x = (j: number): number => xs[j]!;
+  const k = xs.map(() => tmp());
+  const hi = xs.map(() => tmp());
+  const lo = xs.map(() => tmp());
+  const r = xs.map(() => tmp());
+  const t = xs.map(() => tmp());
+  const c = xs.map(() => tmp());
+  // Lanes on the fast path: TINY <= |x| <= FAST_LIMIT and x != 1 (NaN fails every test).
+  each(n, (j) => {
+    b.get(x(j)).simd(V.f64Abs).set(k[j]!);
+    b.get(k[j]!).v128f64(TINY).simd(V.f64Ge).get(k[j]!).v128f64(FAST_LIMIT).simd(V.f64Le).simd(V.and);
+    b.get(x(j)).v128f64(1).simd(V.f64Ne).simd(V.and);
+    if (j > 0) b.simd(V.and);
+  });
+  b.simd(V.i64AllTrue);
+  const core = (): void => {
+    // k = trunc(x / ln2 + (x < 0 ? -0.5 : 0.5)), the sign copied from x (x = -0 and NaN
+    // are overridden on the general path)
+    // and k = 0 where fdlibm skips the reduction: |x| <= 0.5 ln2 by the high word alone.
+    each(n, (j) => {
+      b.get(x(j)).v128f64(INV_LN2).simd(V.f64Mul).get(x(j)).v128i64(SIGN).simd(V.and).v128f64(0.5).simd(V.or).simd(V.f64Add).simd(V.f64Trunc);
+      b.get(x(j)).simd(V.f64Abs).v128f64(HALF_LN2_HIGH_WORD).simd(V.f64Le).simd(V.andnot).set(k[j]!);
+    });
+    each(n, (j) => { b.get(x(j)).get(k[j]!).v128f64(LN2_HI).simd(V.f64Mul).simd(V.f64Sub).set(hi[j]!); });
+    each(n, (j) => { b.get(k[j]!).v128f64(LN2_LO).simd(V.f64Mul).set(lo[j]!); });
+    each(n, (j) => { b.get(hi[j]!).get(lo[j]!).simd(V.f64Sub).set(r[j]!); });
+    each(n, (j) => { b.get(r[j]!).get(r[j]!).simd(V.f64Mul).set(t[j]!); });
+    // c = r - t * (P1 + t * (P2 + t * (P3 + t * (P4 + t * P5)))), Horner step by step
+    each(n, (j) => { b.get(t[j]!).v128f64(EXP_P[4]!).simd(V.f64Mul).set(c[j]!); });
+    for (let i = 3; i >= 0; i--) {
+      each(n, (j) => { b.get(t[j]!).v128f64(EXP_P[i]!).get(c[j]!).simd(V.f64Add).simd(V.f64Mul).set(c[j]!); });
+    }
+    each(n, (j) => { b.get(r[j]!).get(c[j]!).simd(V.f64Sub).set(c[j]!); });
+    // y = 1 - ((lo - (r * c) / (2 - c)) - hi)
+    each(n, (j) => {
+      b.v128f64(1).get(lo[j]!).get(r[j]!).get(c[j]!).simd(V.f64Mul).v128f64(2).get(c[j]!).simd(V.f64Sub).simd(V.f64Div).simd(V.f64Sub).get(hi[j]!).simd(V.f64Sub).simd(V.f64Sub).set(out[j]!);
+    });
+  };
+  b.op(0x04, 0x40); // if
+  core();
+  // y * 2^k: k added to the exponent field.
+  each(n, (j) => { b.get(out[j]!).get(k[j]!).v128f64(MAGIC).simd(V.f64Add).i32(52).simd(V.i64Shl).simd(V.i64Add).set(out[j]!); });
+  b.op(0x05); // else
+  core();
+  each(n, (j) => {
+    const y = out[j]!;
+    // y * 2^k1 * 2^(k - k1), k1 = floor(k / 2) (in hi): one rounding, as fdlibm's scaling.
+    b.get(k[j]!).v128f64(0.5).simd(V.f64Mul).simd(V.f64Floor).set(hi[j]!);
+    const pow2 = (kLocal: number | null): void => {
+      if (kLocal === null) b.get(k[j]!).get(hi[j]!).simd(V.f64Sub);
+      else b.get(kLocal);
+      b.simd(V.i32TruncF64).simd(V.i64Extend).v128i64(1023).simd(V.i64Add).i32(52).simd(V.i64Shl);
+    };
+    b.get(y);
+    pow2(hi[j]!);
+    b.simd(V.f64Mul);
+    pow2(null);
+    b.simd(V.f64Mul).set(y);
+    // Special cases: tiny |x| gives 1 + x; past the thresholds Infinity and 0; NaN stays NaN.
+    b.v128f64(1).get(x(j)).simd(V.f64Add).get(y).get(x(j)).simd(V.f64Abs).v128f64(TINY).simd(V.f64Lt).simd(V.bitselect).set(y);
+    // V8 returns the double nearest e for exp(1) (fdlibm's steps give one ulp more).
+    b.v128f64(Math.E).get(y).get(x(j)).v128f64(1).simd(V.f64Eq).simd(V.bitselect).set(y);
+    b.v128f64(Infinity).get(y).get(x(j)).v128f64(O_THRESHOLD).simd(V.f64Gt).simd(V.bitselect).set(y);
+    b.v128f64(0).get(y).get(x(j)).v128f64(U_THRESHOLD).simd(V.f64Lt).simd(V.bitselect).set(y);
+    b.get(x(j)).get(x(j)).simd(V.f64Add).get(y).get(x(j)).get(x(j)).simd(V.f64Ne).simd(V.bitselect).set(y);
+  });
+  b.op(0x0b); // end
+}
+
+/** Sets s[j] = 1 / (1 + exp(-xs[j])). */
+function emitSigmoid(b: Body, xs: number[], s: number[], tmp: () => number): void {
+  const nx = xs.map(() => tmp());
+  const e = xs.map(() => tmp());
+  each(xs.length, (j) => { b.get(xs[j]!).simd(V.f64Neg).set(nx[j]!); });
+  emitExp(b, nx, e, tmp);
+  each(xs.length, (j) => { b.v128f64(1).v128f64(1).get(e[j]!).simd(V.f64Add).simd(V.f64Div).set(s[j]!); });
 }
 
 const OPS = new Map<string, OpSpec>([
@@ -230,23 +305,27 @@ const OPS = new Map<string, OpSpec>([
   [UNARY_EXPR.recip, { arity: 1, lanes: 'f32', emit: (b, [x]) => { b.v128f32(1).get(x!).simd(V.f32Div); } }],
   [UNARY_EXPR.copy, { arity: 1, lanes: 'f32', emit: (b, [x]) => { b.get(x!); } }],
   [UNARY_EXPR.relu, { arity: 1, lanes: 'f32', emit: (b, [x]) => { b.get(x!).v128f32(0).get(x!).v128f32(0).simd(V.f32Gt).simd(V.bitselect); } }],
-  [UNARY_EXPR.exp, { arity: 1, lanes: 'f64', emit: (b, [x], tmp) => { emitExp(b, x!, tmp); } }],
-  [UNARY_EXPR.sigmoid, { arity: 1, lanes: 'f64', emit: (b, [x], tmp) => { emitSigmoid(b, x!, tmp); } }],
-  [UNARY_EXPR.rsqrt, { arity: 1, lanes: 'f64', emit: (b, [x]) => { b.v128f64(1).get(x!).simd(V.f64Sqrt).simd(V.f64Div); } }],
+  [UNARY_EXPR.exp, { arity: 1, lanes: 'f64', emit: (b, xs, out, tmp) => { emitExp(b, xs.map(([x]) => x!), out, tmp); } }],
+  [UNARY_EXPR.sigmoid, { arity: 1, lanes: 'f64', emit: (b, xs, out, tmp) => { emitSigmoid(b, xs.map(([x]) => x!), out, tmp); } }],
+  [UNARY_EXPR.rsqrt, { arity: 1, lanes: 'f64', emit: (b, xs, out) => {
+    each(xs.length, (j) => { b.v128f64(1).get(xs[j]![0]!).simd(V.f64Sqrt).simd(V.f64Div).set(out[j]!); });
+  } }],
   // x / (1 + exp(-x))
-  [SILU_EXPR, { arity: 1, lanes: 'f64', emit: (b, [x], tmp) => {
-    const nx = tmp();
-    b.get(x!).simd(V.f64Neg).set(nx);
-    b.get(x!).v128f64(1);
-    emitExp(b, nx, tmp);
-    b.simd(V.f64Add).simd(V.f64Div);
+  [SILU_EXPR, { arity: 1, lanes: 'f64', emit: (b, xs, out, tmp) => {
+    const nx = xs.map(() => tmp());
+    const e = xs.map(() => tmp());
+    each(xs.length, (j) => { b.get(xs[j]![0]!).simd(V.f64Neg).set(nx[j]!); });
+    emitExp(b, nx, e, tmp);
+    each(xs.length, (j) => { b.get(xs[j]![0]!).v128f64(1).get(e[j]!).simd(V.f64Add).simd(V.f64Div).set(out[j]!); });
   } }],
   // g * s * (1 + v * (1 - s)), s = 1 / (1 + exp(-v))
-  [SILU_BACKWARD_EXPR, { arity: 2, lanes: 'f64', emit: (b, [v, g], tmp) => {
-    const s = tmp();
-    emitSigmoid(b, v!, tmp);
-    b.set(s);
-    b.get(g!).get(s).simd(V.f64Mul).v128f64(1).get(v!).v128f64(1).get(s).simd(V.f64Sub).simd(V.f64Mul).simd(V.f64Add).simd(V.f64Mul);
+  [SILU_BACKWARD_EXPR, { arity: 2, lanes: 'f64', emit: (b, xs, out, tmp) => {
+    const s = xs.map(() => tmp());
+    emitSigmoid(b, xs.map(([v]) => v!), s, tmp);
+    each(xs.length, (j) => {
+      const [v, g] = xs[j]! as [number, number];
+      b.get(g).get(s[j]!).simd(V.f64Mul).v128f64(1).get(v).v128f64(1).get(s[j]!).simd(V.f64Sub).simd(V.f64Mul).simd(V.f64Add).simd(V.f64Mul).set(out[j]!);
+    });
   } }],
 ]);
 
@@ -294,6 +373,44 @@ export function simdSupported(): boolean {
   return supported;
 }
 
+let expRun: (() => void) | null = null;
+/** Doubles per pass of expF64. */
+const EXP_CHUNK = 1 << 14;
+
+/**
+ * @internal The generated exp over doubles (two lane sets interleaved, as the fused chains
+ * run it), for the self-check and the tests that compare it with Math.exp.
+ */
+export function expF64(values: ArrayLike<number>): Float64Array {
+  if (!simdSupported() || !ensureMemory(EXP_CHUNK * 16 + 64)) throw new Error('expF64: WebAssembly SIMD is not available');
+  if (expRun === null) {
+    const b = new Body(0);
+    const p = b.local(I32);
+    const x = [b.local(V128), b.local(V128)];
+    const y = [b.local(V128), b.local(V128)];
+    const tmp = (): number => b.local(V128);
+    b.op(0x03, 0x40); // loop over pairs of vectors: in at [0, 8n), out at [8n, 16n)
+    b.get(p).simd(V.load, 4, 0).set(x[0]!).get(p).simd(V.load, 4, 16).set(x[1]!);
+    emitExp(b, x, y, tmp);
+    b.get(p).get(y[0]!).simd(V.store, 4, ...uleb(EXP_CHUNK * 8)).get(p).get(y[1]!).simd(V.store, 4, ...uleb(EXP_CHUNK * 8 + 16));
+    b.get(p).i32(32).op(0x6a).set(p);
+    b.get(p).i32(EXP_CHUNK * 8).op(0x49, 0x0d, 0); // i32.lt_u, br_if 0
+    b.op(0x0b);
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes(0, b)), { env: { mem: memory! } });
+    expRun = instance.exports['run'] as () => void;
+  }
+  const out = new Float64Array(values.length);
+  const f64 = new Float64Array(memory!.buffer, 0, 2 * EXP_CHUNK);
+  for (let at = 0; at < values.length; at += EXP_CHUNK) {
+    const count = Math.min(EXP_CHUNK, values.length - at);
+    f64.fill(0, 0, EXP_CHUNK);
+    for (let i = 0; i < count; i++) f64[i] = values[at + i]!;
+    expRun();
+    out.set(f64.subarray(EXP_CHUNK, EXP_CHUNK + count), at);
+  }
+  return out;
+}
+
 /** Checks the generated exp against Math.exp on a spread of doubles (bit for bit). */
 function expMatchesMathExp(): boolean {
   if (transcendentalOk !== undefined) return transcendentalOk;
@@ -307,31 +424,8 @@ function expMatchesMathExp(): boolean {
       const u = s / 2 ** 32;
       probe.push(i % 4 === 0 ? (u - 0.5) * 1500 : i % 4 === 1 ? (u - 0.5) * 40 : i % 4 === 2 ? (u - 0.5) * 2 : Math.fround((u - 0.5) * 200));
     }
-    const n = probe.length + (probe.length % 2);
-    ensureMemory(n * 16 + 64);
-    const b = new Body(0);
-    const p = b.local(I32);
-    const x = b.local(V128);
-    const temps: number[] = [];
-    const tmp = (): number => {
-      const t = b.local(V128);
-      temps.push(t);
-      return t;
-    };
-    b.op(0x03, 0x40); // loop
-    b.get(p).simd(V.load, 4, 0).set(x);
-    b.get(p);
-    emitExp(b, x, tmp);
-    b.simd(V.store, 4, ...uleb(n * 8));
-    b.get(p).i32(16).op(0x6a).set(p);
-    b.get(p).i32(n * 8).op(0x49, 0x0d, 0); // i32.lt_u, br_if 0
-    b.op(0x0b);
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes(0, b)), { env: { mem: memory! } });
-    const f64 = new Float64Array(memory!.buffer, 0, 2 * n);
-    f64.fill(0);
-    f64.set(probe);
-    (instance.exports['run'] as () => void)();
-    transcendentalOk = probe.every((v, i) => Object.is(Math.exp(v), f64[n + i]));
+    const got = expF64(probe);
+    transcendentalOk = probe.every((v, i) => Object.is(Math.exp(v), got[i]));
   } catch {
     transcendentalOk = false;
   }
@@ -563,13 +657,9 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
         b.get(x).simd(V.promote).set(lo[j]!);
         b.get(x).get(x).simd(V.shuffle, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15).simd(V.promote).set(hi[j]!);
       });
-      const resLo = tmp();
-      spec.emit(b, lo, tmp);
-      b.set(resLo);
-      spec.emit(b, hi, tmp);
-      const resHi = tmp();
-      b.set(resHi);
-      b.get(resLo).simd(V.demote).get(resHi).simd(V.demote).simd(V.shuffle, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+      const res = [tmp(), tmp()];
+      spec.emit(b, [lo, hi], res, tmp);
+      b.get(res[0]!).simd(V.demote).get(res[1]!).simd(V.demote).simd(V.shuffle, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
     }
     b.set(opLocals[i]!);
     regs.set(op.id, opLocals[i]!);
