@@ -5,39 +5,19 @@
 // of the fused forms' gradients and of their gradients of gradients.
 import { checkGradients, checkSecondDerivatives } from '@titans/test-utils';
 import { describe, expect, it } from 'vitest';
-import { CpuBackend, cpuBackend } from '../src/cpu/backend.js';
+import { cpuBackend } from '../src/cpu/backend.js';
+import { compositeBackend, valueAndGradients, type FloatType } from './fast-path.js';
 import {
-  Rng, crossEntropy, gradients, silu, layerNorm, logSoftmax, mul, rmsNorm, rope, softmax, sum, tensor, tidy, transpose, withBackend,
+  Rng, crossEntropy, silu, layerNorm, logSoftmax, rmsNorm, rope, softmax, tensor, tidy, transpose, withBackend,
   type Tensor,
 } from '../src/index.js';
 
 /** A CPU backend without the fused primitives: the composite path. */
-const plain = new CpuBackend();
-for (const name of ['normRows', 'normRowsBackward', 'softmaxRows', 'softmaxRowsBackward', 'ropeRows', 'silu', 'siluBackward'] as const) {
-  Object.defineProperty(plain, name, { value: undefined });
-}
+const plain = compositeBackend(['normRows', 'normRowsBackward', 'softmaxRows', 'softmaxRowsBackward', 'ropeRows', 'silu', 'siluBackward']);
 
-type DT = 'float32' | 'float64';
 const rng = new Rng(4242);
 
-interface Result { value: Float64Array; grads: Float64Array[] }
-
-/** f's value and the gradients of sum(f * w) for a fixed random w, on the given backend. */
-function run(backend: CpuBackend, f: (xs: Tensor[]) => Tensor, inputs: { data: Float64Array; shape: number[] }[], dtype: DT, wSeed: number): Result {
-  return withBackend(backend, () => tidy(() => {
-    const xs = inputs.map((i) => {
-      const t = tensor(i.data, i.shape, { dtype });
-      t.requiresGrad = true;
-      return t;
-    });
-    const y = f(xs);
-    const w = tensor(new Rng(wSeed).normalArray(y.size), y.shape, { dtype });
-    const grads = gradients(sum(mul(y, w)), xs);
-    return { value: Float64Array.from(y.dataSync()), grads: grads.map((g) => Float64Array.from(g.dataSync())) };
-  }));
-}
-
-function expectClose(a: Float64Array, b: Float64Array, dtype: DT, label: string): void {
+function expectClose(a: Float64Array, b: Float64Array, dtype: FloatType, label: string): void {
   expect(a.length, label).toBe(b.length);
   const tol = dtype === 'float32' ? 2e-5 : 1e-12;
   let scale = 0;
@@ -76,8 +56,8 @@ describe('fused row kernels equal the composite ops', () => {
         for (const shape of SHAPES) {
           if (name.includes('axis 0') && shape.length > 2) continue;
           const inputs = [input(shape), ...(op.extra?.(shape) ?? [])];
-          const fused = run(cpuBackend, op.f, inputs, dtype, seed);
-          const composite = run(plain, op.f, inputs, dtype, seed);
+          const fused = valueAndGradients(cpuBackend, op.f, inputs, dtype, seed);
+          const composite = valueAndGradients(plain, op.f, inputs, dtype, seed);
           expectClose(fused.value, composite.value, dtype, `${name} ${shape} value`);
           fused.grads.forEach((g, i) => expectClose(g, composite.grads[i]!, dtype, `${name} ${shape} grad ${i}`));
           seed++;
@@ -90,8 +70,8 @@ describe('fused row kernels equal the composite ops', () => {
         for (const offset of [0, 5]) {
           const inputs = [input(shape)];
           const f = ([x]: Tensor[]): Tensor => rope(x!, offset);
-          const fused = run(cpuBackend, f, inputs, dtype, 9);
-          const composite = run(plain, f, inputs, dtype, 9);
+          const fused = valueAndGradients(cpuBackend, f, inputs, dtype, 9);
+          const composite = valueAndGradients(plain, f, inputs, dtype, 9);
           expectClose(fused.value, composite.value, dtype, `rope ${shape} value`);
           expectClose(fused.grads[0]!, composite.grads[0]!, dtype, `rope ${shape} grad`);
         }
@@ -103,8 +83,8 @@ describe('fused row kernels equal the composite ops', () => {
       const targets = Int32Array.from({ length: 37 }, (_, i) => (i * 7) % 11);
       targets[3] = -100;
       const f = ([x]: Tensor[]): Tensor => crossEntropy(x!, tensor(targets, [37], { dtype: 'int32' }));
-      const fused = run(cpuBackend, f, [logits], dtype, 3);
-      const composite = run(plain, f, [logits], dtype, 3);
+      const fused = valueAndGradients(cpuBackend, f, [logits], dtype, 3);
+      const composite = valueAndGradients(plain, f, [logits], dtype, 3);
       expectClose(fused.value, composite.value, dtype, 'crossEntropy value');
       expectClose(fused.grads[0]!, composite.grads[0]!, dtype, 'crossEntropy grad');
     });

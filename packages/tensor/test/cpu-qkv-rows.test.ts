@@ -8,6 +8,7 @@
 import { checkGradients, checkSecondDerivatives } from '@titans/test-utils';
 import { describe, expect, it } from 'vitest';
 import { CpuBackend, cpuBackend } from '../src/cpu/backend.js';
+import { compositeBackend, valueAndGradients, type FloatType, type Input, type Result } from './fast-path.js';
 import { causalConvKernel, headRowsKernel } from '../src/cpu/qkv-rows.js';
 import {
   Rng, causalConv, causalConv1d, concat, gradients, headRows, l2Normalize, mul, narrow, silu, splitHeads, sum, tensor, tidy, withBackend,
@@ -15,13 +16,9 @@ import {
 } from '../src/index.js';
 
 /** A CPU backend without the two primitives: the composite path. */
-const plain = new CpuBackend();
-for (const name of ['causalConv', 'headRows'] as const) Object.defineProperty(plain, name, { value: undefined });
+const plain = compositeBackend(['causalConv', 'headRows']);
 
-type DT = 'float32' | 'float64';
 const rng = new Rng(2121);
-interface Input { data: Float64Array; shape: number[] }
-interface Result { value: Float64Array; grads: Float64Array[] }
 
 function input(shape: number[], scale = 1.5): Input {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -29,18 +26,8 @@ function input(shape: number[], scale = 1.5): Input {
 }
 
 /** f's value and the gradients of sum(f * w) for a fixed random w, on the given backend. */
-function run(backend: CpuBackend, f: (xs: Tensor[]) => Tensor, inputs: Input[], dtype: DT): Result {
-  return withBackend(backend, () => tidy(() => {
-    const xs = inputs.map((i) => {
-      const t = tensor(i.data, i.shape, { dtype });
-      t.requiresGrad = true;
-      return t;
-    });
-    const y = f(xs);
-    const w = tensor(new Rng(99).normalArray(y.size), y.shape, { dtype });
-    const grads = gradients(sum(mul(y, w)), xs);
-    return { value: Float64Array.from(y.dataSync()), grads: grads.map((g) => Float64Array.from(g.dataSync())) };
-  }));
+function run(backend: CpuBackend, f: (xs: Tensor[]) => Tensor, inputs: Input[], dtype: FloatType): Result {
+  return valueAndGradients(backend, f, inputs, dtype, 99);
 }
 
 function expectClose(a: Float64Array, b: Float64Array, tol: number, label: string): void {
