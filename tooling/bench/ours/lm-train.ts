@@ -8,8 +8,10 @@
 // clipping, optimizer update; see TrainOptions.compile), and eager (`eager.tokPerS`), the same
 // step op by op. The compiled step traces on its first two calls (trace, verification), so it
 // gets two more warm-up steps.
+// With TITANS_CPU_FMA=1 the float32 GEMMs run the opt-in relaxed-SIMD kernels (`fma: true` in the
+// output; different rounding, so not the default figure).
 // usage: THREADS=2 node --import tsx lm-train.ts [--dim 256] [--layers 4] [--heads 4] [--mlp 688] [--seq 512] [--batch 8] [--steps 3] [--eager-only]
-import { compile, gradients, optim, tensor, tidy, type Tensor } from '../../../packages/tensor/src/index.js';
+import { compile, cpuInfo, gradients, optim, tensor, tidy, type Tensor } from '../../../packages/tensor/src/index.js';
 import { countParameters, createModel } from '../../../packages/models/src/index.js';
 import { arg, emit, medianSeconds, round, setThreads } from './common.js';
 
@@ -92,6 +94,8 @@ const compiled = process.argv.includes('--eager-only') ? null : await measure(tr
 const headline = compiled ?? eager;
 emit({
   setup: { dim, layers, heads, mlp, seq, batch, steps },
+  // The opt-in relaxed-SIMD GEMM (TITANS_CPU_FMA=1): changes rounding, so reported apart.
+  fma: cpuInfo().fma,
   params: headline.params,
   // The headline: the compiled step, as train() runs it by default.
   mode: compiled ? 'compiled' : 'eager',
