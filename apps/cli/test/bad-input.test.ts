@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { filesUnder, scratchDirectory, titans } from './helpers.js';
+import { filesUnder, scratchDirectory, titans, type Outcome } from './helpers.js';
 import { titansInProcess } from './in-process.js';
 
 const scratch = scratchDirectory('bad-input');
@@ -55,6 +55,15 @@ const cases: [string, string[], RegExp][] = [
   ['bench of an unknown package', ['bench', '--filter', 'nope'], /^titans bench: --filter: no benchmark in package 'nope'/],
 ];
 
+/** The refusal every case must get: its one-line message on stderr, exit code 2, no stdout, no file written since `before`. */
+function expectRejected(outcome: Outcome, message: RegExp, before: ReturnType<typeof filesUnder>): void {
+  expect(outcome.stderr.trimEnd()).toMatch(message);
+  expect(outcome.stderr.trimEnd().split('\n')).toHaveLength(1);
+  expect(outcome.code).toBe(2);
+  expect(outcome.stdout).toBe('');
+  expect(filesUnder(scratch)).toEqual(before);
+}
+
 describe('bad input: one line, exit code 2, nothing written', () => {
   beforeAll(async () => {
     // A real run in the way, so `train --out taken-run` must refuse to overwrite it.
@@ -67,11 +76,7 @@ describe('bad input: one line, exit code 2, nothing written', () => {
       const before = filesUnder(scratch);
       const { code, stdout, stderr, thrown } = await titansInProcess(args, scratch);
       expect(thrown, `internal error: ${stderr}`).toBeUndefined();
-      expect(stderr.trimEnd()).toMatch(message);
-      expect(stderr.trimEnd().split('\n')).toHaveLength(1);
-      expect(code).toBe(2);
-      expect(stdout).toBe('');
-      expect(filesUnder(scratch)).toEqual(before);
+      expectRejected({ code, stdout, stderr }, message, before);
     }, 60_000);
   }
 });
@@ -81,12 +86,7 @@ describe('bad input through the installed command (a real process)', () => {
   for (const [name, args, message] of cases.filter(([n]) => real.includes(n))) {
     it(name, () => {
       const before = filesUnder(scratch);
-      const { code, stdout, stderr } = titans(args, { cwd: scratch });
-      expect(stderr.trimEnd()).toMatch(message);
-      expect(stderr.trimEnd().split('\n')).toHaveLength(1);
-      expect(code).toBe(2);
-      expect(stdout).toBe('');
-      expect(filesUnder(scratch)).toEqual(before);
+      expectRejected(titans(args, { cwd: scratch }), message, before);
     }, 60_000);
   }
 
