@@ -201,7 +201,7 @@ export interface MemoryScanInputs {
  * S <- eta_t S - theta_t u_t, P <- (1 - alpha_t) P + S, with y_pre_t = M(P^(t); q_t) and
  * y_post_t = M(P^(t+1); q_t). M is x -> W_L act(... act(W_1 x)), then LayerNorm (no affine,
  * eps 1e-5) when `norm`, then + x when `residual`. The result is one storage holding, in
- * order: y_pre and y_post [memories, tokens, out_last], the loss l(P^(chunk start); k_t, v_t)
+ * order: y_pre (unless yPre is false) and y_post [memories, tokens, out_last], the loss l(P^(chunk start); k_t, v_t)
  * [memories, tokens], then each layer's weights and then each layer's momentum after the
  * last complete chunk (the initial ones when there is none), [memories, out_l, in_l].
  */
@@ -214,6 +214,11 @@ export interface MemoryScanDims {
   readonly activation: 'silu' | 'gelu';
   readonly residual: boolean;
   readonly norm: boolean;
+  /**
+   * false: y_pre is neither computed nor packed (the packed output starts with y_post), for
+   * callers that read only the retrieval after each update. Default true.
+   */
+  readonly yPre?: boolean;
 }
 
 /** The row normalisations with a fused kernel: RMSNorm and LayerNorm (no affine). */

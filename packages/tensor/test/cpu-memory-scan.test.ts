@@ -37,6 +37,38 @@ const cases: { name: string; memories: number; tokens: number; chunk: number; la
   { name: 'mlp 16-64-16, several chunks', memories: 2, tokens: 96, chunk: 32, layers: [[64, 16], [16, 64]] },
 ];
 
+describe('cpu memoryScan without y_pre (dims.yPre false)', () => {
+  const variants: { name: string; dtype: 'float32' | 'float64'; simd?: boolean; norm?: boolean; residual?: boolean }[] = [
+    { name: 'float32 SIMD chunk drivers', dtype: 'float32' },
+    { name: 'float32 SIMD, residual + norm (per-token calls)', dtype: 'float32', norm: true, residual: true },
+    { name: 'float32 JavaScript loops', dtype: 'float32', simd: false },
+    { name: 'float64', dtype: 'float64' },
+  ];
+  for (const v of variants) {
+    for (const c of cases.filter((k) => !(v.residual && k.layers[0]![1] !== k.layers[k.layers.length - 1]![0]))) {
+      it(`${v.name}, ${c.name}: the packed output without its y_pre block, bit for bit`, () => {
+        const rng = new Rng(c.tokens * 5 + c.chunk);
+        const x32 = inputs(rng, c.memories, c.tokens, c.layers);
+        const x = v.dtype === 'float32' ? x32 : {
+          ...x32, k: Float64Array.from(x32.k), v: Float64Array.from(x32.v), q: Float64Array.from(x32.q), theta: Float64Array.from(x32.theta),
+          eta: Float64Array.from(x32.eta), alpha: Float64Array.from(x32.alpha), weights: x32.weights.map((w) => Float64Array.from(w)), momentum: x32.momentum.map((m) => Float64Array.from(m)),
+        };
+        const dims: MemoryScanDims = {
+          memories: c.memories, tokens: c.tokens, chunk: c.chunk, layers: c.layers, activation: 'silu', residual: v.residual ?? false, norm: v.norm ?? false,
+        };
+        const options = v.simd === false ? { simd: false } : {};
+        const both = memoryScanCpu(x, dims, v.dtype, options);
+        const postOnly = memoryScanCpu(x, { ...dims, yPre: false }, v.dtype, options);
+        const yLen = c.memories * c.tokens * c.layers[c.layers.length - 1]![0];
+        expect(postOnly.length).toBe(both.length - yLen);
+        let differ = 0;
+        for (let i = 0; i < postOnly.length; i++) if (!Object.is(postOnly[i], both[yLen + i])) differ++;
+        expect(differ, 'elements that differ').toBe(0);
+      });
+    }
+  }
+});
+
 describe('cpu memoryScan float32 chunk drivers', () => {
   for (const c of cases) {
     it(`${c.name}: bit-identical to the per-token calls, close to float64`, () => {

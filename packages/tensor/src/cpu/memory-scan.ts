@@ -8,7 +8,12 @@
 //
 // float32 runs whose widths are multiples of 4 take the three matrix loops (update + read,
 // W x, W^T g) and SiLU from WebAssembly SIMD (memory-scan.wat) with float32 state; everything
-// else runs the same loops in JavaScript with float64 state.
+// else runs the same loops in JavaScript with float64 state. A plain linear or SiLU 2-layer
+// memory runs each chunk's two passes as one call each into the module (surprise1/updates1,
+// surprise2/updates2). With dims.yPre false they skip the reading before each token and update
+// each layer row by row over the chunk's tokens (rowsUpdatePost: a block of the row stays in
+// registers; the same steps, bit-identical); the other paths still compute y_pre and leave it
+// out of the output.
 import { arrayConstructor, type MemoryScanDims, type TypedArray } from '../backend.js';
 import { MEMORY_SCAN_WASM_BASE64 } from './memory-scan-wasm.generated.js';
 import { erf } from './special.js';
@@ -164,6 +169,7 @@ interface WasmExports {
     P1: number, S1: number, h: number, i: number, P2: number, S2: number, o: number, eta: number, decay: number, sc1: number, sc2: number,
     k: number, a1: number, q: number, zPre: number, zPost: number, hPre: number, hPost: number, yPre: number, yPost: number, n: number,
   ): void;
+  rowsUpdatePost(P: number, S: number, rows: number, cols: number, n: number, eta: number, decay: number, sc: number, inp: number, xPost: number, post: number, acc: number): void;
 }
 
 let wasm: WasmExports | null | undefined;
@@ -301,8 +307,11 @@ export function memoryScanCpu(
   const sizes = layers.map(([o, i]) => o * i);
   const totalWeights = sizes.reduce((s, n) => s + n, 0);
   const yLen = memories * tokens * dout;
-  const out = new (arrayConstructor(dtype))(2 * yLen + memories * tokens + 2 * memories * totalWeights);
-  const lossAt = 2 * yLen;
+  // Without y_pre (dims.yPre false) the packed output starts with y_post.
+  const pre = dims.yPre !== false;
+  const postAt = pre ? yLen : 0;
+  const out = new (arrayConstructor(dtype))(postAt + yLen + memories * tokens + 2 * memories * totalWeights);
+  const lossAt = postAt + yLen;
   const stateAt = lossAt + memories * tokens;
   const fullChunks = Math.floor(tokens / chunk);
   const widest = Math.max(din, dout, ...rowsOf);
@@ -316,6 +325,7 @@ export function memoryScanCpu(
     ...sizes, ...sizes, ...rowsOf.map((o) => chunk * o), ...colsOf.map((i) => chunk * i),
     ...rowsOf, ...rowsOf, ...rowsOf, ...rowsOf, ...rowsOf, ...rowsOf, widest, widest, dout, dout,
     chunk * din, chunk * dout, plain ? tokens * dout : 0, plain ? tokens * dout : 0, chunk, chunk, chunk, chunk,
+    ...(w && !pre && depth === 2 ? [chunk * rowsOf[0]!, chunk * rowsOf[0]!] : [0, 0]), 4 * chunk,
   ]);
   let next = 0;
   const take = (n: number): Buf[] => buffers.slice(next, (next += n));
@@ -331,6 +341,8 @@ export function memoryScanCpu(
   const hPost = take(depth);
   const [grad, back, normed, fOut, qChunk, vChunk, yPreAll, yPostAll] = take(8) as [Buf, Buf, Buf, Buf, Buf, Buf, Buf, Buf];
   const [thetaChunk, etaChunk, decayChunk, lossChunk] = take(4) as [Buf, Buf, Buf, Buf];
+  // Without y_pre: the hidden layer's readings and activations of a whole chunk, and the lane sums of rowsUpdatePost.
+  const [zChunk, hChunk, laneSums] = take(3) as [Buf, Buf, Buf];
   // A plain linear or SiLU 2-layer memory on the SIMD module runs each chunk's two passes as one call each (the same per-token steps).
   const driven = w !== null && (options.chunkCalls ?? true) && plain && (depth === 1 || (depth === 2 && !gelu)) ? w : null;
 
@@ -379,17 +391,25 @@ export function memoryScanCpu(
         const yAt = 4 * start * dout;
         if (depth === 1) {
           driven.surprise1(P[0]!.p, dout, din, inputs[0]!.p, vChunk.p, thetaChunk.p, n, zs[0]!.p, grad.p, scaled[0]!.p, lossChunk.p);
-          driven.updates1(P[0]!.p, S[0]!.p, dout, din, etaChunk.p, decayChunk.p, scaled[0]!.p, inputs[0]!.p, qChunk.p, yPreAll.p + yAt, yPostAll.p + yAt, n);
+          if (pre) driven.updates1(P[0]!.p, S[0]!.p, dout, din, etaChunk.p, decayChunk.p, scaled[0]!.p, inputs[0]!.p, qChunk.p, yPreAll.p + yAt, yPostAll.p + yAt, n);
+          else driven.rowsUpdatePost(P[0]!.p, S[0]!.p, dout, din, n, etaChunk.p, decayChunk.p, scaled[0]!.p, inputs[0]!.p, qChunk.p, yPostAll.p + yAt, laneSums.p);
         } else {
           const hidden = rowsOf[0]!;
           driven.surprise2(
             P[0]!.p, hidden, din, P[1]!.p, dout, inputs[0]!.p, vChunk.p, thetaChunk.p, n,
             zs[0]!.p, zs[1]!.p, slopes[0]!.p, grad.p, back.p, inputs[1]!.p, scaled[0]!.p, scaled[1]!.p, lossChunk.p,
           );
-          driven.updates2(
-            P[0]!.p, S[0]!.p, hidden, din, P[1]!.p, S[1]!.p, dout, etaChunk.p, decayChunk.p, scaled[0]!.p, scaled[1]!.p,
-            inputs[0]!.p, inputs[1]!.p, qChunk.p, zPre[0]!.p, zPost[0]!.p, hPre[0]!.p, hPost[0]!.p, yPreAll.p + yAt, yPostAll.p + yAt, n,
-          );
+          if (pre) {
+            driven.updates2(
+              P[0]!.p, S[0]!.p, hidden, din, P[1]!.p, S[1]!.p, dout, etaChunk.p, decayChunk.p, scaled[0]!.p, scaled[1]!.p,
+              inputs[0]!.p, inputs[1]!.p, qChunk.p, zPre[0]!.p, zPost[0]!.p, hPre[0]!.p, hPost[0]!.p, yPreAll.p + yAt, yPostAll.p + yAt, n,
+            );
+          } else {
+            // Layer 1 for the whole chunk, SiLU of all its readings, then layer 2 (each row's steps as per token).
+            driven.rowsUpdatePost(P[0]!.p, S[0]!.p, hidden, din, n, etaChunk.p, decayChunk.p, scaled[0]!.p, inputs[0]!.p, qChunk.p, zChunk.p, laneSums.p);
+            driven.silu(zChunk.p, hChunk.p, 0, 0, n * hidden);
+            driven.rowsUpdatePost(P[1]!.p, S[1]!.p, dout, hidden, n, etaChunk.p, decayChunk.p, scaled[1]!.p, inputs[1]!.p, hChunk.p, yPostAll.p + yAt, laneSums.p);
+          }
         }
         for (let s = 0; s < n; s++) out[lossAt + first + s] = lossChunk.a[s]!;
         continue;
@@ -474,15 +494,15 @@ export function memoryScanCpu(
           }
         }
         if (!plain) {
-          finishInto(zPre[last]!.a, s * din, out, t * dout);
-          finishInto(zPost[last]!.a, s * din, out, yLen + t * dout);
+          if (pre) finishInto(zPre[last]!.a, s * din, out, t * dout);
+          finishInto(zPost[last]!.a, s * din, out, postAt + t * dout);
         }
       }
     }
     if (!snapped) snapshot(mem);
     if (plain) {
-      out.set(yPreAll.a.subarray(0, tokens * dout), mem * tokens * dout);
-      out.set(yPostAll.a.subarray(0, tokens * dout), yLen + mem * tokens * dout);
+      if (pre) out.set(yPreAll.a.subarray(0, tokens * dout), mem * tokens * dout);
+      out.set(yPostAll.a.subarray(0, tokens * dout), postAt + mem * tokens * dout);
     }
   }
   return out;

@@ -80,6 +80,136 @@
         (local.set $r (i32.add (local.get $r) (i32.const 2)))
         (br $rowLoop))))
 
+  ;; One layer's updates for all n tokens of a chunk with the reading after each (no y_pre), row
+  ;; by row: each row of P and S is updated token after token, four vectors of it held in
+  ;; registers, instead of streaming the whole matrix through the cache once per token. Per
+  ;; token s: eta[s], decay[s], sc [n, rows] (row s), inp and xPost [n, cols] (row s); post
+  ;; [n, rows] gets the readings. Every step is update's (S = eta S - sc inp, P = decay P + S,
+  ;; post = P . xPost with lane sums over the columns in order, then (lane 0 + lane 1) + (lane 2 +
+  ;; lane 3)), so the results are bit-identical to n calls of update; the running lane sums wait
+  ;; in $acc (n x 16 bytes) between column blocks.
+  (func $rowsUpdatePost (export "rowsUpdatePost") (param $P i32) (param $S i32) (param $rows i32) (param $cols i32) (param $n i32) (param $eta i32) (param $decay i32) (param $sc i32) (param $inp i32) (param $xPost i32) (param $post i32) (param $acc i32)
+    (local $r i32) (local $c i32) (local $tk i32) (local $rowBytes i32) (local $outBytes i32) (local $at i32) (local $Prow i32) (local $Srow i32) (local $pr i32) (local $sr i32) (local $ep i32) (local $dp i32) (local $cp i32) (local $ip i32) (local $xp i32) (local $xq i32) (local $ap i32) (local $op i32) (local $ve v128) (local $vd v128) (local $vc v128) (local $b v128) (local $bq v128) (local $p0 v128) (local $s0 v128) (local $p1 v128) (local $s1 v128) (local $p2 v128) (local $s2 v128) (local $p3 v128) (local $s3 v128)
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 2)))
+    (local.set $outBytes (i32.shl (local.get $rows) (i32.const 2)))
+    (local.set $r (i32.const 0))
+    (block $rowsDone
+      (loop $rowLoop
+        (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $at (i32.shl (local.get $r) (i32.const 2)))
+        (local.set $Prow (i32.add (local.get $P) (i32.mul (local.get $r) (local.get $rowBytes))))
+        (local.set $Srow (i32.add (local.get $S) (i32.mul (local.get $r) (local.get $rowBytes))))
+        (local.set $c (i32.const 0))
+        (block $blkDone
+          (loop $blk
+            (br_if $blkDone (i32.gt_u (i32.add (local.get $c) (i32.const 64)) (local.get $rowBytes)))
+            (local.set $pr (i32.add (local.get $Prow) (local.get $c)))
+            (local.set $sr (i32.add (local.get $Srow) (local.get $c)))
+            (local.set $p0 (v128.load offset=0 (local.get $pr)))
+            (local.set $s0 (v128.load offset=0 (local.get $sr)))
+            (local.set $p1 (v128.load offset=16 (local.get $pr)))
+            (local.set $s1 (v128.load offset=16 (local.get $sr)))
+            (local.set $p2 (v128.load offset=32 (local.get $pr)))
+            (local.set $s2 (v128.load offset=32 (local.get $sr)))
+            (local.set $p3 (v128.load offset=48 (local.get $pr)))
+            (local.set $s3 (v128.load offset=48 (local.get $sr)))
+            (local.set $tk (i32.const 0))
+            (local.set $ep (local.get $eta))
+            (local.set $dp (local.get $decay))
+            (local.set $cp (i32.add (local.get $sc) (local.get $at)))
+            (local.set $ip (i32.add (local.get $inp) (local.get $c)))
+            (local.set $xp (i32.add (local.get $xPost) (local.get $c)))
+            (local.set $ap (local.get $acc))
+            (block $tokDoneblk
+              (loop $tokblk
+                (br_if $tokDoneblk (i32.ge_u (local.get $tk) (local.get $n)))
+                (local.set $ve (v128.load32_splat (local.get $ep)))
+                (local.set $vd (v128.load32_splat (local.get $dp)))
+                (local.set $vc (v128.load32_splat (local.get $cp)))
+                (local.set $b (select (result v128) (v128.load (local.get $ap)) (v128.const i32x4 0 0 0 0) (local.get $c)))
+                (local.set $s0 (f32x4.sub (f32x4.mul (local.get $ve) (local.get $s0)) (f32x4.mul (local.get $vc) (v128.load offset=0 (local.get $ip)))))
+                (local.set $p0 (f32x4.add (f32x4.mul (local.get $vd) (local.get $p0)) (local.get $s0)))
+                (local.set $b (f32x4.add (local.get $b) (f32x4.mul (local.get $p0) (v128.load offset=0 (local.get $xp)))))
+                (local.set $s1 (f32x4.sub (f32x4.mul (local.get $ve) (local.get $s1)) (f32x4.mul (local.get $vc) (v128.load offset=16 (local.get $ip)))))
+                (local.set $p1 (f32x4.add (f32x4.mul (local.get $vd) (local.get $p1)) (local.get $s1)))
+                (local.set $b (f32x4.add (local.get $b) (f32x4.mul (local.get $p1) (v128.load offset=16 (local.get $xp)))))
+                (local.set $s2 (f32x4.sub (f32x4.mul (local.get $ve) (local.get $s2)) (f32x4.mul (local.get $vc) (v128.load offset=32 (local.get $ip)))))
+                (local.set $p2 (f32x4.add (f32x4.mul (local.get $vd) (local.get $p2)) (local.get $s2)))
+                (local.set $b (f32x4.add (local.get $b) (f32x4.mul (local.get $p2) (v128.load offset=32 (local.get $xp)))))
+                (local.set $s3 (f32x4.sub (f32x4.mul (local.get $ve) (local.get $s3)) (f32x4.mul (local.get $vc) (v128.load offset=48 (local.get $ip)))))
+                (local.set $p3 (f32x4.add (f32x4.mul (local.get $vd) (local.get $p3)) (local.get $s3)))
+                (local.set $b (f32x4.add (local.get $b) (f32x4.mul (local.get $p3) (v128.load offset=48 (local.get $xp)))))
+                (v128.store (local.get $ap) (local.get $b))
+                (local.set $ep (i32.add (local.get $ep) (i32.const 4)))
+                (local.set $dp (i32.add (local.get $dp) (i32.const 4)))
+                (local.set $cp (i32.add (local.get $cp) (local.get $outBytes)))
+                (local.set $ip (i32.add (local.get $ip) (local.get $rowBytes)))
+                (local.set $xp (i32.add (local.get $xp) (local.get $rowBytes)))
+                (local.set $ap (i32.add (local.get $ap) (i32.const 16)))
+                (local.set $tk (i32.add (local.get $tk) (i32.const 1)))
+                (br $tokblk)))
+            (v128.store offset=0 (local.get $pr) (local.get $p0))
+            (v128.store offset=0 (local.get $sr) (local.get $s0))
+            (v128.store offset=16 (local.get $pr) (local.get $p1))
+            (v128.store offset=16 (local.get $sr) (local.get $s1))
+            (v128.store offset=32 (local.get $pr) (local.get $p2))
+            (v128.store offset=32 (local.get $sr) (local.get $s2))
+            (v128.store offset=48 (local.get $pr) (local.get $p3))
+            (v128.store offset=48 (local.get $sr) (local.get $s3))
+            (local.set $c (i32.add (local.get $c) (i32.const 64)))
+            (br $blk)))
+        (block $oneDone
+          (loop $one
+            (br_if $oneDone (i32.gt_u (i32.add (local.get $c) (i32.const 16)) (local.get $rowBytes)))
+            (local.set $pr (i32.add (local.get $Prow) (local.get $c)))
+            (local.set $sr (i32.add (local.get $Srow) (local.get $c)))
+            (local.set $p0 (v128.load offset=0 (local.get $pr)))
+            (local.set $s0 (v128.load offset=0 (local.get $sr)))
+            (local.set $tk (i32.const 0))
+            (local.set $ep (local.get $eta))
+            (local.set $dp (local.get $decay))
+            (local.set $cp (i32.add (local.get $sc) (local.get $at)))
+            (local.set $ip (i32.add (local.get $inp) (local.get $c)))
+            (local.set $xp (i32.add (local.get $xPost) (local.get $c)))
+            (local.set $ap (local.get $acc))
+            (block $tokDoneone
+              (loop $tokone
+                (br_if $tokDoneone (i32.ge_u (local.get $tk) (local.get $n)))
+                (local.set $ve (v128.load32_splat (local.get $ep)))
+                (local.set $vd (v128.load32_splat (local.get $dp)))
+                (local.set $vc (v128.load32_splat (local.get $cp)))
+                (local.set $b (select (result v128) (v128.load (local.get $ap)) (v128.const i32x4 0 0 0 0) (local.get $c)))
+                (local.set $s0 (f32x4.sub (f32x4.mul (local.get $ve) (local.get $s0)) (f32x4.mul (local.get $vc) (v128.load offset=0 (local.get $ip)))))
+                (local.set $p0 (f32x4.add (f32x4.mul (local.get $vd) (local.get $p0)) (local.get $s0)))
+                (local.set $b (f32x4.add (local.get $b) (f32x4.mul (local.get $p0) (v128.load offset=0 (local.get $xp)))))
+                (v128.store (local.get $ap) (local.get $b))
+                (local.set $ep (i32.add (local.get $ep) (i32.const 4)))
+                (local.set $dp (i32.add (local.get $dp) (i32.const 4)))
+                (local.set $cp (i32.add (local.get $cp) (local.get $outBytes)))
+                (local.set $ip (i32.add (local.get $ip) (local.get $rowBytes)))
+                (local.set $xp (i32.add (local.get $xp) (local.get $rowBytes)))
+                (local.set $ap (i32.add (local.get $ap) (i32.const 16)))
+                (local.set $tk (i32.add (local.get $tk) (i32.const 1)))
+                (br $tokone)))
+            (v128.store offset=0 (local.get $pr) (local.get $p0))
+            (v128.store offset=0 (local.get $sr) (local.get $s0))
+            (local.set $c (i32.add (local.get $c) (i32.const 16)))
+            (br $one)))
+        (local.set $ap (local.get $acc))
+        (local.set $op (i32.add (local.get $post) (local.get $at)))
+        (local.set $tk (i32.const 0))
+        (block $redDone
+          (loop $red
+            (br_if $redDone (i32.ge_u (local.get $tk) (local.get $n)))
+            (local.set $b (v128.load (local.get $ap)))
+            (f32.store (local.get $op) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $b)) (f32x4.extract_lane 1 (local.get $b))) (f32.add (f32x4.extract_lane 2 (local.get $b)) (f32x4.extract_lane 3 (local.get $b)))))
+            (local.set $ap (i32.add (local.get $ap) (i32.const 16)))
+            (local.set $op (i32.add (local.get $op) (local.get $outBytes)))
+            (local.set $tk (i32.add (local.get $tk) (i32.const 1)))
+            (br $red)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rowLoop))))
+
   ;; out[r] = W[r] . x, four rows at a time (rows a multiple of 4): x is loaded once for the
   ;; four, and the four accumulators are independent chains.
   (func $matVec (export "matVec") (param $W i32) (param $rows i32) (param $cols i32) (param $x i32) (param $out i32)
@@ -388,7 +518,7 @@
 
   ;; Whole-chunk drivers of a plain memory (no norm, no residual), so a chunk costs a few calls from
   ;; JavaScript instead of several per token. They run exactly the per-token calls memory-scan.ts
-  ;; makes otherwise, in the same order. Per token s of n: k, q at $k + s in bytes, v at $v + s out
+  ;; makes otherwise, in the same order. (Without y_pre the host runs rowsUpdatePost instead.) Per token s of n: k, q at $k + s in bytes, v at $v + s out
   ;; bytes; the gates $th, $eta, $decay are float32 arrays of n; $loss gets n float32 losses.
 
   ;; One linear layer W [o, i]: surprise of each token at W, scaled rows into sc [n, o].

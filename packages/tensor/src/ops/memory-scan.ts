@@ -28,7 +28,8 @@ export function hasMemoryScan(x: Tensor): boolean {
 export function memoryScanOutputSize(dims: MemoryScanDims): number {
   const out = dims.layers[dims.layers.length - 1]![0];
   const weights = dims.layers.reduce((s, [o, i]) => s + o * i, 0);
-  return dims.memories * (2 * dims.tokens * out + dims.tokens + 2 * weights);
+  const retrievals = dims.yPre === false ? 1 : 2;
+  return dims.memories * (retrievals * dims.tokens * out + dims.tokens + 2 * weights);
 }
 
 /**
