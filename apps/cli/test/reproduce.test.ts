@@ -73,6 +73,14 @@ describe('titans reproduce --smoke', () => {
     expect(bytes.stdout).toContain(`${longIds} already done, 0 to run`);
   });
 
+  it('--export-docs refuses a run without a required family and writes nothing (packages/experiments tests the export itself)', () => {
+    // The smoke plan trains only SWA on the passkey: no Titans model to ship, so nothing is written.
+    const refused = titans(['reproduce', '--smoke', '--out', 'run', '--report-only', '--export-docs', 'docs-checkpoints']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("exportForDocs: family 'titans': no model of the family (mac, mag, mal, lmm) on the plan's passkey track");
+    expect(existsSync(join(scratch, 'docs-checkpoints'))).toBe(false);
+  });
+
   it('recomputes the same results (deterministic given the seed)', () => {
     const again = titans(['reproduce', '--smoke', '--out', 'again', '--only', 'train-mqar-lmm,mqar-lmm']);
     expect(again.code).toBe(0);

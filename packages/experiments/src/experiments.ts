@@ -5,7 +5,7 @@
 // interrupted run continues from the last one, and evaluations load the final checkpoint.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ByteTokenizer, compactPasskey, deriveSeed, loadCorpus } from '@titans/data';
+import { ByteTokenizer, deriveSeed, loadCorpus } from '@titans/data';
 import {
   evaluateMqar, evaluateNiah, evaluatePasskey, evaluatePerplexity, toJson, type AccuracyStat, type MqarResult, type NiahResult, type PositionBucket,
 } from '@titans/eval';
@@ -13,6 +13,7 @@ import {
   architectureRevision, asGenerativeModel, asNextTokenModel, asScoringModel, countParameters, createModel, loadCheckpoint, parameterBreakdown, train,
   type BatchSourceFactory, type ModelConfig, type TitansLanguageModel, type TrainEvent,
 } from '@titans/models';
+import { passkeyPrompt, type FillerKind } from './filler.ts';
 import { planModelConfig, planModels } from './models.ts';
 import type { CustomTrackSettings, ModelName, ReproducePlan, Track, TrainRecipe } from './recipes.ts';
 import { trackDefinition, type TrackEvaluation } from './registry.ts';
@@ -231,6 +232,8 @@ export interface PasskeyExperimentResult {
   /** Accuracy at each length (all depths). */
   readonly byLength: { length: number; accuracy: number }[];
   readonly records: { length: number; depth: number; passkey: string; output: string; correct: boolean }[];
+  /** The same prompts (passkeys, depths) with filler never seen in training (plans with `passkey.heldOutFiller`). */
+  readonly heldOut?: PasskeyFillerResult;
 }
 
 export interface MqarExperimentResult {
@@ -296,17 +299,19 @@ async function trainModel(plan: ReproducePlan, experiment: Experiment, context: 
   const model = createModel(config);
   const recipe = trainRecipe(plan, name, track);
   const seed = deriveSeed(plan.seed, 'data', track);
+  // Curriculum over length: absent keeps the sources exactly as before (same batches, same hashes).
+  const curriculum = recipe.lengthCurriculum?.length ? { curriculum: { fractions: recipe.lengthCurriculum, steps: recipe.steps } } : {};
   let batches: BatchSourceFactory<unknown>;
   if (track === 'long') {
     batches = longContextSource({
       documents: (plan.longContext.mix?.text ?? ['sotu']).flatMap((corpus) => loadCorpus(corpus, { split: 'train' })),
       trainLength: plan.longContext.trainLength, batchSize: recipe.batchSize,
-      seed, lmFraction: plan.longContext.lmFraction, tasks: plan.longContext.mix?.tasks ?? plan.longContext.niah.tasks,
+      seed, lmFraction: plan.longContext.lmFraction, tasks: plan.longContext.mix?.tasks ?? plan.longContext.niah.tasks, ...curriculum,
     }) as BatchSourceFactory<unknown>;
   } else if (track === 'mqar') {
-    batches = mqarSource({ vocabSize: plan.mqar.vocabSize, sequenceLength: plan.mqar.sequenceLength, trainPairs: plan.mqar.trainPairs, batchSize: recipe.batchSize, seed }) as BatchSourceFactory<unknown>;
+    batches = mqarSource({ vocabSize: plan.mqar.vocabSize, sequenceLength: plan.mqar.sequenceLength, trainPairs: plan.mqar.trainPairs, batchSize: recipe.batchSize, seed, ...curriculum }) as BatchSourceFactory<unknown>;
   } else if (track === 'passkey') {
-    batches = passkeySource({ length: plan.passkey.trainLength, batchSize: recipe.batchSize, seed, digits: plan.passkey.digits }) as BatchSourceFactory<unknown>;
+    batches = passkeySource({ length: plan.passkey.trainLength, batchSize: recipe.batchSize, seed, digits: plan.passkey.digits, ...curriculum }) as BatchSourceFactory<unknown>;
   } else {
     batches = trackDefinition(track).batches(customTrack(plan, track), { seed, batchSize: recipe.batchSize });
   }
@@ -418,28 +423,43 @@ async function evaluateMqarExperiment(plan: ReproducePlan, experiment: Experimen
   return { model: experiment.model, results };
 }
 
+/** Accuracy by length and cell, and each prompt's output, of one kind of passkey filler. */
+export interface PasskeyFillerResult {
+  readonly cells: PasskeyCell[];
+  readonly byLength: { length: number; accuracy: number }[];
+  readonly records: { length: number; depth: number; passkey: string; output: string; correct: boolean }[];
+}
+
 /** Greedy generation after each compact passkey prompt; correct when the passkey appears whole. */
 async function evaluatePasskeyExperiment(plan: ReproducePlan, experiment: Experiment, context: RunContext): Promise<PasskeyExperimentResult> {
   const model = await loadTrained(plan, experiment.model, 'passkey', context.out);
   const { trainLength, multiples, depths, samplesPerCell, digits } = plan.passkey;
   const tokenizer = new ByteTokenizer();
-  const result = await evaluatePasskey({
-    model: asGenerativeModel(model, { name: experiment.model, chunkLength: 512, compile: context.eager !== true }), tokenizer,
-    lengths: multiples.map((m) => m * trainLength), depths, samplesPerCell, digits, seed: plan.seed, maxNewTokens: digits + 2,
-    prompt: (options) => {
-      const sample = compactPasskey(options);
-      return { passkey: sample.passkey, answer: sample.answer, tokens: () => tokenizer.encode(sample.prompt) };
-    },
-  });
-  // The stored result keeps its own (smaller) shape, so results files written before stay comparable.
-  const byLength = result.byLength.map(({ length, accuracy }) => ({ length, accuracy }));
-  context.log(`${experiment.id}: ${byLength.map((b) => `${b.length} bytes ${(100 * b.accuracy).toFixed(0)}%`).join(', ')}`);
-  return {
-    model: experiment.model, trainLength, lengths: [...result.lengths], depths: [...result.depths],
-    cells: result.cells.map(({ length, depth, correct, total, accuracy, ci95 }) => ({ length, depth, correct, total, accuracy, ci95 })),
-    byLength,
-    records: result.records.map(({ length, depth, passkey, output, correct }) => ({ length, depth, passkey, output, correct })),
+  const generative = asGenerativeModel(model, { name: experiment.model, chunkLength: 512, compile: context.eager !== true });
+  const run = async (filler: FillerKind): Promise<{ lengths: number[]; depths: number[]; result: PasskeyFillerResult }> => {
+    const result = await evaluatePasskey({
+      model: generative, tokenizer,
+      lengths: multiples.map((m) => m * trainLength), depths, samplesPerCell, digits, seed: plan.seed, maxNewTokens: digits + 2,
+      prompt: (options) => {
+        const sample = passkeyPrompt({ ...options, filler });
+        return { passkey: sample.passkey, answer: sample.answer, tokens: () => tokenizer.encode(sample.prompt) };
+      },
+    });
+    // The stored result keeps its own (smaller) shape, so results files written before stay comparable.
+    const byLength = result.byLength.map(({ length, accuracy }) => ({ length, accuracy }));
+    context.log(`${experiment.id}: ${filler} filler: ${byLength.map((b) => `${b.length} bytes ${(100 * b.accuracy).toFixed(0)}%`).join(', ')}`);
+    return {
+      lengths: [...result.lengths], depths: [...result.depths],
+      result: {
+        cells: result.cells.map(({ length, depth, correct, total, accuracy, ci95 }) => ({ length, depth, correct, total, accuracy, ci95 })),
+        byLength,
+        records: result.records.map(({ length, depth, passkey, output, correct }) => ({ length, depth, passkey, output, correct })),
+      },
+    };
   };
+  const seen = await run('seen');
+  const heldOut = plan.passkey.heldOutFiller ? (await run('held-out')).result : undefined;
+  return { model: experiment.model, trainLength, lengths: seen.lengths, depths: seen.depths, ...seen.result, ...(heldOut ? { heldOut } : {}) };
 }
 
 /** Runs one experiment and writes results/<id>.json; false when it failed or was interrupted. */

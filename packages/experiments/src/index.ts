@@ -33,3 +33,11 @@ export {
   PAPER_ATLAS_HOPE, PRINTED_AVERAGE_MISMATCHES, ATLAS_HOPE_MODELS, beyondTitansTable, beyondTitansNote, isBeyondTitans, quotedTable, quotedTableCaption,
   type PaperId, type PaperSource, type QuotedTable, type BeyondTitansOurs,
 } from './paper-atlas-hope.ts';
+export { HELD_OUT_FILLER_SOURCE, heldOutFillerSentences, passkeyPrompt, trainingTexts, type FillerKind } from './filler.ts';
+export {
+  GPU_ASSUMPTION, ISSUE_TOKENS_PER_MODEL, checkTargets, formatTargets, needlesInsideWindow, scaleUpCost,
+  type GpuAssumption, type ScaleUpCost, type TargetCheck, type TargetReport,
+} from './targets.ts';
+export { checkCurriculum, curriculumLengths, curriculumStage, retrievalFits, retrievalTasksAt, type LengthCurriculum } from './tasks.ts';
+export type { PasskeyFillerResult } from './experiments.ts';
+export { DOCS_BUDGET_BYTES, DOC_FAMILIES, exportForDocs, type DocsExport, type ExportForDocsOptions, type ExportedModel } from './export-docs.ts';

@@ -15,6 +15,8 @@ import {
 import { isAblation, planModels } from './models.ts';
 import { modelVariant, trackDefinition } from './registry.ts';
 import { ABLATIONS, type ModelName, type ReproducePlan } from './recipes.ts';
+import { checkTargets, formatTargets } from './targets.ts';
+import { HELD_OUT_FILLER_SOURCE } from './filler.ts';
 import { PAPER_ATLAS_HOPE, beyondTitansNote, beyondTitansTable, isBeyondTitans, quotedTableCaption } from './paper-atlas-hope.ts';
 
 // ---------------------------------------------------------------- the paper's numbers
@@ -270,11 +272,16 @@ export function buildTables(plan: ReproducePlan, r: CollectedResults): Tables {
     }),
   };
   const passkeyLengths = plan.passkey.multiples.map((m) => m * plan.passkey.trainLength);
+  // With held-out filler (plan.passkey.heldOutFiller): each length's accuracy on the training filler, then on filler never seen in training.
+  const heldOut = plan.passkey.heldOutFiller === true;
   const passkeyTable = {
-    headers: ['model', 'parameters', 'train steps', 'final loss', ...passkeyLengths.map((l, i) => `${l} bytes (${plan.passkey.multiples[i]}x)`)],
+    headers: ['model', 'parameters', 'train steps', 'final loss', ...passkeyLengths.flatMap((l, i) => (heldOut ? [`${l} bytes (${plan.passkey.multiples[i]}x), seen filler`, `${l} bytes, held-out filler`] : [`${l} bytes (${plan.passkey.multiples[i]}x)`]))],
     rows: plan.passkey.models.map((m): TableCell[] => [
       modelLabel(m), r.trainPasskey[m]?.parameters ?? null, r.trainPasskey[m]?.steps ?? null, fixed(r.trainPasskey[m]?.finalLoss),
-      ...passkeyLengths.map((l) => pct(r.passkey[m]?.byLength.find((b) => b.length === l)?.accuracy)),
+      ...passkeyLengths.flatMap((l) => [
+        pct(r.passkey[m]?.byLength.find((b) => b.length === l)?.accuracy),
+        ...(heldOut ? [pct(r.passkey[m]?.heldOut?.byLength.find((b) => b.length === l)?.accuracy)] : []),
+      ]),
     ]),
   };
   const tracks: Tables['tracks'] = {};
@@ -294,6 +301,7 @@ export function buildTables(plan: ReproducePlan, r: CollectedResults): Tables {
       for (const mult of plan.passkey.multiples) {
         const length = mult * plan.passkey.trainLength;
         seedRows.push([modelLabel(m), `passkey ${mult}x`, overSeeds<PasskeyExperimentResult>(r, `passkey-${m}`, (x) => x.byLength.find((b) => b.length === length)?.accuracy, 100)]);
+        if (heldOut) seedRows.push([modelLabel(m), `passkey ${mult}x, held-out filler`, overSeeds<PasskeyExperimentResult>(r, `passkey-${m}`, (x) => x.heldOut?.byLength.find((b) => b.length === length)?.accuracy, 100)]);
       }
     }
     for (const m of models) {
@@ -407,7 +415,7 @@ export interface ReportOutput {
 }
 
 /** Writes results.json, report.html, summary.md and figures/*.svg into `out`. */
-export function writeReproduceReport(options: { plan: ReproducePlan; out: string; command?: string }): ReportOutput {
+export function writeReproduceReport(options: { plan: ReproducePlan; out: string; command?: string; /** Processes of the run (the cost of more training is given for as many). */ jobs?: number }): ReportOutput {
   const { plan, out } = options;
   const r = collectResults(plan, out);
   const tables = buildTables(plan, r);
@@ -438,7 +446,7 @@ export function writeReproduceReport(options: { plan: ReproducePlan; out: string
   intro.forEach((p) => html.paragraph(p));
   if (r.missing.length) html.paragraph(`Missing (not run yet, left out by --only, or failed): ${r.missing.join(', ')}.`);
   html.heading('Models').table(tables.models.headers, tables.models.rows, 'Parameter counts are matched to the LMM by the MLP width (ablations keep their base model\'s widths).');
-  html.heading('Learning at all: compact passkey').table(tables.passkey.headers, tables.passkey.rows, `Accuracy % (greedy, passkey of ${plan.passkey.digits} digits must appear whole) at ${plan.passkey.multiples.map((m) => `${m}x`).join(' / ')} the training length, ${plan.passkey.depths} depths x ${plan.passkey.samplesPerCell} samples. Attention windows and MAC segments are ${plan.passkey.model.window} / ${plan.passkey.model.segmentLength} bytes.`);
+  html.heading('Learning at all: compact passkey').table(tables.passkey.headers, tables.passkey.rows, `Accuracy % (greedy, passkey of ${plan.passkey.digits} digits must appear whole) at ${plan.passkey.multiples.map((m) => `${m}x`).join(' / ')} the training length, ${plan.passkey.depths} depths x ${plan.passkey.samplesPerCell} samples. Attention windows and MAC segments are ${plan.passkey.model.window} / ${plan.passkey.model.segmentLength} bytes.${plan.passkey.heldOutFiller ? ` Seen filler: RULER's five PK sentences, as in training; held-out filler: the same passkeys and depths among ${HELD_OUT_FILLER_SOURCE}.` : ''}`);
   gallery(html, figures, 'passkey-', `Accuracy % by needle depth and prompt length in bytes (trained at ${plan.passkey.trainLength}), one map per model.`);
   html.heading('S-NIAH: the paper and ours').table(tables.niah.headers, tables.niah.rows, `Paper: ${PAPER.niah.note}. Ours: accuracy % at ${plan.longContext.niah.multiples.map((m) => `${m}x`).join(' / ')} the training length (${T} bytes), mean over depths.`);
   html.table(PAPER.niah.header, PAPER.niah.rows, `The paper's full table (${PAPER.niah.note}), including models we do not train.`);
@@ -469,6 +477,9 @@ export function writeReproduceReport(options: { plan: ReproducePlan; out: string
     const definition = trackDefinition(track);
     html.heading(definition.title).table(table.headers, table.rows, definition.description);
   }
+  // The issue's targets, met or missed by how much, and what the next order of magnitude would cost (targets.ts).
+  const targets = formatTargets(checkTargets(plan, r, { jobs: options.jobs ?? 2 }));
+  if (targets.rows.length) html.heading('Targets: met or missed, and what more training would cost').table(targets.headers, targets.rows, targets.cost);
   html.heading('Training curves');
   for (const stem of ['loss-bytes', 'loss-mqar', 'loss-passkey']) if (figures[stem]) html.figure(figures[stem]);
   html.json('Plan', plan);
@@ -491,6 +502,7 @@ export function writeReproduceReport(options: { plan: ReproducePlan; out: string
     '## Ablations', '', markdownTable(tables.ablation.headers, tables.ablation.rows), '',
     ...(tables.seeds.rows.length ? ['## Seeds: mean and spread', '', markdownTable(tables.seeds.headers, tables.seeds.rows), ''] : []),
     ...Object.entries(tables.tracks).flatMap(([track, table]) => [`## ${trackDefinition(track).title}`, '', trackDefinition(track).description, '', markdownTable(table.headers, table.rows), '']),
+    ...(targets.rows.length ? ['## Targets', '', markdownTable(targets.headers, targets.rows), '', targets.cost, ''] : []),
   ].join('\n');
   write('summary.md', md);
   return { files, missing: r.missing };

@@ -7,12 +7,12 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ByteTokenizer, generateNiahSample } from '@titans/data';
+import { ByteTokenizer, compactPasskey, generateNiahSample, validateMqarOptions } from '@titans/data';
 import { configureCpu } from '@titans/tensor';
-import { planExperiments, readResult, runAndStore, trackConfig, writeJsonAtomically, type Experiment } from './experiments.ts';
+import { planExperiments, readResult, runAndStore, trackConfig, trainRecipe, writeJsonAtomically, type Experiment } from './experiments.ts';
 import { PLANS, type PlanName, type ReproducePlan } from './recipes.ts';
 import { writeReproduceReport } from './report.ts';
-import { niahAnswerBytes } from './tasks.ts';
+import { checkCurriculum, curriculumLengths, niahAnswerBytes, retrievalTasksAt } from './tasks.ts';
 
 export interface RunPlanOptions {
   /** Output directory (results/, checkpoints/, figures/, report.html, results.json, summary.md). */
@@ -125,7 +125,7 @@ export async function runPlan(planOrName: PlanName | ReproducePlan, options: Run
       progress({ type: 'finish', experiment: e, ok, finished: ran.length + failed.length, todo: todo.length });
     }, options.signal, log);
   }
-  const report = writeReproduceReport({ plan, out, ...(options.command ? { command: options.command } : {}) });
+  const report = writeReproduceReport({ plan, out, jobs, ...(options.command ? { command: options.command } : {}) });
   progress({ type: 'report', files: report.files, missing: report.missing });
   const summary: PlanSummary = {
     plan: plan.name, out, ran, skipped, failed, missing: report.missing, seconds: (performance.now() - started) / 1000, files: report.files,
@@ -142,6 +142,45 @@ export function validatePlan(plan: ReproducePlan): void {
       trackConfig(plan, e.model, e.track);
     } catch (error) {
       throw new ReproduceError(`plan '${plan.name}': ${e.id}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  for (const e of planExperiments(plan)) {
+    if (e.kind !== 'train') continue;
+    const fractions = trainRecipe(plan, e.model, e.track).lengthCurriculum;
+    if (!fractions) continue;
+    const fail = (why: string): never => {
+      throw new ReproduceError(`plan '${plan.name}': ${e.id}: lengthCurriculum [${fractions.join(', ')}]: ${why}`);
+    };
+    try {
+      checkCurriculum(fractions);
+    } catch (error) {
+      fail(error instanceof Error ? error.message : String(error));
+    }
+    if (e.track === 'long') {
+      const tasks = plan.longContext.mix?.tasks ?? plan.longContext.niah.tasks;
+      for (const length of curriculumLengths(plan.longContext.trainLength, fractions)) {
+        if (!retrievalTasksAt(tasks, length).length) fail(`no retrieval task of ${tasks.join(', ')} fits a stage of ${length} bytes`);
+      }
+    } else if (e.track === 'passkey') {
+      for (const length of curriculumLengths(plan.passkey.trainLength, fractions)) {
+        try {
+          compactPasskey({ length: length + 1, seed: 0, digits: plan.passkey.digits });
+        } catch (error) {
+          fail(`a stage of ${length} bytes cannot hold a passkey prompt (${error instanceof Error ? error.message : String(error)})`);
+        }
+      }
+    } else if (e.track === 'mqar') {
+      for (const length of curriculumLengths(plan.mqar.sequenceLength, fractions)) {
+        for (const numPairs of plan.mqar.trainPairs) {
+          try {
+            validateMqarOptions({ vocabSize: plan.mqar.vocabSize, sequenceLength: length, numPairs, batchSize: 1, seed: 0 });
+          } catch (error) {
+            fail(`a stage of ${length} tokens cannot hold ${numPairs} MQAR pairs (${error instanceof Error ? error.message : String(error)})`);
+          }
+        }
+      }
+    } else {
+      fail(`the ${e.track} track has no curriculum over length (only the bytes, passkey and MQAR tracks)`);
     }
   }
   const tokenizer = new ByteTokenizer();

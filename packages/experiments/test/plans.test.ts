@@ -1,7 +1,7 @@
 // The plans and the spec hashes that decide what a resumed run redoes: per-model training
 // changes touch only that model's hash, and an architecture's revision only its experiments.
 import { describe, expect, it } from 'vitest';
-import { PLANS, experimentHash, hashText, planExperiments, trackConfig, trackSettings, trainRecipe, type Experiment, type ModelName, type ReproducePlan } from '../src/index.ts';
+import { PLANS, estimatePlan, experimentHash, hashText, planExperiments, trackConfig, trackSettings, trainRecipe, type Experiment, type ModelName, type ReproducePlan } from '../src/index.ts';
 
 describe('per-model training changes', () => {
   it('give a model of the MQAR or passkey track its own steps, learning rate and spec hash, leaving the others alone', () => {
@@ -35,5 +35,22 @@ describe('architecture revisions', () => {
     const macBased = experiments.filter((e) => trackConfig(plan, e.model, e.track).architecture === 'mac').map((e) => e.id);
     expect(macBased).toContain('train-long-mac-no-persistent');
     expect(changed).toEqual(macBased);
+  });
+});
+
+describe('plan descriptions', () => {
+  it("state the hours of the dry run's estimate (with --jobs 2) where they state hours", () => {
+    const stated = Object.values(PLANS).flatMap((plan) => {
+      const m = /^About ([\d.]+) hours on a 2-core CPU with --jobs 2 (?:\(([\d.]+) hours of one core\) )?by the dry run's estimate/.exec(plan.description);
+      return m ? [{ plan, wall: Number(m[1]), core: m[2] === undefined ? undefined : Number(m[2]) }] : [];
+    });
+    expect(stated.map((s) => s.plan.name).sort()).toEqual(['extended', 'full', 'scale']);
+    for (const { plan, wall, core } of stated) {
+      const estimate = estimatePlan(plan, { jobs: 2 });
+      // Rounded as a person would say it: within 15% of the estimate.
+      expect(Math.abs(wall * 3600 - estimate.wallSeconds) / estimate.wallSeconds, plan.name).toBeLessThan(0.15);
+      if (core !== undefined) expect(Math.abs(core * 3600 - estimate.cpuSeconds) / estimate.cpuSeconds, plan.name).toBeLessThan(0.15);
+    }
+    for (const plan of Object.values(PLANS)) expect(plan.description).not.toMatch(/most of a day/i);
   });
 });

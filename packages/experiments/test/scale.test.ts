@@ -2,13 +2,13 @@
 // tracks, ablations), its estimate fits six hours of a 2-core machine, and its structure
 // runs end to end on a tiny budget (every kind of experiment, two seeds, the time-series and
 // DNA tracks, the report's seed and track tables). The full plan was not run here.
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { countParameters } from '@titans/models';
 import { describe, expect, it } from 'vitest';
 import {
-  ABLATIONS, PLANS, collectResults, estimatePlan, formatEstimate, planExperiments, planModelConfig, planModels, runPlan, withBudget,
+  ABLATIONS, PLANS, checkTargets, collectResults, estimatePlan, exportForDocs, formatEstimate, formatTargets, planExperiments, planModelConfig, planModels, runPlan, withBudget,
 } from '../src/index.ts';
 
 const scale = PLANS.scale;
@@ -82,5 +82,51 @@ describe('the scale plan', () => {
     expect(summaryMd).toContain('## Time-series forecasting');
     expect(summaryMd).toContain('## DNA modelling');
     expect(existsSync(join(out, 'report.html'))).toBe(true);
+
+    // The passkey with both fillers, side by side in the report.
+    expect(results.passkey.lmm?.heldOut?.byLength.map((b) => b.length)).toEqual(results.passkey.lmm?.byLength.map((b) => b.length));
+    expect(summaryMd).toContain('held-out filler');
+
+    // The targets: each measured, met or missed by how much, and the cost of more training from this run's throughput.
+    const targets = checkTargets(plan, results, { jobs: 2 });
+    expect(targets.checks.map((c) => c.id)).toEqual(expect.arrayContaining(['passkey-4x', 'passkey-4x-held-out', 'passkey-4x-swa', 'niah-pk-4x', 'ahead-16x', 'ablations']));
+    // A missed threshold is missed by a positive amount; 'ahead' and 'better' targets are missed by 0 points on a tie.
+    for (const c of targets.checks.filter((x) => x.met === false)) expect(c.shortBy, c.id).toBeGreaterThanOrEqual(/^(passkey-4x|niah-)/.test(c.id) && c.id !== 'passkey-4x-swa' ? 1e-9 : 0);
+    const lmmAt4 = (results.bySeed['passkey-lmm']![0] as { byLength: { length: number; accuracy: number }[] }).byLength;
+    expect(targets.checks.find((c) => c.id === 'passkey-4x')?.met).toBeNull(); // no MAC or MAG in this budget
+    expect(lmmAt4).toHaveLength(5);
+    expect(targets.cost.measuredExperiments).toBe(targets.cost.trainExperiments);
+    const trained = planExperiments(plan).filter((e) => e.kind === 'train');
+    const measuredSeconds = trained.reduce((sum, e) => {
+      const t = results.bySeed[e.id.replace(/-s\d+$/, '')]![e.seed] as { tokens: number; trainSeconds: number };
+      return sum + t.trainSeconds;
+    }, 0);
+    // Every run measured: the plan's training core-seconds are the measured seconds (tokens / measured rate = seconds).
+    expect(targets.cost.trainCoreSeconds).toBeCloseTo(measuredSeconds, 6);
+    expect(targets.cost.nextOrder.wallHours).toBeCloseTo((10 * measuredSeconds) / 2 / 3600, 9);
+    expect(targets.cost.nextOrder.gpuHours).toBeGreaterThan(0);
+    expect(formatTargets(targets).cost).toMatch(/next order of magnitude \(10x the training tokens\) would take about [\d.]+ (h|days) on this machine/);
+    expect(summaryMd).toContain('## Targets');
+
+    // The best checkpoint per family to the docs demos, within the budget, with a manifest.
+    const dest = join(out, 'docs', 'checkpoints', 'scale');
+    mkdirSync(dest, { recursive: true });
+    writeFileSync(join(dest, 'stale.txt'), 'from an earlier export');
+    const exported = exportForDocs(plan, { run: out, dest, budgetBytes: 2_000_000 });
+    expect(exported.models.map((m) => [m.family, m.name])).toEqual([['titans', 'lmm'], ['attention', 'swa']]);
+    expect(exported.dropped.map((d) => d.family)).toEqual(['recurrent', 'atlas', 'hope']);
+    expect(exported.totalBytes).toBeLessThanOrEqual(2_000_000);
+    expect(readdirSync(dest).sort()).toEqual(['lmm', 'manifest.json', 'swa']);
+    expect(readdirSync(join(out, 'docs', 'checkpoints'))).toEqual(['scale']); // no temporary folder left
+    const manifest = JSON.parse(readFileSync(join(dest, 'manifest.json'), 'utf8')) as { format: string; versus: { memory: string; window: string }; models: { name: string; seed: number; bytes: number; weights: string }[] };
+    expect(manifest.format).toBe('titans-docs-checkpoints');
+    expect(manifest.versus).toMatchObject({ memory: 'lmm', window: 'swa' });
+    for (const m of manifest.models) {
+      expect(readFileSync(join(dest, m.weights)).length).toBe(m.bytes);
+      expect([0, 1]).toContain(m.seed);
+    }
+    // A budget the required families do not fit is an error, and the previous export stays.
+    expect(() => exportForDocs(plan, { run: out, dest, budgetBytes: 20_000 })).toThrow(/family 'titans': lmm \([\d.]+ MB\) would pass the 0.02 MB budget/);
+    expect(readdirSync(dest).sort()).toEqual(['lmm', 'manifest.json', 'swa']);
   }, 300_000);
 });

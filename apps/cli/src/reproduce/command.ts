@@ -4,9 +4,9 @@ import { EXIT, UsageError, parseOptions, resolveUserPath, type Command } from '.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkWritableDirectory, outputDirectory } from '../paths.js';
-import { PLANS, ReproduceError, estimatePlan, formatEstimate, runPlan, validatePlan, type PlanName } from '@titans/experiments';
+import { PLANS, ReproduceError, estimatePlan, exportForDocs, formatEstimate, runPlan, validatePlan, type PlanName } from '@titans/experiments';
 
-const USAGE = `usage: titans reproduce [--quick | --smoke | --plan NAME] [--out DIR] [--resume] [--jobs N] [--only LIST] [--report-only] [--eager] [--dry-run]
+const USAGE = `usage: titans reproduce [--quick | --smoke | --plan NAME] [--out DIR] [--resume] [--jobs N] [--only LIST] [--report-only] [--eager] [--dry-run] [--export-docs DIR]
 
 Trains tiny LMM, MAC, MAG, MAL and baselines (Transformer++, SWA, DeltaNet, Gated DeltaNet,
 Moneta) plus the memory ablations on a CPU, evaluates S-NIAH (PK/N/W at 1x-8x the training
@@ -29,14 +29,19 @@ options:
   --eager         train and decode op by op instead of with compiled steps (the default;
                   for debugging, or to compare)
   --dry-run       print the plan's experiments and its estimated time (per track, with
-                  --jobs N) without running anything`;
+                  --jobs N) without running anything
+  --export-docs DIR
+                  after the run (or with --report-only), copy the best passkey checkpoint
+                  of each model family (Titans, attention, recurrent, Atlas, Hope) into
+                  DIR with a manifest, within the docs demos' 20 MB budget, e.g.
+                  apps/docs/public/checkpoints/scale (DIR is replaced as a whole)`;
 
 export const reproduceCommand: Command = {
   name: 'reproduce',
   summary: 'reproduce the paper\'s claims at small scale (train, evaluate, report)',
   usage: USAGE,
   async run(args, context) {
-    const { options, positional } = parseOptions(args, { values: ['plan', 'out', 'jobs', 'only'], flags: ['quick', 'resume', 'report-only', 'smoke', 'eager', 'dry-run'] });
+    const { options, positional } = parseOptions(args, { values: ['plan', 'out', 'jobs', 'only', 'export-docs'], flags: ['quick', 'resume', 'report-only', 'smoke', 'eager', 'dry-run'] });
     if (positional.length) throw new UsageError(`unexpected argument ${positional[0]}`);
     const planFlags = [options.smoke ? '--smoke' : null, options.quick ? '--quick' : null, options.plan !== undefined ? '--plan' : null].filter((f) => f !== null);
     if (planFlags.length > 1) throw new UsageError(`${planFlags.join(' and ')} each choose a plan; give one of them`);
@@ -80,6 +85,12 @@ export const reproduceCommand: Command = {
         signal: controller.signal,
         eager: options.eager === true,
       });
+      if (typeof options['export-docs'] === 'string') {
+        const exported = exportForDocs(PLANS[plan], { run: out, dest: resolveUserPath(options['export-docs'], context), command: ['titans', 'reproduce', ...args].join(' ') });
+        for (const m of exported.models) context.out(`export-docs: ${m.family}: ${m.name} seed ${m.seed} (${(m.bytes / 1e6).toFixed(2)} MB, passkey beyond the training length ${(100 * m.score).toFixed(1)}%)`);
+        for (const d of exported.dropped) context.out(`export-docs: ${d.family} not shipped: ${d.reason}`);
+        context.out(`export-docs: ${(exported.totalBytes / 1e6).toFixed(2)} of ${(exported.budgetBytes / 1e6).toFixed(0)} MB written to ${exported.dest}`);
+      }
       return summary.failed.length ? EXIT.failed : EXIT.ok;
     } catch (error) {
       if (error instanceof ReproduceError) throw new UsageError(error.message);
