@@ -48,7 +48,7 @@ const CHAINS: Record<string, Chain> = {
 };
 
 /** Shapes with a row vector `c` broadcast along the last axis. */
-const SHAPES: number[][] = [[0, 4], [1, 1], [1, 4], [3, 5], [7, 8], [4, 16], [33, 32], [5, 3, 12], [2, 1, 4]];
+const SHAPES: number[][] = [[0, 4], [1, 1], [1, 4], [3, 5], [5, 5], [9, 9], [7, 8], [4, 16], [33, 32], [5, 3, 12], [2, 1, 4]];
 
 describe('compile: WebAssembly SIMD fused chains', () => {
   test('every op and chain equals the JavaScript kernel and eager, bit for bit', () => {

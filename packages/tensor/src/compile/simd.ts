@@ -479,6 +479,8 @@ interface Stream {
 
 /** Smallest chain (elements) handed to WebAssembly: below it the copies cost more than they save. */
 const MIN_ELEMENTS = 16;
+/** Vectors per iteration of a contiguous chain. */
+const UNROLL = 2;
 
 /**
  * A WebAssembly SIMD kernel for a fused group over float32 values, or null where the group
@@ -558,12 +560,12 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
       if (span > 4 * size + 4096) return null;
     }
     const at = top;
-    top += align(Math.max(span * 4, 16) + 16);
+    top += align(Math.max(span * 4, 16) + 16 * UNROLL);
     streams.push({ id: l.id, offset: l.offset, kind, inner: kind === 'col' || (kind === 'strided' && st[nd - 1] === 0) ? 'splat' : 'vector', outer: kind === 'strided' ? st.slice(0, -1) : [], at, span });
   }
   const outAt = group.outputs.map(() => {
     const at = top;
-    top += align(vecBytes + 16);
+    top += align(vecBytes + 16 * UNROLL);
     return at;
   });
   if (top > MAX_BYTES || !ensureMemory(top)) return null;
@@ -576,10 +578,17 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
   const rb = b.local(I32); // row index * 4
   const splats = uniformList.map(() => b.local(V128));
   uniformList.forEach((_, j) => { b.get(j).simd(V.f32Splat).set(splats[j]!); });
-  const streamLocal = streams.map(() => b.local(V128));
+  const full = rows === 1;
+  // Contiguous chains run UNROLL vectors per iteration (their instructions interleaved, so
+  // the long f64 sequences of two vectors overlap); an odd last vector reads and writes the
+  // slack after each buffer.
+  const unroll = full && size > 4 ? UNROLL : 1;
+  const streamLocals = Array.from({ length: unroll }, () => streams.map(() => b.local(V128)));
+  let streamLocal = streamLocals[0]!;
   const literalLocals = new Map<string, number>();
   const litKey = (v: number): string => (Object.is(v, -0) ? '-0' : String(v));
-  const regs = new Map<number, number>(); // value id -> v128 local (f32x4)
+  const regsOf = Array.from({ length: unroll }, () => new Map<number, number>()); // value id -> v128 local (f32x4)
+  let regs = regsOf[0]!;
   // Temporaries of f64 code are reused op to op (locals are cheap, but keep the count down).
   const pool: number[] = [];
   let poolAt = 0;
@@ -600,9 +609,8 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
       }
     }
   }
-  const opLocals = group.ops.map(() => b.local(V128));
+  const opLocalsOf = Array.from({ length: unroll }, () => group.ops.map(() => b.local(V128)));
   const lit = (v: number): number => literalLocals.get(litKey(v))!;
-  const full = rows === 1;
   const strided = nd >= 3;
   // Pointers of the streams at each outer axis (strided shapes), and the axis counters.
   const ptr = strided ? c.shape.slice(0, -1).map(() => streams.map(() => b.local(I32))) : [];
@@ -625,11 +633,13 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
     b.i32(0).set(q);
   }
   b.op(0x03, 0x40); // vector loop
-  streams.forEach((s, j) => {
-    if (s.inner === 'splat') return;
-    if (s.kind === 'strided') b.get(ptr[nd - 2]![j]!).get(q).op(0x6a).memarg(V.load, 0).set(streamLocal[j]!);
-    else b.get(s.kind === 'full' ? p : q).memarg(V.load, s.at).set(streamLocal[j]!);
-  });
+  for (let u = 0; u < unroll; u++) {
+    streams.forEach((s, j) => {
+      if (s.inner === 'splat') return;
+      if (s.kind === 'strided') b.get(ptr[nd - 2]![j]!).get(q).op(0x6a).memarg(V.load, 0).set(streamLocals[u]![j]!);
+      else b.get(s.kind === 'full' ? p : q).memarg(V.load, s.at + 16 * u).set(streamLocals[u]![j]!);
+    });
+  }
   const operandLocal = (o: FusedGroup['ops'][number]['operands'][number]): number => {
     switch (o.kind) {
       case 'register': return regs.get(o.id)!;
@@ -645,27 +655,41 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
   };
   group.ops.forEach((op, i) => {
     const spec = OPS.get(op.expr)!;
-    const ins = op.operands.map(operandLocal);
+    const insOf = Array.from({ length: unroll }, (_, u) => {
+      streamLocal = streamLocals[u]!;
+      regs = regsOf[u]!;
+      return op.operands.map(operandLocal);
+    });
     poolAt = 0;
     if (spec.lanes === 'f32') {
-      spec.emit(b, ins, tmp);
+      for (let u = 0; u < unroll; u++) {
+        spec.emit(b, insOf[u]!, tmp);
+        b.set(opLocalsOf[u]![i]!);
+      }
     } else {
-      // Two halves on f64x2, each from the float32 lanes promoted exactly, demoted at the end.
-      const lo = ins.map(() => tmp());
-      const hi = ins.map(() => tmp());
-      ins.forEach((x, j) => {
-        b.get(x).simd(V.promote).set(lo[j]!);
-        b.get(x).get(x).simd(V.shuffle, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15).simd(V.promote).set(hi[j]!);
-      });
-      const res = [tmp(), tmp()];
-      spec.emit(b, [lo, hi], res, tmp);
-      b.get(res[0]!).simd(V.demote).get(res[1]!).simd(V.demote).simd(V.shuffle, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+      // Two halves on f64x2 per vector, each from the float32 lanes promoted exactly, demoted
+      // at the end; the halves of all the vectors are the op's interleaved lane sets.
+      const sets: number[][] = [];
+      for (const ins of insOf) {
+        const lo = ins.map(() => tmp());
+        const hi = ins.map(() => tmp());
+        ins.forEach((x, j) => {
+          b.get(x).simd(V.promote).set(lo[j]!);
+          b.get(x).get(x).simd(V.shuffle, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15).simd(V.promote).set(hi[j]!);
+        });
+        sets.push(lo, hi);
+      }
+      const res = sets.map(() => tmp());
+      spec.emit(b, sets, res, tmp);
+      for (let u = 0; u < unroll; u++) {
+        b.get(res[2 * u]!).simd(V.demote).get(res[2 * u + 1]!).simd(V.demote).simd(V.shuffle, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+        b.set(opLocalsOf[u]![i]!);
+      }
     }
-    b.set(opLocals[i]!);
-    regs.set(op.id, opLocals[i]!);
+    for (let u = 0; u < unroll; u++) regsOf[u]!.set(op.id, opLocalsOf[u]![i]!);
   });
-  group.outputs.forEach((id, j) => { b.get(p).get(regs.get(id)!).memarg(V.store, outAt[j]!); });
-  b.get(p).i32(16).op(0x6a).set(p);
+  for (let u = 0; u < unroll; u++) group.outputs.forEach((id, j) => { b.get(p).get(regsOf[u]!.get(id)!).memarg(V.store, outAt[j]! + 16 * u); });
+  b.get(p).i32(16 * unroll).op(0x6a).set(p);
   if (strided) {
     b.get(q).i32(16).op(0x6a).set(q);
     b.get(q).i32(cols * 4).op(0x49, 0x0d, 0);
