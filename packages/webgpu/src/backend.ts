@@ -36,6 +36,11 @@ export interface WebGPUBackendOptions extends DeviceOptions {
    * groups yet (the pool hands a replay other buffers). Off means one bind group and
    * parameter write per dispatch and a submit before every upload. */
   readonly recordingCache?: boolean;
+  /** Replays of compile()d functions keep each plan value in the same buffer (an arena per
+   * plan, planned by liveness) and build each kernel's bind group once, and evaluate their
+   * pending results before they return (default true). False: replays allocate from the pool
+   * like eager code (for comparisons). */
+  readonly replayArenas?: boolean;
   /** Offer the fused row primitives (normRows, softmaxRows, ropeRows, silu and their
    * backward kernels; default true). False leaves them out, so the ops run their composite
    * forms (for comparisons). */
@@ -54,6 +59,13 @@ export interface WebGPUStats {
   readonly bindGroupsReused: number;
   /** Uploads copied in the command stream instead of submitting pending work first. */
   readonly uploads: number;
+  /** Allocations in compile() replays served by the plan's arena (stable buffers), and by
+   * the pool instead; parameter blocks rewritten because a replay changed them. */
+  readonly arenaHits: number;
+  readonly arenaMisses: number;
+  readonly uniformWrites: number;
+  /** Bytes held by the arenas of compiled plans (part of the pool's in-use bytes). */
+  readonly arenaBytes: number;
   readonly pool: PoolStats;
   readonly liveBytes: number;
 }
@@ -85,6 +97,10 @@ export class WebGPUBackend implements Backend {
   /** @internal */ readonly rt: Runtime;
   private live = 0;
   private destroyed = false;
+  /** Nodes handed out during the current compile() replay (see beginReplay). */
+  private replayNodes: Node[] | null = null;
+  private replayDepth = 0;
+  private replayArenas: boolean;
   private readonly fusion: boolean;
   /** Which matmul variant the last matmul kernel used (for tests and benchmarks). */
   lastMatmulVariant: MatmulVariant | null = null;
@@ -100,6 +116,8 @@ export class WebGPUBackend implements Backend {
     this.rt = new Runtime(device, options.maxPooledBytes ?? 256 * 1024 * 1024);
     this.fusion = options.fusion ?? true;
     this.rt.setCache(options.recordingCache ?? false);
+    this.replayArenas = options.replayArenas ?? true;
+    this.rt.setReplayArenas(this.replayArenas);
     // compile() traces the methods of the instance's prototype chain and the ops test for
     // the optional ones, so leaving them out means another prototype.
     if (options.fusedRows === false) Object.setPrototypeOf(this, prototypeWithoutFusedRows());
@@ -125,13 +143,14 @@ export class WebGPUBackend implements Backend {
   }
 
   private wrap(node: Node): WebGPUStorage {
+    this.replayNodes?.push(node);
     node.userRefs++;
     this.live += node.size * 4;
     return new WebGPUStorage(this, node);
   }
 
   private alloc(elements: number): GPUBuffer {
-    return this.rt.pool.acquire(Math.max(4, elements * 4));
+    return this.rt.acquire(Math.max(4, elements * 4));
   }
 
   /** A node that owns a freshly allocated buffer (for kernels that run immediately). */
@@ -428,7 +447,7 @@ ${flatIndex(256)}
     const sn = this.input(src, k * width, 'scatterAddRows');
     const out = this.dataNode(sn.dtype, n * width);
     recordScatterAdd(this.rt, scalarOf(sn.dtype), sn.buffer!, idx.node.buffer!, out.buffer!, k, width, n, {
-      acquire: (bytes) => this.rt.pool.acquire(Math.max(4, bytes)),
+      acquire: (bytes) => this.rt.acquire(Math.max(4, bytes)),
       release: (buffer) => this.rt.releaseBuffer(buffer),
     });
     if (idx.temp) this.dispose(idx.temp);
@@ -658,7 +677,57 @@ ${flatIndex(256)}
   }
 
   stats(): WebGPUStats {
-    return { ...this.rt.stats, pool: this.rt.pool.stats(), liveBytes: this.live };
+    return { ...this.rt.stats, arenaBytes: this.rt.arenaBytes, pool: this.rt.pool.stats(), liveBytes: this.live };
+  }
+
+  /**
+   * Called by compile()'s plans around each replay (`plan` identifies the plan). Between the
+   * two calls buffers come from the plan's arena, planned by liveness from an earlier replay,
+   * so each plan value gets the same buffer at every replay and every kernel's bind group is
+   * built once; the kernels' parameter blocks live in slots of their own. At the end, results
+   * still pending (lazy elementwise chains: the loss, updated parameters) are evaluated, so a
+   * replay records all of its work, as one command buffer up to the first read.
+   */
+  beginReplay(plan: object): void {
+    this.check();
+    this.rt.beginReplay(plan);
+    if (this.replayDepth++ === 0 && this.replayArenas) this.replayNodes = [];
+  }
+
+  /** See beginReplay; `complete` is false when the replay failed (nothing is evaluated then). */
+  endReplay(plan: object, complete = true): void {
+    void plan;
+    if (this.replayDepth === 0) return;
+    if (--this.replayDepth > 0) {
+      this.rt.endReplay();
+      return;
+    }
+    const nodes = this.replayNodes;
+    this.replayNodes = null;
+    try {
+      if (complete && nodes !== null && !this.destroyed) {
+        // Latest first: a chain's root writes the intermediates still referenced in its kernel.
+        for (let i = nodes.length - 1; i >= 0; i--) {
+          const node = nodes[i]!;
+          if (node.userRefs > 0 && node.isLazy) this.ensure(node);
+        }
+      }
+    } finally {
+      this.rt.endReplay();
+    }
+  }
+
+  /** The plan was disposed: its arena's buffers go back to the pool. */
+  disposeReplay(plan: object): void {
+    if (!this.destroyed) this.rt.disposeReplay(plan);
+  }
+
+  /** Turn replay arenas (see `WebGPUBackendOptions.replayArenas`) on or off; not during a replay. */
+  setReplayArenas(on: boolean): void {
+    this.check();
+    if (this.replayDepth > 0) throw new Error('@titans/webgpu: cannot switch replay arenas during a replay');
+    this.replayArenas = on;
+    this.rt.setReplayArenas(on);
   }
 
   /** Turn the recording cache (see `WebGPUBackendOptions.recordingCache`) on or off. */

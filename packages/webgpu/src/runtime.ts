@@ -4,20 +4,22 @@
 // parameters packed into a uniform arena uploaded once per submit, and error tracking that
 // turns device loss and out-of-memory into thrown Errors instead of silent garbage or hangs.
 //
-// Replays of a compiled step issue the same dispatches on the same buffers every time (the
-// pool hands buffers back in the same order), so with the recording cache on (the default)
-// parameter blocks live in persistent uniform slots keyed by their contents and bind groups
-// are cached by (pipeline, parameters, buffers): a replay creates no bind groups and writes no
-// uniforms. Uploads recorded between dispatches go through staging buffers copied in the
-// command stream instead of submitting first, so a step is one command buffer per host read.
+// While a compile()d plan replays (beginReplay/endReplay, called by the plan), buffers come
+// from the plan's arena and bind groups from its kernels (replay.ts): the same plan value gets
+// the same buffer at every replay, so every kernel's bind group is built once. Outside
+// replays, the opt-in recording cache keys parameter slots by their contents and bind groups
+// by (pipeline, parameters, buffers), and stages uploads in the command stream.
 
 import { BufferPool } from './pool.js';
+import { ReplayState, type ArenaBuffer, type ReplayStats } from './replay.js';
 
 const ARENA_BYTES = 64 * 1024;
 /** Submit after this many recorded dispatches even without a read, so the GPU starts work. */
 const MAX_DISPATCHES_PER_SUBMIT = 512;
 /** The same with the recording cache on: a whole compiled step fits in one submit. */
 const MAX_DISPATCHES_PER_SUBMIT_CACHED = 4096;
+/** Plans whose replay state (arena, kernels) is kept; the least recently replayed goes first. */
+const MAX_REPLAY_STATES = 16;
 /** Persistent parameter slots (and bind groups) kept before the caches start over. */
 const MAX_PARAM_SLOTS = 8192;
 const MAX_BIND_GROUPS = 4096;
@@ -28,7 +30,7 @@ interface Arena {
   used: number;
 }
 
-export interface RuntimeStats {
+export interface RuntimeStats extends ReplayStats {
   dispatches: number;
   submits: number;
   pipelines: number;
@@ -61,7 +63,17 @@ export class Runtime {
   private error: Error | null = null;
   private lostMessage: string | null = null;
   private readonly lost: Promise<never>;
-  readonly stats: RuntimeStats = { dispatches: 0, submits: 0, pipelines: 0, bindGroupsCreated: 0, bindGroupsReused: 0, uploads: 0 };
+  readonly stats: RuntimeStats = {
+    dispatches: 0, submits: 0, pipelines: 0, bindGroupsCreated: 0, bindGroupsReused: 0, uploads: 0, arenaHits: 0, arenaMisses: 0, uniformWrites: 0,
+  };
+  /** The replay being recorded (compile()'s plans), and the state kept per plan. */
+  private replay: ReplayState | null = null;
+  private replayDepth = 0;
+  /** Arenas and per-kernel bind groups for replays (off: replays allocate from the pool). */
+  private replayArenas = true;
+  private readonly replays = new Map<object, ReplayState>();
+  /** Buffers owned by a plan's arena. */
+  readonly arenaOf = new Map<GPUBuffer, ArenaBuffer>();
   /** Cache parameter slots and bind groups, stage uploads (see the header). */
   private cache = true;
   private readonly uploads: BufferPool;
@@ -252,7 +264,9 @@ export class Runtime {
     const [x, y = 1, z = 1] = workgroups;
     if (x === 0 || y === 0 || z === 0) return;
     let bindGroup: GPUBindGroup;
-    if (this.cache) {
+    if (this.replay !== null) {
+      bindGroup = this.replay.bindGroup(pipeline, params, buffers);
+    } else if (this.cache) {
       const words = params.join(',');
       let key = `${this.id(pipeline)}|${words}|`;
       for (const b of buffers) key += `${this.id(b)},`;
@@ -273,7 +287,7 @@ export class Runtime {
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.stats.dispatches++;
-    if (++this.recorded >= (this.cache ? MAX_DISPATCHES_PER_SUBMIT_CACHED : MAX_DISPATCHES_PER_SUBMIT)) this.flush();
+    if (++this.recorded >= (this.cache || this.replay !== null ? MAX_DISPATCHES_PER_SUBMIT_CACHED : MAX_DISPATCHES_PER_SUBMIT)) this.flush();
   }
 
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
@@ -381,12 +395,81 @@ export class Runtime {
   trim(): void {
     this.flush();
     this.resetCache();
+    if (this.replay === null) {
+      for (const state of this.replays.values()) state.dispose();
+      this.replays.clear();
+    }
     this.pool.trim();
     this.staging.trim();
     this.uploads.trim();
   }
 
+  /** A storage buffer for a kernel's output or scratch: from the replay's arena while a plan
+   * replays, else from the pool. */
+  acquire(bytes: number): GPUBuffer {
+    return this.replay !== null ? this.replay.acquire(bytes) : this.pool.acquire(bytes);
+  }
+
   releaseBuffer(buffer: GPUBuffer): void {
-    this.pool.release(buffer, !this.hasPending);
+    this.replay?.observeRelease(buffer);
+    const owned = this.arenaOf.get(buffer);
+    if (owned !== undefined) owned.owner.release(owned);
+    else this.pool.release(buffer, !this.hasPending);
+  }
+
+  /** A replay of `plan` begins: what was recorded before is submitted, so the replay's kernels
+   * form one command buffer (up to a read) and their parameter slots can be rewritten. */
+  beginReplay(plan: object): void {
+    if (this.replayDepth++ > 0 || !this.replayArenas) return;
+    this.flush();
+    let state = this.replays.get(plan);
+    if (state === undefined) {
+      if (this.replays.size >= MAX_REPLAY_STATES) {
+        const [oldest, dropped] = this.replays.entries().next().value!;
+        this.replays.delete(oldest);
+        dropped.dispose();
+      }
+      state = new ReplayState(this);
+    } else {
+      this.replays.delete(plan);
+    }
+    this.replays.set(plan, state);
+    state.begin();
+    this.replay = state;
+  }
+
+  endReplay(): void {
+    if (this.replayDepth === 0 || --this.replayDepth > 0) return;
+    const state = this.replay;
+    if (state === null) return;
+    this.replay = null;
+    state.end();
+  }
+
+  /** The plan is gone: its arena goes back to the pool. */
+  disposeReplay(plan: object): void {
+    const state = this.replays.get(plan);
+    if (state === undefined || state === this.replay) return;
+    this.flush();
+    this.replays.delete(plan);
+    state.dispose();
+  }
+
+  /** Turn replay arenas on or off (off drops the plans' arenas). */
+  setReplayArenas(on: boolean): void {
+    if (this.replay !== null) throw new Error('@titans/webgpu: cannot switch replay arenas during a replay');
+    this.replayArenas = on;
+    if (!on) {
+      this.flush();
+      for (const state of this.replays.values()) state.dispose();
+      this.replays.clear();
+    }
+  }
+
+  /** Bytes held by the plans' arenas. */
+  get arenaBytes(): number {
+    let bytes = 0;
+    for (const state of this.replays.values()) bytes += state.arenaBytes;
+    return bytes;
   }
 }

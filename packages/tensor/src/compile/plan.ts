@@ -38,6 +38,15 @@ const ELEMENTWISE = new Set(['unary', 'binary', 'where', 'cast', 'silu', 'siluBa
 /** Elementwise primitives over whole storages (ValueRef arguments) rather than views. */
 const WHOLE = new Set(['silu', 'siluBackward']);
 
+/** Optional backend hooks around a plan's replays (the WebGPU backend keeps each plan value in
+ * the same buffer across replays). `plan` identifies the plan; `complete` is false when the
+ * replay failed. */
+interface ReplayHooks {
+  beginReplay?(plan: object): void;
+  endReplay?(plan: object, complete: boolean): void;
+  disposeReplay?(plan: object): void;
+}
+
 /** Signals that a replay cannot use this plan (a captured tensor changed layout): retrace. */
 export class StalePlan extends Error {}
 
@@ -48,6 +57,8 @@ export class Plan {
   private readonly owned: Storage[] = [];
   private readonly finish: (leaves: readonly Tensor[]) => unknown;
   private readonly bind: (leaves: readonly Tensor[]) => void;
+  /** Ends the backend's replay scope after a failed replay (see ReplayHooks). */
+  private readonly abortReplay: () => void = () => {};
   private disposed = false;
   /** Values whose storage a replay makes afresh (not arena, constants or bound inputs). */
   private readonly transient = new Set<number>();
@@ -372,6 +383,30 @@ export class Plan {
       return rebuild(template, () => tensors[at++]!);
     };
 
+    // Backend hooks around every replay (WebGPU: each plan value keeps its buffer, so bind
+    // groups are built once): begin once the inputs are bound, end after the results are made
+    // or when a failed replay has freed its storages.
+    const hooks = backend as ReplayHooks;
+    if (hooks.beginReplay !== undefined) {
+      const bind = this.bind;
+      const finish = this.finish;
+      this.bind = (leaves) => {
+        bind(leaves);
+        hooks.beginReplay!(this);
+      };
+      this.finish = (leaves) => {
+        let complete = false;
+        try {
+          const result = finish(leaves);
+          complete = true;
+          return result;
+        } finally {
+          hooks.endReplay?.(this, complete);
+        }
+      };
+      this.abortReplay = () => hooks.endReplay?.(this, false);
+    }
+
     this.stats = {
       tracedCalls: records.length,
       kernels,
@@ -478,6 +513,7 @@ export class Plan {
 
   /** After a failed replay: frees the fresh storages it made. */
   private release(): void {
+    this.abortReplay();
     const { values, backend } = this.trace;
     for (let i = 0; i < this.S.length; i++) {
       const kind = values[i]!.origin.kind;
@@ -493,6 +529,7 @@ export class Plan {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    (this.trace.backend as ReplayHooks).disposeReplay?.(this);
     for (const s of this.owned) this.trace.backend.dispose(s);
     this.owned.length = 0;
   }
