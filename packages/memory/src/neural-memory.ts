@@ -10,7 +10,7 @@ import {
 } from '@titans/tensor';
 import { memoryPreset, weightShapes, type MemoryRule, type PresetName } from './config.js';
 import {
-  detachState, initialState, readMemory, scanLoop, scanParallel, type MemoryInputs, type MemoryState,
+  detachState, hasYPre, initialState, readMemory, scanLoop, scanParallel, type MemoryInputs, type MemoryState,
 } from './scan.js';
 import { deserializeTensor as deserializeAny, serializeTensor, serializeTensorRecord, type SerializedTensor } from './serialize.js';
 
@@ -85,7 +85,12 @@ export interface Surprise {
 export interface NeuralMemoryOutput {
   /** [B, T, dim] after the output projection. */
   readonly output: Tensor;
-  /** Raw retrievals per head, [B, H, T, headDim]. */
+  /**
+   * Raw retrievals per head, [B, H, T, headDim]. A module that reads 'post' (the default) on
+   * the fused kernel computes yPre only when it is first read (the scan run again over the same
+   * inputs and state, with the recording mode of that moment): read it before those tensors are
+   * disposed. The forward pass itself then does not pay for it.
+   */
   readonly yPre: Tensor;
   readonly yPost: Tensor;
   readonly state: NeuralMemoryState;
@@ -222,16 +227,23 @@ export class NeuralMemory extends nn.Module {
   /** Processes tokens x [B, T, dim]: retrieves and updates; returns the new state. */
   forward(x: Tensor, state: NeuralMemoryState = this.initialState()): NeuralMemoryOutput {
     const { inputs, convCache } = this.project(x, state.convCache);
-    const scan = this.path === 'loop' ? scanLoop : scanParallel;
-    const result = scan(this.rule, inputs, state.memory);
+    // Reading 'post', the parallel path leaves y_pre out of the scan (computed on first read below).
+    const result = this.path === 'loop'
+      ? scanLoop(this.rule, inputs, state.memory)
+      : scanParallel(this.rule, inputs, state.memory, { yPre: this.read === 'pre' });
     const y = this.read === 'post' ? result.yPost : result.yPre;
-    return {
+    const rest = {
       output: this.outputOf(y, x),
-      yPre: result.yPre,
       yPost: result.yPost,
       state: { memory: result.state, convCache },
       surprise: { loss: result.loss, theta: inputs.theta, eta: inputs.eta, alpha: inputs.alpha },
     };
+    if (hasYPre(result)) return { ...rest, yPre: result.yPre };
+    let yPre: Tensor | null = null;
+    return Object.defineProperty(rest, 'yPre', {
+      enumerable: true,
+      get: (): Tensor => (yPre ??= scanParallel(this.rule, inputs, state.memory).yPre),
+    }) as NeuralMemoryOutput;
   }
 
   /** Reads the memory at queries from x [B, T, dim] without updating it (MAC's h = M*(q)). */

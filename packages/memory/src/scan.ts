@@ -441,11 +441,28 @@ function lowRankSum(surprise: ChunkSurprise, l: number, coefficients: Tensor): T
  * `state` may carry a pending partial chunk from a previous call: its tokens are
  * re-joined with the new ones so results equal a single pass over the whole stream.
  */
-export function scanParallel(rule: MemoryRule, inputs: MemoryInputs, state: MemoryState): MemoryOutputs {
+export function scanParallel(rule: MemoryRule, inputs: MemoryInputs, state: MemoryState, options: ScanOptions = {}): MemoryOutputs {
   checkInputs(rule, inputs, state);
   const total = (state.pending ? state.pending.k.shape[state.pending.k.ndim - 2]! : 0) + inputs.k.shape[inputs.k.ndim - 2]!;
-  if (fusedUnsupported(rule, inputs, total) === null) return scanFused(rule, inputs, state);
+  if (fusedUnsupported(rule, inputs, total) === null) return scanFused(rule, inputs, state, options.yPre !== false);
   return chunkedComposite(rule, inputs, state);
+}
+
+/** Options of `scanParallel`. */
+export interface ScanOptions {
+  /**
+   * false: the caller reads no y_pre, so the fused kernel leaves it out (less work: on the CPU
+   * about a fifth of a linear or MLP memory's scan). The result's `yPre` then throws when
+   * read (see `hasYPre`); the composite form computes it anyway. Default true.
+   */
+  readonly yPre?: boolean;
+}
+
+const withoutYPre = new WeakSet<MemoryOutputs>();
+
+/** False when `outputs` came from `scanParallel(..., { yPre: false })` on the fused kernel, whose `yPre` was not computed. */
+export function hasYPre(outputs: MemoryOutputs): boolean {
+  return !withoutYPre.has(outputs);
 }
 
 /**
@@ -463,7 +480,7 @@ export function scanChunked(rule: MemoryRule, inputs: MemoryInputs, state: Memor
  * for the whole stream. Its gradient rule recomputes the composite form and differentiates
  * it (with ops, so gradients of gradients work too).
  */
-function scanFused(rule: MemoryRule, inputs: MemoryInputs, state: MemoryState): MemoryOutputs {
+function scanFused(rule: MemoryRule, inputs: MemoryInputs, state: MemoryState, withYPre: boolean): MemoryOutputs {
   const stream = joinPending(inputs, state.pending);
   const p = stream.pendingCount;
   const gates = effectiveGates(rule, stream);
@@ -481,8 +498,8 @@ function scanFused(rule: MemoryRule, inputs: MemoryInputs, state: MemoryState): 
     weights: state.weights.map(toLead), momentum: state.momentum.map(toLead),
   };
   const { activation, residual, norm } = rule.architecture;
-  const dims = { memories: sizeOf(lead), tokens: total, chunk: b, layers: shapes, activation, residual, norm };
-  const flat = memoryScan(tensors, dims, (g) => fusedBackward(rule, tensors, g));
+  const dims = { memories: sizeOf(lead), tokens: total, chunk: b, layers: shapes, activation, residual, norm, ...(withYPre ? {} : { yPre: false }) };
+  const flat = memoryScan(tensors, dims, (g) => fusedBackward(rule, tensors, g, withYPre));
   let at = 0;
   const take = (shape: readonly number[]): Tensor => {
     const n = sizeOf(shape);
@@ -490,14 +507,13 @@ function scanFused(rule: MemoryRule, inputs: MemoryInputs, state: MemoryState): 
     at += n;
     return x;
   };
-  const yPre = take([...lead, total, dOut]);
+  const yPre = withYPre ? take([...lead, total, dOut]) : null;
   const yPost = take([...lead, total, dOut]);
   const loss = take([...lead, total]);
   const weights = shapes.map((shape) => take([...lead, ...shape]));
   const momentum = shapes.map((shape) => take([...lead, ...shape]));
   const fresh = (x: Tensor, axis: number): Tensor => (p === 0 ? x : narrow(x, axis, p, newTokens));
-  return {
-    yPre: fresh(yPre, -2),
+  const rest = {
     yPost: fresh(yPost, -2),
     loss: fresh(loss, -1),
     state: {
@@ -508,6 +524,15 @@ function scanFused(rule: MemoryRule, inputs: MemoryInputs, state: MemoryState): 
       position: state.position + newTokens,
     },
   };
+  if (yPre) return { yPre: fresh(yPre, -2), ...rest };
+  const outputs = Object.defineProperty(rest, 'yPre', {
+    enumerable: false,
+    get(): never {
+      throw new Error('memory: yPre was not computed (scanParallel was called with { yPre: false }); call it without that option to read y_pre');
+    },
+  }) as MemoryOutputs;
+  withoutYPre.add(outputs);
+  return outputs;
 }
 
 /**
@@ -515,7 +540,7 @@ function scanFused(rule: MemoryRule, inputs: MemoryInputs, state: MemoryState): 
  * from the same tensors and differentiated (first order on detached copies inside a tidy
  * scope; with a recorded graph when the caller differentiates the gradient again).
  */
-function fusedBackward(rule: MemoryRule, x: MemoryScanTensors, g: Tensor): (Tensor | null)[] {
+function fusedBackward(rule: MemoryRule, x: MemoryScanTensors, g: Tensor, withYPre: boolean): (Tensor | null)[] {
   const list = [x.k, x.v, x.q, x.theta, x.eta, x.alpha, ...x.weights, ...x.momentum];
   const layers = x.weights.length;
   // The gates arrive already switched off where the rule says so (effectiveGates).
@@ -523,7 +548,7 @@ function fusedBackward(rule: MemoryRule, x: MemoryScanTensors, g: Tensor): (Tens
   const packed = (t: readonly Tensor[]): Tensor => {
     const [k, v, q, theta, eta, alpha] = t as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
     const o = chunkedComposite(inner, { k, v, q, theta, eta, alpha }, { weights: t.slice(6, 6 + layers), momentum: t.slice(6 + layers), pending: null, position: 0 });
-    return concat([o.yPre, o.yPost, o.loss, ...o.state.weights, ...o.state.momentum].map((y) => reshape(y, [y.size])), 0);
+    return concat([...(withYPre ? [o.yPre] : []), o.yPost, o.loss, ...o.state.weights, ...o.state.momentum].map((y) => reshape(y, [y.size])), 0);
   };
   const needed = list.map((t) => t.requiresGrad);
   if (isGradEnabled()) {
