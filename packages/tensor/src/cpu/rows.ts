@@ -3,7 +3,11 @@
 // RMSNorm / LayerNorm forward and backward, softmax / log-softmax forward and backward, and
 // rotary position embedding. Plain loops over typed arrays, float32 and float64 alike;
 // sums are accumulated in float64 (JavaScript numbers) and each output is rounded once.
+// Large float32 norms and rotary embeddings run the same arithmetic on the WebAssembly
+// kernels instead, shared with the worker threads (rows-wasm.ts: the same bits as the loops
+// here, for any thread count); the loops are the reference and run everything else.
 import type { NormKind } from '../backend.js';
+import { normRowsBackwardF32, normRowsF32, ropeF32 } from './rows-wasm.js';
 
 type Floats = Float32Array | Float64Array;
 
@@ -12,6 +16,12 @@ type Floats = Float32Array | Float64Array;
  * 'layer' y = (x - mean) r with r = 1 / sqrt(mean((x - mean)^2) + eps). Writes y and r.
  */
 export function normRowsKernel(kind: NormKind, x: Floats, rows: number, cols: number, eps: number, y: Floats, rstd: Floats): void {
+  if (x instanceof Float32Array && y instanceof Float32Array && rstd instanceof Float32Array && normRowsF32(kind, x, rows, cols, eps, y, rstd)) return;
+  normRowsJs(kind, x, rows, cols, eps, y, rstd);
+}
+
+/** normRowsKernel's JavaScript loops (the reference). */
+export function normRowsJs(kind: NormKind, x: Floats, rows: number, cols: number, eps: number, y: Floats, rstd: Floats): void {
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
     let mean = 0;
@@ -37,6 +47,15 @@ export function normRowsKernel(kind: NormKind, x: Floats, rows: number, cols: nu
  * 'rms' dx = r (g - y mean(g y)); 'layer' dx = r (g - mean(g) - y mean(g y)).
  */
 export function normRowsBackwardKernel(kind: NormKind, y: Floats, rstd: Floats, g: Floats, rows: number, cols: number, dx: Floats): void {
+  if (
+    y instanceof Float32Array && rstd instanceof Float32Array && g instanceof Float32Array && dx instanceof Float32Array &&
+    normRowsBackwardF32(kind, y, rstd, g, rows, cols, dx)
+  ) return;
+  normRowsBackwardJs(kind, y, rstd, g, rows, cols, dx);
+}
+
+/** normRowsBackwardKernel's JavaScript loops (the reference). */
+export function normRowsBackwardJs(kind: NormKind, y: Floats, rstd: Floats, g: Floats, rows: number, cols: number, dx: Floats): void {
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
     let gy = 0;
@@ -99,6 +118,15 @@ export function softmaxRowsBackwardKernel(y: Floats, g: Floats, rows: number, co
  * y[.., i] = x1 cos - x2 sin, y[.., d/2 + i] = x1 sin + x2 cos with x1 = x[.., i], x2 = x[.., d/2 + i].
  */
 export function ropeKernel(x: Floats, cos: Floats, sin: Floats, outer: number, t: number, d: number, y: Floats): void {
+  if (
+    x instanceof Float32Array && cos instanceof Float32Array && sin instanceof Float32Array && y instanceof Float32Array &&
+    ropeF32(x, cos, sin, outer, t, d, y)
+  ) return;
+  ropeJs(x, cos, sin, outer, t, d, y);
+}
+
+/** ropeKernel's JavaScript loop (the reference). */
+export function ropeJs(x: Floats, cos: Floats, sin: Floats, outer: number, t: number, d: number, y: Floats): void {
   const half = d >> 1;
   for (let o = 0; o < outer; o++) {
     for (let p = 0; p < t; p++) {

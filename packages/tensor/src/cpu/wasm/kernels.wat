@@ -42,6 +42,11 @@
   ;;       112 ds: P (bytes), 116 ds: delta (f32) of row 0 of group 0, 120 its group stride
   ;; 4 = add into, task t = group t: 68 dst, 72 its group stride, 76 src, 80 its group stride
   ;;       (bytes), 84 floats per group: dst[i] += src[i] in float32
+  ;; 5 = norm rows forward, 6 = norm rows backward (rows.ts), one task per run of whole rows:
+  ;;       68 norm (0 rms, 1 layer), 72 rows, 76 cols, 80 rows per task, 84 A, 88 B, 92 C, 96 D,
+  ;;       104 eps (f64); forward: A x, B y, C rstd; backward: A y, B rstd, C g, D dx
+  ;; 7 = rotary embedding (rows.ts), one task per run of rows of x [rows, d]: 72 rows, 76 d,
+  ;;       80 rows per task, 84 x, 88 cos, 92 sin, 96 y, 100 positions t (row r is at r mod t)
 
   ;; ---------------------------------------------------------------- micro-kernel
   ;; The first `$cnt` (0..4) floats at $p as a vector, zeros after.
@@ -857,9 +862,154 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $tail))))
 
+
+  ;; ---------------------------------------------------------------- row kernels (rows.ts)
+  ;; The arithmetic of normRowsKernel, normRowsBackwardKernel and ropeKernel in rows.ts, step
+  ;; for step in float64 (JavaScript numbers) with float32 loads and one rounding per output,
+  ;; so the results are the JavaScript kernels' bits, whichever thread runs a row.
+
+  ;; Row $r of a norm forward (kind 5).
+  (func $norm_row (param $r i32)
+    (local $cols i32) (local $x i32) (local $y i32) (local $end i32) (local $mean f64) (local $sq f64)
+    (local $v f64) (local $s f64) (local $sr f64) (local $n f64) (local $mean2 v128) (local $sr2 v128)
+    (local.set $cols (i32.load (i32.const 76)))
+    (local.set $n (f64.convert_i32_u (local.get $cols)))
+    (local.set $x (i32.add (i32.load (i32.const 84)) (i32.shl (i32.mul (local.get $r) (local.get $cols)) (i32.const 2))))
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $cols) (i32.const 2))))
+    (if (i32.load (i32.const 68))
+      (then
+        (local.set $y (local.get $x))
+        (block $done (loop $sum
+          (br_if $done (i32.ge_u (local.get $y) (local.get $end)))
+          (local.set $mean (f64.add (local.get $mean) (f64.promote_f32 (f32.load (local.get $y)))))
+          (local.set $y (i32.add (local.get $y) (i32.const 4)))
+          (br $sum)))
+        (local.set $mean (f64.div (local.get $mean) (local.get $n)))))
+    (local.set $y (local.get $x))
+    (block $done (loop $squares
+      (br_if $done (i32.ge_u (local.get $y) (local.get $end)))
+      (local.set $v (f64.sub (f64.promote_f32 (f32.load (local.get $y))) (local.get $mean)))
+      (local.set $sq (f64.add (local.get $sq) (f64.mul (local.get $v) (local.get $v))))
+      (local.set $y (i32.add (local.get $y) (i32.const 4)))
+      (br $squares)))
+    (local.set $s (f64.div (f64.const 1) (f64.sqrt (f64.add (f64.div (local.get $sq) (local.get $n)) (f64.load (i32.const 104))))))
+    (f32.store (i32.add (i32.load (i32.const 92)) (i32.shl (local.get $r) (i32.const 2))) (f32.demote_f64 (local.get $s)))
+    (local.set $sr (f64.promote_f32 (f32.demote_f64 (local.get $s))))
+    (local.set $y (i32.add (i32.load (i32.const 88)) (i32.shl (i32.mul (local.get $r) (local.get $cols)) (i32.const 2))))
+    ;; Two floats at a time in float64 lanes (the same arithmetic per element), then the last one.
+    (local.set $mean2 (f64x2.splat (local.get $mean)))
+    (local.set $sr2 (f64x2.splat (local.get $sr)))
+    (block $done (loop $pairs
+      (br_if $done (i32.gt_u (i32.add (local.get $x) (i32.const 8)) (local.get $end)))
+      (v128.store64_lane 0 (local.get $y) (f32x4.demote_f64x2_zero
+        (f64x2.mul (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (local.get $x))) (local.get $mean2)) (local.get $sr2))))
+      (local.set $x (i32.add (local.get $x) (i32.const 8)))
+      (local.set $y (i32.add (local.get $y) (i32.const 8)))
+      (br $pairs)))
+    (if (i32.lt_u (local.get $x) (local.get $end))
+      (then (f32.store (local.get $y) (f32.demote_f64 (f64.mul (f64.sub (f64.promote_f32 (f32.load (local.get $x))) (local.get $mean)) (local.get $sr)))))))
+
+  ;; Row $r of a norm backward (kind 6).
+  (func $norm_back_row (param $r i32)
+    (local $cols i32) (local $off i32) (local $i i32) (local $y i32) (local $g i32) (local $dx i32)
+    (local $gy f64) (local $gs f64) (local $gv f64) (local $a f64) (local $b f64) (local $s f64) (local $n f64)
+    (local $a2 v128) (local $b2 v128) (local $s2 v128)
+    (local.set $cols (i32.load (i32.const 76)))
+    (local.set $n (f64.convert_i32_u (local.get $cols)))
+    (local.set $off (i32.shl (i32.mul (local.get $r) (local.get $cols)) (i32.const 2)))
+    (local.set $y (i32.add (i32.load (i32.const 84)) (local.get $off)))
+    (local.set $g (i32.add (i32.load (i32.const 92)) (local.get $off)))
+    (local.set $dx (i32.add (i32.load (i32.const 96)) (local.get $off)))
+    (local.set $i (i32.const 0))
+    (block $done (loop $sums
+      (br_if $done (i32.ge_u (local.get $i) (local.get $cols)))
+      (local.set $gv (f64.promote_f32 (f32.load (i32.add (local.get $g) (i32.shl (local.get $i) (i32.const 2))))))
+      (local.set $gy (f64.add (local.get $gy) (f64.mul (local.get $gv) (f64.promote_f32 (f32.load (i32.add (local.get $y) (i32.shl (local.get $i) (i32.const 2))))))))
+      (local.set $gs (f64.add (local.get $gs) (local.get $gv)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $sums)))
+    (local.set $a (f64.div (local.get $gy) (local.get $n)))
+    (if (i32.load (i32.const 68)) (then (local.set $b (f64.div (local.get $gs) (local.get $n)))))
+    (local.set $s (f64.promote_f32 (f32.load (i32.add (i32.load (i32.const 88)) (i32.shl (local.get $r) (i32.const 2))))))
+    (local.set $a2 (f64x2.splat (local.get $a)))
+    (local.set $b2 (f64x2.splat (local.get $b)))
+    (local.set $s2 (f64x2.splat (local.get $s)))
+    (local.set $i (i32.const 0))
+    (block $done (loop $pairs
+      (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 2)) (local.get $cols)))
+      (v128.store64_lane 0 (i32.add (local.get $dx) (i32.shl (local.get $i) (i32.const 2)))
+        (f32x4.demote_f64x2_zero (f64x2.mul (local.get $s2)
+          (f64x2.sub
+            (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $g) (i32.shl (local.get $i) (i32.const 2))))) (local.get $b2))
+            (f64x2.mul (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $y) (i32.shl (local.get $i) (i32.const 2))))) (local.get $a2))))))
+      (local.set $i (i32.add (local.get $i) (i32.const 2)))
+      (br $pairs)))
+    (if (i32.lt_u (local.get $i) (local.get $cols))
+      (then
+        (f32.store (i32.add (local.get $dx) (i32.shl (local.get $i) (i32.const 2)))
+          (f32.demote_f64 (f64.mul (local.get $s)
+            (f64.sub
+              (f64.sub (f64.promote_f32 (f32.load (i32.add (local.get $g) (i32.shl (local.get $i) (i32.const 2))))) (local.get $b))
+              (f64.mul (f64.promote_f32 (f32.load (i32.add (local.get $y) (i32.shl (local.get $i) (i32.const 2))))) (local.get $a)))))))))
+
+  ;; Row $r of a rotary embedding (kind 7): x and y rows of d floats, tables rows of d / 2.
+  (func $rope_row (param $r i32)
+    (local $d i32) (local $half i32) (local $x i32) (local $y i32) (local $tb i32) (local $i i32) (local $o i32)
+    (local $x1 f64) (local $x2 f64) (local $c f64) (local $s f64) (local $hb i32) (local $cs i32) (local $ss i32)
+    (local $x1v v128) (local $x2v v128) (local $cv v128) (local $sv v128)
+    (local.set $d (i32.load (i32.const 76)))
+    (local.set $half (i32.shr_u (local.get $d) (i32.const 1)))
+    (local.set $x (i32.add (i32.load (i32.const 84)) (i32.shl (i32.mul (local.get $r) (local.get $d)) (i32.const 2))))
+    (local.set $y (i32.add (i32.load (i32.const 96)) (i32.shl (i32.mul (local.get $r) (local.get $d)) (i32.const 2))))
+    (local.set $tb (i32.shl (i32.mul (i32.rem_u (local.get $r) (i32.load (i32.const 100))) (local.get $half)) (i32.const 2)))
+    (local.set $hb (i32.shl (local.get $half) (i32.const 2)))
+    (local.set $cs (i32.add (i32.load (i32.const 88)) (local.get $tb)))
+    (local.set $ss (i32.add (i32.load (i32.const 92)) (local.get $tb)))
+    ;; Two pairs at a time in float64 lanes (the same arithmetic per element), then the last one.
+    (block $done (loop $pairs
+      (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 2)) (local.get $half)))
+      (local.set $o (i32.shl (local.get $i) (i32.const 2)))
+      (local.set $x1v (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x) (local.get $o)))))
+      (local.set $x2v (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x) (i32.add (local.get $o) (local.get $hb))))))
+      (local.set $cv (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $cs) (local.get $o)))))
+      (local.set $sv (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $ss) (local.get $o)))))
+      (v128.store64_lane 0 (i32.add (local.get $y) (local.get $o))
+        (f32x4.demote_f64x2_zero (f64x2.sub (f64x2.mul (local.get $x1v) (local.get $cv)) (f64x2.mul (local.get $x2v) (local.get $sv)))))
+      (v128.store64_lane 0 (i32.add (local.get $y) (i32.add (local.get $o) (local.get $hb)))
+        (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $x1v) (local.get $sv)) (f64x2.mul (local.get $x2v) (local.get $cv)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 2)))
+      (br $pairs)))
+    (if (i32.lt_u (local.get $i) (local.get $half))
+      (then
+        (local.set $o (i32.shl (local.get $i) (i32.const 2)))
+        (local.set $x1 (f64.promote_f32 (f32.load (i32.add (local.get $x) (local.get $o)))))
+        (local.set $x2 (f64.promote_f32 (f32.load (i32.add (local.get $x) (i32.add (local.get $o) (local.get $hb))))))
+        (local.set $c (f64.promote_f32 (f32.load (i32.add (local.get $cs) (local.get $o)))))
+        (local.set $s (f64.promote_f32 (f32.load (i32.add (local.get $ss) (local.get $o)))))
+        (f32.store (i32.add (local.get $y) (local.get $o))
+          (f32.demote_f64 (f64.sub (f64.mul (local.get $x1) (local.get $c)) (f64.mul (local.get $x2) (local.get $s)))))
+        (f32.store (i32.add (local.get $y) (i32.add (local.get $o) (local.get $hb)))
+          (f32.demote_f64 (f64.add (f64.mul (local.get $x1) (local.get $s)) (f64.mul (local.get $x2) (local.get $c))))))))
+
+  ;; Runs rows [t * per, min((t + 1) * per, rows)) of a row job (kinds 5, 6, 7).
+  (func $row_task (param $t i32) (param $kind i32)
+    (local $r i32) (local $end i32)
+    (local.set $r (i32.mul (local.get $t) (i32.load (i32.const 80))))
+    (local.set $end (i32.add (local.get $r) (i32.load (i32.const 80))))
+    (if (i32.gt_u (local.get $end) (i32.load (i32.const 72))) (then (local.set $end (i32.load (i32.const 72)))))
+    (block $done (loop $rows
+      (br_if $done (i32.ge_u (local.get $r) (local.get $end)))
+      (if (i32.eq (local.get $kind) (i32.const 5)) (then (call $norm_row (local.get $r))))
+      (if (i32.eq (local.get $kind) (i32.const 6)) (then (call $norm_back_row (local.get $r))))
+      (if (i32.eq (local.get $kind) (i32.const 7)) (then (call $rope_row (local.get $r))))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rows))))
+
   ;; Runs task $t of the current job.
   (func (export "task") (param $t i32)
     (local $tile i32) (local $end i32) (local $tasksA i32)
+    (if (i32.ge_u (i32.load (i32.const 64)) (i32.const 5))
+      (then (call $row_task (local.get $t) (i32.load (i32.const 64))) (return)))
     (if (i32.eq (i32.load (i32.const 64)) (i32.const 4))
       (then
         (call $add_into (i32.add (i32.load (i32.const 68)) (i32.mul (local.get $t) (i32.load (i32.const 72))))
