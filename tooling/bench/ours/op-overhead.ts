@@ -1,26 +1,61 @@
-// Per-op overhead of eager @titans/tensor on tiny tensors: the same four workloads as
-// ../peers/op_overhead.py (32x32 add; silu(a * b + a) per op; 64x32 @ 32x32; forward and
-// backward of matmul, silu, sum per op). usage: THREADS=1 node --import tsx op-overhead.ts [--calls N]
-import { Rng, add, gradients, matmul, mul, silu, sum, tidy } from '../../../packages/tensor/src/index.js';
-import { arg, emit, microsPerCall, round, setThreads } from './common.js';
+// Per-op overhead of @titans/tensor on tiny tensors, eager and compiled (compile(fn)): the
+// same four workloads as ../peers/op_overhead.py (32x32 add; silu(a * b + a) per op; 64x32 @
+// 32x32; forward and backward of matmul, silu, sum per op).
+// usage: THREADS=1 node --import tsx op-overhead.ts [--calls N]
+// Top-level keys: eager wall-clock figures (as before); `compiled`: the same workloads as
+// compiled functions; `cpu`: process CPU time per op of both (steadier than wall-clock time
+// when other processes share the cores), under `cpu.eager` and `cpu.compiled`.
+import { Rng, add, compile, gradients, keep, matmul, mul, silu, sum, tidy, type Tensor } from '../../../packages/tensor/src/index.js';
+import { arg, emit, round, setThreads } from './common.js';
 
 setThreads();
 const calls = arg('--calls', 20000);
 const rng = new Rng(7);
-const a = rng.normal([32, 32]);
-const b = rng.normal([32, 32]);
-const x = rng.normal([64, 32]);
+const a = keep(rng.normal([32, 32]));
+const b = keep(rng.normal([32, 32]));
+const x = keep(rng.normal([64, 32]));
 
-const result: Record<string, number> = {
-  add_32x32_us: microsPerCall(() => add(a, b).dispose(), calls),
-  // Three ops as the peer counts them (mul, add, silu), reported per op.
-  chain3_32x32_us_per_op: microsPerCall(() => tidy(() => { silu(add(mul(a, b), a)); }), Math.max(1, calls >> 2)) / 3,
-  matmul_64x32x32_us: microsPerCall(() => matmul(x, a).dispose(), calls),
-  // matmul, silu, sum forward and their backward: reported per op (6), as the peer does.
-  fwd_bwd_3ops_us_per_op: microsPerCall(() => tidy(() => {
-    const p = a.clone();
-    p.requiresGrad = true;
-    gradients(sum(silu(matmul(x, p))), [p]);
-  }), Math.max(1, calls >> 3), 50) / 6,
+/** Mean wall and CPU microseconds of one call over a timed loop, after `warmup` calls. */
+function timed(fn: () => void, n: number, warmup = 100): { wall: number; cpu: number } {
+  for (let i = 0; i < warmup; i++) fn();
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) fn();
+  const wall = ((performance.now() - t0) * 1000) / n;
+  const c = process.cpuUsage(c0);
+  return { wall, cpu: (c.user + c.system) / n };
+}
+
+const chain = (p: Tensor, q: Tensor): Tensor => silu(add(mul(p, q), p));
+const fwdBwd = (p0: Tensor): Tensor => {
+  const p = p0.clone();
+  p.requiresGrad = true;
+  return gradients(sum(silu(matmul(x, p))), [p])[0]!;
 };
-emit(Object.fromEntries(Object.entries(result).map(([k, v]) => [k, round(v, 3)])));
+const compiledAdd = compile((p: Tensor, q: Tensor) => add(p, q));
+const compiledChain = compile(chain);
+const compiledMatmul = compile((p: Tensor, q: Tensor) => matmul(p, q));
+const compiledFwdBwd = compile(fwdBwd);
+
+// [key, ops per call, calls, warm-up, eager, compiled]
+const workloads: [string, number, number, number, () => void, () => void][] = [
+  ['add_32x32_us', 1, calls, 100, () => add(a, b).dispose(), () => compiledAdd(a, b).dispose()],
+  // Three ops as the peer counts them (mul, add, silu), reported per op.
+  ['chain3_32x32_us_per_op', 3, Math.max(1, calls >> 2), 100, () => tidy(() => { chain(a, b); }), () => compiledChain(a, b).dispose()],
+  ['matmul_64x32x32_us', 1, calls, 100, () => matmul(x, a).dispose(), () => compiledMatmul(x, a).dispose()],
+  // matmul, silu, sum forward and their backward: reported per op (6), as the peer does.
+  ['fwd_bwd_3ops_us_per_op', 6, Math.max(1, calls >> 3), 50, () => tidy(() => { fwdBwd(a); }), () => compiledFwdBwd(a).dispose()],
+];
+const eager: Record<string, number> = {};
+const compiled: Record<string, number> = {};
+const cpuEager: Record<string, number> = {};
+const cpuCompiled: Record<string, number> = {};
+for (const [key, ops, n, warmup, eagerFn, compiledFn] of workloads) {
+  const e = timed(eagerFn, n, warmup);
+  const c = timed(compiledFn, n, Math.max(warmup, 200));
+  eager[key] = round(e.wall / ops, 3);
+  compiled[key] = round(c.wall / ops, 3);
+  cpuEager[key] = round(e.cpu / ops, 3);
+  cpuCompiled[key] = round(c.cpu / ops, 3);
+}
+emit({ ...eager, compiled, cpu: { eager: cpuEager, compiled: cpuCompiled } });

@@ -1,9 +1,13 @@
 # Per-op overhead of PyTorch eager on tiny tensors: the same four workloads as
 # ../ours/op-overhead.ts. usage: THREADS=1 python3 op_overhead.py [--calls N]
+# Top-level keys: wall-clock microseconds per op; `cpu`: process CPU time per op of the same
+# loops (steadier than wall-clock time when other processes share the cores).
+import time
+
 import torch
 import torch.nn.functional as F
 
-from common import arg, emit, micros_per_call
+from common import arg, emit
 
 calls = arg("--calls", 20000)
 gen = torch.Generator().manual_seed(7)
@@ -11,12 +15,17 @@ a = torch.randn(32, 32, generator=gen)
 b = torch.randn(32, 32, generator=gen)
 x = torch.randn(64, 32, generator=gen)
 
-result = {}
-with torch.no_grad():
-    result["add_32x32_us"] = micros_per_call(lambda: torch.add(a, b), calls)
-    # silu(a * b + a): three ops (mul, add, silu), reported per op.
-    result["chain3_32x32_us_per_op"] = micros_per_call(lambda: F.silu(a * b + a), calls // 4) / 3
-    result["matmul_64x32x32_us"] = micros_per_call(lambda: torch.matmul(x, a), calls)
+
+def timed(fn, n, warmup=100):
+    """Mean wall and process-CPU microseconds of one call over a timed loop of `n` calls."""
+    for _ in range(warmup):
+        fn()
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    wall = (time.perf_counter() - t0) * 1e6 / n
+    return wall, (time.process_time() - c0) * 1e6 / n
 
 
 def forward_backward():
@@ -26,5 +35,26 @@ def forward_backward():
     return g
 
 
-result["fwd_bwd_3ops_us_per_op"] = micros_per_call(forward_backward, max(1, calls // 8), warmup=50) / 6
-emit({k: (round(v, 3) if isinstance(v, float) else v) for k, v in result.items()})
+def no_grad(fn):
+    def run():
+        with torch.no_grad():
+            return fn()
+    return run
+
+
+# (key, ops per call, calls, warm-up, function)
+workloads = [
+    ("add_32x32_us", 1, calls, 100, no_grad(lambda: torch.add(a, b))),
+    # silu(a * b + a): three ops (mul, add, silu), reported per op.
+    ("chain3_32x32_us_per_op", 3, calls // 4, 100, no_grad(lambda: F.silu(a * b + a))),
+    ("matmul_64x32x32_us", 1, calls, 100, no_grad(lambda: torch.matmul(x, a))),
+    ("fwd_bwd_3ops_us_per_op", 6, max(1, calls // 8), 50, forward_backward),
+]
+result = {}
+cpu = {}
+for key, ops, n, warmup, fn in workloads:
+    wall, cpu_us = timed(fn, max(1, n), warmup)
+    result[key] = round(wall / ops, 3)
+    cpu[key] = round(cpu_us / ops, 3)
+result["cpu"] = cpu
+emit(result)
