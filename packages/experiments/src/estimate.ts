@@ -127,7 +127,8 @@ function evaluationWork(plan: ReproducePlan, e: Experiment): { reads: [number, n
       break;
     case 'passkey':
       for (const m of plan.passkey.multiples) {
-        const prompts = plan.passkey.depths * plan.passkey.samplesPerCell;
+        // Every prompt twice with held-out filler: the training filler's, then the held-out one's.
+        const prompts = plan.passkey.depths * plan.passkey.samplesPerCell * (plan.passkey.heldOutFiller ? 2 : 1);
         reads.push([m * plan.passkey.trainLength, prompts]);
         decoded += prompts * (plan.passkey.digits + 2);
       }
