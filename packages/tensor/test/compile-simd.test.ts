@@ -163,6 +163,11 @@ describe('compile: WebAssembly SIMD fused chains', () => {
     let bad = -1;
     for (let i = 0; i < values.length; i++) if (!Object.is(got[i], Math.exp(values[i]!))) { bad = i; break; }
     expect(bad, bad < 0 ? '' : `exp(${values[bad]}) = ${got[bad]}, Math.exp gives ${Math.exp(values[bad]!)}`).toBe(-1);
+    // The fused chains' variant (float32 arguments) on the same values rounded to float32.
+    const singles = values.map(Math.fround);
+    const gotSingles = expF64(singles, true);
+    for (let i = 0; i < singles.length; i++) if (!Object.is(gotSingles[i], Math.exp(singles[i]!))) { bad = i; break; }
+    expect(bad, bad < 0 ? '' : `exp(float32 ${singles[bad]}) = ${gotSingles[bad]}, Math.exp gives ${Math.exp(singles[bad]!)}`).toBe(-1);
   });
 
   test('strided shapes of 3 and 4 axes: permuted outer axes, broadcasts along inner and outer axes', () => {

@@ -210,8 +210,10 @@ function each(n: number, f: (j: number) => void): void {
  * bits: where every lane is ordinary (2^-28 <= |x| <= 700 and x != 1) the result is scaled by
  * adding k to the exponent field (exact, as the result stays normal); otherwise the general
  * code also handles tiny arguments, 1, overflow, underflow (one rounding, as fdlibm's) and NaN.
+ * With `float32Args` the arguments are float32 values (promoted), which lets the reduction
+ * skip fdlibm's k = 0 bound test: no float32 lies between 0.5 ln2 and that bound.
  */
-function emitExp(b: Body, xs: number[], out: number[], tmp: () => number): void {
+function emitExp(b: Body, xs: number[], out: number[], tmp: () => number, float32Args: boolean): void {
   const n = xs.length;
   const x = (j: number): number => xs[j]!;
   const k = xs.map(() => tmp());
@@ -231,10 +233,12 @@ function emitExp(b: Body, xs: number[], out: number[], tmp: () => number): void 
   const core = (): void => {
     // k = trunc(x / ln2 + (x < 0 ? -0.5 : 0.5)), the sign copied from x (x = -0 and NaN
     // are overridden on the general path)
-    // and k = 0 where fdlibm skips the reduction: |x| <= 0.5 ln2 by the high word alone.
+    // and k = 0 where fdlibm skips the reduction: |x| <= 0.5 ln2 by the high word alone
+    // (for float32 arguments the formula gives 0 there already).
     each(n, (j) => {
       b.get(x(j)).v128f64(INV_LN2).simd(V.f64Mul).get(x(j)).v128i64(SIGN).simd(V.and).v128f64(0.5).simd(V.or).simd(V.f64Add).simd(V.f64Trunc);
-      b.get(x(j)).simd(V.f64Abs).v128f64(HALF_LN2_HIGH_WORD).simd(V.f64Le).simd(V.andnot).set(k[j]!);
+      if (!float32Args) b.get(x(j)).simd(V.f64Abs).v128f64(HALF_LN2_HIGH_WORD).simd(V.f64Le).simd(V.andnot);
+      b.set(k[j]!);
     });
     each(n, (j) => { b.get(x(j)).get(k[j]!).v128f64(LN2_HI).simd(V.f64Mul).simd(V.f64Sub).set(hi[j]!); });
     each(n, (j) => { b.get(k[j]!).v128f64(LN2_LO).simd(V.f64Mul).set(lo[j]!); });
@@ -287,7 +291,7 @@ function emitSigmoid(b: Body, xs: number[], s: number[], tmp: () => number): voi
   const nx = xs.map(() => tmp());
   const e = xs.map(() => tmp());
   each(xs.length, (j) => { b.get(xs[j]!).simd(V.f64Neg).set(nx[j]!); });
-  emitExp(b, nx, e, tmp);
+  emitExp(b, nx, e, tmp, true);
   each(xs.length, (j) => { b.v128f64(1).v128f64(1).get(e[j]!).simd(V.f64Add).simd(V.f64Div).set(s[j]!); });
 }
 
@@ -305,7 +309,7 @@ const OPS = new Map<string, OpSpec>([
   [UNARY_EXPR.recip, { arity: 1, lanes: 'f32', emit: (b, [x]) => { b.v128f32(1).get(x!).simd(V.f32Div); } }],
   [UNARY_EXPR.copy, { arity: 1, lanes: 'f32', emit: (b, [x]) => { b.get(x!); } }],
   [UNARY_EXPR.relu, { arity: 1, lanes: 'f32', emit: (b, [x]) => { b.get(x!).v128f32(0).get(x!).v128f32(0).simd(V.f32Gt).simd(V.bitselect); } }],
-  [UNARY_EXPR.exp, { arity: 1, lanes: 'f64', emit: (b, xs, out, tmp) => { emitExp(b, xs.map(([x]) => x!), out, tmp); } }],
+  [UNARY_EXPR.exp, { arity: 1, lanes: 'f64', emit: (b, xs, out, tmp) => { emitExp(b, xs.map(([x]) => x!), out, tmp, true); } }],
   [UNARY_EXPR.sigmoid, { arity: 1, lanes: 'f64', emit: (b, xs, out, tmp) => { emitSigmoid(b, xs.map(([x]) => x!), out, tmp); } }],
   [UNARY_EXPR.rsqrt, { arity: 1, lanes: 'f64', emit: (b, xs, out) => {
     each(xs.length, (j) => { b.v128f64(1).get(xs[j]![0]!).simd(V.f64Sqrt).simd(V.f64Div).set(out[j]!); });
@@ -315,7 +319,7 @@ const OPS = new Map<string, OpSpec>([
     const nx = xs.map(() => tmp());
     const e = xs.map(() => tmp());
     each(xs.length, (j) => { b.get(xs[j]![0]!).simd(V.f64Neg).set(nx[j]!); });
-    emitExp(b, nx, e, tmp);
+    emitExp(b, nx, e, tmp, true);
     each(xs.length, (j) => { b.get(xs[j]![0]!).v128f64(1).get(e[j]!).simd(V.f64Add).simd(V.f64Div).set(out[j]!); });
   } }],
   // g * s * (1 + v * (1 - s)), s = 1 / (1 + exp(-v))
@@ -373,17 +377,19 @@ export function simdSupported(): boolean {
   return supported;
 }
 
-let expRun: (() => void) | null = null;
+const expRuns = new Map<boolean, () => void>();
 /** Doubles per pass of expF64. */
 const EXP_CHUNK = 1 << 14;
 
 /**
  * @internal The generated exp over doubles (two lane sets interleaved, as the fused chains
- * run it), for the self-check and the tests that compare it with Math.exp.
+ * run it), for the self-check and the tests that compare it with Math.exp. `float32Args`:
+ * the variant of the fused chains, whose arguments are float32 values.
  */
-export function expF64(values: ArrayLike<number>): Float64Array {
+export function expF64(values: ArrayLike<number>, float32Args = false): Float64Array {
   if (!simdSupported() || !ensureMemory(EXP_CHUNK * 16 + 64)) throw new Error('expF64: WebAssembly SIMD is not available');
-  if (expRun === null) {
+  let expRun = expRuns.get(float32Args);
+  if (expRun === undefined) {
     const b = new Body(0);
     const p = b.local(I32);
     const x = [b.local(V128), b.local(V128)];
@@ -391,13 +397,14 @@ export function expF64(values: ArrayLike<number>): Float64Array {
     const tmp = (): number => b.local(V128);
     b.op(0x03, 0x40); // loop over pairs of vectors: in at [0, 8n), out at [8n, 16n)
     b.get(p).simd(V.load, 4, 0).set(x[0]!).get(p).simd(V.load, 4, 16).set(x[1]!);
-    emitExp(b, x, y, tmp);
+    emitExp(b, x, y, tmp, float32Args);
     b.get(p).get(y[0]!).simd(V.store, 4, ...uleb(EXP_CHUNK * 8)).get(p).get(y[1]!).simd(V.store, 4, ...uleb(EXP_CHUNK * 8 + 16));
     b.get(p).i32(32).op(0x6a).set(p);
     b.get(p).i32(EXP_CHUNK * 8).op(0x49, 0x0d, 0); // i32.lt_u, br_if 0
     b.op(0x0b);
     const instance = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes(0, b)), { env: { mem: memory! } });
     expRun = instance.exports['run'] as () => void;
+    expRuns.set(float32Args, expRun);
   }
   const out = new Float64Array(values.length);
   const f64 = new Float64Array(memory!.buffer, 0, 2 * EXP_CHUNK);
@@ -425,7 +432,9 @@ function expMatchesMathExp(): boolean {
       probe.push(i % 4 === 0 ? (u - 0.5) * 1500 : i % 4 === 1 ? (u - 0.5) * 40 : i % 4 === 2 ? (u - 0.5) * 2 : Math.fround((u - 0.5) * 200));
     }
     const got = expF64(probe);
-    transcendentalOk = probe.every((v, i) => Object.is(Math.exp(v), got[i]));
+    const f32 = probe.map(Math.fround);
+    const gotF32 = expF64(f32, true);
+    transcendentalOk = probe.every((v, i) => Object.is(Math.exp(v), got[i])) && f32.every((v, i) => Object.is(Math.exp(v), gotF32[i]));
   } catch {
     transcendentalOk = false;
   }
