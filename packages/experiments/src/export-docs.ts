@@ -6,7 +6,7 @@
 // (apps/docs/.vitepress/theme/demos/checkpoints.ts), into a temporary folder first and then
 // renamed over the destination, so the site never sees half an export.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { checkpointDir, planExperiments, planSeeds, readResult, seededPlan, trainRecipe, type PasskeyExperimentResult, type TrainResultSummary } from './experiments.ts';
 import type { ModelName, ReproducePlan } from './recipes.ts';
 import { modelLabel, provenance } from './report.ts';
@@ -39,6 +39,12 @@ export interface ExportForDocsOptions {
   readonly command?: string;
 }
 
+/** The run's folder as the manifest records it: relative to the working directory when inside it (no machine paths in a shipped file). */
+function runLocation(run: string): string {
+  const inside = relative(process.cwd(), run);
+  return inside && !inside.startsWith('..') && !isAbsolute(inside) ? inside : isAbsolute(run) ? basename(run) : run;
+}
+
 /** One shipped checkpoint, in the demos' ShippedModel shape plus where it came from in the run. */
 export interface ExportedModel {
   readonly name: string;
@@ -52,6 +58,7 @@ export interface ExportedModel {
   readonly config: { readonly architecture: string } & Record<string, unknown>;
   /** Bytes of the weights file. */
   readonly bytes: number;
+  /** Its checkpoint folder in the run (relative to the run's folder, the manifest's source.where). */
   readonly checkpoint: string;
   readonly recipe: ReturnType<typeof trainRecipe>;
   readonly training: { steps: number; tokens: number; finalLoss: number; seconds: number };
@@ -111,7 +118,7 @@ function bestOfFamily(plan: ReproducePlan, run: string, family: string, models: 
       const model: ExportedModel = {
         name, family, seed, label: modelLabel(name), architecture: config.architecture, parameters: training.result.parameters,
         weights: `${name}/model.safetensors`, configFile: `${name}/config.json`, config, bytes: statSync(join(source, 'model.safetensors')).size,
-        checkpoint: source, recipe: trainRecipe(plan, name, 'passkey'),
+        checkpoint: join('checkpoints', basename(source)), recipe: trainRecipe(plan, name, 'passkey'),
         training: { steps: training.result.steps, tokens: training.result.tokens, finalLoss: training.result.finalLoss, seconds: training.result.trainSeconds },
         score,
         measured: {
@@ -169,7 +176,7 @@ export function exportForDocs(plan: ReproducePlan, options: ExportForDocsOptions
     format: 'titans-docs-checkpoints',
     version: 1,
     source: {
-      command: prov.command, where: options.run, plan: plan.name,
+      command: prov.command, where: runLocation(options.run), plan: plan.name,
       commitAtCopy: `${prov.commit}${prov.dirty ? ' (with uncommitted changes)' : ''}`, copiedBy: 'exportForDocs of @titans/experiments',
     },
     task: {

@@ -104,5 +104,7 @@ describe('exportForDocs', () => {
     expect(exported.dropped[0]!.reason).toMatch(/atlas \(0\.01 MB\) would pass the 0\.02 MB budget/);
     expect(readdirSync(dest).sort()).toEqual(['gated-deltanet', 'hope', 'mac', 'manifest.json', 'swa']);
     expect(exported.totalBytes).toBeLessThanOrEqual(exported.budgetBytes);
+    // No machine paths in the shipped manifest: checkpoints relative to the run's folder.
+    for (const m of exported.models) expect(m.checkpoint).toMatch(/^checkpoints\/passkey-[a-z-]+-[0-9a-f]{8}$/);
   });
 });
