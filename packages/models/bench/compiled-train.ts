@@ -3,16 +3,25 @@
 // and per CPU second of this process (steadier on a shared machine), over the steps after
 // the first three (the compiled run traces at steps 1 and 2).
 //
-//   node --conditions=source --import tsx bench/compiled-train.ts [archs] [steps] [batch] [seq]
-//   (defaults: mag,transformer 20 4 64)
-import { configureCpu } from '@titans/tensor';
+//   node --conditions=source --import tsx bench/compiled-train.ts [archs] [steps] [batch] [seq] [--profile]
+//   (defaults: mag,transformer 20 4 64). --profile adds a separate compiled run per architecture
+//   that times every replayed step by kind (TrainOptions.compile { profile: true }) and prints
+//   the slowest kinds; its rate is not reported (the timers cost time of their own).
+//   --compare=N alternates compiled runs without and with the plan's buffer pool
+//   (CompileOptions.pool) N times and reports the median of each, for a before/after on a
+//   shared machine. A JSON line with every figure ends the output.
+import { configureCpu, type CompileOptions, type StepProfile } from '@titans/tensor';
 import { createModel, tinyConfig, type ArchitectureName } from '../src/index.js';
 import { train, type BatchSource, type TrainingBatch } from '../src/train/index.js';
 
-const archs = (process.argv[2] ?? 'mag,transformer').split(',') as ArchitectureName[];
-const steps = Number(process.argv[3] ?? 20);
-const batchSize = Number(process.argv[4] ?? 4);
-const sequenceLength = Number(process.argv[5] ?? 64);
+const profile = process.argv.includes('--profile');
+const compareArg = process.argv.find((a) => a.startsWith('--compare'));
+const compareRounds = compareArg === undefined ? 0 : Number(compareArg.split('=')[1] ?? 3);
+const argv = process.argv.filter((a) => a !== '--profile' && !a.startsWith('--compare'));
+const archs = (argv[2] ?? 'mag,transformer').split(',') as ArchitectureName[];
+const steps = Number(argv[3] ?? 20);
+const batchSize = Number(argv[4] ?? 4);
+const sequenceLength = Number(argv[5] ?? 64);
 
 /** Bytes of a fixed pseudo-random text, as (input, next byte) rows. */
 class Bytes implements BatchSource<number> {
@@ -33,11 +42,11 @@ class Bytes implements BatchSource<number> {
   }
 }
 
-async function measure(architecture: ArchitectureName, compile: boolean): Promise<{ wall: number; cpu: number; loss: number }> {
+async function measure(architecture: ArchitectureName, compile: boolean | CompileOptions): Promise<{ wall: number; cpu: number; loss: number; profile: readonly StepProfile[] }> {
   const model = createModel(tinyConfig(architecture));
   const marks: { t: number; cpu: number }[] = [];
   let loss = NaN;
-  await train({
+  const result = await train({
     model, steps, batches: new Bytes(), optimizer: { lr: 1e-3 }, compile,
     log: (e) => {
       if (e.type !== 'step') return;
@@ -49,9 +58,15 @@ async function measure(architecture: ArchitectureName, compile: boolean): Promis
   const first = marks[2]!;
   const last = marks.at(-1)!;
   const tokens = (marks.length - 3) * batchSize * sequenceLength;
-  return { wall: tokens / ((last.t - first.t) / 1000), cpu: tokens / (last.cpu - first.cpu), loss };
+  return { wall: tokens / ((last.t - first.t) / 1000), cpu: tokens / (last.cpu - first.cpu), loss, profile: result.compiled?.profile ?? [] };
 }
 
+const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const json: Record<string, unknown>[] = [];
 configureCpu({ threads: 1 });
 console.log(`train() tokens/s, tiny configs, batch ${batchSize} x ${sequenceLength}, ${steps} steps (rate over steps 4..${steps}), 1 thread`);
 for (const arch of archs) {
@@ -62,5 +77,29 @@ for (const arch of archs) {
     `  ${arch.padEnd(12)} eager ${f(eager.wall)} wall ${f(eager.cpu)} cpu   compiled ${f(compiled.wall)} wall ${f(compiled.cpu)} cpu   ` +
     `(x${(compiled.cpu / eager.cpu).toFixed(2)} per CPU second; final loss ${eager.loss.toFixed(4)} / ${compiled.loss.toFixed(4)})`,
   );
+  const row: Record<string, unknown> = { arch, eager, compiled: { wall: compiled.wall, cpu: compiled.cpu, loss: compiled.loss } };
+  if (compareRounds > 0) {
+    const off: { wall: number; cpu: number }[] = [];
+    const on: { wall: number; cpu: number }[] = [];
+    for (let i = 0; i < compareRounds; i++) {
+      off.push(await measure(arch, { pool: false }));
+      on.push(await measure(arch, { pool: true }));
+    }
+    const m = (xs: { wall: number; cpu: number }[]): { wall: number; cpu: number } => ({ wall: median(xs.map((x) => x.wall)), cpu: median(xs.map((x) => x.cpu)) });
+    const [a, b] = [m(off), m(on)];
+    console.log(`    compare (median of ${compareRounds}, alternated): pool off ${f(a.wall)} wall ${f(a.cpu)} cpu   pool on ${f(b.wall)} wall ${f(b.cpu)} cpu   (x${(b.cpu / a.cpu).toFixed(2)} per CPU second)`);
+    row.compare = { rounds: compareRounds, poolOff: a, poolOn: b };
+  }
+  json.push(row);
+  if (profile) {
+    const kinds = (await measure(arch, { profile: true })).profile;
+    const total = kinds.reduce((n, k) => n + k.ms, 0);
+    const replays = steps - 2;
+    console.log(`    profile: ${(total / replays).toFixed(2)} ms of replay per step (${replays} replayed steps); slowest step kinds:`);
+    for (const k of kinds.slice(0, 25)) {
+      console.log(`      ${k.kind.padEnd(36)} ${(k.ms / replays).toFixed(3).padStart(8)} ms/step ${(100 * k.ms / total).toFixed(1).padStart(5)}%  ${(k.calls / replays).toFixed(0).padStart(5)} calls/step  ${(1000 * k.ms / k.calls).toFixed(1).padStart(7)} us/call`);
+    }
+  }
 }
+console.log(JSON.stringify({ bench: 'compiled-train', batchSize, sequenceLength, steps, threads: 1, results: json }));
 process.exit(0);

@@ -22,4 +22,4 @@ export * as optim from './optim/index.js';
 export {
   CompileError, compile, hostScalar, isTracing, onReplay, type CompileOptions, type CompileStats, type Compiled,
 } from './compile/index.js';
-export type { PlanStats } from './compile/plan.js';
+export type { PlanStats, PoolStats, StepProfile } from './compile/plan.js';

@@ -84,19 +84,21 @@ export async function train<S = unknown>(options: TrainOptions<S>): Promise<Trai
   const rng = saved ? Rng.fromState(saved.rng) : new Rng(options.seed ?? 0);
   const resumedFrom = saved ? step : null;
   const context = { step, microBatch: 0, rng };
-  const compiled: CompiledStep | null = (options.compile ?? model.compilable === true) ? {
+  const compileSetting = options.compile ?? model.compilable === true;
+  const compileOptions = typeof compileSetting === 'object' ? compileSetting : {};
+  const compiled: CompiledStep | null = compileSetting !== false ? {
     gradients: compile((ids: Tensor, targets: Tensor): Tensor[] => {
       const value = lossOf(model, ids, targets, context);
       return [value, ...gradients(value, params)];
-    }),
+    }, compileOptions),
     clip: compile((...grads: Tensor[]): Tensor[] => {
       const { grads: clipped, norm } = optim.clipGradNorm(grads, clipNorm > 0 ? clipNorm : Infinity);
       return [norm, ...clipped];
-    }),
+    }, compileOptions),
     update: compile((...grads: Tensor[]): Tensor[] => {
       optimizer.step(grads);
       return [];
-    }),
+    }, compileOptions),
   } : null;
 
   let compileStats: TrainResult['compiled'] = null;
@@ -203,7 +205,10 @@ export async function train<S = unknown>(options: TrainOptions<S>): Promise<Trai
     if (ownsOptimizer) optimizer.dispose?.();
     if (compiled) {
       const all = Object.values(compiled).map((c) => c.stats());
-      compileStats = { traces: all.reduce((n, c) => n + c.traces, 0), replays: all.reduce((n, c) => n + c.replays, 0) };
+      const profile = (Object.entries(compiled) as [string, Compiled<Tensor[], Tensor[]>][]).flatMap(([phase, c]) => c.stats().profile.map((p) => ({ ...p, kind: `${phase} ${p.kind}` })));
+      compileStats = {
+        traces: all.reduce((n, c) => n + c.traces, 0), replays: all.reduce((n, c) => n + c.replays, 0), profile: profile.sort((a, b) => b.ms - a.ms),
+      };
       for (const c of Object.values(compiled)) c.dispose();
     }
     options.signal?.removeEventListener('abort', onAbort);

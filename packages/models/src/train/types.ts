@@ -1,6 +1,6 @@
 // The shapes the training loop works with: a model that returns a loss, a batch source that
 // can save and restore its position, and the events the loop reports.
-import type { Rng, Tensor } from '@titans/tensor';
+import type { CompileOptions, Rng, StepProfile, Tensor } from '@titans/tensor';
 import type { CheckpointFileSystem, NamedParameters, StatefulOptimizer } from '../checkpoint/index.js';
 
 /** Token ids for one step: row-major [batchSize, sequenceLength] (a TokenLoader batch fits). */
@@ -116,9 +116,11 @@ export interface TrainOptions<S = unknown> {
    * results as eager steps on the CPU. Default: true for models that declare
    * `compilable`, false otherwise (a loss that keeps host state, such as a call counter or
    * noise drawn on the host from the step context, would be frozen by a compiled step).
-   * `false` is the eager opt-out.
+   * `false` is the eager opt-out. An object compiles with those options (CompileOptions of
+   * @titans/tensor): `{ profile: true }` also times every replayed step by kind
+   * (TrainResult.compiled.profile), at the cost of two clock reads per step.
    */
-  compile?: boolean;
+  compile?: boolean | CompileOptions;
   /** File operations for checkpoints (tests inject failures here). */
   fileSystem?: CheckpointFileSystem;
   /**
@@ -160,8 +162,12 @@ export interface TrainResult {
   tokens: number;
   /** The step the run resumed from, or null for a fresh start. */
   resumedFrom: number | null;
-  /** Traces and replays of the compiled step's functions (all three together), or null when it ran eagerly. */
-  compiled: { readonly traces: number; readonly replays: number } | null;
+  /**
+   * Traces and replays of the compiled step's functions (all three together), or null when it
+   * ran eagerly; `profile` (with `compile: { profile: true }`, else empty) is the replays' time by
+   * step kind, each kind prefixed with its phase (`gradients`, `clip`, `update`), slowest first.
+   */
+  compiled: { readonly traces: number; readonly replays: number; readonly profile: readonly StepProfile[] } | null;
 }
 
 /** trainer.json: everything besides weights and optimizer slots that an exact resume needs. */

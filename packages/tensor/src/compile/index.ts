@@ -6,7 +6,7 @@ import { CpuStorage } from '../cpu/backend.js';
 import { Tensor } from '../tensor.js';
 import { hooks } from './host.js';
 import { stored } from './kernels.js';
-import { Plan, StalePlan, type PlanStats } from './plan.js';
+import { Plan, Profiler, StalePlan, type PlanStats, type PoolStats, type StepProfile } from './plan.js';
 import { CompileError, ValueRef, ViewRef, trace, type Arg, type Trace } from './trace.js';
 
 export { CompileError } from './trace.js';
@@ -29,6 +29,17 @@ export interface CompileOptions {
    * calls but were baked in as constants. Default true.
    */
   verify?: boolean;
+  /**
+   * Time every step of every replay by its kind (fused kernels, each backend primitive,
+   * binding and results), for `stats().profile`. Costs two clock reads per step. Default false.
+   */
+  profile?: boolean;
+  /**
+   * CPU: the backend's results come from a pool of arrays owned by the plan while it replays,
+   * and the plan gives every intermediate's array back at its last use, so a steady-state
+   * replay allocates almost nothing (see README). Default true; results do not change.
+   */
+  pool?: boolean;
 }
 
 export interface CompileStats {
@@ -43,6 +54,10 @@ export interface CompileStats {
   readonly cached: number;
   /** The most recently used plan's figures (zeros before the first call). */
   readonly plan: PlanStats;
+  /** The most recently used plan's buffer pool (CPU; zeros elsewhere or with `pool: false`). */
+  readonly pool: PoolStats;
+  /** Replay time by step kind, slowest first (empty unless compiled with `profile: true`). */
+  readonly profile: readonly StepProfile[];
 }
 
 /** A compiled function: call it like `fn`; `stats()` and `dispose()` manage its plans. */
@@ -82,6 +97,8 @@ export function compile<A extends unknown[], R>(fn: (...args: A) => R, options: 
   const fuse = options.fuse ?? true;
   const simd = options.simd ?? true;
   const verify = options.verify ?? true;
+  const profiler = options.profile === true ? new Profiler() : null;
+  const pool = options.pool ?? true;
   const cache = new Map<string, Entry>();
   const seen = new Set<string>();
   let traces = 0;
@@ -90,6 +107,7 @@ export function compile<A extends unknown[], R>(fn: (...args: A) => R, options: 
   let replays = 0;
   let evictions = 0;
   let last: PlanStats = EMPTY_STATS;
+  let lastPlan: Plan | null = null;
   let disposed = false;
 
   const build = (backend: Backend, leaves: Tensor[], args: A): { entry: Entry; result: unknown } => {
@@ -97,7 +115,7 @@ export function compile<A extends unknown[], R>(fn: (...args: A) => R, options: 
     const t = trace(backend, leaves, () => fn(...args), collectOutputs);
     let plan: Plan;
     try {
-      plan = new Plan(t, fuse, simd);
+      plan = new Plan(t, fuse, simd, pool);
     } catch (error) {
       for (const v of t.values) if (v.origin.kind === 'constant') backend.dispose(v.origin.copy);
       throw error;
@@ -116,7 +134,7 @@ export function compile<A extends unknown[], R>(fn: (...args: A) => R, options: 
     // A plan leaves the cache only disposed, so a live plan is still the cached one.
     if (recent !== null && !recent.entry.plan.isDisposed && matchesFast(recent.fast, args)) {
       try {
-        const result = recent.entry.plan.run(args as unknown as Tensor[]);
+        const result = recent.entry.plan.run(args as unknown as Tensor[], profiler);
         replays++;
         return result as R;
       } catch (error) {
@@ -144,12 +162,14 @@ export function compile<A extends unknown[], R>(fn: (...args: A) => R, options: 
         again.entry.verified = true;
         cache.set(key, again.entry);
         last = again.entry.plan.stats;
+        lastPlan = again.entry.plan;
         return again.result as R;
       }
       try {
-        const result = entry.plan.run(leaves);
+        const result = entry.plan.run(leaves, profiler);
         replays++;
         last = entry.plan.stats;
+        lastPlan = entry.plan;
         const fast = fastSignature(args);
         recent = fast ? { entry, key, fast } : null;
         return result as R;
@@ -167,6 +187,7 @@ export function compile<A extends unknown[], R>(fn: (...args: A) => R, options: 
     const built = build(backend, leaves, args);
     cache.set(key, built.entry);
     last = built.entry.plan.stats;
+    lastPlan = built.entry.plan;
     while (cache.size > cacheSize) {
       const [oldest, evicted] = cache.entries().next().value as [string, Entry];
       cache.delete(oldest);
@@ -177,7 +198,7 @@ export function compile<A extends unknown[], R>(fn: (...args: A) => R, options: 
   };
 
   return Object.assign(compiled, {
-    stats: (): CompileStats => ({ traces, retraces, verifications, replays, evictions, cached: cache.size, plan: last }),
+    stats: (): CompileStats => ({ traces, retraces, verifications, replays, evictions, cached: cache.size, plan: last, pool: lastPlan?.poolStats() ?? { takes: 0, reused: 0, bytes: 0 }, profile: profiler?.report() ?? [] }),
     dispose: (): void => {
       disposed = true;
       recent = null;

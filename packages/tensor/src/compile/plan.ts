@@ -5,6 +5,7 @@
 import type { BinaryOp, DType, Storage, UnaryOp } from '../backend.js';
 import { bytesPerElement } from '../backend.js';
 import { CpuBackend, CpuStorage } from '../cpu/backend.js';
+import { BufferPool } from '../cpu/pool.js';
 import { SharedStorage } from '../engine.js';
 import { contiguousStrides, formatShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -34,6 +35,46 @@ export interface PlanStats {
 
 type Step = () => void;
 
+/** A CPU plan's buffer pool (CompileOptions.pool), over all its replays. */
+export interface PoolStats {
+  /** Result arrays the backend asked the pool for during replays. */
+  readonly takes: number;
+  /** Of those, arrays given back earlier and handed out again (the rest were new). */
+  readonly reused: number;
+  /** Bytes of the arrays waiting in the pool now. */
+  readonly bytes: number;
+}
+
+/** Time spent in one kind of plan step over the replays of a profiled compiled function. */
+export interface StepProfile {
+  /** `fused-js`, `fused-simd`, `matmul-simd`, a backend method's name, `host`, `bind` or `finish`. */
+  readonly kind: string;
+  /** Steps of this kind run (summed over replays). */
+  readonly calls: number;
+  /** Milliseconds of wall-clock time in them. */
+  readonly ms: number;
+}
+
+/** Accumulates step times by kind (CompileOptions.profile). */
+export class Profiler {
+  private readonly totals = new Map<string, { calls: number; ms: number }>();
+  add(kind: string, ms: number): void {
+    const t = this.totals.get(kind);
+    if (t === undefined) this.totals.set(kind, { calls: 1, ms });
+    else {
+      t.calls++;
+      t.ms += ms;
+    }
+  }
+  /** The kinds, slowest first. */
+  report(): StepProfile[] {
+    return [...this.totals].map(([kind, t]) => ({ kind, calls: t.calls, ms: t.ms })).sort((a, b) => b.ms - a.ms);
+  }
+  reset(): void {
+    this.totals.clear();
+  }
+}
+
 const ELEMENTWISE = new Set(['unary', 'binary', 'where', 'cast', 'silu', 'siluBackward']);
 /** Elementwise primitives over whole storages (ValueRef arguments) rather than views. */
 const WHOLE = new Set(['silu', 'siluBackward']);
@@ -54,6 +95,8 @@ export class Plan {
   readonly stats: PlanStats;
   private readonly S: (Storage | undefined)[];
   private readonly steps: Step[];
+  /** The kind of each step (for profiling). */
+  private readonly kinds: string[] = [];
   private readonly owned: Storage[] = [];
   private readonly finish: (leaves: readonly Tensor[]) => unknown;
   private readonly bind: (leaves: readonly Tensor[]) => void;
@@ -62,12 +105,17 @@ export class Plan {
   private disposed = false;
   /** Values whose storage a replay makes afresh (not arena, constants or bound inputs). */
   private readonly transient = new Set<number>();
+  /** CPU only: where the backend's results come from during a replay (cpu/pool.ts). */
+  private readonly pool: BufferPool | null;
+  /** Called after each successful replay (ends the first replay's checks). */
+  private replayed: () => void = () => {};
 
-  constructor(private readonly trace: Trace, fuse: boolean, simd = true) {
+  constructor(private readonly trace: Trace, fuse: boolean, simd = true, pool = true) {
     const { records, values, backend } = trace;
     const S: (Storage | undefined)[] = new Array<Storage | undefined>(values.length).fill(undefined);
     this.S = S;
     const cpu = fuse && backend instanceof CpuBackend;
+    this.pool = pool && backend instanceof CpuBackend ? new BufferPool() : null;
 
     // ------------------------------------------------------------ roots and dead calls
     const escaping = new Map<number, number>(); // value -> holders
@@ -174,6 +222,7 @@ export class Plan {
     for (const h of trace.host) {
       if (h.kind === 'effect') {
         steps.push(h.run);
+        this.kinds.push('host');
         continue;
       }
       const { id, get } = h;
@@ -184,9 +233,11 @@ export class Plan {
         this.owned.push(s);
         S[id] = s;
         steps.push(() => { s.data[0] = get(); });
+        this.kinds.push('host');
       } else {
         dynamicFresh.add(id);
         steps.push(() => { S[id] = backend.fill(1, get(), dtype); });
+        this.kinds.push('host');
       }
     }
 
@@ -227,6 +278,13 @@ export class Plan {
       for (const id of records[u.records[0]!]!.outs) if (!lastUse.has(id) && !escaping.has(id)) freeAfter[k]!.push(id);
     });
 
+    // On the CPU, the results of backend calls come from the plan's pool while it replays, and
+    // the intermediates among them go back to it at their last use (see cpu/pool.ts).
+    const planPool = this.pool;
+    /** 1: a value made by a backend call whose array the plan alone holds once it frees it. */
+    const poolable = new Uint8Array(values.length);
+    let firstReplay = true;
+    this.replayed = () => { firstReplay = false; };
     let kernels = 0;
     let fusedGroups = 0;
     let fusedOps = 0;
@@ -234,9 +292,18 @@ export class Plan {
     let simdMatmuls = 0;
     units.forEach((u, k) => {
       const frees = freeAfter[k]!;
-      const free: Step = frees.length === 0 ? () => {} : () => {
+      const free: Step = frees.length === 0 ? () => {} : planPool === null ? () => {
         for (const id of frees) {
           backend.dispose(S[id]!);
+          S[id] = undefined;
+        }
+      } : () => {
+        for (let j = 0; j < frees.length; j++) {
+          const id = frees[j]!;
+          const s = S[id] as CpuStorage;
+          backend.dispose(s);
+          // The array of an intermediate that only this replay saw goes back to the pool.
+          if (poolable[id] === 1) planPool.give(s.data);
           S[id] = undefined;
         }
       };
@@ -248,6 +315,7 @@ export class Plan {
         const wasm = simd ? simdKernel(g.group, (id) => values[id]!.dtype) : null;
         if (wasm !== null) simdGroups++;
         const kernel = wasm ?? generateKernel(g.group).kernel;
+        this.kinds.push(wasm !== null ? 'fused-simd' : 'fused-js');
         const fresh = g.fresh;
         if (fresh.length === 0 && frees.length === 0) steps.push(() => kernel(S));
         else {
@@ -274,7 +342,7 @@ export class Plan {
         return;
       }
       const r = records[u.records[0]!]!;
-      const resolve = resolver(r.args, S, (id) => {
+      const resolve = (planPool !== null ? reusedResolver : resolver)(r.args, S, (id) => {
         const kind = values[id]!.origin.kind;
         if (kind === 'fill' || kind === 'array' || kind === 'constant') S[id] = constant(id);
       });
@@ -293,6 +361,7 @@ export class Plan {
             if (kind === 'fill' || kind === 'array' || kind === 'constant') S[id] = constant(id);
           }
           simdMatmuls++;
+          this.kinds.push('matmul-simd');
           steps.push(() => {
             S[out] = mm(S[ia]!, S[ib]!);
             free();
@@ -301,7 +370,41 @@ export class Plan {
         }
       }
       const impl = (backend as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!;
-      const call = (): unknown => impl.apply(backend, resolve());
+      let call = (): unknown => impl.apply(backend, resolve());
+      if (planPool !== null) {
+        for (const id of outs) poolable[id] = 1;
+        // Checked once, at the first replay: a result that shares its buffer with an argument or
+        // with another result of the call is never given back, and neither is that argument
+        // (freed first, either one would hand the other's live data out of the pool).
+        const check = (result: Storage | Record<string, Storage>): void => {
+          const holders = new Map<ArrayBufferLike, number[]>();
+          const note = (id: number): void => {
+            const storage = S[id];
+            if (!(storage instanceof CpuStorage)) return;
+            const buffer = storage.data.buffer;
+            const ids = holders.get(buffer);
+            if (ids === undefined) holders.set(buffer, [id]);
+            else {
+              for (const other of ids) poolable[other] = 0;
+              poolable[id] = 0;
+              ids.push(id);
+            }
+          };
+          forEachRef(r.args, note);
+          const results = keys === null ? [result as Storage] : keys.map((key) => (result as Record<string, Storage>)[key]!);
+          results.forEach((storage, j) => {
+            S[outs[j]!] = storage;
+            note(outs[j]!);
+          });
+        };
+        const unchecked = call;
+        call = (): unknown => {
+          const result = unchecked() as Storage | Record<string, Storage>;
+          if (firstReplay) check(result);
+          return result;
+        };
+      }
+      this.kinds.push(method === 'unary' || method === 'binary' ? `${method} ${String(r.args[0])}` : method);
       if (keys === null) {
         const out = outs[0]!;
         steps.push(() => {
@@ -492,23 +595,66 @@ export class Plan {
     return { group: { shape, ops, outputs }, fresh };
   }
 
+  /** The pool's figures (CPU plans; zeros elsewhere): arrays handed out, reused, and bytes held. */
+  poolStats(): PoolStats {
+    const p = this.pool;
+    return p === null ? { takes: 0, reused: 0, bytes: 0 } : { takes: p.takes, reused: p.hits, bytes: p.bytes };
+  }
+
   /** True once `dispose` ran. */
   get isDisposed(): boolean {
     return this.disposed;
   }
 
   /** Runs the plan on new inputs: binds them, runs every step, returns the result tree. */
-  run(leaves: readonly Tensor[]): unknown {
+  run(leaves: readonly Tensor[], profiler: Profiler | null = null): unknown {
     if (this.disposed) throw new Error('internal: replay of a disposed plan');
+    const cpu = this.pool !== null ? this.trace.backend as CpuBackend : null;
+    const outer = cpu?.pool ?? null;
+    if (cpu !== null) cpu.pool = this.pool;
+    try {
+      if (profiler !== null) return this.profiled(leaves, profiler);
+      this.bind(leaves);
+      const steps = this.steps;
+      try {
+        for (let i = 0; i < steps.length; i++) steps[i]!();
+      } catch (error) {
+        this.release();
+        throw error;
+      }
+      const result = this.finish(leaves);
+      this.replayed();
+      return result;
+    } finally {
+      if (cpu !== null) cpu.pool = outer;
+      this.pool?.endRound();
+    }
+  }
+
+  /** `run` with every step timed into `profiler` by its kind. */
+  private profiled(leaves: readonly Tensor[], profiler: Profiler): unknown {
+    let t = performance.now();
+    const lap = (kind: string): void => {
+      const now = performance.now();
+      profiler.add(kind, now - t);
+      t = now;
+    };
     this.bind(leaves);
+    lap('bind');
     const steps = this.steps;
     try {
-      for (let i = 0; i < steps.length; i++) steps[i]!();
+      for (let i = 0; i < steps.length; i++) {
+        steps[i]!();
+        lap(this.kinds[i]!);
+      }
     } catch (error) {
       this.release();
       throw error;
     }
-    return this.finish(leaves);
+    const result = this.finish(leaves);
+    lap('finish');
+    this.replayed();
+    return result;
   }
 
   /** After a failed replay: frees the fresh storages it made. */
@@ -532,6 +678,7 @@ export class Plan {
     (this.trace.backend as ReplayHooks).disposeReplay?.(this);
     for (const s of this.owned) this.trace.backend.dispose(s);
     this.owned.length = 0;
+    this.pool?.clear();
   }
 }
 
@@ -581,6 +728,54 @@ function resolver(args: readonly Arg[], S: (Storage | undefined)[], prepare: (id
   };
   const parts = args.map(make);
   return () => parts.map((p) => p());
+}
+
+/**
+ * `resolver` for the CPU backend, whose primitives read their arguments during the call and
+ * keep none of them: the argument tree (view objects, arrays) is built once, and each call only
+ * writes the current storages into it, so a replayed call makes no JS objects of its own.
+ */
+function reusedResolver(args: readonly Arg[], S: (Storage | undefined)[], prepare: (id: number) => void): () => unknown[] {
+  // Slots to refresh before each call: the container and key that hold a storage or a view.
+  const viewSlots: { view: { storage: Storage | undefined }; id: number }[] = [];
+  const valueSlots: { into: Record<string | number, unknown>; key: string | number; id: number }[] = [];
+  const make = (a: Arg, into: Record<string | number, unknown>, key: string | number): unknown => {
+    if (a instanceof ViewRef) {
+      prepare(a.id);
+      const view = { storage: undefined as Storage | undefined, shape: a.shape, strides: a.strides, offset: a.offset };
+      viewSlots.push({ view, id: a.id });
+      return view;
+    }
+    if (a instanceof ValueRef) {
+      prepare(a.id);
+      valueSlots.push({ into, key, id: a.id });
+      return undefined;
+    }
+    if (Array.isArray(a)) {
+      const out: unknown[] = [];
+      (a as Arg[]).forEach((x, i) => { out.push(make(x, out as unknown as Record<number, unknown>, i)); });
+      return out;
+    }
+    if (a !== null && typeof a === 'object') {
+      if (!containsRef(a)) return a;
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(a)) out[k] = make(v as Arg, out, k);
+      return out;
+    }
+    return a;
+  };
+  const top: unknown[] = [];
+  args.forEach((a, i) => { top.push(make(a, top as unknown as Record<number, unknown>, i)); });
+  const views = viewSlots.map((v) => v.view);
+  const viewIds = Int32Array.from(viewSlots.map((v) => v.id));
+  return () => {
+    for (let i = 0; i < views.length; i++) views[i]!.storage = S[viewIds[i]!];
+    for (let i = 0; i < valueSlots.length; i++) {
+      const v = valueSlots[i]!;
+      v.into[v.key] = S[v.id];
+    }
+    return top;
+  };
 }
 
 function containsRef(a: Arg): boolean {

@@ -14,6 +14,7 @@ import {
 } from './rows.js';
 import { erf } from './special.js';
 import { memoryScanCpu } from './memory-scan.js';
+import type { BufferPool } from './pool.js';
 import { causalConvBackwardKernel, causalConvKernel, headRowsBackwardKernel, headRowsKernel } from './qkv-rows.js';
 import { binaryF32, unaryF32 } from './wasm/elementwise.js';
 import { matmulF32 } from './wasm/matmul.js';
@@ -128,8 +129,14 @@ export class CpuBackend implements Backend {
     return new CpuStorage(this, dtype, data);
   }
 
+  /**
+   * @internal Where new result arrays come from while a compiled plan replays (compile/plan.ts
+   * sets it for the replay and gives its freed intermediates back to it); null otherwise.
+   */
+  pool: BufferPool | null = null;
+
   private alloc(dtype: DType, size: number): CpuStorage {
-    return this.wrap(dtype, new (arrayConstructor(dtype))(size));
+    return this.wrap(dtype, this.pool !== null ? this.pool.take(dtype, size) : new (arrayConstructor(dtype))(size));
   }
 
   data(storage: Storage): TypedArray {
