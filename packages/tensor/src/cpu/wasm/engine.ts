@@ -177,7 +177,9 @@ function stopPool(e: Engine): void {
 
 onCpuConfig((config) => {
   // A pool started without the relaxed-SIMD kernels is replaced once they are asked for.
-  if (engine && pool && (config.threads !== pool.workers.length + 1 || !config.wasm || (config.fma && !pool.fma))) stopPool(engine);
+  if (!engine || !pool) return;
+  const wantsFma = config.fma && !pool.fma && fmaModuleSource(engine) !== null;
+  if (config.threads !== pool.workers.length + 1 || !config.wasm || wantsFma) stopPool(engine);
 });
 
 /** Starts the worker pool for `threads - 1` workers if it is not running; null if impossible. */
