@@ -7,6 +7,7 @@ import { Rng, concat, gradients, mul, narrow, nn, noGrad, sum, tensor, tidy, typ
 import {
   ContinuumMemory, deserializeContinuumMemoryState, serializeContinuumMemoryState, type ContinuumMemoryState, type SerializedContinuumMemoryState,
 } from '../src/index.js';
+import { matVec, sigmoid, toMatrix } from './plain.js';
 
 const DIM = 5;
 const HIDDEN = 6;
@@ -21,24 +22,15 @@ function randomX(batch: number, tokens: number, seed: number): Tensor {
   return new Rng(seed).normal([batch, tokens, DIM], 0, 1, { dtype: 'float64' });
 }
 
-type Matrix = number[][];
-const matrix = (t: Tensor): Matrix => {
-  const [rows, cols] = t.shape as [number, number];
-  const d = t.dataSync();
-  return Array.from({ length: rows }, (_, i) => Array.from({ length: cols }, (_, j) => d[i * cols + j]!));
-};
-const mv = (m: Matrix, x: number[]): number[] => m.map((row) => row.reduce((s, w, j) => s + w * x[j]!, 0));
-const sig = (z: number): number => 1 / (1 + Math.exp(-z));
-
 /** The CMS token by token in float64: Eq. 70-71 with our level loss (see cms.ts). */
 function referenceCms(cms: ContinuumMemory, x: Tensor): number[] {
   const [batch, tokens] = x.shape as [number, number, number];
   const xs = x.dataSync();
   const out: number[] = [];
   const levels = cms.levels.map((l) => ({
-    period: l.period, lrMax: l.lrMax, wv: matrix(l.value.weight), gw: Array.from(l.lr.weight.dataSync()), gb: l.lr.bias!.dataSync()[0]!,
+    period: l.period, lrMax: l.lrMax, wv: toMatrix(l.value.weight), gw: Array.from(l.lr.weight.dataSync()), gb: l.lr.bias!.dataSync()[0]!,
   }));
-  const perBatch = Array.from({ length: batch }, () => cms.levels.map((l) => ({ w1: matrix(l.w1), w2: matrix(l.w2), pending: [] as number[][] })));
+  const perBatch = Array.from({ length: batch }, () => cms.levels.map((l) => ({ w1: toMatrix(l.w1), w2: toMatrix(l.w2), pending: [] as number[][] })));
   const rows: number[][][] = Array.from({ length: batch }, () => []);
   for (let b = 0; b < batch; b++) {
     for (let t = 0; t < tokens; t++) {
@@ -46,21 +38,21 @@ function referenceCms(cms: ContinuumMemory, x: Tensor): number[] {
       const total = new Array<number>(DIM).fill(0);
       levels.forEach((spec, l) => {
         const s = perBatch[b]![l]!;
-        const f = mv(s.w2, mv(s.w1, h).map((z) => z * sig(z)));
+        const f = matVec(s.w2, matVec(s.w1, h).map((z) => z * sigmoid(z)));
         s.pending.push(h);
         if (s.pending.length === spec.period) {
           const g1 = s.w1.map((r) => r.map(() => 0));
           const g2 = s.w2.map((r) => r.map(() => 0));
           for (const p of s.pending) {
-            const z = mv(s.w1, p);
-            const a = z.map((zi) => zi * sig(zi));
-            const y = mv(s.w2, a);
-            const v = mv(spec.wv, p);
-            const eta = spec.lrMax * sig(spec.gw.reduce((acc, w, j) => acc + w * p[j]!, spec.gb));
+            const z = matVec(s.w1, p);
+            const a = z.map((zi) => zi * sigmoid(zi));
+            const y = matVec(s.w2, a);
+            const v = matVec(spec.wv, p);
+            const eta = spec.lrMax * sigmoid(spec.gw.reduce((acc, w, j) => acc + w * p[j]!, spec.gb));
             const e = y.map((yi, i) => eta * (yi - v[i]!));
             for (let i = 0; i < DIM; i++) for (let j = 0; j < HIDDEN; j++) g2[i]![j]! += e[i]! * a[j]!;
             for (let j = 0; j < HIDDEN; j++) {
-              const back = e.reduce((acc, ei, i) => acc + ei * s.w2[i]![j]!, 0) * sig(z[j]!) * (1 + z[j]! * (1 - sig(z[j]!)));
+              const back = e.reduce((acc, ei, i) => acc + ei * s.w2[i]![j]!, 0) * sigmoid(z[j]!) * (1 + z[j]! * (1 - sigmoid(z[j]!)));
               for (let k = 0; k < DIM; k++) g1[j]![k]! += back * p[k]!;
             }
           }

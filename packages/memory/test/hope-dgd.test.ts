@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { spotCheckGradients } from '@titans/test-utils';
 import { Rng, concat, gradients, l2Normalize, mul, narrow, nn, noGrad, sum, tidy, type Tensor } from '@titans/tensor';
 import { dgdLoop, dgdScan, linearArchitecture, mlpArchitecture, type DgdInputs, type DgdState, type MemoryArchitecture } from '../src/index.js';
+import { dgdStep, matVec, sigmoid, toMatrix, type Matrix } from './plain.js';
 
 const D = 4;
 const H = 5;
@@ -28,33 +29,19 @@ function initial(arch: MemoryArchitecture, seed: number): DgdState {
   return { weights: shapes.map(([o, i]) => rng.normal([o, i], 0, 1 / Math.sqrt(i), { dtype: 'float64' })), position: 0 };
 }
 
-type M = number[][];
-const mat = (t: Tensor): M => {
-  const [r, c] = t.shape as [number, number];
-  const d = t.dataSync();
-  return Array.from({ length: r }, (_, i) => Array.from({ length: c }, (_, j) => d[i * c + j]!));
-};
-const mv = (m: M, x: number[]): number[] => m.map((row) => row.reduce((s, w, j) => s + w * x[j]!, 0));
-const sig = (z: number): number => 1 / (1 + Math.exp(-z));
-/** W <- alpha W - eta ((W a) a^T + delta a^T). */
-const step = (w: M, a: number[], delta: number[], eta: number, alpha: number): M => {
-  const wa = mv(w, a);
-  return w.map((row, i) => row.map((wij, j) => alpha * wij - eta * (wa[i]! + delta[i]!) * a[j]!));
-};
-
 /** yPost rows of DGD, token by token, in float64 with plain arrays (lead axis of size B). */
 function reference(arch: MemoryArchitecture, x: DgdInputs, s: DgdState): number[] {
   const [B] = x.k.shape as [number];
   const [k, v, q, eta, alpha] = [x.k, x.v, x.q, x.eta, x.alpha].map((t) => t.dataSync());
   const out: number[] = [];
   for (let b = 0; b < B; b++) {
-    let ws = s.weights.map(mat);
+    let ws = s.weights.map(toMatrix);
     const row = (data: ArrayLike<number>, t: number): number[] => Array.from({ length: D }, (_, i) => data[(b * T + t) * D + i]!);
-    const net = (w: M[], x0: number[]): { out: number[]; z: number[]; a: number[] } => {
-      if (arch.depth === 1) return { out: mv(w[0]!, x0), z: [], a: [] };
-      const z = mv(w[0]!, x0);
-      const a = z.map((zi) => zi * sig(zi));
-      const f = mv(w[1]!, a);
+    const net = (w: Matrix[], x0: number[]): { out: number[]; z: number[]; a: number[] } => {
+      if (arch.depth === 1) return { out: matVec(w[0]!, x0), z: [], a: [] };
+      const z = matVec(w[0]!, x0);
+      const a = z.map((zi) => zi * sigmoid(zi));
+      const f = matVec(w[1]!, a);
       return { out: arch.residual ? f.map((fi, i) => fi + x0[i]!) : f, z, a };
     };
     for (let t = 0; t < T; t++) {
@@ -63,10 +50,10 @@ function reference(arch: MemoryArchitecture, x: DgdInputs, s: DgdState): number[
       const e = y.map((yi, i) => yi - row(v!, t)[i]!);
       const et = eta![b * T + t]!;
       const al = alpha![b * T + t]!;
-      if (arch.depth === 1) ws = [step(ws[0]!, kt, e, et, al)];
+      if (arch.depth === 1) ws = [dgdStep(ws[0]!, kt, e, et, al)];
       else {
-        const d1 = z.map((zj, j) => e.reduce((acc, ei, i) => acc + ei * ws[1]![i]![j]!, 0) * sig(zj) * (1 + zj * (1 - sig(zj))));
-        ws = [step(ws[0]!, kt, d1, et, al), step(ws[1]!, a, e, et, al)];
+        const d1 = z.map((zj, j) => e.reduce((acc, ei, i) => acc + ei * ws[1]![i]![j]!, 0) * sigmoid(zj) * (1 + zj * (1 - sigmoid(zj))));
+        ws = [dgdStep(ws[0]!, kt, d1, et, al), dgdStep(ws[1]!, a, e, et, al)];
       }
       out.push(...net(ws, row(q!, t)).out);
     }

@@ -7,41 +7,26 @@ import { Rng, concat, gradients, l2Normalize, mul, narrow, nn, noGrad, sum, tens
 import {
   SELF_MODIFYING_MEMORIES, SelfModifyingTitans, deserializeSelfModifyingState, serializeSelfModifyingState, type SerializedSelfModifyingState, selfModifyingLoop, selfModifyingScan, selfModifyingShapes, type SelfModifyingMemory, type SelfModifyingState,
 } from '../src/index.js';
+import { dgdStep, matVec, sigmoid, toMatrix, unit, type Matrix } from './plain.js';
 
 const D = 4;
 const HID = 6;
 const T = 7;
 const ETA_MAX = 0.5;
 
-type M = number[][];
-const mat = (t: Tensor): M => {
-  const [r, c] = t.shape as [number, number];
-  const d = t.dataSync();
-  return Array.from({ length: r }, (_, i) => Array.from({ length: c }, (_, j) => d[i * c + j]!));
-};
-const mv = (m: M, x: number[]): number[] => m.map((row) => row.reduce((s, w, j) => s + w * x[j]!, 0));
-const sig = (z: number): number => 1 / (1 + Math.exp(-z));
-const unit = (x: number[]): number[] => {
-  const n = Math.sqrt(x.reduce((s, v) => s + v * v, 0));
-  return x.map((v) => v / Math.max(n, 1e-12));
-};
-const step = (w: M, a: number[], delta: number[], eta: number, alpha: number): M => {
-  const wa = mv(w, a);
-  return w.map((row, i) => row.map((wij, j) => alpha * wij - eta * (wa[i]! + delta[i]!) * a[j]!));
-};
 const isMlp = (name: SelfModifyingMemory): boolean => name === 'k' || name === 'v' || name === 'memory';
-function net(name: SelfModifyingMemory, ws: M[], x: number[]): { out: number[]; z: number[]; a: number[] } {
-  if (!isMlp(name)) return { out: mv(ws[0]!, x), z: [], a: [] };
-  const z = mv(ws[0]!, x);
-  const a = z.map((zi) => zi * sig(zi));
-  return { out: mv(ws[1]!, a).map((f, i) => f + x[i]!), z, a };
+function net(name: SelfModifyingMemory, ws: Matrix[], x: number[]): { out: number[]; z: number[]; a: number[] } {
+  if (!isMlp(name)) return { out: matVec(ws[0]!, x), z: [], a: [] };
+  const z = matVec(ws[0]!, x);
+  const a = z.map((zi) => zi * sigmoid(zi));
+  return { out: matVec(ws[1]!, a).map((f, i) => f + x[i]!), z, a };
 }
-function dgd(name: SelfModifyingMemory, ws: M[], k: number[], target: number[], eta: number, alpha: number): M[] {
+function dgd(name: SelfModifyingMemory, ws: Matrix[], k: number[], target: number[], eta: number, alpha: number): Matrix[] {
   const { out, z, a } = net(name, ws, k);
   const e = out.map((o, i) => o - target[i]!);
-  if (!isMlp(name)) return [step(ws[0]!, k, e, eta, alpha)];
-  const d1 = z.map((zj, j) => e.reduce((s, ei, i) => s + ei * ws[1]![i]![j]!, 0) * sig(zj) * (1 + zj * (1 - sig(zj))));
-  return [step(ws[0]!, k, d1, eta, alpha), step(ws[1]!, a, e, eta, alpha)];
+  if (!isMlp(name)) return [dgdStep(ws[0]!, k, e, eta, alpha)];
+  const d1 = z.map((zj, j) => e.reduce((s, ei, i) => s + ei * ws[1]![i]![j]!, 0) * sigmoid(zj) * (1 + zj * (1 - sigmoid(zj))));
+  return [dgdStep(ws[0]!, k, d1, eta, alpha), dgdStep(ws[1]!, a, e, eta, alpha)];
 }
 
 /** y rows of the recurrence for lead axis [B] in float64, plain arrays. */
@@ -51,16 +36,16 @@ function reference(x: Tensor, q: Tensor, etaBias: number, alphaBias: number, s: 
   const qs = q.dataSync();
   const out: number[] = [];
   for (let b = 0; b < B; b++) {
-    let ws = Object.fromEntries(SELF_MODIFYING_MEMORIES.map((n) => [n, s.weights[n].map(mat)])) as Record<SelfModifyingMemory, M[]>;
+    let ws = Object.fromEntries(SELF_MODIFYING_MEMORIES.map((n) => [n, s.weights[n].map(toMatrix)])) as Record<SelfModifyingMemory, Matrix[]>;
     const row = (d: ArrayLike<number>, t: number): number[] => Array.from({ length: D }, (_, i) => d[(b * T + t) * D + i]!);
     for (let t = 0; t < T; t++) {
       const xt = row(xs, t);
       const k = unit(net('k', ws.k, xt).out);
       const v = net('v', ws.v, xt).out;
-      const eta = ETA_MAX * sig(net('eta', ws.eta, xt).out[0]! + etaBias);
-      const alpha = sig(net('alpha', ws.alpha, xt).out[0]! + alphaBias);
+      const eta = ETA_MAX * sigmoid(net('eta', ws.eta, xt).out[0]! + etaBias);
+      const alpha = sigmoid(net('alpha', ws.alpha, xt).out[0]! + alphaBias);
       out.push(...net('memory', ws.memory, row(qs, t)).out);
-      ws = Object.fromEntries(SELF_MODIFYING_MEMORIES.map((n) => [n, dgd(n, ws[n], k, net(n, ws[n], v).out, eta, alpha)])) as Record<SelfModifyingMemory, M[]>;
+      ws = Object.fromEntries(SELF_MODIFYING_MEMORIES.map((n) => [n, dgd(n, ws[n], k, net(n, ws[n], v).out, eta, alpha)])) as Record<SelfModifyingMemory, Matrix[]>;
     }
   }
   return out;
