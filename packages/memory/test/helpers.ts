@@ -20,12 +20,14 @@ export interface Sizes {
   huberDelta?: boolean;
   /** Add learning-rate multipliers for this many weight matrices. */
   rateLayers?: number;
+  /** Draw from this generator (which goes on for the caller's own draws) instead of a new one seeded `seed`. */
+  rng?: Rng;
 }
 
 /** Unit-norm keys and queries, Gaussian values, gates in ranges where the memory is stable. */
 export function randomInputs(sizes: Sizes): MemoryInputs {
   const { lead = [2, 2], tokens, dim, dtype = 'float64', seed = 1 } = sizes;
-  const rng = new Rng(seed);
+  const rng = sizes.rng ?? new Rng(seed);
   const opts = { dtype };
   const rows = [...lead, tokens, dim];
   const gate = (low: number, high: number): Tensor => rng.uniform([...lead, tokens], low, high, opts);

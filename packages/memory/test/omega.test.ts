@@ -3,7 +3,7 @@
 // maps, Muon), streams in pieces equal to one pass, outer gradients by finite differences.
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  Rng, add, concat, expand, full, l2Normalize, mul, ones, sum, tensor, tidy, valueAndGrad, type Tensor,
+  Rng, add, concat, expand, full, mul, ones, sum, tensor, tidy, valueAndGrad, type Tensor,
 } from '@titans/tensor';
 import * as memory from '../src/index.js';
 import {
@@ -11,7 +11,7 @@ import {
   polynomialFeatures, scanLoop, scanParallel,
   type MemoryArchitecture, type OmegaInputs, type OmegaOutputs, type OmegaRule, type OmegaState,
 } from '../src/index.js';
-import { expectClose, expectFiniteDifferences, finiteDifferenceError, outerObjective } from './helpers.js';
+import { expectClose, expectFiniteDifferences, finiteDifferenceError, outerObjective, randomInputs } from './helpers.js';
 
 const MLP: MemoryArchitecture = { depth: 2, hidden: 7, activation: 'silu', residual: false, norm: false };
 const MLP_RESIDUAL_LN: MemoryArchitecture = { depth: 2, hidden: 10, activation: 'silu', residual: true, norm: true };
@@ -30,15 +30,10 @@ function problem(rule: OmegaRule, sizes: { lead?: number[]; tokens: number; dim:
   const { lead = [2, 3], tokens, dim, seed = 1 } = sizes;
   const rng = new Rng(seed);
   const opts = { dtype: 'float64' as const };
-  const rows = [...lead, tokens, dim];
   const gate = (low: number, high: number): Tensor => rng.uniform([...lead, tokens], low, high, opts);
   const inputs: OmegaInputs = {
-    k: l2Normalize(rng.normal(rows, 0, 1, opts), -1),
-    v: rng.normal(rows, 0, 1, opts),
-    q: l2Normalize(rng.normal(rows, 0, 1, opts), -1),
-    theta: gate(0.02, 0.2),
-    eta: gate(0.3, 0.9),
-    alpha: gate(0, 0.1),
+    // k, v, q, theta, eta, alpha as for the Titans memory, then the Omega rule's own inputs.
+    ...randomInputs({ lead, tokens, dim, rng }),
     gamma: rng.uniform([...lead, tokens, rule.window], 0.2, 1, opts),
     ...(rule.feature.kind === 'poly' ? { coef: tensor(expTaylorCoefficients(rule.feature.degree).map((a, i) => a * (1 - 0.1 * i)), undefined, opts) } : {}),
     ...(rule.optimizer.kind === 'muon' ? { lr: gate(0.01, 0.1) } : {}),
