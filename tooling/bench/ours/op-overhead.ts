@@ -2,9 +2,9 @@
 // same four workloads as ../peers/op_overhead.py (32x32 add; silu(a * b + a) per op; 64x32 @
 // 32x32; forward and backward of matmul, silu, sum per op).
 // usage: THREADS=1 node --import tsx op-overhead.ts [--calls N]
-// Top-level keys: eager wall-clock figures (as before); `compiled`: the same workloads as
-// compiled functions; `cpu`: process CPU time per op of both (steadier than wall-clock time
-// when other processes share the cores), under `cpu.eager` and `cpu.compiled`.
+// Top-level keys: eager wall-clock figures (medians of 5 rounds, as the peer); `compiled`: the
+// same workloads as compiled functions; `cpu`: process CPU time per op of both (steadier than
+// wall-clock time when other processes share the cores), under `cpu.eager` and `cpu.compiled`.
 import { Rng, add, compile, gradients, keep, matmul, mul, silu, sum, tidy, type Tensor } from '../../../packages/tensor/src/index.js';
 import { arg, emit, round, setThreads } from './common.js';
 
@@ -15,15 +15,27 @@ const a = keep(rng.normal([32, 32]));
 const b = keep(rng.normal([32, 32]));
 const x = keep(rng.normal([64, 32]));
 
-/** Mean wall and CPU microseconds of one call over a timed loop, after `warmup` calls. */
+const ROUNDS = 5;
+const median = (xs: number[]): number => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)]!;
+
+/**
+ * Wall and CPU microseconds of one call: medians over ROUNDS timed loops that share `n`
+ * calls, after `warmup` calls (a median shrugs off a garbage collection or a descheduling).
+ */
 function timed(fn: () => void, n: number, warmup = 100): { wall: number; cpu: number } {
   for (let i = 0; i < warmup; i++) fn();
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) fn();
-  const wall = ((performance.now() - t0) * 1000) / n;
-  const c = process.cpuUsage(c0);
-  return { wall, cpu: (c.user + c.system) / n };
+  const per = Math.max(1, Math.round(n / ROUNDS));
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (let i = 0; i < per; i++) fn();
+    wall.push(((performance.now() - t0) * 1000) / per);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / per);
+  }
+  return { wall: median(wall), cpu: median(cpu) };
 }
 
 const chain = (p: Tensor, q: Tensor): Tensor => silu(add(mul(p, q), p));
@@ -50,12 +62,15 @@ const eager: Record<string, number> = {};
 const compiled: Record<string, number> = {};
 const cpuEager: Record<string, number> = {};
 const cpuCompiled: Record<string, number> = {};
-for (const [key, ops, n, warmup, eagerFn, compiledFn] of workloads) {
-  const e = timed(eagerFn, n, warmup);
+// The compiled functions first: eager's garbage would be collected during their loops.
+for (const [key, ops, n, warmup, , compiledFn] of workloads) {
   const c = timed(compiledFn, n, Math.max(warmup, 200));
-  eager[key] = round(e.wall / ops, 3);
   compiled[key] = round(c.wall / ops, 3);
-  cpuEager[key] = round(e.cpu / ops, 3);
   cpuCompiled[key] = round(c.cpu / ops, 3);
+}
+for (const [key, ops, n, warmup, eagerFn] of workloads) {
+  const e = timed(eagerFn, n, warmup);
+  eager[key] = round(e.wall / ops, 3);
+  cpuEager[key] = round(e.cpu / ops, 3);
 }
 emit({ ...eager, compiled, cpu: { eager: cpuEager, compiled: cpuCompiled } });

@@ -1,7 +1,9 @@
 # Per-op overhead of PyTorch eager on tiny tensors: the same four workloads as
 # ../ours/op-overhead.ts. usage: THREADS=1 python3 op_overhead.py [--calls N]
-# Top-level keys: wall-clock microseconds per op; `cpu`: process CPU time per op of the same
-# loops (steadier than wall-clock time when other processes share the cores).
+# Top-level keys: wall-clock microseconds per op (medians of 5 rounds); `cpu`: process CPU
+# time per op of the same loops (steadier than wall-clock time when other processes share
+# the cores).
+import statistics
 import time
 
 import torch
@@ -16,16 +18,24 @@ b = torch.randn(32, 32, generator=gen)
 x = torch.randn(64, 32, generator=gen)
 
 
+ROUNDS = 5
+
+
 def timed(fn, n, warmup=100):
-    """Mean wall and process-CPU microseconds of one call over a timed loop of `n` calls."""
+    """Wall and process-CPU microseconds of one call: medians over ROUNDS timed loops that
+    share `n` calls, after `warmup` calls (as ../ours/op-overhead.ts)."""
     for _ in range(warmup):
         fn()
-    c0 = time.process_time()
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fn()
-    wall = (time.perf_counter() - t0) * 1e6 / n
-    return wall, (time.process_time() - c0) * 1e6 / n
+    per = max(1, round(n / ROUNDS))
+    walls, cpus = [], []
+    for _ in range(ROUNDS):
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        for _ in range(per):
+            fn()
+        walls.append((time.perf_counter() - t0) * 1e6 / per)
+        cpus.append((time.process_time() - c0) * 1e6 / per)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def forward_backward():

@@ -28,7 +28,7 @@ export const V = {
   f32Eq: 0x41, f32Ne: 0x42, f32Lt: 0x43, f32Gt: 0x44, f32Le: 0x45, f32Ge: 0x46,
   f64Eq: 0x47, f64Ne: 0x48, f64Lt: 0x49, f64Gt: 0x4a, f64Le: 0x4b, f64Ge: 0x4c,
   and: 0x4e, andnot: 0x4f, or: 0x50, bitselect: 0x52, demote: 0x5e, promote: 0x5f, f64Floor: 0x75, f64Trunc: 0x7a,
-  i64AllTrue: 0xc3, i64Extend: 0xc7, i64Shl: 0xcb, i64Add: 0xce,
+  i32AllTrue: 0xa3, i64AllTrue: 0xc3, i64Extend: 0xc7, i64Shl: 0xcb, i64Add: 0xce,
   f32Abs: 0xe0, f32Neg: 0xe1, f32Sqrt: 0xe3, f32Add: 0xe4, f32Sub: 0xe5, f32Mul: 0xe6, f32Div: 0xe7,
   f64Abs: 0xec, f64Neg: 0xed, f64Sqrt: 0xef, f64Add: 0xf0, f64Sub: 0xf1, f64Mul: 0xf2, f64Div: 0xf3,
   i32TruncF64: 0xfc,
@@ -173,9 +173,11 @@ interface F64Spec {
   /**
    * Sets out[j] to the op over the operands xs[j] (f64x2 locals), for every lane set j. The
    * sets are independent: their instructions are interleaved so that the engine overlaps
-   * their latencies.
+   * their latencies. `fastTest` as emitExp's.
    */
-  readonly emit: (b: Body, xs: number[][], out: number[], tmp: () => number) => void;
+  readonly emit: (b: Body, xs: number[][], out: number[], tmp: () => number, fastTest?: () => void) => void;
+  /** For ops built on exp: exp's argument is the first operand (1) or its negation (-1). */
+  readonly expArg?: 1 | -1;
 }
 type OpSpec = F32Spec | F64Spec;
 
@@ -212,8 +214,10 @@ function each(n: number, f: (j: number) => void): void {
  * code also handles tiny arguments, 1, overflow, underflow (one rounding, as fdlibm's) and NaN.
  * With `float32Args` the arguments are float32 values (promoted), which lets the reduction
  * skip fdlibm's k = 0 bound test: no float32 lies between 0.5 ln2 and that bound.
+ * `fastTest`, when given, pushes the fast path's condition (an i32) computed on the float32
+ * values the arguments were promoted from (the same test, half the lanes' instructions).
  */
-function emitExp(b: Body, xs: number[], out: number[], tmp: () => number, float32Args: boolean): void {
+function emitExp(b: Body, xs: number[], out: number[], tmp: () => number, float32Args: boolean, fastTest?: () => void): void {
   const n = xs.length;
   const x = (j: number): number => xs[j]!;
   const k = xs.map(() => tmp());
@@ -223,13 +227,16 @@ function emitExp(b: Body, xs: number[], out: number[], tmp: () => number, float3
   const t = xs.map(() => tmp());
   const c = xs.map(() => tmp());
   // Lanes on the fast path: TINY <= |x| <= FAST_LIMIT and x != 1 (NaN fails every test).
-  each(n, (j) => {
-    b.get(x(j)).simd(V.f64Abs).set(k[j]!);
-    b.get(k[j]!).v128f64(TINY).simd(V.f64Ge).get(k[j]!).v128f64(FAST_LIMIT).simd(V.f64Le).simd(V.and);
-    b.get(x(j)).v128f64(1).simd(V.f64Ne).simd(V.and);
-    if (j > 0) b.simd(V.and);
-  });
-  b.simd(V.i64AllTrue);
+  if (fastTest !== undefined) fastTest();
+  else {
+    each(n, (j) => {
+      b.get(x(j)).simd(V.f64Abs).set(k[j]!);
+      b.get(k[j]!).v128f64(TINY).simd(V.f64Ge).get(k[j]!).v128f64(FAST_LIMIT).simd(V.f64Le).simd(V.and);
+      b.get(x(j)).v128f64(1).simd(V.f64Ne).simd(V.and);
+      if (j > 0) b.simd(V.and);
+    });
+    b.simd(V.i64AllTrue);
+  }
   const core = (): void => {
     // k = trunc(x / ln2 + (x < 0 ? -0.5 : 0.5)), the sign copied from x (x = -0 and NaN
     // are overridden on the general path)
@@ -286,12 +293,29 @@ function emitExp(b: Body, xs: number[], out: number[], tmp: () => number, float3
   b.op(0x0b); // end
 }
 
+/**
+ * Pushes the fast path's condition of exp over float32 vectors `xs` (negated first when
+ * `negate`): every lane has TINY <= |x| <= FAST_LIMIT and an argument other than 1.
+ */
+function f32FastTest(b: Body, xs: readonly number[], negate: boolean, tmp: () => number): () => void {
+  return () => {
+    const ax = tmp();
+    xs.forEach((x, u) => {
+      b.get(x).simd(V.f32Abs).set(ax);
+      b.get(ax).v128f32(TINY).simd(V.f32Ge).get(ax).v128f32(FAST_LIMIT).simd(V.f32Le).simd(V.and);
+      b.get(x).v128f32(negate ? -1 : 1).simd(V.f32Ne).simd(V.and);
+      if (u > 0) b.simd(V.and);
+    });
+    b.simd(V.i32AllTrue);
+  };
+}
+
 /** Sets s[j] = 1 / (1 + exp(-xs[j])). */
-function emitSigmoid(b: Body, xs: number[], s: number[], tmp: () => number): void {
+function emitSigmoid(b: Body, xs: number[], s: number[], tmp: () => number, fastTest?: () => void): void {
   const nx = xs.map(() => tmp());
   const e = xs.map(() => tmp());
   each(xs.length, (j) => { b.get(xs[j]!).simd(V.f64Neg).set(nx[j]!); });
-  emitExp(b, nx, e, tmp, true);
+  emitExp(b, nx, e, tmp, true, fastTest);
   each(xs.length, (j) => { b.v128f64(1).v128f64(1).get(e[j]!).simd(V.f64Add).simd(V.f64Div).set(s[j]!); });
 }
 
@@ -309,23 +333,23 @@ const OPS = new Map<string, OpSpec>([
   [UNARY_EXPR.recip, { arity: 1, lanes: 'f32', emit: (b, [x]) => { b.v128f32(1).get(x!).simd(V.f32Div); } }],
   [UNARY_EXPR.copy, { arity: 1, lanes: 'f32', emit: (b, [x]) => { b.get(x!); } }],
   [UNARY_EXPR.relu, { arity: 1, lanes: 'f32', emit: (b, [x]) => { b.get(x!).v128f32(0).get(x!).v128f32(0).simd(V.f32Gt).simd(V.bitselect); } }],
-  [UNARY_EXPR.exp, { arity: 1, lanes: 'f64', emit: (b, xs, out, tmp) => { emitExp(b, xs.map(([x]) => x!), out, tmp, true); } }],
-  [UNARY_EXPR.sigmoid, { arity: 1, lanes: 'f64', emit: (b, xs, out, tmp) => { emitSigmoid(b, xs.map(([x]) => x!), out, tmp); } }],
+  [UNARY_EXPR.exp, { arity: 1, lanes: 'f64', expArg: 1, emit: (b, xs, out, tmp, fast) => { emitExp(b, xs.map(([x]) => x!), out, tmp, true, fast); } }],
+  [UNARY_EXPR.sigmoid, { arity: 1, lanes: 'f64', expArg: -1, emit: (b, xs, out, tmp, fast) => { emitSigmoid(b, xs.map(([x]) => x!), out, tmp, fast); } }],
   [UNARY_EXPR.rsqrt, { arity: 1, lanes: 'f64', emit: (b, xs, out) => {
     each(xs.length, (j) => { b.v128f64(1).get(xs[j]![0]!).simd(V.f64Sqrt).simd(V.f64Div).set(out[j]!); });
   } }],
   // x / (1 + exp(-x))
-  [SILU_EXPR, { arity: 1, lanes: 'f64', emit: (b, xs, out, tmp) => {
+  [SILU_EXPR, { arity: 1, lanes: 'f64', expArg: -1, emit: (b, xs, out, tmp, fast) => {
     const nx = xs.map(() => tmp());
     const e = xs.map(() => tmp());
     each(xs.length, (j) => { b.get(xs[j]![0]!).simd(V.f64Neg).set(nx[j]!); });
-    emitExp(b, nx, e, tmp, true);
+    emitExp(b, nx, e, tmp, true, fast);
     each(xs.length, (j) => { b.get(xs[j]![0]!).v128f64(1).get(e[j]!).simd(V.f64Add).simd(V.f64Div).set(out[j]!); });
   } }],
   // g * s * (1 + v * (1 - s)), s = 1 / (1 + exp(-v))
-  [SILU_BACKWARD_EXPR, { arity: 2, lanes: 'f64', emit: (b, xs, out, tmp) => {
+  [SILU_BACKWARD_EXPR, { arity: 2, lanes: 'f64', expArg: -1, emit: (b, xs, out, tmp, fast) => {
     const s = xs.map(() => tmp());
-    emitSigmoid(b, xs.map(([v]) => v!), s, tmp);
+    emitSigmoid(b, xs.map(([v]) => v!), s, tmp, fast);
     each(xs.length, (j) => {
       const [v, g] = xs[j]! as [number, number];
       b.get(g).get(s[j]!).simd(V.f64Mul).v128f64(1).get(v).v128f64(1).get(s[j]!).simd(V.f64Sub).simd(V.f64Mul).simd(V.f64Add).simd(V.f64Mul).set(out[j]!);
@@ -689,7 +713,8 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
         sets.push(lo, hi);
       }
       const res = sets.map(() => tmp());
-      spec.emit(b, sets, res, tmp);
+      const fast = spec.expArg === undefined ? undefined : f32FastTest(b, insOf.map((ins) => ins[0]!), spec.expArg < 0, tmp);
+      spec.emit(b, sets, res, tmp, fast);
       for (let u = 0; u < unroll; u++) {
         b.get(res[2 * u]!).simd(V.demote).get(res[2 * u + 1]!).simd(V.demote).simd(V.shuffle, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
         b.set(opLocalsOf[u]![i]!);
