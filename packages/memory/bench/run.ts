@@ -394,7 +394,8 @@ function ours(arch: Arch, fused: boolean, reps: number, withCompiled = false): O
       const inputs = makeInputs(tokens, 1, [1, COMPARE.heads], width);
       const weights = makeWeights(rule, 2, COMPARE.heads, width);
       const module = timed(() => tidy(() => noGrad(() => { memory.forward(x).output.dataSync(); })), reps);
-      const scan = timed(() => tidy(() => noGrad(() => { scanParallel(rule, inputs, initialState(weights, rule)).yPost.dataSync(); })), reps);
+      // y_post only, as the peer (and NeuralMemory reading 'post'): the fused kernel leaves y_pre out.
+      const scan = timed(() => tidy(() => noGrad(() => { scanParallel(rule, inputs, initialState(weights, rule), { yPre: false }).yPost.dataSync(); })), reps);
       let compiled: CompiledResult | null = null;
       if (withCompiled) {
         // The same forward traced once and replayed (the trace and its verification are the warm-up calls).
@@ -469,7 +470,7 @@ function versusPyTorch(): unknown {
     setup: {
       ...COMPARE, batch: 1, dtype: 'float32', mode: 'forward (noGrad)', threads: 1,
       memories: { linear: 'W x, 64 x 64 per head', mlp2: 'W2 silu(W1 x), 64-256-64 per head, no residual, no norm' },
-      ours: 'exact recurrence: per-token theta, eta, alpha; surprise at chunk start; y_pre and y_post at every token',
+      ours: 'exact recurrence: per-token theta, eta, alpha; surprise at chunk start; y_post at every token (scanParallel { yPre: false }; NeuralMemory reading post scans the same way)',
       pytorch: 'tooling/bench/peers/memory_forward.py: the same recurrence in the chunked form (gate coefficients, rank-one surprises), y_post at every token',
       compiled: 'ours: the same NeuralMemory.forward under compile() from @titans/tensor (traced once, replayed), as train() runs it',
       module: 'both: qkv projection, SiLU, depthwise conv (4), L2-normalised q and k, sigmoid gates (theta x 0.1), scan, RMSNorm x sigmoid(gate), output projection',
