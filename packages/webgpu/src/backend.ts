@@ -4,7 +4,7 @@
 // other primitives record their kernels immediately. Nothing waits for the GPU except
 // `read` (and `sync`), so a whole training step is usually one or two submits.
 import type {
-  ArgReduceOp, AttentionDims, AttentionOptions, Backend, BinaryOp, DType, NormKind, ReduceOp, Storage, TypedArray, UnaryOp, View,
+  ArgReduceOp, AttentionDims, AttentionOptions, Backend, BinaryOp, DType, MemoryScanDims, MemoryScanInputs, NormKind, ReduceOp, Storage, TypedArray, UnaryOp, View,
 } from '@titans/tensor';
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { Params, flatIndex, fusedCode, grid, planFusion, type FusedPlan } from './fusion.js';
@@ -16,6 +16,7 @@ import {
   recordNormRows, recordNormRowsBackward, recordRope, recordSoftmaxRows, recordSoftmaxRowsBackward,
 } from './kernels/fused-rows.js';
 import { recordMatmul, type MatmulVariant } from './kernels/matmul.js';
+import { recordMemoryScan, scratchPerMemory } from './kernels/memory-scan.js';
 import { HELPERS, scalarOf } from './kernels/ops.js';
 import { recordArgReduce, recordReduce } from './kernels/reduce.js';
 import { recordConcatPart, recordFill, recordGather, recordScatterAdd } from './kernels/rows.js';
@@ -547,6 +548,57 @@ ${flatIndex(256)}
     const dx = this.binary('mul', this.whole(gs), this.whole(inner), 'float32');
     for (const t of [one.storage, s, rest, xr, inner, gs]) this.dispose(t);
     return dx;
+  }
+
+  // ------------------------------------------------------------------ Backend: memory scan
+
+  /** The neural memory's chunked recurrence as one kernel (see kernels/memory-scan.ts). */
+  memoryScan(inputs: MemoryScanInputs, dims: MemoryScanDims): Storage {
+    this.check();
+    const { memories: m, tokens: t, chunk, layers } = dims;
+    if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`@titans/webgpu: memoryScan: chunk must be a positive integer, got ${chunk}`);
+    if (layers.length < 1) throw new Error('@titans/webgpu: memoryScan: at least one layer is needed');
+    for (let l = 1; l < layers.length; l++) {
+      if (layers[l]![1] !== layers[l - 1]![0]) throw new Error(`@titans/webgpu: memoryScan: layer ${l} takes ${layers[l]![1]} inputs but layer ${l - 1} gives ${layers[l - 1]![0]}`);
+    }
+    const din = layers[0]![1];
+    const dout = layers[layers.length - 1]![0];
+    if (dims.residual && din !== dout) throw new Error(`@titans/webgpu: memoryScan: a residual memory needs equal input and output widths, got ${din} and ${dout}`);
+    const exact = (name: string, st: Storage, n: number): Node => {
+      const node = this.node(st);
+      if (node.dtype !== 'float32') throw new Error(`@titans/webgpu: memoryScan: ${name} must be float32, got ${node.dtype}`);
+      if (node.size !== n) throw new Error(`@titans/webgpu: memoryScan: ${name} has ${node.size} elements, expected ${n}`);
+      this.ensure(node);
+      return node;
+    };
+    const k = exact('k', inputs.k, m * t * din);
+    const q = exact('q', inputs.q, m * t * din);
+    const v = exact('v', inputs.v, m * t * dout);
+    const gateNodes = (['theta', 'eta', 'alpha'] as const).map((name) => exact(name, inputs[name], m * t));
+    if (inputs.weights.length !== layers.length || inputs.momentum.length !== layers.length) {
+      throw new Error(`@titans/webgpu: memoryScan: ${inputs.weights.length} weight and ${inputs.momentum.length} momentum matrices for ${layers.length} layers`);
+    }
+    const weights = layers.map(([o, i], l) => exact(`weights[${l}]`, inputs.weights[l]!, m * o * i));
+    const momentum = layers.map(([o, i], l) => exact(`momentum[${l}]`, inputs.momentum[l]!, m * o * i));
+    const totalWeights = layers.reduce((s, [o, i]) => s + o * i, 0);
+    const yLen = m * t * dout;
+    const outSize = (dims.yPre === false ? 1 : 2) * yLen + m * t + 2 * m * totalWeights;
+    const out = this.dataNode('float32', outSize);
+    const mt = m * t;
+    const gates = this.alloc(3 * mt);
+    gateNodes.forEach((g, i) => this.rt.copy(g.buffer!, 0, gates, i * mt * 4, mt * 4));
+    const live = this.alloc(2 * m * totalWeights);
+    let at = 0;
+    layers.forEach(([o, i], l) => {
+      const bytes = m * o * i * 4;
+      this.rt.copy(weights[l]!.buffer!, 0, live, at, bytes);
+      this.rt.copy(momentum[l]!.buffer!, 0, live, m * totalWeights * 4 + at, bytes);
+      at += bytes;
+    });
+    const scratch = this.alloc(m * scratchPerMemory(dims));
+    recordMemoryScan(this.rt, { k: k.buffer!, v: v.buffer!, q: q.buffer!, gates, live, out: out.buffer!, scratch }, dims);
+    for (const b of [gates, live, scratch]) this.rt.releaseBuffer(b);
+    return this.wrap(out);
   }
 
   // ------------------------------------------------------------------ Backend: attention
