@@ -6,13 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng, getBackend, withBackend, type Tensor } from '@titans/tensor';
 import { createWebGPUBackend, type WebGPUBackend } from '@titans/webgpu';
 import { NeuralMemory } from '../src/index.js';
-
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-  return worst;
-};
+import { maxAbsDiff } from './helpers.js';
 
 describe('NeuralMemory gateBias on WebGPU', () => {
   let backend: WebGPUBackend;

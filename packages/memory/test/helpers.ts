@@ -186,3 +186,10 @@ export function checkOuterGradients(memoryRule: MemoryRule, options: { huberDelt
   tidy(() => expectFiniteDifferences(finiteDifferenceError(objective, values, names, { elementsPerInput: options.path === 'loop' ? 2 : 6 })));
 }
 
+/** The largest |a[i] - b[i]| (the lengths must agree). */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+  return worst;
+}

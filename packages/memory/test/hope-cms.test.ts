@@ -8,6 +8,7 @@ import {
   ContinuumMemory, deserializeContinuumMemoryState, serializeContinuumMemoryState, type ContinuumMemoryState, type SerializedContinuumMemoryState,
 } from '../src/index.js';
 import { matVec, sigmoid, toMatrix } from './plain.js';
+import { maxAbsDiff } from './helpers.js';
 
 const DIM = 5;
 const HIDDEN = 6;
@@ -83,13 +84,6 @@ function inPieces(cms: ContinuumMemory, x: Tensor, lengths: readonly number[]): 
   return { output: concat(parts, 1), state };
 }
 
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  expect(a.length).toBe(b.length);
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
-  return d;
-};
-
 describe('ContinuumMemory (Hope CMS)', () => {
   it('equals a float64 per-token loop, and the updates change the outputs', () => {
     tidy(() => noGrad(() => {
@@ -97,10 +91,10 @@ describe('ContinuumMemory (Hope CMS)', () => {
       const x = randomX(2, 13, 1);
       const got = cms.forward(x).output.dataSync();
       expect(Math.max(...Array.from(got, Math.abs))).toBeLessThan(10);
-      expect(maxDiff(got, referenceCms(cms, x))).toBeLessThan(1e-12);
+      expect(maxAbsDiff(got, referenceCms(cms, x))).toBeLessThan(1e-12);
       // Not vacuous: with periods longer than the sequence nothing updates and the outputs differ.
       const frozen = new ContinuumMemory(DIM, { periods: [100, 100, 100], hidden: HIDDEN, lrMax: 0.2, lrBias: 0, seed: 7, dtype: 'float64' });
-      expect(maxDiff(frozen.forward(x).output.dataSync(), got)).toBeGreaterThan(1e-3);
+      expect(maxAbsDiff(frozen.forward(x).output.dataSync(), got)).toBeGreaterThan(1e-3);
     }));
   });
 
@@ -111,11 +105,11 @@ describe('ContinuumMemory (Hope CMS)', () => {
       const whole = cms.forward(x);
       for (const lengths of [[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], [5, 2, 0, 7, 3], [16, 1]]) {
         const pieces = inPieces(cms, x, lengths);
-        expect(maxDiff(pieces.output.dataSync(), whole.output.dataSync())).toBeLessThan(1e-12);
+        expect(maxAbsDiff(pieces.output.dataSync(), whole.output.dataSync())).toBeLessThan(1e-12);
         expect(pieces.state.position).toBe(17);
         pieces.state.levels.forEach((level, l) => {
           expect(level.pending?.shape[1] ?? 0).toBe(17 % PERIODS[l]!);
-          expect(maxDiff(level.weights[0].dataSync(), whole.state.levels[l]!.weights[0].dataSync())).toBeLessThan(1e-12);
+          expect(maxAbsDiff(level.weights[0].dataSync(), whole.state.levels[l]!.weights[0].dataSync())).toBeLessThan(1e-12);
         });
       }
     }));
@@ -132,7 +126,7 @@ describe('ContinuumMemory (Hope CMS)', () => {
     const resumed = deserializeContinuumMemoryState(JSON.parse(json) as SerializedContinuumMemoryState);
     const rest = noGrad(() => cms.forward(narrow(x, 1, 6, 7), resumed).output);
     const joined = noGrad(() => concat([first.output, rest], 1).dataSync());
-    expect(maxDiff(joined, whole)).toBe(0);
+    expect(maxAbsDiff(joined, whole)).toBe(0);
     expect(() => deserializeContinuumMemoryState({ format: 'other' } as unknown as SerializedContinuumMemoryState)).toThrow(/unknown format "other"/);
     expect(() => deserializeContinuumMemoryState({ format: 'titans-cms-state/v1', position: -1, levels: [] })).toThrow(/position must be a non-negative integer/);
   });

@@ -6,6 +6,7 @@ import { spotCheckGradients } from '@titans/test-utils';
 import { Rng, concat, gradients, l2Normalize, mul, narrow, nn, noGrad, sum, tidy, type Tensor } from '@titans/tensor';
 import { dgdLoop, dgdScan, linearArchitecture, mlpArchitecture, type DgdInputs, type DgdState, type MemoryArchitecture } from '../src/index.js';
 import { dgdStep, matVec, sigmoid, toMatrix, type Matrix } from './plain.js';
+import { maxAbsDiff } from './helpers.js';
 
 const D = 4;
 const H = 5;
@@ -61,13 +62,6 @@ function reference(arch: MemoryArchitecture, x: DgdInputs, s: DgdState): number[
   return out;
 }
 
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  expect(a.length).toBe(b.length);
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
-  return d;
-};
-
 const slice = (x: DgdInputs, at: number, n: number): DgdInputs => ({
   k: narrow(x.k, -2, at, n), v: narrow(x.v, -2, at, n), q: narrow(x.q, -2, at, n), eta: narrow(x.eta, -1, at, n), alpha: narrow(x.alpha, -1, at, n),
 });
@@ -87,7 +81,7 @@ describe('Delta Gradient Descent (Hope)', () => {
       const x = inputs(1);
       const s = initial(arch, 2);
       const got = dgdScan(arch, x, s);
-      expect(maxDiff(got.yPost.dataSync(), reference(arch, x, s))).toBeLessThan(1e-12);
+      expect(maxAbsDiff(got.yPost.dataSync(), reference(arch, x, s))).toBeLessThan(1e-12);
       expect(got.state.position).toBe(T);
     }));
   });
@@ -102,10 +96,10 @@ describe('Delta Gradient Descent (Hope)', () => {
         for (const [x, s, tol] of [[x64, s64, 1e-12], [cast32(x64), { weights: s64.weights.map((w) => w.cast('float32')), position: 3 }, 2e-5]] as const) {
           const fast = noGrad(() => dgdScan(arch, x, s));
           const slow = noGrad(() => dgdLoop(arch, x, s));
-          expect(maxDiff(fast.yPre.dataSync(), slow.yPre.dataSync())).toBeLessThan(tol);
-          expect(maxDiff(fast.yPost.dataSync(), slow.yPost.dataSync())).toBeLessThan(tol);
+          expect(maxAbsDiff(fast.yPre.dataSync(), slow.yPre.dataSync())).toBeLessThan(tol);
+          expect(maxAbsDiff(fast.yPost.dataSync(), slow.yPost.dataSync())).toBeLessThan(tol);
           expect(fast.yPost.shape).toEqual(slow.yPost.shape);
-          fast.state.weights.forEach((w, l) => expect(maxDiff(w.dataSync(), slow.state.weights[l]!.dataSync())).toBeLessThan(tol));
+          fast.state.weights.forEach((w, l) => expect(maxAbsDiff(w.dataSync(), slow.state.weights[l]!.dataSync())).toBeLessThan(tol));
           expect(fast.state.position).toBe(slow.state.position);
         }
         const params = { k: nn.parameter(x64.k), v: nn.parameter(x64.v), q: nn.parameter(x64.q), eta: nn.parameter(x64.eta), alpha: nn.parameter(x64.alpha) };
@@ -120,7 +114,7 @@ describe('Delta Gradient Descent (Hope)', () => {
         const gSlow = gradients(loss(dgdLoop), list);
         gFast.forEach((g, i) => {
           const scale = 1 + Array.from(gSlow[i]!.dataSync()).reduce((m, y) => Math.max(m, Math.abs(y)), 0);
-          expect(maxDiff(g.dataSync(), gSlow[i]!.dataSync()) / scale).toBeLessThan(1e-11);
+          expect(maxAbsDiff(g.dataSync(), gSlow[i]!.dataSync()) / scale).toBeLessThan(1e-11);
         });
       }
     });
@@ -142,7 +136,7 @@ describe('Delta Gradient Descent (Hope)', () => {
         w = w.mul(alpha).sub(w.matmul(k).matmul(k.reshape([1, D])).mul(2 * eta)).add(v.matmul(k.reshape([1, D])).mul(eta));
         rows.push(w.matmul(narrow(x.q, -2, t, 1).reshape([D, 1])).reshape([1, D]));
       }
-      expect(maxDiff(dgdScan(arch, x, s).yPost.reshape([T, D]).dataSync(), concat(rows, 0).dataSync())).toBeLessThan(1e-12);
+      expect(maxAbsDiff(dgdScan(arch, x, s).yPost.reshape([T, D]).dataSync(), concat(rows, 0).dataSync())).toBeLessThan(1e-12);
     }));
   });
 
@@ -159,8 +153,8 @@ describe('Delta Gradient Descent (Hope)', () => {
         state = r.state;
         at += n;
       }
-      expect(maxDiff(concat(parts, -2).dataSync(), whole.yPre.dataSync())).toBeLessThan(1e-12);
-      state.weights.forEach((w, l) => expect(maxDiff(w.dataSync(), whole.state.weights[l]!.dataSync())).toBeLessThan(1e-12));
+      expect(maxAbsDiff(concat(parts, -2).dataSync(), whole.yPre.dataSync())).toBeLessThan(1e-12);
+      state.weights.forEach((w, l) => expect(maxAbsDiff(w.dataSync(), whole.state.weights[l]!.dataSync())).toBeLessThan(1e-12));
     }));
   });
 

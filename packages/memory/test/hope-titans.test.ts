@@ -8,6 +8,7 @@ import {
   SELF_MODIFYING_MEMORIES, SelfModifyingTitans, deserializeSelfModifyingState, serializeSelfModifyingState, type SerializedSelfModifyingState, selfModifyingLoop, selfModifyingScan, selfModifyingShapes, type SelfModifyingMemory, type SelfModifyingState,
 } from '../src/index.js';
 import { dgdStep, matVec, sigmoid, toMatrix, unit, type Matrix } from './plain.js';
+import { maxAbsDiff } from './helpers.js';
 
 const D = 4;
 const HID = 6;
@@ -58,13 +59,6 @@ function state(seed: number): SelfModifyingState {
   return { weights: weights as unknown as SelfModifyingState['weights'], position: 0 };
 }
 
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  expect(a.length).toBe(b.length);
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
-  return d;
-};
-
 describe('self-modifying Titans (Hope)', () => {
   it('the recurrence equals a float64 per-token loop', () => {
     tidy(() => noGrad(() => {
@@ -74,10 +68,10 @@ describe('self-modifying Titans (Hope)', () => {
       const s = state(2);
       const scalar = (v: number): Tensor => tensor([v], [1, 1], { dtype: 'float64' });
       const got = selfModifyingScan(HID, ETA_MAX, { x, q, etaBias: scalar(0.3), alphaBias: scalar(1.5) }, s);
-      expect(maxDiff(got.y.dataSync(), reference(x, q, 0.3, 1.5, s))).toBeLessThan(1e-12);
+      expect(maxAbsDiff(got.y.dataSync(), reference(x, q, 0.3, 1.5, s))).toBeLessThan(1e-12);
       expect(got.state.position).toBe(T);
       // The memories do change: the final main memory differs from the initial one.
-      expect(maxDiff(got.state.weights.memory[0]!.dataSync(), new Float64Array(2 * HID * D).map((_, i) => s.weights.memory[0]!.dataSync()[i % (HID * D)]!))).toBeGreaterThan(1e-3);
+      expect(maxAbsDiff(got.state.weights.memory[0]!.dataSync(), new Float64Array(2 * HID * D).map((_, i) => s.weights.memory[0]!.dataSync()[i % (HID * D)]!))).toBeGreaterThan(1e-3);
     }));
   });
 
@@ -98,12 +92,12 @@ describe('self-modifying Titans (Hope)', () => {
           const fast = noGrad(() => selfModifyingScan(HID, ETA_MAX, args, s));
           const slow = noGrad(() => selfModifyingLoop(HID, ETA_MAX, args, s));
           expect(fast.y.shape).toEqual(slow.y.shape);
-          expect(maxDiff(fast.y.dataSync(), slow.y.dataSync())).toBeLessThan(tol);
+          expect(maxAbsDiff(fast.y.dataSync(), slow.y.dataSync())).toBeLessThan(tol);
           expect(fast.state.position).toBe(slow.state.position);
           for (const m of SELF_MODIFYING_MEMORIES) {
             fast.state.weights[m].forEach((w, l) => {
               expect(w.shape).toEqual(slow.state.weights[m][l]!.shape);
-              expect(maxDiff(w.dataSync(), slow.state.weights[m][l]!.dataSync())).toBeLessThan(tol);
+              expect(maxAbsDiff(w.dataSync(), slow.state.weights[m][l]!.dataSync())).toBeLessThan(tol);
             });
           }
         }
@@ -121,7 +115,7 @@ describe('self-modifying Titans (Hope)', () => {
         const gSlow = gradients(loss(selfModifyingLoop), params);
         gFast.forEach((g, i) => {
           const scale = 1 + Array.from(gSlow[i]!.dataSync()).reduce((m, y) => Math.max(m, Math.abs(y)), 0);
-          expect(maxDiff(g.dataSync(), gSlow[i]!.dataSync()) / scale).toBeLessThan(1e-11);
+          expect(maxAbsDiff(g.dataSync(), gSlow[i]!.dataSync()) / scale).toBeLessThan(1e-11);
         });
       }
     });
@@ -143,7 +137,7 @@ describe('self-modifying Titans (Hope)', () => {
         s = r.state;
         at += n;
       }
-      expect(maxDiff(concat(parts, 1).dataSync(), whole.output.dataSync())).toBeLessThan(1e-12);
+      expect(maxAbsDiff(concat(parts, 1).dataSync(), whole.output.dataSync())).toBeLessThan(1e-12);
       expect(s.position).toBe(10);
     }));
   });
@@ -157,7 +151,7 @@ describe('self-modifying Titans (Hope)', () => {
     const resumed = deserializeSelfModifyingState(JSON.parse(json) as SerializedSelfModifyingState);
     expect(resumed.position).toBe(4);
     const rest = noGrad(() => m.forward(narrow(x, 1, 4, 5), resumed).output);
-    expect(maxDiff(noGrad(() => concat([first.output, rest], 1).dataSync()), whole)).toBe(0);
+    expect(maxAbsDiff(noGrad(() => concat([first.output, rest], 1).dataSync()), whole)).toBe(0);
     expect(() => deserializeSelfModifyingState({ format: 'x' } as unknown as SerializedSelfModifyingState)).toThrow(/unknown format "x"/);
     expect(() => deserializeSelfModifyingState({ format: 'titans-self-modifying-state/v1', position: 0, weights: {} } as unknown as SerializedSelfModifyingState)).toThrow(/weights.k must be an array/);
   });

@@ -5,13 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rng, gradients, mul, nn, noGrad, sum, tidy } from '@titans/tensor';
 import { newtonSchulz as readable, newtonSchulzBatched } from '../src/index.js';
-
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  expect(a.length).toBe(b.length);
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
-  return d;
-};
+import { maxAbsDiff } from './helpers.js';
 
 describe('batched Newton-Schulz (Muon in omegaParallel)', () => {
   it.each([[[3, 5, 5]], [[2, 3, 4, 7]], [[2, 7, 4]], [[1, 1, 6]], [[4, 1, 1]]])('shape %j: equals newtonSchulz for 0..5 steps (float64, float32)', (shape) => {
@@ -19,9 +13,9 @@ describe('batched Newton-Schulz (Muon in omegaParallel)', () => {
       const x = new Rng(1).normal(shape, 0, 1, { dtype: 'float64' });
       for (let steps = 0; steps <= 5; steps++) {
         const want = steps === 0 ? x : readable(x, steps);
-        expect(maxDiff(newtonSchulzBatched(x, steps).dataSync(), want.dataSync())).toBeLessThan(1e-12);
+        expect(maxAbsDiff(newtonSchulzBatched(x, steps).dataSync(), want.dataSync())).toBeLessThan(1e-12);
         const x32 = x.cast('float32');
-        expect(maxDiff(newtonSchulzBatched(x32, steps).dataSync(), (steps === 0 ? x32 : readable(x32, steps)).dataSync())).toBeLessThan(2e-5);
+        expect(maxAbsDiff(newtonSchulzBatched(x32, steps).dataSync(), (steps === 0 ? x32 : readable(x32, steps)).dataSync())).toBeLessThan(2e-5);
       }
     }));
   });
@@ -32,7 +26,7 @@ describe('batched Newton-Schulz (Muon in omegaParallel)', () => {
       const r = new Rng(3).normal([3, 4, 6], 0, 1, { dtype: 'float64' });
       const [fast] = gradients(sum(mul(newtonSchulzBatched(x, 5), r)), [x]);
       const [slow] = gradients(sum(mul(readable(x, 5), r)), [x]);
-      expect(maxDiff(fast!.dataSync(), slow!.dataSync())).toBeLessThan(1e-10);
+      expect(maxAbsDiff(fast!.dataSync(), slow!.dataSync())).toBeLessThan(1e-10);
     });
   });
 });
