@@ -81,6 +81,14 @@ describe('titans reproduce --smoke', () => {
     expect(existsSync(join(scratch, 'docs-checkpoints'))).toBe(false);
   });
 
+  it('--dry-run prints the estimate and what 10x the training and the issue\'s 20M tokens per model would cost', () => {
+    const dry = titans(['reproduce', '--plan', 'scale', '--dry-run', '--jobs', '2']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/plan 'scale': \d+ experiments, estimated [\d.]+ h of one core/);
+    expect(dry.stdout).toMatch(/by the estimate \(no training measured yet\)\. The next order of magnitude \(10x the training tokens\) would take about [\d.]+ (h|days) on this machine with --jobs 2, or about [\d.]+ GPU hours/);
+    expect(dry.stdout).toMatch(/The issue's 20M tokens per model is \d+x this plan's bytes track/);
+  }, 60_000);
+
   it('recomputes the same results (deterministic given the seed)', () => {
     const again = titans(['reproduce', '--smoke', '--out', 'again', '--only', 'train-mqar-lmm,mqar-lmm']);
     expect(again.code).toBe(0);

@@ -35,7 +35,7 @@ export {
 } from './paper-atlas-hope.ts';
 export { HELD_OUT_FILLER_SOURCE, heldOutFillerSentences, passkeyPrompt, trainingTexts, type FillerKind } from './filler.ts';
 export {
-  GPU_ASSUMPTION, ISSUE_TOKENS_PER_MODEL, checkTargets, formatTargets, needlesInsideWindow, scaleUpCost,
+  GPU_ASSUMPTION, ISSUE_TOKENS_PER_MODEL, checkTargets, formatCost, formatTargets, needlesInsideWindow, scaleUpCost,
   type GpuAssumption, type ScaleUpCost, type TargetCheck, type TargetReport,
 } from './targets.ts';
 export { checkCurriculum, curriculumLengths, curriculumStage, retrievalFits, retrievalTasksAt, type LengthCurriculum } from './tasks.ts';

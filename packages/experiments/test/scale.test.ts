@@ -105,7 +105,7 @@ describe('the scale plan', () => {
     expect(targets.cost.trainCoreSeconds).toBeCloseTo(measuredSeconds, 6);
     expect(targets.cost.nextOrder.wallHours).toBeCloseTo((10 * measuredSeconds) / 2 / 3600, 9);
     expect(targets.cost.nextOrder.gpuHours).toBeGreaterThan(0);
-    expect(formatTargets(targets).cost).toMatch(/next order of magnitude \(10x the training tokens\) would take about [\d.]+ (h|days) on this machine/);
+    expect(formatTargets(targets).cost).toMatch(/next order of magnitude \(10x the training tokens\) would take about [\d.]+ (min|h|days) on this machine/);
     expect(summaryMd).toContain('## Targets');
 
     // The best checkpoint per family to the docs demos, within the budget, with a manifest.

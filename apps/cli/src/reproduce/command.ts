@@ -4,7 +4,7 @@ import { EXIT, UsageError, parseOptions, resolveUserPath, type Command } from '.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkWritableDirectory, outputDirectory } from '../paths.js';
-import { PLANS, ReproduceError, estimatePlan, exportForDocs, formatEstimate, runPlan, validatePlan, type PlanName } from '@titans/experiments';
+import { PLANS, ReproduceError, estimatePlan, exportForDocs, formatCost, formatEstimate, scaleUpCost, runPlan, validatePlan, type PlanName } from '@titans/experiments';
 
 const USAGE = `usage: titans reproduce [--quick | --smoke | --plan NAME] [--out DIR] [--resume] [--jobs N] [--only LIST] [--report-only] [--eager] [--dry-run] [--export-docs DIR]
 
@@ -61,6 +61,8 @@ export const reproduceCommand: Command = {
       }
       context.out(`${chosen.name}: ${chosen.description}`);
       context.out(formatEstimate(estimate));
+      // What more training would cost (the estimate's throughput; a run's report uses the throughput it measured).
+      if (typeof options.only !== 'string') context.out(formatCost(scaleUpCost(chosen, { bySeed: {} }, { jobs })));
       return EXIT.ok;
     }
     const out = typeof options.out === 'string' ? resolveUserPath(options.out, context) : outputDirectory(undefined, `reproduce-${plan}`, context, { stamped: false });
