@@ -3,12 +3,26 @@
 // pool, and the plan gives back the array of every intermediate it frees at its last use, so
 // a replay in the steady state allocates (and the garbage collector reclaims) almost nothing.
 // Arrays come out zeroed, exactly as a new typed array does, so results do not change.
+// The contract this relies on: a CPU backend call's result arrays belong to the caller alone
+// (a kernel that keeps its output array to reuse it later, as the compiled SIMD matmul does,
+// is never pooled; a result that shares a buffer with an argument is found at the first replay).
 import type { DType, TypedArray } from '../backend.js';
 
-const DTYPES: readonly DType[] = ['float32', 'float64', 'int32'];
-
 function keyOf(dtype: DType, length: number): number {
-  return length * 4 + DTYPES.indexOf(dtype);
+  return length * 4 + (dtype === 'float32' ? 0 : dtype === 'float64' ? 1 : 2);
+}
+
+/** The arrays of one dtype and length. */
+interface Kind {
+  readonly free: TypedArray[];
+  /** Taken in the current round. */
+  taken: number;
+  /**
+   * The most taken in one round (a replay) so far. Arrays given back beyond it are dropped:
+   * kept, an array nobody asks for (the result of a kernel that makes its own) would only age
+   * into the old generation and make major collections longer.
+   */
+  demand: number;
 }
 
 function dtypeOf(data: TypedArray): DType | null {
@@ -24,14 +38,9 @@ export interface BufferPoolOptions {
 }
 
 export class BufferPool {
-  private readonly free = new Map<number, TypedArray[]>();
-  /**
-   * Per dtype and length: the most arrays taken in one round (a replay) so far. Arrays given
-   * back beyond it are dropped: kept, an array nobody asks for (the result of a kernel that
-   * makes its own) would only age into the old generation and make major collections longer.
-   */
-  private readonly demand = new Map<number, number>();
-  private readonly taken = new Map<number, number>();
+  private readonly kinds = new Map<number, Kind>();
+  /** Kinds taken from in the current round (their `taken` is reset at its end). */
+  private readonly active: Kind[] = [];
   private readonly maxBytes: number;
   private held = 0;
   /** Arrays handed out, and of those the ones that came from the pool (for tests and stats). */
@@ -51,11 +60,14 @@ export class BufferPool {
   take(dtype: DType, length: number): TypedArray {
     this.takes++;
     const key = keyOf(dtype, length);
-    const n = (this.taken.get(key) ?? 0) + 1;
-    this.taken.set(key, n);
-    if (n > (this.demand.get(key) ?? 0)) this.demand.set(key, n);
-    const stack = this.free.get(key);
-    const data = stack?.pop();
+    let kind = this.kinds.get(key);
+    if (kind === undefined) {
+      kind = { free: [], taken: 0, demand: 0 };
+      this.kinds.set(key, kind);
+    }
+    if (kind.taken++ === 0) this.active.push(kind);
+    if (kind.taken > kind.demand) kind.demand = kind.taken;
+    const data = kind.free.pop();
     if (data === undefined) {
       switch (dtype) {
         case 'float32': return new Float32Array(length);
@@ -80,13 +92,10 @@ export class BufferPool {
     const buffer = data.buffer;
     if (!(buffer instanceof ArrayBuffer) || data.byteOffset !== 0 || data.byteLength !== buffer.byteLength) return false;
     if (this.held + data.byteLength > this.maxBytes) return false;
-    const key = keyOf(dtype, data.length);
-    let stack = this.free.get(key);
-    if (stack === undefined) {
-      stack = [];
-      this.free.set(key, stack);
-    }
-    if (stack.length >= (this.demand.get(key) ?? 0)) return false;
+    const kind = this.kinds.get(keyOf(dtype, data.length));
+    if (kind === undefined) return false;
+    const stack = kind.free;
+    if (stack.length >= kind.demand) return false;
     // Debug guard against double release: the same array twice would be handed out twice.
     if (stack.includes(data)) throw new Error('internal: an array was given back to the buffer pool twice');
     stack.push(data);
@@ -96,14 +105,14 @@ export class BufferPool {
 
   /** Ends a round of takes (a replay): demand is the most arrays of a kind one round took. */
   endRound(): void {
-    this.taken.clear();
+    for (const kind of this.active) kind.taken = 0;
+    this.active.length = 0;
   }
 
   /** Drops every array held. */
   clear(): void {
-    this.free.clear();
-    this.taken.clear();
-    this.demand.clear();
+    this.kinds.clear();
+    this.active.length = 0;
     this.held = 0;
   }
 }
