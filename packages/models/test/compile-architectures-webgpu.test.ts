@@ -6,6 +6,13 @@
 // verification trace, which is backend-independent, and the retrace of every architecture
 // are checked on the CPU (compile-architectures.test.ts).
 //
+// Time: most of this file's run is SwiftShader compiling its ~480 distinct WGSL pipelines
+// (once per process; every kernel of 17 architectures' eager steps and compiled plans). Width
+// 4 keeps every matmul at fewer than 8 rows or columns, so all take the one-thread-per-output
+// kernel: the tiled kernels, each of which takes seconds to compile with its fused epilogue,
+// are left to compile-train-webgpu.test.ts and generate-webgpu.test.ts (and the webgpu
+// package's own tests), which run them in compiled plans too.
+//
 // Tolerance: WebGPU's eager ops are recorded into a lazy graph and fused at flush time,
 // and a compiled plan groups the same ops into different kernels, so float32 rounding
 // (fused multiply-adds, the order of reductions) may differ: 1e-4 of the largest value of
@@ -25,10 +32,10 @@ interface Run {
 }
 
 function setUp(architecture: ArchitectureName): Run {
-  // Width 8, 1 block, 2 heads, memory chunk 2, window 3, segment 2: 4 tokens cross each boundary.
+  // Width 4, 1 block, 2 heads, memory chunk 2, window 3, segment 2: 4 tokens cross each boundary.
   const expansion = architecture === 'omeganet' || architecture.startsWith('atlas') ? 1 : 2;
   const model = createModel(testConfig(architecture, {
-    dtype: 'float32', layers: 1, dim: 8, mlpHidden: 16, window: 3, segmentLength: 2, vocabSize: 16, memory: { heads: 2, chunkSize: 2, expansion },
+    dtype: 'float32', layers: 1, dim: 4, mlpHidden: 8, window: 3, segmentLength: 2, vocabSize: 16, memory: { heads: 2, chunkSize: 2, expansion },
   }));
   return { model, step: trainingStep(model, new optim.AdamW(model.parameters(), { lr: 1e-2, weightDecay: 0.1 })) };
 }
