@@ -88,8 +88,9 @@ export interface NeuralMemoryOutput {
   /**
    * Raw retrievals per head, [B, H, T, headDim]. A module that reads 'post' (the default) on
    * the fused kernel computes yPre only when it is first read (the scan run again over the same
-   * inputs and state, with the recording mode of that moment): read it before those tensors are
-   * disposed. The forward pass itself then does not pay for it.
+   * inputs and state, with the recording mode of that moment; a non-enumerable property, so
+   * tidy() and object spreads leave it alone): read it before those tensors are disposed (a
+   * clear error otherwise). The forward pass itself then does not pay for it.
    */
   readonly yPre: Tensor;
   readonly yPost: Tensor;
@@ -239,10 +240,20 @@ export class NeuralMemory extends nn.Module {
       surprise: { loss: result.loss, theta: inputs.theta, eta: inputs.eta, alpha: inputs.alpha },
     };
     if (hasYPre(result)) return { ...rest, yPre: result.yPre };
+    // Not enumerable: tidy() and spreads that walk the output do not trigger the second scan.
     let yPre: Tensor | null = null;
     return Object.defineProperty(rest, 'yPre', {
-      enumerable: true,
-      get: (): Tensor => (yPre ??= scanParallel(this.rule, inputs, state.memory).yPre),
+      enumerable: false,
+      get: (): Tensor => {
+        if (yPre) return yPre;
+        const m = state.memory;
+        const used = [inputs.k, inputs.v, inputs.q, inputs.theta, inputs.eta, inputs.alpha, ...m.weights, ...m.momentum];
+        if (m.pending) used.push(m.pending.k, m.pending.v, m.pending.theta, m.pending.eta, m.pending.alpha);
+        if (used.some((t) => t.disposed)) {
+          throw new Error("NeuralMemory: yPre is computed when first read, from the forward pass's keys, values, queries, gates and starting state, and some of them were disposed since: read it in the scope of the forward call (before tidy() ends), or construct the module with read: 'pre'");
+        }
+        return (yPre = scanParallel(this.rule, inputs, m).yPre);
+      },
     }) as NeuralMemoryOutput;
   }
 

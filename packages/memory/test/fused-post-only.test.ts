@@ -142,6 +142,21 @@ describe('NeuralMemory reading post', () => {
     });
   }
 
+  it('tidy() returning the output does not compute yPre; reading it after the scope ends is a clear error', () => {
+    const memory = new NeuralMemory(16, { heads: 2, rule: memoryPreset('titans', 8, { chunkSize: 4 }), seed: 3 });
+    const x = new Rng(4).normal([1, 6, 16]);
+    const { result: out, flags } = counted(() => tidy(() => memory.forward(x)));
+    expect(flags).toEqual([false]);
+    expect(out.output.disposed).toBe(false);
+    expect(() => out.yPre).toThrow(/yPre is computed when first read.*disposed/);
+    tidy(() => {
+      const inside = memory.forward(x);
+      const read = counted(() => inside.yPre);
+      expect(read.flags).toEqual([undefined]);
+      expect(read.result.shape).toEqual([1, 2, 6, 8]);
+    });
+  });
+
   it("read: 'pre' scans with y_pre and returns it directly", () => {
     tidy(() => {
       const memory = new NeuralMemory(16, { heads: 2, rule: memoryPreset('titans', 8, { chunkSize: 4 }), read: 'pre', seed: 3 });
