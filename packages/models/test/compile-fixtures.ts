@@ -4,7 +4,7 @@
 import { afterAll, beforeAll } from 'vitest';
 import { crossEntropy, getBackend, gradients, optim, setBackend, type Backend, type Tensor } from '@titans/tensor';
 import { createWebGPUBackend, type WebGPUBackend } from '@titans/webgpu';
-import { createModel, decodeStats, releaseModelState, type ArchitectureName, type ModelState, type TitansLanguageModel } from '../src/index.js';
+import { createModel, decodeStats, releaseModelState, type ArchitectureName, type ModelConfigInput, type ModelState, type TitansLanguageModel } from '../src/index.js';
 import { decodeStep } from '../src/decode.js';
 import { testConfig } from './helpers.js';
 
@@ -46,14 +46,15 @@ export interface Decoded {
 
 /**
  * Decodes `steps` tokens one at a time with `decodeStep` (compiled or eager) on a fresh
- * float32 `testConfig(architecture)` model: the first token is `first`, each next one
+ * float32 `testConfig(architecture, overrides)` model: the first token is `first`, each next one
  * `next(logits, step, token)` of the step's logits, its index and its input token. States and logits are released as it goes; the model's parameters
  * stay alive.
  */
 export async function decodeLogits(
   architecture: ArchitectureName, compiled: boolean, steps: number, first: number, next: (logits: Float32Array, step: number, token: number) => number,
+  overrides: Partial<ModelConfigInput> = {},
 ): Promise<Decoded> {
-  const model = createModel(testConfig(architecture, { dtype: 'float32' }));
+  const model = createModel(testConfig(architecture, { dtype: 'float32', ...overrides }));
   let state: ModelState = model.initialState(1);
   const logits: Float32Array[] = [];
   let token = first;
