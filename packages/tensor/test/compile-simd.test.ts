@@ -245,6 +245,81 @@ describe('compile: WebAssembly SIMD fused chains', () => {
     expect(used).toBeGreaterThanOrEqual(14);
   });
 
+  test('larger float32 matmuls (k across the backend\'s depth blocks, up to 2^24 flops) equal eager on 1 and 2 threads', () => {
+    const rng = new Rng(17);
+    const before = cpuConfig().threads;
+    // [batch of a (0: a 2-D a broadcast over b's batch of 2), m, k, n, a transposed, b transposed]
+    const cases: [number, number, number, number, boolean, boolean][] = [
+      [1, 9, 255, 31, false, false], [1, 12, 256, 40, false, false], [1, 7, 257, 33, true, false], [2, 13, 511, 17, false, false],
+      [1, 5, 512, 64, false, false], [0, 11, 513, 29, false, false], [1, 33, 513, 45, true, false], [3, 37, 300, 67, false, false],
+      [1, 256, 48, 128, false, false], [4, 64, 64, 64, false, true], [1, 61, 1031, 23, false, false], [1, 256, 512, 64, false, false],
+    ];
+    try {
+      for (const threads of [1, 2]) {
+        configureCpu({ threads });
+        let generated = 0;
+        for (const [batch, m, k, n, ta, tb] of cases) {
+          const bBatch = batch === 0 ? 2 : batch;
+          const flops = 2 * bBatch * m * n * k;
+          const label = `${threads} threads: [${batch}, ${m}, ${k}] @ [${k}, ${n}]${ta ? ', a transposed' : ''}${tb ? ', b transposed' : ''} (2^${Math.log2(flops).toFixed(1)} flops)`;
+          const aShape = ta ? [k, m] : [m, k];
+          const a0 = keep(tidy(() => {
+            const r = rng.normal(batch === 0 ? aShape : [batch, ...aShape]);
+            return r.mul(gt(rng.uniform(r.shape), 0.2).cast('float32'));
+          }));
+          const b0 = keep(rng.normal([bBatch, ...(tb ? [n, k] : [k, n])]));
+          const fn = (x: Tensor, y: Tensor): Tensor => (ta ? x.transpose(-1, -2) : x).matmul(tb ? y.transpose(-1, -2) : y);
+          const f = compile(fn);
+          // Calls 0 and 1 trace (1 verifies), 2 and 3 replay the plan.
+          for (let call = 0; call < 4; call++) tidy(() => expectSame(f(a0, b0), fn(a0, b0), `${label}, call ${call}`));
+          const used = f.stats().plan.simdMatmuls;
+          // Never in place of a product the backend shares with threads; b's rows must be contiguous.
+          if (tb || (threads > 1 && flops >= cpuConfig().parallelMinFlops)) expect(used, label).toBe(0);
+          generated += used;
+          f.dispose();
+          a0.dispose();
+          b0.dispose();
+        }
+        expect(generated).toBeGreaterThanOrEqual(threads === 1 ? 10 : 3);
+      }
+    } finally {
+      configureCpu({ threads: before });
+    }
+  });
+
+  test('a plan\'s generated matmul follows configureCpu changes made after tracing', () => {
+    const rng = new Rng(19);
+    const before = cpuConfig();
+    const x = keep(rng.normal([40, 300]));
+    const w = keep(rng.normal([300, 50]));
+    const fn = (p: Tensor, q: Tensor): Tensor => p.matmul(q);
+    try {
+      configureCpu({ threads: 1 });
+      const f = compile(fn);
+      // Traced, then traced again to verify: replays start at the third call.
+      for (let call = 0; call < 3; call++) tidy(() => expectSame(f(x, w), fn(x, w), `call ${call} on 1 thread`));
+      expect(f.stats().plan.simdMatmuls).toBe(1);
+      // 1.2 Mflop: the backend now splits it over threads; the replay must give it back.
+      configureCpu({ threads: 2, parallelMinFlops: 2 ** 20 });
+      tidy(() => expectSame(f(x, w), fn(x, w), 'replayed on 2 threads'));
+      // Without WebAssembly the backend's JavaScript kernel runs (other bits): so must the replay.
+      configureCpu({ threads: 1, wasm: false });
+      tidy(() => {
+        const eager = fn(x, w);
+        expectSame(f(x, w), eager, 'replayed without wasm');
+        configureCpu({ wasm: true });
+        const wasm = fn(x, w);
+        expectSame(f(x, w), wasm, 'replayed with wasm again');
+      });
+      expect(f.stats().traces).toBe(2);
+      f.dispose();
+    } finally {
+      configureCpu(before);
+      x.dispose();
+      w.dispose();
+    }
+  });
+
   test('small matmul results kept alive across replays are not overwritten', () => {
     const rng = new Rng(21);
     const x = keep(rng.normal([64, 32]));

@@ -4,17 +4,32 @@
 // one runs on one thread, and gives the same bits: every output element is accumulated in
 // float32 from +0, one rounded product and one rounded sum per step, in increasing k, as the
 // backend's micro-kernel does (a test checks the two against each other on random shapes).
-import type { DType, Storage } from '../backend.js';
+//
+// Why the bits agree for every size this takes (read from cpu/wasm/kernels.wat):
+// - the backend cuts k in depth blocks of 256, but the block after the first reloads the
+//   float32 partial sums from C and goes on adding in increasing k: a store and a load of a
+//   float32 are exact, so the additions are the same, in the same order, as one long pass;
+// - packing only copies (zero-padded edge panels feed lanes that are never stored);
+// - threads split C into row x column tiles, never k, so each element is still one
+//   sequential sum (the thread count changes who computes it, not how);
+// - the opt-in FMA kernels (configureCpu({ fma: true })) round differently: then the backend
+//   runs every product.
+// The limits are about speed: one thread here against the backend on one thread (packing and
+// the job cost a fixed few microseconds, then its blocked kernel wins on large products), and
+// never in place of a product the backend would share with worker threads.
+import type { DType, Storage, View } from '../backend.js';
 import type { CpuBackend, CpuStorage } from '../cpu/backend.js';
-import { cpuConfig } from '../cpu/wasm/config.js';
+import { cpuConfig, type CpuConfig } from '../cpu/wasm/config.js';
 import { Body, I32, V, V128, ensureMemory, instantiate, memoryView, moduleBytes, simdSupported, uleb } from './simd.js';
 
 /** Most output columns (the column blocks of a row block are written out in the module). */
 const MAX_N = 256;
-/** Deepest k: the backend's kernel accumulates one depth block of this size in one pass. */
-const MAX_K = 256;
-/** Largest product (flops): beyond it the backend's packed, blocked kernel is as fast. */
-const MAX_FLOPS = 1 << 18;
+/**
+ * Largest product (flops, 2 * batch * m * n * k) on one thread: up to about 2^24 the generated
+ * kernel beats the backend's packed, blocked one (measured 1.4-4x at 2^19-2^22, even at
+ * 2^25), see bench/small-matmul.ts.
+ */
+const MAX_FLOPS = 1 << 24;
 /** A tile of C held in registers: rows x vectors of four columns (8 accumulators). */
 const TILE_ROWS = 4;
 const TILE_VECTORS = 2;
@@ -47,22 +62,33 @@ function spanOf(shape: readonly number[], strides: readonly number[], offset: nu
 }
 
 /**
+ * Whether the settings in force let a product of this many flops run here: WebAssembly on, the
+ * exact kernels (not FMA), at least the backend's own WebAssembly threshold (below it the
+ * backend computes in JavaScript, with other bits), at most MAX_FLOPS, and below the size the
+ * backend would split across worker threads.
+ */
+function allowed(config: CpuConfig, flops: number): boolean {
+  if (!config.wasm || config.fma || flops < config.wasmMinFlops || flops > MAX_FLOPS) return false;
+  return config.threads === 1 || flops < config.parallelMinFlops;
+}
+
+/**
  * A replacement for `backend.matmul(a, b)` on float32 views of fixed layout (storages read at
  * call time through `storageOf`), or null where the backend's own kernel must run (not
- * float32, WebAssembly off, a product the backend leaves to JavaScript or shares with threads,
- * above 2^18 flops, n above 256 or k above 256, b's columns not contiguous, a sparse operand).
+ * float32, no SIMD, settings under which `allowed` says no, n above 256, b's columns not
+ * contiguous, a sparse operand). The settings are those at plan time: a replay after
+ * configureCpu changed them hands the product back to the backend.
  * C is computed in tiles of 4 rows x 8 columns held in registers (edge tiles smaller; a row
  * of n % 4 columns ends in a vector stored lane by lane).
  */
 export function simdMatmul(backend: CpuBackend, a: Layout, b: Layout): ((A: Storage, B: Storage) => Storage) | null {
   const config = cpuConfig();
-  if (a.dtype !== 'float32' || b.dtype !== 'float32' || !config.wasm || !simdSupported()) return null;
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || !simdSupported()) return null;
   const [batch, m, k] = a.shape as [number, number, number];
   const n = b.shape[2]!;
   const flops = 2 * batch * m * n * k;
-  if (batch * m * n === 0 || k === 0 || flops < config.wasmMinFlops) return null;
-  if (flops > MAX_FLOPS || (config.threads > 1 && flops >= config.parallelMinFlops)) return null;
-  if (n > MAX_N || k > MAX_K || b.strides[2] !== 1) return null;
+  if (batch * m * n === 0 || k === 0 || !allowed(config, flops)) return null;
+  if (n > MAX_N || b.strides[2] !== 1) return null;
   const sa = spanOf(a.shape, [a.strides[0] === 0 ? 0 : a.strides[0]!, a.strides[1]!, a.strides[2]!], a.offset);
   const sb = spanOf(b.shape, b.strides, b.offset);
   if (sa === null || sb === null) return null;
@@ -162,7 +188,22 @@ export function simdMatmul(backend: CpuBackend, a: Layout, b: Layout): ((A: Stor
   // fresh typed array of a few KiB costs more than the product itself).
   let last: CpuStorage | undefined;
   let before: CpuStorage | undefined;
+  // The backend's call, for replays under other settings (views made once, storages set per call).
+  const viewA = { storage: undefined as Storage | undefined, shape: a.shape, strides: a.strides, offset: a.offset };
+  const viewB = { storage: undefined as Storage | undefined, shape: b.shape, strides: b.strides, offset: b.offset };
+  let settings = config;
+  let here = true;
   return (sA, sB) => {
+    const now = cpuConfig();
+    if (now !== settings) {
+      settings = now;
+      here = allowed(now, flops);
+    }
+    if (!here) {
+      viewA.storage = sA;
+      viewB.storage = sB;
+      return backend.matmul(viewA as View, viewB as View);
+    }
     const mem = memoryView();
     if (viewFor !== mem.buffer) {
       viewFor = mem.buffer as ArrayBuffer;
