@@ -11,10 +11,11 @@ import { Rng, compile, configureCpu, keep, type Tensor } from '@titans/tensor';
 const threads = Number(process.argv[2] ?? 1);
 configureCpu({ threads });
 const rng = new Rng(3);
-// [batch, m, k, n]
-const shapes: [number, number, number, number][] = [
+// [batch, m, k, n, b transposed (a view of a [batch, n, k] tensor, as x @ w^T in a backward pass)]
+const shapes: [number, number, number, number, boolean?][] = [
   [8, 24, 16, 48], [1, 256, 48, 128], [4, 64, 64, 64], [1, 256, 64, 256], [1, 256, 256, 256],
   [4, 64, 64, 256], [1, 256, 512, 64], [1, 512, 256, 128], [2, 256, 256, 256], [1, 64, 1024, 64],
+  [4, 64, 64, 64, true], [1, 256, 64, 64, true], [1, 256, 256, 64, true],
 ];
 const rounds = 5;
 
@@ -29,11 +30,11 @@ function timed(fn: () => void, n: number): { wall: number; cpu: number } {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const rows = [];
-for (const [batch, m, k, n] of shapes) {
+for (const [batch, m, k, n, transposed = false] of shapes) {
   const a = keep(rng.normal([batch, m, k]));
-  const b = keep(rng.normal([batch, k, n]));
+  const b = keep(rng.normal(transposed ? [batch, n, k] : [batch, k, n]));
   const flops = 2 * batch * m * n * k;
-  const f = (x: Tensor, y: Tensor): Tensor => x.matmul(y);
+  const f = (x: Tensor, y: Tensor): Tensor => x.matmul(transposed ? y.transpose(-1, -2) : y);
   const simd = compile(f);
   const backend = compile(f, { simd: false });
   const calls = Math.max(5, Math.min(2000, Math.round(2e8 / flops)));
@@ -52,7 +53,7 @@ for (const [batch, m, k, n] of shapes) {
     g.cpu.push(y.cpu);
   }
   const row = {
-    shape: `${batch}x${m}x${k}@${n}`, flops, generated: simd.stats().plan.simdMatmuls > 0,
+    shape: `${batch}x${m}x${k}@${n}${transposed ? 'T' : ''}`, flops, generated: simd.stats().plan.simdMatmuls > 0,
     generatedUs: { wall: median(s.wall), cpu: median(s.cpu) }, backendUs: { wall: median(g.wall), cpu: median(g.cpu) },
   };
   rows.push(row);

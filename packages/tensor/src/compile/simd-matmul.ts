@@ -75,8 +75,8 @@ function allowed(config: CpuConfig, flops: number): boolean {
 /**
  * A replacement for `backend.matmul(a, b)` on float32 views of fixed layout (storages read at
  * call time through `storageOf`), or null where the backend's own kernel must run (not
- * float32, no SIMD, settings under which `allowed` says no, n above 256, b's columns not
- * contiguous, a sparse operand). The settings are those at plan time: a replay after
+ * float32, no SIMD, settings under which `allowed` says no, n above 256, a sparse operand;
+ * b's columns need not be contiguous: the module gathers such a b into rows first). The settings are those at plan time: a replay after
  * configureCpu changed them hands the product back to the backend.
  * C is computed in tiles of 4 rows x 8 columns held in registers (edge tiles smaller; a row
  * of n % 4 columns ends in a vector stored lane by lane).
@@ -88,7 +88,7 @@ export function simdMatmul(backend: CpuBackend, a: Layout, b: Layout): ((A: Stor
   const n = b.shape[2]!;
   const flops = 2 * batch * m * n * k;
   if (batch * m * n === 0 || k === 0 || !allowed(config, flops)) return null;
-  if (n > MAX_N || b.strides[2] !== 1) return null;
+  if (n > MAX_N) return null;
   const sa = spanOf(a.shape, [a.strides[0] === 0 ? 0 : a.strides[0]!, a.strides[1]!, a.strides[2]!], a.offset);
   const sb = spanOf(b.shape, b.strides, b.offset);
   if (sa === null || sb === null) return null;
@@ -97,10 +97,19 @@ export function simdMatmul(backend: CpuBackend, a: Layout, b: Layout): ((A: Stor
   const B: Operand = { ...sb, at: align(sa.span * 4 + 16) };
   const cAt = B.at + align(sb.span * 4 + 16);
   const size = batch * m * n;
-  const top = cAt + align(size * 4);
+  // b with columns not contiguous (a transposed weight): copied first into contiguous rows of
+  // n (bits moved as they are; the products and their order do not change).
+  const gatherB = b.strides[2] !== 1;
+  const batchesB = b.strides[0] === 0 ? 1 : batch;
+  const gAt = cAt + align(size * 4);
+  const top = gatherB ? gAt + align(batchesB * k * n * 4) : gAt;
   if (top > 1 << 26 || !ensureMemory(top)) return null;
   const [sab, sam, sak] = a.strides as [number, number, number];
-  const [sbb, sbk] = b.strides as [number, number, number];
+  const [sbb0, sbk0, sbn0] = b.strides as [number, number, number];
+  const b0 = B.at + (b.offset - B.lo) * 4; // byte address of b[0, 0, 0] as copied
+  const sbb = gatherB ? (batchesB === 1 ? 0 : k * n) : sbb0;
+  const sbk = gatherB ? n : sbk0;
+  const bStart = gatherB ? gAt : b0;
 
   const body = new Body(0);
   const bi = body.local(I32); // batch index
@@ -161,11 +170,28 @@ export function simdMatmul(backend: CpuBackend, a: Layout, b: Layout): ((A: Stor
   const rowTiles = (rows: number): void => {
     for (let c = 0; c < columnBlocks; c++) tile(rows, c * TILE_VECTORS, Math.min(TILE_VECTORS, vectors - c * TILE_VECTORS));
   };
+  if (gatherB) {
+    // gathered[bb, p, j] = b[bb, p, j] (i32 loads and stores: the bits as they are)
+    body.i32(gAt).set(cPtr).i32(0).set(bi);
+    loopStart(); // batches of b
+    body.get(bi).i32(sbb0 * 4).op(0x6c).i32(b0).op(0x6a).set(aRow);
+    body.i32(0).set(p);
+    loopStart(); // rows of b (depth)
+    body.get(aRow).set(bPtr).i32(0).set(i);
+    loopStart(); // columns
+    body.get(cPtr).get(bPtr).op(0x28, 2, 0).op(0x36, 2, 0);
+    body.get(cPtr).i32(4).op(0x6a).set(cPtr);
+    body.get(bPtr).i32(sbn0 * 4).op(0x6a).set(bPtr);
+    loopEnd(i, n);
+    body.get(aRow).i32(sbk0 * 4).op(0x6a).set(aRow);
+    loopEnd(p, k);
+    loopEnd(bi, batchesB);
+  }
   body.i32(0).set(bi).i32(cAt).set(cPtr);
   loopStart(); // batches
   // a[bi] and b[bi] (offsets relative to each span's first element)
   body.get(bi).i32(sab * 4).op(0x6c).i32(A.at + (a.offset - A.lo) * 4).op(0x6a).set(aRow);
-  body.get(bi).i32(sbb * 4).op(0x6c).i32(B.at + (b.offset - B.lo) * 4).op(0x6a).set(bBase);
+  body.get(bi).i32(sbb * 4).op(0x6c).i32(bStart).op(0x6a).set(bBase);
   if (rowBlocks > 0) {
     body.i32(0).set(i);
     loopStart(); // blocks of TILE_ROWS rows
