@@ -18,6 +18,10 @@ const ARENA_BYTES = 64 * 1024;
 const MAX_DISPATCHES_PER_SUBMIT = 512;
 /** The same with the recording cache on: a whole compiled step fits in one submit. */
 const MAX_DISPATCHES_PER_SUBMIT_CACHED = 4096;
+/** Dispatches per submit in a replay: the GPU starts on a step while the rest is recorded
+ * (one submit for a whole tiny-MAG step of 1,081 kernels made it 1.2x slower on SwiftShader
+ * than submits of 512; submits of 128 were no faster: bench/replay-arenas.ts). */
+const REPLAY_DISPATCHES_PER_SUBMIT = 512;
 /** Plans whose replay state (arena, kernels) is kept; the least recently replayed goes first. */
 const MAX_REPLAY_STATES = 16;
 /** Persistent parameter slots (and bind groups) kept before the caches start over. */
@@ -287,7 +291,7 @@ export class Runtime {
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.stats.dispatches++;
-    if (++this.recorded >= (this.cache || this.replay !== null ? MAX_DISPATCHES_PER_SUBMIT_CACHED : MAX_DISPATCHES_PER_SUBMIT)) this.flush();
+    if (++this.recorded >= (this.replay !== null ? REPLAY_DISPATCHES_PER_SUBMIT : this.cache ? MAX_DISPATCHES_PER_SUBMIT_CACHED : MAX_DISPATCHES_PER_SUBMIT)) this.flush();
   }
 
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
