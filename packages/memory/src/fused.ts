@@ -1,7 +1,7 @@
 // When the memory runs on the fused kernel (Backend.memoryScan, through the `memoryScan`
 // op of @titans/tensor) instead of the composite chunked form of scan.ts, and the switch
 // that turns the fused path off (for checking and benchmarking the composite one).
-import { hasMemoryScan, sizeOf, type Tensor } from '@titans/tensor';
+import { hasMemoryScan, hasMemoryScanClamp, sizeOf, type Tensor } from '@titans/tensor';
 import { ruleKnobs, type MemoryRule } from './config.js';
 
 let enabled = true;
@@ -24,8 +24,10 @@ export function fusedMemoryKernels(): boolean {
 /**
  * Why a scan cannot take the fused kernel, or null when it can. The kernel covers the
  * Titans rule: L2 attentional bias, L2 retention (weight decay), one momentum level, no
- * per-layer learning rates, no orthogonalised or clamped surprise, any depth, activation,
- * residual and norm; float32 or float64 on a backend that implements `memoryScan`.
+ * per-layer learning rates, no orthogonalised surprise, any depth, activation, residual and
+ * norm; float32 or float64 on a backend that implements `memoryScan`. The surprise clamp
+ * (`maxSurpriseNorm` > 0, on in every model preset) needs a backend whose memoryScan has it
+ * (`memoryScanClamp`: the CPU's does, WebGPU's does not yet and runs the composite form).
  */
 export function fusedUnsupported(rule: MemoryRule, inputs: { k: Tensor; delta?: Tensor | undefined }, total: number): string | null {
   if (!enabled) return 'fused kernels are switched off';
@@ -35,10 +37,10 @@ export function fusedUnsupported(rule: MemoryRule, inputs: { k: Tensor; delta?: 
   if (knobs.momentumOrder !== 1) return `momentumOrder ${knobs.momentumOrder}`;
   if (knobs.layerLearningRates) return 'layerLearningRates';
   if (knobs.orthogonalizeSurprise) return 'orthogonalizeSurprise';
-  if (rule.maxSurpriseNorm > 0) return 'maxSurpriseNorm';
   if (inputs.delta) return 'Huber thresholds';
   if (inputs.k.dtype !== 'float32' && inputs.k.dtype !== 'float64') return `dtype ${inputs.k.dtype}`;
   if (!hasMemoryScan(inputs.k)) return `the ${inputs.k.backend.name} backend has no memoryScan`;
+  if (rule.maxSurpriseNorm > 0 && !hasMemoryScanClamp(inputs.k)) return `maxSurpriseNorm: the ${inputs.k.backend.name} backend's memoryScan has no surprise clamp`;
   if (total === 0 || sizeOf(inputs.k.shape.slice(0, -2)) === 0) return 'no tokens';
   return null;
 }

@@ -498,7 +498,10 @@ function scanFused(rule: MemoryRule, inputs: MemoryInputs, state: MemoryState, w
     weights: state.weights.map(toLead), momentum: state.momentum.map(toLead),
   };
   const { activation, residual, norm } = rule.architecture;
-  const dims = { memories: sizeOf(lead), tokens: total, chunk: b, layers: shapes, activation, residual, norm, ...(withYPre ? {} : { yPre: false }) };
+  const dims = {
+    memories: sizeOf(lead), tokens: total, chunk: b, layers: shapes, activation, residual, norm,
+    ...(withYPre ? {} : { yPre: false }), ...(rule.maxSurpriseNorm > 0 ? { maxSurpriseNorm: rule.maxSurpriseNorm } : {}),
+  };
   const flat = memoryScan(tensors, dims, (g) => fusedBackward(rule, tensors, g, withYPre));
   let at = 0;
   const take = (shape: readonly number[]): Tensor => {

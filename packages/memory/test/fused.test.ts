@@ -154,7 +154,6 @@ describe('when the fused kernel is not used', () => {
     ['a Huber bias', memoryPreset('yaad', 4, { chunkSize: 4 }), { tokens: 9, dim: 4, huberDelta: true }],
     ['an Lq retention', memoryPreset('moneta', 4, { chunkSize: 4 }), { tokens: 9, dim: 4 }],
     ['two momentum levels', memoryPreset('titans', 4, { chunkSize: 4, momentumOrder: 2 }), { tokens: 9, dim: 4 }],
-    ['a surprise norm clamp', memoryPreset('titans', 4, { chunkSize: 4, maxSurpriseNorm: 1 }), { tokens: 9, dim: 4 }],
     ['orthogonalised surprise', memoryPreset('titans', 4, { chunkSize: 4, orthogonalizeSurprise: true }), { tokens: 9, dim: 4 }],
   ];
   for (const [name, memoryRule, sizes] of cases) {

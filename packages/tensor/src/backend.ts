@@ -131,6 +131,8 @@ export interface Backend {
    * rule is written with differentiable ops).
    */
   memoryScan?(inputs: MemoryScanInputs, dims: MemoryScanDims): Storage;
+  /** True when `memoryScan` implements `MemoryScanDims.maxSurpriseNorm` (absent: it does not, and callers must not pass it). */
+  readonly memoryScanClamp?: boolean;
   /**
    * Optional channels-last causal depthwise convolution (see CausalConvDims) of a contiguous
    * x [batch, tokens, channels] by weight [channels, kernel] (+ bias [channels]), with the
@@ -219,6 +221,14 @@ export interface MemoryScanDims {
    * callers that read only the retrieval after each update. Default true.
    */
   readonly yPre?: boolean;
+  /**
+   * The soft clamp of each token's surprise (0 or absent: off). With m > 0, every weight
+   * matrix's gradient of token t is multiplied by min(m / max(n_t, 1e-30), 1) before the
+   * theta scaling, where n_t = sqrt(sum_l |delta_l|^2 |input_l|^2 + 1e-30) is the Frobenius
+   * norm of the token's whole gradient (rank one per matrix). Only backends with
+   * `memoryScanClamp` accept it.
+   */
+  readonly maxSurpriseNorm?: number;
 }
 
 /** The row normalisations with a fused kernel: RMSNorm and LayerNorm (no affine). */

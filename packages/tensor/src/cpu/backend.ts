@@ -399,6 +399,9 @@ export class CpuBackend implements Backend {
     return { out, lse };
   }
 
+  /** memoryScan implements the surprise clamp (MemoryScanDims.maxSurpriseNorm). */
+  readonly memoryScanClamp = true;
+
   /** The fused neural-memory scan (cpu/memory-scan.ts). */
   memoryScan(inputs: MemoryScanInputs, dims: MemoryScanDims): Storage {
     const dtype = inputs.k.dtype;

@@ -13,7 +13,8 @@
 // surprise2/updates2). With dims.yPre false they skip the reading before each token and update
 // each layer row by row over the chunk's tokens (rowsUpdatePost: a block of the row stays in
 // registers; the same steps, bit-identical); the other paths still compute y_pre and leave it
-// out of the output.
+// out of the output. With dims.maxSurpriseNorm the surprise pass runs with theta 1 and a pass
+// over the chunk's rank-one factors (clampChunk) applies each token's clamp factor and then theta.
 import { arrayConstructor, type MemoryScanDims, type TypedArray } from '../backend.js';
 import { MEMORY_SCAN_WASM_BASE64 } from './memory-scan-wasm.generated.js';
 import { erf } from './special.js';
@@ -297,6 +298,8 @@ export function memoryScanCpu(
 ): TypedArray {
   checkSizes(x, dims);
   const { memories, tokens, chunk, layers, residual, norm } = dims;
+  const clamp = dims.maxSurpriseNorm ?? 0;
+  if (!(clamp >= 0) || !Number.isFinite(clamp)) throw new Error(`memoryScan: maxSurpriseNorm must be a finite number >= 0 (0 = off), got ${clamp}`);
   const gelu = dims.activation === 'gelu';
   const depth = layers.length;
   const last = depth - 1;
@@ -364,6 +367,37 @@ export function memoryScanCpu(
     }
   };
 
+  /**
+   * The surprise clamp over a chunk of n tokens from stream index `first`, when on: the surprise
+   * pass then ran with theta 1, so scaled[l] holds each token's gradient rows delta_l; each token's
+   * factor min(clamp / max(norm, 1e-30), 1), norm = sqrt(sum_l |delta_l|^2 |input_l|^2 + 1e-30),
+   * then scaled = (delta factor) theta: the order of the composite form (network.ts surpriseClampFactor).
+   */
+  const clampChunk = (n: number, first: number): void => {
+    const single = scaled[0]!.a instanceof Float32Array; // the SIMD path's float32 state
+    for (let s = 0; s < n; s++) {
+      let squares = 0;
+      for (let l = 0; l < depth; l++) {
+        const o = rowsOf[l]!;
+        const c = colsOf[l]!;
+        const d = scaled[l]!.a;
+        const inp = inputs[l]!.a;
+        let sd = 0;
+        for (let r = s * o, end = r + o; r < end; r++) sd += d[r]! * d[r]!;
+        let sx = 0;
+        for (let j = s * c, end = j + c; j < end; j++) sx += inp[j]! * inp[j]!;
+        squares = l === 0 ? sd * sx : squares + sd * sx;
+      }
+      const factor = Math.min(clamp / Math.max(Math.sqrt(squares + 1e-30), 1e-30), 1);
+      const th = x.theta[first + s]!;
+      for (let l = 0; l < depth; l++) {
+        const o = rowsOf[l]!;
+        const d = scaled[l]!.a;
+        for (let r = s * o, end = r + o; r < end; r++) d[r] = (single ? Math.fround(d[r]! * factor) : d[r]! * factor) * th;
+      }
+    }
+  };
+
   for (let mem = 0; mem < memories; mem++) {
     for (let l = 0; l < depth; l++) {
       const off = mem * sizes[l]!;
@@ -384,13 +418,14 @@ export function memoryScanCpu(
       vChunk.a.set(x.v.subarray(first * dout, (first + n) * dout));
       if (driven) {
         for (let s = 0; s < n; s++) {
-          thetaChunk.a[s] = x.theta[first + s]!;
+          thetaChunk.a[s] = clamp > 0 ? 1 : x.theta[first + s]!;
           etaChunk.a[s] = x.eta[first + s]!;
           decayChunk.a[s] = 1 - x.alpha[first + s]!;
         }
         const yAt = 4 * start * dout;
         if (depth === 1) {
           driven.surprise1(P[0]!.p, dout, din, inputs[0]!.p, vChunk.p, thetaChunk.p, n, zs[0]!.p, grad.p, scaled[0]!.p, lossChunk.p);
+          if (clamp > 0) clampChunk(n, first);
           if (pre) driven.updates1(P[0]!.p, S[0]!.p, dout, din, etaChunk.p, decayChunk.p, scaled[0]!.p, inputs[0]!.p, qChunk.p, yPreAll.p + yAt, yPostAll.p + yAt, n);
           else driven.rowsUpdatePost(P[0]!.p, S[0]!.p, dout, din, n, etaChunk.p, decayChunk.p, scaled[0]!.p, inputs[0]!.p, qChunk.p, yPostAll.p + yAt, laneSums.p);
         } else {
@@ -399,6 +434,7 @@ export function memoryScanCpu(
             P[0]!.p, hidden, din, P[1]!.p, dout, inputs[0]!.p, vChunk.p, thetaChunk.p, n,
             zs[0]!.p, zs[1]!.p, slopes[0]!.p, grad.p, back.p, inputs[1]!.p, scaled[0]!.p, scaled[1]!.p, lossChunk.p,
           );
+          if (clamp > 0) clampChunk(n, first);
           if (pre) {
             driven.updates2(
               P[0]!.p, S[0]!.p, hidden, din, P[1]!.p, S[1]!.p, dout, etaChunk.p, decayChunk.p, scaled[0]!.p, scaled[1]!.p,
@@ -443,7 +479,7 @@ export function memoryScanCpu(
           out[lossAt + t] = loss;
         }
         if (norm) layerNormBackward(normed.a, inv, g, dout);
-        const th = x.theta[t]!;
+        const th = clamp > 0 ? 1 : x.theta[t]!;
         for (let l = last; l >= 0; l--) {
           const o = rowsOf[l]!;
           const at = s * o;
@@ -463,6 +499,7 @@ export function memoryScanCpu(
           }
         }
       }
+      if (clamp > 0) clampChunk(n, first);
       // 2. Token by token: momentum, forgetting, and both retrievals.
       for (let s = 0; s < n; s++) {
         const t = mem * tokens + start + s;

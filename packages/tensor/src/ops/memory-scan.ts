@@ -24,6 +24,11 @@ export function hasMemoryScan(x: Tensor): boolean {
   return typeof x.backend.memoryScan === 'function';
 }
 
+/** True when the backend of `x` runs `memoryScan` with the surprise clamp (`MemoryScanDims.maxSurpriseNorm`). */
+export function hasMemoryScanClamp(x: Tensor): boolean {
+  return hasMemoryScan(x) && x.backend.memoryScanClamp === true;
+}
+
 /** Elements of the packed output of a memory scan (see `MemoryScanDims`). */
 export function memoryScanOutputSize(dims: MemoryScanDims): number {
   const out = dims.layers[dims.layers.length - 1]![0];
@@ -43,6 +48,9 @@ export function memoryScan(
   const all = [x.k, x.v, x.q, x.theta, x.eta, x.alpha, ...x.weights, ...x.momentum];
   const backend = x.k.backend;
   if (!backend.memoryScan) throw new Error(`memoryScan: the ${backend.name} backend has no fused memory scan`);
+  const clamp = dims.maxSurpriseNorm ?? 0;
+  if (!(clamp >= 0) || !Number.isFinite(clamp)) throw new Error(`memoryScan: maxSurpriseNorm must be a finite number >= 0 (0 = off), got ${clamp}`);
+  if (clamp > 0 && backend.memoryScanClamp !== true) throw new Error(`memoryScan: the ${backend.name} backend's memoryScan has no surprise clamp (maxSurpriseNorm ${clamp})`);
   for (const [i, t] of all.entries()) {
     if (t.disposed) throw new Error(`memoryScan: input ${i} (tensor #${t.id}) was used after dispose()`);
     if (t.backend !== backend || t.dtype !== x.k.dtype) throw new Error(`memoryScan: input ${i} ${formatShape(t.shape)} must be ${x.k.dtype} on ${backend.name} like k`);

@@ -43,6 +43,8 @@ export function scratchPerMemory(dims: MemoryScanDims): number {
 
 /** Record the scan. The caller has filled `live` with the initial weights and momentum. */
 export function recordMemoryScan(rt: Runtime, b: MemoryScanBuffers, dims: MemoryScanDims): void {
+  // No surprise clamp here: the backend does not declare memoryScanClamp, so the memory runs its composite form instead.
+  if ((dims.maxSurpriseNorm ?? 0) > 0) throw new Error(`@titans/webgpu: memoryScan has no surprise clamp (maxSurpriseNorm ${dims.maxSurpriseNorm})`);
   const { memories, tokens, chunk, layers, residual, norm } = dims;
   const gelu = dims.activation === 'gelu';
   const pre = dims.yPre !== false;
