@@ -17,7 +17,8 @@ import {
 } from './kernels/fused-rows.js';
 import { recordMatmul, type MatmulVariant } from './kernels/matmul.js';
 import { recordMemoryScan, scratchPerMemory } from './kernels/memory-scan.js';
-import { HELPERS, scalarOf } from './kernels/ops.js';
+import { helpersFor } from './kernels/helpers.js';
+import { scalarOf } from './kernels/ops.js';
 import { recordArgReduce, recordReduce } from './kernels/reduce.js';
 import { recordConcatPart, recordFill, recordGather, recordScatterAdd } from './kernels/rows.js';
 import { recordScan } from './kernels/scan.js';
@@ -226,7 +227,7 @@ export class WebGPUBackend implements Backend {
       const fc = fusedCode(plan, 1, params);
       const code = `${Params.decl(params.length)}
 ${fc.decls}
-${HELPERS}
+${helpersFor(fc.decls, fc.body)}
 ${flatIndex(256)}
   if (i >= P(0u)) { return; }
   ${fc.body}

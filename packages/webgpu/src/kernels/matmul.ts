@@ -12,7 +12,8 @@ import type { FusedPlan } from '../fusion.js';
 import { Params, fusedCode, grid } from '../fusion.js';
 import type { MatmulSpec } from '../graph.js';
 import type { Runtime } from '../runtime.js';
-import { HELPERS, scalarOf, type Scalar } from './ops.js';
+import { helpersFor } from './helpers.js';
+import { scalarOf, type Scalar } from './ops.js';
 
 export type MatmulVariant = 'tile64' | 'tile32' | 'dot' | 'splitk';
 
@@ -76,7 +77,7 @@ function prelude(t: Scalar, vecA: boolean, vecB: boolean, epilogue: { decls: str
   return `${Params.decl(words)}
 ${header(t, vecA, vecB)}
 ${epilogue.decls}
-${HELPERS}
+${helpersFor(epilogue.decls, epilogue.body)}
 ${epilogueFn(t, epilogue.body)}`;
 }
 
@@ -125,12 +126,10 @@ function tiledSource(t: Scalar, tiling: Tiling, vecA: boolean, vecB: boolean, ep
   const zero = zeroOf(t);
   const accDecl: string[] = [];
   const fma: string[] = [];
-  const store: string[] = [];
   for (let r = 0; r < tm; r++) {
     for (let c = 0; c < tn; c++) {
       accDecl.push(`var acc${r}_${c}: ${t} = ${zero};`);
       fma.push(`acc${r}_${c} += a${r} * b${c};`);
-      store.push(`if (gr${r} < M && gc${c} < N) { epilogue(obase + gr${r} * N + gc${c}, acc${r}_${c}); }`);
     }
   }
   const kAxis = (stride: string): TileAxis => ({ local: 'kk', global: 'gk', origin: 'k0', limit: 'K', stride });
@@ -144,8 +143,7 @@ function tiledSource(t: Scalar, tiling: Tiling, vecA: boolean, vecB: boolean, ep
   });
   const aRegs = Array.from({ length: tm }, (_, r) => `let a${r} = As[(ty * ${tm}u + ${r}u) * ${bk}u + kk];`).join(' ');
   const bRegs = Array.from({ length: tn }, (_, c) => `let b${c} = Bs[kk * ${bn}u + tx * ${tn}u + ${c}u];`).join(' ');
-  const rows = Array.from({ length: tm }, (_, r) => `let gr${r} = row0 + ty * ${tm}u + ${r}u;`).join(' ');
-  const cols = Array.from({ length: tn }, (_, c) => `let gc${c} = col0 + tx * ${tn}u + ${c}u;`).join(' ');
+  const accs = Array.from({ length: tm * tn }, (_, e) => `acc${Math.floor(e / tn)}_${e % tn}`).join(', ');
   return `${prelude(t, vecA, vecB, epilogue, words)}
 var<workgroup> As: array<${t}, ${bm * bk}>;
 var<workgroup> Bs: array<${t}, ${bk * bn}>;
@@ -170,9 +168,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     workgroupBarrier();
   }
   let obase = bt * M * N;
-  ${rows}
-  ${cols}
-  ${store.join('\n  ')}
+  // The epilogue once, in a loop over this thread's outputs (row-major, as the accumulators
+  // are declared): an unrolled copy per output made shader compilation about twice as slow.
+  var outs = array<${t}, ${tm * tn}>(${accs});
+  for (var e = 0u; e < ${tm * tn}u; e++) {
+    let gr = row0 + ty * ${tm}u + e / ${tn}u;
+    let gc = col0 + tx * ${tn}u + e % ${tn}u;
+    if (gr < M && gc < N) { epilogue(obase + gr * N + gc, outs[e]); }
+  }
 }`;
 }
 
