@@ -444,8 +444,26 @@ function lowRankSum(surprise: ChunkSurprise, l: number, coefficients: Tensor): T
 export function scanParallel(rule: MemoryRule, inputs: MemoryInputs, state: MemoryState, options: ScanOptions = {}): MemoryOutputs {
   checkInputs(rule, inputs, state);
   const total = (state.pending ? state.pending.k.shape[state.pending.k.ndim - 2]! : 0) + inputs.k.shape[inputs.k.ndim - 2]!;
-  if (fusedUnsupported(rule, inputs, total) === null) return scanFused(rule, inputs, state, options.yPre !== false);
+  const pend = state.pending;
+  const recording = isGradEnabled() && [
+    inputs.k, inputs.v, inputs.q, inputs.theta, inputs.eta, inputs.alpha, ...state.weights, ...state.momentum,
+    ...(pend ? [pend.k, pend.v, pend.theta, pend.eta, pend.alpha] : []),
+  ].some((x) => x.requiresGrad);
+  if (fusedUnsupported(rule, inputs, total, { recording }) === null) return fusedRun(rule, inputs, state, options.yPre !== false);
   return chunkedComposite(rule, inputs, state);
+}
+
+/**
+ * The fused kernel whatever `scanParallel` would choose (it takes the composite form for a
+ * clamped surprise while a gradient is recorded, where that is faster): for checking and
+ * benchmarking the kernel and its gradient. Throws, with the reason, where it cannot run.
+ */
+export function scanFused(rule: MemoryRule, inputs: MemoryInputs, state: MemoryState, options: ScanOptions = {}): MemoryOutputs {
+  checkInputs(rule, inputs, state);
+  const total = (state.pending ? state.pending.k.shape[state.pending.k.ndim - 2]! : 0) + inputs.k.shape[inputs.k.ndim - 2]!;
+  const why = fusedUnsupported(rule, inputs, total);
+  if (why !== null) throw new Error(`memory: scanFused: the fused kernel cannot run this scan: ${why}`);
+  return fusedRun(rule, inputs, state, options.yPre !== false);
 }
 
 /** Options of `scanParallel`. */
@@ -480,7 +498,7 @@ export function scanChunked(rule: MemoryRule, inputs: MemoryInputs, state: Memor
  * for the whole stream. Its gradient rule recomputes the composite form and differentiates
  * it (with ops, so gradients of gradients work too).
  */
-function scanFused(rule: MemoryRule, inputs: MemoryInputs, state: MemoryState, withYPre: boolean): MemoryOutputs {
+function fusedRun(rule: MemoryRule, inputs: MemoryInputs, state: MemoryState, withYPre: boolean): MemoryOutputs {
   const stream = joinPending(inputs, state.pending);
   const p = stream.pendingCount;
   const gates = effectiveGates(rule, stream);

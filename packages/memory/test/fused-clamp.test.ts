@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Rng, add, cast, cpuBackend, gradients, memoryScan, mul, sum, tidy, type Tensor } from '@titans/tensor';
 import {
-  initialState, linearArchitecture, scanChunked, scanParallel, setFusedMemoryKernels,
+  initialState, linearArchitecture, scanChunked, scanFused, scanParallel, setFusedMemoryKernels,
   type MemoryArchitecture, type MemoryInputs, type MemoryOutputs, type MemoryRule, type MemoryState,
 } from '../src/index.js';
 import { fusedUnsupported } from '../src/fused.js';
@@ -135,7 +135,7 @@ describe('fused kernel with the surprise clamp equals the composite chunked form
   });
 });
 
-describe('gradients through the fused kernel with the surprise clamp', () => {
+describe('gradients with the surprise clamp', () => {
   const objective = (out: MemoryOutputs, seed: number): Tensor => {
     const rng = new Rng(seed);
     return parts(out).map((x) => sum(mul(x, rng.normal(x.shape, 0, 1, { dtype: x.dtype })))).reduce((a, b) => add(a, b));
@@ -143,7 +143,7 @@ describe('gradients through the fused kernel with the surprise clamp', () => {
   const names = ['k', 'v', 'q', 'theta', 'eta', 'alpha'] as const;
   for (const [name, make] of Object.entries(kinds)) {
     for (const maxSurpriseNorm of [0.05, 1]) {
-      it(`${name}, max ${maxSurpriseNorm}: first-order gradients equal the composite form's (float64)`, () => {
+      it(`${name}, max ${maxSurpriseNorm}: a recorded scan runs the composite form; the gradient of the fused op equals it (float64)`, () => {
         tidy(() => {
           const architecture = make(5);
           const memoryRule = rule({ architecture, chunkSize: 4, maxSurpriseNorm }, 6);
@@ -151,14 +151,14 @@ describe('gradients through the fused kernel with the surprise clamp', () => {
           const weights = randomWeights(architecture, 6, { seed: 4 });
           const targets = [...names.map((n) => inputs[n]), ...weights];
           for (const x of targets) x.requiresGrad = true;
-          const run = (fused: boolean): Tensor[] => {
-            setFusedMemoryKernels(fused);
-            const { result, calls } = countFused(() => objective(scanParallel(memoryRule, inputs, initialState(weights, memoryRule)), 5));
-            expect(calls).toBe(fused ? 1 : 0);
-            return gradients(result, targets);
-          };
-          const fused = run(true);
-          const composite = run(false);
+          // Through scanParallel: recording a gradient, the clamped scan takes the composite form.
+          const { result, calls } = countFused(() => objective(scanParallel(memoryRule, inputs, initialState(weights, memoryRule)), 5));
+          expect(calls).toBe(0);
+          const composite = gradients(result, targets);
+          // The fused op itself (its gradient rule recomputes the composite form with the clamp):
+          const { result: objectiveFused, calls: fusedCalls } = countFused(() => objective(scanFused(memoryRule, inputs, initialState(weights, memoryRule)), 5));
+          expect(fusedCalls).toBe(1);
+          const fused = gradients(objectiveFused, targets);
           fused.forEach((g, i) => expectClose(g, composite[i]!, architecture.depth > 2 ? 1e-10 : 1e-11, `d objective / d input ${i}`));
         });
       });
@@ -172,10 +172,13 @@ describe('a backend whose memoryScan has no clamp', () => {
       const memoryRule = rule({ chunkSize: 4, maxSurpriseNorm: 1 }, 4);
       const inputs = randomInputs({ tokens: 9, dim: 4 });
       expect(fusedUnsupported(memoryRule, inputs, 9)).toBeNull();
+      expect(fusedUnsupported(memoryRule, inputs, 9, { recording: true })).toMatch(/while a gradient is recorded/);
+      expect(fusedUnsupported({ ...memoryRule, maxSurpriseNorm: 0 }, inputs, 9, { recording: true })).toBeNull();
       Object.defineProperty(cpuBackend, 'memoryScanClamp', { value: false, configurable: true });
       try {
         expect(fusedUnsupported(memoryRule, inputs, 9)).toBe("maxSurpriseNorm: the cpu backend's memoryScan has no surprise clamp");
         expect(fusedUnsupported({ ...memoryRule, maxSurpriseNorm: 0 }, inputs, 9)).toBeNull();
+        expect(() => scanFused(memoryRule, inputs, initialState(randomWeights(memoryRule.architecture, 4), memoryRule))).toThrow(/no surprise clamp/);
         const state = initialState(randomWeights(memoryRule.architecture, 4), memoryRule);
         const { result, calls } = countFused(() => scanParallel(memoryRule, inputs, state));
         expect(calls).toBe(0);
