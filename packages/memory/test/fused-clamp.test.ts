@@ -109,6 +109,25 @@ describe('fused kernel with the surprise clamp equals the composite chunked form
     });
   });
 
+  it('without y_pre (the post-only update paths, float32 SIMD and float64) y_post, losses and state equal the run with it', () => {
+    tidy(() => {
+      for (const [dim, dtype] of [[8, 'float32'], [6, 'float64']] as const) {
+        for (const architecture of [kinds.linear!(12), kinds.mlp2!(12)]) {
+          const memoryRule = rule({ architecture, chunkSize: 4, maxSurpriseNorm: 1 }, dim);
+          const inputs = randomInputs({ lead: [2], tokens: 18, dim, dtype, seed: 31 });
+          const state = initialState(randomWeights(architecture, dim, { dtype, seed: 32 }), memoryRule);
+          const full = countFused(() => scanParallel(memoryRule, inputs, state));
+          const post = countFused(() => scanParallel(memoryRule, inputs, state, { yPre: false }));
+          expect([full.calls, post.calls]).toEqual([1, 1]);
+          expectClose(post.result.yPost, full.result.yPost, 0, 'y_post');
+          expectClose(post.result.loss, full.result.loss, 0, 'loss');
+          expectSameRun({ ...full.result, yPre: full.result.yPost }, { ...post.result, yPre: post.result.yPost }, 0);
+          expectSameRun(full.result, scanChunked(memoryRule, inputs, state), dtype === 'float64' ? 1e-12 : 1e-3);
+        }
+      }
+    });
+  });
+
   it('a stream cut into pieces (pending chunks) equals one composite pass, with the clamp', () => {
     tidy(() => {
       const memoryRule = rule({ chunkSize: 8, maxSurpriseNorm: 1 }, 8);
