@@ -4,20 +4,51 @@
 // `scale` plan is sized with, and `titans reproduce --dry-run` prints it per experiment.
 import { countParameters, type ArchitectureName, type ModelConfig } from '@titans/models';
 import { customTrack, planExperiments, trackConfig, trainRecipe, type Experiment } from './experiments.ts';
-import type { ReproducePlan } from './recipes.ts';
+import type { ReproducePlan, Track } from './recipes.ts';
 import { selectExperiments } from './run.ts';
+
+/** Training throughput of one architecture as measured (tokens per CPU second at a parameter count). */
+export interface ThroughputMeasurement {
+  readonly tokensPerSecond: number;
+  readonly parameters: number;
+}
+
+/** What bench/calibrate.ts measured on one track: the track's own batch and length. */
+export interface TrackCalibration {
+  /** The command, date and load average of the measurement. */
+  readonly source: string;
+  readonly batch: number;
+  /** Sequence length of the measured steps: attention's share at other lengths is scaled from it. */
+  readonly length: number;
+  readonly training: Readonly<Partial<Record<ArchitectureName, ThroughputMeasurement>>>;
+}
 
 export interface Calibration {
   /** Where the numbers come from (command, machine, date). */
   readonly source: string;
   /**
    * Training throughput of one process (one thread, compiled steps) in tokens per second,
-   * measured for an architecture at a parameter count; other sizes scale inversely with
-   * the parameter count.
+   * measured for an architecture at a parameter count on the bytes track; other sizes scale
+   * inversely with the parameter count. Used for every track without its own entry in `tracks`.
    */
-  readonly training: Readonly<Partial<Record<ArchitectureName, { readonly tokensPerSecond: number; readonly parameters: number }>>>;
+  readonly training: Readonly<Partial<Record<ArchitectureName, ThroughputMeasurement>>>;
+  /** Sequence length of the `training` measurements (absent: no attention correction across lengths). */
+  readonly trainingLength?: number;
+  /** Per-track measurements (the track's batch and length), preferred over `training` where they name the architecture. */
+  readonly tracks?: Readonly<Partial<Record<Track, TrackCalibration>>>;
   /** Throughput of an architecture that was not measured, at 1M parameters. */
   readonly fallbackTokensPerSecond: number;
+  /**
+   * How throughput follows the parameter count: tokens per second scale with
+   * (measured parameters / parameters) ^ parameterExponent (default 1, inverse proportion).
+   * Below 1 where small models are held back by per-op and per-token overheads.
+   */
+  readonly parameterExponent?: number;
+  /**
+   * CPU seconds a training run spends before its steps reach their steady rate (tracing and
+   * compiling the step, the first slow replays), added once per training experiment.
+   */
+  readonly trainingStartSeconds?: number;
   /** Cost of a token read by an evaluation (forward only) relative to a training token. */
   readonly forwardFraction: number;
   /** Cost of a token decoded one at a time relative to a training token. */
@@ -25,26 +56,53 @@ export interface Calibration {
 }
 
 /**
- * Measured with `node --conditions=source --import tsx bench/calibrate.ts --steps 2 --batch 1`
- * in packages/experiments (1 x 512 bytes per step, the scale plan's bytes-track models, one
- * thread, compiled steps) on the 2-core development VM while other jobs ran on it (load
- * average about 20): tokens per second of the process's own CPU time, which is what one
- * dedicated core would give up to cache contention. Rerun the bench on the machine of a
- * real run and pass its numbers as `calibration`.
+ * Measured with bench/calibrate.ts in packages/experiments on the 2-core development VM while
+ * other jobs ran on it, each track with its own batch and length and compiled steps, one
+ * thread: `--track long --warmup 2 --steps 2` (4 x 512 bytes a step, the bytes track, which
+ * every other track without its own entry falls back to) and `--track passkey --warmup 3
+ * --steps 4` (8 x 64 bytes). Tokens per second of the process's own CPU time, which is what
+ * one dedicated core would give up to cache contention; each figure is the faster of two runs.
+ * The untimed first steps (tracing, compiling, the first slow replays) cost a few CPU seconds
+ * more than steady steps: trainingStartSeconds. An earlier calibration (`--steps 2 --batch 1`,
+ * one warm-up step, the memory with 2 heads: LMM 1,078,168 parameters) gave 71 (LMM), 67
+ * (MAC), 84 (MAG), 105 (MAL), 608 (Transformer++), 696 (SWA) and 313 (Gated DeltaNet) tokens
+ * per CPU second, several times too slow for the plan as it trains. Rerun the bench on the
+ * machine of a real run and pass its numbers as `calibration`.
  */
 export const CALIBRATION: Calibration = {
-  source: 'bench/calibrate.ts --steps 2 --batch 1 (tokens per CPU second), 2-core AMD EPYC VM, 2026-12-07',
+  source: 'bench/calibrate.ts --track long --warmup 2 --steps 2 and --track passkey --warmup 3 --steps 4 (tokens per CPU second, faster of two runs), 2-core AMD EPYC VM load average 6-11, 2026-12-07',
   training: {
-    lmm: { tokensPerSecond: 71, parameters: 1_078_168 },
-    mac: { tokensPerSecond: 67, parameters: 1_075_096 },
-    mag: { tokensPerSecond: 84, parameters: 1_075_096 },
-    mal: { tokensPerSecond: 105, parameters: 1_074_584 },
-    transformer: { tokensPerSecond: 608, parameters: 1_079_168 },
-    swa: { tokensPerSecond: 696, parameters: 1_079_168 },
-    'gated-deltanet': { tokensPerSecond: 313, parameters: 1_078_168 },
+    lmm: { tokensPerSecond: 467, parameters: 1_015_728 },
+    mac: { tokensPerSecond: 364, parameters: 1_012_656 },
+    mag: { tokensPerSecond: 512, parameters: 1_012_656 },
+    mal: { tokensPerSecond: 441, parameters: 1_012_144 },
+    transformer: { tokensPerSecond: 1818, parameters: 1_017_728 },
+    swa: { tokensPerSecond: 1867, parameters: 1_017_728 },
+    'gated-deltanet': { tokensPerSecond: 918, parameters: 1_015_728 },
+  },
+  trainingLength: 512,
+  tracks: {
+    passkey: {
+      source: 'bench/calibrate.ts --track passkey --warmup 3 --steps 4, load average 6.5-11, 2026-12-07',
+      batch: 8, length: 64,
+      training: {
+        lmm: { tokensPerSecond: 1355, parameters: 966_576 },
+        mac: { tokensPerSecond: 779, parameters: 963_504 },
+        mag: { tokensPerSecond: 1244, parameters: 963_504 },
+        mal: { tokensPerSecond: 1236, parameters: 962_992 },
+        transformer: { tokensPerSecond: 2248, parameters: 968_576 },
+        swa: { tokensPerSecond: 2531, parameters: 968_576 },
+        'gated-deltanet': { tokensPerSecond: 1217, parameters: 966_576 },
+      },
+    },
   },
   // Unmeasured architectures (the Atlas and Hope families among them) at the LMM's rate.
-  fallbackTokensPerSecond: 71 * 1.078,
+  fallbackTokensPerSecond: 467 * 1.016,
+  // Fitted to the one plan of small models that was run end to end: the full plan's 47k-parameter
+  // models (experiment times adding up to 213 minutes, two at once) are estimated at 1.9 h with
+  // 0.4; inverse proportion (1) would say 22 minutes. Near 1M parameters it changes nothing.
+  parameterExponent: 0.4,
+  trainingStartSeconds: 10,
   forwardFraction: 1 / 3,
   decodeFactor: 3,
 };
@@ -78,12 +136,20 @@ export interface PlanEstimate {
   readonly calibration: string;
 }
 
-/** Tokens per second of a model's training on one process. */
-function throughput(config: ModelConfig, calibration: Calibration): number {
-  const measured = calibration.training[config.architecture];
+/**
+ * Tokens per second of a model's training on one process at the length the rate was measured
+ * at (`length`, absent where unknown): the track's own measurement, else the bytes track's,
+ * else the fallback, scaled inversely with the parameter count.
+ */
+function throughput(config: ModelConfig, calibration: Calibration, track: Track): { tokensPerSecond: number; length?: number } {
+  const own = calibration.tracks?.[track];
+  const measuredOnTrack = own?.training[config.architecture];
+  const measured = measuredOnTrack ?? calibration.training[config.architecture];
+  const length = measuredOnTrack ? own!.length : measured ? calibration.trainingLength : undefined;
   const parameters = countParameters(config);
-  if (measured) return (measured.tokensPerSecond * measured.parameters) / parameters;
-  return (calibration.fallbackTokensPerSecond * 1_000_000) / parameters;
+  const exponent = calibration.parameterExponent ?? 1;
+  const tokensPerSecond = measured ? measured.tokensPerSecond * (measured.parameters / parameters) ** exponent : calibration.fallbackTokensPerSecond * (1_000_000 / parameters) ** exponent;
+  return length === undefined ? { tokensPerSecond } : { tokensPerSecond, length };
 }
 
 /**
@@ -158,13 +224,15 @@ export function estimatePlan(plan: ReproducePlan, options: { jobs?: number; cali
   const experiments = selected.map((e): ExperimentEstimate => {
     const seeded = e.seed === plan.seed ? plan : { ...plan, seed: e.seed };
     const config = trackConfig(seeded, e.model, e.track);
-    const tps = throughput(config, calibration);
+    const rate = throughput(config, calibration, e.track);
+    // The measured rate already holds attention's cost at the measured length: only the change of it counts.
+    const tps = rate.tokensPerSecond * (rate.length === undefined ? 1 : attentionFactor(config, rate.length));
     const parameters = countParameters(config);
     if (e.kind === 'train') {
       const recipe = trainRecipe(seeded, e.model, e.track);
       const length = sequenceLength(plan, e.track);
       const tokens = recipe.steps * recipe.batchSize * length;
-      return { id: e.id, kind: e.kind, model: e.model, track: e.track, parameters, trainTokens: tokens, readTokens: 0, decodedTokens: 0, seconds: (tokens * attentionFactor(config, length)) / tps };
+      return { id: e.id, kind: e.kind, model: e.model, track: e.track, parameters, trainTokens: tokens, readTokens: 0, decodedTokens: 0, seconds: (calibration.trainingStartSeconds ?? 0) + (tokens * attentionFactor(config, length)) / tps };
     }
     const { reads, decoded } = evaluationWork(plan, e);
     let seconds = 0;
