@@ -1,10 +1,10 @@
 // compile(fn) on the WebGPU backend: replays run the recorded primitives through the real
 // backend (its own deferred fusion included) and give what eager WebGPU gives, for a whole
 // training step with gradients, clipping and AdamW; host reads inside are errors.
-import { CompileError, Rng, clearScalarCache, compile, gradients, scalar, liveBytes, liveTensors, matmul, mseLoss, optim, tensor, tidy, type Tensor } from '@titans/tensor';
+import { CompileError, Rng, clearScalarCache, compile, scalar, liveBytes, liveTensors, optim, tensor, tidy, type Tensor } from '@titans/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WebGPUBackend } from '../src/index.js';
-import { makeBackend } from './helpers.js';
+import { makeBackend, mlpParams, mlpStep as step } from './helpers.js';
 
 let gpu: WebGPUBackend;
 beforeAll(async () => {
@@ -12,27 +12,7 @@ beforeAll(async () => {
 });
 afterAll(() => gpu?.destroy());
 
-function params(seed: number): Tensor[] {
-  const rng = new Rng(seed);
-  return [[6, 16], [16], [16, 3], [3]].map((shape) => {
-    const p = tensor(Float32Array.from(rng.normalArray(shape.reduce((a, b) => a * b, 1)).map((v) => v * 0.3)), shape, { backend: gpu });
-    p.requiresGrad = true;
-    return p;
-  });
-}
-
-function forward(ps: Tensor[], x: Tensor): Tensor {
-  const [w1, b1, w2, b2] = ps as [Tensor, Tensor, Tensor, Tensor];
-  return matmul(matmul(x, w1).add(b1).tanh(), w2).add(b2);
-}
-
-function step(ps: Tensor[], opt: optim.AdamW) {
-  return (x: Tensor, y: Tensor): Tensor => {
-    const loss = mseLoss(forward(ps, x), y);
-    opt.step(optim.clipGradNorm(gradients(loss, ps), 0.5).grads);
-    return loss;
-  };
-}
+const params = (seed: number): Tensor[] => mlpParams(gpu, seed, 6, 16, 3);
 
 describe('compile on WebGPU', () => {
   it('compiled AdamW training steps equal eager WebGPU steps', async () => {

@@ -1,7 +1,7 @@
 // Shared test helpers: one WebGPU backend per test file (creating it must succeed: a
 // missing adapter fails the suite with the reason instead of skipping it), seeded random
 // data, views, and comparisons against the CPU reference backend.
-import { cpuBackend, type Backend, type DType, type Storage, type TypedArray, type View } from '@titans/tensor';
+import { Rng, cpuBackend, gradients, matmul, mseLoss, optim, tensor, type Backend, type DType, type Storage, type Tensor, type TypedArray, type View } from '@titans/tensor';
 import { expect } from 'vitest';
 import { createWebGPUBackend, type WebGPUBackend, type WebGPUBackendOptions } from '../src/index.js';
 
@@ -15,6 +15,32 @@ export async function makeBackend(options: WebGPUBackendOptions = {}): Promise<W
       `VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json. Cause: ${String(err)}`,
     );
   }
+}
+
+/** Seeded parameters [w1, b1, w2, b2] (requiring gradients) of a one-hidden-layer tanh MLP
+ * `inputs -> hidden -> outputs` on `backend`: normal(0, 0.3) entries. */
+export function mlpParams(backend: Backend, seed: number, inputs: number, hidden: number, outputs: number): Tensor[] {
+  const rng = new Rng(seed);
+  return [[inputs, hidden], [hidden], [hidden, outputs], [outputs]].map((shape) => {
+    const p = tensor(Float32Array.from(rng.normalArray(shape.reduce((a, b) => a * b, 1)).map((v) => v * 0.3)), shape, { backend });
+    p.requiresGrad = true;
+    return p;
+  });
+}
+
+/** The MLP of `mlpParams` applied to the rows of `x`. */
+export function mlpForward(ps: Tensor[], x: Tensor): Tensor {
+  const [w1, b1, w2, b2] = ps as [Tensor, Tensor, Tensor, Tensor];
+  return matmul(matmul(x, w1).add(b1).tanh(), w2).add(b2);
+}
+
+/** One AdamW training step of that MLP (MSE loss, gradients clipped to norm 0.5); returns the loss. */
+export function mlpStep(ps: Tensor[], opt: optim.AdamW): (x: Tensor, y: Tensor) => Tensor {
+  return (x: Tensor, y: Tensor): Tensor => {
+    const loss = mseLoss(mlpForward(ps, x), y);
+    opt.step(optim.clipGradNorm(gradients(loss, ps), 0.5).grads);
+    return loss;
+  };
 }
 
 /** Deterministic PRNG (mulberry32). */

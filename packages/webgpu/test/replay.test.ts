@@ -4,25 +4,16 @@
 // steady replays that create no bind groups and no buffers, never hand out a buffer that is
 // still in use (results the caller keeps), follow a learning rate that changes every step,
 // keep one arena per input signature, and give the arena back when the plan is disposed.
-import { Rng, compile, hostScalar, gradients, matmul, mseLoss, optim, tensor, tidy, type Tensor } from '@titans/tensor';
+import { Rng, compile, hostScalar, optim, tensor, tidy, type Tensor } from '@titans/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WebGPUBackend } from '../src/index.js';
-import { makeBackend } from './helpers.js';
+import { makeBackend, mlpParams, mlpStep } from './helpers.js';
 
 let gpu: WebGPUBackend;
 beforeAll(async () => {
   gpu = await makeBackend();
 });
 afterAll(() => gpu?.destroy());
-
-function params(seed: number): Tensor[] {
-  const rng = new Rng(seed);
-  return [[5, 12], [12], [12, 3], [3]].map((shape) => {
-    const p = tensor(Float32Array.from(rng.normalArray(shape.reduce((a, b) => a * b, 1)).map((v) => v * 0.3)), shape, { backend: gpu });
-    p.requiresGrad = true;
-    return p;
-  });
-}
 
 interface Run {
   losses: number[];
@@ -39,14 +30,9 @@ interface Run {
  * caller keeps every loss tensor until the end when `keep` is set. */
 async function train(arenas: boolean, steps: number, options: { keep?: boolean; rows?: readonly number[] } = {}): Promise<Run> {
   gpu.setReplayArenas(arenas);
-  const ps = params(3);
+  const ps = mlpParams(gpu, 3, 5, 12, 3);
   const opt = new optim.AdamW(ps, { lr: 2e-2 });
-  const step = compile((x: Tensor, y: Tensor): Tensor => {
-    const [w1, b1, w2, b2] = ps as [Tensor, Tensor, Tensor, Tensor];
-    const loss = mseLoss(matmul(matmul(x, w1).add(b1).tanh(), w2).add(b2), y);
-    opt.step(optim.clipGradNorm(gradients(loss, ps), 0.5).grads);
-    return loss;
-  });
+  const step = compile(mlpStep(ps, opt));
   const rng = new Rng(9);
   const rows = options.rows ?? [7];
   const kept: Tensor[] = [];
