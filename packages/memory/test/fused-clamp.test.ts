@@ -4,13 +4,13 @@
 // and MLP memories, float64 and float32 (JavaScript loops at width 6, WebAssembly SIMD at
 // width 8), T = 1, partial chunks and chunk 1; and a backend without the clamp declines it.
 import { afterEach, describe, expect, it } from 'vitest';
-import { Rng, add, cast, cpuBackend, gradients, memoryScan, mul, sum, tidy, type Tensor } from '@titans/tensor';
+import { Rng, add, cpuBackend, gradients, memoryScan, mul, sum, tidy, type Tensor } from '@titans/tensor';
 import {
   initialState, linearArchitecture, scanChunked, scanFused, scanParallel, setFusedMemoryKernels,
   type MemoryArchitecture, type MemoryInputs, type MemoryOutputs, type MemoryRule, type MemoryState,
 } from '../src/index.js';
 import { fusedUnsupported } from '../src/fused.js';
-import { expectClose, expectSameRun, randomInputs, randomWeights, relError, rule } from './helpers.js';
+import { expectClose, expectFusedNoWorse, expectSameRun, randomInputs, randomWeights, relError, rule } from './helpers.js';
 
 function countFused<T>(fn: () => T): { result: T; calls: number; clamps: number[] } {
   const original = cpuBackend.memoryScan.bind(cpuBackend);
@@ -74,16 +74,7 @@ describe('fused kernel with the surprise clamp equals the composite chunked form
                 return;
               }
               expectSameRun(fused, composite, 1e-3);
-              const wide = (x: Tensor): Tensor => cast(x, 'float64');
-              const reference = scanChunked(memoryRule, {
-                k: wide(inputs.k), v: wide(inputs.v), q: wide(inputs.q), theta: wide(inputs.theta), eta: wide(inputs.eta), alpha: wide(inputs.alpha),
-              }, initialState(weights.map(wide), memoryRule));
-              parts(reference).forEach((r, i) => {
-                const fusedError = relError(wide(parts(fused)[i]!), r);
-                const compositeError = relError(wide(parts(composite)[i]!), r);
-                expect(fusedError, `output ${i}: fused float32 error ${fusedError.toExponential(2)}, composite ${compositeError.toExponential(2)}`)
-                  .toBeLessThanOrEqual(2 * compositeError + 1e-6);
-              });
+              expectFusedNoWorse(memoryRule, inputs, weights, fused, composite);
             });
           });
         }

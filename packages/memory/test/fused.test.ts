@@ -9,7 +9,7 @@ import {
   initialState, linearArchitecture, memoryPreset, scanChunked, scanParallel, setFusedMemoryKernels,
   type MemoryArchitecture, type MemoryInputs, type MemoryOutputs, type MemoryRule, type MemoryState,
 } from '../src/index.js';
-import { expectClose, expectSameRun, randomInputs, randomWeights, relError, rule } from './helpers.js';
+import { expectClose, expectFusedNoWorse, expectSameRun, randomInputs, randomWeights, rule } from './helpers.js';
 
 /** Counts calls of the CPU backend's memoryScan while `fn` runs. */
 function countFused<T>(fn: () => T): { result: T; calls: number } {
@@ -72,17 +72,7 @@ describe('fused kernel equals the composite chunked form', () => {
             // float32: both round every step, in different orders; each is measured against the
             // float64 run of the same inputs, and the fused one must be as close as the composite.
             expectSameRun(fused, composite, 1e-3);
-            const wide = (x: Tensor): Tensor => cast(x, 'float64');
-            const reference = scanChunked(memoryRule, {
-              k: wide(inputs.k), v: wide(inputs.v), q: wide(inputs.q), theta: wide(inputs.theta), eta: wide(inputs.eta), alpha: wide(inputs.alpha),
-            }, initialState(weights.map(wide), memoryRule));
-            const parts = (o: MemoryOutputs): Tensor[] => [o.yPre, o.yPost, o.loss, ...o.state.weights, ...o.state.momentum];
-            parts(reference).forEach((r, i) => {
-              const fusedError = relError(wide(parts(fused)[i]!), r);
-              const compositeError = relError(wide(parts(composite)[i]!), r);
-              expect(fusedError, `output ${i}: fused float32 error ${fusedError.toExponential(2)}, composite ${compositeError.toExponential(2)}`)
-                .toBeLessThanOrEqual(2 * compositeError + 1e-6);
-            });
+            expectFusedNoWorse(memoryRule, inputs, weights, fused, composite);
           });
         });
       }

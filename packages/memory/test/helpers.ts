@@ -2,10 +2,10 @@
 // the spec's relative error, and a runner that compares the loop with the parallel form.
 import { expect } from 'vitest';
 import {
-  Rng, add, broadcastShapes, expand, l2Normalize, mul, noGrad, sum, tensor, tidy, valueAndGrad, type DType, type Tensor,
+  Rng, add, broadcastShapes, cast, expand, l2Normalize, mul, noGrad, sum, tensor, tidy, valueAndGrad, type DType, type Tensor,
 } from '@titans/tensor';
 import {
-  initialState, memoryPreset, scanLoop, scanParallel, weightShapes,
+  initialState, memoryPreset, scanChunked, scanLoop, scanParallel, weightShapes,
   type MemoryArchitecture, type MemoryInputs, type MemoryOutputs, type MemoryRule, type MemoryState,
 } from '../src/index.js';
 
@@ -192,4 +192,22 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let worst = 0;
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
   return worst;
+}
+
+/** Every output of a run and its carried state, in a fixed order. */
+export const runParts = (o: MemoryOutputs): Tensor[] => [o.yPre, o.yPost, o.loss, ...o.state.weights, ...o.state.momentum];
+
+/** The fused float32 run is no further from a float64 chunked reference than twice the
+ * composite float32 run's error (plus 1e-6), output by output. */
+export function expectFusedNoWorse(memoryRule: MemoryRule, inputs: MemoryInputs, weights: Tensor[], fused: MemoryOutputs, composite: MemoryOutputs): void {
+  const wide = (x: Tensor): Tensor => cast(x, 'float64');
+  const reference = scanChunked(memoryRule, {
+    k: wide(inputs.k), v: wide(inputs.v), q: wide(inputs.q), theta: wide(inputs.theta), eta: wide(inputs.eta), alpha: wide(inputs.alpha),
+  }, initialState(weights.map(wide), memoryRule));
+  runParts(reference).forEach((r, i) => {
+    const fusedError = relError(wide(runParts(fused)[i]!), r);
+    const compositeError = relError(wide(runParts(composite)[i]!), r);
+    expect(fusedError, `output ${i}: fused float32 error ${fusedError.toExponential(2)}, composite ${compositeError.toExponential(2)}`)
+      .toBeLessThanOrEqual(2 * compositeError + 1e-6);
+  });
 }
