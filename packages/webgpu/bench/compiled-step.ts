@@ -8,16 +8,10 @@
 //
 // A step is one compiled function: loss, gradients, clipping and AdamW, returning the loss
 // and the gradient norm, whose values are read back (the one host read of the step).
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { compile, getBackend, gradients, optim, setBackend, tensor, tidy, type Tensor } from '@titans/tensor';
 import { createModel, type ArchitectureName } from '../../models/src/index.js';
 import { createWebGPUBackend, type WebGPUBackend, type WebGPUStats } from '../src/node.js';
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
+import { arg, writeJson } from './cli.js';
 
 const steps = Number(arg('steps', '12'));
 const out = arg('out', 'bench-results/webgpu-compiled-step.json');
@@ -178,10 +172,7 @@ const report = {
 };
 before.destroy();
 gpu.destroy();
-mkdirSync(dirname(out), { recursive: true });
-writeFileSync(`${out}.tmp`, JSON.stringify(report, null, 2));
-const { renameSync } = await import('node:fs');
-renameSync(`${out}.tmp`, out);
+writeJson(out, report);
 console.log(`adapter: ${report.adapter}`);
 console.log('arch         variant            ms/step  x eager-before  x eager  cpu ms  cpu x eager  submits  dispatches  bindgroups new/reused  uploads  arena hits/misses  uniform writes');
 for (const arch of archs) {

@@ -5,16 +5,10 @@
 // by run on one backend, and the results must be bit-identical. Writes JSON.
 //
 //   node --conditions=source --import tsx bench/matmul-epilogue.ts [--rounds 5] [--shapes 256x256x256,...] [--out file.json]
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { Storage } from '@titans/tensor';
 import { createWebGPUBackend, type WebGPUBackend } from '../src/node.js';
+import { arg, writeJson } from './cli.js';
 import { random } from './timing.js';
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
 
 const LOOP = /var outs = array<(\w+), 16>\(([^)]*)\);\n\s*for \(var e = 0u; e < 16u; e\+\+\) \{\n\s*let gr = row0 \+ ty \* 4u \+ e \/ 4u;\n\s*let gc = col0 \+ tx \* 4u \+ e % 4u;\n\s*if \(gr < M && gc < N\) \{ epilogue\(obase \+ gr \* N \+ gc, outs\[e\]\); \}\n\s*\}/;
 
@@ -80,7 +74,5 @@ for (const shape of shapes) {
   [a, b, bias].forEach((v) => gpu.dispose(v));
 }
 const out = arg('out', 'bench-results/webgpu-matmul-epilogue.json');
-mkdirSync(dirname(out), { recursive: true });
-writeFileSync(`${out}.tmp`, JSON.stringify({ adapter: gpu.adapterName, rounds, date: new Date().toISOString(), results }, null, 2));
-renameSync(`${out}.tmp`, out);
+writeJson(out, { adapter: gpu.adapterName, rounds, date: new Date().toISOString(), results });
 gpu.destroy();

@@ -5,18 +5,12 @@
 // little about a GPU). Writes JSON.
 //
 //   node --conditions=source --import tsx bench/memory-scan.ts [--tokens N] [--reps N] [--out file.json]
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { Rng, getBackend, l2Normalize, noGrad, setBackend, tidy, type Tensor } from '@titans/tensor';
 import {
   initialState, memoryPreset, mlpArchitecture, scanParallel, setFusedMemoryKernels, weightShapes, type MemoryInputs, type MemoryRule,
 } from '../../memory/src/index.js';
 import { createWebGPUBackend } from '../src/node.js';
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
+import { arg, writeJson } from './cli.js';
 
 const tokens = Number(arg('tokens', '256'));
 const reps = Number(arg('reps', '5'));
@@ -99,9 +93,7 @@ const report = {
   results,
 };
 gpu.destroy();
-mkdirSync(dirname(out), { recursive: true });
-writeFileSync(`${out}.tmp`, JSON.stringify(report, null, 2));
-renameSync(`${out}.tmp`, out);
+writeJson(out, report);
 console.log(`adapter: ${report.adapter}`);
 console.log('memory  path        ms/scan  tokens/s  dispatches');
 for (const [arch, r] of Object.entries(results)) {

@@ -5,16 +5,10 @@
 // each variant as a block of steps, which a busy machine skews). Writes JSON.
 //
 //   node --conditions=source --import tsx bench/replay-arenas.ts [--steps N] [--arch mag,transformer] [--out file.json]
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { compile, getBackend, gradients, optim, setBackend, tensor, tidy, type Tensor } from '@titans/tensor';
 import { createModel, type ArchitectureName } from '../../models/src/index.js';
 import { createWebGPUBackend, type WebGPUBackend } from '../src/node.js';
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
+import { arg, writeJson } from './cli.js';
 
 const steps = Number(arg('steps', '20'));
 const out = arg('out', 'bench-results/webgpu-replay-arenas.json');
@@ -135,9 +129,7 @@ const report = {
 poolGpu.destroy();
 arenaGpu.destroy();
 eagerGpu.destroy();
-mkdirSync(dirname(out), { recursive: true });
-writeFileSync(`${out}.tmp`, JSON.stringify(report, null, 2));
-renameSync(`${out}.tmp`, out);
+writeJson(out, report);
 console.log(`adapter: ${report.adapter}`);
 console.log('arch         variant          ms/step  x eager  cpu ms  cpu x eager  dispatches  bind groups new/reused  submits');
 for (const arch of archs) {

@@ -7,25 +7,14 @@
 //
 //   node --conditions=source --import tsx bench/shader-compile.ts capture out.json
 //   node --conditions=source --import tsx bench/shader-compile.ts compare old.json new.json [--trials 3] [--out file.json]
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { cos, erf, gelu, matmul, setBackend, sin, tensor, type Tensor } from '@titans/tensor';
 import { createWebGPUBackend } from '../src/node.js';
+import { arg, writeJson } from './cli.js';
 
 interface Shader {
   readonly label: string;
   readonly code: string;
-}
-
-function writeJson(path: string, value: unknown): void {
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(`${path}.tmp`, JSON.stringify(value, null, 2));
-  renameSync(`${path}.tmp`, path);
-}
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
 }
 
 function filled(n: number, seed: number): Float32Array {
