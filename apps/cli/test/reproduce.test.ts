@@ -86,7 +86,7 @@ describe('titans reproduce --smoke', () => {
     expect(dry.code).toBe(0);
     expect(dry.stdout).toMatch(/plan 'scale': \d+ experiments, estimated [\d.]+ h of one core/);
     expect(dry.stdout).toMatch(/by the estimate \(no training measured yet\)\. The next order of magnitude \(10x the training tokens\) would take about [\d.]+ (h|days) on this machine with --jobs 2, or about [\d.]+ GPU hours/);
-    expect(dry.stdout).toMatch(/The issue's 20M tokens per model is \d+x this plan's bytes track/);
+    expect(dry.stdout).toMatch(/The scale target of 20M training tokens per model is \d+x this plan's bytes track/);
   }, 60_000);
 
   it('recomputes the same results (deterministic given the seed)', () => {

@@ -247,7 +247,7 @@ export function scaleUpCost(plan: ReproducePlan, r: Pick<CollectedResults, 'bySe
 /** The targets as table rows and the cost as sentences, for the report. */
 export function formatTargets(report: TargetReport): { headers: string[]; rows: string[][]; cost: string } {
   const rows = report.checks.map((c) => [c.target, c.measured, c.met === null ? 'not measured' : c.met ? 'met' : 'missed', c.met === false && c.shortBy !== undefined ? (c.shortBy > 0 ? `${c.shortBy.toFixed(1)} points` : 'tied (must be ahead)') : '–']);
-  return { headers: ['target (issue 25, mean over seeds)', 'measured', 'status', 'missed by'], rows, cost: formatCost(report.cost) };
+  return { headers: ['target (scale plan, mean over seeds)', 'measured', 'status', 'missed by'], rows, cost: formatCost(report.cost) };
 }
 
 /** The cost of more training as sentences (the report's, and the dry run's from the estimate alone). */
@@ -258,7 +258,7 @@ export function formatCost(cost: ScaleUpCost): string {
     `Training in this plan: ${(cost.trainTokens / 1e6).toFixed(2)}M tokens over ${cost.trainExperiments} training runs, ${(cost.bytesTrackTokensPerModel / 1e3).toFixed(0)}k per bytes-track model; ${hours(cost.trainCoreSeconds / 3600)} of one core ${cost.measuredExperiments === 0 ? 'by the estimate (no training measured yet)' : `at the throughput this run measured (${cost.measuredExperiments} of ${cost.trainExperiments} runs measured, the estimate for the rest)`}.`,
     `The next order of magnitude (10x the training tokens) would take about ${hours(cost.nextOrder.wallHours)} on this machine with --jobs ${cost.jobs}, or about ${gpuHours(cost.nextOrder.gpuHours)} GPU hours on ${cost.gpu.name} at ${(100 * cost.gpu.utilization).toFixed(0)}% of its peak (${(10 * cost.trainFlops).toExponential(1)} FLOPs at 6 x parameters x tokens; an assumed rate, not measured).`,
     Number.isFinite(cost.issueBudget.factor)
-      ? `The issue's ${(cost.issueBudget.tokensPerModel / 1e6).toFixed(0)}M tokens per model is ${cost.issueBudget.factor.toFixed(0)}x this plan's bytes track: about ${hours(cost.issueBudget.wallHours)} here, or about ${gpuHours(cost.issueBudget.gpuHours)} GPU hours at the same assumption.`
+      ? `The scale target of ${(cost.issueBudget.tokensPerModel / 1e6).toFixed(0)}M training tokens per model is ${cost.issueBudget.factor.toFixed(0)}x this plan's bytes track: about ${hours(cost.issueBudget.wallHours)} here, or about ${gpuHours(cost.issueBudget.gpuHours)} GPU hours at the same assumption.`
       : '',
   ].filter(Boolean).join(' ');
   return text;
