@@ -211,3 +211,12 @@ export function expectFusedNoWorse(memoryRule: MemoryRule, inputs: MemoryInputs,
       .toBeLessThanOrEqual(2 * compositeError + 1e-6);
   });
 }
+
+/** Gradients of the outer loss sum(0.7 yPre) + sum(yPost^2) of `forward` at `x`, keyed `grad.<input>`. */
+export function outerGrads(forward: (x: Record<string, Tensor>) => { yPre: Tensor; yPost: Tensor }, x: Record<string, Tensor>): Record<string, Tensor> {
+  const [, grads] = valueAndGrad((v: Record<string, Tensor>) => {
+    const o = forward(v);
+    return add(sum(mul(o.yPre, 0.7)), sum(mul(o.yPost, o.yPost)));
+  })(x);
+  return Object.fromEntries(Object.entries(grads).map(([name, g]) => [`grad.${name}`, g]));
+}

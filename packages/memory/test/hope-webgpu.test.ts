@@ -3,12 +3,13 @@
 // token and no tokens; outputs, the carried state and outer-loop gradients. Runs on
 // SwiftShader here; without an adapter the test fails, never skips.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Rng, add, gradients, l2Normalize, mul, sum, tensor, tidy, valueAndGrad, withBackend, type Backend, type Tensor } from '@titans/tensor';
+import { Rng, gradients, l2Normalize, mul, sum, tensor, tidy, valueAndGrad, withBackend, type Backend, type Tensor } from '@titans/tensor';
 import { createWebGPUBackend, type WebGPUBackend } from '@titans/webgpu';
 import {
   ContinuumMemory, SELF_MODIFYING_MEMORIES, dgdScan, mlpArchitecture, relativeError, selfModifyingScan, selfModifyingShapes,
   type DgdInputs, type SelfModifyingState,
 } from '../src/index.js';
+import { outerGrads } from './helpers.js';
 
 type Host = Record<string, { data: Float32Array; shape: number[] }>;
 const host = (x: Tensor): { data: Float32Array; shape: number[] } => ({ data: Float32Array.from(x.dataSync()), shape: [...x.shape] });
@@ -51,13 +52,7 @@ const dgd = (withGrads: boolean) => (x: Record<string, Tensor>): Record<string, 
   const forward = (v: Record<string, Tensor>): ReturnType<typeof dgdScan> => dgdScan(ARCH, v as unknown as DgdInputs, { weights: [v.W0!, v.W1!], position: 0 });
   const out = forward(x);
   const result: Record<string, Tensor> = { yPre: out.yPre, yPost: out.yPost, weights0: out.state.weights[0]!, weights1: out.state.weights[1]! };
-  if (withGrads) {
-    const [, grads] = valueAndGrad((v: Record<string, Tensor>) => {
-      const o = forward(v);
-      return add(sum(mul(o.yPre, 0.7)), sum(mul(o.yPost, o.yPost)));
-    })(x);
-    for (const [name, g] of Object.entries(grads)) result[`grad.${name}`] = g;
-  }
+  if (withGrads) Object.assign(result, outerGrads(forward, x));
   return result;
 };
 

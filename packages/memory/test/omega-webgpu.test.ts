@@ -3,11 +3,12 @@
 // float32 both, outputs and the carried state; and its outer-loop gradients. Runs on
 // SwiftShader here; without an adapter the test fails, never skips.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Rng, add, l2Normalize, mul, sum, tensor, tidy, valueAndGrad, type Backend, type Tensor } from '@titans/tensor';
+import { Rng, l2Normalize, tensor, tidy, type Backend, type Tensor } from '@titans/tensor';
 import { createWebGPUBackend, type WebGPUBackend } from '@titans/webgpu';
 import {
   expTaylorCoefficients, omegaInitialState, omegaParallel, omegaWeightShapes, relativeError, type OmegaInputs, type OmegaRule,
 } from '../src/index.js';
+import { outerGrads } from './helpers.js';
 
 interface Problem { inputs: Record<string, Float32Array>; shapes: Record<string, number[]>; weights: { data: Float32Array; shape: number[] }[] }
 
@@ -47,13 +48,7 @@ async function run(rule: OmegaRule, p: Problem, backend: Backend | undefined, wi
     const result: Record<string, Tensor> = { yPre: out.yPre, yPost: out.yPost, loss: out.loss };
     out.state.weights.forEach((w, l) => { result[`weights${l}`] = w; });
     out.state.momentum.forEach((s, l) => { result[`momentum${l}`] = s; });
-    if (withGrads) {
-      const [, grads] = valueAndGrad((x: Record<string, Tensor>) => {
-        const o = forward(x);
-        return add(sum(mul(o.yPre, 0.7)), sum(mul(o.yPost, o.yPost)));
-      })(values);
-      for (const [name, g] of Object.entries(grads)) result[`grad.${name}`] = g;
-    }
+    if (withGrads) Object.assign(result, outerGrads(forward, values));
     return result;
   });
   const host: Record<string, Float32Array> = {};
