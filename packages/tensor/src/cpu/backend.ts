@@ -16,6 +16,7 @@ import { erf } from './special.js';
 import { memoryScanCpu } from './memory-scan.js';
 import type { BufferPool } from './pool.js';
 import { causalConvBackwardKernel, causalConvKernel, headRowsBackwardKernel, headRowsKernel } from './qkv-rows.js';
+import { causalConvBackwardF32 } from './causal-conv-wasm.js';
 import { binaryF32, unaryF32 } from './wasm/elementwise.js';
 import { matmulF32 } from './wasm/matmul.js';
 
@@ -429,6 +430,13 @@ export class CpuBackend implements Backend {
     const dweight = this.alloc(dtype, weight.size);
     const dbias = this.alloc(dtype, dims.channels);
     const dhistory = this.alloc(dtype, dims.batch * dims.past * dims.channels);
+    if (dtype === 'float32') {
+      const f = (s: Storage): Float32Array => this.data(s) as Float32Array;
+      // WebAssembly kernel, the same bits as the loop (causal-conv-wasm.ts); false leaves it to the loop.
+      if (causalConvBackwardF32(f(x), f(weight), history ? f(history) : null, f(gradOut), dims, f(dx), f(dweight), f(dbias), f(dhistory))) {
+        return { dx, dweight, dbias, dhistory };
+      }
+    }
     causalConvBackwardKernel(
       this.floats(x), this.floats(weight), history ? this.floats(history) : null, this.floats(gradOut), dims,
       dx.data as Floats, dweight.data as Floats, dbias.data as Floats, dhistory.data as Floats,

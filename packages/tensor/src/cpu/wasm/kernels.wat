@@ -47,6 +47,12 @@
   ;;       104 eps (f64); forward: A x, B y, C rstd; backward: A y, B rstd, C g, D dx
   ;; 7 = rotary embedding (rows.ts), one task per run of rows of x [rows, d]: 72 rows, 76 d,
   ;;       80 rows per task, 84 x, 88 cos, 92 sin, 96 y, 100 positions t (row r is at r mod t)
+;; 8 = causal depthwise convolution backward (causal-conv-wasm.ts), one task per block of
+;;       channels: 68 batch, 72 tokens, 76 channels C, 80 kernel k, 84 past, 88 silu, 92 channels
+;;       per task, 96 g (f32 [batch, tokens, C]), 100 U (f64 [batch, past + tokens, C]: the history
+;;       rows, then act(x)), 104 S = sigmoid(x) and 108 H = 1 + x (1 - S) (f64 [batch, tokens, C],
+;;       read when silu), 112 wt (f64 [k, C], tap-major), 116 dw (f64 [k, C]) and 120 db (f64 [C])
+;;       out, 124 dx (f32 [batch, tokens, C]), 128 dhistory (f32 [batch, past, C])
 
   ;; ---------------------------------------------------------------- micro-kernel
   ;; The first `$cnt` (0..4) floats at $p as a vector, zeros after.
@@ -1005,9 +1011,151 @@
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $rows))))
 
+  ;; ---------------------------------------------------------------- causal conv backward
+  ;; Channels [c0, c1) of job 8: the float64 arithmetic of causalConvBackwardKernel (qkv-rows.ts)
+  ;; in the same order per channel (two channels per f64x2, the odd last one in lane 0), so every
+  ;; output has the same bits. dw, db: zero, then for b, t: db += g_t and dw_j += g_t u_(t-k+1+j);
+  ;; du_s = 0 + sum over taps j (in order) of wt_j g_(s+k-1-j), written as dhistory (s < 0), as
+  ;; dx = (du S) H with the SiLU, or as dx = du.
+  (func $conv_back_task (param $t i32)
+    (local $B i32) (local $T i32) (local $C i32) (local $K i32) (local $P i32) (local $silu i32)
+    (local $c0 i32) (local $c1 i32) (local $c i32) (local $b i32) (local $tt i32) (local $j i32) (local $s i32) (local $w i32)
+    (local $gRow i32) (local $uRow i32) (local $dwRow i32) (local $row i32) (local $at i32)
+    (local $g v128) (local $acc v128) (local $lanes i32)
+    (local.set $B (i32.load (i32.const 68)))
+    (local.set $T (i32.load (i32.const 72)))
+    (local.set $C (i32.load (i32.const 76)))
+    (local.set $K (i32.load (i32.const 80)))
+    (local.set $P (i32.load (i32.const 84)))
+    (local.set $silu (i32.load (i32.const 88)))
+    (local.set $c0 (i32.mul (local.get $t) (i32.load (i32.const 92))))
+    (local.set $c1 (i32.add (local.get $c0) (i32.load (i32.const 92))))
+    (if (i32.gt_u (local.get $c1) (local.get $C)) (then (local.set $c1 (local.get $C))))
+    ;; zero dw[:, c0:c1] and db[c0:c1]
+    (local.set $c (local.get $c0))
+    (block $z_done (loop $z
+      (br_if $z_done (i32.ge_u (local.get $c) (local.get $c1)))
+      (f64.store (i32.add (i32.load (i32.const 120)) (i32.shl (local.get $c) (i32.const 3))) (f64.const 0))
+      (local.set $j (i32.const 0))
+      (block $zj_done (loop $zj
+        (br_if $zj_done (i32.ge_u (local.get $j) (local.get $K)))
+        (f64.store (i32.add (i32.load (i32.const 116)) (i32.shl (i32.add (i32.mul (local.get $j) (local.get $C)) (local.get $c)) (i32.const 3))) (f64.const 0))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $zj)))
+      (local.set $c (i32.add (local.get $c) (i32.const 1)))
+      (br $z)))
+    (local.set $b (i32.const 0))
+    (block $b_done (loop $bl
+      (br_if $b_done (i32.ge_u (local.get $b) (local.get $B)))
+      ;; dweight and dbias
+      (local.set $tt (i32.const 0))
+      (block $t_done (loop $tl
+        (br_if $t_done (i32.ge_u (local.get $tt) (local.get $T)))
+        (local.set $gRow (i32.add (i32.load (i32.const 96)) (i32.shl (i32.mul (i32.add (i32.mul (local.get $b) (local.get $T)) (local.get $tt)) (local.get $C)) (i32.const 2))))
+        (local.set $c (local.get $c0))
+        (block $db_done (loop $dbl
+          (local.set $lanes (i32.sub (local.get $c1) (local.get $c)))
+          (br_if $db_done (i32.le_s (local.get $lanes) (i32.const 0)))
+          (local.set $at (i32.add (i32.load (i32.const 120)) (i32.shl (local.get $c) (i32.const 3))))
+          (if (i32.ge_s (local.get $lanes) (i32.const 2))
+            (then
+              (v128.store (local.get $at) (f64x2.add (v128.load (local.get $at))
+                (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $gRow) (i32.shl (local.get $c) (i32.const 2))))))))
+            (else
+              (f64.store (local.get $at) (f64.add (f64.load (local.get $at))
+                (f64.promote_f32 (f32.load (i32.add (local.get $gRow) (i32.shl (local.get $c) (i32.const 2)))))))))
+          (local.set $c (i32.add (local.get $c) (i32.const 2)))
+          (br $dbl)))
+        (local.set $j (i32.const 0))
+        (block $j_done (loop $jl
+          (br_if $j_done (i32.ge_u (local.get $j) (local.get $K)))
+          ;; s = past + t - (k - 1) + j, a row of U of this batch
+          (local.set $s (i32.add (i32.sub (i32.add (local.get $P) (local.get $tt)) (i32.sub (local.get $K) (i32.const 1))) (local.get $j)))
+          (if (i32.ge_s (local.get $s) (i32.const 0))
+            (then
+              (local.set $uRow (i32.add (i32.load (i32.const 100))
+                (i32.shl (i32.mul (i32.add (i32.mul (local.get $b) (i32.add (local.get $P) (local.get $T))) (local.get $s)) (local.get $C)) (i32.const 3))))
+              (local.set $dwRow (i32.add (i32.load (i32.const 116)) (i32.shl (i32.mul (local.get $j) (local.get $C)) (i32.const 3))))
+              (local.set $c (local.get $c0))
+              (block $dw_done (loop $dwl
+                (local.set $lanes (i32.sub (local.get $c1) (local.get $c)))
+                (br_if $dw_done (i32.le_s (local.get $lanes) (i32.const 0)))
+                (local.set $at (i32.add (local.get $dwRow) (i32.shl (local.get $c) (i32.const 3))))
+                (if (i32.ge_s (local.get $lanes) (i32.const 2))
+                  (then
+                    (v128.store (local.get $at) (f64x2.add (v128.load (local.get $at))
+                      (f64x2.mul (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $gRow) (i32.shl (local.get $c) (i32.const 2)))))
+                                 (v128.load (i32.add (local.get $uRow) (i32.shl (local.get $c) (i32.const 3))))))))
+                  (else
+                    (f64.store (local.get $at) (f64.add (f64.load (local.get $at))
+                      (f64.mul (f64.promote_f32 (f32.load (i32.add (local.get $gRow) (i32.shl (local.get $c) (i32.const 2)))))
+                               (f64.load (i32.add (local.get $uRow) (i32.shl (local.get $c) (i32.const 3)))))))))
+                (local.set $c (i32.add (local.get $c) (i32.const 2)))
+                (br $dwl)))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $jl)))
+        (local.set $tt (i32.add (local.get $tt) (i32.const 1)))
+        (br $tl)))
+      ;; du for the rows s = -past .. tokens - 1 of u
+      (local.set $s (i32.sub (i32.const 0) (local.get $P)))
+      (block $s_done (loop $sl
+        (br_if $s_done (i32.ge_s (local.get $s) (local.get $T)))
+        (local.set $c (local.get $c0))
+        (block $c_done (loop $cl
+          (local.set $lanes (i32.sub (local.get $c1) (local.get $c)))
+          (br_if $c_done (i32.le_s (local.get $lanes) (i32.const 0)))
+          (local.set $acc (f64x2.splat (f64.const 0)))
+          (local.set $j (i32.const 0))
+          (block $tap_done (loop $tap
+            (br_if $tap_done (i32.ge_u (local.get $j) (local.get $K)))
+            ;; t = s + k - 1 - j
+            (local.set $tt (i32.sub (i32.add (local.get $s) (i32.sub (local.get $K) (i32.const 1))) (local.get $j)))
+            (if (i32.and (i32.ge_s (local.get $tt) (i32.const 0)) (i32.lt_s (local.get $tt) (local.get $T)))
+              (then
+                (local.set $at (i32.add (i32.load (i32.const 96))
+                  (i32.shl (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $T)) (local.get $tt)) (local.get $C)) (local.get $c)) (i32.const 2))))
+                (local.set $w (i32.add (i32.load (i32.const 112)) (i32.shl (i32.add (i32.mul (local.get $j) (local.get $C)) (local.get $c)) (i32.const 3))))
+                (if (i32.ge_s (local.get $lanes) (i32.const 2))
+                  (then (local.set $g (f64x2.promote_low_f32x4 (v128.load64_zero (local.get $at))))
+                        (local.set $acc (f64x2.add (local.get $acc) (f64x2.mul (v128.load (local.get $w)) (local.get $g)))))
+                  (else (local.set $acc (f64x2.replace_lane 0 (local.get $acc)
+                          (f64.add (f64x2.extract_lane 0 (local.get $acc))
+                            (f64.mul (f64.load (local.get $w)) (f64.promote_f32 (f32.load (local.get $at)))))))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $tap)))
+          (if (i32.lt_s (local.get $s) (i32.const 0))
+            (then
+              ;; dhistory[b, past + s, c]
+              (local.set $at (i32.add (i32.load (i32.const 128))
+                (i32.shl (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $P)) (i32.add (local.get $P) (local.get $s))) (local.get $C)) (local.get $c)) (i32.const 2)))))
+            (else
+              (local.set $row (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $T)) (local.get $s)) (local.get $C)) (local.get $c)))
+              (local.set $at (i32.add (i32.load (i32.const 124)) (i32.shl (local.get $row) (i32.const 2))))
+              (if (local.get $silu)
+                (then
+                  (if (i32.ge_s (local.get $lanes) (i32.const 2))
+                    (then (local.set $acc (f64x2.mul (f64x2.mul (local.get $acc)
+                                (v128.load (i32.add (i32.load (i32.const 104)) (i32.shl (local.get $row) (i32.const 3)))))
+                                (v128.load (i32.add (i32.load (i32.const 108)) (i32.shl (local.get $row) (i32.const 3)))))))
+                    (else (local.set $acc (f64x2.replace_lane 0 (local.get $acc)
+                            (f64.mul (f64.mul (f64x2.extract_lane 0 (local.get $acc))
+                                (f64.load (i32.add (i32.load (i32.const 104)) (i32.shl (local.get $row) (i32.const 3)))))
+                                (f64.load (i32.add (i32.load (i32.const 108)) (i32.shl (local.get $row) (i32.const 3)))))))))))))
+          (if (i32.ge_s (local.get $lanes) (i32.const 2))
+            (then (v128.store64_lane 0 (local.get $at) (f32x4.demote_f64x2_zero (local.get $acc))))
+            (else (f32.store (local.get $at) (f32.demote_f64 (f64x2.extract_lane 0 (local.get $acc))))))
+          (local.set $c (i32.add (local.get $c) (i32.const 2)))
+          (br $cl)))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (br $sl)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $bl))))
+
   ;; Runs task $t of the current job.
   (func (export "task") (param $t i32)
     (local $tile i32) (local $end i32) (local $tasksA i32)
+    (if (i32.eq (i32.load (i32.const 64)) (i32.const 8))
+      (then (call $conv_back_task (local.get $t)) (return)))
     (if (i32.ge_u (i32.load (i32.const 64)) (i32.const 5))
       (then (call $row_task (local.get $t) (i32.load (i32.const 64))) (return)))
     (if (i32.eq (i32.load (i32.const 64)) (i32.const 4))

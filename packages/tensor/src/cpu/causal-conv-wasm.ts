@@ -1,0 +1,101 @@
+// The gradient of the float32 channels-last causal depthwise convolution (Backend.causalConvBackward)
+// on the WebAssembly kernels (kernels.wat, job kind 8), shared with the worker threads by blocks of
+// channels when large. It does the float64 arithmetic of causalConvBackwardKernel (qkv-rows.ts) in
+// the same order per channel, so dx, dweight, dbias and dhistory are the same bits as that loop's
+// for any thread count. The sigmoid (Math.exp) stays here: this side writes the activated rows U
+// and, with the SiLU, S = sigmoid(x) and H = 1 + x (1 - S) in float64 straight into the kernels'
+// memory, which leaves the kernel the sums: about five times faster than the JavaScript loop.
+import type { CausalConvDims } from '../backend.js';
+import { cpuConfig } from './wasm/config.js';
+import { ARENA, JOB, getEngine, reserve, runJob } from './wasm/engine.js';
+import { align } from './wasm/matmul.js';
+
+/** Least elements of x for the WebAssembly kernel (smaller problems keep the JavaScript loop). */
+export const CONV_BACKWARD_WASM_MIN_ELEMENTS = 1 << 10;
+/** Least elements of x for the channel blocks to be shared with the worker threads. */
+const CONV_BACKWARD_PARALLEL_MIN_ELEMENTS = 1 << 16;
+
+/**
+ * causalConvBackwardKernel for float32 x, weight, history, g: writes dx [batch, tokens, C],
+ * dweight [C, kernel], dbias [C] and dhistory [batch, past, C]. Returns false, having done
+ * nothing, where the JavaScript loop must run (WebAssembly off or unavailable, a small problem,
+ * memory beyond the cap).
+ */
+export function causalConvBackwardF32(
+  x: Float32Array, weight: Float32Array, history: Float32Array | null, g: Float32Array, dims: CausalConvDims,
+  dx: Float32Array, dweight: Float32Array, dbias: Float32Array, dhistory: Float32Array,
+): boolean {
+  const { batch, tokens, channels: C, kernel: k, past, silu } = dims;
+  const n = batch * tokens * C;
+  if (!cpuConfig().wasm || n < CONV_BACKWARD_WASM_MIN_ELEMENTS || k < 1) return false;
+  const e = getEngine();
+  if (!e) return false;
+  const uRows = batch * (past + tokens) * C;
+  const gAt = ARENA;
+  const uAt = gAt + align(n * 4);
+  const sAt = uAt + align(uRows * 8);
+  const hAt = sAt + align(silu ? n * 8 : 0);
+  const wAt = hAt + align(silu ? n * 8 : 0);
+  const dwAt = wAt + align(k * C * 8);
+  const dbAt = dwAt + align(k * C * 8);
+  const dxAt = dbAt + align(C * 8);
+  const dhAt = dxAt + align(n * 4);
+  const end = dhAt + align(batch * past * C * 4);
+  if (!reserve(e, end - ARENA)) return false;
+  const buffer = e.memory.buffer;
+  e.f32.set(g.subarray(0, n), gAt >> 2);
+  const U = new Float64Array(buffer, uAt, uRows);
+  for (let b = 0; b < batch; b++) {
+    const ub = b * (past + tokens) * C;
+    if (history) for (let i = 0; i < past * C; i++) U[ub + i] = history[b * past * C + i]!;
+    else U.fill(0, ub, ub + past * C);
+    const xb = b * tokens * C;
+    const ux = ub + past * C;
+    if (silu) {
+      const S = new Float64Array(buffer, sAt + xb * 8, tokens * C);
+      const H = new Float64Array(buffer, hAt + xb * 8, tokens * C);
+      for (let i = 0; i < tokens * C; i++) {
+        const v = x[xb + i]!;
+        const sg = 1 / (1 + Math.exp(-v));
+        S[i] = sg;
+        H[i] = 1 + v * (1 - sg);
+        U[ux + i] = v * sg;
+      }
+    } else {
+      for (let i = 0; i < tokens * C; i++) U[ux + i] = x[xb + i]!;
+    }
+  }
+  const wt = new Float64Array(buffer, wAt, k * C);
+  for (let c = 0; c < C; c++) for (let j = 0; j < k; j++) wt[j * C + c] = weight[c * k + j]!;
+  const threads = cpuConfig().threads;
+  const parallel = threads > 1 && n >= CONV_BACKWARD_PARALLEL_MIN_ELEMENTS && C >= 16;
+  // Blocks of an even number of channels (two per f64x2), at least 8 per task.
+  const perTask = parallel ? Math.max(8, 2 * Math.ceil(C / (4 * threads))) : C;
+  const i32 = e.i32;
+  const j = JOB >> 2;
+  i32[j] = 8;
+  i32[j + 1] = batch;
+  i32[j + 2] = tokens;
+  i32[j + 3] = C;
+  i32[j + 4] = k;
+  i32[j + 5] = past;
+  i32[j + 6] = silu ? 1 : 0;
+  i32[j + 7] = perTask;
+  i32[j + 8] = gAt;
+  i32[j + 9] = uAt;
+  i32[j + 10] = sAt;
+  i32[j + 11] = hAt;
+  i32[j + 12] = wAt;
+  i32[j + 13] = dwAt;
+  i32[j + 14] = dbAt;
+  i32[j + 15] = dxAt;
+  i32[j + 16] = dhAt;
+  runJob(e, Math.ceil(C / perTask), parallel);
+  dx.set(e.f32.subarray(dxAt >> 2, (dxAt >> 2) + n));
+  if (past > 0) dhistory.set(e.f32.subarray(dhAt >> 2, (dhAt >> 2) + batch * past * C));
+  const dw = new Float64Array(e.memory.buffer, dwAt, k * C);
+  const db = new Float64Array(e.memory.buffer, dbAt, C);
+  for (let c = 0; c < C; c++) for (let t = 0; t < k; t++) dweight[c * k + t] = dw[t * C + c]!;
+  for (let c = 0; c < C; c++) dbias[c] = db[c]!;
+  return true;
+}
