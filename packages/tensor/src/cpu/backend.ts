@@ -15,6 +15,7 @@ import {
 import { erf } from './special.js';
 import { memoryScanCpu } from './memory-scan.js';
 import type { BufferPool } from './pool.js';
+import { reduceRowsKernel } from './reduce.js';
 import { causalConvBackwardKernel, causalConvKernel, headRowsBackwardKernel, headRowsKernel } from './qkv-rows.js';
 import { causalConvBackwardF32 } from './causal-conv-wasm.js';
 import { binaryF32, unaryF32 } from './wasm/elementwise.js';
@@ -218,20 +219,8 @@ export class CpuBackend implements Backend {
   }
 
   reduceRows(op: ReduceOp, x: Storage, rows: number, cols: number): Storage {
-    const src = this.data(x);
     const out = this.alloc(x.dtype, rows);
-    const o = out.data;
-    for (let r = 0; r < rows; r++) {
-      const base = r * cols;
-      let acc: number;
-      switch (op) {
-        case 'sum': acc = 0; for (let c = 0; c < cols; c++) acc += src[base + c]!; break;
-        case 'prod': acc = 1; for (let c = 0; c < cols; c++) acc *= src[base + c]!; break;
-        case 'max': acc = -Infinity; for (let c = 0; c < cols; c++) { const v = src[base + c]!; if (v > acc || Number.isNaN(v)) acc = v; } break;
-        case 'min': acc = Infinity; for (let c = 0; c < cols; c++) { const v = src[base + c]!; if (v < acc || Number.isNaN(v)) acc = v; } break;
-      }
-      o[r] = acc;
-    }
+    reduceRowsKernel(op, this.data(x), rows, cols, out.data); // four rows at a time, the reference loop's bits (reduce.ts)
     return out;
   }
 
