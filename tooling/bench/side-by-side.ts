@@ -119,7 +119,7 @@ interface Workload {
 const WORKLOADS: readonly Workload[] = [
   {
     group: 'ops', ours: 'ours/op-overhead.ts', peer: 'peers/op_overhead.py',
-    args: (quick) => ['--calls', quick ? '400' : '20000'],
+    args: (quick) => ['--calls', quick ? '400' : '20000', '--warm-ms', quick ? '20' : '1000'],
     metrics: [
       { key: 'add_32x32_us', name: '32x32 add, per op', unit: 'us', better: 'lower' },
       { key: 'chain3_32x32_us_per_op', name: '3-op elementwise chain 32x32, per op', unit: 'us/op', better: 'lower' },

@@ -38,9 +38,17 @@ export interface CompileBench {
   readonly rows: readonly OverheadRow[];
 }
 
-/** Microseconds per call, wall and CPU: medians of `rounds` timed loops of `n` calls, after a warm-up. */
-function perCall(fn: () => void, n: number, rounds: number): { wall: number; cpu: number } {
+/**
+ * Microseconds per call, wall and CPU: medians of `rounds` timed loops of `n` calls, after a
+ * warm-up of at least 500 calls and `warmMs` of calls. The time matters, not the count: V8
+ * compiles the hot code on background threads for 0.1-0.7 s, and until then the calls run
+ * baseline code and the compiler threads' time lands in the process CPU figure (the
+ * side-by-side runner's op-overhead.ts and its PyTorch peer warm up the same way).
+ */
+function perCall(fn: () => void, n: number, rounds: number, warmMs: number): { wall: number; cpu: number } {
   for (let i = 0; i < Math.min(n, 500); i++) fn();
+  const warmUntil = performance.now() + warmMs;
+  while (performance.now() < warmUntil) for (let i = 0; i < 10; i++) fn();
   const wall: number[] = [];
   const cpu: number[] = [];
   for (let r = 0; r < rounds; r++) {
@@ -63,6 +71,7 @@ export function benchCompile(quick = process.env['BENCH_QUICK'] === '1'): Compil
   const x = keep(rng.normal([64, 32]));
   const scale = quick ? 0.2 : 1;
   const rounds = quick ? 3 : 7;
+  const warmMs = quick ? 100 : 1000;
   const rows: OverheadRow[] = [];
 
   const measure = <A extends Tensor[]>(
@@ -74,9 +83,9 @@ export function benchCompile(quick = process.env['BENCH_QUICK'] === '1'): Compil
     const replay = (): void => compiled(...args).dispose();
     const replayJs = (): void => compiledJs(...args).dispose();
     const calls = Math.max(50, Math.round(n * scale));
-    const eagerUs = perCall(eager, calls, rounds);
-    const compiledJsUs = perCall(replayJs, calls, rounds);
-    const compiledUs = perCall(replay, calls, rounds);
+    const eagerUs = perCall(eager, calls, rounds, warmMs);
+    const compiledJsUs = perCall(replayJs, calls, rounds, warmMs);
+    const compiledUs = perCall(replay, calls, rounds, warmMs);
     const plan = compiled.stats().plan;
     rows.push({
       name, description, opsPerCall,

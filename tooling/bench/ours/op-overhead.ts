@@ -1,10 +1,12 @@
 // Per-op overhead of @titans/tensor on tiny tensors, eager and compiled (compile(fn)): the
 // same four workloads as ../peers/op_overhead.py (32x32 add; silu(a * b + a) per op; 64x32 @
 // 32x32; forward and backward of matmul, silu, sum per op).
-// usage: THREADS=1 node --import tsx op-overhead.ts [--calls N]
+// usage: THREADS=1 node --import tsx op-overhead.ts [--calls N] [--warm-ms MS]
 // Top-level keys: eager wall-clock figures (medians of 5 rounds, as the peer); `compiled`: the
 // same workloads as compiled functions; `cpu`: process CPU time per op of both (steadier than
 // wall-clock time when other processes share the cores), under `cpu.eager` and `cpu.compiled`.
+// Both sides warm every workload up the same way (at least `warmup` calls and --warm-ms, default
+// 1000, of calls) before the timed rounds: see `timed`.
 import { Rng, add, compile, gradients, keep, matmul, mul, silu, sum, tidy, type Tensor } from '../../../packages/tensor/src/index.js';
 import { arg, emit, round, setThreads } from './common.js';
 
@@ -16,14 +18,27 @@ const b = keep(rng.normal([32, 32]));
 const x = keep(rng.normal([64, 32]));
 
 const ROUNDS = 5;
+/**
+ * Milliseconds of untimed calls before each workload's timed rounds (--warm-ms; the runner
+ * passes the same value to the peer). V8 compiles hot code on background threads (TurboFan,
+ * 0.1-0.7 s per function on a loaded 2-core machine, for the replay path, the planner and
+ * tsx's loader alike) and runs baseline code until that finishes: a warm-up of a hundred
+ * calls (under a millisecond) timed the first second of the process instead of the steady
+ * state a loop of calls pays, and counted those compiler threads in the CPU figure (CPU time
+ * came out at up to twice the wall time).
+ */
+const warmMs = arg('--warm-ms', 1000);
 const median = (xs: number[]): number => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)]!;
 
 /**
  * Wall and CPU microseconds of one call: medians over ROUNDS timed loops that share `n`
- * calls, after `warmup` calls (a median shrugs off a garbage collection or a descheduling).
+ * calls, after at least `warmup` calls and `warmMs` of calls (a median shrugs off a
+ * garbage collection or a descheduling).
  */
 function timed(fn: () => void, n: number, warmup = 100): { wall: number; cpu: number } {
   for (let i = 0; i < warmup; i++) fn();
+  const warmUntil = performance.now() + warmMs;
+  while (performance.now() < warmUntil) for (let i = 0; i < 10; i++) fn();
   const per = Math.max(1, Math.round(n / ROUNDS));
   const wall: number[] = [];
   const cpu: number[] = [];

@@ -1,5 +1,5 @@
 # Per-op overhead of PyTorch eager on tiny tensors: the same four workloads as
-# ../ours/op-overhead.ts. usage: THREADS=1 python3 op_overhead.py [--calls N]
+# ../ours/op-overhead.ts. usage: THREADS=1 python3 op_overhead.py [--calls N] [--warm-ms MS]
 # Top-level keys: wall-clock microseconds per op (medians of 5 rounds); `cpu`: process CPU
 # time per op of the same loops (steadier than wall-clock time when other processes share
 # the cores).
@@ -20,13 +20,21 @@ x = torch.randn(64, 32, generator=gen)
 
 
 ROUNDS = 5
+# Milliseconds of untimed calls before each workload's timed rounds, as ../ours/op-overhead.ts
+# (whose JIT needs them; the same warm-up on both sides).
+warm_ms = arg("--warm-ms", 1000)
 
 
 def timed(fn, n, warmup=100):
     """Wall and process-CPU microseconds of one call: medians over ROUNDS timed loops that
-    share `n` calls, after `warmup` calls (as ../ours/op-overhead.ts)."""
+    share `n` calls, after at least `warmup` calls and `warm_ms` of calls (as
+    ../ours/op-overhead.ts)."""
     for _ in range(warmup):
         fn()
+    warm_until = time.perf_counter() + warm_ms / 1000
+    while time.perf_counter() < warm_until:
+        for _ in range(10):
+            fn()
     per = max(1, round(n / ROUNDS))
     walls, cpus = [], []
     for _ in range(ROUNDS):
