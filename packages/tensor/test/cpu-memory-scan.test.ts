@@ -70,11 +70,20 @@ describe('cpu memoryScan without y_pre (dims.yPre false)', () => {
 });
 
 describe('cpu memoryScan float32 chunk drivers', () => {
-  for (const c of cases) {
-    it(`${c.name}: bit-identical to the per-token calls, close to float64`, () => {
+  // The drivers' surprise pass goes four tokens at a time (matVec4, matTVec4) with a one-token tail:
+  // the cases cover chunks of 1-64 tokens and partial last chunks, with and without the surprise
+  // clamp (a norm bound small enough to clamp most tokens), with and without y_pre.
+  const variants = [
+    { clamp: 0, yPre: true }, { clamp: 0.05, yPre: true }, { clamp: 0.05, yPre: false }, { clamp: 0, yPre: false },
+  ];
+  for (const c of cases) for (const { clamp, yPre } of variants) {
+    it(`${c.name}${clamp ? `, clamp ${clamp}` : ''}${yPre ? '' : ', no y_pre'}: bit-identical to the per-token calls, close to float64`, () => {
       const rng = new Rng(c.tokens * 7 + c.chunk);
       const x = inputs(rng, c.memories, c.tokens, c.layers);
-      const dims: MemoryScanDims = { memories: c.memories, tokens: c.tokens, chunk: c.chunk, layers: c.layers, activation: 'silu', residual: false, norm: false };
+      const dims: MemoryScanDims = {
+        memories: c.memories, tokens: c.tokens, chunk: c.chunk, layers: c.layers, activation: 'silu', residual: false, norm: false,
+        ...(clamp ? { maxSurpriseNorm: clamp } : {}), ...(yPre ? {} : { yPre: false }),
+      };
       const driven = memoryScanCpu(x, dims, 'float32');
       const perToken = memoryScanCpu(x, dims, 'float32', { chunkCalls: false });
       expect(driven.length).toBe(perToken.length);

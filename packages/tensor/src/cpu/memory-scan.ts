@@ -10,7 +10,8 @@
 // W x, W^T g) and SiLU from WebAssembly SIMD (memory-scan.wat) with float32 state; everything
 // else runs the same loops in JavaScript with float64 state. A plain linear or SiLU 2-layer
 // memory runs each chunk's two passes as one call each into the module (surprise1/updates1,
-// surprise2/updates2). With dims.yPre false they skip the reading before each token and update
+// surprise2/updates2); their surprise pass goes stage by stage over the chunk, four tokens per
+// pass over each weight matrix (matVec4, matTVec4: the same per-token arithmetic, bit-identical). With dims.yPre false they skip the reading before each token and update
 // each layer row by row over the chunk's tokens (rowsUpdatePost: a block of the row stays in
 // registers; the same steps, bit-identical); the other paths still compute y_pre and leave it
 // out of the output. With dims.maxSurpriseNorm the surprise pass runs with theta 1 and a pass
@@ -323,12 +324,16 @@ export function memoryScanCpu(
   const plain = !norm && !residual;
   const w = dtype === 'float32' && (options.simd ?? true) && layers.every(([o, i]) => o % 4 === 0 && i % 4 === 0) ? wasmExports() : null;
   const loops = w ? wasmLoops(w) : jsLoops;
+  // A plain linear or SiLU 2-layer memory on the SIMD module runs each chunk's two passes as one call each (the same per-token steps).
+  const drives = w !== null && (options.chunkCalls ?? true) && plain && (depth === 1 || (depth === 2 && !gelu));
   // Scratch: state, per-chunk surprise factors (theta_s delta_l[s], layer inputs x_l[s]), per-token vectors.
   const buffers = loops.alloc([
     ...sizes, ...sizes, ...rowsOf.map((o) => chunk * o), ...colsOf.map((i) => chunk * i),
     ...rowsOf, ...rowsOf, ...rowsOf, ...rowsOf, ...rowsOf, ...rowsOf, widest, widest, dout, dout,
     chunk * din, chunk * dout, plain ? tokens * dout : 0, plain ? tokens * dout : 0, chunk, chunk, chunk, chunk,
     ...(w && !pre && depth === 2 ? [chunk * rowsOf[0]!, chunk * rowsOf[0]!] : [0, 0]), 4 * chunk,
+    // The drivers' surprise pass, stage by stage over the chunk: the readings of each layer, the hidden slopes, dOut and back rows.
+    ...(drives ? [chunk * rowsOf[0]!, chunk * dout, chunk * rowsOf[0]!, chunk * dout, chunk * rowsOf[0]!] : [0, 0, 0, 0, 0]),
   ]);
   let next = 0;
   const take = (n: number): Buf[] => buffers.slice(next, (next += n));
@@ -346,8 +351,8 @@ export function memoryScanCpu(
   const [thetaChunk, etaChunk, decayChunk, lossChunk] = take(4) as [Buf, Buf, Buf, Buf];
   // Without y_pre: the hidden layer's readings and activations of a whole chunk, and the lane sums of rowsUpdatePost.
   const [zChunk, hChunk, laneSums] = take(3) as [Buf, Buf, Buf];
-  // A plain linear or SiLU 2-layer memory on the SIMD module runs each chunk's two passes as one call each (the same per-token steps).
-  const driven = w !== null && (options.chunkCalls ?? true) && plain && (depth === 1 || (depth === 2 && !gelu)) ? w : null;
+  const [z1Chunk, z2Chunk, slopeChunk, gChunk, backChunk] = take(5) as [Buf, Buf, Buf, Buf, Buf];
+  const driven = drives ? w : null;
 
   /** Writes M's output for the last layer's pre-activation f and input row x into out at offset. */
   const finishInto = (f: Vec, xAt: number, target: TypedArray, offset: number): void => {
@@ -424,7 +429,7 @@ export function memoryScanCpu(
         }
         const yAt = 4 * start * dout;
         if (depth === 1) {
-          driven.surprise1(P[0]!.p, dout, din, inputs[0]!.p, vChunk.p, thetaChunk.p, n, zs[0]!.p, grad.p, scaled[0]!.p, lossChunk.p);
+          driven.surprise1(P[0]!.p, dout, din, inputs[0]!.p, vChunk.p, thetaChunk.p, n, z2Chunk.p, grad.p, scaled[0]!.p, lossChunk.p);
           if (clamp > 0) clampChunk(n, first);
           if (pre) driven.updates1(P[0]!.p, S[0]!.p, dout, din, etaChunk.p, decayChunk.p, scaled[0]!.p, inputs[0]!.p, qChunk.p, yPreAll.p + yAt, yPostAll.p + yAt, n);
           else driven.rowsUpdatePost(P[0]!.p, S[0]!.p, dout, din, n, etaChunk.p, decayChunk.p, scaled[0]!.p, inputs[0]!.p, qChunk.p, yPostAll.p + yAt, laneSums.p);
@@ -432,7 +437,7 @@ export function memoryScanCpu(
           const hidden = rowsOf[0]!;
           driven.surprise2(
             P[0]!.p, hidden, din, P[1]!.p, dout, inputs[0]!.p, vChunk.p, thetaChunk.p, n,
-            zs[0]!.p, zs[1]!.p, slopes[0]!.p, grad.p, back.p, inputs[1]!.p, scaled[0]!.p, scaled[1]!.p, lossChunk.p,
+            z1Chunk.p, z2Chunk.p, slopeChunk.p, gChunk.p, backChunk.p, inputs[1]!.p, scaled[0]!.p, scaled[1]!.p, lossChunk.p,
           );
           if (clamp > 0) clampChunk(n, first);
           if (pre) {

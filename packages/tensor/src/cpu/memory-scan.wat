@@ -252,6 +252,160 @@
         (local.set $r (i32.add (local.get $r) (i32.const 4)))
         (br $rowLoop))))
 
+  ;; matVec for four tokens at once: out_t[r] = W[r] . x_t for t = 0..3 (x_t at $x + t $xStride bytes,
+  ;; out_t at $out + t $oStride bytes), two rows at a time (rows even), so each vector of W is loaded
+  ;; once for the four tokens and the eight (row, token) accumulators are independent chains. Each
+  ;; accumulator sums its column vectors in order from zero and then its lanes as (lane 0 + lane 1) +
+  ;; (lane 2 + lane 3), as matVec does: bit-identical to four matVec calls.
+  (func $matVec4 (export "matVec4") (param $W i32) (param $rows i32) (param $cols i32) (param $x i32) (param $xStride i32) (param $out i32) (param $oStride i32)
+    (local $r i32) (local $j i32) (local $rowBytes i32) (local $W1 i32) (local $xp i32) (local $op i32)
+    (local $w0 v128) (local $w1 v128) (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 2)))
+    (local.set $r (i32.const 0))
+    (block $rowsDone
+      (loop $rowLoop
+        (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $W1 (i32.add (local.get $W) (local.get $rowBytes)))
+        (local.set $a0 (v128.const i32x4 0 0 0 0)) (local.set $a1 (v128.const i32x4 0 0 0 0)) (local.set $a2 (v128.const i32x4 0 0 0 0)) (local.set $a3 (v128.const i32x4 0 0 0 0))
+        (local.set $b0 (v128.const i32x4 0 0 0 0)) (local.set $b1 (v128.const i32x4 0 0 0 0)) (local.set $b2 (v128.const i32x4 0 0 0 0)) (local.set $b3 (v128.const i32x4 0 0 0 0))
+        (local.set $j (i32.const 0))
+        (block $colsDone
+          (loop $colLoop
+            (br_if $colsDone (i32.ge_u (local.get $j) (local.get $rowBytes)))
+            (local.set $w0 (v128.load (i32.add (local.get $W) (local.get $j))))
+            (local.set $w1 (v128.load (i32.add (local.get $W1) (local.get $j))))
+            (local.set $xp (i32.add (local.get $x) (local.get $j)))
+            (local.set $x0 (v128.load (local.get $xp)))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $w0) (local.get $x0))))
+            (local.set $b0 (f32x4.add (local.get $b0) (f32x4.mul (local.get $w1) (local.get $x0))))
+            (local.set $xp (i32.add (local.get $xp) (local.get $xStride)))
+            (local.set $x0 (v128.load (local.get $xp)))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $w0) (local.get $x0))))
+            (local.set $b1 (f32x4.add (local.get $b1) (f32x4.mul (local.get $w1) (local.get $x0))))
+            (local.set $xp (i32.add (local.get $xp) (local.get $xStride)))
+            (local.set $x0 (v128.load (local.get $xp)))
+            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $w0) (local.get $x0))))
+            (local.set $b2 (f32x4.add (local.get $b2) (f32x4.mul (local.get $w1) (local.get $x0))))
+            (local.set $xp (i32.add (local.get $xp) (local.get $xStride)))
+            (local.set $x0 (v128.load (local.get $xp)))
+            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $w0) (local.get $x0))))
+            (local.set $b3 (f32x4.add (local.get $b3) (f32x4.mul (local.get $w1) (local.get $x0))))
+            (local.set $j (i32.add (local.get $j) (i32.const 16)))
+            (br $colLoop)))
+        ;; per token t: [a_t, b_t] -> out_t[r], out_t[r + 1], each (l0 + l1) + (l2 + l3)
+        (local.set $op (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))))
+        (local.set $x0 (f32x4.add
+          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a0) (local.get $b0))
+          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a0) (local.get $b0))))
+        (local.set $x1 (f32x4.add
+          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a1) (local.get $b1))
+          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a1) (local.get $b1))))
+        ;; x0 = [a0 l0+l1, a0 l2+l3, b0 l0+l1, b0 l2+l3]; pair x0 with x1: [a0, b0, a1, b1] sums
+        (local.set $x2 (f32x4.add
+          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $x0) (local.get $x1))
+          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $x0) (local.get $x1))))
+        (v128.store64_lane 0 (local.get $op) (local.get $x2))
+        (v128.store64_lane 1 (i32.add (local.get $op) (local.get $oStride)) (local.get $x2))
+        (local.set $x0 (f32x4.add
+          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a2) (local.get $b2))
+          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a2) (local.get $b2))))
+        (local.set $x1 (f32x4.add
+          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a3) (local.get $b3))
+          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a3) (local.get $b3))))
+        (local.set $x2 (f32x4.add
+          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $x0) (local.get $x1))
+          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $x0) (local.get $x1))))
+        (local.set $op (i32.add (local.get $op) (i32.shl (local.get $oStride) (i32.const 1))))
+        (v128.store64_lane 0 (local.get $op) (local.get $x2))
+        (v128.store64_lane 1 (i32.add (local.get $op) (local.get $oStride)) (local.get $x2))
+        (local.set $W (i32.add (local.get $W1) (local.get $rowBytes)))
+        (local.set $r (i32.add (local.get $r) (i32.const 2)))
+        (br $rowLoop))))
+
+  ;; matTVec for four tokens at once: out_t = W^T g_t for t = 0..3 (g_t at $g + t $gStride bytes, rows
+  ;; entries; out_t at $out + t $oStride bytes, cols entries), eight columns (two vectors) per block
+  ;; down all rows with eight (token, vector) accumulators, then a four-column tail. Each out_t[j]
+  ;; sums its rows in order from zero, as matTVec does: bit-identical to four matTVec calls.
+  (func $matTVec4 (export "matTVec4") (param $W i32) (param $rows i32) (param $cols i32) (param $g i32) (param $gStride i32) (param $out i32) (param $oStride i32)
+    (local $r i32) (local $j i32) (local $rowBytes i32) (local $p i32) (local $gp i32) (local $op i32)
+    (local $w0 v128) (local $w1 v128) (local $c v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 2)))
+    (local.set $j (i32.const 0))
+    (block $blocksDone
+      (loop $blockLoop
+        (br_if $blocksDone (i32.gt_u (i32.add (local.get $j) (i32.const 32)) (local.get $rowBytes)))
+        (local.set $a0 (v128.const i32x4 0 0 0 0)) (local.set $a1 (v128.const i32x4 0 0 0 0)) (local.set $a2 (v128.const i32x4 0 0 0 0)) (local.set $a3 (v128.const i32x4 0 0 0 0))
+        (local.set $b0 (v128.const i32x4 0 0 0 0)) (local.set $b1 (v128.const i32x4 0 0 0 0)) (local.set $b2 (v128.const i32x4 0 0 0 0)) (local.set $b3 (v128.const i32x4 0 0 0 0))
+        (local.set $p (i32.add (local.get $W) (local.get $j)))
+        (local.set $gp (local.get $g))
+        (local.set $r (i32.const 0))
+        (block $rowsDone
+          (loop $rowLoop
+            (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+            (local.set $w0 (v128.load offset=0 (local.get $p)))
+            (local.set $w1 (v128.load offset=16 (local.get $p)))
+            (local.set $c (v128.load32_splat (local.get $gp)))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $c) (local.get $w0))))
+            (local.set $b0 (f32x4.add (local.get $b0) (f32x4.mul (local.get $c) (local.get $w1))))
+            (local.set $c (v128.load32_splat (i32.add (local.get $gp) (local.get $gStride))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $c) (local.get $w0))))
+            (local.set $b1 (f32x4.add (local.get $b1) (f32x4.mul (local.get $c) (local.get $w1))))
+            (local.set $c (v128.load32_splat (i32.add (local.get $gp) (i32.shl (local.get $gStride) (i32.const 1)))))
+            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $c) (local.get $w0))))
+            (local.set $b2 (f32x4.add (local.get $b2) (f32x4.mul (local.get $c) (local.get $w1))))
+            (local.set $c (v128.load32_splat (i32.add (local.get $gp) (i32.mul (local.get $gStride) (i32.const 3)))))
+            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $c) (local.get $w0))))
+            (local.set $b3 (f32x4.add (local.get $b3) (f32x4.mul (local.get $c) (local.get $w1))))
+            (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+            (local.set $gp (i32.add (local.get $gp) (i32.const 4)))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $rowLoop)))
+        (local.set $op (i32.add (local.get $out) (local.get $j)))
+        (v128.store offset=0 (local.get $op) (local.get $a0))
+        (v128.store offset=16 (local.get $op) (local.get $b0))
+        (local.set $op (i32.add (local.get $op) (local.get $oStride)))
+        (v128.store offset=0 (local.get $op) (local.get $a1))
+        (v128.store offset=16 (local.get $op) (local.get $b1))
+        (local.set $op (i32.add (local.get $op) (local.get $oStride)))
+        (v128.store offset=0 (local.get $op) (local.get $a2))
+        (v128.store offset=16 (local.get $op) (local.get $b2))
+        (local.set $op (i32.add (local.get $op) (local.get $oStride)))
+        (v128.store offset=0 (local.get $op) (local.get $a3))
+        (v128.store offset=16 (local.get $op) (local.get $b3))
+        (local.set $j (i32.add (local.get $j) (i32.const 32)))
+        (br $blockLoop)))
+    (block $vecsDone
+      (loop $vecLoop
+        (br_if $vecsDone (i32.ge_u (local.get $j) (local.get $rowBytes)))
+        (local.set $a0 (v128.const i32x4 0 0 0 0)) (local.set $a1 (v128.const i32x4 0 0 0 0)) (local.set $a2 (v128.const i32x4 0 0 0 0)) (local.set $a3 (v128.const i32x4 0 0 0 0))
+        (local.set $p (i32.add (local.get $W) (local.get $j)))
+        (local.set $gp (local.get $g))
+        (local.set $r (i32.const 0))
+        (block $rowsDone2
+          (loop $rowLoop2
+            (br_if $rowsDone2 (i32.ge_u (local.get $r) (local.get $rows)))
+            (local.set $w0 (v128.load (local.get $p)))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (v128.load32_splat (local.get $gp)) (local.get $w0))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (v128.load32_splat (i32.add (local.get $gp) (local.get $gStride))) (local.get $w0))))
+            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (v128.load32_splat (i32.add (local.get $gp) (i32.shl (local.get $gStride) (i32.const 1)))) (local.get $w0))))
+            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (v128.load32_splat (i32.add (local.get $gp) (i32.mul (local.get $gStride) (i32.const 3)))) (local.get $w0))))
+            (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+            (local.set $gp (i32.add (local.get $gp) (i32.const 4)))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $rowLoop2)))
+        (local.set $op (i32.add (local.get $out) (local.get $j)))
+        (v128.store (local.get $op) (local.get $a0))
+        (local.set $op (i32.add (local.get $op) (local.get $oStride)))
+        (v128.store (local.get $op) (local.get $a1))
+        (local.set $op (i32.add (local.get $op) (local.get $oStride)))
+        (v128.store (local.get $op) (local.get $a2))
+        (local.set $op (i32.add (local.get $op) (local.get $oStride)))
+        (v128.store (local.get $op) (local.get $a3))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $vecLoop))))
+
   ;; The surprise's backward step through layer l > 0 for one token: sc = th g (rows entries),
   ;; back = W^T g, then g = back * slope (cols entries, g overwritten).
   (func $backStep (export "backStep") (param $W i32) (param $rows i32) (param $cols i32) (param $g i32) (param $back i32)
@@ -517,24 +671,71 @@
         (br $headLoop))))
 
   ;; Whole-chunk drivers of a plain memory (no norm, no residual), so a chunk costs a few calls from
-  ;; JavaScript instead of several per token. They run exactly the per-token calls memory-scan.ts
-  ;; makes otherwise, in the same order. (Without y_pre the host runs rowsUpdatePost instead.) Per token s of n: k, q at $k + s in bytes, v at $v + s out
+  ;; JavaScript instead of several per token. Per token they run exactly the operations of the
+  ;; per-token calls memory-scan.ts makes otherwise (the surprise passes stage by stage over the
+  ;; chunk, four tokens per pass over the weights; the updates token by token). (Without y_pre the
+  ;; host runs rowsUpdatePost instead.) Per token s of n: k, q at $k + s in bytes, v at $v + s out
   ;; bytes; the gates $th, $eta, $decay are float32 arrays of n; $loss gets n float32 losses.
 
-  ;; One linear layer W [o, i]: surprise of each token at W, scaled rows into sc [n, o].
+  ;; matVec for n tokens (x_s at $x + s $xStride bytes, out_s at $out + s $oStride): four at a time
+  ;; (matVec4), then the rest one by one; each token's arithmetic is matVec's.
+  (func $matVecRows (param $W i32) (param $rows i32) (param $cols i32) (param $x i32) (param $xStride i32) (param $out i32) (param $oStride i32) (param $n i32)
+    (local $s i32)
+    (block $done
+      (loop $four
+        (br_if $done (i32.gt_u (i32.add (local.get $s) (i32.const 4)) (local.get $n)))
+        (call $matVec4 (local.get $W) (local.get $rows) (local.get $cols) (local.get $x) (local.get $xStride) (local.get $out) (local.get $oStride))
+        (local.set $x (i32.add (local.get $x) (i32.shl (local.get $xStride) (i32.const 2))))
+        (local.set $out (i32.add (local.get $out) (i32.shl (local.get $oStride) (i32.const 2))))
+        (local.set $s (i32.add (local.get $s) (i32.const 4)))
+        (br $four)))
+    (block $tailDone
+      (loop $tail
+        (br_if $tailDone (i32.ge_u (local.get $s) (local.get $n)))
+        (call $matVec (local.get $W) (local.get $rows) (local.get $cols) (local.get $x) (local.get $out))
+        (local.set $x (i32.add (local.get $x) (local.get $xStride)))
+        (local.set $out (i32.add (local.get $out) (local.get $oStride)))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (br $tail))))
+
+  ;; matTVec for n tokens (g_s at $g + s $gStride bytes, out_s at $out + s $oStride): four at a time
+  ;; (matTVec4), then the rest one by one; each token's arithmetic is matTVec's.
+  (func $matTVecRows (param $W i32) (param $rows i32) (param $cols i32) (param $g i32) (param $gStride i32) (param $out i32) (param $oStride i32) (param $n i32)
+    (local $s i32)
+    (block $done
+      (loop $four
+        (br_if $done (i32.gt_u (i32.add (local.get $s) (i32.const 4)) (local.get $n)))
+        (call $matTVec4 (local.get $W) (local.get $rows) (local.get $cols) (local.get $g) (local.get $gStride) (local.get $out) (local.get $oStride))
+        (local.set $g (i32.add (local.get $g) (i32.shl (local.get $gStride) (i32.const 2))))
+        (local.set $out (i32.add (local.get $out) (i32.shl (local.get $oStride) (i32.const 2))))
+        (local.set $s (i32.add (local.get $s) (i32.const 4)))
+        (br $four)))
+    (block $tailDone
+      (loop $tail
+        (br_if $tailDone (i32.ge_u (local.get $s) (local.get $n)))
+        (call $matTVec (local.get $W) (local.get $rows) (local.get $cols) (local.get $g) (local.get $out))
+        (local.set $g (i32.add (local.get $g) (local.get $gStride)))
+        (local.set $out (i32.add (local.get $out) (local.get $oStride)))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (br $tail))))
+
+  ;; One linear layer W [o, i]: surprise of each token at W, scaled rows into sc [n, o]. The
+  ;; readings W k_s of the whole chunk first (z [n, o], four tokens per pass over W), then per token
+  ;; the loss and g = 2 (z_s - v_s) (g [o]) and sc_s = th_s g: per token the operations of matVec,
+  ;; l2Error and scale, so bit-identical to the per-token calls.
   (func (export "surprise1") (param $W i32) (param $o i32) (param $i i32) (param $k i32) (param $v i32) (param $th i32)
     (param $n i32) (param $z i32) (param $g i32) (param $sc i32) (param $loss i32)
     (local $s i32) (local $ob i32) (local $ib i32)
     (local.set $ob (i32.shl (local.get $o) (i32.const 2)))
     (local.set $ib (i32.shl (local.get $i) (i32.const 2)))
+    (call $matVecRows (local.get $W) (local.get $o) (local.get $i) (local.get $k) (local.get $ib) (local.get $z) (local.get $ob) (local.get $n))
     (local.set $s (i32.const 0))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $s) (local.get $n)))
-        (call $matVec (local.get $W) (local.get $o) (local.get $i) (local.get $k) (local.get $z))
         (f32.store (local.get $loss) (call $l2Error (local.get $z) (local.get $v) (local.get $g) (local.get $o)))
         (call $scale (local.get $sc) (local.get $g) (f32.load (local.get $th)) (local.get $o))
-        (local.set $k (i32.add (local.get $k) (local.get $ib)))
+        (local.set $z (i32.add (local.get $z) (local.get $ob)))
         (local.set $v (i32.add (local.get $v) (local.get $ob)))
         (local.set $sc (i32.add (local.get $sc) (local.get $ob)))
         (local.set $th (i32.add (local.get $th) (i32.const 4)))
@@ -564,36 +765,55 @@
         (local.set $s (i32.add (local.get $s) (i32.const 1)))
         (br $next))))
 
-  ;; Two layers W1 [h, i], SiLU, W2 [o, h]: the surprise of each token at (W1, W2); the hidden
-  ;; activations into a1 [n, h], the scaled rows into sc1 [n, h] and sc2 [n, o].
+  ;; Two layers W1 [h, i], SiLU, W2 [o, h]: the surprise of each token at (W1, W2), stage by stage over
+  ;; the whole chunk (the matrix stages four tokens per pass over the weights): z1 = W1 k_s [n, h];
+  ;; a1 = silu(z1) [n, h] and its slope [n, h]; z2 = W2 a1_s [n, o]; per token the loss, g_s = 2 (z2_s
+  ;; - v_s) [n, o] and sc2_s = th_s g_s; back_s = W2^T g_s [n, h]; per token back_s = back_s * slope_s
+  ;; and sc1_s = th_s back_s. Per token the operations of the per-token calls (matVec, silu, matVec,
+  ;; l2Error, backStep, scale), so bit-identical to them.
   (func (export "surprise2") (param $W1 i32) (param $h i32) (param $i i32) (param $W2 i32) (param $o i32)
     (param $k i32) (param $v i32) (param $th i32) (param $n i32)
     (param $z1 i32) (param $z2 i32) (param $slope i32) (param $g i32) (param $back i32)
     (param $a1 i32) (param $sc1 i32) (param $sc2 i32) (param $loss i32)
-    (local $s i32) (local $ob i32) (local $ib i32) (local $hb i32) (local $t f32)
+    (local $s i32) (local $ob i32) (local $ib i32) (local $hb i32) (local $t f32) (local $zp i32) (local $gp i32) (local $bp i32) (local $sp i32)
     (local.set $ob (i32.shl (local.get $o) (i32.const 2)))
     (local.set $ib (i32.shl (local.get $i) (i32.const 2)))
     (local.set $hb (i32.shl (local.get $h) (i32.const 2)))
+    (call $matVecRows (local.get $W1) (local.get $h) (local.get $i) (local.get $k) (local.get $ib) (local.get $z1) (local.get $hb) (local.get $n))
+    (call $silu (local.get $z1) (local.get $a1) (local.get $slope) (i32.const 1) (i32.mul (local.get $n) (local.get $h)))
+    (call $matVecRows (local.get $W2) (local.get $o) (local.get $h) (local.get $a1) (local.get $hb) (local.get $z2) (local.get $ob) (local.get $n))
+    (local.set $zp (local.get $z2))
+    (local.set $gp (local.get $g))
     (local.set $s (i32.const 0))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $s) (local.get $n)))
-        (local.set $t (f32.load (local.get $th)))
-        (call $matVec (local.get $W1) (local.get $h) (local.get $i) (local.get $k) (local.get $z1))
-        (call $silu (local.get $z1) (local.get $a1) (local.get $slope) (i32.const 1) (local.get $h))
-        (call $matVec (local.get $W2) (local.get $o) (local.get $h) (local.get $a1) (local.get $z2))
-        (f32.store (local.get $loss) (call $l2Error (local.get $z2) (local.get $v) (local.get $g) (local.get $o)))
-        (call $backStep (local.get $W2) (local.get $o) (local.get $h) (local.get $g) (local.get $back) (local.get $slope) (local.get $sc2) (local.get $t))
-        (call $scale (local.get $sc1) (local.get $g) (local.get $t) (local.get $h))
-        (local.set $k (i32.add (local.get $k) (local.get $ib)))
+        (f32.store (local.get $loss) (call $l2Error (local.get $zp) (local.get $v) (local.get $gp) (local.get $o)))
+        (call $scale (local.get $sc2) (local.get $gp) (f32.load (local.get $th)) (local.get $o))
+        (local.set $zp (i32.add (local.get $zp) (local.get $ob)))
+        (local.set $gp (i32.add (local.get $gp) (local.get $ob)))
         (local.set $v (i32.add (local.get $v) (local.get $ob)))
-        (local.set $a1 (i32.add (local.get $a1) (local.get $hb)))
-        (local.set $sc1 (i32.add (local.get $sc1) (local.get $hb)))
         (local.set $sc2 (i32.add (local.get $sc2) (local.get $ob)))
         (local.set $th (i32.add (local.get $th) (i32.const 4)))
         (local.set $loss (i32.add (local.get $loss) (i32.const 4)))
         (local.set $s (i32.add (local.get $s) (i32.const 1)))
-        (br $next))))
+        (br $next)))
+    (call $matTVecRows (local.get $W2) (local.get $o) (local.get $h) (local.get $g) (local.get $ob) (local.get $back) (local.get $hb) (local.get $n))
+    (local.set $th (i32.sub (local.get $th) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $bp (local.get $back))
+    (local.set $sp (local.get $slope))
+    (local.set $s (i32.const 0))
+    (block $done2
+      (loop $next2
+        (br_if $done2 (i32.ge_u (local.get $s) (local.get $n)))
+        (call $mulInto (local.get $bp) (local.get $bp) (local.get $sp) (local.get $h))
+        (call $scale (local.get $sc1) (local.get $bp) (f32.load (local.get $th)) (local.get $h))
+        (local.set $bp (i32.add (local.get $bp) (local.get $hb)))
+        (local.set $sp (i32.add (local.get $sp) (local.get $hb)))
+        (local.set $sc1 (i32.add (local.get $sc1) (local.get $hb)))
+        (local.set $th (i32.add (local.get $th) (i32.const 4)))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (br $next2))))
 
   ;; The update of both layers token by token: layer 1 with its readings at q (zPre, zPost [h]),
   ;; SiLU of both (hPre, hPost), then layer 2 with its readings at those into yPre, yPost [n, o].
