@@ -77,6 +77,12 @@ export interface Backend {
   reduceRows(op: ReduceOp, x: Storage, rows: number, cols: number): Storage;
   argReduceRows(op: ArgReduceOp, x: Storage, rows: number, cols: number): Storage;
   /**
+   * Optional: reduce the middle axis of a contiguous [outer, mid, inner] array, out[o, j] = op
+   * over i = 0, 1, ..., mid - 1 of x[o, i, j] ([outer, inner] contiguous), each output in the
+   * order reduceRows would take on the transposed copy. Without it the op copies and calls reduceRows.
+   */
+  reduceMiddle?(op: ReduceOp, x: Storage, outer: number, mid: number, inner: number): Storage;
+  /**
    * Batched matmul: a is [batch, m, k], b is [batch, k, n], any strides (a zero batch
    * stride broadcasts; transposes arrive as swapped strides). Output contiguous [batch, m, n].
    */

@@ -15,7 +15,7 @@ import {
 import { erf } from './special.js';
 import { memoryScanCpu } from './memory-scan.js';
 import type { BufferPool } from './pool.js';
-import { reduceRowsKernel } from './reduce.js';
+import { reduceMiddleKernel, reduceRowsKernel } from './reduce.js';
 import { causalConvBackwardKernel, causalConvKernel, headRowsBackwardKernel, headRowsKernel } from './qkv-rows.js';
 import { causalConvBackwardF32 } from './causal-conv-wasm.js';
 import { binaryF32, unaryF32 } from './wasm/elementwise.js';
@@ -221,6 +221,13 @@ export class CpuBackend implements Backend {
   reduceRows(op: ReduceOp, x: Storage, rows: number, cols: number): Storage {
     const out = this.alloc(x.dtype, rows);
     reduceRowsKernel(op, this.data(x), rows, cols, out.data); // four rows at a time, the reference loop's bits (reduce.ts)
+    return out;
+  }
+
+  /** reduceRows of the transposed [outer, inner, mid] copy, in place and without the copy (reduce.ts). */
+  reduceMiddle(op: ReduceOp, x: Storage, outer: number, mid: number, inner: number): Storage {
+    const out = this.alloc(x.dtype, outer * inner);
+    reduceMiddleKernel(op, this.data(x), outer, mid, inner, out.data);
     return out;
   }
 

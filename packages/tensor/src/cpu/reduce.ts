@@ -93,3 +93,28 @@ function prodRows(src: TypedArray, rows: number, cols: number, o: TypedArray): v
     o[r] = a0;
   }
 }
+
+/**
+ * out[o, j] = op over i of x[o, i, j] for a contiguous x [outer, mid, inner]: each output
+ * accumulated in float64 over i in increasing order and rounded once, as reduceRows does on
+ * the transposed copy [outer * inner, mid] (the same bits), without making that copy. The
+ * accumulators of a row block sit in `acc` and the sweep over j is contiguous.
+ */
+export function reduceMiddleKernel(op: ReduceOp, src: TypedArray, outer: number, mid: number, inner: number, o: TypedArray): void {
+  const acc = new Float64Array(inner);
+  const start = op === 'sum' ? 0 : op === 'prod' ? 1 : op === 'max' ? -Infinity : Infinity;
+  for (let q = 0; q < outer; q++) {
+    acc.fill(start);
+    for (let i = 0; i < mid; i++) {
+      const base = (q * mid + i) * inner;
+      switch (op) {
+        case 'sum': for (let j = 0; j < inner; j++) acc[j] = acc[j]! + src[base + j]!; break;
+        case 'prod': for (let j = 0; j < inner; j++) acc[j] = acc[j]! * src[base + j]!; break;
+        case 'max': for (let j = 0; j < inner; j++) { const v = src[base + j]!; if (v > acc[j]! || Number.isNaN(v)) acc[j] = v; } break;
+        case 'min': for (let j = 0; j < inner; j++) { const v = src[base + j]!; if (v < acc[j]! || Number.isNaN(v)) acc[j] = v; } break;
+      }
+    }
+    const out = q * inner;
+    for (let j = 0; j < inner; j++) o[out + j] = acc[j]!;
+  }
+}

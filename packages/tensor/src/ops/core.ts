@@ -546,6 +546,27 @@ function reduceRowsOf(
   return { storage, kept: keptAxes.map((i) => x.shape[i]!) };
 }
 
+/**
+ * A contiguous x reduced over one run of consecutive axes that are not its last ones (a bias
+ * gradient's sum over the leading axes): the backend's optional reduceMiddle reads x as
+ * [outer, mid, inner] in place, where reduceRowsOf would first copy the transposed view.
+ * null where it does not apply.
+ */
+function reduceMiddleOf(op: ReduceOp, x: Tensor, axes: number[]): { storage: Storage; kept: number[] } | null {
+  const reduceMiddle = x.backend.reduceMiddle;
+  if (reduceMiddle === undefined || axes.length === 0 || !x.isContiguous()) return null;
+  const sorted = [...axes].sort((p, q) => p - q);
+  const first = sorted[0]!;
+  const end = sorted.at(-1)! + 1;
+  if (end - first !== sorted.length || end === x.ndim) return null;
+  const outer = sizeOf(x.shape.slice(0, first));
+  const mid = sizeOf(x.shape.slice(first, end));
+  const inner = sizeOf(x.shape.slice(end));
+  if (outer * inner === 0) return null;
+  const kept = x.shape.filter((_, i) => i < first || i >= end);
+  return { storage: reduceMiddle.call(x.backend, op, x.view().storage, outer, mid, inner), kept };
+}
+
 function permuteRaw(x: Tensor, perm: number[]): Tensor {
   if (perm.every((a, i) => a === i)) return x;
   return viewOf(x, perm.map((a) => x.shape[a]!), perm.map((a) => x.strides[a]!), x.offset);
@@ -574,7 +595,7 @@ function reducePrimitive(op: ReduceOp, x: Tensor, axis: number | readonly number
   checkAlive(op, x, 'x');
   const axes = normalizeAxes(op, axis, x.ndim);
   if (op === 'max' || op === 'min') checkReducedNotEmpty(op, x, axes);
-  const { storage, kept } = reduceRowsOf(x, axes, x.dtype, (s, rows, cols) => x.backend.reduceRows(op, s, rows, cols));
+  const { storage, kept } = reduceMiddleOf(op, x, axes) ?? reduceRowsOf(x, axes, x.dtype, (s, rows, cols) => x.backend.reduceRows(op, s, rows, cols));
   const outShape = keepDims ? keepDimsShape(x.shape, axes) : kept;
   const out = fromStorage(storage, outShape);
   if (x.dtype === 'int32') return out;
