@@ -462,7 +462,14 @@ export class Plan {
     };
     const clear = values.filter((v) => v.origin.kind === 'input' || v.origin.kind === 'state' || (v.origin.kind === 'op' && escaping.has(v.id))).map((v) => v.id);
     const single = template instanceof Tensor;
-    this.finish = (leaves) => {
+    const only = outLayouts[0];
+    // The common case of one fresh result and no state: one tensor, no bookkeeping arrays.
+    const lone = single && outLayouts.length === 1 && escapes.length === 1 && !escapes[0]!.copy && escapes[0]!.id === only!.id && escapes[0]!.holders === 1 && stateUpdates.length === 0;
+    this.finish = lone ? () => {
+      const t = new Tensor(new SharedStorage(S[only!.id]!), only!.shape, only!.strides, only!.offset);
+      for (let i = 0; i < clear.length; i++) S[clear[i]!] = undefined;
+      return t;
+    } : (leaves) => {
       for (let i = 0; i < escapes.length; i++) {
         const e = escapes[i]!;
         let s = S[e.id]!;

@@ -105,8 +105,10 @@ export class BufferPool {
 
   /** Ends a round of takes (a replay): demand is the most arrays of a kind one round took. */
   endRound(): void {
-    for (const kind of this.active) kind.taken = 0;
-    this.active.length = 0;
+    const active = this.active;
+    if (active.length === 0) return; // (setting an array's length is a call into the runtime)
+    for (let i = 0; i < active.length; i++) active[i]!.taken = 0;
+    active.length = 0;
   }
 
   /** Drops every array held. */
