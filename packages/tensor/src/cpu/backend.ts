@@ -317,10 +317,20 @@ export class CpuBackend implements Backend {
     const total = inners.reduce((s, v) => s + v, 0);
     const out = this.alloc(parts[0]!.dtype, outer * total);
     let col = 0;
+    const o = out.data;
     parts.forEach((part, i) => {
       const src = this.data(part);
       const inner = inners[i]!;
-      for (let r = 0; r < outer; r++) out.data.set(src.subarray(r * inner, (r + 1) * inner), r * total + col);
+      if (outer === 1) o.set(src.subarray(0, inner), col);
+      else if (inner >= 64) for (let r = 0; r < outer; r++) o.set(src.subarray(r * inner, (r + 1) * inner), r * total + col);
+      else {
+        // Short rows: a plain loop beats making a subarray view per row.
+        for (let r = 0; r < outer; r++) {
+          const from = r * inner;
+          const to = r * total + col;
+          for (let c = 0; c < inner; c++) o[to + c] = src[from + c]!;
+        }
+      }
       col += inner;
     });
     return out;
