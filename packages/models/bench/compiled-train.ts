@@ -9,15 +9,24 @@
 //   the slowest kinds; its rate is not reported (the timers cost time of their own).
 //   --compare=N alternates compiled runs without and with the plan's buffer pool
 //   (CompileOptions.pool) N times and reports the median of each, for a before/after on a
-//   shared machine. A JSON line with every figure ends the output.
-import { configureCpu, type CompileOptions, type StepProfile } from '@titans/tensor';
+//   shared machine. --kernels=N alternates compiled runs on the CPU backend as it is and with
+//   the reference paths that its newer kernels replaced put back (row sums one row at a time,
+//   reductions over leading axes through a transposed copy, the JavaScript causal-conv
+//   gradient), N times each, and reports the medians: the before/after of those kernels.
+//   A JSON line with every figure ends the output.
+import { configureCpu, cpuBackend, type CompileOptions, type StepProfile } from '@titans/tensor';
+// Bench only: the reference loops, to put them back for the "before" runs of --kernels.
+import { causalConvBackwardKernel } from '../../tensor/src/cpu/qkv-rows.js';
+import { reduceRowsReference } from '../../tensor/src/cpu/reduce.js';
 import { createModel, tinyConfig, type ArchitectureName } from '../src/index.js';
 import { train, type BatchSource, type TrainingBatch } from '../src/train/index.js';
 
 const profile = process.argv.includes('--profile');
 const compareArg = process.argv.find((a) => a.startsWith('--compare'));
 const compareRounds = compareArg === undefined ? 0 : Number(compareArg.split('=')[1] ?? 3);
-const argv = process.argv.filter((a) => a !== '--profile' && !a.startsWith('--compare'));
+const kernelsArg = process.argv.find((a) => a.startsWith('--kernels'));
+const kernelRounds = kernelsArg === undefined ? 0 : Number(kernelsArg.split('=')[1] ?? 3);
+const argv = process.argv.filter((a) => a !== '--profile' && !a.startsWith('--compare') && !a.startsWith('--kernels'));
 const archs = (argv[2] ?? 'mag,transformer').split(',') as ArchitectureName[];
 const steps = Number(argv[3] ?? 20);
 const batchSize = Number(argv[4] ?? 4);
@@ -61,6 +70,34 @@ async function measure(architecture: ArchitectureName, compile: boolean | Compil
   return { wall: tokens / ((last.t - first.t) / 1000), cpu: tokens / (last.cpu - first.cpu), loss, profile: result.compiled?.profile ?? [] };
 }
 
+/** Puts the reference paths back on the CPU backend (reference: true) or removes them again. */
+const prototype = Object.getPrototypeOf(cpuBackend) as Record<string, unknown>;
+const reduceMiddle = prototype['reduceMiddle'];
+function referenceKernels(reference: boolean): void {
+  const b = cpuBackend as unknown as Record<string, unknown>;
+  for (const name of ['reduceRows', 'causalConvBackward']) delete b[name];
+  prototype['reduceMiddle'] = reduceMiddle;
+  if (!reference) return;
+  // Removed from the class (not shadowed by an own undefined, which a trace would still list).
+  delete prototype['reduceMiddle'];
+  type Storage = Parameters<typeof cpuBackend.data>[0];
+  const data = (s: Storage): Float32Array => cpuBackend.data(s) as Float32Array;
+  b['reduceRows'] = (...[op, x, rows, cols]: Parameters<typeof cpuBackend.reduceRows>) => {
+    const out = cpuBackend.fromArray(new Float32Array(rows), 'float32');
+    reduceRowsReference(op, cpuBackend.data(x), rows, cols, cpuBackend.data(out));
+    return out;
+  };
+  b['causalConvBackward'] = (...[x, weight, history, g, dims]: Parameters<typeof cpuBackend.causalConvBackward>) => {
+    const dx = new Float32Array(dims.batch * dims.tokens * dims.channels);
+    const dweight = new Float32Array(dims.channels * dims.kernel);
+    const dbias = new Float32Array(dims.channels);
+    const dhistory = new Float32Array(dims.batch * dims.past * dims.channels);
+    causalConvBackwardKernel(data(x), data(weight), history ? data(history) : null, data(g), dims, dx, dweight, dbias, dhistory);
+    const s = (a: Float32Array): Storage => cpuBackend.fromArray(a, 'float32');
+    return { dx: s(dx), dweight: s(dweight), dbias: s(dbias), dhistory: s(dhistory) };
+  };
+}
+
 const median = (xs: number[]): number => {
   const sorted = [...xs].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -89,6 +126,20 @@ for (const arch of archs) {
     const [a, b] = [m(off), m(on)];
     console.log(`    compare (median of ${compareRounds}, alternated): pool off ${f(a.wall)} wall ${f(a.cpu)} cpu   pool on ${f(b.wall)} wall ${f(b.cpu)} cpu   (x${(b.cpu / a.cpu).toFixed(2)} per CPU second)`);
     row.compare = { rounds: compareRounds, poolOff: a, poolOn: b };
+  }
+  if (kernelRounds > 0) {
+    const before: { wall: number; cpu: number }[] = [];
+    const after: { wall: number; cpu: number }[] = [];
+    for (let i = 0; i < kernelRounds; i++) {
+      referenceKernels(true);
+      before.push(await measure(arch, true));
+      referenceKernels(false);
+      after.push(await measure(arch, true));
+    }
+    const m = (xs: { wall: number; cpu: number }[]): { wall: number; cpu: number } => ({ wall: median(xs.map((x) => x.wall)), cpu: median(xs.map((x) => x.cpu)) });
+    const [a, b] = [m(before), m(after)];
+    console.log(`    kernels (median of ${kernelRounds}, alternated): reference ${f(a.wall)} wall ${f(a.cpu)} cpu   current ${f(b.wall)} wall ${f(b.cpu)} cpu   (x${(b.cpu / a.cpu).toFixed(2)} per CPU second)`);
+    row.kernels = { rounds: kernelRounds, reference: a, current: b };
   }
   json.push(row);
   if (profile) {

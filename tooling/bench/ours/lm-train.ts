@@ -10,8 +10,11 @@
 // gets two more warm-up steps.
 // With TITANS_CPU_FMA=1 the float32 GEMMs run the opt-in relaxed-SIMD kernels (`fma: true` in the
 // output; different rounding, so not the default figure).
-// usage: THREADS=2 node --import tsx lm-train.ts [--dim 256] [--layers 4] [--heads 4] [--mlp 688] [--seq 512] [--batch 8] [--steps 3] [--eager-only]
-import { compile, cpuInfo, gradients, optim, tensor, tidy, type Tensor } from '../../../packages/tensor/src/index.js';
+// With --profile the compiled functions time each replayed step by kind (CompileOptions.profile)
+// and the slowest kinds, summed over the three functions, go to stderr after the run (the timers
+// cost a little: the rates of a profiled run are not the headline).
+// usage: THREADS=2 node --import tsx lm-train.ts [--dim 256] [--layers 4] [--heads 4] [--mlp 688] [--seq 512] [--batch 8] [--steps 3] [--eager-only | --compiled-only] [--profile]
+import { compile, cpuInfo, type StepProfile, gradients, optim, tensor, tidy, type Tensor } from '../../../packages/tensor/src/index.js';
 import { countParameters, createModel } from '../../../packages/models/src/index.js';
 import { arg, emit, medianSeconds, round, setThreads } from './common.js';
 
@@ -25,6 +28,7 @@ const mlp = arg('--mlp', 688);
 const seq = arg('--seq', 512);
 const batch = arg('--batch', 8);
 const steps = arg('--steps', 3);
+const profile = process.argv.includes('--profile');
 
 // Deterministic pseudo-random bytes (Knuth's multiplicative hash), [batch, seq + 1].
 const data = Int32Array.from({ length: batch * (seq + 1) }, (_, i) => (Math.imul(i + 1, 2654435761) >>> 8) % 256);
@@ -45,15 +49,15 @@ async function measure(compiled: boolean): Promise<Run> {
   const gradPass = compile((ids: Tensor, next: Tensor): Tensor[] => {
     const value = model.loss(ids, next);
     return [value, ...gradients(value, params)];
-  });
+  }, { profile });
   const clip = compile((...grads: Tensor[]): Tensor[] => {
     const { grads: clipped, norm } = optim.clipGradNorm(grads, 1);
     return [norm, ...clipped];
-  });
+  }, { profile });
   const update = compile((...grads: Tensor[]): Tensor[] => {
     optimizer.step(grads);
     return [];
-  });
+  }, { profile });
   const losses: number[] = [];
   const cpuSeconds: number[] = [];
   const step = (): void => {
@@ -78,6 +82,7 @@ async function measure(compiled: boolean): Promise<Run> {
   };
   const warmup = compiled ? 3 : 1;
   const seconds = await medianSeconds(step, steps, warmup);
+  if (compiled && profile) printProfile([['gradients', gradPass.stats().profile], ['clip', clip.stats().profile], ['update', update.stats().profile]], steps + warmup - 2);
   for (const c of [gradPass, clip, update]) c.dispose();
   return {
     tokPerS: round((batch * seq) / seconds, 1),
@@ -89,9 +94,20 @@ async function measure(compiled: boolean): Promise<Run> {
   };
 }
 
-const eager = await measure(false);
+/** The slowest step kinds of the profiled compiled functions, per replayed step, to stderr. */
+function printProfile(parts: [string, readonly StepProfile[]][], replays: number): void {
+  const rows = parts.flatMap(([name, kinds]) => kinds.map((k) => ({ kind: `${name} ${k.kind}`, ms: k.ms, calls: k.calls })));
+  rows.sort((a, b) => b.ms - a.ms);
+  const total = rows.reduce((n, r) => n + r.ms, 0);
+  console.error(`profile: ${(total / replays).toFixed(1)} ms of replay per step (${replays} replayed steps)`);
+  for (const r of rows.slice(0, 30)) {
+    console.error(`  ${r.kind.padEnd(36)} ${(r.ms / replays).toFixed(2).padStart(9)} ms/step ${(100 * r.ms / total).toFixed(1).padStart(5)}% ${(r.calls / replays).toFixed(0).padStart(6)} calls/step`);
+  }
+}
+
+const eager = process.argv.includes('--compiled-only') ? null : await measure(false);
 const compiled = process.argv.includes('--eager-only') ? null : await measure(true);
-const headline = compiled ?? eager;
+const headline = (compiled ?? eager)!;
 emit({
   setup: { dim, layers, heads, mlp, seq, batch, steps },
   // The opt-in relaxed-SIMD GEMM (TITANS_CPU_FMA=1): changes rounding, so reported apart.
@@ -103,6 +119,6 @@ emit({
   stepMs: headline.stepMs,
   tokPerCpuS: headline.tokPerCpuS,
   firstLoss: headline.firstLoss,
-  eager: { tokPerS: eager.tokPerS, stepMs: eager.stepMs, tokPerCpuS: eager.tokPerCpuS, firstLoss: eager.firstLoss },
+  eager: eager ? { tokPerS: eager.tokPerS, stepMs: eager.stepMs, tokPerCpuS: eager.tokPerCpuS, firstLoss: eager.firstLoss } : null,
   compiled: compiled ? { tokPerS: compiled.tokPerS, stepMs: compiled.stepMs, tokPerCpuS: compiled.tokPerCpuS, firstLoss: compiled.firstLoss } : null,
 });
