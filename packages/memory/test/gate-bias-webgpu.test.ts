@@ -2,18 +2,14 @@
 // computes the same outputs as one built on the CPU. (The biases are set with tensor ops, so
 // construction never needs a synchronous read, which WebGPU cannot do.) Without an adapter
 // the test fails, never skips.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Rng, getBackend, withBackend, type Tensor } from '@titans/tensor';
-import { createWebGPUBackend, type WebGPUBackend } from '@titans/webgpu';
 import { NeuralMemory } from '../src/index.js';
 import { maxAbsDiff } from './helpers.js';
+import { useWebGPUBackend } from './webgpu.js';
 
 describe('NeuralMemory gateBias on WebGPU', () => {
-  let backend: WebGPUBackend;
-  beforeAll(async () => {
-    backend = await createWebGPUBackend();
-  });
-  afterAll(() => backend?.destroy());
+  const backend = useWebGPUBackend();
 
   it('matches the CPU: biases set per gate block, untouched blocks keep their init, same outputs', async () => {
     const dim = 12;
@@ -23,11 +19,11 @@ describe('NeuralMemory gateBias on WebGPU', () => {
     const input = new Rng(9).normal([2, 7, dim]);
     const onCpu = new NeuralMemory(dim, options);
     const expected = onCpu.forward(input).output;
-    const [biasGpu, outGpu] = await withBackend(backend, async () => {
+    const [biasGpu, outGpu] = await withBackend(backend(), async () => {
       const memory = new NeuralMemory(dim, options);
       const bias = memory.gates.bias as Tensor;
-      expect(bias.backend).toBe(backend);
-      const out = memory.forward(input.to(backend)).output;
+      expect(bias.backend).toBe(backend());
+      const out = memory.forward(input.to(backend())).output;
       return [await bias.data(), await out.data()] as const;
     });
     const biasCpu = (onCpu.gates.bias as Tensor).dataSync();

@@ -3,24 +3,20 @@
 // on this machine WebGPU runs on SwiftShader; without an adapter the test fails, never skips.
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWebGPUBackend, type WebGPUBackend } from '@titans/webgpu';
+import { describe, expect, it } from 'vitest';
 import { parseGoldenCase, verifyGoldenCase } from '../src/index.js';
+import { useWebGPUBackend } from './webgpu.js';
 
 const dir = process.env.TITANS_GOLDEN_DIR ?? fileURLToPath(new URL('../golden/neural-memory/', import.meta.url));
 const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
 
 describe('golden files on WebGPU', () => {
-  let backend: WebGPUBackend;
-  beforeAll(async () => {
-    backend = await createWebGPUBackend();
-  });
-  afterAll(() => backend?.destroy());
+  const backend = useWebGPUBackend();
 
   for (const file of files) {
     it(`${file}: parallel path on WebGPU`, async () => {
       const c = parseGoldenCase(JSON.parse(readFileSync(`${dir}/${file}`, 'utf8')), file);
-      const report = await verifyGoldenCase(c, { backend });
+      const report = await verifyGoldenCase(c, { backend: backend() });
       expect(report.passed, JSON.stringify(report.errors, null, 1)).toBe(true);
     });
   }

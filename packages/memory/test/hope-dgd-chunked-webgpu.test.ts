@@ -2,27 +2,15 @@
 // (float32 both), on odd sizes, a partial last chunk, one token and no tokens: outputs, the
 // carried weights and outer-loop gradients. Runs on SwiftShader here; without an adapter the
 // test fails, never skips.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Rng, tensor, tidy, type Backend, type Tensor } from '@titans/tensor';
-import { createWebGPUBackend, type WebGPUBackend } from '@titans/webgpu';
-import { dgdChunked, linearArchitecture, relativeError, type DgdInputs } from '../src/index.js';
+import { describe, it } from 'vitest';
+import { Rng, type Tensor } from '@titans/tensor';
+import { dgdChunked, linearArchitecture, type DgdInputs } from '../src/index.js';
 import { outerGrads } from './helpers.js';
+import { expectSameOutputs, host, runOn, useWebGPUBackend, type HostTensors } from './webgpu.js';
 
-type Host = Record<string, { data: Float32Array; shape: number[] }>;
-const host = (x: Tensor): { data: Float32Array; shape: number[] } => ({ data: Float32Array.from(x.dataSync()), shape: [...x.shape] });
 
-async function run(inputs: Host, backend: Backend | undefined, fn: (x: Record<string, Tensor>) => Record<string, Tensor>): Promise<Record<string, Float32Array>> {
-  const opts = backend ? { backend } : {};
-  const kept = tidy(() => fn(Object.fromEntries(Object.entries(inputs).map(([n, v]) => [n, tensor(v.data, v.shape, opts)]))));
-  const out: Record<string, Float32Array> = {};
-  for (const [name, t] of Object.entries(kept)) {
-    out[name] = Float32Array.from(await t.data());
-    t.dispose();
-  }
-  return out;
-}
 
-function problem(lead: number[], tokens: number, dim: number, seed: number): Host {
+function problem(lead: number[], tokens: number, dim: number, seed: number): HostTensors {
   const rng = new Rng(seed);
   const rows = [...lead, tokens, dim];
   return {
@@ -41,25 +29,16 @@ const chunked = (chunk: number, withGrads: boolean) => (x: Record<string, Tensor
 };
 
 describe('chunked DGD on WebGPU vs the CPU (float32)', () => {
-  let backend: WebGPUBackend;
-  beforeAll(async () => {
-    backend = await createWebGPUBackend();
-  });
-  afterAll(() => backend?.destroy());
+  const backend = useWebGPUBackend();
 
   for (const [name, lead, tokens, dim, chunk] of [
     ['19 tokens in chunks of 8, lead [2, 3], d 5', [2, 3], 19, 5, 8], ['one token', [1], 1, 3, 4], ['no tokens', [2], 0, 4, 4],
   ] as const) {
     it(name, async () => {
       const p = problem([...lead], tokens, dim, name.length);
-      const cpu = await run(p, undefined, chunked(chunk, tokens > 0));
-      const gpu = await run(p, backend, chunked(chunk, tokens > 0));
-      expect(Object.keys(gpu).sort()).toEqual(Object.keys(cpu).sort());
-      for (const key of Object.keys(cpu)) {
-        expect(gpu[key]!.length, key).toBe(cpu[key]!.length);
-        const error = cpu[key]!.length === 0 ? 0 : relativeError(gpu[key]!, cpu[key]!);
-        expect(error, `${key}: relative error ${error.toExponential(2)}`).toBeLessThanOrEqual(key.startsWith('grad.') ? 1e-3 : 1e-4);
-      }
+      const cpu = await runOn(p, undefined, chunked(chunk, tokens > 0));
+      const gpu = await runOn(p, backend(), chunked(chunk, tokens > 0));
+      expectSameOutputs(cpu, gpu);
     });
   }
 });

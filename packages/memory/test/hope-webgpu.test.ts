@@ -2,42 +2,21 @@
 // the Continuum Memory System and the self-modifying Titans recurrence, on odd sizes, one
 // token and no tokens; outputs, the carried state and outer-loop gradients. Runs on
 // SwiftShader here; without an adapter the test fails, never skips.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Rng, gradients, l2Normalize, mul, sum, tensor, tidy, valueAndGrad, withBackend, type Backend, type Tensor } from '@titans/tensor';
-import { createWebGPUBackend, type WebGPUBackend } from '@titans/webgpu';
+import { describe, it } from 'vitest';
+import { Rng, gradients, l2Normalize, mul, sum, tensor, valueAndGrad, withBackend, type Backend, type Tensor } from '@titans/tensor';
 import {
-  ContinuumMemory, SELF_MODIFYING_MEMORIES, dgdScan, mlpArchitecture, relativeError, selfModifyingScan, selfModifyingShapes,
+  ContinuumMemory, SELF_MODIFYING_MEMORIES, dgdScan, mlpArchitecture, selfModifyingScan, selfModifyingShapes,
   type DgdInputs, type SelfModifyingState,
 } from '../src/index.js';
 import { outerGrads } from './helpers.js';
+import { expectSameOutputs, host, runOn, useWebGPUBackend, type HostTensors } from './webgpu.js';
 
-type Host = Record<string, { data: Float32Array; shape: number[] }>;
-const host = (x: Tensor): { data: Float32Array; shape: number[] } => ({ data: Float32Array.from(x.dataSync()), shape: [...x.shape] });
 
-/** Runs `fn` on tensors made from `inputs` on a backend; returns every output as host arrays. */
-async function run(inputs: Host, backend: Backend | undefined, fn: (x: Record<string, Tensor>) => Record<string, Tensor>): Promise<Record<string, Float32Array>> {
-  const opts = backend ? { backend } : {};
-  const kept = tidy(() => fn(Object.fromEntries(Object.entries(inputs).map(([n, v]) => [n, tensor(v.data, v.shape, opts)]))));
-  const out: Record<string, Float32Array> = {};
-  for (const [name, t] of Object.entries(kept)) {
-    out[name] = Float32Array.from(await t.data());
-    t.dispose();
-  }
-  return out;
-}
 
-function compare(cpu: Record<string, Float32Array>, gpu: Record<string, Float32Array>): void {
-  expect(Object.keys(gpu).sort()).toEqual(Object.keys(cpu).sort());
-  for (const key of Object.keys(cpu)) {
-    expect(gpu[key]!.length, key).toBe(cpu[key]!.length);
-    const error = cpu[key]!.length === 0 ? 0 : relativeError(gpu[key]!, cpu[key]!);
-    expect(error, `${key}: relative error ${error.toExponential(2)}`).toBeLessThanOrEqual(key.startsWith('grad.') ? 1e-3 : 1e-4);
-  }
-}
 
 const ARCH = mlpArchitecture(6, { depth: 2, residual: true, norm: false });
 
-function dgdProblem(lead: number[], tokens: number, dim: number, seed: number): Host {
+function dgdProblem(lead: number[], tokens: number, dim: number, seed: number): HostTensors {
   const rng = new Rng(seed);
   const rows = [...lead, tokens, dim];
   const heads = [lead[lead.length - 1]!];
@@ -57,16 +36,12 @@ const dgd = (withGrads: boolean) => (x: Record<string, Tensor>): Record<string, 
 };
 
 describe('Hope on WebGPU vs the CPU (float32)', () => {
-  let backend: WebGPUBackend;
-  beforeAll(async () => {
-    backend = await createWebGPUBackend();
-  });
-  afterAll(() => backend?.destroy());
+  const backend = useWebGPUBackend();
 
   for (const [name, lead, tokens, dim] of [['dgd, 7 tokens, lead [2, 3], d 5', [2, 3], 7, 5], ['dgd, one token', [1], 1, 3], ['dgd, no tokens', [2], 0, 4]] as const) {
     it(name, async () => {
       const p = dgdProblem([...lead], tokens, dim, name.length);
-      compare(await run(p, undefined, dgd(tokens > 0)), await run(p, backend, dgd(tokens > 0)));
+      expectSameOutputs(await runOn(p, undefined, dgd(tokens > 0)), await runOn(p, backend(), dgd(tokens > 0)));
     });
   }
 
@@ -91,14 +66,14 @@ describe('Hope on WebGPU vs the CPU (float32)', () => {
       return result;
     };
     const cpuModel = make(undefined);
-    const gpuModel = make(backend);
-    compare(await run(x, undefined, cms(cpuModel)), await run(x, backend, cms(gpuModel)));
+    const gpuModel = make(backend());
+    expectSameOutputs(await runOn(x, undefined, cms(cpuModel)), await runOn(x, backend(), cms(gpuModel)));
   });
 
   it('self-modifying Titans: 6 tokens, 2 heads of 4, outputs, memories and gradients', async () => {
     const rng = new Rng(5);
     const shapes = selfModifyingShapes(4, 5);
-    const p: Host = { x: host(l2Normalize(rng.normal([1, 2, 6, 4]), -1)), q: host(l2Normalize(rng.normal([1, 2, 6, 4]), -1)), etaBias: host(tensor([0, -1], [2, 1, 1])), alphaBias: host(tensor([2, 3], [2, 1, 1])) };
+    const p: HostTensors = { x: host(l2Normalize(rng.normal([1, 2, 6, 4]), -1)), q: host(l2Normalize(rng.normal([1, 2, 6, 4]), -1)), etaBias: host(tensor([0, -1], [2, 1, 1])), alphaBias: host(tensor([2, 3], [2, 1, 1])) };
     for (const n of SELF_MODIFYING_MEMORIES) shapes[n].forEach(([o, i], l) => { p[`${n}${l}`] = host(rng.normal([2, o, i], 0, 1 / Math.sqrt(i))); });
     const fn = (v: Record<string, Tensor>): Record<string, Tensor> => {
       const forward = (w: Record<string, Tensor>): ReturnType<typeof selfModifyingScan> => {
@@ -114,6 +89,6 @@ describe('Hope on WebGPU vs the CPU (float32)', () => {
       for (const [name, g] of Object.entries(grads)) result[`grad.${name}`] = g;
       return result;
     };
-    compare(await run(p, undefined, fn), await run(p, backend, fn));
+    expectSameOutputs(await runOn(p, undefined, fn), await runOn(p, backend(), fn));
   });
 });

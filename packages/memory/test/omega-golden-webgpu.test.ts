@@ -3,19 +3,15 @@
 // without an adapter the test fails, never skips.
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWebGPUBackend, type WebGPUBackend } from '@titans/webgpu';
+import { describe, expect, it } from 'vitest';
 import { parseOmegaGoldenCase, verifyOmegaGoldenCase } from '../src/index.js';
+import { useWebGPUBackend } from './webgpu.js';
 
 const dir = fileURLToPath(new URL('../golden/omega-memory/', import.meta.url));
 const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
 
 describe('omega-memory golden files on WebGPU', () => {
-  let backend: WebGPUBackend;
-  beforeAll(async () => {
-    backend = await createWebGPUBackend();
-  });
-  afterAll(() => backend?.destroy());
+  const backend = useWebGPUBackend();
 
   it('finds all 32 files', () => {
     expect(files.length).toBe(32);
@@ -23,7 +19,7 @@ describe('omega-memory golden files on WebGPU', () => {
   for (const file of files) {
     it(`${file}: parallel form on WebGPU`, async () => {
       const c = parseOmegaGoldenCase(JSON.parse(readFileSync(`${dir}/${file}`, 'utf8')), file);
-      const report = await verifyOmegaGoldenCase(c, { backend });
+      const report = await verifyOmegaGoldenCase(c, { backend: backend() });
       expect(report.passed, JSON.stringify(report.errors, null, 1)).toBe(true);
     });
   }

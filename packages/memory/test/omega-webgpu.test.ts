@@ -2,13 +2,13 @@
 // (odd sizes, one token, no tokens, windows wider than the chunk, Muon, polynomial features),
 // float32 both, outputs and the carried state; and its outer-loop gradients. Runs on
 // SwiftShader here; without an adapter the test fails, never skips.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { Rng, l2Normalize, tensor, tidy, type Backend, type Tensor } from '@titans/tensor';
-import { createWebGPUBackend, type WebGPUBackend } from '@titans/webgpu';
 import {
-  expTaylorCoefficients, omegaInitialState, omegaParallel, omegaWeightShapes, relativeError, type OmegaInputs, type OmegaRule,
+  expTaylorCoefficients, omegaInitialState, omegaParallel, omegaWeightShapes, type OmegaInputs, type OmegaRule,
 } from '../src/index.js';
 import { outerGrads } from './helpers.js';
+import { expectSameOutputs, readBack, useWebGPUBackend } from './webgpu.js';
 
 interface Problem { inputs: Record<string, Float32Array>; shapes: Record<string, number[]>; weights: { data: Float32Array; shape: number[] }[] }
 
@@ -51,12 +51,7 @@ async function run(rule: OmegaRule, p: Problem, backend: Backend | undefined, wi
     if (withGrads) Object.assign(result, outerGrads(forward, values));
     return result;
   });
-  const host: Record<string, Float32Array> = {};
-  for (const [name, t] of Object.entries(kept)) {
-    host[name] = Float32Array.from(await t.data());
-    t.dispose();
-  }
-  return host;
+  return readBack(kept);
 }
 
 const MLP = { depth: 2, hidden: 6, activation: 'silu', residual: false, norm: false } as const;
@@ -72,24 +67,15 @@ const cases: [string, OmegaRule, number[], number, number][] = [
 ];
 
 describe('omega memory on WebGPU vs the CPU (float32, random shapes)', () => {
-  let backend: WebGPUBackend;
-  beforeAll(async () => {
-    backend = await createWebGPUBackend();
-  });
-  afterAll(() => backend?.destroy());
+  const backend = useWebGPUBackend();
 
   for (const [name, rule, lead, tokens, dim] of cases) {
     it(name, async () => {
       const p = problem(rule, lead, tokens, dim, name.length);
       const withGrads = tokens > 0;
       const cpu = await run(rule, p, undefined, withGrads);
-      const gpu = await run(rule, p, backend, withGrads);
-      expect(Object.keys(gpu).sort()).toEqual(Object.keys(cpu).sort());
-      for (const key of Object.keys(cpu)) {
-        expect(gpu[key]!.length, key).toBe(cpu[key]!.length);
-        const error = cpu[key]!.length === 0 ? 0 : relativeError(gpu[key]!, cpu[key]!);
-        expect(error, `${key}: relative error ${error.toExponential(2)}`).toBeLessThanOrEqual(key.startsWith('grad.') ? 1e-3 : 1e-4);
-      }
+      const gpu = await run(rule, p, backend(), withGrads);
+      expectSameOutputs(cpu, gpu);
     });
   }
 });

@@ -7,11 +7,11 @@
 // float32 rounding (1e-7) reaches O(1) by token ~450. TITANS_STABILITY_TOKENS=10240 runs the
 // full 10,240 tokens (on a real GPU, seconds; 1,024 measured 1.1e-6 here).
 // Without an adapter the test fails, never skips.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { withBackend } from '@titans/tensor';
-import { createWebGPUBackend, type WebGPUBackend } from '@titans/webgpu';
 import { NeuralMemory } from '../src/index.js';
 import { readmeSurprises, readmeSurprisesAsync } from './stability-helpers.js';
+import { useWebGPUBackend } from './webgpu.js';
 
 function worstRelative(a: Float64Array, b: Float64Array): number {
   expect(a.length).toBe(b.length);
@@ -21,17 +21,13 @@ function worstRelative(a: Float64Array, b: Float64Array): number {
 }
 
 describe('the default NeuralMemory on WebGPU', () => {
-  let backend: WebGPUBackend;
-  beforeAll(async () => {
-    backend = await createWebGPUBackend();
-  });
-  afterAll(() => backend?.destroy());
+  const backend = useWebGPUBackend();
 
   const tokens = Number.parseInt(process.env.TITANS_STABILITY_TOKENS ?? '512', 10);
   it(`gives the CPU's surprises over ${tokens} tokens (README example)`, async () => {
     const pieces = Math.max(1, Math.round(tokens / 256));
     const cpu = readmeSurprises({ pieces });
-    const gpu = await withBackend(backend, () => readmeSurprisesAsync({ pieces, place: (x) => x.to(backend) }, () => new NeuralMemory(64, { heads: 4, rule: 'titans' })));
+    const gpu = await withBackend(backend(), () => readmeSurprisesAsync({ pieces, place: (x) => x.to(backend()) }, () => new NeuralMemory(64, { heads: 4, rule: 'titans' })));
     const worst = worstRelative(gpu, cpu);
     if (process.env.TITANS_STABILITY_TOKENS) console.log(`CPU vs WebGPU, ${pieces * 256} tokens: worst relative difference ${worst.toExponential(2)}`);
     expect(worst).toBeLessThan(2e-5);
