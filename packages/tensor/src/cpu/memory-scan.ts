@@ -288,6 +288,45 @@ function activate(gelu: boolean, z: Vec, out: Vec, outAt: number, slope: Vec | n
   }
 }
 
+/** sum of a[i]^2 for i in [from, from + count), in order, in float64. */
+function sumSquares(a: Vec, from: number, count: number): number {
+  let sum = 0;
+  for (let i = from, end = from + count; i < end; i++) sum += a[i]! * a[i]!;
+  return sum;
+}
+
+/**
+ * The surprise clamp over a chunk of n tokens from stream index `first`: the surprise pass then
+ * ran with theta 1, so scaled[l] holds each token's gradient rows delta_l; each token's factor
+ * min(clamp / max(norm, 1e-30), 1), norm = sqrt(sum_l |delta_l|^2 |input_l|^2 + 1e-30), then
+ * scaled = (delta factor) theta: the order of the composite form (network.ts surpriseClampFactor).
+ * A module-level function (not a closure made per scan), so its optimised code serves every call.
+ */
+function clampRows(
+  scaled: readonly Vec[], inputs: readonly Vec[], rowsOf: readonly number[], colsOf: readonly number[], theta: TypedArray,
+  first: number, n: number, clamp: number,
+): void {
+  const depth = scaled.length;
+  const single = scaled[0] instanceof Float32Array; // the SIMD path's float32 state
+  for (let s = 0; s < n; s++) {
+    let squares = 0;
+    for (let l = 0; l < depth; l++) {
+      const o = rowsOf[l]!;
+      const c = colsOf[l]!;
+      const term = sumSquares(scaled[l]!, s * o, o) * sumSquares(inputs[l]!, s * c, c);
+      squares = l === 0 ? term : squares + term;
+    }
+    const factor = Math.min(clamp / Math.max(Math.sqrt(squares + 1e-30), 1e-30), 1);
+    const th = theta[first + s]!;
+    for (let l = 0; l < depth; l++) {
+      const o = rowsOf[l]!;
+      const d = scaled[l]!;
+      if (single) for (let r = s * o, end = r + o; r < end; r++) d[r] = Math.fround(d[r]! * factor) * th;
+      else for (let r = s * o, end = r + o; r < end; r++) d[r] = d[r]! * factor * th;
+    }
+  }
+}
+
 /**
  * Runs the scan; returns the packed output of Backend.memoryScan in the inputs' dtype.
  * `simd: false` runs the JavaScript loops; `chunkCalls: false` keeps a plain linear or SiLU
@@ -372,36 +411,9 @@ export function memoryScanCpu(
     }
   };
 
-  /**
-   * The surprise clamp over a chunk of n tokens from stream index `first`, when on: the surprise
-   * pass then ran with theta 1, so scaled[l] holds each token's gradient rows delta_l; each token's
-   * factor min(clamp / max(norm, 1e-30), 1), norm = sqrt(sum_l |delta_l|^2 |input_l|^2 + 1e-30),
-   * then scaled = (delta factor) theta: the order of the composite form (network.ts surpriseClampFactor).
-   */
-  const clampChunk = (n: number, first: number): void => {
-    const single = scaled[0]!.a instanceof Float32Array; // the SIMD path's float32 state
-    for (let s = 0; s < n; s++) {
-      let squares = 0;
-      for (let l = 0; l < depth; l++) {
-        const o = rowsOf[l]!;
-        const c = colsOf[l]!;
-        const d = scaled[l]!.a;
-        const inp = inputs[l]!.a;
-        let sd = 0;
-        for (let r = s * o, end = r + o; r < end; r++) sd += d[r]! * d[r]!;
-        let sx = 0;
-        for (let j = s * c, end = j + c; j < end; j++) sx += inp[j]! * inp[j]!;
-        squares = l === 0 ? sd * sx : squares + sd * sx;
-      }
-      const factor = Math.min(clamp / Math.max(Math.sqrt(squares + 1e-30), 1e-30), 1);
-      const th = x.theta[first + s]!;
-      for (let l = 0; l < depth; l++) {
-        const o = rowsOf[l]!;
-        const d = scaled[l]!.a;
-        for (let r = s * o, end = r + o; r < end; r++) d[r] = (single ? Math.fround(d[r]! * factor) : d[r]! * factor) * th;
-      }
-    }
-  };
+  const scaledRows = scaled.map((b) => b.a);
+  const inputRows = inputs.map((b) => b.a);
+  const clampChunk = (n: number, first: number): void => clampRows(scaledRows, inputRows, rowsOf, colsOf, x.theta, first, n, clamp);
 
   for (let mem = 0; mem < memories; mem++) {
     for (let l = 0; l < depth; l++) {
