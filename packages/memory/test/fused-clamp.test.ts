@@ -4,49 +4,16 @@
 // and MLP memories, float64 and float32 (JavaScript loops at width 6, WebAssembly SIMD at
 // width 8), T = 1, partial chunks and chunk 1; and a backend without the clamp declines it.
 import { afterEach, describe, expect, it } from 'vitest';
-import { Rng, add, cpuBackend, gradients, memoryScan, mul, sum, tidy, type Tensor } from '@titans/tensor';
+import { cpuBackend, gradients, memoryScan, tidy, type Tensor } from '@titans/tensor';
 import {
-  initialState, linearArchitecture, scanChunked, scanFused, scanParallel, setFusedMemoryKernels,
-  type MemoryArchitecture, type MemoryInputs, type MemoryOutputs, type MemoryRule, type MemoryState,
+  initialState, scanChunked, scanFused, scanParallel, setFusedMemoryKernels, type MemoryOutputs,
 } from '../src/index.js';
 import { fusedUnsupported } from '../src/fused.js';
-import { expectClose, expectFusedNoWorse, expectSameRun, randomInputs, randomWeights, relError, rule } from './helpers.js';
-
-function countFused<T>(fn: () => T): { result: T; calls: number; clamps: number[] } {
-  const original = cpuBackend.memoryScan.bind(cpuBackend);
-  let calls = 0;
-  const clamps: number[] = [];
-  cpuBackend.memoryScan = (inputs, dims) => {
-    calls++;
-    clamps.push(dims.maxSurpriseNorm ?? 0);
-    return original(inputs, dims);
-  };
-  try {
-    return { result: fn(), calls, clamps };
-  } finally {
-    cpuBackend.memoryScan = original;
-  }
-}
+import { countFused, expectClose, expectFusedMatchesComposite, expectSameRun, FUSED_KINDS, randomInputs, randomWeights, relError, rule, weightedRunSum } from './helpers.js';
 
 afterEach(() => {
   setFusedMemoryKernels(true);
 });
-
-const kinds: Record<string, (hidden: number) => MemoryArchitecture> = {
-  linear: () => linearArchitecture(),
-  mlp2: (hidden) => ({ depth: 2, hidden, activation: 'silu', residual: false, norm: false }),
-  'mlp2 residual LayerNorm': (hidden) => ({ depth: 2, hidden, activation: 'silu', residual: true, norm: true }),
-  'mlp3 gelu residual': (hidden) => ({ depth: 3, hidden, activation: 'gelu', residual: true, norm: false }),
-};
-
-const parts = (o: MemoryOutputs): Tensor[] => [o.yPre, o.yPost, o.loss, ...o.state.weights, ...o.state.momentum];
-
-function bothPaths(memoryRule: MemoryRule, inputs: MemoryInputs, state: MemoryState): { fused: MemoryOutputs; composite: MemoryOutputs } {
-  const { result: fused, calls, clamps } = countFused(() => scanParallel(memoryRule, inputs, state));
-  expect(calls, 'the fused kernel ran').toBe(1);
-  expect(clamps).toEqual([memoryRule.maxSurpriseNorm]);
-  return { fused, composite: scanChunked(memoryRule, inputs, state) };
-}
 
 describe('fused kernel with the surprise clamp equals the composite chunked form', () => {
   const shapes = [
@@ -55,7 +22,7 @@ describe('fused kernel with the surprise clamp equals the composite chunked form
     { tokens: 21, chunk: 8, dim: 8, lead: [2] },
     { tokens: 13, chunk: 1, dim: 8, lead: [2] },
   ];
-  for (const [name, make] of Object.entries(kinds)) {
+  for (const [name, make] of Object.entries(FUSED_KINDS)) {
     for (const { tokens, chunk, dim, lead } of shapes) {
       for (const maxSurpriseNorm of [0.05, 1, 4, 100]) {
         const hidden = dim === 8 ? 12 : 5;
@@ -66,15 +33,7 @@ describe('fused kernel with the surprise clamp equals the composite chunked form
             tidy(() => {
               const memoryRule = rule({ architecture, chunkSize: chunk, maxSurpriseNorm }, dim);
               const inputs = randomInputs({ lead, tokens, dim, dtype, seed: tokens + chunk + dim });
-              const weights = randomWeights(architecture, dim, { heads, dtype, seed: dim });
-              const state = initialState(weights, memoryRule);
-              const { fused, composite } = bothPaths(memoryRule, inputs, state);
-              if (dtype === 'float64') {
-                expectSameRun(fused, composite, architecture.depth > 2 ? 1e-10 : 1e-12);
-                return;
-              }
-              expectSameRun(fused, composite, 1e-3);
-              expectFusedNoWorse(memoryRule, inputs, weights, fused, composite);
+              expectFusedMatchesComposite(memoryRule, inputs, randomWeights(architecture, dim, { heads, dtype, seed: dim }));
             });
           });
         }
@@ -85,7 +44,7 @@ describe('fused kernel with the surprise clamp equals the composite chunked form
   it('the clamp acts: 0.05 and 1 change the run, 100 leaves it as without a clamp (float64 and float32 SIMD)', () => {
     tidy(() => {
       for (const [dim, dtype] of [[6, 'float64'], [8, 'float32']] as const) {
-        const architecture = kinds.mlp2!(12);
+        const architecture = FUSED_KINDS.mlp2!(12);
         const inputs = randomInputs({ lead: [2], tokens: 19, dim, dtype, seed: 21 });
         const weights = randomWeights(architecture, dim, { dtype, seed: 22 });
         const run = (maxSurpriseNorm: number): MemoryOutputs => {
@@ -103,7 +62,7 @@ describe('fused kernel with the surprise clamp equals the composite chunked form
   it('without y_pre (the post-only update paths, float32 SIMD and float64) y_post, losses and state equal the run with it', () => {
     tidy(() => {
       for (const [dim, dtype] of [[8, 'float32'], [6, 'float64']] as const) {
-        for (const architecture of [kinds.linear!(12), kinds.mlp2!(12)]) {
+        for (const architecture of [FUSED_KINDS.linear!(12), FUSED_KINDS.mlp2!(12)]) {
           const memoryRule = rule({ architecture, chunkSize: 4, maxSurpriseNorm: 1 }, dim);
           const inputs = randomInputs({ lead: [2], tokens: 18, dim, dtype, seed: 31 });
           const state = initialState(randomWeights(architecture, dim, { dtype, seed: 32 }), memoryRule);
@@ -146,12 +105,8 @@ describe('fused kernel with the surprise clamp equals the composite chunked form
 });
 
 describe('gradients with the surprise clamp', () => {
-  const objective = (out: MemoryOutputs, seed: number): Tensor => {
-    const rng = new Rng(seed);
-    return parts(out).map((x) => sum(mul(x, rng.normal(x.shape, 0, 1, { dtype: x.dtype })))).reduce((a, b) => add(a, b));
-  };
   const names = ['k', 'v', 'q', 'theta', 'eta', 'alpha'] as const;
-  for (const [name, make] of Object.entries(kinds)) {
+  for (const [name, make] of Object.entries(FUSED_KINDS)) {
     for (const maxSurpriseNorm of [0.05, 1]) {
       it(`${name}, max ${maxSurpriseNorm}: a recorded scan runs the composite form; the gradient of the fused op equals it (float64)`, () => {
         tidy(() => {
@@ -162,11 +117,11 @@ describe('gradients with the surprise clamp', () => {
           const targets = [...names.map((n) => inputs[n]), ...weights];
           for (const x of targets) x.requiresGrad = true;
           // Through scanParallel: recording a gradient, the clamped scan takes the composite form.
-          const { result, calls } = countFused(() => objective(scanParallel(memoryRule, inputs, initialState(weights, memoryRule)), 5));
+          const { result, calls } = countFused(() => weightedRunSum(scanParallel(memoryRule, inputs, initialState(weights, memoryRule)), 5));
           expect(calls).toBe(0);
           const composite = gradients(result, targets);
           // The fused op itself (its gradient rule recomputes the composite form with the clamp):
-          const { result: objectiveFused, calls: fusedCalls } = countFused(() => objective(scanFused(memoryRule, inputs, initialState(weights, memoryRule)), 5));
+          const { result: objectiveFused, calls: fusedCalls } = countFused(() => weightedRunSum(scanFused(memoryRule, inputs, initialState(weights, memoryRule)), 5));
           expect(fusedCalls).toBe(1);
           const fused = gradients(objectiveFused, targets);
           fused.forEach((g, i) => expectClose(g, composite[i]!, architecture.depth > 2 ? 1e-10 : 1e-11, `d objective / d input ${i}`));

@@ -3,46 +3,17 @@
 // second order) on random shapes, float64 and float32, and the cases it must leave alone.
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  Rng, add, cast, concat, cpuBackend, gradients, mul, narrow, sum, tensor, tidy, type MemoryScanDims, type Tensor,
+  Rng, cast, concat, cpuBackend, gradients, mul, narrow, sum, tensor, tidy, type MemoryScanDims, type Tensor,
 } from '@titans/tensor';
 import {
-  initialState, linearArchitecture, memoryPreset, scanChunked, scanParallel, setFusedMemoryKernels,
-  type MemoryArchitecture, type MemoryInputs, type MemoryOutputs, type MemoryRule, type MemoryState,
+  initialState, memoryPreset, scanChunked, scanParallel, setFusedMemoryKernels,
+  type MemoryArchitecture, type MemoryInputs, type MemoryRule,
 } from '../src/index.js';
-import { expectClose, expectFusedNoWorse, expectSameRun, randomInputs, randomWeights, rule } from './helpers.js';
-
-/** Counts calls of the CPU backend's memoryScan while `fn` runs. */
-function countFused<T>(fn: () => T): { result: T; calls: number } {
-  const original = cpuBackend.memoryScan.bind(cpuBackend);
-  let calls = 0;
-  cpuBackend.memoryScan = (inputs, dims) => {
-    calls++;
-    return original(inputs, dims);
-  };
-  try {
-    return { result: fn(), calls };
-  } finally {
-    cpuBackend.memoryScan = original;
-  }
-}
+import { countFused, expectClose, expectFusedMatchesComposite, expectSameRun, FUSED_KINDS, fusedAndComposite, randomInputs, randomWeights, rule, weightedRunSum } from './helpers.js';
 
 afterEach(() => {
   setFusedMemoryKernels(true);
 });
-
-const kinds: Record<string, (hidden: number) => MemoryArchitecture> = {
-  linear: () => linearArchitecture(),
-  mlp2: (hidden) => ({ depth: 2, hidden, activation: 'silu', residual: false, norm: false }),
-  mlp2_residual_ln: (hidden) => ({ depth: 2, hidden, activation: 'silu', residual: true, norm: true }),
-  'mlp3 gelu residual': (hidden) => ({ depth: 3, hidden, activation: 'gelu', residual: true, norm: false }),
-};
-
-/** Both paths from the same state; the fused one must really run the kernel. */
-function bothPaths(memoryRule: MemoryRule, inputs: MemoryInputs, state: MemoryState): { fused: MemoryOutputs; composite: MemoryOutputs } {
-  const { result: fused, calls } = countFused(() => scanParallel(memoryRule, inputs, state));
-  expect(calls, 'the fused kernel ran').toBe(1);
-  return { fused, composite: scanChunked(memoryRule, inputs, state) };
-}
 
 describe('fused kernel equals the composite chunked form', () => {
   // dim 6: the JavaScript loops; dim 8 (widths multiples of 4): WebAssembly SIMD in float32.
@@ -52,7 +23,7 @@ describe('fused kernel equals the composite chunked form', () => {
     { tokens: 32, chunk: 16, dim: 8, lead: [2, 3] },
     { tokens: 45, chunk: 1, dim: 8, lead: [3] },
   ];
-  for (const [name, make] of Object.entries(kinds)) {
+  for (const [name, make] of Object.entries(FUSED_KINDS)) {
     for (const { tokens, chunk, dim, lead } of shapes) {
       const hidden = dim === 8 ? 12 : 5;
       const architecture = make(hidden);
@@ -64,15 +35,7 @@ describe('fused kernel equals the composite chunked form', () => {
             const inputs = randomInputs({ lead, tokens, dim, dtype, seed: tokens + chunk });
             // Shared per-head initial weights [heads, out, in] broadcast over the batch axis.
             const weights = randomWeights(architecture, dim, { heads, dtype, seed: dim });
-            const { fused, composite } = bothPaths(memoryRule, inputs, initialState(weights, memoryRule));
-            if (dtype === 'float64') {
-              expectSameRun(fused, composite, architecture.depth > 2 ? 1e-10 : 1e-12);
-              return;
-            }
-            // float32: both round every step, in different orders; each is measured against the
-            // float64 run of the same inputs, and the fused one must be as close as the composite.
-            expectSameRun(fused, composite, 1e-3);
-            expectFusedNoWorse(memoryRule, inputs, weights, fused, composite);
+            expectFusedMatchesComposite(memoryRule, inputs, weights);
           });
         });
       }
@@ -84,7 +47,7 @@ describe('fused kernel equals the composite chunked form', () => {
       for (const [preset, chunkSize] of [['deltanet', 4], ['gated-deltanet', 64]] as const) {
         const memoryRule = memoryPreset(preset, 6, { chunkSize });
         const inputs = randomInputs({ lead: [2], tokens: 19, dim: 6 });
-        const { fused, composite } = bothPaths(memoryRule, inputs, initialState(randomWeights(memoryRule.architecture, 6), memoryRule));
+        const { fused, composite } = fusedAndComposite(memoryRule, inputs, initialState(randomWeights(memoryRule.architecture, 6), memoryRule));
         expectSameRun(fused, composite, 1e-12);
       }
     });
@@ -132,7 +95,7 @@ describe('fused kernel edge cases', () => {
         k: none(inputs.k, -2), v: none(inputs.v, -2), q: none(inputs.q, -2),
         theta: none(inputs.theta, -1), eta: none(inputs.eta, -1), alpha: none(inputs.alpha, -1),
       };
-      const { fused, composite } = bothPaths(memoryRule, empty, state);
+      const { fused, composite } = fusedAndComposite(memoryRule, empty, state);
       expect(fused.yPre.shape).toEqual([2, 0, 6]);
       expectSameRun(fused, composite, 1e-12);
     });
@@ -173,14 +136,9 @@ describe('when the fused kernel is not used', () => {
 
 describe('gradients through the fused kernel', () => {
   /** Every output and the final state, weighted by fixed random tensors and summed. */
-  const objective = (out: MemoryOutputs, seed: number): Tensor => {
-    const rng = new Rng(seed);
-    const parts = [out.yPre, out.yPost, out.loss, ...out.state.weights, ...out.state.momentum];
-    return parts.map((x) => sum(mul(x, rng.normal(x.shape, 0, 1, { dtype: x.dtype })))).reduce((a, b) => add(a, b));
-  };
   const names = ['k', 'v', 'q', 'theta', 'eta', 'alpha'] as const;
 
-  for (const [name, make] of Object.entries(kinds)) {
+  for (const [name, make] of Object.entries(FUSED_KINDS)) {
     it(`${name}: first-order gradients equal the composite form's (float64)`, () => {
       tidy(() => {
         const architecture = make(5);
@@ -191,7 +149,7 @@ describe('gradients through the fused kernel', () => {
         const targets = [...names.map((n) => inputs[n]), ...weights];
         const run = (fused: boolean): Tensor[] => {
           setFusedMemoryKernels(fused);
-          const { result, calls } = countFused(() => objective(scanParallel(memoryRule, inputs, initialState(weights, memoryRule)), 5));
+          const { result, calls } = countFused(() => weightedRunSum(scanParallel(memoryRule, inputs, initialState(weights, memoryRule)), 5));
           expect(calls).toBe(fused ? 1 : 0);
           return gradients(result, targets);
         };
@@ -211,7 +169,7 @@ describe('gradients through the fused kernel', () => {
     const inner = (k: Tensor, w: Tensor[], fused: boolean): Tensor => {
       setFusedMemoryKernels(fused);
       const out = scanParallel(memoryRule, { ...inputs, k }, initialState(w, memoryRule));
-      const [gW] = gradients(objective(out, 12), [w[0]!], { createGraph: true });
+      const [gW] = gradients(weightedRunSum(out, 12), [w[0]!], { createGraph: true });
       return sum(mul(gW!, c));
     };
     const analytic = (fused: boolean): Float64Array => tidy(() => {
@@ -265,7 +223,7 @@ describe('gradients through the fused kernel', () => {
         for (const x of xs) x.requiresGrad = true;
         const [k, v, q, theta, eta, alpha] = xs as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
         const out = scanParallel(memoryRule, { k, v, q, theta, eta, alpha }, initialState(xs.slice(6), memoryRule));
-        return gradients(objective(out, 15), xs);
+        return gradients(weightedRunSum(out, 15), xs);
       };
       const g32 = grads('float32');
       const g64 = grads('float64');

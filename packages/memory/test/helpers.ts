@@ -2,10 +2,10 @@
 // the spec's relative error, and a runner that compares the loop with the parallel form.
 import { expect } from 'vitest';
 import {
-  Rng, add, broadcastShapes, cast, expand, l2Normalize, mul, noGrad, sum, tensor, tidy, valueAndGrad, type DType, type Tensor,
+  Rng, add, broadcastShapes, cast, cpuBackend, expand, l2Normalize, mul, noGrad, sum, tensor, tidy, valueAndGrad, type DType, type Tensor,
 } from '@titans/tensor';
 import {
-  initialState, memoryPreset, scanChunked, scanLoop, scanParallel, weightShapes,
+  initialState, linearArchitecture, memoryPreset, scanChunked, scanLoop, scanParallel, weightShapes,
   type MemoryArchitecture, type MemoryInputs, type MemoryOutputs, type MemoryRule, type MemoryState,
 } from '../src/index.js';
 
@@ -219,4 +219,62 @@ export function outerGrads(forward: (x: Record<string, Tensor>) => { yPre: Tenso
     return add(sum(mul(o.yPre, 0.7)), sum(mul(o.yPost, o.yPost)));
   })(x);
   return Object.fromEntries(Object.entries(grads).map(([name, g]) => [`grad.${name}`, g]));
+}
+
+// The fused memory kernel's tests (fused, fused-clamp): the same memories, the same check of the
+// kernel against the composite chunked form it replaces.
+
+/** The memory networks the fused-kernel tests run: linear, and MLPs of `hidden` units. */
+export const FUSED_KINDS: Record<string, (hidden: number) => MemoryArchitecture> = {
+  linear: () => linearArchitecture(),
+  mlp2: (hidden) => ({ depth: 2, hidden, activation: 'silu', residual: false, norm: false }),
+  'mlp2 residual LayerNorm': (hidden) => ({ depth: 2, hidden, activation: 'silu', residual: true, norm: true }),
+  'mlp3 gelu residual': (hidden) => ({ depth: 3, hidden, activation: 'gelu', residual: true, norm: false }),
+};
+
+/** Counts the CPU backend's memoryScan calls while `fn` runs, with the surprise clamp each was given. */
+export function countFused<T>(fn: () => T): { result: T; calls: number; clamps: number[] } {
+  const original = cpuBackend.memoryScan.bind(cpuBackend);
+  let calls = 0;
+  const clamps: number[] = [];
+  cpuBackend.memoryScan = (inputs, dims) => {
+    calls++;
+    clamps.push(dims.maxSurpriseNorm ?? 0);
+    return original(inputs, dims);
+  };
+  try {
+    return { result: fn(), calls, clamps };
+  } finally {
+    cpuBackend.memoryScan = original;
+  }
+}
+
+/** Every output and the final state, weighted by fixed random tensors and summed: one scalar that depends on all of a run. */
+export function weightedRunSum(out: MemoryOutputs, seed: number): Tensor {
+  const rng = new Rng(seed);
+  return runParts(out).map((x) => sum(mul(x, rng.normal(x.shape, 0, 1, { dtype: x.dtype })))).reduce((a, b) => add(a, b));
+}
+
+/** Both paths from the same state; the fused one must really run the kernel, once, with the rule's clamp. */
+export function fusedAndComposite(memoryRule: MemoryRule, inputs: MemoryInputs, state: MemoryState): { fused: MemoryOutputs; composite: MemoryOutputs } {
+  const { result: fused, calls, clamps } = countFused(() => scanParallel(memoryRule, inputs, state));
+  expect(calls, 'the fused kernel ran').toBe(1);
+  expect(clamps).toEqual([memoryRule.maxSurpriseNorm]);
+  return { fused, composite: scanChunked(memoryRule, inputs, state) };
+}
+
+/**
+ * The fused kernel's run from `weights` equals the composite form's: to round-off in float64
+ * (1e-12, 1e-10 for memories deeper than 2 layers); in float32 (both round every step, in
+ * different orders) within 1e-3, and each is measured against the float64 run of the same
+ * inputs: the fused one must be as close as the composite.
+ */
+export function expectFusedMatchesComposite(memoryRule: MemoryRule, inputs: MemoryInputs, weights: Tensor[]): void {
+  const { fused, composite } = fusedAndComposite(memoryRule, inputs, initialState(weights, memoryRule));
+  if (inputs.k.dtype === 'float64') {
+    expectSameRun(fused, composite, memoryRule.architecture.depth > 2 ? 1e-10 : 1e-12);
+    return;
+  }
+  expectSameRun(fused, composite, 1e-3);
+  expectFusedNoWorse(memoryRule, inputs, weights, fused, composite);
 }
