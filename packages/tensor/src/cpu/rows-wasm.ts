@@ -1,5 +1,8 @@
-// Float32 row kernels (RMSNorm / LayerNorm forward and backward, rotary embedding) on the
-// WebAssembly kernels (kernels.wat, job kinds 5-7), shared with the worker threads when large.
+// Float32 row kernels (RMSNorm / LayerNorm forward and backward, rotary embedding, softmax and
+// log-softmax forward and backward) on the WebAssembly kernels (kernels.wat, job kinds 5-7, 9
+// and 10), shared with the worker threads when large. The softmax rows take exp from the
+// kernels' port of fdlibm's exp (V8's Math.exp), checked bit for bit against Math.exp before
+// the first use, and the per-row log from Math.log between two passes.
 // The WebAssembly code does the arithmetic of the JavaScript loops in rows.ts step for step
 // (float64 sums in the same order, float32 loads, one rounding per output), so the results are
 // the same bits as those loops for any thread count; each row is computed by one thread. The
@@ -107,5 +110,64 @@ export function ropeF32(x: Float32Array, cos: Float32Array, sin: Float32Array, o
   e.i32[j + 9] = t;
   runRows(e, 7, outer * t, d);
   y.set(e.f32.subarray(yAt >> 2, (yAt >> 2) + n));
+  return true;
+}
+
+/** Arguments of the exp self-check: special values, both bands of fdlibm's reduction, a sweep. */
+function expCheckValues(): number[] {
+  const values = [0, -0, 1, -1, 0.5, -0.5, Math.LN2 / 2, -Math.LN2 / 2, 1.5 * Math.LN2, 2 ** -28, -(2 ** -28), 2 ** -29, 1e-300, 700, -700, 709.78, 709.79, -745.1, -745.2,
+    -708.5, -740, 1000, -1000, Infinity, -Infinity, NaN, 88.7, -103.9, 3.4e38, -3.4e38];
+  for (let i = -2000; i <= 2000; i++) values.push(i * 0.3717 + 1e-3 * Math.sin(i), i * 1e-4);
+  return values;
+}
+
+let expChecked: boolean | undefined;
+/** True when the kernels' exp gives Math.exp's bits on every check value (else the loops run). */
+function expMatches(e: Engine): boolean {
+  if (expChecked === undefined) expChecked = expCheckValues().every((v) => Object.is(e.exp(v), Math.exp(v)));
+  return expChecked;
+}
+
+/** softmaxRowsKernel (rows.ts) for float32 x, y [rows, cols]. */
+export function softmaxRowsF32(x: Float32Array, rows: number, cols: number, log: boolean, y: Float32Array): boolean {
+  const n = rows * cols;
+  const xAt = ARENA;
+  const yAt = xAt + align(n * 4 + 8);
+  const sAt = yAt + align(n * 4 + 8);
+  const e = engineFor(n, sAt + align(rows * 16) + 64 - ARENA);
+  if (!e || cols === 0 || !expMatches(e)) return false;
+  e.f32.set(x.subarray(0, n), xAt >> 2);
+  const j = JOB >> 2;
+  e.i32[j + 5] = xAt;
+  e.i32[j + 6] = yAt;
+  e.i32[j + 7] = sAt;
+  e.i32[j + 8] = 0;
+  runRows(e, 9, rows, cols);
+  // lse = shift + log(sum of exp(x - shift)) per row, in the loop's order, between the passes.
+  const stats = new Float64Array(e.memory.buffer, sAt, rows * 2);
+  for (let r = 0; r < rows; r++) stats[2 * r] = stats[2 * r]! + Math.log(stats[2 * r + 1]!);
+  e.i32[j + 8] = log ? 1 : 2;
+  runRows(e, 9, rows, cols);
+  y.set(e.f32.subarray(yAt >> 2, (yAt >> 2) + n));
+  return true;
+}
+
+/** softmaxRowsBackwardKernel (rows.ts) for float32 y, g, dx [rows, cols]. */
+export function softmaxRowsBackwardF32(y: Float32Array, g: Float32Array, rows: number, cols: number, log: boolean, dx: Float32Array): boolean {
+  const n = rows * cols;
+  const yAt = ARENA;
+  const gAt = yAt + align(n * 4 + 8);
+  const dAt = gAt + align(n * 4 + 8);
+  const e = engineFor(n, dAt + align(n * 4 + 8) + 64 - ARENA);
+  if (!e || cols === 0 || !expMatches(e)) return false;
+  e.f32.set(y.subarray(0, n), yAt >> 2);
+  e.f32.set(g.subarray(0, n), gAt >> 2);
+  const j = JOB >> 2;
+  e.i32[j + 5] = yAt;
+  e.i32[j + 6] = dAt;
+  e.i32[j + 8] = log ? 1 : 2;
+  e.i32[j + 9] = gAt;
+  runRows(e, 10, rows, cols);
+  dx.set(e.f32.subarray(dAt >> 2, (dAt >> 2) + n));
   return true;
 }

@@ -7,7 +7,7 @@
 // kernels instead, shared with the worker threads (rows-wasm.ts: the same bits as the loops
 // here, for any thread count); the loops are the reference and run everything else.
 import type { NormKind } from '../backend.js';
-import { normRowsBackwardF32, normRowsF32, ropeF32 } from './rows-wasm.js';
+import { normRowsBackwardF32, normRowsF32, ropeF32, softmaxRowsBackwardF32, softmaxRowsF32 } from './rows-wasm.js';
 
 type Floats = Float32Array | Float64Array;
 
@@ -74,6 +74,12 @@ export function normRowsBackwardJs(kind: NormKind, y: Floats, rstd: Floats, g: F
 
 /** softmax (or log-softmax) of each row of x [rows, cols]; a row of -Infinity gives NaN as the composite does. */
 export function softmaxRowsKernel(x: Floats, rows: number, cols: number, log: boolean, y: Floats): void {
+  if (x instanceof Float32Array && y instanceof Float32Array && softmaxRowsF32(x, rows, cols, log, y)) return;
+  softmaxRowsJs(x, rows, cols, log, y);
+}
+
+/** softmaxRowsKernel's JavaScript loops (the reference). */
+export function softmaxRowsJs(x: Floats, rows: number, cols: number, log: boolean, y: Floats): void {
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
     let m = -Infinity;
@@ -100,6 +106,12 @@ export function softmaxRowsKernel(x: Floats, rows: number, cols: number, log: bo
  * softmax dx = y (g - sum(g y)); log-softmax dx = g - exp(y) sum(g).
  */
 export function softmaxRowsBackwardKernel(y: Floats, g: Floats, rows: number, cols: number, log: boolean, dx: Floats): void {
+  if (y instanceof Float32Array && g instanceof Float32Array && dx instanceof Float32Array && softmaxRowsBackwardF32(y, g, rows, cols, log, dx)) return;
+  softmaxRowsBackwardJs(y, g, rows, cols, log, dx);
+}
+
+/** softmaxRowsBackwardKernel's JavaScript loops (the reference). */
+export function softmaxRowsBackwardJs(y: Floats, g: Floats, rows: number, cols: number, log: boolean, dx: Floats): void {
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
     let s = 0;

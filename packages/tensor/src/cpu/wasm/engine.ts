@@ -43,6 +43,8 @@ export interface Engine {
   readonly segExp: (p: number, n: number, scale: number, shift: number) => number;
   readonly segScale: (p: number, n: number, factor: number) => void;
   readonly dsRow: (s: number, p: number, n: number, delta: number, scale: number) => void;
+  /** fdlibm's exp as the kernels compute it (see kernels.wat $exp2): checked against Math.exp before use. */
+  readonly exp: (x: number) => number;
   /** Views on the memory; refreshed by `reserve` when it grows. */
   f32: Float32Array;
   i32: Int32Array;
@@ -70,6 +72,7 @@ function instantiate(bytes: Uint8Array<ArrayBuffer>, shared: boolean): Engine | 
     segExp: exports['seg_exp'] as Engine['segExp'],
     segScale: exports['seg_scale'] as Engine['segScale'],
     dsRow: exports['ds_row'] as Engine['dsRow'],
+    exp: exports['exp'] as Engine['exp'],
     f32: new Float32Array(memory.buffer),
     i32: new Int32Array(memory.buffer),
   };

@@ -53,6 +53,11 @@
 ;;       rows, then act(x)), 104 S = sigmoid(x) and 108 H = 1 + x (1 - S) (f64 [batch, tokens, C],
 ;;       read when silu), 112 wt (f64 [k, C], tap-major), 116 dw (f64 [k, C]) and 120 db (f64 [C])
 ;;       out, 124 dx (f32 [batch, tokens, C]), 128 dhistory (f32 [batch, past, C])
+;; 9 = softmax rows (rows-wasm.ts), 10 = their gradient, one task per run of whole rows of
+;;       [rows, cols] (72 rows, 76 cols, 80 rows per task): 84 X, 88 Y (f32), 92 per-row f64 stats,
+;;       96 mode. Job 9 mode 0 writes (shift, sum of exp(x - shift)) per row; modes 1 (log) and
+;;       2 read lse per row and write y = x - lse or exp(x - lse). Job 10 (100 G): mode 1 (log)
+;;       dx = g - exp(y) sum(g), mode 2 dx = y (g - sum(g y)), X = y, Y = dx
 
   ;; ---------------------------------------------------------------- micro-kernel
   ;; The first `$cnt` (0..4) floats at $p as a vector, zeros after.
@@ -1008,8 +1013,122 @@
       (if (i32.eq (local.get $kind) (i32.const 5)) (then (call $norm_row (local.get $r))))
       (if (i32.eq (local.get $kind) (i32.const 6)) (then (call $norm_back_row (local.get $r))))
       (if (i32.eq (local.get $kind) (i32.const 7)) (then (call $rope_row (local.get $r))))
+      (if (i32.ge_u (local.get $kind) (i32.const 9)) (then (call $softmax_rows_row (local.get $r) (local.get $kind))))
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $rows))))
+
+  ;; ---------------------------------------------------------------- exp (float64)
+  ;; fdlibm's exp as V8's Math.exp computes it, on two lanes: the double operations of its general
+  ;; path in its order (the reduction k = round(x / ln2) with fdlibm's k = 0 band, the polynomial,
+  ;; one scaling by 2^k1 2^(k - k1)), then its special cases (tiny |x|: 1 + x; x = 1: e as V8
+  ;; returns it; overflow, underflow, NaN). rows-wasm.ts checks it against Math.exp, bit for bit,
+  ;; before the first use and keeps the JavaScript loops where it differs.
+  (func $pow2 (param $v v128) (result v128)
+    (i64x2.shl (i64x2.add (i64x2.extend_low_i32x4_s (i32x4.trunc_sat_f64x2_s_zero (local.get $v))) (v128.const i64x2 1023 1023)) (i32.const 52)))
+  (func $exp2 (param $x v128) (result v128)
+    (local $k v128) (local $hi v128) (local $lo v128) (local $r v128) (local $t v128) (local $c v128) (local $y v128) (local $k1 v128)
+    (local.set $k (f64x2.trunc (f64x2.add (f64x2.mul (local.get $x) (v128.const f64x2 0x1.71547652b82fep+0 0x1.71547652b82fep+0))
+      (v128.or (v128.and (local.get $x) (v128.const f64x2 -0x0p+0 -0x0p+0)) (v128.const f64x2 0x1.0000000000000p-1 0x1.0000000000000p-1)))))
+    (local.set $k (v128.andnot (local.get $k) (f64x2.le (f64x2.abs (local.get $x)) (v128.const i64x2 0x3fd62e42ffffffff 0x3fd62e42ffffffff))))
+    (local.set $hi (f64x2.sub (local.get $x) (f64x2.mul (local.get $k) (v128.const f64x2 0x1.62e42fee00000p-1 0x1.62e42fee00000p-1))))
+    (local.set $lo (f64x2.mul (local.get $k) (v128.const f64x2 0x1.a39ef35793c76p-33 0x1.a39ef35793c76p-33)))
+    (local.set $r (f64x2.sub (local.get $hi) (local.get $lo)))
+    (local.set $t (f64x2.mul (local.get $r) (local.get $r)))
+    (local.set $c (f64x2.mul (local.get $t) (v128.const f64x2 0x1.6376972bea4d0p-25 0x1.6376972bea4d0p-25)))
+    (local.set $c (f64x2.mul (local.get $t) (f64x2.add (v128.const f64x2 -0x1.bbd41c5d26bf1p-20 -0x1.bbd41c5d26bf1p-20) (local.get $c))))
+    (local.set $c (f64x2.mul (local.get $t) (f64x2.add (v128.const f64x2 0x1.1566aaf25de2cp-14 0x1.1566aaf25de2cp-14) (local.get $c))))
+    (local.set $c (f64x2.mul (local.get $t) (f64x2.add (v128.const f64x2 -0x1.6c16c16bebd93p-9 -0x1.6c16c16bebd93p-9) (local.get $c))))
+    (local.set $c (f64x2.mul (local.get $t) (f64x2.add (v128.const f64x2 0x1.555555555553ep-3 0x1.555555555553ep-3) (local.get $c))))
+    (local.set $c (f64x2.sub (local.get $r) (local.get $c)))
+    (local.set $y (f64x2.sub (v128.const f64x2 0x1.0000000000000p+0 0x1.0000000000000p+0) (f64x2.sub (f64x2.sub (local.get $lo)
+      (f64x2.div (f64x2.mul (local.get $r) (local.get $c)) (f64x2.sub (v128.const f64x2 0x1.0000000000000p+1 0x1.0000000000000p+1) (local.get $c)))) (local.get $hi))))
+    (local.set $k1 (f64x2.floor (f64x2.mul (local.get $k) (v128.const f64x2 0x1.0000000000000p-1 0x1.0000000000000p-1))))
+    (local.set $y (f64x2.mul (f64x2.mul (local.get $y) (call $pow2 (local.get $k1))) (call $pow2 (f64x2.sub (local.get $k) (local.get $k1)))))
+    (local.set $y (v128.bitselect (f64x2.add (v128.const f64x2 0x1.0000000000000p+0 0x1.0000000000000p+0) (local.get $x)) (local.get $y) (f64x2.lt (f64x2.abs (local.get $x)) (v128.const f64x2 0x1.0000000000000p-28 0x1.0000000000000p-28))))
+    (local.set $y (v128.bitselect (v128.const f64x2 0x1.5bf0a8b145769p+1 0x1.5bf0a8b145769p+1) (local.get $y) (f64x2.eq (local.get $x) (v128.const f64x2 0x1.0000000000000p+0 0x1.0000000000000p+0))))
+    (local.set $y (v128.bitselect (v128.const f64x2 inf inf) (local.get $y) (f64x2.gt (local.get $x) (v128.const f64x2 0x1.62e42fefa39efp+9 0x1.62e42fefa39efp+9))))
+    (local.set $y (v128.bitselect (v128.const f64x2 0x0.0p+0 0x0.0p+0) (local.get $y) (f64x2.lt (local.get $x) (v128.const f64x2 -0x1.74910d52d3051p+9 -0x1.74910d52d3051p+9))))
+    (v128.bitselect (f64x2.add (local.get $x) (local.get $x)) (local.get $y) (f64x2.ne (local.get $x) (local.get $x))))
+  (func (export "exp") (param $x f64) (result f64)
+    (f64x2.extract_lane 0 (call $exp2 (f64x2.splat (local.get $x)))))
+
+  ;; ---------------------------------------------------------------- softmax rows
+  ;; Row $r of job 9 or 10 (see the job description): the arithmetic of softmaxRowsKernel and
+  ;; softmaxRowsBackwardKernel (rows.ts) in float64, sums in column order, exp two columns at a
+  ;; time; the per-row log (Math.log) is taken by the host between modes 0 and 1/2.
+  (func $softmax_rows_row (param $r i32) (param $kind i32)
+    (local $cols i32) (local $x i32) (local $y i32) (local $g i32) (local $st i32) (local $mode i32) (local $c i32)
+    (local $m f64) (local $v f64) (local $sum f64) (local $shift f64) (local $e v128) (local $a v128)
+    (local.set $cols (i32.load (i32.const 76)))
+    (local.set $x (i32.add (i32.load (i32.const 84)) (i32.shl (i32.mul (local.get $r) (local.get $cols)) (i32.const 2))))
+    (local.set $y (i32.add (i32.load (i32.const 88)) (i32.shl (i32.mul (local.get $r) (local.get $cols)) (i32.const 2))))
+    (local.set $g (i32.add (i32.load (i32.const 100)) (i32.shl (i32.mul (local.get $r) (local.get $cols)) (i32.const 2))))
+    (local.set $st (i32.add (i32.load (i32.const 92)) (i32.shl (local.get $r) (i32.const 4))))
+    (local.set $mode (i32.load (i32.const 96)))
+    (if (i32.eq (local.get $kind) (i32.const 9))
+      (then
+        (if (i32.eqz (local.get $mode))
+          (then
+            ;; max (a NaN wins), the shift (0 for an infinite max), the sum of exp(x - shift)
+            (local.set $m (f64.const -inf))
+            (block $mx_done (loop $mx
+              (br_if $mx_done (i32.ge_u (local.get $c) (local.get $cols)))
+              (local.set $v (f64.promote_f32 (f32.load (i32.add (local.get $x) (i32.shl (local.get $c) (i32.const 2))))))
+              (if (i32.or (f64.gt (local.get $v) (local.get $m)) (f64.ne (local.get $v) (local.get $v))) (then (local.set $m (local.get $v))))
+              (local.set $c (i32.add (local.get $c) (i32.const 1)))
+              (br $mx)))
+            ;; finite: m - m is 0 (not NaN, not infinite)
+            (local.set $shift (select (local.get $m) (f64.const 0) (f64.eq (f64.sub (local.get $m) (local.get $m)) (f64.const 0))))
+            (local.set $c (i32.const 0))
+            (block $s_done (loop $s
+              (br_if $s_done (i32.ge_u (local.get $c) (local.get $cols)))
+              (local.set $a (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x) (i32.shl (local.get $c) (i32.const 2))))))
+              (local.set $e (call $exp2 (f64x2.sub (local.get $a) (f64x2.splat (local.get $shift)))))
+              (local.set $sum (f64.add (local.get $sum) (f64x2.extract_lane 0 (local.get $e))))
+              (if (i32.lt_u (i32.add (local.get $c) (i32.const 1)) (local.get $cols))
+                (then (local.set $sum (f64.add (local.get $sum) (f64x2.extract_lane 1 (local.get $e))))))
+              (local.set $c (i32.add (local.get $c) (i32.const 2)))
+              (br $s)))
+            (f64.store (local.get $st) (local.get $shift))
+            (f64.store offset=8 (local.get $st) (local.get $sum))
+            (return)))
+        ;; modes 1, 2: y = x - lse or exp(x - lse), lse at the row's first stat
+        (local.set $shift (f64.load (local.get $st)))
+        (block $w_done (loop $w
+          (br_if $w_done (i32.ge_u (local.get $c) (local.get $cols)))
+          (local.set $a (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x) (i32.shl (local.get $c) (i32.const 2)))))
+                                   (f64x2.splat (local.get $shift))))
+          (if (i32.eq (local.get $mode) (i32.const 2)) (then (local.set $a (call $exp2 (local.get $a)))))
+          (call $store_pair (i32.add (local.get $y) (i32.shl (local.get $c) (i32.const 2))) (local.get $a) (i32.sub (local.get $cols) (local.get $c)))
+          (local.set $c (i32.add (local.get $c) (i32.const 2)))
+          (br $w)))
+        (return)))
+    ;; job 10: X = y, G = g, Y = dx
+    (block $g_done (loop $gs
+      (br_if $g_done (i32.ge_u (local.get $c) (local.get $cols)))
+      (local.set $v (f64.promote_f32 (f32.load (i32.add (local.get $g) (i32.shl (local.get $c) (i32.const 2))))))
+      (if (i32.eq (local.get $mode) (i32.const 2))
+        (then (local.set $v (f64.mul (local.get $v) (f64.promote_f32 (f32.load (i32.add (local.get $x) (i32.shl (local.get $c) (i32.const 2)))))))))
+      (local.set $sum (f64.add (local.get $sum) (local.get $v)))
+      (local.set $c (i32.add (local.get $c) (i32.const 1)))
+      (br $gs)))
+    (local.set $c (i32.const 0))
+    (block $d_done (loop $d
+      (br_if $d_done (i32.ge_u (local.get $c) (local.get $cols)))
+      (local.set $a (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x) (i32.shl (local.get $c) (i32.const 2))))))
+      (local.set $e (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $g) (i32.shl (local.get $c) (i32.const 2))))))
+      (if (i32.eq (local.get $mode) (i32.const 1))
+        (then (local.set $a (f64x2.sub (local.get $e) (f64x2.mul (call $exp2 (local.get $a)) (f64x2.splat (local.get $sum))))))
+        (else (local.set $a (f64x2.mul (local.get $a) (f64x2.sub (local.get $e) (f64x2.splat (local.get $sum)))))))
+      (call $store_pair (i32.add (local.get $y) (i32.shl (local.get $c) (i32.const 2))) (local.get $a) (i32.sub (local.get $cols) (local.get $c)))
+      (local.set $c (i32.add (local.get $c) (i32.const 2)))
+      (br $d))))
+
+  ;; Stores lane 0 of $v (demoted to f32) at $p, and lane 1 at $p + 4 when $left > 1.
+  (func $store_pair (param $p i32) (param $v v128) (param $left i32)
+    (if (i32.gt_s (local.get $left) (i32.const 1))
+      (then (v128.store64_lane 0 (local.get $p) (f32x4.demote_f64x2_zero (local.get $v))))
+      (else (f32.store (local.get $p) (f32.demote_f64 (f64x2.extract_lane 0 (local.get $v)))))))
 
   ;; ---------------------------------------------------------------- causal conv backward
   ;; Channels [c0, c1) of job 8: the float64 arithmetic of causalConvBackwardKernel (qkv-rows.ts)
