@@ -6,7 +6,9 @@
 // same workloads as compiled functions; `cpu`: process CPU time per op of both (steadier than
 // wall-clock time when other processes share the cores), under `cpu.eager` and `cpu.compiled`.
 // Both sides warm every workload up the same way (at least `warmup` calls and --warm-ms, default
-// 1000, of calls) before the timed rounds: see `timed`.
+// 1000, of calls) before the timed rounds: see `timed`. `warmup` records what those untimed
+// calls cost on average (wall microseconds per op, compile's traces included): the price of
+// the first second, which a loop of calls pays once.
 import { Rng, add, compile, gradients, keep, matmul, mul, silu, sum, tidy, type Tensor } from '../../../packages/tensor/src/index.js';
 import { arg, emit, round, setThreads } from './common.js';
 
@@ -35,10 +37,16 @@ const median = (xs: number[]): number => [...xs].sort((p, q) => p - q)[Math.floo
  * calls, after at least `warmup` calls and `warmMs` of calls (a median shrugs off a
  * garbage collection or a descheduling).
  */
-function timed(fn: () => void, n: number, warmup = 100): { wall: number; cpu: number } {
+function timed(fn: () => void, n: number, warmup = 100): { wall: number; cpu: number; warmup: number } {
+  const w0 = performance.now();
   for (let i = 0; i < warmup; i++) fn();
-  const warmUntil = performance.now() + warmMs;
-  while (performance.now() < warmUntil) for (let i = 0; i < 10; i++) fn();
+  const warmUntil = w0 + warmMs;
+  let warmCalls = warmup;
+  while (performance.now() < warmUntil) {
+    for (let i = 0; i < 10; i++) fn();
+    warmCalls += 10;
+  }
+  const warmUs = ((performance.now() - w0) * 1000) / warmCalls;
   const per = Math.max(1, Math.round(n / ROUNDS));
   const wall: number[] = [];
   const cpu: number[] = [];
@@ -50,7 +58,7 @@ function timed(fn: () => void, n: number, warmup = 100): { wall: number; cpu: nu
     const c = process.cpuUsage(c0);
     cpu.push((c.user + c.system) / per);
   }
-  return { wall: median(wall), cpu: median(cpu) };
+  return { wall: median(wall), cpu: median(cpu), warmup: warmUs };
 }
 
 const chain = (p: Tensor, q: Tensor): Tensor => silu(add(mul(p, q), p));
@@ -77,15 +85,19 @@ const eager: Record<string, number> = {};
 const compiled: Record<string, number> = {};
 const cpuEager: Record<string, number> = {};
 const cpuCompiled: Record<string, number> = {};
+const warmEager: Record<string, number> = {};
+const warmCompiled: Record<string, number> = {};
 // The compiled functions first: eager's garbage would be collected during their loops.
 for (const [key, ops, n, warmup, , compiledFn] of workloads) {
   const c = timed(compiledFn, n, Math.max(warmup, 200));
   compiled[key] = round(c.wall / ops, 3);
   cpuCompiled[key] = round(c.cpu / ops, 3);
+  warmCompiled[key] = round(c.warmup / ops, 3);
 }
 for (const [key, ops, n, warmup, eagerFn] of workloads) {
   const e = timed(eagerFn, n, warmup);
   eager[key] = round(e.wall / ops, 3);
   cpuEager[key] = round(e.cpu / ops, 3);
+  warmEager[key] = round(e.warmup / ops, 3);
 }
-emit({ ...eager, compiled, cpu: { eager: cpuEager, compiled: cpuCompiled } });
+emit({ ...eager, compiled, cpu: { eager: cpuEager, compiled: cpuCompiled }, warmup: { eager: warmEager, compiled: warmCompiled } });

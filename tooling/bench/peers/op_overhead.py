@@ -2,7 +2,7 @@
 # ../ours/op-overhead.ts. usage: THREADS=1 python3 op_overhead.py [--calls N] [--warm-ms MS]
 # Top-level keys: wall-clock microseconds per op (medians of 5 rounds); `cpu`: process CPU
 # time per op of the same loops (steadier than wall-clock time when other processes share
-# the cores).
+# the cores); `warmup`: the mean wall microseconds per op of the untimed warm-up calls.
 import contextlib
 import statistics
 import time
@@ -29,12 +29,16 @@ def timed(fn, n, warmup=100):
     """Wall and process-CPU microseconds of one call: medians over ROUNDS timed loops that
     share `n` calls, after at least `warmup` calls and `warm_ms` of calls (as
     ../ours/op-overhead.ts)."""
+    w0 = time.perf_counter()
     for _ in range(warmup):
         fn()
-    warm_until = time.perf_counter() + warm_ms / 1000
+    warm_until = w0 + warm_ms / 1000
+    warm_calls = warmup
     while time.perf_counter() < warm_until:
         for _ in range(10):
             fn()
+        warm_calls += 10
+    warm_us = (time.perf_counter() - w0) * 1e6 / warm_calls
     per = max(1, round(n / ROUNDS))
     walls, cpus = [], []
     for _ in range(ROUNDS):
@@ -44,7 +48,7 @@ def timed(fn, n, warmup=100):
             fn()
         walls.append((time.perf_counter() - t0) * 1e6 / per)
         cpus.append((time.process_time() - c0) * 1e6 / per)
-    return statistics.median(walls), statistics.median(cpus)
+    return statistics.median(walls), statistics.median(cpus), warm_us
 
 
 def forward_backward():
@@ -66,10 +70,13 @@ workloads = [
 ]
 result = {}
 cpu = {}
+warm = {}
 for key, ops, n, warmup, fn, inference in workloads:
     with torch.no_grad() if inference else contextlib.nullcontext():
-        wall, cpu_us = timed(fn, max(1, n), warmup)
+        wall, cpu_us, warm_us = timed(fn, max(1, n), warmup)
     result[key] = round(wall / ops, 3)
     cpu[key] = round(cpu_us / ops, 3)
+    warm[key] = round(warm_us / ops, 3)
 result["cpu"] = cpu
+result["warmup"] = warm
 emit(result)
