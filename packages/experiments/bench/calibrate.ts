@@ -11,6 +11,7 @@ import { loadavg } from 'node:os';
 import { countParameters, createModel, train } from '@titans/models';
 import { configureCpu } from '@titans/tensor';
 import { PLANS, type PlanName } from '../src/index.ts';
+import { trackSequenceLength } from '../src/estimate.ts';
 import { customTrack, trackConfig, trainRecipe } from '../src/experiments.ts';
 import type { ModelName, ReproducePlan, Track } from '../src/recipes.ts';
 
@@ -18,15 +19,6 @@ const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : undefined;
 };
-
-/** The sequence length a track trains at (the same rule as estimate.ts). */
-function trackLength(plan: ReproducePlan, track: Track): number {
-  if (track === 'long') return plan.longContext.trainLength;
-  if (track === 'mqar') return plan.mqar.sequenceLength;
-  if (track === 'passkey') return plan.passkey.trainLength;
-  const options = customTrack(plan, track).options;
-  return Number(options.sequenceLength ?? options.lookback ?? 256);
-}
 
 /** The models a track trains. */
 function trackModels(plan: ReproducePlan, track: Track): readonly ModelName[] {
@@ -43,7 +35,7 @@ if (!plan) throw new Error(`unknown plan '${planName}'`);
 const track = arg('track') ?? 'long';
 const steps = Number(arg('steps') ?? 3);
 const warmup = Number(arg('warmup') ?? 2);
-const length = Number(arg('length') ?? trackLength(plan, track));
+const length = Number(arg('length') ?? trackSequenceLength(plan, track));
 const models = arg('arch')?.split(',') ?? trackModels(plan, track);
 const loadBefore = loadavg()[0]!;
 const rows: { model: string; architecture: string; parameters: number; tokensPerSecond: number; tokensPerCpuSecond: number; secondsPerStep: number; cpuSecondsPerStep: number; batch: number; length: number; cpuSecondsOfEachStep: number[] }[] = [];

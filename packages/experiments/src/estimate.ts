@@ -55,6 +55,11 @@ export interface Calibration {
   readonly decodeFactor: number;
 }
 
+/** A table of measurements, one `architecture: [tokens per second, parameters]` row each. */
+function measured(rows: Partial<Record<ArchitectureName, readonly [tokensPerSecond: number, parameters: number]>>): Partial<Record<ArchitectureName, ThroughputMeasurement>> {
+  return Object.fromEntries(Object.entries(rows).map(([architecture, [tokensPerSecond, parameters]]) => [architecture, { tokensPerSecond, parameters }]));
+}
+
 /**
  * Measured with bench/calibrate.ts in packages/experiments on the 2-core development VM while
  * other jobs ran on it, each track with its own batch and length and compiled steps, one
@@ -71,29 +76,29 @@ export interface Calibration {
  */
 export const CALIBRATION: Calibration = {
   source: 'bench/calibrate.ts --track long --warmup 2 --steps 2 and --track passkey --warmup 3 --steps 4 (tokens per CPU second, faster of two runs), 2-core AMD EPYC VM load average 6-11, 2026-12-07',
-  training: {
-    lmm: { tokensPerSecond: 467, parameters: 1_015_728 },
-    mac: { tokensPerSecond: 364, parameters: 1_012_656 },
-    mag: { tokensPerSecond: 512, parameters: 1_012_656 },
-    mal: { tokensPerSecond: 441, parameters: 1_012_144 },
-    transformer: { tokensPerSecond: 1818, parameters: 1_017_728 },
-    swa: { tokensPerSecond: 1867, parameters: 1_017_728 },
-    'gated-deltanet': { tokensPerSecond: 918, parameters: 1_015_728 },
-  },
+  training: measured({
+    lmm: [467, 1_015_728],
+    mac: [364, 1_012_656],
+    mag: [512, 1_012_656],
+    mal: [441, 1_012_144],
+    transformer: [1818, 1_017_728],
+    swa: [1867, 1_017_728],
+    'gated-deltanet': [918, 1_015_728],
+  }),
   trainingLength: 512,
   tracks: {
     passkey: {
       source: 'bench/calibrate.ts --track passkey --warmup 3 --steps 4, load average 6.5-11, 2026-12-07',
       batch: 8, length: 64,
-      training: {
-        lmm: { tokensPerSecond: 1355, parameters: 966_576 },
-        mac: { tokensPerSecond: 779, parameters: 963_504 },
-        mag: { tokensPerSecond: 1244, parameters: 963_504 },
-        mal: { tokensPerSecond: 1236, parameters: 962_992 },
-        transformer: { tokensPerSecond: 2248, parameters: 968_576 },
-        swa: { tokensPerSecond: 2531, parameters: 968_576 },
-        'gated-deltanet': { tokensPerSecond: 1217, parameters: 966_576 },
-      },
+      training: measured({
+        lmm: [1355, 966_576],
+        mac: [779, 963_504],
+        mag: [1244, 963_504],
+        mal: [1236, 962_992],
+        transformer: [2248, 968_576],
+        swa: [2531, 968_576],
+        'gated-deltanet': [1217, 966_576],
+      }),
     },
   },
   // Unmeasured architectures (the Atlas and Hope families among them) at the LMM's rate.
@@ -164,7 +169,8 @@ function attentionFactor(config: ModelConfig, length: number): number {
   return 1 + context / (6 * config.dim);
 }
 
-function sequenceLength(plan: ReproducePlan, track: string): number {
+/** The sequence length a track trains at (its batches'; bench/calibrate.ts measures at it). */
+export function trackSequenceLength(plan: ReproducePlan, track: string): number {
   if (track === 'long') return plan.longContext.trainLength;
   if (track === 'mqar') return plan.mqar.sequenceLength;
   if (track === 'passkey') return plan.passkey.trainLength;
@@ -230,7 +236,7 @@ export function estimatePlan(plan: ReproducePlan, options: { jobs?: number; cali
     const parameters = countParameters(config);
     if (e.kind === 'train') {
       const recipe = trainRecipe(seeded, e.model, e.track);
-      const length = sequenceLength(plan, e.track);
+      const length = trackSequenceLength(plan, e.track);
       const tokens = recipe.steps * recipe.batchSize * length;
       return { id: e.id, kind: e.kind, model: e.model, track: e.track, parameters, trainTokens: tokens, readTokens: 0, decodedTokens: 0, seconds: (calibration.trainingStartSeconds ?? 0) + (tokens * attentionFactor(config, length)) / tps };
     }
