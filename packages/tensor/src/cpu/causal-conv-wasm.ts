@@ -2,13 +2,15 @@
 // on the WebAssembly kernels (kernels.wat, job kind 8), shared with the worker threads by blocks of
 // channels when large. It does the float64 arithmetic of causalConvBackwardKernel (qkv-rows.ts) in
 // the same order per channel, so dx, dweight, dbias and dhistory are the same bits as that loop's
-// for any thread count. The sigmoid (Math.exp) stays here: this side writes the activated rows U
-// and, with the SiLU, S = sigmoid(x) and H = 1 + x (1 - S) in float64 straight into the kernels'
-// memory, which leaves the kernel the sums: about five times faster than the JavaScript loop.
+// for any thread count. The SiLU's sigmoid takes the kernels' exp (fdlibm's, as V8's Math.exp,
+// checked bit for bit before first use: rows-wasm.ts expMatches); each task first writes the
+// activated rows U and, with the SiLU, S = sigmoid(x) and H = 1 + x (1 - S) of its channels in
+// float64, then sums.
 import type { CausalConvDims } from '../backend.js';
 import { cpuConfig } from './wasm/config.js';
 import { ARENA, JOB, getEngine, reserve, runJob } from './wasm/engine.js';
 import { align } from './wasm/matmul.js';
+import { expMatches } from './rows-wasm.js';
 
 /** Least elements of x for the WebAssembly kernel (smaller problems keep the JavaScript loop). */
 export const CONV_BACKWARD_WASM_MIN_ELEMENTS = 1 << 10;
@@ -40,32 +42,16 @@ export function causalConvBackwardF32(
   const dbAt = dwAt + align(k * C * 8);
   const dxAt = dbAt + align(C * 8);
   const dhAt = dxAt + align(n * 4);
-  const end = dhAt + align(batch * past * C * 4);
-  if (!reserve(e, end - ARENA)) return false;
-  const buffer = e.memory.buffer;
+  // x and the history rows: the kernel reads two channels at a time, so 8 bytes of slack each.
+  const xAt = dhAt + align(batch * past * C * 4);
+  const histAt = xAt + align(n * 4 + 8);
+  const end = histAt + align(batch * past * C * 4 + 8);
+  if (!reserve(e, end - ARENA) || !expMatches(e)) return false;
   e.f32.set(g.subarray(0, n), gAt >> 2);
-  const U = new Float64Array(buffer, uAt, uRows);
-  for (let b = 0; b < batch; b++) {
-    const ub = b * (past + tokens) * C;
-    if (history) for (let i = 0; i < past * C; i++) U[ub + i] = history[b * past * C + i]!;
-    else U.fill(0, ub, ub + past * C);
-    const xb = b * tokens * C;
-    const ux = ub + past * C;
-    if (silu) {
-      const S = new Float64Array(buffer, sAt + xb * 8, tokens * C);
-      const H = new Float64Array(buffer, hAt + xb * 8, tokens * C);
-      for (let i = 0; i < tokens * C; i++) {
-        const v = x[xb + i]!;
-        const sg = 1 / (1 + Math.exp(-v));
-        S[i] = sg;
-        H[i] = 1 + v * (1 - sg);
-        U[ux + i] = v * sg;
-      }
-    } else {
-      for (let i = 0; i < tokens * C; i++) U[ux + i] = x[xb + i]!;
-    }
-  }
-  const wt = new Float64Array(buffer, wAt, k * C);
+  e.f32.set(x.subarray(0, n), xAt >> 2);
+  if (history) e.f32.set(history.subarray(0, batch * past * C), histAt >> 2);
+  else e.f32.fill(0, histAt >> 2, (histAt >> 2) + batch * past * C);
+  const wt = new Float64Array(e.memory.buffer, wAt, k * C);
   for (let c = 0; c < C; c++) for (let j = 0; j < k; j++) wt[j * C + c] = weight[c * k + j]!;
   const threads = cpuConfig().threads;
   const parallel = threads > 1 && n >= CONV_BACKWARD_PARALLEL_MIN_ELEMENTS && C >= 16;
@@ -90,6 +76,8 @@ export function causalConvBackwardF32(
   i32[j + 14] = dbAt;
   i32[j + 15] = dxAt;
   i32[j + 16] = dhAt;
+  i32[j + 17] = xAt;
+  i32[j + 18] = histAt;
   runJob(e, Math.ceil(C / perTask), parallel);
   dx.set(e.f32.subarray(dxAt >> 2, (dxAt >> 2) + n));
   if (past > 0) dhistory.set(e.f32.subarray(dhAt >> 2, (dhAt >> 2) + batch * past * C));

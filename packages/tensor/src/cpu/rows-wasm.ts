@@ -123,7 +123,7 @@ function expCheckValues(): number[] {
 
 let expChecked: boolean | undefined;
 /** True when the kernels' exp gives Math.exp's bits on every check value (else the loops run). */
-function expMatches(e: Engine): boolean {
+export function expMatches(e: Engine): boolean {
   if (expChecked === undefined) expChecked = expCheckValues().every((v) => Object.is(e.exp(v), Math.exp(v)));
   return expChecked;
 }

@@ -52,7 +52,9 @@
 ;;       per task, 96 g (f32 [batch, tokens, C]), 100 U (f64 [batch, past + tokens, C]: the history
 ;;       rows, then act(x)), 104 S = sigmoid(x) and 108 H = 1 + x (1 - S) (f64 [batch, tokens, C],
 ;;       read when silu), 112 wt (f64 [k, C], tap-major), 116 dw (f64 [k, C]) and 120 db (f64 [C])
-;;       out, 124 dx (f32 [batch, tokens, C]), 128 dhistory (f32 [batch, past, C])
+;;       out, 124 dx (f32 [batch, tokens, C]), 128 dhistory (f32 [batch, past, C]), 132 x (f32
+;;       [batch, tokens, C]), 136 history (f32 [batch, past, C], zeros without one); each task
+;;       first writes U, S and H of its channels from x and the history (the sigmoid by $exp2)
 ;; 9 = softmax rows (rows-wasm.ts), 10 = their gradient, one task per run of whole rows of
 ;;       [rows, cols] (72 rows, 76 cols, 80 rows per task): 84 X, 88 Y (f32), 92 per-row f64 stats,
 ;;       96 mode. Job 9 mode 0 writes (shift, sum of exp(x - shift)) per row; modes 1 (log) and
@@ -1124,6 +1126,12 @@
       (local.set $c (i32.add (local.get $c) (i32.const 2)))
       (br $d))))
 
+  ;; Stores lane 0 of $v at $p, and lane 1 at $p + 8 when $left > 1.
+  (func $store_f64_pair (param $p i32) (param $v v128) (param $left i32)
+    (if (i32.gt_s (local.get $left) (i32.const 1))
+      (then (v128.store (local.get $p) (local.get $v)))
+      (else (f64.store (local.get $p) (f64x2.extract_lane 0 (local.get $v))))))
+
   ;; Stores lane 0 of $v (demoted to f32) at $p, and lane 1 at $p + 4 when $left > 1.
   (func $store_pair (param $p i32) (param $v v128) (param $left i32)
     (if (i32.gt_s (local.get $left) (i32.const 1))
@@ -1150,6 +1158,42 @@
     (local.set $c0 (i32.mul (local.get $t) (i32.load (i32.const 92))))
     (local.set $c1 (i32.add (local.get $c0) (i32.load (i32.const 92))))
     (if (i32.gt_u (local.get $c1) (local.get $C)) (then (local.set $c1 (local.get $C))))
+    ;; U (history rows, then u = act(x)), S = 1 / (1 + exp(-x)) and H = 1 + x (1 - S) of the
+    ;; channels [c0, c1), in the JavaScript loop's double operations
+    (local.set $b (i32.const 0))
+    (block $pb_done (loop $pb
+      (br_if $pb_done (i32.ge_u (local.get $b) (local.get $B)))
+      (local.set $s (i32.const 0))
+      (block $ps_done (loop $ps
+        (br_if $ps_done (i32.ge_u (local.get $s) (i32.add (local.get $P) (local.get $T))))
+        (local.set $uRow (i32.add (i32.load (i32.const 100))
+          (i32.shl (i32.mul (i32.add (i32.mul (local.get $b) (i32.add (local.get $P) (local.get $T))) (local.get $s)) (local.get $C)) (i32.const 3))))
+        (if (i32.lt_u (local.get $s) (local.get $P))
+          (then (local.set $gRow (i32.add (i32.load (i32.const 136))
+            (i32.shl (i32.mul (i32.add (i32.mul (local.get $b) (local.get $P)) (local.get $s)) (local.get $C)) (i32.const 2)))))
+          (else
+            (local.set $row (i32.mul (i32.add (i32.mul (local.get $b) (local.get $T)) (i32.sub (local.get $s) (local.get $P))) (local.get $C)))
+            (local.set $gRow (i32.add (i32.load (i32.const 132)) (i32.shl (local.get $row) (i32.const 2))))))
+        (local.set $c (local.get $c0))
+        (block $pc_done (loop $pc
+          (br_if $pc_done (i32.ge_u (local.get $c) (local.get $c1)))
+          (local.set $lanes (i32.sub (local.get $c1) (local.get $c)))
+          (local.set $g (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $gRow) (i32.shl (local.get $c) (i32.const 2))))))
+          (if (i32.and (local.get $silu) (i32.ge_u (local.get $s) (local.get $P)))
+            (then
+              (local.set $acc (f64x2.div (v128.const f64x2 1 1) (f64x2.add (v128.const f64x2 1 1) (call $exp2 (f64x2.neg (local.get $g))))))
+              (local.set $at (i32.shl (i32.add (local.get $row) (local.get $c)) (i32.const 3)))
+              (call $store_f64_pair (i32.add (i32.load (i32.const 104)) (local.get $at)) (local.get $acc) (local.get $lanes))
+              (call $store_f64_pair (i32.add (i32.load (i32.const 108)) (local.get $at))
+                (f64x2.add (v128.const f64x2 1 1) (f64x2.mul (local.get $g) (f64x2.sub (v128.const f64x2 1 1) (local.get $acc)))) (local.get $lanes))
+              (local.set $g (f64x2.mul (local.get $g) (local.get $acc)))))
+          (call $store_f64_pair (i32.add (local.get $uRow) (i32.shl (local.get $c) (i32.const 3))) (local.get $g) (local.get $lanes))
+          (local.set $c (i32.add (local.get $c) (i32.const 2)))
+          (br $pc)))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (br $ps)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $pb)))
     ;; zero dw[:, c0:c1] and db[c0:c1]
     (local.set $c (local.get $c0))
     (block $z_done (loop $z
