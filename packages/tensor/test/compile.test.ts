@@ -273,6 +273,24 @@ describe('compile: signatures, cache and errors', () => {
     f.dispose();
   });
 
+  test('a tensor passed twice replays on the fast path; sharing that changes between calls picks the matching plan', () => {
+    const fn = (p: Tensor, q: Tensor): Tensor => p.mul(q).add(p);
+    const f = compile(fn);
+    const a = tensor([1, 2, 3], [3], { dtype: 'float32' });
+    const b = tensor([4, 5, 6], [3], { dtype: 'float32' });
+    for (let i = 0; i < 5; i++) tidy(() => expectSame(f(a, a), fn(a, a)));
+    expect(f.stats()).toMatchObject({ traces: 2, verifications: 1, replays: 3 });
+    // The last replayed plan has its two arguments on one storage: (a, b) must not run it.
+    tidy(() => expectSame(f(a, b), fn(a, b)));
+    tidy(() => expectSame(f(b, b), fn(b, b)));
+    tidy(() => expectSame(f(a, b), fn(a, b)));
+    tidy(() => expectSame(f(b, a), fn(b, a)));
+    tidy(() => expectSame(f(a, a), fn(a, a)));
+    expect(f.stats()).toMatchObject({ traces: 4, verifications: 2, replays: 6 });
+    f.dispose();
+    for (const t of [a, b]) t.dispose();
+  });
+
   test('host reads inside the function are errors naming the read', () => {
     const x = tensor([1, 2, 3]);
     expect(() => compile((t: Tensor) => t.mul(t.sum().item()))(x)).toThrow(CompileError);

@@ -212,20 +212,23 @@ interface FastSignature {
   readonly grad: boolean;
   readonly active: Backend;
   readonly tensors: readonly { readonly dtype: DType; readonly backend: Backend; readonly shape: readonly number[]; readonly strides: readonly number[]; readonly offset: number; readonly size: number }[];
+  /** For each argument, the first earlier argument on the same storage, or -1 (as `signature` keys them). */
+  readonly alias: readonly number[];
 }
 
-/** The layouts of a call whose arguments are all tensors on distinct storages, else null. */
+/** The layouts of a call whose arguments are all tensors (and which of them share a storage), else null. */
 function fastSignature(args: readonly unknown[]): FastSignature | null {
   const tensors: FastSignature['tensors'][number][] = [];
-  const storages = new Set<unknown>();
+  const storages: unknown[] = [];
+  const alias: number[] = [];
   for (const a of args) {
     if (!(a instanceof Tensor)) return null;
     const storage = a.sharedStorage().storage;
-    if (storages.has(storage)) return null;
-    storages.add(storage);
+    alias.push(storages.indexOf(storage));
+    storages.push(storage);
     tensors.push({ dtype: a.dtype, backend: a.backend, shape: a.shape, strides: a.strides, offset: a.offset, size: storage.size });
   }
-  return { grad: isGradEnabled(), active: getBackend(), tensors };
+  return { grad: isGradEnabled(), active: getBackend(), tensors, alias };
 }
 
 function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
@@ -247,7 +250,15 @@ function matchesFast(fast: FastSignature, args: readonly unknown[]): boolean {
     const shape = a.shape;
     const strides = a.strides;
     if ((shape !== t.shape && !sameNumbers(shape, t.shape)) || (strides !== t.strides && !sameNumbers(strides, t.strides))) return false;
-    for (let j = 0; j < i; j++) if ((args[j] as Tensor).sharedStorage().storage === storage) return false;
+    // The same storages shared by the same arguments as at the recorded call.
+    let first = -1;
+    for (let j = 0; j < i; j++) {
+      if ((args[j] as Tensor).sharedStorage().storage === storage) {
+        first = j;
+        break;
+      }
+    }
+    if (first !== fast.alias[i]) return false;
   }
   return true;
 }
