@@ -8,10 +8,11 @@
 //
 // A step is one compiled function: loss, gradients, clipping and AdamW, returning the loss
 // and the gradient norm, whose values are read back (the one host read of the step).
-import { compile, getBackend, gradients, optim, setBackend, tensor, tidy, type Tensor } from '@titans/tensor';
-import { createModel, type ArchitectureName } from '../../models/src/index.js';
+import { compile, getBackend, setBackend, tensor, tidy, type Tensor } from '@titans/tensor';
+import type { ArchitectureName } from '../../models/src/index.js';
 import { createWebGPUBackend, type WebGPUBackend, type WebGPUStats } from '../src/node.js';
 import { arg, writeJson } from './cli.js';
+import { tinyTrainingStep } from './tiny-model.js';
 
 const steps = Number(arg('steps', '12'));
 const out = arg('out', 'bench-results/webgpu-compiled-step.json');
@@ -73,18 +74,7 @@ async function run(backends: { now: WebGPUBackend; before: WebGPUBackend }, arch
   gpu.setRecordingCache(variant.recordingCache);
   gpu.setReplayArenas(variant.replayArenas ?? true);
   setBackend(gpu);
-  const model = createModel({
-    architecture: arch, vocabSize: 16, dim: 16, layers: 1, heads: 2, mlpHidden: 32, window: 8, segmentLength: 8,
-    dtype: 'float32', seed: 5, memory: { heads: 2, chunkSize: 4 },
-  });
-  const params = model.parameters();
-  const opt = new optim.AdamW(params, { lr: 1e-3 });
-  const body = (ids: Tensor, targets: Tensor): Tensor[] => {
-    const loss = model.loss(ids, targets);
-    const { grads, norm } = optim.clipGradNorm(gradients(loss, params), 1);
-    opt.step(grads);
-    return [loss, norm];
-  };
+  const { step: body, dispose } = tinyTrainingStep(arch);
   const compiled = variant.compiled ? compile(body) : null;
   const step = compiled ?? body;
   const times: number[] = [];
@@ -117,8 +107,7 @@ async function run(backends: { now: WebGPUBackend; before: WebGPUBackend }, arch
   const arenaBytes = after.arenaBytes;
   for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] = (after[k] - before[k]) / steps;
   compiled?.dispose();
-  opt.dispose();
-  for (const p of params) p.dispose();
+  dispose();
   const measured = times.slice(WARMUP).sort((a, b) => a - b);
   const cpu = cpuTimes.slice(WARMUP).sort((a, b) => a - b);
   return { msPerStep: measured[Math.floor(measured.length / 2)]!, cpuMsPerStep: cpu[Math.floor(cpu.length / 2)]!, perStep: totals, arenaBytes, pipelines: after.pipelines, finalLoss: loss };

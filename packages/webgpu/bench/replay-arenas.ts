@@ -5,10 +5,11 @@
 // each variant as a block of steps, which a busy machine skews). Writes JSON.
 //
 //   node --conditions=source --import tsx bench/replay-arenas.ts [--steps N] [--arch mag,transformer] [--out file.json]
-import { compile, getBackend, gradients, optim, setBackend, tensor, tidy, type Tensor } from '@titans/tensor';
-import { createModel, type ArchitectureName } from '../../models/src/index.js';
+import { compile, getBackend, setBackend, tensor, tidy, type Tensor } from '@titans/tensor';
+import type { ArchitectureName } from '../../models/src/index.js';
 import { createWebGPUBackend, type WebGPUBackend } from '../src/node.js';
 import { arg, writeJson } from './cli.js';
+import { tinyTrainingStep } from './tiny-model.js';
 
 const steps = Number(arg('steps', '20'));
 const out = arg('out', 'bench-results/webgpu-replay-arenas.json');
@@ -30,19 +31,8 @@ interface Runner {
 function runner(name: string, gpu: WebGPUBackend, arch: ArchitectureName, compiled: boolean): Runner {
   const previous = getBackend();
   setBackend(gpu);
-  const model = createModel({
-    architecture: arch, vocabSize: 16, dim: 16, layers: 1, heads: 2, mlpHidden: 32, window: 8, segmentLength: 8,
-    dtype: 'float32', seed: 5, memory: { heads: 2, chunkSize: 4 },
-  });
+  const { step: body, dispose } = tinyTrainingStep(arch);
   setBackend(previous);
-  const params = model.parameters();
-  const opt = new optim.AdamW(params, { lr: 1e-3 });
-  const body = (ids: Tensor, targets: Tensor): Tensor[] => {
-    const loss = model.loss(ids, targets);
-    const { grads, norm } = optim.clipGradNorm(gradients(loss, params), 1);
-    opt.step(grads);
-    return [loss, norm];
-  };
   const fn = compiled ? compile(body) : null;
   return {
     name,
@@ -69,8 +59,7 @@ function runner(name: string, gpu: WebGPUBackend, arch: ArchitectureName, compil
     },
     dispose() {
       fn?.dispose();
-      opt.dispose();
-      for (const p of params) p.dispose();
+      dispose();
     },
   };
 }
