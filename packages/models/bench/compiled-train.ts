@@ -12,12 +12,14 @@
 //   shared machine. --kernels=N alternates compiled runs on the CPU backend as it is and with
 //   the reference paths that its newer kernels replaced put back (row sums one row at a time,
 //   reductions over leading axes through a transposed copy, the JavaScript causal-conv
-//   gradient), N times each, and reports the medians: the before/after of those kernels.
+//   gradient and softmax rows), N times each, and reports the medians: the before/after of
+//   those kernels.
 //   A JSON line with every figure ends the output.
 import { configureCpu, cpuBackend, type CompileOptions, type StepProfile } from '@titans/tensor';
 // Bench only: the reference loops, to put them back for the "before" runs of --kernels.
 import { causalConvBackwardKernel } from '../../tensor/src/cpu/qkv-rows.js';
 import { reduceRowsReference } from '../../tensor/src/cpu/reduce.js';
+import { softmaxRowsBackwardJs, softmaxRowsJs } from '../../tensor/src/cpu/rows.js';
 import { createModel, tinyConfig, type ArchitectureName } from '../src/index.js';
 import { train, type BatchSource, type TrainingBatch } from '../src/train/index.js';
 
@@ -75,7 +77,7 @@ const prototype = Object.getPrototypeOf(cpuBackend) as Record<string, unknown>;
 const reduceMiddle = prototype['reduceMiddle'];
 function referenceKernels(reference: boolean): void {
   const b = cpuBackend as unknown as Record<string, unknown>;
-  for (const name of ['reduceRows', 'causalConvBackward']) delete b[name];
+  for (const name of ['reduceRows', 'causalConvBackward', 'softmaxRows', 'softmaxRowsBackward']) delete b[name];
   prototype['reduceMiddle'] = reduceMiddle;
   if (!reference) return;
   // Removed from the class (not shadowed by an own undefined, which a trace would still list).
@@ -83,9 +85,20 @@ function referenceKernels(reference: boolean): void {
   type Storage = Parameters<typeof cpuBackend.data>[0];
   const data = (s: Storage): Float32Array => cpuBackend.data(s) as Float32Array;
   b['reduceRows'] = (...[op, x, rows, cols]: Parameters<typeof cpuBackend.reduceRows>) => {
-    const out = cpuBackend.fromArray(new Float32Array(rows), 'float32');
-    reduceRowsReference(op, cpuBackend.data(x), rows, cols, cpuBackend.data(out));
-    return out;
+    const src = cpuBackend.data(x);
+    const out = src instanceof Float32Array ? new Float32Array(rows) : src instanceof Float64Array ? new Float64Array(rows) : new Int32Array(rows);
+    reduceRowsReference(op, src, rows, cols, out);
+    return cpuBackend.fromArray(out, x.dtype);
+  };
+  b['softmaxRows'] = (...[x, rows, cols, log]: Parameters<typeof cpuBackend.softmaxRows>) => {
+    const y = new Float32Array(rows * cols);
+    softmaxRowsJs(data(x), rows, cols, log, y);
+    return cpuBackend.fromArray(y, 'float32');
+  };
+  b['softmaxRowsBackward'] = (...[y, g, rows, cols, log]: Parameters<typeof cpuBackend.softmaxRowsBackward>) => {
+    const dx = new Float32Array(rows * cols);
+    softmaxRowsBackwardJs(data(y), data(g), rows, cols, log, dx);
+    return cpuBackend.fromArray(dx, 'float32');
   };
   b['causalConvBackward'] = (...[x, weight, history, g, dims]: Parameters<typeof cpuBackend.causalConvBackward>) => {
     const dx = new Float32Array(dims.batch * dims.tokens * dims.channels);
