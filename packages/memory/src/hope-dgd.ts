@@ -23,7 +23,7 @@
 // token), `dgdScan` (the same arithmetic with fewer kernels per token: see there) and
 // `dgdChunked` (linear memories only, exact, chunk-parallel).
 import {
-  add, broadcastShapes, concat, contiguous, expand, linearScan, matmul, mul, narrow, neg, reshape, stack, sub, tensor, transpose, unsqueeze, zeros, type Tensor,
+  add, broadcastShapes, concat, contiguous, div, expand, linearScan, matmul, maximum, mul, narrow, neg, reshape, square, stack, sub, sum, tensor, transpose, unsqueeze, zeros, type Tensor,
 } from '@titans/tensor';
 import type { MemoryArchitecture } from './config.js';
 import { apply, forward, tokenGradients, type ForwardCache } from './network.js';
@@ -53,15 +53,30 @@ export interface DgdOutputs {
   readonly state: DgdState;
 }
 
-/** One DGD step of every weight matrix for one token: rows k, v [..., 1, d], eta, alpha [..., 1, 1]. */
-export function dgdStep(arch: MemoryArchitecture, weights: readonly Tensor[], k: Tensor, v: Tensor, eta: Tensor, alpha: Tensor): Tensor[] {
+/**
+ * The step size of weight matrix l for input rows a [..., 1, in] when the step is
+ * normalised (`normalizeStep`): eta / max(1, ||a||^2), the normalised-LMS step. The
+ * self-term W (alpha I - 2 eta a a^T) of an L2 step on a layer with input a has the
+ * eigenvalue alpha - 2 eta ||a||^2 along a; dividing eta by max(1, ||a||^2) keeps it in
+ * [alpha - 2 eta, alpha] for inputs of any norm (a hidden layer's input is not a unit
+ * vector), and leaves unit-input layers' steps as they were.
+ */
+export function normalizedEta(eta: Tensor, a: Tensor): Tensor {
+  return div(eta, maximum(sum(square(a), -1, true), 1));
+}
+
+/**
+ * One DGD step of every weight matrix for one token: rows k, v [..., 1, d], eta, alpha
+ * [..., 1, 1]. `normalizeStep` divides each matrix's eta by max(1, ||a_l||^2) (`normalizedEta`).
+ */
+export function dgdStep(arch: MemoryArchitecture, weights: readonly Tensor[], k: Tensor, v: Tensor, eta: Tensor, alpha: Tensor, normalizeStep = false): Tensor[] {
   const cache = forward(arch, weights, k);
   const deltas = tokenGradients(arch, weights, cache, sub(cache.out, v)); // d/dout of 1/2 ||M(k) - v||^2
   return weights.map((w, l) => {
     const a = cache.inputs[l]!; // [..., 1, in]
     const decay = matmul(matmul(w, transpose(a, -1, -2)), a); // (W a) a^T
     const grad = matmul(transpose(deltas[l]!, -1, -2), a); // delta a^T
-    return sub(mul(w, alpha), mul(eta, decay.add(grad)));
+    return sub(mul(w, alpha), mul(normalizeStep ? normalizedEta(eta, a) : eta, decay.add(grad)));
   });
 }
 
@@ -108,12 +123,12 @@ export function dgdLoop(arch: MemoryArchitecture, inputs: DgdInputs, state: DgdS
  * The DGD update of every weight matrix from a forward cache of one token row (key k):
  * W <- alpha W - (eta ((W a)^T + delta^T))^T a. (W a)^T is the forward's pre-activation
  * row, so the step costs one outer product per matrix (the readable form computes
- * (W a) a^T and delta a^T as two). `target` is the value row v.
+ * (W a) a^T and delta a^T as two). `target` is the value row v; `normalizeStep` as in `dgdStep`.
  */
-export function dgdUpdate(arch: MemoryArchitecture, weights: readonly Tensor[], cache: ForwardCache, target: Tensor, eta: Tensor, alpha: Tensor): Tensor[] {
+export function dgdUpdate(arch: MemoryArchitecture, weights: readonly Tensor[], cache: ForwardCache, target: Tensor, eta: Tensor, alpha: Tensor, normalizeStep = false): Tensor[] {
   const deltas = tokenGradients(arch, weights, cache, sub(cache.out, target));
   return weights.map((w, l) => {
-    const u = mul(add(cache.pre[l]!, deltas[l]!), eta); // [..., 1, out]
+    const u = mul(add(cache.pre[l]!, deltas[l]!), normalizeStep ? normalizedEta(eta, cache.inputs[l]!) : eta); // [..., 1, out]
     return sub(mul(w, perMatrix(alpha, w)), matmul(transpose(u, -1, -2), cache.inputs[l]!));
   });
 }

@@ -2,7 +2,7 @@
 // v1, the self-referential Titans equations; the table in apps/docs/concepts/hope.md). Per
 // head, five memories read each token x_t (unit-normalised):
 //
-//   k_t = normalize(M_k(x_t)),  v_t = M_v(x_t)                      keys and values of its own
+//   k_t = normalize(M_k(x_t)),  v_t = normalize(M_v(x_t))           keys and values of its own
 //   eta_t = etaMax sigmoid(M_eta(x_t) + b_eta),  alpha_t = sigmoid(M_alpha(x_t) + b_alpha)
 //   q_t = normalize(x_t W_q)                                        the one fixed projection
 //   y_t = M_mem(q_t)                                                read before the update
@@ -10,10 +10,18 @@
 //   M_box <- DGD step on 1/2 ||M_box(k_t) - vhat_(box,t)||^2 with eta_t, alpha_t   for box in {k, v, eta, alpha, mem}
 //
 // M_k, M_v and M_mem are residual MLPs x + W2 silu(W1 x); M_eta and M_alpha are linear maps
-// to one logit. All five take the DGD step of hope-dgd.ts (W <- W (alpha I - eta a a^T) -
-// eta delta a^T, per weight matrix), all read at the weights before token t (M_(t-1)), so
-// the recurrence is token by token and streams with no pending tokens. Everything is
-// differentiable: the outer loop learns the memories' initial weights, b_eta, b_alpha, W_q.
+// to one logit. All five take the DGD step of hope-dgd.ts (W <- W (alpha I - eta_l a a^T) -
+// eta_l delta a^T, per weight matrix, with the normalised step eta_l = eta / max(1, ||a||^2)),
+// all read at the weights before token t (M_(t-1)), so the recurrence is token by token and
+// streams with no pending tokens. Everything is differentiable: the outer loop learns the
+// memories' initial weights, b_eta, b_alpha, W_q.
+//
+// Stability (the hope page's "Stability" section): every memory input is a unit vector
+// (x, q, k and v; the targets M_box(v_t) read the unit v_t), so the targets cannot grow
+// with the values they are made from (unnormalised values fed back into M_v(v_t) grew
+// without bound in training), and the normalised step keeps the self term of each matrix's
+// step in [alpha - 2 eta, alpha] whatever the norm of its input; with eta <= 1/3 the step of
+// a linear memory then has its eigenvalues in [-1, 1] for every retention in [0, 1].
 import {
   Rng, concat, expand, l2Normalize, mergeHeads, mul, narrow, nn, reshape, sigmoid, splitHeads, stack, tensor, zeros, type DType, type Tensor,
 } from '@titans/tensor';
@@ -72,14 +80,14 @@ export function selfModifyingLoop(
     const x = narrow(inputs.x, -2, i, 1);
     const q = narrow(inputs.q, -2, i, 1);
     const k = l2Normalize(apply(archs.k, weights.k, x), -1);
-    const v = apply(archs.v, weights.v, x);
+    const v = l2Normalize(apply(archs.v, weights.v, x), -1);
     const eta = mul(sigmoid(apply(archs.eta, weights.eta, x).add(inputs.etaBias)), etaMax); // [..., 1, 1]
     const alpha = sigmoid(apply(archs.alpha, weights.alpha, x).add(inputs.alphaBias));
     ys.push(apply(archs.memory, weights.memory, q));
     const next = {} as Record<SelfModifyingMemory, readonly Tensor[]>;
     for (const name of SELF_MODIFYING_MEMORIES) {
       const target = apply(archs[name], weights[name], v);
-      next[name] = dgdStep(archs[name], weights[name], k, target, eta, alpha);
+      next[name] = dgdStep(archs[name], weights[name], k, target, eta, alpha, true);
     }
     weights = next;
   }
@@ -125,14 +133,14 @@ export function selfModifyingScan(
     const read = apply(archs.k, mlp, narrow(reads, -2, i, 1)); // [3, ...lead, 1, d]
     const logits = apply(archs.eta, gates, xi); // [2, ...lead, 1, 1]
     const k = l2Normalize(member(read, 0), -1);
-    const v = member(read, 1);
+    const v = l2Normalize(member(read, 1), -1);
     ys.push(member(read, 2));
     const eta = mul(sigmoid(member(logits, 0).add(inputs.etaBias)), etaMax); // [..., 1, 1]
     const alpha = sigmoid(member(logits, 1).add(inputs.alphaBias));
     const rows = concat([k, v], -2); // [..., 2, d]
     const step = (arch: MemoryArchitecture, weights: Tensor[]): Tensor[] => {
       const cache = forward(arch, weights, rows);
-      return dgdUpdate(arch, weights, cacheRow(cache, 0), narrow(cache.out, -2, 1, 1), eta, alpha);
+      return dgdUpdate(arch, weights, cacheRow(cache, 0), narrow(cache.out, -2, 1, 1), eta, alpha, true);
     };
     mlp = step(archs.k, mlp);
     gates = step(archs.eta, gates);
@@ -148,7 +156,7 @@ export interface SelfModifyingTitansOptions {
   readonly heads?: number;
   /** Hidden width of the MLP memories as a multiple of the head width (default 2). */
   readonly expansion?: number;
-  /** Upper bound of the step size eta (default 0.5). */
+  /** Upper bound of the step size eta (default 1/3, the stable bound: see the file's header). */
   readonly etaMax?: number;
   /** Initial b_eta and b_alpha (defaults -2 and 4: small steps, alpha near 1 = retain). */
   readonly etaBias?: number;
@@ -184,7 +192,7 @@ export class SelfModifyingTitans extends nn.Module {
     const expansion = options.expansion ?? 2;
     if (!(expansion > 0)) throw new Error(`SelfModifyingTitans: expansion must be positive, got ${expansion}`);
     this.hidden = Math.max(1, Math.round(expansion * this.headDim));
-    this.etaMax = options.etaMax ?? 0.5;
+    this.etaMax = options.etaMax ?? 1 / 3;
     if (!(this.etaMax > 0) || !Number.isFinite(this.etaMax)) throw new Error(`SelfModifyingTitans: etaMax must be a positive finite number, got ${this.etaMax}`);
     const rng = new Rng(options.seed ?? 0);
     const dtype = options.dtype ? { dtype: options.dtype } : {};

@@ -3,8 +3,10 @@
 // and autograd through the recurrence against finite differences (float64).
 import { describe, expect, it } from 'vitest';
 import { spotCheckGradients } from '@titans/test-utils';
-import { Rng, concat, gradients, l2Normalize, mul, narrow, nn, noGrad, sum, tidy, type Tensor } from '@titans/tensor';
+import { Rng, concat, gradients, l2Normalize, matmul, mul, narrow, nn, noGrad, sum, tensor, tidy, transpose, type Tensor } from '@titans/tensor';
 import { dgdLoop, dgdScan, linearArchitecture, mlpArchitecture, type DgdInputs, type DgdState, type MemoryArchitecture } from '../src/index.js';
+import { dgdStep as dgdStepOf, dgdUpdate } from '../src/hope-dgd.js';
+import { forward } from '../src/network.js';
 import { dgdStep, matVec, sigmoid, toMatrix, type Matrix } from './plain.js';
 import { maxAbsDiff } from './helpers.js';
 
@@ -171,6 +173,34 @@ describe('Delta Gradient Descent (Hope)', () => {
       const grads = gradients(loss(), targets.map(([, t]) => t));
       spotCheckGradients(loss, targets, grads, { rng: new Rng(10), elements: 2 });
     });
+  });
+
+  // The normalised step (normalizeStep, used by the self-modifying Titans): eta / max(1, ||a||^2)
+  // per matrix, so the self term alpha - 2 eta ||a||^2 along a non-unit input stays in
+  // [alpha - 2 eta, alpha] instead of growing with the input's energy.
+  it('the normalised step keeps the self term in [alpha - 2 eta, alpha] for inputs of any norm', () => {
+    tidy(() => noGrad(() => {
+      const arch = linearArchitecture();
+      const o = { dtype: 'float64' as const };
+      const w = new Rng(21).normal([D, D], 0, 1, o);
+      for (const scale of [0.5, 1, 3]) {
+        const a = mul(l2Normalize(new Rng(22).normal([1, D], 0, 1, o), -1), scale); // ||a|| = scale
+        const zero = tensor(new Float64Array(D), [1, D], o);
+        const eta = tensor([0.3], [1, 1], o);
+        const alpha = tensor([0.9], [1, 1], o);
+        const wa = matmul(w, transpose(a, -1, -2));
+        // Target 0: W' a = (alpha - 2 eta_l ||a||^2) W a, with eta_l = eta / max(1, ||a||^2) when normalised.
+        for (const normalize of [false, true]) {
+          const gain = 0.9 - 2 * (normalize ? 0.3 / Math.max(1, scale * scale) : 0.3) * scale * scale;
+          const readable = dgdStepOf(arch, [w], a, zero, eta, alpha, normalize)[0]!;
+          const fast = dgdUpdate(arch, [w], forward(arch, [w], a), zero, eta, alpha, normalize)[0]!;
+          for (const next of [readable, fast]) {
+            expect(maxAbsDiff(matmul(next, transpose(a, -1, -2)).dataSync(), mul(wa, gain).dataSync())).toBeLessThan(1e-12);
+          }
+          if (normalize) expect(gain).toBeGreaterThanOrEqual(0.9 - 2 * 0.3 - 1e-12);
+        }
+      }
+    }));
   });
 
   it('rejects mismatched inputs with clear errors', () => {

@@ -13,7 +13,7 @@ import { maxAbsDiff } from './helpers.js';
 const D = 4;
 const HID = 6;
 const T = 7;
-const ETA_MAX = 0.5;
+const ETA_MAX = 1 / 3;
 
 const isMlp = (name: SelfModifyingMemory): boolean => name === 'k' || name === 'v' || name === 'memory';
 function net(name: SelfModifyingMemory, ws: Matrix[], x: number[]): { out: number[]; z: number[]; a: number[] } {
@@ -22,12 +22,14 @@ function net(name: SelfModifyingMemory, ws: Matrix[], x: number[]): { out: numbe
   const a = z.map((zi) => zi * sigmoid(zi));
   return { out: matVec(ws[1]!, a).map((f, i) => f + x[i]!), z, a };
 }
+/** The normalised step of a matrix with input a: eta / max(1, ||a||^2). */
+const stepOf = (eta: number, a: readonly number[]): number => eta / Math.max(1, a.reduce((s, v) => s + v * v, 0));
 function dgd(name: SelfModifyingMemory, ws: Matrix[], k: number[], target: number[], eta: number, alpha: number): Matrix[] {
   const { out, z, a } = net(name, ws, k);
   const e = out.map((o, i) => o - target[i]!);
-  if (!isMlp(name)) return [dgdStep(ws[0]!, k, e, eta, alpha)];
+  if (!isMlp(name)) return [dgdStep(ws[0]!, k, e, stepOf(eta, k), alpha)];
   const d1 = z.map((zj, j) => e.reduce((s, ei, i) => s + ei * ws[1]![i]![j]!, 0) * sigmoid(zj) * (1 + zj * (1 - sigmoid(zj))));
-  return [dgdStep(ws[0]!, k, d1, eta, alpha), dgdStep(ws[1]!, a, e, eta, alpha)];
+  return [dgdStep(ws[0]!, k, d1, stepOf(eta, k), alpha), dgdStep(ws[1]!, a, e, stepOf(eta, a), alpha)];
 }
 
 /** y rows of the recurrence for lead axis [B] in float64, plain arrays. */
@@ -42,7 +44,7 @@ function reference(x: Tensor, q: Tensor, etaBias: number, alphaBias: number, s: 
     for (let t = 0; t < T; t++) {
       const xt = row(xs, t);
       const k = unit(net('k', ws.k, xt).out);
-      const v = net('v', ws.v, xt).out;
+      const v = unit(net('v', ws.v, xt).out);
       const eta = ETA_MAX * sigmoid(net('eta', ws.eta, xt).out[0]! + etaBias);
       const alpha = sigmoid(net('alpha', ws.alpha, xt).out[0]! + alphaBias);
       out.push(...net('memory', ws.memory, row(qs, t)).out);
@@ -171,6 +173,35 @@ describe('self-modifying Titans (Hope)', () => {
       const grads = gradients(loss(), named.map(([, p]) => p));
       spotCheckGradients(loss, named, grads, { rng: new Rng(7), atol: 1e-8, nonZero: true });
     });
+  });
+
+  // Regression (the `hope` preset diverged on the full plan's passkey track, NaN loss from
+  // step 68): memories whose maps expand (initial weights of std 2/sqrt(in) and 3/sqrt(in))
+  // and steps near the bound. Unnormalised values fed back into the targets M(v_t) grew
+  // without bound (float64 too, so not a float32 overflow) with etaMax 0.5; unit values,
+  // the normalised step and etaMax 1/3 keep the reads bounded over 128 tokens.
+  it('stays bounded when the memories expand (the preset\'s divergence)', () => {
+    tidy(() => noGrad(() => {
+      const etaMax = new SelfModifyingTitans(8).etaMax;
+      expect(etaMax).toBeCloseTo(1 / 3, 15);
+      const d = 8;
+      const hidden = 16;
+      const tokens = 128;
+      for (const [gain, etaBias] of [[2, 0], [2, 2], [3, 0], [3, 2]] as const) {
+        const rng = new Rng(40 + gain);
+        const shapes = selfModifyingShapes(d, hidden);
+        const weights = Object.fromEntries(SELF_MODIFYING_MEMORIES.map((n) => [n, shapes[n].map(([o, i]) => rng.normal([4, o, i], 0, gain / Math.sqrt(i), { dtype: 'float64' }))]));
+        const x = l2Normalize(rng.normal([4, tokens, d], 0, 1, { dtype: 'float64' }), -1);
+        const q = l2Normalize(rng.normal([4, tokens, d], 0, 1, { dtype: 'float64' }), -1);
+        const bias = (v: number): Tensor => tensor([v], [1, 1, 1], { dtype: 'float64' });
+        const r = selfModifyingScan(hidden, etaMax, { x, q, etaBias: bias(etaBias), alphaBias: bias(4) }, { weights: weights as unknown as SelfModifyingState['weights'], position: 0 });
+        const y = Array.from(r.y.dataSync());
+        expect(y.every(Number.isFinite)).toBe(true);
+        // The reads at the initial weights are up to about 10 here; the recurrence must not grow far past them.
+        expect(Math.max(...y.map(Math.abs))).toBeLessThan(100);
+        for (const m of SELF_MODIFYING_MEMORIES) for (const w of r.state.weights[m]) expect(Array.from(w.dataSync()).every(Number.isFinite)).toBe(true);
+      }
+    }));
   });
 
   it('rejects bad options and inputs with clear errors', () => {

@@ -13,8 +13,15 @@ export function isHopeArchitecture(name: ArchitectureName): name is HopeArchitec
   return name === 'hope' || name === 'hope-attention';
 }
 
-/** Upper bound of the self-modifying Titans' step size eta (keys are unit vectors: DGD is stable for eta < 1). */
-export const HOPE_ETA_MAX = 0.5;
+/**
+ * Upper bound of the self-modifying Titans' step size eta: 1/3. Every memory input is a unit
+ * vector and each matrix's step is normalised by its input's energy (@titans/memory
+ * hope-titans.ts), so a linear memory's step W (alpha I - 2 eta k k^T + eta v k^T), whose
+ * target M(v) is its own read of a unit value, has the eigenvalue alpha + eta (v.k - 2) in
+ * [alpha - 3 eta, alpha - eta]: inside [-1, 1] for every retention alpha in [0, 1] exactly
+ * when eta <= 1/3. (0.5, the bound of a plain delta rule, let this reach -1.5 at alpha = 0.)
+ */
+export const HOPE_ETA_MAX = 1 / 3;
 
 /** Hidden width of the self-modifying Titans' MLP memories: memory.expansion times the head width. */
 export function selfModifyingHidden(c: ModelConfig): number {
