@@ -291,6 +291,26 @@ describe('compile: signatures, cache and errors', () => {
     for (const t of [a, b]) t.dispose();
   });
 
+  test('host values among the arguments replay on the fast path only when they are the same values', () => {
+    const fn = (scale: number, p: Tensor, mode: string, q: Tensor): Tensor => (mode === 'add' ? p.mul(scale).add(q) : p.mul(scale).sub(q));
+    const f = compile(fn);
+    const a = tensor([1, 2, 3], [3], { dtype: 'float32' });
+    const b = tensor([4, 5, 6], [3], { dtype: 'float32' });
+    for (let i = 0; i < 4; i++) tidy(() => expectSame(f(2, a, 'add', b), fn(2, a, 'add', b)));
+    expect(f.stats()).toMatchObject({ traces: 2, replays: 2 });
+    // Another number or string is another program (its constant or branch was traced in).
+    tidy(() => expectSame(f(3, a, 'add', b), fn(3, a, 'add', b)));
+    tidy(() => expectSame(f(2, a, 'sub', b), fn(2, a, 'sub', b)));
+    tidy(() => expectSame(f(-0, a, 'add', b), fn(-0, a, 'add', b)));
+    tidy(() => expectSame(f(0, a, 'add', b), fn(0, a, 'add', b)));
+    // The tensors after a host value are the plan's leaves in order: swapped tensors, swapped results.
+    tidy(() => expectSame(f(2, b, 'add', a), fn(2, b, 'add', a)));
+    tidy(() => expectSame(f(2, a, 'add', b), fn(2, a, 'add', b)));
+    expect(f.stats()).toMatchObject({ traces: 6, replays: 4 });
+    f.dispose();
+    for (const t of [a, b]) t.dispose();
+  });
+
   test('host reads inside the function are errors naming the read', () => {
     const x = tensor([1, 2, 3]);
     expect(() => compile((t: Tensor) => t.mul(t.sum().item()))(x)).toThrow(CompileError);

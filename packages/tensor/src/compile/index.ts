@@ -134,7 +134,8 @@ export function compile<A extends unknown[], R>(fn: (...args: A) => R, options: 
     // A plan leaves the cache only disposed, so a live plan is still the cached one.
     if (recent !== null && !recent.entry.plan.isDisposed && matchesFast(recent.fast, args)) {
       try {
-        const result = recent.entry.plan.run(args as unknown as Tensor[], profiler);
+        const leaves = recent.fast.mixed ? args.filter((a): a is Tensor => a instanceof Tensor) : args as unknown as Tensor[];
+        const result = recent.entry.plan.run(leaves, profiler);
         replays++;
         return result as R;
       } catch (error) {
@@ -208,27 +209,47 @@ export function compile<A extends unknown[], R>(fn: (...args: A) => R, options: 
   });
 }
 
+interface TensorLayout { readonly dtype: DType; readonly backend: Backend; readonly shape: readonly number[]; readonly strides: readonly number[]; readonly offset: number; readonly size: number }
+
 interface FastSignature {
   readonly grad: boolean;
   readonly active: Backend;
-  readonly tensors: readonly { readonly dtype: DType; readonly backend: Backend; readonly shape: readonly number[]; readonly strides: readonly number[]; readonly offset: number; readonly size: number }[];
+  /** Per argument: a tensor's layout, or a host value (number, string, boolean, null, undefined), compared with Object.is. */
+  readonly args: readonly ({ readonly tensor: TensorLayout } | { readonly tensor: null; readonly value: unknown })[];
   /** For each argument, the first earlier argument on the same storage, or -1 (as `signature` keys them). */
   readonly alias: readonly number[];
+  /** Some arguments are host values: the plan's leaves are the tensors among the arguments. */
+  readonly mixed: boolean;
 }
 
-/** The layouts of a call whose arguments are all tensors (and which of them share a storage), else null. */
+const isHostValue = (x: unknown): boolean => x === null || x === undefined || typeof x === 'number' || typeof x === 'string' || typeof x === 'boolean';
+
+/**
+ * The layouts of a call whose arguments are all tensors or host values (and which tensors
+ * share a storage), else null (arrays, objects and functions go through `signature`).
+ */
 function fastSignature(args: readonly unknown[]): FastSignature | null {
-  const tensors: FastSignature['tensors'][number][] = [];
+  const slots: FastSignature['args'][number][] = [];
   const storages: unknown[] = [];
   const alias: number[] = [];
+  let mixed = false;
   for (const a of args) {
-    if (!(a instanceof Tensor)) return null;
-    const storage = a.sharedStorage().storage;
-    alias.push(storages.indexOf(storage));
-    storages.push(storage);
-    tensors.push({ dtype: a.dtype, backend: a.backend, shape: a.shape, strides: a.strides, offset: a.offset, size: storage.size });
+    if (a instanceof Tensor) {
+      const storage = a.sharedStorage().storage;
+      alias.push(storages.indexOf(storage));
+      storages.push(storage);
+      slots.push({ tensor: { dtype: a.dtype, backend: a.backend, shape: a.shape, strides: a.strides, offset: a.offset, size: storage.size } });
+    } else if (isHostValue(a)) {
+      alias.push(-1);
+      storages.push(undefined);
+      slots.push({ tensor: null, value: a });
+      mixed = true;
+    } else {
+      return null;
+    }
   }
-  return { grad: isGradEnabled(), active: getBackend(), tensors, alias };
+  if (slots.length > 0 && slots.every((x) => x.tensor === null)) return null;
+  return { grad: isGradEnabled(), active: getBackend(), args: slots, alias, mixed };
 }
 
 function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
@@ -238,12 +259,18 @@ function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
 }
 
 function matchesFast(fast: FastSignature, args: readonly unknown[]): boolean {
-  const ts = fast.tensors;
-  if (args.length !== ts.length || fast.grad !== isGradEnabled() || fast.active !== getBackend()) return false;
-  for (let i = 0; i < ts.length; i++) {
+  const slots = fast.args;
+  if (args.length !== slots.length || fast.grad !== isGradEnabled() || fast.active !== getBackend()) return false;
+  for (let i = 0; i < slots.length; i++) {
     const a = args[i];
+    const slot = slots[i]!;
+    const t = slot.tensor;
+    if (t === null) {
+      // A host value is part of the program (frozen at the trace): the same one, or no match.
+      if (!Object.is(a, (slot as { value: unknown }).value)) return false;
+      continue;
+    }
     if (!(a instanceof Tensor) || a.disposed) return false;
-    const t = ts[i]!;
     const storage = a.sharedStorage().storage;
     if (a.dtype !== t.dtype || storage.backend !== t.backend || a.offset !== t.offset || storage.size !== t.size) return false;
     // Tensors keep frozen layout arrays: the same array object is the same layout.
@@ -253,7 +280,8 @@ function matchesFast(fast: FastSignature, args: readonly unknown[]): boolean {
     // The same storages shared by the same arguments as at the recorded call.
     let first = -1;
     for (let j = 0; j < i; j++) {
-      if ((args[j] as Tensor).sharedStorage().storage === storage) {
+      const b = args[j];
+      if (b instanceof Tensor && b.sharedStorage().storage === storage) {
         first = j;
         break;
       }
