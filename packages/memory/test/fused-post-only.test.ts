@@ -3,47 +3,22 @@
 // missing yPre must be a clear error, and NeuralMemory (which reads 'post') must give the same
 // output, gradients and, on first read, the same yPre as with the fused kernel switched off.
 import { afterEach, describe, expect, it } from 'vitest';
-import { Rng, add, cpuBackend, gradients, mul, sum, tidy, type Tensor } from '@titans/tensor';
+import { Rng, add, gradients, mul, sum, tidy, type Tensor } from '@titans/tensor';
 import {
   NeuralMemory, hasYPre, initialState, linearArchitecture, memoryPreset, scanParallel, setFusedMemoryKernels,
   type MemoryArchitecture, type MemoryOutputs,
 } from '../src/index.js';
-import { expectClose, randomInputs, randomWeights, rule } from './helpers.js';
+import { countFused, expectClose, expectSameBits, randomInputs, randomWeights, rule } from './helpers.js';
 
 afterEach(() => {
   setFusedMemoryKernels(true);
 });
-
-/** Counts calls of the CPU backend's memoryScan while `fn` runs, and the yPre flag of each. */
-function counted<T>(fn: () => T): { result: T; flags: (boolean | undefined)[] } {
-  const original = cpuBackend.memoryScan.bind(cpuBackend);
-  const flags: (boolean | undefined)[] = [];
-  cpuBackend.memoryScan = (inputs, dims) => {
-    flags.push(dims.yPre);
-    return original(inputs, dims);
-  };
-  try {
-    return { result: fn(), flags };
-  } finally {
-    cpuBackend.memoryScan = original;
-  }
-}
 
 const kinds: Record<string, MemoryArchitecture> = {
   linear: linearArchitecture(),
   mlp2: { depth: 2, hidden: 12, activation: 'silu', residual: false, norm: false },
   'mlp2 residual + norm': { depth: 2, hidden: 12, activation: 'silu', residual: true, norm: true },
 };
-
-/** Exact equality of two tensors' values. */
-function expectIdentical(a: Tensor, b: Tensor, what: string): void {
-  expect(a.shape, what).toEqual(b.shape);
-  const x = a.dataSync();
-  const y = b.dataSync();
-  let differ = 0;
-  for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) differ++;
-  expect(differ, `${what}: elements that differ`).toBe(0);
-}
 
 describe('scanParallel without y_pre', () => {
   for (const [name, architecture] of Object.entries(kinds)) {
@@ -54,16 +29,16 @@ describe('scanParallel without y_pre', () => {
           const memoryRule = rule({ architecture, chunkSize: 8 }, 8);
           const inputs = randomInputs({ lead: [2, 2], tokens: 37, dim: 8, dtype, seed: 11 });
           const state = initialState(randomWeights(architecture, 8, { dtype, seed: 12 }), memoryRule);
-          const both = counted(() => scanParallel(memoryRule, inputs, state));
-          const post = counted(() => scanParallel(memoryRule, inputs, state, { yPre: false }));
+          const both = countFused(() => scanParallel(memoryRule, inputs, state));
+          const post = countFused(() => scanParallel(memoryRule, inputs, state, { yPre: false }));
           expect(both.flags).toEqual([undefined]);
           expect(post.flags).toEqual([false]);
           expect(hasYPre(both.result)).toBe(true);
           expect(hasYPre(post.result)).toBe(false);
-          expectIdentical(post.result.yPost, both.result.yPost, 'y_post');
-          expectIdentical(post.result.loss, both.result.loss, 'loss');
-          post.result.state.weights.forEach((w, l) => expectIdentical(w, both.result.state.weights[l]!, `weights[${l}]`));
-          post.result.state.momentum.forEach((m, l) => expectIdentical(m, both.result.state.momentum[l]!, `momentum[${l}]`));
+          expectSameBits(post.result.yPost, both.result.yPost, 'y_post');
+          expectSameBits(post.result.loss, both.result.loss, 'loss');
+          post.result.state.weights.forEach((w, l) => expectSameBits(w, both.result.state.weights[l]!, `weights[${l}]`));
+          post.result.state.momentum.forEach((m, l) => expectSameBits(m, both.result.state.momentum[l]!, `momentum[${l}]`));
           expect(post.result.state.pending?.k.shape).toEqual(both.result.state.pending?.k.shape);
           expect(() => post.result.yPre).toThrow(/yPre was not computed/);
         });
@@ -97,7 +72,7 @@ describe('scanParallel without y_pre', () => {
             .map((x) => sum(mul(x, rng.normal(x.shape, 0, 1, { dtype: x.dtype })))).reduce((a, b) => add(a, b));
         };
         const run = (yPre: boolean): { first: Tensor[]; second: Tensor[] } => {
-          const { result, flags } = counted(() => objective(scanParallel(memoryRule, inputs, initialState(weights, memoryRule), { yPre })));
+          const { result, flags } = countFused(() => objective(scanParallel(memoryRule, inputs, initialState(weights, memoryRule), { yPre })));
           expect(flags).toEqual([yPre ? undefined : false]);
           const first = gradients(result, targets, { createGraph: true });
           // Second order: the gradient of sum(dL/dk * r) with respect to q and the first weights.
@@ -123,11 +98,11 @@ describe('NeuralMemory reading post', () => {
         const run = (fused: boolean): { output: Tensor; yPre: Tensor; grads: Tensor[]; flags: (boolean | undefined)[][] } => {
           setFusedMemoryKernels(fused);
           const memory = make();
-          const forward = counted(() => memory.forward(x));
+          const forward = countFused(() => memory.forward(x));
           const result = forward.result;
           const grads = gradients(sum(mul(result.output, result.output)), memory.parameters());
           // Read after the backward pass: computed now, from the same inputs and state; a second read reuses it.
-          const read = counted(() => result.yPre);
+          const read = countFused(() => result.yPre);
           expect(result.yPre).toBe(read.result);
           return { output: result.output, yPre: read.result, grads, flags: [forward.flags, read.flags] };
         };
@@ -145,13 +120,13 @@ describe('NeuralMemory reading post', () => {
   it('tidy() returning the output does not compute yPre; reading it after the scope ends is a clear error', () => {
     const memory = new NeuralMemory(16, { heads: 2, rule: memoryPreset('titans', 8, { chunkSize: 4 }), seed: 3 });
     const x = new Rng(4).normal([1, 6, 16]);
-    const { result: out, flags } = counted(() => tidy(() => memory.forward(x)));
+    const { result: out, flags } = countFused(() => tidy(() => memory.forward(x)));
     expect(flags).toEqual([false]);
     expect(out.output.disposed).toBe(false);
     expect(() => out.yPre).toThrow(/yPre is computed when first read.*disposed/);
     tidy(() => {
       const inside = memory.forward(x);
-      const read = counted(() => inside.yPre);
+      const read = countFused(() => inside.yPre);
       expect(read.flags).toEqual([undefined]);
       expect(read.result.shape).toEqual([1, 2, 6, 8]);
     });
@@ -160,9 +135,9 @@ describe('NeuralMemory reading post', () => {
   it("read: 'pre' scans with y_pre and returns it directly", () => {
     tidy(() => {
       const memory = new NeuralMemory(16, { heads: 2, rule: memoryPreset('titans', 8, { chunkSize: 4 }), read: 'pre', seed: 3 });
-      const { result, flags } = counted(() => memory.forward(new Rng(4).normal([1, 6, 16])));
+      const { result, flags } = countFused(() => memory.forward(new Rng(4).normal([1, 6, 16])));
       expect(flags).toEqual([undefined]);
-      expect(counted(() => result.yPre.shape).flags).toEqual([]);
+      expect(countFused(() => result.yPre.shape).flags).toEqual([]);
     });
   });
 });

@@ -232,21 +232,36 @@ export const FUSED_KINDS: Record<string, (hidden: number) => MemoryArchitecture>
   'mlp3 gelu residual': (hidden) => ({ depth: 3, hidden, activation: 'gelu', residual: true, norm: false }),
 };
 
-/** Counts the CPU backend's memoryScan calls while `fn` runs, with the surprise clamp each was given. */
-export function countFused<T>(fn: () => T): { result: T; calls: number; clamps: number[] } {
+/**
+ * Counts the CPU backend's memoryScan calls while `fn` runs, with the surprise clamp and the
+ * yPre flag (undefined: y_pre wanted) each was given.
+ */
+export function countFused<T>(fn: () => T): { result: T; calls: number; clamps: number[]; flags: (boolean | undefined)[] } {
   const original = cpuBackend.memoryScan.bind(cpuBackend);
   let calls = 0;
   const clamps: number[] = [];
+  const flags: (boolean | undefined)[] = [];
   cpuBackend.memoryScan = (inputs, dims) => {
     calls++;
     clamps.push(dims.maxSurpriseNorm ?? 0);
+    flags.push(dims.yPre);
     return original(inputs, dims);
   };
   try {
-    return { result: fn(), calls, clamps };
+    return { result: fn(), calls, clamps, flags };
   } finally {
     cpuBackend.memoryScan = original;
   }
+}
+
+/** The two tensors hold the same bits (Object.is per element: -0 and NaN count). */
+export function expectSameBits(a: Tensor, b: Tensor, what: string): void {
+  expect(a.shape, what).toEqual(b.shape);
+  const x = a.dataSync();
+  const y = b.dataSync();
+  let differing = 0;
+  for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) differing++;
+  expect(differing, `${what}: ${differing} of ${x.length} entries differ in their bits`).toBe(0);
 }
 
 /** Every output and the final state, weighted by fixed random tensors and summed: one scalar that depends on all of a run. */

@@ -11,7 +11,7 @@ import {
   polynomialFeatures, scanLoop, scanParallel,
   type MemoryArchitecture, type OmegaInputs, type OmegaOutputs, type OmegaRule, type OmegaState,
 } from '../src/index.js';
-import { expectClose, expectFiniteDifferences, finiteDifferenceError, outerObjective, randomInputs } from './helpers.js';
+import { expectClose, expectFiniteDifferences, expectSameBits, finiteDifferenceError, outerObjective, randomInputs } from './helpers.js';
 
 const MLP: MemoryArchitecture = { depth: 2, hidden: 7, activation: 'silu', residual: false, norm: false };
 const MLP_RESIDUAL_LN: MemoryArchitecture = { depth: 2, hidden: 10, activation: 'silu', residual: true, norm: true };
@@ -41,15 +41,6 @@ function problem(rule: OmegaRule, sizes: { lead?: number[]; tokens: number; dim:
   const heads = lead.length > 0 ? [lead[lead.length - 1]!] : [];
   const weights = omegaWeightShapes(rule, dim).map(([o, i]) => rng.normal([...heads, o, i], 0, 1 / Math.sqrt(i), opts));
   return { inputs, weights };
-}
-
-function sameBits(a: Tensor, b: Tensor, what: string): void {
-  expect(a.shape, what).toEqual(b.shape);
-  const x = a.dataSync();
-  const y = b.dataSync();
-  let differing = 0;
-  for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) differing++;
-  expect(differing, `${what}: ${differing} of ${x.length} entries differ in their bits`).toBe(0);
 }
 
 function expectSameOmegaRun(actual: OmegaOutputs, expected: OmegaOutputs, tolerance: number): void {
@@ -116,12 +107,12 @@ describe('with c = 1, identity features and momentum it is the Titans memory', (
         for (const [omega, scan] of pairs) {
           const a = omega(rule, gammaOne, omegaInitialState(weights));
           const b = composite(() => scan(titans, titansInputs, initialState(weights)));
-          sameBits(a.yPre, b.yPre, 'y_pre');
-          sameBits(a.yPost, b.yPost, 'y_post');
-          sameBits(a.loss, b.loss, 'loss');
-          a.state.weights.forEach((w, l) => sameBits(w, b.state.weights[l]!, `weights[${l}]`));
-          a.state.momentum.forEach((s, l) => sameBits(s, b.state.momentum[l]!, `momentum[${l}]`));
-          sameBits(a.state.pending!.k, b.state.pending!.k, 'pending.k');
+          expectSameBits(a.yPre, b.yPre, 'y_pre');
+          expectSameBits(a.yPost, b.yPost, 'y_post');
+          expectSameBits(a.loss, b.loss, 'loss');
+          a.state.weights.forEach((w, l) => expectSameBits(w, b.state.weights[l]!, `weights[${l}]`));
+          a.state.momentum.forEach((s, l) => expectSameBits(s, b.state.momentum[l]!, `momentum[${l}]`));
+          expectSameBits(a.state.pending!.k, b.state.pending!.k, 'pending.k');
         }
         // Outer-loop gradients through the parallel forms, bit for bit too.
         const objective = (run: (x: Tensor[]) => { yPre: Tensor; yPost: Tensor }) => (x: Tensor[]): Tensor => outerObjective(run(x));
@@ -129,10 +120,10 @@ describe('with c = 1, identity features and momentum it is the Titans memory', (
         const [, gLoop] = valueAndGrad(objective(([k, w0]) => omegaLoop(rule, { ...gammaOne, k: k! }, omegaInitialState([w0!, ...weights.slice(1)]))))([inputs.k, weights[0]!]);
         const [, gTitans] = composite(() => valueAndGrad(objective(([k, w0]) => scanParallel(titans, { ...titansInputs, k: k! }, initialState([w0!, ...weights.slice(1)]))))([inputs.k, weights[0]!]));
         const [, gTitansLoop] = valueAndGrad(objective(([k, w0]) => scanLoop(titans, { ...titansInputs, k: k! }, initialState([w0!, ...weights.slice(1)]))))([inputs.k, weights[0]!]);
-        sameBits(gOmega[0]!, gTitans[0]!, 'd/dk');
-        sameBits(gOmega[1]!, gTitans[1]!, 'd/dP0');
-        sameBits(gLoop[0]!, gTitansLoop[0]!, 'd/dk (loop)');
-        sameBits(gLoop[1]!, gTitansLoop[1]!, 'd/dP0 (loop)');
+        expectSameBits(gOmega[0]!, gTitans[0]!, 'd/dk');
+        expectSameBits(gOmega[1]!, gTitans[1]!, 'd/dP0');
+        expectSameBits(gLoop[0]!, gTitansLoop[0]!, 'd/dk (loop)');
+        expectSameBits(gLoop[1]!, gTitansLoop[1]!, 'd/dP0 (loop)');
         // And against whatever scanParallel runs by default (a fused kernel: rounding only).
         const a = omegaParallel(rule, gammaOne, omegaInitialState(weights));
         const b = scanParallel(titans, titansInputs, initialState(weights));
