@@ -35,12 +35,18 @@ const cases: { name: string; memories: number; tokens: number; chunk: number; la
   { name: 'mlp 8-12-8, partial last chunk', memories: 2, tokens: 45, chunk: 16, layers: [[12, 8], [8, 12]] },
   { name: 'mlp 4-16-8, chunk longer than the stream', memories: 3, tokens: 11, chunk: 64, layers: [[16, 4], [8, 16]] },
   { name: 'mlp 16-64-16, several chunks', memories: 2, tokens: 96, chunk: 32, layers: [[64, 16], [16, 64]] },
+  { name: 'mlp 8-16-12-8 (three layers), partial last chunk', memories: 2, tokens: 27, chunk: 8, layers: [[16, 8], [12, 16], [8, 12]] },
 ];
 
 describe('cpu memoryScan without y_pre (dims.yPre false)', () => {
-  const variants: { name: string; dtype: 'float32' | 'float64'; simd?: boolean; norm?: boolean; residual?: boolean }[] = [
+  // With y_pre the SIMD path runs per-token calls (but for the plain drivers); without it every
+  // SIMD memory updates row by row over the chunk (rowsUpdatePost): bit-identical either way.
+  const variants: { name: string; dtype: 'float32' | 'float64'; simd?: boolean; norm?: boolean; residual?: boolean; gelu?: boolean; clamp?: number }[] = [
     { name: 'float32 SIMD chunk drivers', dtype: 'float32' },
-    { name: 'float32 SIMD, residual + norm (per-token calls)', dtype: 'float32', norm: true, residual: true },
+    { name: 'float32 SIMD, residual + norm', dtype: 'float32', norm: true, residual: true },
+    { name: 'float32 SIMD, residual + norm, clamp 0.05', dtype: 'float32', norm: true, residual: true, clamp: 0.05 },
+    { name: 'float32 SIMD, GELU', dtype: 'float32', gelu: true },
+    { name: 'float32 SIMD, norm, GELU', dtype: 'float32', norm: true, gelu: true },
     { name: 'float32 JavaScript loops', dtype: 'float32', simd: false },
     { name: 'float64', dtype: 'float64' },
   ];
@@ -54,7 +60,8 @@ describe('cpu memoryScan without y_pre (dims.yPre false)', () => {
           eta: Float64Array.from(x32.eta), alpha: Float64Array.from(x32.alpha), weights: x32.weights.map((w) => Float64Array.from(w)), momentum: x32.momentum.map((m) => Float64Array.from(m)),
         };
         const dims: MemoryScanDims = {
-          memories: c.memories, tokens: c.tokens, chunk: c.chunk, layers: c.layers, activation: 'silu', residual: v.residual ?? false, norm: v.norm ?? false,
+          memories: c.memories, tokens: c.tokens, chunk: c.chunk, layers: c.layers, activation: v.gelu ? 'gelu' : 'silu',
+          residual: v.residual ?? false, norm: v.norm ?? false, ...(v.clamp ? { maxSurpriseNorm: v.clamp } : {}),
         };
         const options = v.simd === false ? { simd: false } : {};
         const both = memoryScanCpu(x, dims, v.dtype, options);

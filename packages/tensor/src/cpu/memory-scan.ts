@@ -11,11 +11,14 @@
 // else runs the same loops in JavaScript with float64 state. A plain linear or SiLU 2-layer
 // memory runs each chunk's two passes as one call each into the module (surprise1/updates1,
 // surprise2/updates2); their surprise pass goes stage by stage over the chunk, four tokens per
-// pass over each weight matrix (matVec4, matTVec4: the same per-token arithmetic, bit-identical). With dims.yPre false they skip the reading before each token and update
-// each layer row by row over the chunk's tokens (rowsUpdatePost: a block of the row stays in
-// registers; the same steps, bit-identical); the other paths still compute y_pre and leave it
-// out of the output. With dims.maxSurpriseNorm the surprise pass runs with theta 1 and a pass
-// over the chunk's rank-one factors (clampChunk) applies each token's clamp factor and then theta.
+// pass over each weight matrix (matVec4, matTVec4: the same per-token arithmetic,
+// bit-identical). With dims.yPre false they skip the reading before each token and update each
+// layer row by row over the chunk's tokens (rowsUpdatePost: a block of the row stays in
+// registers; the same steps, bit-identical); so does every other memory on the SIMD module
+// without y_pre (norm, residual, GELU, any depth: each layer over the chunk, its activation
+// over the chunk, then each token's output from the last layer's readings). With
+// dims.maxSurpriseNorm the surprise pass runs with theta 1 and a pass over the chunk's rank-one
+// factors (clampChunk) applies each token's clamp factor and then theta.
 import { arrayConstructor, type MemoryScanDims, type TypedArray } from '../backend.js';
 import { MEMORY_SCAN_WASM_BASE64 } from './memory-scan-wasm.generated.js';
 import { erf } from './special.js';
@@ -365,6 +368,9 @@ export function memoryScanCpu(
   const loops = w ? wasmLoops(w) : jsLoops;
   // A plain linear or SiLU 2-layer memory on the SIMD module runs each chunk's two passes as one call each (the same per-token steps).
   const drives = w !== null && (options.chunkCalls ?? true) && plain && (depth === 1 || (depth === 2 && !gelu));
+  // Without y_pre, every other memory on the SIMD module (norm, residual, GELU, any depth) updates each layer row by row over
+  // the chunk's tokens too (rowsUpdatePost: the per-token update's y_post arithmetic, bit-identical), the output finished per token.
+  const rowUpdates = w !== null && !pre && !drives && (options.chunkCalls ?? true);
   // Scratch: state, per-chunk surprise factors (theta_s delta_l[s], layer inputs x_l[s]), per-token vectors.
   const buffers = loops.alloc([
     ...sizes, ...sizes, ...rowsOf.map((o) => chunk * o), ...colsOf.map((i) => chunk * i),
@@ -373,6 +379,8 @@ export function memoryScanCpu(
     ...(w && !pre && depth === 2 ? [chunk * rowsOf[0]!, chunk * rowsOf[0]!] : [0, 0]), 4 * chunk,
     // The drivers' surprise pass, stage by stage over the chunk: the readings of each layer, the hidden slopes, dOut and back rows.
     ...(drives ? [chunk * rowsOf[0]!, chunk * dout, chunk * rowsOf[0]!, chunk * dout, chunk * rowsOf[0]!] : [0, 0, 0, 0, 0]),
+    // Without y_pre on the SIMD module, any other memory: each layer's readings and activations of a whole chunk.
+    ...rowsOf.map((o) => (rowUpdates ? chunk * o : 0)), ...rowsOf.map((o) => (rowUpdates ? chunk * o : 0)),
   ]);
   let next = 0;
   const take = (n: number): Buf[] => buffers.slice(next, (next += n));
@@ -391,6 +399,8 @@ export function memoryScanCpu(
   // Without y_pre: the hidden layer's readings and activations of a whole chunk, and the lane sums of rowsUpdatePost.
   const [zChunk, hChunk, laneSums] = take(3) as [Buf, Buf, Buf];
   const [z1Chunk, z2Chunk, slopeChunk, gChunk, backChunk] = take(5) as [Buf, Buf, Buf, Buf, Buf];
+  const zRows = take(depth);
+  const hRows = take(depth);
   const driven = drives ? w : null;
 
   /** Writes M's output for the last layer's pre-activation f and input row x into out at offset. */
@@ -517,6 +527,31 @@ export function memoryScanCpu(
         }
       }
       if (clamp > 0) clampChunk(n, first);
+      if (rowUpdates && w) {
+        // 2. Without y_pre: each layer row by row over the chunk's tokens, its readings after each token's update into zRows,
+        // activated into hRows (the next layer's readings' inputs); then each token's output from the last layer's readings.
+        for (let s = 0; s < n; s++) {
+          etaChunk.a[s] = x.eta[first + s]!;
+          decayChunk.a[s] = 1 - x.alpha[first + s]!;
+        }
+        let xRows = qChunk;
+        for (let l = 0; l < depth; l++) {
+          const o = rowsOf[l]!;
+          const toY = l === last && plain;
+          const target = toY ? yPostAll.p + 4 * start * dout : zRows[l]!.p;
+          w.rowsUpdatePost(P[l]!.p, S[l]!.p, o, colsOf[l]!, n, etaChunk.p, decayChunk.p, scaled[l]!.p, inputs[l]!.p, xRows.p, target, laneSums.p);
+          if (l < last) {
+            if (!gelu && loops.silu) loops.silu(zRows[l]!, hRows[l]!, 0, null, n * o);
+            else activate(gelu, zRows[l]!.a, hRows[l]!.a, 0, null, n * o);
+            xRows = hRows[l]!;
+          }
+        }
+        if (!plain) {
+          const f = zRows[last]!.a;
+          for (let s = 0; s < n; s++) finishInto(f.subarray(s * dout, (s + 1) * dout), s * din, out, postAt + (first + s) * dout);
+        }
+        continue;
+      }
       // 2. Token by token: momentum, forgetting, and both retrievals.
       for (let s = 0; s < n; s++) {
         const t = mem * tokens + start + s;
