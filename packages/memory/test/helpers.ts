@@ -9,6 +9,9 @@ import {
   type MemoryArchitecture, type MemoryInputs, type MemoryOutputs, type MemoryRule, type MemoryState,
 } from '../src/index.js';
 
+// The two tensors hold the same bits (Object.is per element), as @titans/test-utils checks it.
+export { expectSameBits } from '@titans/test-utils';
+
 export interface Sizes {
   /** Leading axes (batch x heads). */
   lead?: number[];
@@ -252,16 +255,6 @@ export function countFused<T>(fn: () => T): { result: T; calls: number; clamps: 
   } finally {
     cpuBackend.memoryScan = original;
   }
-}
-
-/** The two tensors hold the same bits (Object.is per element: -0 and NaN count). */
-export function expectSameBits(a: Tensor, b: Tensor, what: string): void {
-  expect(a.shape, what).toEqual(b.shape);
-  const x = a.dataSync();
-  const y = b.dataSync();
-  let differing = 0;
-  for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) differing++;
-  expect(differing, `${what}: ${differing} of ${x.length} entries differ in their bits`).toBe(0);
 }
 
 /** Every output and the final state, weighted by fixed random tensors and summed: one scalar that depends on all of a run. */

@@ -8,6 +8,7 @@ import type { CausalConvDims } from '../src/backend.js';
 import { CONV_BACKWARD_WASM_MIN_ELEMENTS, causalConvBackwardF32 } from '../src/cpu/causal-conv-wasm.js';
 import { causalConvBackwardKernel } from '../src/cpu/qkv-rows.js';
 import { Rng, configureCpu, cpuConfig, startCpuWorkers, type CpuConfig } from '../src/index.js';
+import { expectSameBits } from '@titans/test-utils';
 
 const saved: CpuConfig = cpuConfig();
 afterAll(() => { configureCpu(saved); });
@@ -23,19 +24,6 @@ function random(n: number, scale = 1.5): Float32Array {
     out[8] = -1e-30;
   }
   return out;
-}
-
-function expectSameBits(got: Float32Array, want: Float32Array, label: string): void {
-  expect(got.length, label).toBe(want.length);
-  let differing = 0;
-  let first = -1;
-  for (let i = 0; i < got.length; i++) {
-    if (!Object.is(got[i], want[i])) {
-      differing++;
-      if (first < 0) first = i;
-    }
-  }
-  expect(differing, `${label}: first at ${first}: ${got[first]} vs ${want[first]}`).toBe(0);
 }
 
 interface Case { batch: number; tokens: number; channels: number; kernel: number; past: number; history: boolean }

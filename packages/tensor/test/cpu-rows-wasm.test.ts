@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { normRowsBackwardJs, normRowsJs, ropeJs } from '../src/cpu/rows.js';
 import { ROWS_PARALLEL_MIN_ELEMENTS, ROWS_WASM_MIN_ELEMENTS, normRowsBackwardF32, normRowsF32, ropeF32 } from '../src/cpu/rows-wasm.js';
 import { Rng, configureCpu, cpuConfig, startCpuWorkers, type CpuConfig } from '../src/index.js';
+import { expectSameBits } from '@titans/test-utils';
 
 const saved: CpuConfig = cpuConfig();
 afterAll(() => { configureCpu(saved); });
@@ -22,19 +23,6 @@ function random(n: number, scale = 2): Float32Array {
     out[7] = -0;
   }
   return out;
-}
-
-function expectSameBits(got: Float32Array, want: Float32Array, label: string): void {
-  expect(got.length, label).toBe(want.length);
-  let differing = 0;
-  let first = -1;
-  for (let i = 0; i < got.length; i++) {
-    if (!Object.is(got[i], want[i])) {
-      differing++;
-      if (first < 0) first = i;
-    }
-  }
-  expect(differing, `${label}: first at ${first}: ${got[first]} vs ${want[first]}`).toBe(0);
 }
 
 // [rows, cols]: one row, one column, odd sizes, at and past the thresholds, shared-size jobs.

@@ -8,24 +8,12 @@ import { softmaxRowsBackwardJs, softmaxRowsJs } from '../src/cpu/rows.js';
 import { ROWS_WASM_MIN_ELEMENTS, softmaxRowsBackwardF32, softmaxRowsF32 } from '../src/cpu/rows-wasm.js';
 import { getEngine } from '../src/cpu/wasm/engine.js';
 import { Rng, configureCpu, cpuConfig, startCpuWorkers, type CpuConfig } from '../src/index.js';
+import { expectSameBits } from '@titans/test-utils';
 
 const saved: CpuConfig = cpuConfig();
 afterAll(() => { configureCpu(saved); });
 
 const rng = new Rng(2104);
-
-function expectSameBits(got: Float32Array, want: Float32Array, label: string): void {
-  expect(got.length, label).toBe(want.length);
-  let differing = 0;
-  let first = -1;
-  for (let i = 0; i < got.length; i++) {
-    if (!Object.is(got[i], want[i])) {
-      differing++;
-      if (first < 0) first = i;
-    }
-  }
-  expect(differing, `${label}: first at ${first}: ${got[first]} vs ${want[first]}`).toBe(0);
-}
 
 function logits(rows: number, cols: number): Float32Array {
   const x = Float32Array.from(rng.normalArray(rows * cols), (v) => v * 4);

@@ -6,9 +6,24 @@ import { afterEach, describe, expect, test } from 'vitest';
 import * as ops from '@titans/tensor';
 import { cpuBackend, tensor, type Tensor } from '@titans/tensor';
 import {
-  allclose, checkAgainstBackend, checkGradients, checkSecondDerivatives, goldenDir, goldenTensor, hasGoldenNeuralMemory,
+  allclose, sameBits, checkAgainstBackend, checkGradients, checkSecondDerivatives, goldenDir, goldenTensor, hasGoldenNeuralMemory,
   listGoldenNeuralMemory, loadAllGoldenNeuralMemory, loadGoldenNeuralMemory, spotCheckGradients, testBackends,
 } from '@titans/test-utils';
+
+describe('sameBits', () => {
+  test('Object.is per element: -0 differs from 0, NaN equals NaN; the first difference is named', () => {
+    expect(sameBits(new Float32Array([1, NaN, -0]), [1, NaN, -0]).ok).toBe(true);
+    const zero = sameBits(new Float32Array([1, 0, 2, 3]), new Float32Array([1, -0, 2, 4]));
+    expect(zero).toEqual({ ok: false, differing: 2, first: 1, message: '2 of 4 elements differ, the first at 1: 0 vs -0' });
+    expect(sameBits([1 + 2 ** -52], [1]).ok).toBe(false);
+  });
+
+  test('shapes and sizes first', () => {
+    expect(sameBits(tensor([1, 2, 3, 4], [2, 2]), [1, 2, 3, 4]).message).toBe('shape mismatch: actual [2, 2] vs expected [4]');
+    expect(sameBits(new Float64Array(2), new Float64Array(3)).message).toBe('size mismatch: actual has 2 elements, expected 3');
+    expect(sameBits(tensor([1, 2, 3, 4], [2, 2]), new Float32Array([1, 2, 3, 4])).ok).toBe(true);
+  });
+});
 
 describe('allclose and toBeAllclose', () => {
   test('NumPy semantics: atol + rtol * |expected|', () => {

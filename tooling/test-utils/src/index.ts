@@ -1,7 +1,8 @@
-// @titans/test-utils: closeness checks and the `toBeAllclose` matcher, gradient checks
+// @titans/test-utils: closeness and bit-for-bit checks, the `toBeAllclose` matcher, gradient checks
 // (finite differences, second derivatives, cross-backend), the per-backend test registry
 // and loaders for the golden files in shared/golden.
 export * from './allclose.js';
+export * from './bits.js';
 export * from './matcher.js';
 export * from './gradcheck.js';
 export * from './backends.js';
