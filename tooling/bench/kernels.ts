@@ -11,7 +11,7 @@
 //   node --conditions=source --import tsx kernels.ts [--quick] [--only=name,name]     (THREADS=2 by default)
 //   (--only keeps the kernels whose name starts with one of the names, e.g. --only=logSoftmax,sum)
 //
-// Writes bench-results/kernels.json (kernels-quick.json with --quick).
+// Writes bench-results/kernels.json (kernels-quick.json with --quick; -partial added with --only).
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -150,7 +150,8 @@ entries.push(compare('causalConv (silu, kernel 4)', conv.join('x'),
   ['JavaScript gradient loop', 'WebAssembly gradient']));
 
 const here = dirname(fileURLToPath(import.meta.url));
-const file = join(here, 'bench-results', quick ? 'kernels-quick.json' : 'kernels.json');
+// A partial run (--only) writes apart, leaving the full run's file as it was.
+const file = join(here, 'bench-results', `kernels${quick ? '-quick' : ''}${only !== null ? '-partial' : ''}.json`);
 mkdirSync(dirname(file), { recursive: true });
 writeFileSync(`${file}.tmp`, `${JSON.stringify({
   benchmark: 'cpu-kernels', date: new Date().toISOString(), quick, threads, reps,
