@@ -7,7 +7,8 @@
 // A block whose first line is a comment naming a file of this repository
 // (`// packages/webgpu/test/ops-suite.test.ts`) is checked as that file: its relative imports
 // resolve from there.
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -59,7 +60,8 @@ function workspaceSources(): Record<string, string> {
   return paths;
 }
 
-const work = join(repo, 'tooling', 'packaging', '.tmp', 'readme-snippets');
+// Outside the repository, so no linter or other tool of the workspace picks the files up.
+const work = mkdtempSync(join(tmpdir(), 'titans-readme-snippets-'));
 const snippets: Snippet[] = readmes.flatMap((readme) =>
   blocksOf(readme).map(({ line, code }, index) => ({
     readme, line, code,
@@ -69,8 +71,6 @@ const snippets: Snippet[] = readmes.flatMap((readme) =>
 const diagnostics = new Map<string, string[]>();
 
 beforeAll(() => {
-  rmSync(work, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
   for (const snippet of snippets) {
     // Checked as the repository file its first line names, if it names one.
     const named = /^\/\/ ((?:packages|apps|tooling)\/\S+\.ts)$/.exec(snippet.code.split('\n')[0]!)?.[1];
@@ -84,7 +84,7 @@ beforeAll(() => {
   const config = ts.parseJsonConfigFileContent({
     compilerOptions: {
       target: 'ES2022', lib: ['ES2023', 'DOM'], module: 'ESNext', moduleResolution: 'Bundler',
-      types: ['node'], strict: true, noEmit: true, allowImportingTsExtensions: true, skipLibCheck: true,
+      types: ['node'], typeRoots: [join(repo, 'node_modules', '@types')], strict: true, noEmit: true, allowImportingTsExtensions: true, skipLibCheck: true,
       isolatedModules: true, verbatimModuleSyntax: true, resolveJsonModule: true,
       paths: Object.fromEntries(Object.entries(workspaceSources()).map(([name, file]) => [name, [file]])),
     },
