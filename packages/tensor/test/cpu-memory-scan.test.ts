@@ -114,3 +114,31 @@ describe('cpu memoryScan float32 chunk drivers', () => {
     });
   }
 });
+
+describe('cpu memoryScan float32 SIMD, staged surprise pass (norm, residual, GELU, any depth)', () => {
+  // Memories the drivers do not take run the surprise pass stage by stage over the chunk
+  // (matVecRows, matTVecRows; loss and the norm's backward per token) and, without y_pre, the
+  // row-by-row updates: bit-identical to the per-token calls (chunkCalls: false).
+  const archs = [
+    { name: 'residual + norm', norm: true, residual: true, gelu: false },
+    { name: 'norm, GELU', norm: true, residual: false, gelu: true },
+    { name: 'residual, GELU', norm: false, residual: true, gelu: true },
+    { name: 'plain GELU', norm: false, residual: false, gelu: true },
+  ];
+  for (const c of cases) for (const a of archs) for (const clamp of [0, 0.05]) for (const yPre of [true, false]) {
+    if (a.residual && c.layers[0]![1] !== c.layers[c.layers.length - 1]![0]) continue;
+    it(`${c.name}, ${a.name}${clamp ? `, clamp ${clamp}` : ''}${yPre ? '' : ', no y_pre'}: bit-identical to the per-token calls`, () => {
+      const x = inputs(new Rng(c.tokens * 11 + c.chunk), c.memories, c.tokens, c.layers);
+      const dims: MemoryScanDims = {
+        memories: c.memories, tokens: c.tokens, chunk: c.chunk, layers: c.layers, activation: a.gelu ? 'gelu' : 'silu', residual: a.residual, norm: a.norm,
+        ...(clamp ? { maxSurpriseNorm: clamp } : {}), ...(yPre ? {} : { yPre: false }),
+      };
+      const staged = memoryScanCpu(x, dims, 'float32');
+      const perToken = memoryScanCpu(x, dims, 'float32', { chunkCalls: false });
+      expect(staged.length).toBe(perToken.length);
+      let differ = 0;
+      for (let i = 0; i < staged.length; i++) if (!Object.is(staged[i], perToken[i])) differ++;
+      expect(differ, 'elements that differ').toBe(0);
+    });
+  }
+});

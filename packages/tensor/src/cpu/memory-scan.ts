@@ -175,6 +175,9 @@ interface WasmExports {
     k: number, a1: number, q: number, zPre: number, zPost: number, hPre: number, hPost: number, yPre: number, yPost: number, n: number,
   ): void;
   rowsUpdatePost(P: number, S: number, rows: number, cols: number, n: number, eta: number, decay: number, sc: number, inp: number, xPost: number, post: number, acc: number): void;
+  matVecRows(W: number, rows: number, cols: number, x: number, xStride: number, out: number, oStride: number, n: number): void;
+  matTVecRows(W: number, rows: number, cols: number, g: number, gStride: number, out: number, oStride: number, n: number): void;
+  mulInto(out: number, a: number, b: number, n: number): void;
 }
 
 let wasm: WasmExports | null | undefined;
@@ -371,6 +374,9 @@ export function memoryScanCpu(
   // Without y_pre, every other memory on the SIMD module (norm, residual, GELU, any depth) updates each layer row by row over
   // the chunk's tokens too (rowsUpdatePost: the per-token update's y_post arithmetic, bit-identical), the output finished per token.
   const rowUpdates = w !== null && !pre && !drives && (options.chunkCalls ?? true);
+  // Their surprise pass goes stage by stage over the chunk as the drivers' does (the matrix stages four tokens per pass over the
+  // weights: matVecRows, matTVecRows), the loss and the norm's backward per token in JavaScript: per token the same operations.
+  const staged = w !== null && !drives && (options.chunkCalls ?? true);
   // Scratch: state, per-chunk surprise factors (theta_s delta_l[s], layer inputs x_l[s]), per-token vectors.
   const buffers = loops.alloc([
     ...sizes, ...sizes, ...rowsOf.map((o) => chunk * o), ...colsOf.map((i) => chunk * i),
@@ -381,6 +387,10 @@ export function memoryScanCpu(
     ...(drives ? [chunk * rowsOf[0]!, chunk * dout, chunk * rowsOf[0]!, chunk * dout, chunk * rowsOf[0]!] : [0, 0, 0, 0, 0]),
     // Without y_pre on the SIMD module, any other memory: each layer's readings and activations of a whole chunk.
     ...rowsOf.map((o) => (rowUpdates ? chunk * o : 0)), ...rowsOf.map((o) => (rowUpdates ? chunk * o : 0)),
+    // The staged surprise pass of any other memory on the SIMD module: each layer's readings, slopes and gradient rows of a
+    // whole chunk, and the rows back through a layer.
+    ...rowsOf.map((o) => (staged ? chunk * o : 0)), ...rowsOf.map((o) => (staged ? chunk * o : 0)), ...rowsOf.map((o) => (staged ? chunk * o : 0)),
+    staged ? chunk * widest : 0,
   ]);
   let next = 0;
   const take = (n: number): Buf[] => buffers.slice(next, (next += n));
@@ -401,6 +411,10 @@ export function memoryScanCpu(
   const [z1Chunk, z2Chunk, slopeChunk, gChunk, backChunk] = take(5) as [Buf, Buf, Buf, Buf, Buf];
   const zRows = take(depth);
   const hRows = take(depth);
+  const zStage = take(depth);
+  const slopeStage = take(depth);
+  const gStage = take(depth);
+  const [backStage] = take(1) as [Buf];
   const driven = drives ? w : null;
 
   /** Writes M's output for the last layer's pre-activation f and input row x into out at offset. */
@@ -478,7 +492,50 @@ export function memoryScanCpu(
         continue;
       }
       // 1. Surprise of each token of the chunk at the chunk-start weights.
-      for (let s = 0; s < n; s++) {
+      if (staged && w) {
+        // The readings of every layer for all n tokens, each hidden layer's activation (and slope) over the chunk.
+        for (let l = 0; l < depth; l++) {
+          const o = rowsOf[l]!;
+          const c = colsOf[l]!;
+          w.matVecRows(P[l]!.p, o, c, inputs[l]!.p, 4 * c, zStage[l]!.p, 4 * o, n);
+          if (l < last) {
+            if (!gelu) w.silu(zStage[l]!.p, inputs[l + 1]!.p, slopeStage[l]!.p, 1, n * o);
+            else activate(gelu, zStage[l]!.a, inputs[l + 1]!.a, 0, slopeStage[l]!.a, n * o);
+          }
+        }
+        // Per token: the loss and dOut = 2 (M(k) - v), back through the norm, into gStage[last].
+        for (let s = 0; s < n; s++) {
+          const at = s * dout;
+          if (plain) {
+            out[lossAt + first + s] = w.l2Error(zStage[last]!.p + 4 * at, vChunk.p + 4 * at, gStage[last]!.p + 4 * at, dout);
+            continue;
+          }
+          const f = zStage[last]!.a.subarray(at, at + dout);
+          const g = gStage[last]!.a.subarray(at, at + dout);
+          const inv = norm ? layerNorm(f, normed.a, dout) : 0;
+          let loss = 0;
+          const vc = vChunk.a;
+          for (let i = 0; i < dout; i++) {
+            const y = norm ? normed.a[i]! : f[i]!;
+            const e = (residual ? in0[s * din + i]! + y : y) - vc[at + i]!;
+            loss += e * e;
+            g[i] = 2 * e;
+          }
+          out[lossAt + first + s] = loss;
+          if (norm) layerNormBackward(normed.a, inv, g, dout);
+        }
+        // Back through the layers: each token's scaled rows, then (below the last layer) W^T g over the chunk times the slopes.
+        for (let l = last; l >= 0; l--) {
+          const o = rowsOf[l]!;
+          for (let s = 0; s < n; s++) w.scale(scaled[l]!.p + 4 * s * o, gStage[l]!.p + 4 * s * o, clamp > 0 ? 1 : x.theta[first + s]!, o);
+          if (l > 0) {
+            const c = colsOf[l]!;
+            w.matTVecRows(P[l]!.p, o, c, gStage[l]!.p, 4 * o, backStage.p, 4 * c, n);
+            for (let s = 0; s < n; s++) w.mulInto(gStage[l - 1]!.p + 4 * s * c, backStage.p + 4 * s * c, slopeStage[l - 1]!.p + 4 * s * c, c);
+          }
+        }
+      }
+      for (let s = 0; s < (staged ? 0 : n); s++) {
         const t = first + s;
         for (let l = 0; l < depth; l++) {
           loops.matVec(P[l]!, rowsOf[l]!, colsOf[l]!, inputs[l]!, s * colsOf[l]!, zs[l]!);

@@ -428,7 +428,7 @@
         (br $next))))
 
   ;; out = a * b elementwise (n a multiple of 4).
-  (func $mulInto (param $out i32) (param $a i32) (param $b i32) (param $n i32)
+  (func $mulInto (export "mulInto") (param $out i32) (param $a i32) (param $b i32) (param $n i32)
     (local $j i32) (local $bytes i32)
     (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
     (local.set $j (i32.const 0))
@@ -679,7 +679,7 @@
 
   ;; matVec for n tokens (x_s at $x + s $xStride bytes, out_s at $out + s $oStride): four at a time
   ;; (matVec4), then the rest one by one; each token's arithmetic is matVec's.
-  (func $matVecRows (param $W i32) (param $rows i32) (param $cols i32) (param $x i32) (param $xStride i32) (param $out i32) (param $oStride i32) (param $n i32)
+  (func $matVecRows (export "matVecRows") (param $W i32) (param $rows i32) (param $cols i32) (param $x i32) (param $xStride i32) (param $out i32) (param $oStride i32) (param $n i32)
     (local $s i32)
     (block $done
       (loop $four
@@ -700,7 +700,7 @@
 
   ;; matTVec for n tokens (g_s at $g + s $gStride bytes, out_s at $out + s $oStride): four at a time
   ;; (matTVec4), then the rest one by one; each token's arithmetic is matTVec's.
-  (func $matTVecRows (param $W i32) (param $rows i32) (param $cols i32) (param $g i32) (param $gStride i32) (param $out i32) (param $oStride i32) (param $n i32)
+  (func $matTVecRows (export "matTVecRows") (param $W i32) (param $rows i32) (param $cols i32) (param $g i32) (param $gStride i32) (param $out i32) (param $oStride i32) (param $n i32)
     (local $s i32)
     (block $done
       (loop $four
