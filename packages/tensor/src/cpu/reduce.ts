@@ -24,12 +24,51 @@ export function reduceRowsReference(op: ReduceOp, src: TypedArray, rows: number,
 
 /** out[r] = op(x[r, :]) with the reference loop's bits. */
 export function reduceRowsKernel(op: ReduceOp, src: TypedArray, rows: number, cols: number, o: TypedArray): void {
-  if (op === 'sum') sumRows(src, rows, cols, o);
+  // float32 sums, by far the most common, in their own copy of the loop: one element type keeps
+  // its loads monomorphic (about twice as fast as the shared loop once it has seen every dtype).
+  if (op === 'sum' && src instanceof Float32Array && o instanceof Float32Array) sumRowsF32(src, rows, cols, o);
+  else if (op === 'sum') sumRows(src, rows, cols, o);
   else if (op === 'prod') prodRows(src, rows, cols, o);
   else reduceRowsReference(op, src, rows, cols, o);
 }
 
 function sumRows(src: TypedArray, rows: number, cols: number, o: TypedArray): void {
+  let r = 0;
+  if (cols === 1) {
+    // 0 + x: -0 becomes +0, as in the reference.
+    for (; r < rows; r++) o[r] = 0 + src[r]!;
+    return;
+  }
+  for (; r + 4 <= rows; r += 4) {
+    const b0 = r * cols;
+    const b1 = b0 + cols;
+    const b2 = b1 + cols;
+    const b3 = b2 + cols;
+    let a0 = 0;
+    let a1 = 0;
+    let a2 = 0;
+    let a3 = 0;
+    for (let c = 0; c < cols; c++) {
+      a0 += src[b0 + c]!;
+      a1 += src[b1 + c]!;
+      a2 += src[b2 + c]!;
+      a3 += src[b3 + c]!;
+    }
+    o[r] = a0;
+    o[r + 1] = a1;
+    o[r + 2] = a2;
+    o[r + 3] = a3;
+  }
+  for (; r < rows; r++) {
+    const b0 = r * cols;
+    let a0 = 0;
+    for (let c = 0; c < cols; c++) a0 += src[b0 + c]!;
+    o[r] = a0;
+  }
+}
+
+/** sumRows for float32 (the same code, one element type). */
+function sumRowsF32(src: Float32Array, rows: number, cols: number, o: Float32Array): void {
   let r = 0;
   if (cols === 1) {
     // 0 + x: -0 becomes +0, as in the reference.
@@ -101,6 +140,10 @@ function prodRows(src: TypedArray, rows: number, cols: number, o: TypedArray): v
  * accumulators of a row block sit in `acc` and the sweep over j is contiguous.
  */
 export function reduceMiddleKernel(op: ReduceOp, src: TypedArray, outer: number, mid: number, inner: number, o: TypedArray): void {
+  if (op === 'sum' && src instanceof Float32Array && o instanceof Float32Array) {
+    sumMiddleF32(src, outer, mid, inner, o);
+    return;
+  }
   const acc = new Float64Array(inner);
   const start = op === 'sum' ? 0 : op === 'prod' ? 1 : op === 'max' ? -Infinity : Infinity;
   for (let q = 0; q < outer; q++) {
@@ -113,6 +156,32 @@ export function reduceMiddleKernel(op: ReduceOp, src: TypedArray, outer: number,
         case 'max': for (let j = 0; j < inner; j++) { const v = src[base + j]!; if (v > acc[j]! || Number.isNaN(v)) acc[j] = v; } break;
         case 'min': for (let j = 0; j < inner; j++) { const v = src[base + j]!; if (v < acc[j]! || Number.isNaN(v)) acc[j] = v; } break;
       }
+    }
+    const out = q * inner;
+    for (let j = 0; j < inner; j++) o[out + j] = acc[j]!;
+  }
+}
+
+/**
+ * The float32 sum of reduceMiddleKernel in its own (monomorphic) loop, four rows of the middle
+ * axis per sweep: acc[j] = (((acc[j] + x[i, j]) + x[i + 1, j]) + ...) + x[i + 3, j] is the same
+ * additions in the same order, with a quarter of the accumulator traffic.
+ */
+function sumMiddleF32(src: Float32Array, outer: number, mid: number, inner: number, o: Float32Array): void {
+  const acc = new Float64Array(inner);
+  for (let q = 0; q < outer; q++) {
+    acc.fill(0);
+    let i = 0;
+    for (; i + 4 <= mid; i += 4) {
+      const b0 = (q * mid + i) * inner;
+      const b1 = b0 + inner;
+      const b2 = b1 + inner;
+      const b3 = b2 + inner;
+      for (let j = 0; j < inner; j++) acc[j] = acc[j]! + src[b0 + j]! + src[b1 + j]! + src[b2 + j]! + src[b3 + j]!;
+    }
+    for (; i < mid; i++) {
+      const b0 = (q * mid + i) * inner;
+      for (let j = 0; j < inner; j++) acc[j] = acc[j]! + src[b0 + j]!;
     }
     const out = q * inner;
     for (let j = 0; j < inner; j++) o[out + j] = acc[j]!;
