@@ -45,7 +45,8 @@ export function causalConvBackwardF32(
   // x and the history rows: the kernel reads two channels at a time, so 8 bytes of slack each.
   const xAt = dhAt + align(batch * past * C * 4);
   const histAt = xAt + align(n * 4 + 8);
-  const end = histAt + align(batch * past * C * 4 + 8);
+  const duAt = histAt + align(batch * past * C * 4 + 8);
+  const end = duAt + align(C * 8 + 16);
   if (!reserve(e, end - ARENA) || !expMatches(e)) return false;
   e.f32.set(g.subarray(0, n), gAt >> 2);
   e.f32.set(x.subarray(0, n), xAt >> 2);
@@ -78,6 +79,7 @@ export function causalConvBackwardF32(
   i32[j + 16] = dhAt;
   i32[j + 17] = xAt;
   i32[j + 18] = histAt;
+  i32[j + 19] = duAt;
   runJob(e, Math.ceil(C / perTask), parallel);
   dx.set(e.f32.subarray(dxAt >> 2, (dxAt >> 2) + n));
   if (past > 0) dhistory.set(e.f32.subarray(dhAt >> 2, (dhAt >> 2) + batch * past * C));

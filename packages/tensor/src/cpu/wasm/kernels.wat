@@ -53,7 +53,8 @@
 ;;       rows, then act(x)), 104 S = sigmoid(x) and 108 H = 1 + x (1 - S) (f64 [batch, tokens, C],
 ;;       read when silu), 112 wt (f64 [k, C], tap-major), 116 dw (f64 [k, C]) and 120 db (f64 [C])
 ;;       out, 124 dx (f32 [batch, tokens, C]), 128 dhistory (f32 [batch, past, C]), 132 x (f32
-;;       [batch, tokens, C]), 136 history (f32 [batch, past, C], zeros without one); each task
+;;       [batch, tokens, C]), 136 history (f32 [batch, past, C], zeros without one), 140 DU (f64 [C]
+;;       scratch, each task its own channels); each task
 ;;       first writes U, S and H of its channels from x and the history (the sigmoid by $exp2)
 ;; 9 = softmax rows (rows-wasm.ts), 10 = their gradient, one task per run of whole rows of
 ;;       [rows, cols] (72 rows, 76 cols, 80 rows per task): 84 X, 88 Y (f32), 92 per-row f64 stats,
@@ -1259,33 +1260,48 @@
           (br $jl)))
         (local.set $tt (i32.add (local.get $tt) (i32.const 1)))
         (br $tl)))
-      ;; du for the rows s = -past .. tokens - 1 of u
+      ;; du for the rows s = -past .. tokens - 1 of u: DU[c] = 0, then + wt_j g_t for the taps j in
+      ;; order (t = s + k - 1 - j), tap-major so each sweep over the channels is contiguous
       (local.set $s (i32.sub (i32.const 0) (local.get $P)))
       (block $s_done (loop $sl
         (br_if $s_done (i32.ge_s (local.get $s) (local.get $T)))
         (local.set $c (local.get $c0))
+        (block $z2_done (loop $z2
+          (br_if $z2_done (i32.ge_u (local.get $c) (local.get $c1)))
+          (f64.store (i32.add (i32.load (i32.const 140)) (i32.shl (local.get $c) (i32.const 3))) (f64.const 0))
+          (local.set $c (i32.add (local.get $c) (i32.const 1)))
+          (br $z2)))
+        (local.set $j (i32.const 0))
+        (block $tap_done (loop $tap
+          (br_if $tap_done (i32.ge_u (local.get $j) (local.get $K)))
+          (local.set $tt (i32.sub (i32.add (local.get $s) (i32.sub (local.get $K) (i32.const 1))) (local.get $j)))
+          (if (i32.and (i32.ge_s (local.get $tt) (i32.const 0)) (i32.lt_s (local.get $tt) (local.get $T)))
+            (then
+              (local.set $gRow (i32.add (i32.load (i32.const 96))
+                (i32.shl (i32.mul (i32.add (i32.mul (local.get $b) (local.get $T)) (local.get $tt)) (local.get $C)) (i32.const 2))))
+              (local.set $dwRow (i32.add (i32.load (i32.const 112)) (i32.shl (i32.mul (local.get $j) (local.get $C)) (i32.const 3))))
+              (local.set $c (local.get $c0))
+              (block $du_done (loop $dul
+                (local.set $lanes (i32.sub (local.get $c1) (local.get $c)))
+                (br_if $du_done (i32.le_s (local.get $lanes) (i32.const 0)))
+                (local.set $at (i32.add (i32.load (i32.const 140)) (i32.shl (local.get $c) (i32.const 3))))
+                (if (i32.ge_s (local.get $lanes) (i32.const 2))
+                  (then (v128.store (local.get $at) (f64x2.add (v128.load (local.get $at))
+                    (f64x2.mul (v128.load (i32.add (local.get $dwRow) (i32.shl (local.get $c) (i32.const 3))))
+                               (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $gRow) (i32.shl (local.get $c) (i32.const 2)))))))))
+                  (else (f64.store (local.get $at) (f64.add (f64.load (local.get $at))
+                    (f64.mul (f64.load (i32.add (local.get $dwRow) (i32.shl (local.get $c) (i32.const 3))))
+                             (f64.promote_f32 (f32.load (i32.add (local.get $gRow) (i32.shl (local.get $c) (i32.const 2))))))))))
+                (local.set $c (i32.add (local.get $c) (i32.const 2)))
+                (br $dul)))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $tap)))
+        (local.set $c (local.get $c0))
         (block $c_done (loop $cl
           (local.set $lanes (i32.sub (local.get $c1) (local.get $c)))
           (br_if $c_done (i32.le_s (local.get $lanes) (i32.const 0)))
-          (local.set $acc (f64x2.splat (f64.const 0)))
-          (local.set $j (i32.const 0))
-          (block $tap_done (loop $tap
-            (br_if $tap_done (i32.ge_u (local.get $j) (local.get $K)))
-            ;; t = s + k - 1 - j
-            (local.set $tt (i32.sub (i32.add (local.get $s) (i32.sub (local.get $K) (i32.const 1))) (local.get $j)))
-            (if (i32.and (i32.ge_s (local.get $tt) (i32.const 0)) (i32.lt_s (local.get $tt) (local.get $T)))
-              (then
-                (local.set $at (i32.add (i32.load (i32.const 96))
-                  (i32.shl (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $T)) (local.get $tt)) (local.get $C)) (local.get $c)) (i32.const 2))))
-                (local.set $w (i32.add (i32.load (i32.const 112)) (i32.shl (i32.add (i32.mul (local.get $j) (local.get $C)) (local.get $c)) (i32.const 3))))
-                (if (i32.ge_s (local.get $lanes) (i32.const 2))
-                  (then (local.set $g (f64x2.promote_low_f32x4 (v128.load64_zero (local.get $at))))
-                        (local.set $acc (f64x2.add (local.get $acc) (f64x2.mul (v128.load (local.get $w)) (local.get $g)))))
-                  (else (local.set $acc (f64x2.replace_lane 0 (local.get $acc)
-                          (f64.add (f64x2.extract_lane 0 (local.get $acc))
-                            (f64.mul (f64.load (local.get $w)) (f64.promote_f32 (f32.load (local.get $at)))))))))))
-            (local.set $j (i32.add (local.get $j) (i32.const 1)))
-            (br $tap)))
+          ;; (an odd last channel reads one double of slack into lane 1, never stored)
+          (local.set $acc (v128.load (i32.add (i32.load (i32.const 140)) (i32.shl (local.get $c) (i32.const 3)))))
           (if (i32.lt_s (local.get $s) (i32.const 0))
             (then
               ;; dhistory[b, past + s, c]
