@@ -82,7 +82,8 @@ describe('kernel bench', () => {
       benchmark: string; entries: { kernel: string; oldMs: number; newMs: number; speedup: number }[];
     };
     expect(json.benchmark).toBe('cpu-kernels');
-    expect(json.entries.map((e) => e.kernel)).toEqual(['attention (causal)', 'rmsNorm', 'layerNorm', 'logSoftmax', 'silu (SwiGLU gate)', 'rope']);
+    expect(json.entries.map((e) => e.kernel)).toEqual(['attention (causal)', 'rmsNorm', 'layerNorm', 'logSoftmax', 'silu (SwiGLU gate)', 'rope',
+      'logSoftmax (cross-entropy rows)', 'sum over rows (axis 0)', 'causalConv (silu, kernel 4)']);
     for (const e of json.entries) for (const x of [e.oldMs, e.newMs, e.speedup]) expect(x).toBeGreaterThan(0);
   });
 });
