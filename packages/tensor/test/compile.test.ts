@@ -311,6 +311,36 @@ describe('compile: signatures, cache and errors', () => {
     for (const t of [a, b]) t.dispose();
   });
 
+  test('a primitive the backend instance turns off with an own undefined is not traced (the fallback path replays)', () => {
+    const rng = new Rng(21);
+    const x = randomTensor(rng, [6, 5], 'float32');
+    const f = (t: Tensor): Tensor => t.mul(t).sum(0);
+    const fast = f(x);
+    const proto = Object.getPrototypeOf(cpuBackend) as { reduceMiddle?: (...a: unknown[]) => unknown };
+    const method = proto.reduceMiddle;
+    expect(typeof method).toBe('function');
+    let calls = 0;
+    proto.reduceMiddle = function (this: unknown, ...a: unknown[]) {
+      calls++;
+      return method!.apply(this, a);
+    };
+    const own = Object.getOwnPropertyDescriptor(cpuBackend, 'reduceMiddle');
+    Object.defineProperty(cpuBackend, 'reduceMiddle', { value: undefined, configurable: true, writable: true });
+    try {
+      const eager = f(x);
+      expectSame(eager, fast);
+      const g = compile(f);
+      expectSame(g(x), eager);
+      expectSame(g(x), eager);
+      // Neither eager nor the trace nor the replays reach the primitive the instance turned off.
+      expect(calls).toBe(0);
+    } finally {
+      proto.reduceMiddle = method;
+      if (own) Object.defineProperty(cpuBackend, 'reduceMiddle', own);
+      else delete (cpuBackend as { reduceMiddle?: unknown }).reduceMiddle;
+    }
+  });
+
   test('host reads inside the function are errors naming the read', () => {
     const x = tensor([1, 2, 3]);
     expect(() => compile((t: Tensor) => t.mul(t.sum().item()))(x)).toThrow(CompileError);

@@ -97,16 +97,23 @@ interface Layout {
  */
 const NOT_PRIMITIVES = new Set(['constructor', 'fill', 'fromArray', 'read', 'readSync', 'dispose', 'liveBytes', 'supports', 'data', 'adopt']);
 
-/** The names of a backend's methods, own and inherited. */
+/**
+ * The names of a backend's methods, own and inherited. The property closest to the instance
+ * decides, as for a call: a method the instance shadows with a non-function (an own
+ * `undefined` that turns an optional primitive off) is not one.
+ */
 function methodNames(backend: Backend): string[] {
-  const names = new Set<string>();
+  const seen = new Set<string>();
+  const names: string[] = [];
   for (let o: object | null = backend; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
     for (const name of Object.getOwnPropertyNames(o)) {
+      if (seen.has(name)) continue;
+      seen.add(name);
       const d = Object.getOwnPropertyDescriptor(o, name);
-      if (d && typeof d.value === 'function' && !NOT_PRIMITIVES.has(name)) names.add(name);
+      if (d && typeof d.value === 'function' && !NOT_PRIMITIVES.has(name)) names.push(name);
     }
   }
-  return [...names];
+  return names;
 }
 
 export class CompileError extends Error {
