@@ -16,6 +16,7 @@ import type { Storage } from '../backend.js';
 import { BINARY_EXPR, UNARY_EXPR } from '../cpu/backend.js';
 import { collapse } from '../cpu/collapse.js';
 import { cpuConfig } from '../cpu/wasm/config.js';
+import { ARENA, ENGINE_MAX_PAGES, getEngine, jobModule, reserve, runJob, type Engine, type JobModule } from '../cpu/wasm/engine.js';
 import { contiguousStrides } from '../shape.js';
 import { SILU_BACKWARD_EXPR, SILU_EXPR, type FusedGroup, type FusedKernel } from './kernels.js';
 
@@ -155,6 +156,20 @@ export function moduleBytes(params: number, body: Body): Uint8Array<ArrayBuffer>
   const imports = section(2, [1, 3, ...[...'env'].map((c) => c.charCodeAt(0)), 3, ...[...'mem'].map((c) => c.charCodeAt(0)), 0x02, 0x00, 1]);
   const funcs = section(3, [1, 0]);
   const exports = section(7, [1, 3, ...[...'run'].map((c) => c.charCodeAt(0)), 0x00, 0]);
+  const code = section(10, [1, ...body.encode()]);
+  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...type, ...imports, ...funcs, ...exports, ...code]);
+}
+
+/**
+ * A module importing the CPU engine's shared memory as env.mem and exporting `task(t: i32)`
+ * (see JobModule in cpu/wasm/engine.ts): the form a chain takes to run across worker threads.
+ */
+export function taskModuleBytes(body: Body): Uint8Array<ArrayBuffer> {
+  const name = (t: string): number[] => [t.length, ...[...t].map((c) => c.charCodeAt(0))];
+  const type = section(1, [1, 0x60, 1, I32, 0]);
+  const imports = section(2, [1, ...name('env'), ...name('mem'), 0x02, 0x03, ...uleb(1), ...uleb(ENGINE_MAX_PAGES)]);
+  const funcs = section(3, [1, 0]);
+  const exports = section(7, [1, ...name('task'), 0x00, 0]);
   const code = section(10, [1, ...body.encode()]);
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...type, ...imports, ...funcs, ...exports, ...code]);
 }
@@ -514,6 +529,15 @@ interface Stream {
 const MIN_ELEMENTS = 16;
 /** Vectors per iteration of a contiguous chain. */
 const UNROLL = 2;
+/**
+ * Contiguous chains from this many elements up run as jobs of the CPU engine (on its shared
+ * memory), split into tasks of TASK_ELEMENTS that the worker threads share when there are
+ * some. Each element is computed by the same instructions either way, so results do not
+ * depend on the thread count.
+ */
+export const PARALLEL_MIN_ELEMENTS = 1 << 16;
+/** Elements per task of such a job (a multiple of 4 * UNROLL). */
+const TASK_ELEMENTS = 1 << 14;
 
 /**
  * A WebAssembly SIMD kernel for a fused group over float32 values, or null where the group
@@ -581,7 +605,12 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
   const nd = c.shape.length;
   const vecBytes = Math.ceil(size / 4) * 16;
   const align = (n: number): number => Math.ceil(n / 64) * 64;
-  let top = 0;
+  // A large contiguous chain runs as a job on the engine's shared memory: its uniforms at
+  // ARENA, its streams and outputs after them.
+  const engine = rows === 1 && size >= PARALLEL_MIN_ELEMENTS ? getEngine() : null;
+  const job = engine !== null && engine.shared;
+  const base = job ? ARENA + align(Math.max(16, 4 * uniforms.size)) : 0;
+  let top = base;
   const streams: Stream[] = [];
   for (let j = 0; j < loadList.length; j++) {
     const l = loadList[j]!;
@@ -601,16 +630,21 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
     top += align(vecBytes + 16 * UNROLL);
     return at;
   });
-  if (top > MAX_BYTES || !ensureMemory(top)) return null;
+  if (top - base > MAX_BYTES || !(job ? reserve(engine, top - ARENA) : ensureMemory(top))) return null;
 
-  // ---- the function: params are the uniforms (float32)
+  // ---- the function: params are the uniforms (float32), or for a job the task index (the
+  // uniforms then wait in memory at ARENA)
   const uniformList = [...uniforms.values()];
-  const b = new Body(uniformList.length);
+  const b = new Body(job ? 1 : uniformList.length);
   const p = b.local(I32); // byte offset of the vector in full streams and outputs
   const q = b.local(I32); // byte offset within the row
   const rb = b.local(I32); // row index * 4
+  const end = b.local(I32); // a job's task: where its range ends (bytes)
   const splats = uniformList.map(() => b.local(V128));
-  uniformList.forEach((_, j) => { b.get(j).simd(V.f32Splat).set(splats[j]!); });
+  uniformList.forEach((_, j) => {
+    if (job) b.i32(0).memarg(V.load32Splat, ARENA + 4 * j).set(splats[j]!);
+    else b.get(j).simd(V.f32Splat).set(splats[j]!);
+  });
   const full = rows === 1;
   // Contiguous chains run UNROLL vectors per iteration (their instructions interleaved, so
   // the long f64 sequences of two vectors overlap); an odd last vector reads and writes the
@@ -649,7 +683,15 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
   const ptr = strided ? c.shape.slice(0, -1).map(() => streams.map(() => b.local(I32))) : [];
   const counters = strided ? c.shape.slice(0, -1).map(() => b.local(I32)) : [];
   // loops: outer over rows (when 2-D) or over the outer axes (strided), inner over vectors
-  b.i32(0).set(p);
+  if (job) {
+    // task t: bytes [t * TASK, min((t + 1) * TASK, vecBytes))
+    const taskBytes = TASK_ELEMENTS * 4;
+    b.get(0).i32(taskBytes).op(0x6c).set(p); // i32.mul
+    b.get(p).i32(taskBytes).op(0x6a).set(end);
+    b.get(end).i32(vecBytes).get(end).i32(vecBytes).op(0x49).op(0x1b).set(end); // select(end, vecBytes, end < vecBytes)
+  } else {
+    b.i32(0).set(p);
+  }
   if (strided) {
     streams.forEach((st, j) => { b.i32(st.at).set(ptr[0]![j]!); });
     for (let d = 0; d < nd - 1; d++) {
@@ -737,7 +779,9 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
       b.op(0x0b);
     }
   } else if (full) {
-    b.get(p).i32(vecBytes).op(0x49, 0x0d, 0); // lt_u, br_if 0
+    if (job) b.get(p).get(end);
+    else b.get(p).i32(vecBytes);
+    b.op(0x49, 0x0d, 0); // lt_u, br_if 0
     b.op(0x0b);
   } else {
     b.get(q).i32(16).op(0x6a).set(q);
@@ -747,9 +791,62 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
     b.get(rb).i32(rows * 4).op(0x49, 0x0d, 0);
     b.op(0x0b);
   }
+  if (job) {
+    const jm = jobModuleOf(engine, taskModuleBytes(b));
+    if (jm === null) return null;
+    return bindJobKernel(engine, jm, Math.ceil(size / TASK_ELEMENTS), streams, uniformList, group.outputs, outAt, size);
+  }
   const run = instantiate(moduleBytes(uniformList.length, b));
   if (run === null) return null;
   return bindKernel(run, streams, uniformList, group.outputs, outAt, size);
+}
+
+const jobModules = new Map<string, JobModule>();
+
+/** The JobModule of these bytes (cached by them, as `instantiate` caches), or null. */
+function jobModuleOf(engine: Engine, bytes: Uint8Array<ArrayBuffer>): JobModule | null {
+  const key = bytes.join(',');
+  let jm = jobModules.get(key);
+  if (jm === undefined) {
+    const made = jobModule(engine, bytes);
+    if (made === null) return null;
+    jm = made;
+    // (The workers keep an instance of every module they ran; the cache bounds how many there are.)
+    if (jobModules.size >= MODULE_CACHE_LIMIT) jobModules.clear();
+    jobModules.set(key, jm);
+  }
+  return jm;
+}
+
+/** bindKernel for a chain that runs as a job of `tasks` tasks on the engine's memory. */
+function bindJobKernel(
+  engine: Engine, jm: JobModule, tasks: number, streams: readonly Stream[], uniforms: readonly { id: number; offset: number }[],
+  outputs: readonly number[], outAt: readonly number[], size: number,
+): FusedKernel {
+  const ns = streams.length;
+  const sIds = Int32Array.from(streams.map((s) => s.id));
+  const sOff = Int32Array.from(streams.map((s) => s.offset));
+  const sSpan = Int32Array.from(streams.map((s) => s.span));
+  const sAt = Int32Array.from(streams.map((s) => s.at >> 2));
+  const nu = uniforms.length;
+  const uIds = Int32Array.from(uniforms.map((u) => u.id));
+  const uOff = Int32Array.from(uniforms.map((u) => u.offset));
+  const oIds = Int32Array.from(outputs);
+  const oAt = Int32Array.from(outAt.map((at) => at >> 2));
+  const no = outputs.length;
+  const uAt = ARENA >> 2;
+  return (S: readonly (Storage | undefined)[]): void => {
+    const mem = engine.f32; // (replaced when the memory grows)
+    for (let j = 0; j < ns; j++) {
+      const data = (S[sIds[j]!] as unknown as { data: Float32Array }).data;
+      const off = sOff[j]!;
+      const span = sSpan[j]!;
+      mem.set(off === 0 && span === data.length ? data : data.subarray(off, off + span), sAt[j]!);
+    }
+    for (let j = 0; j < nu; j++) mem[uAt + j] = (S[uIds[j]!] as unknown as { data: Float32Array }).data[uOff[j]!]!;
+    runJob(engine, tasks, true, null, jm);
+    for (let j = 0; j < no; j++) (S[oIds[j]!] as unknown as { data: Float32Array }).data.set(mem.subarray(oAt[j]!, oAt[j]! + size));
+  };
 }
 
 function bindKernel(

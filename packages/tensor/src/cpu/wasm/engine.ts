@@ -22,6 +22,10 @@ const READY = 5;
 const USE_FMA = 6;
 /** Counts the pools started; a worker of an older pool that wakes late leaves. */
 const EPOCH = 7;
+/** Nonzero while the job runs the `task` export of a module registered with the workers (see JobModule). */
+const JOB_MODULE = 8;
+/** Tasks of job modules that worker threads ran (for tests and stats). */
+const WORKER_JOB_TASKS = 9;
 export const JOB = 64;
 const MAX_THREADS = 64;
 /** Byte offset where the host's data begins. */
@@ -123,8 +127,20 @@ export function reserve(e: Engine, bytes: number): boolean {
 // whether this package runs from source, from dist or inside a bundle).
 const WORKER_SOURCE = `
 'use strict';
-const { workerData } = require('node:worker_threads');
-const { module, fmaModule, memory, epoch } = workerData;
+const { workerData, receiveMessageOnPort } = require('node:worker_threads');
+const { module, fmaModule, memory, epoch, port } = workerData;
+// Modules posted by the host (JobModule), instantiated on the same memory on first use. The
+// host posts a module before the first job that runs it, so it is waiting on the port.
+const jobTasks = new Map();
+function jobTask(id) {
+  for (;;) {
+    const known = jobTasks.get(id);
+    if (known !== undefined) return known;
+    const m = port ? receiveMessageOnPort(port) : undefined;
+    if (m === undefined) return null;
+    jobTasks.set(m.message.id, new WebAssembly.Instance(m.message.module, { env: { mem: memory } }).exports.task);
+  }
+}
 const task = new WebAssembly.Instance(module, { env: { memory } }).exports.task;
 const fmaTask = fmaModule ? new WebAssembly.Instance(fmaModule, { env: { memory } }).exports.gemm_task : null;
 const ctl = new Int32Array(memory.buffer, 0, 16);
@@ -138,8 +154,10 @@ for (;;) {
     const left = Atomics.sub(ctl, ${CLAIM}, 1);
     if (left <= 0) break;
     // Read after the claim: the host writes it before it hands out the job's tasks.
-    const run = Atomics.load(ctl, ${USE_FMA}) === 1 ? fmaTask : task;
+    const jobId = Atomics.load(ctl, ${JOB_MODULE});
+    const run = jobId !== 0 ? jobTask(jobId) : Atomics.load(ctl, ${USE_FMA}) === 1 ? fmaTask : task;
     try { run(left - 1); } catch { Atomics.store(ctl, ${ERROR}, 1); }
+    if (jobId !== 0) Atomics.add(ctl, ${WORKER_JOB_TASKS}, 1);
     if (Atomics.sub(ctl, ${PENDING}, 1) === 1) Atomics.notify(ctl, ${PENDING});
   }
 }
@@ -151,8 +169,18 @@ interface WorkerLike {
   on(event: 'error', listener: (error: unknown) => void): unknown;
 }
 
+interface PortLike {
+  postMessage(value: unknown): void;
+  unref(): void;
+  close(): void;
+}
+
 interface Pool {
   readonly workers: WorkerLike[];
+  /** One port per worker, for posting job modules. */
+  readonly ports: PortLike[];
+  /** Ids of the job modules posted to this pool's workers. */
+  readonly posted: Set<number>;
   /** The workers hold an instance of the relaxed-SIMD kernels too (see setFmaModuleSource). */
   readonly fma: boolean;
   broken: boolean;
@@ -175,6 +203,7 @@ function stopPool(e: Engine): void {
   Atomics.add(ctl, GEN, 1);
   Atomics.notify(ctl, GEN);
   for (const w of pool.workers) void w.terminate().catch(() => undefined);
+  for (const port of pool.ports) port.close();
   pool = null;
 }
 
@@ -201,23 +230,28 @@ function ensurePool(e: Engine, threads: number): Pool | null {
   Atomics.store(ctl, STOP, 0);
   Atomics.store(ctl, READY, 0);
   const fmaModule = cpuConfig().fma ? fmaModuleSource(e) : null;
-  const created: Pool = { workers: [], fma: fmaModule !== null, broken: false };
+  const created: Pool = { workers: [], ports: [], posted: new Set(), fma: fmaModule !== null, broken: false };
   const count = Math.min(threads, MAX_THREADS) - 1;
   try {
     for (let i = 0; i < count; i++) {
+      const channel = new threadsModule.MessageChannel();
       const worker = new threadsModule.Worker(WORKER_SOURCE, {
         eval: true,
         // No inherited flags: loaders (tsx), --input-type=module etc. would slow the start
         // or change how the CommonJS source above is read.
         execArgv: [],
-        workerData: { module: e.module, fmaModule, memory: e.memory, epoch },
+        workerData: { module: e.module, fmaModule, memory: e.memory, epoch, port: channel.port2 },
+        transferList: [channel.port2],
       });
       worker.on('error', () => { created.broken = true; });
       worker.unref();
+      channel.port1.unref();
       created.workers.push(worker);
+      created.ports.push(channel.port1);
     }
   } catch {
     for (const w of created.workers) void w.terminate().catch(() => undefined);
+    for (const port of created.ports) port.close();
     return null;
   }
   pool = created;
@@ -255,20 +289,61 @@ export function poolHasFma(): boolean {
 }
 
 /**
+ * A module generated at run time whose `task(t: i32)` export runs task t of a job: it imports
+ * the engine's memory as env.mem (shared, maximum MAX_PAGES) and reads everything it needs
+ * from there. `id` (>= 1, unique per module) names it to the workers, which instantiate it
+ * on first use; `task` is its instance on this thread.
+ */
+export interface JobModule {
+  readonly id: number;
+  readonly module: WebAssembly.Module;
+  readonly task: (t: number) => void;
+}
+
+let nextJobModuleId = 1;
+
+/** A JobModule from the bytes of a module as JobModule describes, or null if it does not instantiate. */
+export function jobModule(e: Engine, bytes: Uint8Array<ArrayBuffer>): JobModule | null {
+  if (!e.shared) return null;
+  try {
+    const module = new WebAssembly.Module(bytes);
+    const task = new WebAssembly.Instance(module, { env: { mem: e.memory } }).exports['task'] as (t: number) => void;
+    return { id: nextJobModuleId++, module, task };
+  } catch {
+    return null;
+  }
+}
+
+/** @internal Tasks of job modules that worker threads have run so far (tests check that a job was shared). */
+export function workerJobTasks(): number {
+  const e = engine;
+  if (!e || !e.shared) return 0;
+  return Atomics.load(new Int32Array(e.memory.buffer, 0, 16), WORKER_JOB_TASKS);
+}
+
+/** The engine's largest memory, in 64 KiB pages (a JobModule's memory import declares it). */
+export const ENGINE_MAX_PAGES = MAX_PAGES;
+
+/**
  * Runs tasks [0, count) of the job described at JOB. With `parallel`, the worker pool (started
  * on first use) shares them; otherwise they run here in order. Throws if a task trapped.
  * With `fmaTask` (the relaxed-SIMD kernels' gemm_task, for a gemm job only) every thread runs
  * that instead of the exact `task`; a job is split across workers only when they have it too.
  */
-export function runJob(e: Engine, count: number, parallel: boolean, fmaTask: ((t: number) => void) | null = null): void {
+export function runJob(e: Engine, count: number, parallel: boolean, fmaTask: ((t: number) => void) | null = null, job: JobModule | null = null): void {
   const threads = cpuConfig().threads;
   const p = parallel && count > 1 && threads > 1 ? ensurePool(e, threads) : null;
-  const task = fmaTask ?? e.task;
+  const task = job?.task ?? fmaTask ?? e.task;
   if (!p || readyWorkers() === 0 || (fmaTask !== null && !p.fma)) {
     for (let t = 0; t < count; t++) task(t);
     return;
   }
+  if (job !== null && !p.posted.has(job.id)) {
+    for (const port of p.ports) port.postMessage({ id: job.id, module: job.module });
+    p.posted.add(job.id);
+  }
   const ctl = new Int32Array(e.memory.buffer, 0, 16);
+  Atomics.store(ctl, JOB_MODULE, job !== null ? job.id : 0);
   Atomics.store(ctl, USE_FMA, fmaTask !== null ? 1 : 0);
   Atomics.store(ctl, ERROR, 0);
   Atomics.store(ctl, PENDING, count);
