@@ -142,3 +142,46 @@ describe('cpu memoryScan float32 SIMD, staged surprise pass (norm, residual, GEL
     });
   }
 });
+
+describe('cpu memoryScan float32 SIMD, the surprise clamp in WebAssembly', () => {
+  // On the SIMD module the clamp's pass over a chunk's rank-one factors runs in the module
+  // (clampSquares four tokens at a time, clampFactors, clampScale): bit-identical to the
+  // JavaScript pass it replaces (simdClamp: false), on the drivers, the staged pass and the
+  // per-token calls; chunks whose token count is not a multiple of four cover the tail; a
+  // bound of 0.05 clamps most tokens, 1e6 none, 0.5 some.
+  const clampCases: { name: string; tokens: number; chunk: number; layers: [number, number][] }[] = [
+    { name: 'linear 8x8, chunks of 7 (tails of 3, 2, 1)', tokens: 23, chunk: 7, layers: [[8, 8]] },
+    { name: 'linear 12x4, one token', tokens: 1, chunk: 4, layers: [[12, 4]] },
+    { name: 'mlp 8-12-8, chunks of 6', tokens: 29, chunk: 6, layers: [[12, 8], [8, 12]] },
+    { name: 'mlp 16-64-16, chunk 64 with a remainder', tokens: 70, chunk: 64, layers: [[64, 16], [16, 64]] },
+    { name: 'mlp 8-16-12-8, chunks of 5', tokens: 13, chunk: 5, layers: [[16, 8], [12, 16], [8, 12]] },
+  ];
+  const paths = [
+    { name: 'plain', norm: false, residual: false, chunkCalls: true },
+    { name: 'plain, per-token calls', norm: false, residual: false, chunkCalls: false },
+    { name: 'norm (staged)', norm: true, residual: false, chunkCalls: true },
+  ];
+  for (const c of clampCases) for (const p of paths) for (const clamp of [0.05, 0.5, 1e6]) for (const yPre of [true, false]) {
+    it(`${c.name}, ${p.name}, clamp ${clamp}${yPre ? '' : ', no y_pre'}: bit-identical to the JavaScript clamp`, () => {
+      const x = inputs(new Rng(c.tokens * 13 + c.chunk), 2, c.tokens, c.layers);
+      const dims: MemoryScanDims = {
+        memories: 2, tokens: c.tokens, chunk: c.chunk, layers: c.layers, activation: 'silu', residual: p.residual, norm: p.norm,
+        maxSurpriseNorm: clamp, ...(yPre ? {} : { yPre: false }),
+      };
+      const simd = memoryScanCpu(x, dims, 'float32', { chunkCalls: p.chunkCalls });
+      const js = memoryScanCpu(x, dims, 'float32', { chunkCalls: p.chunkCalls, simdClamp: false });
+      expect(simd.length).toBe(js.length);
+      let differ = 0;
+      for (let i = 0; i < simd.length; i++) if (!Object.is(simd[i], js[i])) differ++;
+      expect(differ, 'elements that differ').toBe(0);
+      // The bound matters where it is small: the clamped run differs from the unclamped one.
+      if (clamp === 0.05) {
+        const { maxSurpriseNorm: _, ...free } = dims;
+        const unclamped = memoryScanCpu(x, free, 'float32', { chunkCalls: p.chunkCalls });
+        let changed = 0;
+        for (let i = 0; i < simd.length; i++) if (!Object.is(simd[i], unclamped[i])) changed++;
+        expect(changed).toBeGreaterThan(0);
+      }
+    });
+  }
+});

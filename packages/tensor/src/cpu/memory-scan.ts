@@ -18,7 +18,9 @@
 // without y_pre (norm, residual, GELU, any depth: each layer over the chunk, its activation
 // over the chunk, then each token's output from the last layer's readings). With
 // dims.maxSurpriseNorm the surprise pass runs with theta 1 and a pass over the chunk's rank-one
-// factors (clampChunk) applies each token's clamp factor and then theta.
+// factors (clampChunk) applies each token's clamp factor and then theta; on the SIMD module that pass
+// runs there too (clampSquares, clampFactors, clampScale: the same float64 sums in the same order,
+// four tokens' chains side by side, bit-identical to clampRows).
 import { arrayConstructor, type MemoryScanDims, type TypedArray } from '../backend.js';
 import { MEMORY_SCAN_WASM_BASE64 } from './memory-scan-wasm.generated.js';
 import { erf } from './special.js';
@@ -178,6 +180,9 @@ interface WasmExports {
   matVecRows(W: number, rows: number, cols: number, x: number, xStride: number, out: number, oStride: number, n: number): void;
   matTVecRows(W: number, rows: number, cols: number, g: number, gStride: number, out: number, oStride: number, n: number): void;
   mulInto(out: number, a: number, b: number, n: number): void;
+  clampSquares(sc: number, o: number, inp: number, c: number, n: number, sq: number, add: number, tmp: number): void;
+  clampFactors(sq: number, n: number, clamp: number): void;
+  clampScale(sc: number, o: number, n: number, factor: number, th: number): void;
 }
 
 let wasm: WasmExports | null | undefined;
@@ -337,10 +342,12 @@ function clampRows(
  * Runs the scan; returns the packed output of Backend.memoryScan in the inputs' dtype.
  * `simd: false` runs the JavaScript loops; `chunkCalls: false` keeps a plain linear or SiLU
  * 2-layer memory on the per-token calls instead of the module's whole-chunk drivers (the same
- * steps in the same order: bit-identical, for testing).
+ * steps in the same order: bit-identical, for testing); `simdClamp: false` keeps the surprise
+ * clamp of a SIMD run in JavaScript (clampRows; bit-identical, for testing).
  */
 export function memoryScanCpu(
-  x: MemoryScanArrays, dims: MemoryScanDims, dtype: 'float32' | 'float64', options: { simd?: boolean; chunkCalls?: boolean } = {},
+  x: MemoryScanArrays, dims: MemoryScanDims, dtype: 'float32' | 'float64',
+  options: { simd?: boolean; chunkCalls?: boolean; simdClamp?: boolean } = {},
 ): TypedArray {
   checkSizes(x, dims);
   const { memories, tokens, chunk, layers, residual, norm } = dims;
@@ -377,6 +384,7 @@ export function memoryScanCpu(
   // Their surprise pass goes stage by stage over the chunk as the drivers' does (the matrix stages four tokens per pass over the
   // weights: matVecRows, matTVecRows), the loss and the norm's backward per token in JavaScript: per token the same operations.
   const staged = w !== null && !drives && (options.chunkCalls ?? true);
+  const wasmClamp = w !== null && clamp > 0 && (options.simdClamp ?? true);
   // Scratch: state, per-chunk surprise factors (theta_s delta_l[s], layer inputs x_l[s]), per-token vectors.
   const buffers = loops.alloc([
     ...sizes, ...sizes, ...rowsOf.map((o) => chunk * o), ...colsOf.map((i) => chunk * i),
@@ -391,6 +399,8 @@ export function memoryScanCpu(
     // whole chunk, and the rows back through a layer.
     ...rowsOf.map((o) => (staged ? chunk * o : 0)), ...rowsOf.map((o) => (staged ? chunk * o : 0)), ...rowsOf.map((o) => (staged ? chunk * o : 0)),
     staged ? chunk * widest : 0,
+    // The clamp on the SIMD module: each token's float64 squares then factor (two floats each), theta, 64 bytes of scratch.
+    ...(wasmClamp ? [2 * chunk, chunk, 16] : [0, 0, 0]),
   ]);
   let next = 0;
   const take = (n: number): Buf[] => buffers.slice(next, (next += n));
@@ -415,6 +425,7 @@ export function memoryScanCpu(
   const slopeStage = take(depth);
   const gStage = take(depth);
   const [backStage] = take(1) as [Buf];
+  const [clampSq, clampTheta, clampTmp] = take(3) as [Buf, Buf, Buf];
   const driven = drives ? w : null;
 
   /** Writes M's output for the last layer's pre-activation f and input row x into out at offset. */
@@ -437,7 +448,16 @@ export function memoryScanCpu(
 
   const scaledRows = scaled.map((b) => b.a);
   const inputRows = inputs.map((b) => b.a);
-  const clampChunk = (n: number, first: number): void => clampRows(scaledRows, inputRows, rowsOf, colsOf, x.theta, first, n, clamp);
+  const clampChunk = (n: number, first: number): void => {
+    if (!wasmClamp || !w) {
+      clampRows(scaledRows, inputRows, rowsOf, colsOf, x.theta, first, n, clamp);
+      return;
+    }
+    for (let l = 0; l < depth; l++) w.clampSquares(scaled[l]!.p, rowsOf[l]!, inputs[l]!.p, colsOf[l]!, n, clampSq.p, l === 0 ? 0 : 1, clampTmp.p);
+    w.clampFactors(clampSq.p, n, clamp);
+    clampTheta.a.set(x.theta.subarray(first, first + n));
+    for (let l = 0; l < depth; l++) w.clampScale(scaled[l]!.p, rowsOf[l]!, n, clampSq.p, clampTheta.p);
+  };
 
   for (let mem = 0; mem < memories; mem++) {
     for (let l = 0; l < depth; l++) {

@@ -847,4 +847,128 @@
         (local.set $decay (i32.add (local.get $decay) (i32.const 4)))
         (local.set $s (i32.add (local.get $s) (i32.const 1)))
         (br $next))))
+
+  ;; The surprise clamp (cpu/memory-scan.ts clampRows), in three passes over a chunk of n tokens.
+  ;; sumSq4: the sums of squares of four rows of $len floats (row s at $rows + s * $len * 4, for
+  ;; s = $s .. $s + 3, a row past $n - 1 read as row $n - 1), each summed in order in float64
+  ;; (the float32 squares are exact there), written as four f64 at $out. Two f64x2 accumulators,
+  ;; one lane per token: four independent chains, each adding its row's squares in order.
+  (func $sumSq4 (param $rows i32) (param $len i32) (param $s i32) (param $n i32) (param $out i32)
+    (local $a i32) (local $b i32) (local $c i32) (local $d i32) (local $bytes i32) (local $j i32)
+    (local $ab v128) (local $cd v128) (local $x v128) (local $y v128) (local $p v128) (local $q v128) (local $last i32)
+    (local.set $bytes (i32.shl (local.get $len) (i32.const 2)))
+    (local.set $last (i32.sub (local.get $n) (i32.const 1)))
+    (local.set $a (i32.add (local.get $rows) (i32.mul (local.get $s) (local.get $bytes))))
+    (local.set $b (i32.add (local.get $rows) (i32.mul
+      (select (i32.add (local.get $s) (i32.const 1)) (local.get $last) (i32.lt_u (i32.add (local.get $s) (i32.const 1)) (local.get $n))) (local.get $bytes))))
+    (local.set $c (i32.add (local.get $rows) (i32.mul
+      (select (i32.add (local.get $s) (i32.const 2)) (local.get $last) (i32.lt_u (i32.add (local.get $s) (i32.const 2)) (local.get $n))) (local.get $bytes))))
+    (local.set $d (i32.add (local.get $rows) (i32.mul
+      (select (i32.add (local.get $s) (i32.const 3)) (local.get $last) (i32.lt_u (i32.add (local.get $s) (i32.const 3)) (local.get $n))) (local.get $bytes))))
+    (local.set $ab (v128.const f64x2 0 0))
+    (local.set $cd (v128.const f64x2 0 0))
+    (local.set $j (i32.const 0))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $j) (local.get $bytes)))
+        ;; $x = a0 b0 a1 b1, $y = a2 b2 a3 b3 (lanes of rows a and b), then c and d likewise
+        (local.set $p (v128.load (i32.add (local.get $a) (local.get $j))))
+        (local.set $q (v128.load (i32.add (local.get $b) (local.get $j))))
+        (local.set $x (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $p) (local.get $q)))
+        (local.set $y (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $p) (local.get $q)))
+        (local.set $p (f64x2.promote_low_f32x4 (local.get $x)))
+        (local.set $ab (f64x2.add (local.get $ab) (f64x2.mul (local.get $p) (local.get $p))))
+        (local.set $p (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $x) (local.get $x))))
+        (local.set $ab (f64x2.add (local.get $ab) (f64x2.mul (local.get $p) (local.get $p))))
+        (local.set $p (f64x2.promote_low_f32x4 (local.get $y)))
+        (local.set $ab (f64x2.add (local.get $ab) (f64x2.mul (local.get $p) (local.get $p))))
+        (local.set $p (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $y) (local.get $y))))
+        (local.set $ab (f64x2.add (local.get $ab) (f64x2.mul (local.get $p) (local.get $p))))
+        (local.set $p (v128.load (i32.add (local.get $c) (local.get $j))))
+        (local.set $q (v128.load (i32.add (local.get $d) (local.get $j))))
+        (local.set $x (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $p) (local.get $q)))
+        (local.set $y (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $p) (local.get $q)))
+        (local.set $p (f64x2.promote_low_f32x4 (local.get $x)))
+        (local.set $cd (f64x2.add (local.get $cd) (f64x2.mul (local.get $p) (local.get $p))))
+        (local.set $p (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $x) (local.get $x))))
+        (local.set $cd (f64x2.add (local.get $cd) (f64x2.mul (local.get $p) (local.get $p))))
+        (local.set $p (f64x2.promote_low_f32x4 (local.get $y)))
+        (local.set $cd (f64x2.add (local.get $cd) (f64x2.mul (local.get $p) (local.get $p))))
+        (local.set $p (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $y) (local.get $y))))
+        (local.set $cd (f64x2.add (local.get $cd) (f64x2.mul (local.get $p) (local.get $p))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $next)))
+    (v128.store (local.get $out) (local.get $ab))
+    (v128.store offset=16 (local.get $out) (local.get $cd)))
+
+  ;; sq[s] (f64) = |sc row s|^2 |inp row s|^2 for the first layer ($add 0), sq[s] + that for the
+  ;; next ($add 1): rows of $o and $c floats (multiples of 4); $tmp is 64 bytes of scratch.
+  (func (export "clampSquares") (param $sc i32) (param $o i32) (param $inp i32) (param $c i32) (param $n i32) (param $sq i32) (param $add i32) (param $tmp i32)
+    (local $s i32) (local $k i32) (local $at i32) (local $term f64)
+    (local.set $s (i32.const 0))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $s) (local.get $n)))
+        (call $sumSq4 (local.get $sc) (local.get $o) (local.get $s) (local.get $n) (local.get $tmp))
+        (call $sumSq4 (local.get $inp) (local.get $c) (local.get $s) (local.get $n) (i32.add (local.get $tmp) (i32.const 32)))
+        (local.set $k (i32.const 0))
+        (block $tokens
+          (loop $token
+            (br_if $tokens (i32.or (i32.ge_u (local.get $k) (i32.const 4)) (i32.ge_u (i32.add (local.get $s) (local.get $k)) (local.get $n))))
+            (local.set $term (f64.mul
+              (f64.load (i32.add (local.get $tmp) (i32.shl (local.get $k) (i32.const 3))))
+              (f64.load offset=32 (i32.add (local.get $tmp) (i32.shl (local.get $k) (i32.const 3))))))
+            (local.set $at (i32.add (local.get $sq) (i32.shl (i32.add (local.get $s) (local.get $k)) (i32.const 3))))
+            (f64.store (local.get $at)
+              (if (result f64) (local.get $add)
+                (then (f64.add (f64.load (local.get $at)) (local.get $term)))
+                (else (local.get $term))))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br $token)))
+        (local.set $s (i32.add (local.get $s) (i32.const 4)))
+        (br $next))))
+
+  ;; sq[s] = min(clamp / max(sqrt(sq[s] + 1e-30), 1e-30), 1) for s < n: each token's clamp factor, in float64.
+  (func (export "clampFactors") (param $sq i32) (param $n i32) (param $clamp f64)
+    (local $at i32) (local $end i32)
+    (local.set $at (local.get $sq))
+    (local.set $end (i32.add (local.get $sq) (i32.shl (local.get $n) (i32.const 3))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $at) (local.get $end)))
+        (f64.store (local.get $at)
+          (f64.min
+            (f64.div (local.get $clamp) (f64.max (f64.sqrt (f64.add (f64.load (local.get $at)) (f64.const 1e-30))) (f64.const 1e-30)))
+            (f64.const 1)))
+        (local.set $at (i32.add (local.get $at) (i32.const 8)))
+        (br $next))))
+
+  ;; sc row s = float32(sc row s * factor[s]) * th[s] for s < n, rows of $o floats (a multiple of 4):
+  ;; the product with the float64 factor rounded to float32, then the float32 product with theta.
+  (func (export "clampScale") (param $sc i32) (param $o i32) (param $n i32) (param $factor i32) (param $th i32)
+    (local $s i32) (local $row i32) (local $end i32) (local $f v128) (local $t v128) (local $v v128)
+    (local.set $s (i32.const 0))
+    (local.set $row (local.get $sc))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $s) (local.get $n)))
+        (local.set $f (f64x2.splat (f64.load (i32.add (local.get $factor) (i32.shl (local.get $s) (i32.const 3))))))
+        (local.set $t (f32x4.splat (f32.load (i32.add (local.get $th) (i32.shl (local.get $s) (i32.const 2))))))
+        (local.set $end (i32.add (local.get $row) (i32.shl (local.get $o) (i32.const 2))))
+        (block $rowDone
+          (loop $col
+            (br_if $rowDone (i32.ge_u (local.get $row) (local.get $end)))
+            (local.set $v (v128.load (local.get $row)))
+            (v128.store (local.get $row)
+              (f32x4.mul
+                (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+                  (f32x4.demote_f64x2_zero (f64x2.mul (f64x2.promote_low_f32x4 (local.get $v)) (local.get $f)))
+                  (f32x4.demote_f64x2_zero (f64x2.mul
+                    (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))
+                    (local.get $f))))
+                (local.get $t)))
+            (local.set $row (i32.add (local.get $row) (i32.const 16)))
+            (br $col)))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (br $next))))
 )
