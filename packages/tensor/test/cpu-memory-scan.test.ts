@@ -3,7 +3,8 @@
 // are bit-identical on random shapes (partial last chunks, one token, chunk 1, several memories);
 // both stay within float32 rounding of the float64 JavaScript loops.
 import { describe, expect, it } from 'vitest';
-import { memoryScanCpu, type MemoryScanArrays } from '../src/cpu/memory-scan.js';
+import { memoryScanCpu, setScratchBase, type MemoryScanArrays } from '../src/cpu/memory-scan.js';
+import { causalConvKernel, headRowsKernel } from '../src/cpu/qkv-rows.js';
 import type { MemoryScanDims } from '../src/backend.js';
 import { Rng } from '../src/index.js';
 
@@ -184,4 +185,47 @@ describe('cpu memoryScan float32 SIMD, the surprise clamp in WebAssembly', () =>
       }
     });
   }
+});
+
+describe('the SIMD module\'s scratch base (where its buffers start)', () => {
+  // The base only moves the scratch buffers (16 bytes past a page boundary by default, so that
+  // copies out of the module do not alias their targets): every kernel's result is the same.
+  it('memoryScan, the causal convolution and the head split give the same bits at bases 0, 16 and 48', () => {
+    const layers: [number, number][] = [[12, 8], [8, 12]];
+    const x = inputs(new Rng(3), 2, 29, layers);
+    const dims: MemoryScanDims = {
+      memories: 2, tokens: 29, chunk: 6, layers, activation: 'silu', residual: false, norm: false, maxSurpriseNorm: 0.05, yPre: false,
+    };
+    const rng = new Rng(4);
+    const [T, C] = [37, 24];
+    const u = Float32Array.from(rng.normal([T * C]).dataSync());
+    const w = Float32Array.from(rng.normal([C * 3]).dataSync());
+    const run = (base: number): Float32Array[] => {
+      setScratchBase(base);
+      try {
+        const y = new Float32Array(T * C);
+        causalConvKernel(u, w, null, null, { batch: 1, tokens: T, channels: C, kernel: 3, past: 0, silu: true }, y);
+        const heads = new Float32Array(T * 8);
+        headRowsKernel(y, { batch: 1, tokens: T, channels: C, offset: 8, heads: 2, headDim: 4, normalize: true, eps: 1e-12 }, heads);
+        return [memoryScanCpu(x, dims, 'float32') as Float32Array, y, heads];
+      } finally {
+        setScratchBase(16);
+      }
+    };
+    const reference = run(16);
+    for (const base of [0, 48]) {
+      const got = run(base);
+      got.forEach((a, i) => {
+        const b = reference[i]!;
+        expect(a.length).toBe(b.length);
+        let differ = 0;
+        for (let j = 0; j < a.length; j++) if (!Object.is(a[j], b[j])) differ++;
+        expect(differ, `elements that differ at base ${base}, output ${i}`).toBe(0);
+      });
+    }
+  });
+  it('refuses a base that is not a multiple of 16 >= 0', () => {
+    expect(() => setScratchBase(8)).toThrow(/multiple of 16/);
+    expect(() => setScratchBase(-16)).toThrow(/multiple of 16/);
+  });
 });

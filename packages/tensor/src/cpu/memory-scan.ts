@@ -202,15 +202,30 @@ function wasmExports(): WasmExports | null {
 }
 
 /**
+ * Where the scratch buffers start in the module's memory (bytes). Not 0: the kernels' results are
+ * copied out of the module into tensors' storage (TypedArray.set, a memcpy), and a large
+ * ArrayBuffer's data starts 16 bytes past a page boundary (glibc's mmap'd chunks), so from
+ * page-aligned scratch the copy's source trails its target by 16 bytes modulo 4096 ("4K
+ * aliasing"), which made those copies 5-10x slower (measured 1.54 ms against 0.16 ms for 4 MB).
+ */
+let scratchBase = 16;
+
+/** Sets scratchBase (a multiple of 16): for benchmarks comparing layouts. */
+export function setScratchBase(bytes: number): void {
+  if (!Number.isInteger(bytes) || bytes < 0 || bytes % 16 !== 0) throw new Error(`setScratchBase: a multiple of 16 >= 0 is needed, got ${bytes}`);
+  scratchBase = bytes;
+}
+
+/**
  * Float32 scratch buffers of these sizes (elements) in the module's memory, 16-byte aligned,
- * from address 0: valid until the next call (of this or of any kernel of the module).
+ * from address scratchBase: valid until the next call (of this or of any kernel of the module).
  */
 function scratch(w: WasmExports, sizes: readonly number[]): { a: Float32Array; p: number }[] {
-  const bytes = sizes.reduce((s, n) => s + 16 * Math.ceil((4 * n) / 16), 0);
+  const bytes = scratchBase + sizes.reduce((s, n) => s + 16 * Math.ceil((4 * n) / 16), 0);
   const have = w.memory.buffer.byteLength;
   if (bytes > have) w.memory.grow(Math.ceil((bytes - have) / 65536));
   const buffer = w.memory.buffer;
-  let at = 0;
+  let at = scratchBase;
   return sizes.map((n) => {
     const buf = { a: new Float32Array(buffer, at, n), p: at };
     at += 16 * Math.ceil((4 * n) / 16);
