@@ -1,7 +1,8 @@
 // The SIMD module's scratch base (cpu/memory-scan.ts setScratchBase): the memory projection's
 // float32 kernels (SiLU + causal convolution, then the three head splits, q and k L2-normalised)
-// with the module's scratch buffers from address 0 (page-aligned, as before) against 16 (the
-// default: copies out of the module no longer trail their targets by 16 bytes modulo 4096),
+// with the module's scratch buffers from address 0 (page-aligned, the default) against 16 (copies
+// out of the module then do not trail a target that lies 16 bytes past a page, as glibc's mmap'd
+// chunks do, by 16 bytes modulo 4096: 4K aliasing),
 // alternating in one process, least CPU time of SCRATCH_BASE_REPS runs (default 11) per side;
 // into fresh outputs (eager) and into reused ones (a compiled step's buffer pool). The issue-21
 // shapes: 4096 tokens, 3 x 256 channels, 4 heads of 64, kernel 4.
@@ -47,6 +48,7 @@ for (const [name, reuse] of [['fresh outputs', false], ['reused outputs', true]]
     setScratchBase(16);
     after = Math.min(after, cpuMs(() => projection(reuse)));
   }
+  setScratchBase(0);
   results[name] = { base0Ms: before, base16Ms: after, speedup: before / after };
   console.log(`conv + 3 head splits, ${name.padEnd(14)} base 0 ${before.toFixed(2).padStart(6)} ms   base 16 ${after.toFixed(2).padStart(6)} ms   ${(before / after).toFixed(3)}x`);
 }

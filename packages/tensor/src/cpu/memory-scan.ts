@@ -202,13 +202,13 @@ function wasmExports(): WasmExports | null {
 }
 
 /**
- * Where the scratch buffers start in the module's memory (bytes). Not 0: the kernels' results are
- * copied out of the module into tensors' storage (TypedArray.set, a memcpy), and a large
- * ArrayBuffer's data starts 16 bytes past a page boundary (glibc's mmap'd chunks), so from
- * page-aligned scratch the copy's source trails its target by 16 bytes modulo 4096 ("4K
- * aliasing"), which made those copies 5-10x slower (measured 1.54 ms against 0.16 ms for 4 MB).
+ * Where the scratch buffers start in the module's memory (bytes; 0, page-aligned). Copies of
+ * the kernels' results out of the module into tensors' storage (TypedArray.set, a memcpy) are
+ * 5-10x slower when the target trails the source by a few bytes modulo 4096 ("4K aliasing":
+ * a 4 MB copy 1.54 ms against 0.16 ms); where the target lies depends on the allocator, so no
+ * fixed base wins everywhere (bench/scratch-base.ts compares 0 and 16: 0.89-1.27x).
  */
-let scratchBase = 16;
+let scratchBase = 0;
 
 /** Sets scratchBase (a multiple of 16): for benchmarks comparing layouts. */
 export function setScratchBase(bytes: number): void {
