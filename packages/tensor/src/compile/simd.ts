@@ -12,6 +12,10 @@
 //   against Math.exp at load time turns these ops off on an engine where it differs.
 // Anything else (other ops, other dtypes, layouts beyond contiguous / broadcast rows and
 // columns) returns null and the JavaScript kernel runs.
+// A large contiguous chain (PARALLEL_MIN_ELEMENTS) instead copies its operands into the CPU
+// engine's shared memory and runs as an engine job (cpu/wasm/engine.ts, JobModule): the
+// module's `task(t)` computes one range of TASK_ELEMENTS, and the worker threads, which
+// instantiate the module on the same memory, share the ranges with the calling thread.
 import type { Storage } from '../backend.js';
 import { BINARY_EXPR, UNARY_EXPR } from '../cpu/backend.js';
 import { collapse } from '../cpu/collapse.js';
@@ -535,7 +539,22 @@ const UNROLL = 2;
  * some. Each element is computed by the same instructions either way, so results do not
  * depend on the thread count.
  */
-export const PARALLEL_MIN_ELEMENTS = 1 << 16;
+export let PARALLEL_MIN_ELEMENTS = chainJobMin();
+
+/** @internal For benchmarks and tests: sets PARALLEL_MIN_ELEMENTS (Infinity: never) for chains planned from now on; returns the previous value. */
+export function setChainJobMin(n: number): number {
+  const before = PARALLEL_MIN_ELEMENTS;
+  PARALLEL_MIN_ELEMENTS = n;
+  return before;
+}
+
+/** 2^16, or the env TITANS_CPU_CHAIN_JOB_MIN (an integer >= 16; `off` keeps every chain on the calling thread, as before). */
+function chainJobMin(): number {
+  const raw = typeof process === 'undefined' ? undefined : process.env?.['TITANS_CPU_CHAIN_JOB_MIN'];
+  if (raw === 'off') return Infinity;
+  const n = Number.parseInt(raw ?? '', 10);
+  return Number.isInteger(n) && n >= 16 ? n : 1 << 16;
+}
 /** Elements per task of such a job (a multiple of 4 * UNROLL). */
 const TASK_ELEMENTS = 1 << 14;
 
