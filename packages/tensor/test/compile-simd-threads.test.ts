@@ -74,17 +74,25 @@ describe('compile: large fused chains across worker threads', () => {
           }
           for (const t of [a0, b0, s]) t.dispose();
         }
-        // 2-D with a broadcast row (not a job: stays on the calling thread) and a 2-D
-        // contiguous chain that collapses to one range (a job)
-        const x = keep(rng.normal([257, 1024]));
-        const row = keep(rng.normal([1024]));
-        for (const fn of [(p: Tensor, r: Tensor): Tensor => p.mul(r).add(r).sigmoid(), (p: Tensor): Tensor => silu(p.mul(p).sub(p))]) {
-          const f = compile(fn);
-          for (let call = 0; call < 3; call++) tidy(() => expectSame(f(x, row), fn(x, row), `2-D chain, ${threads} threads, call ${call}`));
-          f.dispose();
+        // 2-D with a broadcast row or column (jobs split by rows, the last task short), below
+        // the threshold, and a 2-D contiguous chain that collapses to one range
+        for (const [r, cl] of [[257, 1024], [7001, 12], [63, 1024], [5, 4]] as const) {
+          const x = keep(rng.normal([r, cl]));
+          const row = keep(rng.normal([cl]));
+          const col = keep(rng.normal([r, 1]));
+          const fns = [
+            (p: Tensor, rw: Tensor): Tensor => p.mul(rw).add(rw).sigmoid(),
+            (p: Tensor, _rw: Tensor, cm: Tensor): Tensor => p.sub(cm).exp().mul(cm),
+            (p: Tensor): Tensor => silu(p.mul(p).sub(p)),
+          ];
+          for (const [i, fn] of fns.entries()) {
+            const f = compile(fn);
+            for (let call = 0; call < 3; call++) tidy(() => expectSame(f(x, row, col), fn(x, row, col), `2-D chain ${i} on [${r}, ${cl}], ${threads} threads, call ${call}`));
+            expect(f.stats().plan.simdGroups).toBeGreaterThan(0);
+            f.dispose();
+          }
+          for (const t of [x, row, col]) t.dispose();
         }
-        x.dispose();
-        row.dispose();
         if (threads > 1 && shared) expect(workerJobTasks()).toBeGreaterThan(tasksBefore);
         if (threads === 1) expect(workerJobTasks()).toBe(tasksBefore);
       }

@@ -626,7 +626,7 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
   const align = (n: number): number => Math.ceil(n / 64) * 64;
   // A large contiguous chain runs as a job on the engine's shared memory: its uniforms at
   // ARENA, its streams and outputs after them.
-  const engine = rows === 1 && size >= PARALLEL_MIN_ELEMENTS ? getEngine() : null;
+  const engine = c.shape.length <= 2 && size >= PARALLEL_MIN_ELEMENTS ? getEngine() : null;
   const job = engine !== null && engine.shared;
   const base = job ? ARENA + align(Math.max(16, 4 * uniforms.size)) : 0;
   let top = base;
@@ -702,12 +702,18 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
   const ptr = strided ? c.shape.slice(0, -1).map(() => streams.map(() => b.local(I32))) : [];
   const counters = strided ? c.shape.slice(0, -1).map(() => b.local(I32)) : [];
   // loops: outer over rows (when 2-D) or over the outer axes (strided), inner over vectors
-  if (job) {
+  // A job's rows per task (2-D: broadcast rows or columns), and its task count.
+  const taskRows = Math.max(1, Math.ceil(TASK_ELEMENTS / cols));
+  const tasks = full ? Math.ceil(size / TASK_ELEMENTS) : Math.ceil(rows / taskRows);
+  if (job && full) {
     // task t: bytes [t * TASK, min((t + 1) * TASK, vecBytes))
     const taskBytes = TASK_ELEMENTS * 4;
     b.get(0).i32(taskBytes).op(0x6c).set(p); // i32.mul
     b.get(p).i32(taskBytes).op(0x6a).set(end);
     b.get(end).i32(vecBytes).get(end).i32(vecBytes).op(0x49).op(0x1b).set(end); // select(end, vecBytes, end < vecBytes)
+  } else if (job) {
+    // task t: rows [t * taskRows, min((t + 1) * taskRows, rows)); p starts at its first row
+    b.get(0).i32(taskRows * cols * 4).op(0x6c).set(p);
   } else {
     b.i32(0).set(p);
   }
@@ -721,7 +727,13 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
     streams.forEach((st, j) => { if (st.inner === 'splat') b.get(ptr[nd - 2]![j]!).memarg(V.load32Splat, 0).set(streamLocal[j]!); });
     b.i32(0).set(q);
   } else if (!full) {
-    b.i32(0).set(rb);
+    if (job) {
+      b.get(0).i32(taskRows * 4).op(0x6c).set(rb);
+      b.get(rb).i32(taskRows * 4).op(0x6a).set(end);
+      b.get(end).i32(rows * 4).get(end).i32(rows * 4).op(0x49).op(0x1b).set(end); // select(end, rows * 4, end < rows * 4)
+    } else {
+      b.i32(0).set(rb);
+    }
     b.op(0x03, 0x40); // row loop
     streams.forEach((s, j) => { if (s.kind === 'col') b.get(rb).memarg(V.load32Splat, s.at).set(streamLocal[j]!); });
     b.i32(0).set(q);
@@ -807,13 +819,15 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
     b.get(q).i32(cols * 4).op(0x49, 0x0d, 0);
     b.op(0x0b);
     b.get(rb).i32(4).op(0x6a).set(rb);
-    b.get(rb).i32(rows * 4).op(0x49, 0x0d, 0);
+    if (job) b.get(rb).get(end);
+    else b.get(rb).i32(rows * 4);
+    b.op(0x49, 0x0d, 0);
     b.op(0x0b);
   }
   if (job) {
     const jm = jobModuleOf(engine, taskModuleBytes(b));
     if (jm === null) return null;
-    return bindJobKernel(engine, jm, Math.ceil(size / TASK_ELEMENTS), streams, uniformList, group.outputs, outAt, size);
+    return bindJobKernel(engine, jm, tasks, streams, uniformList, group.outputs, outAt, size);
   }
   const run = instantiate(moduleBytes(uniformList.length, b));
   if (run === null) return null;
