@@ -12,9 +12,10 @@
 //   against Math.exp at load time turns these ops off on an engine where it differs.
 // Anything else (other ops, other dtypes, layouts beyond contiguous / broadcast rows and
 // columns) returns null and the JavaScript kernel runs.
-// A large contiguous chain (PARALLEL_MIN_ELEMENTS) instead copies its operands into the CPU
-// engine's shared memory and runs as an engine job (cpu/wasm/engine.ts, JobModule): the
-// module's `task(t)` computes one range of TASK_ELEMENTS, and the worker threads, which
+// A large chain (PARALLEL_MIN_ELEMENTS; contiguous, or 2-D with broadcast rows or columns)
+// instead copies its operands into the CPU engine's shared memory and runs as an engine job
+// (cpu/wasm/engine.ts, JobModule): the module's `task(t)` computes one range of TASK_ELEMENTS
+// (whole rows when 2-D), and the worker threads, which
 // instantiate the module on the same memory, share the ranges with the calling thread.
 import type { Storage } from '../backend.js';
 import { BINARY_EXPR, UNARY_EXPR } from '../cpu/backend.js';
