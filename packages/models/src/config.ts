@@ -37,8 +37,10 @@ export const ARCHITECTURES: readonly ArchitectureName[] = [
  * start computing something else, so that tools which cache results (or checkpoints) per
  * config can tell them apart. Revision 1 for every architecture not listed.
  *   mac 2: y carries the attention block's residual connection and the gate's sigmoid is on y.
+ *   hope 2: the self-modifying Titans normalises its values, divides each matrix's DGD step by
+ *     its input's energy and bounds eta by 1/3 (the revision-1 recurrence could diverge).
  */
-const ARCHITECTURE_REVISIONS: Readonly<Partial<Record<ArchitectureName, number>>> = { mac: 2 };
+const ARCHITECTURE_REVISIONS: Readonly<Partial<Record<ArchitectureName, number>>> = { mac: 2, hope: 2 };
 
 export function architectureRevision(name: ArchitectureName): number {
   return ARCHITECTURE_REVISIONS[name] ?? 1;

@@ -75,8 +75,9 @@ describe('memory gateBias', () => {
 });
 
 describe('architectureRevision', () => {
-  it('is 2 for MAC (residual in y, sigmoid on y) and 1 for every other architecture', () => {
+  it('is 2 for MAC (residual in y, sigmoid on y) and Hope (bounded self-modifying Titans), 1 for every other architecture', () => {
     expect(architectureRevision('mac')).toBe(2);
-    for (const name of ARCHITECTURES.filter((a) => a !== 'mac')) expect(architectureRevision(name), name).toBe(1);
+    expect(architectureRevision('hope')).toBe(2);
+    for (const name of ARCHITECTURES.filter((a) => a !== 'mac' && a !== 'hope')) expect(architectureRevision(name), name).toBe(1);
   });
 });
