@@ -35,15 +35,34 @@ export const ARCHITECTURES: readonly ArchitectureName[] = [
 /**
  * The revision of each architecture's computation: bumped when the same config and weights
  * start computing something else, so that tools which cache results (or checkpoints) per
- * config can tell them apart. Revision 1 for every architecture not listed.
- *   mac 2: y carries the attention block's residual connection and the gate's sigmoid is on y.
- *   hope 2: the self-modifying Titans normalises its values, divides each matrix's DGD step by
- *     its input's energy and bounds eta by 1/3 (the revision-1 recurrence could diverge).
+ * config can tell them apart. Revision 1 for every architecture not listed. Each entry lists
+ * what every revision from 2 on changed (checkpoints record the revision they were saved at,
+ * and loading one saved at another revision names these changes).
  */
-const ARCHITECTURE_REVISIONS: Readonly<Partial<Record<ArchitectureName, number>>> = { mac: 2, hope: 2 };
+const ARCHITECTURE_REVISION_CHANGES: Readonly<Partial<Record<ArchitectureName, readonly string[]>>> = {
+  mac: [
+    /* 2 */ "y carries the attention block's residual connection and the gate's sigmoid is on y",
+  ],
+  hope: [
+    /* 2 */ "the self-modifying Titans normalises its values, divides each matrix's DGD step by its input's energy and bounds eta by 1/3 (the revision-1 recurrence could diverge)",
+  ],
+};
 
 export function architectureRevision(name: ArchitectureName): number {
-  return ARCHITECTURE_REVISIONS[name] ?? 1;
+  return (ARCHITECTURE_REVISION_CHANGES[name]?.length ?? 0) + 1;
+}
+
+/**
+ * What changed in `name`'s computation between revisions `from` and `to` (either order),
+ * one line per revision, e.g. `revision 2: ...`. Empty when they are equal.
+ */
+export function architectureRevisionChanges(name: ArchitectureName, from: number, to: number): string[] {
+  const changes = ARCHITECTURE_REVISION_CHANGES[name] ?? [];
+  const out: string[] = [];
+  for (let revision = Math.min(from, to) + 1; revision <= Math.max(from, to); revision++) {
+    out.push(`revision ${revision}: ${changes[revision - 2] ?? '(not a revision this version knows)'}`);
+  }
+  return out;
 }
 
 /** What a block of the architecture contains. */

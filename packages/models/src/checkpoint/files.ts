@@ -25,6 +25,7 @@ import {
   type HostTensor, type SafetensorsContents, type SafetensorsHeader,
 } from './safetensors.js';
 import type { Tensor } from '@titans/tensor';
+import { architectureOf, checkRevision, revisionMetadata } from './revision.js';
 import {
   checkOptimizerHeader, commit, encodeModel, encodeOptimizer, stageModel, stageOptimizer, type NamedParameters, type StatefulOptimizer,
 } from './state.js';
@@ -459,7 +460,9 @@ export async function saveCheckpoint(dir: string, options: SaveCheckpointOptions
   const mark: CheckpointMark = { step: options.step ?? (Number.isSafeInteger(trainerStep) ? (trainerStep as number) : 0), run: options.runId ?? newRunId() };
   const marks = { [MARK_STEP]: String(mark.step), [MARK_RUN]: mark.run };
   const files: Record<string, Uint8Array> = {};
-  files[CHECKPOINT_FILES.model] = await encodeModel(options.model, { ...options.metadata, ...marks });
+  // The architecture's revision: the model's, else the config's (encodeModel records the model's).
+  const revision = revisionMetadata(architectureOf(options.model, options.config));
+  files[CHECKPOINT_FILES.model] = await encodeModel(options.model, { ...revision, ...options.metadata, ...marks });
   if (options.optimizer) files[CHECKPOINT_FILES.optimizer] = await encodeOptimizer(options.optimizer, options.model, marks);
   if (options.config !== undefined) files[CHECKPOINT_FILES.config] = jsonBytes(withMark(options.config, mark), CHECKPOINT_FILES.config);
   if (options.trainer !== undefined) files[CHECKPOINT_FILES.trainer] = jsonBytes(withMark(options.trainer, mark), CHECKPOINT_FILES.trainer);
@@ -478,6 +481,12 @@ export interface LoadCheckpointOptions {
   validate?: (checkpoint: LoadedCheckpoint) => void;
   /** Accept NaN and infinite weights and optimizer slots (default false: refused, naming the tensor). */
   allowNonFinite?: boolean;
+  /**
+   * Load weights saved at another revision of the model's architecture, or from another
+   * architecture (default false: a CheckpointRevisionError naming both revisions and what
+   * changed). A checkpoint without a recorded revision counts as revision 1.
+   */
+  allowRevisionMismatch?: boolean;
   fileSystem?: CheckpointFileSystem;
 }
 
@@ -508,6 +517,7 @@ export async function loadCheckpoint(dir: string, options: LoadCheckpointOptions
     const model = await withHandle(await openCheckpointFile(dir, files, CHECKPOINT_FILES.model, fileSystem), async (handle) => {
       if (handle === null) throw new CheckpointError(modelFile, 'not found');
       const header = await readHeader(handle, modelFile);
+      checkRevision(architectureOf(options.model), header.metadata, modelFile, { allowRevisionMismatch: options.allowRevisionMismatch === true });
       checkHeaderFits(options.model, header, modelFile);
       const tensors = await readTensors(handle, header);
       return { staged: stageModel(options.model, tensors, modelFile, stageOptions), metadata: header.metadata, mark: markOfMetadata(header.metadata) };

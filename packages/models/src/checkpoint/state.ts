@@ -2,6 +2,7 @@
 // Loading is all-or-nothing: every tensor is checked against the model (names, shapes,
 // dtypes) and uploaded to a temporary first; parameters are assigned only when all passed.
 import { keep, noGrad, tensor, type optim, type Tensor } from '@titans/tensor';
+import { architectureOf, checkRevision, revisionMetadata, type RevisionOptions } from './revision.js';
 import { CheckpointError, decodeSafetensors, encodeSafetensors, firstNonFinite, type HostTensor } from './safetensors.js';
 
 /** What checkpoints need from a model: named parameters (an nn.Module has them). */
@@ -25,18 +26,24 @@ export async function toHost(tensors: Readonly<Record<string, Tensor>>): Promise
   return out;
 }
 
-/** A model's parameters as safetensors bytes. */
+/**
+ * A model's parameters as safetensors bytes. When the model has a `config.architecture`, its
+ * `__metadata__` records the architecture and its revision (see revision.ts).
+ */
 export async function encodeModel(model: NamedParameters, metadata: Record<string, string> = {}): Promise<Uint8Array> {
-  return encodeSafetensors(await toHost(Object.fromEntries(model.namedParameters())), { format: 'pt', ...metadata });
+  return encodeSafetensors(await toHost(Object.fromEntries(model.namedParameters())), { format: 'pt', ...revisionMetadata(architectureOf(model)), ...metadata });
 }
 
 /**
  * Loads safetensors bytes into a model's parameters. Names must match exactly; shapes must
  * match; float dtypes convert to the parameter's, integer and float do not mix. Throws a
- * CheckpointError naming `file` and the tensor, leaving the model untouched.
+ * CheckpointError naming `file` and the tensor, leaving the model untouched. Weights saved at
+ * another revision of the model's architecture are refused (CheckpointRevisionError) unless
+ * `allowRevisionMismatch`.
  */
-export function loadModelBytes(model: NamedParameters, bytes: Uint8Array, file = 'model.safetensors', options: StageOptions = {}): Record<string, string> {
+export function loadModelBytes(model: NamedParameters, bytes: Uint8Array, file = 'model.safetensors', options: StageOptions & RevisionOptions = {}): Record<string, string> {
   const { tensors, metadata } = decodeSafetensors(bytes, { file });
+  checkRevision(architectureOf(model), metadata, file, options);
   const staged = stageModel(model, tensors, file, options);
   commit(staged);
   return metadata;
