@@ -23,6 +23,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, wr
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PLANS, checkpointDir, experimentHash, planExperiments, trainRecipe, type ModelName } from '@titans/experiments';
+import { REVISION_KEY, decodeSafetensors, encodeSafetensors, revisionMetadata, type ArchitectureName } from '@titans/models';
 import type { CheckpointManifest, ShippedModel } from '../.vitepress/theme/demos/checkpoints.ts';
 
 const docsRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -93,6 +94,17 @@ function beyondTraining(model: ShippedModel, trainLength: number): number {
   return beyond.reduce((s, b) => s + b.accuracy, 0) / Math.max(1, beyond.length);
 }
 
+/**
+ * The weights with the architecture's revision recorded, for checkpoints saved before
+ * revisions were: the training result is current and its spec hash includes the revision,
+ * so they were trained at the current one (the demos' loadModelBytes refuses any other).
+ */
+function withRevision(bytes: Uint8Array, architecture: ArchitectureName): Uint8Array {
+  const { tensors, metadata } = decodeSafetensors(bytes);
+  if (metadata[REVISION_KEY] !== undefined) return bytes;
+  return encodeSafetensors(tensors, { ...metadata, ...revisionMetadata(architecture) });
+}
+
 function main(): void {
   const run = resolve(repoRoot, option('run') ?? 'apps/cli/runs/reproduce-full');
   const asked = option('models')?.split(',').map((m) => m.trim()) as ModelName[] | undefined;
@@ -121,9 +133,9 @@ function main(): void {
     const target = join(out, name);
     rmSync(target, { recursive: true, force: true });
     mkdirSync(target, { recursive: true });
-    copyFileSync(join(source, 'model.safetensors'), join(target, 'model.safetensors'));
-    copyFileSync(join(source, 'config.json'), join(target, 'config.json'));
     const config = JSON.parse(readFileSync(join(source, 'config.json'), 'utf8')) as ShippedModel['config'];
+    writeFileSync(join(target, 'model.safetensors'), withRevision(readFileSync(join(source, 'model.safetensors')), config.architecture as ArchitectureName));
+    copyFileSync(join(source, 'config.json'), join(target, 'config.json'));
     const { result } = evaluation!;
     models.push({
       name,

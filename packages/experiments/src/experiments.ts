@@ -356,8 +356,11 @@ export class InterruptedError extends Error {
 
 /** The trained model of a track, loaded from its final checkpoint. */
 async function loadTrained(plan: ReproducePlan, name: ModelName, track: Track, out: string): Promise<TitansLanguageModel> {
-  const model = createModel(trackConfig(plan, name, track));
-  await loadCheckpoint(checkpointDir(out, plan, name, track), { model });
+  const config = trackConfig(plan, name, track);
+  const model = createModel(config);
+  // The directory is named by a hash of the track spec, which includes the architecture's
+  // revision: a checkpoint in it that records none was saved at the current one.
+  await loadCheckpoint(checkpointDir(out, plan, name, track), { model, assumeRevision: architectureRevision(config.architecture) });
   model.eval();
   return model;
 }

@@ -103,6 +103,16 @@ describe('checkpoint architecture revisions', () => {
     }
   });
 
+  it('assumeRevision stands in for a missing revision only', async () => {
+    const { dir, source, target } = await saved('mac');
+    await restamp(dir, { [REVISION_KEY]: undefined });
+    await loadCheckpoint(dir, { model: target, assumeRevision: 2 });
+    expect(values(target)).toEqual(values(source));
+    expect((await revisionError(loadCheckpoint(dir, { model: target, assumeRevision: 1 }))).savedRevision).toBe(1);
+    await restamp(dir, { [REVISION_KEY]: '1' });
+    expect((await revisionError(loadCheckpoint(dir, { model: target, assumeRevision: 2 }))).savedRevision).toBe(1);
+  });
+
   it('refuses weights recorded as another architecture and an invalid revision', async () => {
     const { dir, target } = await saved('mac');
     await restamp(dir, { [ARCHITECTURE_KEY]: 'mag' });

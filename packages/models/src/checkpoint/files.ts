@@ -487,6 +487,8 @@ export interface LoadCheckpointOptions {
    * changed). A checkpoint without a recorded revision counts as revision 1.
    */
   allowRevisionMismatch?: boolean;
+  /** The revision to assume for a checkpoint that records none (default 1; see RevisionOptions). */
+  assumeRevision?: number;
   fileSystem?: CheckpointFileSystem;
 }
 
@@ -517,7 +519,7 @@ export async function loadCheckpoint(dir: string, options: LoadCheckpointOptions
     const model = await withHandle(await openCheckpointFile(dir, files, CHECKPOINT_FILES.model, fileSystem), async (handle) => {
       if (handle === null) throw new CheckpointError(modelFile, 'not found');
       const header = await readHeader(handle, modelFile);
-      checkRevision(architectureOf(options.model), header.metadata, modelFile, { allowRevisionMismatch: options.allowRevisionMismatch === true });
+      checkRevision(architectureOf(options.model), header.metadata, modelFile, { allowRevisionMismatch: options.allowRevisionMismatch === true, ...(options.assumeRevision === undefined ? {} : { assumeRevision: options.assumeRevision }) });
       checkHeaderFits(options.model, header, modelFile);
       const tensors = await readTensors(handle, header);
       return { staged: stageModel(options.model, tensors, modelFile, stageOptions), metadata: header.metadata, mark: markOfMetadata(header.metadata) };

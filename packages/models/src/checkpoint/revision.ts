@@ -15,6 +15,12 @@ export interface RevisionOptions {
    * CheckpointRevisionError). They then compute something else than when they were saved.
    */
   readonly allowRevisionMismatch?: boolean;
+  /**
+   * The revision a checkpoint without a recorded one was saved at (default 1, from before
+   * revisions were recorded). For callers that know it otherwise, e.g. a directory named by a
+   * hash of a spec that includes the revision.
+   */
+  readonly assumeRevision?: number;
 }
 
 /** Weights saved at another revision of the model's architecture. */
@@ -67,7 +73,7 @@ export function checkRevision(architecture: ArchitectureName | null, metadata: R
   if (recorded !== undefined && recorded !== architecture) {
     throw new CheckpointError(file, `was saved from a ${recorded} model, not ${architecture}; pass { allowRevisionMismatch: true } to load it anyway`);
   }
-  const saved = savedRevision(metadata, file);
+  const saved = metadata[REVISION_KEY] === undefined && options.assumeRevision !== undefined ? options.assumeRevision : savedRevision(metadata, file);
   const current = architectureRevision(architecture);
   if (saved !== current) throw new CheckpointRevisionError(file, architecture, saved, current);
 }
