@@ -125,6 +125,8 @@ export interface ExperimentEstimate {
   /** Tokens decoded one at a time. */
   readonly decodedTokens: number;
   readonly seconds: number;
+  /** How the rate was guessed where the calibration has no measurement of this architecture on this track (or the bytes track). */
+  readonly extrapolated?: string;
 }
 
 export interface PlanEstimate {
@@ -143,18 +145,33 @@ export interface PlanEstimate {
 
 /**
  * Tokens per second of a model's training on one process at the length the rate was measured
- * at (`length`, absent where unknown): the track's own measurement, else the bytes track's,
- * else the fallback, scaled inversely with the parameter count.
+ * at (`length`, absent where unknown), scaled with the parameter count: the track's own
+ * measurement, else the bytes track's. An architecture measured on neither is extrapolated
+ * (`extrapolated` says how): from its rate on another track relative to the LMM's there, else
+ * the fallback rate.
  */
-function throughput(config: ModelConfig, calibration: Calibration, track: Track): { tokensPerSecond: number; length?: number } {
+function throughput(config: ModelConfig, calibration: Calibration, track: Track): { tokensPerSecond: number; length?: number; extrapolated?: string } {
   const own = calibration.tracks?.[track];
   const measuredOnTrack = own?.training[config.architecture];
   const measured = measuredOnTrack ?? calibration.training[config.architecture];
-  const length = measuredOnTrack ? own!.length : measured ? calibration.trainingLength : undefined;
   const parameters = countParameters(config);
   const exponent = calibration.parameterExponent ?? 1;
-  const tokensPerSecond = measured ? measured.tokensPerSecond * (measured.parameters / parameters) ** exponent : calibration.fallbackTokensPerSecond * (1_000_000 / parameters) ** exponent;
-  return length === undefined ? { tokensPerSecond } : { tokensPerSecond, length };
+  const at = (m: ThroughputMeasurement): number => m.tokensPerSecond * (m.parameters / parameters) ** exponent;
+  if (measured) {
+    const length = measuredOnTrack ? own!.length : calibration.trainingLength;
+    return length === undefined ? { tokensPerSecond: at(measured) } : { tokensPerSecond: at(measured), length };
+  }
+  // Not measured here: the architecture's speed relative to the LMM's on a track that measured both.
+  const reference = own?.training.lmm ?? calibration.training.lmm;
+  for (const [other, c] of Object.entries(calibration.tracks ?? {}) as [Track, TrackCalibration][]) {
+    const mine = c.training[config.architecture];
+    const lmm = c.training.lmm;
+    if (!mine || !lmm || !reference) continue;
+    const relative = (mine.tokensPerSecond * mine.parameters ** exponent) / (lmm.tokensPerSecond * lmm.parameters ** exponent);
+    const length = own?.training.lmm ? own.length : calibration.trainingLength;
+    return { tokensPerSecond: at(reference) * relative, ...(length === undefined ? {} : { length }), extrapolated: `${other} track's rate relative to the LMM` };
+  }
+  return { tokensPerSecond: calibration.fallbackTokensPerSecond * (1_000_000 / parameters) ** exponent, extrapolated: 'fallback rate' };
 }
 
 /**
@@ -234,11 +251,12 @@ export function estimatePlan(plan: ReproducePlan, options: { jobs?: number; cali
     // The measured rate already holds attention's cost at the measured length: only the change of it counts.
     const tps = rate.tokensPerSecond * (rate.length === undefined ? 1 : attentionFactor(config, rate.length));
     const parameters = countParameters(config);
+    const guess = rate.extrapolated === undefined ? {} : { extrapolated: rate.extrapolated };
     if (e.kind === 'train') {
       const recipe = trainRecipe(seeded, e.model, e.track);
       const length = trackSequenceLength(plan, e.track);
       const tokens = recipe.steps * recipe.batchSize * length;
-      return { id: e.id, kind: e.kind, model: e.model, track: e.track, parameters, trainTokens: tokens, readTokens: 0, decodedTokens: 0, seconds: (calibration.trainingStartSeconds ?? 0) + (tokens * attentionFactor(config, length)) / tps };
+      return { id: e.id, kind: e.kind, model: e.model, track: e.track, parameters, trainTokens: tokens, readTokens: 0, decodedTokens: 0, seconds: (calibration.trainingStartSeconds ?? 0) + (tokens * attentionFactor(config, length)) / tps, ...guess };
     }
     const { reads, decoded } = evaluationWork(plan, e);
     let seconds = 0;
@@ -249,7 +267,7 @@ export function estimatePlan(plan: ReproducePlan, options: { jobs?: number; cali
     }
     const longest = Math.max(0, ...reads.map(([length]) => length));
     seconds += (decoded * calibration.decodeFactor * attentionFactor(config, longest)) / tps;
-    return { id: e.id, kind: e.kind, model: e.model, track: e.track, parameters, trainTokens: 0, readTokens, decodedTokens: decoded, seconds };
+    return { id: e.id, kind: e.kind, model: e.model, track: e.track, parameters, trainTokens: 0, readTokens, decodedTokens: decoded, seconds, ...guess };
   });
   const cpuSeconds = experiments.reduce((s, e) => s + e.seconds, 0);
   const byId = new Map(experiments.map((e) => [e.id, e]));
@@ -278,5 +296,19 @@ export function formatEstimate(estimate: PlanEstimate): string {
     `calibration: ${estimate.calibration}`,
     ...[...groups].map(([key, g]) => `  ${key.padEnd(22)} ${String(g.count).padStart(4)} experiments  ${hours(g.seconds).padStart(9)}  ${(g.tokens / 1e6).toFixed(2)}M tokens`),
   ];
+  // Never a silent guess: the architectures and tracks whose rate no calibration measured.
+  const guessed = new Map<string, { seconds: number; how: Set<string> }>();
+  for (const e of estimate.experiments) {
+    if (e.extrapolated === undefined) continue;
+    const key = `${e.model} on ${e.track === 'long' ? 'bytes' : e.track}`;
+    const g = guessed.get(key) ?? { seconds: 0, how: new Set<string>() };
+    g.seconds += e.seconds;
+    g.how.add(e.extrapolated);
+    guessed.set(key, g);
+  }
+  if (guessed.size) {
+    const seconds = [...guessed.values()].reduce((s, g) => s + g.seconds, 0);
+    lines.push(`extrapolated (not calibrated; ${hours(seconds)} of the estimate): ${[...guessed].map(([key, g]) => `${key} (${[...g.how].join(', ')})`).join('; ')}`);
+  }
   return lines.join('\n');
 }

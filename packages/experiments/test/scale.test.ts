@@ -77,6 +77,31 @@ describe('the scale plan', () => {
     expect(started.cpuSeconds - plain.cpuSeconds).toBeCloseTo(10 * trainRuns, 6);
   });
 
+  it('never guesses silently: an architecture no calibration measured is extrapolated, relative to the LMM where another track measured both, and named', () => {
+    const lmm = { tokensPerSecond: 100, parameters: 1_000_000 };
+    const base = { source: 'test', training: { lmm }, trainingLength: 512, fallbackTokensPerSecond: 100, parameterExponent: 1, forwardFraction: 1 / 3, decodeFactor: 3 };
+    const fallback = estimatePlan(scale, { jobs: 2, calibration: base, only: ['atlas'] });
+    expect(fallback.experiments.length).toBeGreaterThan(0);
+    expect(fallback.experiments.every((e) => e.extrapolated === 'fallback rate')).toBe(true);
+    const text = formatEstimate(fallback);
+    expect(text).toMatch(/^extrapolated \(not calibrated; [\d.]+ (h|min) of the estimate\): /m);
+    for (const track of ['bytes', 'passkey', 'mqar']) expect(text).toContain(`atlas on ${track} (fallback rate)`);
+    // Atlas measured on the passkey at a tenth of the LMM's rate (same parameters): a tenth on every other track too.
+    const passkey = { source: 'test', batch: 8, length: 64, training: { lmm, atlas: { tokensPerSecond: 10, parameters: 1_000_000 } } };
+    const relative = estimatePlan(scale, { jobs: 2, calibration: { ...base, tracks: { passkey } }, only: ['atlas', 'lmm'] });
+    const train = (e: typeof relative, id: string) => e.experiments.find((x) => x.id === id)!;
+    const atlasLong = train(relative, 'train-long-atlas');
+    expect(atlasLong.extrapolated).toBe("passkey track's rate relative to the LMM");
+    expect(atlasLong.seconds).toBeCloseTo(atlasLong.trainTokens / ((10 * 1_000_000) / atlasLong.parameters), 6);
+    expect(train(relative, 'train-passkey-atlas').extrapolated).toBeUndefined();
+    expect(relative.experiments.filter((e) => e.model === 'lmm').every((e) => e.extrapolated === undefined)).toBe(true);
+    // The shipped calibration names what it extrapolates.
+    const shipped = formatEstimate(estimatePlan(scale, { jobs: 2 }));
+    const guessed = estimatePlan(scale, { jobs: 2 }).experiments.filter((e) => e.extrapolated !== undefined);
+    if (guessed.length) expect(shipped).toMatch(/^extrapolated \(not calibrated/m);
+    else expect(shipped).not.toMatch(/extrapolated/);
+  });
+
   it('runs end to end on a tiny budget: every kind of experiment, two seeds, the extra tracks, the seed and track tables', async () => {
     const budget = withBudget(scale, {
       steps: 1, batchSize: 1, samples: 1, seeds: [0, 1], models: ['lmm', 'swa', 'lmm-no-conv'], evalTokens: 256,
