@@ -852,20 +852,27 @@ function jobModuleOf(engine: Engine, bytes: Uint8Array<ArrayBuffer>): JobModule 
   return jm;
 }
 
+/** The index tables a bound kernel reads its storages through (plan-time, flat typed arrays). */
+function bindingTables(streams: readonly Stream[], uniforms: readonly { id: number; offset: number }[], outputs: readonly number[]) {
+  return {
+    ns: streams.length,
+    sIds: Int32Array.from(streams.map((s) => s.id)),
+    sOff: Int32Array.from(streams.map((s) => s.offset)),
+    sSpan: Int32Array.from(streams.map((s) => s.span)),
+    sAt: Int32Array.from(streams.map((s) => s.at >> 2)),
+    nu: uniforms.length,
+    uIds: Int32Array.from(uniforms.map((u) => u.id)),
+    uOff: Int32Array.from(uniforms.map((u) => u.offset)),
+    oIds: Int32Array.from(outputs),
+  };
+}
+
 /** bindKernel for a chain that runs as a job of `tasks` tasks on the engine's memory. */
 function bindJobKernel(
   engine: Engine, jm: JobModule, tasks: number, streams: readonly Stream[], uniforms: readonly { id: number; offset: number }[],
   outputs: readonly number[], outAt: readonly number[], size: number,
 ): FusedKernel {
-  const ns = streams.length;
-  const sIds = Int32Array.from(streams.map((s) => s.id));
-  const sOff = Int32Array.from(streams.map((s) => s.offset));
-  const sSpan = Int32Array.from(streams.map((s) => s.span));
-  const sAt = Int32Array.from(streams.map((s) => s.at >> 2));
-  const nu = uniforms.length;
-  const uIds = Int32Array.from(uniforms.map((u) => u.id));
-  const uOff = Int32Array.from(uniforms.map((u) => u.offset));
-  const oIds = Int32Array.from(outputs);
+  const { ns, sIds, sOff, sSpan, sAt, nu, uIds, uOff, oIds } = bindingTables(streams, uniforms, outputs);
   const oAt = Int32Array.from(outAt.map((at) => at >> 2));
   const no = outputs.length;
   const uAt = ARENA >> 2;
@@ -887,15 +894,7 @@ function bindKernel(
   run: (...u: number[]) => void, streams: readonly Stream[], uniforms: readonly { id: number; offset: number }[],
   outputs: readonly number[], outAt: readonly number[], size: number,
 ): FusedKernel {
-  const ns = streams.length;
-  const sIds = Int32Array.from(streams.map((s) => s.id));
-  const sOff = Int32Array.from(streams.map((s) => s.offset));
-  const sSpan = Int32Array.from(streams.map((s) => s.span));
-  const sAt = Int32Array.from(streams.map((s) => s.at >> 2));
-  const nu = uniforms.length;
-  const uIds = Int32Array.from(uniforms.map((u) => u.id));
-  const uOff = Int32Array.from(uniforms.map((u) => u.offset));
-  const oIds = Int32Array.from(outputs);
+  const { ns, sIds, sOff, sSpan, sAt, nu, uIds, uOff, oIds } = bindingTables(streams, uniforms, outputs);
   const no = outputs.length;
   let viewsFor: ArrayBuffer | null = null;
   let outViews: Float32Array[] = [];
