@@ -4,23 +4,12 @@
 // uniforms, the compiled chain equals eager bit for bit, and with 2 threads the workers do
 // run some of the tasks.
 import { describe, expect, test } from 'vitest';
+import { expectSameBits } from '@titans/test-utils';
 import { Rng, compile, configureCpu, cpuConfig, keep, silu, startCpuWorkers, tidy, type Tensor } from '@titans/tensor';
 import { getEngine, workerJobTasks } from '../src/cpu/wasm/engine.js';
 import { PARALLEL_MIN_ELEMENTS } from '../src/compile/simd.js';
 
-function expectSame(actual: Tensor, expected: Tensor, label: string): void {
-  expect(actual.shape, label).toEqual(expected.shape);
-  const x = actual.dataSync();
-  const y = expected.dataSync();
-  let bad = -1;
-  for (let i = 0; i < x.length; i++) {
-    if (!Object.is(x[i], y[i])) {
-      bad = i;
-      break;
-    }
-  }
-  expect(bad, bad < 0 ? label : `${label}: element ${bad}: ${x[bad]} vs ${y[bad]}`).toBe(-1);
-}
+const expectSame = expectSameBits;
 
 type Chain = (a: Tensor, b: Tensor, s: Tensor) => Tensor | Tensor[];
 

@@ -2,6 +2,7 @@
 // equals the generated JavaScript kernel it replaces and eager, bit for bit, on random shapes
 // (sizes 0, 1 and odd included), broadcast rows, columns and scalars, and special values.
 import { describe, expect, test } from 'vitest';
+import { expectSameBits } from '@titans/test-utils';
 import {
   Rng, compile, configureCpu, cpuConfig, grad, gt, keep, maximum, minimum, reciprocal, silu, tensor, tidy, type Tensor,
 } from '@titans/tensor';
@@ -16,19 +17,7 @@ function uniforms(seed: number): () => number {
   };
 }
 
-function expectSame(actual: Tensor, expected: Tensor, label: string): void {
-  expect(actual.shape, label).toEqual(expected.shape);
-  const x = actual.dataSync();
-  const y = expected.dataSync();
-  let bad = -1;
-  for (let i = 0; i < x.length; i++) {
-    if (!Object.is(x[i], y[i])) {
-      bad = i;
-      break;
-    }
-  }
-  expect(bad, bad < 0 ? label : `${label}: element ${bad}: ${x[bad]} vs ${y[bad]}`).toBe(-1);
-}
+const expectSame = expectSameBits;
 
 type Chain = (a: Tensor, b: Tensor, c: Tensor) => Tensor;
 
