@@ -36,6 +36,11 @@ export interface Calibration {
   readonly trainingLength?: number;
   /** Per-track measurements (the track's batch and length), preferred over `training` where they name the architecture. */
   readonly tracks?: Readonly<Partial<Record<Track, TrackCalibration>>>;
+  /**
+   * Unmeasured architectures that run at about a measured one's rate per parameter (a variant
+   * with the same memory), used before the fallback; the estimate says it extrapolated them.
+   */
+  readonly like?: Readonly<Partial<Record<ArchitectureName, ArchitectureName>>>;
   /** Throughput of an architecture that was not measured, at 1M parameters. */
   readonly fallbackTokensPerSecond: number;
   /**
@@ -73,6 +78,18 @@ function measured(rows: Partial<Record<ArchitectureName, readonly [tokensPerSeco
  * (MAC), 84 (MAG), 105 (MAL), 608 (Transformer++), 696 (SWA) and 313 (Gated DeltaNet) tokens
  * per CPU second, several times too slow for the plan as it trains. Rerun the bench on the
  * machine of a real run and pass its numbers as `calibration`.
+ *
+ * The Atlas and Hope families (2026-12-07, helper H): bench/calibrate.ts on the scale plan's
+ * passkey gave OmegaNet 159 tokens per CPU second (81 wall) at 971k parameters (795 at 48k on the
+ * full plan's, the row used); Atlas there
+ * grew past 21 GB and was killed by the kernel, and on the full plan's passkey (48k
+ * parameters, 16 x 64 tokens) past 10 GB before its first timed step, so Atlas's row is not a
+ * bench figure: a full-plan run's compiled steps took 22-45 s of wall-clock (1024 tokens),
+ * times the wall/CPU ratio of the Hope run beside it (265 / 497) gives ~58 tokens per CPU
+ * second. Hope: 497 (passkey) and 315 (MQAR, one timed step) at 45-48k parameters; a full-plan
+ * run trained the passkey in 1437 s of wall-clock (356 tokens/s, jobs 1, loaded machine).
+ * Atlas-MAG/MAL and Hope-Attention borrow Atlas's and Hope's rates (`like`), and every rate of
+ * an architecture on a track without its own row is extrapolated: formatEstimate lists them.
  */
 export const CALIBRATION: Calibration = {
   source: 'bench/calibrate.ts --track long --warmup 2 --steps 2 and --track passkey --warmup 3 --steps 4 (tokens per CPU second, faster of two runs), 2-core AMD EPYC VM load average 6-11, 2026-12-07',
@@ -88,7 +105,7 @@ export const CALIBRATION: Calibration = {
   trainingLength: 512,
   tracks: {
     passkey: {
-      source: 'bench/calibrate.ts --track passkey --warmup 3 --steps 4, load average 6.5-11, 2026-12-07',
+      source: 'bench/calibrate.ts --track passkey --warmup 3 --steps 4, load average 6.5-11, 2026-12-07; omeganet: --plan full --arch omeganet --warmup 2 --steps 1, load 9, 13:42 UTC (at 971k parameters on the scale plan --warmup 2 --steps 2: 159); hope: --plan full --arch hope --warmup 2 --steps 1, load 9, 2026-12-07 13:35 UTC; atlas: see CALIBRATION',
       batch: 8, length: 64,
       training: measured({
         lmm: [1355, 966_576],
@@ -98,10 +115,20 @@ export const CALIBRATION: Calibration = {
         transformer: [2248, 968_576],
         swa: [2531, 968_576],
         'gated-deltanet': [1217, 966_576],
+        omeganet: [795, 47_944],
+        atlas: [58, 48_076],
+        hope: [497, 47_790],
       }),
     },
+    mqar: {
+      source: 'bench/calibrate.ts --plan full --track mqar --arch hope --warmup 2 --steps 1 (16 x 64 tokens a step), load average 9, 2026-12-07 13:37 UTC',
+      batch: 16, length: 64,
+      training: measured({ hope: [315, 44_650] }),
+    },
   },
-  // Unmeasured architectures (the Atlas and Hope families among them) at the LMM's rate.
+  // Variants with the same memory as a measured architecture (the estimate marks them extrapolated).
+  like: { 'atlas-mag': 'atlas', 'atlas-mal': 'atlas', 'hope-attention': 'hope' },
+  // Architectures measured nowhere (none in this table now) at the LMM's rate, marked extrapolated.
   fallbackTokensPerSecond: 467 * 1.016,
   // Fitted to the one plan of small models that was run end to end: the full plan's 47k-parameter
   // models (experiment times adding up to 213 minutes, two at once) are estimated at 1.9 h with
@@ -143,6 +170,10 @@ export interface PlanEstimate {
   readonly calibration: string;
 }
 
+function measuredAnywhere(calibration: Calibration, architecture: ArchitectureName): boolean {
+  return calibration.training[architecture] !== undefined || Object.values(calibration.tracks ?? {}).some((c) => c?.training[architecture] !== undefined);
+}
+
 /**
  * Tokens per second of a model's training on one process at the length the rate was measured
  * at (`length`, absent where unknown), scaled with the parameter count: the track's own
@@ -150,7 +181,14 @@ export interface PlanEstimate {
  * (`extrapolated` says how): from its rate on another track relative to the LMM's there, else
  * the fallback rate.
  */
-function throughput(config: ModelConfig, calibration: Calibration, track: Track): { tokensPerSecond: number; length?: number; extrapolated?: string } {
+function throughput(config: ModelConfig, calibration: Calibration, track: Track, trackLength: number): { tokensPerSecond: number; length?: number; extrapolated?: string } {
+  const like = calibration.like?.[config.architecture];
+  if (like !== undefined && !measuredAnywhere(calibration, config.architecture) && like !== config.architecture) {
+    const other = { ...config, architecture: like };
+    const rate = throughput(other, calibration, track, trackLength);
+    const perParameter = (countParameters(other) / countParameters(config)) ** (calibration.parameterExponent ?? 1);
+    return { ...rate, tokensPerSecond: rate.tokensPerSecond * perParameter, extrapolated: `${like}'s rate${rate.extrapolated ? `, ${rate.extrapolated}` : ''}` };
+  }
   const own = calibration.tracks?.[track];
   const measuredOnTrack = own?.training[config.architecture];
   const measured = measuredOnTrack ?? calibration.training[config.architecture];
@@ -161,7 +199,12 @@ function throughput(config: ModelConfig, calibration: Calibration, track: Track)
     const length = measuredOnTrack ? own!.length : calibration.trainingLength;
     return length === undefined ? { tokensPerSecond: at(measured) } : { tokensPerSecond: at(measured), length };
   }
-  // Not measured here: the architecture's speed relative to the LMM's on a track that measured both.
+  // Not measured here: its rate on a track measured at this length (same work per token), else
+  // its speed relative to the LMM's on a track that measured both.
+  for (const [other, c] of Object.entries(calibration.tracks ?? {}) as [Track, TrackCalibration][]) {
+    const mine = c.training[config.architecture];
+    if (mine && c.length === trackLength) return { tokensPerSecond: at(mine), length: c.length, extrapolated: `${other} track's rate at the same length` };
+  }
   const reference = own?.training.lmm ?? calibration.training.lmm;
   for (const [other, c] of Object.entries(calibration.tracks ?? {}) as [Track, TrackCalibration][]) {
     const mine = c.training[config.architecture];
@@ -247,7 +290,7 @@ export function estimatePlan(plan: ReproducePlan, options: { jobs?: number; cali
   const experiments = selected.map((e): ExperimentEstimate => {
     const seeded = e.seed === plan.seed ? plan : { ...plan, seed: e.seed };
     const config = trackConfig(seeded, e.model, e.track);
-    const rate = throughput(config, calibration, e.track);
+    const rate = throughput(config, calibration, e.track, trackSequenceLength(plan, e.track));
     // The measured rate already holds attention's cost at the measured length: only the change of it counts.
     const tps = rate.tokensPerSecond * (rate.length === undefined ? 1 : attentionFactor(config, rate.length));
     const parameters = countParameters(config);
