@@ -102,17 +102,26 @@ export async function readCheckpointSummary(path: string, context: CommandContex
 
 /** A checkpoint error as one line, with the directory as the user typed it. */
 export function checkpointMessage(path: string, error: unknown): string {
-  const text = message(error);
+  // The library names its option; a command-line user has the flag.
+  const text = message(error).replace('pass { allowRevisionMismatch: true }', `pass ${ALLOW_REVISION_MISMATCH}`);
   if (error instanceof CheckpointError) return text;
   return `${path}: ${text}`;
 }
 
+/** The flag of every command that opens a checkpoint: load weights saved by another revision of the architecture. */
+export const ALLOW_REVISION_MISMATCH = '--allow-revision-mismatch';
+
+export interface OpenCheckpointOptions {
+  /** Load weights whose recorded architecture revision differs from this version's (--allow-revision-mismatch). */
+  readonly allowRevisionMismatch?: boolean;
+}
+
 /** Builds the model (on the current backend) and loads the checkpoint's weights into it. */
-export async function openCheckpoint(path: string, context: CommandContext): Promise<OpenedCheckpoint> {
+export async function openCheckpoint(path: string, context: CommandContext, options: OpenCheckpointOptions = {}): Promise<OpenedCheckpoint> {
   const summary = await readCheckpointSummary(path, context);
   const model = createModel(summary.config);
   try {
-    await loadCheckpoint(summary.dir, { model });
+    await loadCheckpoint(summary.dir, { model, allowRevisionMismatch: options.allowRevisionMismatch === true });
   } catch (error) {
     throw new UsageError(checkpointMessage(path, error));
   }

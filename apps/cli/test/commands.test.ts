@@ -4,9 +4,10 @@
 // too) and export of the checkpoint are each a fresh `titans` process; the second and later
 // views of the same command (info --json, the listings of data, bench --list, niah's files)
 // run in this process through main(), without a launcher start-up each.
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { REVISION_KEY, readSafetensors, writeSafetensors } from '@titans/models';
 import { filesUnder, scratchDirectory, titans, titansInterrupted, type Outcome } from './helpers.js';
 import { titansInProcess } from './in-process.js';
 
@@ -125,6 +126,21 @@ describe('using the checkpoint', () => {
     expect(svg).toMatch(/<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
     expect(svg).toContain('needle depth');
   }, 120_000);
+
+  it('a checkpoint saved by an older revision of its architecture is refused, naming the flag; --allow-revision-mismatch loads it', async () => {
+    cpSync(join(scratch, 'ckpt'), join(scratch, 'ckpt-rev1'), { recursive: true });
+    const file = join(scratch, 'ckpt-rev1', 'model.safetensors');
+    const { tensors, metadata } = await readSafetensors(file);
+    expect(metadata[REVISION_KEY]).toBe('2');
+    await writeSafetensors(file, tensors, { ...metadata, [REVISION_KEY]: '1' });
+    const refused = run(['generate', 'ckpt-rev1', '--prompt', 'The', '--max-tokens', '2']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/saved by mac revision 1, but this version computes mac revision 2/);
+    expect(refused.stderr).toContain('pass --allow-revision-mismatch');
+    expect(refused.stderr).not.toContain('allowRevisionMismatch');
+    const loaded = run(['generate', 'ckpt-rev1', '--prompt', 'The', '--max-tokens', '2', '--allow-revision-mismatch']);
+    expect(loaded.code, loaded.stderr).toBe(0);
+  });
 
   it('generate streams a continuation of --prompt, and of stdin with --json', () => {
     const streamed = run(['generate', 'ckpt', '--prompt', 'The Congress', '--max-tokens', '12', '--seed', '3']);

@@ -41,6 +41,7 @@ Evaluates a checkpoint. Long prompts stream through the model's state (memory, c
   --babilong-tasks LIST  qa1..qa5 (default qa1)
   --mqar-length L, --mqar-pairs N, --mqar-samples N   MQAR (default 128, 8, 16; vocab = the model's)
   --out DIR              also write eval.json, heat maps (SVG) and eval.html there
+  --allow-revision-mismatch   load weights saved by another revision of the architecture
   --backend cpu|webgpu|auto, --seed N, --json
 
 exit codes: 0 evaluated, 2 bad input`;
@@ -87,6 +88,7 @@ export const evalCommand: Command = {
     const parsed = parseArgs(args, {
       values: ['tasks', 'tokens', 'corpus', 'split', 'lengths', 'depths', 'samples', 'niah-task', 'babilong-tasks', 'mqar-length', 'mqar-pairs', 'mqar-samples'],
       repeated: ['text'],
+      flags: ['allow-revision-mismatch'],
     });
     expectPositional(parsed.positional, 1, 1, 'a checkpoint directory (e.g. runs/train-.../)');
     const v = parsed.values;
@@ -114,7 +116,7 @@ export const evalCommand: Command = {
     const backend = await selectBackend(parsed.global.backend);
     if (backend.note) context.err(backend.note);
     try {
-      const checkpoint = await openCheckpoint(parsed.positional[0]!, context);
+      const checkpoint = await openCheckpoint(parsed.positional[0]!, context, { allowRevisionMismatch: parsed.flags.has('allow-revision-mismatch') });
       const trainLength = checkpoint.run?.data.sequenceLength ?? 256;
       const lengths = v.lengths ? integerList('lengths', v.lengths, { min: 1 }) : [Math.max(512, trainLength), Math.max(1024, 2 * trainLength)];
       checkLengths(checkpoint, tasks, lengths, babilong, niahTask, checkpoint.run?.data.digits ?? 5);

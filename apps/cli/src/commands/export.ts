@@ -18,6 +18,7 @@ so feeding outputs back in continues a stream exactly.
   --seq-len N      tokens per call (default: MAC segment length, else 4 memory chunks, else 64)
   --batch N        sequences per call (default 1)
   --stateless      one pass from the initial state, no state inputs/outputs
+  --allow-revision-mismatch   load weights saved by another revision of the architecture
 
 exit codes: 0 exported, 1 @titans/onnx failed to load, 2 bad input`;
 
@@ -48,7 +49,7 @@ export const exportCommand: Command = {
   summary: 'export a checkpoint to ONNX',
   usage,
   async run(args, context) {
-    const parsed = parseArgs(args, { values: ['seq-len', 'batch'], flags: ['stateless'] });
+    const parsed = parseArgs(args, { values: ['seq-len', 'batch'], flags: ['stateless', 'allow-revision-mismatch'] });
     expectPositional(parsed.positional, 1, 1, 'a checkpoint directory');
     if (parsed.global.out === undefined) throw new UsageError('needs --out MODEL.onnx');
     const sequenceLength = parsed.values['seq-len'] ? integerValue('seq-len', parsed.values['seq-len'], { min: 1 }) : undefined;
@@ -61,7 +62,7 @@ export const exportCommand: Command = {
     }
     const backend = await selectBackend(parsed.global.backend === 'auto' ? 'cpu' : parsed.global.backend);
     try {
-      const { model, config } = await openCheckpoint(parsed.positional[0]!, context);
+      const { model, config } = await openCheckpoint(parsed.positional[0]!, context, { allowRevisionMismatch: parsed.flags.has('allow-revision-mismatch') });
       const length = sequenceLength ?? defaultSequenceLength(config);
       let exported: { bytes: Uint8Array; metadata: object };
       try {

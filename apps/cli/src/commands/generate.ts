@@ -22,6 +22,7 @@ Streams the model's continuation of the prompt to stdout as it is decoded.
   --eager                decode op by op instead of with the compiled per-token step (the
                          default for models without attention; attention models decode
                          eagerly either way); the tokens are the same
+  --allow-revision-mismatch   load weights saved by another revision of the architecture
   --backend cpu|webgpu|auto, --seed N (sampling), --json (no streaming; one JSON object)
 
 exit codes: 0 done, 2 bad input`;
@@ -43,7 +44,7 @@ export const generateCommand: Command = {
   summary: 'continue a prompt (or stdin) from a checkpoint, streaming tokens as they are decoded',
   usage,
   async run(args, context) {
-    const parsed = parseArgs(args, { values: ['prompt', 'prompt-file', 'max-tokens', 'temperature', 'top-k', 'top-p', 'min-p', 'chunk'], flags: ['eager'] });
+    const parsed = parseArgs(args, { values: ['prompt', 'prompt-file', 'max-tokens', 'temperature', 'top-k', 'top-p', 'min-p', 'chunk'], flags: ['eager', 'allow-revision-mismatch'] });
     expectPositional(parsed.positional, 1, 1, 'a checkpoint directory');
     const v = parsed.values;
     const maxNewTokens = v['max-tokens'] ? integerValue('max-tokens', v['max-tokens'], { min: 1, max: 2 ** 20 }) : 200;
@@ -63,7 +64,7 @@ export const generateCommand: Command = {
     const backend = await selectBackend(parsed.global.backend);
     if (backend.note) context.err(backend.note);
     try {
-      const { model, tokenizer, config } = await openCheckpoint(parsed.positional[0]!, context);
+      const { model, tokenizer, config } = await openCheckpoint(parsed.positional[0]!, context, { allowRevisionMismatch: parsed.flags.has('allow-revision-mismatch') });
       const ids = tokenizer.encode(prompt);
       const stopIds = tokenizer.eosId === undefined ? [] : [tokenizer.eosId];
       const started = performance.now();

@@ -22,6 +22,7 @@ depths and writes niah.json, niah-heatmap.svg and niah.html into --out.
   --depths N|D1,D2,...   N evenly spaced depths from 0% to 100%, or fractions (default 5)
   --samples N            samples per cell (default 2)
   --out DIR              where the report goes (default runs/niah-<timestamp>)
+  --allow-revision-mismatch   load weights saved by another revision of the architecture
   --backend cpu|webgpu|auto, --seed N, --json
 
 exit codes: 0 done, 2 bad input`;
@@ -31,7 +32,7 @@ export const niahCommand: Command = {
   summary: 'S-NIAH grid (lengths x depths) on a checkpoint; heat map SVG + HTML in --out',
   usage,
   async run(args, context) {
-    const parsed = parseArgs(args, { values: ['task', 'lengths', 'depths', 'samples'] });
+    const parsed = parseArgs(args, { values: ['task', 'lengths', 'depths', 'samples'], flags: ['allow-revision-mismatch'] });
     expectPositional(parsed.positional, 1, 1, 'a checkpoint directory');
     const v = parsed.values;
     const task = v.task ? choiceValue('task', v.task, ['pk', 'n', 'w'] as const) : 'pk';
@@ -44,7 +45,7 @@ export const niahCommand: Command = {
     const backend = await selectBackend(parsed.global.backend);
     if (backend.note) context.err(backend.note);
     try {
-      const { model, tokenizer, config, dir } = await openCheckpoint(parsed.positional[0]!, context);
+      const { model, tokenizer, config, dir } = await openCheckpoint(parsed.positional[0]!, context, { allowRevisionMismatch: parsed.flags.has('allow-revision-mismatch') });
       for (const length of lengths) {
         try {
           generateNiahSample({ task, tokenizer, length, depth: 0.5, seed: 0 });
