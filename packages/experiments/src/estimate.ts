@@ -85,10 +85,11 @@ function measured(rows: Partial<Record<ArchitectureName, readonly [tokensPerSeco
  * grew past 21 GB and was killed by the kernel, and on the full plan's passkey (48k
  * parameters, 16 x 64 tokens) past 10 GB before its first timed step, so Atlas's row is not a
  * bench figure: a full-plan run's compiled steps took 22-45 s of wall-clock (1024 tokens),
- * times the wall/CPU ratio of the Hope run beside it (265 / 497) gives ~58 tokens per CPU
- * second. Hope: 497 (passkey) and 315 (MQAR, one timed step) at 45-48k parameters; a full-plan
- * run trained the passkey in 1437 s of wall-clock (356 tokens/s, jobs 1, loaded machine).
- * Atlas-MAG/MAL and Hope-Attention borrow Atlas's and Hope's rates (`like`), and every rate of
+ * times a wall/CPU ratio of 0.53 (a Hope run beside it at load 9) gives ~58 tokens per CPU
+ * second, uncertain by about 2x. Hope: 1174 (passkey) and 1168 (MQAR) at 45-48k parameters,
+ * its first two steps 31-40 CPU seconds (with one fewer warm-up step: 497 and 315); a full-plan
+ * run trained the passkey in 1437 s of wall-clock at load 6-11 (jobs 1). Hope-Attention: 3239
+ * (passkey), 8272 (MQAR). Atlas-MAG/MAL borrow Atlas's rate (`like`), and every rate of
  * an architecture on a track without its own row is extrapolated: formatEstimate lists them.
  */
 export const CALIBRATION: Calibration = {
@@ -105,7 +106,7 @@ export const CALIBRATION: Calibration = {
   trainingLength: 512,
   tracks: {
     passkey: {
-      source: 'bench/calibrate.ts --track passkey --warmup 3 --steps 4, load average 6.5-11, 2026-12-07; omeganet: --plan full --arch omeganet --warmup 2 --steps 1, load 9, 13:42 UTC (at 971k parameters on the scale plan --warmup 2 --steps 2: 159); hope: --plan full --arch hope --warmup 2 --steps 1, load 9, 2026-12-07 13:35 UTC; atlas: see CALIBRATION',
+      source: 'bench/calibrate.ts --track passkey --warmup 3 --steps 4, load average 6.5-11, 2026-12-07; omeganet: --plan full --arch omeganet --warmup 2 --steps 1, load 9, 13:42 UTC (at 971k parameters on the scale plan --warmup 2 --steps 2: 159); hope, hope-attention: --plan full --arch hope(-attention) --warmup 3 --steps 2 (--warmup 2 for hope-attention), load 4-5, 13:45 UTC; atlas: see CALIBRATION',
       batch: 8, length: 64,
       training: measured({
         lmm: [1355, 966_576],
@@ -117,17 +118,18 @@ export const CALIBRATION: Calibration = {
         'gated-deltanet': [1217, 966_576],
         omeganet: [795, 47_944],
         atlas: [58, 48_076],
-        hope: [497, 47_790],
+        hope: [1174, 47_790],
+        'hope-attention': [3239, 46_886],
       }),
     },
     mqar: {
-      source: 'bench/calibrate.ts --plan full --track mqar --arch hope --warmup 2 --steps 1 (16 x 64 tokens a step), load average 9, 2026-12-07 13:37 UTC',
+      source: 'bench/calibrate.ts --plan full --track mqar --warmup 3 --steps 2 --arch hope,hope-attention (16 x 64 tokens a step), load average 4.5-5, 2026-12-07 13:45 UTC',
       batch: 16, length: 64,
-      training: measured({ hope: [315, 44_650] }),
+      training: measured({ hope: [1168, 44_650], 'hope-attention': [8272, 37_606] }),
     },
   },
   // Variants with the same memory as a measured architecture (the estimate marks them extrapolated).
-  like: { 'atlas-mag': 'atlas', 'atlas-mal': 'atlas', 'hope-attention': 'hope' },
+  like: { 'atlas-mag': 'atlas', 'atlas-mal': 'atlas' },
   // Architectures measured nowhere (none in this table now) at the LMM's rate, marked extrapolated.
   fallbackTokensPerSecond: 467 * 1.016,
   // Fitted to the one plan of small models that was run end to end: the full plan's 47k-parameter
