@@ -296,7 +296,7 @@ const SMOKE_MODEL: ModelRecipe = { ...LONG_MODEL, dim: 16, layers: 1, window: 32
  * hours of a 2-core CPU with --jobs 2. */
 const FULL_PLAN: ReproducePlan = {
   name: 'full',
-  description: 'About 14 hours on a 2-core CPU with --jobs 2 by the dry run\'s estimate (most of it the Atlas and Hope families, Hope about 9x and Atlas about 75x slower per token than the LMM by bench/calibrate.ts): every architecture and ablation on the bytes track (SOTU + S-NIAH PK/N/W at 1x-8x, coarse depth grid), the architectures on MQAR, the Titans variants and three baselines on the compact passkey.',
+  description: 'About 14 hours on a 2-core CPU with --jobs 2 by the dry run\'s estimate (most of it the Atlas and Hope families, Hope about 4x and Atlas about 75x slower per token than the LMM by bench/calibrate.ts): every architecture and ablation on the bytes track (SOTU + S-NIAH PK/N/W at 1x-8x, coarse depth grid), the architectures on MQAR, the Titans variants and three baselines on the compact passkey.',
   seed: 0,
   architectures: ALL_ARCHITECTURES,
   ablations: ALL_ABLATIONS,
@@ -363,7 +363,7 @@ const SCALE_ARCHITECTURES: readonly ArchitectureName[] = ['lmm', 'mac', 'mag', '
  */
 const SCALE_PLAN: ReproducePlan = {
   name: 'scale',
-  description: 'About 45 hours on a 2-core CPU with --jobs 2 by the dry run\'s estimate (sized for 6 hours before Atlas and Hope were calibrated on 2026-12-07: Hope trains about 9x and Atlas about 75x slower per token than the LMM; the plan needs resizing): 1M-parameter models (width 128, 4 blocks) of LMM, MAC, MAG, MAL, Transformer++, SWA, Gated DeltaNet, Atlas and Hope plus the Table 5 ablations, 3 seeds each, on a byte-level mix of SOTU and Moby-Dick text with passkey, S-NIAH PK/N/W and BABILong qa1/qa2 examples at 512 bytes, evaluated at 1x-16x, the passkey also with filler sentences never seen in training; MQAR with a deep memory; time-series and DNA tracks. No curriculum over length (TrainRecipe.lengthCurriculum): no run has measured that it helps at this scale, and its short stages hold only some of the mix\'s retrieval tasks. At this machine\'s speed six hours buy about 287k training bytes per bytes-track model and seed (140 steps of 4 x 512 bytes; 23M training tokens over the whole plan): the structure of the scaled-up experiment (20M training tokens per model in the target design), not its budget.',
+  description: 'About 45 hours on a 2-core CPU with --jobs 2 by the dry run\'s estimate (sized for 6 hours before Atlas and Hope were calibrated on 2026-12-07: Hope trains about 4x and Atlas about 75x slower per token than the LMM; the plan needs resizing): 1M-parameter models (width 128, 4 blocks) of LMM, MAC, MAG, MAL, Transformer++, SWA, Gated DeltaNet, Atlas and Hope plus the Table 5 ablations, 3 seeds each, on a byte-level mix of SOTU and Moby-Dick text with passkey, S-NIAH PK/N/W and BABILong qa1/qa2 examples at 512 bytes, evaluated at 1x-16x, the passkey also with filler sentences never seen in training; MQAR with a deep memory; time-series and DNA tracks. No curriculum over length (TrainRecipe.lengthCurriculum): no run has measured that it helps at this scale, and its short stages hold only some of the mix\'s retrieval tasks. At this machine\'s speed six hours buy about 287k training bytes per bytes-track model and seed (140 steps of 4 x 512 bytes; 23M training tokens over the whole plan): the structure of the scaled-up experiment (20M training tokens per model in the target design), not its budget.',
   seed: 0,
   seeds: [0, 1, 2],
   architectures: SCALE_ARCHITECTURES,
