@@ -15,7 +15,9 @@ const scale = PLANS.scale;
 
 describe('the scale plan', () => {
   it('has 0.5-2M-parameter models of width 128-256 and 4-6 blocks, 3 seeds, 1x-16x evaluation, every ablation and the extra tracks', () => {
-    expect(scale.architectures).toEqual(expect.arrayContaining(['lmm', 'mac', 'mag', 'mal', 'transformer', 'swa', 'gated-deltanet', 'atlas', 'hope']));
+    expect(scale.architectures).toEqual(expect.arrayContaining(['lmm', 'mac', 'mag', 'mal', 'transformer', 'swa', 'gated-deltanet', 'hope']));
+    // Atlas's compiled step at this width needs more memory than the machine the plan is sized for.
+    expect(scale.architectures).not.toContain('atlas');
     expect([...scale.ablations].sort()).toEqual(Object.keys(ABLATIONS).sort());
     for (const model of planModels(scale)) {
       const config = planModelConfig(scale, model, 'long');
@@ -39,8 +41,7 @@ describe('the scale plan', () => {
     expect(ids.filter((id) => id.endsWith('-s1'))).toHaveLength(ids.filter((id) => !/-s\d+$/.test(id)).length);
   });
 
-  // Over its budget (45 h) since the Atlas and Hope families were calibrated (2026-12-07): the plan awaits resizing.
-  it.skip('is estimated at 5.5-6 hours with --jobs 2', () => {
+  it('is estimated at 5.5-6 hours with --jobs 2', () => {
     const estimate = estimatePlan(scale, { jobs: 2 });
     expect(estimate.experiments).toHaveLength(planExperiments(scale).length);
     expect(estimate.wallSeconds).toBeLessThanOrEqual(6 * 3600);
@@ -81,7 +82,8 @@ describe('the scale plan', () => {
   it('never guesses silently: an architecture no calibration measured is extrapolated, relative to the LMM where another track measured both, and named', () => {
     const lmm = { tokensPerSecond: 100, parameters: 1_000_000 };
     const base = { source: 'test', training: { lmm }, trainingLength: 512, fallbackTokensPerSecond: 100, parameterExponent: 1, forwardFraction: 1 / 3, decodeFactor: 3 };
-    const fallback = estimatePlan(scale, { jobs: 2, calibration: base, only: ['atlas'] });
+    const withAtlas = { ...scale, architectures: [...scale.architectures, 'atlas' as const], passkey: { ...scale.passkey, models: [...scale.passkey.models, 'atlas' as const] } };
+    const fallback = estimatePlan(withAtlas, { jobs: 2, calibration: base, only: ['atlas'] });
     expect(fallback.experiments.length).toBeGreaterThan(0);
     expect(fallback.experiments.every((e) => e.extrapolated === 'fallback rate')).toBe(true);
     const text = formatEstimate(fallback);
@@ -89,7 +91,7 @@ describe('the scale plan', () => {
     for (const track of ['bytes', 'passkey', 'mqar']) expect(text).toContain(`atlas on ${track} (fallback rate)`);
     // Atlas measured on the passkey at a tenth of the LMM's rate (same parameters): a tenth on every other track too.
     const passkey = { source: 'test', batch: 8, length: 64, training: { lmm, atlas: { tokensPerSecond: 10, parameters: 1_000_000 } } };
-    const relative = estimatePlan(scale, { jobs: 2, calibration: { ...base, tracks: { passkey } }, only: ['atlas', 'lmm'] });
+    const relative = estimatePlan(withAtlas, { jobs: 2, calibration: { ...base, tracks: { passkey } }, only: ['atlas', 'lmm'] });
     const train = (e: typeof relative, id: string) => e.experiments.find((x) => x.id === id)!;
     const atlasLong = train(relative, 'train-long-atlas');
     expect(atlasLong.extrapolated).toBe("passkey track's rate relative to the LMM");
