@@ -9,7 +9,8 @@ import { PLANS, ReproduceError, estimatePlan, exportForDocs, formatCost, formatE
 const USAGE = `usage: titans reproduce [--quick | --smoke | --plan NAME] [--out DIR] [--resume] [--jobs N] [--only LIST] [--report-only] [--eager] [--dry-run] [--export-docs DIR]
 
 Trains tiny LMM, MAC, MAG, MAL and baselines (Transformer++, SWA, DeltaNet, Gated DeltaNet,
-Moneta) plus the memory ablations on a CPU, evaluates S-NIAH (PK/N/W at 1x-8x the training
+Moneta) plus the memory ablations on a CPU, and OmegaNet, Atlas (and its MAG/MAL hybrids),
+Hope and Hope-Attention on MQAR and the passkey; evaluates S-NIAH (PK/N/W at 1x-8x the training
 length), MQAR and held-out perplexity by position, and writes results.json, report.html,
 summary.md and figures/*.svg next to the paper's numbers.
 
