@@ -261,6 +261,8 @@ export interface RunTrainingOptions {
   readonly run: RunConfig;
   readonly dir: string;
   readonly resume: boolean;
+  /** Resume from weights saved by another revision of the architecture (train's allowRevisionMismatch). */
+  readonly allowRevisionMismatch?: boolean;
   readonly log: (event: TrainEvent) => void;
   readonly signal?: AbortSignal;
   /** Called after each validation with its parts (for curves). */
@@ -317,6 +319,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<{ result
     checkpointDir: dir,
     checkpointEvery: t.checkpointEvery,
     resume: options.resume,
+    allowRevisionMismatch: options.allowRevisionMismatch === true,
     seed: run.seed,
     log,
     onReady: (info) => {

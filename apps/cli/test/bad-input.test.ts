@@ -38,6 +38,7 @@ const cases: [string, string[], RegExp][] = [
   ['a bad step count', ['train', '--steps', 'ten', '--out', 'out'], /^titans train: --steps must be an integer, got 'ten'$/],
   ['an unknown backend', ['train', '--backend', 'tpu', '--out', 'out'], /^titans train: unknown backend 'tpu' \(expected cpu, webgpu or auto\)$/],
   ['resuming nothing', ['train', '--resume', '--out', 'out'], /^titans train: nothing to resume: out holds no checkpoint$/],
+  ['--allow-revision-mismatch on a new run', ['train', '--allow-revision-mismatch', '--out', 'out'], /^titans train: --allow-revision-mismatch applies to --resume \(a new run loads no weights\)$/],
   ['training into a directory that holds a run', ['train', '--out', 'taken-run'], /already holds a run/],
   ['eval of a missing checkpoint', ['eval', 'nowhere', '--out', 'out'], /^titans eval: cannot read checkpoint nowhere: no such directory$/],
   ['eval of a directory that is not a checkpoint', ['eval', 'not-a-checkpoint', '--out', 'out'], /^titans eval: not-a-checkpoint is not a checkpoint \(no model\.safetensors\)$/],

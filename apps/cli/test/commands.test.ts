@@ -50,6 +50,25 @@ describe('titans train', () => {
     expect(trainer.losses).toHaveLength(3);
   }, 120_000);
 
+  it('--resume refuses a checkpoint saved by another revision of its architecture, naming the flag; --allow-revision-mismatch continues it and records the current revision', async () => {
+    cpSync(join(scratch, 'ckpt'), join(scratch, 'resume-rev1'), { recursive: true });
+    const file = join(scratch, 'resume-rev1', 'model.safetensors');
+    const { tensors, metadata } = await readSafetensors(file);
+    await writeSafetensors(file, tensors, { ...metadata, [REVISION_KEY]: '1' });
+    const trainerBefore = readFileSync(join(scratch, 'resume-rev1', 'trainer.json'), 'utf8');
+    const step = (JSON.parse(trainerBefore) as { step: number }).step;
+    const refused = await local(['train', '--resume', '--out', 'resume-rev1', '--steps', String(step + 1)]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/saved by mac revision 1, but this version computes mac revision 2/);
+    expect(refused.stderr).toContain('pass --allow-revision-mismatch');
+    expect(refused.stderr).not.toContain('allowRevisionMismatch');
+    expect(readFileSync(join(scratch, 'resume-rev1', 'trainer.json'), 'utf8')).toBe(trainerBefore);
+    const resumed = await local(['train', '--resume', '--out', 'resume-rev1', '--steps', String(step + 1), '--allow-revision-mismatch', '--json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ step: step + 1, resumedFrom: step });
+    expect((await readSafetensors(file)).metadata[REVISION_KEY]).toBe('2');
+  }, 120_000);
+
   it('Ctrl-C saves a checkpoint and exits 130; --resume finishes the run', async () => {
     const interrupted = await titansInterrupted(['train', ...TINY, '--steps', '500', '--out', 'ctrlc'], { cwd: scratch, interruptWhen: /step \d+\/500/ });
     expect(interrupted.interrupted).toBe(true);

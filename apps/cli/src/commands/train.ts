@@ -43,6 +43,9 @@ model and data:
 run:
   --out DIR              checkpoint directory (default runs/train-<timestamp>)
   --resume               continue the checkpoint in --out (only --steps may change)
+  --allow-revision-mismatch   with --resume: continue weights saved by another revision of
+                         the architecture (refused otherwise); the next checkpoint records
+                         the current revision
   --eager                run the training step op by op instead of compiled (the default
                          compiles forward, backward and the optimizer update once per
                          batch shape and replays them; results agree to float32 rounding)
@@ -106,9 +109,12 @@ export const trainCommand: Command = {
   summary: 'train a model (config file or preset + overrides) on sotu, passkey, mqar or your own text; resumable',
   usage,
   async run(args, context) {
-    const parsed = parseArgs(args, { values: ['config', 'preset', 'data', 'steps', 'tokenizer'], repeated: ['set', 'text'], flags: ['resume', 'eager'] });
+    const parsed = parseArgs(args, { values: ['config', 'preset', 'data', 'steps', 'tokenizer'], repeated: ['set', 'text'], flags: ['resume', 'eager', 'allow-revision-mismatch'] });
     expectPositional(parsed.positional, 0, 0, 'no arguments');
     const resume = parsed.flags.has('resume');
+    const allowRevisionMismatch = parsed.flags.has('allow-revision-mismatch');
+    // A new run loads no weights: there is no revision to mismatch.
+    if (allowRevisionMismatch && !resume) throw new UsageError('--allow-revision-mismatch applies to --resume (a new run loads no weights)');
     let run: RunConfig;
     let dir: string;
     if (resume) {
@@ -193,7 +199,7 @@ export const trainCommand: Command = {
       let result: TrainResult;
       try {
         ({ result } = await runTraining({
-          run, dir, resume, compile: !parsed.flags.has('eager'), log: progressLogger({ stream }), signal: controller.signal, ...(context.checkpointFileSystem ? { fileSystem: context.checkpointFileSystem } : {}),
+          run, dir, resume, allowRevisionMismatch, compile: !parsed.flags.has('eager'), log: progressLogger({ stream }), signal: controller.signal, ...(context.checkpointFileSystem ? { fileSystem: context.checkpointFileSystem } : {}),
           // Printed once a resume has loaded, so a refused checkpoint is one line.
           onReady: () => context.err(`${resume ? 'resuming' : 'training'} ${run.model.architecture} (${grouped(params)} parameters) on ${run.data.task}, ${run.data.batchSize} x ${run.data.sequenceLength} tokens per step, ${run.train.steps} steps, ${backend.name}; checkpoints in ${dir}`),
         }));

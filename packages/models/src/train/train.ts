@@ -60,7 +60,7 @@ export async function train<S = unknown>(options: TrainOptions<S>): Promise<Trai
       await recoverCheckpoint(dir, fileSystem);
       if (await hasCheckpoint(dir, fileSystem)) {
         const loaded = await loadCheckpoint(dir, {
-          model, optimizer, fileSystem,
+          model, optimizer, fileSystem, allowRevisionMismatch: options.allowRevisionMismatch === true,
           validate: (checkpoint) => {
             saved = parseTrainerState<S>(checkpoint.trainer, `${dir}/trainer.json`);
           },

@@ -99,6 +99,14 @@ export interface TrainOptions<S = unknown> {
   checkpointEvery?: number;
   /** Continue from checkpointDir when it holds a checkpoint. */
   resume?: boolean;
+  /**
+   * Resume from weights saved at another revision of the model's architecture (or from
+   * another architecture). Default false: the resume is refused with a
+   * CheckpointRevisionError naming both revisions, what changed and this option, before
+   * anything is written. The resumed run's next checkpoint records the current revision
+   * (its weights have since been trained by the current computation).
+   */
+  allowRevisionMismatch?: boolean;
   /** Seed of the generator passed to `loss` (default 0). */
   seed?: number;
   log?: (event: TrainEvent) => void;
