@@ -826,30 +826,14 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
     b.op(0x0b);
   }
   if (job) {
-    const jm = jobModuleOf(engine, taskModuleBytes(b));
+    // Cached by its bytes in the engine, which bounds how many modules it and its workers keep.
+    const jm = jobModule(engine, taskModuleBytes(b));
     if (jm === null) return null;
     return bindJobKernel(engine, jm, tasks, streams, uniformList, group.outputs, outAt, size);
   }
   const run = instantiate(moduleBytes(uniformList.length, b));
   if (run === null) return null;
   return bindKernel(run, streams, uniformList, group.outputs, outAt, size);
-}
-
-const jobModules = new Map<string, JobModule>();
-
-/** The JobModule of these bytes (cached by them, as `instantiate` caches), or null. */
-function jobModuleOf(engine: Engine, bytes: Uint8Array<ArrayBuffer>): JobModule | null {
-  const key = bytes.join(',');
-  let jm = jobModules.get(key);
-  if (jm === undefined) {
-    const made = jobModule(engine, bytes);
-    if (made === null) return null;
-    jm = made;
-    // (The workers keep an instance of every module they ran; the cache bounds how many there are.)
-    if (jobModules.size >= MODULE_CACHE_LIMIT) jobModules.clear();
-    jobModules.set(key, jm);
-  }
-  return jm;
 }
 
 /** The index tables a bound kernel reads its storages through (plan-time, flat typed arrays). */

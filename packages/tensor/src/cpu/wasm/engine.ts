@@ -26,6 +26,10 @@ const EPOCH = 7;
 const JOB_MODULE = 8;
 /** Tasks of job modules that worker threads ran (for tests and stats). */
 const WORKER_JOB_TASKS = 9;
+/** The most job modules one worker has held instances of at once (for tests: stays <= JOB_MODULE_LIMIT). */
+const WORKER_JOB_MODULES_PEAK = 10;
+/** Job modules the workers have instantiated, all together (for tests: evicted ones come back as new instances). */
+const WORKER_JOB_MODULE_INSTANCES = 11;
 export const JOB = 64;
 const MAX_THREADS = 64;
 /** Byte offset where the host's data begins. */
@@ -129,8 +133,12 @@ const WORKER_SOURCE = `
 'use strict';
 const { workerData, receiveMessageOnPort } = require('node:worker_threads');
 const { module, fmaModule, memory, epoch, port } = workerData;
-// Modules posted by the host (JobModule), instantiated on the same memory on first use. The
-// host posts a module before the first job that runs it, so it is waiting on the port.
+const ctl = new Int32Array(memory.buffer, 0, 16);
+// Modules posted by the host (JobModule), instantiated on the same memory on first use, and
+// the host's evictions ({ evict: id }), in the order the host sent them. The host posts a
+// module before the first job that runs it, so it is waiting on the port; it posts an
+// eviction before the module that takes the evicted one's place, so once this thread has
+// read up to a module it holds no more than the host's bound (JOB_MODULE_LIMIT).
 const jobTasks = new Map();
 function jobTask(id) {
   for (;;) {
@@ -138,12 +146,21 @@ function jobTask(id) {
     if (known !== undefined) return known;
     const m = port ? receiveMessageOnPort(port) : undefined;
     if (m === undefined) return null;
+    if (m.message.evict !== undefined) {
+      jobTasks.delete(m.message.evict);
+      continue;
+    }
     jobTasks.set(m.message.id, new WebAssembly.Instance(m.message.module, { env: { mem: memory } }).exports.task);
+    Atomics.add(ctl, ${WORKER_JOB_MODULE_INSTANCES}, 1);
+    for (let peak = Atomics.load(ctl, ${WORKER_JOB_MODULES_PEAK}); peak < jobTasks.size;) {
+      const was = Atomics.compareExchange(ctl, ${WORKER_JOB_MODULES_PEAK}, peak, jobTasks.size);
+      if (was === peak) break;
+      peak = was;
+    }
   }
 }
 const task = new WebAssembly.Instance(module, { env: { memory } }).exports.task;
 const fmaTask = fmaModule ? new WebAssembly.Instance(fmaModule, { env: { memory } }).exports.gemm_task : null;
-const ctl = new Int32Array(memory.buffer, 0, 16);
 let seen = Atomics.load(ctl, ${GEN});
 if (Atomics.load(ctl, ${EPOCH}) === epoch) Atomics.add(ctl, ${READY}, 1);
 for (;;) {
@@ -179,7 +196,7 @@ interface Pool {
   readonly workers: WorkerLike[];
   /** One port per worker, for posting job modules. */
   readonly ports: PortLike[];
-  /** Ids of the job modules posted to this pool's workers. */
+  /** Ids of the job modules posted to this pool's workers (always among the cached ones, see jobModule). */
   readonly posted: Set<number>;
   /** The workers hold an instance of the relaxed-SIMD kernels too (see setFmaModuleSource). */
   readonly fma: boolean;
@@ -302,16 +319,84 @@ export interface JobModule {
 
 let nextJobModuleId = 1;
 
-/** A JobModule from the bytes of a module as JobModule describes, or null if it does not instantiate. */
+/**
+ * How many job modules are kept: cached here (by their bytes) and instantiated in each worker.
+ * Beyond it the least recently used one is evicted on both sides: dropped from the cache, and
+ * the workers that hold it are told to drop their instance. A plan that still holds an evicted
+ * module runs it as before: it comes back into the cache (evicting another) and is posted to
+ * the workers again, which instantiate it again.
+ */
+export const JOB_MODULE_LIMIT = 64;
+
+/** The cached job modules by id, least recently used first: what the workers may hold. */
+const cachedJobModules = new Map<number, JobModule>();
+/** The same modules by their bytes, so that equal chains share one (a module evicted and made again gets a new id). */
+const jobModulesByBytes = new Map<string, JobModule>();
+const bytesKeys = new WeakMap<JobModule, string>();
+
+function bytesKey(bytes: Uint8Array): string {
+  let key = '';
+  for (let i = 0; i < bytes.length; i += 4096) key += String.fromCharCode(...bytes.subarray(i, i + 4096));
+  return key;
+}
+
+/** Marks `jm` as just used: it moves to the end of the cache, coming back into it (and evicting the least recently used) if it was evicted. */
+function useJobModule(jm: JobModule): void {
+  if (cachedJobModules.delete(jm.id)) {
+    cachedJobModules.set(jm.id, jm);
+    return;
+  }
+  while (cachedJobModules.size >= JOB_MODULE_LIMIT) evictJobModule(cachedJobModules.values().next().value!);
+  cachedJobModules.set(jm.id, jm);
+  const key = bytesKeys.get(jm);
+  if (key !== undefined && !jobModulesByBytes.has(key)) jobModulesByBytes.set(key, jm);
+}
+
+function evictJobModule(jm: JobModule): void {
+  cachedJobModules.delete(jm.id);
+  const key = bytesKeys.get(jm);
+  if (key !== undefined && jobModulesByBytes.get(key) === jm) jobModulesByBytes.delete(key);
+  if (pool?.posted.delete(jm.id)) {
+    for (const port of pool.ports) port.postMessage({ evict: jm.id });
+  }
+}
+
+/**
+ * The JobModule of the bytes of a module as JobModule describes (the cached one for bytes seen
+ * before, see JOB_MODULE_LIMIT), or null if it does not instantiate.
+ */
 export function jobModule(e: Engine, bytes: Uint8Array<ArrayBuffer>): JobModule | null {
   if (!e.shared) return null;
+  const key = bytesKey(bytes);
+  const known = jobModulesByBytes.get(key);
+  if (known !== undefined) {
+    useJobModule(known);
+    return known;
+  }
+  let jm: JobModule;
   try {
     const module = new WebAssembly.Module(bytes);
     const task = new WebAssembly.Instance(module, { env: { mem: e.memory } }).exports['task'] as (t: number) => void;
-    return { id: nextJobModuleId++, module, task };
+    jm = { id: nextJobModuleId++, module, task };
   } catch {
     return null;
   }
+  bytesKeys.set(jm, key);
+  useJobModule(jm);
+  return jm;
+}
+
+/** @internal For tests: job modules cached on this thread (at most JOB_MODULE_LIMIT). */
+export function cachedJobModuleCount(): number {
+  return cachedJobModules.size;
+}
+
+/** @internal For tests: the most job modules one worker thread has held at once, and how many the workers instantiated in all. */
+export function workerJobModuleStats(): { readonly peak: number; readonly instances: number } {
+  const e = engine;
+  if (!e || !e.shared) return { peak: 0, instances: 0 };
+  const ctl = new Int32Array(e.memory.buffer, 0, 16);
+  return { peak: Atomics.load(ctl, WORKER_JOB_MODULES_PEAK), instances: Atomics.load(ctl, WORKER_JOB_MODULE_INSTANCES) };
 }
 
 /** @internal Tasks of job modules that worker threads have run so far (tests check that a job was shared). */
@@ -331,6 +416,8 @@ export const ENGINE_MAX_PAGES = MAX_PAGES;
  * that instead of the exact `task`; a job is split across workers only when they have it too.
  */
 export function runJob(e: Engine, count: number, parallel: boolean, fmaTask: ((t: number) => void) | null = null, job: JobModule | null = null): void {
+  // First, so that an eviction it makes is posted to the workers before this module.
+  if (job !== null) useJobModule(job);
   const threads = cpuConfig().threads;
   const p = parallel && count > 1 && threads > 1 ? ensurePool(e, threads) : null;
   const task = job?.task ?? fmaTask ?? e.task;
