@@ -165,7 +165,7 @@ describe('compile: WebAssembly SIMD fused chains', () => {
       { name: 'x * y[:, None, :]', shapes: [[3, 5, 8], [3, 1, 8]], fn: (x, y) => silu(x.mul(y).add(x)), simd: true },
       { name: 'x + z (broadcast inner and second axes)', shapes: [[4, 3, 2, 8], [4, 1, 2, 1]], fn: (x, y) => x.add(y).sigmoid(), simd: true },
       { name: 'transposed outer axes', shapes: [[3, 5, 8], [5, 3, 8]], fn: (x, y) => x.transpose(0, 1).mul(y).exp(), simd: true },
-      { name: 'inner axis of 6 (JavaScript)', shapes: [[3, 5, 6], [3, 1, 6]], fn: (x, y) => x.mul(y), simd: false },
+      { name: 'inner axis of 6 (rows spill into the next one)', shapes: [[3, 5, 6], [3, 1, 6]], fn: (x, y) => x.mul(y), simd: true },
       { name: 'empty outer axis', shapes: [[0, 5, 8], [1, 1, 8]], fn: (x, y) => x.mul(y), simd: false },
     ];
     for (const { name, shapes, fn, simd: expectSimd } of cases) {
@@ -186,6 +186,57 @@ describe('compile: WebAssembly SIMD fused chains', () => {
       x.dispose();
       y.dispose();
     }
+  });
+
+  test('any layout: transposed operands gathered lane by lane, rows of n % 4 elements, broadcasts, on random shapes', () => {
+    const rng = new Rng(23);
+    const u = uniforms(31);
+    // Chains over x (of `shape`) and y (laid out as `perm` of a tensor, broadcast where `ones`).
+    const chains: [string, (x: Tensor, y: Tensor) => Tensor][] = [
+      ['add neg', (x, y) => x.add(y).neg()],
+      ['mul exp', (x, y) => x.mul(y).exp().add(y)],
+      ['silu of sum, sigmoid', (x, y) => silu(x.add(y)).mul(y.sigmoid())],
+    ];
+    let cases = 0;
+    for (let trial = 0; trial < 40; trial++) {
+      const nd = 2 + Math.floor(u() * 3);
+      const shape = Array.from({ length: nd }, () => 1 + Math.floor(u() * 9));
+      // y: a permutation of a contiguous tensor (transposing its last axis to the front half the
+      // time), some of its axes broadcast; x: transposed in its last two axes a third of the time.
+      const perm = Array.from({ length: nd }, (_, i) => i);
+      if (u() < 0.5) perm.unshift(perm.pop()!);
+      else if (nd > 2 && u() < 0.5) [perm[nd - 1], perm[nd - 3]] = [perm[nd - 3]!, perm[nd - 1]!];
+      const ones = shape.map(() => u() < 0.25);
+      const yShape = perm.map((axis) => (ones[axis] ? 1 : shape[axis]!));
+      const xT = u() < 0.33;
+      const xShape = xT ? [...shape.slice(0, -2), shape[nd - 1]!, shape[nd - 2]!] : shape;
+      const x0 = keep(rng.normal(xShape, 0, 2));
+      const y0 = keep(rng.normal(yShape, 0, 2));
+      const inverse = perm.map((_, i) => perm.indexOf(i));
+      for (const [name, chain] of chains) {
+        const fn = (p: Tensor, q: Tensor): Tensor => chain(xT ? p.transpose(-1, -2) : p, q.permute(inverse));
+        const label = `${name} on [${shape.join(', ')}], y permuted ${perm.join(',')}${ones.some((o) => o) ? ` broadcast ${ones.map(Number).join('')}` : ''}${xT ? ', x transposed' : ''}`;
+        const simd = compile(fn);
+        const js = compile(fn, { simd: false });
+        for (let call = 0; call < 3; call++) {
+          tidy(() => {
+            const eager = fn(x0, y0);
+            expectSame(simd(x0, y0), eager, `${label} (simd, call ${call})`);
+            expectSame(js(x0, y0), eager, `${label} (js, call ${call})`);
+          });
+        }
+        const size = shape.reduce((a, b) => a * b, 1);
+        if (size >= 16) {
+          expect(simd.stats().plan.simdGroups, label).toBeGreaterThan(0);
+          cases++;
+        }
+        simd.dispose();
+        js.dispose();
+      }
+      x0.dispose();
+      y0.dispose();
+    }
+    expect(cases).toBeGreaterThan(40);
   });
 
   test('small float32 matmuls as generated SIMD equal the backend kernel, bit for bit', () => {

@@ -10,8 +10,11 @@
 //   operations as the JavaScript expression, Math.exp included: V8's Math.exp is fdlibm's
 //   algorithm (only +, -, *, / on doubles), which is replayed here step for step. A self-check
 //   against Math.exp at load time turns these ops off on an engine where it differs.
-// Anything else (other ops, other dtypes, layouts beyond contiguous / broadcast rows and
-// columns) returns null and the JavaScript kernel runs.
+// Any layout of non-negative strides runs: contiguous chains and broadcast rows or columns in
+// their own loops, every other one (transposed operands, rows of n % 4 elements, more axes)
+// walking the outer axes by pointers and reading the last axis as vectors, splats or, at a
+// stride above 1, lane by lane (only float32 bits move, so results do not change). Anything
+// else (other ops, other dtypes, negative strides) returns null and the JavaScript kernel runs.
 // A large chain (PARALLEL_MIN_ELEMENTS; contiguous, or 2-D with broadcast rows or columns)
 // instead copies its operands into the CPU engine's shared memory and runs as an engine job
 // (cpu/wasm/engine.ts, JobModule): the module's `task(t)` computes one range of TASK_ELEMENTS
@@ -30,7 +33,7 @@ import { SILU_BACKWARD_EXPR, SILU_EXPR, type FusedGroup, type FusedKernel } from
 const SIMD = 0xfd;
 /** SIMD opcodes (after the 0xfd prefix). */
 export const V = {
-  load: 0x00, load32Splat: 0x09, store: 0x0b, store32Lane: 0x5a, store64Lane: 0x5b, const: 0x0c, shuffle: 0x0d, f32Splat: 0x13, f64Splat: 0x14,
+  load: 0x00, load32Splat: 0x09, load32Lane: 0x56, store: 0x0b, store32Lane: 0x5a, store64Lane: 0x5b, const: 0x0c, shuffle: 0x0d, f32Splat: 0x13, f64Splat: 0x14,
   f32Eq: 0x41, f32Ne: 0x42, f32Lt: 0x43, f32Gt: 0x44, f32Le: 0x45, f32Ge: 0x46,
   f64Eq: 0x47, f64Ne: 0x48, f64Lt: 0x49, f64Gt: 0x4a, f64Le: 0x4b, f64Ge: 0x4c,
   and: 0x4e, andnot: 0x4f, or: 0x50, bitselect: 0x52, demote: 0x5e, promote: 0x5f, f64Floor: 0x75, f64Trunc: 0x7a,
@@ -522,7 +525,10 @@ interface Stream {
    * contiguous ('vector') or broadcast ('splat') last axis.
    */
   readonly kind: 'full' | 'row' | 'col' | 'strided';
-  readonly inner: 'vector' | 'splat';
+  /** 'gather' ('strided' only): a last axis of stride `step` > 1, read lane by lane. */
+  readonly inner: 'vector' | 'splat' | 'gather';
+  /** Element stride of the last axis ('gather' only, else 1 or 0). */
+  readonly step: number;
   /** Element strides over the outer axes ('strided' only). */
   readonly outer: readonly number[];
   readonly at: number;
@@ -590,35 +596,43 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
     }
   }
   const loadList = [...loads.values()];
-  const c = collapse(shape, [contiguousStrides(shape), ...loadList.map((l) => l.strides)]);
-  let rows: number;
-  let cols: number;
-  const kinds: Stream['kind'][] = [];
+  const collapsed = collapse(shape, [contiguousStrides(shape), ...loadList.map((l) => l.strides)]);
+  let c: { shape: readonly number[]; strides: readonly (readonly number[])[] } = collapsed;
+  let rows = 1;
+  let cols = 0;
+  let kinds: Stream['kind'][] = [];
+  // The 1-D and 2-D forms (contiguous; broadcast rows or columns of a row length that is a
+  // multiple of 4); any other layout runs as 'strided' (below).
+  let general = false;
   if (c.shape.length === 1) {
     rows = 1;
     cols = c.shape[0]!;
     for (let j = 0; j < loadList.length; j++) {
-      if (c.strides[j + 1]![0] !== 1) return null;
+      if (c.strides[j + 1]![0] !== 1) general = true;
       kinds.push('full');
     }
   } else if (c.shape.length === 2) {
     [rows, cols] = c.shape as [number, number];
-    if (cols % 4 !== 0) return null;
+    if (cols % 4 !== 0) general = true;
     for (let j = 0; j < loadList.length; j++) {
       const [so, si] = c.strides[j + 1]! as [number, number];
       if (so === cols && si === 1) kinds.push('full');
       else if (so === 0 && si === 1) kinds.push('row');
       else if (so === 1 && si === 0) kinds.push('col');
-      else return null;
+      else general = true;
     }
   } else {
+    general = true;
+  }
+  if (general) {
+    // Outer axes walked by per-stream pointers; the last axis read as vectors (stride 1),
+    // splats (stride 0) or lane by lane (any other positive stride). A 1-D shape is one row.
+    if (c.shape.length === 1) c = { shape: [1, c.shape[0]!], strides: c.strides.map((st) => [0, st[0]!]) };
     rows = c.shape.slice(0, -1).reduce((x, y) => x * y, 1);
     cols = c.shape[c.shape.length - 1]!;
-    if (cols % 4 !== 0) return null;
+    kinds = [];
     for (let j = 0; j < loadList.length; j++) {
-      const st = c.strides[j + 1]!;
-      const si = st[st.length - 1]!;
-      if ((si !== 0 && si !== 1) || st.some((x) => x < 0)) return null;
+      if (c.strides[j + 1]!.some((x) => x < 0)) return null;
       kinds.push('strided');
     }
   }
@@ -627,7 +641,9 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
   const align = (n: number): number => Math.ceil(n / 64) * 64;
   // A large contiguous chain runs as a job on the engine's shared memory: its uniforms at
   // ARENA, its streams and outputs after them.
-  const engine = c.shape.length <= 2 && size >= PARALLEL_MIN_ELEMENTS ? getEngine() : null;
+  // (Not the general form: a row of n % 4 elements ends in a vector that spills into the next
+  // row, which only the same thread may write later.)
+  const engine = !general && size >= PARALLEL_MIN_ELEMENTS ? getEngine() : null;
   const job = engine !== null && engine.shared;
   const base = job ? ARENA + align(Math.max(16, 4 * uniforms.size)) : 0;
   let top = base;
@@ -637,13 +653,17 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
     const kind = kinds[j]!;
     const st = c.strides[j + 1]!;
     let span = kind === 'full' ? size : kind === 'row' ? cols : rows;
+    const si = st[nd - 1]!;
     if (kind === 'strided') {
       span = 1 + st.reduce((acc, x, d) => acc + x * (c.shape[d]! - 1), 0);
       if (span > 4 * size + 4096) return null;
     }
+    const inner = kind === 'col' || (kind === 'strided' && si === 0) ? 'splat' : kind === 'strided' && si !== 1 ? 'gather' : 'vector';
     const at = top;
-    top += align(Math.max(span * 4, 16) + 16 * UNROLL);
-    streams.push({ id: l.id, offset: l.offset, kind, inner: kind === 'col' || (kind === 'strided' && st[nd - 1] === 0) ? 'splat' : 'vector', outer: kind === 'strided' ? st.slice(0, -1) : [], at, span });
+    // Slack after the span: the last vector of a row reads up to 3 elements past its end
+    // (lanes whose results are never kept), `si` apart when gathered.
+    top += align(Math.max(span * 4, 16) + 16 * UNROLL + (inner === 'gather' ? 12 * si : 0));
+    streams.push({ id: l.id, offset: l.offset, kind, inner, step: inner === 'gather' ? si : inner === 'splat' ? 0 : 1, outer: kind === 'strided' ? st.slice(0, -1) : [], at, span });
   }
   const outAt = group.outputs.map(() => {
     const at = top;
@@ -660,12 +680,14 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
   const q = b.local(I32); // byte offset within the row
   const rb = b.local(I32); // row index * 4
   const end = b.local(I32); // a job's task: where its range ends (bytes)
+  const pr = b.local(I32); // byte offset of the row in full streams and outputs (general form)
+  const ga = b.local(I32); // address of a gathered vector's first lane
   const splats = uniformList.map(() => b.local(V128));
   uniformList.forEach((_, j) => {
     if (job) b.i32(0).memarg(V.load32Splat, ARENA + 4 * j).set(splats[j]!);
     else b.get(j).simd(V.f32Splat).set(splats[j]!);
   });
-  const full = rows === 1;
+  const full = !general && rows === 1;
   // Contiguous chains run UNROLL vectors per iteration (their instructions interleaved, so
   // the long f64 sequences of two vectors overlap); an odd last vector reads and writes the
   // slack after each buffer.
@@ -698,7 +720,7 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
   }
   const opLocalsOf = Array.from({ length: unroll }, () => group.ops.map(() => b.local(V128)));
   const lit = (v: number): number => literalLocals.get(litKey(v))!;
-  const strided = nd >= 3;
+  const strided = general;
   // Pointers of the streams at each outer axis (strided shapes), and the axis counters.
   const ptr = strided ? c.shape.slice(0, -1).map(() => streams.map(() => b.local(I32))) : [];
   const counters = strided ? c.shape.slice(0, -1).map(() => b.local(I32)) : [];
@@ -716,7 +738,7 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
     // task t: rows [t * taskRows, min((t + 1) * taskRows, rows)); p starts at its first row
     b.get(0).i32(taskRows * cols * 4).op(0x6c).set(p);
   } else {
-    b.i32(0).set(p);
+    b.i32(0).set(p).i32(0).set(pr);
   }
   if (strided) {
     streams.forEach((st, j) => { b.i32(st.at).set(ptr[0]![j]!); });
@@ -726,7 +748,8 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
       b.op(0x03, 0x40); // axis d
     }
     streams.forEach((st, j) => { if (st.inner === 'splat') b.get(ptr[nd - 2]![j]!).memarg(V.load32Splat, 0).set(streamLocal[j]!); });
-    b.i32(0).set(q);
+    // Rows start cols * 4 bytes apart in the outputs, whatever the vectors of the last row wrote past it.
+    b.i32(0).set(q).get(pr).set(p);
   } else if (!full) {
     if (job) {
       b.get(0).i32(taskRows * 4).op(0x6c).set(rb);
@@ -743,7 +766,15 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
   for (let u = 0; u < unroll; u++) {
     streams.forEach((s, j) => {
       if (s.inner === 'splat') return;
-      if (s.kind === 'strided') b.get(ptr[nd - 2]![j]!).get(q).op(0x6a).memarg(V.load, 0).set(streamLocals[u]![j]!);
+      if (s.inner === 'gather') {
+        // Lane l of the vector at byte q of the row: element (q / 4 + l) * step.
+        b.get(ptr[nd - 2]![j]!).get(q).i32(s.step).op(0x6c).op(0x6a).set(ga);
+        b.get(ga).memarg(V.load32Splat, 0);
+        for (let lane = 1; lane < 4; lane++) {
+          b.set(streamLocals[u]![j]!).get(ga).get(streamLocals[u]![j]!).simd(V.load32Lane, 2, ...uleb(lane * s.step * 4), lane);
+        }
+        b.set(streamLocals[u]![j]!);
+      } else if (s.kind === 'strided') b.get(ptr[nd - 2]![j]!).get(q).op(0x6a).memarg(V.load, 0).set(streamLocals[u]![j]!);
       else b.get(s.kind === 'full' ? p : q).memarg(V.load, s.at + 16 * u).set(streamLocals[u]![j]!);
     });
   }
@@ -802,6 +833,7 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
     b.get(q).i32(16).op(0x6a).set(q);
     b.get(q).i32(cols * 4).op(0x49, 0x0d, 0);
     b.op(0x0b);
+    b.get(pr).i32(cols * 4).op(0x6a).set(pr);
     for (let d = nd - 2; d >= 0; d--) {
       streams.forEach((st, j) => {
         if (st.outer[d] !== 0) b.get(ptr[d]![j]!).i32(st.outer[d]! * 4).op(0x6a).set(ptr[d]![j]!);
