@@ -74,7 +74,7 @@ interface Entry {
   verified: boolean;
 }
 
-const EMPTY_STATS: PlanStats = { tracedCalls: 0, kernels: 0, fusedGroups: 0, fusedOps: 0, simdGroups: 0, simdMatmuls: 0, arenaBytes: 0, constantBytes: 0 };
+const EMPTY_STATS: PlanStats = { tracedCalls: 0, kernels: 0, fusedGroups: 0, fusedOps: 0, simdGroups: 0, simdMatmuls: 0, arenaBytes: 0, constantBytes: 0, buffers: 0, peakBytes: 0 };
 
 /**
  * Compiles `fn`, a function of tensors (and trees of tensors, numbers, strings and other
@@ -120,7 +120,9 @@ export function compile<A extends unknown[], R>(fn: (...args: A) => R, options: 
       for (const v of t.values) if (v.origin.kind === 'constant') backend.dispose(v.origin.copy);
       throw error;
     }
-    return { entry: { plan, trace: t, verified: !verify }, result: t.result };
+    const result = t.result;
+    t.result = undefined; // the cached trace must not keep the first call's result alive
+    return { entry: { plan, trace: t, verified: !verify }, result };
   };
 
   // The last replayed plan and the layouts of its tensor arguments: a call with the same

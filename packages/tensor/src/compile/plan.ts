@@ -31,6 +31,17 @@ export interface PlanStats {
   /** Bytes of the arena (reused intermediate buffers) and of the plan's constants. */
   readonly arenaBytes: number;
   readonly constantBytes: number;
+  /**
+   * Buffers the plan keeps from one replay to the next: constants, arena slots, host scalars
+   * and the two result arrays each generated SIMD matmul recycles.
+   */
+  readonly buffers: number;
+  /**
+   * The most bytes a replay holds at once by the plan: the buffers above plus the largest sum of
+   * the backend calls' results alive together (each from its call to its last use, the
+   * function's results to the end). Inputs and captured tensors are not counted.
+   */
+  readonly peakBytes: number;
 }
 
 type Step = () => void;
@@ -75,6 +86,9 @@ export class Profiler {
   }
 }
 
+/** The smallest cap of a plan's buffer pool (the pool's own default). */
+const DEFAULT_POOL_BYTES = 64 * 1024 * 1024;
+
 const ELEMENTWISE = new Set(['unary', 'binary', 'where', 'cast', 'silu', 'siluBackward']);
 /** Elementwise primitives over whole storages (ValueRef arguments) rather than views. */
 const WHOLE = new Set(['silu', 'siluBackward']);
@@ -115,7 +129,6 @@ export class Plan {
     const S: (Storage | undefined)[] = new Array<Storage | undefined>(values.length).fill(undefined);
     this.S = S;
     const cpu = fuse && backend instanceof CpuBackend;
-    this.pool = pool && backend instanceof CpuBackend ? new BufferPool() : null;
 
     // ------------------------------------------------------------ roots and dead calls
     const escaping = new Map<number, number>(); // value -> holders
@@ -278,6 +291,39 @@ export class Plan {
       for (const id of records[u.records[0]!]!.outs) if (!lastUse.has(id) && !escaping.has(id)) freeAfter[k]!.push(id);
     });
 
+    /**
+     * The most bytes of values made during a replay (backend calls' results, fused kernels'
+     * fresh results) alive at once, `skip` left out: each lives from its unit to its last use
+     * (results of the function, to the end).
+     */
+    const transientPeak = (skip: ReadonlySet<number>): number => {
+      const delta = new Float64Array(units.length + 1);
+      units.forEach((u, k) => {
+        for (const i of u.records) {
+          for (const id of records[i]!.outs) {
+            if (skip.has(id) || (u.fused && !escaping.has(id))) continue;
+            const until = escaping.has(id) ? units.length - 1 : lastUse.get(id) ?? k;
+            const bytes = values[id]!.size * bytesPerElement(values[id]!.dtype);
+            delta[k] += bytes;
+            delta[until + 1] -= bytes;
+          }
+        }
+      });
+      let now = 0;
+      let most = 0;
+      for (let k = 0; k < units.length; k++) {
+        now += delta[k]!;
+        if (now > most) most = now;
+      }
+      return most;
+    };
+    // The pool keeps (between replays) at most what a replay needs at once, so that a steady-state
+    // replay takes every array from it whatever the size of the program.
+    this.pool = pool && backend instanceof CpuBackend ? new BufferPool({ maxBytes: Math.max(DEFAULT_POOL_BYTES, transientPeak(new Set())) }) : null;
+    /** Results of the generated SIMD matmuls (each call site keeps two arrays of its own). */
+    const siteResults = new Set<number>();
+    let siteBytes = 0;
+
     // On the CPU, the results of backend calls come from the plan's pool while it replays, and
     // the intermediates among them go back to it at their last use (see cpu/pool.ts).
     const planPool = this.pool;
@@ -342,7 +388,7 @@ export class Plan {
         return;
       }
       const r = records[u.records[0]!]!;
-      const resolve = (planPool !== null ? reusedResolver : resolver)(r.args, S, (id) => {
+      const { resolve, clear: release } = (planPool !== null ? reusedResolver : resolver)(r.args, S, (id) => {
         const kind = values[id]!.origin.kind;
         if (kind === 'fill' || kind === 'array' || kind === 'constant') S[id] = constant(id);
       });
@@ -361,6 +407,8 @@ export class Plan {
             if (kind === 'fill' || kind === 'array' || kind === 'constant') S[id] = constant(id);
           }
           simdMatmuls++;
+          siteResults.add(out);
+          siteBytes += 2 * values[out]!.size * 4;
           this.kinds.push('matmul-simd');
           steps.push(() => {
             S[out] = mm(S[ia]!, S[ib]!);
@@ -371,6 +419,17 @@ export class Plan {
       }
       const impl = (backend as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!;
       let call = (): unknown => impl.apply(backend, resolve());
+      if (release !== null) {
+        // The reused argument objects must not hold the call's storages until the next replay.
+        const bare = call;
+        call = (): unknown => {
+          try {
+            return bare();
+          } finally {
+            release();
+          }
+        };
+      }
       if (planPool !== null) {
         for (const id of outs) poolable[id] = 1;
         // Checked once, at the first replay: a result that shares its buffer with an argument or
@@ -452,7 +511,9 @@ export class Plan {
     // Frozen layouts: the tensors made at every replay share them instead of copying.
     const outLayouts = trace.outputs.map((o) => ({ id: o.id, shape: Object.freeze([...o.shape]), strides: Object.freeze([...o.strides]), offset: o.offset }));
     const stateUpdates = trace.states.map((s) => ({ owner: s.owner, leaf: s.leaf, id: s.id, strides: Object.freeze([...s.strides]), offset: s.offset }));
-    const template = trace.result;
+    // The result's structure, its tensors replaced by markers: the plan must not keep the traced
+    // call's own result tensors (and their storages) alive.
+    const template = skeleton(trace.result);
     const shared: (SharedStorage | undefined)[] = new Array<SharedStorage | undefined>(values.length).fill(undefined);
     const used: number[] = new Array<number>(values.length).fill(0);
     const take = (id: number): SharedStorage => {
@@ -461,7 +522,7 @@ export class Plan {
       return sh;
     };
     const clear = values.filter((v) => v.origin.kind === 'input' || v.origin.kind === 'state' || (v.origin.kind === 'op' && escaping.has(v.id))).map((v) => v.id);
-    const single = template instanceof Tensor;
+    const single = template === TENSOR;
     const only = outLayouts[0];
     // The common case of one fresh result and no state: one tensor, no bookkeeping arrays.
     const lone = single && outLayouts.length === 1 && escapes.length === 1 && !escapes[0]!.copy && escapes[0]!.id === only!.id && escapes[0]!.holders === 1 && stateUpdates.length === 0;
@@ -526,6 +587,8 @@ export class Plan {
       simdMatmuls,
       arenaBytes,
       constantBytes,
+      buffers: this.owned.length + 2 * simdMatmuls,
+      peakBytes: this.owned.reduce((n, st) => n + st.size * bytesPerElement(st.dtype), 0) + siteBytes + transientPeak(siteResults),
     };
   }
 
@@ -706,7 +769,14 @@ function forEachRef(args: readonly Arg[] | Arg, fn: (id: number) => void): void 
 }
 
 /** A function producing a call's arguments from the current storages (views built fresh). */
-function resolver(args: readonly Arg[], S: (Storage | undefined)[], prepare: (id: number) => void): () => unknown[] {
+interface Resolver {
+  /** The call's arguments, from the current storages. */
+  readonly resolve: () => unknown[];
+  /** Drops the storages from reused argument objects after the call (null: nothing is reused). */
+  readonly clear: (() => void) | null;
+}
+
+function resolver(args: readonly Arg[], S: (Storage | undefined)[], prepare: (id: number) => void): Resolver {
   const make = (a: Arg): (() => unknown) => {
     if (a instanceof ViewRef) {
       prepare(a.id);
@@ -734,7 +804,7 @@ function resolver(args: readonly Arg[], S: (Storage | undefined)[], prepare: (id
     return () => a;
   };
   const parts = args.map(make);
-  return () => parts.map((p) => p());
+  return { resolve: () => parts.map((p) => p()), clear: null };
 }
 
 /**
@@ -742,7 +812,7 @@ function resolver(args: readonly Arg[], S: (Storage | undefined)[], prepare: (id
  * keep none of them: the argument tree (view objects, arrays) is built once, and each call only
  * writes the current storages into it, so a replayed call makes no JS objects of its own.
  */
-function reusedResolver(args: readonly Arg[], S: (Storage | undefined)[], prepare: (id: number) => void): () => unknown[] {
+function reusedResolver(args: readonly Arg[], S: (Storage | undefined)[], prepare: (id: number) => void): Resolver {
   // Slots to refresh before each call: the container and key that hold a storage or a view.
   const viewSlots: { view: { storage: Storage | undefined }; id: number }[] = [];
   const valueSlots: { into: Record<string | number, unknown>; key: string | number; id: number }[] = [];
@@ -775,13 +845,22 @@ function reusedResolver(args: readonly Arg[], S: (Storage | undefined)[], prepar
   args.forEach((a, i) => { top.push(make(a, top as unknown as Record<number, unknown>, i)); });
   const views = viewSlots.map((v) => v.view);
   const viewIds = Int32Array.from(viewSlots.map((v) => v.id));
-  return () => {
-    for (let i = 0; i < views.length; i++) views[i]!.storage = S[viewIds[i]!];
-    for (let i = 0; i < valueSlots.length; i++) {
-      const v = valueSlots[i]!;
-      v.into[v.key] = S[v.id];
-    }
-    return top;
+  return {
+    resolve: () => {
+      for (let i = 0; i < views.length; i++) views[i]!.storage = S[viewIds[i]!];
+      for (let i = 0; i < valueSlots.length; i++) {
+        const v = valueSlots[i]!;
+        v.into[v.key] = S[v.id];
+      }
+      return top;
+    },
+    clear: views.length + valueSlots.length === 0 ? null : () => {
+      for (let i = 0; i < views.length; i++) views[i]!.storage = undefined;
+      for (let i = 0; i < valueSlots.length; i++) {
+        const v = valueSlots[i]!;
+        v.into[v.key] = undefined;
+      }
+    },
   };
 }
 
@@ -791,9 +870,25 @@ function containsRef(a: Arg): boolean {
   return found;
 }
 
-/** Rebuilds the traced result's structure with new tensors (in the same tree order). */
-export function rebuild(template: unknown, next: () => Tensor): unknown {
-  if (template instanceof Tensor) return next();
+/** Where a tensor stood in a traced result (see `skeleton`). */
+const TENSOR: object = Object.freeze(Object.create(null) as object);
+
+/** The structure of a traced result with each tensor replaced by TENSOR. */
+function skeleton(result: unknown): unknown {
+  if (result instanceof Tensor) return TENSOR;
+  if (result === null || result === undefined) return result;
+  if (Array.isArray(result)) return result.map(skeleton);
+  if (typeof result === 'object' && Object.getPrototypeOf(result) === Object.prototype) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(result)) out[k] = skeleton(v);
+    return out;
+  }
+  return result;
+}
+
+/** Rebuilds a traced result's structure (a `skeleton`) with new tensors, in the same tree order. */
+function rebuild(template: unknown, next: () => Tensor): unknown {
+  if (template === TENSOR) return next();
   if (template === null || template === undefined) return template;
   if (Array.isArray(template)) return template.map((t: unknown) => rebuild(t, next));
   if (typeof template === 'object' && Object.getPrototypeOf(template) === Object.prototype) {

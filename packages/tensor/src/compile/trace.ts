@@ -68,7 +68,11 @@ export interface Trace {
   readonly states: StateUpdate[];
   /** Layout of each state owner at trace start, checked before every replay. */
   readonly stateLayouts: Map<Tensor, Layout>;
-  readonly result: unknown;
+  /**
+   * The traced call's result (returned by the first call). The compiled function takes it and
+   * sets this to undefined, so that a kept trace does not hold the result's tensors.
+   */
+  result: unknown;
   /** The traced result's tensors (value id and layout), in tree order. */
   readonly outputs: readonly OutputLayout[];
   /** The value id of a storage seen by the trace. */
@@ -142,8 +146,11 @@ export function trace(backend: Backend, leaves: readonly Tensor[], run: () => un
   const startId = peekTensorId();
   const records: TraceRecord[] = [];
   const values: TraceValue[] = [];
-  const ids = new Map<Storage, number>();
-  const owners = new Map<Storage, Tensor>();
+  // Weak: a storage the traced function has disposed must not stay reachable through the
+  // trace (or the plan that keeps it), or every intermediate of the traced run, forward and
+  // backward, would be held for as long as the compiled function lives.
+  const ids = new WeakMap<Storage, number>();
+  const owners = new WeakMap<Storage, Tensor>();
   const host: HostStep[] = [];
   const assigned = new Map<Tensor, { storage: Storage; strides: readonly number[]; offset: number }>();
   const stateLayouts: Trace['stateLayouts'] = new Map();
