@@ -85,6 +85,22 @@ abstract class Optimizer {
   }
 }
 
+/**
+ * A host value read once per optimizer step (`hostScalar`), as a scalar tensor of each
+ * parameter's dtype and backend: made once per step for each kind of parameter, not once
+ * per parameter (under compile, a replay then refills a handful of scalars, not four per
+ * parameter).
+ */
+function perStep(get: () => number): (like: Tensor) => Tensor {
+  const made: { like: Tensor; value: Tensor }[] = [];
+  return (like) => {
+    for (const m of made) if (m.like.dtype === like.dtype && m.like.backend === like.backend) return m.value;
+    const value = hostScalar(get, like);
+    made.push({ like, value });
+    return value;
+  };
+}
+
 export interface SGDOptions {
   lr: number;
   momentum?: number;
@@ -103,13 +119,14 @@ export class SGD extends Optimizer {
     this.nesterov = options.nesterov ?? false;
   }
   protected update(grads: readonly Tensor[]): void {
+    const lr = perStep(() => this.lr);
     this.params.forEach((p, i) => {
       let g = this.weightDecay > 0 ? add(grads[i]!, mul(p, this.weightDecay)) : grads[i]!;
       if (this.momentum > 0) {
         const buf = this.setSlot('momentum', i, add(mul(this.slot('momentum')[i]!, this.momentum), g));
         g = this.nesterov ? add(g, mul(buf, this.momentum)) : buf;
       }
-      p.assign(sub(p, mul(g, hostScalar(() => this.lr, p))));
+      p.assign(sub(p, mul(g, lr(p))));
     });
   }
 }
@@ -137,17 +154,18 @@ export class AdamW extends Optimizer {
   }
   protected update(grads: readonly Tensor[]): void {
     // Host values that change from step to step: hostScalar()s, so compiled steps read them.
-    const c1 = (): number => 1 - Math.pow(this.beta1, this.stepCount);
-    const c2 = (): number => 1 - Math.pow(this.beta2, this.stepCount);
-    const decay = (): number => 1 - this.lr * this.weightDecay;
-    const lr = (): number => this.lr;
+    // One scalar each per step (per dtype and backend), shared by every parameter.
+    const c1 = perStep(() => 1 - Math.pow(this.beta1, this.stepCount));
+    const c2 = perStep(() => 1 - Math.pow(this.beta2, this.stepCount));
+    const decay = perStep(() => 1 - this.lr * this.weightDecay);
+    const lr = perStep(() => this.lr);
     this.params.forEach((p, i) => {
       const g = grads[i]!;
       const m = this.setSlot('m', i, add(mul(this.slot('m')[i]!, this.beta1), mul(g, 1 - this.beta1)));
       const v = this.setSlot('v', i, add(mul(this.slot('v')[i]!, this.beta2), mul(square(g), 1 - this.beta2)));
-      const stepDir = div(div(m, hostScalar(c1, p)), add(sqrt(div(v, hostScalar(c2, p))), this.eps));
-      const decayed = this.weightDecay > 0 ? mul(p, hostScalar(decay, p)) : p;
-      p.assign(sub(decayed, mul(stepDir, hostScalar(lr, p))));
+      const stepDir = div(div(m, c1(p)), add(sqrt(div(v, c2(p))), this.eps));
+      const decayed = this.weightDecay > 0 ? mul(p, decay(p)) : p;
+      p.assign(sub(decayed, mul(stepDir, lr(p))));
     });
   }
 }
@@ -159,18 +177,19 @@ export class AdamW extends Optimizer {
 export function clipGradNorm(grads: readonly Tensor[], maxNorm: number): { grads: Tensor[]; norm: Tensor } {
   return noGrad(() => {
     if (grads.length === 0) return { grads: [], norm: scalar(0) };
-    let total: Tensor | null = null;
-    for (const g of grads) {
-      const s = sum(square(g));
-      total = total ? add(total, s) : s;
-    }
-    const norm = sqrt(total ?? zerosLike(grads[0]!));
+    // Every gradient's sum of squares first, then their total in the same order (a compiled
+    // step fuses the scalar additions into one kernel instead of one between each sum).
+    const sums = grads.map((g) => sum(square(g)));
+    let total = sums[0]!;
+    for (let i = 1; i < sums.length; i++) total = add(total, sums[i]!);
+    const norm = sqrt(total);
     const scale = div(maxNorm, add(norm, 1e-6));
     // Compiled steps take the device path too: a host read cannot be replayed (and both paths
     // give the same values: min(scale, 1) is the factor, and x * 1 is x).
     const factor = scale.backend.syncRead && !isTracing() ? Math.min(1, scale.item()) : null;
     // On asynchronous backends the factor stays on the device: no read-back stall per step.
-    const clipped = grads.map((g) => (factor === null ? mul(g, minimum(scale, 1)) : factor < 1 ? mul(g, factor) : g));
+    const shared = factor === null ? minimum(scale, 1) : null;
+    const clipped = grads.map((g) => (shared !== null ? mul(g, shared) : factor !== null && factor < 1 ? mul(g, factor) : g));
     return { grads: clipped, norm };
   });
 }
