@@ -8,6 +8,7 @@ export * from './scan.js';
 export * from './golden.js';
 export * from './neural-memory.js';
 export * from './omega.js';
+export * from './omega-fast.js';
 export * from './omega-golden.js';
 export * from './omega-module.js';
 export * from './fused.js';

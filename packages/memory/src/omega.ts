@@ -15,11 +15,12 @@
 // token-to-token coefficient matrices; under Muon the momentum of every token of the chunk
 // is formed and orthogonalised as one batch of matrix products).
 import {
-  Tensor, add, concat, contiguous, div, expand, isGradEnabled, matmul, mul, narrow, noGrad, reshape, sqrt, square, stack, sub, sum, tensor,
-  tidy, transpose, unsqueeze, valueAndGrad, zeros, broadcastShapes,
+  Tensor, add, cast, concat, contiguous, div, expand, isGradEnabled, matmul, mul, narrow, noGrad, reshape, sqrt, square, stack, sub, sum, tensor,
+  tidy, transpose, unsqueeze, valueAndGrad, zeros, broadcastShapes, maximum,
 } from '@titans/tensor';
 import type { MemoryArchitecture } from './config.js';
 import { NEWTON_SCHULZ, activate, apply, biasLoss, finish, forward, newtonSchulz, tokenGradients } from './network.js';
+import { fastOmega } from './omega-fast.js';
 import { chunkCoefficients } from './scan.js';
 
 // ---------------------------------------------------------------- configuration
@@ -609,7 +610,8 @@ export function omegaParallel(rule: OmegaRule, inputs: OmegaInputs, state: Omega
         loss = reshape(matmul(band, unsqueeze(sourceLoss, -1)), [...lead, b]); // l_t = sum_j gamma[t, j] l(source t - j)
       }
       if (rule.optimizer.kind === 'muon') {
-        return { ...muonChunk(rule, weights, momentum, surprise, mixing, qc, i, chunkAxis, coefAll, decayAll!, narrow(lrS!, -1, i * b, b), complete, pick), loss };
+        const chunk = muonLowRankApplies(rule, weights) ? muonChunkLowRank : muonChunk;
+        return { ...chunk(rule, weights, momentum, surprise, mixing, qc, i, chunkAxis, coefAll, decayAll!, narrow(lrS!, -1, i * b, b), complete, pick), loss };
       }
       const rows = {
         beta: pick(coefAll.rows.beta, i, chunkAxis), c: pick(coefAll.rows.c, i, chunkAxis), H: mix(mixing, pick(coefAll.rows.H, i, chunkAxis)),
@@ -729,6 +731,131 @@ function muonChunk(
     out,
     weights: perTokenWeights.map(({ p }) => reshape(narrow(p, -3, b, 1), [...p.shape.slice(0, -3), ...p.shape.slice(-2)])),
     momentum: perTokenWeights.map(({ s }) => reshape(narrow(s, -3, b - 1, 1), [...s.shape.slice(0, -3), ...s.shape.slice(-2)])),
+  };
+}
+
+/**
+ * Whether a Muon chunk takes `muonChunkLowRank`: the fast path is on, Newton-Schulz runs at
+ * least one step, and every weight matrix is wide or square (out <= in: the Gram matrix
+ * S S^T is the smaller one, as `newtonSchulz` orients it). Otherwise `muonChunk`.
+ */
+function muonLowRankApplies(rule: OmegaRule, weights: readonly Tensor[]): boolean {
+  if (!fastOmega() || rule.optimizer.kind !== 'muon' || rule.optimizer.nsSteps < 1) return false;
+  if (!weights[0]!.backend.supports('float64')) return false;
+  return weights.every((w) => w.shape[w.ndim - 2]! <= w.shape[w.ndim - 1]!);
+}
+
+/** c I as an [m, m] constant like x. */
+function scaledIdentity(m: number, c: number, like: Tensor): Tensor {
+  const data = new Array<number>(m * m).fill(0);
+  for (let i = 0; i < m; i++) data[i * m + i] = c;
+  return tensor(data, [m, m], { dtype: like.dtype, backend: like.backend });
+}
+
+/**
+ * One chunk under Muon without forming any per-token matrix of the memory's size. The same
+ * numbers as `muonChunk` up to rounding (float64: 1e-10 relative, tested), by three facts:
+ *
+ * 1. Every token's momentum is low rank around the chunk-start one: S_t = gamma_t S0 + F_t^T X,
+ *    with X [E, in] the chunk's layer inputs and F_t = diag(-G'[t + 1, .]) Delta [E, out] its
+ *    scaled gradient factors. So its Gram matrix A_t = S_t S_t^T [out, out] comes from
+ *    three chunk-level products (S0 S0^T, S0 X^T, X X^T) and small per-token ones, and
+ *    |S_t|_F^2 = trace(A_t).
+ * 2. A Newton-Schulz step X <- (a I + b G + c G^2) X with G = X X^T multiplies on the left by a
+ *    polynomial P_k of the Gram matrix, and the next Gram matrix is P_k G P_k. So
+ *    NS(S_t) = Q_t S_t with Q_t = P_(kappa-1) ... P_0 / (|S_t|_F + eps): every step is a
+ *    product of [out, out] matrices, not of [out, in] ones.
+ * 3. The weights P^(t) = beta_t P0 + sum_s W[t, s] Q_s S_s (W = D diag(lr), the decay-only
+ *    coefficients) are only ever applied to vectors x: P^(t) x = beta_t P0 x + sum_s W[t, s]
+ *    Q_s (gamma_s S0 x + F_s^T (X x)), all small products; the chunk-end weights and momentum
+ *    are formed once.
+ */
+function muonChunkLowRank(
+  rule: OmegaRule, weights: readonly Tensor[], momentum: readonly Tensor[], surprise: ChunkSurprise, mixing: Mixing, q: Tensor,
+  i: number, chunkAxis: number, coefAll: ReturnType<typeof coefficients>, decayAll: ReturnType<typeof chunkCoefficients>,
+  lr: Tensor, complete: boolean, pick: (x: Tensor, i: number, axis: number) => Tensor,
+): { out: Tensor; weights: Tensor[]; momentum: Tensor[] } {
+  const steps = (rule.optimizer as { nsSteps: number }).nsSteps;
+  const { a, b: nsB, c: nsC, eps } = NEWTON_SCHULZ;
+  const b = q.shape[q.ndim - 2]!;
+  const lead = q.shape.slice(0, -2);
+  // Float64 inside: the Gram matrices square the momenta's condition numbers, which float32
+  // does not hold to the spec's tolerances (the golden MLP Muon files miss 1e-4 by 1.4x).
+  const up = (x: Tensor): Tensor => cast(x, 'float64');
+  const down = (x: Tensor): Tensor => cast(x, q.dtype);
+  const at = (x: Tensor): Tensor => up(pick(x, i, chunkAxis));
+  const negG = mul(mix(mixing.kind === 'band' ? { kind: 'band', A: up(mixing.A) } : mixing, narrow(at(coefAll.all.G), -2, 1, b)), -1); // [..., b, E]: S_t = gamma_t S0 + sum_s negG[t, s] g_s
+  const gamma = narrow(at(coefAll.all.gamma), -1, 1, b); // [..., b]
+  const gamma3 = unsqueeze(unsqueeze(gamma, -1), -1); // [..., b, 1, 1]
+  const W = mul(at(decayAll.H), unsqueeze(up(lr), -2)); // [..., b + 1, b]: D[t, s] lr_s
+  const beta = at(decayAll.beta); // [..., b + 1]
+  // Rows of W and beta for y_pre (P^(t)) and y_post (P^(t+1)): [..., 2, b, b] and [..., 2, b].
+  const rowsW = stack([narrow(W, -2, 0, b), narrow(W, -2, 1, b)], -3);
+  const rowsBeta = stack([narrow(beta, -1, 0, b), narrow(beta, -1, 1, b)], -2);
+  const layers = weights.map((w, l) => {
+    const p0 = up(w);
+    const s0 = up(momentum[l]!);
+    const delta = up(surprise.scaled[l]!); // [..., E, out]
+    const x = up(surprise.inputs[l]!); // [..., E, in]
+    const m = delta.shape[delta.ndim - 1]!;
+    const f = mul(unsqueeze(negG, -1), unsqueeze(delta, -3)); // [..., b, E, out]: F_t
+    const k0 = unsqueeze(matmul(s0, transpose(s0)), -3); // [..., 1, out, out]
+    const r = unsqueeze(matmul(s0, transpose(x)), -3); // [..., 1, out, E]
+    const kx = unsqueeze(matmul(x, transpose(x)), -3); // [..., 1, E, E]
+    const rf = matmul(r, f); // [..., b, out, out]: S0 X^T F_t
+    const gram = add(add(mul(k0, square(gamma3)), mul(add(rf, transpose(rf)), gamma3)), matmul(transpose(f), matmul(kx, f)));
+    // |S_t|_F = sqrt(trace(A_t)); the clamp at 0 only guards rounding (A_t is a Gram matrix).
+    const trace = sum(mul(gram, scaledIdentity(m, 1, gram)), [-2, -1], true); // [..., b, 1, 1]
+    const norm = add(sqrt(add(maximum(trace, 0), 1e-30)), eps);
+    let g = div(gram, square(norm));
+    let poly: Tensor | null = null;
+    const bI = scaledIdentity(m, nsB, gram);
+    const aI = scaledIdentity(m, a, gram);
+    for (let k = 0; k < steps; k++) {
+      const pk = add(matmul(g, add(mul(g, nsC), bI)), aI); // a I + b G + c G^2
+      poly = poly === null ? pk : matmul(pk, poly);
+      if (k < steps - 1) g = matmul(matmul(pk, g), pk);
+    }
+    const qs = div(poly!, norm); // [..., b, out, out]: NS(S_t) = qs_t S_t
+    return { p0, s0, delta, f, x, qs, m };
+  });
+  // Retrieval: layer l reads P_l^(t) x (y_pre) and P_l^(t+1) x (y_post) for its inputs x [..., R, b, in] (R = 1: shared).
+  const read = (l: number, input: Tensor): Tensor => {
+    const { p0, s0, delta, x, qs } = layers[l]!;
+    const r = input.shape[input.ndim - 3]!;
+    const flat = reshape(input, [...lead, r * b, input.shape[input.ndim - 1]!]);
+    const p0x = matmul(flat, transpose(p0)); // [..., R b, out]
+    const s0x = matmul(flat, transpose(s0));
+    const xx = matmul(flat, transpose(x)); // [..., R b, E]
+    // Z[j, s] = gamma_s S0 x_j + F_s^T (X x_j): [..., R b, b, out].
+    const z = add(mul(unsqueeze(s0x, -2), unsqueeze(unsqueeze(gamma, -1), -3)), matmul(mul(unsqueeze(xx, -2), unsqueeze(negG, -3)), unsqueeze(delta, -3)));
+    const v = matmul(unsqueeze(z, -2), unsqueeze(transpose(qs), -4)); // [..., R b, b, 1, out]: Q_s Z[j, s]
+    const out = v.shape[v.ndim - 1]!;
+    const vr = reshape(v, [...lead, r, b, b, out]);
+    const mixed = sum(mul(unsqueeze(rowsW, -1), vr), -2); // [..., 2, b, out]: sum_s W[t + which, s] Q_s Z[t, s]
+    return add(mul(unsqueeze(rowsBeta, -1), reshape(p0x, [...lead, r, b, out])), mixed);
+  };
+  let z = read(0, unsqueeze(up(q), -3));
+  for (let l = 1; l < layers.length; l++) z = read(l, activate(rule.architecture, z));
+  const out = finish(rule.architecture, unsqueeze(q, -3), down(z));
+  if (!complete) return { out, weights: [...weights], momentum: [...momentum] };
+  const lastW = narrow(W, -2, b, 1); // [..., 1, b]
+  const lastBeta = unsqueeze(narrow(beta, -1, b, 1), -1); // [..., 1, 1]
+  const lastGamma = unsqueeze(narrow(gamma, -1, b - 1, 1), -1); // [..., 1, 1]
+  return {
+    out,
+    weights: layers.map(({ p0, s0, f, x, qs, m }) => {
+      // P^(b) = beta_b P0 + (sum_s W[b, s] gamma_s Q_s) S0 + (sum_s W[b, s] Q_s F_s^T) X.
+      const e = x.shape[x.ndim - 2]!;
+      const qSum = reshape(matmul(mul(lastW, unsqueeze(gamma, -2)), reshape(qs, [...lead, b, m * m])), [...lead, m, m]);
+      const qf = reshape(matmul(qs, transpose(f)), [...lead, b, m * e]);
+      const u = reshape(matmul(lastW, qf), [...lead, m, e]);
+      return down(add(add(mul(p0, lastBeta), matmul(qSum, s0)), matmul(u, x)));
+    }),
+    momentum: layers.map(({ s0, f, x }) => {
+      const fLast = reshape(narrow(f, -3, b - 1, 1), [...lead, f.shape[f.ndim - 2]!, f.shape[f.ndim - 1]!]);
+      return down(add(mul(s0, lastGamma), matmul(transpose(fLast), x))); // S^(b) = gamma_b S0 + F_(b-1)^T X
+    }),
   };
 }
 
