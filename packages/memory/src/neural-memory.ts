@@ -5,7 +5,7 @@
 // convolution's recent inputs) is an explicit value, so inputs of any length stream
 // through in pieces with constant memory.
 import {
-  causalConv, concat, contiguous, expand, headRows, mergeHeads, mul, narrow, nn, noGrad, rmsNorm, Rng, sigmoid, silu,
+  causalConvHeads, concat, contiguous, expand, headRows, mergeHeads, mul, narrow, nn, noGrad, rmsNorm, Rng, sigmoid, silu,
   tensor, transpose, type DType, type Tensor,
 } from '@titans/tensor';
 import { memoryPreset, weightShapes, type MemoryRule, type PresetName } from './config.js';
@@ -180,7 +180,11 @@ export class NeuralMemory extends nn.Module {
     return this.rule.layerLearningRates ? this.layerRateLogits.map((logit) => mul(sigmoid(logit), 2)) : undefined;
   }
 
-  /** Keys, values, queries [B, H, T, headDim] and gates [B, H, T] for tokens x [B, T, dim]. */
+  /**
+   * Keys, values, queries [B, H, T, headDim] and gates [B, H, T] for tokens x [B, T, dim]. The
+   * convolution writes the heads directly (causalConvHeads: one pass where no gradient is
+   * recorded, else causalConv then headRows; the same values).
+   */
   project(x: Tensor, convCache: Tensor | null): { inputs: MemoryInputs; convCache: Tensor | null } {
     if (x.ndim !== 3 || x.shape[2] !== this.dim) throw new Error(`NeuralMemory: input must be [batch, tokens, ${this.dim}], got [${x.shape.join(', ')}]`);
     if (this.checkFinite && x.backend.syncRead) {
@@ -195,13 +199,21 @@ export class NeuralMemory extends nn.Module {
     }
     const t = x.shape[1]!;
     const pre = this.qkv.forward(x);
-    let h: Tensor;
+    let q: Tensor;
+    let k: Tensor;
+    let v: Tensor;
     let nextCache: Tensor | null = null;
     if (this.conv) {
       // SiLU and the convolution (over the cached rows, then these) in one fused op.
       const keep = this.convKernel - 1;
       const history = convCache ?? null;
-      h = causalConv(pre, this.conv.weight, this.conv.bias ?? null, { silu: true, history });
+      // The heads [B, H, T, headDim] (contiguous, what the scan reads), q and k L2-normalised,
+      // written by the convolution directly.
+      [q, k, v] = causalConvHeads(pre, this.conv.weight, this.conv.bias ?? null, [
+        { offset: 0, heads: this.heads, headDim: this.headDim, l2: true },
+        { offset: this.dim, heads: this.heads, headDim: this.headDim, l2: true },
+        { offset: 2 * this.dim, heads: this.heads, headDim: this.headDim },
+      ], { silu: true, history }) as [Tensor, Tensor, Tensor];
       if (keep > 0) {
         // The cache holds the last `keep` activated rows (the history's when x is shorter).
         const length = (history ? history.shape[1]! : 0) + t;
@@ -212,12 +224,12 @@ export class NeuralMemory extends nn.Module {
         }
       }
     } else {
-      h = silu(pre);
+      // Heads [B, H, T, headDim], contiguous (what the scan reads), q and k L2-normalised.
+      const h = silu(pre);
+      q = headRows(h, 0, this.heads, this.headDim, { l2: true });
+      k = headRows(h, this.dim, this.heads, this.headDim, { l2: true });
+      v = headRows(h, 2 * this.dim, this.heads, this.headDim);
     }
-    // Heads [B, H, T, headDim], contiguous (what the scan reads), q and k L2-normalised.
-    const q = headRows(h, 0, this.heads, this.headDim, { l2: true });
-    const k = headRows(h, this.dim, this.heads, this.headDim, { l2: true });
-    const v = headRows(h, 2 * this.dim, this.heads, this.headDim);
     const g = sigmoid(this.gates.forward(x)); // [B, T, 3H]
     const gate = (i: number): Tensor => contiguous(transpose(narrow(g, 2, i * this.heads, this.heads), 1, 2)); // [B, H, T]
     const theta = mul(gate(0), this.thetaMax);

@@ -161,6 +161,13 @@ export interface Backend {
   headRows?(x: Storage, dims: HeadRowsDims): Storage;
   /** First-order gradient of headRows along gradOut [batch, heads, tokens, headDim]: dx [batch, tokens, channels]. */
   headRowsBackward?(x: Storage, gradOut: Storage, dims: HeadRowsDims): Storage;
+  /**
+   * Optional causalConv followed by headRows of each channel block, in one pass: x's rows may
+   * be wider than the convolved channels (see CausalConvHeadsDims). Returns one contiguous
+   * [batch, heads, tokens, headDim] storage per block, equal to causalConv then headRows.
+   * Never differentiated directly (the op falls back to the two ops when a gradient is recorded).
+   */
+  causalConvHeads?(x: Storage, weight: Storage, bias: Storage | null, history: Storage | null, dims: CausalConvHeadsDims): Storage[];
 }
 
 /** Sizes of Backend.causalConv: u = silu(x) when `silu`, else x; y_t = sum_j w_j u_(t - kernel + 1 + j) (+ bias). */
@@ -172,6 +179,19 @@ export interface CausalConvDims {
   /** Rows of `history` per batch (0 without one); positions before them are zero. */
   readonly past: number;
   readonly silu: boolean;
+}
+
+/**
+ * Sizes of Backend.causalConvHeads: the convolution of CausalConvDims over `channels` channels
+ * of x, whose row b t starts at element offset + (b tokens + t) rowStride (rowStride >=
+ * channels), then each block's channels [offset, offset + heads headDim) of the result split
+ * into heads, rows divided by max(||row||_2, eps) where `normalize`.
+ */
+export interface CausalConvHeadsDims extends CausalConvDims {
+  readonly rowStride: number;
+  readonly offset: number;
+  readonly blocks: readonly { readonly offset: number; readonly heads: number; readonly headDim: number; readonly normalize: boolean }[];
+  readonly eps: number;
 }
 
 /** Sizes of Backend.headRows. */

@@ -5,7 +5,7 @@
 import {
   arrayConstructor, bytesPerElement,
   type AttentionDims, type AttentionOptions, type ArgReduceOp, type Backend, type BinaryOp,
-  type CausalConvDims, type DType, type HeadRowsDims, type MemoryScanDims, type MemoryScanInputs, type NormKind, type ReduceOp, type Storage, type TypedArray, type UnaryOp, type View,
+  type CausalConvDims, type CausalConvHeadsDims, type DType, type HeadRowsDims, type MemoryScanDims, type MemoryScanInputs, type NormKind, type ReduceOp, type Storage, type TypedArray, type UnaryOp, type View,
 } from '../backend.js';
 import { attentionBackwardF32, attentionFastApplies, attentionForwardF32 } from './attention-f32.js';
 import { collapse } from './collapse.js';
@@ -18,6 +18,7 @@ import type { BufferPool } from './pool.js';
 import { reduceMiddleKernel, reduceRowsKernel } from './reduce.js';
 import { causalConvBackwardKernel, causalConvKernel, headRowsBackwardKernel, headRowsKernel } from './qkv-rows.js';
 import { causalConvBackwardF32 } from './causal-conv-wasm.js';
+import { causalConvHeadsKernel } from './conv-heads.js';
 import { binaryF32, unaryF32 } from './wasm/elementwise.js';
 import { matmulF32 } from './wasm/matmul.js';
 
@@ -248,7 +249,10 @@ export class CpuBackend implements Backend {
 
   matmul(a: View, b: View): Storage {
     // float32: WebAssembly SIMD kernels (wasm/matmul.ts) when available and worthwhile.
-    const fast = a.storage.dtype === 'float32' ? matmulF32(a, this.data(a.storage) as Float32Array, b, this.data(b.storage) as Float32Array) : null;
+    // While a compiled plan replays, the product lands in an array of its pool (no fresh allocation).
+    const pool = this.pool;
+    const target = pool !== null ? (size: number): Float32Array => pool.take('float32', size) as Float32Array : undefined;
+    const fast = a.storage.dtype === 'float32' ? matmulF32(a, this.data(a.storage) as Float32Array, b, this.data(b.storage) as Float32Array, target) : null;
     if (fast) return this.wrap('float32', fast);
     const [batch, m, k] = a.shape as [number, number, number];
     const n = b.shape[2]!;
@@ -418,7 +422,8 @@ export class CpuBackend implements Backend {
       k: d(inputs.k), v: d(inputs.v), q: d(inputs.q), theta: d(inputs.theta), eta: d(inputs.eta), alpha: d(inputs.alpha),
       weights: inputs.weights.map(d), momentum: inputs.momentum.map(d),
     };
-    return this.wrap(dtype, memoryScanCpu(arrays, dims, dtype));
+    const pool = this.pool;
+    return this.wrap(dtype, memoryScanCpu(arrays, dims, dtype, pool !== null ? { alloc: (size) => pool.take(dtype, size) } : {}));
   }
 
   /** Channels-last causal depthwise convolution, SiLU on its input optional (cpu/qkv-rows.ts). */
@@ -454,6 +459,15 @@ export class CpuBackend implements Backend {
     const dx = this.alloc(x.dtype, x.size);
     headRowsBackwardKernel(this.floats(x), this.floats(gradOut), dims, dx.data as Floats);
     return dx;
+  }
+
+  /** causalConv then headRows of each channel block, in one pass (cpu/conv-heads.ts). */
+  causalConvHeads(x: Storage, weight: Storage, bias: Storage | null, history: Storage | null, dims: CausalConvHeadsDims): Storage[] {
+    const outs = dims.blocks.map((b) => this.alloc(x.dtype, dims.batch * b.heads * dims.tokens * b.headDim));
+    causalConvHeadsKernel(
+      this.floats(x), this.floats(weight), bias ? this.floats(bias) : null, history ? this.floats(history) : null, dims, outs.map((o) => o.data as Floats),
+    );
+    return outs;
   }
 
   /** A channel block split into heads, rows L2-normalised optionally (cpu/qkv-rows.ts). */

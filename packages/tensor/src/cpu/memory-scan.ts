@@ -358,11 +358,12 @@ function clampRows(
  * `simd: false` runs the JavaScript loops; `chunkCalls: false` keeps a plain linear or SiLU
  * 2-layer memory on the per-token calls instead of the module's whole-chunk drivers (the same
  * steps in the same order: bit-identical, for testing); `simdClamp: false` keeps the surprise
- * clamp of a SIMD run in JavaScript (clampRows; bit-identical, for testing).
+ * clamp of a SIMD run in JavaScript (clampRows; bit-identical, for testing). `alloc` gives the
+ * zeroed output array (a compiled plan's pool; default a new array).
  */
 export function memoryScanCpu(
   x: MemoryScanArrays, dims: MemoryScanDims, dtype: 'float32' | 'float64',
-  options: { simd?: boolean; chunkCalls?: boolean; simdClamp?: boolean } = {},
+  options: { simd?: boolean; chunkCalls?: boolean; simdClamp?: boolean; alloc?: (size: number) => TypedArray } = {},
 ): TypedArray {
   checkSizes(x, dims);
   const { memories, tokens, chunk, layers, residual, norm } = dims;
@@ -381,7 +382,8 @@ export function memoryScanCpu(
   // Without y_pre (dims.yPre false) the packed output starts with y_post.
   const pre = dims.yPre !== false;
   const postAt = pre ? yLen : 0;
-  const out = new (arrayConstructor(dtype))(postAt + yLen + memories * tokens + 2 * memories * totalWeights);
+  const outSize = postAt + yLen + memories * tokens + 2 * memories * totalWeights;
+  const out = options.alloc ? options.alloc(outSize) : new (arrayConstructor(dtype))(outSize);
   const lossAt = postAt + yLen;
   const stateAt = lossAt + memories * tokens;
   const fullChunks = Math.floor(tokens / chunk);

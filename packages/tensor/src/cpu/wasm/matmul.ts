@@ -95,7 +95,9 @@ function packRecord(
  * or null to leave the product to the JavaScript kernel (WebAssembly off or unavailable, tiny
  * or empty problem, more than 2 GiB of working memory).
  */
-export function matmulF32(a: View, A: Float32Array, b: View, B: Float32Array): Float32Array | null {
+export function matmulF32(
+  a: View, A: Float32Array, b: View, B: Float32Array, target?: (size: number) => Float32Array | null,
+): Float32Array | null {
   const config = cpuConfig();
   if (!config.wasm) return null;
   const [batch, m, k] = a.shape as [number, number, number];
@@ -104,10 +106,13 @@ export function matmulF32(a: View, A: Float32Array, b: View, B: Float32Array): F
   if (batch * m * n === 0 || k === 0 || flops < config.wasmMinFlops) return null;
   const e = getEngine();
   if (!e) return null;
-  return run(e, batch, m, n, k, operand(a, A), operand(b, B), config.threads > 1 && flops >= config.parallelMinFlops);
+  return run(e, batch, m, n, k, operand(a, A), operand(b, B), config.threads > 1 && flops >= config.parallelMinFlops, target);
 }
 
-function run(e: Engine, batch: number, m: number, n: number, k: number, oa: Operand, ob: Operand, parallel: boolean): Float32Array | null {
+function run(
+  e: Engine, batch: number, m: number, n: number, k: number, oa: Operand, ob: Operand, parallel: boolean,
+  target?: (size: number) => Float32Array | null,
+): Float32Array | null {
   // Packed panels first; the raw operands are dead once packed, so C reuses their space.
   const scratch = gemmScratchBytes(m, n, k, oa.batches, ob.batches);
   const rawA = scratch;
@@ -122,7 +127,10 @@ function run(e: Engine, batch: number, m: number, n: number, k: number, oa: Oper
     { at: ARENA + rawB + ob.offset * 4, strides: ob.strides, batches: ob.batches },
     ARENA + outC, ARENA, parallel);
   const c = (ARENA + outC) >> 2;
-  return e.f32.slice(c, c + batch * m * n);
+  const out = target?.(batch * m * n) ?? null;
+  if (out === null) return e.f32.slice(c, c + batch * m * n);
+  out.set(e.f32.subarray(c, c + batch * m * n));
+  return out;
 }
 
 /** A [batch, rows, cols] float32 operand already in the kernels' memory. */

@@ -1,0 +1,36 @@
+// Where the time of the compiled NeuralMemory forward goes (issue 21's comparison shapes: B = 1,
+// T = 4096, D = 256, 4 heads, chunk 64, 1 thread): compile(..., { profile: true }) timings per
+// replay step kind, the plan's figures, and the module's tokens per CPU-second.
+// Run: node --conditions=source --import tsx bench/compiled-profile.ts [linear|mlp2 ...]
+import { Rng, compile, configureCpu, noGrad, type Tensor } from '@titans/tensor';
+import { NeuralMemory, memoryPreset, mlpArchitecture } from '../src/index.js';
+
+const SHAPE = { tokens: 4096, dim: 256, heads: 4, chunk: 64, thetaMax: 0.1, conv: 4 } as const;
+const reps = Math.max(1, Number(process.env.MEMORY_PROFILE_REPS ?? 10));
+type Arch = 'linear' | 'mlp2';
+const archs = process.argv.slice(2).filter((a): a is Arch => a === 'linear' || a === 'mlp2');
+
+configureCpu({ threads: 1 });
+for (const arch of archs.length ? archs : (['linear', 'mlp2'] as const)) {
+  const width = SHAPE.dim / SHAPE.heads;
+  const rule = arch === 'linear'
+    ? memoryPreset('titans-linear', width, { chunkSize: SHAPE.chunk })
+    : memoryPreset('titans', width, { chunkSize: SHAPE.chunk, architecture: mlpArchitecture(4 * width, { residual: false, norm: false }) });
+  const m = new NeuralMemory(SHAPE.dim, { heads: SHAPE.heads, rule, thetaMax: SHAPE.thetaMax, convKernel: SHAPE.conv, seed: 1 });
+  const x = new Rng(7).normal([1, SHAPE.tokens, SHAPE.dim]);
+  const step = compile((input: Tensor) => noGrad(() => m.forward(input).output), { profile: true });
+  const once = (): void => { const y = step(x); y.dataSync(); y.dispose(); };
+  once(); once(); once();
+  let best = Infinity;
+  for (let i = 0; i < reps; i++) {
+    const c0 = process.cpuUsage();
+    once();
+    const c = process.cpuUsage(c0);
+    best = Math.min(best, (c.user + c.system) / 1000);
+  }
+  const s = step.stats();
+  console.log(`${arch}: least CPU ${best.toFixed(1)} ms (${Math.round(SHAPE.tokens / best * 1000)} tokens per CPU-second); plan ${JSON.stringify(s.plan)}`);
+  const replays = s.replays;
+  for (const p of s.profile) console.log(`  ${p.kind.padEnd(14)} ${(p.calls / replays).toFixed(1).padStart(5)} calls ${(p.ms / replays).toFixed(2).padStart(8)} ms per replay`);
+  step.dispose();
+}
