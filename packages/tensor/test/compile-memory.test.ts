@@ -190,6 +190,35 @@ describe('compiled plans: planned peak', () => {
   });
 });
 
+describe('compiled plans: generated SIMD matmuls', () => {
+  test.each([true, false])('products come from the pool and go back at their last use (pool: %s), equal to eager', (pool) => {
+    const rng = new Rng(9);
+    const ws = Array.from({ length: 10 }, () => keep(rng.normal([64, 64], 0, 0.15)));
+    const step = (x: Tensor): Tensor[] => grad((w: Tensor[]) => {
+      let h = x;
+      for (const wi of w) h = h.matmul(wi).tanh();
+      return h.square().mean();
+    })(ws);
+    const compiled = compile(step, { pool });
+    for (let i = 0; i < 5; i++) {
+      const x = rng.normal([48, 64]);
+      tidy(() => expectSameBits(compiled(x), step(x), `call ${i}`));
+      x.dispose();
+    }
+    const { plan, pool: stats } = compiled.stats();
+    expect(plan.simdMatmuls).toBeGreaterThan(0);
+    if (pool) {
+      // Three replays: the products of the later ones come from arrays given back.
+      expect(stats.reused).toBeGreaterThan(plan.simdMatmuls);
+      expect(plan.buffers).toBeLessThan(plan.simdMatmuls);
+    } else {
+      expect(plan.buffers).toBeGreaterThanOrEqual(2 * plan.simdMatmuls);
+    }
+    compiled.dispose();
+    for (const t of ws) t.dispose();
+  });
+});
+
 describe('compiled plans: views, aliases and state', () => {
   test('views of intermediates read late, results that alias each other or an input, state updated from a view, and a retrace equal eager', () => {
     const rng = new Rng(6);

@@ -202,12 +202,26 @@ export class Plan {
     // ------------------------------------------------------------ constants
     const constants = new Map<number, Storage>();
     let constantBytes = 0;
+    // Fills of the same size, dtype and value share one storage: no primitive writes into its
+    // arguments, and a constant that escapes is copied (the zeros a traced step makes over and
+    // over, for padding or as initial states, are then made once).
+    const fills = new Map<string, Storage>();
     const constant = (id: number): Storage => {
       let s = constants.get(id);
       if (s) return s;
       const v = values[id]!;
       switch (v.origin.kind) {
-        case 'fill': s = backend.fill(v.size, v.origin.value, v.dtype); break;
+        case 'fill': {
+          const key = `${v.dtype}:${v.size}:${Object.is(v.origin.value, -0) ? '-0' : v.origin.value}`;
+          const shared = fills.get(key);
+          if (shared !== undefined) {
+            constants.set(id, shared);
+            return shared;
+          }
+          s = backend.fill(v.size, v.origin.value, v.dtype);
+          fills.set(key, s);
+          break;
+        }
         case 'array': s = backend.fromArray(v.origin.data, v.dtype); break;
         case 'constant': s = v.origin.copy; break;
         default: throw new Error(`internal: value ${id} (${v.origin.kind}) is not a constant`);
@@ -397,7 +411,10 @@ export class Plan {
       const keys = r.keys;
       if (cpu && simd && method === 'matmul' && keys === null && r.args.length === 2 && r.args.every((x) => x instanceof ViewRef)) {
         const [va, vb] = r.args as [ViewRef, ViewRef];
-        const mm = simdMatmul(backend as CpuBackend, { dtype: values[va.id]!.dtype, ...va }, { dtype: values[vb.id]!.dtype, ...vb });
+        // With a pool, the products' arrays come from it and go back at their last use, as a
+        // backend call's do (else each call site would keep two arrays of its own).
+        const take = planPool === null ? undefined : (size: number): Float32Array => planPool.take('float32', size) as Float32Array;
+        const mm = simdMatmul(backend as CpuBackend, { dtype: values[va.id]!.dtype, ...va }, { dtype: values[vb.id]!.dtype, ...vb }, take);
         if (mm !== null) {
           const out = outs[0]!;
           const ia = va.id;
@@ -407,8 +424,12 @@ export class Plan {
             if (kind === 'fill' || kind === 'array' || kind === 'constant') S[id] = constant(id);
           }
           simdMatmuls++;
-          siteResults.add(out);
-          siteBytes += 2 * values[out]!.size * 4;
+          if (planPool === null) {
+            siteResults.add(out);
+            siteBytes += 2 * values[out]!.size * 4;
+          } else {
+            poolable[out] = 1;
+          }
           this.kinds.push('matmul-simd');
           steps.push(() => {
             S[out] = mm(S[ia]!, S[ib]!);
@@ -587,7 +608,7 @@ export class Plan {
       simdMatmuls,
       arenaBytes,
       constantBytes,
-      buffers: this.owned.length + 2 * simdMatmuls,
+      buffers: this.owned.length + 2 * siteResults.size,
       peakBytes: this.owned.reduce((n, st) => n + st.size * bytesPerElement(st.dtype), 0) + siteBytes + transientPeak(siteResults),
     };
   }
