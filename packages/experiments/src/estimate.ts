@@ -21,6 +21,19 @@ export interface TrackCalibration {
   /** Sequence length of the measured steps: attention's share at other lengths is scaled from it. */
   readonly length: number;
   readonly training: Readonly<Partial<Record<ArchitectureName, ThroughputMeasurement>>>;
+  /**
+   * Further measurements of an architecture on this track at other parameter counts: the
+   * estimate scales from the measurement (here or in `training`) nearest the model's size on a
+   * log scale. For architectures whose cost grows faster with size than parameterExponent says.
+   */
+  readonly sizes?: Readonly<Partial<Record<ArchitectureName, readonly ThroughputMeasurement[]>>>;
+}
+
+/** An architecture's measurement on a track nearest (log scale) to `parameters`, if any. */
+function nearestMeasurement(c: TrackCalibration | undefined, architecture: ArchitectureName, parameters: number): ThroughputMeasurement | undefined {
+  const all = [c?.training[architecture], ...(c?.sizes?.[architecture] ?? [])].filter((m): m is ThroughputMeasurement => m !== undefined);
+  const distance = (m: ThroughputMeasurement): number => Math.abs(Math.log(m.parameters / parameters));
+  return all.reduce<ThroughputMeasurement | undefined>((best, m) => (best === undefined || distance(m) < distance(best) ? m : best), undefined);
 }
 
 export interface Calibration {
@@ -79,6 +92,13 @@ function measured(rows: Partial<Record<ArchitectureName, readonly [tokensPerSeco
  * per CPU second, several times too slow for the plan as it trains. Rerun the bench on the
  * machine of a real run and pass its numbers as `calibration`.
  *
+ * The passkey rows of the Titans variants and baselines were measured again when the scale
+ * plan's passkey track took the full plan's 2-block shape at width 128 (521k parameters, 16 x 64
+ * tokens a step): one run each at a load average of 8-46, so they are CPU-time figures of a
+ * crowded machine. The earlier rows, at the 4-block shape (963-969k parameters, 8 x 64), were
+ * 1355 (LMM), 779 (MAC), 1244 (MAG), 1236 (MAL), 2248 (Transformer++), 2531 (SWA), 1217 (Gated
+ * DeltaNet); scaled to 521k with parameterExponent they predicted 0.71-1.03x the new rows.
+ *
  * The Atlas and Hope families (2026-12-07, helper H): bench/calibrate.ts on the scale plan's
  * passkey gave OmegaNet 159 tokens per CPU second (81 wall) at 971k parameters (795 at 48k on the
  * full plan's, the row used); Atlas there
@@ -106,16 +126,16 @@ export const CALIBRATION: Calibration = {
   trainingLength: 512,
   tracks: {
     passkey: {
-      source: 'bench/calibrate.ts --track passkey --warmup 3 --steps 4, load average 6.5-11, 2026-12-07; omeganet: --plan full --arch omeganet --warmup 2 --steps 1, load 9, 13:42 UTC (at 971k parameters on the scale plan --warmup 2 --steps 2: 159); hope, hope-attention: --plan full --arch hope(-attention) --warmup 3 --steps 2 (--warmup 2 for hope-attention), load 4-5, 13:45 UTC; atlas: see CALIBRATION',
-      batch: 8, length: 64,
+      source: 'bench/calibrate.ts --plan scale --track passkey --warmup 3 --steps 4 (the scale plan\'s passkey model: 2 blocks, width 128, 16 x 64 tokens a step), one run, load average 8-13 rising to 46, 2026-12-07 14:53-15:00 UTC; omeganet: --plan full --arch omeganet --warmup 2 --steps 1, load 9, 13:42 UTC (at 971k parameters on the scale plan --warmup 2 --steps 2: 159); hope, hope-attention: --plan full --arch hope(-attention) --warmup 3 --steps 2 (--warmup 2 for hope-attention), load 4-5, 13:45 UTC; atlas: see CALIBRATION',
+      batch: 16, length: 64,
       training: measured({
-        lmm: [1355, 966_576],
-        mac: [779, 963_504],
-        mag: [1244, 963_504],
-        mal: [1236, 962_992],
-        transformer: [2248, 968_576],
-        swa: [2531, 968_576],
-        'gated-deltanet': [1217, 966_576],
+        lmm: [1680, 523_148],
+        mac: [1217, 520_588],
+        mag: [1717, 520_588],
+        mal: [1823, 520_332],
+        transformer: [3396, 523_648],
+        swa: [3220, 523_648],
+        'gated-deltanet': [2180, 523_148],
         omeganet: [795, 47_944],
         atlas: [58, 48_076],
         hope: [1174, 47_790],
@@ -173,7 +193,7 @@ export interface PlanEstimate {
 }
 
 function measuredAnywhere(calibration: Calibration, architecture: ArchitectureName): boolean {
-  return calibration.training[architecture] !== undefined || Object.values(calibration.tracks ?? {}).some((c) => c?.training[architecture] !== undefined);
+  return calibration.training[architecture] !== undefined || Object.values(calibration.tracks ?? {}).some((c) => c?.training[architecture] !== undefined || (c?.sizes?.[architecture]?.length ?? 0) > 0);
 }
 
 /**
@@ -192,9 +212,9 @@ function throughput(config: ModelConfig, calibration: Calibration, track: Track,
     return { ...rate, tokensPerSecond: rate.tokensPerSecond * perParameter, extrapolated: `${like}'s rate${rate.extrapolated ? `, ${rate.extrapolated}` : ''}` };
   }
   const own = calibration.tracks?.[track];
-  const measuredOnTrack = own?.training[config.architecture];
-  const measured = measuredOnTrack ?? calibration.training[config.architecture];
   const parameters = countParameters(config);
+  const measuredOnTrack = nearestMeasurement(own, config.architecture, parameters);
+  const measured = measuredOnTrack ?? calibration.training[config.architecture];
   const exponent = calibration.parameterExponent ?? 1;
   const at = (m: ThroughputMeasurement): number => m.tokensPerSecond * (m.parameters / parameters) ** exponent;
   if (measured) {
@@ -204,12 +224,12 @@ function throughput(config: ModelConfig, calibration: Calibration, track: Track,
   // Not measured here: its rate on a track measured at this length (same work per token), else
   // its speed relative to the LMM's on a track that measured both.
   for (const [other, c] of Object.entries(calibration.tracks ?? {}) as [Track, TrackCalibration][]) {
-    const mine = c.training[config.architecture];
+    const mine = nearestMeasurement(c, config.architecture, parameters);
     if (mine && c.length === trackLength) return { tokensPerSecond: at(mine), length: c.length, extrapolated: `${other} track's rate at the same length` };
   }
   const reference = own?.training.lmm ?? calibration.training.lmm;
   for (const [other, c] of Object.entries(calibration.tracks ?? {}) as [Track, TrackCalibration][]) {
-    const mine = c.training[config.architecture];
+    const mine = nearestMeasurement(c, config.architecture, parameters);
     const lmm = c.training.lmm;
     if (!mine || !lmm || !reference) continue;
     const relative = (mine.tokensPerSecond * mine.parameters ** exponent) / (lmm.tokensPerSecond * lmm.parameters ** exponent);

@@ -63,6 +63,7 @@ export function planExperiments(plan: ReproducePlan): Experiment[] {
     };
     // The passkey track first: it is the cheapest evidence that the models learn at all.
     for (const model of plan.passkey.models) {
+      if (!(plan.passkey.seedsByModel?.[model] ?? [seed]).includes(seed)) continue;
       add(`train-passkey-${model}`, 'train', model, 'passkey');
       add(`passkey-${model}`, 'passkey', model, 'passkey', [`train-passkey-${model}`]);
     }
@@ -71,14 +72,15 @@ export function planExperiments(plan: ReproducePlan): Experiment[] {
       add(`train-mqar-${model}`, 'train', model, 'mqar');
       add(`mqar-${model}`, 'mqar', model, 'mqar', [`train-mqar-${model}`]);
     };
-    for (const model of planModels(plan)) {
+    const longModels = longContextModels(plan);
+    for (const model of longModels) {
       add(`train-long-${model}`, 'train', model, 'long');
       add(`niah-${model}`, 'niah', model, 'long', [`train-long-${model}`]);
       add(`perplexity-${model}`, 'perplexity', model, 'long', [`train-long-${model}`]);
       if (mqarModels.includes(model)) addMqar(model);
     }
-    // Models trained on MQAR only (e.g. the Atlas and Hope families of the full plan).
-    for (const model of mqarModels) if (!planModels(plan).includes(model)) addMqar(model);
+    // Models trained on MQAR and not on the bytes track (e.g. the Atlas and Hope families of the full plan).
+    for (const model of mqarModels) if (!longModels.includes(model)) addMqar(model);
     for (const [track, settings] of Object.entries(plan.tracks ?? {})) {
       for (const model of settings.models) {
         add(`train-${track}-${model}`, 'train', model, track);
@@ -117,6 +119,11 @@ export function mqarTrackModels(plan: ReproducePlan): ModelName[] {
   return plan.mqar.models ? [...plan.mqar.models] : planModels(plan);
 }
 
+/** The models trained on the bytes (long-context) track (the plan's list, else every model of the plan). */
+export function longContextModels(plan: ReproducePlan): ModelName[] {
+  return plan.longContext.models ? [...plan.longContext.models] : planModels(plan);
+}
+
 /** The training recipe of one model on one track (the MQAR and passkey tracks may change a model's). */
 export function trainRecipe(plan: ReproducePlan, model: ModelName, track: Track): TrainRecipe {
   if (track === 'long') return plan.longContext.train;
@@ -131,8 +138,14 @@ export function trainRecipe(plan: ReproducePlan, model: ModelName, track: Track)
  * without the lists of models and with the model's own training recipe.
  */
 export function trackSettings(plan: ReproducePlan, track: Track, model: ModelName): unknown {
-  if (track === 'long') return plan.longContext;
+  if (track === 'long') {
+    // Without its list of models (absent in the plans before it had one: the same JSON).
+    const { models: _models, ...settings } = plan.longContext;
+    return settings;
+  }
   const { models: _models, trainByModel: _train, ...settings } = track === 'mqar' ? plan.mqar : track === 'passkey' ? plan.passkey : customTrack(plan, track);
+  // A passkey model's seeds decide which experiments exist, not what one of them depends on.
+  if ('seedsByModel' in settings) delete (settings as { seedsByModel?: unknown }).seedsByModel;
   return { ...settings, train: trainRecipe(plan, model, track) };
 }
 

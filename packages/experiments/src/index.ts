@@ -4,7 +4,7 @@
 // which runs a whole plan resumably (`titans reproduce` is runPlan plus argument parsing).
 export { runPlan, resolvePlan, validatePlan, ReproduceError, type RunPlanOptions, type PlanSummary, type PlanProgress } from './run.ts';
 export {
-  PLANS, MQAR_RECIPE, PASSKEY_RECIPE, TINY_MODEL, GATE_BIAS, ABLATIONS, SCALE_MODEL, withBudget,
+  PLANS, MQAR_RECIPE, PASSKEY_RECIPE, TINY_MODEL, GATE_BIAS, ABLATIONS, SCALE_MODEL, SCALE_PASSKEY_MODEL, withBudget,
   type PlanName, type ReproducePlan, type ModelRecipe, type TrainRecipe, type TrainByModel, type Track, type BuiltinTrack, type ModelName, type AblationName,
   type LongContextTrack, type MqarTrack, type PasskeyTrack, type CustomTrackSettings, type RetrievalTask, type Budget,
 } from './recipes.ts';
@@ -16,7 +16,7 @@ export { timeSeriesTrack, dnaTrack, quantize, binCentre, fitLinearForecast } fro
 export { CALIBRATION, estimatePlan, formatEstimate, type Calibration, type ExperimentEstimate, type PlanEstimate } from './estimate.ts';
 export {
   planExperiments, planSeeds, seededPlan, baseExperimentId, customTrack, runExperiment, runAndStore, readResult, resultPath, experimentHash, checkpointDir, trackConfig, trackSettings, trainRecipe,
-  mqarTrackModels, hashText, writeJsonAtomically, InterruptedError,
+  mqarTrackModels, longContextModels, hashText, writeJsonAtomically, InterruptedError,
   type Experiment, type ExperimentKind, type ResultFile, type RunContext, type TrainResultSummary, type NiahExperimentResult,
   type PerplexityExperimentResult, type PasskeyExperimentResult, type PasskeyCell, type MqarExperimentResult, type TrackExperimentResult,
 } from './experiments.ts';

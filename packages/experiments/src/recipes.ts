@@ -184,6 +184,12 @@ export interface LongContextTrack {
    * the compact passkey, BABILong qa1/qa2 over Moby-Dick), each filled to the training length.
    */
   readonly mix?: { readonly text: readonly ('sotu' | 'moby-dick')[]; readonly tasks: readonly RetrievalTask[] };
+  /**
+   * Models trained on this track (default: every architecture and ablation of the plan). Not
+   * part of the experiments' spec hashes, as the MQAR track's list is not: taking a model off
+   * the track leaves the others' results valid.
+   */
+  readonly models?: readonly ModelName[];
 }
 
 /** A registered track's settings in a plan (registry.ts defines what the track does with them). */
@@ -228,6 +234,11 @@ export interface PasskeyTrack {
    * of filler.ts: same passkeys and depths, other filler), reported beside the training filler.
    */
   readonly heldOutFiller?: boolean;
+  /**
+   * Seeds of particular models where they train on fewer than the plan's (each a seed of the
+   * plan), e.g. `{ hope: [0] }` for a model too slow for every seed. Not part of any spec hash.
+   */
+  readonly seedsByModel?: Readonly<Partial<Record<ModelName, readonly number[]>>>;
 }
 
 export interface ReproducePlan {
@@ -346,28 +357,49 @@ const SCALE_SMALL_MODEL: ModelRecipe = { ...SCALE_MODEL, layers: 2, window: 64, 
 const SCALE_ARCHITECTURES: readonly ArchitectureName[] = ['lmm', 'mac', 'mag', 'mal', 'transformer', 'swa', 'gated-deltanet', 'hope'];
 
 /**
+ * The passkey model of the `scale` plan: the full plan's passkey model (PASSKEY_RECIPE: 2
+ * blocks, 2 heads, window and MAC segment 16, a linear memory in 2 heads, chunks of 8, theta
+ * <= 1, no forgetting) at the scale plan's width of 128, about 521k parameters (MLP widths
+ * matched to the LMM's). The one shape of the passkey pilots (bench/passkey-pilot.ts, variant
+ * `tinywide`, on the reproduce page) that retrieves beyond its window after training: MAG,
+ * trained on the full plan's 8,000 sequences, 100 / 75 / 38 / 0 % at 2x / 4x / 8x / 16x on
+ * the training filler (88 / 63 / 25 / 0 % on held-out filler), where the 4-block SCALE_MODEL
+ * shape answered only the needles inside its window (25%) at every length beyond 1x, with
+ * the same 8,000 sequences too. 2 blocks is below the issue's 4-6: a deviation the plan's
+ * description states.
+ */
+export const SCALE_PASSKEY_MODEL: ModelRecipe = { ...PASSKEY_RECIPE.model, dim: 128 };
+
+/**
  * The `scale` plan (issue 25): 100x the full plan's model size, every model of the paper's
  * comparison plus Hope, 3 seeds, evaluation at 1x-16x the training length, the Table 5
- * ablations on the same budget, and the time-series and DNA tracks. Its training steps are
- * sized with estimatePlan (estimate.ts) to at most 6 hours of a 2-core machine with --jobs 2
- * and compiled steps; `titans reproduce --plan scale --dry-run` prints the estimate (about
- * 5.95 hours). At the measured rate (bench/calibrate.ts at each track's batch and length:
- * about 360-510 training tokens per CPU second for the memory models of this size on the
- * bytes track's 4 x 512-byte steps, about 1,800 for attention; Hope about 4x slower per token
- * than the LMM) six hours buy 132 steps, about 270k training bytes per bytes-track model and
- * seed (21M training tokens over the plan's 129 training runs), two orders of magnitude below
- * the 20M tokens per model the issue asks for. Atlas is not in it: at width 128 its compiled
- * step grew past 21 GB on this 23 GB machine (the plan keeps every Newton-Schulz
- * intermediate for the backward pass), and it trains about 75x slower per token than the
- * LMM. The passkey track's settings learn the task at 1x but not beyond (the pilots of
- * bench/passkey-pilot.ts, on the reproduce page); the full plan's 2-block shape at width 128
- * with its 8,000 training sequences does generalise, at about 4x this track's cost. The
- * structure runs end to end (test/scale.test.ts, on a tiny budget); the plan has not been run
- * in full.
+ * ablations, and the time-series and DNA tracks. Its training is sized with estimatePlan
+ * (estimate.ts) to at most 6 hours of a 2-core machine with --jobs 2 and compiled steps;
+ * `titans reproduce --plan scale --dry-run` prints the estimate. At the measured rate
+ * (bench/calibrate.ts at each track's batch and length: about 360-510 training tokens per CPU
+ * second for the memory models of this size on the bytes track's 4 x 512-byte steps, about
+ * 1,800 for attention) the bytes track gets 132 steps, about 270k training bytes per model and
+ * seed, two orders of magnitude below the 20M tokens per model the issue asks for.
+ *
+ * Where the hours go (re-balanced after the passkey pilots, bench/passkey-pilot.ts): the
+ * issue's passkey targets are judged on the passkey track, its ablation target on MQAR, so
+ *   - the passkey track trains every model on the one recipe the pilots saw generalise
+ *     (SCALE_PASSKEY_MODEL, the full plan's 500 steps of 16 sequences: 8,000 sequences, about
+ *     4x the earlier 230 x 8 of the 4-block model, which learned the task at 1x only);
+ *   - the bytes track trains the seven architectures of the paper's comparison, not the
+ *     Table 5 ablations (judged on MQAR, where they still train) nor Hope (its bytes-track rate
+ *     is only extrapolated, about 2 of the earlier 12 core-hours, and no target reads Hope on
+ *     the bytes track; it trains on the passkey and MQAR). Its 132 steps and every other
+ *     setting are unchanged, so are its experiments' hashes;
+ *   - the MQAR, time-series and DNA tracks are unchanged (same models, same hashes).
+ * Atlas is not in it: at width 128 its compiled step grew past 21 GB on this 23 GB machine
+ * (the plan keeps every Newton-Schulz intermediate for the backward pass), and it trains about
+ * 75x slower per token than the LMM. The structure runs end to end (test/scale.test.ts, on a
+ * tiny budget); the plan has not been run in full.
  */
 const SCALE_PLAN: ReproducePlan = {
   name: 'scale',
-  description: 'About 6 hours on a 2-core CPU with --jobs 2 by the dry run\'s estimate: 1M-parameter models (width 128, 4 blocks) of LMM, MAC, MAG, MAL, Transformer++, SWA, Gated DeltaNet and Hope plus the Table 5 ablations, 3 seeds each, on a byte-level mix of SOTU and Moby-Dick text with passkey, S-NIAH PK/N/W and BABILong qa1/qa2 examples at 512 bytes, evaluated at 1x-16x, the passkey also with filler sentences never seen in training; MQAR with a deep memory; time-series and DNA tracks. Atlas is left out: at this width its compiled training step needs more than the 23 GB of this machine. No curriculum over length (TrainRecipe.lengthCurriculum): no run has measured that it helps at this scale, and its short stages hold only some of the mix\'s retrieval tasks. At this machine\'s speed six hours buy about 270k training bytes per bytes-track model and seed (132 steps of 4 x 512 bytes; 21M training tokens over the whole plan): the structure of the scaled-up experiment (20M training tokens per model in the target design), not its budget.',
+  description: 'About 4.5 hours on a 2-core CPU with --jobs 2 (9 hours of one core) by the dry run\'s estimate, 1.5 hours under the six-hour budget as room for the estimate\'s error (Hope\'s rates at this size are extrapolated from 48k-parameter measurements): 3 seeds of every model. Passkey (1x-16x, also with filler sentences never seen in training): LMM, MAC, MAG, MAL, Transformer++, SWA, Gated DeltaNet and Hope as 521k-parameter models of the full plan\'s 2-block shape at width 128 (the issue asks for 4-6 blocks: the 4-block 1M-parameter passkey models of the pilots learned the task at 1x and answered only the needles inside their window beyond it; this shape, trained on the full plan\'s 8,000 sequences, reached 100% at 2x and 75% at 4x), about 2.6 hours of one core. Bytes track: the seven models of the paper\'s comparison (no Hope, no ablations) at 1M parameters (width 128, 4 blocks), 132 steps of 4 x 512 bytes (about 270k training bytes per model and seed, two orders of magnitude below the 20M tokens per model of the target design) of a mix of SOTU and Moby-Dick text with passkey, S-NIAH PK/N/W and BABILong qa1/qa2 examples, S-NIAH evaluated at 1x-16x. The Table 5 ablations train on MQAR only, where their target is judged (they left the bytes track to pay for the passkey recipe); Hope left the bytes track too (its rate there is only extrapolated, 2 of the 12 core-hours it took, and no target reads it). MQAR with a deep memory (every model and ablation), time-series and DNA tracks, as before. Atlas is left out: at this width its compiled training step needs more than the 23 GB of this machine. No curriculum over length (TrainRecipe.lengthCurriculum): no run has measured that it helps at this scale, and its short stages hold only some of the mix\'s retrieval tasks.',
   seed: 0,
   seeds: [0, 1, 2],
   architectures: SCALE_ARCHITECTURES,
@@ -380,21 +412,26 @@ const SCALE_PLAN: ReproducePlan = {
     niah: { tasks: ['pk', 'n', 'w'], multiples: [1, 2, 4, 8, 16], depths: 1, samplesPerCell: 1 },
     perplexity: { documents: 1, bytes: 1024, bucketSize: 512 },
     mix: { text: ['sotu', 'moby-dick'], tasks: ['pk', 'n', 'w', 'passkey', 'qa1', 'qa2'] },
+    // The paper's comparison; the ablations train on MQAR (their target), Hope on MQAR and the passkey.
+    models: SCALE_ARCHITECTURES.filter((m) => m !== 'hope'),
   },
   mqar: {
     model: { ...SCALE_MODEL, memory: { ...SCALE_MODEL.memory, thetaMax: 1 } },
     vocabSize: 130, sequenceLength: 128, trainPairs: [8, 12, 16], evalPairs: [8, 16, 32],
     train: { steps: 110, batchSize: 8, lr: 5e-3, weightDecay: 0.1, warmupSteps: 11, clipNorm: 1 },
     evalSamples: 8,
+    // Every architecture and ablation, as before the bytes track had its own list (the list is not hashed).
+    models: [...SCALE_ARCHITECTURES, ...ALL_ABLATIONS],
   },
   passkey: {
     ...PASSKEY_TRACK, models: ['mag', 'mac', 'mal', 'lmm', 'swa', 'transformer', 'gated-deltanet', 'hope'],
     heldOutFiller: true,
-    model: { ...SCALE_MODEL, window: 32, segmentLength: 32, memory: { ...SCALE_MODEL.memory, depth: 1, thetaMax: 1, forgetting: false } },
+    model: SCALE_PASSKEY_MODEL,
     // 8 needles per length (4 depths x 2) and filler: with 3 seeds, 24 per cell, so a 95% target is
     // distinguishable from 2 misses in 3 (at 3 needles per length, accuracy moved in steps of 33%).
     multiples: [1, 2, 4, 8, 16], depths: 4, samplesPerCell: 2,
-    train: { ...PASSKEY_TRACK.train, steps: 230, batchSize: 8, warmupSteps: 23 },
+    // The full plan's passkey training (500 steps of 16: 8,000 sequences), as in the `tinywide` pilot.
+    train: PASSKEY_RECIPE.train,
   },
   tracks: {
     timeseries: {
@@ -502,6 +539,7 @@ export function withBudget(plan: ReproducePlan, budget: Budget): ReproducePlan {
       ...plan.longContext, model: model(plan.longContext.model), train: train(plan.longContext.train),
       niah: { ...plan.longContext.niah, depths: 1, samplesPerCell: budget.samples },
       perplexity: { ...plan.longContext.perplexity, documents: 1, ...(evalTokens ? { bytes: evalTokens, bucketSize: Math.min(plan.longContext.perplexity.bucketSize, evalTokens) } : {}) },
+      ...(plan.longContext.models ? { models: keep(plan.longContext.models) } : {}),
     },
     mqar: {
       ...plan.mqar, model: model(plan.mqar.model), train: train(plan.mqar.train), evalSamples: budget.samples,

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { HtmlReport, barChartSvg, heatmapSvg, lineChartSvg, niahAccuracyMatrix, niahHeatmapSvg, type TableCell } from '@titans/eval';
 import {
-  baseExperimentId, mqarTrackModels, planExperiments, planSeeds, readResult, writeJsonAtomically, type TrackExperimentResult,
+  baseExperimentId, longContextModels, mqarTrackModels, planExperiments, planSeeds, readResult, writeJsonAtomically, type TrackExperimentResult,
   type MqarExperimentResult, type NiahExperimentResult, type PasskeyExperimentResult, type PerplexityExperimentResult, type ResultFile, type TrainResultSummary,
 } from './experiments.ts';
 import { isAblation, planModels } from './models.ts';
@@ -227,7 +227,7 @@ export function buildTables(plan: ReproducePlan, r: CollectedResults): Tables {
   };
   const niahTable = {
     headers: ['model', ...niah.tasks.flatMap((t) => [`${t.toUpperCase()} paper (2K 4K 8K 16K)`, `${t.toUpperCase()} ours (${niah.multiples.map((m) => `${m}x`).join(' ')})`])],
-    rows: models.filter((m) => !isAblation(m)).map((m): TableCell[] => [
+    rows: longContextModels(plan).filter((m) => !isAblation(m)).map((m): TableCell[] => [
       modelLabel(m), ...niah.tasks.flatMap((t) => [paperNiah(m, t), lengths.map((l) => pct(niahAt(r.niah[m], t, l))).join(' ')]),
     ]),
   };
@@ -237,7 +237,7 @@ export function buildTables(plan: ReproducePlan, r: CollectedResults): Tables {
   };
   const perplexityTable = {
     headers: ['model', 'paper 340M (Wiki / LMB / acc)', 'paper 760M (Wiki / LMB / acc)', 'ours: byte ppl', 'bits per byte', 'first bucket ppl', 'last bucket ppl'],
-    rows: models.map((m): TableCell[] => {
+    rows: longContextModels(plan).map((m): TableCell[] => {
       const p = r.perplexity[m];
       const paper = PAPER.lm.rows.find((x) => x[0] === modelLabel(m));
       return [modelLabel(m), paper?.[1] ?? '–', paper?.[2] ?? '–', fixed(p?.perplexity), fixed(p?.bitsPerByte), fixed(p?.buckets[0]?.perplexity), fixed(p?.buckets.at(-1)?.perplexity)];

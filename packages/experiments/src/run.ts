@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ByteTokenizer, compactPasskey, generateNiahSample, validateMqarOptions } from '@titans/data';
 import { configureCpu } from '@titans/tensor';
-import { planExperiments, readResult, runAndStore, trackConfig, trainRecipe, writeJsonAtomically, type Experiment } from './experiments.ts';
+import { planExperiments, planSeeds, readResult, runAndStore, trackConfig, trainRecipe, writeJsonAtomically, type Experiment } from './experiments.ts';
 import { PLANS, type PlanName, type ReproducePlan } from './recipes.ts';
 import { writeReproduceReport } from './report.ts';
 import { checkCurriculum, curriculumLengths, niahAnswerBytes, retrievalTasksAt } from './tasks.ts';
@@ -136,6 +136,10 @@ export async function runPlan(planOrName: PlanName | ReproducePlan, options: Run
 
 /** Fails early (before any training) when a plan's training length cannot hold its S-NIAH prompts. */
 export function validatePlan(plan: ReproducePlan): void {
+  for (const [model, seeds] of Object.entries(plan.passkey.seedsByModel ?? {})) {
+    const unknown = (seeds ?? []).filter((s) => !planSeeds(plan).includes(s));
+    if (unknown.length) throw new ReproduceError(`plan '${plan.name}': passkey.seedsByModel.${model}: seed ${unknown.join(', ')} is not a seed of the plan (${planSeeds(plan).join(', ')})`);
+  }
   // Every model resolves on every track it is trained on (unknown models, tracks or options fail here).
   for (const e of planExperiments(plan)) {
     try {
