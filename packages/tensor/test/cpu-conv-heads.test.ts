@@ -114,6 +114,21 @@ describe('causalConvHeads (Backend.causalConvHeads) against causalConv then head
     }
   });
 
+  it('a transposed x (not rows of channels) is copied first, with the same result', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      const [batch, tokens, heads, d] = [2, 13, 2, 4];
+      const channels = 3 * heads * d;
+      const xd = values(batch * channels * tokens);
+      const wd = values(channels * 4, 0.7);
+      const blocks = [0, 1, 2].map((i) => ({ offset: i * heads * d, heads, headDim: d, l2: i !== 2 }));
+      const once = (backend: CpuBackend): number[][] => withBackend(backend, () => tidy(() => noGrad(() => {
+        const x = transpose(tensor(xd, [batch, channels, tokens], { dtype }), 1, 2);
+        return causalConvHeads(x, tensor(wd, [channels, 4], { dtype }), null, blocks, { silu: true }).map((o) => Array.from(o.dataSync()));
+      })));
+      expect(once(cpuBackend)).toEqual(once(unfusedBackend));
+    }
+  });
+
   it('refuses blocks outside the channels and bad head sizes, naming the problem', () => {
     const x = tensor(new Float32Array(2 * 3 * 8), [2, 3, 8]);
     const w = tensor(new Float32Array(8 * 4), [8, 4]);
