@@ -411,9 +411,11 @@ export class Plan {
       const keys = r.keys;
       if (cpu && simd && method === 'matmul' && keys === null && r.args.length === 2 && r.args.every((x) => x instanceof ViewRef)) {
         const [va, vb] = r.args as [ViewRef, ViewRef];
-        // With a pool, the products' arrays come from it and go back at their last use, as a
-        // backend call's do (else each call site would keep two arrays of its own).
-        const take = planPool === null ? undefined : (size: number): Float32Array => planPool.take('float32', size) as Float32Array;
+        // With a pool, an intermediate product's array comes from it and goes back at its last
+        // use, as a backend call's does. A result of the function (which the plan never gets
+        // back) and every product without a pool: the call site recycles its last two arrays.
+        const pooled = planPool !== null && !escaping.has(outs[0]!);
+        const take = pooled ? (size: number): Float32Array => planPool.take('float32', size) as Float32Array : undefined;
         const mm = simdMatmul(backend as CpuBackend, { dtype: values[va.id]!.dtype, ...va }, { dtype: values[vb.id]!.dtype, ...vb }, take);
         if (mm !== null) {
           const out = outs[0]!;
@@ -424,11 +426,11 @@ export class Plan {
             if (kind === 'fill' || kind === 'array' || kind === 'constant') S[id] = constant(id);
           }
           simdMatmuls++;
-          if (planPool === null) {
+          if (pooled) {
+            poolable[out] = 1;
+          } else {
             siteResults.add(out);
             siteBytes += 2 * values[out]!.size * 4;
-          } else {
-            poolable[out] = 1;
           }
           this.kinds.push('matmul-simd');
           steps.push(() => {
