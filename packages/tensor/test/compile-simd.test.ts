@@ -6,7 +6,7 @@ import { expectSameBits } from '@titans/test-utils';
 import {
   Rng, compile, configureCpu, cpuConfig, grad, gt, keep, maximum, minimum, reciprocal, silu, tensor, tidy, type Tensor,
 } from '@titans/tensor';
-import { expF64 } from '../src/compile/simd.js';
+import { expF64, memoryKernels } from '../src/compile/simd.js';
 
 /** A seeded uniform number in [0, 1) (a small LCG: the test needs host numbers, not tensors). */
 function uniforms(seed: number): () => number {
@@ -237,6 +237,71 @@ describe('compile: WebAssembly SIMD fused chains', () => {
       y0.dispose();
     }
     expect(cases).toBeGreaterThan(40);
+  });
+
+  test('operands left in the kernels\' memory by the kernel before are read in place: same bits, across plans run in any order', () => {
+    const rng = new Rng(37);
+    // Chains and matmuls feeding each other (results read in place by the next kernel), a value
+    // read again two kernels later, transposed reads of a result, and a result of one plan fed
+    // to another plan whose kernel ids coincide.
+    const f = (x: Tensor, w: Tensor, v: Tensor): Tensor => {
+      const h = x.matmul(w).sigmoid();
+      const g = h.mul(x.matmul(w)).add(h);
+      const t = g.matmul(v).exp().mul(0.5);
+      return t.add(t.transpose(-1, -2).matmul(g.narrow(-1, 0, 12)).sum(-1, true)).neg();
+    };
+    const g = (a: Tensor, _w: Tensor, v: Tensor): Tensor => a.mul(v.narrow(0, 0, 12)).add(a.matmul(v.transpose(-1, -2)).narrow(-1, 0, 12)).sigmoid();
+    const x = keep(rng.normal([2, 12, 16], 0, 0.5));
+    const w = keep(rng.normal([16, 16], 0, 0.5));
+    const v = keep(rng.normal([16, 12], 0, 0.5));
+    const x2 = keep(rng.normal([2, 12, 16], 0, 0.5));
+    const cf = compile(f);
+    const cg = compile(g);
+    const jf = compile(f, { simd: false });
+    for (let call = 0; call < 8; call++) {
+      tidy(() => {
+        // Alternating plans and inputs: each kernel's predecessor check must see other plans ran.
+        const xa = call % 3 === 0 ? x2 : x;
+        const a = cf(xa, w, v);
+        expectSame(a, f(xa, w, v), `f, call ${call}`);
+        expectSame(jf(xa, w, v), f(xa, w, v), `f (js), call ${call}`);
+        if (call % 2 === 1) expectSame(cg(a, w, v), g(a, w, v), `g of f, call ${call}`);
+        expectSame(cf(x, w, v), f(x, w, v), `f again, call ${call}`);
+      });
+    }
+    expect(cf.stats().plan.simdGroups).toBeGreaterThan(2);
+    expect(cf.stats().plan.simdMatmuls).toBeGreaterThan(2);
+    const before = memoryKernels.inPlace;
+    tidy(() => { cf(x, w, v); });
+    expect(memoryKernels.inPlace).toBeGreaterThan(before);
+
+    // Two plans built one after the other: the second's first kernel expects the first's last
+    // kernel before it, and reads values of the same ids. Run on other tensors, or after a third
+    // plan ran on the memory, it must copy its operands again.
+    const mm = (p: Tensor, q: Tensor): Tensor => p.matmul(q);
+    const other = (p: Tensor): Tensor => p.mul(p).add(1);
+    const first = compile(mm, { verify: false });
+    const second = compile(mm, { verify: false });
+    const third = compile(other, { verify: false });
+    const y = keep(rng.normal([2, 12, 16], 0, 0.5));
+    const z = keep(rng.normal([16, 16], 0, 0.5));
+    const big = keep(rng.normal([64, 64]));
+    tidy(() => {
+      first(x, w);
+      second(y, z);
+      third(big);
+      for (let round = 0; round < 3; round++) {
+        expectSame(first(x, w), mm(x, w), `first, round ${round}`);
+        expectSame(second(y, z), mm(y, z), `second on other tensors right after first, round ${round}`);
+        expectSame(first(x, w), mm(x, w), `first again, round ${round}`);
+        expectSame(second(x, w), mm(x, w), `second on first's tensors right after first, round ${round}`);
+        first(y, z);
+        expectSame(third(big), other(big), `third, round ${round}`);
+        expectSame(second(y, z), mm(y, z), `second after another plan wrote the memory, round ${round}`);
+      }
+    });
+    for (const t of [x, w, v, x2, y, z, big]) t.dispose();
+    for (const c of [cf, cg, jf, first, second, third]) c.dispose();
   });
 
   test('small float32 matmuls as generated SIMD equal the backend kernel, bit for bit', () => {

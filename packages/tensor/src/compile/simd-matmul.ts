@@ -20,7 +20,7 @@
 import type { DType, Storage, View } from '../backend.js';
 import type { CpuBackend, CpuStorage } from '../cpu/backend.js';
 import { cpuConfig, type CpuConfig } from '../cpu/wasm/config.js';
-import { Body, I32, V, V128, ensureMemory, instantiate, memoryView, moduleBytes, simdSupported, uleb } from './simd.js';
+import { Body, I32, MemoryKernel, V, V128, ensureMemory, instantiate, memoryKernels, memoryView, moduleBytes, place, simdSupported, stamp, uleb } from './simd.js';
 
 /** Most output columns (the column blocks of a row block are written out in the module). */
 const MAX_N = 256;
@@ -93,16 +93,22 @@ export function simdMatmul(backend: CpuBackend, a: Layout, b: Layout, take?: (si
   const sb = spanOf(b.shape, b.strides, b.offset);
   if (sa === null || sb === null) return null;
   const align = (x: number): number => Math.ceil(x / 64) * 64;
-  const A: Operand = { ...sa, at: 0 };
-  const B: Operand = { ...sb, at: align(sa.span * 4 + 16) };
-  const cAt = B.at + align(sb.span * 4 + 16);
   const size = batch * m * n;
   // b with columns not contiguous (a transposed weight): copied first into contiguous rows of
   // n (bits moved as they are; the products and their order do not change).
   const gatherB = b.strides[2] !== 1;
   const batchesB = b.strides[0] === 0 ? 1 : batch;
-  const gAt = cAt + align(size * 4);
-  const top = gatherB ? gAt + align(batchesB * k * n * 4) : gAt;
+  // Operands left in the memory by the kernel before are read in place (see simd.ts, residency).
+  const idOf = (l: Layout): number => (l as { id?: number }).id ?? -1;
+  const placed = place(
+    [{ id: idOf(a), lo: sa.lo, span: sa.span, bytes: align(sa.span * 4 + 16) }, { id: idOf(b), lo: sb.lo, span: sb.span, bytes: align(sb.span * 4 + 16) }],
+    gatherB ? [align(size * 4 + 16), align(batchesB * k * n * 4)] : [align(size * 4 + 16)],
+  );
+  const A: Operand = { ...sa, at: placed.ins[0]! };
+  const B: Operand = { ...sb, at: placed.ins[1]! };
+  const cAt = placed.outs[0]!;
+  const gAt = gatherB ? placed.outs[1]! : 0;
+  const top = placed.top;
   if (top > 1 << 26 || !ensureMemory(top)) return null;
   const [sab, sam, sak] = a.strides as [number, number, number];
   const [sbb0, sbk0, sbn0] = b.strides as [number, number, number];
@@ -207,6 +213,15 @@ export function simdMatmul(backend: CpuBackend, a: Layout, b: Layout, take?: (si
   loopEnd(bi, batch);
   const run = instantiate(moduleBytes(0, body));
   if (run === null) return null;
+  const self = new MemoryKernel([
+    { id: idOf(a), at: A.at - 4 * A.lo, lo: A.lo, hi: A.lo + A.span },
+    { id: idOf(b), at: B.at - 4 * B.lo, lo: B.lo, hi: B.lo + B.span },
+    { id: -1, at: cAt, lo: 0, hi: size },
+  ]);
+  memoryKernels.built = self;
+  const { before, reuse } = placed;
+  const reuseA = reuse[0]!;
+  const reuseB = reuse[1]!;
 
   let viewFor: ArrayBuffer | null = null;
   let out = new Float32Array(0);
@@ -214,7 +229,7 @@ export function simdMatmul(backend: CpuBackend, a: Layout, b: Layout, take?: (si
   // their last use). Without it, the arrays of the last two results: one whose storage was
   // disposed since is reused (a fresh typed array of a few KiB costs more than the product itself).
   let last: CpuStorage | undefined;
-  let before: CpuStorage | undefined;
+  let previous: CpuStorage | undefined;
   // The backend's call, for replays under other settings (views made once, storages set per call).
   const viewA = { storage: undefined as Storage | undefined, shape: a.shape, strides: a.strides, offset: a.offset };
   const viewB = { storage: undefined as Storage | undefined, shape: b.shape, strides: b.strides, offset: b.offset };
@@ -239,25 +254,44 @@ export function simdMatmul(backend: CpuBackend, a: Layout, b: Layout, take?: (si
       viewFor = mem.buffer as ArrayBuffer;
       out = new Float32Array(viewFor, cAt, size);
     }
-    const dA = (sA as CpuStorage).data as Float32Array;
-    const dB = (sB as CpuStorage).data as Float32Array;
-    mem.set(A.lo === 0 && A.span === dA.length ? dA : dA.subarray(A.lo, A.lo + A.span), A.at >> 2);
-    mem.set(B.lo === 0 && B.span === dB.length ? dB : dB.subarray(B.lo, B.lo + B.span), B.at >> 2);
+    const warm = before !== null && memoryKernels.last === before;
+    memoryKernels.last = null;
+    const seen = self.seen;
+    const idA = stamp(sA);
+    const idB = stamp(sB);
+    seen[0] = idA;
+    seen[1] = idB;
+    memoryKernels.reads += 2;
+    if (warm && reuseA >= 0 && before.seen[reuseA] === idA) memoryKernels.inPlace++;
+    else {
+      const dA = (sA as CpuStorage).data as Float32Array;
+      mem.set(A.lo === 0 && A.span === dA.length ? dA : dA.subarray(A.lo, A.lo + A.span), A.at >> 2);
+    }
+    if (warm && reuseB >= 0 && before.seen[reuseB] === idB) memoryKernels.inPlace++;
+    else {
+      const dB = (sB as CpuStorage).data as Float32Array;
+      mem.set(B.lo === 0 && B.span === dB.length ? dB : dB.subarray(B.lo, B.lo + B.span), B.at >> 2);
+    }
     run();
     if (take !== undefined) {
       const into = take(size);
       into.set(out);
-      return backend.adopt(into, 'float32');
+      const product = backend.adopt(into, 'float32');
+      seen[2] = stamp(product);
+      memoryKernels.last = self;
+      return product;
     }
-    const old = last !== undefined && last.disposed ? last : before !== undefined && before.disposed ? before : undefined;
+    const old = last !== undefined && last.disposed ? last : previous !== undefined && previous.disposed ? previous : undefined;
     let result: CpuStorage;
     if (old === undefined) result = backend.adopt(out.slice(), 'float32');
     else {
       (old.data as Float32Array).set(out);
       result = backend.adopt(old.data, 'float32');
     }
-    before = old === last ? before : last;
+    previous = old === last ? previous : last;
     last = result;
+    seen[2] = stamp(result);
+    memoryKernels.last = self;
     return result;
   };
 }

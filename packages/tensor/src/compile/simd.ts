@@ -454,6 +454,7 @@ export function expF64(values: ArrayLike<number>, float32Args = false): Float64A
     expRuns.set(float32Args, expRun);
   }
   const out = new Float64Array(values.length);
+  memoryKernels.last = null;
   const f64 = new Float64Array(memory!.buffer, 0, 2 * EXP_CHUNK);
   for (let at = 0; at < values.length; at += EXP_CHUNK) {
     const count = Math.min(EXP_CHUNK, values.length - at);
@@ -512,6 +513,110 @@ export function instantiate(bytes: Uint8Array<ArrayBuffer>): ((...u: number[]) =
     moduleCache.set(key, run);
   }
   return run;
+}
+
+// ------------------------------------------------------------------ residency
+//
+// The fused chains and small matmuls of a plan run on this file's memory, which nothing else
+// writes: each copies its operands in, runs, and copies its results out to their storages.
+// An operand that the kernel run just before left in the memory (as its result or its own
+// operand) is read where it is instead of copied again. At plan time each kernel places its
+// operands where the kernel built before it (the one before it in the plan's order) leaves
+// them; at run time it skips the copy only when that kernel was the last one to run on the
+// memory and saw the very same storage object there. Storage objects are not written after
+// the call that makes them, except a plan's arena slots, which hold one value at a time and
+// are only read while that value is live; so the same object is the same values, whichever
+// plans run in between (another plan's kernel changes `last`, and its storages differ).
+
+/** Elements [lo, hi) of value `id` (-1: a matmul's result, id unknown) lie at `at` + 4 * index. */
+interface Region { readonly id: number; readonly at: number; readonly lo: number; readonly hi: number }
+
+/**
+ * @internal A kernel on this memory: what it leaves there, and the storages it last saw for each
+ * (by `stamp`, so that a kernel keeps no storage alive).
+ */
+export class MemoryKernel {
+  readonly seen: Float64Array;
+  constructor(readonly left: readonly Region[]) {
+    this.seen = new Float64Array(left.length);
+  }
+}
+
+const stamps = new WeakMap<Storage, number>();
+let nextStamp = 1;
+/** @internal A number for each storage object, never given to another one (0 for none). */
+export function stamp(s: Storage | undefined): number {
+  if (s === undefined) return 0;
+  let v = stamps.get(s);
+  if (v === undefined) {
+    v = nextStamp++;
+    stamps.set(s, v);
+  }
+  return v;
+}
+
+/**
+ * @internal `last`: the kernel that last ran on the memory (null: unknown); `built`: the last one
+ * made; `reads`: operand reads by kernels at run time, `inPlace` of them found in the memory.
+ */
+export const memoryKernels: { last: MemoryKernel | null; built: MemoryKernel | null; reads: number; inPlace: number } = { last: null, built: null, reads: 0, inPlace: 0 };
+
+/** An operand to place: elements [lo, lo + span) of value `id`, `bytes` with slack. */
+export interface Wanted { readonly id: number; readonly lo: number; readonly span: number; readonly bytes: number }
+
+/** @internal Where a kernel's operands and results go, and which operands the kernel before leaves there. */
+export interface Placement {
+  /** The kernel built just before (the operands' source), or null. */
+  readonly before: MemoryKernel | null;
+  /** Byte address of each operand's element `lo`. */
+  readonly ins: number[];
+  /** For each operand, the index in `before.left` of the region it reads in place, or -1. */
+  readonly reuse: Int32Array;
+  readonly outs: number[];
+  /** The memory needed (bytes). */
+  readonly top: number;
+}
+
+/**
+ * @internal Places a kernel's operands (`ins`) and results (`outs`, bytes each): an operand the
+ * kernel built before leaves whole in the memory goes where it is (a matmul's result, whose id
+ * is unknown, is taken for one operand of its size: the storage check at run time decides); the
+ * rest go first-fit around those regions.
+ */
+export function place(ins: readonly Wanted[], outs: readonly number[]): Placement {
+  const before = memoryKernels.built;
+  const left = before?.left ?? [];
+  const reuse = new Int32Array(ins.length).fill(-1);
+  const at = new Array<number>(ins.length).fill(-1);
+  const busy: [number, number][] = [];
+  const guessed = new Set<number>();
+  const slack = 256;
+  ins.forEach((w, j) => {
+    let r = left.findIndex((e) => e.id === w.id && e.id >= 0 && e.lo <= w.lo && w.lo + w.span <= e.hi);
+    if (r < 0 && w.id >= 0 && !left.some((e) => e.id === w.id)) {
+      r = left.findIndex((e, k) => e.id === -1 && !guessed.has(k) && e.lo === 0 && w.lo + w.span <= e.hi);
+      if (r >= 0) guessed.add(r);
+    }
+    if (r < 0) return;
+    const e = left[r]!;
+    reuse[j] = r;
+    at[j] = e.at + 4 * w.lo;
+    busy.push([e.at + 4 * e.lo, e.at + 4 * e.hi + slack]);
+  });
+  const fit = (bytes: number): number => {
+    let start = 0;
+    for (;;) {
+      const clash = busy.find(([lo, hi]) => start < hi && lo < start + bytes);
+      if (clash === undefined) break;
+      start = Math.ceil(clash[1] / 64) * 64;
+    }
+    busy.push([start, start + bytes]);
+    return start;
+  };
+  ins.forEach((w, j) => { if (at[j]! < 0) at[j] = fit(w.bytes); });
+  const outAt = outs.map((bytes) => fit(bytes));
+  const top = busy.reduce((m, [, hi]) => Math.max(m, hi), 0) + ins.reduce((m, w) => Math.max(m, w.bytes), 0) + slack;
+  return { before, ins: at, reuse, outs: outAt, top };
 }
 
 // ------------------------------------------------------------------ kernels
@@ -648,6 +753,7 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
   const base = job ? ARENA + align(Math.max(16, 4 * uniforms.size)) : 0;
   let top = base;
   const streams: Stream[] = [];
+  const wanted: Wanted[] = [];
   for (let j = 0; j < loadList.length; j++) {
     const l = loadList[j]!;
     const kind = kinds[j]!;
@@ -662,14 +768,24 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
     const at = top;
     // Slack after the span: the last vector of a row reads up to 3 elements past its end
     // (lanes whose results are never kept), `si` apart when gathered.
-    top += align(Math.max(span * 4, 16) + 16 * UNROLL + (inner === 'gather' ? 12 * si : 0));
+    const bytes = align(Math.max(span * 4, 16) + 16 * UNROLL + (inner === 'gather' ? 12 * si : 0));
+    top += bytes;
+    wanted.push({ id: l.id, lo: l.offset, span, bytes });
     streams.push({ id: l.id, offset: l.offset, kind, inner, step: inner === 'gather' ? si : inner === 'splat' ? 0 : 1, outer: kind === 'strided' ? st.slice(0, -1) : [], at, span });
   }
-  const outAt = group.outputs.map(() => {
+  let outAt = group.outputs.map(() => {
     const at = top;
     top += align(vecBytes + 16 * UNROLL);
     return at;
   });
+  // On the kernels' own memory, streams still there from the kernel before are read in place.
+  let placed: Placement | null = null;
+  if (!job) {
+    placed = place(wanted, outAt.map(() => align(vecBytes + 16 * UNROLL)));
+    placed.ins.forEach((at, j) => { streams[j] = { ...streams[j]!, at }; });
+    outAt = placed.outs;
+    top = placed.top;
+  }
   if (top - base > MAX_BYTES || !(job ? reserve(engine, top - ARENA) : ensureMemory(top))) return null;
 
   // ---- the function: params are the uniforms (float32), or for a job the task index (the
@@ -865,7 +981,7 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
   }
   const run = instantiate(moduleBytes(uniformList.length, b));
   if (run === null) return null;
-  return bindKernel(run, streams, uniformList, group.outputs, outAt, size);
+  return bindKernel(run, streams, uniformList, group.outputs, outAt, size, placed!);
 }
 
 /** The index tables a bound kernel reads its storages through (plan-time, flat typed arrays). */
@@ -908,21 +1024,41 @@ function bindJobKernel(
 
 function bindKernel(
   run: (...u: number[]) => void, streams: readonly Stream[], uniforms: readonly { id: number; offset: number }[],
-  outputs: readonly number[], outAt: readonly number[], size: number,
+  outputs: readonly number[], outAt: readonly number[], size: number, placed: Placement,
 ): FusedKernel {
   const { ns, sIds, sOff, sSpan, sAt, nu, uIds, uOff, oIds } = bindingTables(streams, uniforms, outputs);
   const no = outputs.length;
   let viewsFor: ArrayBuffer | null = null;
   let outViews: Float32Array[] = [];
   const args: number[] = new Array<number>(nu).fill(0);
+  // What this kernel leaves in the memory: its outputs, then its streams (as `seen` lists them).
+  const self = new MemoryKernel([
+    ...outputs.map((id, j) => ({ id, at: outAt[j]!, lo: 0, hi: size })),
+    ...streams.map((st) => ({ id: st.id, at: st.at - 4 * st.offset, lo: st.offset, hi: st.offset + st.span })),
+  ]);
+  const { before, reuse } = placed;
+  memoryKernels.built = self;
   return (S: readonly (Storage | undefined)[]): void => {
+    // Streams left by the kernel that ran just before, on the same storages, are there already.
+    const warm = before !== null && memoryKernels.last === before;
+    memoryKernels.last = null;
     const mem = f32View;
     if (viewsFor !== mem.buffer) {
       viewsFor = mem.buffer as ArrayBuffer;
       outViews = Array.from(outAt, (at) => new Float32Array(viewsFor!, at, size));
     }
+    const seen = self.seen;
+    memoryKernels.reads += ns;
     for (let j = 0; j < ns; j++) {
-      const data = (S[sIds[j]!] as unknown as { data: Float32Array }).data;
+      const storage = S[sIds[j]!];
+      const id = stamp(storage);
+      seen[no + j] = id;
+      const r = reuse[j]!;
+      if (warm && r >= 0 && before.seen[r] === id) {
+        memoryKernels.inPlace++;
+        continue;
+      }
+      const data = (storage as unknown as { data: Float32Array }).data;
       const off = sOff[j]!;
       const span = sSpan[j]!;
       mem.set(off === 0 && span === data.length ? data : data.subarray(off, off + span), sAt[j]!);
@@ -932,6 +1068,11 @@ function bindKernel(
     else if (nu === 1) run(args[0]!);
     else if (nu === 2) run(args[0]!, args[1]!);
     else run(...args);
-    for (let j = 0; j < no; j++) (S[oIds[j]!] as unknown as { data: Float32Array }).data.set(outViews[j]!);
+    for (let j = 0; j < no; j++) {
+      const storage = S[oIds[j]!];
+      seen[j] = stamp(storage);
+      (storage as unknown as { data: Float32Array }).data.set(outViews[j]!);
+    }
+    memoryKernels.last = self;
   };
 }
