@@ -304,6 +304,43 @@ describe('compile: WebAssembly SIMD fused chains', () => {
     for (const c of [cf, cg, jf, first, second, third]) c.dispose();
   });
 
+  test('in-place operands under random interleavings of plans that share inputs and value ids', () => {
+    const rng = new Rng(41);
+    const u = uniforms(43);
+    type Fn = (x: Tensor, w: Tensor) => Tensor;
+    const fns: Fn[] = [
+      (x) => x.mul(2).add(1),
+      (x, w) => x.matmul(w).sigmoid().mul(x.matmul(w)),
+      (x) => x.exp().mul(x),
+      (x, w) => x.add(1).matmul(w).add(x.sum(-1, true)),
+      (x, w) => x.matmul(w).add(x).matmul(w.transpose(-1, -2)).neg(),
+      (x) => x.square().add(x.mul(3)),
+    ];
+    const xs = [keep(rng.normal([3, 8, 16], 0, 0.5)), keep(rng.normal([3, 8, 16], 0, 0.5))];
+    const ws = [keep(rng.normal([16, 16], 0, 0.5)), keep(rng.normal([16, 16], 0, 0.5))];
+    const big = keep(rng.normal([48, 48]));
+    const clobber = compile((p: Tensor) => p.mul(p).add(p).matmul(p), { verify: false });
+    // Built in the order they are listed (each one's first kernel expects the previous one's last).
+    const compiled = fns.map((f) => compile(f, { verify: false }));
+    tidy(() => compiled.forEach((c) => { c(xs[0]!, ws[0]!); }));
+    const before = memoryKernels.inPlace;
+    for (let call = 0; call < 120; call++) {
+      tidy(() => {
+        const k = Math.floor(u() * (fns.length + 1));
+        if (k === fns.length) {
+          expectSame(clobber(big), big.mul(big).add(big).matmul(big), `clobber, call ${call}`);
+          return;
+        }
+        const x = xs[Math.floor(u() * 2)]!;
+        const w = ws[Math.floor(u() * 2)]!;
+        expectSame(compiled[k]!(x, w), fns[k]!(x, w), `function ${k}, call ${call}`);
+      });
+    }
+    expect(memoryKernels.inPlace).toBeGreaterThan(before);
+    for (const t of [...xs, ...ws, big]) t.dispose();
+    for (const c of [...compiled, clobber]) c.dispose();
+  });
+
   test('small float32 matmuls as generated SIMD equal the backend kernel, bit for bit', () => {
     const rng = new Rng(13);
     let used = 0;

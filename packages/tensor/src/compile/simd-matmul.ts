@@ -20,7 +20,7 @@
 import type { DType, Storage, View } from '../backend.js';
 import type { CpuBackend, CpuStorage } from '../cpu/backend.js';
 import { cpuConfig, type CpuConfig } from '../cpu/wasm/config.js';
-import { Body, I32, MemoryKernel, V, V128, ensureMemory, instantiate, memoryKernels, memoryView, moduleBytes, place, simdSupported, stamp, uleb } from './simd.js';
+import { Body, I32, MemoryKernel, V, V128, carry, ensureMemory, instantiate, memoryKernels, memoryView, moduleBytes, place, simdSupported, stamp, uleb } from './simd.js';
 
 /** Most output columns (the column blocks of a row block are written out in the module). */
 const MAX_N = 256;
@@ -217,9 +217,10 @@ export function simdMatmul(backend: CpuBackend, a: Layout, b: Layout, take?: (si
     { id: idOf(a), at: A.at - 4 * A.lo, lo: A.lo, hi: A.lo + A.span },
     { id: idOf(b), at: B.at - 4 * B.lo, lo: B.lo, hi: B.lo + B.span },
     { id: -1, at: cAt, lo: 0, hi: size },
+    ...placed.carried,
   ]);
   memoryKernels.built = self;
-  const { before, reuse } = placed;
+  const { before, reuse, carriedFrom } = placed;
   const reuseA = reuse[0]!;
   const reuseB = reuse[1]!;
 
@@ -256,6 +257,7 @@ export function simdMatmul(backend: CpuBackend, a: Layout, b: Layout, take?: (si
     }
     const warm = before !== null && memoryKernels.last === before;
     memoryKernels.last = null;
+    carry(self, 3, before, carriedFrom, warm);
     const seen = self.seen;
     const idA = stamp(sA);
     const idB = stamp(sB);

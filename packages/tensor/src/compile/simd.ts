@@ -573,9 +573,16 @@ export interface Placement {
   /** For each operand, the index in `before.left` of the region it reads in place, or -1. */
   readonly reuse: Int32Array;
   readonly outs: number[];
+  /** Regions of `before.left` that this kernel neither reads in place nor writes: still there after it. */
+  readonly carried: readonly Region[];
+  /** For each carried region, its index in `before.left`. */
+  readonly carriedFrom: Int32Array;
   /** The memory needed (bytes). */
   readonly top: number;
 }
+
+/** Regions a kernel passes on from the kernels before it, at most. */
+const MAX_CARRIED = 48;
 
 /**
  * @internal Places a kernel's operands (`ins`) and results (`outs`, bytes each): an operand the
@@ -613,10 +620,38 @@ export function place(ins: readonly Wanted[], outs: readonly number[]): Placemen
     busy.push([start, start + bytes]);
     return start;
   };
-  ins.forEach((w, j) => { if (at[j]! < 0) at[j] = fit(w.bytes); });
-  const outAt = outs.map((bytes) => fit(bytes));
+  const written: [number, number][] = [];
+  ins.forEach((w, j) => {
+    if (at[j]! < 0) {
+      at[j] = fit(w.bytes);
+      written.push(busy[busy.length - 1]!);
+    }
+  });
+  const outAt = outs.map((bytes) => {
+    const a = fit(bytes);
+    written.push(busy[busy.length - 1]!);
+    return a;
+  });
   const top = busy.reduce((m, [, hi]) => Math.max(m, hi), 0) + ins.reduce((m, w) => Math.max(m, w.bytes), 0) + slack;
-  return { before, ins: at, reuse, outs: outAt, top };
+  // What the kernel before left that this one does not touch stays valid after it.
+  const used = new Set(reuse);
+  const carried: Region[] = [];
+  const carriedFrom: number[] = [];
+  left.forEach((e, k) => {
+    if (used.has(k) || carried.length >= MAX_CARRIED) return;
+    const lo = e.at + 4 * e.lo;
+    const hi = e.at + 4 * e.hi;
+    if (written.some(([a, b]) => lo < b && a < hi)) return;
+    carried.push(e);
+    carriedFrom.push(k);
+  });
+  return { before, ins: at, reuse, outs: outAt, carried, carriedFrom: Int32Array.from(carriedFrom), top };
+}
+
+/** @internal Passes on the storages of the regions a kernel carries (unknown, 0, unless `warm`). */
+export function carry(self: MemoryKernel, own: number, before: MemoryKernel | null, from: Int32Array, warm: boolean): void {
+  const seen = self.seen;
+  for (let i = 0; i < from.length; i++) seen[own + i] = warm ? before!.seen[from[i]!]! : 0;
 }
 
 // ------------------------------------------------------------------ kernels
@@ -1035,13 +1070,16 @@ function bindKernel(
   const self = new MemoryKernel([
     ...outputs.map((id, j) => ({ id, at: outAt[j]!, lo: 0, hi: size })),
     ...streams.map((st) => ({ id: st.id, at: st.at - 4 * st.offset, lo: st.offset, hi: st.offset + st.span })),
+    ...placed.carried,
   ]);
-  const { before, reuse } = placed;
+  const { before, reuse, carriedFrom } = placed;
+  const own = no + ns;
   memoryKernels.built = self;
   return (S: readonly (Storage | undefined)[]): void => {
     // Streams left by the kernel that ran just before, on the same storages, are there already.
     const warm = before !== null && memoryKernels.last === before;
     memoryKernels.last = null;
+    carry(self, own, before, carriedFrom, warm);
     const mem = f32View;
     if (viewsFor !== mem.buffer) {
       viewsFor = mem.buffer as ArrayBuffer;
