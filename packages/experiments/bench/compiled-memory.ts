@@ -2,13 +2,14 @@
 // heavy one of the three compiled functions train() builds), eager against compiled, with a
 // plan's track settings: the Atlas passkey step of the full plan by default.
 //
-//   node --expose-gc --conditions=source --import tsx bench/compiled-memory.ts [--plan full] [--track passkey] [--arch atlas] [--mode eager|compiled] [--calls N]
+//   node --expose-gc --conditions=source --import tsx bench/compiled-memory.ts [--plan full] [--track passkey] [--arch atlas] [--mode eager|compiled] [--calls N] [--probe off]
 //
 // Without --mode, each mode runs in its own child process (resident-size peaks do not mix) and
 // one JSON object with both is printed. Per call: the peak of live storages and of array
 // buffers over the start (see packages/tensor/bench/memory-probe.ts), the bytes still held after
 // a full garbage collection, and the seconds the call took. Compiled calls are the trace, its
-// verification, then replays.
+// verification, then replays. The peaks are sampled after every backend call, which costs
+// about 30 us a call: `--probe off` leaves them out (null) for timing.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { countParameters, createModel } from '@titans/models';
@@ -26,6 +27,7 @@ const planName = arg('plan', 'full') as PlanName;
 const track = arg('track', 'passkey');
 const arch = arg('arch', 'atlas');
 const mode = arg('mode', '');
+const probing = arg('probe', 'on') !== 'off';
 
 function run(): Record<string, unknown> {
   configureCpu({ threads: 1 });
@@ -47,21 +49,24 @@ function run(): Record<string, unknown> {
   const f = mode === 'compiled' ? compile(step) : step;
   const calls = Number(arg('calls', mode === 'compiled' ? '4' : '2'));
   const base = heldBytes();
-  const probe = probePeaks();
-  const rows: { liveMB: number; buffersMB: number; heldMB: number; seconds: number }[] = [];
+  const probe = probing ? probePeaks() : null;
+  const rows: { liveMB: number | null; buffersMB: number | null; heldMB: number; seconds: number }[] = [];
   for (let i = 0; i < calls; i++) {
     const startLive = liveBytes();
-    probe.reset();
+    probe?.reset();
     const t0 = performance.now();
     tidy(() => {
       for (const t of f(ids, targets)) t.dataSync();
     });
     const seconds = (performance.now() - t0) / 1000;
-    const peaks = probe.read();
-    rows.push({ liveMB: MB(peaks.liveBytes - startLive), buffersMB: MB(peaks.arrayBuffers - base), heldMB: MB(heldBytes() - base), seconds: Math.round(seconds * 100) / 100 });
+    const peaks = probe?.read() ?? null;
+    rows.push({
+      liveMB: peaks === null ? null : MB(peaks.liveBytes - startLive), buffersMB: peaks === null ? null : MB(peaks.arrayBuffers - base),
+      heldMB: MB(heldBytes() - base), seconds: Math.round(seconds * 100) / 100,
+    });
     process.stderr.write(`${mode} call ${i}: ${JSON.stringify(rows.at(-1))}\n`);
   }
-  probe.stop();
+  probe?.stop();
   const stats = mode === 'compiled' ? (f as ReturnType<typeof compile<[Tensor, Tensor], Tensor[]>>).stats() : null;
   return {
     mode, plan: planName, track, arch, parameters: countParameters(config), batch, length,

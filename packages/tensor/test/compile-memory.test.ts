@@ -8,10 +8,11 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { expectSameBits } from '@titans/test-utils';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import {
   CpuBackend, Rng, add, compile, grad, isTracing, keep, matmul, optim, softmax, tidy, withBackend, type Storage, type Tensor,
 } from '../src/index.js';
+import { Plan } from '../src/compile/plan.js';
 
 setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
@@ -187,6 +188,31 @@ describe('compiled plans: planned peak', () => {
     compiled.dispose();
     x.dispose();
     for (const t of ws) t.dispose();
+  });
+});
+
+describe('compiled plans: several signatures', () => {
+  test('the plan of the signature used before drops its pooled arrays; replays after that still equal eager', () => {
+    const idle = vi.spyOn(Plan.prototype, 'idle');
+    const backend = new CpuBackend();
+    const { step, weights } = linearChain(backend, 6, 64, 64);
+    const compiled = compile(step);
+    const rng = new Rng(10);
+    const calls: number[] = [64, 64, 64, 48, 48, 48, 64, 64, 48];
+    const idleAt: number[] = [];
+    calls.forEach((rows, i) => {
+      const before = idle.mock.calls.length;
+      const x = withBackend(backend, () => rng.normal([rows, 64]));
+      withBackend(backend, () => tidy(() => expectSameBits(compiled(x), step(x), `call ${i} (${rows} rows)`)));
+      x.dispose();
+      if (idle.mock.calls.length > before) idleAt.push(i);
+    });
+    // The second call of a signature replaces its first plan (verified), which is not idled.
+    expect(idleAt).toEqual([3, 6, 8]);
+    expect(compiled.stats().pool.bytes).toBeGreaterThan(0);
+    idle.mockRestore();
+    compiled.dispose();
+    for (const t of weights) t.dispose();
   });
 });
 

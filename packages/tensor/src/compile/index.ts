@@ -108,6 +108,11 @@ export function compile<A extends unknown[], R>(fn: (...args: A) => R, options: 
   let evictions = 0;
   let last: PlanStats = EMPTY_STATS;
   let lastPlan: Plan | null = null;
+  /** Makes `plan` the current one; the one before (another signature) drops its pooled arrays. */
+  const use = (plan: Plan): void => {
+    if (lastPlan !== null && lastPlan !== plan && !lastPlan.isDisposed) lastPlan.idle();
+    lastPlan = plan;
+  };
   let disposed = false;
 
   const build = (backend: Backend, leaves: Tensor[], args: A): { entry: Entry; result: unknown } => {
@@ -165,14 +170,14 @@ export function compile<A extends unknown[], R>(fn: (...args: A) => R, options: 
         again.entry.verified = true;
         cache.set(key, again.entry);
         last = again.entry.plan.stats;
-        lastPlan = again.entry.plan;
+        use(again.entry.plan);
         return again.result as R;
       }
       try {
+        use(entry.plan);
         const result = entry.plan.run(leaves, profiler);
         replays++;
         last = entry.plan.stats;
-        lastPlan = entry.plan;
         const fast = fastSignature(args);
         recent = fast ? { entry, key, fast } : null;
         return result as R;
@@ -190,7 +195,7 @@ export function compile<A extends unknown[], R>(fn: (...args: A) => R, options: 
     const built = build(backend, leaves, args);
     cache.set(key, built.entry);
     last = built.entry.plan.stats;
-    lastPlan = built.entry.plan;
+    use(built.entry.plan);
     while (cache.size > cacheSize) {
       const [oldest, evicted] = cache.entries().next().value as [string, Entry];
       cache.delete(oldest);

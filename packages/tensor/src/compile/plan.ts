@@ -694,6 +694,15 @@ export class Plan {
     return p === null ? { takes: 0, reused: 0, bytes: 0 } : { takes: p.takes, reused: p.hits, bytes: p.bytes };
   }
 
+  /**
+   * Drops the arrays the pool keeps between replays (another plan of the same compiled function
+   * runs now: a cache of plans for several signatures must not hold a replay's worth of arrays
+   * each). The next replay allocates them again.
+   */
+  idle(): void {
+    this.pool?.clear();
+  }
+
   /** True once `dispose` ran. */
   get isDisposed(): boolean {
     return this.disposed;
