@@ -102,7 +102,7 @@ describe('low-rank Muon = composite Muon (float64, random shapes)', () => {
 });
 
 describe('low-rank Muon in float32', () => {
-  it('equals the float64 composite form to float32 rounding (Atlas passkey shape: 2 heads of 16, poly 2, c 4, chunk 8)', () => {
+  it('equals the float64 composite form within the spec\'s float32 tolerance (Atlas passkey shape: 2 heads of 16, poly 2, c 4, chunk 8)', () => {
     tidy(() => {
       const r = rule({ window: 4, chunkSize: 8, feature: { kind: 'poly', degree: 2 }, forgetting: false });
       const p = problem(r, { lead: [2, 2], tokens: 19, dim: 16, seed: 4, sharedWeights: true });
@@ -113,7 +113,11 @@ describe('low-rank Muon in float32', () => {
       const inputs32 = Object.fromEntries(Object.entries(p.inputs).map(([k, v]) => [k, f32(v as Tensor)])) as unknown as OmegaInputs;
       const got = omegaParallel(r, inputs32, omegaInitialState(p.weights.map(f32)));
       expect(got.yPost.dtype).toBe('float32');
-      expectSameRun(got, want, 1e-5);
+      // The spec's float32 tolerance (1e-4); the composite form in float32 is held to the same.
+      expectSameRun(got, want, 1e-4);
+      setFastOmega(false);
+      expectSameRun(omegaParallel(r, inputs32, omegaInitialState(p.weights.map(f32))), want, 1e-4);
+      setFastOmega(true);
     });
   });
 });
