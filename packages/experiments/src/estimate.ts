@@ -99,6 +99,13 @@ function measured(rows: Partial<Record<ArchitectureName, readonly [tokensPerSeco
  * 1355 (LMM), 779 (MAC), 1244 (MAG), 1236 (MAL), 2248 (Transformer++), 2531 (SWA), 1217 (Gated
  * DeltaNet); scaled to 521k with parameterExponent they predicted 0.71-1.03x the new rows.
  *
+ * Hope's cost grows faster with its size than parameterExponent says: at the scale plan's
+ * passkey size (523k parameters) it trains 132 tokens per CPU second where the 47,790-parameter
+ * row scaled by the exponent says 451, so that size has its own measurement (`sizes`), and
+ * its first two steps took 117 CPU seconds (trainingStartSeconds says 10). Hope on the MQAR
+ * track of the scale plan (971k parameters) is still scaled from 44,650 and likely several
+ * times too fast.
+ *
  * The Atlas and Hope families (2026-12-07, helper H): bench/calibrate.ts on the scale plan's
  * passkey gave OmegaNet 159 tokens per CPU second (81 wall) at 971k parameters (795 at 48k on the
  * full plan's, the row used); Atlas there
@@ -113,7 +120,7 @@ function measured(rows: Partial<Record<ArchitectureName, readonly [tokensPerSeco
  * an architecture on a track without its own row is extrapolated: formatEstimate lists them.
  */
 export const CALIBRATION: Calibration = {
-  source: 'bench/calibrate.ts --track long --warmup 2 --steps 2 and --track passkey --warmup 3 --steps 4 (tokens per CPU second, faster of two runs), 2-core AMD EPYC VM load average 6-11, 2026-12-07',
+  source: 'bench/calibrate.ts --track long --warmup 2 --steps 2 (tokens per CPU second, faster of two runs, load average 6-11) and --plan scale --track passkey --warmup 3 --steps 4 (one run, load 8-46; Hope --warmup 3 --steps 3, load 15), 2-core AMD EPYC VM, 2026-12-07',
   training: measured({
     lmm: [467, 1_015_728],
     mac: [364, 1_012_656],
@@ -141,6 +148,10 @@ export const CALIBRATION: Calibration = {
         hope: [1174, 47_790],
         'hope-attention': [3239, 46_886],
       }),
+      // Hope at the scale plan's passkey size: --plan scale --track passkey --arch hope --warmup 3 --steps 3,
+      // load 15, 2026-12-07 15:35 UTC: 132 tokens per CPU second (7.5-9.6 CPU s a step; 65 in a run with one
+      // fewer warm-up step), 3.4x slower than the 47,790-parameter row scaled with parameterExponent (451).
+      sizes: { hope: [{ tokensPerSecond: 132, parameters: 522_894 }] },
     },
     mqar: {
       source: 'bench/calibrate.ts --plan full --track mqar --warmup 3 --steps 2 --arch hope,hope-attention (16 x 64 tokens a step), load average 4.5-5, 2026-12-07 13:45 UTC',

@@ -100,8 +100,10 @@ function bestOfFamily(plan: ReproducePlan, run: string, family: string, models: 
   const reasons: string[] = [];
   for (const name of models.filter((m) => plan.passkey.models.includes(m))) {
     for (const seed of planSeeds(plan)) {
-      const trainExperiment = all.find((e) => e.kind === 'train' && e.track === 'passkey' && e.model === name && e.seed === seed)!;
-      const evalExperiment = all.find((e) => e.kind === 'passkey' && e.model === name && e.seed === seed)!;
+      const trainExperiment = all.find((e) => e.kind === 'train' && e.track === 'passkey' && e.model === name && e.seed === seed);
+      const evalExperiment = all.find((e) => e.kind === 'passkey' && e.model === name && e.seed === seed);
+      // A model trained on fewer seeds than the plan's (passkey.seedsByModel) has none at the others.
+      if (!trainExperiment || !evalExperiment) continue;
       const training = readResult<TrainResultSummary>(run, plan, trainExperiment);
       const evaluation = readResult<PasskeyExperimentResult>(run, plan, evalExperiment);
       const source = checkpointDir(run, seededPlan(plan, seed), name, 'passkey');

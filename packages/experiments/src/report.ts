@@ -304,7 +304,7 @@ export function buildTables(plan: ReproducePlan, r: CollectedResults): Tables {
         if (heldOut) seedRows.push([modelLabel(m), `passkey ${mult}x, held-out filler`, overSeeds<PasskeyExperimentResult>(r, `passkey-${m}`, (x) => x.heldOut?.byLength.find((b) => b.length === length)?.accuracy, 100)]);
       }
     }
-    for (const m of models) {
+    for (const m of longContextModels(plan)) {
       for (const task of niah.tasks) {
         niah.multiples.forEach((mult, i) => seedRows.push([modelLabel(m), `S-NIAH-${task.toUpperCase()} ${mult}x`, overSeeds<NiahExperimentResult>(r, `niah-${m}`, (x) => niahAt(x, task, lengths[i]!), 100)]));
       }

@@ -9,7 +9,7 @@ import { countParameters } from '@titans/models';
 import { describe, expect, it } from 'vitest';
 import {
   ABLATIONS, PLANS, checkTargets, collectResults, estimatePlan, experimentHash, exportForDocs, formatEstimate, formatTargets, hashText, longContextModels, mqarTrackModels,
-  planExperiments, planModelConfig, planModels, runPlan, trackSettings, withBudget, type ReproducePlan,
+  planExperiments, planModelConfig, planModels, runPlan, trackSettings, validatePlan, withBudget, type ReproducePlan,
 } from '../src/index.ts';
 
 const scale = PLANS.scale;
@@ -51,10 +51,11 @@ describe('the scale plan', () => {
     expect(scale.longContext.mix?.tasks).toEqual(expect.arrayContaining(['pk', 'n', 'w', 'passkey', 'qa1', 'qa2']));
     expect(Object.keys(scale.tracks ?? {})).toEqual(['timeseries', 'dna']);
     expect(scale.tracks!.timeseries!.models).toEqual(expect.arrayContaining(['swa', 'transformer']));
-    // Every seed has the same experiments, the first with the historical ids.
+    // Every seed has the same experiments, the first with the historical ids, but Hope's passkey training and evaluation (one seed).
     const ids = planExperiments(scale).map((e) => e.id);
     expect(new Set(ids).size).toBe(ids.length);
-    expect(ids.filter((id) => id.endsWith('-s1'))).toHaveLength(ids.filter((id) => !/-s\d+$/.test(id)).length);
+    const first = ids.filter((id) => !/-s\d+$/.test(id));
+    expect(ids.filter((id) => id.endsWith('-s1')).sort()).toEqual(first.filter((id) => !/passkey-hope$/.test(id)).map((id) => `${id}-s1`).sort());
   });
 
   it('is estimated at 4-6 hours with --jobs 2 (at most 12 hours of one core), most of it on the passkey, bytes and MQAR tracks', () => {
@@ -117,6 +118,31 @@ describe('the scale plan', () => {
     const started = estimatePlan(scale, { jobs: 2, only: ['lmm', 'swa'], calibration: { ...base, trainingStartSeconds: 10 } });
     const trainRuns = started.experiments.filter((e) => e.kind === 'train').length;
     expect(started.cpuSeconds - plain.cpuSeconds).toBeCloseTo(10 * trainRuns, 6);
+  });
+
+  it('scales from the measurement nearest a model\'s size where a track has several', () => {
+    const lmm = { tokensPerSecond: 100, parameters: 1_000_000 };
+    const base = { source: 'test', training: { lmm }, trainingLength: 512, fallbackTokensPerSecond: 100, parameterExponent: 0.4, forwardFraction: 1 / 3, decodeFactor: 3 };
+    const small = { tokensPerSecond: 1000, parameters: 50_000 };
+    const big = { tokensPerSecond: 60, parameters: 500_000 };
+    const passkey = (sizes: boolean) => ({ source: 'test', batch: 16, length: 64, training: { lmm, hope: small }, ...(sizes ? { sizes: { hope: [big] } } : {}) });
+    const hope = (sizes: boolean) => estimatePlan(scale, { jobs: 2, calibration: { ...base, tracks: { passkey: passkey(sizes) } }, only: ['train-passkey-hope'] }).experiments[0]!;
+    const [without, withSizes] = [hope(false), hope(true)];
+    const rate = (m: { tokensPerSecond: number; parameters: number }): number => m.tokensPerSecond * (m.parameters / without.parameters) ** 0.4;
+    // Hope's passkey model (~523k parameters) is nearer the 500k measurement than the 50k one.
+    expect(without.seconds).toBeCloseTo(without.trainTokens / rate(small), 6);
+    expect(withSizes.seconds).toBeCloseTo(withSizes.trainTokens / rate(big), 6);
+    expect(withSizes.extrapolated).toBeUndefined();
+  });
+
+  it('trains a passkey model on the seeds seedsByModel gives it, its hashes unchanged', () => {
+    // The scale plan trains Hope on the passkey with one seed (1.1 core-hours a seed at this size).
+    expect(scale.passkey.seedsByModel).toEqual({ hope: [0] });
+    const every: ReproducePlan = { ...scale, passkey: { ...scale.passkey, seedsByModel: {} } };
+    const ids = (plan: ReproducePlan): string[] => planExperiments(plan).map((e) => e.id);
+    expect(ids(every).filter((id) => !ids(scale).includes(id)).sort()).toEqual(['passkey-hope-s1', 'passkey-hope-s2', 'train-passkey-hope-s1', 'train-passkey-hope-s2']);
+    for (const e of planExperiments(scale)) expect(experimentHash(scale, e), e.id).toBe(experimentHash(every, e));
+    expect(() => validatePlan({ ...scale, passkey: { ...scale.passkey, seedsByModel: { hope: [7] } } })).toThrow(/passkey\.seedsByModel\.hope: seed 7 is not a seed of the plan \(0, 1, 2\)/);
   });
 
   it('never guesses silently: an architecture no calibration measured is extrapolated, relative to the LMM where another track measured both, and named', () => {
