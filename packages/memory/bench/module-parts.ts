@@ -3,14 +3,16 @@
 // float32, forward under noGrad, 1 thread), timed alone on the stage's real inputs, next to the
 // whole forward. Each figure is the least CPU time (user + system) of MEMORY_PARTS_REPS runs
 // (default 7) after one warm-up: on a shared machine the minimum is the least disturbed run.
-// The stages' sum exceeds the forward a little (each stage alone allocates its outputs afresh).
+// The stages' sum exceeds the forward a little (each stage alone allocates its outputs afresh);
+// the forward runs the convolution and the head split as one pass (its own row), not the two
+// rows before it.
 //
 // Run: node --conditions=source --import tsx bench/module-parts.ts [linear|mlp2 ...]
 // Writes bench-results/memory-parts.json and prints a table.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import {
-  Rng, causalConv, configureCpu, contiguous, headRows, mergeHeads, mul, narrow, noGrad, rmsNorm, sigmoid, tidy, transpose, type Tensor,
+  Rng, causalConv, causalConvHeads, configureCpu, contiguous, headRows, mergeHeads, mul, narrow, noGrad, rmsNorm, sigmoid, tidy, transpose, type Tensor,
 } from '@titans/tensor';
 import { NeuralMemory, memoryPreset, mlpArchitecture, scanParallel } from '../src/index.js';
 
@@ -57,6 +59,12 @@ function parts(arch: Arch): Record<string, number> {
         headRows(h, 0, heads, width, { l2: true });
         headRows(h, dim, heads, width, { l2: true });
         return headRows(h, 2 * dim, heads, width);
+      }),
+      'conv + head split in one pass (causalConvHeads)': leastCpuMs(() => {
+        const [q] = causalConvHeads(pre, conv.weight, conv.bias ?? null, [
+          { offset: 0, heads, headDim: width, l2: true }, { offset: dim, heads, headDim: width, l2: true }, { offset: 2 * dim, heads, headDim: width },
+        ], { silu: true });
+        return q!;
       }),
       'gates (matmul, sigmoid, 3 transposes, theta scale)': leastCpuMs(() => {
         const g = sigmoid(m.gates.forward(x));
