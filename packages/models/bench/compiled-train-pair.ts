@@ -14,6 +14,7 @@
 // after the first three (steps 1 and 2 trace), tokens per CPU second, the ratio to the first
 // root, and whether every checkout's losses were the same bits. A JSON line ends the output.
 /* eslint-disable @typescript-eslint/no-explicit-any -- two copies of the library, typed as modules of unknown shape */
+export {};
 const roots = (process.argv[2] ?? '').split(',').filter((r) => r !== '');
 if (roots.length === 0) throw new Error('usage: compiled-train-pair.ts <root,root,...> [arch] [steps]');
 const arch = process.argv[3] ?? 'mag';
