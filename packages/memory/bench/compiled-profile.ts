@@ -1,7 +1,12 @@
 // Where the time of the compiled NeuralMemory forward goes (issue 21's comparison shapes: B = 1,
 // T = 4096, D = 256, 4 heads, chunk 64, 1 thread): compile(..., { profile: true }) timings per
-// replay step kind, the plan's figures, and the module's tokens per CPU-second.
+// replay step kind (wall clock, so inflated on a loaded machine: read the shares), the plan's
+// figures, and the module's tokens per CPU-second (least CPU time of MEMORY_PROFILE_REPS runs,
+// default 10, after three warm-up calls).
 // Run: node --conditions=source --import tsx bench/compiled-profile.ts [linear|mlp2 ...]
+// Writes bench-results/memory-compiled-profile.json and prints the figures.
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { Rng, compile, configureCpu, noGrad, type Tensor } from '@titans/tensor';
 import { NeuralMemory, memoryPreset, mlpArchitecture } from '../src/index.js';
 
@@ -11,6 +16,8 @@ type Arch = 'linear' | 'mlp2';
 const archs = process.argv.slice(2).filter((a): a is Arch => a === 'linear' || a === 'mlp2');
 
 configureCpu({ threads: 1 });
+const load = loadavg();
+const results: Record<string, unknown> = {};
 for (const arch of archs.length ? archs : (['linear', 'mlp2'] as const)) {
   const width = SHAPE.dim / SHAPE.heads;
   const rule = arch === 'linear'
@@ -31,6 +38,17 @@ for (const arch of archs.length ? archs : (['linear', 'mlp2'] as const)) {
   const s = step.stats();
   console.log(`${arch}: least CPU ${best.toFixed(1)} ms (${Math.round(SHAPE.tokens / best * 1000)} tokens per CPU-second); plan ${JSON.stringify(s.plan)}`);
   const replays = s.replays;
-  for (const p of s.profile) console.log(`  ${p.kind.padEnd(14)} ${(p.calls / replays).toFixed(1).padStart(5)} calls ${(p.ms / replays).toFixed(2).padStart(8)} ms per replay`);
+  const wall = s.profile.reduce((sum, p) => sum + p.ms, 0);
+  const steps = s.profile.map((p) => ({ kind: p.kind, callsPerReplay: p.calls / replays, msPerReplay: Math.round((p.ms / replays) * 100) / 100, share: Math.round((p.ms / wall) * 1000) / 1000 }));
+  for (const p of steps) console.log(`  ${p.kind.padEnd(16)} ${p.callsPerReplay.toFixed(1).padStart(5)} calls ${p.msPerReplay.toFixed(2).padStart(8)} ms per replay ${(100 * p.share).toFixed(1).padStart(5)}%`);
+  results[arch] = { leastCpuMs: Math.round(best * 10) / 10, tokensPerCpuSecond: Math.round((SHAPE.tokens / best) * 1000), plan: s.plan, steps };
   step.dispose();
 }
+const report = {
+  benchmark: '@titans/memory compiled forward profile', date: new Date().toISOString(), setup: { ...SHAPE, batch: 1, dtype: 'float32', threads: 1, reps },
+  loadAverage: { before: load.map((l) => Math.round(l * 100) / 100), after: loadavg().map((l) => Math.round(l * 100) / 100) },
+  results,
+};
+mkdirSync('bench-results', { recursive: true });
+writeFileSync('bench-results/memory-compiled-profile.json.tmp', `${JSON.stringify(report, null, 2)}\n`);
+renameSync('bench-results/memory-compiled-profile.json.tmp', 'bench-results/memory-compiled-profile.json');
