@@ -8,8 +8,9 @@
 // one JSON object with both is printed. Per call: the peak of live storages and of array
 // buffers over the start (see packages/tensor/bench/memory-probe.ts), the bytes still held after
 // a full garbage collection, and the seconds the call took. Compiled calls are the trace, its
-// verification, then replays. The peaks are sampled after every backend call, which costs
-// about 30 us a call: `--probe off` leaves them out (null) for timing.
+// verification, then replays. The peaks are sampled after every backend call, and reading the
+// process's memory figures costs far more than most calls (tens of microseconds, more with a
+// large heap): the seconds are only meaningful with `--probe off`, which leaves the peaks out.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { countParameters, createModel } from '@titans/models';

@@ -3,7 +3,8 @@
 // Atlas training step). Run node with --expose-gc.
 //
 // Two peaks, sampled after every backend call (fused kernels write into buffers that exist
-// already, so they cannot raise either one):
+// already, so they cannot raise either one). Sampling is slow (a read of the process's memory
+// figures per call): time runs without the probe.
 // - `liveBytes`: the backend's count of storages not disposed (the live set the program asks
 //   for: plan arenas and constants included, arrays a pool keeps for later not);
 // - `arrayBuffers`: what V8 holds in array buffers, garbage not yet collected included (what
