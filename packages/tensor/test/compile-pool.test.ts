@@ -44,6 +44,18 @@ describe('BufferPool', () => {
     expect(pool.hits).toBe(1);
   });
 
+  test('take(..., overwrite) hands a reused array out as it was given back (the caller writes it all)', () => {
+    const pool = new BufferPool();
+    const a = pool.take('float32', 4, true) as Float32Array;
+    expect(Array.from(a)).toEqual([0, 0, 0, 0]); // a new array is zeroed either way
+    a.fill(5);
+    pool.endRound();
+    expect(pool.give(a)).toBe(true);
+    const b = pool.take('float32', 4, true);
+    expect(b).toBe(a);
+    expect(Array.from(b)).toEqual([5, 5, 5, 5]);
+  });
+
   test('keeps no more arrays of a kind than one round took, and none of kinds never taken', () => {
     const pool = new BufferPool();
     expect(pool.give(new Float32Array(4))).toBe(false); // never asked for

@@ -251,7 +251,7 @@ export class CpuBackend implements Backend {
     // float32: WebAssembly SIMD kernels (wasm/matmul.ts) when available and worthwhile.
     // While a compiled plan replays, the product lands in an array of its pool (no fresh allocation).
     const pool = this.pool;
-    const target = pool !== null ? (size: number): Float32Array => pool.take('float32', size) as Float32Array : undefined;
+    const target = pool !== null ? (size: number): Float32Array => pool.take('float32', size, true) as Float32Array : undefined;
     const fast = a.storage.dtype === 'float32' ? matmulF32(a, this.data(a.storage) as Float32Array, b, this.data(b.storage) as Float32Array, target) : null;
     if (fast) return this.wrap('float32', fast);
     const [batch, m, k] = a.shape as [number, number, number];
