@@ -1,13 +1,14 @@
-// Float64 batched matmul of the CPU backend: the register-blocked kernel (cpu/matmul-f64.ts)
-// against the general loop it replaces (setMatmulF64Fast(false)), same bits, per shape, with
-// the rounds of the two alternating. Shapes are those of the Atlas memory's Newton-Schulz
+// Float64 batched matmul of the CPU backend: the WebAssembly SIMD kernel (cpu/matmul-f64.wat)
+// and the register-blocked JavaScript kernel (cpu/matmul-f64.ts) against the general loop they
+// replace (setMatmulF64Mode('off')), same bits, per shape, with the rounds of the three alternating. Shapes are those of the Atlas memory's Newton-Schulz
 // (batched small Gram products), plain and with a transposed operand.
 //
 //   node --conditions=source --import tsx bench/matmul-f64.ts [rounds]   (default 5)
 //
 // Prints a table and a JSON line: microseconds per product (median of the rounds), old / new.
+// One thread; the machine's other load shows up in every column alike (rounds alternate).
 import { cpuBackend, type View } from '@titans/tensor';
-import { setMatmulF64Fast } from '../src/cpu/matmul-f64.js';
+import { setMatmulF64Mode } from '../src/cpu/matmul-f64.js';
 
 const rounds = Number(process.argv[2] ?? 5);
 // [batch, m, k, n, which operand is a transposed view: '' | 'a' | 'b']
@@ -38,21 +39,25 @@ function timed(fn: () => void): number {
 }
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-const rows: { shape: string; oldUs: number; newUs: number; ratio: number }[] = [];
+const rows: { shape: string; oldUs: number; jsUs: number; wasmUs: number; oldOverJs: number; oldOverWasm: number }[] = [];
 for (const [batch, m, k, n, t] of shapes) {
   const a = view(batch, m, k, t === 'a');
   const b = view(batch, k, n, t === 'b');
   const run = (): void => { cpuBackend.dispose(cpuBackend.matmul(a, b)); };
   const olds: number[] = [];
-  const news: number[] = [];
+  const jss: number[] = [];
+  const wasms: number[] = [];
   for (let r = 0; r < rounds; r++) {
-    setMatmulF64Fast(false); olds.push(timed(run));
-    setMatmulF64Fast(true); news.push(timed(run));
+    setMatmulF64Mode('off'); olds.push(timed(run));
+    setMatmulF64Mode('js'); jss.push(timed(run));
+    setMatmulF64Mode('wasm'); wasms.push(timed(run));
   }
   const shape = `${batch}x${m}x${k}@${batch}x${k}x${n}${t ? ` (${t}^T)` : ''}`;
   const oldUs = median(olds);
-  const newUs = median(news);
-  rows.push({ shape, oldUs, newUs, ratio: oldUs / newUs });
-  console.log(`${shape.padEnd(28)} old ${oldUs.toFixed(0).padStart(8)} us  new ${newUs.toFixed(0).padStart(8)} us  ${(oldUs / newUs).toFixed(2)}x`);
+  const jsUs = median(jss);
+  const wasmUs = median(wasms);
+  rows.push({ shape, oldUs, jsUs, wasmUs, oldOverJs: oldUs / jsUs, oldOverWasm: oldUs / wasmUs });
+  const us = (x: number): string => x.toFixed(0).padStart(7);
+  console.log(`${shape.padEnd(28)} old ${us(oldUs)} us  js ${us(jsUs)} us (${(oldUs / jsUs).toFixed(2)}x)  wasm ${us(wasmUs)} us (${(oldUs / wasmUs).toFixed(2)}x)`);
 }
 console.log(JSON.stringify({ date: new Date().toISOString(), rounds, rows }));

@@ -1,13 +1,18 @@
-// The CPU backend's float64 matmul kernel (src/cpu/matmul-f64.ts) against the general loop it
-// replaces (the backend's matmulBlock, reached with setMatmulF64Fast(false)): the same bits on
+// The CPU backend's float64 matmul kernels, WebAssembly SIMD (src/cpu/matmul-f64.wat via
+// matmul-f64-wasm.ts) and JavaScript (src/cpu/matmul-f64.ts), each against the general loop they
+// replace (the backend's matmulBlock, reached with setMatmulF64Mode('off')): the same bits on
 // random shapes with sizes 0, 1 and odd m/k/n, contiguous and transposed operands (each of a and
 // b), views with offsets and padded strides, and a broadcast batch (zero batch stride) on either
 // side; inside a buffer pool (whose reused arrays are not zeroed for a product); and
-// through the public matmul op with transposed tensors.
+// through the public matmul op with transposed tensors. Also: the committed base64 is what the
+// .wat assembles to.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Rng, cpuBackend, matmul, tensor, transpose, type View } from '../src/index.js';
 import { BufferPool } from '../src/cpu/pool.js';
-import { matmulF64Enabled, setMatmulF64Fast } from '../src/cpu/matmul-f64.js';
+import { matmulF64Mode, setMatmulF64Mode, type MatmulF64Mode } from '../src/cpu/matmul-f64.js';
+import { matmulF64WasmAvailable } from '../src/cpu/matmul-f64-wasm.js';
 
 const rng = new Rng(6401);
 
@@ -26,13 +31,13 @@ function view(batch: number, rows: number, cols: number, layout: { transposed: b
   return { storage, shape: [batch, rows, cols], strides, offset: layout.offset };
 }
 
-function product(a: View, b: View, fast: boolean): Float64Array {
-  const previous = setMatmulF64Fast(fast);
+function product(a: View, b: View, mode: MatmulF64Mode): Float64Array {
+  const previous = setMatmulF64Mode(mode);
   try {
     const out = cpuBackend.matmul(a, b);
     return Float64Array.from(cpuBackend.data(out) as Float64Array);
   } finally {
-    setMatmulF64Fast(previous);
+    setMatmulF64Mode(previous);
   }
 }
 
@@ -51,10 +56,18 @@ const layout = (): { transposed: boolean; broadcast: boolean; pad: number; offse
   transposed: rng.int(2) === 1, broadcast: rng.int(4) === 0, pad: rng.int(3) === 0 ? 1 + rng.int(3) : 0, offset: rng.int(3) === 0 ? rng.int(5) : 0,
 });
 
-describe('cpu float64 matmul kernel', () => {
+describe('cpu float64 matmul kernels', () => {
   afterEach(() => {
-    expect(matmulF64Enabled()).toBe(true);
+    expect(matmulF64Mode()).toBe('wasm');
   });
+
+  it('loads the WebAssembly kernel, and matmul-f64-wasm.generated.ts is up to date with matmul-f64.wat', () => {
+    expect(matmulF64WasmAvailable()).toBe(true);
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/build-matmul-f64-wasm.ts', '--check'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    expect(run.stderr + run.stdout).toContain('up to date');
+    expect(run.status).toBe(0);
+  }, 150_000);
 
   it('equals the general loop bit for bit on random shapes and layouts', () => {
     for (let trial = 0; trial < 300; trial++) {
@@ -65,9 +78,10 @@ describe('cpu float64 matmul kernel', () => {
       const a = view(batch, m, k, la);
       const b = view(batch, k, n, lb);
       const label = `batch ${batch} m ${m} k ${k} n ${n} a ${JSON.stringify(la)} b ${JSON.stringify(lb)}`;
-      const expected = product(a, b, false);
+      const expected = product(a, b, 'off');
       expect(expected.length, label).toBe(batch * m * n);
-      expectSameBits(product(a, b, true), expected, label);
+      expectSameBits(product(a, b, 'js'), expected, `js ${label}`);
+      expectSameBits(product(a, b, 'wasm'), expected, `wasm ${label}`);
     }
   });
 
@@ -80,26 +94,32 @@ describe('cpu float64 matmul kernel', () => {
     for (const [batch, m, k, n, ta, tb] of cases) {
       const a = view(batch, m, k, { transposed: ta, broadcast: false, pad: 0, offset: 0 });
       const b = view(batch, k, n, { transposed: tb, broadcast: false, pad: 0, offset: 0 });
-      expectSameBits(product(a, b, true), product(a, b, false), `${batch}x${m}x${k}x${n} ${ta} ${tb}`);
+      const expected = product(a, b, 'off');
+      expectSameBits(product(a, b, 'js'), expected, `js ${batch}x${m}x${k}x${n} ${ta} ${tb}`);
+      expectSameBits(product(a, b, 'wasm'), expected, `wasm ${batch}x${m}x${k}x${n} ${ta} ${tb}`);
     }
   });
 
   it('writes every element of a pooled (not zero-filled) product', () => {
     const a = view(3, 5, 7, { transposed: false, broadcast: false, pad: 0, offset: 0 });
     const b = view(3, 7, 9, { transposed: true, broadcast: false, pad: 0, offset: 0 });
-    const expected = product(a, b, false);
-    const pool = new BufferPool();
-    const garbage = pool.take('float64', 3 * 5 * 9) as Float64Array;
-    garbage.fill(Number.NaN);
-    expect(pool.give(garbage)).toBe(true);
-    pool.endRound();
-    cpuBackend.pool = pool;
-    try {
-      const out = cpuBackend.matmul(a, b);
-      expect(cpuBackend.data(out)).toBe(garbage); // the pool handed back the NaN-filled array
-      expectSameBits(Float64Array.from(cpuBackend.data(out) as Float64Array), expected, 'pooled');
-    } finally {
-      cpuBackend.pool = null;
+    const expected = product(a, b, 'off');
+    for (const mode of ['js', 'wasm'] as const) {
+      const previous = setMatmulF64Mode(mode);
+      const pool = new BufferPool();
+      const garbage = pool.take('float64', 3 * 5 * 9) as Float64Array;
+      garbage.fill(Number.NaN);
+      expect(pool.give(garbage)).toBe(true);
+      pool.endRound();
+      cpuBackend.pool = pool;
+      try {
+        const out = cpuBackend.matmul(a, b);
+        expect(cpuBackend.data(out)).toBe(garbage); // the pool handed back the NaN-filled array
+        expectSameBits(Float64Array.from(cpuBackend.data(out) as Float64Array), expected, `pooled ${mode}`);
+      } finally {
+        cpuBackend.pool = null;
+        setMatmulF64Mode(previous);
+      }
     }
   });
 
@@ -107,12 +127,12 @@ describe('cpu float64 matmul kernel', () => {
     const x = tensor(Float64Array.from(rng.normalArray(4 * 9 * 13)), [4, 9, 13], { dtype: 'float64' });
     const y = tensor(Float64Array.from(rng.normalArray(4 * 11 * 9)), [4, 11, 9], { dtype: 'float64' });
     const fast = matmul(transpose(x, 1, 2), transpose(y, 1, 2)).dataSync() as Float64Array;
-    setMatmulF64Fast(false);
+    setMatmulF64Mode('off');
     let slow: Float64Array;
     try {
       slow = matmul(transpose(x, 1, 2), transpose(y, 1, 2)).dataSync() as Float64Array;
     } finally {
-      setMatmulF64Fast(true);
+      setMatmulF64Mode('wasm');
     }
     expectSameBits(Float64Array.from(fast), Float64Array.from(slow), 'op');
   });

@@ -21,7 +21,9 @@ import { causalConvBackwardF32 } from './causal-conv-wasm.js';
 import { causalConvHeadsKernel } from './conv-heads.js';
 import { binaryF32, unaryF32 } from './wasm/elementwise.js';
 import { matmulF32 } from './wasm/matmul.js';
-import { matmulF64, matmulF64Enabled } from './matmul-f64.js';
+import { matmulF64, matmulF64Mode } from './matmul-f64.js';
+import { matmulF64Wasm } from './matmul-f64-wasm.js';
+import { cpuConfig } from './wasm/config.js';
 
 export class CpuStorage implements Storage {
   disposed = false;
@@ -257,14 +259,19 @@ export class CpuBackend implements Backend {
     if (fast) return this.wrap('float32', fast);
     const [batch, m, k] = a.shape as [number, number, number];
     const n = b.shape[2]!;
-    if (a.storage.dtype === 'float64' && b.storage.dtype === 'float64' && matmulF64Enabled()) {
-      // float64: the register-blocked kernel (matmul-f64.ts), bit for bit the loop below; it
-      // writes every element of the product, so a pooled array needs no zero fill.
+    const f64Mode = matmulF64Mode();
+    if (a.storage.dtype === 'float64' && b.storage.dtype === 'float64' && f64Mode !== 'off') {
+      // float64: WebAssembly SIMD (matmul-f64-wasm.ts) or the register-blocked JavaScript kernel
+      // (matmul-f64.ts), both bit for bit the loop below; they write every element of the
+      // product, so a pooled array needs no zero fill.
       const [sab, sam, sak] = a.strides as [number, number, number];
       const [sbb, sbk, sbn] = b.strides as [number, number, number];
       const size = batch * m * n;
       const o = (pool !== null ? pool.take('float64', size, true) : new Float64Array(size)) as Float64Array;
-      matmulF64(o, this.data(a.storage) as Float64Array, a.offset, sab, sam, sak, this.data(b.storage) as Float64Array, b.offset, sbb, sbk, sbn, batch, m, k, n);
+      const A = this.data(a.storage) as Float64Array;
+      const B = this.data(b.storage) as Float64Array;
+      const done = f64Mode === 'wasm' && cpuConfig().wasm && matmulF64Wasm(o, A, a.offset, sab, sam, sak, B, b.offset, sbb, sbk, sbn, batch, m, k, n);
+      if (!done) matmulF64(o, A, a.offset, sab, sam, sak, B, b.offset, sbb, sbk, sbn, batch, m, k, n);
       return this.wrap('float64', o);
     }
     const out = this.alloc(a.storage.dtype, batch * m * n);

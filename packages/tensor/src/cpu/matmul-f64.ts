@@ -8,21 +8,25 @@
 // column instead of once per product) and writes each element once, so the output need not be
 // zeroed beforehand.
 
-let fast = true;
+/** Which float64 kernel the backend runs: WebAssembly SIMD, this file's JavaScript, or its general loop. */
+export type MatmulF64Mode = 'wasm' | 'js' | 'off';
+
+let mode: MatmulF64Mode = 'wasm';
 
 /**
- * @internal Turns the float64 kernel off (the backend falls back to its general loop) or on;
- * returns the previous setting. For tests and benchmarks that compare the two.
+ * @internal Picks the backend's float64 matmul kernel ('wasm' falls back to 'js' where
+ * WebAssembly is off or unavailable; 'off' is the general loop, the reference); returns the
+ * previous setting. For tests and benchmarks that compare them.
  */
-export function setMatmulF64Fast(on: boolean): boolean {
-  const previous = fast;
-  fast = on;
+export function setMatmulF64Mode(next: MatmulF64Mode): MatmulF64Mode {
+  const previous = mode;
+  mode = next;
   return previous;
 }
 
-/** @internal Whether the backend uses matmulF64 for float64 products. */
-export function matmulF64Enabled(): boolean {
-  return fast;
+/** @internal The backend's float64 matmul kernel (see setMatmulF64Mode). */
+export function matmulF64Mode(): MatmulF64Mode {
+  return mode;
 }
 
 /**
