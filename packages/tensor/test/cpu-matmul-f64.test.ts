@@ -3,8 +3,8 @@
 // replace (the backend's matmulBlock, reached with setMatmulF64Mode('off')): the same bits on
 // random shapes with sizes 0, 1 and odd m/k/n, contiguous and transposed operands (each of a and
 // b), views with offsets and padded strides, and a broadcast batch (zero batch stride) on either
-// side; inside a buffer pool (whose reused arrays are not zeroed for a product); and
-// through the public matmul op with transposed tensors. Also: the committed base64 is what the
+// side; sparse windows into large storages; inside a buffer pool (whose reused arrays are not
+// zeroed for a product); and through the public matmul op with transposed tensors. Also: the committed base64 is what the
 // .wat assembles to.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -98,6 +98,15 @@ describe('cpu float64 matmul kernels', () => {
       expectSameBits(product(a, b, 'js'), expected, `js ${batch}x${m}x${k}x${n} ${ta} ${tb}`);
       expectSameBits(product(a, b, 'wasm'), expected, `wasm ${batch}x${m}x${k}x${n} ${ta} ${tb}`);
     }
+  });
+
+  it('equals the general loop on sparse windows into large storages (gathered element by element)', () => {
+    const big = (length: number): View['storage'] => cpuBackend.fromArray(Float64Array.from(rng.normalArray(length)), 'float64');
+    const a: View = { storage: big(30000), shape: [3, 5, 4], strides: [9000, 1000, 7], offset: 11 };
+    const b: View = { storage: big(30000), shape: [3, 4, 6], strides: [0, 13, 2000], offset: 3 };
+    const expected = product(a, b, 'off');
+    expectSameBits(product(a, b, 'js'), expected, 'js');
+    expectSameBits(product(a, b, 'wasm'), expected, 'wasm');
   });
 
   it('writes every element of a pooled (not zero-filled) product', () => {

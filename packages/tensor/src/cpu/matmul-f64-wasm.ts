@@ -1,13 +1,15 @@
 // Float64 batched matmul on WebAssembly SIMD (matmul-f64.wat): copies the operands into the
-// module's memory as contiguous [batches, rows, cols] arrays (one copy when already contiguous,
-// else gathered through their strides; a broadcast batch is copied once), runs the tiled f64x2
-// kernel and copies the product out. The same bits as the JavaScript loops (see the .wat).
+// module's memory as contiguous [batches, rows, cols] arrays (one copy when already contiguous;
+// else the span the view covers is copied and the module's `gather` lays it out, or, for a
+// small window into a large storage, JavaScript gathers it; a broadcast batch is copied once),
+// runs the tiled f64x2 kernel and copies the product out. The same bits as the JavaScript loops (see the .wat).
 // Returns false whenever the JavaScript kernel should run instead.
 import { MATMUL_F64_WASM_BASE64 } from './matmul-f64-wasm.generated.js';
 
 interface Exports {
   readonly memory: WebAssembly.Memory;
   mm(o: number, a: number, b: number, batch: number, m: number, k: number, n: number, aStep: number, bStep: number): void;
+  gather(dst: number, src: number, batches: number, rows: number, cols: number, sb: number, sr: number, sc: number): void;
 }
 
 let instance: Exports | null | undefined;
@@ -38,25 +40,56 @@ export function matmulF64WasmAvailable(): boolean {
 
 const align16 = (bytes: number): number => Math.ceil(bytes / 16) * 16;
 
-/** Copies the [batches, rows, cols] view of X at `off` with strides (sb, sr, sc) to f64[at..] contiguous. */
-function copyIn(at: number, X: Float64Array, off: number, sb: number, sr: number, sc: number, batches: number, rows: number, cols: number): void {
-  if (sc === 1 && sr === cols && (batches === 1 || sb === rows * cols)) {
-    f64.set(X.subarray(off, off + batches * rows * cols), at);
-    return;
+/** A [batches, rows, cols] view of X at `off` with element strides (sb, sr, sc). */
+interface Operand {
+  readonly X: Float64Array;
+  readonly off: number;
+  readonly sb: number;
+  readonly sr: number;
+  readonly sc: number;
+  readonly batches: number;
+  readonly rows: number;
+  readonly cols: number;
+}
+
+const contiguous = (v: Operand): boolean => v.sc === 1 && v.sr === v.cols && (v.batches === 1 || v.sb === v.rows * v.cols);
+
+/** The first element and length of the span of X that a strided view covers. */
+function span(v: Operand): { lo: number; length: number } {
+  let lo = v.off;
+  let hi = v.off;
+  for (const [size, stride] of [[v.batches, v.sb], [v.rows, v.sr], [v.cols, v.sc]] as const) {
+    const reach = stride * (size - 1);
+    if (reach < 0) lo += reach; else hi += reach;
   }
-  let d = at;
-  for (let bi = 0; bi < batches; bi++) {
-    for (let r = 0; r < rows; r++) {
-      let s = off + bi * sb + r * sr;
-      if (sc === 1) {
-        f64.set(X.subarray(s, s + cols), d);
-        d += cols;
-        continue;
+  return { lo, length: hi - lo + 1 };
+}
+
+/** Whether a strided view is copied as its span and gathered by the module (else gathered in JavaScript). */
+const gatherInModule = (v: Operand): boolean => span(v).length <= 4 * v.batches * v.rows * v.cols + 4096;
+
+/** Lays the view out contiguously at byte `at` of the module's memory, with `raw` (bytes) free for its span. */
+function copyIn(e: Exports, at: number, v: Operand, raw: number): void {
+  const count = v.batches * v.rows * v.cols;
+  if (contiguous(v)) {
+    f64.set(v.X.subarray(v.off, v.off + count), at >> 3);
+  } else if (gatherInModule(v)) {
+    const { lo, length } = span(v);
+    f64.set(v.X.subarray(lo, lo + length), raw >> 3);
+    e.gather(at, raw + (v.off - lo) * 8, v.batches, v.rows, v.cols, v.sb * 8, v.sr * 8, v.sc * 8);
+  } else {
+    let d = at >> 3;
+    for (let bi = 0; bi < v.batches; bi++) {
+      for (let r = 0; r < v.rows; r++) {
+        let s = v.off + bi * v.sb + r * v.sr;
+        for (let c = 0; c < v.cols; c++, s += v.sc) f64[d++] = v.X[s]!;
       }
-      for (let c = 0; c < cols; c++, s += sc) f64[d++] = X[s]!;
     }
   }
 }
+
+/** Bytes of raw span the view needs while it is gathered (0 when it needs none). */
+const rawBytes = (v: Operand): number => (!contiguous(v) && gatherInModule(v) ? span(v).length * 8 : 0);
 
 /**
  * o (contiguous [batch, m, n]) = A @ B with A's and B's views given by offset and strides (a
@@ -74,17 +107,20 @@ export function matmulF64Wasm(
   if (e === null) return false;
   const batchesA = sab === 0 ? 1 : batch;
   const batchesB = sbb === 0 ? 1 : batch;
+  const va: Operand = { X: A, off: aOff, sb: sab, sr: sam, sc: sak, batches: batchesA, rows: m, cols: k };
+  const vb: Operand = { X: B, off: bOff, sb: sbb, sr: sbk, sc: sbn, batches: batchesB, rows: k, cols: n };
   const aAt = 0;
   const bAt = aAt + align16(batchesA * m * k * 8);
   const oAt = bAt + align16(batchesB * k * n * 8);
-  const end = oAt + batch * m * n * 8;
+  const raw = align16(oAt + batch * m * n * 8);
+  const end = raw + Math.max(rawBytes(va), rawBytes(vb));
   if (end > MAX_BYTES) return false;
   if (end > e.memory.buffer.byteLength) {
     e.memory.grow(Math.ceil((end - e.memory.buffer.byteLength) / PAGE));
   }
   if (f64.buffer !== e.memory.buffer) f64 = new Float64Array(e.memory.buffer);
-  copyIn(aAt >> 3, A, aOff, sab, sam, sak, batchesA, m, k);
-  copyIn(bAt >> 3, B, bOff, sbb, sbk, sbn, batchesB, k, n);
+  copyIn(e, aAt, va, raw);
+  copyIn(e, bAt, vb, raw);
   e.mm(oAt, aAt, bAt, batch, m, k, n, batchesA === 1 ? 0 : m * k * 8, batchesB === 1 ? 0 : k * n * 8);
   o.set(f64.subarray(oAt >> 3, (oAt >> 3) + batch * m * n));
   return true;

@@ -5,6 +5,7 @@
 ;; p = 0 .. k-1 with a separate rounded multiply and add (f64x2 lanes hold two adjacent columns of
 ;; one row; no fused multiply-add). Tiles of 4 rows x 4 columns (eight f64x2 accumulators), then
 ;; 1 row x 4 columns for the rows left, then single elements for the columns left.
+;; `gather` lays a strided operand out contiguously first.
 ;; Assembled by scripts/build-matmul-f64-wasm.ts into matmul-f64-wasm.generated.ts (base64).
 (module
   (memory (export "memory") 1 32768)
@@ -146,6 +147,34 @@
         (local.set $o (i32.add (local.get $o) (i32.mul (local.get $m) (local.get $rowB))))
         (local.set $a (i32.add (local.get $a) (local.get $aStep)))
         (local.set $b (i32.add (local.get $b) (local.get $bStep)))
+        (local.set $bi (i32.add (local.get $bi) (i32.const 1)))
+        (br $batchLoop))))
+
+  ;; dst (contiguous [batches, rows, cols] float64) = the view of src with byte strides sb, sr, sc.
+  (func (export "gather") (param $dst i32) (param $src i32) (param $batches i32) (param $rows i32) (param $cols i32)
+    (param $sb i32) (param $sr i32) (param $sc i32)
+    (local $bi i32) (local $r i32) (local $c i32) (local $row i32) (local $at i32)
+    (block $batchesDone
+      (loop $batchLoop
+        (br_if $batchesDone (i32.ge_u (local.get $bi) (local.get $batches)))
+        (local.set $row (i32.add (local.get $src) (i32.mul (local.get $bi) (local.get $sb))))
+        (local.set $r (i32.const 0))
+        (block $rowsDone
+          (loop $rowLoop
+            (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+            (local.set $at (local.get $row))
+            (local.set $c (i32.const 0))
+            (block $colsDone
+              (loop $colLoop
+                (br_if $colsDone (i32.ge_u (local.get $c) (local.get $cols)))
+                (f64.store (local.get $dst) (f64.load (local.get $at)))
+                (local.set $dst (i32.add (local.get $dst) (i32.const 8)))
+                (local.set $at (i32.add (local.get $at) (local.get $sc)))
+                (local.set $c (i32.add (local.get $c) (i32.const 1)))
+                (br $colLoop)))
+            (local.set $row (i32.add (local.get $row) (local.get $sr)))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $rowLoop)))
         (local.set $bi (i32.add (local.get $bi) (i32.const 1)))
         (br $batchLoop))))
 )
