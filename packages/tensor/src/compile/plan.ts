@@ -415,7 +415,7 @@ export class Plan {
         // use, as a backend call's does. A result of the function (which the plan never gets
         // back) and every product without a pool: the call site recycles its last two arrays.
         const pooled = planPool !== null && !escaping.has(outs[0]!);
-        const take = pooled ? (size: number): Float32Array => planPool.take('float32', size) as Float32Array : undefined;
+        const take = pooled ? (size: number): Float32Array => planPool.take('float32', size, true) as Float32Array : undefined;
         const mm = simdMatmul(backend as CpuBackend, { dtype: values[va.id]!.dtype, ...va }, { dtype: values[vb.id]!.dtype, ...vb }, take);
         if (mm !== null) {
           const out = outs[0]!;

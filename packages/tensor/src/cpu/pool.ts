@@ -2,10 +2,12 @@
 // plan owns one: while it replays, the backend takes the arrays of its new storages from the
 // pool, and the plan gives back the array of every intermediate it frees at its last use, so
 // a replay in the steady state allocates (and the garbage collector reclaims) almost nothing.
-// Arrays come out zeroed, exactly as a new typed array does, so results do not change.
+// Arrays come out zeroed, exactly as a new typed array does, so results do not change (a
+// caller that writes every element, such as a matmul's product, may skip the fill).
 // The contract this relies on: a CPU backend call's result arrays belong to the caller alone
-// (a kernel that keeps its output array to reuse it later, as the compiled SIMD matmul does,
-// is never pooled; a result that shares a buffer with an argument is found at the first replay).
+// (a kernel that keeps its output array to reuse it later, as the compiled SIMD matmul does
+// for a product the function returns, is never pooled; a result that shares a buffer with an
+// argument is found at the first replay).
 import type { DType, TypedArray } from '../backend.js';
 
 function keyOf(dtype: DType, length: number): number {
