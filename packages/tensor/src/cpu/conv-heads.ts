@@ -11,7 +11,7 @@
 // Elsewhere (float64, channels not in fours, no WebAssembly SIMD) it runs those two kernels.
 import type { CausalConvHeadsDims } from '../backend.js';
 import { sharedSimd } from './memory-scan.js';
-import { causalConvKernel, headRowsKernel } from './qkv-rows.js';
+import { causalConvKernel, convHistory, convWeights, headRowsKernel, type Scratch } from './qkv-rows.js';
 
 type Floats = Float32Array | Float64Array;
 
@@ -57,8 +57,6 @@ function check(x: Floats, dims: CausalConvHeadsDims, outs: readonly Floats[]): v
   });
 }
 
-interface Scratch { a: Float32Array; p: number }
-
 /**
  * The fused float32 form (see the header); false without WebAssembly SIMD. Per block of rows:
  * x rows after the k - 1 carried rows of u, SiLU in place, the convolution into `conv` (the
@@ -75,17 +73,10 @@ function fusedSimd(
   const rows = Math.min(BLOCK_ROWS, Math.max(tokens, 1));
   const widest = Math.max(0, ...blocks.map((b) => b.heads * b.headDim));
   const [wt, beta, u, conv, split] = simd.scratch([k * C, C, (keep + rows) * C, rows * C, rows * widest]) as [Scratch, Scratch, Scratch, Scratch, Scratch];
-  for (let c = 0; c < C; c++) for (let j = 0; j < k; j++) wt.a[j * C + c] = weight[c * k + j]!;
-  if (bias) beta.a.set(bias);
-  else beta.a.fill(-0); // x + -0 = x for every x, signed zeros included
+  convWeights(wt, beta, weight, bias, C, k);
   const floor = Math.fround(dims.eps * dims.eps);
   for (let b = 0; b < batch; b++) {
-    // The k - 1 rows before the first token: the history's last rows (already activated), zero before them.
-    for (let s = 0; s < keep; s++) {
-      const h = past - keep + s;
-      if (history && h >= 0) u.a.set(history.subarray((b * past + h) * C, (b * past + h + 1) * C), s * C);
-      else u.a.fill(0, s * C, (s + 1) * C);
-    }
+    convHistory(u, history, b, past, keep, C);
     for (let t0 = 0; t0 < tokens; t0 += rows) {
       const n = Math.min(rows, tokens - t0);
       const from = offset + (b * tokens + t0) * rowStride;

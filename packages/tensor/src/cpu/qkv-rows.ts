@@ -97,16 +97,9 @@ function causalConvSimd(x: Floats, weight: Floats, bias: Floats | null, history:
   const keep = k - 1;
   const rows = Math.min(CONV_BLOCK_ROWS, Math.max(tokens, 1));
   const [wt, beta, u, out] = simd.scratch([k * C, C, (keep + rows) * C, rows * C]) as [Scratch, Scratch, Scratch, Scratch];
-  for (let c = 0; c < C; c++) for (let j = 0; j < k; j++) wt.a[j * C + c] = weight[c * k + j]!;
-  if (bias) beta.a.set(bias);
-  else beta.a.fill(-0); // x + -0 = x for every x, signed zeros included
+  convWeights(wt, beta, weight, bias, C, k);
   for (let b = 0; b < batch; b++) {
-    // The k - 1 rows before the first token: the history's last rows (already activated), zero before them.
-    for (let s = 0; s < keep; s++) {
-      const h = past - keep + s;
-      if (history && h >= 0) u.a.set(history.subarray((b * past + h) * C, (b * past + h + 1) * C), s * C);
-      else u.a.fill(0, s * C, (s + 1) * C);
-    }
+    convHistory(u, history, b, past, keep, C);
     for (let t0 = 0; t0 < tokens; t0 += rows) {
       const n = Math.min(rows, tokens - t0);
       const from = (b * tokens + t0) * C;
@@ -120,7 +113,23 @@ function causalConvSimd(x: Floats, weight: Floats, bias: Floats | null, history:
   return true;
 }
 
-interface Scratch { a: Float32Array; p: number }
+export interface Scratch { a: Float32Array; p: number }
+
+/** The SIMD causal conv's weights transposed to [k, C] and its bias (or -0: x + -0 = x for every x, signed zeros included). */
+export function convWeights(wt: Scratch, beta: Scratch, weight: Floats, bias: Floats | null, C: number, k: number): void {
+  for (let c = 0; c < C; c++) for (let j = 0; j < k; j++) wt.a[j * C + c] = weight[c * k + j]!;
+  if (bias) beta.a.set(bias);
+  else beta.a.fill(-0);
+}
+
+/** The k - 1 rows before sequence b's first token: the history's last rows (already activated), zero before them. */
+export function convHistory(u: Scratch, history: Floats | null, b: number, past: number, keep: number, C: number): void {
+  for (let s = 0; s < keep; s++) {
+    const h = past - keep + s;
+    if (history && h >= 0) u.a.set(history.subarray((b * past + h) * C, (b * past + h + 1) * C), s * C);
+    else u.a.fill(0, s * C, (s + 1) * C);
+  }
+}
 
 /**
  * out[b, h, t, :] = x[b, t, offset + h d : offset + (h + 1) d], each row divided by
