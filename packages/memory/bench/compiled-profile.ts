@@ -7,24 +7,16 @@
 // Writes bench-results/memory-compiled-profile.json and prints the figures.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { Rng, compile, configureCpu, noGrad, type Tensor } from '@titans/tensor';
-import { NeuralMemory, memoryPreset, mlpArchitecture } from '../src/index.js';
-
-const SHAPE = { tokens: 4096, dim: 256, heads: 4, chunk: 64, thetaMax: 0.1, conv: 4 } as const;
+import { compile, configureCpu, noGrad, type Tensor } from '@titans/tensor';
+import { SHAPE, comparisonMemory, type Arch } from './comparison-shape.js';
 const reps = Math.max(1, Number(process.env.MEMORY_PROFILE_REPS ?? 10));
-type Arch = 'linear' | 'mlp2';
 const archs = process.argv.slice(2).filter((a): a is Arch => a === 'linear' || a === 'mlp2');
 
 configureCpu({ threads: 1 });
 const load = loadavg();
 const results: Record<string, unknown> = {};
 for (const arch of archs.length ? archs : (['linear', 'mlp2'] as const)) {
-  const width = SHAPE.dim / SHAPE.heads;
-  const rule = arch === 'linear'
-    ? memoryPreset('titans-linear', width, { chunkSize: SHAPE.chunk })
-    : memoryPreset('titans', width, { chunkSize: SHAPE.chunk, architecture: mlpArchitecture(4 * width, { residual: false, norm: false }) });
-  const m = new NeuralMemory(SHAPE.dim, { heads: SHAPE.heads, rule, thetaMax: SHAPE.thetaMax, convKernel: SHAPE.conv, seed: 1 });
-  const x = new Rng(7).normal([1, SHAPE.tokens, SHAPE.dim]);
+  const { memory: m, x } = comparisonMemory(arch);
   const step = compile((input: Tensor) => noGrad(() => m.forward(input).output), { profile: true });
   const once = (): void => { const y = step(x); y.dataSync(); y.dispose(); };
   once(); once(); once();

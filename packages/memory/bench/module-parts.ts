@@ -12,13 +12,11 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import {
-  Rng, causalConv, causalConvHeads, configureCpu, contiguous, headRows, mergeHeads, mul, narrow, noGrad, rmsNorm, sigmoid, tidy, transpose, type Tensor,
+  causalConv, causalConvHeads, configureCpu, contiguous, headRows, mergeHeads, mul, narrow, noGrad, rmsNorm, sigmoid, tidy, transpose, type Tensor,
 } from '@titans/tensor';
-import { NeuralMemory, memoryPreset, mlpArchitecture, scanParallel } from '../src/index.js';
-
-const SHAPE = { tokens: 4096, dim: 256, heads: 4, chunk: 64, thetaMax: 0.1, conv: 4 } as const;
+import { scanParallel } from '../src/index.js';
+import { SHAPE, comparisonMemory, type Arch } from './comparison-shape.js';
 const reps = Math.max(1, Number(process.env.MEMORY_PARTS_REPS ?? 7));
-type Arch = 'linear' | 'mlp2';
 const archs = (process.argv.slice(2).filter((a): a is Arch => a === 'linear' || a === 'mlp2'));
 
 /** Least CPU milliseconds of `reps` runs of fn (inside tidy and noGrad, its result read back) after one warm-up. */
@@ -36,12 +34,8 @@ function leastCpuMs(fn: () => Tensor): number {
 }
 
 function parts(arch: Arch): Record<string, number> {
+  const { memory: m, x } = comparisonMemory(arch);
   const width = SHAPE.dim / SHAPE.heads;
-  const rule = arch === 'linear'
-    ? memoryPreset('titans-linear', width, { chunkSize: SHAPE.chunk })
-    : memoryPreset('titans', width, { chunkSize: SHAPE.chunk, architecture: mlpArchitecture(4 * width, { residual: false, norm: false }) });
-  const m = new NeuralMemory(SHAPE.dim, { heads: SHAPE.heads, rule, thetaMax: SHAPE.thetaMax, convKernel: SHAPE.conv, seed: 1 });
-  const x = new Rng(7).normal([1, SHAPE.tokens, SHAPE.dim]);
   const { heads, dim } = SHAPE;
   return noGrad(() => {
     const pre = m.qkv.forward(x);
