@@ -1,14 +1,15 @@
-// Float64 batched matmul on WebAssembly SIMD (matmul-f64.wat): copies the operands into the
-// module's memory as contiguous [batches, rows, cols] arrays (one copy when already contiguous;
-// else the span the view covers is copied and the module's `gather` lays it out, or, for a
-// small window into a large storage, JavaScript gathers it; a broadcast batch is copied once),
-// runs the tiled f64x2 kernel and copies the product out. The same bits as the JavaScript loops (see the .wat).
+// Float64 batched matmul on WebAssembly SIMD (matmul-f64.wat): copies into the module's memory
+// the span of each operand's storage that its view covers (one copy; a broadcast batch once) and
+// reads A through its strides there; B's rows must be contiguous, so a B with a column stride
+// other than 1 is laid out contiguously by the module's `gather`. A small window into a much
+// larger storage is gathered by JavaScript instead. Then runs the tiled f64x2 kernel and copies
+// the product out. The same bits as the JavaScript loops (see the .wat).
 // Returns false whenever the JavaScript kernel should run instead.
 import { MATMUL_F64_WASM_BASE64 } from './matmul-f64-wasm.generated.js';
 
 interface Exports {
   readonly memory: WebAssembly.Memory;
-  mm(o: number, a: number, b: number, batch: number, m: number, k: number, n: number, aStep: number, bStep: number): void;
+  mm(o: number, a: number, b: number, batch: number, m: number, k: number, n: number, aStep: number, bStep: number, sam: number, sak: number, sbk: number): void;
   gather(dst: number, src: number, batches: number, rows: number, cols: number, sb: number, sr: number, sc: number): void;
 }
 
@@ -52,7 +53,6 @@ interface Operand {
   readonly cols: number;
 }
 
-const contiguous = (v: Operand): boolean => v.sc === 1 && v.sr === v.cols && (v.batches === 1 || v.sb === v.rows * v.cols);
 
 /** The first element and length of the span of X that a strided view covers. */
 function span(v: Operand): { lo: number; length: number } {
@@ -65,31 +65,56 @@ function span(v: Operand): { lo: number; length: number } {
   return { lo, length: hi - lo + 1 };
 }
 
-/** Whether a strided view is copied as its span and gathered by the module (else gathered in JavaScript). */
-const gatherInModule = (v: Operand): boolean => span(v).length <= 4 * v.batches * v.rows * v.cols + 4096;
+/** Whether the view is copied as its span (else gathered by JavaScript: a small window into a large storage). */
+const bySpan = (v: Operand): boolean => span(v).length <= 4 * v.batches * v.rows * v.cols + 4096;
 
-/** Lays the view out contiguously at byte `at` of the module's memory, with `raw` (bytes) free for its span. */
-function copyIn(e: Exports, at: number, v: Operand, raw: number): void {
-  const count = v.batches * v.rows * v.cols;
-  if (contiguous(v)) {
-    f64.set(v.X.subarray(v.off, v.off + count), at >> 3);
-  } else if (gatherInModule(v)) {
-    const { lo, length } = span(v);
-    f64.set(v.X.subarray(lo, lo + length), raw >> 3);
-    e.gather(at, raw + (v.off - lo) * 8, v.batches, v.rows, v.cols, v.sb * 8, v.sr * 8, v.sc * 8);
-  } else {
-    let d = at >> 3;
-    for (let bi = 0; bi < v.batches; bi++) {
-      for (let r = 0; r < v.rows; r++) {
-        let s = v.off + bi * v.sb + r * v.sr;
-        for (let c = 0; c < v.cols; c++, s += v.sc) f64[d++] = v.X[s]!;
-      }
+/** JavaScript gather of the view to f64[at..] as a contiguous [batches, rows, cols] array. */
+function gatherInJs(at: number, v: Operand): void {
+  let d = at;
+  for (let bi = 0; bi < v.batches; bi++) {
+    for (let r = 0; r < v.rows; r++) {
+      let s = v.off + bi * v.sb + r * v.sr;
+      for (let c = 0; c < v.cols; c++, s += v.sc) f64[d++] = v.X[s]!;
     }
   }
 }
 
-/** Bytes of raw span the view needs while it is gathered (0 when it needs none). */
-const rawBytes = (v: Operand): number => (!contiguous(v) && gatherInModule(v) ? span(v).length * 8 : 0);
+/**
+ * Where an operand sits in the module's memory: the byte address of its element [0, 0, 0] and its
+ * byte strides once copied in.
+ */
+interface Placed {
+  readonly at: number;
+  readonly sb: number;
+  readonly sr: number;
+  readonly sc: number;
+}
+
+/** Bytes the operand takes in the module's memory at its final place (its span, or its elements when gathered). */
+function placedBytes(v: Operand, rowsContiguous: boolean): number {
+  if (bySpan(v) && (!rowsContiguous || v.sc === 1)) return span(v).length * 8;
+  return v.batches * v.rows * v.cols * 8;
+}
+
+/**
+ * Copies the operand in at byte `at` (placedBytes long; `raw`: scratch for its span when it is
+ * gathered by the module), so that its rows are contiguous when `rowsContiguous`.
+ */
+function place(e: Exports, at: number, v: Operand, rowsContiguous: boolean, raw: number): Placed {
+  const gathered: Placed = { at, sb: v.rows * v.cols * 8, sr: v.cols * 8, sc: 8 };
+  if (!bySpan(v)) {
+    gatherInJs(at >> 3, v);
+    return gathered;
+  }
+  const { lo, length } = span(v);
+  if (!rowsContiguous || v.sc === 1) {
+    f64.set(v.X.subarray(lo, lo + length), at >> 3);
+    return { at: at + (v.off - lo) * 8, sb: v.sb * 8, sr: v.sr * 8, sc: v.sc * 8 };
+  }
+  f64.set(v.X.subarray(lo, lo + length), raw >> 3);
+  e.gather(at, raw + (v.off - lo) * 8, v.batches, v.rows, v.cols, v.sb * 8, v.sr * 8, v.sc * 8);
+  return gathered;
+}
 
 /**
  * o (contiguous [batch, m, n]) = A @ B with A's and B's views given by offset and strides (a
@@ -110,18 +135,19 @@ export function matmulF64Wasm(
   const va: Operand = { X: A, off: aOff, sb: sab, sr: sam, sc: sak, batches: batchesA, rows: m, cols: k };
   const vb: Operand = { X: B, off: bOff, sb: sbb, sr: sbk, sc: sbn, batches: batchesB, rows: k, cols: n };
   const aAt = 0;
-  const bAt = aAt + align16(batchesA * m * k * 8);
-  const oAt = bAt + align16(batchesB * k * n * 8);
+  const bAt = aAt + align16(placedBytes(va, false));
+  const oAt = bAt + align16(placedBytes(vb, true));
   const raw = align16(oAt + batch * m * n * 8);
-  const end = raw + Math.max(rawBytes(va), rawBytes(vb));
+  const gatherB = bySpan(vb) && vb.sc !== 1;
+  const end = raw + (gatherB ? span(vb).length * 8 : 0);
   if (end > MAX_BYTES) return false;
   if (end > e.memory.buffer.byteLength) {
     e.memory.grow(Math.ceil((end - e.memory.buffer.byteLength) / PAGE));
   }
   if (f64.buffer !== e.memory.buffer) f64 = new Float64Array(e.memory.buffer);
-  copyIn(e, aAt, va, raw);
-  copyIn(e, bAt, vb, raw);
-  e.mm(oAt, aAt, bAt, batch, m, k, n, batchesA === 1 ? 0 : m * k * 8, batchesB === 1 ? 0 : k * n * 8);
+  const pa = place(e, aAt, va, false, raw);
+  const pb = place(e, bAt, vb, true, raw);
+  e.mm(oAt, pa.at, pb.at, batch, m, k, n, batchesA === 1 ? 0 : pa.sb, batchesB === 1 ? 0 : pb.sb, pa.sr, pa.sc, pb.sr);
   o.set(f64.subarray(oAt >> 3, (oAt >> 3) + batch * m * n));
   return true;
 }

@@ -1,17 +1,17 @@
 ;; Float64 batched matmul of the CPU backend (cpu/matmul-f64-wasm.ts): O = A @ B per batch for
-;; row-major A [m, k], B [k, n] and O [m, n] in the module's own memory (byte addresses; the
-;; host copies the operands in, contiguous, and the product out). The same bits as the backend's
-;; JavaScript loop: every output element is its own sum, started from 0 and added to in order
-;; p = 0 .. k-1 with a separate rounded multiply and add (f64x2 lanes hold two adjacent columns of
-;; one row; no fused multiply-add). Tiles of 4 rows x 4 columns (eight f64x2 accumulators), then
+;; A [m, k] (any strides), B [k, n] (rows contiguous) and O [m, n] (contiguous) in the module's
+;; own memory (byte addresses; the host copies the operands in and the product out). The same
+;; bits as the backend's JavaScript loop: every output element is its own sum, started from 0 and
+;; added to in order p = 0 .. k-1 with a separate rounded multiply and add (f64x2 lanes hold two
+;; adjacent columns of one row; no fused multiply-add). Tiles of 4 rows x 4 columns (eight f64x2 accumulators), then
 ;; 1 row x 4 columns for the rows left, then single elements for the columns left.
-;; `gather` lays a strided operand out contiguously first.
+;; `gather` lays out a B whose rows are not contiguous first.
 ;; Assembled by scripts/build-matmul-f64-wasm.ts into matmul-f64-wasm.generated.ts (base64).
 (module
   (memory (export "memory") 1 32768)
 
   ;; O[0..4, 0..4] = A[0..4, :] @ B[:, 0..4]; a, b, o point at the tile's first elements.
-  (func $tile4x4 (param $o i32) (param $a i32) (param $b i32) (param $k i32) (param $rowA i32) (param $rowB i32) (param $rowO i32)
+  (func $tile4x4 (param $o i32) (param $a i32) (param $b i32) (param $k i32) (param $rowA i32) (param $sak i32) (param $rowB i32) (param $rowO i32)
     (local $a1 i32) (local $a2 i32) (local $a3 i32) (local $p i32)
     (local $y0 v128) (local $y1 v128) (local $x v128)
     (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
@@ -39,10 +39,10 @@
         (local.set $x (v128.load64_splat (local.get $a3)))
         (local.set $c30 (f64x2.add (local.get $c30) (f64x2.mul (local.get $x) (local.get $y0))))
         (local.set $c31 (f64x2.add (local.get $c31) (f64x2.mul (local.get $x) (local.get $y1))))
-        (local.set $a (i32.add (local.get $a) (i32.const 8)))
-        (local.set $a1 (i32.add (local.get $a1) (i32.const 8)))
-        (local.set $a2 (i32.add (local.get $a2) (i32.const 8)))
-        (local.set $a3 (i32.add (local.get $a3) (i32.const 8)))
+        (local.set $a (i32.add (local.get $a) (local.get $sak)))
+        (local.set $a1 (i32.add (local.get $a1) (local.get $sak)))
+        (local.set $a2 (i32.add (local.get $a2) (local.get $sak)))
+        (local.set $a3 (i32.add (local.get $a3) (local.get $sak)))
         (local.set $b (i32.add (local.get $b) (local.get $rowB)))
         (local.set $p (i32.add (local.get $p) (i32.const 1)))
         (br $depth)))
@@ -59,7 +59,7 @@
     (v128.store offset=16 (local.get $o) (local.get $c31)))
 
   ;; O[0, 0..4] = A[0, :] @ B[:, 0..4].
-  (func $tile1x4 (param $o i32) (param $a i32) (param $b i32) (param $k i32) (param $rowB i32)
+  (func $tile1x4 (param $o i32) (param $a i32) (param $b i32) (param $k i32) (param $rowB i32) (param $sak i32)
     (local $p i32) (local $x v128) (local $c0 v128) (local $c1 v128)
     (local.set $c0 (f64x2.splat (f64.const 0)))
     (local.set $c1 (local.get $c0))
@@ -69,7 +69,7 @@
         (local.set $x (v128.load64_splat (local.get $a)))
         (local.set $c0 (f64x2.add (local.get $c0) (f64x2.mul (local.get $x) (v128.load (local.get $b)))))
         (local.set $c1 (f64x2.add (local.get $c1) (f64x2.mul (local.get $x) (v128.load offset=16 (local.get $b)))))
-        (local.set $a (i32.add (local.get $a) (i32.const 8)))
+        (local.set $a (i32.add (local.get $a) (local.get $sak)))
         (local.set $b (i32.add (local.get $b) (local.get $rowB)))
         (local.set $p (i32.add (local.get $p) (i32.const 1)))
         (br $depth)))
@@ -77,42 +77,42 @@
     (v128.store offset=16 (local.get $o) (local.get $c1)))
 
   ;; O[0, 0] = A[0, :] . B[:, 0].
-  (func $tile1x1 (param $o i32) (param $a i32) (param $b i32) (param $k i32) (param $rowB i32)
+  (func $tile1x1 (param $o i32) (param $a i32) (param $b i32) (param $k i32) (param $rowB i32) (param $sak i32)
     (local $p i32) (local $c f64)
     (block $done
       (loop $depth
         (br_if $done (i32.ge_u (local.get $p) (local.get $k)))
         (local.set $c (f64.add (local.get $c) (f64.mul (f64.load (local.get $a)) (f64.load (local.get $b)))))
-        (local.set $a (i32.add (local.get $a) (i32.const 8)))
+        (local.set $a (i32.add (local.get $a) (local.get $sak)))
         (local.set $b (i32.add (local.get $b) (local.get $rowB)))
         (local.set $p (i32.add (local.get $p) (i32.const 1)))
         (br $depth)))
     (f64.store (local.get $o) (local.get $c)))
 
   ;; One row of O from column j on: tiles of 4 columns, then single columns.
-  (func $row (param $o i32) (param $a i32) (param $b i32) (param $k i32) (param $n i32) (param $j i32) (param $rowB i32)
+  (func $row (param $o i32) (param $a i32) (param $b i32) (param $k i32) (param $n i32) (param $j i32) (param $rowB i32) (param $sak i32)
     (block $quads
       (loop $quad
         (br_if $quads (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $n)))
         (call $tile1x4 (i32.add (local.get $o) (i32.shl (local.get $j) (i32.const 3))) (local.get $a)
-          (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 3))) (local.get $k) (local.get $rowB))
+          (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 3))) (local.get $k) (local.get $rowB) (local.get $sak))
         (local.set $j (i32.add (local.get $j) (i32.const 4)))
         (br $quad)))
     (block $singles
       (loop $single
         (br_if $singles (i32.ge_u (local.get $j) (local.get $n)))
         (call $tile1x1 (i32.add (local.get $o) (i32.shl (local.get $j) (i32.const 3))) (local.get $a)
-          (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 3))) (local.get $k) (local.get $rowB))
+          (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 3))) (local.get $k) (local.get $rowB) (local.get $sak))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $single))))
 
-  ;; O[bi] = A[bi] @ B[bi] for bi < batch; O contiguous [batch, m, n]; A's batches aStep bytes
-  ;; apart and B's bStep bytes apart (0: broadcast). m, k, n >= 1.
+  ;; O[bi] = A[bi] @ B[bi] for bi < batch; O contiguous [batch, m, n]. A's element [i, p] is at
+  ;; a + i*sam + p*sak and B's [p, j] at b + p*sbk + 8j (bytes; B's rows contiguous); batches
+  ;; aStep and bStep bytes apart (0: broadcast). m, k, n >= 1.
   (func (export "mm") (param $o i32) (param $a i32) (param $b i32) (param $batch i32) (param $m i32) (param $k i32) (param $n i32)
-    (param $aStep i32) (param $bStep i32)
-    (local $rowA i32) (local $rowB i32) (local $bi i32) (local $i i32) (local $j i32) (local $oRow i32) (local $aRow i32)
-    (local.set $rowA (i32.shl (local.get $k) (i32.const 3)))
-    (local.set $rowB (i32.shl (local.get $n) (i32.const 3)))
+    (param $aStep i32) (param $bStep i32) (param $sam i32) (param $sak i32) (param $sbk i32)
+    (local $rowO i32) (local $bi i32) (local $i i32) (local $j i32) (local $oRow i32) (local $aRow i32)
+    (local.set $rowO (i32.shl (local.get $n) (i32.const 3)))
     (block $batches
       (loop $batchLoop
         (br_if $batches (i32.ge_u (local.get $bi) (local.get $batch)))
@@ -120,31 +120,34 @@
         (block $blocks
           (loop $block
             (br_if $blocks (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $m)))
-            (local.set $oRow (i32.add (local.get $o) (i32.mul (local.get $i) (local.get $rowB))))
-            (local.set $aRow (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $rowA))))
+            (local.set $oRow (i32.add (local.get $o) (i32.mul (local.get $i) (local.get $rowO))))
+            (local.set $aRow (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $sam))))
             (local.set $j (i32.const 0))
             (block $quads
               (loop $quad
                 (br_if $quads (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $n)))
                 (call $tile4x4 (i32.add (local.get $oRow) (i32.shl (local.get $j) (i32.const 3))) (local.get $aRow)
-                  (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 3))) (local.get $k) (local.get $rowA) (local.get $rowB) (local.get $rowB))
+                  (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 3))) (local.get $k) (local.get $sam) (local.get $sak) (local.get $sbk) (local.get $rowO))
                 (local.set $j (i32.add (local.get $j) (i32.const 4)))
                 (br $quad)))
             ;; columns left over: single elements, row by row
-            (call $row (local.get $oRow) (local.get $aRow) (local.get $b) (local.get $k) (local.get $n) (local.get $j) (local.get $rowB))
-            (call $row (i32.add (local.get $oRow) (local.get $rowB)) (i32.add (local.get $aRow) (local.get $rowA)) (local.get $b) (local.get $k) (local.get $n) (local.get $j) (local.get $rowB))
-            (call $row (i32.add (local.get $oRow) (i32.shl (local.get $rowB) (i32.const 1))) (i32.add (local.get $aRow) (i32.shl (local.get $rowA) (i32.const 1))) (local.get $b) (local.get $k) (local.get $n) (local.get $j) (local.get $rowB))
-            (call $row (i32.add (local.get $oRow) (i32.mul (local.get $rowB) (i32.const 3))) (i32.add (local.get $aRow) (i32.mul (local.get $rowA) (i32.const 3))) (local.get $b) (local.get $k) (local.get $n) (local.get $j) (local.get $rowB))
+            (call $row (local.get $oRow) (local.get $aRow) (local.get $b) (local.get $k) (local.get $n) (local.get $j) (local.get $sbk) (local.get $sak))
+            (call $row (i32.add (local.get $oRow) (local.get $rowO)) (i32.add (local.get $aRow) (local.get $sam))
+              (local.get $b) (local.get $k) (local.get $n) (local.get $j) (local.get $sbk) (local.get $sak))
+            (call $row (i32.add (local.get $oRow) (i32.shl (local.get $rowO) (i32.const 1))) (i32.add (local.get $aRow) (i32.shl (local.get $sam) (i32.const 1)))
+              (local.get $b) (local.get $k) (local.get $n) (local.get $j) (local.get $sbk) (local.get $sak))
+            (call $row (i32.add (local.get $oRow) (i32.mul (local.get $rowO) (i32.const 3))) (i32.add (local.get $aRow) (i32.mul (local.get $sam) (i32.const 3)))
+              (local.get $b) (local.get $k) (local.get $n) (local.get $j) (local.get $sbk) (local.get $sak))
             (local.set $i (i32.add (local.get $i) (i32.const 4)))
             (br $block)))
         (block $rows
           (loop $rowLoop
             (br_if $rows (i32.ge_u (local.get $i) (local.get $m)))
-            (call $row (i32.add (local.get $o) (i32.mul (local.get $i) (local.get $rowB))) (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $rowA)))
-              (local.get $b) (local.get $k) (local.get $n) (i32.const 0) (local.get $rowB))
+            (call $row (i32.add (local.get $o) (i32.mul (local.get $i) (local.get $rowO))) (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $sam)))
+              (local.get $b) (local.get $k) (local.get $n) (i32.const 0) (local.get $sbk) (local.get $sak))
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br $rowLoop)))
-        (local.set $o (i32.add (local.get $o) (i32.mul (local.get $m) (local.get $rowB))))
+        (local.set $o (i32.add (local.get $o) (i32.mul (local.get $m) (local.get $rowO))))
         (local.set $a (i32.add (local.get $a) (local.get $aStep)))
         (local.set $b (i32.add (local.get $b) (local.get $bStep)))
         (local.set $bi (i32.add (local.get $bi) (i32.const 1)))
