@@ -3,8 +3,8 @@
 ;; own memory (byte addresses; the host copies the operands in and the product out). The same
 ;; bits as the backend's JavaScript loop: every output element is its own sum, started from 0 and
 ;; added to in order p = 0 .. k-1 with a separate rounded multiply and add (f64x2 lanes hold two
-;; adjacent columns of one row; no fused multiply-add). Tiles of 4 rows x 4 columns (eight f64x2 accumulators), then
-;; 1 row x 4 columns for the rows left, then single elements for the columns left.
+;; adjacent columns of one row; no fused multiply-add). Tiles of 4 rows x 4 columns (eight f64x2
+;; accumulators), then 1 row x 4, 2 and 1 columns for the rows and columns left.
 ;; `gather` lays out a B whose rows are not contiguous first.
 ;; Assembled by scripts/build-matmul-f64-wasm.ts into matmul-f64-wasm.generated.ts (base64).
 (module
@@ -76,6 +76,20 @@
     (v128.store (local.get $o) (local.get $c0))
     (v128.store offset=16 (local.get $o) (local.get $c1)))
 
+  ;; O[0, 0..2] = A[0, :] @ B[:, 0..2].
+  (func $tile1x2 (param $o i32) (param $a i32) (param $b i32) (param $k i32) (param $rowB i32) (param $sak i32)
+    (local $p i32) (local $c v128)
+    (local.set $c (f64x2.splat (f64.const 0)))
+    (block $done
+      (loop $depth
+        (br_if $done (i32.ge_u (local.get $p) (local.get $k)))
+        (local.set $c (f64x2.add (local.get $c) (f64x2.mul (v128.load64_splat (local.get $a)) (v128.load (local.get $b)))))
+        (local.set $a (i32.add (local.get $a) (local.get $sak)))
+        (local.set $b (i32.add (local.get $b) (local.get $rowB)))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $depth)))
+    (v128.store (local.get $o) (local.get $c)))
+
   ;; O[0, 0] = A[0, :] . B[:, 0].
   (func $tile1x1 (param $o i32) (param $a i32) (param $b i32) (param $k i32) (param $rowB i32) (param $sak i32)
     (local $p i32) (local $c f64)
@@ -89,7 +103,7 @@
         (br $depth)))
     (f64.store (local.get $o) (local.get $c)))
 
-  ;; One row of O from column j on: tiles of 4 columns, then single columns.
+  ;; One row of O from column j on: tiles of 4 columns, then one of 2, then a single column.
   (func $row (param $o i32) (param $a i32) (param $b i32) (param $k i32) (param $n i32) (param $j i32) (param $rowB i32) (param $sak i32)
     (block $quads
       (loop $quad
@@ -98,6 +112,11 @@
           (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 3))) (local.get $k) (local.get $rowB) (local.get $sak))
         (local.set $j (i32.add (local.get $j) (i32.const 4)))
         (br $quad)))
+    (if (i32.le_u (i32.add (local.get $j) (i32.const 2)) (local.get $n))
+      (then
+        (call $tile1x2 (i32.add (local.get $o) (i32.shl (local.get $j) (i32.const 3))) (local.get $a)
+          (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 3))) (local.get $k) (local.get $rowB) (local.get $sak))
+        (local.set $j (i32.add (local.get $j) (i32.const 2)))))
     (block $singles
       (loop $single
         (br_if $singles (i32.ge_u (local.get $j) (local.get $n)))
