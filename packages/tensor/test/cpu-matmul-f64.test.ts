@@ -64,7 +64,7 @@ describe('cpu float64 matmul kernels', () => {
   it('loads the WebAssembly kernel, and matmul-f64-wasm.generated.ts is up to date with matmul-f64.wat', () => {
     expect(matmulF64WasmAvailable()).toBe(true);
     const root = fileURLToPath(new URL('..', import.meta.url));
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/build-matmul-f64-wasm.ts', '--check'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/build-wasm.ts', 'matmul-f64', '--check'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
     expect(run.stderr + run.stdout).toContain('up to date');
     expect(run.status).toBe(0);
   }, 150_000);

@@ -9,7 +9,7 @@ import { MEMORY_SCAN_WASM_BASE64 } from '../src/cpu/memory-scan-wasm.generated.j
 describe('memory-scan WebAssembly', () => {
   it('memory-scan-wasm.generated.ts is up to date with memory-scan.wat', () => {
     const root = fileURLToPath(new URL('..', import.meta.url));
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/build-memory-scan-wasm.ts', '--check'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/build-wasm.ts', 'memory-scan', '--check'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
     expect(run.stderr + run.stdout).toContain('up to date');
     expect(run.status).toBe(0);
   }, 150_000);

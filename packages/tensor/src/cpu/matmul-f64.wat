@@ -6,7 +6,7 @@
 ;; adjacent columns of one row; no fused multiply-add). Tiles of 4 rows x 4 columns (eight f64x2
 ;; accumulators), then 1 row x 4, 2 and 1 columns for the rows and columns left.
 ;; `gather` lays out a B whose rows are not contiguous first.
-;; Assembled by scripts/build-matmul-f64-wasm.ts into matmul-f64-wasm.generated.ts (base64).
+;; Assembled by scripts/build-wasm.ts into matmul-f64-wasm.generated.ts (base64).
 (module
   (memory (export "memory") 1 32768)
 

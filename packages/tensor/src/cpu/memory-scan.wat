@@ -1,7 +1,7 @@
 ;; Float32 SIMD inner loops of the fused neural-memory scan (cpu/memory-scan.ts). Row-major
 ;; matrices [rows, cols] with rows and cols multiples of 4; all pointers are byte offsets into the
 ;; module's own memory, which the host lays out. Assembled by
-;; scripts/build-memory-scan-wasm.ts into memory-scan-wasm.generated.ts (base64).
+;; scripts/build-wasm.ts into memory-scan-wasm.generated.ts (base64).
 (module
   (memory (export "memory") 1 32768)
 
