@@ -21,7 +21,7 @@
 // (whole rows when 2-D), and the worker threads, which
 // instantiate the module on the same memory, share the ranges with the calling thread.
 import type { Storage } from '../backend.js';
-import { BINARY_EXPR, UNARY_EXPR } from '../cpu/backend.js';
+import { BINARY_EXPR, CpuStorage, UNARY_EXPR } from '../cpu/backend.js';
 import { collapse } from '../cpu/collapse.js';
 import { cpuConfig } from '../cpu/wasm/config.js';
 import { ARENA, ENGINE_MAX_PAGES, getEngine, jobModule, reserve, runJob, type Engine, type JobModule } from '../cpu/wasm/engine.js';
@@ -544,9 +544,17 @@ export class MemoryKernel {
 
 const stamps = new WeakMap<Storage, number>();
 let nextStamp = 1;
-/** @internal A number for each storage object, never given to another one (0 for none). */
+/**
+ * @internal A number for each storage object, never given to another one (0 for none): a field
+ * of CPU storages (a WeakMap entry per new storage cost about a microsecond per compiled call),
+ * a WeakMap for any other.
+ */
 export function stamp(s: Storage | undefined): number {
   if (s === undefined) return 0;
+  if (s instanceof CpuStorage) {
+    if (s.stamp === 0) s.stamp = nextStamp++;
+    return s.stamp;
+  }
   let v = stamps.get(s);
   if (v === undefined) {
     v = nextStamp++;

@@ -27,6 +27,8 @@ import { cpuConfig } from './wasm/config.js';
 
 export class CpuStorage implements Storage {
   disposed = false;
+  /** @internal A number of this storage alone, given on first use by compiled kernels (compile/simd.ts stamp); 0 until then. */
+  stamp = 0;
   constructor(
     readonly backend: CpuBackend,
     readonly dtype: DType,
