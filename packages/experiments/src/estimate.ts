@@ -133,7 +133,7 @@ export const CALIBRATION: Calibration = {
   trainingLength: 512,
   tracks: {
     passkey: {
-      source: 'bench/calibrate.ts --plan scale --track passkey --warmup 3 --steps 4 (the scale plan\'s passkey model: 2 blocks, width 128, 16 x 64 tokens a step), one run, load average 8-13 rising to 46, 2026-12-07 14:53-15:00 UTC; omeganet: --plan full --arch omeganet --warmup 2 --steps 1, load 9, 13:42 UTC (at 971k parameters on the scale plan --warmup 2 --steps 2: 159); hope, hope-attention: --plan full --arch hope(-attention) --warmup 3 --steps 2 (--warmup 2 for hope-attention), load 4-5, 13:45 UTC; atlas: see CALIBRATION',
+      source: 'bench/calibrate.ts --plan scale --track passkey --warmup 3 --steps 4 (the scale plan\'s passkey model: 2 blocks, width 128, 16 x 64 tokens a step), one run, load average 8-13 rising to 46, 2026-12-07 14:53-15:00 UTC; omeganet: --plan full --arch omeganet --warmup 2 --steps 1, load 9, 13:42 UTC (at 971k parameters on the scale plan --warmup 2 --steps 2: 159); hope, hope-attention: --plan full --arch hope(-attention) --warmup 3 --steps 2 (--warmup 2 for hope-attention), load 4-5, 13:45 UTC; omeganet, atlas, atlas-mag, atlas-mal: --plan full --arch omeganet,atlas,atlas-mag,atlas-mal --warmup 3 --steps 4, load 2-3 (a background run at nice 10), 17:16 UTC, after the low-rank Muon and the float64 WebAssembly matmul (atlas was 58 before)',
       batch: 16, length: 64,
       training: measured({
         lmm: [1680, 523_148],
@@ -143,8 +143,10 @@ export const CALIBRATION: Calibration = {
         transformer: [3396, 523_648],
         swa: [3220, 523_648],
         'gated-deltanet': [2180, 523_148],
-        omeganet: [795, 47_944],
-        atlas: [58, 48_076],
+        omeganet: [3070, 47_944],
+        atlas: [746, 48_076],
+        'atlas-mag': [697, 56_652],
+        'atlas-mal': [739, 56_588],
         hope: [1174, 47_790],
         'hope-attention': [3239, 46_886],
       }),
@@ -154,9 +156,12 @@ export const CALIBRATION: Calibration = {
       sizes: { hope: [{ tokensPerSecond: 132, parameters: 522_894 }] },
     },
     mqar: {
-      source: 'bench/calibrate.ts --plan full --track mqar --warmup 3 --steps 2 --arch hope,hope-attention (16 x 64 tokens a step), load average 4.5-5, 2026-12-07 13:45 UTC',
+      source: 'bench/calibrate.ts --plan full --track mqar --warmup 3 --steps 2 --arch hope,hope-attention (16 x 64 tokens a step), load average 4.5-5, 2026-12-07 13:45 UTC; omeganet, atlas, atlas-mag, atlas-mal: the same with --arch omeganet,atlas,atlas-mag,atlas-mal, load 2-3 (a background run at nice 10), 2026-12-07 17:18 UTC (after the low-rank Muon and the float64 WebAssembly matmul)',
       batch: 16, length: 64,
-      training: measured({ hope: [1168, 44_650], 'hope-attention': [8272, 37_606] }),
+      training: measured({
+        hope: [1168, 44_650], 'hope-attention': [8272, 37_606],
+        omeganet: [1096, 85_300], atlas: [287, 85_366], 'atlas-mag': [230, 93_942], 'atlas-mal': [222, 93_878],
+      }),
     },
   },
   // Variants with the same memory as a measured architecture (the estimate marks them extrapolated).

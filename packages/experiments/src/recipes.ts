@@ -307,7 +307,7 @@ const SMOKE_MODEL: ModelRecipe = { ...LONG_MODEL, dim: 16, layers: 1, window: 32
  * hours of a 2-core CPU with --jobs 2. */
 const FULL_PLAN: ReproducePlan = {
   name: 'full',
-  description: 'About 13 hours on a 2-core CPU with --jobs 2 by the dry run\'s estimate (most of it the Atlas and Hope families, Hope about 4x and Atlas about 75x slower per token than the LMM by bench/calibrate.ts): every architecture and ablation on the bytes track (SOTU + S-NIAH PK/N/W at 1x-8x, coarse depth grid), the architectures on MQAR, the Titans variants and three baselines on the compact passkey.',
+  description: 'About 3 hours on a 2-core CPU with --jobs 2 by the dry run\'s estimate (2 of them the Atlas and Hope families, which train several times slower per token than the LMM by bench/calibrate.ts): every architecture and ablation on the bytes track (SOTU + S-NIAH PK/N/W at 1x-8x, coarse depth grid), the architectures on MQAR, the Titans variants and three baselines on the compact passkey.',
   seed: 0,
   architectures: ALL_ARCHITECTURES,
   ablations: ALL_ABLATIONS,

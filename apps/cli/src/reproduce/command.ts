@@ -15,8 +15,8 @@ length), MQAR and held-out perplexity by position, and writes results.json, repo
 summary.md and figures/*.svg next to the paper's numbers.
 
 options:
-  --plan NAME     ${Object.values(PLANS).map((p) => p.name).join(' | ')} (default full: about 13 hours on 2 cores with --jobs 2,
-                  12 of them the Atlas and Hope families; --dry-run prints the estimate)
+  --plan NAME     ${Object.values(PLANS).map((p) => p.name).join(' | ')} (default full: about 3 hours on 2 cores with --jobs 2,
+                  2 of them the Atlas and Hope families; --dry-run prints the estimate)
   --quick         the same as --plan quick (a few minutes)
   --smoke         the same as --plan smoke (the pipeline in about a minute; numbers mean nothing)
   --out DIR       output directory (default runs/reproduce-<plan> under the repository root:
