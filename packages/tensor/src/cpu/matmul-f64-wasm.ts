@@ -6,6 +6,7 @@
 // the product out. The same bits as the JavaScript loops (see the .wat).
 // Returns false whenever the JavaScript kernel should run instead.
 import { MATMUL_F64_WASM_BASE64 } from './matmul-f64-wasm.generated.js';
+import { decodeBase64 } from './wasm/engine.js';
 
 interface Exports {
   readonly memory: WebAssembly.Memory;
@@ -23,9 +24,7 @@ const MAX_BYTES = 1 << 30;
 function exports(): Exports | null {
   if (instance !== undefined) return instance;
   try {
-    const bytes = typeof Buffer !== 'undefined'
-      ? Uint8Array.from(Buffer.from(MATMUL_F64_WASM_BASE64, 'base64'))
-      : Uint8Array.from(atob(MATMUL_F64_WASM_BASE64), (c) => c.charCodeAt(0));
+    const bytes = decodeBase64(MATMUL_F64_WASM_BASE64);
     instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as Exports;
     f64 = new Float64Array(instance.memory.buffer);
   } catch {

@@ -23,6 +23,7 @@
 // four tokens' chains side by side, bit-identical to clampRows).
 import { arrayConstructor, type MemoryScanDims, type TypedArray } from '../backend.js';
 import { MEMORY_SCAN_WASM_BASE64 } from './memory-scan-wasm.generated.js';
+import { decodeBase64 } from './wasm/engine.js';
 import { erf } from './special.js';
 
 const LN_EPS = 1e-5;
@@ -191,9 +192,7 @@ let wasm: WasmExports | null | undefined;
 function wasmExports(): WasmExports | null {
   if (wasm !== undefined) return wasm;
   try {
-    const bytes = typeof Buffer !== 'undefined'
-      ? Uint8Array.from(Buffer.from(MEMORY_SCAN_WASM_BASE64, 'base64'))
-      : Uint8Array.from(atob(MEMORY_SCAN_WASM_BASE64), (c) => c.charCodeAt(0));
+    const bytes = decodeBase64(MEMORY_SCAN_WASM_BASE64);
     wasm = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as WasmExports;
   } catch {
     wasm = null;

@@ -58,7 +58,8 @@ export interface Engine {
   i32: Int32Array;
 }
 
-function decode(base64: string): Uint8Array<ArrayBuffer> {
+/** @internal The bytes of a base64 string (the generated WebAssembly modules). */
+export function decodeBase64(base64: string): Uint8Array<ArrayBuffer> {
   const text = atob(base64);
   const bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
@@ -95,14 +96,14 @@ export function getEngine(): Engine | null {
   if (typeof WebAssembly !== 'object') return engine;
   if (typeof SharedArrayBuffer === 'function') {
     try {
-      engine = instantiate(decode(KERNELS_SHARED_BASE64), true);
+      engine = instantiate(decodeBase64(KERNELS_SHARED_BASE64), true);
     } catch {
       engine = null; // e.g. shared memory refused (browser without cross-origin isolation)
     }
   }
   if (!engine) {
     try {
-      engine = instantiate(decode(KERNELS_LOCAL_BASE64), false);
+      engine = instantiate(decodeBase64(KERNELS_LOCAL_BASE64), false);
     } catch {
       engine = null;
     }

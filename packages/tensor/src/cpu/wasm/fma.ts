@@ -9,21 +9,14 @@
 // The worker threads get an instance too, so split gemms run the same kernel on every tile.
 import { FMA_KERNELS_LOCAL_BASE64, FMA_KERNELS_SHARED_BASE64 } from './kernels-fma.generated.js';
 import { cpuConfig } from './config.js';
-import { cpuInfo as engineInfo, getEngine, setFmaModuleSource, type CpuInfo as EngineInfo, type Engine } from './engine.js';
-
-function decode(base64: string): Uint8Array<ArrayBuffer> {
-  const text = atob(base64);
-  const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-  return bytes;
-}
+import { cpuInfo as engineInfo, decodeBase64, getEngine, setFmaModuleSource, type CpuInfo as EngineInfo, type Engine } from './engine.js';
 
 let supported: boolean | undefined;
 let flagTried = false;
 
 function validates(): boolean {
   try {
-    return typeof WebAssembly === 'object' && WebAssembly.validate(decode(FMA_KERNELS_LOCAL_BASE64));
+    return typeof WebAssembly === 'object' && WebAssembly.validate(decodeBase64(FMA_KERNELS_LOCAL_BASE64));
   } catch {
     return false;
   }
@@ -67,7 +60,7 @@ function fmaModule(e: Engine): WebAssembly.Module | null {
   let module: WebAssembly.Module | null = null;
   if (fmaSupported()) {
     try {
-      module = new WebAssembly.Module(decode(e.shared ? FMA_KERNELS_SHARED_BASE64 : FMA_KERNELS_LOCAL_BASE64));
+      module = new WebAssembly.Module(decodeBase64(e.shared ? FMA_KERNELS_SHARED_BASE64 : FMA_KERNELS_LOCAL_BASE64));
     } catch {
       module = null;
     }
