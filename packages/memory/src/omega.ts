@@ -4,11 +4,14 @@
 //
 //   l_t(P)  = sum_{j < c, t-j >= 0} gamma[t, j] ||M(P; phi(k_{t-j})) - v_{t-j}||^2   Eq. 9: the Omega window
 //   u_t     = grad_P l_t(P^(base(t)))                                               surprise at the chunk's start
+//   u_t    <- u_t min(1, m / |u_t|)                    (maxSurpriseNorm m > 0 only)   the surprise bound
 //   S^(t+1) = eta_t S^(t) - theta_t u_t                                               momentum over surprise
 //   P^(t+1) = (1 - alpha_t) P^(t) + S^(t+1)                      (momentum)
 //   P^(t+1) = (1 - alpha_t) P^(t) + lr_t NS_kappa(S^(t+1))        (muon, Eq. 32-33)
 //   y_pre_t = M(P^(t); phi(q_t)),  y_post_t = M(P^(t+1); phi(q_t))
 //
+// |u_t| is the Frobenius norm of the whole window gradient over all matrices together (the
+// NeuralMemory clamp of scan.ts, applied to the window's sum, not to each token's term).
 // phi is the identity or the polynomial feature map of degree p (Eq. 11). Two
 // implementations: `omegaLoop` (token by token, surprise by autograd: the reference) and
 // `omegaParallel` (the chunked form: the window is a banded mask multiplying the chunk's
@@ -16,10 +19,10 @@
 // is formed and orthogonalised as one batch of matrix products).
 import {
   Tensor, add, cast, concat, contiguous, div, expand, isGradEnabled, matmul, mul, narrow, noGrad, reshape, sqrt, square, stack, sub, sum, tensor,
-  tidy, transpose, unsqueeze, valueAndGrad, zeros, broadcastShapes, maximum,
+  tidy, transpose, unsqueeze, valueAndGrad, zeros, broadcastShapes, maximum, minimum,
 } from '@titans/tensor';
 import type { MemoryArchitecture } from './config.js';
-import { NEWTON_SCHULZ, activate, apply, biasLoss, finish, forward, newtonSchulz, tokenGradients } from './network.js';
+import { NEWTON_SCHULZ, activate, apply, biasLoss, finish, forward, newtonSchulz, surpriseClampFactor, tokenGradients } from './network.js';
 import { fastOmega } from './omega-fast.js';
 import { chunkCoefficients } from './scan.js';
 
@@ -49,6 +52,16 @@ export interface OmegaRule {
   readonly momentum: boolean;
   /** Forgetting gate (alpha); off = alpha treated as 0. */
   readonly forgetting: boolean;
+  /**
+   * Soft bound m on each token's window gradient before momentum (0 or absent = off, the
+   * spec's rule): u_t <- u_t min(1, m / |u_t|_F), |.|_F over all matrices together, the
+   * NeuralMemory clamp (MemoryRule.maxSurpriseNorm). Without it an unstable step
+   * (theta_t sum_j gamma[t, j] |phi(k_(t-j))|^2 beyond the stable range, easy with a wide
+   * window and polynomial features) makes the memory grow exponentially along the sequence;
+   * with it the memory grows at most linearly. The rule applies it under either optimizer;
+   * the models pass it for momentum only (Muon's step is already normalised, see atlas.ts).
+   */
+  readonly maxSurpriseNorm?: number;
 }
 
 /** Per-token inputs: leading axes [...] are batch x heads. */
@@ -133,6 +146,8 @@ export function validateOmegaRule(rule: OmegaRule): void {
   const arch = rule.architecture;
   if (!Number.isInteger(arch.depth) || arch.depth < 1) fail(`architecture.depth must be a positive integer, got ${arch.depth}`);
   if (arch.depth > 1 && !(arch.hidden > 0)) fail(`an MLP memory needs architecture.hidden > 0, got ${arch.hidden}`);
+  const bound = rule.maxSurpriseNorm ?? 0;
+  if (!(bound >= 0) || !Number.isFinite(bound)) fail(`maxSurpriseNorm must be a finite number >= 0 (0 = off), got ${rule.maxSurpriseNorm}`);
   if (rule.feature.kind === 'poly') {
     if (!Number.isInteger(rule.feature.degree) || rule.feature.degree < 1) fail(`feature.degree must be a positive integer, got ${rule.feature.degree}`);
     if (arch.residual || arch.norm) fail('a residual (or residual + norm) memory needs identity features: phi(x) is wider than the output');
@@ -362,6 +377,39 @@ export function newtonSchulzBatched(g: Tensor, steps: number = NEWTON_SCHULZ.ste
   return tall ? transpose(x) : x;
 }
 
+// ---------------------------------------------------------------- the surprise bound
+
+/** The rule's surprise bound m (0 = off). */
+function surpriseBound(rule: OmegaRule): number {
+  return rule.maxSurpriseNorm ?? 0;
+}
+
+/** u_t min(1, m / |u_t|_F) for a token's window gradient u_t (one tensor per matrix, [..., out, in]), the norm over all matrices. */
+function boundSurprise(rule: OmegaRule, u: Tensor[]): Tensor[] {
+  const m = surpriseBound(rule);
+  if (m === 0) return u;
+  const squares = u.map((g) => sum(square(g), [-2, -1], true)).reduce((s, n) => add(s, n));
+  const factor = div(m, maximum(sqrt(add(squares, 1e-30)), m));
+  return u.map((g) => mul(g, factor));
+}
+
+/**
+ * The bound's factor min(1, m / |u_t|_F) [..., b] of every token of a chunk, with the window
+ * gradients in factored form: u_t = sum_s band[t, s] g_s, g_s = delta_s (x) input_s per matrix
+ * (rank one). |u_t|^2 = sum_(s, s') band[t, s] band[t, s'] K[s, s'] with the Gram matrix
+ * K = sum_l (Delta_l Delta_l^T) o (X_l X_l^T) [..., E, E], so no window gradient is formed.
+ */
+function bandClampFactor(deltas: readonly Tensor[], inputs: readonly Tensor[], band: Tensor, m: number): Tensor {
+  let gram: Tensor | null = null;
+  deltas.forEach((d, l) => {
+    const x = inputs[l]!;
+    const term = mul(matmul(d, transpose(d)), matmul(x, transpose(x)));
+    gram = gram === null ? term : add(gram, term);
+  });
+  const squares = sum(mul(matmul(band, gram!), band), -1); // [..., b]
+  return minimum(div(m, maximum(sqrt(add(maximum(squares, 0), 1e-30)), 1e-30)), 1);
+}
+
 // ---------------------------------------------------------------- the reference loop
 
 /**
@@ -412,7 +460,8 @@ export function omegaLoop(rule: OmegaRule, inputs: OmegaInputs, state: OmegaStat
       }
       return total!;
     };
-    const [, u] = valueAndGrad((w: Tensor[]) => sum(windowLoss(w)))(base);
+    const [, gradient] = valueAndGrad((w: Tensor[]) => sum(windowLoss(w)))(base);
+    const u = boundSurprise(rule, gradient);
     const isNew = i >= p;
     const q = features(rule, token(stream.q, i), inputs.coef);
     if (isNew) {
@@ -596,16 +645,22 @@ export function omegaParallel(rule: OmegaRule, inputs: OmegaInputs, state: Omega
       let mixing: Mixing;
       let surprise: ChunkSurprise;
       let loss: Tensor;
+      const bound = surpriseBound(rule);
       if (c === 1) {
         const g0 = reshape(gammaC, [...lead, b]);
         mixing = { kind: 'diagonal' };
         const w = unsqueeze(mul(thetaC, g0), -1);
-        surprise = { sourceLoss, inputs: cache.inputs, scaled: deltas.map((dl) => mul(dl, w)) };
+        // The bound's factor scales delta before theta gamma, as the Titans memory orders it
+        // (with gamma = 1 the two stay equal bit for bit under the clamp too).
+        const factor = bound > 0 ? unsqueeze(surpriseClampFactor(deltas.map((dl) => mul(dl, unsqueeze(g0, -1))), cache.inputs, bound), -1) : null;
+        surprise = { sourceLoss, inputs: cache.inputs, scaled: deltas.map((dl) => mul(factor ? mul(dl, factor) : dl, w)) };
         loss = mul(sourceLoss, g0);
       } else {
         const firstValid = Math.max(0, c - 1 - (start + i * b)); // sources before the stream's start are left out
         const band = bandMatrix(gammaC, firstValid); // [..., b, E]
-        mixing = { kind: 'band', A: mul(unsqueeze(thetaC, -1), band) };
+        // theta_t min(1, m / |u_t|) u_t = sum_s A[t, s] g_s: the bound folds into the rows of A.
+        const rowScale = bound > 0 ? mul(thetaC, bandClampFactor(deltas, cache.inputs, band, bound)) : thetaC;
+        mixing = { kind: 'band', A: mul(unsqueeze(rowScale, -1), band) };
         surprise = { sourceLoss, inputs: cache.inputs, scaled: deltas };
         loss = reshape(matmul(band, unsqueeze(sourceLoss, -1)), [...lead, b]); // l_t = sum_j gamma[t, j] l(source t - j)
       }

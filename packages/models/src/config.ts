@@ -43,6 +43,9 @@ const ARCHITECTURE_REVISION_CHANGES: Readonly<Partial<Record<ArchitectureName, r
   mac: [
     /* 2 */ "y carries the attention block's residual connection and the gate's sigmoid is on y",
   ],
+  omeganet: [
+    /* 2 */ "the Omega rule's momentum step bounds each token's window gradient by memory.ruleOverrides.maxSurpriseNorm (the revision-1 memory could diverge on long sequences)",
+  ],
   hope: [
     /* 2 */ "the self-modifying Titans normalises its values, divides each matrix's DGD step by its input's energy and bounds eta by 1/3 (the revision-1 recurrence could diverge)",
   ],

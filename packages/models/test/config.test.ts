@@ -75,9 +75,10 @@ describe('memory gateBias', () => {
 });
 
 describe('architectureRevision', () => {
-  it('is 2 for MAC (residual in y, sigmoid on y) and Hope (bounded self-modifying Titans), 1 for every other architecture', () => {
+  it('is 2 for MAC (residual in y, sigmoid on y), Hope (bounded self-modifying Titans) and OmegaNet (bounded Omega step), 1 for every other architecture', () => {
     expect(architectureRevision('mac')).toBe(2);
     expect(architectureRevision('hope')).toBe(2);
-    for (const name of ARCHITECTURES.filter((a) => a !== 'mac' && a !== 'hope')) expect(architectureRevision(name), name).toBe(1);
+    expect(architectureRevision('omeganet')).toBe(2);
+    for (const name of ARCHITECTURES.filter((a) => a !== 'mac' && a !== 'hope' && a !== 'omeganet')) expect(architectureRevision(name), name).toBe(1);
   });
 });
