@@ -42,10 +42,11 @@ export function omegaRuleOf(c: ModelConfig): OmegaRule | null {
   // The surprise bound (the config's maxSurpriseNorm, 1 by default as for every memory model)
   // for the momentum optimizer only: there the step is theta_t times the window gradient, and
   // with c = 4 and degree-2 features (|phi(k)|^2 = a_0^2 + a_1^2 + a_2^2, 2.5 at init, learned)
-  // an unbounded step can leave the stable range and the memory grows exponentially along the
-  // sequence (an OmegaNet trained at 128 tokens gave NaN from about 250 tokens on). Muon's step
-  // is lr_t NS(S), already of bounded size (Newton-Schulz normalises S; lr_t <= ATLAS_LR_MAX),
-  // so Atlas, Atlas-MAG and Atlas-MAL take no bound and compute what they did.
+  // an unbounded step can leave the stable range and the memory grows exponentially along
+  // the sequence (the full plan's passkey OmegaNet, trained at 64 bytes, gave NaN from about
+  // 250 bytes on). Muon's step is lr_t NS(S), already of bounded size (Newton-Schulz
+  // normalises S; lr_t <= ATLAS_LR_MAX), so Atlas, Atlas-MAG and Atlas-MAL take no bound and
+  // compute what they did.
   const bound = settings.optimizer.kind === 'momentum' ? c.memory.ruleOverrides?.maxSurpriseNorm ?? 0 : 0;
   return {
     architecture,
