@@ -1,6 +1,7 @@
 // The Omega-rule memory's parallel form on WebGPU against the CPU backend on random shapes
 // (odd sizes, one token, no tokens, windows wider than the chunk, Muon, polynomial features),
-// float32 both, outputs and the carried state; and its outer-loop gradients. Runs on
+// float32 both, outputs and the carried state; and its outer-loop gradients (the surprise
+// bound included). Runs on
 // SwiftShader here; without an adapter the test fails, never skips.
 import { describe, it } from 'vitest';
 import { Rng, l2Normalize, tensor, tidy, type Backend, type Tensor } from '@titans/tensor';
@@ -64,6 +65,9 @@ const cases: [string, OmegaRule, number[], number, number][] = [
   // rounding noise on both backends, so the one-token case uses momentum.)
   ['mlp, c 2, momentum, one token', { ...base, architecture: MLP, window: 2 }, [3], 1, 4],
   ['linear, c 4, poly 1, no tokens', { ...base, architecture: LINEAR, window: 4, feature: { kind: 'poly', degree: 1 } }, [2], 0, 3],
+  // The surprise bound (maxSurpriseNorm), on the OmegaNet shape and on the diagonal window.
+  ['linear, c 4 > chunk 3, poly 2, momentum, no forgetting, bound 0.5, 13 tokens', { ...base, architecture: LINEAR, window: 4, chunkSize: 3, feature: { kind: 'poly', degree: 2 }, forgetting: false, maxSurpriseNorm: 0.5 }, [1, 2], 13, 3],
+  ['mlp, c 1, momentum, bound 0.5, 9 tokens', { ...base, architecture: MLP, window: 1, maxSurpriseNorm: 0.5 }, [2], 9, 4],
 ];
 
 describe('omega memory on WebGPU vs the CPU (float32, random shapes)', () => {
