@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AttentionDims, AttentionOptions } from '../src/backend.js';
 import { CpuBackend } from '../src/cpu/backend.js';
-import { attentionBackwardBlocks, attentionBackwardF32, attentionFastApplies, attentionForwardBlocks, attentionForwardF32 } from '../src/cpu/attention-f32.js';
+import { attentionBackwardBlocks, attentionBackwardF32, attentionFastApplies, attentionForwardBlocks, attentionForwardF32, attentionTuning, backwardTiles } from '../src/cpu/attention-f32.js';
 import { ARENA, getEngine, reserve } from '../src/cpu/wasm/engine.js';
 import { Rng, configureCpu, cpuConfig, startCpuWorkers, type CpuConfig } from '../src/index.js';
 
@@ -126,6 +126,111 @@ describe('float32 attention fast path', () => {
         for (const key of ['out', 'lse', 'dq', 'dk', 'dv'] as const) expect(bits(many[key]), `${key}, ${threads} threads`).toEqual(bits(one[key]));
       }
       configureCpu({ threads: saved.threads, parallelMinFlops: saved.parallelMinFlops });
+    });
+  }
+
+  // The backward's tiles of a block's diagonal (backwardTiles): every key a row can see lies in
+  // exactly one tile of that row, for every mask kind, block size and strip height.
+  it('backward tiles cover each visible key of each row exactly once', () => {
+    const visible = (i: number, j: number, tq: number, tk: number, o: AttentionOptions): boolean => {
+      const position = i + tk - tq;
+      if (j < Math.min(o.prefix, tk)) return true;
+      if (o.causal && j > position) return false;
+      return !(o.window > 0 && j < position - o.window + 1);
+    };
+    for (let trial = 0; trial < 60; trial++) {
+      const tq = 1 + rng.int(90);
+      const tk = Math.max(1, tq + rng.int(3) * rng.int(40) - (rng.int(4) === 0 ? rng.int(tq) : 0));
+      const o: AttentionOptions = { scale: 1, causal: rng.int(4) !== 0, window: rng.int(2) * rng.int(50), prefix: rng.int(3) === 0 ? rng.int(6) : 0 };
+      const block = 1 + rng.int(40);
+      const sub = 1 + rng.int(block + 3);
+      for (let i0 = 0; i0 < tq; i0 += block) {
+        const rows = Math.min(block, tq - i0);
+        let start = tk;
+        let end = 0;
+        for (let i = i0; i < i0 + rows; i++) for (let j = 0; j < tk; j++) if (visible(i, j, tq, tk, o)) { start = Math.min(start, j); end = Math.max(end, j + 1); }
+        if (end <= start) continue;
+        const tiles = backwardTiles(i0, rows, start, end, tq, tk, o, sub);
+        for (let r = 0; r < rows; r++) {
+          for (let j = 0; j < tk; j++) {
+            const count = tiles.filter(([r0, rs, ks, ke]) => r >= r0 && r < r0 + rs && j >= ks && j < ke).length;
+            if (visible(i0 + r, j, tq, tk, o)) expect(count, `${JSON.stringify({ tq, tk, o, block, sub, i0, r, j })}`).toBe(1);
+            else expect(count).toBeLessThanOrEqual(1);
+          }
+        }
+        for (const [r0, rs, ks, ke] of tiles) {
+          expect(r0 >= 0 && rs >= 1 && r0 + rs <= rows && ks >= start && ke <= end && ke > ks).toBe(true);
+        }
+      }
+    }
+  });
+
+  // The tiled backward against the one-tile backward (diagonalRows >= queryBlock) and the
+  // reference, with small blocks so that small problems get many tiles, 1 and 2 threads.
+  const TILE_CASES: (Case & { block: number; sub: number })[] = [
+    { bh: 2, tq: 64, tk: 64, d: 8, dv: 8, o: {}, block: 16, sub: 1 },
+    { bh: 3, tq: 77, tk: 77, d: 5, dv: 7, o: {}, block: 32, sub: 7 },
+    { bh: 1, tq: 50, tk: 90, d: 6, dv: 3, o: {}, block: 16, sub: 5 },
+    { bh: 2, tq: 90, tk: 40, d: 4, dv: 4, o: { prefix: 3 }, block: 32, sub: 8 },
+    { bh: 2, tq: 100, tk: 100, d: 9, dv: 5, o: { window: 20 }, block: 32, sub: 8 },
+    { bh: 1, tq: 81, tk: 81, d: 3, dv: 3, o: { window: 30, prefix: 2 }, block: 40, sub: 13 },
+    { bh: 2, tq: 60, tk: 60, d: 4, dv: 4, o: { causal: false }, block: 16, sub: 4 },
+    { bh: 4, tq: 300, tk: 300, d: 16, dv: 16, o: {}, block: 128, sub: 32 },
+  ];
+  for (const threads of [1, 2]) {
+    for (const c of TILE_CASES) {
+      it(`tiled backward, block ${c.block}, strips ${c.sub}: bh ${c.bh}, tq ${c.tq}, tk ${c.tk}, ${JSON.stringify(c.o)}, ${threads} thread(s): equals one tile per block and the reference`, () => {
+        configureCpu({ threads, wasm: true });
+        if (threads > 1) startCpuWorkers();
+        const before = { ...attentionTuning };
+        try {
+          const o: AttentionOptions = { scale: 1 / Math.sqrt(c.d), causal: c.o.causal ?? true, window: c.o.window ?? 0, prefix: c.o.prefix ?? 0 };
+          const dims: AttentionDims = { batchHeads: c.bh, queryLength: c.tq, keyLength: c.tk, headDim: c.d, valueDim: c.dv };
+          const q = draw(c.bh * c.tq * c.d, 2); const k = draw(c.bh * c.tk * c.d, 2);
+          const v = draw(c.bh * c.tk * c.dv); const g = draw(c.bh * c.tq * c.dv);
+          const ref = reference(q, k, v, g, dims, o);
+          attentionTuning.queryBlock = c.block;
+          const fwd = attentionForwardF32(q, k, v, dims, o);
+          attentionTuning.diagonalRows = c.block;
+          const whole = attentionBackwardF32(q, k, v, fwd.out, fwd.lse, g, dims, o);
+          attentionTuning.diagonalRows = c.sub;
+          const tiled = attentionBackwardF32(q, k, v, fwd.out, fwd.lse, g, dims, o);
+          for (const key of ['dq', 'dk', 'dv'] as const) {
+            close(tiled[key], whole[key], `${key} vs one tile`);
+            close(tiled[key], ref[key], `${key} vs reference`);
+          }
+        } finally {
+          Object.assign(attentionTuning, before);
+        }
+      });
+    }
+  }
+
+  // Results in arrays of the caller's (the plan pool's while a compiled plan replays): every
+  // element is written, so arrays full of garbage give the bits of fresh ones, including the
+  // rows that see no key (blocks skipped) and tiled blocks.
+  for (const c of [CASES[1]!, CASES[7]!, CASES[8]!, CASES[9]!, TILE_CASES[3]!]) {
+    it(`results in dirty caller arrays: bh ${c.bh}, tq ${c.tq}, tk ${c.tk}, ${JSON.stringify(c.o)}: the bits of fresh arrays`, () => {
+      configureCpu({ threads: 1, wasm: true });
+      const before = { ...attentionTuning };
+      try {
+        attentionTuning.queryBlock = 32;
+        attentionTuning.diagonalRows = 8;
+        const o: AttentionOptions = { scale: 1 / Math.sqrt(c.d), causal: c.o.causal ?? true, window: c.o.window ?? 0, prefix: c.o.prefix ?? 0 };
+        const dims: AttentionDims = { batchHeads: c.bh, queryLength: c.tq, keyLength: c.tk, headDim: c.d, valueDim: c.dv };
+        const q = draw(c.bh * c.tq * c.d, 2); const k = draw(c.bh * c.tk * c.d, 2);
+        const v = draw(c.bh * c.tk * c.dv); const g = draw(c.bh * c.tq * c.dv);
+        const dirty = (n: number): Float32Array => new Float32Array(n).fill(Number.NaN);
+        const fwd = attentionForwardF32(q, k, v, dims, o);
+        const fwdDirty = attentionForwardF32(q, k, v, dims, o, dirty);
+        const bwd = attentionBackwardF32(q, k, v, fwd.out, fwd.lse, g, dims, o);
+        const bwdDirty = attentionBackwardF32(q, k, v, fwd.out, fwd.lse, g, dims, o, dirty);
+        for (const [a, b, key] of [[fwd.out, fwdDirty.out, 'out'], [fwd.lse, fwdDirty.lse, 'lse'], [bwd.dq, bwdDirty.dq, 'dq'], [bwd.dk, bwdDirty.dk, 'dk'], [bwd.dv, bwdDirty.dv, 'dv']] as const) {
+          expect(bits(b), key).toEqual(bits(a));
+        }
+      } finally {
+        Object.assign(attentionTuning, before);
+      }
     });
   }
 

@@ -3,10 +3,10 @@
 // shared with the worker threads when there are several and the block is large, each output
 // element computed by one thread in a fixed order, so the results do not depend on the number
 // of threads. Queries go in
-// blocks of QUERY_BLOCK rows, all batch x heads at once; each block only touches the keys
+// blocks of attentionTuning.queryBlock rows, all batch x heads at once; each block only touches the keys
 // some query in it can see (so a causal mask skips most of the upper triangle). The score
 // block of one query block is the only O(T^2)-sized temporary, bounded by
-// batchHeads x QUERY_BLOCK x keys.
+// batchHeads x queryBlock x keys.
 //
 // Same mask, same statistics (the row log-sum-exp) and same output conventions as the
 // reference kernels in backend.ts (fully masked rows: output 0, lse -Infinity); sums are in
@@ -18,8 +18,47 @@ import { cpuConfig } from './wasm/config.js';
 import { ARENA, JOB, getEngine, reserve, runJob, type Engine } from './wasm/engine.js';
 import { align, gemmInMemory, gemmScratchBytes, matmulF32, type MemoryOperand } from './wasm/matmul.js';
 
-/** Query rows per block. */
-const QUERY_BLOCK = 128;
+/**
+ * queryBlock: query rows per block. Smaller blocks skip more of a causal mask's upper triangle
+ * (the products cover (n + 1) / n of the causal work for n blocks) but make the matmuls
+ * narrower. diagonalRows: rows per strip of the backward's tiles of a block's diagonal (see
+ * backwardTiles; queryBlock or more: no tiles). The tiles skip 10-15% of the backward's
+ * products at the Transformer++ bench's shape (causal, 512 tokens) but make them narrower, and
+ * measured no faster with the current matmul kernel (bench/attention-f32.ts, 32 and 64 against
+ * 128), so they are off by default. Mutable for the benchmark and tests only.
+ */
+export const attentionTuning = { queryBlock: 128, diagonalRows: 128 };
+
+/**
+ * The backward's tiles of query block [i0, i0 + rows) with keys [start, end), as [first row
+ * (from i0), rows, first key, end key]: all rows over the keys the block's first row sees
+ * (where a causal mask is dense), then strips of `sub` rows over the remaining keys up to the
+ * last one a row of the strip sees. Every key that a row can see lies in exactly one tile of
+ * that row (tiles may hold masked keys too: their probabilities are 0), so the gradients are
+ * those of the whole block, with about (rows - sub) x rows / 2 fewer masked scores computed.
+ * The backward needs no row-wide statistic but lse, so any such tiling is exact up to the order
+ * of the float32 sums. One tile (the whole block) where sub >= rows.
+ */
+export function backwardTiles(
+  i0: number, rows: number, start: number, end: number, tq: number, tk: number, o: AttentionOptions, sub: number,
+): [number, number, number, number][] {
+  if (sub >= rows || sub < 1) return [[0, rows, start, end]];
+  const [, hiFirst] = keyRange(i0, tq, tk, o);
+  let split = Math.min(Math.max(hiFirst + 1, start), end);
+  // A sliver of dense keys is not worth its own products.
+  if (split - start < sub) split = start;
+  const prefix = Math.min(o.prefix, tk);
+  const tiles: [number, number, number, number][] = [];
+  if (split > start) tiles.push([0, rows, start, split]);
+  for (let r0 = 0; r0 < rows; r0 += sub) {
+    const rs = Math.min(sub, rows - r0);
+    const [, hi] = keyRange(i0 + r0 + rs - 1, tq, tk, o);
+    const ke = Math.min(Math.max(hi + 1, prefix, split), end);
+    if (ke > split) tiles.push([r0, rs, split, ke]);
+  }
+  if (tiles.length === 0) tiles.push([0, rows, start, end]);
+  return tiles;
+}
 /** Smallest problem (batchHeads x queries x keys x headDim) worth the fast path. */
 export const ATTENTION_MIN_WORK = 1 << 16;
 
@@ -30,6 +69,14 @@ export function attentionFastApplies(dims: AttentionDims, minWork = ATTENTION_MI
   if (!cpuConfig().wasm || getEngine() === null) return false;
   return batchHeads * queryLength * keyLength * headDim >= minWork;
 }
+
+/**
+ * Where the fast path's results go: an array of `size` floats whose contents do not matter (every
+ * element is written). The backend passes its plan pool's arrays while a compiled plan replays:
+ * a fresh array of megabytes costs its page faults on first write, several times the copy.
+ */
+export type Alloc = (size: number) => Float32Array;
+const fresh: Alloc = (size) => new Float32Array(size);
 
 // matmulF32 reads only shape, strides and offset of its views.
 const NO_STORAGE = null as unknown as Storage;
@@ -229,10 +276,11 @@ function layout(...bytes: number[]): { at: number[]; total: number } {
  * products, its score block and its softmax then stay there (no per-block copies or arrays).
  */
 export function attentionForwardF32(
-  Q: Float32Array, K: Float32Array, V: Float32Array, dims: AttentionDims, o: AttentionOptions,
+  Q: Float32Array, K: Float32Array, V: Float32Array, dims: AttentionDims, o: AttentionOptions, alloc: Alloc = fresh,
 ): { out: Float32Array; lse: Float32Array } {
   const { batchHeads: bh, queryLength: tq, keyLength: tk, headDim: d, valueDim: dv } = dims;
-  const qb = Math.min(QUERY_BLOCK, tq);
+  const block = attentionTuning.queryBlock;
+  const qb = Math.min(block, tq);
   const scratch = Math.max(gemmScratchBytes(qb, tk, d, bh, bh), gemmScratchBytes(qb, dv, tk, bh, bh));
   const { at, total } = layout(bh * tq * d * 4, bh * tk * d * 4, bh * tk * dv * 4, bh * qb * tk * 4, bh * qb * dv * 4, scratch, qb * 8, bh * qb * 16);
   const [qAt, kAt, vAt, sAt, oAt, scratchAt, tableAt, statsAt] = at as [number, number, number, number, number, number, number, number];
@@ -242,14 +290,17 @@ export function attentionForwardF32(
   f32.set(Q.subarray(0, bh * tq * d), qAt >> 2);
   f32.set(K.subarray(0, bh * tk * d), kAt >> 2);
   f32.set(V.subarray(0, bh * tk * dv), vAt >> 2);
-  const out = new Float32Array(bh * tq * dv);
-  const lse = new Float32Array(bh * tq);
-  for (let i0 = 0; i0 < tq; i0 += QUERY_BLOCK) {
-    const rows = Math.min(QUERY_BLOCK, tq - i0);
+  const out = alloc(bh * tq * dv);
+  const lse = alloc(bh * tq);
+  for (let i0 = 0; i0 < tq; i0 += block) {
+    const rows = Math.min(block, tq - i0);
     const [start, end] = blockKeys(i0, i0 + rows, tq, tk, o);
     const nk = end - start;
     if (nk === 0) {
-      for (let b = 0; b < bh; b++) lse.fill(-Infinity, b * tq + i0, b * tq + i0 + rows);
+      for (let b = 0; b < bh; b++) {
+        lse.fill(-Infinity, b * tq + i0, b * tq + i0 + rows);
+        out.fill(0, (b * tq + i0) * dv, (b * tq + i0 + rows) * dv);
+      }
       continue;
     }
     gemm(e, bh, rows, nk, d, operand(qAt + i0 * d * 4, [tq * d, d, 1], bh), operand(kAt + start * d * 4, [tk * d, 1, d], bh), sAt, scratchAt);
@@ -278,10 +329,11 @@ function gemm(e: Engine, batch: number, m: number, n: number, k: number, a: Memo
  */
 export function attentionBackwardF32(
   Q: Float32Array, K: Float32Array, V: Float32Array, O: Float32Array, L: Float32Array, dO: Float32Array,
-  dims: AttentionDims, o: AttentionOptions,
+  dims: AttentionDims, o: AttentionOptions, alloc: Alloc = fresh,
 ): { dq: Float32Array; dk: Float32Array; dv: Float32Array } {
   const { batchHeads: bh, queryLength: tq, keyLength: tk, headDim: d, valueDim: dvDim } = dims;
-  const qb = Math.min(QUERY_BLOCK, tq);
+  const block = attentionTuning.queryBlock;
+  const qb = Math.min(block, tq);
   const scratch = Math.max(
     gemmScratchBytes(qb, tk, d, bh, bh), gemmScratchBytes(qb, tk, dvDim, bh, bh), gemmScratchBytes(qb, d, tk, bh, bh),
     gemmScratchBytes(tk, d, qb, bh, bh), gemmScratchBytes(tk, dvDim, qb, bh, bh),
@@ -292,9 +344,10 @@ export function attentionBackwardF32(
     bh * qb * d * 4, bh * tk * d * 4, bh * tk * dvDim * 4, // dq, dk, dv of a block
     scratch, qb * 8, bh * tq * 4, bh * tq * 4, // row table, lse, delta
     bh * tk * d * 4, bh * tk * dvDim * 4, // dk, dv sums over the blocks
+    bh * Math.min(attentionTuning.diagonalRows, qb) * d * 4, // dq of a tile of the diagonal
   );
-  const [qAt, kAt, vAt, gAt, pAt, sAt, dqAt, dkAt, dvAt, scratchAt, tableAt, lseAt, deltaAt, dkSumAt, dvSumAt] =
-    at as [number, number, number, number, number, number, number, number, number, number, number, number, number, number, number];
+  const [qAt, kAt, vAt, gAt, pAt, sAt, dqAt, dkAt, dvAt, scratchAt, tableAt, lseAt, deltaAt, dkSumAt, dvSumAt, dqTileAt] =
+    at as [number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number];
   const e = getEngine();
   if (!e || !reserve(e, total)) return attentionBackwardBlocks(Q, K, V, O, L, dO, dims, o);
   const f32 = e.f32;
@@ -302,7 +355,7 @@ export function attentionBackwardF32(
   f32.set(K.subarray(0, bh * tk * d), kAt >> 2);
   f32.set(V.subarray(0, bh * tk * dvDim), vAt >> 2);
   f32.set(dO.subarray(0, bh * tq * dvDim), gAt >> 2);
-  const dq = new Float32Array(bh * tq * d);
+  const dq = alloc(bh * tq * d);
   f32.fill(0, dkSumAt >> 2, (dkSumAt >> 2) + bh * tk * d);
   f32.fill(0, dvSumAt >> 2, (dvSumAt >> 2) + bh * tk * dvDim);
   f32.set(L.subarray(0, bh * tq), lseAt >> 2);
@@ -313,27 +366,46 @@ export function attentionBackwardF32(
     for (let c = row * dvDim, end = c + dvDim; c < end; c++) sum += dO[c]! * O[c]!;
     delta[row] = sum;
   }
-  for (let i0 = 0; i0 < tq; i0 += QUERY_BLOCK) {
-    const rows = Math.min(QUERY_BLOCK, tq - i0);
-    const [start, end] = blockKeys(i0, i0 + rows, tq, tk, o);
-    const nk = end - start;
-    if (nk === 0) continue;
-    const qBlock = operand(qAt + i0 * d * 4, [tq * d, d, 1], bh);
-    const gBlock = operand(gAt + i0 * dvDim * 4, [tq * dvDim, dvDim, 1], bh);
-    gemm(e, bh, rows, nk, d, qBlock, operand(kAt + start * d * 4, [tk * d, 1, d], bh), pAt, scratchAt);
-    softmaxRows(e, { mode: BACKWARD, s: pAt, table: tableAt, stats: lseAt }, bh, rows, nk, start, i0, tq, tk, o);
+  const sub = attentionTuning.diagonalRows;
+  /** The gradients of rows [r, r + rs) over keys [ks, ks + nk): dk and dv added into their sums, dq written at dqOut ([bh, rs, d]). */
+  const tile = (r: number, rs: number, ks: number, nk: number, dqOut: number): void => {
+    const qTile = operand(qAt + r * d * 4, [tq * d, d, 1], bh);
+    const gTile = operand(gAt + r * dvDim * 4, [tq * dvDim, dvDim, 1], bh);
+    gemm(e, bh, rs, nk, d, qTile, operand(kAt + ks * d * 4, [tk * d, 1, d], bh), pAt, scratchAt);
+    softmaxRows(e, { mode: BACKWARD, s: pAt, table: tableAt, stats: lseAt }, bh, rs, nk, ks, r, tq, tk, o);
     // dP = dO V^T; dS = P (dP - delta) scale.
-    gemm(e, bh, rows, nk, dvDim, gBlock, operand(vAt + start * dvDim * 4, [tk * dvDim, 1, dvDim], bh), sAt, scratchAt);
-    softmaxRows(e, { mode: GRADIENT, s: sAt, table: tableAt, stats: 0, p: pAt, delta: deltaAt }, bh, rows, nk, start, i0, tq, tk, o);
-    gemm(e, bh, rows, d, nk, operand(sAt, [rows * nk, nk, 1], bh), operand(kAt + start * d * 4, [tk * d, d, 1], bh), dqAt, scratchAt);
+    gemm(e, bh, rs, nk, dvDim, gTile, operand(vAt + ks * dvDim * 4, [tk * dvDim, 1, dvDim], bh), sAt, scratchAt);
+    softmaxRows(e, { mode: GRADIENT, s: sAt, table: tableAt, stats: 0, p: pAt, delta: deltaAt }, bh, rs, nk, ks, r, tq, tk, o);
+    gemm(e, bh, rs, d, nk, operand(sAt, [rs * nk, nk, 1], bh), operand(kAt + ks * d * 4, [tk * d, d, 1], bh), dqOut, scratchAt);
+    gemm(e, bh, nk, d, rs, operand(sAt, [rs * nk, 1, nk], bh), qTile, dkAt, scratchAt);
+    gemm(e, bh, nk, dvDim, rs, operand(pAt, [rs * nk, 1, nk], bh), gTile, dvAt, scratchAt);
+    addBlocks(e, dkSumAt + ks * d * 4, tk * d * 4, dkAt, nk * d, bh);
+    addBlocks(e, dvSumAt + ks * dvDim * 4, tk * dvDim * 4, dvAt, nk * dvDim, bh);
+  };
+  for (let i0 = 0; i0 < tq; i0 += block) {
+    const rows = Math.min(block, tq - i0);
+    const [start, end] = blockKeys(i0, i0 + rows, tq, tk, o);
+    if (end === start) {
+      for (let b = 0; b < bh; b++) dq.fill(0, (b * tq + i0) * d, (b * tq + i0 + rows) * d);
+      continue;
+    }
+    const tiles = backwardTiles(i0, rows, start, end, tq, tk, o, sub);
+    const whole = tiles[0]![1] === rows;
+    if (!whole) f32.fill(0, dqAt >> 2, (dqAt >> 2) + bh * rows * d);
+    for (let t = 0; t < tiles.length; t++) {
+      const [r0, rs, ks, ke] = tiles[t]!;
+      if (t === 0 && whole) tile(i0, rows, ks, ke - ks, dqAt);
+      else {
+        tile(i0 + r0, rs, ks, ke - ks, dqTileAt);
+        addBlocks(e, dqAt + r0 * d * 4, rows * d * 4, dqTileAt, rs * d, bh);
+      }
+    }
     for (let b = 0; b < bh; b++) dq.set(f32.subarray((dqAt >> 2) + b * rows * d, (dqAt >> 2) + (b + 1) * rows * d), (b * tq + i0) * d);
-    gemm(e, bh, nk, d, rows, operand(sAt, [rows * nk, 1, nk], bh), qBlock, dkAt, scratchAt);
-    gemm(e, bh, nk, dvDim, rows, operand(pAt, [rows * nk, 1, nk], bh), gBlock, dvAt, scratchAt);
-    addBlocks(e, dkSumAt + start * d * 4, tk * d * 4, dkAt, nk * d, bh);
-    addBlocks(e, dvSumAt + start * dvDim * 4, tk * dvDim * 4, dvAt, nk * dvDim, bh);
   }
-  const dk = f32.slice(dkSumAt >> 2, (dkSumAt >> 2) + bh * tk * d);
-  const dv = f32.slice(dvSumAt >> 2, (dvSumAt >> 2) + bh * tk * dvDim);
+  const dk = alloc(bh * tk * d);
+  dk.set(f32.subarray(dkSumAt >> 2, (dkSumAt >> 2) + bh * tk * d));
+  const dv = alloc(bh * tk * dvDim);
+  dv.set(f32.subarray(dvSumAt >> 2, (dvSumAt >> 2) + bh * tk * dvDim));
   return { dq, dk, dv };
 }
 
@@ -358,10 +430,11 @@ export function attentionForwardBlocks(
   Q: Float32Array, K: Float32Array, V: Float32Array, dims: AttentionDims, o: AttentionOptions,
 ): { out: Float32Array; lse: Float32Array } {
   const { batchHeads: bh, queryLength: tq, keyLength: tk, headDim: d, valueDim: dv } = dims;
+  const block = attentionTuning.queryBlock;
   const out = new Float32Array(bh * tq * dv);
   const lse = new Float32Array(bh * tq);
-  for (let i0 = 0; i0 < tq; i0 += QUERY_BLOCK) {
-    const rows = Math.min(QUERY_BLOCK, tq - i0);
+  for (let i0 = 0; i0 < tq; i0 += block) {
+    const rows = Math.min(block, tq - i0);
     const [start, end] = blockKeys(i0, i0 + rows, tq, tk, o);
     const nk = end - start;
     if (nk === 0) {
@@ -382,12 +455,13 @@ export function attentionBackwardBlocks(
   dims: AttentionDims, o: AttentionOptions,
 ): { dq: Float32Array; dk: Float32Array; dv: Float32Array } {
   const { batchHeads: bh, queryLength: tq, keyLength: tk, headDim: d, valueDim: dvDim } = dims;
+  const block = attentionTuning.queryBlock;
   const dq = new Float32Array(bh * tq * d);
   const dk = new Float32Array(bh * tk * d);
   const dv = new Float32Array(bh * tk * dvDim);
   const lse = L instanceof Float32Array ? L : Float32Array.from(L);
-  for (let i0 = 0; i0 < tq; i0 += QUERY_BLOCK) {
-    const rows = Math.min(QUERY_BLOCK, tq - i0);
+  for (let i0 = 0; i0 < tq; i0 += block) {
+    const rows = Math.min(block, tq - i0);
     const [start, end] = blockKeys(i0, i0 + rows, tq, tk, o);
     const nk = end - start;
     if (nk === 0) continue;

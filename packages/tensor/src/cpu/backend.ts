@@ -143,6 +143,12 @@ export class CpuBackend implements Backend {
    */
   pool: BufferPool | null = null;
 
+  /** Arrays for a kernel that writes every element: the plan pool's while a compiled plan replays (no zero fill), else fresh. */
+  private f32Target(): (size: number) => Float32Array {
+    const pool = this.pool;
+    return pool !== null ? (size) => pool.take('float32', size, true) as Float32Array : (size) => new Float32Array(size);
+  }
+
   private alloc(dtype: DType, size: number): CpuStorage {
     return this.wrap(dtype, this.pool !== null ? this.pool.take(dtype, size) : new (arrayConstructor(dtype))(size));
   }
@@ -390,7 +396,7 @@ export class CpuBackend implements Backend {
 
   attention(q: Storage, k: Storage, v: Storage, dims: AttentionDims, options: AttentionOptions): { out: Storage; lse: Storage } {
     if (q.dtype === 'float32' && attentionFastApplies(dims)) { // matmul blocks on the WebAssembly kernels (attention-f32.ts)
-      const r = attentionForwardF32(this.data(q) as Float32Array, this.data(k) as Float32Array, this.data(v) as Float32Array, dims, options);
+      const r = attentionForwardF32(this.data(q) as Float32Array, this.data(k) as Float32Array, this.data(v) as Float32Array, dims, options, this.f32Target());
       return { out: this.wrap('float32', r.out), lse: this.wrap('float32', r.lse) };
     }
     const { batchHeads, queryLength: tq, keyLength: tk, headDim: d, valueDim: dv } = dims;
@@ -503,7 +509,7 @@ export class CpuBackend implements Backend {
   ): { dq: Storage; dk: Storage; dv: Storage } {
     if (q.dtype === 'float32' && attentionFastApplies(dims)) {
       const f = (s: Storage): Float32Array => this.data(s) as Float32Array;
-      const r = attentionBackwardF32(f(q), f(k), f(v), f(out), f(lse), f(gradOut), dims, options);
+      const r = attentionBackwardF32(f(q), f(k), f(v), f(out), f(lse), f(gradOut), dims, options, this.f32Target());
       return { dq: this.wrap('float32', r.dq), dk: this.wrap('float32', r.dk), dv: this.wrap('float32', r.dv) };
     }
     const { batchHeads, queryLength: tq, keyLength: tk, headDim: d, valueDim: dvDim } = dims;
