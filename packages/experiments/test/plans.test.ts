@@ -32,10 +32,11 @@ describe('architecture revisions', () => {
       kind: e.kind, seed: plan.seed, config: trackConfig(plan, e.model, e.track), settings: trackSettings(plan, e.track, e.model),
     }));
     const changed = experiments.filter((e) => experimentHash(plan, e) !== unrevised(e)).map((e) => e.id);
-    // The architectures at revision 2: MAC (residual in y) and Hope (the bounded recurrence).
-    const revised = experiments.filter((e) => ['mac', 'hope'].includes(trackConfig(plan, e.model, e.track).architecture)).map((e) => e.id);
+    // The architectures at revision 2: MAC (residual in y), Hope (the bounded recurrence) and OmegaNet (the bounded Omega step).
+    const revised = experiments.filter((e) => ['mac', 'hope', 'omeganet'].includes(trackConfig(plan, e.model, e.track).architecture)).map((e) => e.id);
     expect(revised).toContain('train-long-mac-no-persistent');
     expect(revised).toContain('train-passkey-hope');
+    expect(revised).toContain('train-passkey-omeganet');
     expect(changed).toEqual(revised);
   });
 });
