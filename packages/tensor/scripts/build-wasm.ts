@@ -1,10 +1,15 @@
 // Assembles the hand-written WebAssembly modules of the CPU backend (src/cpu/<name>.wat) and
-// writes src/cpu/<name>-wasm.generated.ts (the module, base64) for each. `--check` only
+// writes src/cpu/<name>-wasm.generated.ts (the module, base64) for each, and the float32 GEMM
+// and elementwise kernels (src/cpu/wasm/kernels.wat and kernels-fma.wat, shared and unshared
+// memory, see src/cpu/wasm/assemble.ts) into their kernels*.generated.ts. `--check` only
 // verifies that the committed files are up to date (exit code 1 when one is not).
 // Run: node --import tsx scripts/build-wasm.ts [name ...] [--check]   (no name: every module)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
+import {
+  FMA_GENERATED_PATH, GENERATED_PATH, assembleFmaKernels, assembleKernels, renderFmaGeneratedModule, renderGeneratedModule,
+} from '../src/cpu/wasm/assemble.js';
 
 /** Each module and the name of the constant its generated file exports. */
 const MODULES: Readonly<Record<string, { constant: string; what: string }>> = {
@@ -12,15 +17,41 @@ const MODULES: Readonly<Record<string, { constant: string; what: string }>> = {
   'matmul-f64': { constant: 'MATMUL_F64_WASM_BASE64', what: 'the float64 matmul kernel' },
 };
 
+/** The modules that src/cpu/wasm/assemble.ts builds (two binaries each, one generated file). */
+const KERNELS: Readonly<Record<string, { path: string; render: () => Promise<string> }>> = {
+  kernels: { path: GENERATED_PATH, render: async () => renderGeneratedModule(await assembleKernels()) },
+  'kernels-fma': { path: FMA_GENERATED_PATH, render: async () => renderFmaGeneratedModule(await assembleFmaKernels()) },
+};
+
 const args = process.argv.slice(2);
 const check = args.includes('--check');
 const names = args.filter((a) => a !== '--check');
-for (const name of names) if (!(name in MODULES)) throw new Error(`build-wasm: unknown module '${name}' (known: ${Object.keys(MODULES).join(', ')})`);
+const known = [...Object.keys(MODULES), ...Object.keys(KERNELS)];
+for (const name of names) if (!known.includes(name)) throw new Error(`build-wasm: unknown module '${name}' (known: ${known.join(', ')})`);
 
 const wabt = await wabtInit();
 const features = { simd: true };
 let stale = false;
-for (const name of names.length ? names : Object.keys(MODULES)) {
+/** Writes `text` to `out`, or with --check reports whether `out` already holds it. */
+function emit(out: string, text: string, fix: string): void {
+  if (check) {
+    let current = '';
+    try { current = readFileSync(out, 'utf8'); } catch { /* missing counts as stale */ }
+    if (current !== text) {
+      console.error(`${out} is stale: run node --import tsx scripts/build-wasm.ts ${fix}`);
+      stale = true;
+    } else console.log(`${out} is up to date`);
+  } else {
+    writeFileSync(out, text);
+    console.log(`wrote ${out}`);
+  }
+}
+
+for (const name of (names.length ? names : known).filter((n) => n in KERNELS)) {
+  const { path, render } = KERNELS[name]!;
+  emit(path, await render(), name);
+}
+for (const name of (names.length ? names : known).filter((n) => n in MODULES)) {
   const { constant, what } = MODULES[name]!;
   const wat = fileURLToPath(new URL(`../src/cpu/${name}.wat`, import.meta.url));
   const out = fileURLToPath(new URL(`../src/cpu/${name}-wasm.generated.ts`, import.meta.url));
@@ -44,16 +75,6 @@ for (const name of names.length ? names : Object.keys(MODULES)) {
     `export const ${constant} =\n${lines.join(' +\n')};`,
     '',
   ].join('\n');
-  if (check) {
-    let current = '';
-    try { current = readFileSync(out, 'utf8'); } catch { /* missing counts as stale */ }
-    if (current !== text) {
-      console.error(`${name}-wasm.generated.ts is stale: run node --import tsx scripts/build-wasm.ts ${name}`);
-      stale = true;
-    } else console.log(`${name}-wasm.generated.ts is up to date`);
-  } else {
-    writeFileSync(out, text);
-    console.log(`wrote ${out}`);
-  }
+  emit(out, text, name);
 }
 if (stale) process.exit(1);
