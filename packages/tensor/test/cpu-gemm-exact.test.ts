@@ -5,11 +5,12 @@
 // Math.fround loop rather than against either kernel. Random shapes include 1 and odd sizes,
 // depths across the 256-deep blocks, every transpose (A^T B, A B^T, A^T B^T), broadcast and
 // batched operands, one thread and two; empty products go to the JavaScript kernel (checked
-// against float64). The opt-in FMA kernels have their own test (cpu-fma.test.ts).
+// against float64), and the loop it replaced (one depth step per pass) gives the same bits.
+// The opt-in FMA kernels have their own test (cpu-fma.test.ts).
 import { afterAll, describe, expect, it } from 'vitest';
 import type { View } from '../src/backend.js';
 import { CpuBackend } from '../src/cpu/backend.js';
-import { matmulF32 } from '../src/cpu/wasm/matmul.js';
+import { matmulF32, setGemmOneStep } from '../src/cpu/wasm/matmul.js';
 import { Rng, configureCpu, cpuConfig, matmul, startCpuWorkers, tensor, transpose, type CpuConfig } from '../src/index.js';
 
 const backend = new CpuBackend();
@@ -73,6 +74,13 @@ for (const threads of [1, 2]) {
         const got = matmulF32(a.view, a.data, b.view, b.data);
         expect(got, `${batch}x${m}x${k} @ ${n}`).not.toBeNull();
         expectBits(got!, reference(a, b, batch, m, k, n));
+        // the loop it replaced (one depth step per pass) gives the same bits
+        const before = setGemmOneStep(true);
+        try {
+          expectBits(matmulF32(a.view, a.data, b.view, b.data)!, got!);
+        } finally {
+          setGemmOneStep(before);
+        }
         products++;
       }
       expect(products).toBe(40);

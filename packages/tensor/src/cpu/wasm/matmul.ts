@@ -19,6 +19,19 @@ const PACK_TASK_ELEMENTS = 1 << 15;
 /** Least work of a parallel gemm task, in flops (about 4 microseconds). */
 const TASK_FLOPS = 1 << 17;
 
+/**
+ * Internal, for benchmarks (bench/gemm.ts, and env TITANS_CPU_GEMM_ONE_STEP=1 for whole runs):
+ * run the micro-kernel's previous loop, one depth step per pass instead of two. Same bits.
+ */
+let oneStep = typeof process !== 'undefined' && process.env?.['TITANS_CPU_GEMM_ONE_STEP'] === '1';
+
+/** See `oneStep`. Returns the previous setting. */
+export function setGemmOneStep(on: boolean): boolean {
+  const before = oneStep;
+  oneStep = on;
+  return before;
+}
+
 interface Operand {
   readonly data: Float32Array;
   /** First element of the copied span in `data`. */
@@ -200,6 +213,7 @@ export function gemmInMemory(
   i32[job + 13] = KC;
   i32[job + 14] = perTask;
   i32[job + 15] = tiles;
+  i32[job + 16] = oneStep ? 1 : 0;
   const tasks = Math.ceil(tiles / perTask);
   // Opt-in relaxed-SIMD kernels (configureCpu({ fma: true })): every tile of the gemm runs them,
   // on this thread and, when split, on the worker threads (runJob keeps a split gemm on this
