@@ -149,6 +149,11 @@ export class CpuBackend implements Backend {
     return pool !== null ? (size) => pool.take('float32', size, true) as Float32Array : (size) => new Float32Array(size);
   }
 
+  /** alloc for a kernel that writes every element: a pooled array comes without the zero fill. */
+  private allocFull(dtype: DType, size: number): CpuStorage {
+    return this.wrap(dtype, this.pool !== null ? this.pool.take(dtype, size, true) : new (arrayConstructor(dtype))(size));
+  }
+
   private alloc(dtype: DType, size: number): CpuStorage {
     return this.wrap(dtype, this.pool !== null ? this.pool.take(dtype, size) : new (arrayConstructor(dtype))(size));
   }
@@ -552,44 +557,46 @@ export class CpuBackend implements Backend {
 
   // Fused row kernels (rows.ts).
   normRows(kind: NormKind, x: Storage, rows: number, cols: number, eps: number): { out: Storage; rstd: Storage } {
-    const out = this.alloc(x.dtype, rows * cols);
-    const rstd = this.alloc(x.dtype, rows);
+    // The row kernels (rows.ts, rows-wasm.ts) write every element of their results.
+    const out = this.allocFull(x.dtype, rows * cols);
+    const rstd = this.allocFull(x.dtype, rows);
     normRowsKernel(kind, this.floats(x), rows, cols, eps, out.data as Floats, rstd.data as Floats);
     return { out, rstd };
   }
 
   normRowsBackward(kind: NormKind, y: Storage, rstd: Storage, gradOut: Storage, rows: number, cols: number): Storage {
-    const dx = this.alloc(y.dtype, rows * cols);
+    const dx = this.allocFull(y.dtype, rows * cols);
     normRowsBackwardKernel(kind, this.floats(y), this.floats(rstd), this.floats(gradOut), rows, cols, dx.data as Floats);
     return dx;
   }
 
   softmaxRows(x: Storage, rows: number, cols: number, log: boolean): Storage {
-    const out = this.alloc(x.dtype, rows * cols);
+    const out = this.allocFull(x.dtype, rows * cols);
     softmaxRowsKernel(this.floats(x), rows, cols, log, out.data as Floats);
     return out;
   }
 
   softmaxRowsBackward(y: Storage, gradOut: Storage, rows: number, cols: number, log: boolean): Storage {
-    const dx = this.alloc(y.dtype, rows * cols);
+    const dx = this.allocFull(y.dtype, rows * cols);
     softmaxRowsBackwardKernel(this.floats(y), this.floats(gradOut), rows, cols, log, dx.data as Floats);
     return dx;
   }
 
   ropeRows(x: Storage, cos: Storage, sin: Storage, outer: number, t: number, d: number): Storage {
-    const out = this.alloc(x.dtype, outer * t * d);
+    // An odd d leaves each row's last column to the zero fill.
+    const out = d % 2 === 0 ? this.allocFull(x.dtype, outer * t * d) : this.alloc(x.dtype, outer * t * d);
     ropeKernel(this.floats(x), this.floats(cos), this.floats(sin), outer, t, d, out.data as Floats);
     return out;
   }
 
   silu(x: Storage): Storage {
-    const out = this.alloc(x.dtype, x.size);
+    const out = this.allocFull(x.dtype, x.size);
     siluKernel(this.floats(x), out.data as Floats);
     return out;
   }
 
   siluBackward(x: Storage, gradOut: Storage): Storage {
-    const dx = this.alloc(x.dtype, x.size);
+    const dx = this.allocFull(x.dtype, x.size);
     siluBackwardKernel(this.floats(x), this.floats(gradOut), dx.data as Floats);
     return dx;
   }
