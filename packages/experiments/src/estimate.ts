@@ -50,6 +50,13 @@ export interface Calibration {
   /** Per-track measurements (the track's batch and length), preferred over `training` where they name the architecture. */
   readonly tracks?: Readonly<Partial<Record<Track, TrackCalibration>>>;
   /**
+   * Measurements of one plan's track where that plan trains it in a shape of its own (another
+   * batch, length or model than the track's entry in `tracks` measured), by plan name: for that
+   * plan they replace the track's entry in `tracks` as a whole, so a model they leave out is
+   * extrapolated (and named) rather than scaled from another shape's row.
+   */
+  readonly planTracks?: Readonly<Record<string, Readonly<Partial<Record<Track, TrackCalibration>>>>>;
+  /**
    * Unmeasured architectures that run at about a measured one's rate per parameter (a variant
    * with the same memory), used before the fallback; the estimate says it extrapolated them.
    */
@@ -102,9 +109,10 @@ function measured(rows: Partial<Record<ArchitectureName, readonly [tokensPerSeco
  * Hope's cost grows faster with its size than parameterExponent says: at the scale plan's
  * passkey size (523k parameters) it trains 132 tokens per CPU second where the 47,790-parameter
  * row scaled by the exponent says 451, so that size has its own measurement (`sizes`), and
- * its first two steps took 117 CPU seconds (trainingStartSeconds says 10). Hope on the MQAR
- * track of the scale plan (971k parameters) is still scaled from 44,650 and likely several
- * times too fast.
+ * its first two steps took 117 CPU seconds (trainingStartSeconds says 10). On the MQAR track
+ * the scale plan has its own shape and rows (`planTracks.scale`): Hope there (502k parameters)
+ * trains 203 tokens per CPU second, where the 44,650-parameter row scaled by the exponent
+ * said 444, and its first two steps took 164 CPU seconds.
  *
  * The Atlas and Hope families (2026-12-07, helper H): bench/calibrate.ts on the scale plan's
  * passkey gave OmegaNet 159 tokens per CPU second (81 wall) at 971k parameters (795 at 48k on the
@@ -162,6 +170,30 @@ export const CALIBRATION: Calibration = {
         hope: [1168, 44_650], 'hope-attention': [8272, 37_606],
         omeganet: [1096, 85_300], atlas: [287, 85_366], 'atlas-mag': [230, 93_942], 'atlas-mal': [222, 93_878],
       }),
+    },
+  },
+  planTracks: {
+    scale: {
+      // The scale plan's MQAR shape (SCALE_MQAR_MODEL: width 128, 2 blocks, deep memory in 4 heads, ~490k
+      // parameters, 16 x 64 tokens a step), measured in it rather than scaled from the full plan's 45k-parameter
+      // rows or the bytes track's 1M-parameter ones (which said 1.3x the LMM's cost for MAC where the first scale
+      // run took 5.5x). The LMM's own run came first in its process and its first timed step was still slow
+      // (about 1.9x its later ones), so its row is the mean of the three LMM-sized models that differ from it only
+      // by a gate (no momentum, no forgetting, no conv: 1199, 1665, 1678); the LMM's run gave 953.
+      mqar: {
+        source: 'bench/calibrate.ts --plan scale --track mqar --warmup 2 --steps 3 (16 x 64 tokens a step), nice 10 beside a --jobs 2 run and a pilot, load average 9-11, 2026-12-07 18:33-18:50 UTC; hope: --warmup 2 --steps 2 at the first MQAR recipe\'s 8 x 128 (same model size, no attention), load 8-10, 18:20-18:32 UTC',
+        batch: 16, length: 64,
+        training: measured({
+          lmm: [1514, 491_672],
+          mac: [776, 489_112],
+          mag: [1169, 489_112],
+          mal: [1301, 488_856],
+          transformer: [4359, 492_672],
+          swa: [4009, 492_672],
+          'gated-deltanet': [2444, 491_672],
+          hope: [203, 502_166],
+        }),
+      },
     },
   },
   // Variants with the same memory as a measured architecture (the estimate marks them extrapolated).
@@ -318,9 +350,17 @@ function evaluationWork(plan: ReproducePlan, e: Experiment): { reads: [number, n
   return { reads, decoded };
 }
 
+/** The calibration a plan is estimated with: its own track measurements (`planTracks`) in place of the tracks' shared ones. */
+export function planCalibration(calibration: Calibration, plan: string): Calibration {
+  const own = calibration.planTracks?.[plan];
+  if (!own || Object.keys(own).length === 0) return calibration;
+  const sources = Object.entries(own).map(([track, c]) => `${plan} plan's ${track === 'long' ? 'bytes' : track} track: ${c!.source}`);
+  return { ...calibration, source: [calibration.source, ...sources].join('; '), tracks: { ...calibration.tracks, ...own } };
+}
+
 /** Estimates every experiment of `plan` and the wall-clock time with `jobs` processes. */
 export function estimatePlan(plan: ReproducePlan, options: { jobs?: number; calibration?: Calibration; only?: readonly string[] } = {}): PlanEstimate {
-  const calibration = options.calibration ?? CALIBRATION;
+  const calibration = planCalibration(options.calibration ?? CALIBRATION, plan.name);
   const jobs = Math.max(1, Math.floor(options.jobs ?? 2));
   const all = planExperiments(plan);
   // --only: the same selection (and the same error for a name that matches nothing) as runPlan.

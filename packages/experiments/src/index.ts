@@ -13,7 +13,7 @@ export {
   type ModelVariant, type TrackDefinition, type TrackEvaluation, type TrackContext,
 } from './registry.ts';
 export { timeSeriesTrack, dnaTrack, quantize, binCentre, fitLinearForecast } from './extra-tracks.ts';
-export { CALIBRATION, estimatePlan, formatEstimate, type Calibration, type ExperimentEstimate, type PlanEstimate } from './estimate.ts';
+export { CALIBRATION, estimatePlan, planCalibration, formatEstimate, type Calibration, type ExperimentEstimate, type PlanEstimate } from './estimate.ts';
 export {
   planExperiments, planSeeds, seededPlan, baseExperimentId, customTrack, runExperiment, runAndStore, readResult, resultPath, experimentHash, checkpointDir, trackConfig, trackSettings, trainRecipe,
   mqarTrackModels, longContextModels, hashText, writeJsonAtomically, InterruptedError,
