@@ -110,9 +110,10 @@ function measured(rows: Partial<Record<ArchitectureName, readonly [tokensPerSeco
  * passkey size (523k parameters) it trains 132 tokens per CPU second where the 47,790-parameter
  * row scaled by the exponent says 451, so that size has its own measurement (`sizes`), and
  * its first two steps took 117 CPU seconds (trainingStartSeconds says 10). On the MQAR track
- * the scale plan has its own shape and rows (`planTracks.scale`): Hope there (502k parameters)
- * trains 203 tokens per CPU second, where the 44,650-parameter row scaled by the exponent
- * said 444, and its first two steps took 164 CPU seconds.
+ * the scale plan has its own shape and rows (`planTracks.scale`): Hope there (486k parameters)
+ * trains 182 tokens per CPU second, where the 44,650-parameter row scaled by the exponent
+ * says 450, and its first two steps took 87 CPU seconds (203 and 164 in the first scale
+ * recipe's 8 x 128 shape, 502k parameters).
  *
  * The Atlas and Hope families (2026-12-07, helper H): bench/calibrate.ts on the scale plan's
  * passkey gave OmegaNet 159 tokens per CPU second (81 wall) at 971k parameters (795 at 48k on the
@@ -174,24 +175,25 @@ export const CALIBRATION: Calibration = {
   },
   planTracks: {
     scale: {
-      // The scale plan's MQAR shape (SCALE_MQAR_MODEL: width 128, 2 blocks, deep memory in 4 heads, ~490k
+      // The scale plan's MQAR shape (SCALE_MQAR_MODEL: width 128, 2 blocks, a linear memory in 4 heads, ~467k
       // parameters, 16 x 64 tokens a step), measured in it rather than scaled from the full plan's 45k-parameter
       // rows or the bytes track's 1M-parameter ones (which said 1.3x the LMM's cost for MAC where the first scale
-      // run took 5.5x). The LMM's own run came first in its process and its first timed step was still slow
-      // (about 1.9x its later ones), so its row is the mean of the three LMM-sized models that differ from it only
-      // by a gate (no momentum, no forgetting, no conv: 1199, 1665, 1678); the LMM's run gave 953.
+      // run took 5.5x). The LMM's row is the slower of its two measurements: 2376 at load 9-11 (as the deep-memory
+      // recipe's lmm-linear, the same model) and 3295 at load 5. Hope was measured in this shape with the deep
+      // memory (its row; it is not on the plan's MQAR track): 44 tokens per second of wall-clock, its first two
+      // steps 87 CPU seconds.
       mqar: {
-        source: 'bench/calibrate.ts --plan scale --track mqar --warmup 2 --steps 3 (16 x 64 tokens a step), nice 10 beside a --jobs 2 run and a pilot, load average 9-11, 2026-12-07 18:33-18:50 UTC; hope: --warmup 2 --steps 2 at the first MQAR recipe\'s 8 x 128 (same model size, no attention), load 8-10, 18:20-18:32 UTC',
+        source: 'bench/calibrate.ts --plan scale --track mqar --warmup 3 --steps 2 (16 x 64 tokens a step), nice 5 beside a --jobs 2 run, load average 4.5-5.5, 2026-12-07 19:02-19:04 UTC; lmm: the slower of that and --warmup 2 --steps 3 at load 9-11, 18:45 UTC; hope: the latter, with the deep memory, 18:56 UTC',
         batch: 16, length: 64,
         training: measured({
-          lmm: [1514, 491_672],
-          mac: [776, 489_112],
-          mag: [1169, 489_112],
-          mal: [1301, 488_856],
-          transformer: [4359, 492_672],
-          swa: [4009, 492_672],
-          'gated-deltanet': [2444, 491_672],
-          hope: [203, 502_166],
+          lmm: [2376, 467_096],
+          mac: [1565, 464_536],
+          mag: [2312, 464_536],
+          mal: [2391, 464_280],
+          transformer: [3741, 468_096],
+          swa: [3999, 468_096],
+          'gated-deltanet': [2935, 467_096],
+          hope: [182, 485_782],
         }),
       },
     },
