@@ -4,7 +4,7 @@
 // which runs a whole plan resumably (`titans reproduce` is runPlan plus argument parsing).
 export { runPlan, resolvePlan, validatePlan, ReproduceError, type RunPlanOptions, type PlanSummary, type PlanProgress } from './run.ts';
 export {
-  PLANS, MQAR_RECIPE, PASSKEY_RECIPE, TINY_MODEL, GATE_BIAS, ABLATIONS, SCALE_MODEL, SCALE_PASSKEY_MODEL, withBudget,
+  PLANS, MQAR_RECIPE, PASSKEY_RECIPE, TINY_MODEL, GATE_BIAS, ABLATIONS, SCALE_MODEL, SCALE_PASSKEY_MODEL, SCALE_MQAR_MODEL, withBudget,
   type PlanName, type ReproducePlan, type ModelRecipe, type TrainRecipe, type TrainByModel, type Track, type BuiltinTrack, type ModelName, type AblationName,
   type LongContextTrack, type MqarTrack, type PasskeyTrack, type CustomTrackSettings, type RetrievalTask, type Budget,
 } from './recipes.ts';
