@@ -14,3 +14,22 @@ export function setFastOmega(on: boolean): boolean {
 export function fastOmega(): boolean {
   return enabled;
 }
+
+let carryGram = true;
+
+/**
+ * Turns on (default) or off the Gram carry of the fast Muon path: a chunk's starting Gram
+ * matrix S0 S0^T is the previous chunk's last-token Gram matrix (already formed in float64)
+ * instead of a product over the memory's input width. Off: every chunk forms S0 S0^T itself
+ * (the form before the carry, for checking and benchmarking). Returns the previous setting.
+ */
+export function setOmegaGramCarry(on: boolean): boolean {
+  const previous = carryGram;
+  carryGram = on;
+  return previous;
+}
+
+/** Whether the fast Muon path carries the Gram matrix of the momentum from chunk to chunk. */
+export function omegaGramCarry(): boolean {
+  return carryGram;
+}

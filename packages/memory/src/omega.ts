@@ -23,7 +23,7 @@ import {
 } from '@titans/tensor';
 import type { MemoryArchitecture } from './config.js';
 import { NEWTON_SCHULZ, activate, apply, biasLoss, finish, forward, newtonSchulz, surpriseClampFactor, tokenGradients } from './network.js';
-import { fastOmega } from './omega-fast.js';
+import { fastOmega, omegaGramCarry } from './omega-fast.js';
 import { chunkCoefficients } from './scan.js';
 
 // ---------------------------------------------------------------- configuration
@@ -628,6 +628,8 @@ export function omegaParallel(rule: OmegaRule, inputs: OmegaInputs, state: Omega
 
   let weights = [...state.weights];
   let momentum = [...state.momentum];
+  // Fast Muon path: each layer's S^(t) S^(t)^T [..., 1, out, out] in float64 at the current chunk's start, from the chunk before (null: form it).
+  let grams: Tensor[] | null = null;
   const outputs: Tensor[] = [];
   const losses: Tensor[] = [];
   for (let i = 0; i < nChunks; i++) {
@@ -665,14 +667,17 @@ export function omegaParallel(rule: OmegaRule, inputs: OmegaInputs, state: Omega
         loss = reshape(matmul(band, unsqueeze(sourceLoss, -1)), [...lead, b]); // l_t = sum_j gamma[t, j] l(source t - j)
       }
       if (rule.optimizer.kind === 'muon') {
-        const chunk = muonLowRankApplies(rule, weights) ? muonChunkLowRank : muonChunk;
-        return { ...chunk(rule, weights, momentum, surprise, mixing, qc, i, chunkAxis, coefAll, decayAll!, narrow(lrS!, -1, i * b, b), complete, pick), loss };
+        const lrC = narrow(lrS!, -1, i * b, b);
+        if (muonLowRankApplies(rule, weights)) {
+          return { ...muonChunkLowRank(rule, weights, momentum, surprise, mixing, qc, i, chunkAxis, coefAll, decayAll!, lrC, complete, pick, grams), loss };
+        }
+        return { ...muonChunk(rule, weights, momentum, surprise, mixing, qc, i, chunkAxis, coefAll, decayAll!, lrC, complete, pick), loss, grams: null };
       }
       const rows = {
         beta: pick(coefAll.rows.beta, i, chunkAxis), c: pick(coefAll.rows.c, i, chunkAxis), H: mix(mixing, pick(coefAll.rows.H, i, chunkAxis)),
       };
       const out = retrieveLowRank(arch, weights, momentum, surprise, qc, rows);
-      if (!complete) return { out, loss, weights, momentum };
+      if (!complete) return { out, loss, weights, momentum, grams: null };
       const end = coefAll.end;
       const at = (x: Tensor): Tensor => pick(x, i, chunkAxis);
       const hEnd = mix(mixing, at(end.H));
@@ -682,12 +687,14 @@ export function omegaParallel(rule: OmegaRule, inputs: OmegaInputs, state: Omega
         loss,
         weights: weights.map((w, l) => sub(add(mul(w, at(end.beta)), mul(momentum[l]!, at(end.c))), lowRankSum(surprise, l, hEnd))),
         momentum: momentum.map((s, l) => sub(mul(s, at(end.gamma)), lowRankSum(surprise, l, gEnd))),
+        grams: null,
       };
     });
     outputs.push(step.out);
     losses.push(step.loss);
     weights = step.weights;
     momentum = step.momentum;
+    grams = step.grams;
   }
   const join = (parts: Tensor[], axis: number): Tensor => (parts.length === 1 ? parts[0]! : concat(parts, axis));
   const all = join(outputs, -2); // [..., 2, tokens, d]
@@ -828,8 +835,8 @@ function scaledIdentity(m: number, c: number, like: Tensor): Tensor {
 function muonChunkLowRank(
   rule: OmegaRule, weights: readonly Tensor[], momentum: readonly Tensor[], surprise: ChunkSurprise, mixing: Mixing, q: Tensor,
   i: number, chunkAxis: number, coefAll: ReturnType<typeof coefficients>, decayAll: ReturnType<typeof chunkCoefficients>,
-  lr: Tensor, complete: boolean, pick: (x: Tensor, i: number, axis: number) => Tensor,
-): { out: Tensor; weights: Tensor[]; momentum: Tensor[] } {
+  lr: Tensor, complete: boolean, pick: (x: Tensor, i: number, axis: number) => Tensor, grams: readonly Tensor[] | null,
+): { out: Tensor; weights: Tensor[]; momentum: Tensor[]; grams: Tensor[] | null } {
   const steps = (rule.optimizer as { nsSteps: number }).nsSteps;
   const { a, b: nsB, c: nsC, eps } = NEWTON_SCHULZ;
   const b = q.shape[q.ndim - 2]!;
@@ -856,7 +863,9 @@ function muonChunkLowRank(
     const m = delta.shape[delta.ndim - 1]!;
     const f = mul(unsqueeze(negG, -1), unsqueeze(delta, -3)); // [..., b, E, out]: F_t
     const [s064, x64, f64, gamma64] = [s0, x, f, gamma3].map(wide) as [Tensor, Tensor, Tensor, Tensor];
-    const k0 = unsqueeze(matmul(s064, transpose(s064)), -3); // [..., 1, out, out]
+    // S0 S0^T [..., 1, out, out]: the previous chunk's last-token Gram matrix (S0 is that token's
+    // momentum), or formed here (the first chunk of a call, or the carry switched off).
+    const k0 = grams?.[l] ?? unsqueeze(matmul(s064, transpose(s064)), -3);
     const r = unsqueeze(matmul(s064, transpose(x64)), -3); // [..., 1, out, E]
     const kx = unsqueeze(matmul(x64, transpose(x64)), -3); // [..., 1, E, E]
     const rf = matmul(r, f64); // [..., b, out, out]: S0 X^T F_t
@@ -874,7 +883,9 @@ function muonChunkLowRank(
       if (k < steps - 1) g = matmul(matmul(pk, g), pk);
     }
     const qs = cast(div(poly!, cast(norm, poly!.dtype)), q.dtype); // [..., b, out, out]: NS(S_t) = qs_t S_t
-    return { p0, s0, delta, f, x, qs, m };
+    // A_(b-1) = S^(b) S^(b)^T: the next chunk's S0 S0^T.
+    const gramEnd = complete && omegaGramCarry() ? narrow(gram, -3, b - 1, 1) : null;
+    return { p0, s0, delta, f, x, qs, m, gramEnd };
   });
   // Retrieval: layer l reads P_l^(t) x (y_pre) and P_l^(t+1) x (y_post) for its inputs x [..., R, b, in] (R = 1: shared).
   const read = (l: number, input: Tensor): Tensor => {
@@ -895,7 +906,7 @@ function muonChunkLowRank(
   let z = read(0, unsqueeze(q, -3));
   for (let l = 1; l < layers.length; l++) z = read(l, activate(rule.architecture, z));
   const out = finish(rule.architecture, unsqueeze(q, -3), z);
-  if (!complete) return { out, weights: [...weights], momentum: [...momentum] };
+  if (!complete) return { out, weights: [...weights], momentum: [...momentum], grams: null };
   const lastW = narrow(W, -2, b, 1); // [..., 1, b]
   const lastBeta = unsqueeze(narrow(beta, -1, b, 1), -1); // [..., 1, 1]
   const lastGamma = unsqueeze(narrow(gamma, -1, b - 1, 1), -1); // [..., 1, 1]
@@ -913,6 +924,7 @@ function muonChunkLowRank(
       const fLast = reshape(narrow(f, -3, b - 1, 1), [...lead, f.shape[f.ndim - 2]!, f.shape[f.ndim - 1]!]);
       return add(mul(s0, lastGamma), matmul(transpose(fLast), x)); // S^(b) = gamma_b S0 + F_(b-1)^T X
     }),
+    grams: layers.every(({ gramEnd }) => gramEnd !== null) ? layers.map(({ gramEnd }) => gramEnd!) : null,
   };
 }
 

@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Rng, tensor, tidy, valueAndGrad, type Tensor } from '@titans/tensor';
 import {
-  expTaylorCoefficients, omegaInitialState, omegaParallel, omegaWeightShapes, setFastOmega,
+  expTaylorCoefficients, omegaInitialState, omegaParallel, omegaWeightShapes, setFastOmega, setOmegaGramCarry,
   type MemoryArchitecture, type OmegaInputs, type OmegaOutputs, type OmegaRule,
 } from '../src/index.js';
 import { expectClose, expectFiniteDifferences, finiteDifferenceError, outerObjective, randomInputs } from './helpers.js';
@@ -19,6 +19,7 @@ const mlp = (hidden: number, depth = 2): MemoryArchitecture => ({ depth, hidden,
 
 afterEach(() => {
   setFastOmega(true);
+  setOmegaGramCarry(true);
 });
 
 function rule(overrides: Partial<OmegaRule>): OmegaRule {
@@ -130,6 +131,68 @@ describe('low-rank Muon: outer gradients against float64 central differences', (
     const objective = (x: Record<string, Tensor>): Tensor => {
       const { W0, ...rest } = x;
       return outerObjective(omegaParallel(r, rest as unknown as OmegaInputs, omegaInitialState([W0!])));
+    };
+    tidy(() => expectFiniteDifferences(finiteDifferenceError(objective, values, Object.keys(values)), 1e-6));
+  });
+});
+
+describe('low-rank Muon: the Gram carry between chunks (setOmegaGramCarry)', () => {
+  // The carried S0 S0^T is the previous chunk's last-token Gram matrix instead of a product over
+  // the input width: the same numbers up to rounding, values and gradients, including the
+  // gradient of a nonzero starting momentum (which reaches later chunks only through the carry).
+  const carryCases: [string, Partial<OmegaRule>, { lead: number[]; tokens: number; dim: number; sharedWeights: boolean }][] = [
+    ['linear, c 4, poly 2, chunk 4, 4 chunks and a pending token', { window: 4, feature: { kind: 'poly', degree: 2 } }, { lead: [2, 1], tokens: 17, dim: 3, sharedWeights: true }],
+    ['mlp 3 (wide first layer, square second), c 2, poly 2, chunk 3, own weights per batch row', { architecture: mlp(3), window: 2, chunkSize: 3, feature: { kind: 'poly', degree: 2 } }, { lead: [2, 1], tokens: 10, dim: 3, sharedWeights: false }],
+    ['linear, c 1, chunk 1', { chunkSize: 1 }, { lead: [1, 2], tokens: 5, dim: 4, sharedWeights: true }],
+  ];
+  for (const [name, overrides, sizes] of carryCases) {
+    it(`${name}: carry on = carry off (float64 values to 1e-10, gradients to 1e-7)`, () => {
+      tidy(() => {
+        const r = rule(overrides);
+        const p = problem(r, { ...sizes, seed: 3 + name.length });
+        const rng = new Rng(21);
+        const momentum = p.weights.map((w) => rng.normal(w.shape, 0, 0.3, { dtype: 'float64' }));
+        const start = (weights: Tensor[], s: Tensor[]) => ({ ...omegaInitialState(weights), momentum: s });
+        const run = <T>(carry: boolean, fn: () => T): T => {
+          const previous = setOmegaGramCarry(carry);
+          try {
+            return fn();
+          } finally {
+            setOmegaGramCarry(previous);
+          }
+        };
+        const on = run(true, () => omegaParallel(r, p.inputs, start(p.weights, momentum)));
+        const off = run(false, () => omegaParallel(r, p.inputs, start(p.weights, momentum)));
+        expectSameRun(on, off, 1e-10);
+        // And against the composite form with the same starting momentum.
+        setFastOmega(false);
+        expectSameRun(on, omegaParallel(r, p.inputs, start(p.weights, momentum)), 1e-10);
+        setFastOmega(true);
+        const values: Record<string, Tensor> = { ...(p.inputs as unknown as Record<string, Tensor>) };
+        p.weights.forEach((w, l) => { values[`W${l}`] = w; });
+        momentum.forEach((s, l) => { values[`S${l}`] = s; });
+        const names = Object.keys(values);
+        const objective = (xs: Tensor[]): Tensor => {
+          const x = Object.fromEntries(names.map((n, i) => [n, xs[i]!]));
+          const out = omegaParallel(r, x as unknown as OmegaInputs, start(p.weights.map((_, l) => x[`W${l}`]!), momentum.map((_, l) => x[`S${l}`]!)));
+          return outerObjective(out);
+        };
+        const gOn = run(true, () => valueAndGrad(objective)(names.map((n) => values[n]!))[1]);
+        const gOff = run(false, () => valueAndGrad(objective)(names.map((n) => values[n]!))[1]);
+        names.forEach((n, i) => expectClose(gOn[i]!, gOff[i]!, 1e-7, `d objective / d ${n}`));
+      });
+    });
+  }
+
+  it('gradients through the carry against float64 central differences (linear, c 2, poly 2, chunk 2, 3 chunks, nonzero momentum)', () => {
+    const r = rule({ window: 2, chunkSize: 2, feature: { kind: 'poly', degree: 2 } });
+    const p = problem(r, { lead: [1, 1], tokens: 6, dim: 2, seed: 12, sharedWeights: true });
+    const rng = new Rng(5);
+    const s0 = rng.normal(p.weights[0]!.shape, 0, 0.3, { dtype: 'float64' });
+    const values: Record<string, Tensor> = { ...(p.inputs as unknown as Record<string, Tensor>), W0: p.weights[0]!, S0: s0 };
+    const objective = (x: Record<string, Tensor>): Tensor => {
+      const { W0, S0, ...rest } = x;
+      return outerObjective(omegaParallel(r, rest as unknown as OmegaInputs, { ...omegaInitialState([W0!]), momentum: [S0!] }));
     };
     tidy(() => expectFiniteDifferences(finiteDifferenceError(objective, values, Object.keys(values)), 1e-6));
   });

@@ -4,16 +4,17 @@
 // packages/experiments' trackConfig builds them), eager and compiled, one CPU thread.
 //
 //   node --conditions=source --import tsx bench/atlas-step.ts [--arch omeganet,atlas] [--track passkey,mqar]
-//        [--steps N] [--warmup W] [--eager-steps N] [--profile] [--compare=N]
+//        [--steps N] [--warmup W] [--eager-steps N] [--profile] [--compare=N] [--switch fast|carry]
 //
 // Per model and track: seconds (wall and CPU) of N timed compiled steps after W untimed ones
 // (the first traces), and of eager steps. --profile adds a compiled run with the plan's
 // per-kind timers (CompileOptions.profile) and prints the slowest kinds. --compare=N alternates
 // runs with the fast Muon path of @titans/memory off (the composite Newton-Schulz it replaced)
-// and on, N times, and reports the median compiled step of each.
+// and on, N times, and reports the median compiled step of each; with --switch carry it
+// alternates the fast path's Gram carry off and on instead (setOmegaGramCarry).
 // A JSON line with every figure ends the output.
 import { configureCpu, type StepProfile } from '@titans/tensor';
-import { setFastOmega } from '@titans/memory';
+import { setFastOmega, setOmegaGramCarry } from '@titans/memory';
 import { createModel, defineConfig, type ArchitectureName, type ModelConfig } from '../src/index.js';
 import { train, type BatchSource, type TrainingBatch } from '../src/train/index.js';
 
@@ -30,6 +31,9 @@ const warmup = Number(arg('warmup') ?? 2);
 const eagerSteps = Number(arg('eager-steps') ?? 1);
 const profile = process.argv.includes('--profile');
 const compareRounds = arg('compare') === undefined ? 0 : Number(arg('compare') ?? 3);
+const compareSwitch = arg('switch') ?? 'fast';
+if (compareSwitch !== 'fast' && compareSwitch !== 'carry') throw new Error(`--switch must be fast or carry, got ${compareSwitch}`);
+const toggle = compareSwitch === 'fast' ? setFastOmega : setOmegaGramCarry;
 const batchSize = 16;
 const sequenceLength = 64;
 
@@ -101,16 +105,16 @@ for (const track of tracks) {
       let lossOld: number[] = [];
       let lossNew: number[] = [];
       for (let r = 0; r < compareRounds; r++) {
-        setFastOmega(false);
+        toggle(false);
         const a = await run(c, true, steps, warmup);
-        setFastOmega(true);
+        toggle(true);
         const b = await run(c, true, steps, warmup);
         old.push(a.wall); now.push(b.wall); oldCpu.push(a.cpu); nowCpu.push(b.cpu);
         lossOld = a.losses; lossNew = b.losses;
-        process.stderr.write(`${track} ${arch} round ${r + 1}: composite ${a.wall.toFixed(3)} s (${a.cpu.toFixed(3)} cpu), fast ${b.wall.toFixed(3)} s (${b.cpu.toFixed(3)} cpu)\n`);
+        process.stderr.write(`${track} ${arch} round ${r + 1} (${compareSwitch} off/on): composite ${a.wall.toFixed(3)} s (${a.cpu.toFixed(3)} cpu), fast ${b.wall.toFixed(3)} s (${b.cpu.toFixed(3)} cpu)\n`);
       }
       const row = {
-        track, arch, compare: compareRounds, compiledStepComposite: median(old), compiledStepFast: median(now),
+        track, arch, compare: compareRounds, switch: compareSwitch, compiledStepComposite: median(old), compiledStepFast: median(now),
         cpuStepComposite: median(oldCpu), cpuStepFast: median(nowCpu), speedupCpu: median(oldCpu) / median(nowCpu), lossesComposite: lossOld, lossesFast: lossNew,
       };
       rows.push(row);
