@@ -13,6 +13,7 @@ import { cpus, loadavg } from 'node:os';
 import wabtInit from 'wabt';
 import type { View } from '../src/backend.js';
 import { configureCpu, cpuBackend, cpuConfig, cpuInfo, startCpuWorkers } from '../src/index.js';
+import { random } from './random.js';
 
 const quick = process.argv.includes('--quick');
 const cores = cpus().length;
@@ -40,16 +41,6 @@ async function time(f: () => unknown, budgetMs: number, minRuns = 5, warmup = 2)
   }
   samples.sort((a, b) => a - b);
   return { bestMs: samples[0]!, medianMs: samples[samples.length >> 1]!, runs: samples.length };
-}
-
-function random(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32 - 0.5;
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------- machine ceiling

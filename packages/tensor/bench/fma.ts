@@ -13,22 +13,13 @@ import { loadavg } from 'node:os';
 import type { View } from '../src/backend.js';
 import { configureCpu, cpuBackend, cpuInfo } from '../src/index.js';
 import { matmulF32 } from '../src/cpu/wasm/matmul.js';
+import { random } from './random.js';
 
 const rounds = Number(process.argv.find((x) => x.startsWith('--rounds='))?.slice(9) ?? 3);
 const SHAPES = [
   { name: '512x512x512', m: 512, k: 512, n: 512 },
   { name: '4096x256x256', m: 4096, k: 256, n: 256 },
 ] as const;
-
-function random(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32 - 0.5;
-  }
-  return out;
-}
 
 function view(rows: number, cols: number, data: Float32Array): View {
   return { storage: cpuBackend.fromArray(data, 'float32'), shape: [1, rows, cols], strides: [rows * cols, cols, 1], offset: 0 };

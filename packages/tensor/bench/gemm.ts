@@ -19,6 +19,7 @@ import { loadavg } from 'node:os';
 import type { View } from '../src/backend.js';
 import { configureCpu, cpuBackend, cpuInfo } from '../src/index.js';
 import { matmulF32, setGemmOneStep } from '../src/cpu/wasm/matmul.js';
+import { random } from './random.js';
 
 const rounds = Number(process.argv.find((x) => x.startsWith('--rounds='))?.slice(9) ?? 3);
 
@@ -37,16 +38,6 @@ const SHAPES: Shape[] = [
   { name: '256x256 @ 256x256', batch: 1, m: 256, k: 256, n: 256 },
   { name: '64x1024 @ 1024x64', batch: 1, m: 64, k: 1024, n: 64 },
 ];
-
-function random(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32 - 0.5;
-  }
-  return out;
-}
 
 function operands(s: Shape): { a: View; A: Float32Array; b: View; B: Float32Array } {
   const { batch, m, k, n } = s;
