@@ -33,3 +33,17 @@ describe('titans demo --quick', () => {
     expect(report.models.map((m) => [m.key, m.steps, m.passkey.cells.length])).toEqual([['mag', 3, 4], ['swa', 3, 4]]);
   }, 180_000);
 });
+
+describe('the demo step-time probe', () => {
+  it('times the compiled step the demo trains with (answer targets inside the targets tensor), and the eager one for --eager', async () => {
+    const { ByteTokenizer } = await import('@titans/data');
+    const { DEMO_MODELS, demoRunConfig, measureStepSeconds } = await import('../src/demo/demo.js');
+    const { DEMO_RECIPE } = await import('../src/demo/recipe.js');
+    const run = demoRunConfig(DEMO_MODELS[0].key, DEMO_RECIPE, 0, DEMO_RECIPE.train.maxSteps);
+    for (const compiled of [true, false]) {
+      // Two timed steps after two warm-up steps: a compiled probe replays (the first call traces).
+      const seconds = await measureStepSeconds(run, new ByteTokenizer(), 2, 2, compiled);
+      expect(Number.isFinite(seconds) && seconds > 0).toBe(true);
+    }
+  }, 120_000);
+});

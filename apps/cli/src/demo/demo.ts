@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { ByteTokenizer, compactPasskey, type Tokenizer } from '@titans/data';
 import type { PerplexityResult } from '@titans/eval';
 import { countParameters, createModel, formatDuration, progressLogger, type LanguageModel, type TrainEvent } from '@titans/models';
-import { gradients, optim, tidy, tensor } from '@titans/tensor';
+import { compile, gradients, optim, tidy, tensor, type Tensor } from '@titans/tensor';
 import { fixed, formatTable, grouped, percent } from '../format.js';
 import { progressStream } from '../progress.js';
 import type { RunConfig } from '../run-config.js';
-import { batchSource, runTraining, WeightedLossModel, type BatchExtras } from '../training.js';
+import { batchSource, encodeAnswerTargets, runTraining, WeightedLossModel, type BatchExtras } from '../training.js';
 import { evaluateCorpusPerplexity, evaluatePasskey, type PasskeyPrompt, type PasskeyResult } from '../evaluation.js';
 import { demoModelConfig, type DemoRecipe } from './recipe.js';
 
@@ -90,21 +90,34 @@ const median = (values: readonly number[]): number => {
  * Seconds per training step of the run's model, from a few steps on a throwaway copy: the
  * median of the timed steps, so one slow step (JIT, garbage collection) does not inflate it.
  */
-export async function measureStepSeconds(run: RunConfig, tokenizer: Tokenizer, steps = 5, warmupSteps = 3): Promise<number> {
+export async function measureStepSeconds(run: RunConfig, tokenizer: Tokenizer, steps = 5, warmupSteps = 3, compiled = true): Promise<number> {
   const model = createModel(run.model);
   const extras: BatchExtras = { answerTargets: null };
-  const trainable = new WeightedLossModel(model, extras, run.data.answerWeight);
+  // A compiled step takes the answer targets inside the targets tensor, as runTraining does.
+  const trainable = new WeightedLossModel(model, extras, run.data.answerWeight, compiled);
   const params = trainable.parameters();
   const optimizer = new optim.AdamW(params, { lr: run.train.lr });
-  const source = batchSource(run, tokenizer, extras);
+  const plain = batchSource(run, tokenizer, extras);
+  const source = compiled ? encodeAnswerTargets(plain, extras, run.model.vocabSize) : plain;
+  // Timed as the demo trains: compiled (gradients, then the update, as train() splits them)
+  // unless --eager. Timing eager steps for a compiled run made the budget about 3x too small.
+  const lossAndGrads = (ids: Tensor, targets: Tensor): Tensor[] => {
+    const loss = trainable.loss(ids, targets);
+    return [loss, ...gradients(loss, params)];
+  };
+  const update = (...grads: Tensor[]): Tensor[] => {
+    optimizer.step(grads);
+    return [];
+  };
+  const forward = compiled ? compile(lossAndGrads) : lossAndGrads;
+  const apply = compiled ? compile(update) : update;
   const step = async (): Promise<void> => {
     const batch = source.next();
     const shape = [batch.batchSize, batch.sequenceLength];
     const norm = tidy(() => {
-      const loss = trainable.loss(tensor(batch.inputs, shape, { dtype: 'int32' }), tensor(batch.targets, shape, { dtype: 'int32' }));
-      const grads = gradients(loss, params);
-      optimizer.step(grads);
-      return loss;
+      const [loss, ...grads] = forward(tensor(batch.inputs, shape, { dtype: 'int32' }), tensor(batch.targets, shape, { dtype: 'int32' }));
+      apply(...grads);
+      return loss!;
     });
     await norm.data();
     norm.dispose();
@@ -137,7 +150,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   say(`titans demo${options.quick ? ' --quick' : ''}: ${DEMO_MODELS.map((m) => m.label).join(' vs ')}, byte-level, trained on compact passkey retrieval + State of the Union text`);
   const probes = DEMO_MODELS.map(({ key, label }) => ({ key, label, run: demoRunConfig(key, recipe, options.seed, recipe.train.maxSteps) }));
   const secondsPerStep = options.quick ? probes.map(() => Number.NaN) : [];
-  if (!options.quick) for (const probe of probes) secondsPerStep.push(await measureStepSeconds(probe.run, tokenizer));
+  if (!options.quick) for (const probe of probes) secondsPerStep.push(await measureStepSeconds(probe.run, tokenizer, 5, 3, options.eager !== true));
   // Same steps (same batches) for both models: the budget is split by their measured speeds.
   const budgetSteps = Math.floor(recipe.train.trainingSeconds / secondsPerStep.reduce((a, b) => a + b, 0));
   const steps = options.quick ? recipe.train.maxSteps : Math.max(recipe.train.minSteps, Math.min(recipe.train.maxSteps, budgetSteps));
