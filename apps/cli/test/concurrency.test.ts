@@ -124,7 +124,9 @@ describe('writers', () => {
       first.child.kill('SIGKILL');
     }
     // The dead trainer's lock is stale; --resume takes it over and continues the saved run.
-    const saved = (JSON.parse(readFileSync(join(dir, 'trainer.json'), 'utf8')) as { step: number }).step;
+    // The saved step is the committed save's: a kill between a save's commit and its renames
+    // leaves trainer.json one step behind on disk, and that save is rolled forward on resume.
+    const saved = (await inspectCheckpoint(dir)).mark!.step;
     const resumed = titans(['train', '--resume', '--out', dir, '--steps', String(saved + 1), '--json'], { cwd: scratch });
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(JSON.parse(resumed.stdout)).toMatchObject({ step: saved + 1, resumedFrom: saved });
