@@ -387,6 +387,58 @@ describe('compile: WebAssembly SIMD fused chains', () => {
     expect(used).toBeGreaterThanOrEqual(14);
   });
 
+  test('b transposed (x @ w^T: gathered in 4 x 4 blocks, edges element by element) equals eager, bit for bit, on random shapes', () => {
+    const rng = new Rng(23);
+    const u = uniforms(23);
+    const pick = (xs: readonly number[]): number => xs[Math.floor(u() * xs.length)]!;
+    const usedBy = [0, 0, 0];
+    let cases = 0;
+    // k and n: 1, 2, 3, 4 and odd sizes on both sides of a multiple of 4 (k % 4 and n % 4 of
+    // 0..3), batch 0 (a 2-D w broadcast over x's batch of 2), 1 and 3; w a plain transpose, a
+    // narrowed one (rows of w longer than k) or a permuted one (depth not contiguous: the
+    // element-by-element gather).
+    for (let c = 0; c < 80; c++) {
+      const batch = pick([0, 1, 3]);
+      const m = pick([1, 5, 24, 40, 64, 96]);
+      const k = pick([1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 17, 31, 64]);
+      const n = pick([1, 2, 3, 4, 6, 9, 15, 16, 33]);
+      const form = pick([0, 0, 1, 2]);
+      const wRows = form === 1 ? k + 3 : k;
+      const x0 = keep(tidy(() => {
+        const r = rng.normal(batch === 0 ? [2, m, k] : [batch, m, k]);
+        return r.mul(gt(rng.uniform(r.shape), 0.2).cast('float32'));
+      }));
+      // form 2: w stored [k, batch?, n] and permuted, so that its depth stride is not 1.
+      const wShape = form === 2 ? (batch === 0 ? [k, n] : [k, batch, n]) : (batch === 0 ? [n, wRows] : [batch, n, wRows]);
+      const w0 = keep(tidy(() => rng.normal(wShape).abs().neg()));
+      const fn = (x: Tensor, w: Tensor): Tensor => {
+        let wt: Tensor;
+        if (form === 2) wt = batch === 0 ? w : w.permute([1, 0, 2]);
+        else wt = (form === 1 ? w.narrow(-1, 1, k) : w).transpose(-1, -2);
+        return x.matmul(wt);
+      };
+      const label = `[${batch}, ${m}, ${k}] @ [${k}, ${n}], w ${['transposed', 'narrowed and transposed', 'permuted'][form]}`;
+      const simd = compile(fn);
+      const js = compile(fn, { simd: false });
+      for (let call = 0; call < 3; call++) {
+        tidy(() => {
+          const eager = fn(x0, w0);
+          expectSame(simd(x0, w0), eager, `${label} (simd, call ${call})`);
+          expectSame(js(x0, w0), eager, `${label} (js, call ${call})`);
+        });
+      }
+      usedBy[form] += simd.stats().plan.simdMatmuls;
+      cases++;
+      simd.dispose();
+      js.dispose();
+      x0.dispose();
+      w0.dispose();
+    }
+    expect(cases).toBe(80);
+    // Each form ran as generated SIMD several times (the others were too small for WebAssembly).
+    expect(usedBy.every((count) => count >= 3), `generated matmuls by form: ${usedBy.join(", ")}`).toBe(true);
+  });
+
   test('larger float32 matmuls (k across the backend\'s depth blocks, up to 2^24 flops) equal eager on 1 and 2 threads', () => {
     const rng = new Rng(17);
     const before = cpuConfig().threads;

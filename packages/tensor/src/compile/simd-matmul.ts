@@ -76,8 +76,10 @@ function allowed(config: CpuConfig, flops: number): boolean {
  * A replacement for `backend.matmul(a, b)` on float32 views of fixed layout (storages read at
  * call time through `storageOf`), or null where the backend's own kernel must run (not
  * float32, no SIMD, settings under which `allowed` says no, n above 256, a sparse operand;
- * b's columns need not be contiguous: the module gathers such a b into rows first). The settings are those at plan time: a replay after
- * configureCpu changed them hands the product back to the backend.
+ * b's columns need not be contiguous: the module gathers such a b into rows first, in 4 x 4
+ * blocks transposed by shuffles where b's depth is contiguous, as in x @ w^T, element by
+ * element elsewhere; either way only bits move). The settings are those at plan time: a replay
+ * after configureCpu changed them hands the product back to the backend.
  * C is computed in tiles of 4 rows x 8 columns held in registers (edge tiles smaller; a row
  * of n % 4 columns ends in a vector stored lane by lane).
  */
@@ -177,20 +179,60 @@ export function simdMatmul(backend: CpuBackend, a: Layout, b: Layout, take?: (si
     for (let c = 0; c < columnBlocks; c++) tile(rows, c * TILE_VECTORS, Math.min(TILE_VECTORS, vectors - c * TILE_VECTORS));
   };
   if (gatherB) {
-    // gathered[bb, p, j] = b[bb, p, j] (i32 loads and stores: the bits as they are)
-    body.i32(gAt).set(cPtr).i32(0).set(bi);
+    const lanes = (...l: number[]): number[] => l.flatMap((x) => [4 * x, 4 * x + 1, 4 * x + 2, 4 * x + 3]);
+    body.i32(0).set(bi);
     loopStart(); // batches of b
+    // aRow: b[bb, 0, 0]; cPtr: gathered[bb, 0, 0]
     body.get(bi).i32(sbb0 * 4).op(0x6c).i32(b0).op(0x6a).set(aRow);
-    body.i32(0).set(p);
-    loopStart(); // rows of b (depth)
-    body.get(aRow).set(bPtr).i32(0).set(i);
-    loopStart(); // columns
-    body.get(cPtr).get(bPtr).op(0x28, 2, 0).op(0x36, 2, 0);
-    body.get(cPtr).i32(4).op(0x6a).set(cPtr);
-    body.get(bPtr).i32(sbn0 * 4).op(0x6a).set(bPtr);
-    loopEnd(i, n);
-    body.get(aRow).i32(sbk0 * 4).op(0x6a).set(aRow);
-    loopEnd(p, k);
+    body.get(bi).i32(k * n * 4).op(0x6c).i32(gAt).op(0x6a).set(cPtr);
+    const blocked = sbk0 === 1 && k >= 4 && n >= 4;
+    const k4 = blocked ? k - (k % 4) : 0;
+    const n4 = blocked ? n - (n % 4) : 0;
+    if (blocked) {
+      // Depth contiguous in b (a transposed weight, x @ w^T): 4 x 4 blocks, each b[p..p+4,
+      // j..j+4] read as four vectors along p, transposed by shuffles, written as four along j.
+      const [r0, r1, r2, r3, t0, t1, t2, t3] = acc as [number, number, number, number, number, number, number, number];
+      body.i32(0).set(i);
+      loopStart(); // blocks of 4 columns j
+      body.get(i).i32(4 * sbn0 * 4).op(0x6c).get(aRow).op(0x6a).set(bPtr);
+      body.get(i).i32(16).op(0x6c).get(cPtr).op(0x6a).set(aPtr);
+      body.i32(0).set(p);
+      loopStart(); // blocks of 4 depth steps p
+      [r0, r1, r2, r3].forEach((r, j) => body.get(bPtr).memarg(V.load, j * sbn0 * 4).set(r));
+      body.get(r0).get(r1).simd(V.shuffle, ...lanes(0, 4, 1, 5)).set(t0);
+      body.get(r0).get(r1).simd(V.shuffle, ...lanes(2, 6, 3, 7)).set(t1);
+      body.get(r2).get(r3).simd(V.shuffle, ...lanes(0, 4, 1, 5)).set(t2);
+      body.get(r2).get(r3).simd(V.shuffle, ...lanes(2, 6, 3, 7)).set(t3);
+      body.get(aPtr).get(t0).get(t2).simd(V.shuffle, ...lanes(0, 1, 4, 5)).memarg(V.store, 0);
+      body.get(aPtr).get(t0).get(t2).simd(V.shuffle, ...lanes(2, 3, 6, 7)).memarg(V.store, n * 4);
+      body.get(aPtr).get(t1).get(t3).simd(V.shuffle, ...lanes(0, 1, 4, 5)).memarg(V.store, 2 * n * 4);
+      body.get(aPtr).get(t1).get(t3).simd(V.shuffle, ...lanes(2, 3, 6, 7)).memarg(V.store, 3 * n * 4);
+      body.get(bPtr).i32(16).op(0x6a).set(bPtr);
+      body.get(aPtr).i32(4 * n * 4).op(0x6a).set(aPtr);
+      loopEnd(p, k4 / 4);
+      // The last k % 4 depth steps of these 4 columns (bPtr, aPtr now at p = k4).
+      for (let q = 0; q < k % 4; q++) {
+        for (let j = 0; j < 4; j++) body.get(aPtr).get(bPtr).op(0x28, 2, ...uleb(j * sbn0 * 4 + q * 4)).op(0x36, 2, ...uleb(q * n * 4 + j * 4));
+      }
+      loopEnd(i, n4 / 4);
+    }
+    // Element by element (i32 loads and stores: the bits as they are): every p of the columns
+    // j >= n4, and all of b when it is not blocked (n4 = 0).
+    if (n4 < n) {
+      body.get(aRow).i32(n4 * sbn0 * 4).op(0x6a).set(bBase);
+      body.get(cPtr).i32(n4 * 4).op(0x6a).set(aPtr);
+      body.i32(0).set(p);
+      loopStart(); // depth
+      body.get(bBase).set(bPtr).i32(0).set(i);
+      loopStart(); // columns
+      body.get(aPtr).get(bPtr).op(0x28, 2, 0).op(0x36, 2, 0);
+      body.get(aPtr).i32(4).op(0x6a).set(aPtr);
+      body.get(bPtr).i32(sbn0 * 4).op(0x6a).set(bPtr);
+      loopEnd(i, n - n4);
+      body.get(aPtr).i32(n4 * 4).op(0x6a).set(aPtr);
+      body.get(bBase).i32(sbk0 * 4).op(0x6a).set(bBase);
+      loopEnd(p, k);
+    }
     loopEnd(bi, batchesB);
   }
   body.i32(0).set(bi).i32(cAt).set(cPtr);
