@@ -64,7 +64,8 @@ describe('cpu memoryScan without y_pre (dims.yPre false)', () => {
           memories: c.memories, tokens: c.tokens, chunk: c.chunk, layers: c.layers, activation: v.gelu ? 'gelu' : 'silu',
           residual: v.residual ?? false, norm: v.norm ?? false, ...(v.clamp ? { maxSurpriseNorm: v.clamp } : {}),
         };
-        const options = v.simd === false ? { simd: false } : {};
+        // The exact row updates (the scaled frame rounds differently: its own tests below).
+        const options = v.simd === false ? { simd: false } : { scaledFrame: false };
         const both = memoryScanCpu(x, dims, v.dtype, options);
         const postOnly = memoryScanCpu(x, { ...dims, yPre: false }, v.dtype, options);
         const yLen = c.memories * c.tokens * c.layers[c.layers.length - 1]![0];
@@ -92,7 +93,7 @@ describe('cpu memoryScan float32 chunk drivers', () => {
         memories: c.memories, tokens: c.tokens, chunk: c.chunk, layers: c.layers, activation: 'silu', residual: false, norm: false,
         ...(clamp ? { maxSurpriseNorm: clamp } : {}), ...(yPre ? {} : { yPre: false }),
       };
-      const driven = memoryScanCpu(x, dims, 'float32');
+      const driven = memoryScanCpu(x, dims, 'float32', { scaledFrame: false });
       const perToken = memoryScanCpu(x, dims, 'float32', { chunkCalls: false });
       expect(driven.length).toBe(perToken.length);
       let differ = 0;
@@ -116,6 +117,63 @@ describe('cpu memoryScan float32 chunk drivers', () => {
   }
 });
 
+describe('cpu memoryScan float32, y_post only in the scaled frame (rowsUpdateScaled)', () => {
+  // A plain linear or SiLU 2-layer memory without y_pre whose layer inputs are multiples of 16 wide
+  // updates each layer in the scaled frame (P / D_t, S / D_t): the same recurrence rounded
+  // differently, so it is compared with the exact row updates (scaledFrame: false) within float32
+  // rounding, and with the float64 loops. Strong forgetting (alpha up to 0.95) splits chunks into
+  // several segments (D below 2^-30); a decay of 0 (alpha 1) sends its chunk to the exact updates.
+  const scaledCases: { name: string; memories: number; tokens: number; chunk: number; layers: [number, number][]; alpha?: [number, number]; zeroDecayAt?: number }[] = [
+    { name: 'linear 16x16, partial last chunk', memories: 3, tokens: 37, chunk: 8, layers: [[16, 16]] },
+    { name: 'linear 8x32 (out != in), one token', memories: 2, tokens: 1, chunk: 4, layers: [[8, 32]] },
+    { name: 'linear 16x16, chunk 1', memories: 1, tokens: 9, chunk: 1, layers: [[16, 16]] },
+    { name: 'mlp 16-64-16, several chunks, odd tail', memories: 2, tokens: 101, chunk: 32, layers: [[64, 16], [16, 64]] },
+    { name: 'mlp 32-16-12 (out 12), chunk longer than the stream', memories: 3, tokens: 11, chunk: 64, layers: [[16, 32], [12, 16]] },
+    { name: 'mlp 16-32-16, strong forgetting (several segments a chunk)', memories: 2, tokens: 70, chunk: 64, layers: [[32, 16], [16, 32]], alpha: [0.8, 0.95] },
+    { name: 'mlp 16-32-16, a decay of 0 (that chunk exact)', memories: 2, tokens: 40, chunk: 16, layers: [[32, 16], [16, 32]], zeroDecayAt: 21 },
+  ];
+  for (const c of scaledCases) for (const clamp of [0, 0.05]) {
+    it(`${c.name}${clamp ? `, clamp ${clamp}` : ''}: within float32 rounding of the exact updates and of float64`, () => {
+      const rng = new Rng(c.tokens * 11 + c.chunk);
+      const x = inputs(rng, c.memories, c.tokens, c.layers);
+      if (c.alpha) {
+        const [lo, hi] = c.alpha;
+        x.alpha.set(Float32Array.from(rng.uniform([x.alpha.length], lo, hi).dataSync()));
+      }
+      if (c.zeroDecayAt !== undefined) x.alpha[c.zeroDecayAt] = 1;
+      const dims: MemoryScanDims = {
+        memories: c.memories, tokens: c.tokens, chunk: c.chunk, layers: c.layers, activation: 'silu', residual: false, norm: false,
+        yPre: false, ...(clamp ? { maxSurpriseNorm: clamp } : {}),
+      };
+      const scaled = memoryScanCpu(x, dims, 'float32');
+      const exact = memoryScanCpu(x, dims, 'float32', { scaledFrame: false });
+      const wide = (a: Float32Array): Float64Array => Float64Array.from(a);
+      const x64 = {
+        k: wide(x.k as Float32Array), v: wide(x.v as Float32Array), q: wide(x.q as Float32Array), theta: wide(x.theta as Float32Array),
+        eta: wide(x.eta as Float32Array), alpha: wide(x.alpha as Float32Array),
+        weights: x.weights.map((w) => wide(w as Float32Array)), momentum: x.momentum.map((m) => wide(m as Float32Array)),
+      };
+      const reference = memoryScanCpu(x64, dims, 'float64');
+      expect(scaled.length).toBe(exact.length);
+      let scale = 0;
+      let errExact = 0;
+      let errRef = 0;
+      let differ = 0;
+      for (let i = 0; i < exact.length; i++) {
+        scale = Math.max(scale, Math.abs(reference[i]!));
+        errExact = Math.max(errExact, Math.abs(scaled[i]! - exact[i]!));
+        errRef = Math.max(errRef, Math.abs(scaled[i]! - reference[i]!));
+        if (!Object.is(scaled[i], exact[i])) differ++;
+      }
+      expect(Number.isFinite(errExact)).toBe(true);
+      expect(errExact / scale).toBeLessThan(2e-5);
+      expect(errRef / scale).toBeLessThan(1e-4);
+      // The path was taken: its rounding differs somewhere (one token alone has no update to round differently).
+      if (c.tokens > 1) expect(differ).toBeGreaterThan(0);
+    });
+  }
+});
+
 describe('cpu memoryScan float32 SIMD, staged surprise pass (norm, residual, GELU, any depth)', () => {
   // Memories the drivers do not take run the surprise pass stage by stage over the chunk
   // (matVecRows, matTVecRows; loss and the norm's backward per token) and, without y_pre, the
@@ -134,7 +192,8 @@ describe('cpu memoryScan float32 SIMD, staged surprise pass (norm, residual, GEL
         memories: c.memories, tokens: c.tokens, chunk: c.chunk, layers: c.layers, activation: a.gelu ? 'gelu' : 'silu', residual: a.residual, norm: a.norm,
         ...(clamp ? { maxSurpriseNorm: clamp } : {}), ...(yPre ? {} : { yPre: false }),
       };
-      const staged = memoryScanCpu(x, dims, 'float32');
+      // (A one-layer memory takes the drivers here: the exact row updates, not the scaled frame.)
+      const staged = memoryScanCpu(x, dims, 'float32', { scaledFrame: false });
       const perToken = memoryScanCpu(x, dims, 'float32', { chunkCalls: false });
       expect(staged.length).toBe(perToken.length);
       let differ = 0;

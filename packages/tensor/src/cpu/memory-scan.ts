@@ -178,6 +178,12 @@ interface WasmExports {
     k: number, a1: number, q: number, zPre: number, zPost: number, hPre: number, hPost: number, yPre: number, yPost: number, n: number,
   ): void;
   rowsUpdatePost(P: number, S: number, rows: number, cols: number, n: number, eta: number, decay: number, sc: number, inp: number, xPost: number, post: number, acc: number): void;
+  rowsUpdateScaled(
+    P: number, S: number, rows: number, cols: number, n: number, ratio: number, sc: number, inp: number, x: number, bstride: number,
+    post: number, ysc: number, acc: number, end: number,
+  ): void;
+  blockRows(src: number, n: number, cols: number, dst: number): void;
+  scaleRows(rows: number, o: number, n: number, f: number): void;
   matVecRows(W: number, rows: number, cols: number, x: number, xStride: number, out: number, oStride: number, n: number): void;
   matTVecRows(W: number, rows: number, cols: number, g: number, gStride: number, out: number, oStride: number, n: number): void;
   mulInto(out: number, a: number, b: number, n: number): void;
@@ -362,7 +368,7 @@ function clampRows(
  */
 export function memoryScanCpu(
   x: MemoryScanArrays, dims: MemoryScanDims, dtype: 'float32' | 'float64',
-  options: { simd?: boolean; chunkCalls?: boolean; simdClamp?: boolean; alloc?: (size: number) => TypedArray } = {},
+  options: { simd?: boolean; chunkCalls?: boolean; simdClamp?: boolean; scaledFrame?: boolean; alloc?: (size: number) => TypedArray } = {},
 ): TypedArray {
   checkSizes(x, dims);
   const { memories, tokens, chunk, layers, residual, norm } = dims;
@@ -401,6 +407,9 @@ export function memoryScanCpu(
   // weights: matVecRows, matTVecRows), the loss and the norm's backward per token in JavaScript: per token the same operations.
   const staged = w !== null && !drives && (options.chunkCalls ?? true);
   const wasmClamp = w !== null && clamp > 0 && (options.simdClamp ?? true);
+  // Without y_pre, a plain linear or SiLU 2-layer memory whose layers' inputs are multiples of 16 wide updates each layer in the
+  // scaled frame (rowsUpdateScaled: one multiply fewer per four weights and token; the same recurrence, rounded differently).
+  const scaledFrame = drives && !pre && (options.scaledFrame ?? true) && colsOf.every((c) => c % 16 === 0);
   // Scratch: state, per-chunk surprise factors (theta_s delta_l[s], layer inputs x_l[s]), per-token vectors.
   const buffers = loops.alloc([
     ...sizes, ...sizes, ...rowsOf.map((o) => chunk * o), ...colsOf.map((i) => chunk * i),
@@ -417,6 +426,9 @@ export function memoryScanCpu(
     staged ? chunk * widest : 0,
     // The clamp on the SIMD module: each token's float64 squares then factor (two floats each), theta, 64 bytes of scratch.
     ...(wasmClamp ? [2 * chunk, chunk, 16] : [0, 0, 0]),
+    // The scaled frame: each layer's inputs and readings' inputs in blocked layout, and per token eta / decay, 1 / D and D.
+    ...colsOf.map((c) => (scaledFrame ? chunk * c : 0)), ...colsOf.map((c) => (scaledFrame ? chunk * c : 0)),
+    ...(scaledFrame ? [chunk, chunk, chunk] : [0, 0, 0]),
   ]);
   let next = 0;
   const take = (n: number): Buf[] => buffers.slice(next, (next += n));
@@ -442,6 +454,11 @@ export function memoryScanCpu(
   const gStage = take(depth);
   const [backStage] = take(1) as [Buf];
   const [clampSq, clampTheta, clampTmp] = take(3) as [Buf, Buf, Buf];
+  const inpBlocks = take(depth);
+  const xBlocks = take(depth);
+  const [ratioChunk, invDChunk, dChunk] = take(3) as [Buf, Buf, Buf];
+  const segments: number[] = [];
+  const segmentEnds: number[] = [];
   const driven = drives ? w : null;
 
   /** Writes M's output for the last layer's pre-activation f and input row x into out at offset. */
@@ -475,6 +492,48 @@ export function memoryScanCpu(
     for (let l = 0; l < depth; l++) w.clampScale(scaled[l]!.p, rowsOf[l]!, n, clampSq.p, clampTheta.p);
   };
 
+  /**
+   * The scaled frame's gates for a chunk of n tokens (etaChunk, decayChunk set): per token ratio = eta / decay, D (the
+   * decays' product from its segment's first token), 1 / D; a new segment starts where D would fall below 2^-30. False (the
+   * chunk then takes rowsUpdatePost) when a decay is below 2^-20 or not finite, or a gate is not finite.
+   */
+  const scaledGates = (n: number): boolean => {
+    segments.length = 0;
+    segmentEnds.length = 0;
+    let product = 1;
+    for (let s = 0; s < n; s++) {
+      const d = decayChunk.a[s]!;
+      const e = etaChunk.a[s]!;
+      if (!(d >= 2 ** -20) || !Number.isFinite(d) || !Number.isFinite(e)) return false;
+      if (s === 0 || product * d < 2 ** -30) {
+        if (s > 0) segmentEnds.push(product);
+        segments.push(s);
+        product = 1;
+      }
+      product *= d;
+      ratioChunk.a[s] = e / d;
+      dChunk.a[s] = product;
+      invDChunk.a[s] = 1 / product;
+    }
+    segmentEnds.push(product);
+    segments.push(n);
+    return true;
+  };
+  /** Layer l over a chunk of n tokens in the scaled frame (scaledGates run, inputs blocked): y_post rows into `target`. */
+  const scaledLayer = (l: number, n: number, target: number): void => {
+    if (!driven) return;
+    const o = rowsOf[l]!;
+    const c = colsOf[l]!;
+    driven.scaleRows(scaled[l]!.p, o, n, invDChunk.p);
+    for (let i = 0; i + 1 < segments.length; i++) {
+      const a = segments[i]!;
+      driven.rowsUpdateScaled(
+        P[l]!.p, S[l]!.p, o, c, segments[i + 1]! - a, ratioChunk.p + 4 * a, scaled[l]!.p + 4 * a * o, inpBlocks[l]!.p + 64 * a,
+        xBlocks[l]!.p + 64 * a, 64 * n, target + 4 * a * o, dChunk.p + 4 * a, laneSums.p, segmentEnds[i]!,
+      );
+    }
+  };
+
   for (let mem = 0; mem < memories; mem++) {
     for (let l = 0; l < depth; l++) {
       const off = mem * sizes[l]!;
@@ -504,7 +563,11 @@ export function memoryScanCpu(
           driven.surprise1(P[0]!.p, dout, din, inputs[0]!.p, vChunk.p, thetaChunk.p, n, z2Chunk.p, grad.p, scaled[0]!.p, lossChunk.p);
           if (clamp > 0) clampChunk(n, first);
           if (pre) driven.updates1(P[0]!.p, S[0]!.p, dout, din, etaChunk.p, decayChunk.p, scaled[0]!.p, inputs[0]!.p, qChunk.p, yPreAll.p + yAt, yPostAll.p + yAt, n);
-          else driven.rowsUpdatePost(P[0]!.p, S[0]!.p, dout, din, n, etaChunk.p, decayChunk.p, scaled[0]!.p, inputs[0]!.p, qChunk.p, yPostAll.p + yAt, laneSums.p);
+          else if (scaledFrame && scaledGates(n)) {
+            driven.blockRows(inputs[0]!.p, n, din, inpBlocks[0]!.p);
+            driven.blockRows(qChunk.p, n, din, xBlocks[0]!.p);
+            scaledLayer(0, n, yPostAll.p + yAt);
+          } else driven.rowsUpdatePost(P[0]!.p, S[0]!.p, dout, din, n, etaChunk.p, decayChunk.p, scaled[0]!.p, inputs[0]!.p, qChunk.p, yPostAll.p + yAt, laneSums.p);
         } else {
           const hidden = rowsOf[0]!;
           driven.surprise2(
@@ -517,6 +580,15 @@ export function memoryScanCpu(
               P[0]!.p, S[0]!.p, hidden, din, P[1]!.p, S[1]!.p, dout, etaChunk.p, decayChunk.p, scaled[0]!.p, scaled[1]!.p,
               inputs[0]!.p, inputs[1]!.p, qChunk.p, zPre[0]!.p, zPost[0]!.p, hPre[0]!.p, hPost[0]!.p, yPreAll.p + yAt, yPostAll.p + yAt, n,
             );
+          } else if (scaledFrame && scaledGates(n)) {
+            // The same in the scaled frame: both layers' inputs and the first layer's readings' inputs in blocked layout.
+            driven.blockRows(inputs[0]!.p, n, din, inpBlocks[0]!.p);
+            driven.blockRows(qChunk.p, n, din, xBlocks[0]!.p);
+            driven.blockRows(inputs[1]!.p, n, hidden, inpBlocks[1]!.p);
+            scaledLayer(0, n, zChunk.p);
+            driven.silu(zChunk.p, hChunk.p, 0, 0, n * hidden);
+            driven.blockRows(hChunk.p, n, hidden, xBlocks[1]!.p);
+            scaledLayer(1, n, yPostAll.p + yAt);
           } else {
             // Layer 1 for the whole chunk, SiLU of all its readings, then layer 2 (each row's steps as per token).
             driven.rowsUpdatePost(P[0]!.p, S[0]!.p, hidden, din, n, etaChunk.p, decayChunk.p, scaled[0]!.p, inputs[0]!.p, qChunk.p, zChunk.p, laneSums.p);
