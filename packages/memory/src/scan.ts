@@ -585,13 +585,11 @@ function fusedBackward(rule: MemoryRule, x: MemoryScanTensors, g: Tensor, withYP
       leaf.requiresGrad = t.requiresGrad;
       return leaf;
     });
-    return gradients(enableGrad(() => packed(leaves)), leaves, { gradOutput: g });
+    // Only the tracked slots: gradients refuses an untracked input.
+    return gradients(enableGrad(() => packed(leaves)), leaves.filter((_, i) => needed[i]), { gradOutput: g });
   });
-  return grads.map((gr, i) => {
-    if (needed[i]) return gr;
-    gr.dispose();
-    return null;
-  });
+  let next = 0;
+  return needed.map((n) => (n ? grads[next++]! : null));
 }
 
 function chunkedComposite(rule: MemoryRule, inputs: MemoryInputs, state: MemoryState): MemoryOutputs {

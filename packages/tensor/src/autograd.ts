@@ -16,8 +16,13 @@ export interface GradientOptions {
 }
 
 /**
- * d output / d inputs (vector-Jacobian product with `gradOutput`). Inputs that `output`
- * does not depend on get zeros.
+ * d output / d inputs (vector-Jacobian product with `gradOutput`). Every input must be
+ * tracked: a parameter (`nn.parameter(t)`), a tensor given `requiresGrad = true` before
+ * `output` was computed from it, or anything computed from those while gradients were
+ * recorded. An untracked input (a plain `tensor(...)`) is an error that names it, as in
+ * PyTorch's `torch.autograd.grad`: nothing recorded how it was used, so its gradient is
+ * unknown, not zero. A tracked input that `output` does not depend on gets zeros (PyTorch
+ * raises there unless `allow_unused`).
  */
 export function gradients(output: Tensor, inputs: readonly Tensor[], options: GradientOptions = {}): Tensor[] {
   checkArguments('gradients', output, inputs, options);
@@ -33,6 +38,12 @@ function checkArguments(op: string, output: Tensor, inputs: readonly Tensor[], o
   }
   inputs.forEach((x, i) => {
     if (x.dtype === 'int32') throw new TypeError(`${op}: input ${i} ${formatShape(x.shape)} is int32; only float32 and float64 tensors have gradients`);
+    if (!x.requiresGrad) {
+      throw new Error(
+        `${op}: input ${i} ${formatShape(x.shape)} is not tracked (requiresGrad is false), so no recorded graph leads to it and its gradient is unknown; ` +
+        'make it a parameter (nn.parameter(t)) or set t.requiresGrad = true before computing the output from it, or differentiate a function with grad(f) / valueAndGrad(f), which track their argument',
+      );
+    }
   });
 }
 

@@ -117,6 +117,7 @@ describe('compile() with a buffer pool', () => {
     for (const fuse of [true, false]) {
       const rng = new Rng(5);
       const w = rng.normal([6, 6]);
+      w.requiresGrad = true;
       const step = (x: Tensor): Tensor[] => {
         const [f, s] = graph(x, w);
         const loss = f!.square().mean().add(s!.sum());

@@ -41,6 +41,8 @@ describe('matmul of a stack of matrices by one matrix', () => {
       it(`${dtype} a [${lead.join(', ')}, ${k}] @ b [${k}, ${n}]: values and gradients equal the batched path`, () => {
         const a = draw([...lead, k], dtype);
         const b = draw([k, n], dtype);
+        a.requiresGrad = true;
+        b.requiresGrad = true;
         const w = draw([...lead, n], dtype);
         const b3 = reshape(b, [1, k, n]); // a batch axis: the general batched path
         const fast = matmul(a, b);
@@ -53,6 +55,8 @@ describe('matmul of a stack of matrices by one matrix', () => {
         const [ga3, gb3] = gradients(sum(mul(slow, w)), [a, b]);
         expectClose(ga!, ga3!, tol, 'da');
         expectClose(gb!, gb3!, tol, 'db');
+        // Random operands: a gradient of all zeros would mean nothing was differentiated.
+        for (const [g, name] of [[ga!, 'da'], [gb!, 'db']] as const) expect(g.size === 0 || g.dataSync().some((v) => v !== 0), `${name} is all zeros`).toBe(true);
       });
     }
   }

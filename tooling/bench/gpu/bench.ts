@@ -229,8 +229,16 @@ async function memory(c: MemoryCase, deadline: number): Promise<{ measurement: M
       const total = tidy(() => {
         const { k, v, q, theta, eta, alpha, weights, g } = leaves;
         if (!c.backward) return noGrad(() => sum(scanParallel(rule, { k, v, q, theta, eta, alpha }, initialState(weights, rule)).yPost));
-        const y = scanParallel(rule, { k, v, q, theta, eta, alpha }, initialState(weights, rule)).yPost;
-        const grads = gradients(sum(mul(y, g)), [k, v, q, theta, eta, alpha, ...weights]);
+        // Tracked copies: gradients needs inputs with requiresGrad (plain leaves were refused
+        // since; before that they silently got zeros and this timed no backward pass at all).
+        const wrt = [k, v, q, theta, eta, alpha, ...weights].map((t) => {
+          const leaf = t.detach();
+          leaf.requiresGrad = true;
+          return leaf;
+        });
+        const [tk, tv, tq, tTheta, tEta, tAlpha] = wrt as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+        const y = scanParallel(rule, { k: tk, v: tv, q: tq, theta: tTheta, eta: tEta, alpha: tAlpha }, initialState(wrt.slice(6), rule)).yPost;
+        const grads = gradients(sum(mul(y, g)), wrt);
         return grads.map((x) => sum(x)).reduce((acc, x) => add(acc, x));
       });
       await total.data();

@@ -87,6 +87,25 @@ export function defineErrorSuite(getBackend: () => Backend): void {
       expect(() => zeros([3]).assign(zeros([2]))).toThrow('assign: shape [2] does not match [3]');
     });
 
+    test('gradients with respect to an untracked input is an error naming it; a tracked input the output ignores gets zeros', async () => {
+      const x = f32([1, 2, 3], [3]);
+      x.requiresGrad = true;
+      const plain = zeros([2, 4]);
+      const untracked = /^gradients: input 1 \[2, 4\] is not tracked \(requiresGrad is false\).*nn\.parameter\(t\).*t\.requiresGrad = true/;
+      expect(() => gradients(ops.sum(x), [x, plain])).toThrow(untracked);
+      // Computed from untracked tensors only: not tracked either.
+      expect(() => gradients(ops.sum(x), [ops.mul(plain, 2)])).toThrow(/^gradients: input 0 \[2, 4\] is not tracked/);
+      // Tracked after the output was computed from it: still no graph from the output, so zeros.
+      const late = f32([5, 6], [2]);
+      const out = ops.sum(ops.mul(x, 3));
+      late.requiresGrad = true;
+      const [gx, gLate] = gradients(out, [x, late]);
+      expect(Array.from(await gx!.data())).toEqual([3, 3, 3]);
+      expect(Array.from(await gLate!.data())).toEqual([0, 0]);
+      await expect(ops.gradientsAsync(ops.sum(x), [plain])).rejects.toThrow(/^gradientsAsync: input 0 \[2, 4\] is not tracked/);
+      for (const t of [x, plain, late, out, gx!, gLate!]) t.dispose();
+    });
+
     test('modules name the layer and the input shape', () => {
       const layer = new nn.Linear(4, 2);
       expect(() => layer.forward(zeros([3, 5]))).toThrow('Linear(4 -> 2): input has 5 features (shape [3, 5])');
