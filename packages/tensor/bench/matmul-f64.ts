@@ -17,6 +17,10 @@ const shapes: [number, number, number, number, string][] = [
   [64, 32, 32, 32, ''], [64, 32, 32, 32, 'b'],
   [16, 64, 64, 64, ''], [16, 64, 64, 64, 'a'],
   [32, 16, 273, 16, 'b'], [32, 273, 16, 11, 'a'],
+  // the Atlas MQAR step (1 memory head of width 32, phi 1,057 wide, chunk 8 + window 4 - 1 = 11 sources, batch 16):
+  // Newton-Schulz products over the chunk's 128 tokens, and the Gram pieces S0 X^T, X X^T and their backward
+  [128, 32, 32, 32, ''], [128, 32, 32, 32, 'a'], [128, 32, 32, 32, 'b'], [128, 32, 32, 11, 'b'],
+  [16, 1057, 32, 11, 'a'], [16, 32, 1057, 11, 'b'], [16, 11, 1057, 11, 'b'],
 ];
 
 function view(batch: number, rows: number, cols: number, transposed: boolean): View {

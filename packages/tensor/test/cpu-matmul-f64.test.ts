@@ -4,7 +4,8 @@
 // random shapes with sizes 0, 1 and odd m/k/n, contiguous and transposed operands (each of a and
 // b), views with offsets and padded strides, and a broadcast batch (zero batch stride) on either
 // side; sparse windows into large storages; inside a buffer pool (whose reused arrays are not
-// zeroed for a product); and through the public matmul op with transposed tensors. Also: the committed base64 is what the
+// zeroed for a product); 4-row blocks whose last columns take the 4 x 2 and 4 x 1 tiles; and
+// through the public matmul op with transposed tensors. Also: the committed base64 is what the
 // .wat assembles to.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -97,6 +98,18 @@ describe('cpu float64 matmul kernels', () => {
       const expected = product(a, b, 'off');
       expectSameBits(product(a, b, 'js'), expected, `js ${batch}x${m}x${k}x${n} ${ta} ${tb}`);
       expectSameBits(product(a, b, 'wasm'), expected, `wasm ${batch}x${m}x${k}x${n} ${ta} ${tb}`);
+    }
+  });
+
+  it('equals the general loop where 4-row blocks end in 1, 2 or 3 columns (the 4 x 2 and 4 x 1 tiles), Atlas MQAR shapes included', () => {
+    const cases: [number, number, number, number, boolean, boolean][] = [
+      [3, 8, 5, 5, false, false], [3, 8, 5, 6, true, false], [3, 8, 5, 7, false, true], [2, 12, 1, 3, true, true], [2, 4, 9, 1, true, false],
+      [2, 1057, 32, 11, true, false], [2, 32, 1057, 11, false, true], [2, 11, 1057, 11, false, true], [128, 32, 32, 11, false, true],
+    ];
+    for (const [batch, m, k, n, ta, tb] of cases) {
+      const a = view(batch, m, k, { transposed: ta, broadcast: false, pad: 0, offset: 0 });
+      const b = view(batch, k, n, { transposed: tb, broadcast: false, pad: 0, offset: 0 });
+      expectSameBits(product(a, b, 'wasm'), product(a, b, 'off'), `wasm ${batch}x${m}x${k}x${n} ${ta} ${tb}`);
     }
   });
 

@@ -4,7 +4,8 @@
 ;; bits as the backend's JavaScript loop: every output element is its own sum, started from 0 and
 ;; added to in order p = 0 .. k-1 with a separate rounded multiply and add (f64x2 lanes hold two
 ;; adjacent columns of one row; no fused multiply-add). Tiles of 4 rows x 4 columns (eight f64x2
-;; accumulators), then 1 row x 4, 2 and 1 columns for the rows and columns left.
+;; accumulators), then 4 rows x 2 and 4 rows x 1 for a 4-row block's last columns (n not a
+;; multiple of 4), and 1 row x 4, 2 and 1 columns for the rows left (m not a multiple of 4).
 ;; `gather` lays out a B whose rows are not contiguous first.
 ;; Assembled by scripts/build-wasm.ts into matmul-f64-wasm.generated.ts (base64).
 (module
@@ -57,6 +58,68 @@
     (local.set $o (i32.add (local.get $o) (local.get $rowO)))
     (v128.store (local.get $o) (local.get $c30))
     (v128.store offset=16 (local.get $o) (local.get $c31)))
+
+  ;; O[0..4, 0..2] = A[0..4, :] @ B[:, 0..2] (the 4-row blocks' last two columns).
+  (func $tile4x2 (param $o i32) (param $a i32) (param $b i32) (param $k i32) (param $rowA i32) (param $sak i32) (param $rowB i32) (param $rowO i32)
+    (local $a1 i32) (local $a2 i32) (local $a3 i32) (local $p i32) (local $y v128)
+    (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128)
+    (local.set $a1 (i32.add (local.get $a) (local.get $rowA)))
+    (local.set $a2 (i32.add (local.get $a1) (local.get $rowA)))
+    (local.set $a3 (i32.add (local.get $a2) (local.get $rowA)))
+    (local.set $c0 (f64x2.splat (f64.const 0)))
+    (local.set $c1 (local.get $c0)) (local.set $c2 (local.get $c0)) (local.set $c3 (local.get $c0))
+    (block $done
+      (loop $depth
+        (br_if $done (i32.ge_u (local.get $p) (local.get $k)))
+        (local.set $y (v128.load (local.get $b)))
+        (local.set $c0 (f64x2.add (local.get $c0) (f64x2.mul (v128.load64_splat (local.get $a)) (local.get $y))))
+        (local.set $c1 (f64x2.add (local.get $c1) (f64x2.mul (v128.load64_splat (local.get $a1)) (local.get $y))))
+        (local.set $c2 (f64x2.add (local.get $c2) (f64x2.mul (v128.load64_splat (local.get $a2)) (local.get $y))))
+        (local.set $c3 (f64x2.add (local.get $c3) (f64x2.mul (v128.load64_splat (local.get $a3)) (local.get $y))))
+        (local.set $a (i32.add (local.get $a) (local.get $sak)))
+        (local.set $a1 (i32.add (local.get $a1) (local.get $sak)))
+        (local.set $a2 (i32.add (local.get $a2) (local.get $sak)))
+        (local.set $a3 (i32.add (local.get $a3) (local.get $sak)))
+        (local.set $b (i32.add (local.get $b) (local.get $rowB)))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $depth)))
+    (v128.store (local.get $o) (local.get $c0))
+    (local.set $o (i32.add (local.get $o) (local.get $rowO)))
+    (v128.store (local.get $o) (local.get $c1))
+    (local.set $o (i32.add (local.get $o) (local.get $rowO)))
+    (v128.store (local.get $o) (local.get $c2))
+    (local.set $o (i32.add (local.get $o) (local.get $rowO)))
+    (v128.store (local.get $o) (local.get $c3)))
+
+  ;; O[0..4, 0] = A[0..4, :] @ B[:, 0] (the 4-row blocks' last column): scalar sums.
+  (func $tile4x1 (param $o i32) (param $a i32) (param $b i32) (param $k i32) (param $rowA i32) (param $sak i32) (param $rowB i32) (param $rowO i32)
+    (local $a1 i32) (local $a2 i32) (local $a3 i32) (local $p i32) (local $y f64)
+    (local $c0 f64) (local $c1 f64) (local $c2 f64) (local $c3 f64)
+    (local.set $a1 (i32.add (local.get $a) (local.get $rowA)))
+    (local.set $a2 (i32.add (local.get $a1) (local.get $rowA)))
+    (local.set $a3 (i32.add (local.get $a2) (local.get $rowA)))
+    (block $done
+      (loop $depth
+        (br_if $done (i32.ge_u (local.get $p) (local.get $k)))
+        (local.set $y (f64.load (local.get $b)))
+        (local.set $c0 (f64.add (local.get $c0) (f64.mul (f64.load (local.get $a)) (local.get $y))))
+        (local.set $c1 (f64.add (local.get $c1) (f64.mul (f64.load (local.get $a1)) (local.get $y))))
+        (local.set $c2 (f64.add (local.get $c2) (f64.mul (f64.load (local.get $a2)) (local.get $y))))
+        (local.set $c3 (f64.add (local.get $c3) (f64.mul (f64.load (local.get $a3)) (local.get $y))))
+        (local.set $a (i32.add (local.get $a) (local.get $sak)))
+        (local.set $a1 (i32.add (local.get $a1) (local.get $sak)))
+        (local.set $a2 (i32.add (local.get $a2) (local.get $sak)))
+        (local.set $a3 (i32.add (local.get $a3) (local.get $sak)))
+        (local.set $b (i32.add (local.get $b) (local.get $rowB)))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $depth)))
+    (f64.store (local.get $o) (local.get $c0))
+    (local.set $o (i32.add (local.get $o) (local.get $rowO)))
+    (f64.store (local.get $o) (local.get $c1))
+    (local.set $o (i32.add (local.get $o) (local.get $rowO)))
+    (f64.store (local.get $o) (local.get $c2))
+    (local.set $o (i32.add (local.get $o) (local.get $rowO)))
+    (f64.store (local.get $o) (local.get $c3)))
 
   ;; O[0, 0..4] = A[0, :] @ B[:, 0..4].
   (func $tile1x4 (param $o i32) (param $a i32) (param $b i32) (param $k i32) (param $rowB i32) (param $sak i32)
@@ -149,14 +212,16 @@
                   (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 3))) (local.get $k) (local.get $sam) (local.get $sak) (local.get $sbk) (local.get $rowO))
                 (local.set $j (i32.add (local.get $j) (i32.const 4)))
                 (br $quad)))
-            ;; columns left over: single elements, row by row
-            (call $row (local.get $oRow) (local.get $aRow) (local.get $b) (local.get $k) (local.get $n) (local.get $j) (local.get $sbk) (local.get $sak))
-            (call $row (i32.add (local.get $oRow) (local.get $rowO)) (i32.add (local.get $aRow) (local.get $sam))
-              (local.get $b) (local.get $k) (local.get $n) (local.get $j) (local.get $sbk) (local.get $sak))
-            (call $row (i32.add (local.get $oRow) (i32.shl (local.get $rowO) (i32.const 1))) (i32.add (local.get $aRow) (i32.shl (local.get $sam) (i32.const 1)))
-              (local.get $b) (local.get $k) (local.get $n) (local.get $j) (local.get $sbk) (local.get $sak))
-            (call $row (i32.add (local.get $oRow) (i32.mul (local.get $rowO) (i32.const 3))) (i32.add (local.get $aRow) (i32.mul (local.get $sam) (i32.const 3)))
-              (local.get $b) (local.get $k) (local.get $n) (local.get $j) (local.get $sbk) (local.get $sak))
+            ;; columns left over: a 4 x 2 tile, then a 4 x 1 one
+            (if (i32.le_u (i32.add (local.get $j) (i32.const 2)) (local.get $n))
+              (then
+                (call $tile4x2 (i32.add (local.get $oRow) (i32.shl (local.get $j) (i32.const 3))) (local.get $aRow)
+                  (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 3))) (local.get $k) (local.get $sam) (local.get $sak) (local.get $sbk) (local.get $rowO))
+                (local.set $j (i32.add (local.get $j) (i32.const 2)))))
+            (if (i32.lt_u (local.get $j) (local.get $n))
+              (then
+                (call $tile4x1 (i32.add (local.get $oRow) (i32.shl (local.get $j) (i32.const 3))) (local.get $aRow)
+                  (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 3))) (local.get $k) (local.get $sam) (local.get $sak) (local.get $sbk) (local.get $rowO))))
             (local.set $i (i32.add (local.get $i) (i32.const 4)))
             (br $block)))
         (block $rows
