@@ -17,6 +17,14 @@
 // registers; the same steps, bit-identical); so does every other memory on the SIMD module
 // without y_pre (norm, residual, GELU, any depth: each layer over the chunk, its activation
 // over the chunk, then each token's output from the last layer's readings). With
+// A plain linear or SiLU 2-layer memory without y_pre whose layer inputs are multiples of 16 wide goes
+// one step further (rowsUpdateScaled, option scaledFrame, default on): each layer updates in a
+// scaled frame, p^ = P / D_t and s^ = S / D_t with D_t the product of the chunk's decays so far,
+// s^ <- (eta_t / decay_t) s^ - (sc_t / D_t) inp_t, p^ <- p^ + s^, y_post_t = D_t (p^ . x_t): three
+// multiplies per four weights and token instead of four, inputs in a blocked layout (16 columns of
+// every token side by side), two tokens per pass. The same recurrence rounded differently (within
+// float32 rounding of the exact updates, tested); a chunk restarts the frame where D_t falls below
+// 2^-30 and takes the exact updates when a decay is below 2^-20. With
 // dims.maxSurpriseNorm the surprise pass runs with theta 1 and a pass over the chunk's rank-one
 // factors (clampChunk) applies each token's clamp factor and then theta; on the SIMD module that pass
 // runs there too (clampSquares, clampFactors, clampScale: the same float64 sums in the same order,
@@ -183,6 +191,10 @@ interface WasmExports {
     post: number, ysc: number, acc: number, end: number,
   ): void;
   blockRows(src: number, n: number, cols: number, dst: number): void;
+  surprise2B(
+    W1: number, h: number, i: number, W2: number, o: number, k: number, v: number, th: number, n: number,
+    z1: number, z2: number, slope: number, g: number, back: number, a1: number, sc1: number, sc2: number, loss: number, kB: number, aB: number,
+  ): void;
   scaleRows(rows: number, o: number, n: number, f: number): void;
   matVecRows(W: number, rows: number, cols: number, x: number, xStride: number, out: number, oStride: number, n: number): void;
   matTVecRows(W: number, rows: number, cols: number, g: number, gStride: number, out: number, oStride: number, n: number): void;
@@ -363,7 +375,9 @@ function clampRows(
  * `simd: false` runs the JavaScript loops; `chunkCalls: false` keeps a plain linear or SiLU
  * 2-layer memory on the per-token calls instead of the module's whole-chunk drivers (the same
  * steps in the same order: bit-identical, for testing); `simdClamp: false` keeps the surprise
- * clamp of a SIMD run in JavaScript (clampRows; bit-identical, for testing). `alloc` gives the
+ * clamp of a SIMD run in JavaScript (clampRows; bit-identical, for testing); `scaledFrame: false`
+ * keeps a y_post-only plain memory on the exact row updates (rowsUpdatePost) instead of the scaled
+ * frame (rowsUpdateScaled, within float32 rounding of them; for testing and benchmarks). `alloc` gives the
  * zeroed output array (a compiled plan's pool; default a new array).
  */
 export function memoryScanCpu(
@@ -570,21 +584,30 @@ export function memoryScanCpu(
           } else driven.rowsUpdatePost(P[0]!.p, S[0]!.p, dout, din, n, etaChunk.p, decayChunk.p, scaled[0]!.p, inputs[0]!.p, qChunk.p, yPostAll.p + yAt, laneSums.p);
         } else {
           const hidden = rowsOf[0]!;
-          driven.surprise2(
-            P[0]!.p, hidden, din, P[1]!.p, dout, inputs[0]!.p, vChunk.p, thetaChunk.p, n,
-            z1Chunk.p, z2Chunk.p, slopeChunk.p, gChunk.p, backChunk.p, inputs[1]!.p, scaled[0]!.p, scaled[1]!.p, lossChunk.p,
-          );
+          // The scaled frame's blocked inputs serve the surprise pass's forward products too (surprise2B: the same bits).
+          const frame = scaledFrame && scaledGates(n);
+          if (frame) {
+            driven.blockRows(inputs[0]!.p, n, din, inpBlocks[0]!.p);
+            driven.surprise2B(
+              P[0]!.p, hidden, din, P[1]!.p, dout, inputs[0]!.p, vChunk.p, thetaChunk.p, n,
+              z1Chunk.p, z2Chunk.p, slopeChunk.p, gChunk.p, backChunk.p, inputs[1]!.p, scaled[0]!.p, scaled[1]!.p, lossChunk.p,
+              inpBlocks[0]!.p, inpBlocks[1]!.p,
+            );
+          } else {
+            driven.surprise2(
+              P[0]!.p, hidden, din, P[1]!.p, dout, inputs[0]!.p, vChunk.p, thetaChunk.p, n,
+              z1Chunk.p, z2Chunk.p, slopeChunk.p, gChunk.p, backChunk.p, inputs[1]!.p, scaled[0]!.p, scaled[1]!.p, lossChunk.p,
+            );
+          }
           if (clamp > 0) clampChunk(n, first);
           if (pre) {
             driven.updates2(
               P[0]!.p, S[0]!.p, hidden, din, P[1]!.p, S[1]!.p, dout, etaChunk.p, decayChunk.p, scaled[0]!.p, scaled[1]!.p,
               inputs[0]!.p, inputs[1]!.p, qChunk.p, zPre[0]!.p, zPost[0]!.p, hPre[0]!.p, hPost[0]!.p, yPreAll.p + yAt, yPostAll.p + yAt, n,
             );
-          } else if (scaledFrame && scaledGates(n)) {
-            // The same in the scaled frame: both layers' inputs and the first layer's readings' inputs in blocked layout.
-            driven.blockRows(inputs[0]!.p, n, din, inpBlocks[0]!.p);
+          } else if (frame) {
+            // The same in the scaled frame: the layers' inputs in blocked layout (surprise2B wrote them), the readings' too.
             driven.blockRows(qChunk.p, n, din, xBlocks[0]!.p);
-            driven.blockRows(inputs[1]!.p, n, hidden, inpBlocks[1]!.p);
             scaledLayer(0, n, zChunk.p);
             driven.silu(zChunk.p, hChunk.p, 0, 0, n * hidden);
             driven.blockRows(hChunk.p, n, hidden, xBlocks[1]!.p);
