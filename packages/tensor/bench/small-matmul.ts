@@ -16,6 +16,9 @@ const shapes: [number, number, number, number, boolean?][] = [
   [8, 24, 16, 48], [1, 256, 48, 128], [4, 64, 64, 64], [1, 256, 64, 256], [1, 256, 256, 256],
   [4, 64, 64, 256], [1, 256, 512, 64], [1, 512, 256, 128], [2, 256, 256, 256], [1, 64, 1024, 64],
   [4, 64, 64, 64, true], [1, 256, 64, 64, true], [1, 256, 256, 64, true],
+  // Few rows against a transposed weight (x @ w^T of a short sequence): the gather of w^T into
+  // rows is a large share of these.
+  [1, 8, 256, 256, true], [1, 16, 64, 64, true],
 ];
 const rounds = 5;
 
