@@ -1,5 +1,5 @@
 // The fused memory scan kernel alone (memoryScanCpu) at the issue-21 comparison's MLP shape:
-// 4 memories (heads) of a 64-256-64 SiLU MLP, 4096 tokens, chunk 64, float32, y_post only.
+// 4 memories (heads) of a 64-256-64 SiLU MLP (ARCH=linear: 64 x 64), 4096 tokens, chunk 64, float32, y_post only.
 // Prints wall and CPU ms (least of REPS runs) of each path named on the command line.
 // Run: node --conditions=source --import tsx bench/memory-scan-mlp.ts
 import { memoryScanCpu, type MemoryScanArrays } from '../src/cpu/memory-scan.js';
@@ -10,6 +10,8 @@ const tokens = Number(process.env.TOKENS ?? 4096);
 const memories = 4;
 const d = 64;
 const h = 256;
+/** ARCH=linear: the linear memory (64 x 64) instead. */
+const linear = process.env.ARCH === 'linear';
 let seed = 1;
 const rand = (): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
 const normal = (n: number, scale: number): Float32Array => Float32Array.from({ length: n }, () => (rand() + rand() + rand() - 1.5) * 2 * scale);
@@ -28,10 +30,11 @@ const x: MemoryScanArrays = {
   theta: Float32Array.from({ length: memories * tokens }, () => 0.05 * rand()),
   eta: Float32Array.from({ length: memories * tokens }, () => 0.5 + 0.4 * rand()),
   alpha: Float32Array.from({ length: memories * tokens }, () => 0.02 * rand()),
-  weights: [normal(memories * h * d, 1 / 8), normal(memories * d * h, 1 / 16)],
-  momentum: [new Float32Array(memories * h * d), new Float32Array(memories * d * h)],
+  weights: linear ? [normal(memories * d * d, 1 / 8)] : [normal(memories * h * d, 1 / 8), normal(memories * d * h, 1 / 16)],
+  momentum: linear ? [new Float32Array(memories * d * d)] : [new Float32Array(memories * h * d), new Float32Array(memories * d * h)],
 };
-const dims: MemoryScanDims = { memories, tokens, chunk: 64, layers: [[h, d], [d, h]], residual: false, norm: false, activation: 'silu', yPre: false };
+const layers: [number, number][] = linear ? [[d, d]] : [[h, d], [d, h]];
+const dims: MemoryScanDims = { memories, tokens, chunk: 64, layers, residual: false, norm: false, activation: 'silu', yPre: false };
 type Opts = Parameters<typeof memoryScanCpu>[3];
 const paths: Record<string, Opts> = { exact: { scaledFrame: false }, scaled: {} };
 const names = process.argv.slice(2).filter((a) => a in paths);

@@ -38,10 +38,10 @@ describe('memory-scan WebAssembly', () => {
     type Surprise2 = (
       W1: number, h: number, i: number, W2: number, o: number, k: number, v: number, th: number, n: number,
       z1: number, z2: number, slope: number, g: number, back: number, a1: number, sc1: number, sc2: number, loss: number,
-      kB: number, aB: number,
     ) => void;
+    type Surprise2B = (...args: [...Parameters<Surprise2>, kB: number, aB: number]) => void;
     const w = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as {
-      memory: WebAssembly.Memory; surprise2: Surprise2; surprise2B: Surprise2; blockRows(src: number, n: number, cols: number, dst: number): void;
+      memory: WebAssembly.Memory; surprise2: Surprise2; surprise2B: Surprise2B; blockRows(src: number, n: number, cols: number, dst: number): void;
     };
     const i = 32;
     const h = 48;
