@@ -4,7 +4,7 @@
 import { describe, expect, test } from 'vitest';
 import { expectSameBits } from '@titans/test-utils';
 import {
-  Rng, compile, configureCpu, cpuConfig, grad, gt, keep, maximum, minimum, reciprocal, silu, tensor, tidy, type Tensor,
+  Rng, compile, configureCpu, cpuConfig, cpuInfo, grad, gt, keep, maximum, minimum, reciprocal, silu, tensor, tidy, type Tensor,
 } from '@titans/tensor';
 import { expF64, memoryKernels } from '../src/compile/simd.js';
 
@@ -480,6 +480,55 @@ describe('compile: WebAssembly SIMD fused chains', () => {
       }
     } finally {
       configureCpu({ threads: before });
+    }
+  });
+
+  test('under configureCpu({ fma: true }) small matmuls run generated relaxed multiply-adds equal to eager (the backend\'s FMA GEMM), bit for bit', () => {
+    const before = cpuConfig();
+    const rng = new Rng(29);
+    try {
+      configureCpu({ threads: 1, fma: true });
+      const relaxed = cpuInfo().fma;
+      // [batch, m, k, n, b transposed]; k = 300 and 513 cross the backend's depth blocks of 256.
+      const cases: [number, number, number, number, boolean][] = [
+        [1, 64, 32, 32, false], [2, 13, 37, 9, false], [1, 40, 33, 30, true], [3, 5, 300, 7, false], [1, 130, 33, 1, false], [1, 7, 513, 45, true],
+      ];
+      let used = 0;
+      for (const [batch, m, k, n, tb] of cases) {
+        const label = `[${batch}, ${m}, ${k}] @ [${k}, ${n}]${tb ? ', b transposed' : ''}`;
+        const a0 = keep(rng.normal([batch, m, k]));
+        const b0 = keep(rng.normal(tb ? [batch, n, k] : [batch, k, n]));
+        const fn = (x: Tensor, y: Tensor): Tensor => x.matmul(tb ? y.transpose(-1, -2) : y);
+        const f = compile(fn);
+        for (let call = 0; call < 3; call++) tidy(() => expectSame(f(a0, b0), fn(a0, b0), `${label}, call ${call}`));
+        used += f.stats().plan.simdMatmuls;
+        // Replayed under the exact setting: the backend's exact kernel, not the fused module.
+        configureCpu({ fma: false });
+        tidy(() => expectSame(f(a0, b0), fn(a0, b0), `${label}, replayed with fma off`));
+        configureCpu({ fma: true });
+        f.dispose();
+        a0.dispose();
+        b0.dispose();
+      }
+      // Where the relaxed kernels do not load, the backend runs the exact ones, and so does the module.
+      expect(used).toBe(cases.length);
+      // A product whose last step cancels: a * a - (1 + 2^-11) for a = 1 + 2^-12 is 2^-24 when the
+      // multiply-add is fused (one rounding) and 0 when the product is rounded first. The
+      // generated module must round as the backend does on this machine.
+      const a = 1 + 2 ** -12;
+      const x = tensor(Array.from({ length: 64 }, () => [1, a]).flat(), [64, 2]);
+      const y = tensor(Array.from({ length: 32 }, () => [-(1 + 2 ** -11), a]).flat(), [32, 2]).transpose(0, 1);
+      const g = compile((p: Tensor, q: Tensor) => p.matmul(q));
+      for (let call = 0; call < 3; call++) tidy(() => expectSame(g(x, y), x.matmul(y), `cancelling product, call ${call}`));
+      expect(g.stats().plan.simdMatmuls).toBe(1);
+      const value = tidy(() => g(x, y).dataSync()[0]!);
+      expect(value === 2 ** -24 || value === 0).toBe(true);
+      if (!relaxed) expect(value).toBe(0);
+      g.dispose();
+      x.dispose();
+      y.dispose();
+    } finally {
+      configureCpu(before);
     }
   });
 

@@ -12,14 +12,20 @@
 // - packing only copies (zero-padded edge panels feed lanes that are never stored);
 // - threads split C into row x column tiles, never k, so each element is still one
 //   sequential sum (the thread count changes who computes it, not how);
-// - the opt-in FMA kernels (configureCpu({ fma: true })) round differently: then the backend
-//   runs every product.
+// - under the opt-in FMA setting (configureCpu({ fma: true }), where the host runs the
+//   relaxed-SIMD GEMM) the backend's micro-kernel makes each step one f32x4.relaxed_madd
+//   (kernels-fma.wat), still from +0 in increasing k; the module generated then does the same,
+//   so the bits still agree (both modules are compiled by the same engine, which lowers
+//   relaxed_madd one way on a given machine: fused where it has FMA). A replay under the other
+//   setting hands the product back to the backend.
 // The limits are about speed: one thread here against the backend on one thread (packing and
 // the job cost a fixed few microseconds, then its blocked kernel wins on large products), and
 // never in place of a product the backend would share with worker threads.
 import type { DType, Storage, View } from '../backend.js';
 import type { CpuBackend, CpuStorage } from '../cpu/backend.js';
 import { cpuConfig, type CpuConfig } from '../cpu/wasm/config.js';
+import { getEngine } from '../cpu/wasm/engine.js';
+import { fmaGemmTask, fmaSupported } from '../cpu/wasm/fma.js';
 import { Body, I32, MemoryKernel, V, V128, carry, ensureMemory, instantiate, memoryKernels, memoryView, moduleBytes, place, simdSupported, stamp, uleb } from './simd.js';
 
 /** Most output columns (the column blocks of a row block are written out in the module). */
@@ -62,15 +68,28 @@ function spanOf(shape: readonly number[], strides: readonly number[], offset: nu
 }
 
 /**
- * Whether the settings in force let a product of this many flops run here: WebAssembly on, the
- * exact kernels (not FMA), at least the backend's own WebAssembly threshold (below it the
- * backend computes in JavaScript, with other bits), at most MAX_FLOPS, and below the size the
- * backend would split across worker threads.
+ * Whether the settings in force let a product of this many flops run here: WebAssembly on, at
+ * least the backend's own WebAssembly threshold (below it the backend computes in JavaScript,
+ * with other bits), at most MAX_FLOPS, and below the size the backend would split across worker
+ * threads.
  */
 function allowed(config: CpuConfig, flops: number): boolean {
-  if (!config.wasm || config.fma || flops < config.wasmMinFlops || flops > MAX_FLOPS) return false;
+  if (!config.wasm || flops < config.wasmMinFlops || flops > MAX_FLOPS) return false;
   return config.threads === 1 || flops < config.parallelMinFlops;
 }
+
+/**
+ * Whether the backend's GEMM runs the relaxed-SIMD multiply-add kernel under these settings
+ * (fma asked for, and its module loads here); otherwise it runs the exact one.
+ */
+function fusedUnder(config: CpuConfig): boolean {
+  if (!config.fma || !fmaSupported()) return false;
+  const e = getEngine();
+  return e !== null && fmaGemmTask(e) !== null;
+}
+
+/** f32x4.relaxed_madd (a * b + c), after the 0xfd prefix. */
+const RELAXED_MADD = 0x105;
 
 /**
  * A replacement for `backend.matmul(a, b)` on float32 views of fixed layout (storages read at
@@ -90,6 +109,7 @@ export function simdMatmul(backend: CpuBackend, a: Layout, b: Layout, take?: (si
   const n = b.shape[2]!;
   const flops = 2 * batch * m * n * k;
   if (batch * m * n === 0 || k === 0 || !allowed(config, flops)) return null;
+  const fused = fusedUnder(config);
   if (n > MAX_N) return null;
   const sa = spanOf(a.shape, [a.strides[0] === 0 ? 0 : a.strides[0]!, a.strides[1]!, a.strides[2]!], a.offset);
   const sb = spanOf(b.shape, b.strides, b.offset);
@@ -143,7 +163,8 @@ export function simdMatmul(backend: CpuBackend, a: Layout, b: Layout, take?: (si
   const tailRows = m % TILE_ROWS;
   /**
    * C[rows x vectors v0..v0+width) of the rows at aRow / cPtr: every element accumulated from
-   * +0 as acc + a * b, one rounding each, p = 0, 1, ..., k - 1.
+   * +0 as acc + a * b, one rounding each (one relaxed multiply-add under the FMA setting),
+   * p = 0, 1, ..., k - 1.
    */
   const tile = (rows: number, v0: number, width: number): void => {
     const accOf = (r: number, w: number): number => acc[r * TILE_VECTORS + w]!;
@@ -152,7 +173,10 @@ export function simdMatmul(backend: CpuBackend, a: Layout, b: Layout, take?: (si
       for (let w = 0; w < width; w++) body.get(bAt).memarg(V.load, bOff + (v0 + w) * 16).set(bv[w]!);
       for (let r = 0; r < rows; r++) {
         body.get(aBase).memarg(V.load32Splat, aOff + r * sam * 4).set(av);
-        for (let w = 0; w < width; w++) body.get(accOf(r, w)).get(av).get(bv[w]!).simd(V.f32Mul).simd(V.f32Add).set(accOf(r, w));
+        for (let w = 0; w < width; w++) {
+          if (fused) body.get(av).get(bv[w]!).get(accOf(r, w)).simd(RELAXED_MADD).set(accOf(r, w));
+          else body.get(accOf(r, w)).get(av).get(bv[w]!).simd(V.f32Mul).simd(V.f32Add).set(accOf(r, w));
+        }
       }
     };
     // One depth step per iteration: V8 hoists and spills the addresses of unrolled steps.
@@ -282,7 +306,7 @@ export function simdMatmul(backend: CpuBackend, a: Layout, b: Layout, take?: (si
     const now = cpuConfig();
     if (now !== settings) {
       settings = now;
-      here = allowed(now, flops);
+      here = allowed(now, flops) && fusedUnder(now) === fused;
     }
     if (!here) {
       viewA.storage = sA;
