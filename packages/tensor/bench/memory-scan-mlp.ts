@@ -1,7 +1,10 @@
 // The fused memory scan kernel alone (memoryScanCpu) at the issue-21 comparison's MLP shape:
 // 4 memories (heads) of a 64-256-64 SiLU MLP (ARCH=linear: 64 x 64), 4096 tokens, chunk 64, float32, y_post only.
 // Prints wall and CPU ms (least of REPS runs) of each path named on the command line.
-// Run: node --conditions=source --import tsx bench/memory-scan-mlp.ts
+// Run: node --conditions=source --import tsx bench/memory-scan-mlp.ts [exact|scaled ...]; writes
+// bench-results/memory-scan-mlp.json (or memory-scan-linear.json with ARCH=linear).
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { memoryScanCpu, type MemoryScanArrays } from '../src/cpu/memory-scan.js';
 import type { MemoryScanDims } from '../src/backend.js';
 
@@ -65,3 +68,12 @@ for (const name of run) {
   const r = results[name]!;
   console.log(`${name.padEnd(12)} wall ${r.wall.toFixed(1)} ms  cpu ${r.cpu.toFixed(1)} ms  ${Math.round(tokens / (r.wall / 1000))} tok/s wall`);
 }
+const file = `bench-results/memory-scan-${linear ? 'linear' : 'mlp'}.json`;
+mkdirSync('bench-results', { recursive: true });
+writeFileSync(`${file}.tmp`, `${JSON.stringify({
+  setup: { memories, tokens, chunk: 64, layers, dtype: 'float32', yPre: false, reps, measure: 'least wall and least CPU ms of the runs' },
+  load: loadavg(), results,
+}, null, 2)}\n`);
+renameSync(`${file}.tmp`, file);
+console.log(`wrote ${file}`);
+

@@ -431,7 +431,7 @@ export function memoryScanCpu(
     ...sizes, ...sizes, ...rowsOf.map((o) => chunk * o), ...colsOf.map((i) => chunk * i),
     ...rowsOf, ...rowsOf, ...rowsOf, ...rowsOf, ...rowsOf, ...rowsOf, widest, widest, dout, dout,
     chunk * din, chunk * dout, plain ? tokens * dout : 0, plain ? tokens * dout : 0, chunk, chunk, chunk, chunk,
-    ...(w && !pre && depth === 2 ? [chunk * rowsOf[0]!, chunk * rowsOf[0]!] : [0, 0]), 4 * chunk,
+    ...(w && !pre && depth === 2 ? [chunk * rowsOf[0]!, chunk * rowsOf[0]!] : [0, 0]), 16 * chunk,
     // The drivers' surprise pass, stage by stage over the chunk: the readings of each layer, the hidden slopes, dOut and back rows.
     ...(drives ? [chunk * rowsOf[0]!, chunk * dout, chunk * rowsOf[0]!, chunk * dout, chunk * rowsOf[0]!] : [0, 0, 0, 0, 0]),
     // Without y_pre on the SIMD module, any other memory: each layer's readings and activations of a whole chunk.
@@ -460,7 +460,8 @@ export function memoryScanCpu(
   const hPost = take(depth);
   const [grad, back, normed, fOut, qChunk, vChunk, yPreAll, yPostAll] = take(8) as [Buf, Buf, Buf, Buf, Buf, Buf, Buf, Buf];
   const [thetaChunk, etaChunk, decayChunk, lossChunk] = take(4) as [Buf, Buf, Buf, Buf];
-  // Without y_pre: the hidden layer's readings and activations of a whole chunk, and the lane sums of rowsUpdatePost.
+  // Without y_pre: the hidden layer's readings and activations of a whole chunk, and the lane sums of rowsUpdatePost (of four rows
+  // for rowsUpdateScaled).
   const [zChunk, hChunk, laneSums] = take(3) as [Buf, Buf, Buf];
   const [z1Chunk, z2Chunk, slopeChunk, gChunk, backChunk] = take(5) as [Buf, Buf, Buf, Buf, Buf];
   const zRows = take(depth);

@@ -990,12 +990,14 @@
   ;; three multiplies and three adds per four weights and token instead of four and three. P and S
   ;; are read and written unscaled (times $end = D of the last token on the way out). inp and x
   ;; are in blocked layout: 16-column block cb of token t at $inp + cb $bstride + 64 t bytes; cols
-  ;; a multiple of 16. Each row: a 16-column block at a time in registers over the segment's
-  ;; tokens (two per pass), the readings' lane sums in $acc (one v128 per token), then the sum.
+  ;; a multiple of 16; rows a multiple of 4. Each row: a 16-column block at a time in registers over
+  ;; the segment's tokens (two per pass), the readings' lane sums in $acc (one v128 per token, four
+  ;; rows' worth: $acc holds 4 n v128); after every fourth row the four rows' sums of each token,
+  ;; (l0 + l1) + (l2 + l3) each as in rowsUpdatePost, times D_t, stored as one vector.
   (func $rowsUpdateScaled (export "rowsUpdateScaled") (param $P i32) (param $S i32) (param $rows i32) (param $cols i32) (param $n i32)
     (param $ratio i32) (param $sc i32) (param $inp i32) (param $x i32) (param $bstride i32) (param $post i32) (param $ysc i32) (param $acc i32) (param $end f32)
     (local $r i32) (local $c i32) (local $tk i32) (local $rowBytes i32) (local $outBytes i32) (local $pr i32) (local $sr i32)
-    (local $rp i32) (local $cp i32) (local $cq i32) (local $ip i32) (local $xp i32) (local $ap i32) (local $op i32) (local $yp i32) (local $blk i32)
+    (local $rp i32) (local $cp i32) (local $cq i32) (local $ip i32) (local $xp i32) (local $ap i32) (local $op i32) (local $yp i32) (local $blk i32) (local $nb i32)
     (local $vr v128) (local $vc v128) (local $b v128) (local $ve v128)
     (local $p0 v128) (local $s0 v128) (local $p1 v128) (local $s1 v128) (local $p2 v128) (local $s2 v128) (local $p3 v128) (local $s3 v128)
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 2)))
@@ -1025,7 +1027,7 @@
             (local.set $cp (i32.add (local.get $sc) (i32.shl (local.get $r) (i32.const 2))))
             (local.set $ip (i32.add (local.get $inp) (local.get $blk)))
             (local.set $xp (i32.add (local.get $x) (local.get $blk)))
-            (local.set $ap (local.get $acc))
+            (local.set $ap (i32.add (local.get $acc) (i32.mul (i32.and (local.get $r) (i32.const 3)) (i32.shl (local.get $n) (i32.const 4)))))
             (if (i32.eqz (local.get $c))
               (then
                 (block $pairsDonez
@@ -1166,21 +1168,29 @@
             (local.set $c (i32.add (local.get $c) (i32.const 64)))
             (local.set $blk (i32.add (local.get $blk) (local.get $bstride)))
             (br $blkLoop)))
-        (local.set $ap (local.get $acc))
-        (local.set $op (i32.add (local.get $post) (i32.shl (local.get $r) (i32.const 2))))
-        (local.set $yp (local.get $ysc))
-        (local.set $tk (i32.const 0))
-        (block $redDone
-          (loop $red
-            (br_if $redDone (i32.ge_u (local.get $tk) (local.get $n)))
-            (local.set $b (v128.load (local.get $ap)))
-            (f32.store (local.get $op) (f32.mul (f32.load (local.get $yp))
-              (f32.add (f32.add (f32x4.extract_lane 0 (local.get $b)) (f32x4.extract_lane 1 (local.get $b))) (f32.add (f32x4.extract_lane 2 (local.get $b)) (f32x4.extract_lane 3 (local.get $b))))))
-            (local.set $ap (i32.add (local.get $ap) (i32.const 16)))
-            (local.set $op (i32.add (local.get $op) (local.get $outBytes)))
-            (local.set $yp (i32.add (local.get $yp) (i32.const 4)))
-            (local.set $tk (i32.add (local.get $tk) (i32.const 1)))
-            (br $red)))
+        ;; after every fourth row: the four rows' lane sums of each token, (l0 + l1) + (l2 + l3) each, times D_t, as one vector
+        (if (i32.eq (i32.and (local.get $r) (i32.const 3)) (i32.const 3))
+          (then
+            (local.set $ap (local.get $acc))
+            (local.set $op (i32.add (local.get $post) (i32.shl (i32.sub (local.get $r) (i32.const 3)) (i32.const 2))))
+            (local.set $yp (local.get $ysc))
+            (local.set $nb (i32.shl (local.get $n) (i32.const 4)))
+            (local.set $tk (i32.const 0))
+            (block $redDone
+              (loop $red
+                (br_if $redDone (i32.ge_u (local.get $tk) (local.get $n)))
+                (local.set $p0 (v128.load (local.get $ap)))
+                (local.set $p1 (v128.load (i32.add (local.get $ap) (local.get $nb))))
+                (local.set $p2 (v128.load (i32.add (local.get $ap) (i32.shl (local.get $nb) (i32.const 1)))))
+                (local.set $p3 (v128.load (i32.add (local.get $ap) (i32.mul (local.get $nb) (i32.const 3)))))
+                (local.set $s0 (f32x4.add (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $p0) (local.get $p1)) (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $p0) (local.get $p1))))
+                (local.set $s1 (f32x4.add (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $p2) (local.get $p3)) (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $p2) (local.get $p3))))
+                (v128.store (local.get $op) (f32x4.mul (f32x4.add (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $s0) (local.get $s1)) (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $s0) (local.get $s1))) (v128.load32_splat (local.get $yp))))
+                (local.set $ap (i32.add (local.get $ap) (i32.const 16)))
+                (local.set $op (i32.add (local.get $op) (local.get $outBytes)))
+                (local.set $yp (i32.add (local.get $yp) (i32.const 4)))
+                (local.set $tk (i32.add (local.get $tk) (i32.const 1)))
+                (br $red)))))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $rowLoop))))
 
