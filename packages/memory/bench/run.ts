@@ -10,6 +10,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import * as tensorLib from '@titans/tensor';
 import {
   Rng, add, compile, configureCpu, cpuBackend, cpuConfig, l2Normalize, liveTensors, mul, noGrad, sum, tidy, valueAndGrad, type Backend, type Tensor,
@@ -351,11 +353,26 @@ function compareRule(arch: Arch): MemoryRule {
     : memoryPreset('titans', width, { chunkSize: COMPARE.chunk, architecture: mlpArchitecture(4 * width, { residual: false, norm: false }) });
 }
 
-/** Median wall seconds and its CPU seconds over `reps` runs after one warm-up. */
+/**
+ * A full garbage collection (V8's gc(), exposed at run time): timed() runs one before each timed
+ * run, so that V8's helper threads do not collect the garbage of earlier runs (the module's
+ * projections, the previous run's outputs) while a run is timed. With threads: 1 the compute runs
+ * on this one thread; the process's other threads are V8's (concurrent and parallel garbage
+ * collection, background JIT compilation), and process.cpuUsage() counts them: a run's CPU time
+ * can exceed its wall time (one closing run: MLP scan 0.41 s wall, 0.82 s CPU). The peer frees
+ * its tensors by reference counting on its one thread.
+ */
+const collect: () => void = (() => {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+})();
+
+/** Median wall seconds and its CPU seconds over `reps` runs after one warm-up, each after a full collection. */
 function timed(fn: () => void, reps: number): { seconds: number; cpuSeconds: number } {
   fn();
   const runs: { seconds: number; cpuSeconds: number }[] = [];
   for (let i = 0; i < reps; i++) {
+    collect();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     fn();
