@@ -275,15 +275,17 @@ function inChild(plan: ReproducePlan, out: string, log: (line: string) => void, 
   const worker = fileURLToPath(new URL(fromSource ? './worker.ts' : './worker.mjs', import.meta.url));
   const args = fromSource ? ['--conditions=source', '--import', import.meta.resolve('tsx'), worker] : [worker];
   return (experiment) => new Promise((resolve) => {
+    // The IPC channel is the worker's lifeline: when this process dies, even by kill -9, it closes
+    // and the worker saves its step and stops (worker.ts), so no training is left orphaned.
     const child = spawn(process.execPath, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: { ...process.env, TITANS_REPRODUCE_JOB: JSON.stringify({ plan, out, id: experiment.id, threads, eager, modules }) },
     });
     const forward = (chunk: Buffer): void => {
       for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) log(line);
     };
-    child.stdout.on('data', forward);
-    child.stderr.on('data', forward);
+    child.stdout!.on('data', forward);
+    child.stderr!.on('data', forward);
     // Ctrl-C in a terminal reaches the children directly; an abort signal is forwarded here.
     const onAbort = (): void => {
       child.kill('SIGINT');

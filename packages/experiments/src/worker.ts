@@ -14,6 +14,18 @@ if (!experiment) throw new Error(`reproduce worker: no experiment '${job.id}' in
 const controller = new AbortController();
 process.once('SIGINT', () => controller.abort());
 process.once('SIGTERM', () => controller.abort());
+// runPlan joins each worker by an IPC channel: when the parent is gone (even killed with
+// SIGKILL) the channel closes, and the worker stops as on Ctrl-C: it saves its step (a later
+// --resume continues from it) and exits. Unref'd, so the channel never keeps a finished worker alive.
+if (process.channel) {
+  process.once('disconnect', () => {
+    process.stderr.write(`reproduce worker ${job.id}: the parent process is gone; saving and stopping\n`);
+    controller.abort();
+  });
+  process.channel.unref();
+  // Gone before this listener was attached (while the modules loaded): stop at once.
+  if (!process.connected) controller.abort();
+}
 const log = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };

@@ -1,10 +1,12 @@
 // runPlan from code: the smoke plan's MQAR and passkey tracks in this process (the whole
 // plan runs through the CLI in apps/cli/test/reproduce.test.ts), with progress events and
 // typed results read back; a second call with `resume` skips them; jobs 2 runs the worker
-// processes and gives the same results.
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+// processes and gives the same results, and a worker never outlives the process that started it.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { PLANS, collectResults, planExperiments, runPlan, ReproduceError, type PlanProgress } from '../src/index.ts';
 
@@ -50,4 +52,72 @@ describe('runPlan', () => {
     const strip = (x: unknown): unknown => JSON.parse(JSON.stringify(x, (key, value: unknown) => (key === 'seconds' ? 0 : value)));
     expect(strip(read(out))).toEqual(strip(read(join(scratch, 'smoke'))));
   }, 120_000);
+
+  it('a worker saves and stops when the process that started it is killed with SIGKILL', async () => {
+    const out = join(scratch, 'orphans');
+    const fixture = fileURLToPath(new URL('./fixtures/long-jobs.ts', import.meta.url));
+    const parent = spawn(process.execPath, ['--conditions=source', '--import', import.meta.resolve('tsx'), fixture, out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let printed = '';
+    parent.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+    parent.stderr.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+    const exited = new Promise<void>((resolve) => parent.on('exit', () => resolve()));
+    try {
+      // The worker (the process whose job names this run's directory) trains 100,000 steps.
+      const workers = await until('the worker to start', () => {
+        const found = workersOf(out);
+        return found.length > 0 ? found : undefined;
+      }, 60_000, () => printed);
+      expect(printed).toMatch(/started train-mqar-lmm/);
+      // Training has begun: its first checkpoint is on disk.
+      const trainer = await until('the first checkpoint', () => {
+        const dirs = existsSync(join(out, 'checkpoints')) ? readdirSync(join(out, 'checkpoints')) : [];
+        const file = dirs.map((d) => join(out, 'checkpoints', d, 'trainer.json')).find((f) => existsSync(f));
+        return file;
+      }, 90_000, () => printed);
+      parent.kill('SIGKILL');
+      await exited;
+      await until('the worker to stop', () => (workers.some(alive) ? undefined : true), 60_000, () => printed);
+      // It stopped as on Ctrl-C, with its last step saved for --resume (a save after every step).
+      expect((JSON.parse(readFileSync(trainer, 'utf8')) as { step: number }).step).toBeGreaterThanOrEqual(1);
+    } finally {
+      parent.kill('SIGKILL');
+      for (const pid of workersOf(out)) process.kill(pid, 'SIGKILL');
+    }
+    expect(workersOf(out)).toEqual([]);
+  }, 150_000);
 });
+
+/** Pids of the reproduce workers running an experiment of the run in `out` (their job is in their environment). */
+function workersOf(out: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const environ = readFileSync(`/proc/${entry}/environ`, 'utf8');
+      const job = environ.split('\0').find((v) => v.startsWith('TITANS_REPRODUCE_JOB='));
+      if (job && (JSON.parse(job.slice('TITANS_REPRODUCE_JOB='.length)) as { out: string }).out === out) pids.push(Number(entry));
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+  return pids;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until<T>(what: string, probe: () => T | undefined, timeoutMs: number, context: () => string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; the run printed:\n${context()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -76,10 +76,11 @@ export const reproduceCommand: Command = {
     } else {
       checkWritableDirectory(out);
     }
-    // Ctrl-C: training saves a checkpoint and stops; a later --resume continues from it.
+    // Ctrl-C or SIGTERM: training saves a checkpoint and stops; a later --resume continues from it.
     const controller = new AbortController();
     const onSigint = (): void => controller.abort();
     process.once('SIGINT', onSigint);
+    process.once('SIGTERM', onSigint);
     try {
       const summary = await runPlan(plan, {
         out, jobs, resume: options.resume === true, reportOnly: options['report-only'] === true,
@@ -101,6 +102,7 @@ export const reproduceCommand: Command = {
       throw error;
     } finally {
       process.off('SIGINT', onSigint);
+      process.off('SIGTERM', onSigint);
     }
   },
 };
