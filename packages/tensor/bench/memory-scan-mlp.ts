@@ -30,7 +30,8 @@ const unitRows = (n: number): Float32Array => {
 };
 const x: MemoryScanArrays = {
   k: unitRows(memories * tokens), q: unitRows(memories * tokens), v: normal(memories * tokens * d, 1),
-  theta: Float32Array.from({ length: memories * tokens }, () => 0.05 * rand()),
+  // THETA_HI=0.3: theta in [0.05, 0.3] as the memory bench's scan-alone inputs (the MLP memory then diverges).
+  theta: Float32Array.from({ length: memories * tokens }, () => (process.env.THETA_HI ? 0.05 + (Number(process.env.THETA_HI) - 0.05) * rand() : 0.05 * rand())),
   eta: Float32Array.from({ length: memories * tokens }, () => 0.5 + 0.4 * rand()),
   alpha: Float32Array.from({ length: memories * tokens }, () => 0.02 * rand()),
   weights: linear ? [normal(memories * d * d, 1 / 8)] : [normal(memories * h * d, 1 / 8), normal(memories * d * h, 1 / 16)],
