@@ -86,7 +86,7 @@ function makeInputs(tokens: number, seed: number, lead = [1, heads], width = hea
     k: l2Normalize(rng.normal(rows), -1),
     v: rng.normal(rows),
     q: l2Normalize(rng.normal(rows), -1),
-    theta: rng.uniform([...lead, tokens], 0.05, 0.3),
+    theta: rng.uniform([...lead, tokens], 0.01, 0.05), // as the peer: larger steps make the MLP memory diverge
     eta: rng.uniform([...lead, tokens], 0.5, 0.9),
     alpha: rng.uniform([...lead, tokens], 0, 0.02),
   };

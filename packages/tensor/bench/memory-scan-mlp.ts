@@ -30,7 +30,7 @@ const unitRows = (n: number): Float32Array => {
 };
 const x: MemoryScanArrays = {
   k: unitRows(memories * tokens), q: unitRows(memories * tokens), v: normal(memories * tokens * d, 1),
-  // THETA_HI=0.3: theta in [0.05, 0.3] as the memory bench's scan-alone inputs (the MLP memory then diverges).
+  // THETA_HI=0.3: theta in [0.05, 0.3], the memory bench's earlier scan-alone inputs (the MLP memory then diverges).
   theta: Float32Array.from({ length: memories * tokens }, () => (process.env.THETA_HI ? 0.05 + (Number(process.env.THETA_HI) - 0.05) * rand() : 0.05 * rand())),
   eta: Float32Array.from({ length: memories * tokens }, () => 0.5 + 0.4 * rand()),
   alpha: Float32Array.from({ length: memories * tokens }, () => 0.02 * rand()),

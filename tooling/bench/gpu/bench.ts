@@ -219,7 +219,7 @@ async function memory(c: MemoryCase, deadline: number): Promise<{ measurement: M
   const gates = [1, c.heads, c.tokens];
   const leaves = tidy(() => ({
     k: l2Normalize(rng.normal(rows), -1), v: rng.normal(rows), q: l2Normalize(rng.normal(rows), -1),
-    theta: rng.uniform(gates, 0.05, 0.3), eta: rng.uniform(gates, 0.5, 0.9), alpha: rng.uniform(gates, 0, 0.02),
+    theta: rng.uniform(gates, 0.01, 0.05), eta: rng.uniform(gates, 0.5, 0.9), alpha: rng.uniform(gates, 0, 0.02),
     weights: weightShapes(rule.architecture, headDim).map(([out, inp]) => rng.normal([c.heads, out, inp], 0, 1 / Math.sqrt(inp))),
     g: rng.normal(rows),
   }));

@@ -227,7 +227,7 @@ def memory_inputs(kind, h, t, dh, gen, device, dtype=torch.float32):
     shapes = [(dh, dh)] if kind == "linear" else [(4 * dh, dh), (dh, 4 * dh)]
     weights = [r(h, o, i) / math.sqrt(i) for o, i in shapes]
     k, q = F.normalize(r(h, t, dh), dim=-1), F.normalize(r(h, t, dh), dim=-1)
-    return weights, (k, r(h, t, dh), q, 0.05 + 0.25 * u(h, t), 0.5 + 0.4 * u(h, t), 0.02 * u(h, t))
+    return weights, (k, r(h, t, dh), q, 0.01 + 0.04 * u(h, t), 0.5 + 0.4 * u(h, t), 0.02 * u(h, t))
 
 
 def memory_self_check():

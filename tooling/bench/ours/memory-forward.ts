@@ -33,7 +33,7 @@ for (const kind of ['linear', 'mlp'] as const) {
   const rows = [1, heads, tokens, headDim];
   const inputs = {
     k: l2Normalize(rng.normal(rows), -1), v: rng.normal(rows), q: l2Normalize(rng.normal(rows), -1),
-    theta: rng.uniform([1, heads, tokens], 0.05, 0.3), eta: rng.uniform([1, heads, tokens], 0.5, 0.9), alpha: rng.uniform([1, heads, tokens], 0, 0.02),
+    theta: rng.uniform([1, heads, tokens], 0.01, 0.05), eta: rng.uniform([1, heads, tokens], 0.5, 0.9), alpha: rng.uniform([1, heads, tokens], 0, 0.02),
   };
   const weights: Tensor[] = weightShapes(rule.architecture, headDim).map(([out, inp]) => rng.normal([heads, out, inp], 0, 1 / Math.sqrt(inp)));
   const moduleSeconds = await medianSeconds(() => tidy(() => noGrad(() => { memory.forward(x).output.dataSync(); })), reps);

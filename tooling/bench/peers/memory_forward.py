@@ -105,7 +105,7 @@ def random_inputs(h, t, dh, gen, dtype=torch.float32):
     k = F.normalize(torch.randn(h, t, dh, generator=gen, dtype=dtype), dim=-1)
     q = F.normalize(torch.randn(h, t, dh, generator=gen, dtype=dtype), dim=-1)
     v = torch.randn(h, t, dh, generator=gen, dtype=dtype)
-    theta = 0.05 + 0.25 * torch.rand(h, t, generator=gen, dtype=dtype)
+    theta = 0.01 + 0.04 * torch.rand(h, t, generator=gen, dtype=dtype)  # larger steps make the MLP memory diverge
     eta = 0.5 + 0.4 * torch.rand(h, t, generator=gen, dtype=dtype)
     alpha = 0.02 * torch.rand(h, t, generator=gen, dtype=dtype)
     return k, v, q, theta, eta, alpha
