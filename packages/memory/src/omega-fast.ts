@@ -33,3 +33,28 @@ export function setOmegaGramCarry(on: boolean): boolean {
 export function omegaGramCarry(): boolean {
   return carryGram;
 }
+
+/** When omegaParallel's Muon chunks take the low-rank form: where it is estimated cheaper, or wherever it applies. */
+export type OmegaLowRankMode = 'auto' | 'always';
+
+let lowRankMode: OmegaLowRankMode = 'auto';
+
+/**
+ * 'auto' (default): the fast Muon path takes the low-rank form (Newton-Schulz on each token's
+ * m x m Gram matrix in float64) only where it is estimated cheaper than the batched form
+ * (Newton-Schulz on each token's m x n momentum in the working dtype): memories whose weight
+ * matrices are wide, like the Atlas presets' (phi(k) 273 or 1,057 wide into 16 or 32), not
+ * square ones. 'always': wherever it applies (every weight matrix wide or square), for
+ * checking the low-rank form on small shapes. Returns the previous setting.
+ */
+export function setOmegaLowRank(mode: OmegaLowRankMode): OmegaLowRankMode {
+  if (mode !== 'auto' && mode !== 'always') throw new Error(`setOmegaLowRank: mode must be 'auto' or 'always', got ${JSON.stringify(mode)}`);
+  const previous = lowRankMode;
+  lowRankMode = mode;
+  return previous;
+}
+
+/** The low-rank Muon form's setting (see setOmegaLowRank). */
+export function omegaLowRank(): OmegaLowRankMode {
+  return lowRankMode;
+}

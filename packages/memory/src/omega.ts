@@ -23,7 +23,7 @@ import {
 } from '@titans/tensor';
 import type { MemoryArchitecture } from './config.js';
 import { NEWTON_SCHULZ, activate, apply, biasLoss, finish, forward, newtonSchulz, surpriseClampFactor, tokenGradients } from './network.js';
-import { fastOmega, omegaGramCarry } from './omega-fast.js';
+import { fastOmega, omegaGramCarry, omegaLowRank } from './omega-fast.js';
 import { chunkCoefficients } from './scan.js';
 
 // ---------------------------------------------------------------- configuration
@@ -798,13 +798,36 @@ function muonChunk(
 
 /**
  * Whether a Muon chunk takes `muonChunkLowRank`: the fast path is on, Newton-Schulz runs at
- * least one step, and every weight matrix is wide or square (out <= in: the Gram matrix
- * S S^T is the smaller one, as `newtonSchulz` orients it). Otherwise `muonChunk`.
+ * least one step, every weight matrix is wide or square (out <= in: the Gram matrix S S^T is
+ * the smaller one, as `newtonSchulz` orients it), and (setOmegaLowRank 'auto', the default)
+ * `lowRankPays`. Otherwise `muonChunk`.
  */
 function muonLowRankApplies(rule: OmegaRule, weights: readonly Tensor[]): boolean {
   if (!fastOmega() || rule.optimizer.kind !== 'muon' || rule.optimizer.nsSteps < 1) return false;
   if (!weights[0]!.backend.supports('float64')) return false;
-  return weights.every((w) => w.shape[w.ndim - 2]! <= w.shape[w.ndim - 1]!);
+  if (!weights.every((w) => w.shape[w.ndim - 2]! <= w.shape[w.ndim - 1]!)) return false;
+  return omegaLowRank() === 'always' || lowRankPays(weights);
+}
+
+/**
+ * The cost model that picks the Muon form: per token and Newton-Schulz step, the batched form
+ * multiplies each m x n momentum (working dtype: 2 m^2 n + m^3 multiply-adds for X X^T and the
+ * polynomial times X), the low-rank form its m x m Gram matrix in float64 (17 m^3 over 5 steps
+ * forward, 3.4 m^3 a step), which the CPU runs about 4 times slower than float32 products.
+ * Measured (2026-12-07, one thread): a square 64 x 64 memory runs its forward 4-5 times faster
+ * in the batched form; the Atlas MQAR training step (32 x 1,057) 8.6 times faster in the
+ * low-rank form; the Atlas passkey memory (16 x 273) 1.7 times (eager, forward and backward).
+ */
+function lowRankPays(weights: readonly Tensor[]): boolean {
+  let lowRank = 0;
+  let batched = 0;
+  for (const w of weights) {
+    const m = w.shape[w.ndim - 2]!;
+    const n = w.shape[w.ndim - 1]!;
+    lowRank += 4 * 3.4 * m ** 3;
+    batched += 2 * m * m * n + m ** 3;
+  }
+  return lowRank < batched;
 }
 
 /** c I as an [m, m] constant like x. */

@@ -6,10 +6,10 @@
 // form), streams with pending tokens. Values, carried state and outer-loop gradients of
 // every input in float64; float32 against the float64 composite form; float64 central
 // differences through the fast path.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Rng, tensor, tidy, valueAndGrad, type Tensor } from '@titans/tensor';
 import {
-  expTaylorCoefficients, omegaInitialState, omegaParallel, omegaWeightShapes, setFastOmega, setOmegaGramCarry,
+  expTaylorCoefficients, omegaInitialState, omegaParallel, omegaWeightShapes, setFastOmega, setOmegaGramCarry, setOmegaLowRank,
   type MemoryArchitecture, type OmegaInputs, type OmegaOutputs, type OmegaRule,
 } from '../src/index.js';
 import { expectClose, expectFiniteDifferences, finiteDifferenceError, outerObjective, randomInputs } from './helpers.js';
@@ -17,9 +17,16 @@ import { expectClose, expectFiniteDifferences, finiteDifferenceError, outerObjec
 const LINEAR: MemoryArchitecture = { depth: 1, hidden: 0, activation: 'silu', residual: false, norm: false };
 const mlp = (hidden: number, depth = 2): MemoryArchitecture => ({ depth, hidden, activation: 'gelu', residual: false, norm: false });
 
+// The low-rank form wherever it applies, so that these small shapes check it (by default,
+// setOmegaLowRank('auto'), most of them take the batched form: see the last block).
+beforeEach(() => {
+  setOmegaLowRank('always');
+});
+
 afterEach(() => {
   setFastOmega(true);
   setOmegaGramCarry(true);
+  setOmegaLowRank('auto');
 });
 
 function rule(overrides: Partial<OmegaRule>): OmegaRule {
@@ -195,5 +202,44 @@ describe('low-rank Muon: the Gram carry between chunks (setOmegaGramCarry)', () 
       return outerObjective(omegaParallel(r, rest as unknown as OmegaInputs, { ...omegaInitialState([W0!]), momentum: [S0!] }));
     };
     tidy(() => expectFiniteDifferences(finiteDifferenceError(objective, values, Object.keys(values)), 1e-6));
+  });
+});
+
+describe('low-rank Muon: which form the fast path takes by default (setOmegaLowRank)', () => {
+  const bits = (x: Tensor): number[] => Array.from(x.dataSync() as Float64Array);
+  const run = (r: OmegaRule, p: { inputs: OmegaInputs; weights: Tensor[] }, mode: 'auto' | 'always' | 'composite'): number[] => {
+    setFastOmega(mode !== 'composite');
+    setOmegaLowRank(mode === 'always' ? 'always' : 'auto');
+    try {
+      const out = omegaParallel(r, p.inputs, omegaInitialState(p.weights));
+      return [...bits(out.yPost), ...bits(out.state.weights[0]!)];
+    } finally {
+      setFastOmega(true);
+      setOmegaLowRank('always');
+    }
+  };
+
+  it('a square memory (8 x 8) takes the batched form: the same bits as setFastOmega(false)', () => {
+    tidy(() => {
+      const r = rule({ window: 2 });
+      const p = problem(r, { lead: [2, 1], tokens: 9, dim: 8, seed: 3, sharedWeights: true });
+      const auto = run(r, p, 'auto');
+      expect(auto).toEqual(run(r, p, 'composite'));
+      expect(auto).not.toEqual(run(r, p, 'always')); // the two forms round differently, so the check can tell them apart
+    });
+  });
+
+  it('a wide memory (degree-2 features of width 8: 8 x 73, like the Atlas presets) takes the low-rank form', () => {
+    tidy(() => {
+      const r = rule({ window: 3, feature: { kind: 'poly', degree: 2 } });
+      const p = problem(r, { lead: [2, 1], tokens: 9, dim: 8, seed: 4, sharedWeights: true });
+      const auto = run(r, p, 'auto');
+      expect(auto).toEqual(run(r, p, 'always'));
+      expect(auto).not.toEqual(run(r, p, 'composite'));
+    });
+  });
+
+  it('rejects an unknown mode', () => {
+    expect(() => setOmegaLowRank('never' as 'auto')).toThrow(/mode must be 'auto' or 'always'/);
   });
 });
