@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { processAlive, waitFor } from '@titans/test-utils';
 import { LOCK_FILE, createModel, defineConfig, inspectCheckpoint, loadCheckpoint, type ModelConfigInput } from '@titans/models';
 import { launcher, scratchDirectory, titans } from './helpers.js';
 import { halfWritten, titansInProcess } from './in-process.js';
@@ -25,25 +26,6 @@ function start(args: readonly string[]): { child: ChildProcess; done: Promise<{ 
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 describe('readers beside a trainer', () => {
   it('a reader polling every few ms while train saves every step: training finishes and every logged save is on disk', async () => {
@@ -100,7 +82,7 @@ describe('writers', () => {
     try {
       // The trainer (the launcher's child) holds the lock: its pid is in the lock file.
       const lockFile = join(dir, LOCK_FILE);
-      const owner = await until('the lock', () => {
+      const owner = await waitFor('the lock', () => {
         if (!existsSync(lockFile) || !existsSync(join(dir, 'trainer.json'))) return undefined;
         try {
           return JSON.parse(readFileSync(lockFile, 'utf8')) as { pid: number; host: string };
@@ -119,7 +101,7 @@ describe('writers', () => {
       expect(resume.code).toBe(2);
       first.child.kill('SIGKILL');
       await first.done;
-      await until('the trainer to exit with its launcher', () => (alive(owner.pid) ? undefined : true), 15_000);
+      await waitFor('the trainer to exit with its launcher', () => (processAlive(owner.pid) ? undefined : true), { timeoutMs: 15_000 });
     } finally {
       first.child.kill('SIGKILL');
     }

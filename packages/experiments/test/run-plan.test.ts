@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { processAlive, waitFor } from '@titans/test-utils';
 import { PLANS, collectResults, planExperiments, runPlan, ReproduceError, type PlanProgress } from '../src/index.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'titans-experiments-'));
@@ -63,20 +64,20 @@ describe('runPlan', () => {
     const exited = new Promise<void>((resolve) => parent.on('exit', () => resolve()));
     try {
       // The worker (the process whose job names this run's directory) trains 100,000 steps.
-      const workers = await until('the worker to start', () => {
+      const workers = await waitFor('the worker to start', () => {
         const found = workersOf(out);
         return found.length > 0 ? found : undefined;
-      }, 60_000, () => printed);
-      expect(printed).toMatch(/started train-mqar-lmm/);
+      }, { timeoutMs: 60_000, intervalMs: 100, context: () => printed });
       // Training has begun: its first checkpoint is on disk.
-      const trainer = await until('the first checkpoint', () => {
+      const trainer = await waitFor('the first checkpoint', () => {
         const dirs = existsSync(join(out, 'checkpoints')) ? readdirSync(join(out, 'checkpoints')) : [];
         const file = dirs.map((d) => join(out, 'checkpoints', d, 'trainer.json')).find((f) => existsSync(f));
         return file;
-      }, 90_000, () => printed);
+      }, { timeoutMs: 90_000, intervalMs: 100, context: () => printed });
+      expect(printed).toMatch(/started train-mqar-lmm/);
       parent.kill('SIGKILL');
       await exited;
-      await until('the worker to stop', () => (workers.some(alive) ? undefined : true), 60_000, () => printed);
+      await waitFor('the worker to stop', () => (workers.some(processAlive) ? undefined : true), { timeoutMs: 60_000, intervalMs: 100, context: () => printed });
       // It stopped as on Ctrl-C, with its last step saved for --resume (a save after every step).
       expect((JSON.parse(readFileSync(trainer, 'utf8')) as { step: number }).step).toBeGreaterThanOrEqual(1);
     } finally {
@@ -101,23 +102,4 @@ function workersOf(out: string): number[] {
     }
   }
   return pids;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs: number, context: () => string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; the run printed:\n${context()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }

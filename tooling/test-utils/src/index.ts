@@ -7,3 +7,4 @@ export * from './matcher.js';
 export * from './gradcheck.js';
 export * from './backends.js';
 export * from './golden.js';
+export * from './processes.js';
