@@ -29,6 +29,15 @@ function inputs(rng: Rng, memories: number, tokens: number, layers: readonly (re
   };
 }
 
+/** The same inputs in float64 (for the float64 reference loops). */
+function widened(x: MemoryScanArrays): MemoryScanArrays {
+  const wide = (a: MemoryScanArrays['k']): Float64Array => Float64Array.from(a);
+  return {
+    k: wide(x.k), v: wide(x.v), q: wide(x.q), theta: wide(x.theta), eta: wide(x.eta), alpha: wide(x.alpha),
+    weights: x.weights.map(wide), momentum: x.momentum.map(wide),
+  };
+}
+
 const cases: { name: string; memories: number; tokens: number; chunk: number; layers: [number, number][] }[] = [
   { name: 'linear 8x8, partial last chunk', memories: 3, tokens: 37, chunk: 8, layers: [[8, 8]] },
   { name: 'linear 12x4 (out != in), one token', memories: 2, tokens: 1, chunk: 4, layers: [[12, 4]] },
@@ -99,12 +108,7 @@ describe('cpu memoryScan float32 chunk drivers', () => {
       let differ = 0;
       for (let i = 0; i < driven.length; i++) if (!Object.is(driven[i], perToken[i])) differ++;
       expect(differ, 'elements that differ').toBe(0);
-      const wide = (a: Float32Array): Float64Array => Float64Array.from(a);
-      const x64 = {
-        k: wide(x.k as Float32Array), v: wide(x.v as Float32Array), q: wide(x.q as Float32Array), theta: wide(x.theta as Float32Array),
-        eta: wide(x.eta as Float32Array), alpha: wide(x.alpha as Float32Array),
-        weights: x.weights.map((w) => wide(w as Float32Array)), momentum: x.momentum.map((m) => wide(m as Float32Array)),
-      };
+      const x64 = widened(x);
       const reference = memoryScanCpu(x64, dims, 'float64');
       let scale = 0;
       let err = 0;
@@ -147,12 +151,7 @@ describe('cpu memoryScan float32, y_post only in the scaled frame (rowsUpdateSca
       };
       const scaled = memoryScanCpu(x, dims, 'float32');
       const exact = memoryScanCpu(x, dims, 'float32', { scaledFrame: false });
-      const wide = (a: Float32Array): Float64Array => Float64Array.from(a);
-      const x64 = {
-        k: wide(x.k as Float32Array), v: wide(x.v as Float32Array), q: wide(x.q as Float32Array), theta: wide(x.theta as Float32Array),
-        eta: wide(x.eta as Float32Array), alpha: wide(x.alpha as Float32Array),
-        weights: x.weights.map((w) => wide(w as Float32Array)), momentum: x.momentum.map((m) => wide(m as Float32Array)),
-      };
+      const x64 = widened(x);
       const reference = memoryScanCpu(x64, dims, 'float64');
       expect(scaled.length).toBe(exact.length);
       let scale = 0;
