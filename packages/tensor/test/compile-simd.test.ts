@@ -4,7 +4,7 @@
 import { describe, expect, test } from 'vitest';
 import { expectSameBits } from '@titans/test-utils';
 import {
-  Rng, compile, configureCpu, cpuConfig, cpuInfo, grad, gt, keep, maximum, minimum, reciprocal, silu, tensor, tidy, type Tensor,
+  Rng, compile, configureCpu, cpuConfig, cpuInfo, grad, gt, keep, maximum, minimum, reciprocal, silu, tensor, tidy, type Compiled, type Tensor,
 } from '@titans/tensor';
 import { expF64, memoryKernels } from '../src/compile/simd.js';
 
@@ -18,6 +18,20 @@ function uniforms(seed: number): () => number {
 }
 
 const expectSame = expectSameBits;
+
+/** Compiles `fn` with and without SIMD kernels, checks three calls of each against eager bit for bit, and returns both (for their stats). */
+function checkCompiledBits<A extends Tensor[]>(fn: (...args: A) => Tensor, args: A, label: string): { simd: Compiled<A, Tensor>; js: Compiled<A, Tensor> } {
+  const simd = compile(fn);
+  const js = compile(fn, { simd: false });
+  for (let call = 0; call < 3; call++) {
+    tidy(() => {
+      const eager = fn(...args);
+      expectSame(simd(...args), eager, `${label} (simd, call ${call})`);
+      expectSame(js(...args), eager, `${label} (js, call ${call})`);
+    });
+  }
+  return { simd, js };
+}
 
 type Chain = (a: Tensor, b: Tensor, c: Tensor) => Tensor;
 
@@ -49,15 +63,7 @@ describe('compile: WebAssembly SIMD fused chains', () => {
       const c = keep(rng.normal([shape[shape.length - 1]!]));
       for (const [name, fn] of Object.entries(CHAINS)) {
         const label = `${name} on [${shape.join(', ')}]`;
-        const simd = compile(fn);
-        const js = compile(fn, { simd: false });
-        for (let call = 0; call < 3; call++) {
-          tidy(() => {
-            const eager = fn(a, b, c);
-            expectSame(simd(a, b, c), eager, `${label} (simd, call ${call})`);
-            expectSame(js(a, b, c), eager, `${label} (js, call ${call})`);
-          });
-        }
+        const { simd, js } = checkCompiledBits(fn, [a, b, c], label);
         simdUsed += simd.stats().plan.simdGroups;
         expect(js.stats().plan.simdGroups).toBe(0);
         simd.dispose();
@@ -171,15 +177,7 @@ describe('compile: WebAssembly SIMD fused chains', () => {
     for (const { name, shapes, fn, simd: expectSimd } of cases) {
       const x = keep(rng.normal(shapes[0]!, 0, 2));
       const y = keep(rng.normal(shapes[1]!, 0, 2));
-      const simd = compile(fn);
-      const js = compile(fn, { simd: false });
-      for (let call = 0; call < 3; call++) {
-        tidy(() => {
-          const eager = fn(x, y);
-          expectSame(simd(x, y), eager, `${name} (simd, call ${call})`);
-          expectSame(js(x, y), eager, `${name} (js, call ${call})`);
-        });
-      }
+      const { simd, js } = checkCompiledBits(fn, [x, y], name);
       expect(simd.stats().plan.simdGroups > 0, name).toBe(expectSimd);
       simd.dispose();
       js.dispose();
@@ -216,15 +214,7 @@ describe('compile: WebAssembly SIMD fused chains', () => {
       for (const [name, chain] of chains) {
         const fn = (p: Tensor, q: Tensor): Tensor => chain(xT ? p.transpose(-1, -2) : p, q.permute(inverse));
         const label = `${name} on [${shape.join(', ')}], y permuted ${perm.join(',')}${ones.some((o) => o) ? ` broadcast ${ones.map(Number).join('')}` : ''}${xT ? ', x transposed' : ''}`;
-        const simd = compile(fn);
-        const js = compile(fn, { simd: false });
-        for (let call = 0; call < 3; call++) {
-          tidy(() => {
-            const eager = fn(x0, y0);
-            expectSame(simd(x0, y0), eager, `${label} (simd, call ${call})`);
-            expectSame(js(x0, y0), eager, `${label} (js, call ${call})`);
-          });
-        }
+        const { simd, js } = checkCompiledBits(fn, [x0, y0], label);
         const size = shape.reduce((a, b) => a * b, 1);
         if (size >= 16) {
           expect(simd.stats().plan.simdGroups, label).toBeGreaterThan(0);
@@ -368,15 +358,7 @@ describe('compile: WebAssembly SIMD fused chains', () => {
         if (narrowed) a = a.narrow(-1, 2, k);
         return a.matmul(y);
       };
-      const simd = compile(fn);
-      const js = compile(fn, { simd: false });
-      for (let call = 0; call < 3; call++) {
-        tidy(() => {
-          const eager = fn(a0, b0);
-          expectSame(simd(a0, b0), eager, `${label} (simd, call ${call})`);
-          expectSame(js(a0, b0), eager, `${label} (js, call ${call})`);
-        });
-      }
+      const { simd, js } = checkCompiledBits(fn, [a0, b0], label);
       used += simd.stats().plan.simdMatmuls;
       expect(js.stats().plan.simdMatmuls).toBe(0);
       simd.dispose();
@@ -418,15 +400,7 @@ describe('compile: WebAssembly SIMD fused chains', () => {
         return x.matmul(wt);
       };
       const label = `[${batch}, ${m}, ${k}] @ [${k}, ${n}], w ${['transposed', 'narrowed and transposed', 'permuted'][form]}`;
-      const simd = compile(fn);
-      const js = compile(fn, { simd: false });
-      for (let call = 0; call < 3; call++) {
-        tidy(() => {
-          const eager = fn(x0, w0);
-          expectSame(simd(x0, w0), eager, `${label} (simd, call ${call})`);
-          expectSame(js(x0, w0), eager, `${label} (js, call ${call})`);
-        });
-      }
+      const { simd, js } = checkCompiledBits(fn, [x0, w0], label);
       usedBy[form] += simd.stats().plan.simdMatmuls;
       cases++;
       simd.dispose();
