@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', '**/.vitepress/cache/**', '**/.vitepress/dist/**'] },
+  { ignores: ['example.ts', '**/dist/**', '**/node_modules/**', '**/.vitepress/cache/**', '**/.vitepress/dist/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

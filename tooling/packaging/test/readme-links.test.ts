@@ -2,6 +2,7 @@
 // relative link must point at a file the package ships (its `files` list), and a link to
 // anything else in the repository has to be absolute. Private packages and the repository's
 // own README are read on GitHub, where relative links work, so they are not checked here.
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, normalize, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +36,28 @@ function linkTargets(markdown: string): Array<{ line: number; target: string }> 
   return found;
 }
 
+/** Every tracked file of the repository and every folder above one (ignored outputs such as `runs/` are not in it). */
+const tracked = new Set<string>();
+for (const file of execFileSync('git', ['ls-files', '-z'], { cwd: repo, encoding: 'utf8' }).split('\0')) {
+  const parts = file.split('/');
+  for (let i = 1; i <= parts.length && file !== ''; i++) tracked.add(parts.slice(0, i).join('/'));
+}
+
+/** Inline code spans naming a path (`a/b`) outside code blocks and outside link texts, with their lines. */
+function pathSpans(markdown: string): Array<{ line: number; path: string }> {
+  const found: Array<{ line: number; path: string }> = [];
+  let fenced = false;
+  markdown.split('\n').forEach((text, i) => {
+    if (text.trimStart().startsWith('```')) fenced = !fenced;
+    if (fenced) return;
+    for (const match of text.matchAll(/(\[)?`([A-Za-z0-9._/-]+)`(\]\()?/g)) {
+      if (match[1] !== undefined || match[3] !== undefined || !match[2]!.includes('/')) continue;
+      found.push({ line: i + 1, path: match[2]! });
+    }
+  });
+  return found;
+}
+
 /** Whether `file` (relative to the package) is shipped by a `files` list (npm always ships package.json, README, LICENSE). */
 function shipped(file: string, files: readonly string[] | undefined): boolean {
   if (/^(package\.json|README(\.md)?|LICENSE)$/i.test(file)) return true;
@@ -60,7 +83,29 @@ describe('links in published READMEs', () => {
     ]);
   });
 
+  it('reads path-like code spans that are not already link texts', () => {
+    const markdown = 'See `src/a.ts`, [`src/b.ts`](https://x.org/b) and `word`.\n```\n`src/c.ts`\n```\n`bench/d.ts`';
+    expect(pathSpans(markdown)).toEqual([
+      { line: 1, path: 'src/a.ts' },
+      { line: 5, path: 'bench/d.ts' },
+    ]);
+  });
+
   for (const { dir, manifest } of published) {
+    it(`${manifest.name}: a repository file named in code the package does not ship is linked`, () => {
+      const readme = readFileSync(join(repo, dir, 'README.md'), 'utf8');
+      const unlinked: string[] = [];
+      for (const { line, path } of pathSpans(readme)) {
+        const local = normalize(path).replace(/\\/g, '/').replace(/\/$/, '');
+        const inPackage = !/^(packages|apps|tooling)\//.test(path) && tracked.has(`${dir}/${local}`);
+        if (inPackage ? !shipped(local, manifest.files) : tracked.has(path.replace(/\/$/, ''))) {
+          unlinked.push(`${dir}/README.md:${line}: \`${path}\` is a repository path npm readers cannot open (make it a link to the repository)`);
+        }
+      }
+      expect(unlinked).toEqual([]);
+    });
+
+
     it(`${manifest.name}: every relative link is a file the package ships`, () => {
       const readme = readFileSync(join(repo, dir, 'README.md'), 'utf8');
       const broken: string[] = [];
