@@ -196,9 +196,9 @@ interface F64Spec {
   /**
    * Sets out[j] to the op over the operands xs[j] (f64x2 locals), for every lane set j. The
    * sets are independent: their instructions are interleaved so that the engine overlaps
-   * their latencies. `fastTest` as emitExp's.
+   * their latencies. `path` as emitExp's.
    */
-  readonly emit: (b: Body, xs: number[][], out: number[], tmp: () => number, fastTest?: () => void) => void;
+  readonly emit: (b: Body, xs: number[][], out: number[], tmp: () => number, path?: ExpPath) => void;
   /** For ops built on exp: exp's argument is the first operand (1) or its negation (-1). */
   readonly expArg?: 1 | -1;
 }
@@ -231,16 +231,26 @@ function each(n: number, f: (j: number) => void): void {
 }
 
 /**
- * Sets out[j] = exp(xs[j]) (f64x2 locals; out may not alias xs). Two paths give the same
- * bits: where every lane is ordinary (2^-28 <= |x| <= 700 and x != 1) the result is scaled by
- * adding k to the exponent field (exact, as the result stays normal); otherwise the general
- * code also handles tiny arguments, 1, overflow, underflow (one rounding, as fdlibm's) and NaN.
+ * Which code emitExp writes. Two paths give the same bits: where every lane is ordinary
+ * (2^-28 <= |x| <= 700 and x != 1) the fast one scales the result by adding k to the exponent
+ * field (exact, as the result stays normal); the general one also handles tiny arguments, 1,
+ * overflow, underflow (one rounding, as fdlibm's) and NaN, and gives the same bits as the fast
+ * one on ordinary lanes.
+ * - undefined or a function: both, chosen by a branch on the fast path's condition (the
+ *   function pushes it as an i32, computed on the float32 values the arguments were promoted
+ *   from: the same test, half the lanes' instructions);
+ * - 'fast': the fast path alone (right only where the caller checked the condition, see
+ *   f32FastTest; it reruns the lanes where it failed with 'general');
+ * - 'general': the general path alone (right on every lane).
+ */
+export type ExpPath = (() => void) | 'fast' | 'general' | undefined;
+
+/**
+ * Sets out[j] = exp(xs[j]) (f64x2 locals; out may not alias xs) on `path` (see ExpPath).
  * With `float32Args` the arguments are float32 values (promoted), which lets the reduction
  * skip fdlibm's k = 0 bound test: no float32 lies between 0.5 ln2 and that bound.
- * `fastTest`, when given, pushes the fast path's condition (an i32) computed on the float32
- * values the arguments were promoted from (the same test, half the lanes' instructions).
  */
-function emitExp(b: Body, xs: number[], out: number[], tmp: () => number, float32Args: boolean, fastTest?: () => void): void {
+function emitExp(b: Body, xs: number[], out: number[], tmp: () => number, float32Args: boolean, path?: ExpPath): void {
   const n = xs.length;
   const x = (j: number): number => xs[j]!;
   const k = xs.map(() => tmp());
@@ -249,8 +259,11 @@ function emitExp(b: Body, xs: number[], out: number[], tmp: () => number, float3
   const r = xs.map(() => tmp());
   const t = xs.map(() => tmp());
   const c = xs.map(() => tmp());
+  const branch = path !== 'fast' && path !== 'general';
   // Lanes on the fast path: TINY <= |x| <= FAST_LIMIT and x != 1 (NaN fails every test).
-  if (fastTest !== undefined) fastTest();
+  if (!branch) {
+    // the caller tests (or needs no test)
+  } else if (path !== undefined) path();
   else {
     each(n, (j) => {
       b.get(x(j)).simd(V.f64Abs).set(k[j]!);
@@ -285,11 +298,14 @@ function emitExp(b: Body, xs: number[], out: number[], tmp: () => number, float3
       b.v128f64(1).get(lo[j]!).get(r[j]!).get(c[j]!).simd(V.f64Mul).v128f64(2).get(c[j]!).simd(V.f64Sub).simd(V.f64Div).simd(V.f64Sub).get(hi[j]!).simd(V.f64Sub).simd(V.f64Sub).set(out[j]!);
     });
   };
-  b.op(0x04, 0x40); // if
-  core();
-  // y * 2^k: k added to the exponent field.
-  each(n, (j) => { b.get(out[j]!).get(k[j]!).v128f64(MAGIC).simd(V.f64Add).i32(52).simd(V.i64Shl).simd(V.i64Add).set(out[j]!); });
-  b.op(0x05); // else
+  if (path === 'fast' || branch) {
+    if (branch) b.op(0x04, 0x40); // if
+    core();
+    // y * 2^k: k added to the exponent field.
+    each(n, (j) => { b.get(out[j]!).get(k[j]!).v128f64(MAGIC).simd(V.f64Add).i32(52).simd(V.i64Shl).simd(V.i64Add).set(out[j]!); });
+    if (!branch) return;
+    b.op(0x05); // else
+  }
   core();
   each(n, (j) => {
     const y = out[j]!;
@@ -313,7 +329,7 @@ function emitExp(b: Body, xs: number[], out: number[], tmp: () => number, float3
     b.v128f64(0).get(y).get(x(j)).v128f64(U_THRESHOLD).simd(V.f64Lt).simd(V.bitselect).set(y);
     b.get(x(j)).get(x(j)).simd(V.f64Add).get(y).get(x(j)).get(x(j)).simd(V.f64Ne).simd(V.bitselect).set(y);
   });
-  b.op(0x0b); // end
+  if (branch) b.op(0x0b); // end
 }
 
 /**
@@ -334,11 +350,11 @@ function f32FastTest(b: Body, xs: readonly number[], negate: boolean, tmp: () =>
 }
 
 /** Sets s[j] = 1 / (1 + exp(-xs[j])). */
-function emitSigmoid(b: Body, xs: number[], s: number[], tmp: () => number, fastTest?: () => void): void {
+function emitSigmoid(b: Body, xs: number[], s: number[], tmp: () => number, path?: ExpPath): void {
   const nx = xs.map(() => tmp());
   const e = xs.map(() => tmp());
   each(xs.length, (j) => { b.get(xs[j]!).simd(V.f64Neg).set(nx[j]!); });
-  emitExp(b, nx, e, tmp, true, fastTest);
+  emitExp(b, nx, e, tmp, true, path);
   each(xs.length, (j) => { b.v128f64(1).v128f64(1).get(e[j]!).simd(V.f64Add).simd(V.f64Div).set(s[j]!); });
 }
 
@@ -710,6 +726,21 @@ function chainJobMin(): number {
   const n = Number.parseInt(raw ?? '', 10);
   return Number.isInteger(n) && n >= 16 ? n : 1 << 16;
 }
+/**
+ * How chains with exp-based ops (exp, sigmoid, silu and its gradient) choose between exp's
+ * fast and general paths: 'split' (the default) runs each step on the fast path and reruns it
+ * on the general path where a lane was not ordinary; 'branch' branches around both paths op by
+ * op (the form before; the same bits, slower).
+ */
+let chainExpPaths: 'split' | 'branch' = 'split';
+
+/** @internal For tests and benchmarks: sets chainExpPaths for chains planned from now on; returns the previous value. */
+export function setChainExpPaths(paths: 'split' | 'branch'): 'split' | 'branch' {
+  const before = chainExpPaths;
+  chainExpPaths = paths;
+  return before;
+}
+
 /** Elements per task of such a job (a multiple of 4 * UNROLL). */
 const TASK_ELEMENTS = 1 << 14;
 
@@ -921,22 +952,6 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
     streams.forEach((s, j) => { if (s.kind === 'col') b.get(rb).memarg(V.load32Splat, s.at).set(streamLocal[j]!); });
     b.i32(0).set(q);
   }
-  b.op(0x03, 0x40); // vector loop
-  for (let u = 0; u < unroll; u++) {
-    streams.forEach((s, j) => {
-      if (s.inner === 'splat') return;
-      if (s.inner === 'gather') {
-        // Lane l of the vector at byte q of the row: element (q / 4 + l) * step.
-        b.get(ptr[nd - 2]![j]!).get(q).i32(s.step).op(0x6c).op(0x6a).set(ga);
-        b.get(ga).memarg(V.load32Splat, 0);
-        for (let lane = 1; lane < 4; lane++) {
-          b.set(streamLocals[u]![j]!).get(ga).get(streamLocals[u]![j]!).simd(V.load32Lane, 2, ...uleb(lane * s.step * 4), lane);
-        }
-        b.set(streamLocals[u]![j]!);
-      } else if (s.kind === 'strided') b.get(ptr[nd - 2]![j]!).get(q).op(0x6a).memarg(V.load, 0).set(streamLocals[u]![j]!);
-      else b.get(s.kind === 'full' ? p : q).memarg(V.load, s.at + 16 * u).set(streamLocals[u]![j]!);
-    });
-  }
   const operandLocal = (o: FusedGroup['ops'][number]['operands'][number]): number => {
     switch (o.kind) {
       case 'register': return regs.get(o.id)!;
@@ -950,43 +965,89 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
       }
     }
   };
-  group.ops.forEach((op, i) => {
-    const spec = OPS.get(op.expr)!;
-    const insOf = Array.from({ length: unroll }, (_, u) => {
-      streamLocal = streamLocals[u]!;
-      regs = regsOf[u]!;
-      return op.operands.map(operandLocal);
-    });
-    poolAt = 0;
-    if (spec.lanes === 'f32') {
-      for (let u = 0; u < unroll; u++) {
-        spec.emit(b, insOf[u]!, tmp);
-        b.set(opLocalsOf[u]![i]!);
-      }
-    } else {
-      // Two halves on f64x2 per vector, each from the float32 lanes promoted exactly, demoted
-      // at the end; the halves of all the vectors are the op's interleaved lane sets.
-      const sets: number[][] = [];
-      for (const ins of insOf) {
-        const lo = ins.map(() => tmp());
-        const hi = ins.map(() => tmp());
-        ins.forEach((x, j) => {
-          b.get(x).simd(V.promote).set(lo[j]!);
-          b.get(x).get(x).simd(V.shuffle, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15).simd(V.promote).set(hi[j]!);
-        });
-        sets.push(lo, hi);
-      }
-      const res = sets.map(() => tmp());
-      const fast = spec.expArg === undefined ? undefined : f32FastTest(b, insOf.map((ins) => ins[0]!), spec.expArg < 0, tmp);
-      spec.emit(b, sets, res, tmp, fast);
-      for (let u = 0; u < unroll; u++) {
-        b.get(res[2 * u]!).simd(V.demote).get(res[2 * u + 1]!).simd(V.demote).simd(V.shuffle, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-        b.set(opLocalsOf[u]![i]!);
-      }
+  // The fused body over one step's vectors: loads, ops, stores. A chain with exp-based ops runs
+  // their fast path branch-free ('fast'), tests that every lane was ordinary (`ok`), and reruns
+  // the step on the general path ('general', same bits) where one was not: out of the way of
+  // the common case, whose values then stay in registers ('branch', a branch per op around both
+  // paths, spilled them around the join: 1.4x slower).
+  const transcendental = group.ops.some((op) => OPS.get(op.expr)!.lanes === 'f64' && (OPS.get(op.expr) as F64Spec).expArg !== undefined);
+  const ok = b.local(I32);
+  let tested = false;
+  const emitBody = (mode: 'fast' | 'general' | 'branch'): void => {
+    for (let u = 0; u < unroll; u++) {
+      streams.forEach((s, j) => {
+        if (s.inner === 'splat') return;
+        if (s.inner === 'gather') {
+          // Lane l of the vector at byte q of the row: element (q / 4 + l) * step.
+          b.get(ptr[nd - 2]![j]!).get(q).i32(s.step).op(0x6c).op(0x6a).set(ga);
+          b.get(ga).memarg(V.load32Splat, 0);
+          for (let lane = 1; lane < 4; lane++) {
+            b.set(streamLocals[u]![j]!).get(ga).get(streamLocals[u]![j]!).simd(V.load32Lane, 2, ...uleb(lane * s.step * 4), lane);
+          }
+          b.set(streamLocals[u]![j]!);
+        } else if (s.kind === 'strided') b.get(ptr[nd - 2]![j]!).get(q).op(0x6a).memarg(V.load, 0).set(streamLocals[u]![j]!);
+        else b.get(s.kind === 'full' ? p : q).memarg(V.load, s.at + 16 * u).set(streamLocals[u]![j]!);
+      });
     }
-    for (let u = 0; u < unroll; u++) regsOf[u]!.set(op.id, opLocalsOf[u]![i]!);
-  });
-  for (let u = 0; u < unroll; u++) group.outputs.forEach((id, j) => { b.get(p).get(regsOf[u]!.get(id)!).memarg(V.store, outAt[j]! + 16 * u); });
+    group.ops.forEach((op, i) => {
+      const spec = OPS.get(op.expr)!;
+      const insOf = Array.from({ length: unroll }, (_, u) => {
+        streamLocal = streamLocals[u]!;
+        regs = regsOf[u]!;
+        return op.operands.map(operandLocal);
+      });
+      poolAt = 0;
+      if (spec.lanes === 'f32') {
+        for (let u = 0; u < unroll; u++) {
+          spec.emit(b, insOf[u]!, tmp);
+          b.set(opLocalsOf[u]![i]!);
+        }
+      } else {
+        // Two halves on f64x2 per vector, each from the float32 lanes promoted exactly, demoted
+        // at the end; the halves of all the vectors are the op's interleaved lane sets.
+        const sets: number[][] = [];
+        for (const ins of insOf) {
+          const lo = ins.map(() => tmp());
+          const hi = ins.map(() => tmp());
+          ins.forEach((x, j) => {
+            b.get(x).simd(V.promote).set(lo[j]!);
+            b.get(x).get(x).simd(V.shuffle, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15).simd(V.promote).set(hi[j]!);
+          });
+          sets.push(lo, hi);
+        }
+        const res = sets.map(() => tmp());
+        let path: ExpPath = mode === 'branch' ? undefined : mode;
+        if (spec.expArg !== undefined && mode !== 'general') {
+          const test = f32FastTest(b, insOf.map((ins) => ins[0]!), spec.expArg < 0, tmp);
+          if (mode === 'fast') {
+            // This op's lanes all ordinary, and every op's before it: `ok` stays 1.
+            test();
+            if (tested) b.get(ok).op(0x71); // i32.and
+            b.set(ok);
+            tested = true;
+          } else {
+            path = test;
+          }
+        }
+        spec.emit(b, sets, res, tmp, path);
+        for (let u = 0; u < unroll; u++) {
+          b.get(res[2 * u]!).simd(V.demote).get(res[2 * u + 1]!).simd(V.demote).simd(V.shuffle, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+          b.set(opLocalsOf[u]![i]!);
+        }
+      }
+      for (let u = 0; u < unroll; u++) regsOf[u]!.set(op.id, opLocalsOf[u]![i]!);
+    });
+    for (let u = 0; u < unroll; u++) group.outputs.forEach((id, j) => { b.get(p).get(regsOf[u]!.get(id)!).memarg(V.store, outAt[j]! + 16 * u); });
+  };
+  b.op(0x03, 0x40); // vector loop
+  if (transcendental && chainExpPaths === 'split') {
+    emitBody('fast');
+    b.get(ok).op(0x45).op(0x04, 0x40); // i32.eqz, if
+    emitBody('general');
+    b.op(0x0b);
+  } else {
+    emitBody(transcendental ? 'branch' : 'general');
+  }
   b.get(p).i32(16 * unroll).op(0x6a).set(p);
   if (strided) {
     b.get(q).i32(16).op(0x6a).set(q);
