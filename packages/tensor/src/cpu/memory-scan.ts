@@ -24,8 +24,9 @@
 // multiplies per four weights and token instead of four, inputs in a blocked layout (16 columns of
 // every token side by side), two tokens per pass. The same recurrence rounded differently (within
 // float32 rounding of the exact updates, tested); a chunk restarts the frame where D_t falls below
-// 2^-30 and takes the exact updates when a decay is below 2^-20; its surprise pass reads the same
-// blocked inputs (surprise2B, bit-identical to surprise2). With
+// 2^-30 and takes the exact updates when a decay is below 2^-20; its surprise pass is surprise2 on
+// row-major inputs (matVec4; the same products on the blocked inputs made the pass 1.3-1.4x slower
+// under V8, the same bits), the blocked copies made after it (blockRows). With
 // dims.maxSurpriseNorm the surprise pass runs with theta 1 and a pass over the chunk's rank-one
 // factors (clampChunk) applies each token's clamp factor and then theta; on the SIMD module that pass
 // runs there too (clampSquares, clampFactors, clampScale: the same float64 sums in the same order,
@@ -192,10 +193,6 @@ interface WasmExports {
     post: number, ysc: number, acc: number, end: number,
   ): void;
   blockRows(src: number, n: number, cols: number, dst: number): void;
-  surprise2B(
-    W1: number, h: number, i: number, W2: number, o: number, k: number, v: number, th: number, n: number,
-    z1: number, z2: number, slope: number, g: number, back: number, a1: number, sc1: number, sc2: number, loss: number, kB: number, aB: number,
-  ): void;
   scaleRows(rows: number, o: number, n: number, f: number): void;
   matVecRows(W: number, rows: number, cols: number, x: number, xStride: number, out: number, oStride: number, n: number): void;
   matTVecRows(W: number, rows: number, cols: number, g: number, gStride: number, out: number, oStride: number, n: number): void;
@@ -583,20 +580,15 @@ export function memoryScanCpu(
           else driven.rowsUpdatePost(P[0]!.p, S[0]!.p, dout, din, n, etaChunk.p, decayChunk.p, scaled[0]!.p, inputs[0]!.p, qChunk.p, yPostAll.p + yAt, laneSums.p);
         } else {
           const hidden = rowsOf[0]!;
-          // The scaled frame's blocked inputs serve the surprise pass's forward products too (surprise2B: the same bits).
           const frame = scaledFrame && scaledGates(n);
+          driven.surprise2(
+            P[0]!.p, hidden, din, P[1]!.p, dout, inputs[0]!.p, vChunk.p, thetaChunk.p, n,
+            z1Chunk.p, z2Chunk.p, slopeChunk.p, gChunk.p, backChunk.p, inputs[1]!.p, scaled[0]!.p, scaled[1]!.p, lossChunk.p,
+          );
           if (frame) {
+            // The scaled frame's updates read both layers' inputs in blocked layout.
             driven.blockRows(inputs[0]!.p, n, din, inpBlocks[0]!.p);
-            driven.surprise2B(
-              P[0]!.p, hidden, din, P[1]!.p, dout, inputs[0]!.p, vChunk.p, thetaChunk.p, n,
-              z1Chunk.p, z2Chunk.p, slopeChunk.p, gChunk.p, backChunk.p, inputs[1]!.p, scaled[0]!.p, scaled[1]!.p, lossChunk.p,
-              inpBlocks[0]!.p, inpBlocks[1]!.p,
-            );
-          } else {
-            driven.surprise2(
-              P[0]!.p, hidden, din, P[1]!.p, dout, inputs[0]!.p, vChunk.p, thetaChunk.p, n,
-              z1Chunk.p, z2Chunk.p, slopeChunk.p, gChunk.p, backChunk.p, inputs[1]!.p, scaled[0]!.p, scaled[1]!.p, lossChunk.p,
-            );
+            driven.blockRows(inputs[1]!.p, n, hidden, inpBlocks[1]!.p);
           }
           if (clamp > 0) clampChunk(n, first);
           if (pre) {
@@ -605,7 +597,7 @@ export function memoryScanCpu(
               inputs[0]!.p, inputs[1]!.p, qChunk.p, zPre[0]!.p, zPost[0]!.p, hPre[0]!.p, hPost[0]!.p, yPreAll.p + yAt, yPostAll.p + yAt, n,
             );
           } else if (frame) {
-            // The same in the scaled frame: the layers' inputs in blocked layout (surprise2B wrote them), the readings' too.
+            // The same in the scaled frame: the layers' inputs in blocked layout (above), the readings' too.
             driven.blockRows(qChunk.p, n, din, xBlocks[0]!.p);
             scaledLayer(0, n, zChunk.p);
             driven.silu(zChunk.p, hChunk.p, 0, 0, n * hidden);
