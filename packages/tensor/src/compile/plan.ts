@@ -12,7 +12,7 @@ import { Tensor } from '../tensor.js';
 import {
   SILU_BACKWARD_EXPR, SILU_EXPR, WHERE_EXPR, binaryExpr, castExpr, generateKernel, stored, unaryExpr, type FusedGroup, type FusedOp, type Operand,
 } from './kernels.js';
-import { simdKernel } from './simd.js';
+import { kept, simdKernel } from './simd.js';
 import { simdMatmul } from './simd-matmul.js';
 import { CompileError, ValueRef, ViewRef, type Arg, type Trace } from './trace.js';
 
@@ -372,7 +372,7 @@ export class Plan {
         const g = this.fusedGroup(u.records, k, producedIn, lastUse, escaping, uniform, constant, arenaSlot, wholeViews);
         fusedGroups++;
         fusedOps += u.records.length;
-        const wasm = simd ? simdKernel(g.group, (id) => values[id]!.dtype) : null;
+        const wasm = simd ? simdKernel(g.group, (id) => values[id]!.dtype, (id) => kept(values[id]!.origin.kind)) : null;
         if (wasm !== null) simdGroups++;
         const kernel = wasm ?? generateKernel(g.group).kernel;
         this.kinds.push(wasm !== null ? 'fused-simd' : 'fused-js');
@@ -416,7 +416,7 @@ export class Plan {
         // back) and every product without a pool: the call site recycles its last two arrays.
         const pooled = planPool !== null && !escaping.has(outs[0]!);
         const take = pooled ? (size: number): Float32Array => planPool.take('float32', size, true) as Float32Array : undefined;
-        const mm = simdMatmul(backend as CpuBackend, { dtype: values[va.id]!.dtype, ...va }, { dtype: values[vb.id]!.dtype, ...vb }, take);
+        const mm = simdMatmul(backend as CpuBackend, { dtype: values[va.id]!.dtype, ...va }, { dtype: values[vb.id]!.dtype, ...vb }, take, [kept(values[va.id]!.origin.kind), kept(values[vb.id]!.origin.kind)]);
         if (mm !== null) {
           const out = outs[0]!;
           const ia = va.id;

@@ -543,6 +543,19 @@ export function instantiate(bytes: Uint8Array<ArrayBuffer>): ((...u: number[]) =
 // the call that makes them, except a plan's arena slots, which hold one value at a time and
 // are only read while that value is live; so the same object is the same values, whichever
 // plans run in between (another plan's kernel changes `last`, and its storages differ).
+// A kernel that runs again with nothing else on the memory in between (the same plan replayed
+// on the same tensors: a loop of calls) also finds its own operands where it copied them, and
+// reads those in place whose storages the plan never rewrites (`kept`: the function's inputs,
+// captured state and constants; not arena slots or dynamic scalars, refilled at every replay).
+
+/**
+ * @internal Whether a plan value's storage keeps its values for as long as it lives, across
+ * replays (see the residency notes above): inputs, captured state and constants do; values the
+ * plan computes (arena slots are rewritten at every replay) and dynamic scalars do not.
+ */
+export function kept(kind: string): boolean {
+  return kind === 'input' || kind === 'state' || kind === 'fill' || kind === 'array' || kind === 'constant';
+}
 
 /** Elements [lo, hi) of value `id` (-1: a matmul's result, id unknown) lie at `at` + 4 * index. */
 interface Region { readonly id: number; readonly at: number; readonly lo: number; readonly hi: number }
@@ -749,7 +762,7 @@ const TASK_ELEMENTS = 1 << 14;
  * has another dtype, an op or layout it does not handle, or WebAssembly SIMD is unavailable.
  * `dtypeOf` gives the dtype of a value read by the group.
  */
-export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): FusedKernel | null {
+export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string, stable: (id: number) => boolean = () => false): FusedKernel | null {
   if (!cpuConfig().wasm || !simdSupported()) return null;
   const shape = group.shape;
   const size = shape.reduce((a, b) => a * b, 1);
@@ -1085,7 +1098,7 @@ export function simdKernel(group: FusedGroup, dtypeOf: (id: number) => string): 
   }
   const run = instantiate(moduleBytes(uniformList.length, b));
   if (run === null) return null;
-  return bindKernel(run, streams, uniformList, group.outputs, outAt, size, placed!);
+  return bindKernel(run, streams, uniformList, group.outputs, outAt, size, placed!, stable);
 }
 
 /** The index tables a bound kernel reads its storages through (plan-time, flat typed arrays). */
@@ -1128,9 +1141,11 @@ function bindJobKernel(
 
 function bindKernel(
   run: (...u: number[]) => void, streams: readonly Stream[], uniforms: readonly { id: number; offset: number }[],
-  outputs: readonly number[], outAt: readonly number[], size: number, placed: Placement,
+  outputs: readonly number[], outAt: readonly number[], size: number, placed: Placement, stable: (id: number) => boolean,
 ): FusedKernel {
   const { ns, sIds, sOff, sSpan, sAt, nu, uIds, uOff, oIds } = bindingTables(streams, uniforms, outputs);
+  // Streams whose storages nothing rewrites (see `kept`): still here after this kernel's own last run.
+  const keeps = Uint8Array.from(streams, (st) => (stable(st.id) ? 1 : 0));
   const no = outputs.length;
   let viewsFor: ArrayBuffer | null = null;
   let outViews: Float32Array[] = [];
@@ -1147,6 +1162,7 @@ function bindKernel(
   return (S: readonly (Storage | undefined)[]): void => {
     // Streams left by the kernel that ran just before, on the same storages, are there already.
     const warm = before !== null && memoryKernels.last === before;
+    const again = memoryKernels.last === self;
     memoryKernels.last = null;
     carry(self, own, before, carriedFrom, warm);
     const mem = f32View;
@@ -1159,12 +1175,13 @@ function bindKernel(
     for (let j = 0; j < ns; j++) {
       const storage = S[sIds[j]!];
       const id = stamp(storage);
-      seen[no + j] = id;
       const r = reuse[j]!;
-      if (warm && r >= 0 && before.seen[r] === id) {
+      if ((warm && r >= 0 && before.seen[r] === id) || (again && keeps[j] === 1 && seen[no + j] === id)) {
+        seen[no + j] = id;
         memoryKernels.inPlace++;
         continue;
       }
+      seen[no + j] = id;
       const data = (storage as unknown as { data: Float32Array }).data;
       const off = sOff[j]!;
       const span = sSpan[j]!;
