@@ -17,16 +17,17 @@
 // registers; the same steps, bit-identical); so does every other memory on the SIMD module
 // without y_pre (norm, residual, GELU, any depth: each layer over the chunk, its activation
 // over the chunk, then each token's output from the last layer's readings). With
-// A plain SiLU 2-layer memory without y_pre whose layer inputs are multiples of 16 wide goes
-// one step further (rowsUpdateScaled, option scaledFrame, default on): each layer updates in a
+// A plain linear or SiLU 2-layer memory without y_pre whose layer inputs are multiples of 16 wide
+// goes one step further (rowsUpdateScaled, option scaledFrame, default on): each layer updates in a
 // scaled frame, p^ = P / D_t and s^ = S / D_t with D_t the product of the chunk's decays so far,
 // s^ <- (eta_t / decay_t) s^ - (sc_t / D_t) inp_t, p^ <- p^ + s^, y_post_t = D_t (p^ . x_t): three
 // multiplies per four weights and token instead of four, inputs in a blocked layout (16 columns of
 // every token side by side), two tokens per pass. The same recurrence rounded differently (within
 // float32 rounding of the exact updates, tested); a chunk restarts the frame where D_t falls below
-// 2^-30 and takes the exact updates when a decay is below 2^-20; its surprise pass is surprise2 on
-// row-major inputs (matVec4; the same products on the blocked inputs made the pass 1.3-1.4x slower
-// under V8, the same bits), the blocked copies made after it (blockRows). With
+// 2^-30 and takes the exact updates when a decay is below 2^-20 (a 64 x 64 linear memory's kernel
+// runs 1.1-1.2x faster so). The surprise pass is the exact path's (surprise1, surprise2 on
+// row-major inputs: the same products on blocked inputs made surprise2 1.3-1.4x slower under V8,
+// the same bits), the blocked copies made after it (blockRows). With
 // dims.maxSurpriseNorm the surprise pass runs with theta 1 and a pass over the chunk's rank-one
 // factors (clampChunk) applies each token's clamp factor and then theta; on the SIMD module that pass
 // runs there too (clampSquares, clampFactors, clampScale: the same float64 sums in the same order,
@@ -374,7 +375,7 @@ function clampRows(
  * 2-layer memory on the per-token calls instead of the module's whole-chunk drivers (the same
  * steps in the same order: bit-identical, for testing); `simdClamp: false` keeps the surprise
  * clamp of a SIMD run in JavaScript (clampRows; bit-identical, for testing); `scaledFrame: false`
- * keeps a y_post-only plain SiLU 2-layer memory on the exact row updates (rowsUpdatePost) instead of the scaled
+ * keeps a y_post-only plain linear or SiLU 2-layer memory on the exact row updates (rowsUpdatePost) instead of the scaled
  * frame (rowsUpdateScaled, within float32 rounding of them; for testing and benchmarks). `alloc` gives the
  * zeroed output array (a compiled plan's pool; default a new array).
  */
@@ -419,10 +420,9 @@ export function memoryScanCpu(
   // weights: matVecRows, matTVecRows), the loss and the norm's backward per token in JavaScript: per token the same operations.
   const staged = w !== null && !drives && (options.chunkCalls ?? true);
   const wasmClamp = w !== null && clamp > 0 && (options.simdClamp ?? true);
-  // Without y_pre, a plain SiLU 2-layer memory whose layers' inputs are multiples of 16 wide updates each layer in the scaled
-  // frame (rowsUpdateScaled: one multiply fewer per four weights and token; the same recurrence, rounded differently). A linear
-  // memory stays on rowsUpdatePost: at 64 x 64 the frame's extra passes (blocked copies, scaling) ate its gain.
-  const scaledFrame = drives && !pre && depth === 2 && (options.scaledFrame ?? true) && colsOf.every((c) => c % 16 === 0);
+  // Without y_pre, a plain linear or SiLU 2-layer memory whose layers' inputs are multiples of 16 wide updates each layer in the
+  // scaled frame (rowsUpdateScaled: one multiply fewer per four weights and token; the same recurrence, rounded differently).
+  const scaledFrame = drives && !pre && (options.scaledFrame ?? true) && colsOf.every((c) => c % 16 === 0);
   // Scratch: state, per-chunk surprise factors (theta_s delta_l[s], layer inputs x_l[s]), per-token vectors.
   const buffers = loops.alloc([
     ...sizes, ...sizes, ...rowsOf.map((o) => chunk * o), ...colsOf.map((i) => chunk * i),
@@ -577,7 +577,12 @@ export function memoryScanCpu(
           driven.surprise1(P[0]!.p, dout, din, inputs[0]!.p, vChunk.p, thetaChunk.p, n, z2Chunk.p, grad.p, scaled[0]!.p, lossChunk.p);
           if (clamp > 0) clampChunk(n, first);
           if (pre) driven.updates1(P[0]!.p, S[0]!.p, dout, din, etaChunk.p, decayChunk.p, scaled[0]!.p, inputs[0]!.p, qChunk.p, yPreAll.p + yAt, yPostAll.p + yAt, n);
-          else driven.rowsUpdatePost(P[0]!.p, S[0]!.p, dout, din, n, etaChunk.p, decayChunk.p, scaled[0]!.p, inputs[0]!.p, qChunk.p, yPostAll.p + yAt, laneSums.p);
+          else if (scaledFrame && scaledGates(n)) {
+            // The scaled frame (as each layer of the 2-layer memory below): the inputs and the readings' inputs blocked.
+            driven.blockRows(inputs[0]!.p, n, din, inpBlocks[0]!.p);
+            driven.blockRows(qChunk.p, n, din, xBlocks[0]!.p);
+            scaledLayer(0, n, yPostAll.p + yAt);
+          } else driven.rowsUpdatePost(P[0]!.p, S[0]!.p, dout, din, n, etaChunk.p, decayChunk.p, scaled[0]!.p, inputs[0]!.p, qChunk.p, yPostAll.p + yAt, laneSums.p);
         } else {
           const hidden = rowsOf[0]!;
           const frame = scaledFrame && scaledGates(n);
