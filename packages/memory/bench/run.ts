@@ -14,7 +14,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import * as tensorLib from '@titans/tensor';
 import {
-  Rng, add, compile, configureCpu, cpuBackend, cpuConfig, l2Normalize, liveTensors, mul, noGrad, sum, tidy, valueAndGrad, type Backend, type Tensor,
+  Rng, add, compile, configureCpu, cpuBackend, cpuConfig, cpuInfo, l2Normalize, liveTensors, mul, noGrad, sum, tidy, valueAndGrad, type Backend, type Tensor,
 } from '@titans/tensor';
 import {
   NeuralMemory, detachState, initialState, memoryPreset, mlpArchitecture, scanLoop, scanParallel, setFusedMemoryKernels, weightShapes,
@@ -453,6 +453,15 @@ function versusPyTorch(): unknown {
     fusedRuns[arch] = ours(arch, true, reps, true);
     unfusedRuns[arch] = ours(arch, false, reps);
   }
+  // The opt-in relaxed-SIMD FMA GEMM (configureCpu({ fma: true }): float32 rounding, may differ between machines; off by
+  // default) on the module's matmuls, eager and compiled (MEMORY_BENCH_FMA=0 skips it; the scan has no matmul).
+  const fmaBefore = cpuConfig().fma;
+  const fmaRuns: Partial<Record<Arch, OursResult & CompiledResult>> = {};
+  if (process.env.MEMORY_BENCH_FMA !== '0') {
+    configureCpu({ fma: true });
+    if (cpuInfo().fma) for (const arch of ['linear', 'mlp2'] as const) fmaRuns[arch] = ours(arch, true, reps, true);
+    configureCpu({ fma: fmaBefore });
+  }
   configureCpu({ threads: threadsBefore });
   const peer = torchPeer();
   console.log(`PyTorch peer: ${peer.status}${peer.reason ? ` (${peer.reason})` : ''}`);
@@ -481,6 +490,17 @@ function versusPyTorch(): unknown {
       };
       console.log(`  ${`${arch} module compiled`.padEnd(14)} ${String(f[ck]).padStart(8)} ${'-'.padStart(8)} ${String(p?.[pk] ?? '-').padStart(8)}` +
         `  ${String(ratio(f[ck], p?.[pk]) ?? '-').padStart(12)}  compiled/eager ${ratio(f[ck], f[pk])}`);
+      const fm = fmaRuns[arch];
+      if (fm) {
+        rows[`${arch}/module fma/${clock}`] = { fma: fm[pk], exact: f[pk], pytorch: p?.[pk] ?? null, fmaOverPytorch: ratio(fm[pk], p?.[pk]), fmaOverExact: ratio(fm[pk], f[pk]) };
+        rows[`${arch}/module compiled fma/${clock}`] = {
+          fma: fm[ck], exact: f[ck], pytorch: p?.[pk] ?? null, fmaOverPytorch: ratio(fm[ck], p?.[pk]), fmaOverExact: ratio(fm[ck], f[ck]),
+        };
+        console.log(`  ${`${arch} module, fma`.padEnd(14)} ${String(fm[pk]).padStart(8)} ${'-'.padStart(8)} ${String(p?.[pk] ?? '-').padStart(8)}` +
+          `  ${String(ratio(fm[pk], p?.[pk]) ?? '-').padStart(12)}  fma/exact ${ratio(fm[pk], f[pk])}`);
+        console.log(`  ${`${arch} module compiled, fma`.padEnd(14)} ${String(fm[ck]).padStart(8)} ${'-'.padStart(8)} ${String(p?.[pk] ?? '-').padStart(8)}` +
+          `  ${String(ratio(fm[ck], p?.[pk]) ?? '-').padStart(12)}  fma/exact ${ratio(fm[ck], f[ck])}`);
+      }
     }
   }
   return {
@@ -490,6 +510,7 @@ function versusPyTorch(): unknown {
       ours: 'exact recurrence: per-token theta, eta, alpha; surprise at chunk start; y_post at every token (scanParallel { yPre: false }; NeuralMemory reading post scans the same way)',
       pytorch: 'tooling/bench/peers/memory_forward.py: the same recurrence in the chunked form (gate coefficients, rank-one surprises), y_post at every token',
       compiled: 'ours: the same NeuralMemory.forward under compile() from @titans/tensor (traced once, replayed), as train() runs it',
+      fma: 'ours, rows marked fma: configureCpu({ fma: true }), the opt-in relaxed-SIMD FMA GEMM for the matmuls (off by default: float32 rounding, may differ between machines)',
       module: 'both: qkv projection, SiLU, depthwise conv (4), L2-normalised q and k, sigmoid gates (theta x 0.1), scan, RMSNorm x sigmoid(gate), output projection',
     },
     // The headline: the module forward as train() runs it (compiled), per CPU-second (1 thread each), over PyTorch.
@@ -498,7 +519,7 @@ function versusPyTorch(): unknown {
       ratio: ratio(fusedRuns[arch]!.compiledModuleTokensPerCpuSecond, peer.output?.results[arch].moduleTokensPerCpuSecond),
       maxAbsDiffFromEager: fusedRuns[arch]!.compiledMaxAbsDiffFromEager,
     }])),
-    rows, fused: fusedRuns, unfused: unfusedRuns, pytorchPeer: peer,
+    rows, fused: fusedRuns, unfused: unfusedRuns, fma: fmaRuns, pytorchPeer: peer,
   };
 }
 
