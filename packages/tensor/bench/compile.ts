@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng, compile, configureCpu, grad, keep, silu, tidy, type Compiled, type Tensor } from '@titans/tensor';
+import { setChainExpPaths } from '../src/compile/simd.js';
 
 export interface OverheadRow {
   /** Stable name, matching the PyTorch peer's key. */
@@ -29,6 +30,13 @@ export interface OverheadRow {
   /** Compiled with `simd: false` (fused chains as generated JavaScript only), same run. */
   readonly compiledJsUsPerOp: number;
   readonly compiledJsCpuUsPerOp: number;
+  /**
+   * Chains with exp-based ops only: compiled with the previous form of their SIMD kernels (exp's
+   * fast and general paths chosen by a branch per op, setChainExpPaths('branch')), same run,
+   * timed alternately with the current form; null for the other rows.
+   */
+  readonly compiledBranchUsPerOp: number | null;
+  readonly compiledBranchCpuUsPerOp: number | null;
   /** The compiled plan: backend calls per replay, fused groups, arena bytes. */
   readonly plan: { readonly kernels: number; readonly fusedGroups: number; readonly simdGroups: number; readonly simdMatmuls: number; readonly tracedCalls: number; readonly arenaBytes: number };
 }
@@ -75,7 +83,7 @@ export function benchCompile(quick = process.env['BENCH_QUICK'] === '1'): Compil
   const rows: OverheadRow[] = [];
 
   const measure = <A extends Tensor[]>(
-    name: string, description: string, opsPerCall: number, n: number, fn: (...args: A) => Tensor, args: A, eagerInTidy: boolean,
+    name: string, description: string, opsPerCall: number, n: number, fn: (...args: A) => Tensor, args: A, eagerInTidy: boolean, branchToo = false,
   ): void => {
     const compiled: Compiled<A, Tensor> = compile(fn);
     const compiledJs: Compiled<A, Tensor> = compile(fn, { simd: false });
@@ -85,7 +93,20 @@ export function benchCompile(quick = process.env['BENCH_QUICK'] === '1'): Compil
     const calls = Math.max(50, Math.round(n * scale));
     const eagerUs = perCall(eager, calls, rounds, warmMs);
     const compiledJsUs = perCall(replayJs, calls, rounds, warmMs);
-    const compiledUs = perCall(replay, calls, rounds, warmMs);
+    let compiledUs = perCall(replay, calls, rounds, warmMs);
+    let branchUs: { wall: number; cpu: number } | null = null;
+    if (branchToo) {
+      // The previous kernel form (planned under 'branch'), alternating with the current one.
+      const previous = setChainExpPaths('branch');
+      const compiledBranch: Compiled<A, Tensor> = compile(fn);
+      for (let i = 0; i < 3; i++) compiledBranch(...args).dispose(); // traced and verified under 'branch'
+      setChainExpPaths(previous);
+      const replayBranch = (): void => compiledBranch(...args).dispose();
+      const pairs = [perCall(replayBranch, calls, rounds, warmMs), perCall(replay, calls, rounds, warmMs), perCall(replayBranch, calls, rounds, warmMs)];
+      branchUs = { wall: Math.min(pairs[0]!.wall, pairs[2]!.wall), cpu: Math.min(pairs[0]!.cpu, pairs[2]!.cpu) };
+      compiledUs = { wall: Math.min(compiledUs.wall, pairs[1]!.wall), cpu: Math.min(compiledUs.cpu, pairs[1]!.cpu) };
+      compiledBranch.dispose();
+    }
     const plan = compiled.stats().plan;
     rows.push({
       name, description, opsPerCall,
@@ -95,6 +116,8 @@ export function benchCompile(quick = process.env['BENCH_QUICK'] === '1'): Compil
       compiledCpuUsPerOp: compiledUs.cpu / opsPerCall,
       compiledJsUsPerOp: compiledJsUs.wall / opsPerCall,
       compiledJsCpuUsPerOp: compiledJsUs.cpu / opsPerCall,
+      compiledBranchUsPerOp: branchUs === null ? null : branchUs.wall / opsPerCall,
+      compiledBranchCpuUsPerOp: branchUs === null ? null : branchUs.cpu / opsPerCall,
       plan: { kernels: plan.kernels, fusedGroups: plan.fusedGroups, simdGroups: plan.simdGroups, simdMatmuls: plan.simdMatmuls, tracedCalls: plan.tracedCalls, arenaBytes: plan.arenaBytes },
     });
     compiled.dispose();
@@ -102,7 +125,7 @@ export function benchCompile(quick = process.env['BENCH_QUICK'] === '1'): Compil
   };
 
   measure('add_32x32_us', 'a + b, 32x32 float32', 1, 20000, (p: Tensor, q: Tensor) => p.add(q), [a, b], false);
-  measure('mul_add_silu_chain_us_per_op', 'silu(a * b + a), 32x32 float32, per op (3 ops)', 3, 5000, (p: Tensor, q: Tensor) => silu(p.mul(q).add(p)), [a, b], true);
+  measure('mul_add_silu_chain_us_per_op', 'silu(a * b + a), 32x32 float32, per op (3 ops)', 3, 5000, (p: Tensor, q: Tensor) => silu(p.mul(q).add(p)), [a, b], true, true);
   measure('matmul_64x32x32_us', '64x32 @ 32x32 float32', 1, 20000, (p: Tensor, q: Tensor) => p.matmul(q), [x, a], false);
   const lossOf = (p: Tensor): Tensor => silu(x.matmul(p)).sum();
   measure('fwd_bwd_3ops_us_per_op', 'gradient of silu(x @ p).sum() w.r.t. p, per op (3 forward + 3 backward)', 6, 3000, (p: Tensor) => grad(lossOf)(p), [a], true);
@@ -114,7 +137,8 @@ export function printCompileBench(result: CompileBench): void {
   console.log('per-op overhead, CPU backend, 1 thread (microseconds per op, median; wall / process CPU time):');
   for (const r of result.rows) {
     const f = (x: number): string => x.toFixed(2).padStart(6);
-    console.log(`  ${r.name.padEnd(30)} eager ${f(r.eagerUsPerOp)} / ${f(r.eagerCpuUsPerOp)}   compiled ${f(r.compiledUsPerOp)} / ${f(r.compiledCpuUsPerOp)}   (simd: false ${f(r.compiledJsUsPerOp)} / ${f(r.compiledJsCpuUsPerOp)})   (${r.plan.tracedCalls} traced calls -> ${r.plan.kernels} kernels, ${r.plan.fusedGroups} fused, ${r.plan.simdGroups} simd chains, ${r.plan.simdMatmuls} simd matmuls)`);
+    const branch = r.compiledBranchUsPerOp === null ? '' : `   (previous exp form ${f(r.compiledBranchUsPerOp)} / ${f(r.compiledBranchCpuUsPerOp!)})`;
+    console.log(`  ${r.name.padEnd(30)} eager ${f(r.eagerUsPerOp)} / ${f(r.eagerCpuUsPerOp)}   compiled ${f(r.compiledUsPerOp)} / ${f(r.compiledCpuUsPerOp)}   (simd: false ${f(r.compiledJsUsPerOp)} / ${f(r.compiledJsCpuUsPerOp)})${branch}   (${r.plan.tracedCalls} traced calls -> ${r.plan.kernels} kernels, ${r.plan.fusedGroups} fused, ${r.plan.simdGroups} simd chains, ${r.plan.simdMatmuls} simd matmuls)`);
   }
 }
 
