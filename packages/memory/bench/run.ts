@@ -335,6 +335,25 @@ function torchPeer(): PeerResult {
   }
 }
 
+/**
+ * The peer's figures as the mean of its run before ours and its run after (each figure; both runs kept in `runs`), or
+ * the one run that there is.
+ */
+function bracketed(before: PeerResult | null, after: PeerResult): PeerResult & { runs?: number; each?: PeerResult[] } {
+  if (!before?.output || !after.output) return after.output || !before ? after : before;
+  const mean = (a: Record<keyof OursResult, number>, b: Record<keyof OursResult, number>): Record<keyof OursResult, number> => ({
+    moduleTokensPerSecond: Math.round((a.moduleTokensPerSecond + b.moduleTokensPerSecond) / 2),
+    moduleTokensPerCpuSecond: Math.round((a.moduleTokensPerCpuSecond + b.moduleTokensPerCpuSecond) / 2),
+    scanTokensPerSecond: Math.round((a.scanTokensPerSecond + b.scanTokensPerSecond) / 2),
+    scanTokensPerCpuSecond: Math.round((a.scanTokensPerCpuSecond + b.scanTokensPerCpuSecond) / 2),
+  });
+  const [x, y] = [before.output, after.output];
+  return {
+    status: 'ran', runs: 2, each: [before, after],
+    output: { ...y, results: { linear: mean(x.results.linear, y.results.linear), mlp2: mean(x.results.mlp2, y.results.mlp2) } },
+  };
+}
+
 // ---------------------------------------------------------------- ours against PyTorch
 
 /**
@@ -444,6 +463,9 @@ function ours(arch: Arch, fused: boolean, reps: number, withCompiled = false): O
 function versusPyTorch(): unknown {
   const reps = Number(process.env.MEMORY_BENCH_COMPARE_REPS ?? 3);
   // One thread on our side too (the peer runs THREADS=1); restored afterwards.
+  // The peer runs before and after ours (MEMORY_BENCH_PEER_TWICE=0: after only), so that a load that changes while the
+  // bench runs moves both sides' figures alike: ratios are taken against the mean of its two runs.
+  const peerBefore = process.env.MEMORY_BENCH_PEER_TWICE === '0' ? null : torchPeer();
   const threadsBefore = cpuConfig().threads;
   configureCpu({ threads: 1 });
   const rows: Record<string, unknown> = {};
@@ -463,8 +485,14 @@ function versusPyTorch(): unknown {
     configureCpu({ fma: fmaBefore });
   }
   configureCpu({ threads: threadsBefore });
-  const peer = torchPeer();
-  console.log(`PyTorch peer: ${peer.status}${peer.reason ? ` (${peer.reason})` : ''}`);
+  const peerAfter = torchPeer();
+  const peer = bracketed(peerBefore, peerAfter);
+  console.log(`PyTorch peer: ${peer.status}${peer.reason ? ` (${peer.reason})` : ''}${peer.runs ? ` (${peer.runs} runs, before and after ours: ratios against their mean)` : ''}`);
+  for (const [i, run] of (peer.each ?? []).entries()) {
+    const r = run.output!.results;
+    console.log(`  PyTorch run ${i + 1}, tokens/CPU-second: linear module ${r.linear.moduleTokensPerCpuSecond}, scan ${r.linear.scanTokensPerCpuSecond}; ` +
+      `mlp2 module ${r.mlp2.moduleTokensPerCpuSecond}, scan ${r.mlp2.scanTokensPerCpuSecond}`);
+  }
   const ratio = (a: number, b: number | undefined): number | null => (b ? round(a / b, 3) : null);
   // Wall clock, and tokens per CPU-second (what to read on a loaded machine: both sides run one thread).
   for (const clock of ['wall', 'cpu'] as const) {
