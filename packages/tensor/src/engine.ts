@@ -95,7 +95,9 @@ const scopes: Set<Tensor>[] = [];
 
 export function registerTensor(t: Tensor): number {
   liveCount++;
-  scopes[scopes.length - 1]?.add(t);
+  // (scopes[-1] of an empty list is a property lookup through the prototype chain, not a miss)
+  const depth = scopes.length;
+  if (depth > 0) scopes[depth - 1]!.add(t);
   return nextId++;
 }
 
