@@ -334,14 +334,18 @@ function emitExp(b: Body, xs: number[], out: number[], tmp: () => number, float3
 
 /**
  * Pushes the fast path's condition of exp over float32 vectors `xs` (negated first when
- * `negate`): every lane has TINY <= |x| <= FAST_LIMIT and an argument other than 1.
+ * `negate`): every lane has TINY <= |x| <= FAST_LIMIT or x = ±0, and an argument other than 1.
+ * (At ±0 the fast path's steps give exactly 1, as fdlibm's 1 + x does: k = 0, r = 0, c = 0,
+ * and the exponent field gains 0; so zeros, common in padded or rectified inputs, do not send
+ * their step to the general path.)
  */
 function f32FastTest(b: Body, xs: readonly number[], negate: boolean, tmp: () => number): () => void {
   return () => {
     const ax = tmp();
     xs.forEach((x, u) => {
       b.get(x).simd(V.f32Abs).set(ax);
-      b.get(ax).v128f32(TINY).simd(V.f32Ge).get(ax).v128f32(FAST_LIMIT).simd(V.f32Le).simd(V.and);
+      b.get(ax).v128f32(TINY).simd(V.f32Ge).get(ax).v128f32(0).simd(V.f32Eq).simd(V.or);
+      b.get(ax).v128f32(FAST_LIMIT).simd(V.f32Le).simd(V.and);
       b.get(x).v128f32(negate ? -1 : 1).simd(V.f32Ne).simd(V.and);
       if (u > 0) b.simd(V.and);
     });
