@@ -23,3 +23,8 @@ export {
   CompileError, compile, hostScalar, isTracing, onReplay, type CompileOptions, type CompileStats, type Compiled,
 } from './compile/index.js';
 export type { PlanStats, PoolStats, StepProfile } from './compile/plan.js';
+
+// The eager CPU backend's exp-based float32 ops on the compiled chains' SIMD kernels (not imported
+// by cpu/backend.ts itself: those kernels import it).
+import { useSimdExpKernels } from './cpu/unary-exp.js';
+useSimdExpKernels();

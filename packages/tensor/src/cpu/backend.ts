@@ -78,6 +78,21 @@ export const BINARY_EXPR: Record<BinaryOp, string> = {
   ge: '(x >= y ? 1 : 0)',
 };
 
+/** @internal exp or sigmoid of a float32 view on WebAssembly SIMD into an array from `alloc`, or null (cpu/unary-exp.ts). */
+export type UnaryExpF32 = (op: UnaryOp, x: View, X: Float32Array, alloc: (size: number) => Float32Array) => Float32Array | null;
+/** @internal silu or its gradient over whole float32 arrays on WebAssembly SIMD; false where it did not run. */
+export type SiluExpF32 = (op: 'silu' | 'siluBackward', ins: readonly Float32Array[], size: number, out: Float32Array) => boolean;
+let unaryExpF32: UnaryExpF32 | null = null;
+let siluExpF32: SiluExpF32 | null = null;
+/**
+ * @internal Installs the SIMD kernels of the exp-based ops (cpu/unary-exp.ts, which builds on the
+ * compiled kernels; they import this file, so it cannot import them).
+ */
+export function setUnaryExpF32(unary: UnaryExpF32 | null, silu: SiluExpF32 | null): void {
+  unaryExpF32 = unary;
+  siluExpF32 = silu;
+}
+
 type Kernel = (out: TypedArray, inputs: TypedArray[], shape: number[], strides: number[][], offsets: number[]) => void;
 
 /** Generates a strided n-ary elementwise loop around one expression of x, y, z. */
@@ -213,8 +228,12 @@ export class CpuBackend implements Backend {
   }
 
   unary(op: UnaryOp, x: View, outDtype: DType): Storage {
-    const fast = outDtype === 'float32' && x.storage.dtype === 'float32' ? unaryF32(op, x, this.data(x.storage) as Float32Array) : null;
-    if (fast) return this.wrap('float32', fast); // WebAssembly SIMD, bit-identical (wasm/elementwise.ts)
+    if (outDtype === 'float32' && x.storage.dtype === 'float32') {
+      // WebAssembly SIMD, bit-identical (wasm/elementwise.ts; exp and sigmoid: unary-exp.ts)
+      const X = this.data(x.storage) as Float32Array;
+      const fast = unaryF32(op, x, X) ?? (unaryExpF32 !== null ? unaryExpF32(op, x, X, this.f32Target()) : null);
+      if (fast) return this.wrap('float32', fast);
+    }
     const expr = outDtype === 'int32' && op !== 'copy' && op !== 'neg' && op !== 'abs' && op !== 'sign' ? `(${UNARY_EXPR[op]}) | 0` : UNARY_EXPR[op];
     return this.elementwise(expr, [x], outDtype);
   }
@@ -591,12 +610,16 @@ export class CpuBackend implements Backend {
 
   silu(x: Storage): Storage {
     const out = this.allocFull(x.dtype, x.size);
+    // float32: WebAssembly SIMD, bit-identical (unary-exp.ts), else the loop
+    if (x.dtype === 'float32' && siluExpF32 !== null && siluExpF32('silu', [this.data(x) as Float32Array], x.size, out.data as Float32Array)) return out;
     siluKernel(this.floats(x), out.data as Floats);
     return out;
   }
 
   siluBackward(x: Storage, gradOut: Storage): Storage {
     const dx = this.allocFull(x.dtype, x.size);
+    if (x.dtype === 'float32' && gradOut.dtype === 'float32' && gradOut.size === x.size && siluExpF32 !== null
+      && siluExpF32('siluBackward', [this.data(x) as Float32Array, this.data(gradOut) as Float32Array], x.size, dx.data as Float32Array)) return dx;
     siluBackwardKernel(this.floats(x), this.floats(gradOut), dx.data as Floats);
     return dx;
   }
