@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Storage, View } from '../src/backend.js';
 import { CpuBackend, setUnaryExpF32 } from '../src/cpu/backend.js';
 import { MIN_ELEMENTS, bucketOf, unaryExpStats, useSimdExpKernels } from '../src/cpu/unary-exp.js';
-import { Rng, configureCpu, cpuConfig, exp, grad, sigmoid, silu, tensor, type Tensor } from '../src/index.js';
+import { Rng, compile, configureCpu, cpuConfig, exp, grad, sigmoid, silu, tensor, type Tensor } from '../src/index.js';
 
 const backend = new CpuBackend();
 const rng = new Rng(20261208);
@@ -164,6 +164,25 @@ describe('eager exp-based float32 ops on WebAssembly SIMD', () => {
     const before = unaryExpStats.runs;
     backend.unary('sigmoid', contiguous(x, n), 'float32');
     expect(unaryExpStats.runs).toBe(before + 1);
+  });
+
+  it('writes into the pooled arrays of a compiled plan that replays unfused ops', () => {
+    const x = tensor(values(5000), [50, 100]);
+    const f = (t: Tensor): Tensor => sigmoid(exp(t.mul(0.01)).add(1)).silu();
+    const step = compile(f, { fuse: false });
+    try {
+      step(x).dispose(); // trace
+      const want = f(x).dataSync() as Float32Array;
+      for (let i = 0; i < 3; i++) {
+        const before = unaryExpStats.runs;
+        const y = step(x);
+        expect(unaryExpStats.runs - before).toBe(3);
+        expectSameBits(y.dataSync() as Float32Array, want);
+        y.dispose();
+      }
+    } finally {
+      step.dispose();
+    }
   });
 
   it('gives the public ops and the silu gradient their JavaScript bits', () => {

@@ -78,8 +78,8 @@ export const BINARY_EXPR: Record<BinaryOp, string> = {
   ge: '(x >= y ? 1 : 0)',
 };
 
-/** @internal exp or sigmoid of a float32 view on WebAssembly SIMD into an array from `alloc`, or null (cpu/unary-exp.ts). */
-export type UnaryExpF32 = (op: UnaryOp, x: View, X: Float32Array, alloc: (size: number) => Float32Array) => Float32Array | null;
+/** @internal exp or sigmoid of a float32 view on WebAssembly SIMD into a new array (from `pool` when set), or null (cpu/unary-exp.ts). */
+export type UnaryExpF32 = (op: UnaryOp, x: View, X: Float32Array, pool: BufferPool | null) => Float32Array | null;
 /** @internal silu or its gradient over whole float32 arrays on WebAssembly SIMD; false where it did not run. */
 export type SiluExpF32 = (op: 'silu' | 'siluBackward', ins: readonly Float32Array[], size: number, out: Float32Array) => boolean;
 let unaryExpF32: UnaryExpF32 | null = null;
@@ -231,7 +231,7 @@ export class CpuBackend implements Backend {
     if (outDtype === 'float32' && x.storage.dtype === 'float32') {
       // WebAssembly SIMD, bit-identical (wasm/elementwise.ts; exp and sigmoid: unary-exp.ts)
       const X = this.data(x.storage) as Float32Array;
-      const fast = unaryF32(op, x, X) ?? (unaryExpF32 !== null ? unaryExpF32(op, x, X, this.f32Target()) : null);
+      const fast = unaryF32(op, x, X) ?? (unaryExpF32 !== null ? unaryExpF32(op, x, X, this.pool) : null);
       if (fast) return this.wrap('float32', fast);
     }
     const expr = outDtype === 'int32' && op !== 'copy' && op !== 'neg' && op !== 'abs' && op !== 'sign' ? `(${UNARY_EXPR[op]}) | 0` : UNARY_EXPR[op];

@@ -21,6 +21,7 @@ import { memoryKernels, simdKernel } from '../compile/simd.js';
 import { SILU_BACKWARD_EXPR, SILU_EXPR, type FusedKernel } from '../compile/kernels.js';
 import { setUnaryExpF32, UNARY_EXPR, type UnaryExpF32 } from './backend.js';
 import { collapse } from './collapse.js';
+import type { BufferPool } from './pool.js';
 import { cpuConfig } from './wasm/config.js';
 
 /** Smallest tensor (elements) run on WebAssembly (bench/unary-exp.ts). */
@@ -118,7 +119,7 @@ export function expOpF32(op: ExpOp, ins: readonly Float32Array[], offsets: reado
 }
 
 /** The backend's hook (cpu/backend.ts, unary): exp or sigmoid of a float32 view that collapses to one contiguous run. */
-const unaryHook: UnaryExpF32 = (op: UnaryOp, x: View, X: Float32Array, alloc: (size: number) => Float32Array): Float32Array | null => {
+const unaryHook: UnaryExpF32 = (op: UnaryOp, x: View, X: Float32Array, pool: BufferPool | null): Float32Array | null => {
   if (op !== 'exp' && op !== 'sigmoid') return null;
   const size = x.shape.reduce((p, q) => p * q, 1);
   if (size < MIN_ELEMENTS) return null;
@@ -126,7 +127,8 @@ const unaryHook: UnaryExpF32 = (op: UnaryOp, x: View, X: Float32Array, alloc: (s
   if (c.shape.length !== 1 || c.strides[0]![0] !== 1) return null;
   const entry = kernelFor(op, size);
   if (entry === null) return null;
-  const out = alloc(size);
+  // (a compiled plan's pooled array while it replays: the kernel writes every element)
+  const out = pool !== null ? pool.take('float32', size, true) as Float32Array : new Float32Array(size);
   run(entry, [X], [x.offset], size, out);
   return out;
 };
