@@ -6,11 +6,10 @@
 //   cd packages/tensor && node --conditions=source --import tsx bench/unary-exp.ts [--quick]
 //
 // Writes bench-results/unary-exp.json; prints ns per element and the speedup (median of rounds).
-// "threads" is the CPU engine's setting: from the chains' job size (2^16 elements) up the SIMD
-// kernel is shared with its worker threads; `TITANS_CPU_THREADS=1` measures one thread.
+// Both run on the calling thread.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { Storage, View } from '../src/backend.js';
-import { cpuBackend, cpuConfig, startCpuWorkers } from '../src/index.js';
+import { cpuBackend } from '../src/index.js';
 import { setUnaryExpF32 } from '../src/cpu/backend.js';
 import { MIN_ELEMENTS, useSimdExpKernels } from '../src/cpu/unary-exp.js';
 import { random } from './random.js';
@@ -53,7 +52,6 @@ function timeCall(f: () => void, minMs: number): number {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
-await startCpuWorkers();
 const rounds = quick ? 3 : 7;
 const minMs = quick ? 15 : 40;
 interface Row { op: Op; size: number; jsNsPerElement: number; simdNsPerElement: number; speedup: number; identical: boolean }
@@ -86,6 +84,6 @@ for (const op of OPS) {
   }
 }
 mkdirSync('bench-results', { recursive: true });
-writeFileSync('bench-results/unary-exp.json', `${JSON.stringify({ threads: cpuConfig().threads, minElements: MIN_ELEMENTS, rounds, rows }, null, 2)}\n`);
+writeFileSync('bench-results/unary-exp.json', `${JSON.stringify({ minElements: MIN_ELEMENTS, rounds, rows }, null, 2)}\n`);
 console.log('wrote bench-results/unary-exp.json');
 if (rows.some((r) => !r.identical)) process.exitCode = 1;

@@ -1,12 +1,13 @@
 // Eager float32 exp, sigmoid, silu and the silu gradient on WebAssembly SIMD (src/cpu/unary-exp.ts)
 // against the JavaScript kernels they replace, bit for bit (any NaN for a NaN): special values (infinities, NaN,
 // signed zeros, subnormals, |x| past float32 exp's range), sizes around the threshold and the
-// size buckets, the engine-job sizes, offset views (fast) and strided or broadcast views (which
+// size buckets, sizes past the chains' job size (still on this thread), offset views (fast) and strided or broadcast views (which
 // fall back), and the ops and their gradients through the public API.
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Storage, View } from '../src/backend.js';
 import { CpuBackend, setUnaryExpF32 } from '../src/cpu/backend.js';
-import { MIN_ELEMENTS, bucketOf, unaryExpStats, useSimdExpKernels } from '../src/cpu/unary-exp.js';
+import { cachedJobModuleCount } from '../src/cpu/wasm/engine.js';
+import { MAX_ELEMENTS, MIN_ELEMENTS, bucketOf, unaryExpStats, useSimdExpKernels } from '../src/cpu/unary-exp.js';
 import { Rng, compile, configureCpu, cpuConfig, exp, grad, sigmoid, silu, tensor, type Tensor } from '../src/index.js';
 
 const backend = new CpuBackend();
@@ -137,6 +138,22 @@ describe('eager exp-based float32 ops on WebAssembly SIMD', () => {
         expectSameBits(simd, js);
       }
     }
+  });
+
+  it('runs on this thread (no engine job modules) and leaves tensors past MAX_ELEMENTS to JavaScript', () => {
+    const n = 200_003;
+    const x = storage(values(n));
+    backend.unary('sigmoid', contiguous(x, n), 'float32');
+    const modules = cachedJobModuleCount();
+    const before = unaryExpStats.runs;
+    for (const op of ['exp', 'sigmoid'] as const) backend.unary(op, contiguous(storage(values(n + 4099)), n + 4099), 'float32');
+    backend.silu(x);
+    backend.siluBackward(x, x);
+    expect(unaryExpStats.runs).toBe(before + 4);
+    expect(cachedJobModuleCount()).toBe(modules);
+    const big = MAX_ELEMENTS + 1;
+    backend.unary('exp', contiguous(backend.fill(big, 0.5, 'float32'), big), 'float32');
+    expect(unaryExpStats.runs).toBe(before + 4);
   });
 
   it('leaves other ops, dtypes and outputs to JavaScript', () => {

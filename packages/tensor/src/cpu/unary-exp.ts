@@ -4,9 +4,9 @@
 // replayed step for step as fdlibm's, one rounding to float32 at the end; a self-check at
 // load turns the exp-based ops off where the engine's Math.exp differs). Contiguous operands
 // (after collapsing the view) of MIN_ELEMENTS to MAX_ELEMENTS; anything else returns
-// null/false and the JavaScript kernel runs. From the chains' job size (2^16 elements) up the
-// kernel runs as a job of the CPU engine, shared with its worker threads (the same
-// instructions per element either way).
+// null/false and the JavaScript kernel runs. They run on the calling thread, in the chains' own
+// memory, never as engine jobs (setChainJobMin while building): the engine's bounded cache of
+// job modules stays the compiled plans' (an eager module per op and size would evict theirs).
 //
 // A chain's module is built for one size (tens of milliseconds the first time), so kernels are
 // built for sizes rounded up to a bucket (four per octave: at most 25% more lanes computed) and
@@ -17,7 +17,7 @@
 // with none: `memoryKernels.built` is cleared while building and restored after) or a storage
 // marked stable (never here), so every run copies its operands in.
 import type { UnaryOp, View } from '../backend.js';
-import { memoryKernels, simdKernel } from '../compile/simd.js';
+import { memoryKernels, setChainJobMin, simdKernel } from '../compile/simd.js';
 import { SILU_BACKWARD_EXPR, SILU_EXPR, type FusedKernel } from '../compile/kernels.js';
 import { setUnaryExpF32, UNARY_EXPR, type UnaryExpF32 } from './backend.js';
 import { collapse } from './collapse.js';
@@ -26,8 +26,8 @@ import { cpuConfig } from './wasm/config.js';
 
 /** Smallest tensor (elements) run on WebAssembly (bench/unary-exp.ts). */
 export const MIN_ELEMENTS = 2048;
-/** Largest tensor (elements) run on WebAssembly: beyond it, the JavaScript kernel. */
-export const MAX_ELEMENTS = 1 << 24;
+/** Largest tensor (elements) run on WebAssembly (its operand and result fit the chains' memory cap): beyond it, the JavaScript kernel. */
+export const MAX_ELEMENTS = 1 << 22;
 
 /** Kernels kept (by op and bucket); the cache is cleared when full. */
 const CACHE_LIMIT = 256;
@@ -73,11 +73,13 @@ function kernelFor(op: ExpOp, size: number): Entry | null {
   const group = { shape: [bucket], ops: [{ id: arity, dtype: 'float32' as const, expr: EXPR[op], operands: loads }], outputs: [arity] };
   const built = memoryKernels.built;
   memoryKernels.built = null;
+  const jobMin = setChainJobMin(Infinity);
   let kernel: FusedKernel | null;
   try {
     kernel = simdKernel(group, () => 'float32');
   } finally {
     memoryKernels.built = built;
+    setChainJobMin(jobMin);
   }
   const entry = kernel === null ? null : { kernel, size: bucket, slots: Array.from({ length: arity + 1 }, () => ({ data: EMPTY })) };
   if (entry !== null) unaryExpStats.built++;
