@@ -72,8 +72,14 @@ describe('train', () => {
 
     // Fresh weights and a fresh stream: everything must come from the checkpoint.
     const resumedModel = new Bigram({ ...config, seed: 42 });
-    const resumed = await train({ ...common, model: resumedModel, batches: new TokenStream(2, 8), checkpointDir: dir, resume: true });
+    const ends: TrainEvent[] = [];
+    const resumed = await train({
+      ...common, model: resumedModel, batches: new TokenStream(2, 8), checkpointDir: dir, resume: true, log: (e) => e.type === 'end' && ends.push(e),
+    });
     expect(resumed.resumedFrom).toBe(5);
+    // The end event counts the whole run's time and says how much of it was this invocation.
+    const end = ends[0];
+    expect(end?.type === 'end' && end.runMs !== undefined && end.runMs <= end.elapsedMs && end.elapsedMs - end.runMs >= saved.elapsedMs - 1e-6).toBe(true);
     expect(resumed.losses).toStrictEqual(expected.losses);
     expect(resumed.evals).toStrictEqual(expected.evals);
     expect(values(resumedModel)).toStrictEqual(values(straight));
@@ -230,6 +236,13 @@ describe('progressLogger', () => {
     expect(lines[0]).toBe('step 25/100 loss 2.5000 lr 3.00e-4 |g| 0.750 12.3k tok/s eta 4m12s');
     expect(lines[4]).toBe('finished at step 100 after 1h02m');
     expect(out.text()).not.toContain('\r');
+  });
+
+  it('says how much of the time was this run when it resumed', () => {
+    const out = capture(false);
+    const log = progressLogger({ stream: out.stream, every: 25 });
+    log({ type: 'end', step: 100, interrupted: false, elapsedMs: 3_723_000, runMs: 61_000 });
+    expect(out.text()).toBe('finished at step 100 after 1h02m of training, 1m01s in this run\n');
   });
 
   it('formats durations', () => {

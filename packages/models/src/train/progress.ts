@@ -61,7 +61,10 @@ export function progressLogger(options: ProgressOptions = {}): (event: TrainEven
       case 'end':
         if (tty && bar) stream.write('\n');
         bar = '';
-        line(`${event.interrupted ? 'interrupted' : 'finished'} at step ${event.step} after ${formatDuration(event.elapsedMs)}`);
+        line(
+          `${event.interrupted ? 'interrupted' : 'finished'} at step ${event.step} after ${formatDuration(event.elapsedMs)}` +
+            (event.runMs !== undefined ? ` of training, ${formatDuration(event.runMs)} in this run` : ''),
+        );
         return;
     }
   };

@@ -215,7 +215,8 @@ export async function train<S = unknown>(options: TrainOptions<S>): Promise<Trai
     if (sigint) process.off('SIGINT', onAbort);
     await lock?.release();
   }
-  log({ type: 'end', step, interrupted, elapsedMs: elapsed() });
+  const elapsedMs = elapsed();
+  log({ type: 'end', step, interrupted, elapsedMs, ...(resumedFrom !== null ? { runMs: elapsedMs - priorMs } : {}) });
   return { step, interrupted, losses, evals, skippedSteps, tokens, resumedFrom, compiled: compileStats };
 }
 

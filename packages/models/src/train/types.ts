@@ -155,7 +155,15 @@ export type TrainEvent =
   | { readonly type: 'skip'; readonly step: number; readonly totalSteps: number; readonly loss: number; readonly gradNorm: number; readonly skippedSteps: number; readonly reason: string }
   | { readonly type: 'eval'; readonly step: number; readonly value: number }
   | { readonly type: 'checkpoint'; readonly step: number; readonly dir: string; readonly ms: number }
-  | { readonly type: 'end'; readonly step: number; readonly interrupted: boolean; readonly elapsedMs: number };
+  | {
+      readonly type: 'end';
+      readonly step: number;
+      readonly interrupted: boolean;
+      /** Training time of the whole run, resumed parts included. */
+      readonly elapsedMs: number;
+      /** Time of this invocation alone; present when it resumed a saved run. */
+      readonly runMs?: number;
+    };
 
 export interface TrainResult {
   /** Steps completed (including those before a resume). */
