@@ -110,13 +110,17 @@ function atLeast(id: string, target: string, threshold: number, found: { model: 
 
 /**
  * Share of a passkey cell grid's needles that a sliding-window model can see from the end of
- * the prompt: needle at depth d of a prompt of `length` bytes is about (1 - d) x filler +
- * needle + question bytes from the end, inside when that is at most layers x window.
+ * the prompt. What it has to reach is the passkey's first digit: for a needle at depth d of a
+ * prompt of `length` bytes that is about (1 - d) x filler bytes, plus the digits, the needle's
+ * full stop and the question, from the end; inside when that is at most the model's reach
+ * (layers x window). The words before the digits ("The pass key is") need not be seen.
  */
 export function needlesInsideWindow(length: number, depths: readonly number[], digits: number, reach: number): number {
-  const tail = `The pass key is ${'0'.repeat(digits)}.`.length + COMPACT_PASSKEY_QUESTION.length;
-  const filler = Math.max(0, length - tail - digits - 3);
-  const inside = depths.filter((d) => (1 - d) * filler + tail <= reach).length;
+  const needle = `The pass key is ${'0'.repeat(digits)}.`.length;
+  const fromFirstDigit = digits + 1 + COMPACT_PASSKEY_QUESTION.length;
+  // Filler: what the prompt holds besides the needle and the question, less the answer's slack.
+  const filler = Math.max(0, length - needle - COMPACT_PASSKEY_QUESTION.length - digits - 3);
+  const inside = depths.filter((d) => (1 - d) * filler + fromFirstDigit <= reach).length;
   return depths.length ? inside / depths.length : 0;
 }
 

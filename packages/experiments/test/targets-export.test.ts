@@ -85,10 +85,14 @@ describe('checkTargets', () => {
   });
 
   it('counts the needles a sliding window can see from the end of the prompt', () => {
-    // 256 bytes, 38 bytes of needle and question, 8 of answer slack: 210 bytes of filler.
-    expect(needlesInsideWindow(256, [0, 0.5, 1], 5, 38)).toBeCloseTo(1 / 3, 12);
-    expect(needlesInsideWindow(256, [0, 0.5, 1], 5, 38 + 105)).toBeCloseTo(2 / 3, 12);
+    // 256 bytes, 22 of needle and 16 of question, 8 of answer slack: 210 bytes of filler. The
+    // passkey's first digit sits 5 + 1 + 16 = 22 bytes from the end when the needle is last.
+    expect(needlesInsideWindow(256, [0, 0.5, 1], 5, 21)).toBe(0);
+    expect(needlesInsideWindow(256, [0, 0.5, 1], 5, 22)).toBeCloseTo(1 / 3, 12);
+    expect(needlesInsideWindow(256, [0, 0.5, 1], 5, 22 + 105)).toBeCloseTo(2 / 3, 12);
     expect(needlesInsideWindow(256, [0, 0.5, 1], 5, 1000)).toBe(1);
+    // The scale plan's SWA (2 layers x a window of 16) reaches the last of four depths at 4x.
+    expect(needlesInsideWindow(256, [0, 1 / 3, 2 / 3, 1], 5, 32)).toBe(0.25);
   });
 });
 
