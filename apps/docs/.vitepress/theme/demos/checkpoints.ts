@@ -1,16 +1,28 @@
-// The trained checkpoints that ship with the site (public/checkpoints/, written by
-// scripts/checkpoints.ts from a `titans reproduce` run): the manifest's shape, loading a
-// model from the site's base path, and the compact passkey evaluation the run did, so the
-// demos run the same prompts through the same weights in the browser.
+// The trained checkpoints that ship with the site, one folder per set: public/checkpoints/
+// (the full plan's tiny models, written by scripts/checkpoints.ts) and
+// public/checkpoints/scale/ (the scale plan's best models, written by exportForDocs of
+// @titans/experiments). Here: the manifest's shape and its checks, loading a model from
+// the site's base path, and the compact passkey evaluation the run did, so the demos run
+// the same prompts through the same weights in the browser.
 import { ByteTokenizer, compactPasskey, deriveSeed } from '@titans/data';
 import { checkNiahAnswer } from '@titans/eval';
 import { asGenerativeModel, createModel, loadModelBytes, type ModelConfigInput, type TitansLanguageModel } from '@titans/models';
 import { nextFrame } from './backend';
+import { checkpointsUrl, type CheckpointSet } from './sets';
+
+export { CHECKPOINT_SETS, checkpointsUrl, isCheckpointSet, setLabel, type CheckpointSet } from './sets';
 
 /** One shipped model: where its files are (relative to the checkpoints folder) and what the run measured. */
 export interface ShippedModel {
   /** The model's name in `titans reproduce` (mag, mal, lmm, mac, swa, ...); also its folder. */
   readonly name: string;
+  /** Scale-plan exports: the model family (titans, attention, recurrent, atlas, hope) it is the best of. */
+  readonly family?: string;
+  /**
+   * Scale-plan exports: the seed it was trained and evaluated with; its evaluation prompts
+   * derive from this seed. Absent in the full plan's manifest (one seed: task.seed).
+   */
+  readonly seed?: number;
   readonly label: string;
   readonly architecture: string;
   readonly parameters: number;
@@ -24,10 +36,14 @@ export interface ShippedModel {
   /** AdamW + warmup/cosine settings it was trained with. */
   readonly recipe: { steps: number; batchSize: number; lr: number; weightDecay: number; warmupSteps: number; clipNorm: number };
   readonly training: { steps: number; tokens: number; finalLoss: number; seconds: number };
+  /** Scale-plan exports: mean passkey accuracy beyond the training length (how it was picked). */
+  readonly score?: number;
   /** Accuracies the run measured (greedy decoding, CPU). */
   readonly measured: {
     readonly byLength: readonly { length: number; accuracy: number }[];
     readonly cells: readonly { length: number; depth: number; correct: number; total: number }[];
+    /** The same prompts with filler never seen in training (runs with held-out filler only). */
+    readonly heldOut?: { readonly byLength: readonly { length: number; accuracy: number }[] };
     readonly resultHash: string;
   };
 }
@@ -50,12 +66,56 @@ export interface CheckpointManifest {
   };
   /** The two models of the "MAC vs sliding window" demo, and why that memory model. */
   readonly versus: { readonly memory: string; readonly window: string; readonly reason: string };
+  /** Scale-plan exports: the size budget and what the weights and configs take of it. */
+  readonly budget?: { readonly bytes: number; readonly weightsAndConfigs: number };
+  /** Scale-plan exports: families not shipped, and why. */
+  readonly dropped?: readonly { readonly family: string; readonly reason: string }[];
   readonly models: readonly ShippedModel[];
 }
 
-/** The site's checkpoints folder URL under `base` (VitePress's site base, e.g. '/' or '/titans-ts/'). */
-export function checkpointsUrl(base: string): string {
-  return `${base.endsWith('/') ? base : `${base}/`}checkpoints/`;
+function fail(where: string, problem: string): never {
+  throw new Error(`${where}: ${problem}`);
+}
+
+const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+const isNumberList = (x: unknown): x is number[] => Array.isArray(x) && x.every((v) => typeof v === 'number' && Number.isFinite(v));
+
+/**
+ * Checks that `value` (a parsed manifest.json) is a checkpoint manifest of version 1 the
+ * demos can use, and returns it typed; `where` names the file in the error.
+ */
+export function parseManifest(value: unknown, where: string): CheckpointManifest {
+  if (!isRecord(value) || value.format !== 'titans-docs-checkpoints' || value.version !== 1) fail(where, 'not a checkpoint manifest of version 1');
+  const { source, task, versus, models } = value;
+  if (!isRecord(source) || typeof source.command !== 'string' || typeof source.plan !== 'string' || typeof source.commitAtCopy !== 'string') {
+    fail(where, 'source must name the command, the plan and the commit');
+  }
+  if (!isRecord(task) || !isNumberList(task.lengths) || task.lengths.length === 0 || !isNumberList(task.depths) || task.depths.length === 0) {
+    fail(where, 'task must list the evaluation lengths and depths');
+  }
+  for (const key of ['seed', 'trainLength', 'digits', 'samplesPerCell'] as const) {
+    if (typeof task[key] !== 'number' || !Number.isInteger(task[key])) fail(where, `task.${key} must be an integer`);
+  }
+  if (!Array.isArray(models) || models.length === 0) fail(where, 'lists no models');
+  const names = new Set<string>();
+  for (const [i, m] of models.entries()) {
+    if (!isRecord(m) || typeof m.name !== 'string' || typeof m.weights !== 'string' || typeof m.configFile !== 'string') {
+      fail(where, `models[${i}] must have a name, a weights file and a config file`);
+    }
+    if (names.has(m.name)) fail(where, `model ${m.name} is listed twice`);
+    names.add(m.name);
+    if (m.seed !== undefined && (typeof m.seed !== 'number' || !Number.isInteger(m.seed))) fail(where, `model ${m.name}: seed must be an integer`);
+    const measured = m.measured;
+    if (!isRecord(measured) || !Array.isArray(measured.byLength) || !Array.isArray(measured.cells)) fail(where, `model ${m.name}: measured must have byLength and cells`);
+  }
+  if (!isRecord(versus) || typeof versus.memory !== 'string' || typeof versus.window !== 'string') fail(where, 'versus must name a memory model and a window model');
+  for (const side of [versus.memory, versus.window]) if (!names.has(side)) fail(where, `versus names ${side}, which is not one of its models`);
+  return value as unknown as CheckpointManifest;
+}
+
+/** The seed a model's evaluation prompts derive from: its own (scale exports) or the run's. */
+export function promptSeed(manifest: CheckpointManifest, entry?: ShippedModel): number {
+  return entry?.seed ?? manifest.task.seed;
 }
 
 async function fetchOk(url: string): Promise<Response> {
@@ -66,15 +126,12 @@ async function fetchOk(url: string): Promise<Response> {
 
 const manifests = new Map<string, Promise<CheckpointManifest>>();
 
-export function loadManifest(base: string): Promise<CheckpointManifest> {
-  const url = `${checkpointsUrl(base)}manifest.json`;
+/** The manifest of a checkpoint set (fetched once per page). */
+export function loadManifest(base: string, set: CheckpointSet = 'full'): Promise<CheckpointManifest> {
+  const url = `${checkpointsUrl(base, set)}manifest.json`;
   let manifest = manifests.get(url);
   if (!manifest) {
-    manifest = fetchOk(url).then(async (r) => {
-      const parsed = (await r.json()) as CheckpointManifest;
-      if (parsed.format !== 'titans-docs-checkpoints' || parsed.version !== 1) throw new Error(`${url}: not a checkpoint manifest of version 1`);
-      return parsed;
-    });
+    manifest = fetchOk(url).then(async (r) => parseManifest(await r.json(), url));
     manifest.catch(() => manifests.delete(url));
     manifests.set(url, manifest);
   }
@@ -89,12 +146,20 @@ export function shipped(manifest: CheckpointManifest, name: string): ShippedMode
 
 const weights = new Map<string, Promise<Uint8Array>>();
 
+/** Builds a model from its config and loads checkpoint bytes into it, in evaluation mode. */
+export function modelFromCheckpoint(config: ModelConfigInput, bytes: Uint8Array, where: string): TitansLanguageModel {
+  const model = createModel(config);
+  loadModelBytes(model, bytes, where);
+  model.eval();
+  return model;
+}
+
 /**
- * Builds the model from its config and loads the shipped weights into it, on the backend
- * that is active now (pickBackend first). The weights are fetched once per page.
+ * Builds the model from its config and loads the shipped weights of a set into it, on the
+ * backend that is active now (pickBackend first). The weights are fetched once per page.
  */
-export async function loadShippedModel(base: string, entry: ShippedModel): Promise<TitansLanguageModel> {
-  const root = checkpointsUrl(base);
+export async function loadShippedModel(base: string, entry: ShippedModel, set: CheckpointSet = 'full'): Promise<TitansLanguageModel> {
+  const root = checkpointsUrl(base, set);
   const url = `${root}${entry.weights}`;
   let bytes = weights.get(url);
   if (!bytes) {
@@ -103,16 +168,17 @@ export async function loadShippedModel(base: string, entry: ShippedModel): Promi
     weights.set(url, bytes);
   }
   const config = (await (await fetchOk(`${root}${entry.configFile}`)).json()) as ModelConfigInput;
-  const model = createModel(config);
-  loadModelBytes(model, await bytes, url);
-  model.eval();
-  return model;
+  return modelFromCheckpoint(config, await bytes, url);
 }
 
-/** One evaluation prompt of the run's grid: the same bytes `titans reproduce` used. */
-export function passkeyPrompt(manifest: CheckpointManifest, length: number, depth: number, index: number): ReturnType<typeof compactPasskey> {
-  const { seed, digits } = manifest.task;
-  return compactPasskey({ length, depth, digits, seed: deriveSeed(seed, 'passkey-eval', length, depth, index) });
+/**
+ * One evaluation prompt of the run's grid (training filler): the same bytes `titans
+ * reproduce` used for `entry` (each scale-plan model has its own seed; without an entry,
+ * the run's seed).
+ */
+export function passkeyPrompt(manifest: CheckpointManifest, length: number, depth: number, index: number, entry?: ShippedModel): ReturnType<typeof compactPasskey> {
+  const seed = promptSeed(manifest, entry);
+  return compactPasskey({ length, depth, digits: manifest.task.digits, seed: deriveSeed(seed, 'passkey-eval', length, depth, index) });
 }
 
 export interface PasskeyAnswer {
@@ -126,10 +192,16 @@ export interface PasskeyAnswer {
   readonly correct: boolean;
 }
 
-/** Greedy decoding after one prompt; correct when the passkey appears whole (the run's check). */
-export async function answerPasskey(model: TitansLanguageModel, manifest: CheckpointManifest, length: number, depth: number, index: number): Promise<PasskeyAnswer> {
+/**
+ * Greedy decoding after one prompt; correct when the passkey appears whole (the run's
+ * check). `promptsOf` picks whose prompts (see passkeyPrompt): the model's own to
+ * reproduce the run, another model's to compare two models on the same prompts.
+ */
+export async function answerPasskey(
+  model: TitansLanguageModel, manifest: CheckpointManifest, length: number, depth: number, index: number, promptsOf?: ShippedModel,
+): Promise<PasskeyAnswer> {
   const tokenizer = new ByteTokenizer();
-  const sample = passkeyPrompt(manifest, length, depth, index);
+  const sample = passkeyPrompt(manifest, length, depth, index, promptsOf);
   const generator = asGenerativeModel(model, { chunkLength: 512 });
   const output = tokenizer.decode(await generator.generate(tokenizer.encode(sample.prompt), { maxNewTokens: manifest.task.digits + 2 }));
   await nextFrame();

@@ -1,16 +1,19 @@
 // Demo 2: needle in a haystack with trained models. The checkpoints that ship with the site
-// (public/checkpoints/, trained by `titans reproduce` on the compact byte-level passkey) read
+// (public/checkpoints/ and public/checkpoints/scale/, trained by `titans reproduce` on the
+// compact byte-level passkey; each model with its own evaluation seed) read
 // the run's own evaluation prompts, a 5-digit pass key hidden in filler sentences at growing
 // lengths and depths, and answer by greedy decoding; every cell of each heat map is the share
 // of prompts whose pass key came back whole.
 import { niahHeatmapSvg } from '@titans/eval';
 import { WebGPUBackend } from '@titans/webgpu';
 import { pickBackend } from './backend';
-import { answerPasskey, loadManifest, loadShippedModel, shipped, type CheckpointManifest, type PasskeyAnswer, type ShippedModel } from './checkpoints';
+import { answerPasskey, loadManifest, loadShippedModel, shipped, type CheckpointManifest, type CheckpointSet, type PasskeyAnswer, type ShippedModel } from './checkpoints';
 
 export interface NiahDemoOptions {
   /** The site's base path (VitePress `site.base`). */
   base: string;
+  /** Which checkpoint set (default 'full'). */
+  set?: CheckpointSet;
   /** Names of shipped models to run. */
   models: readonly string[];
   lengths: readonly number[];
@@ -29,6 +32,7 @@ export interface NiahDemoPanel {
 }
 
 export interface NiahDemoResult {
+  readonly set: CheckpointSet;
   readonly manifest: CheckpointManifest;
   readonly panels: NiahDemoPanel[];
   readonly depths: readonly number[];
@@ -38,7 +42,8 @@ export interface NiahDemoResult {
 }
 
 export async function runNiahDemo(options: NiahDemoOptions): Promise<NiahDemoResult> {
-  const manifest = await loadManifest(options.base);
+  const set = options.set ?? 'full';
+  const manifest = await loadManifest(options.base, set);
   const active = await pickBackend(options.preferWebGPU);
   const depths = manifest.task.depths;
   const models = options.models.map((name) => shipped(manifest, name));
@@ -47,13 +52,13 @@ export async function runNiahDemo(options: NiahDemoOptions): Promise<NiahDemoRes
   let done = 0;
   const panels: NiahDemoPanel[] = [];
   for (const entry of models) {
-    const model = await loadShippedModel(options.base, entry);
+    const model = await loadShippedModel(options.base, entry, set);
     const answers: PasskeyAnswer[] = [];
     try {
       for (const length of options.lengths) {
         for (const depth of depths) {
           for (let i = 0; i < options.samplesPerCell; i++) {
-            answers.push(await answerPasskey(model, manifest, length, depth, i));
+            answers.push(await answerPasskey(model, manifest, length, depth, i, entry));
             done++;
             options.onProgress?.(done, total, `${entry.label}: ${length} bytes, depth ${Math.round(100 * depth)}%`);
           }
@@ -72,5 +77,5 @@ export async function runNiahDemo(options: NiahDemoOptions): Promise<NiahDemoRes
       answers,
     });
   }
-  return { manifest, panels, depths, lengths: options.lengths, backend: active.label, seconds: (performance.now() - started) / 1000 };
+  return { set, manifest, panels, depths, lengths: options.lengths, backend: active.label, seconds: (performance.now() - started) / 1000 };
 }

@@ -1,19 +1,37 @@
 // Shared state of the demos that run shipped checkpoints (NIAH, memory vs sliding window):
-// the WebGPU toggle, the manifest loaded on mount, and a run wrapper that keeps the
-// progress bar, the status line and the error message.
-import { onMounted, ref, type Ref } from 'vue';
+// the WebGPU toggle, the checkpoint sets' manifests loaded on mount (the scale plan's by
+// default where it loads, else the full plan's), the set switch, and a run wrapper that
+// keeps the progress bar, the status line and the error message.
+import { computed, onMounted, ref, watch, type ComputedRef, type Ref } from 'vue';
 import { withBase } from 'vitepress';
 import type { CheckpointManifest } from './checkpoints';
+import { CHECKPOINT_SETS, checkpointsUrl, setLabel, type CheckpointSet } from './sets';
 
 export type DemoState = 'idle' | 'running' | 'done' | 'error';
 
 /** Progress callback in the shape the demo runners take. */
 export type OnProgress = (done: number, total: number, label: string) => void;
 
+/** A checkpoint set whose manifest loaded. */
+export interface LoadedSet {
+  readonly set: CheckpointSet;
+  readonly label: string;
+  readonly manifest: CheckpointManifest;
+  /** The manifest's URL on this site (to link it). */
+  readonly manifestUrl: string;
+}
+
 export interface CheckpointDemo {
   readonly preferWebGPU: Ref<boolean>;
   readonly webgpuExposed: Ref<boolean>;
-  readonly manifest: Ref<CheckpointManifest | null>;
+  /** The sets that loaded, in CHECKPOINT_SETS order. */
+  readonly sets: Ref<LoadedSet[]>;
+  /** The set the demo runs; switching it switches `manifest`. */
+  readonly set: Ref<CheckpointSet>;
+  /** Sets that did not load, and why (the demo still runs the others). */
+  readonly setErrors: Ref<string[]>;
+  readonly current: ComputedRef<LoadedSet | null>;
+  readonly manifest: ComputedRef<CheckpointManifest | null>;
   readonly state: Ref<DemoState>;
   readonly progress: Ref<number>;
   readonly progressLabel: Ref<string>;
@@ -28,12 +46,19 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** `onManifest` runs once the manifest is loaded (e.g. to preselect models). */
-export function useCheckpointDemo(onManifest?: (manifest: CheckpointManifest) => void): CheckpointDemo {
+/** `onManifest` runs once a set's manifest is the current one (on load and on each switch, e.g. to preselect models). */
+export function useCheckpointDemo(onManifest?: (manifest: CheckpointManifest, set: CheckpointSet) => void): CheckpointDemo {
+  const sets = ref<LoadedSet[]>([]);
+  const set = ref<CheckpointSet>(CHECKPOINT_SETS[0]!);
+  const current = computed(() => sets.value.find((s) => s.set === set.value) ?? null);
   const demo: CheckpointDemo = {
     preferWebGPU: ref(true),
     webgpuExposed: ref(false),
-    manifest: ref<CheckpointManifest | null>(null),
+    sets,
+    set,
+    setErrors: ref<string[]>([]),
+    current,
+    manifest: computed(() => current.value?.manifest ?? null),
     state: ref<DemoState>('idle'),
     progress: ref(0),
     progressLabel: ref(''),
@@ -55,18 +80,34 @@ export function useCheckpointDemo(onManifest?: (manifest: CheckpointManifest) =>
       }
     },
   };
+  watch(current, (now) => {
+    if (!now) return;
+    // A result of the other set no longer matches the controls.
+    if (demo.state.value === 'done') demo.state.value = 'idle';
+    onManifest?.(now.manifest, now.set);
+  });
   onMounted(async () => {
     demo.webgpuExposed.value = 'gpu' in navigator;
     demo.preferWebGPU.value = demo.webgpuExposed.value;
     if (!loadCheckpoints) return;
-    try {
-      const manifest = await (await loadCheckpoints()).loadManifest(withBase('/'));
-      demo.manifest.value = manifest;
-      onManifest?.(manifest);
-    } catch (err) {
-      demo.error.value = message(err);
+    const module = await loadCheckpoints();
+    const base = withBase('/');
+    const settled = await Promise.allSettled(CHECKPOINT_SETS.map((s) => module.loadManifest(base, s)));
+    const loaded: LoadedSet[] = [];
+    const errors: string[] = [];
+    settled.forEach((outcome, i) => {
+      const s = CHECKPOINT_SETS[i]!;
+      if (outcome.status === 'fulfilled') loaded.push({ set: s, label: setLabel(outcome.value), manifest: outcome.value, manifestUrl: `${checkpointsUrl(base, s)}manifest.json` });
+      else errors.push(`the ${s} checkpoints: ${message(outcome.reason)}`);
+    });
+    demo.setErrors.value = errors;
+    if (loaded.length === 0) {
+      demo.error.value = `No checkpoints could be loaded (${errors.join('; ')})`;
       demo.state.value = 'error';
+      return;
     }
+    set.value = loaded[0]!.set;
+    sets.value = loaded;
   });
   return demo;
 }
