@@ -17,7 +17,7 @@ export {
   type AccuracyStat,
 } from './metrics.ts';
 export { checkNiahAnswer, checkBabilongAnswer, firstSentence } from './checks.ts';
-export type { EvaluationProgress, LengthDepthCell, LengthDepthRecord, LengthDepthResult } from './harness/grid.ts';
+export { isNonFiniteOutputError, type EvaluationProgress, type LengthDepthCell, type LengthDepthRecord, type LengthDepthResult } from './harness/grid.ts';
 export { evaluateNiah, niahAccuracyMatrix, type NiahEvalOptions, type NiahResult, type NiahCell, type NiahRecord } from './harness/niah.ts';
 export {
   evaluatePasskey,

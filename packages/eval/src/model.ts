@@ -9,7 +9,12 @@ export interface GenerateOptions {
   stopIds?: number[];
 }
 
-/** A model that continues a prompt. Returns only the new tokens. */
+/**
+ * A model that continues a prompt. Returns only the new tokens. When its outputs are not
+ * finite (NaN or infinite logits) it should throw an Error named 'NonFiniteOutputError' (as
+ * @titans/models' generate does): the generation harnesses then count that prompt as a wrong
+ * answer and report it in their `nonFinite` counts instead of aborting.
+ */
 export interface GenerativeModel {
   readonly name: string;
   generate(prompt: Int32Array | number[], options: GenerateOptions): Promise<number[]>;

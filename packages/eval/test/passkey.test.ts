@@ -36,12 +36,13 @@ describe('evaluatePasskey', () => {
     expect(result.cells).toHaveLength(6);
     expect(result.cells.map((c) => [c.length, c.depth])).toEqual([[400, 0], [400, 0.5], [400, 1], [800, 0], [800, 0.5], [800, 1]]);
     expect(result.overall).toEqual(accuracyStat(12, 12));
-    expect(result.byLength).toEqual([{ length: 400, ...accuracyStat(6, 6) }, { length: 800, ...accuracyStat(6, 6) }]);
+    expect(result.byLength).toEqual([{ length: 400, ...accuracyStat(6, 6), nonFinite: 0 }, { length: 800, ...accuracyStat(6, 6), nonFinite: 0 }]);
+    expect(result.nonFinite).toBe(0);
     expect(result.records).toHaveLength(12);
     expect(result.records.every((r) => r.correct && r.output === ` ${r.passkey}.` && /^\d{5}$/.test(r.passkey))).toBe(true);
     expect(result.records.every((r) => r.promptTokens <= r.length)).toBe(true);
     expect(progress.map((p) => p.done)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
-    expect(progress[0]).toEqual({ done: 1, total: 12, cell: 'length=400 depth=0', correct: true });
+    expect(progress[0]).toEqual({ done: 1, total: 12, cell: 'length=400 depth=0', correct: true, nonFinite: false });
     expect(JSON.parse(JSON.stringify(result))).toEqual(result);
   });
 

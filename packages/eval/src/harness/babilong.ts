@@ -5,7 +5,7 @@ import { babilongLabels, deriveSeed, generateBabilongSample, type BabilongTask, 
 import { checkBabilongAnswer } from '../checks.ts';
 import type { AccuracyStat } from '../metrics.ts';
 import type { GenerativeModel } from '../model.ts';
-import { checkPositiveInteger, evaluateGrid, generateText, type EvaluationProgress } from './grid.ts';
+import { checkPositiveInteger, evaluateGrid, generateAnswer, type EvaluationProgress } from './grid.ts';
 
 export interface BabilongEvalOptions {
   model: GenerativeModel;
@@ -29,14 +29,19 @@ export interface BabilongRecord {
   readonly promptTokens: number;
   readonly question: string;
   readonly target: string;
+  /** The decoded answer ('' when the outputs were not finite). */
   readonly output: string;
   readonly correct: boolean;
+  /** The model's outputs were not finite on this prompt (counted as wrong). */
+  readonly nonFinite: boolean;
 }
 
 export interface BabilongCell extends AccuracyStat {
   readonly task: BabilongTask;
   readonly length: number;
   readonly meanPromptTokens: number;
+  /** Samples whose outputs were not finite. */
+  readonly nonFinite: number;
 }
 
 export interface BabilongResult {
@@ -49,6 +54,8 @@ export interface BabilongResult {
   readonly samplesPerCell: number;
   readonly cells: readonly BabilongCell[];
   readonly overall: AccuracyStat;
+  /** Samples of every cell whose outputs were not finite. */
+  readonly nonFinite: number;
   readonly records: readonly BabilongRecord[];
   readonly seconds: number;
 }
@@ -57,7 +64,7 @@ export async function evaluateBabilong(options: BabilongEvalOptions): Promise<Ba
   const { model, tokenizer, tasks, lengths, samplesPerCell, seed } = options;
   checkPositiveInteger('evaluateBabilong: samplesPerCell', samplesPerCell);
   const started = performance.now();
-  const { cells, overall, records } = await evaluateGrid({
+  const { cells, overall, nonFinite, records } = await evaluateGrid({
     cells: tasks.flatMap((task) => lengths.map((length) => ({ task, length }))),
     samplesPerCell,
     keepRecords: options.keepRecords ?? true,
@@ -66,10 +73,11 @@ export async function evaluateBabilong(options: BabilongEvalOptions): Promise<Ba
     sample: async ({ task, length }, i) => {
       const sample = generateBabilongSample({ task, tokenizer, length, seed: deriveSeed(seed, 'babilong-eval', i), ...(options.background ? { background: options.background } : {}) });
       const prompt = sample.tokens();
-      const output = await generateText(model, tokenizer, prompt, options.maxNewTokens ?? 16, true);
-      const correct = checkBabilongAnswer(output, sample.target, babilongLabels(task));
-      const record: BabilongRecord = { task, length, sample: i, promptTokens: prompt.length, question: sample.question, target: sample.target, output, correct };
-      return { promptTokens: prompt.length, correct, record };
+      const answer = await generateAnswer(model, tokenizer, prompt, options.maxNewTokens ?? 16, true);
+      const { output } = answer;
+      const correct = !answer.nonFinite && checkBabilongAnswer(output, sample.target, babilongLabels(task));
+      const record: BabilongRecord = { task, length, sample: i, promptTokens: prompt.length, question: sample.question, target: sample.target, output, correct, nonFinite: answer.nonFinite };
+      return { promptTokens: prompt.length, correct, nonFinite: answer.nonFinite, record };
     },
   });
   return {
@@ -82,6 +90,7 @@ export async function evaluateBabilong(options: BabilongEvalOptions): Promise<Ba
     samplesPerCell,
     cells,
     overall,
+    nonFinite,
     records,
     seconds: (performance.now() - started) / 1000,
   };

@@ -1,6 +1,13 @@
 // The loop the generation harnesses share (S-NIAH, BABILong, passkey): every cell of a grid,
 // `samplesPerCell` prompts each, one accuracy per cell with its Wilson interval, the overall
 // accuracy, optional per-sample records and a progress callback after every sample.
+//
+// A model whose outputs are not finite on one prompt (it diverged at that length: NaN or
+// infinite logits) does not abort the grid: `generateAnswer` catches the error the model
+// threw for it (one named 'NonFiniteOutputError', as @titans/models' generate throws), the
+// sample counts as a wrong answer, and every cell and the totals count such samples in
+// `nonFinite`, so a report can tell a diverged model from one that guessed wrong. Any other
+// error (a bug, bad input) still propagates.
 
 import { evenlySpacedDepths, type Tokenizer } from '@titans/data';
 import { accuracyStat, type AccuracyStat } from '../metrics.ts';
@@ -12,16 +19,21 @@ export interface EvaluationProgress {
   /** Label of the cell just finished a sample of, e.g. 'length=16384 depth=0.5'. */
   readonly cell: string;
   readonly correct: boolean;
+  /** The model's outputs were not finite on this sample (counted as wrong). */
+  readonly nonFinite: boolean;
 }
 
 /** What one sample of a cell gave: the prompt's length, whether it was answered, its record. */
 export interface GridSample<R> {
   readonly promptTokens: number;
   readonly correct: boolean;
+  /** The model's outputs were not finite (then `correct` must be false). */
+  readonly nonFinite: boolean;
   readonly record: R;
 }
 
-export type GridCell<K> = K & { readonly meanPromptTokens: number } & AccuracyStat;
+/** A cell's accuracy, its mean prompt length and how many of its samples had non-finite outputs. */
+export type GridCell<K> = K & { readonly meanPromptTokens: number; readonly nonFinite: number } & AccuracyStat;
 
 export interface GridOptions<K, R> {
   /** The cells in evaluation order (their fields lead each cell of the result). */
@@ -38,6 +50,8 @@ export interface GridOptions<K, R> {
 export interface GridOutcome<K, R> {
   readonly cells: GridCell<K>[];
   readonly overall: AccuracyStat;
+  /** Samples of every cell whose outputs were not finite. */
+  readonly nonFinite: number;
   readonly records: R[];
 }
 
@@ -52,21 +66,26 @@ export async function evaluateGrid<K extends object, R>(options: GridOptions<K, 
   const records: R[] = [];
   let done = 0;
   let correctOverall = 0;
+  let nonFiniteOverall = 0;
   for (const cell of options.cells) {
     let correct = 0;
+    let nonFinite = 0;
     let promptTokens = 0;
     for (let i = 0; i < samplesPerCell; i++) {
       const outcome = await options.sample(cell, i);
+      if (outcome.nonFinite && outcome.correct) throw new Error(`evaluateGrid: sample ${i} of ${options.label(cell)} is marked both correct and non-finite`);
       if (outcome.correct) correct++;
+      if (outcome.nonFinite) nonFinite++;
       promptTokens += outcome.promptTokens;
       if (options.keepRecords) records.push(outcome.record);
       done++;
-      options.onProgress?.({ done, total, cell: options.label(cell), correct: outcome.correct });
+      options.onProgress?.({ done, total, cell: options.label(cell), correct: outcome.correct, nonFinite: outcome.nonFinite });
     }
     correctOverall += correct;
-    cells.push({ ...cell, meanPromptTokens: promptTokens / samplesPerCell, ...accuracyStat(correct, samplesPerCell) });
+    nonFiniteOverall += nonFinite;
+    cells.push({ ...cell, meanPromptTokens: promptTokens / samplesPerCell, nonFinite, ...accuracyStat(correct, samplesPerCell) });
   }
-  return { cells, overall: accuracyStat(correctOverall, total), records };
+  return { cells, overall: accuracyStat(correctOverall, total), nonFinite: nonFiniteOverall, records };
 }
 
 export interface LengthDepth {
@@ -74,17 +93,21 @@ export interface LengthDepth {
   readonly depth: number;
 }
 
-/** A cell of a (length x depth) grid: its accuracy and mean prompt length. */
+/** A cell of a (length x depth) grid: its accuracy, mean prompt length and samples with non-finite outputs. */
 export interface LengthDepthCell extends AccuracyStat, LengthDepth {
   readonly meanPromptTokens: number;
+  readonly nonFinite: number;
 }
 
 /** What every per-sample record of a (length x depth) grid holds. */
 export interface LengthDepthRecord extends LengthDepth {
   readonly sample: number;
   readonly promptTokens: number;
+  /** The decoded answer ('' when the outputs were not finite). */
   readonly output: string;
   readonly correct: boolean;
+  /** The model's outputs were not finite on this prompt (counted as wrong). */
+  readonly nonFinite: boolean;
 }
 
 /** What the S-NIAH and passkey results share (each adds its kind and its own settings). */
@@ -97,6 +120,8 @@ export interface LengthDepthResult<R extends LengthDepthRecord> {
   readonly samplesPerCell: number;
   readonly cells: readonly LengthDepthCell[];
   readonly overall: AccuracyStat;
+  /** Samples of every cell whose outputs were not finite. */
+  readonly nonFinite: number;
   readonly records: readonly R[];
   readonly seconds: number;
 }
@@ -138,10 +163,36 @@ export async function evaluateLengthDepthGrid<R>(
   return { ...outcome, depths, seconds: (performance.now() - started) / 1000 };
 }
 
-/** Greedy continuation of `prompt`, decoded; with `stopAtEos`, generation stops at the tokenizer's EOS. */
-export async function generateText(model: GenerativeModel, tokenizer: Tokenizer, prompt: Int32Array | number[], maxNewTokens: number, stopAtEos: boolean): Promise<string> {
+/**
+ * Whether `error` reports that a model's outputs were not finite (NaN or infinite): an Error
+ * named 'NonFiniteOutputError', the class @titans/models' generate throws (matched by name,
+ * so any model implementation can report it without depending on @titans/models).
+ */
+export function isNonFiniteOutputError(error: unknown): boolean {
+  return error instanceof Error && error.name === 'NonFiniteOutputError';
+}
+
+/** What `generateAnswer` decoded: the text, or '' with `nonFinite` when the model's outputs were not finite. */
+export interface GeneratedAnswer {
+  readonly output: string;
+  readonly nonFinite: boolean;
+}
+
+/**
+ * Greedy continuation of `prompt`, decoded; with `stopAtEos`, generation stops at the
+ * tokenizer's EOS. A non-finite output error (`isNonFiniteOutputError`) gives
+ * { output: '', nonFinite: true }; every other error propagates.
+ */
+export async function generateAnswer(model: GenerativeModel, tokenizer: Tokenizer, prompt: Int32Array | number[], maxNewTokens: number, stopAtEos: boolean): Promise<GeneratedAnswer> {
   const stop = stopAtEos && tokenizer.eosId !== undefined ? { stopIds: [tokenizer.eosId] } : {};
-  return tokenizer.decode(await model.generate(prompt, { maxNewTokens, ...stop }));
+  let ids: number[];
+  try {
+    ids = await model.generate(prompt, { maxNewTokens, ...stop });
+  } catch (error) {
+    if (isNonFiniteOutputError(error)) return { output: '', nonFinite: true };
+    throw error;
+  }
+  return { output: tokenizer.decode(ids), nonFinite: false };
 }
 
 /** A grid result's cell accuracies as a matrix [depth][length] for heat maps (NaN where a cell is missing). */

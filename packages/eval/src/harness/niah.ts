@@ -4,7 +4,7 @@
 import { deriveSeed, generateNiahSample, type NiahTask, type Tokenizer } from '@titans/data';
 import { checkNiahAnswer } from '../checks.ts';
 import type { GenerativeModel } from '../model.ts';
-import { evaluateLengthDepthGrid, generateText, lengthDepthMatrix, type EvaluationProgress, type LengthDepthCell, type LengthDepthRecord, type LengthDepthResult } from './grid.ts';
+import { evaluateLengthDepthGrid, generateAnswer, lengthDepthMatrix, type EvaluationProgress, type LengthDepthCell, type LengthDepthRecord, type LengthDepthResult } from './grid.ts';
 
 export interface NiahEvalOptions {
   model: GenerativeModel;
@@ -38,14 +38,14 @@ export interface NiahResult extends LengthDepthResult<NiahRecord> {
 
 export async function evaluateNiah(options: NiahEvalOptions): Promise<NiahResult> {
   const { model, tokenizer, task, lengths, samplesPerCell, seed } = options;
-  const { depths, cells, overall, records, seconds } = await evaluateLengthDepthGrid('evaluateNiah', options, async ({ length, depth }, i) => {
+  const { depths, cells, overall, nonFinite, records, seconds } = await evaluateLengthDepthGrid('evaluateNiah', options, async ({ length, depth }, i) => {
     const sample = generateNiahSample({ task, tokenizer, length, depth, seed: deriveSeed(seed, 'niah-eval', i), ...(options.haystack ? { haystack: options.haystack } : {}) });
     const prompt = sample.tokens();
     const maxNewTokens = options.maxNewTokens ?? tokenizer.encode(` ${sample.value}.`).length + 8;
-    const output = await generateText(model, tokenizer, prompt, maxNewTokens, true);
-    const correct = checkNiahAnswer(output, sample.value);
-    const record: NiahRecord = { length, depth, sample: i, promptTokens: prompt.length, key: sample.key, value: sample.value, output, correct };
-    return { promptTokens: prompt.length, correct, record };
+    const { output, nonFinite } = await generateAnswer(model, tokenizer, prompt, maxNewTokens, true);
+    const correct = !nonFinite && checkNiahAnswer(output, sample.value);
+    const record: NiahRecord = { length, depth, sample: i, promptTokens: prompt.length, key: sample.key, value: sample.value, output, correct, nonFinite };
+    return { promptTokens: prompt.length, correct, nonFinite, record };
   });
   return {
     kind: 'niah',
@@ -58,6 +58,7 @@ export async function evaluateNiah(options: NiahEvalOptions): Promise<NiahResult
     samplesPerCell,
     cells,
     overall,
+    nonFinite,
     records,
     seconds,
   };

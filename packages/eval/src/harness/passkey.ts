@@ -7,7 +7,7 @@ import { checkNiahAnswer } from '../checks.ts';
 import { accuracyStat, type AccuracyStat } from '../metrics.ts';
 import type { GenerativeModel } from '../model.ts';
 import {
-  checkPositiveInteger, evaluateLengthDepthGrid, generateText, lengthDepthMatrix, type EvaluationProgress, type LengthDepthCell, type LengthDepthRecord, type LengthDepthResult,
+  checkPositiveInteger, evaluateLengthDepthGrid, generateAnswer, lengthDepthMatrix, type EvaluationProgress, type LengthDepthCell, type LengthDepthRecord, type LengthDepthResult,
 } from './grid.ts';
 
 /** One passkey prompt: what a custom `prompt` builder returns. */
@@ -51,9 +51,10 @@ export interface PasskeyRecord extends LengthDepthRecord {
 
 export type PasskeyCell = LengthDepthCell;
 
-/** Accuracy at one prompt length, all depths together. */
+/** Accuracy at one prompt length, all depths together, and its samples with non-finite outputs. */
 export interface PasskeyLengthStat extends AccuracyStat {
   readonly length: number;
+  readonly nonFinite: number;
 }
 
 export interface PasskeyResult extends LengthDepthResult<PasskeyRecord> {
@@ -83,15 +84,15 @@ export async function evaluatePasskey(options: PasskeyEvalOptions): Promise<Pass
     const built = buildPrompt({ length, depth, digits, seed: deriveSeed(seed, 'passkey-eval', length, depth, i) });
     const prompt = built.tokens();
     const maxNewTokens = options.maxNewTokens ?? tokenizer.encode(built.answer).length + 2;
-    const output = await generateText(model, tokenizer, prompt, maxNewTokens, false);
-    const correct = checkNiahAnswer(output, built.passkey);
-    const record: PasskeyRecord = { length, depth, sample: i, promptTokens: prompt.length, passkey: built.passkey, output, correct };
-    return { promptTokens: prompt.length, correct, record };
+    const { output, nonFinite } = await generateAnswer(model, tokenizer, prompt, maxNewTokens, false);
+    const correct = !nonFinite && checkNiahAnswer(output, built.passkey);
+    const record: PasskeyRecord = { length, depth, sample: i, promptTokens: prompt.length, passkey: built.passkey, output, correct, nonFinite };
+    return { promptTokens: prompt.length, correct, nonFinite, record };
   };
-  const { depths, cells, overall, records, seconds } = await evaluateLengthDepthGrid('evaluatePasskey', options, sample, (d) => checkOptions(options, d, digits));
+  const { depths, cells, overall, nonFinite, records, seconds } = await evaluateLengthDepthGrid('evaluatePasskey', options, sample, (d) => checkOptions(options, d, digits));
   const byLength = lengths.map((length): PasskeyLengthStat => {
     const at = cells.filter((c) => c.length === length);
-    return { length, ...accuracyStat(at.reduce((n, c) => n + c.correct, 0), at.reduce((n, c) => n + c.total, 0)) };
+    return { length, ...accuracyStat(at.reduce((n, c) => n + c.correct, 0), at.reduce((n, c) => n + c.total, 0)), nonFinite: at.reduce((n, c) => n + c.nonFinite, 0) };
   });
   return {
     kind: 'passkey',
@@ -105,6 +106,7 @@ export async function evaluatePasskey(options: PasskeyEvalOptions): Promise<Pass
     cells,
     byLength,
     overall,
+    nonFinite,
     records,
     seconds,
   };
