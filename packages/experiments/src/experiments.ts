@@ -234,6 +234,25 @@ export interface PerplexityExperimentResult {
 export interface PasskeyCell extends AccuracyStat {
   readonly length: number;
   readonly depth: number;
+  /** Prompts whose model outputs were not finite (counted as wrong; absent in results written before it was recorded). */
+  readonly nonFinite?: number;
+}
+
+/** Accuracy at one passkey length (all depths) and how many of its prompts had non-finite outputs (absent before it was recorded). */
+export interface PasskeyLengthAccuracy {
+  readonly length: number;
+  readonly accuracy: number;
+  readonly nonFinite?: number;
+}
+
+/** One passkey prompt's greedy output ('' with `nonFinite` when the model's outputs were not finite). */
+export interface PasskeyOutputRecord {
+  readonly length: number;
+  readonly depth: number;
+  readonly passkey: string;
+  readonly output: string;
+  readonly correct: boolean;
+  readonly nonFinite?: boolean;
 }
 
 export interface PasskeyExperimentResult {
@@ -243,8 +262,8 @@ export interface PasskeyExperimentResult {
   readonly depths: number[];
   readonly cells: PasskeyCell[];
   /** Accuracy at each length (all depths). */
-  readonly byLength: { length: number; accuracy: number }[];
-  readonly records: { length: number; depth: number; passkey: string; output: string; correct: boolean }[];
+  readonly byLength: PasskeyLengthAccuracy[];
+  readonly records: PasskeyOutputRecord[];
   /** The same prompts (passkeys, depths) with filler never seen in training (plans with `passkey.heldOutFiller`). */
   readonly heldOut?: PasskeyFillerResult;
 }
@@ -389,7 +408,7 @@ async function evaluateNiahExperiment(plan: ReproducePlan, experiment: Experimen
       model: asGenerativeModel(model, { name: experiment.model, chunkLength: 512, compile: context.eager !== true }), tokenizer, task, lengths, depths: niah.depths,
       samplesPerCell: niah.samplesPerCell, seed: deriveSeed(plan.seed, 'niah-eval'),
     });
-    context.log(`${experiment.id}: ${task.toUpperCase()} ${result.cells.length} cells, accuracy ${(100 * result.overall.accuracy).toFixed(1)}%`);
+    context.log(`${experiment.id}: ${task.toUpperCase()} ${result.cells.length} cells, accuracy ${(100 * result.overall.accuracy).toFixed(1)}%${result.nonFinite > 0 ? ` (${result.nonFinite} of ${result.overall.total} non-finite)` : ''}`);
     tasks.push(result);
   }
   return { model: experiment.model, trainLength, tasks };
@@ -442,8 +461,8 @@ async function evaluateMqarExperiment(plan: ReproducePlan, experiment: Experimen
 /** Accuracy by length and cell, and each prompt's output, of one kind of passkey filler. */
 export interface PasskeyFillerResult {
   readonly cells: PasskeyCell[];
-  readonly byLength: { length: number; accuracy: number }[];
-  readonly records: { length: number; depth: number; passkey: string; output: string; correct: boolean }[];
+  readonly byLength: PasskeyLengthAccuracy[];
+  readonly records: PasskeyOutputRecord[];
 }
 
 /** Greedy generation after each compact passkey prompt; correct when the passkey appears whole. */
@@ -462,14 +481,15 @@ async function evaluatePasskeyExperiment(plan: ReproducePlan, experiment: Experi
       },
     });
     // The stored result keeps its own (smaller) shape, so results files written before stay comparable.
-    const byLength = result.byLength.map(({ length, accuracy }) => ({ length, accuracy }));
-    context.log(`${experiment.id}: ${filler} filler: ${byLength.map((b) => `${b.length} bytes ${(100 * b.accuracy).toFixed(0)}%`).join(', ')}`);
+    // A prompt whose outputs were not finite (the model diverged at that length) counts as wrong and in nonFinite.
+    const byLength = result.byLength.map(({ length, accuracy, total, nonFinite }) => ({ length, accuracy, nonFinite, total }));
+    context.log(`${experiment.id}: ${filler} filler: ${byLength.map((b) => `${b.length} bytes ${(100 * b.accuracy).toFixed(0)}%${b.nonFinite > 0 ? ` (${b.nonFinite} of ${b.total} non-finite)` : ''}`).join(', ')}`);
     return {
       lengths: [...result.lengths], depths: [...result.depths],
       result: {
-        cells: result.cells.map(({ length, depth, correct, total, accuracy, ci95 }) => ({ length, depth, correct, total, accuracy, ci95 })),
-        byLength,
-        records: result.records.map(({ length, depth, passkey, output, correct }) => ({ length, depth, passkey, output, correct })),
+        cells: result.cells.map(({ length, depth, correct, total, accuracy, ci95, nonFinite }) => ({ length, depth, correct, total, accuracy, ci95, nonFinite })),
+        byLength: byLength.map(({ length, accuracy, nonFinite }) => ({ length, accuracy, nonFinite })),
+        records: result.records.map(({ length, depth, passkey, output, correct, nonFinite }) => ({ length, depth, passkey, output, correct, nonFinite })),
       },
     };
   };

@@ -18,7 +18,7 @@ export {
   planExperiments, planSeeds, seededPlan, baseExperimentId, customTrack, runExperiment, runAndStore, readResult, resultPath, experimentHash, checkpointDir, trackConfig, trackSettings, trainRecipe,
   mqarTrackModels, longContextModels, hashText, writeJsonAtomically, InterruptedError,
   type Experiment, type ExperimentKind, type ResultFile, type RunContext, type TrainResultSummary, type NiahExperimentResult,
-  type PerplexityExperimentResult, type PasskeyExperimentResult, type PasskeyCell, type MqarExperimentResult, type TrackExperimentResult,
+  type PerplexityExperimentResult, type PasskeyExperimentResult, type PasskeyCell, type PasskeyLengthAccuracy, type PasskeyOutputRecord, type MqarExperimentResult, type TrackExperimentResult,
 } from './experiments.ts';
 export { BYTE_VOCAB, isAblation, matchedMlpHidden, planModelConfig, planModels, recipeConfig, trackModel } from './models.ts';
 export {

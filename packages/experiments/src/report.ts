@@ -10,7 +10,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { HtmlReport, barChartSvg, heatmapSvg, lineChartSvg, niahAccuracyMatrix, niahHeatmapSvg, type TableCell } from '@titans/eval';
 import {
   baseExperimentId, longContextModels, mqarTrackModels, planExperiments, planSeeds, readResult, writeJsonAtomically, type TrackExperimentResult,
-  type MqarExperimentResult, type NiahExperimentResult, type PasskeyExperimentResult, type PerplexityExperimentResult, type ResultFile, type TrainResultSummary,
+  type MqarExperimentResult, type NiahExperimentResult, type PasskeyExperimentResult, type PasskeyFillerResult, type PerplexityExperimentResult, type ResultFile, type TrainResultSummary,
 } from './experiments.ts';
 import { isAblation, planModels } from './models.ts';
 import { modelVariant, trackDefinition } from './registry.ts';
@@ -159,6 +159,32 @@ export function modelLabel(name: ModelName): string {
 const pct = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '–' : (100 * x).toFixed(1));
 const fixed = (x: number | undefined, digits = 3): string => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits));
 
+/**
+ * ' (n of N non-finite)' when n > 0 of N prompts had non-finite model outputs (counted as
+ * wrong: the model diverged there rather than answered wrong), else ''. Cells of results
+ * written before the count was recorded have none.
+ */
+function nonFiniteNote(cells: readonly { readonly total: number; readonly nonFinite?: number | undefined }[]): string {
+  const n = cells.reduce((s, c) => s + (c.nonFinite ?? 0), 0);
+  return n > 0 ? ` (${n} of ${cells.reduce((s, c) => s + c.total, 0)} non-finite)` : '';
+}
+
+/** One filler's passkey accuracy % at one length, with its non-finite count when any prompt diverged. */
+function passkeyAt(result: PasskeyFillerResult | undefined, length: number): string {
+  const accuracy = result?.byLength.find((b) => b.length === length)?.accuracy;
+  return `${pct(accuracy)}${accuracy === undefined ? '' : nonFiniteNote(result?.cells.filter((c) => c.length === length) ?? [])}`;
+}
+
+/** The non-finite note of one S-NIAH task at one length. */
+function niahNonFinite(result: NiahExperimentResult | undefined, task: string, length: number): string {
+  return nonFiniteNote(result?.tasks.find((t) => t.task === task)?.cells.filter((c) => c.length === length) ?? []);
+}
+
+/** The non-finite note of one length over every seed's result (`select` picks the filler). */
+function passkeyNonFiniteOverSeeds(r: CollectedResults, baseId: string, length: number, select: (x: PasskeyExperimentResult) => PasskeyFillerResult | undefined): string {
+  return nonFiniteNote(Object.values(r.bySeed[baseId] ?? {}).flatMap((x) => select(x as PasskeyExperimentResult)?.cells.filter((c) => c.length === length) ?? []));
+}
+
 /** Mean accuracy over depths of one task at one length. */
 function niahAt(result: NiahExperimentResult | undefined, task: string, length: number): number | undefined {
   const cells = result?.tasks.find((t) => t.task === task)?.cells.filter((c) => c.length === length);
@@ -228,7 +254,7 @@ export function buildTables(plan: ReproducePlan, r: CollectedResults): Tables {
   const niahTable = {
     headers: ['model', ...niah.tasks.flatMap((t) => [`${t.toUpperCase()} paper (2K 4K 8K 16K)`, `${t.toUpperCase()} ours (${niah.multiples.map((m) => `${m}x`).join(' ')})`])],
     rows: longContextModels(plan).filter((m) => !isAblation(m)).map((m): TableCell[] => [
-      modelLabel(m), ...niah.tasks.flatMap((t) => [paperNiah(m, t), lengths.map((l) => pct(niahAt(r.niah[m], t, l))).join(' ')]),
+      modelLabel(m), ...niah.tasks.flatMap((t) => [paperNiah(m, t), lengths.map((l) => `${pct(niahAt(r.niah[m], t, l))}${niahNonFinite(r.niah[m], t, l)}`).join(' ')]),
     ]),
   };
   const mqarTable = {
@@ -279,8 +305,8 @@ export function buildTables(plan: ReproducePlan, r: CollectedResults): Tables {
     rows: plan.passkey.models.map((m): TableCell[] => [
       modelLabel(m), r.trainPasskey[m]?.parameters ?? null, r.trainPasskey[m]?.steps ?? null, fixed(r.trainPasskey[m]?.finalLoss),
       ...passkeyLengths.flatMap((l) => [
-        pct(r.passkey[m]?.byLength.find((b) => b.length === l)?.accuracy),
-        ...(heldOut ? [pct(r.passkey[m]?.heldOut?.byLength.find((b) => b.length === l)?.accuracy)] : []),
+        passkeyAt(r.passkey[m], l),
+        ...(heldOut ? [passkeyAt(r.passkey[m]?.heldOut, l)] : []),
       ]),
     ]),
   };
@@ -300,8 +326,8 @@ export function buildTables(plan: ReproducePlan, r: CollectedResults): Tables {
     for (const m of plan.passkey.models) {
       for (const mult of plan.passkey.multiples) {
         const length = mult * plan.passkey.trainLength;
-        seedRows.push([modelLabel(m), `passkey ${mult}x`, overSeeds<PasskeyExperimentResult>(r, `passkey-${m}`, (x) => x.byLength.find((b) => b.length === length)?.accuracy, 100)]);
-        if (heldOut) seedRows.push([modelLabel(m), `passkey ${mult}x, held-out filler`, overSeeds<PasskeyExperimentResult>(r, `passkey-${m}`, (x) => x.heldOut?.byLength.find((b) => b.length === length)?.accuracy, 100)]);
+        seedRows.push([modelLabel(m), `passkey ${mult}x`, overSeeds<PasskeyExperimentResult>(r, `passkey-${m}`, (x) => x.byLength.find((b) => b.length === length)?.accuracy, 100) + passkeyNonFiniteOverSeeds(r, `passkey-${m}`, length, (x) => x)]);
+        if (heldOut) seedRows.push([modelLabel(m), `passkey ${mult}x, held-out filler`, overSeeds<PasskeyExperimentResult>(r, `passkey-${m}`, (x) => x.heldOut?.byLength.find((b) => b.length === length)?.accuracy, 100) + passkeyNonFiniteOverSeeds(r, `passkey-${m}`, length, (x) => x.heldOut)]);
       }
     }
     for (const m of longContextModels(plan)) {
@@ -446,7 +472,7 @@ export function writeReproduceReport(options: { plan: ReproducePlan; out: string
   intro.forEach((p) => html.paragraph(p));
   if (r.missing.length) html.paragraph(`Missing (not run yet, left out by --only, or failed): ${r.missing.join(', ')}.`);
   html.heading('Models').table(tables.models.headers, tables.models.rows, 'Parameter counts are matched to the LMM by the MLP width (ablations keep their base model\'s widths).');
-  html.heading('Learning at all: compact passkey').table(tables.passkey.headers, tables.passkey.rows, `Accuracy % (greedy, passkey of ${plan.passkey.digits} digits must appear whole) at ${plan.passkey.multiples.map((m) => `${m}x`).join(' / ')} the training length, ${plan.passkey.depths} depths x ${plan.passkey.samplesPerCell} samples. Attention windows and MAC segments are ${plan.passkey.model.window} / ${plan.passkey.model.segmentLength} bytes.${plan.passkey.heldOutFiller ? ` Seen filler: RULER's five PK sentences, as in training; held-out filler: the same passkeys and depths among ${HELD_OUT_FILLER_SOURCE}.` : ''}`);
+  html.heading('Learning at all: compact passkey').table(tables.passkey.headers, tables.passkey.rows, `Accuracy % (greedy, passkey of ${plan.passkey.digits} digits must appear whole) at ${plan.passkey.multiples.map((m) => `${m}x`).join(' / ')} the training length, ${plan.passkey.depths} depths x ${plan.passkey.samplesPerCell} samples. Attention windows and MAC segments are ${plan.passkey.model.window} / ${plan.passkey.model.segmentLength} bytes. "(n of N non-finite)": n of the N prompts at that length gave NaN or infinite outputs (the model diverged; counted as wrong).${plan.passkey.heldOutFiller ? ` Seen filler: RULER's five PK sentences, as in training; held-out filler: the same passkeys and depths among ${HELD_OUT_FILLER_SOURCE}.` : ''}`);
   gallery(html, figures, 'passkey-', `Accuracy % by needle depth and prompt length in bytes (trained at ${plan.passkey.trainLength}), one map per model.`);
   html.heading('S-NIAH: the paper and ours').table(tables.niah.headers, tables.niah.rows, `Paper: ${PAPER.niah.note}. Ours: accuracy % at ${plan.longContext.niah.multiples.map((m) => `${m}x`).join(' / ')} the training length (${T} bytes), mean over depths.`);
   html.table(PAPER.niah.header, PAPER.niah.rows, `The paper's full table (${PAPER.niah.note}), including models we do not train.`);
