@@ -8,6 +8,10 @@
 //
 //   node --conditions=source --import tsx bench/transformer-train-pair.ts <root,root,...> [steps] [threads] [--eager]
 //   e.g. bench/transformer-train-pair.ts /work/e-old,/work/main 4 2
+// A root written as <root>#fma runs that checkout with configureCpu({ fma: true }) (the opt-in
+// relaxed-SIMD GEMM, different rounding; its losses then differ from the exact ones), e.g.
+// /work/e-old,/work/main#fma to see what FMA gives on this step (the exact kernels of two
+// copies are compiled apart, and V8's relaxed-SIMD flag only affects modules compiled later).
 //
 // A step is what train() runs with `compile`: the compiled gradient pass, the compiled clip,
 // the compiled update (--eager: the same step op by op). Reported per checkout: the median
@@ -35,12 +39,14 @@ const seq = flag('--seq', 512);
 const batch = flag('--batch', 8);
 const n = batch * seq;
 const REGISTRY = Symbol.for('@titans/tensor/instances');
-interface Lib { readonly root: string; readonly tensor: any; readonly models: any }
+interface Lib { readonly root: string; readonly fma: boolean; readonly tensor: any; readonly models: any }
 const libs: Lib[] = [];
-for (const root of roots) {
+for (const spec of roots) {
+  const fma = spec.endsWith('#fma');
+  const root = fma ? spec.slice(0, -4) : spec;
   // Each copy registers itself and refuses a second one: here two copies are the point.
   (globalThis as Record<symbol, unknown>)[REGISTRY] = [];
-  libs.push({ root, tensor: await import(`${root}/packages/tensor/src/index.ts`), models: await import(`${root}/packages/models/src/index.ts`) });
+  libs.push({ root: spec, fma, tensor: await import(`${root}/packages/tensor/src/index.ts`), models: await import(`${root}/packages/models/src/index.ts`) });
 }
 // The bench's deterministic bytes (Knuth's multiplicative hash), as lm-train.ts.
 const data = Int32Array.from({ length: batch * (seq + 1) }, (_, i) => (Math.imul(i + 1, 2654435761) >>> 8) % 256);
@@ -51,8 +57,9 @@ for (let b = 0; b < batch; b++) {
   targets.set(data.subarray(b * (seq + 1) + 1, (b + 1) * (seq + 1)), b * seq);
 }
 
-function stepper({ tensor: T, models: M }: Lib): () => number {
-  T.configureCpu({ threads });
+function stepper({ tensor: T, models: M, fma }: Lib): () => number {
+  T.configureCpu({ threads, fma });
+  if (fma && !T.cpuInfo().fma) throw new Error('#fma: this host has no relaxed SIMD');
   if (threads > 1) T.startCpuWorkers();
   const model = M.createModel({ architecture: 'transformer', vocabSize: 256, dim, layers, heads, mlpHidden: mlp, window: 0, tieEmbeddings: false, seed: 0 });
   model.train();
@@ -71,7 +78,7 @@ function stepper({ tensor: T, models: M }: Lib): () => number {
     return [];
   });
   return () => {
-    T.configureCpu({ threads });
+    T.configureCpu({ threads, fma });
     return T.tidy(() => {
       const ids = T.tensor(inputs, [batch, seq], { dtype: 'int32' });
       const next = T.tensor(targets, [batch, seq], { dtype: 'int32' });
@@ -117,13 +124,14 @@ const median = (xs: number[]): number => {
 };
 const firstCpu = median(cpuS[0]!);
 const firstWall = median(wallS[0]!);
+// (An #fma checkout rounds differently, so its losses are not expected to match.)
 const sameLosses = losses.every((l) => l.every((v, i) => Object.is(v, losses[0]![i])));
 console.log(`${eager ? 'eager' : 'compiled'} Transformer++ training steps, dim ${dim}, ${layers} layers, batch ${batch} x ${seq}, ${threads} thread(s), ${steps} steps each, alternating (median over steps 4..${steps})`);
 const results = libs.map((lib, k) => {
   const cpu = median(cpuS[k]!);
   const wall = median(wallS[k]!);
   console.log(`  ${lib.root.padEnd(24)} ${cpu.toFixed(2).padStart(7)} cpu s/step ${(n / cpu).toFixed(0).padStart(6)} tok/cpu s x${(firstCpu / cpu).toFixed(3)}   ${wall.toFixed(2).padStart(7)} wall s/step ${(n / wall).toFixed(0).padStart(6)} tok/s x${(firstWall / wall).toFixed(3)}`);
-  return { root: lib.root, cpuSPerStep: cpu, wallSPerStep: wall, tokensPerCpuSecond: n / cpu, tokensPerSecond: n / wall, cpuSpeedup: firstCpu / cpu, wallSpeedup: firstWall / wall };
+  return { root: lib.root, fma: lib.fma, cpuSPerStep: cpu, wallSPerStep: wall, tokensPerCpuSecond: n / cpu, tokensPerSecond: n / wall, cpuSpeedup: firstCpu / cpu, wallSpeedup: firstWall / wall };
 });
 console.log(`  losses the same bits in every checkout: ${sameLosses}`);
 console.log(JSON.stringify({ bench: 'transformer-train-pair', mode: eager ? 'eager' : 'compiled', dim, layers, heads, mlp, seq, batch, steps, threads, sameLosses, results }));
