@@ -87,12 +87,14 @@ describe('checkpoint sets', () => {
     for (const entry of manifest.models) expect(await cellsAt('scale', manifest, entry, length), entry.name).toEqual(measuredCells(entry, length));
   }, 300_000);
 
-  it('the scale memory model reproduces its cells at the first length it does not get all right (up to 8x)', async () => {
+  // At 16x the prompts of the model's own seed (MAC: seed 1) and those of the run's seed 0
+  // give different cells today ([0, 1, 1, 2] against [0, 0, 1, 2] correct), so this also
+  // checks that each model is prompted with its own seed.
+  it('the scale memory model reproduces its cells at the longest length', async () => {
     setBackend(cpuBackend);
     const manifest = readManifest('scale');
     const entry = manifest.models.find((m) => m.name === manifest.versus.memory)!;
-    const length = entry.measured.byLength.find((b) => b.accuracy < 1 && b.length <= 8 * manifest.task.trainLength)?.length;
-    if (length === undefined) return; // retrieves everything up to 8x: the 1x test covers it
+    const length = Math.max(...manifest.task.lengths);
     expect(await cellsAt('scale', manifest, entry, length)).toEqual(measuredCells(entry, length));
   }, 300_000);
 });

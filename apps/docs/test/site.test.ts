@@ -176,8 +176,14 @@ describe('docs site', () => {
     expect(errors).toEqual([]);
   });
 
-  it('ships the trained checkpoints the demos load', async () => {
-    const manifest = JSON.parse(readFileSync(join(docsRoot, 'public/checkpoints/manifest.json'), 'utf8')) as {
+  // Each checkpoint set the demos offer: the full plan's in checkpoints/, the scale plan's in checkpoints/scale/.
+  const sets: [string, string][] = [
+    ['full', 'checkpoints/'],
+    ['scale', 'checkpoints/scale/'],
+  ];
+
+  it.each(sets)('ships the %s checkpoints the demos load', async (_set, folder) => {
+    const manifest = JSON.parse(readFileSync(join(docsRoot, 'public', folder, 'manifest.json'), 'utf8')) as {
       models: { name: string; weights: string; configFile: string; bytes: number }[];
       versus: { memory: string; window: string };
     };
@@ -185,45 +191,89 @@ describe('docs site', () => {
     expect(manifest.models.map((m) => m.name)).toContain(manifest.versus.memory);
     expect(manifest.models.map((m) => m.name)).toContain(manifest.versus.window);
     const page = await browser.newPage();
+    expect((await page.request.get(`${origin}/${folder}manifest.json`)).status()).toBe(200);
     for (const m of manifest.models) {
-      const weights = await page.request.get(`${origin}/checkpoints/${m.weights}`);
+      const weights = await page.request.get(`${origin}/${folder}${m.weights}`);
       expect(weights.status(), m.weights).toBe(200);
       expect((await weights.body()).length).toBe(m.bytes);
-      expect((await page.request.get(`${origin}/checkpoints/${m.configFile}`)).status(), m.configFile).toBe(200);
+      expect((await page.request.get(`${origin}/${folder}${m.configFile}`)).status(), m.configFile).toBe(200);
     }
     await page.close();
   });
 
-  // [name, path, what the finished demo must show: a selector and how many of it at least]
+  it.each([['niah', '/demos/niah.html'], ['mac-vs-swa', '/demos/mac-vs-swa.html']])(
+    'offers both checkpoint sets on the %s demo, the scale plan first, with provenance and the manifest',
+    async (name, path) => {
+      const { page, errors } = await open(browser, origin + path);
+      const demo = page.locator(`[data-demo="${name}"]`);
+      await demo.locator('button[data-run]:not([disabled])').waitFor({ timeout: 30_000 });
+      expect(await demo.getAttribute('data-set')).toBe('scale');
+      expect(await demo.locator('[data-sets] input[data-set="scale"]').isChecked()).toBe(true);
+      expect(await demo.locator('[data-sets] label').allTextContents()).toEqual([
+        expect.stringMatching(/scale plan \(\d+k(-\d+k)? parameters, 1x-16x\)/),
+        expect.stringMatching(/full plan \(\d+k(-\d+k)? parameters, 1x-4x\)/),
+      ]);
+      const provenance = async (): Promise<string> => (await demo.locator('[data-provenance]').textContent())?.replace(/\s+/g, ' ') ?? '';
+      expect(await provenance()).toMatch(/titans reproduce --plan scale.*plan scale, commit [0-9a-f]{10}/);
+      expect(await demo.locator('[data-provenance] a').getAttribute('href')).toBe('/checkpoints/scale/manifest.json');
+      // The longest prompt offered is 16x the training length; the default stops at 4x.
+      if (name === 'niah') expect(await demo.locator('select[data-longest] option').last().getAttribute('value')).toBe('1024');
+      expect(await demo.locator('select[data-longest]').inputValue()).toBe('256');
+      await demo.locator('[data-sets] input[data-set="full"]').check();
+      expect(await demo.getAttribute('data-set')).toBe('full');
+      expect(await provenance()).toMatch(/titans reproduce --plan full.*plan full, commit [0-9a-f]{10}/);
+      expect(await demo.locator('[data-provenance] a').getAttribute('href')).toBe('/checkpoints/manifest.json');
+      await page.close();
+      expect(errors).toEqual([]);
+    },
+  );
+
   // The checkpoint demos run on WebGPU (SwiftShader) where the page offers it, except the
-  // needle-in-a-haystack one, which runs on the CPU fallback with the run's own grid so its
-  // numbers must equal what `titans reproduce` measured.
-  const demos: [string, string, string, number][] = [
-    ['surprise', '/demos/surprise.html', '[data-continuation]', 1],
-    ['niah', '/demos/niah.html', 'figure[data-model]', 2],
-    ['mac-vs-swa', '/demos/mac-vs-swa.html', 'table.versus tbody tr', 5],
-    ['mac-vs-swa-train', '/demos/mac-vs-swa.html', 'table tbody tr', 2],
+  // needle-in-a-haystack ones, which run on the CPU fallback with the run's own prompts so
+  // their numbers must equal what `titans reproduce` measured: the full plan's whole grid
+  // (4 prompts per cell), and the scale plan's (521k-parameter models) at 1x and 2x.
+  type Setup = (demo: ReturnType<Page['locator']>) => Promise<void>;
+  // [name, checkpoint set ('-' where the demo has none), path, what the finished demo must show: a selector and how many of it at least, further setup]
+  const demos: [string, string, string, string, number, Setup?][] = [
+    ['surprise', '-', '/demos/surprise.html', '[data-continuation]', 1],
+    ['niah', 'full', '/demos/niah.html', 'figure[data-model]', 2, async (demo) => {
+      await demo.locator('input[data-webgpu]').setChecked(false);
+      await demo.locator('input[data-samples]').fill('4');
+    }],
+    ['niah', 'scale', '/demos/niah.html', 'figure[data-model]', 3, async (demo) => {
+      await demo.locator('input[data-webgpu]').setChecked(false);
+      await demo.locator('select[data-longest]').selectOption('128');
+      await demo.locator('input[data-samples]').fill('2');
+    }],
+    // Both models on WebGPU at 1x and 2x, 2 prompts per cell.
+    ['mac-vs-swa', 'scale', '/demos/mac-vs-swa.html', 'table.versus tbody tr', 8, async (demo) => {
+      await demo.locator('select[data-longest]').selectOption('128');
+      await demo.locator('input[data-samples]').fill('2');
+    }],
+    ['mac-vs-swa', 'full', '/demos/mac-vs-swa.html', 'table.versus tbody tr', 5],
+    ['mac-vs-swa-train', '-', '/demos/mac-vs-swa.html', 'table tbody tr', 2],
   ];
 
-  it.each(demos)('runs the %s demo to completion', async (name, path, shows, atLeast) => {
+  it.each(demos)('runs the %s demo (checkpoints: %s) to completion', async (name, set, path, shows, atLeast, setup) => {
     const { page, errors } = await open(browser, origin + path);
     const demo = page.locator(`[data-demo="${name}"]`);
     // The checkpoint demos enable Run once the manifest is loaded.
     await demo.locator('button[data-run]:not([disabled])').waitFor({ timeout: 30_000 });
-    if (name === 'niah') {
-      await demo.locator('input[data-webgpu]').setChecked(false);
-      await demo.locator('input[type="number"]').fill('4');
+    if (set !== '-') {
+      await demo.locator(`[data-sets] input[data-set="${set}"]`).check();
+      expect(await demo.getAttribute('data-set')).toBe(set);
     }
+    await setup?.(demo);
     await demo.locator('button[data-run]').click();
     await page.waitForSelector(`[data-demo="${name}"][data-state="done"], [data-demo="${name}"][data-state="error"]`, { timeout: 180_000 });
     const state = await demo.getAttribute('data-state');
     const failure = await demo.locator('[data-error]').allTextContents();
     // The fixed navigation bar would cover the top of the element in its screenshot.
     await page.addStyleTag({ content: '.VPNav, .VPLocalNav { display: none !important; }' });
-    await demo.screenshot({ path: join(artifacts, `demo-${name}.png`) });
+    await demo.screenshot({ path: join(artifacts, `demo-${name}${set === '-' ? '' : `-${set}`}.png`) });
     const backend = await demo.locator('[data-backend]').allTextContents();
     const status = await demo.locator('[data-done]').allTextContents();
-    console.log(`demo ${name}: ${status.join(' ').replace(/\s+/g, ' ').trim()}`);
+    console.log(`demo ${name}${set === '-' ? '' : ` (${set} set)`}: ${status.join(' ').replace(/\s+/g, ' ').trim()}`);
     const shown = await demo.locator(shows).count();
     // niah's table: "here (run)" per model and length.
     const reproduced = (await demo.locator('table tbody tr').evaluateAll((rows) => rows.map((r) => Array.from(r.querySelectorAll('td'), (td) => td.textContent ?? ''))))

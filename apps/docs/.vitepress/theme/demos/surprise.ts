@@ -13,7 +13,7 @@ import { ByteTokenizer } from '@titans/data';
 import { asGenerativeModel, releaseModelState } from '@titans/models';
 import { WebGPUBackend } from '@titans/webgpu';
 import { pickBackend } from './backend';
-import { loadManifest, loadShippedModel, shipped } from './checkpoints';
+import { loadManifest, loadShippedModel, shipped, type CheckpointSet } from './checkpoints';
 
 export interface SurpriseOptions {
   text: string;
@@ -53,6 +53,8 @@ export interface TrainedSurpriseOptions {
   base: string;
   /** A shipped checkpoint with a neural memory (mag, mal, lmm, mac). */
   model: string;
+  /** The checkpoint set it is in (default 'full'). */
+  set?: CheckpointSet;
   text: string;
   preferWebGPU: boolean;
   pieceTokens?: number;
@@ -71,10 +73,10 @@ const disposeSurprise = (s: Surprise): void => {
  * gates, [1, heads, tokens]), read back after each piece.
  */
 export async function traceTrainedSurprise(options: TrainedSurpriseOptions): Promise<SurpriseTrace> {
-  const manifest = await loadManifest(options.base);
+  const manifest = await loadManifest(options.base, options.set);
   const entry = shipped(manifest, options.model);
   const active = await pickBackend(options.preferWebGPU);
-  const model = await loadShippedModel(options.base, entry);
+  const model = await loadShippedModel(options.base, entry, options.set);
   const memories = model.blocks.map((b) => (b as { memory?: unknown }).memory).filter((m): m is NeuralMemory => m instanceof NeuralMemory);
   if (memories.length === 0) throw new Error(`${entry.label} has no neural memory to trace`);
   const tokenizer = new ByteTokenizer();
