@@ -11,12 +11,24 @@
 //   theta_l <- theta_l - sum_(t in chunk) eta_(l,t) grad l_l(theta_l; h_(l-1),t)
 //                                                          at the chunk's end, theta at its start
 //
+// Step bound (the hope page's "Stability" section): a chunk's update of a weight matrix W with
+// inputs a_t (x_t for W1, silu(W1 x_t) for W2) is W (I - sum_t eta_t a_t a_t^T) + ..., so its
+// self term has eigenvalues down to 1 - E with E = sum_t eta_t ||a_t||^2, the chunk's step
+// energy: past E = 2 the update expands W and, as a larger W1 makes larger hidden inputs for
+// W2, runs away (measured: Hope's slowest level of the last block went from 0.4 to 1e22 and
+// NaN within a few hundred tokens past 10x its training length). Each matrix's step is
+// therefore divided by max(1, E / maxStepEnergy) (maxStepEnergy 2 by default): exactly the
+// plain gradient step while E <= 2 (division by 1), the normalised-LMS step beyond. The
+// bound is per matrix: W1's curvature also scales with ||W2||^2, which it leaves out (so a
+// level with a very large step can still grow, only without the NaN runaway); counting it
+// would change the steps of trained Hope models inside their training length.
+//
 // Tokens of a chunk are read by the weights of the chunk's start (the update is causal: it
 // only serves later chunks). The state streams: a level's pending inputs (the rows of its
 // unfinished chunk) are kept until the chunk completes, so any split of a sequence into
 // pieces gives the same outputs as one pass. Gradients are written out in closed form with
 // differentiable ops, so the outer loop differentiates through every update.
-import { Rng, add, concat, matmul, mul, narrow, nn, sigmoid, sub, sum, tensor, transpose, unsqueeze, zeros, type DType, type Tensor } from '@titans/tensor';
+import { Rng, add, concat, div, matmul, maximum, mul, narrow, nn, reshape, sigmoid, square, sub, sum, tensor, transpose, unsqueeze, zeros, type DType, type Tensor } from '@titans/tensor';
 import { checkStatePosition, deserializeTensor as deserializeAny, serializeTensor, type SerializedTensor } from './serialize.js';
 
 export interface ContinuumMemoryOptions {
@@ -28,6 +40,12 @@ export interface ContinuumMemoryOptions {
   readonly lrMax?: number | readonly number[];
   /** Initial bias of the step-size gate logits (default 0). */
   readonly lrBias?: number;
+  /**
+   * Largest step energy sum_t eta_t ||a_t||^2 of one chunk's update of a weight matrix before
+   * its step is scaled down to it (default CMS_MAX_STEP_ENERGY = 2, the plain step's
+   * stability limit; Infinity turns the bound off). See the file's header.
+   */
+  readonly maxStepEnergy?: number;
   readonly seed?: number;
   readonly dtype?: DType;
 }
@@ -52,6 +70,9 @@ export interface ContinuumMemoryOutput {
   readonly state: ContinuumMemoryState;
 }
 
+/** Default bound of a chunk update's step energy: 2, where the plain step stops contracting (see the file's header). */
+export const CMS_MAX_STEP_ENERGY = 2;
+
 /** Throws a clear error for periods no CMS can run. */
 export function validateCmsPeriods(periods: readonly number[]): void {
   if (!Array.isArray(periods) || periods.length === 0) throw new Error('ContinuumMemory: periods must list at least one level');
@@ -74,14 +95,24 @@ export function cmsLevelForward(weights: readonly [Tensor, Tensor], x: Tensor): 
 
 /**
  * The accumulated gradient of sum_t eta_t l(theta; x_t), l = 1/2 ||f(x_t) - v_t||^2, at
- * fixed weights: rows x, v [B, n, d], eta [B, n]. Returns [dW1 [B, h, d], dW2 [B, d, h]].
+ * fixed weights: rows x, v [B, n, d], eta [B, n]. Returns [dW1 [B, h, d], dW2 [B, d, h]],
+ * each divided by max(1, E / maxStepEnergy) where E = sum_t eta_t ||a_t||^2 is the step energy
+ * of that matrix's inputs a_t (x_t for W1, silu(W1 x_t) for W2), per batch row (see the
+ * file's header). With maxStepEnergy = Infinity: the plain gradient.
  */
-export function cmsChunkGradient(weights: readonly [Tensor, Tensor], x: Tensor, v: Tensor, eta: Tensor): [Tensor, Tensor] {
+export function cmsChunkGradient(weights: readonly [Tensor, Tensor], x: Tensor, v: Tensor, eta: Tensor, maxStepEnergy = CMS_MAX_STEP_ENERGY): [Tensor, Tensor] {
   const { pre, out } = cmsLevelForward(weights, x);
+  const hidden = silu(pre);
   const e = mul(sub(out, v), unsqueeze(eta, -1)); // [B, n, d]
-  const dW2 = matmul(transpose(e, -1, -2), silu(pre)); // [B, d, h]
+  let dW2 = matmul(transpose(e, -1, -2), hidden); // [B, d, h]
   const dPre = mul(matmul(e, weights[1]), siluDerivative(pre)); // [B, n, h]
-  const dW1 = matmul(transpose(dPre, -1, -2), x); // [B, h, d]
+  let dW1 = matmul(transpose(dPre, -1, -2), x); // [B, h, d]
+  if (maxStepEnergy !== Infinity) {
+    // [B, 1, 1]: max(1, sum_t eta_t ||a_t||^2 / maxStepEnergy); exactly 1 (no change) inside the bound.
+    const scale = (a: Tensor): Tensor => reshape(maximum(div(sum(mul(sum(square(a), -1), eta), -1, true), maxStepEnergy), 1), [...eta.shape.slice(0, -1), 1, 1]);
+    dW1 = div(dW1, scale(x));
+    dW2 = div(dW2, scale(hidden));
+  }
   return [dW1, dW2];
 }
 
@@ -94,8 +125,12 @@ export class ContinuumLevel extends nn.Module {
   /** The step-size gate: eta = lrMax sigmoid(x . w + b). */
   readonly lr: nn.Linear;
 
-  constructor(readonly dim: number, readonly hidden: number, readonly period: number, readonly lrMax: number, options: { rng: Rng; dtype?: DType; lrBias: number }) {
+  /** Bound of a chunk update's step energy (see cmsChunkGradient). */
+  readonly maxStepEnergy: number;
+
+  constructor(readonly dim: number, readonly hidden: number, readonly period: number, readonly lrMax: number, options: { rng: Rng; dtype?: DType; lrBias: number; maxStepEnergy?: number }) {
     super();
+    this.maxStepEnergy = options.maxStepEnergy ?? CMS_MAX_STEP_ENERGY;
     const dtype = options.dtype ? { dtype: options.dtype } : {};
     this.w1 = nn.parameter(options.rng.normal([hidden, dim], 0, 1 / Math.sqrt(dim), dtype));
     this.w2 = nn.parameter(options.rng.normal([dim, hidden], 0, 1 / Math.sqrt(hidden), dtype));
@@ -132,7 +167,7 @@ export class ContinuumLevel extends nn.Module {
       outputs.push(cmsLevelForward(weights, rows).out);
       pending = pending ? concat([pending, rows], 1) : rows;
       if (pending.shape[1] === this.period) {
-        const [g1, g2] = cmsChunkGradient(weights, pending, this.value.forward(pending), this.stepSize(pending));
+        const [g1, g2] = cmsChunkGradient(weights, pending, this.value.forward(pending), this.stepSize(pending), this.maxStepEnergy);
         weights = [sub(weights[0], g1), sub(weights[1], g2)];
         pending = null;
       }
@@ -158,10 +193,12 @@ export class ContinuumMemory extends nn.Module {
     lrs.forEach((lr, l) => {
       if (!(lr > 0) || !Number.isFinite(lr)) throw new Error(`ContinuumMemory: lrMax[${l}] must be a positive finite number, got ${lr}`);
     });
+    const maxStepEnergy = options.maxStepEnergy ?? CMS_MAX_STEP_ENERGY;
+    if (!(maxStepEnergy > 0)) throw new Error(`ContinuumMemory: maxStepEnergy must be positive (Infinity turns the bound off), got ${maxStepEnergy}`);
     this.periods = [...options.periods];
     const rng = new Rng(options.seed ?? 0);
     this.levels = this.periods.map((c, l) => new ContinuumLevel(dim, options.hidden, c, lrs[l]!, {
-      rng, lrBias: options.lrBias ?? 0, ...(options.dtype ? { dtype: options.dtype } : {}),
+      rng, lrBias: options.lrBias ?? 0, maxStepEnergy, ...(options.dtype ? { dtype: options.dtype } : {}),
     }));
   }
 

@@ -44,6 +44,9 @@ function referenceCms(cms: ContinuumMemory, x: Tensor): number[] {
         if (s.pending.length === spec.period) {
           const g1 = s.w1.map((r) => r.map(() => 0));
           const g2 = s.w2.map((r) => r.map(() => 0));
+          // Step energies sum_t eta_t ||a_t||^2 of W1 (inputs p) and W2 (inputs silu(W1 p)): the step bound (cms.ts).
+          let e1 = 0;
+          let e2 = 0;
           for (const p of s.pending) {
             const z = matVec(s.w1, p);
             const a = z.map((zi) => zi * sigmoid(zi));
@@ -51,14 +54,18 @@ function referenceCms(cms: ContinuumMemory, x: Tensor): number[] {
             const v = matVec(spec.wv, p);
             const eta = spec.lrMax * sigmoid(spec.gw.reduce((acc, w, j) => acc + w * p[j]!, spec.gb));
             const e = y.map((yi, i) => eta * (yi - v[i]!));
+            e1 += eta * p.reduce((acc, pi) => acc + pi * pi, 0);
+            e2 += eta * a.reduce((acc, ai) => acc + ai * ai, 0);
             for (let i = 0; i < DIM; i++) for (let j = 0; j < HIDDEN; j++) g2[i]![j]! += e[i]! * a[j]!;
             for (let j = 0; j < HIDDEN; j++) {
               const back = e.reduce((acc, ei, i) => acc + ei * s.w2[i]![j]!, 0) * sigmoid(z[j]!) * (1 + z[j]! * (1 - sigmoid(z[j]!)));
               for (let k = 0; k < DIM; k++) g1[j]![k]! += back * p[k]!;
             }
           }
-          s.w1 = s.w1.map((r, i) => r.map((w, j) => w - g1[i]![j]!));
-          s.w2 = s.w2.map((r, i) => r.map((w, j) => w - g2[i]![j]!));
+          const d1 = Math.max(1, e1 / cms.levels[l]!.maxStepEnergy);
+          const d2 = Math.max(1, e2 / cms.levels[l]!.maxStepEnergy);
+          s.w1 = s.w1.map((r, i) => r.map((w, j) => w - g1[i]![j]! / d1));
+          s.w2 = s.w2.map((r, i) => r.map((w, j) => w - g2[i]![j]! / d2));
           s.pending = [];
         }
         h = h.map((hi, i) => hi + f[i]!);
