@@ -228,6 +228,17 @@ describe('docs site', () => {
     },
   );
 
+  it("offers both sets' memory models on the surprise demo, the scale plan's first", async () => {
+    const { page, errors } = await open(browser, `${origin}/demos/surprise.html`);
+    const select = page.locator('[data-demo="surprise"] select[data-memory]');
+    await select.locator('option[data-set="full"]').first().waitFor({ state: 'attached', timeout: 30_000 });
+    expect(await select.inputValue()).toMatch(/^trained:scale:/);
+    const sets = await select.locator('option[data-set]').evaluateAll((list) => list.map((o) => o.getAttribute('data-set')));
+    expect(new Set(sets)).toEqual(new Set(['scale', 'full']));
+    await page.close();
+    expect(errors).toEqual([]);
+  });
+
   // The checkpoint demos run on WebGPU (SwiftShader) where the page offers it, except the
   // needle-in-a-haystack ones, which run on the CPU fallback with the run's own prompts so
   // their numbers must equal what `titans reproduce` measured: the full plan's whole grid
