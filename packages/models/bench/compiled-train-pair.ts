@@ -14,42 +14,25 @@
 // after the first three (steps 1 and 2 trace), tokens per CPU second, the ratio to the first
 // root, and whether every checkout's losses were the same bits. A JSON line ends the output.
 /* eslint-disable @typescript-eslint/no-explicit-any -- two copies of the library, typed as modules of unknown shape */
-export {};
+import { compiledStep, importCheckouts, median, sameBits, timeAlternating, type Checkout } from './pair-shared.ts';
+
 const roots = (process.argv[2] ?? '').split(',').filter((r) => r !== '');
 if (roots.length === 0) throw new Error('usage: compiled-train-pair.ts <root,root,...> [arch] [steps]');
 const arch = process.argv[3] ?? 'mag';
 const steps = Number(process.argv[4] ?? 40);
-const REGISTRY = Symbol.for('@titans/tensor/instances');
-interface Lib { readonly root: string; readonly tensor: any; readonly models: any }
-const libs: Lib[] = [];
-for (const root of roots) {
-  // Each copy registers itself and refuses a second one: here two copies are the point.
-  (globalThis as Record<symbol, unknown>)[REGISTRY] = [];
-  libs.push({ root, tensor: await import(`${root}/packages/tensor/src/index.ts`), models: await import(`${root}/packages/models/src/index.ts`) });
-}
+const libs = await importCheckouts(roots);
 const batchSize = 4;
 const sequenceLength = 64;
 const n = batchSize * sequenceLength;
 const token = (i: number): number => (Math.imul(i + 1, 2654435761) >>> 24) % 256;
 
-function stepper({ tensor: T, models: M }: Lib): () => number {
+function stepper({ tensor: T, models: M }: Checkout): () => number {
   T.configureCpu({ threads: 1 });
   const model = M.createModel(M.tinyConfig(arch));
   const params = model.parameters();
   const optimizer = new T.optim.AdamW(params, { lr: 1e-3, weightDecay: 0.1 });
   const context = { step: 0, microBatch: 0, rng: new T.Rng(0) };
-  const gradients = T.compile((ids: any, targets: any) => {
-    const loss = model.loss(ids, targets, context);
-    return [loss, ...T.gradients(loss, params)];
-  });
-  const clip = T.compile((...grads: any[]) => {
-    const { grads: clipped, norm } = T.optim.clipGradNorm(grads, 1);
-    return [norm, ...clipped];
-  });
-  const update = T.compile((...grads: any[]) => {
-    optimizer.step(grads);
-    return [];
-  });
+  const step = compiledStep(T, params, optimizer, (ids: any, targets: any) => model.loss(ids, targets, context));
   let position = 0;
   return () => {
     T.configureCpu({ threads: 1 });
@@ -58,34 +41,15 @@ function stepper({ tensor: T, models: M }: Lib): () => number {
     position += n;
     return T.tidy(() => {
       const shape = [batchSize, sequenceLength];
-      const [loss, ...grads] = gradients(T.tensor(inputs, shape, { dtype: 'int32' }), T.tensor(targets, shape, { dtype: 'int32' }));
-      const [, ...clipped] = clip(...grads);
-      update(...clipped);
-      return loss.dataSync()[0] as number;
+      return step(T.tensor(inputs, shape, { dtype: 'int32' }), T.tensor(targets, shape, { dtype: 'int32' })).dataSync()[0] as number;
     });
   };
 }
 
-const runs = libs.map(stepper);
-const cpuMs: number[][] = libs.map(() => []);
-const losses: number[][] = libs.map(() => []);
-for (let s = 0; s < steps; s++) {
-  for (let k = 0; k < runs.length; k++) {
-    const j = s % 2 === 0 ? k : runs.length - 1 - k;
-    const c0 = process.cpuUsage();
-    const loss = runs[j]!();
-    const c = process.cpuUsage(c0);
-    if (s >= 3) cpuMs[j]!.push((c.user + c.system) / 1000);
-    losses[j]!.push(loss);
-  }
-}
-const median = (xs: number[]): number => {
-  const a = [...xs].sort((p, q) => p - q);
-  const mid = a.length >> 1;
-  return a.length % 2 === 1 ? a[mid]! : (a[mid - 1]! + a[mid]!) / 2;
-};
+const { cpuS, losses } = timeAlternating(libs.map(stepper), steps);
+const cpuMs = cpuS.map((xs) => xs.map((x) => x * 1000));
 const first = median(cpuMs[0]!);
-const sameLosses = losses.every((l) => l.every((v, i) => Object.is(v, losses[0]![i])));
+const sameLosses = sameBits(losses);
 console.log(`compiled training steps, tiny ${arch}, batch ${batchSize} x ${sequenceLength}, 1 thread, ${steps} steps each, alternating (median over steps 4..${steps})`);
 const results = libs.map((lib, k) => {
   const ms = median(cpuMs[k]!);

@@ -20,7 +20,8 @@
 // ratio to the first root, and whether every checkout's losses were the same bits. A JSON
 // line ends the output. Smaller shapes: --dim, --layers, --seq, --batch (defaults above).
 /* eslint-disable @typescript-eslint/no-explicit-any -- two copies of the library, typed as modules of unknown shape */
-export {};
+import { compiledStep, importCheckouts, median, sameBits, timeAlternating, type Checkout } from './pair-shared.ts';
+
 const positional = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !(all[i - 1] ?? '').match(/^--(dim|layers|seq|batch|heads|mlp)$/));
 const flag = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(name);
@@ -38,16 +39,9 @@ const mlp = flag('--mlp', 688);
 const seq = flag('--seq', 512);
 const batch = flag('--batch', 8);
 const n = batch * seq;
-const REGISTRY = Symbol.for('@titans/tensor/instances');
-interface Lib { readonly root: string; readonly fma: boolean; readonly tensor: any; readonly models: any }
-const libs: Lib[] = [];
-for (const spec of roots) {
-  const fma = spec.endsWith('#fma');
-  const root = fma ? spec.slice(0, -4) : spec;
-  // Each copy registers itself and refuses a second one: here two copies are the point.
-  (globalThis as Record<symbol, unknown>)[REGISTRY] = [];
-  libs.push({ root: spec, fma, tensor: await import(`${root}/packages/tensor/src/index.ts`), models: await import(`${root}/packages/models/src/index.ts`) });
-}
+const specs = roots.map((spec) => ({ spec, fma: spec.endsWith('#fma') }));
+const checkouts = await importCheckouts(specs.map(({ spec, fma }) => (fma ? spec.slice(0, -4) : spec)));
+const libs = checkouts.map((c, k) => ({ ...c, root: specs[k]!.spec, fma: specs[k]!.fma }));
 // The bench's deterministic bytes (Knuth's multiplicative hash), as lm-train.ts.
 const data = Int32Array.from({ length: batch * (seq + 1) }, (_, i) => (Math.imul(i + 1, 2654435761) >>> 8) % 256);
 const inputs = new Int32Array(n);
@@ -57,7 +51,7 @@ for (let b = 0; b < batch; b++) {
   targets.set(data.subarray(b * (seq + 1) + 1, (b + 1) * (seq + 1)), b * seq);
 }
 
-function stepper({ tensor: T, models: M, fma }: Lib): () => number {
+function stepper({ tensor: T, models: M, fma }: Checkout & { readonly fma: boolean }): () => number {
   T.configureCpu({ threads, fma });
   if (fma && !T.cpuInfo().fma) throw new Error('#fma: this host has no relaxed SIMD');
   if (threads > 1) T.startCpuWorkers();
@@ -65,18 +59,7 @@ function stepper({ tensor: T, models: M, fma }: Lib): () => number {
   model.train();
   const params = model.parameters();
   const optimizer = new T.optim.AdamW(params, { lr: 1e-3, weightDecay: 0.1 });
-  const gradPass = T.compile((ids: any, next: any) => {
-    const loss = model.loss(ids, next);
-    return [loss, ...T.gradients(loss, params)];
-  });
-  const clip = T.compile((...grads: any[]) => {
-    const { grads: clipped, norm } = T.optim.clipGradNorm(grads, 1);
-    return [norm, ...clipped];
-  });
-  const update = T.compile((...grads: any[]) => {
-    optimizer.step(grads);
-    return [];
-  });
+  const step = compiledStep(T, params, optimizer, (ids: any, next: any) => model.loss(ids, next));
   return () => {
     T.configureCpu({ threads, fma });
     return T.tidy(() => {
@@ -88,10 +71,7 @@ function stepper({ tensor: T, models: M, fma }: Lib): () => number {
         optimizer.step(grads);
         return loss.dataSync()[0] as number;
       }
-      const [loss, ...grads] = gradPass(ids, next);
-      const [, ...clipped] = clip(...grads);
-      update(...clipped);
-      return loss.dataSync()[0] as number;
+      return step(ids, next).dataSync()[0] as number;
     });
   };
 }
@@ -99,33 +79,11 @@ function stepper({ tensor: T, models: M, fma }: Lib): () => number {
 const runs = libs.map(stepper);
 // Let the worker threads start.
 await new Promise((r) => setTimeout(r, 300));
-const cpuS: number[][] = libs.map(() => []);
-const wallS: number[][] = libs.map(() => []);
-const losses: number[][] = libs.map(() => []);
-for (let s = 0; s < steps; s++) {
-  for (let k = 0; k < runs.length; k++) {
-    const j = s % 2 === 0 ? k : runs.length - 1 - k;
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    const loss = runs[j]!();
-    const wall = (performance.now() - t0) / 1000;
-    const c = process.cpuUsage(c0);
-    if (s >= 3) {
-      cpuS[j]!.push((c.user + c.system) / 1e6);
-      wallS[j]!.push(wall);
-    }
-    losses[j]!.push(loss);
-  }
-}
-const median = (xs: number[]): number => {
-  const a = [...xs].sort((p, q) => p - q);
-  const mid = a.length >> 1;
-  return a.length % 2 === 1 ? a[mid]! : (a[mid - 1]! + a[mid]!) / 2;
-};
+const { cpuS, wallS, losses } = timeAlternating(runs, steps);
 const firstCpu = median(cpuS[0]!);
 const firstWall = median(wallS[0]!);
 // (An #fma checkout rounds differently, so its losses are not expected to match.)
-const sameLosses = losses.every((l) => l.every((v, i) => Object.is(v, losses[0]![i])));
+const sameLosses = sameBits(losses);
 console.log(`${eager ? 'eager' : 'compiled'} Transformer++ training steps, dim ${dim}, ${layers} layers, batch ${batch} x ${seq}, ${threads} thread(s), ${steps} steps each, alternating (median over steps 4..${steps})`);
 const results = libs.map((lib, k) => {
   const cpu = median(cpuS[k]!);
